@@ -1,0 +1,60 @@
+/*
+ * config.h - configuration from the environment (API.md, "Configuration").
+ *
+ * Every process reads the same variable names; a bad value stops start-up with a
+ * message that names the variable and says what would be accepted. Nothing else in
+ * Tandem calls getenv() for configuration.
+ */
+#ifndef TANDEM_CONFIG_H
+#define TANDEM_CONFIG_H
+
+#include <stdbool.h>
+
+#include "tandem/log.h"
+#include "tandem/status.h"
+
+#define TDM_CONFIG_HOST_MAX 256
+
+typedef struct tdm_addr {
+    char host[TDM_CONFIG_HOST_MAX];
+    int port;
+} tdm_addr;
+
+typedef struct tdm_config {
+    const char *service;             /* "gateway", "enrolment", ... (static string) */
+    char *database_url;              /* TANDEM_DATABASE_URL (service role) */
+    char *migration_database_url;    /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
+    tdm_addr listen;                 /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
+    tdm_addr enrolment_addr;         /* TANDEM_ENROLMENT_ADDR, default 127.0.0.1:50051 */
+    tdm_addr matching_addr;          /* TANDEM_MATCHING_ADDR, default 127.0.0.1:50052 */
+    tdm_addr feedback_addr;          /* TANDEM_FEEDBACK_ADDR, default 127.0.0.1:50053 */
+    char *bootstrap_key;             /* TANDEM_BOOTSTRAP_KEY, NULL when unset */
+    tdm_log_level log_level;         /* TANDEM_LOG_LEVEL, default info */
+    int rate_limit_rps;              /* TANDEM_RATE_LIMIT_RPS, 1..1000000, default 200 */
+    int rate_limit_burst;            /* TANDEM_RATE_LIMIT_BURST, 1..1000000, default 400 */
+    bool webhook_allow_private;      /* TANDEM_WEBHOOK_ALLOW_PRIVATE=1 */
+    int drain_timeout_ms;            /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
+    bool reflection;                 /* TANDEM_REFLECTION, default 1 */
+    int db_pool_size;                /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
+} tdm_config;
+
+/* Service names and their default ports (API.md "Ports"). */
+#define TDM_PORT_GATEWAY 8080
+#define TDM_PORT_ENROLMENT 50051
+#define TDM_PORT_MATCHING 50052
+#define TDM_PORT_FEEDBACK 50053
+
+/*
+ * Fill cfg for `service` (a static string) from the environment, using getenv_fn
+ * (getenv when NULL; tests pass their own). On a bad value returns INVALID_ARGUMENT
+ * whose message names the variable, and cfg must still be released with
+ * tdm_config_free.
+ */
+tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_port,
+                            const char *(*getenv_fn)(const char *name));
+void tdm_config_free(tdm_config *cfg);
+
+/* Parse "host:port" or "[v6]:port" into addr; returns 0 or -1. */
+int tdm_addr_parse(const char *s, tdm_addr *addr);
+
+#endif

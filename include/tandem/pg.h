@@ -1,0 +1,101 @@
+/*
+ * pg.h - an asynchronous PostgreSQL pool on the libuv loop.
+ *
+ * Connections use libpq's non-blocking API only (PQconnectStart/PQconnectPoll,
+ * PQsendQueryParams, PQconsumeInput, PQisBusy, PQflush), each socket watched by a
+ * uv_poll_t, so a query never blocks the loop. Host names are resolved with
+ * uv_getaddrinfo before connecting (PQconnectStart's own DNS would block).
+ *
+ * Work is leased per transaction: tdm_pg_tx_begin() queues until a connection is
+ * idle, then runs BEGIN, sets the tenant with set_config('app.tenant_id', $1, true)
+ * and the statement timeout from the call's deadline (SET LOCAL statement_timeout),
+ * and hands the transaction to the caller, who runs queries and ends it. Row-level
+ * security keys on app.tenant_id, so a transaction sees only its tenant's rows.
+ *
+ * When the server goes away every connection reconnects with exponential backoff;
+ * work queued meanwhile fails after a bounded wait with UNAVAILABLE instead of
+ * hanging, and queries in flight fail with UNAVAILABLE.
+ *
+ * Callbacks: every async function that returns 0 calls its callback exactly once;
+ * one that returns non-zero never calls it. A status passed to a callback belongs to
+ * the callback. A PGresult passed to a callback is cleared after it returns.
+ * SQLSTATEs are mapped to status codes in one place (tdm_pg_status_from_result).
+ */
+#ifndef TANDEM_PG_H
+#define TANDEM_PG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "tandem/status.h"
+
+typedef struct tdm_pg_pool tdm_pg_pool;
+typedef struct tdm_pg_tx tdm_pg_tx;
+
+typedef struct tdm_pg_pool_options {
+    const char *conninfo;         /* libpq connection string or URI */
+    int size;                     /* connections, >= 1 */
+    const char *application_name; /* shown in pg_stat_activity, e.g. "tandem-enrolment" */
+    int queue_timeout_ms;         /* max wait for a connection before UNAVAILABLE (default 5000) */
+    int max_queue;                /* max waiting transactions before RESOURCE_EXHAUSTED (default 10000) */
+} tdm_pg_pool_options;
+
+/* Starts connecting in the background; returns NULL only on bad options/allocation. */
+tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts);
+/* Fails queued work with UNAVAILABLE, waits for leased transactions to end (they
+ * are cancelled), closes every connection, then calls done(arg) and frees the pool. */
+void tdm_pg_pool_close(tdm_pg_pool *pool, void (*done)(void *arg), void *arg);
+/* True when at least one connection is established. */
+bool tdm_pg_pool_connected(const tdm_pg_pool *pool);
+
+typedef struct tdm_pg_tx_options {
+    const char *tenant_id; /* UUID text, or NULL for work that is not tenant-scoped */
+    uint64_t deadline_ms;  /* absolute, in uv_now() milliseconds; 0 = none */
+    bool read_only;
+    const char *request_id; /* for logs */
+} tdm_pg_tx_options;
+
+typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
+typedef void (*tdm_pg_result_cb)(void *arg, tdm_status *st, PGresult *res);
+typedef void (*tdm_pg_done_cb)(void *arg, tdm_status *st);
+
+/* Lease a connection and open a transaction. On success cb gets (NULL, tx); on
+ * failure (unavailable, deadline, queue full) cb gets (status, NULL). */
+int tdm_pg_tx_begin(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, tdm_pg_tx_cb cb,
+                    void *arg);
+
+/* One parameterised statement in tx; values are text format (NULL = SQL NULL).
+ * On a server error cb gets (status, res) - res carries the SQLSTATE and fields -
+ * and the transaction is aborted: only tdm_pg_tx_end(tx, false, ...) remains. */
+int tdm_pg_tx_query(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
+                    tdm_pg_result_cb cb, void *arg);
+/* The general form: explicit lengths and formats (1 = binary) per parameter. */
+int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
+                           const char *const *values, const int *lengths, const int *formats,
+                           int result_format, tdm_pg_result_cb cb, void *arg);
+
+/* COMMIT (commit=true, after no error) or ROLLBACK, then the connection returns to
+ * the pool. cb gets NULL or the commit's error (e.g. serialization failure). */
+int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg);
+
+/* Ask the server to cancel the statement running in tx (client went away, deadline
+ * passed). libpq 15 has no non-blocking cancel, so PQcancel runs on the work pool.
+ * The running query's callback then reports CANCELLED/DEADLINE_EXCEEDED. */
+void tdm_pg_tx_cancel(tdm_pg_tx *tx);
+
+/* One statement in its own transaction (BEGIN, tenant, statement, COMMIT). */
+int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql,
+                int nparams, const char *const *values, tdm_pg_result_cb cb, void *arg);
+
+/* The status for a failed result: SQLSTATE class mapped to a gRPC code
+ * (23505 unique_violation -> ALREADY_EXISTS, 23503 -> FAILED_PRECONDITION,
+ * 23514/22xxx -> INVALID_ARGUMENT, 40001/40P01 -> ABORTED, 57014 -> DEADLINE_EXCEEDED,
+ * 08xxx/57P0x -> UNAVAILABLE, anything else INTERNAL). The user message never holds
+ * SQL text; the detail holds "SQLSTATE xxxxx: <server message>" for the operator. */
+tdm_status *tdm_pg_status_from_result(const PGresult *res);
+/* The SQLSTATE of a failed result ("" when none). */
+const char *tdm_pg_sqlstate(const PGresult *res);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * server.h - one listening port per process serving gRPC (HTTP/2 cleartext) and
+ * HTTP/1.1 (health, metrics, and at the gateway the REST API).
+ *
+ * A connection that opens with the HTTP/2 client preface is served by nghttp2; any
+ * other first bytes are HTTP/1.1 (http-parser, strict). On HTTP/2 a stream whose
+ * content-type is application/grpc[+proto] is a gRPC call; any other stream is an
+ * HTTP request handed to the same HTTP handler as HTTP/1.1 requests, so REST works
+ * over h2c too.
+ *
+ * gRPC calls are dispatched through protobuf-c service descriptors: a service is
+ * registered with one handler function per method. A handler receives the decoded
+ * request (allocated in the call's arena) and the call, and completes it exactly once
+ * with tdm_call_respond() or tdm_call_fail(), possibly much later (after PostgreSQL or
+ * another service answered). The handler never blocks the loop.
+ *
+ * Lifetimes: the server owns connections, streams and calls. A call stays valid until
+ * the handler completes it, even if the client cancelled or the deadline passed
+ * meanwhile (the completion is then dropped); so a handler can always finish its
+ * chain of callbacks and complete without checking whether the peer is still there.
+ */
+#ifndef TANDEM_SERVER_H
+#define TANDEM_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+#include <uv.h>
+
+#include "tandem/arena.h"
+#include "tandem/config.h"
+#include "tandem/status.h"
+
+/* Limits (API.md "Limits", issue "Real gRPC"). */
+#define TDM_MAX_MESSAGE_BYTES (4u * 1024u * 1024u)
+#define TDM_MAX_BATCH_MESSAGE_BYTES (32u * 1024u * 1024u)
+#define TDM_MAX_HEADER_LIST_BYTES 8192u
+#define TDM_MAX_CONCURRENT_STREAMS 100u
+
+/* Metadata key carrying the gateway's resolved request context (nanopb-encoded
+ * tandem.internal.v1.RequestContext). */
+#define TDM_CONTEXT_METADATA_KEY "x-tandem-context-bin"
+
+/* Scope bits of RequestContext.scopes. */
+enum {
+    TDM_SCOPE_ADMIN = 1u << 0,
+    TDM_SCOPE_ENROLMENT_READ = 1u << 1,
+    TDM_SCOPE_ENROLMENT_WRITE = 1u << 2,
+    TDM_SCOPE_MATCHING_READ = 1u << 3,
+    TDM_SCOPE_MATCHING_WRITE = 1u << 4,
+    TDM_SCOPE_FEEDBACK_READ = 1u << 5,
+    TDM_SCOPE_FEEDBACK_WRITE = 1u << 6,
+};
+
+/* Who is calling and for whom: decoded from TDM_CONTEXT_METADATA_KEY. Strings live
+ * in the call's arena. */
+typedef struct tdm_call_context {
+    const char *tenant_id;    /* UUID text; NULL when the call carries no context */
+    const char *principal_id; /* API key id */
+    int principal_kind;       /* 1 platform, 2 tenant */
+    uint32_t scopes;          /* TDM_SCOPE_* bits */
+    const char *request_id;   /* from the context, x-request-id, or generated */
+    uint64_t deadline_ms;     /* absolute, uv_now() clock; 0 = no deadline */
+} tdm_call_context;
+
+typedef struct tdm_server tdm_server;
+typedef struct tdm_call tdm_call;
+
+/* ---- gRPC services ---------------------------------------------------------- */
+
+typedef void (*tdm_rpc_handler_fn)(tdm_call *call, const ProtobufCMessage *request,
+                                   void *service_data);
+
+typedef struct tdm_rpc_method_def {
+    const char *name;               /* method name as in the descriptor, e.g. "BatchEnrol" */
+    tdm_rpc_handler_fn handler;
+    size_t max_request_bytes;       /* 0 = TDM_MAX_MESSAGE_BYTES */
+} tdm_rpc_method_def;
+
+typedef struct tdm_rpc_service_def {
+    const ProtobufCServiceDescriptor *descriptor;
+    const tdm_rpc_method_def *methods; /* every method of the descriptor must appear */
+    size_t n_methods;
+    bool require_context; /* refuse calls without a valid request context (UNAUTHENTICATED) */
+    void *service_data;   /* passed to every handler */
+} tdm_rpc_service_def;
+
+/* Register before tdm_server_start. The definition must outlive the server. */
+tdm_status *tdm_server_add_service(tdm_server *srv, const tdm_rpc_service_def *def);
+
+const tdm_call_context *tdm_call_ctx(const tdm_call *call);
+tdm_arena *tdm_call_arena(tdm_call *call);
+uv_loop_t *tdm_call_loop(tdm_call *call);
+tdm_server *tdm_call_server(tdm_call *call);
+/* First value of a request metadata entry (lower-case key), NULL when absent.
+ * For "-bin" keys the value is the decoded bytes and *len (if non-NULL) its length. */
+const char *tdm_call_metadata(const tdm_call *call, const char *key, size_t *len);
+/* "/tandem.v1.EnrolmentService/Enrol" */
+const char *tdm_call_path(const tdm_call *call);
+/* Milliseconds left before the deadline (INT64_MAX when none, <= 0 when passed). */
+int64_t tdm_call_remaining_ms(const tdm_call *call);
+bool tdm_call_is_cancelled(const tdm_call *call);
+/* fn(arg) runs once, on the loop, if the call is cancelled (client reset, deadline,
+ * shutdown) before the handler completed it - e.g. to cancel a database query. */
+void tdm_call_on_cancel(tdm_call *call, void (*fn)(void *arg), void *arg);
+
+/* Complete the call. respond packs `response` (which may live in the call arena);
+ * fail takes ownership of st (NULL st means INTERNAL). Exactly one of them, once. */
+void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response);
+void tdm_call_fail(tdm_call *call, tdm_status *st);
+
+/* ---- HTTP (HTTP/1.1, and non-gRPC streams on HTTP/2) -------------------------- */
+
+typedef struct tdm_http_request tdm_http_request;
+
+typedef struct tdm_http_header {
+    const char *name;
+    const char *value;
+} tdm_http_header;
+
+typedef struct tdm_http_handler {
+    /* Headers are complete, the body has not been read. Return the largest body
+     * this request may have (a larger Content-Length or a body growing past it is
+     * answered 413 before it is buffered), or respond right away (e.g. 401, 404)
+     * and return 0. */
+    size_t (*on_headers)(tdm_http_request *req, void *user);
+    /* The whole body has arrived. Respond now or later, exactly once. */
+    void (*on_request)(tdm_http_request *req, void *user);
+    void *user;
+} tdm_http_handler;
+
+/* Replace the default handler (which serves /healthz, /readyz and /metrics and
+ * answers 404 to the rest). A custom handler can fall back on the default with
+ * tdm_server_default_http_request(). */
+void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
+void tdm_server_default_http_request(tdm_http_request *req);
+
+const char *tdm_http_method(const tdm_http_request *req);  /* "GET" */
+const char *tdm_http_path(const tdm_http_request *req);    /* "/v1/programmes/x" (no query) */
+const char *tdm_http_query(const tdm_http_request *req);   /* "a=b&c=d" or "" */
+const char *tdm_http_header_get(const tdm_http_request *req, const char *name); /* any case */
+const uint8_t *tdm_http_body(const tdm_http_request *req, size_t *len);
+tdm_arena *tdm_http_arena(tdm_http_request *req);
+uv_loop_t *tdm_http_loop(tdm_http_request *req);
+tdm_server *tdm_http_server(tdm_http_request *req);
+const char *tdm_http_request_id(const tdm_http_request *req); /* X-Request-Id or generated */
+int tdm_http_version(const tdm_http_request *req);              /* 1 or 2 */
+bool tdm_http_is_cancelled(const tdm_http_request *req);
+void tdm_http_on_cancel(tdm_http_request *req, void (*fn)(void *arg), void *arg);
+/* Complete the request; body is copied. X-Request-Id is added automatically. */
+void tdm_http_respond(tdm_http_request *req, int status, const char *content_type,
+                      const void *body, size_t len, const tdm_http_header *headers,
+                      size_t n_headers);
+
+/* ---- The server --------------------------------------------------------------- */
+
+typedef struct tdm_server_options {
+    tdm_addr listen;
+    const char *service_name;   /* for metrics and logs, e.g. "enrolment" */
+    bool reflection;            /* grpc.reflection.v1alpha (+v1) from the descriptor set */
+    uint32_t idle_timeout_ms;   /* close connections idle this long (default 300000) */
+    uint32_t header_timeout_ms; /* HTTP/1.1: headers must arrive within (default 10000) */
+} tdm_server_options;
+
+tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);
+/* Bind and listen; INVALID_ARGUMENT/UNAVAILABLE with the reason on failure. */
+tdm_status *tdm_server_start(tdm_server *srv);
+/* The port actually bound (useful when listening on port 0 in tests). */
+int tdm_server_port(const tdm_server *srv);
+
+/* Readiness: /readyz answers 200 and grpc.health.v1 SERVING only when ready.
+ * The reason is shown by /readyz when not ready ("database unreachable"). */
+void tdm_server_set_ready(tdm_server *srv, bool ready, const char *reason);
+bool tdm_server_is_ready(const tdm_server *srv);
+
+/* Calls and HTTP requests in progress. */
+size_t tdm_server_in_flight(const tdm_server *srv);
+
+/* Graceful shutdown: health turns NOT_SERVING, the listener closes, GOAWAY goes to
+ * every HTTP/2 connection and idle HTTP/1.1 connections close; in-flight calls run
+ * until they complete or drain_timeout_ms passes (then they are cancelled); then
+ * every connection is closed and done(arg) runs. The server is freed afterwards. */
+void tdm_server_shutdown(tdm_server *srv, uint32_t drain_timeout_ms, void (*done)(void *arg),
+                         void *arg);
+
+/* ---- The client ------------------------------------------------------------------ */
+
+typedef struct tdm_rpc_client tdm_rpc_client;
+
+/* One HTTP/2 connection to `peer`, opened lazily, multiplexing concurrent calls,
+ * reconnecting with backoff. peer_name is for logs/metrics ("enrolment"). */
+tdm_rpc_client *tdm_rpc_client_new(uv_loop_t *loop, const tdm_addr *peer, const char *peer_name);
+/* Fails calls in flight with UNAVAILABLE, closes the connection, then done(arg). */
+void tdm_rpc_client_close(tdm_rpc_client *client, void (*done)(void *arg), void *arg);
+
+/* Response metadata (headers and trailers) of a completed call. */
+typedef struct tdm_rpc_metadata {
+    size_t n;
+    tdm_http_header *entries; /* lower-case names; "-bin" values base64 as on the wire */
+} tdm_rpc_metadata;
+
+typedef void (*tdm_rpc_client_cb)(void *arg, tdm_status *st, ProtobufCMessage *response);
+typedef void (*tdm_rpc_client_raw_cb)(void *arg, tdm_status *st, const uint8_t *response,
+                                      size_t len, const tdm_rpc_metadata *md);
+
+/*
+ * A unary call. ctx (may be NULL) is propagated as metadata: its request context
+ * (x-tandem-context-bin), request id (x-request-id) and the remaining deadline
+ * (grpc-timeout), bounded by deadline_ms if that is sooner (0 = ctx's). The response
+ * is unpacked into `arena` (which must outlive the callback). Transport failures are
+ * UNAVAILABLE; the peer's grpc-status/message/details come back as the status.
+ */
+int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor *service,
+                        const char *method, const ProtobufCMessage *request,
+                        const tdm_call_context *ctx, uint64_t deadline_ms, tdm_arena *arena,
+                        tdm_rpc_client_cb cb, void *arg);
+
+/* Pass-through form for the gateway: the message bytes travel without re-encoding;
+ * extra metadata entries are added to the request. */
+int tdm_rpc_client_call_raw(tdm_rpc_client *client, const char *path, const uint8_t *message,
+                            size_t len, const tdm_http_header *metadata, size_t n_metadata,
+                            uint64_t deadline_ms, tdm_rpc_client_raw_cb cb, void *arg);
+
+#endif
