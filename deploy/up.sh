@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# deploy/up.sh - run the whole Tandem stack on this machine.
+#
+# Installs missing Debian packages (as root; otherwise prints the apt-get line),
+# builds a Release, creates a local PostgreSQL cluster under $TANDEM_HOME (unless
+# TANDEM_DATABASE_URL is given), starts the four services in the background with
+# logs and pid files under $TANDEM_HOME, waits until each is ready, and prints how
+# to call them. Idempotent: run again, it starts whatever is not running and leaves
+# the rest alone. ./deploy/down.sh stops everything it started.
+#
+#   ./deploy/up.sh            the stack
+#   ./deploy/up.sh --demo     the stack, then a demo programme (needs tandemctl)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$TDM_ROOT"
+
+DEMO=0
+for arg in "$@"; do
+  case $arg in
+    --demo) DEMO=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) tdm_die "unknown argument: $arg (try --help)" ;;
+  esac
+done
+
+export TANDEM_HOME=${TANDEM_HOME:-$TDM_ROOT/.tandem}
+mkdir -p "$TANDEM_HOME"/{logs,run,secrets}
+chmod 700 "$TANDEM_HOME/secrets"
+TANDEM_HOME=$(cd "$TANDEM_HOME" && pwd)
+
+if [ -n "${TANDEM_DATABASE_URL:-}" ]; then
+  tdm_install_packages build
+else
+  tdm_install_packages build local
+fi
+
+BUILD_DIR=$TDM_ROOT/build/release
+cmake -S "$TDM_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTANDEM_WERROR=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" >/dev/null || tdm_die "build failed (run: cmake --build $BUILD_DIR)"
+BIN=$BUILD_DIR/bin
+
+# A secret kept under $TANDEM_HOME/secrets, made once.
+secret() {
+  local f=$TANDEM_HOME/secrets/$1
+  [ -s "$f" ] || (umask 077 && openssl rand -hex 24 >"$f")
+  cat "$f"
+}
+
+# ---- PostgreSQL -------------------------------------------------------------------
+PG_PORT=${TANDEM_PG_PORT:-55432}
+PG_DATA=$TANDEM_HOME/pg/data
+PG_SOCK=$TANDEM_HOME/pg/run
+if [ -z "${TANDEM_DATABASE_URL:-}" ]; then
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    tdm_say "creating a PostgreSQL cluster in $PG_DATA"
+    tdm_pg_init "$PG_DATA" scram
+  fi
+  if ! tdm_as_pg_user "$TDM_PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    tdm_say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    mkdir -p "$TANDEM_HOME/pg/log"
+    tdm_pg_start "$PG_DATA" "$PG_PORT" "$PG_SOCK" "$TANDEM_HOME/pg/log/postgres.log"
+  fi
+  # Roles, database and schemas (idempotent).
+  tdm_psql_super "$PG_SOCK" "$PG_PORT" -d postgres \
+    -v owner_password="$(secret db-tandem_owner)" \
+    -v gateway_password="$(secret db-tandem_gateway)" \
+    -v enrolment_password="$(secret db-tandem_enrolment)" \
+    -v matching_password="$(secret db-tandem_matching)" \
+    -v feedback_password="$(secret db-tandem_feedback)" \
+    -f "$TDM_ROOT/deploy/sql/bootstrap.sql" >/dev/null
+  db_url() { printf 'postgresql://%s:%s@127.0.0.1:%s/tandem' "$1" "$(secret "db-$1")" "$PG_PORT"; }
+  MIGRATION_URL=$(db_url tandem_owner)
+else
+  db_url() { printf '%s' "$TANDEM_DATABASE_URL"; }
+  MIGRATION_URL=${TANDEM_MIGRATION_DATABASE_URL:-$TANDEM_DATABASE_URL}
+fi
+
+# ---- the services -----------------------------------------------------------------
+export TANDEM_ENROLMENT_ADDR=${TANDEM_ENROLMENT_ADDR:-127.0.0.1:50051}
+export TANDEM_MATCHING_ADDR=${TANDEM_MATCHING_ADDR:-127.0.0.1:50052}
+export TANDEM_FEEDBACK_ADDR=${TANDEM_FEEDBACK_ADDR:-127.0.0.1:50053}
+GATEWAY_LISTEN=${TANDEM_LISTEN:-127.0.0.1:8080}
+export TANDEM_BOOTSTRAP_KEY=${TANDEM_BOOTSTRAP_KEY:-$(secret bootstrap-key)}
+
+running() {
+  local pidfile=$TANDEM_HOME/run/$1.pid
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start_service() {
+  local name=$1 listen=$2
+  if running "$name"; then
+    tdm_say "tandem-$name already running (pid $(cat "$TANDEM_HOME/run/$name.pid"))"
+    return 0
+  fi
+  tdm_say "starting tandem-$name on $listen"
+  TANDEM_LISTEN=$listen \
+  TANDEM_DATABASE_URL=$(db_url "tandem_$name") \
+  TANDEM_MIGRATION_DATABASE_URL=$MIGRATION_URL \
+    nohup "$BIN/tandem-$name" >>"$TANDEM_HOME/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$TANDEM_HOME/run/$name.pid"
+}
+
+wait_ready() {
+  local name=$1 addr=$2 i
+  for i in $(seq 1 120); do
+    if curl -fsS "http://$addr/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    if ! running "$name"; then
+      tail -20 "$TANDEM_HOME/logs/$name.log" >&2
+      tdm_die "tandem-$name exited (log: $TANDEM_HOME/logs/$name.log)"
+    fi
+    sleep 0.5
+  done
+  tail -20 "$TANDEM_HOME/logs/$name.log" >&2
+  tdm_die "tandem-$name is not ready after 60 s (log: $TANDEM_HOME/logs/$name.log)"
+}
+
+start_service enrolment "$TANDEM_ENROLMENT_ADDR"
+start_service matching "$TANDEM_MATCHING_ADDR"
+start_service feedback "$TANDEM_FEEDBACK_ADDR"
+start_service gateway "$GATEWAY_LISTEN"
+wait_ready enrolment "$TANDEM_ENROLMENT_ADDR"
+wait_ready matching "$TANDEM_MATCHING_ADDR"
+wait_ready feedback "$TANDEM_FEEDBACK_ADDR"
+wait_ready gateway "$GATEWAY_LISTEN"
+
+cat <<INFO
+
+Tandem is running.
+  gateway (REST+JSON and gRPC)  http://$GATEWAY_LISTEN
+  enrolment / matching / feedback (gRPC, internal)
+                                $TANDEM_ENROLMENT_ADDR  $TANDEM_MATCHING_ADDR  $TANDEM_FEEDBACK_ADDR
+  health and metrics on every port: /healthz /readyz /metrics
+  logs: $TANDEM_HOME/logs/   pids: $TANDEM_HOME/run/
+
+The platform key (TANDEM_BOOTSTRAP_KEY) is in $TANDEM_HOME/secrets/bootstrap-key:
+  export TANDEM_KEY=\$(cat $TANDEM_HOME/secrets/bootstrap-key)
+  curl -s -H "Authorization: Bearer \$TANDEM_KEY" http://$GATEWAY_LISTEN/v1/tenants
+Stop everything with ./deploy/down.sh
+INFO
+
+if [ $DEMO = 1 ]; then
+  [ -x "$BIN/tandemctl" ] || tdm_die "--demo needs tandemctl, which this build does not have yet"
+  TANDEM_URL=http://$GATEWAY_LISTEN TANDEM_KEY=$TANDEM_BOOTSTRAP_KEY "$BIN/tandemctl" demo
+fi
