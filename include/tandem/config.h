@@ -21,28 +21,28 @@ typedef struct tdm_addr {
 } tdm_addr;
 
 typedef struct tdm_config {
-    const char *service;             /* "gateway", "enrolment", ... (static string) */
-    char *database_url;              /* TANDEM_DATABASE_URL (service role) */
-    char *migration_database_url;    /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
-    tdm_addr listen;                 /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
-    tdm_addr enrolment_addr;         /* TANDEM_ENROLMENT_ADDR, default 127.0.0.1:50051 */
-    tdm_addr matching_addr;          /* TANDEM_MATCHING_ADDR, default 127.0.0.1:50052 */
-    tdm_addr feedback_addr;          /* TANDEM_FEEDBACK_ADDR, default 127.0.0.1:50053 */
-    char *bootstrap_key;             /* TANDEM_BOOTSTRAP_KEY, NULL when unset */
-    tdm_log_level log_level;         /* TANDEM_LOG_LEVEL, default info */
-    int rate_limit_rps;              /* TANDEM_RATE_LIMIT_RPS, 1..1000000, default 200 */
-    int rate_limit_burst;            /* TANDEM_RATE_LIMIT_BURST, 1..1000000, default 400 */
-    bool webhook_allow_private;      /* TANDEM_WEBHOOK_ALLOW_PRIVATE=1 */
-    int drain_timeout_ms;            /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
-    bool reflection;                 /* TANDEM_REFLECTION, default 1 */
-    int db_pool_size;                /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
+    const char *service;          /* "gateway", "enrolment", ... (static string) */
+    char *database_url;           /* TANDEM_DATABASE_URL (service role) */
+    char *migration_database_url; /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
+    tdm_addr listen;              /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
+    tdm_addr enrolment_addr;      /* TANDEM_ENROLMENT_ADDR, default 127.0.0.1:50051 */
+    tdm_addr matching_addr;       /* TANDEM_MATCHING_ADDR, default 127.0.0.1:50052 */
+    tdm_addr feedback_addr;       /* TANDEM_FEEDBACK_ADDR, default 127.0.0.1:50053 */
+    char *bootstrap_key;          /* TANDEM_BOOTSTRAP_KEY, NULL when unset */
+    tdm_log_level log_level;      /* TANDEM_LOG_LEVEL, default info */
+    int rate_limit_rps;           /* TANDEM_RATE_LIMIT_RPS, 1..1000000, default 200 */
+    int rate_limit_burst;         /* TANDEM_RATE_LIMIT_BURST, 1..1000000, default 400 */
+    bool webhook_allow_private;   /* TANDEM_WEBHOOK_ALLOW_PRIVATE=1 */
+    int drain_timeout_ms;         /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
+    bool reflection;              /* TANDEM_REFLECTION, default 1 */
+    int db_pool_size;             /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
 } tdm_config;
 
 /* Service names and their default ports (API.md "Ports"). */
-#define TDM_PORT_GATEWAY 8080
+#define TDM_PORT_GATEWAY   8080
 #define TDM_PORT_ENROLMENT 50051
-#define TDM_PORT_MATCHING 50052
-#define TDM_PORT_FEEDBACK 50053
+#define TDM_PORT_MATCHING  50052
+#define TDM_PORT_FEEDBACK  50053
 
 /*
  * Fill cfg for `service` (a static string) from the environment, using getenv_fn

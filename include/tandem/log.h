@@ -41,8 +41,8 @@ void tdm_log_fields(tdm_log_level level, const char *request_id, const char *msg
     __attribute__((sentinel));
 
 #define tdm_debug(rid, ...) tdm_log(TDM_LOG_DEBUG, (rid), __VA_ARGS__)
-#define tdm_info(rid, ...) tdm_log(TDM_LOG_INFO, (rid), __VA_ARGS__)
-#define tdm_warn(rid, ...) tdm_log(TDM_LOG_WARN, (rid), __VA_ARGS__)
+#define tdm_info(rid, ...)  tdm_log(TDM_LOG_INFO, (rid), __VA_ARGS__)
+#define tdm_warn(rid, ...)  tdm_log(TDM_LOG_WARN, (rid), __VA_ARGS__)
 #define tdm_error(rid, ...) tdm_log(TDM_LOG_ERROR, (rid), __VA_ARGS__)
 
 #endif

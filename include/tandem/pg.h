@@ -39,7 +39,7 @@ typedef struct tdm_pg_pool_options {
     int size;                     /* connections, >= 1 */
     const char *application_name; /* shown in pg_stat_activity, e.g. "tandem-enrolment" */
     int queue_timeout_ms;         /* max wait for a connection before UNAVAILABLE (default 5000) */
-    int max_queue;                /* max waiting transactions before RESOURCE_EXHAUSTED (default 10000) */
+    int max_queue; /* max waiting transactions before RESOURCE_EXHAUSTED (default 10000) */
 } tdm_pg_pool_options;
 
 /* Starts connecting in the background; returns NULL only on bad options/allocation. */
@@ -63,8 +63,7 @@ typedef void (*tdm_pg_done_cb)(void *arg, tdm_status *st);
 
 /* Lease a connection and open a transaction. On success cb gets (NULL, tx); on
  * failure (unavailable, deadline, queue full) cb gets (status, NULL). */
-int tdm_pg_tx_begin(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, tdm_pg_tx_cb cb,
-                    void *arg);
+int tdm_pg_tx_begin(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, tdm_pg_tx_cb cb, void *arg);
 
 /* One parameterised statement in tx; values are text format (NULL = SQL NULL).
  * On a server error cb gets (status, res) - res carries the SQLSTATE and fields -
@@ -86,8 +85,8 @@ int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg);
 void tdm_pg_tx_cancel(tdm_pg_tx *tx);
 
 /* One statement in its own transaction (BEGIN, tenant, statement, COMMIT). */
-int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql,
-                int nparams, const char *const *values, tdm_pg_result_cb cb, void *arg);
+int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql, int nparams,
+                const char *const *values, tdm_pg_result_cb cb, void *arg);
 
 /* The status for a failed result: SQLSTATE class mapped to a gRPC code
  * (23505 unique_violation -> ALREADY_EXISTS, 23503 -> FAILED_PRECONDITION,

@@ -31,8 +31,8 @@
 typedef struct tdm_runtime tdm_runtime;
 
 typedef struct tdm_service_spec {
-    const char *name;  /* "enrolment": logs, metrics, application_name */
-    int default_port;  /* API.md "Ports" */
+    const char *name;   /* "enrolment": logs, metrics, application_name */
+    int default_port;   /* API.md "Ports" */
     const char *schema; /* the PostgreSQL schema the service owns */
     const tdm_migration *migrations;
     size_t n_migrations;

@@ -33,10 +33,10 @@
 #include "tandem/status.h"
 
 /* Limits (API.md "Limits", issue "Real gRPC"). */
-#define TDM_MAX_MESSAGE_BYTES (4u * 1024u * 1024u)
+#define TDM_MAX_MESSAGE_BYTES       (4u * 1024u * 1024u)
 #define TDM_MAX_BATCH_MESSAGE_BYTES (32u * 1024u * 1024u)
-#define TDM_MAX_HEADER_LIST_BYTES 8192u
-#define TDM_MAX_CONCURRENT_STREAMS 100u
+#define TDM_MAX_HEADER_LIST_BYTES   8192u
+#define TDM_MAX_CONCURRENT_STREAMS  100u
 
 /* Metadata key carrying the gateway's resolved request context (nanopb-encoded
  * tandem.internal.v1.RequestContext). */
@@ -73,9 +73,9 @@ typedef void (*tdm_rpc_handler_fn)(tdm_call *call, const ProtobufCMessage *reque
                                    void *service_data);
 
 typedef struct tdm_rpc_method_def {
-    const char *name;               /* method name as in the descriptor, e.g. "BatchEnrol" */
+    const char *name; /* method name as in the descriptor, e.g. "BatchEnrol" */
     tdm_rpc_handler_fn handler;
-    size_t max_request_bytes;       /* 0 = TDM_MAX_MESSAGE_BYTES */
+    size_t max_request_bytes; /* 0 = TDM_MAX_MESSAGE_BYTES */
 } tdm_rpc_method_def;
 
 typedef struct tdm_rpc_service_def {
@@ -136,22 +136,21 @@ typedef struct tdm_http_handler {
 void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
 void tdm_server_default_http_request(tdm_http_request *req);
 
-const char *tdm_http_method(const tdm_http_request *req);  /* "GET" */
-const char *tdm_http_path(const tdm_http_request *req);    /* "/v1/programmes/x" (no query) */
-const char *tdm_http_query(const tdm_http_request *req);   /* "a=b&c=d" or "" */
+const char *tdm_http_method(const tdm_http_request *req); /* "GET" */
+const char *tdm_http_path(const tdm_http_request *req);   /* "/v1/programmes/x" (no query) */
+const char *tdm_http_query(const tdm_http_request *req);  /* "a=b&c=d" or "" */
 const char *tdm_http_header_get(const tdm_http_request *req, const char *name); /* any case */
 const uint8_t *tdm_http_body(const tdm_http_request *req, size_t *len);
 tdm_arena *tdm_http_arena(tdm_http_request *req);
 uv_loop_t *tdm_http_loop(tdm_http_request *req);
 tdm_server *tdm_http_server(tdm_http_request *req);
 const char *tdm_http_request_id(const tdm_http_request *req); /* X-Request-Id or generated */
-int tdm_http_version(const tdm_http_request *req);              /* 1 or 2 */
+int tdm_http_version(const tdm_http_request *req);            /* 1 or 2 */
 bool tdm_http_is_cancelled(const tdm_http_request *req);
 void tdm_http_on_cancel(tdm_http_request *req, void (*fn)(void *arg), void *arg);
 /* Complete the request; body is copied. X-Request-Id is added automatically. */
-void tdm_http_respond(tdm_http_request *req, int status, const char *content_type,
-                      const void *body, size_t len, const tdm_http_header *headers,
-                      size_t n_headers);
+void tdm_http_respond(tdm_http_request *req, int status, const char *content_type, const void *body,
+                      size_t len, const tdm_http_header *headers, size_t n_headers);
 
 /* ---- The server --------------------------------------------------------------- */
 

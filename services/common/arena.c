@@ -10,8 +10,8 @@
 #include <string.h>
 
 #define ARENA_DEFAULT_BLOCK_BYTES 4096
-#define ARENA_MAX_BLOCK_BYTES (1024 * 1024)
-#define ARENA_ALIGN 16
+#define ARENA_MAX_BLOCK_BYTES     (1024 * 1024)
+#define ARENA_ALIGN               16
 
 typedef struct arena_block {
     struct arena_block *next;

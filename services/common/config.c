@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_RATE_LIMIT_RPS 200
+#define DEFAULT_RATE_LIMIT_RPS   200
 #define DEFAULT_RATE_LIMIT_BURST 400
 #define DEFAULT_DRAIN_TIMEOUT_MS 15000
-#define MAX_DRAIN_TIMEOUT_MS 600000
-#define DEFAULT_DB_POOL_SIZE 8
-#define MAX_DB_POOL_SIZE 256
-#define MAX_RATE_LIMIT 1000000
+#define MAX_DRAIN_TIMEOUT_MS     600000
+#define DEFAULT_DB_POOL_SIZE     8
+#define MAX_DB_POOL_SIZE         256
+#define MAX_RATE_LIMIT           1000000
 
 static const char *env_getenv(const char *name)
 {
@@ -55,12 +55,12 @@ int tdm_addr_parse(const char *s, tdm_addr *addr)
 
 static tdm_status *bad(const char *name, const char *value, const char *expected)
 {
-    return tdm_status_new(TDM_INVALID_ARGUMENT, "%s=\"%s\" is not valid: expected %s", name,
-                          value, expected);
+    return tdm_status_new(TDM_INVALID_ARGUMENT, "%s=\"%s\" is not valid: expected %s", name, value,
+                          expected);
 }
 
-static tdm_status *read_int(const char *(*get)(const char *), const char *name, int dflt,
-                            int min, int max, int *out)
+static tdm_status *read_int(const char *(*get)(const char *), const char *name, int dflt, int min,
+                            int max, int *out)
 {
     const char *v = get(name);
     if (v == NULL || v[0] == '\0') {
@@ -98,8 +98,8 @@ static tdm_status *read_bool(const char *(*get)(const char *), const char *name,
     return bad(name, v, "1 or 0");
 }
 
-static tdm_status *read_addr(const char *(*get)(const char *), const char *name,
-                             const char *dflt, tdm_addr *out)
+static tdm_status *read_addr(const char *(*get)(const char *), const char *name, const char *dflt,
+                             tdm_addr *out)
 {
     const char *v = get(name);
     if (v == NULL || v[0] == '\0')
@@ -158,10 +158,9 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (st = read_string(get, "TANDEM_BOOTSTRAP_KEY", &cfg->bootstrap_key)) ||
         (st = read_int(get, "TANDEM_RATE_LIMIT_RPS", DEFAULT_RATE_LIMIT_RPS, 1, MAX_RATE_LIMIT,
                        &cfg->rate_limit_rps)) ||
-        (st = read_int(get, "TANDEM_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1,
-                       MAX_RATE_LIMIT, &cfg->rate_limit_burst)) ||
-        (st = read_bool(get, "TANDEM_WEBHOOK_ALLOW_PRIVATE", false,
-                        &cfg->webhook_allow_private)) ||
+        (st = read_int(get, "TANDEM_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1, MAX_RATE_LIMIT,
+                       &cfg->rate_limit_burst)) ||
+        (st = read_bool(get, "TANDEM_WEBHOOK_ALLOW_PRIVATE", false, &cfg->webhook_allow_private)) ||
         (st = read_int(get, "TANDEM_DRAIN_TIMEOUT_MS", DEFAULT_DRAIN_TIMEOUT_MS, 0,
                        MAX_DRAIN_TIMEOUT_MS, &cfg->drain_timeout_ms)) ||
         (st = read_bool(get, "TANDEM_REFLECTION", true, &cfg->reflection)) ||

@@ -117,8 +117,7 @@ void tdm_log_fields(tdm_log_level level, const char *request_id, const char *msg
         if (value == NULL)
             continue;
         json_t *v = json_string(value);
-        json_object_set_new(line, key,
-                            v != NULL ? v : json_stringn_nocheck(value, strlen(value)));
+        json_object_set_new(line, key, v != NULL ? v : json_stringn_nocheck(value, strlen(value)));
     }
     va_end(ap);
     line_emit(line);

@@ -15,13 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LABELS 8
+#define MAX_LABELS           8
 #define INITIAL_SERIES_SLOTS 16
-#define MAX_BUCKETS 32
+#define MAX_BUCKETS          32
 
-const double TDM_METRIC_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                             5,      10};
+const double TDM_METRIC_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 const size_t TDM_METRIC_LATENCY_BUCKETS_COUNT =
     sizeof(TDM_METRIC_LATENCY_BUCKETS) / sizeof(TDM_METRIC_LATENCY_BUCKETS[0]);
 

@@ -18,9 +18,9 @@
 #include "tandem/log.h"
 #include "tandem/metrics.h"
 
-#define READINESS_INTERVAL_MS 1000
+#define READINESS_INTERVAL_MS    1000
 #define MIGRATION_RETRY_FIRST_MS 250
-#define MIGRATION_RETRY_MAX_MS 10000
+#define MIGRATION_RETRY_MAX_MS   10000
 
 typedef enum runtime_state {
     RT_STARTING,
@@ -156,16 +156,15 @@ static void migration_done(void *arg, tdm_status *st)
     }
     if (st == NULL) {
         rt->migrated = true;
-        tdm_log_fields(TDM_LOG_INFO, NULL, "migrations applied", "schema", rt->spec->schema,
-                       NULL);
+        tdm_log_fields(TDM_LOG_INFO, NULL, "migrations applied", "schema", rt->spec->schema, NULL);
         readiness_check(&rt->readiness_timer);
         return;
     }
     char delay[32];
     snprintf(delay, sizeof(delay), "%llu", (unsigned long long)rt->migration_retry_ms);
     tdm_log_fields(TDM_LOG_WARN, NULL, "migrations not applied; retrying", "code",
-                   tdm_code_name(st->code), "error", st->message, "detail", st->detail,
-                   "retry_ms", delay, NULL);
+                   tdm_code_name(st->code), "error", st->message, "detail", st->detail, "retry_ms",
+                   delay, NULL);
     /* A changed checksum or a broken migration will not heal by retrying, but the
      * database being down will; retrying both keeps the process alive and visible
      * (/readyz says why) instead of crash-looping. */
@@ -290,8 +289,8 @@ static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
         return 1;
     }
     if ((st = spec->init(rt)) != NULL) {
-        tdm_log_fields(TDM_LOG_ERROR, NULL, "service initialisation failed", "error",
-                       st->message, "detail", st->detail, NULL);
+        tdm_log_fields(TDM_LOG_ERROR, NULL, "service initialisation failed", "error", st->message,
+                       "detail", st->detail, NULL);
         tdm_status_free(st);
         return 1;
     }

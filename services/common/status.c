@@ -9,8 +9,7 @@
 #include <string.h>
 
 /* Returned when even the status cannot be allocated; tdm_status_free ignores it. */
-static tdm_status oom_status = {
-    .code = TDM_RESOURCE_EXHAUSTED, .message = (char *)"out of memory"};
+static tdm_status oom_status = {.code = TDM_RESOURCE_EXHAUSTED, .message = (char *)"out of memory"};
 
 static const char *const code_names[TDM_CODE_MAX + 1] = {
     "OK",
@@ -135,7 +134,7 @@ void tdm_status_prefix_fields(tdm_status *st, const char *prefix)
     for (size_t i = 0; i < st->n_violations; i++) {
         char *joined = NULL;
         const char *field = st->violations[i].field;
-        int n = field[0] == '\0' ? asprintf(&joined, "%s", prefix)
+        int n = field[0] == '\0'  ? asprintf(&joined, "%s", prefix)
                 : field[0] == '[' ? asprintf(&joined, "%s%s", prefix, field)
                                   : asprintf(&joined, "%s.%s", prefix, field);
         if (n < 0)
