@@ -1,0 +1,197 @@
+"""Integration-test harness: real PostgreSQL, real Tandem processes.
+
+tests/run.sh starts a throwaway PostgreSQL cluster and exports
+TANDEM_TEST_DATABASE_URL (a superuser connection), TANDEM_SOURCE_DIR and
+TANDEM_BUILD_DIR. A Stack creates its own database in that cluster (so test files
+run in parallel), the roles and schemas of deploy/sql/bootstrap.sql, starts the
+services it is asked for on free ports with the same environment variables a
+deployment uses, waits for /readyz, and tears everything down at the end.
+
+Run with Debian's interpreter (/usr/bin/python3): grpcio and protobuf come from
+Debian packages. Generated Python modules of the protos are in
+$TANDEM_BUILD_DIR/python.
+"""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+SOURCE_DIR = os.environ.get("TANDEM_SOURCE_DIR", os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+BUILD_DIR = os.environ.get("TANDEM_BUILD_DIR", os.path.join(SOURCE_DIR, "build", "test"))
+SUPER_URL = os.environ.get("TANDEM_TEST_DATABASE_URL")
+sys.path.insert(0, os.path.join(BUILD_DIR, "python"))
+
+SERVICES = ("gateway", "enrolment", "matching", "feedback")
+ALL_SCOPES = 0x7F  # admin and every :read/:write bit (tandem.internal.v1.RequestContext)
+
+
+def require_database():
+    if not SUPER_URL:
+        raise SystemExit("TANDEM_TEST_DATABASE_URL is not set: run through ./tests/run.sh")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_database(url, dbname):
+    """The same connection URL pointing at another database."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, ""))
+
+
+def with_user(url, user, password):
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname + (":%d" % parts.port if parts.port else "")
+    netloc = "%s:%s@%s" % (user, password, host)
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def psql(url, sql, *args, check=True):
+    """Run SQL through psql; returns stdout (tuples only, unaligned)."""
+    cmd = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", url, *args]
+    out = subprocess.run(cmd, input=sql, capture_output=True, text=True)
+    if check and out.returncode != 0:
+        raise RuntimeError("psql failed: %s" % out.stderr.strip())
+    return out.stdout.strip()
+
+
+class Stack:
+    """A database and some Tandem services, started for one test module."""
+
+    def __init__(self, name="it"):
+        require_database()
+        self.dbname = "tandem_%s_%s" % (name, uuid.uuid4().hex[:8])
+        self.password = secrets.token_hex(12)
+        self.procs = {}
+        self.ports = {}
+        self.logs = {}
+        self.bootstrap_key = "tk_" + secrets.token_hex(24)
+        psql(SUPER_URL, "CREATE DATABASE %s" % self.dbname)
+        self.super_url = with_database(SUPER_URL, self.dbname)
+        pw = self.password
+        psql(self.super_url, "", "-v", "owner_password=" + pw, "-v", "gateway_password=" + pw,
+             "-v", "enrolment_password=" + pw, "-v", "matching_password=" + pw,
+             "-v", "feedback_password=" + pw, "-v", "dbname=" + self.dbname,
+             "-f", os.path.join(SOURCE_DIR, "deploy", "sql", "bootstrap.sql"))
+        for svc in SERVICES:
+            self.ports[svc] = free_port()
+
+    def url(self, role):
+        return with_user(self.super_url, role, self.password)
+
+    def addr(self, svc):
+        return "127.0.0.1:%d" % self.ports[svc]
+
+    def env(self, svc, extra=None):
+        env = dict(os.environ)
+        env.update({
+            "TANDEM_DATABASE_URL": self.url("tandem_" + svc),
+            "TANDEM_MIGRATION_DATABASE_URL": self.url("tandem_owner"),
+            "TANDEM_LISTEN": self.addr(svc),
+            "TANDEM_ENROLMENT_ADDR": self.addr("enrolment"),
+            "TANDEM_MATCHING_ADDR": self.addr("matching"),
+            "TANDEM_FEEDBACK_ADDR": self.addr("feedback"),
+            "TANDEM_BOOTSTRAP_KEY": self.bootstrap_key,
+            "TANDEM_LOG_LEVEL": os.environ.get("TANDEM_TEST_LOG_LEVEL", "warn"),
+            "TANDEM_WEBHOOK_ALLOW_PRIVATE": "1",
+            "TANDEM_DRAIN_TIMEOUT_MS": "5000",
+        })
+        env.update(extra or {})
+        return env
+
+    def start(self, svc, extra_env=None, wait=True):
+        binary = os.path.join(BUILD_DIR, "bin", "tandem-" + svc)
+        log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
+                                "%s-%s.log" % (self.dbname, svc))
+        log = open(log_path, "ab")
+        self.logs[svc] = log_path
+        self.procs[svc] = subprocess.Popen([binary], env=self.env(svc, extra_env),
+                                           stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        if wait:
+            self.wait_ready(svc)
+        return self.procs[svc]
+
+    def http(self, svc, path, timeout=2):
+        """(status, body) of GET http://<svc>/<path>."""
+        try:
+            with urllib.request.urlopen("http://%s%s" % (self.addr(svc), path),
+                                        timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def wait_ready(self, svc, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[svc]
+            if proc.poll() is not None:
+                raise RuntimeError("tandem-%s exited with %s:\n%s" %
+                                   (svc, proc.returncode, self.log_tail(svc)))
+            try:
+                if self.http(svc, "/readyz", timeout=1)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("tandem-%s not ready after %ss:\n%s" %
+                           (svc, timeout, self.log_tail(svc)))
+
+    def log_tail(self, svc, lines=30):
+        try:
+            with open(self.logs[svc], errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, svc, sig=signal.SIGTERM, timeout=30):
+        """Stop a service; returns its exit status."""
+        proc = self.procs.pop(svc, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+
+    def close(self):
+        for svc in list(self.procs):
+            try:
+                self.stop(svc)
+            except subprocess.TimeoutExpired:
+                pass
+        # Sessions of the services are gone; drop the scratch database.
+        psql(SUPER_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname, check=False)
+
+    # ---- gRPC helpers ------------------------------------------------------------
+
+    def channel(self, svc):
+        import grpc
+        return grpc.insecure_channel(self.addr(svc))
+
+    @staticmethod
+    def context(tenant_id, scopes=ALL_SCOPES, principal_id="it-key", kind=1, request_id=None):
+        """gRPC metadata carrying a request context, as the gateway attaches it."""
+        from tandem.internal.v1 import context_pb2
+        ctx = context_pb2.RequestContext(tenant_id=tenant_id, principal_id=principal_id,
+                                         scopes=scopes, request_id=request_id or uuid.uuid4().hex)
+        try:
+            ctx.principal_kind = kind
+        except (AttributeError, TypeError, ValueError):
+            pass
+        return [("x-tandem-context-bin", ctx.SerializeToString())]
