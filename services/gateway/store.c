@@ -1,0 +1,407 @@
+/*
+ * store.c - the gateway's SQL (see store.h). One statement per call, parameterised,
+ * results decoded into arena structs before the PGresult is cleared. Binary values
+ * travel as hex text (decode($n, 'hex') / encode(x, 'hex')) so every parameter stays
+ * in text format.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tandem/log.h"
+
+#define TENANT_COLUMNS                                                                             \
+    "id::text, name, slug, floor(extract(epoch FROM create_time) * 1000000)::bigint"
+
+#define KEY_COLUMNS                                                                                \
+    "id::text, tenant_id::text, kind, display_name, scopes, coalesce(rate_rps, 0), "               \
+    "coalesce(rate_burst, 0), secret_prefix, "                                                     \
+    "floor(extract(epoch FROM create_time) * 1000000)::bigint, "                                   \
+    "coalesce(floor(extract(epoch FROM last_used_time) * 1000000)::bigint, 0), "                   \
+    "coalesce(floor(extract(epoch FROM revoke_time) * 1000000)::bigint, 0), "                      \
+    "encode(secret_hash, 'hex')"
+
+typedef enum op_kind { OP_TENANTS, OP_KEYS, OP_DONE, OP_IDEM } op_kind;
+
+typedef struct store_op {
+    tdm_arena *arena;
+    op_kind kind;
+    union {
+        gw_store_tenants_cb tenants;
+        gw_store_keys_cb keys;
+        gw_store_done_cb done;
+        gw_store_idem_cb idem;
+    } cb;
+    void *arg;
+} store_op;
+
+bool gw_is_uuid(const char *s)
+{
+    static const int DASHES[] = {8, 13, 18, 23};
+    if (s == NULL || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == DASHES[0] || i == DASHES[1] || i == DASHES[2] || i == DASHES[3];
+        char ch = s[i];
+        if (dash ? ch != '-'
+                 : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                     (ch >= 'A' && ch <= 'F')))
+            return false;
+    }
+    return true;
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Hex text into out (cap bytes); the decoded length, or -1. */
+static long hex_decode(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(hex);
+    if (n % 2 != 0 || n / 2 > cap)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)(n / 2);
+}
+
+static char *hex_encode(tdm_arena *a, const uint8_t *p, size_t n)
+{
+    static const char HEX[] = "0123456789abcdef";
+    char *s = tdm_arena_alloc(a, 2 * n + 1);
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = HEX[p[i] >> 4];
+        s[2 * i + 1] = HEX[p[i] & 0xF];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+static const char *text_or_null(tdm_arena *a, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return tdm_arena_strdup(a, PQgetvalue(res, row, col));
+}
+
+static int64_t int_at(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static tdm_status *decode_tenants(tdm_arena *a, const PGresult *res, gw_tenant_row **out)
+{
+    int n = PQntuples(res);
+    gw_tenant_row *rows = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    for (int i = 0; i < n; i++) {
+        rows[i].id = text_or_null(a, res, i, 0);
+        rows[i].name = text_or_null(a, res, i, 1);
+        rows[i].slug = text_or_null(a, res, i, 2);
+        rows[i].create_us = int_at(res, i, 3);
+    }
+    *out = rows;
+    return NULL;
+}
+
+static tdm_status *decode_keys(tdm_arena *a, const PGresult *res, gw_key_row **out)
+{
+    int n = PQntuples(res);
+    gw_key_row *rows = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    for (int i = 0; i < n; i++) {
+        gw_key_row *k = &rows[i];
+        k->id = text_or_null(a, res, i, 0);
+        k->tenant_id = text_or_null(a, res, i, 1);
+        k->kind = (int)int_at(res, i, 2);
+        k->display_name = text_or_null(a, res, i, 3);
+        k->scopes = (uint32_t)int_at(res, i, 4);
+        k->rate_rps = (uint32_t)int_at(res, i, 5);
+        k->rate_burst = (uint32_t)int_at(res, i, 6);
+        k->secret_prefix = text_or_null(a, res, i, 7);
+        k->create_us = int_at(res, i, 8);
+        k->last_used_us = int_at(res, i, 9);
+        k->revoke_us = int_at(res, i, 10);
+        if (hex_decode(PQgetvalue(res, i, 11), k->secret_hash, sizeof(k->secret_hash)) !=
+            GW_KEY_HASH_BYTES)
+            return tdm_status_set_detail(tdm_status_new(TDM_INTERNAL, "internal error"),
+                                         "api_keys.secret_hash is not 32 bytes");
+    }
+    *out = rows;
+    return NULL;
+}
+
+static void op_finish(store_op *op, tdm_status *st, PGresult *res)
+{
+    switch (op->kind) {
+    case OP_TENANTS: {
+        gw_tenant_row *rows = NULL;
+        if (st == NULL)
+            st = decode_tenants(op->arena, res, &rows);
+        op->cb.tenants(op->arg, st, st == NULL ? rows : NULL,
+                       st == NULL ? (size_t)PQntuples(res) : 0);
+        break;
+    }
+    case OP_KEYS: {
+        gw_key_row *rows = NULL;
+        if (st == NULL)
+            st = decode_keys(op->arena, res, &rows);
+        op->cb.keys(op->arg, st, st == NULL ? rows : NULL, st == NULL ? (size_t)PQntuples(res) : 0);
+        break;
+    }
+    case OP_DONE:
+        op->cb.done(op->arg, st);
+        break;
+    case OP_IDEM: {
+        if (st != NULL || PQntuples(res) == 0) {
+            op->cb.idem(op->arg, st, false, NULL, NULL, 0);
+            break;
+        }
+        uint8_t *req_hash = tdm_arena_alloc(op->arena, GW_KEY_HASH_BYTES);
+        const char *resp_hex = PQgetvalue(res, 0, 1);
+        size_t cap = strlen(resp_hex) / 2 + 1;
+        uint8_t *resp = tdm_arena_alloc(op->arena, cap);
+        long rn = -1;
+        if (req_hash != NULL && resp != NULL &&
+            hex_decode(PQgetvalue(res, 0, 0), req_hash, GW_KEY_HASH_BYTES) == GW_KEY_HASH_BYTES)
+            rn = hex_decode(resp_hex, resp, cap);
+        if (rn < 0) {
+            op->cb.idem(op->arg,
+                        tdm_status_set_detail(tdm_status_new(TDM_INTERNAL, "internal error"),
+                                              "undecodable idempotency row"),
+                        false, NULL, NULL, 0);
+            break;
+        }
+        op->cb.idem(op->arg, NULL, true, req_hash, resp, (size_t)rn);
+        break;
+    }
+    }
+}
+
+static void op_result(void *arg, tdm_status *st, PGresult *res)
+{
+    op_finish(arg, st, res);
+}
+
+static int run(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void *arg, const char *sql,
+               int n, const char *const *values)
+{
+    store_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->arena = c->arena;
+    op->kind = kind;
+    op->arg = arg;
+    switch (kind) {
+    case OP_TENANTS:
+        op->cb.tenants = (gw_store_tenants_cb)cb;
+        break;
+    case OP_KEYS:
+        op->cb.keys = (gw_store_keys_cb)cb;
+        break;
+    case OP_DONE:
+        op->cb.done = (gw_store_done_cb)cb;
+        break;
+    case OP_IDEM:
+        op->cb.idem = (gw_store_idem_cb)cb;
+        break;
+    }
+    tdm_pg_tx_options opts = {
+        .tenant_id = NULL,
+        .deadline_ms = c->deadline_ms,
+        .read_only = false,
+        .request_id = c->request_id,
+    };
+    return tdm_pg_exec(c->pool, &opts, sql, n, values, op_result, op);
+}
+
+int gw_store_key_by_hash(const gw_store_ctx *c, const uint8_t hash[GW_KEY_HASH_BYTES],
+                         gw_store_keys_cb cb, void *arg)
+{
+    char hex[GW_KEY_HASH_HEX_LEN + 1];
+    gw_key_hash_hex(hash, hex);
+    const char *v[] = {hex};
+    return run(c, OP_KEYS, (void (*)(void))cb, arg,
+               "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE secret_hash = decode($1, 'hex')",
+               1, v);
+}
+
+int gw_store_tenant_resolve(const gw_store_ctx *c, const char *ref, gw_store_tenants_cb cb,
+                            void *arg)
+{
+    const char *v[] = {ref};
+    if (gw_is_uuid(ref))
+        return run(c, OP_TENANTS, (void (*)(void))cb, arg,
+                   "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE id = $1::uuid", 1, v);
+    return run(c, OP_TENANTS, (void (*)(void))cb, arg,
+               "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE slug = $1", 1, v);
+}
+
+int gw_store_tenant_create(const gw_store_ctx *c, const char *name, const char *slug,
+                           gw_store_tenants_cb cb, void *arg)
+{
+    const char *v[] = {name, slug};
+    return run(c, OP_TENANTS, (void (*)(void))cb, arg,
+               "INSERT INTO gateway.tenants (name, slug) VALUES ($1, $2) RETURNING " TENANT_COLUMNS,
+               2, v);
+}
+
+int gw_store_tenant_list(const gw_store_ctx *c, int64_t after_us, const char *after_id, int limit,
+                         gw_store_tenants_cb cb, void *arg)
+{
+    char us[32], lim[16];
+    snprintf(us, sizeof(us), "%lld", (long long)after_us);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *v[] = {after_id != NULL ? us : NULL, after_id, lim};
+    return run(c, OP_TENANTS, (void (*)(void))cb, arg,
+               "SELECT " TENANT_COLUMNS " FROM gateway.tenants "
+               "WHERE $2::uuid IS NULL OR (create_time, id) > "
+               "(to_timestamp($1::bigint / 1000000.0), $2::uuid) "
+               "ORDER BY create_time, id LIMIT $3::int",
+               3, v);
+}
+
+int gw_store_key_create(const gw_store_ctx *c, const gw_key_new *k, gw_store_keys_cb cb, void *arg)
+{
+    char kind[8], scopes[16], rps[16], burst[16], hex[GW_KEY_HASH_HEX_LEN + 1];
+    snprintf(kind, sizeof(kind), "%d", k->kind);
+    snprintf(scopes, sizeof(scopes), "%u", k->scopes);
+    snprintf(rps, sizeof(rps), "%u", k->rate_rps);
+    snprintf(burst, sizeof(burst), "%u", k->rate_burst);
+    gw_key_hash_hex(k->secret_hash, hex);
+    const char *v[] = {k->tenant_id,
+                       kind,
+                       k->display_name,
+                       scopes,
+                       k->rate_rps != 0 ? rps : NULL,
+                       k->rate_burst != 0 ? burst : NULL,
+                       hex,
+                       k->secret_prefix};
+    return run(c, OP_KEYS, (void (*)(void))cb, arg,
+               "INSERT INTO gateway.api_keys (tenant_id, kind, display_name, scopes, rate_rps, "
+               "rate_burst, secret_hash, secret_prefix) VALUES ($1::uuid, $2::smallint, $3, "
+               "$4::int, $5::int, $6::int, decode($7, 'hex'), $8) RETURNING " KEY_COLUMNS,
+               8, v);
+}
+
+int gw_store_key_list(const gw_store_ctx *c, const char *tenant_id, bool show_revoked,
+                      int64_t before_us, const char *before_id, int limit, gw_store_keys_cb cb,
+                      void *arg)
+{
+    char us[32], lim[16];
+    snprintf(us, sizeof(us), "%lld", (long long)before_us);
+    snprintf(lim, sizeof(lim), "%d", limit);
+    const char *v[] = {tenant_id, show_revoked ? "true" : "false", before_id != NULL ? us : NULL,
+                       before_id, lim};
+    return run(c, OP_KEYS, (void (*)(void))cb, arg,
+               "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE tenant_id = $1::uuid "
+               "AND ($2::bool OR revoke_time IS NULL) "
+               "AND ($4::uuid IS NULL OR (create_time, id) < "
+               "(to_timestamp($3::bigint / 1000000.0), $4::uuid)) "
+               "ORDER BY create_time DESC, id DESC LIMIT $5::int",
+               5, v);
+}
+
+int gw_store_key_get(const gw_store_ctx *c, const char *id, gw_store_keys_cb cb, void *arg)
+{
+    const char *v[] = {id};
+    return run(c, OP_KEYS, (void (*)(void))cb, arg,
+               "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE id = $1::uuid", 1, v);
+}
+
+int gw_store_key_revoke(const gw_store_ctx *c, const char *id, gw_store_keys_cb cb, void *arg)
+{
+    const char *v[] = {id};
+    return run(c, OP_KEYS, (void (*)(void))cb, arg,
+               "UPDATE gateway.api_keys SET revoke_time = coalesce(revoke_time, now()) "
+               "WHERE id = $1::uuid RETURNING " KEY_COLUMNS,
+               1, v);
+}
+
+int gw_store_keys_touch(const gw_store_ctx *c, const char *const *ids, size_t n,
+                        gw_store_done_cb cb, void *arg)
+{
+    /* One text array literal of UUIDs: {id,id,...}; ids are validated UUIDs. */
+    size_t cap = n * 37 + 3;
+    char *arr = tdm_arena_alloc(c->arena, cap);
+    if (arr == NULL)
+        return -1;
+    size_t off = 0;
+    arr[off++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (!gw_is_uuid(ids[i]))
+            continue;
+        if (off > 1)
+            arr[off++] = ',';
+        memcpy(arr + off, ids[i], 36);
+        off += 36;
+    }
+    arr[off++] = '}';
+    arr[off] = '\0';
+    const char *v[] = {arr};
+    return run(c, OP_DONE, (void (*)(void))cb, arg,
+               "UPDATE gateway.api_keys SET last_used_time = now() WHERE id = ANY($1::uuid[])", 1,
+               v);
+}
+
+int gw_store_bootstrap_key(const gw_store_ctx *c, const gw_key_new *k, gw_store_done_cb cb,
+                           void *arg)
+{
+    char scopes[16], hex[GW_KEY_HASH_HEX_LEN + 1];
+    snprintf(scopes, sizeof(scopes), "%u", k->scopes);
+    gw_key_hash_hex(k->secret_hash, hex);
+    const char *v[] = {k->display_name, scopes, hex, k->secret_prefix};
+    return run(c, OP_DONE, (void (*)(void))cb, arg,
+               "INSERT INTO gateway.api_keys (tenant_id, kind, display_name, scopes, "
+               "secret_hash, secret_prefix) VALUES (NULL, 1, $1, $2::int, decode($3, 'hex'), $4) "
+               "ON CONFLICT (secret_hash) DO NOTHING",
+               4, v);
+}
+
+int gw_store_idem_get(const gw_store_ctx *c, const char *principal_id, const char *method,
+                      const char *key, gw_store_idem_cb cb, void *arg)
+{
+    const char *v[] = {principal_id, method, key};
+    return run(c, OP_IDEM, (void (*)(void))cb, arg,
+               "SELECT encode(request_hash, 'hex'), encode(response, 'hex') "
+               "FROM gateway.idempotency WHERE principal_id = $1::uuid AND method = $2 "
+               "AND key = $3 AND create_time > now() - interval '24 hours'",
+               3, v);
+}
+
+int gw_store_idem_put(const gw_store_ctx *c, const char *principal_id, const char *method,
+                      const char *key, const uint8_t request_hash[GW_KEY_HASH_BYTES],
+                      const uint8_t *response, size_t len, gw_store_done_cb cb, void *arg)
+{
+    char *hash_hex = hex_encode(c->arena, request_hash, GW_KEY_HASH_BYTES);
+    char *resp_hex = hex_encode(c->arena, response, len);
+    if (hash_hex == NULL || resp_hex == NULL)
+        return -1;
+    const char *v[] = {principal_id, method, key, hash_hex, resp_hex};
+    /* An expired row for the same key is replaced; a live one is kept. */
+    return run(c, OP_DONE, (void (*)(void))cb, arg,
+               "INSERT INTO gateway.idempotency (principal_id, method, key, request_hash, "
+               "response) VALUES ($1::uuid, $2, $3, decode($4, 'hex'), decode($5, 'hex')) "
+               "ON CONFLICT (principal_id, method, key) DO UPDATE SET "
+               "request_hash = EXCLUDED.request_hash, response = EXCLUDED.response, "
+               "create_time = now() "
+               "WHERE gateway.idempotency.create_time <= now() - interval '24 hours'",
+               5, v);
+}
