@@ -1,0 +1,466 @@
+/*
+ * ssp.c - exact capacitated assignment by successive shortest augmenting paths.
+ *
+ * The problem is solved as a min-cost flow on a three-layer network:
+ *
+ *     mentee j --(cost -w'_ij, cap 1)--> mentor i --(cost 0, cap c_i)--> t
+ *     mentee j --(cost 0, cap 1)-------------------------------------> t   ("unmatched")
+ *
+ * Every mentee sends one unit to t, either through a mentor or through its own
+ * "unmatched" arc. The mentor's capacity lives on the single arc i -> t: there is one
+ * node per mentor, not one per seat, so a search that reaches a full mentor reaches all
+ * of its mentees at once (their arcs are tight) and a mentor with a free seat ends the
+ * search. Minimising cost is maximising sum w'_ij over the matched pairs.
+ *
+ * Node potentials p keep every residual arc's reduced cost rc(a->b) = c + p(a) - p(b)
+ * non-negative, so each augmentation is a Dijkstra search from an excess node (an
+ * unrouted mentee) to the nearest node with a deficit (t, or in a warm re-solve a
+ * mentor that lost a mentee), followed by the usual potential update
+ * p(x) += dist(x) - dist(terminal) for the nodes it settled. The flow stays optimal for
+ * the mentees routed so far (Jonker-Volgenant / Hungarian argument: a shortest path
+ * augmentation preserves reduced-cost optimality), so the last augmentation leaves an
+ * optimum.
+ *
+ * Why the returned duals certify optimality: with p(t) as origin, set
+ *     u_j = max(0, p(j) - p(t)),   v_i = max(0, p(t) - p(i)).
+ * Non-negative reduced costs on the residual arcs give u_j + v_i >= w'_ij on every
+ * unused edge, equality on used ones (they lie on shortest paths and stay tight), u_j = 0
+ * when j is unmatched (its used "unmatched" arc forces p(j) <= p(t)) and v_i = 0 when i
+ * has a free seat (its residual arc i -> t forces p(i) >= p(t)). These are exactly the
+ * complementary slackness conditions of the LP
+ *     max sum w'x  s.t.  sum_i x_ij <= 1,  sum_j x_ij <= c_i,  x >= 0
+ * and its dual  min sum u + sum c v  s.t.  u_j + v_i >= w'_ij, u, v >= 0,
+ * whose constraint matrix is totally unimodular: the integral assignment is optimal.
+ *
+ * Initialisation: u_j = max w'_ij (a row reduction), v = 0, then each mentee takes a
+ * tight mentor with a free seat if one exists. With one-seat mentors an augmenting row
+ * reduction (LAPJV) follows in dense.c; here the sparse searches are cheap enough.
+ */
+#include "engine.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define DIST_INF INT64_MAX
+
+enum { MARK_NONE = 0, MARK_HEAP = 1, MARK_DONE = 2 };
+
+struct tdm__ssp {
+    uint32_t nm, ne, nn; /* mentors, mentees, nodes (nm + ne + 1) */
+    uint32_t t;
+    const size_t *row;
+    const uint32_t *col;
+    const int64_t *wp;
+    uint32_t *cap;
+    int64_t *p;
+    int32_t *mate;
+    int64_t *mate_w;
+    uint32_t *seat_off, *seat, *seat_of, *used, *out;
+    int64_t t_deficit;
+    /* Dijkstra scratch */
+    int64_t *dist;
+    int32_t *pred;
+    int64_t *pred_w;
+    uint8_t *mark;
+    uint32_t *heap, *hpos, *touched, *path;
+    uint32_t n_heap, n_touched;
+    uint64_t iterations, init_matched;
+};
+
+tdm__ssp *tdm__ssp_new(uint32_t nm, uint32_t ne, const uint32_t *capacity)
+{
+    tdm__ssp *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->nm = nm;
+    s->ne = ne;
+    s->nn = nm + ne + 1;
+    s->t = nm + ne;
+    size_t seats = 0;
+    for (uint32_t i = 0; i < nm; i++)
+        seats += capacity ? capacity[i] : 1;
+    s->cap = malloc(sizeof *s->cap * (nm + 1));
+    s->p = calloc(s->nn, sizeof *s->p);
+    s->mate = malloc(sizeof *s->mate * (ne + 1));
+    s->mate_w = calloc(ne + 1, sizeof *s->mate_w);
+    s->seat_off = malloc(sizeof *s->seat_off * (nm + 1));
+    s->seat = malloc(sizeof *s->seat * (seats + 1));
+    s->seat_of = malloc(sizeof *s->seat_of * (ne + 1));
+    s->used = calloc(nm + 1, sizeof *s->used);
+    s->out = calloc(nm + 1, sizeof *s->out);
+    s->dist = malloc(sizeof *s->dist * s->nn);
+    s->pred = malloc(sizeof *s->pred * s->nn);
+    s->pred_w = malloc(sizeof *s->pred_w * s->nn);
+    s->mark = calloc(s->nn, 1);
+    s->heap = malloc(sizeof *s->heap * s->nn);
+    s->hpos = malloc(sizeof *s->hpos * s->nn);
+    s->touched = malloc(sizeof *s->touched * s->nn);
+    s->path = malloc(sizeof *s->path * (s->nn + 1));
+    if (!s->cap || !s->p || !s->mate || !s->mate_w || !s->seat_off || !s->seat || !s->seat_of ||
+        !s->used || !s->out || !s->dist || !s->pred || !s->pred_w || !s->mark || !s->heap ||
+        !s->hpos || !s->touched || !s->path) {
+        tdm__ssp_free(s);
+        return NULL;
+    }
+    uint32_t off = 0;
+    for (uint32_t i = 0; i < nm; i++) {
+        s->cap[i] = capacity ? capacity[i] : 1;
+        s->seat_off[i] = off;
+        off += s->cap[i];
+    }
+    s->seat_off[nm] = off;
+    for (uint32_t j = 0; j < ne; j++)
+        s->mate[j] = TDM__MATE_NONE;
+    s->t_deficit = ne;
+    return s;
+}
+
+void tdm__ssp_free(tdm__ssp *s)
+{
+    if (s == NULL)
+        return;
+    free(s->cap);
+    free(s->p);
+    free(s->mate);
+    free(s->mate_w);
+    free(s->seat_off);
+    free(s->seat);
+    free(s->seat_of);
+    free(s->used);
+    free(s->out);
+    free(s->dist);
+    free(s->pred);
+    free(s->pred_w);
+    free(s->mark);
+    free(s->heap);
+    free(s->hpos);
+    free(s->touched);
+    free(s->path);
+    free(s);
+}
+
+void tdm__ssp_set_graph(tdm__ssp *s, const size_t *row, const uint32_t *col, const int64_t *wp)
+{
+    s->row = row;
+    s->col = col;
+    s->wp = wp;
+}
+
+const int32_t *tdm__ssp_mate(const tdm__ssp *s)
+{
+    return s->mate;
+}
+
+uint64_t tdm__ssp_iterations(const tdm__ssp *s)
+{
+    return s->iterations;
+}
+
+uint64_t tdm__ssp_init_matched(const tdm__ssp *s)
+{
+    return s->init_matched;
+}
+
+void tdm__ssp_duals(const tdm__ssp *s, int64_t *u, int64_t *v)
+{
+    int64_t pt = s->p[s->t];
+    for (uint32_t j = 0; j < s->ne; j++) {
+        int64_t x = s->p[s->nm + j] - pt;
+        u[j] = x > 0 ? x : 0;
+    }
+    for (uint32_t i = 0; i < s->nm; i++) {
+        int64_t x = pt - s->p[i];
+        v[i] = x > 0 ? x : 0;
+    }
+}
+
+/* ---- seats ---- */
+
+static void seat_add(tdm__ssp *s, uint32_t i, uint32_t j, int64_t w)
+{
+    assert(s->used[i] < s->cap[i]);
+    uint32_t pos = s->seat_off[i] + s->used[i]++;
+    s->seat[pos] = j;
+    s->seat_of[j] = pos;
+    s->mate[j] = (int32_t)i;
+    s->mate_w[j] = w;
+}
+
+static void seat_remove(tdm__ssp *s, uint32_t j)
+{
+    uint32_t i = (uint32_t)s->mate[j];
+    uint32_t pos = s->seat_of[j];
+    uint32_t last = s->seat_off[i] + --s->used[i];
+    uint32_t k = s->seat[last];
+    s->seat[pos] = k;
+    s->seat_of[k] = pos;
+    s->mate[j] = TDM__MATE_NONE;
+}
+
+/* ---- binary heap keyed by dist ---- */
+
+static void heap_up(tdm__ssp *s, uint32_t pos)
+{
+    uint32_t x = s->heap[pos];
+    int64_t d = s->dist[x];
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        uint32_t y = s->heap[parent];
+        if (s->dist[y] <= d)
+            break;
+        s->heap[pos] = y;
+        s->hpos[y] = pos;
+        pos = parent;
+    }
+    s->heap[pos] = x;
+    s->hpos[x] = pos;
+}
+
+static uint32_t heap_pop(tdm__ssp *s)
+{
+    uint32_t top = s->heap[0];
+    uint32_t x = s->heap[--s->n_heap];
+    if (s->n_heap > 0) {
+        int64_t d = s->dist[x];
+        uint32_t pos = 0;
+        for (;;) {
+            uint32_t c = 2 * pos + 1;
+            if (c >= s->n_heap)
+                break;
+            if (c + 1 < s->n_heap && s->dist[s->heap[c + 1]] < s->dist[s->heap[c]])
+                c++;
+            if (s->dist[s->heap[c]] >= d)
+                break;
+            s->heap[pos] = s->heap[c];
+            s->hpos[s->heap[pos]] = pos;
+            pos = c;
+        }
+        s->heap[pos] = x;
+        s->hpos[x] = pos;
+    }
+    return top;
+}
+
+static void relax(tdm__ssp *s, uint32_t y, int64_t nd, uint32_t from, int64_t w)
+{
+    uint8_t m = s->mark[y];
+    if (m == MARK_DONE)
+        return;
+    if (m == MARK_NONE) {
+        s->mark[y] = MARK_HEAP;
+        s->touched[s->n_touched++] = y;
+        s->dist[y] = nd;
+        s->pred[y] = (int32_t)from;
+        s->pred_w[y] = w;
+        s->heap[s->n_heap] = y;
+        heap_up(s, s->n_heap++);
+        return;
+    }
+    if (nd < s->dist[y]) {
+        s->dist[y] = nd;
+        s->pred[y] = (int32_t)from;
+        s->pred_w[y] = w;
+        heap_up(s, s->hpos[y]);
+    }
+}
+
+static bool is_terminal(const tdm__ssp *s, uint32_t x)
+{
+    if (x == s->t)
+        return s->t_deficit > 0;
+    return x < s->nm && s->used[x] < s->out[x];
+}
+
+static void expand(tdm__ssp *s, uint32_t x)
+{
+    int64_t dx = s->dist[x];
+    if (x == s->t) {
+        /* Only in a warm re-solve: t is passed through when a mentor must give a seat up. */
+        int64_t pt = s->p[x];
+        for (uint32_t i = 0; i < s->nm; i++)
+            if (s->out[i] > 0)
+                relax(s, i, dx + pt - s->p[i], x, 0);
+        for (uint32_t j = 0; j < s->ne; j++)
+            if (s->mate[j] == TDM__MATE_DUMMY)
+                relax(s, s->nm + j, dx + pt - s->p[s->nm + j], x, 0);
+    } else if (x < s->nm) {
+        int64_t pi = s->p[x];
+        for (uint32_t q = s->seat_off[x]; q < s->seat_off[x] + s->used[x]; q++) {
+            uint32_t k = s->seat[q];
+            relax(s, s->nm + k, dx + s->mate_w[k] - s->p[s->nm + k] + pi, x, 0);
+        }
+        if (s->out[x] < s->cap[x])
+            relax(s, s->t, dx + pi - s->p[s->t], x, 0);
+    } else {
+        uint32_t j = x - s->nm;
+        int64_t base = dx + s->p[x];
+        int32_t mine = s->mate[j];
+        for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
+            uint32_t i = s->col[e];
+            if ((int32_t)i == mine)
+                continue;
+            relax(s, i, base - s->wp[e] - s->p[i], x, s->wp[e]);
+        }
+        if (mine != TDM__MATE_DUMMY)
+            relax(s, s->t, base - s->p[s->t], x, 0);
+    }
+}
+
+/* Flip the flow along the path src -> ... -> term (pred links). Removals first, so that a
+ * mentor's seat is free before the mentee taking it is seated. */
+static void augment(tdm__ssp *s, uint32_t src, uint32_t term)
+{
+    uint32_t n = 0;
+    for (uint32_t x = term; x != src; x = (uint32_t)s->pred[x])
+        s->path[n++] = x;
+    s->path[n++] = src;
+    /* path[n-1] = src ... path[0] = term; arcs are path[k+1] -> path[k]. */
+    for (uint32_t k = n - 1; k > 0; k--) {
+        uint32_t a = s->path[k], b = s->path[k - 1];
+        if (a < s->nm && b != s->t)
+            seat_remove(s, b - s->nm); /* mentor a -> mentee b: b leaves a */
+        else if (a < s->nm)
+            s->out[a]++;
+        else if (a == s->t && b < s->nm)
+            s->out[b]--;
+        else if (a == s->t)
+            s->mate[b - s->nm] = TDM__MATE_NONE; /* leaves its "unmatched" arc */
+    }
+    for (uint32_t k = n - 1; k > 0; k--) {
+        uint32_t a = s->path[k], b = s->path[k - 1];
+        if (a >= s->nm && a != s->t) {
+            if (b < s->nm)
+                seat_add(s, b, a - s->nm, s->pred_w[b]);
+            else
+                s->mate[a - s->nm] = TDM__MATE_DUMMY;
+        }
+    }
+    if (term == s->t)
+        s->t_deficit--;
+}
+
+/* One Dijkstra search from the excess mentee j, then potentials and augmentation. */
+static tdm_assign_status route(tdm__ssp *s, uint32_t j)
+{
+    uint32_t src = s->nm + j;
+    s->n_heap = 0;
+    s->n_touched = 0;
+    s->mark[src] = MARK_HEAP;
+    s->touched[s->n_touched++] = src;
+    s->dist[src] = 0;
+    s->pred[src] = -1;
+    s->heap[s->n_heap] = src;
+    heap_up(s, s->n_heap++);
+    uint32_t term = UINT32_MAX;
+    while (s->n_heap > 0) {
+        uint32_t x = heap_pop(s);
+        s->mark[x] = MARK_DONE;
+        if (is_terminal(s, x)) {
+            term = x;
+            break;
+        }
+        expand(s, x);
+    }
+    if (term == UINT32_MAX) {
+        for (uint32_t q = 0; q < s->n_touched; q++)
+            s->mark[s->touched[q]] = MARK_NONE;
+        return TDM_ASSIGN_E_INTERNAL; /* t is always reachable: a bug */
+    }
+    int64_t dt = s->dist[term];
+    for (uint32_t q = 0; q < s->n_touched; q++) {
+        uint32_t x = s->touched[q];
+        if (s->mark[x] == MARK_DONE)
+            s->p[x] += s->dist[x] - dt;
+        s->mark[x] = MARK_NONE;
+    }
+    augment(s, src, term);
+    s->iterations++;
+    return TDM_ASSIGN_OK;
+}
+
+/* Row reduction and tight greedy seating. Mentee potentials start at max(0, max w'),
+ * mentor potentials and p(t) at 0: every arc then has a non-negative reduced cost. */
+static void init_greedy(tdm__ssp *s)
+{
+    for (uint32_t j = 0; j < s->ne; j++) {
+        if (s->mate[j] != TDM__MATE_NONE)
+            continue;
+        int64_t best = s->p[s->t];
+        for (size_t e = s->row[j]; e < s->row[j + 1]; e++)
+            if (s->wp[e] + s->p[s->col[e]] > best)
+                best = s->wp[e] + s->p[s->col[e]];
+        s->p[s->nm + j] = best;
+        if (s->row[j] == s->row[j + 1]) {
+            s->mate[j] = TDM__MATE_DUMMY; /* nothing to match: rc(j -> t) = 0 */
+            s->t_deficit--;
+            continue;
+        }
+        for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
+            uint32_t i = s->col[e];
+            if (s->wp[e] + s->p[i] == best && s->out[i] < s->cap[i] && s->p[i] == s->p[s->t]) {
+                seat_add(s, i, j, s->wp[e]);
+                s->out[i]++;
+                s->t_deficit--;
+                s->init_matched++;
+                break;
+            }
+        }
+    }
+}
+
+tdm_assign_status tdm__ssp_solve(tdm__ssp *s)
+{
+    init_greedy(s);
+    for (uint32_t j = 0; j < s->ne; j++) {
+        if (s->mate[j] != TDM__MATE_NONE)
+            continue;
+        tdm_assign_status st = route(s, j);
+        if (st != TDM_ASSIGN_OK)
+            return st;
+    }
+    return TDM_ASSIGN_OK;
+}
+
+/*
+ * Warm re-solve after the caller added edges (pricing). Mentee j with a new edge of
+ * negative reduced cost gets p(j) raised until all its arcs are non-negative again and
+ * leaves its mentor: the mentor keeps its flow to t and so has a deficit of one, which
+ * the next searches fill (possibly by passing through t, i.e. freeing a seat elsewhere).
+ * Everything else keeps its flow and potentials, so the work is proportional to the
+ * change, not the problem.
+ */
+tdm_assign_status tdm__ssp_resolve(tdm__ssp *s, const uint8_t *touched_mentee)
+{
+    int64_t pt = s->p[s->t];
+    for (uint32_t j = 0; j < s->ne; j++) {
+        if (!touched_mentee[j])
+            continue;
+        int64_t pj = s->p[s->nm + j];
+        bool violated = false;
+        int64_t need = pt;
+        for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
+            int64_t x = s->wp[e] + s->p[s->col[e]];
+            if (x > need)
+                need = x;
+            if ((int32_t)s->col[e] != s->mate[j] && x > pj)
+                violated = true;
+        }
+        if (!violated)
+            continue;
+        s->p[s->nm + j] = need;
+        if (s->mate[j] >= 0) {
+            seat_remove(s, j);
+        } else if (s->mate[j] == TDM__MATE_DUMMY) {
+            s->mate[j] = TDM__MATE_NONE;
+            s->t_deficit++;
+        }
+    }
+    for (uint32_t j = 0; j < s->ne; j++) {
+        if (s->mate[j] != TDM__MATE_NONE)
+            continue;
+        tdm_assign_status st = route(s, j);
+        if (st != TDM_ASSIGN_OK)
+            return st;
+    }
+    return TDM_ASSIGN_OK;
+}
