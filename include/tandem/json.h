@@ -1,0 +1,93 @@
+/*
+ * json.h - the proto3 canonical JSON mapping, once, for every message.
+ *
+ * The codec walks protobuf-c's runtime descriptors, so no message has code of its own:
+ * lowerCamelCase names on output (both lowerCamelCase and proto names on input), default
+ * values omitted, enums by name (names or numbers accepted), 64-bit integers as strings
+ * (numbers accepted), bytes as base64, maps as objects, and the well-known types with
+ * their special forms (Timestamp as RFC 3339, Duration as "1.5s", FieldMask as
+ * "a.b,fooBar", the wrappers as bare values, Empty as {}, Struct/Value/ListValue as
+ * any JSON). jansson parses and holds the JSON; messages live in the caller's arena.
+ *
+ * Every refusal is an INVALID_ARGUMENT status with one field violation whose field is
+ * the path in proto names ("participants[3].skills[0].level", "labels[\"k\"]") and
+ * whose description says why ("must be an integer", "unknown field \"foo\"").
+ * A JSON null for a field means its default value.
+ */
+#ifndef TANDEM_JSON_H
+#define TANDEM_JSON_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "tandem/arena.h"
+#include "tandem/status.h"
+
+/* Objects and arrays may nest this deep; one more level is refused. */
+#define TDM_JSON_MAX_DEPTH 64
+/* The largest document decoded at all (the largest per-method limit, BatchEnrol's). */
+#define TDM_JSON_MAX_INPUT_BYTES (32u * 1024u * 1024u)
+/* Elements of one JSON array, or entries of one JSON object, decoded into a field. */
+#define TDM_JSON_MAX_LIST_ELEMENTS 100000u
+/* Field paths in violations are cut to this many bytes. */
+#define TDM_JSON_MAX_PATH_BYTES 256u
+/* Messages nest at most this deep when encoded (Struct/Value can recurse). */
+#define TDM_JSON_MAX_ENCODE_DEPTH 100
+
+/* Parse a JSON document under the codec's rules: duplicate keys, invalid UTF-8, NUL
+ * characters and nesting deeper than TDM_JSON_MAX_DEPTH are refused. `desc` (may be
+ * NULL) is the message the document is meant for, and `field_prefix` (may be NULL or
+ * "") the path of that message in the request: both only make error paths speak in
+ * proto field names. On success *out holds a new reference (json_decref it). */
+tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                           const char *field_prefix, json_t **out);
+
+/* Parse `json` and decode it into a new message of type `desc`, allocated (with every
+ * string, array and sub-message) in `arena`. *out is set only on success. */
+tdm_status *tdm_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
+                            tdm_arena *arena, ProtobufCMessage **out);
+
+/* Merge the JSON value `obj` into `msg`: into the message itself when `path` is NULL,
+ * "" or "*", otherwise into the field named by the dotted path (e.g. "programme",
+ * grpc-gateway's `body: "programme"`), creating intermediate messages. Fields present
+ * in `obj` replace those of `msg`; repeated fields are replaced, not appended.
+ * Violations are reported under `path` ("programme.name"). Does not take `obj`. */
+tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char *path,
+                                  tdm_arena *arena);
+
+/* Set the field named by a dotted path ("programme.id", "page_size", "updateMask";
+ * each segment in lowerCamelCase or its proto name) from its text form, as grpc-gateway
+ * does for path variables and query parameters. The field may be a scalar or enum
+ * (name or number), a repeated scalar or enum (the value is appended), a Timestamp or
+ * Duration, a FieldMask (comma-separated paths, appended) or a wrapper; intermediate
+ * messages are created. `value` must be valid UTF-8 for string fields. */
+tdm_status *tdm_json_set_field_path(ProtobufCMessage *msg, const char *dotted_path,
+                                    const char *value, tdm_arena *arena);
+
+/* The message as canonical JSON text, NUL-terminated, in `arena`; *len (may be NULL)
+ * gets its length. NULL when out of memory or when the message holds a value JSON
+ * cannot carry (a Timestamp outside years 1-9999, a non-finite Value number...). */
+char *tdm_json_encode(const ProtobufCMessage *msg, tdm_arena *arena, size_t *len);
+
+/* The message as a jansson value (an object, or a string/array/... for well-known
+ * types); a new reference, NULL on the same failures as tdm_json_encode. */
+json_t *tdm_json_encode_value(const ProtobufCMessage *msg);
+
+/* Serialise any jansson value compactly, with numbers in their shortest round-trip
+ * form (0.1, not 0.10000000000000001). NUL-terminated text in `arena`. */
+char *tdm_json_dump(const json_t *value, tdm_arena *arena, size_t *len);
+
+/* A field's JSON name by protoc's rule ("check_in_cadence_days" -> "checkInCadenceDays"),
+ * written into buf (cap bytes); NULL when it does not fit. */
+const char *tdm_json_field_name(const ProtobufCFieldDescriptor *field, char *buf, size_t cap);
+
+/* The field of `desc` whose JSON name or proto name is name[0..len), or NULL. */
+const ProtobufCFieldDescriptor *tdm_json_find_field(const ProtobufCMessageDescriptor *desc,
+                                                    const char *name, size_t len);
+
+/* A new message of type `desc` in `arena`, initialised to its defaults; NULL when out
+ * of memory. */
+ProtobufCMessage *tdm_json_message_new(const ProtobufCMessageDescriptor *desc, tdm_arena *arena);
+
+#endif

@@ -1,0 +1,101 @@
+/*
+ * json_internal.h - what the JSON codec's files (json_decode.c, json_encode.c,
+ * json_path.c, json_wkt.c) share: descriptor access, the well-known types, and the
+ * text forms of values that both JSON and query parameters use. Not a public header.
+ */
+#ifndef TANDEM_JSON_INTERNAL_H
+#define TANDEM_JSON_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "tandem/arena.h"
+#include "tandem/json.h"
+#include "tandem/status.h"
+
+/* The well-known types whose JSON form is not an object of their fields. */
+typedef enum tdm_json_wkt {
+    TDM_JSON_WKT_NONE = 0,
+    TDM_JSON_WKT_TIMESTAMP,
+    TDM_JSON_WKT_DURATION,
+    TDM_JSON_WKT_FIELD_MASK,
+    TDM_JSON_WKT_WRAPPER, /* Int32Value ... BytesValue: the bare "value" field */
+    TDM_JSON_WKT_EMPTY,
+    TDM_JSON_WKT_STRUCT,
+    TDM_JSON_WKT_VALUE,
+    TDM_JSON_WKT_LIST_VALUE,
+    TDM_JSON_WKT_ANY,
+} tdm_json_wkt;
+
+tdm_json_wkt tdm_json_wkt_of(const ProtobufCMessageDescriptor *desc);
+
+/* True for protobuf-c's representation of a map field: a repeated message named
+ * "...Entry" with exactly the fields key = 1 and value = 2. */
+bool tdm_json_is_map_field(const ProtobufCFieldDescriptor *f);
+
+/* Field storage. */
+static inline void *tdm_json_member(const ProtobufCMessage *msg, unsigned offset)
+{
+    return (char *)msg + offset;
+}
+size_t tdm_json_element_size(ProtobufCType type);
+/* Whether a singular field holds a value that JSON output shows (proto3: not the
+ * default; oneof and optional: set). */
+bool tdm_json_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+/* Record that a singular field was given: set has_* or the oneof case. */
+void tdm_json_mark_present(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+/* Grow a repeated field by one zeroed element; returns the element, NULL when out of
+ * memory or when the field already holds TDM_JSON_MAX_LIST_ELEMENTS. */
+void *tdm_json_append_element(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                              tdm_arena *arena);
+
+/* The smallest double that rounds to infinity as a float (FLT_MAX plus half an ulp):
+ * values below it round to a finite float and are accepted, as protobuf does. */
+#define TDM_JSON_FLOAT_OVERFLOW 3.4028235677973366e+38
+
+/* Text forms. Each returns NULL on success or a static description of the refusal
+ * ("must be an integer", "out of range for int32"). */
+const char *tdm_json_parse_integer(const char *s, size_t len, ProtobufCType type, void *out);
+const char *tdm_json_parse_float(const char *s, size_t len, ProtobufCType type, void *out);
+const char *tdm_json_parse_bool(const char *s, size_t len, protobuf_c_boolean *out);
+/* Integral doubles (1e2, 3.0) for integer fields; refuses fractions and range. */
+const char *tdm_json_integer_from_double(double v, ProtobufCType type, void *out);
+/* Standard or URL-safe base64, padded or not, into arena memory. */
+const char *tdm_json_base64_decode(const char *s, size_t len, tdm_arena *arena,
+                                   ProtobufCBinaryData *out);
+/* Standard padded base64, NUL-terminated, malloc'd; NULL when out of memory. */
+char *tdm_json_base64_encode(const uint8_t *data, size_t len);
+
+const char *tdm_json_parse_timestamp(const char *s, size_t len, int64_t *seconds, int32_t *nanos);
+/* Writes at most 36 bytes; false when the value is outside 0001-9999 or nanos invalid. */
+bool tdm_json_format_timestamp(int64_t seconds, int32_t nanos, char out[40]);
+const char *tdm_json_parse_duration(const char *s, size_t len, int64_t *seconds, int32_t *nanos);
+bool tdm_json_format_duration(int64_t seconds, int32_t nanos, char out[40]);
+
+/* Setting a WKT message from its text form (Timestamp, Duration, FieldMask appends,
+ * wrappers). Returns the refusal description or NULL. */
+const char *tdm_json_set_wkt_from_text(ProtobufCMessage *msg, const char *s, size_t len,
+                                       tdm_arena *arena);
+/* Setting a scalar or enum slot from text (query-parameter rules: bools as
+ * true/false/1/0, enums by name or number). */
+const char *tdm_json_set_scalar_from_text(const ProtobufCFieldDescriptor *f, void *slot,
+                                          const char *s, size_t len, tdm_arena *arena);
+
+/* FieldMask paths: "fooBar.baz" -> "foo_bar.baz" and back, into arena memory. */
+char *tdm_json_camel_to_snake(const char *s, size_t len, tdm_arena *arena);
+char *tdm_json_snake_to_camel(const char *s, tdm_arena *arena);
+
+/* Whether bytes are valid UTF-8 without NUL characters. */
+bool tdm_json_valid_utf8(const char *s, size_t len);
+
+/* An INVALID_ARGUMENT status naming `field` ("" means the document as a whole). */
+tdm_status *tdm_json_refusal(const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Shared by encoder and decoder: the Value/Struct/ListValue field names. */
+const ProtobufCFieldDescriptor *tdm_json_field_named(const ProtobufCMessageDescriptor *desc,
+                                                     const char *name);
+
+#endif

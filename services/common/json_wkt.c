@@ -1,0 +1,842 @@
+/*
+ * json_wkt.c - the text forms the JSON codec shares between JSON bodies and query
+ * parameters: integers and floats from text, base64, RFC 3339 timestamps, durations,
+ * field-mask paths, UTF-8 checks, and the well-known types' descriptor plumbing.
+ *
+ * Everything here is a pure function of its input, bounded by the input's length.
+ * Refusals are returned as static descriptions (or arena text when they quote the
+ * value), never as statuses: the caller knows the field path, this file does not.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_internal.h"
+
+/* Longest numeric text worth parsing: 64-bit integers and doubles fit well within. */
+#define NUMBER_TEXT_MAX_BYTES 64
+/* Timestamp range of the mapping: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define TIMESTAMP_MIN_SECONDS (-62135596800LL)
+#define TIMESTAMP_MAX_SECONDS 253402300799LL
+/* Duration range of google.protobuf.Duration: about +-10,000 years. */
+#define DURATION_MAX_SECONDS 315576000000LL
+#define NANOS_PER_SECOND     1000000000
+
+/* ---- descriptors ---------------------------------------------------------------- */
+
+tdm_json_wkt tdm_json_wkt_of(const ProtobufCMessageDescriptor *desc)
+{
+    static const struct {
+        const char *name;
+        tdm_json_wkt wkt;
+    } known[] = {
+        {"google.protobuf.Timestamp", TDM_JSON_WKT_TIMESTAMP},
+        {"google.protobuf.Duration", TDM_JSON_WKT_DURATION},
+        {"google.protobuf.FieldMask", TDM_JSON_WKT_FIELD_MASK},
+        {"google.protobuf.Int32Value", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.Int64Value", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.UInt32Value", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.UInt64Value", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.BoolValue", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.StringValue", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.BytesValue", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.FloatValue", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.DoubleValue", TDM_JSON_WKT_WRAPPER},
+        {"google.protobuf.Empty", TDM_JSON_WKT_EMPTY},
+        {"google.protobuf.Struct", TDM_JSON_WKT_STRUCT},
+        {"google.protobuf.Value", TDM_JSON_WKT_VALUE},
+        {"google.protobuf.ListValue", TDM_JSON_WKT_LIST_VALUE},
+        {"google.protobuf.Any", TDM_JSON_WKT_ANY},
+    };
+    if (desc == NULL || desc->package_name == NULL ||
+        strcmp(desc->package_name, "google.protobuf") != 0)
+        return TDM_JSON_WKT_NONE;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(desc->name, known[i].name) == 0)
+            return known[i].wkt;
+    return TDM_JSON_WKT_NONE;
+}
+
+bool tdm_json_is_map_field(const ProtobufCFieldDescriptor *f)
+{
+    if (f->label != PROTOBUF_C_LABEL_REPEATED || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return false;
+    const ProtobufCMessageDescriptor *entry = f->descriptor;
+    size_t name_len = strlen(entry->name);
+    if (name_len < 5 || strcmp(entry->name + name_len - 5, "Entry") != 0)
+        return false;
+    return entry->n_fields == 2 && entry->fields[0].id == 1 &&
+           strcmp(entry->fields[0].name, "key") == 0 && entry->fields[1].id == 2 &&
+           strcmp(entry->fields[1].name, "value") == 0;
+}
+
+const ProtobufCFieldDescriptor *tdm_json_field_named(const ProtobufCMessageDescriptor *desc,
+                                                     const char *name)
+{
+    return protobuf_c_message_descriptor_get_field_by_name(desc, name);
+}
+
+size_t tdm_json_element_size(ProtobufCType type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_ENUM:
+        return 4;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    case PROTOBUF_C_TYPE_STRING:
+        return sizeof(char *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(ProtobufCMessage *);
+    }
+    return 0;
+}
+
+static bool is_pointer_type(ProtobufCType type)
+{
+    return type == PROTOBUF_C_TYPE_STRING || type == PROTOBUF_C_TYPE_MESSAGE;
+}
+
+bool tdm_json_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+    const void *member = tdm_json_member(msg, f->offset);
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)tdm_json_member(msg, f->quantifier_offset) == f->id;
+    if (f->label == PROTOBUF_C_LABEL_REQUIRED)
+        return true;
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+        if (is_pointer_type(f->type)) {
+            const void *ptr = *(const void *const *)member;
+            return ptr != NULL && ptr != f->default_value;
+        }
+        return *(const protobuf_c_boolean *)tdm_json_member(msg, f->quantifier_offset) != 0;
+    }
+    /* proto3 implicit presence: present when not the default. */
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(const void *const *)member != NULL;
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(const char *const *)member;
+        return s != NULL && s[0] != '\0';
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)member)->len > 0;
+    default: {
+        /* Bit patterns, so that -0.0 counts as set, as protobuf's own encoders do. */
+        size_t n = tdm_json_element_size(f->type);
+        const unsigned char *b = member;
+        for (size_t i = 0; i < n; i++)
+            if (b[i] != 0)
+                return true;
+        return false;
+    }
+    }
+}
+
+void tdm_json_mark_present(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
+{
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        *(uint32_t *)tdm_json_member(msg, f->quantifier_offset) = f->id;
+    else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && !is_pointer_type(f->type))
+        *(protobuf_c_boolean *)tdm_json_member(msg, f->quantifier_offset) = 1;
+}
+
+void *tdm_json_append_element(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
+                              tdm_arena *arena)
+{
+    size_t *count = tdm_json_member(msg, f->quantifier_offset);
+    void **array = tdm_json_member(msg, f->offset);
+    size_t size = tdm_json_element_size(f->type);
+    if (*count >= TDM_JSON_MAX_LIST_ELEMENTS)
+        return NULL;
+    char *grown = tdm_arena_calloc(arena, *count + 1, size);
+    if (grown == NULL)
+        return NULL;
+    if (*count > 0)
+        memcpy(grown, *array, *count * size);
+    *array = grown;
+    return grown + (*count)++ * size;
+}
+
+tdm_status *tdm_json_refusal(const char *field, const char *fmt, ...)
+{
+    char description[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(description, sizeof description, fmt, ap);
+    va_end(ap);
+    tdm_status *st;
+    if (field[0] != '\0')
+        st = tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s: %s", field, description);
+    else
+        st = tdm_status_new(TDM_INVALID_ARGUMENT, "invalid JSON: %s", description);
+    return tdm_status_add_violation(st, field, "%s", description);
+}
+
+/* ---- numbers -------------------------------------------------------------------- */
+
+static const char *range_refusal(ProtobufCType type)
+{
+    switch (type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM:
+        return "out of range for int32";
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return "out of range for uint32";
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return "out of range for uint64";
+    default:
+        return "out of range for int64";
+    }
+}
+
+static void store_signed(ProtobufCType type, long long v, void *out)
+{
+    if (tdm_json_element_size(type) == 4)
+        *(int32_t *)out = (int32_t)v;
+    else
+        *(int64_t *)out = (int64_t)v;
+}
+
+static void store_unsigned(ProtobufCType type, unsigned long long v, void *out)
+{
+    if (tdm_json_element_size(type) == 4)
+        *(uint32_t *)out = (uint32_t)v;
+    else
+        *(uint64_t *)out = (uint64_t)v;
+}
+
+static bool is_unsigned(ProtobufCType type)
+{
+    return type == PROTOBUF_C_TYPE_UINT32 || type == PROTOBUF_C_TYPE_FIXED32 ||
+           type == PROTOBUF_C_TYPE_UINT64 || type == PROTOBUF_C_TYPE_FIXED64;
+}
+
+const char *tdm_json_integer_from_double(double v, ProtobufCType type, void *out)
+{
+    if (!isfinite(v) || v != trunc(v))
+        return "must be an integer";
+    bool small = tdm_json_element_size(type) == 4;
+    if (is_unsigned(type)) {
+        double max = small ? 4294967295.0 : 18446744073709551616.0;
+        if (v < 0 || (small ? v > max : v >= max))
+            return range_refusal(type);
+        store_unsigned(type, (unsigned long long)v, out);
+    } else {
+        double lo = small ? -2147483648.0 : -9223372036854775808.0;
+        double hi = small ? 2147483647.0 : 9223372036854775808.0;
+        if (v < lo || (small ? v > hi : v >= hi))
+            return range_refusal(type);
+        store_signed(type, (long long)v, out);
+    }
+    return NULL;
+}
+
+/* JSON's number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? ; leading zeros
+ * are tolerated because query parameters are not JSON. */
+static bool is_number_text(const char *s, size_t len)
+{
+    size_t i = 0, digits = 0;
+    if (i < len && s[i] == '-')
+        i++;
+    for (; i < len && isdigit((unsigned char)s[i]); i++)
+        digits++;
+    if (digits == 0)
+        return false;
+    if (i < len && s[i] == '.') {
+        size_t frac = 0;
+        for (i++; i < len && isdigit((unsigned char)s[i]); i++)
+            frac++;
+        if (frac == 0)
+            return false;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t exp = 0;
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        for (; i < len && isdigit((unsigned char)s[i]); i++)
+            exp++;
+        if (exp == 0)
+            return false;
+    }
+    return i == len;
+}
+
+const char *tdm_json_parse_integer(const char *s, size_t len, ProtobufCType type, void *out)
+{
+    char buf[NUMBER_TEXT_MAX_BYTES + 1];
+    if (len == 0 || len > NUMBER_TEXT_MAX_BYTES || !is_number_text(s, len))
+        return "must be an integer";
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    bool digits_only = true;
+    for (size_t i = buf[0] == '-' ? 1 : 0; i < len; i++)
+        if (!isdigit((unsigned char)buf[i]))
+            digits_only = false;
+    if (!digits_only)
+        return tdm_json_integer_from_double(strtod(buf, NULL), type, out);
+    char *end = NULL;
+    errno = 0;
+    if (is_unsigned(type)) {
+        if (buf[0] == '-') {
+            bool zero = strspn(buf + 1, "0") == len - 1;
+            if (!zero)
+                return range_refusal(type);
+            store_unsigned(type, 0, out);
+            return NULL;
+        }
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (errno == ERANGE || (tdm_json_element_size(type) == 4 && v > UINT32_MAX))
+            return range_refusal(type);
+        store_unsigned(type, v, out);
+    } else {
+        long long v = strtoll(buf, &end, 10);
+        if (errno == ERANGE ||
+            (tdm_json_element_size(type) == 4 && (v < INT32_MIN || v > INT32_MAX)))
+            return range_refusal(type);
+        store_signed(type, v, out);
+    }
+    return NULL;
+}
+
+const char *tdm_json_parse_float(const char *s, size_t len, ProtobufCType type, void *out)
+{
+    double v;
+    if (len == 3 && memcmp(s, "NaN", 3) == 0) {
+        v = NAN;
+    } else if (len == 8 && memcmp(s, "Infinity", 8) == 0) {
+        v = INFINITY;
+    } else if (len == 9 && memcmp(s, "-Infinity", 9) == 0) {
+        v = -INFINITY;
+    } else {
+        char buf[NUMBER_TEXT_MAX_BYTES + 1];
+        if (len == 0 || len > NUMBER_TEXT_MAX_BYTES || !is_number_text(s, len))
+            return "must be a number";
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        v = strtod(buf, NULL);
+        if (!isfinite(v))
+            return type == PROTOBUF_C_TYPE_FLOAT ? "out of range for float"
+                                                 : "out of range for double";
+    }
+    if (type == PROTOBUF_C_TYPE_FLOAT) {
+        if (isfinite(v) && fabs(v) >= TDM_JSON_FLOAT_OVERFLOW)
+            return "out of range for float";
+        *(float *)out = (float)v;
+    } else {
+        *(double *)out = v;
+    }
+    return NULL;
+}
+
+const char *tdm_json_parse_bool(const char *s, size_t len, protobuf_c_boolean *out)
+{
+    static const char *const truths[] = {"true", "True", "TRUE", "1"};
+    static const char *const lies[] = {"false", "False", "FALSE", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strlen(truths[i]) == len && memcmp(s, truths[i], len) == 0) {
+            *out = 1;
+            return NULL;
+        }
+        if (strlen(lies[i]) == len && memcmp(s, lies[i], len) == 0) {
+            *out = 0;
+            return NULL;
+        }
+    }
+    return "must be true or false";
+}
+
+/* ---- base64 --------------------------------------------------------------------- */
+
+static int base64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+const char *tdm_json_base64_decode(const char *s, size_t len, tdm_arena *arena,
+                                   ProtobufCBinaryData *out)
+{
+    static const char *refusal = "must be base64";
+    size_t pad = 0;
+    while (len > 0 && s[len - 1] == '=' && pad < 2) {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0))
+        return refusal;
+    uint8_t *data = tdm_arena_alloc(arena, len / 4 * 3 + 3);
+    if (data == NULL)
+        return "out of memory";
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = base64_value((unsigned char)s[i]);
+        if (v < 0)
+            return refusal;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            data[n++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    out->data = data;
+    out->len = n;
+    return NULL;
+}
+
+char *tdm_json_base64_encode(const uint8_t *data, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t chunk = (uint32_t)data[i] << 16;
+        if (i + 1 < len)
+            chunk |= (uint32_t)data[i + 1] << 8;
+        if (i + 2 < len)
+            chunk |= data[i + 2];
+        out[o++] = alphabet[(chunk >> 18) & 63];
+        out[o++] = alphabet[(chunk >> 12) & 63];
+        out[o++] = i + 1 < len ? alphabet[(chunk >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? alphabet[chunk & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- Timestamp and Duration ----------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static bool read_digits(const char *s, size_t len, size_t *i, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+    for (size_t k = 0; k < n; k++, (*i)++) {
+        if (*i >= len || !isdigit((unsigned char)s[*i]))
+            return false;
+        v = v * 10 + (unsigned)(s[*i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool expect_char(const char *s, size_t len, size_t *i, char c)
+{
+    if (*i >= len || s[*i] != c)
+        return false;
+    (*i)++;
+    return true;
+}
+
+/* ".123" -> 123000000; i at the dot; false on no digits or more than nine. */
+static bool read_fraction(const char *s, size_t len, size_t *i, int32_t *nanos)
+{
+    *nanos = 0;
+    if (*i >= len || s[*i] != '.')
+        return true;
+    (*i)++;
+    size_t digits = 0;
+    int32_t v = 0;
+    while (*i < len && isdigit((unsigned char)s[*i])) {
+        if (++digits > 9)
+            return false;
+        v = v * 10 + (s[(*i)++] - '0');
+    }
+    if (digits == 0)
+        return false;
+    for (; digits < 9; digits++)
+        v *= 10;
+    *nanos = v;
+    return true;
+}
+
+static unsigned days_in_month(int64_t y, unsigned m)
+{
+    static const unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+const char *tdm_json_parse_timestamp(const char *s, size_t len, int64_t *seconds, int32_t *nanos)
+{
+    static const char *refusal = "not a valid RFC 3339 timestamp";
+    unsigned year, month, day, hour, minute, second;
+    size_t i = 0;
+    if (!read_digits(s, len, &i, 4, &year) || !expect_char(s, len, &i, '-') ||
+        !read_digits(s, len, &i, 2, &month) || !expect_char(s, len, &i, '-') ||
+        !read_digits(s, len, &i, 2, &day))
+        return refusal;
+    if (i >= len || (s[i] != 'T' && s[i] != 't'))
+        return refusal;
+    i++;
+    if (!read_digits(s, len, &i, 2, &hour) || !expect_char(s, len, &i, ':') ||
+        !read_digits(s, len, &i, 2, &minute) || !expect_char(s, len, &i, ':') ||
+        !read_digits(s, len, &i, 2, &second) || !read_fraction(s, len, &i, nanos))
+        return refusal;
+    if (year < 1 || month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) ||
+        hour > 23 || minute > 59 || second > 59)
+        return refusal;
+    int64_t offset = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int sign = s[i] == '-' ? -1 : 1;
+        unsigned oh, om;
+        i++;
+        if (!read_digits(s, len, &i, 2, &oh) || !expect_char(s, len, &i, ':') ||
+            !read_digits(s, len, &i, 2, &om) || oh > 23 || om > 59)
+            return refusal;
+        offset = sign * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return refusal;
+    }
+    if (i != len)
+        return refusal;
+    int64_t t = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+    t -= offset;
+    if (t < TIMESTAMP_MIN_SECONDS || t > TIMESTAMP_MAX_SECONDS)
+        return "timestamp outside years 0001 to 9999";
+    *seconds = t;
+    return NULL;
+}
+
+/* Protobuf prints 0, 3, 6 or 9 fractional digits: the fewest that are exact. */
+static int format_nanos(int32_t nanos, char *out, size_t cap)
+{
+    if (nanos == 0)
+        return snprintf(out, cap, "%s", "");
+    if (nanos % 1000000 == 0)
+        return snprintf(out, cap, ".%03d", nanos / 1000000);
+    if (nanos % 1000 == 0)
+        return snprintf(out, cap, ".%06d", nanos / 1000);
+    return snprintf(out, cap, ".%09d", nanos);
+}
+
+bool tdm_json_format_timestamp(int64_t seconds, int32_t nanos, char out[40])
+{
+    if (seconds < TIMESTAMP_MIN_SECONDS || seconds > TIMESTAMP_MAX_SECONDS || nanos < 0 ||
+        nanos >= NANOS_PER_SECOND)
+        return false;
+    int64_t days = seconds / 86400, rem = seconds % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    char frac[16];
+    format_nanos(nanos, frac, sizeof frac);
+    snprintf(out, 40, "%04d-%02u-%02uT%02d:%02d:%02d%sZ", (int)y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), frac);
+    return true;
+}
+
+const char *tdm_json_parse_duration(const char *s, size_t len, int64_t *seconds, int32_t *nanos)
+{
+    static const char *refusal = "not a valid duration (e.g. \"1.5s\")";
+    size_t i = 0;
+    bool negative = false;
+    if (i < len && s[i] == '-') {
+        negative = true;
+        i++;
+    }
+    int64_t whole = 0;
+    size_t digits = 0;
+    while (i < len && isdigit((unsigned char)s[i])) {
+        if (++digits > 12)
+            return "duration out of range";
+        whole = whole * 10 + (s[i++] - '0');
+    }
+    if (digits == 0 || !read_fraction(s, len, &i, nanos) || !expect_char(s, len, &i, 's') ||
+        i != len)
+        return refusal;
+    if (whole > DURATION_MAX_SECONDS)
+        return "duration out of range";
+    *seconds = negative ? -whole : whole;
+    if (negative)
+        *nanos = -*nanos;
+    return NULL;
+}
+
+bool tdm_json_format_duration(int64_t seconds, int32_t nanos, char out[40])
+{
+    if (seconds > DURATION_MAX_SECONDS || seconds < -DURATION_MAX_SECONDS ||
+        nanos <= -NANOS_PER_SECOND || nanos >= NANOS_PER_SECOND || (seconds > 0 && nanos < 0) ||
+        (seconds < 0 && nanos > 0))
+        return false;
+    bool negative = seconds < 0 || nanos < 0;
+    char frac[16];
+    format_nanos(nanos < 0 ? -nanos : nanos, frac, sizeof frac);
+    snprintf(out, 40, "%s%" PRId64 "%ss", negative ? "-" : "", seconds < 0 ? -seconds : seconds,
+             frac);
+    return true;
+}
+
+/* ---- field masks and text ------------------------------------------------------- */
+
+char *tdm_json_camel_to_snake(const char *s, size_t len, tdm_arena *arena)
+{
+    char *out = tdm_arena_alloc(arena, len * 2 + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isupper(c)) {
+            out[o++] = '_';
+            out[o++] = (char)tolower(c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+char *tdm_json_snake_to_camel(const char *s, tdm_arena *arena)
+{
+    size_t len = strlen(s);
+    char *out = tdm_arena_alloc(arena, len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '_' && i + 1 < len && islower((unsigned char)s[i + 1]))
+            out[o++] = (char)toupper((unsigned char)s[++i]);
+        else
+            out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+bool tdm_json_valid_utf8(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n >= len - i)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        static const uint32_t min_for_length[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_length[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+/* ---- values from text (path variables, query parameters) ------------------------ */
+
+static const char *set_enum_from_text(const ProtobufCFieldDescriptor *f, int *slot, const char *s,
+                                      size_t len, tdm_arena *arena)
+{
+    const ProtobufCEnumDescriptor *ed = f->descriptor;
+    char *name = tdm_arena_strndup(arena, s, len);
+    if (name == NULL)
+        return "out of memory";
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, name);
+    if (ev == NULL) {
+        int32_t number;
+        if (tdm_json_parse_integer(s, len, PROTOBUF_C_TYPE_INT32, &number) == NULL)
+            ev = protobuf_c_enum_descriptor_get_value(ed, number);
+    }
+    if (ev == NULL) {
+        const char *why =
+            tdm_arena_printf(arena, "unknown enum value \"%.64s\" for %s", name, ed->name);
+        return why != NULL ? why : "unknown enum value";
+    }
+    *slot = ev->value;
+    return NULL;
+}
+
+const char *tdm_json_set_scalar_from_text(const ProtobufCFieldDescriptor *f, void *slot,
+                                          const char *s, size_t len, tdm_arena *arena)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        return tdm_json_parse_integer(s, len, f->type, slot);
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return tdm_json_parse_float(s, len, f->type, slot);
+    case PROTOBUF_C_TYPE_BOOL:
+        return tdm_json_parse_bool(s, len, slot);
+    case PROTOBUF_C_TYPE_ENUM:
+        return set_enum_from_text(f, slot, s, len, arena);
+    case PROTOBUF_C_TYPE_STRING: {
+        if (!tdm_json_valid_utf8(s, len))
+            return "invalid UTF-8";
+        char *copy = tdm_arena_strndup(arena, s, len);
+        if (copy == NULL)
+            return "out of memory";
+        *(char **)slot = copy;
+        return NULL;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return tdm_json_base64_decode(s, len, arena, slot);
+    case PROTOBUF_C_TYPE_MESSAGE:
+        break;
+    }
+    return "cannot be given as text";
+}
+
+static const char *set_seconds_nanos(ProtobufCMessage *msg, int64_t seconds, int32_t nanos)
+{
+    const ProtobufCFieldDescriptor *fs = tdm_json_field_named(msg->descriptor, "seconds");
+    const ProtobufCFieldDescriptor *fn = tdm_json_field_named(msg->descriptor, "nanos");
+    if (fs == NULL || fn == NULL)
+        return "cannot be given as text";
+    *(int64_t *)tdm_json_member(msg, fs->offset) = seconds;
+    *(int32_t *)tdm_json_member(msg, fn->offset) = nanos;
+    return NULL;
+}
+
+static const char *append_mask_paths(ProtobufCMessage *msg, const char *s, size_t len,
+                                     tdm_arena *arena)
+{
+    const ProtobufCFieldDescriptor *fp = tdm_json_field_named(msg->descriptor, "paths");
+    if (fp == NULL)
+        return "cannot be given as text";
+    if (len == 0)
+        return NULL;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != ',')
+            continue;
+        if (i == start)
+            return "empty path in field mask";
+        if (!tdm_json_valid_utf8(s + start, i - start))
+            return "invalid UTF-8";
+        char **slot = tdm_json_append_element(msg, fp, arena);
+        if (slot == NULL)
+            return "too many paths in field mask";
+        *slot = tdm_json_camel_to_snake(s + start, i - start, arena);
+        if (*slot == NULL)
+            return "out of memory";
+        start = i + 1;
+    }
+    return NULL;
+}
+
+const char *tdm_json_set_wkt_from_text(ProtobufCMessage *msg, const char *s, size_t len,
+                                       tdm_arena *arena)
+{
+    int64_t seconds;
+    int32_t nanos;
+    const char *why;
+    switch (tdm_json_wkt_of(msg->descriptor)) {
+    case TDM_JSON_WKT_TIMESTAMP:
+        why = tdm_json_parse_timestamp(s, len, &seconds, &nanos);
+        return why != NULL ? why : set_seconds_nanos(msg, seconds, nanos);
+    case TDM_JSON_WKT_DURATION:
+        why = tdm_json_parse_duration(s, len, &seconds, &nanos);
+        return why != NULL ? why : set_seconds_nanos(msg, seconds, nanos);
+    case TDM_JSON_WKT_FIELD_MASK:
+        return append_mask_paths(msg, s, len, arena);
+    case TDM_JSON_WKT_WRAPPER: {
+        const ProtobufCFieldDescriptor *fv = tdm_json_field_named(msg->descriptor, "value");
+        if (fv == NULL)
+            return "cannot be given as text";
+        return tdm_json_set_scalar_from_text(fv, tdm_json_member(msg, fv->offset), s, len, arena);
+    }
+    default:
+        return "cannot be given as text";
+    }
+}
