@@ -1,0 +1,303 @@
+/*
+ * auth.c - who is calling, for which tenant, and may they: API key lookup, rate
+ * limit, scope and tenancy rules (API.md "Credentials"), and the batched
+ * last_used_time writes.
+ *
+ * Keys are looked up by the SHA-256 of the presented secret on every request (one
+ * indexed primary-key-sized lookup), not cached: revocation then takes effect on the
+ * next request on every replica without any invalidation protocol. The stored hash is
+ * compared again in constant time, so the database index is never the only judge.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "keys.h"
+#include "store.h"
+#include "tandem/internal/v1/context.pb.h"
+#include "tandem/log.h"
+
+#include <openssl/evp.h>
+#include <pb_encode.h>
+#include <sys/time.h>
+
+typedef struct auth_op {
+    gw_state *gw;
+    tdm_arena *arena;
+    const char *request_id;
+    uint64_t deadline_ms;
+    const char *tenant_ref;
+    gw_route_auth ra;
+    gw_auth_cb cb;
+    void *arg;
+    uint8_t hash[GW_KEY_HASH_BYTES];
+    gw_principal p;
+} auth_op;
+
+static gw_store_ctx store_ctx(auth_op *op)
+{
+    return (gw_store_ctx){
+        .pool = tdm_runtime_pg(op->gw->rt),
+        .arena = op->arena,
+        .request_id = op->request_id,
+        .deadline_ms = op->deadline_ms,
+    };
+}
+
+static void fail(auth_op *op, tdm_status *st, uint32_t retry_after_s)
+{
+    op->cb(op->arg, st, NULL, retry_after_s);
+}
+
+static tdm_status *unauthenticated(void)
+{
+    return tdm_status_new(TDM_UNAUTHENTICATED, "missing, invalid or revoked API key");
+}
+
+static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (op->p.kind == 2) {
+        /* A tenant key naming a tenant by slug: only its own. */
+        if (n == 0 || op->p.key_tenant_id == NULL || strcmp(rows[0].id, op->p.key_tenant_id) != 0) {
+            fail(op,
+                 tdm_status_new(TDM_PERMISSION_DENIED,
+                                "a tenant API key acts only for its own tenant"),
+                 0);
+            return;
+        }
+    } else if (n == 0) {
+        fail(op, tdm_status_new(TDM_NOT_FOUND, "tenant \"%s\" not found", op->tenant_ref), 0);
+        return;
+    }
+    op->p.tenant_id = rows[0].id;
+    op->cb(op->arg, NULL, &op->p, 0);
+}
+
+static void resolve_tenant(auth_op *op)
+{
+    const char *ref = op->tenant_ref;
+    bool named = ref != NULL && ref[0] != '\0';
+    if (op->p.kind == 2) {
+        if (!named || (op->p.key_tenant_id != NULL && strcmp(ref, op->p.key_tenant_id) == 0)) {
+            op->p.tenant_id = op->p.key_tenant_id;
+            op->cb(op->arg, NULL, &op->p, 0);
+            return;
+        }
+        if (gw_is_uuid(ref)) {
+            fail(op,
+                 tdm_status_new(TDM_PERMISSION_DENIED,
+                                "a tenant API key acts only for its own tenant"),
+                 0);
+            return;
+        }
+    } else if (!named) {
+        tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT,
+                                        "a platform API key must name the tenant it acts for "
+                                        "in X-Tandem-Tenant (tenant id or slug)");
+        tdm_status_add_violation(st, "X-Tandem-Tenant", "required with a platform API key");
+        fail(op, st, 0);
+        return;
+    }
+    if (strlen(ref) > 200) {
+        fail(op, tdm_status_new(TDM_INVALID_ARGUMENT, "X-Tandem-Tenant is too long"), 0);
+        return;
+    }
+    gw_store_ctx c = store_ctx(op);
+    if (gw_store_tenant_resolve(&c, ref, tenant_resolved, op) != 0)
+        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the tenant directory is unavailable"), 0);
+}
+
+static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0) {
+        fail(op, unauthenticated(), 0);
+        return;
+    }
+    gw_key_row *k = &rows[0];
+    op->p.key_id = k->id;
+    op->p.key_tenant_id = k->tenant_id;
+    op->p.kind = k->kind;
+    op->p.scopes = (k->scopes & TDM_SCOPE_ADMIN) != 0 ? GW_SCOPE_ALL : k->scopes;
+
+    gw_state *gw = op->gw;
+    uint32_t rps = k->rate_rps != 0 ? k->rate_rps : gw->default_rps;
+    uint32_t burst = k->rate_burst != 0 ? k->rate_burst : gw->default_burst;
+    uint32_t retry = 0;
+    gw_auth_touch(gw, k->id);
+    if (!gw_ratelimiter_take(gw->limiter, k->id, rps, burst, uv_now(tdm_runtime_loop(gw->rt)),
+                             &retry)) {
+        tdm_metric_inc(gw->m_ratelimited, NULL);
+        fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "rate limit of this API key exceeded"),
+             retry);
+        return;
+    }
+    if (op->ra.platform_only && k->kind != 1) {
+        fail(op, tdm_status_new(TDM_PERMISSION_DENIED, "this method needs a platform API key"), 0);
+        return;
+    }
+    if (!gw_scope_allows(op->p.scopes, op->ra.scope)) {
+        const char *name = gw_scope_name(op->ra.scope);
+        fail(op,
+             tdm_status_new(TDM_PERMISSION_DENIED, "this API key lacks the scope \"%s\"",
+                            name != NULL ? name : "admin"),
+             0);
+        return;
+    }
+    if (!op->ra.tenant_scoped) {
+        op->cb(op->arg, NULL, &op->p, 0);
+        return;
+    }
+    resolve_tenant(op);
+}
+
+void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
+                     const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
+                     gw_auth_cb cb, void *arg)
+{
+    auth_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (op == NULL) {
+        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    op->gw = gw;
+    op->arena = arena;
+    op->request_id = request_id;
+    op->deadline_ms = deadline_ms;
+    op->tenant_ref = tenant_ref;
+    op->ra = *ra;
+    op->cb = cb;
+    op->arg = arg;
+    const char *token = NULL;
+    size_t len = 0;
+    if (!gw_bearer_token(authorization, &token, &len) || gw_key_hash(token, len, op->hash) != 0) {
+        fail(op, unauthenticated(), 0);
+        return;
+    }
+    gw_store_ctx c = store_ctx(op);
+    if (gw_store_key_by_hash(&c, op->hash, key_found, op) != 0)
+        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the key directory is unavailable"), 0);
+}
+
+/* ---- last_used_time, batched ----------------------------------------------------- */
+
+void gw_auth_touch(gw_state *gw, const char *key_id)
+{
+    for (size_t i = 0; i < gw->n_touched; i++) {
+        if (strcmp(gw->touched[i], key_id) == 0)
+            return;
+    }
+    if (gw->n_touched >= GW_TOUCH_MAX_PENDING || strlen(key_id) != 36)
+        return;
+    memcpy(gw->touched[gw->n_touched++], key_id, 37);
+}
+
+typedef struct touch_batch {
+    gw_state *gw;
+    tdm_arena *arena;
+} touch_batch;
+
+static void touch_done(void *arg, tdm_status *st)
+{
+    touch_batch *b = arg;
+    if (st != NULL) {
+        tdm_log_fields(TDM_LOG_WARN, NULL, "could not record key use", "error", st->message,
+                       "detail", st->detail, NULL);
+        tdm_status_free(st);
+    }
+    b->gw->touch_flushing = false;
+    tdm_arena_free(b->arena);
+}
+
+static void touch_flush(uv_timer_t *timer)
+{
+    gw_state *gw = timer->data;
+    if (gw->n_touched == 0 || gw->touch_flushing || !tdm_runtime_migrated(gw->rt))
+        return;
+    tdm_arena *arena = tdm_arena_new(0);
+    if (arena == NULL)
+        return;
+    touch_batch *b = tdm_arena_calloc(arena, 1, sizeof(*b));
+    const char **ids = tdm_arena_calloc(arena, gw->n_touched, sizeof(*ids));
+    if (b == NULL || ids == NULL) {
+        tdm_arena_free(arena);
+        return;
+    }
+    for (size_t i = 0; i < gw->n_touched; i++)
+        ids[i] = tdm_arena_strdup(arena, gw->touched[i]);
+    b->gw = gw;
+    b->arena = arena;
+    gw_store_ctx c = {.pool = tdm_runtime_pg(gw->rt), .arena = arena};
+    if (gw_store_keys_touch(&c, ids, gw->n_touched, touch_done, b) != 0) {
+        tdm_arena_free(arena);
+        return;
+    }
+    gw->touch_flushing = true;
+    gw->n_touched = 0;
+}
+
+void gw_auth_start(gw_state *gw)
+{
+    uv_timer_init(tdm_runtime_loop(gw->rt), &gw->touch_timer);
+    gw->touch_timer.data = gw;
+    gw->touch_timer_open = true;
+    uv_timer_start(&gw->touch_timer, touch_flush, GW_TOUCH_FLUSH_MS, GW_TOUCH_FLUSH_MS);
+}
+
+void gw_auth_stop(gw_state *gw)
+{
+    if (!gw->touch_timer_open)
+        return;
+    /* One last batch so a short-lived process still records its keys' use. */
+    touch_flush(&gw->touch_timer);
+    uv_timer_stop(&gw->touch_timer);
+    uv_close((uv_handle_t *)&gw->touch_timer, NULL);
+    gw->touch_timer_open = false;
+}
+
+/* ---- the request context ------------------------------------------------------------ */
+
+static void copy_bounded(char *dst, size_t cap, const char *src)
+{
+    size_t n = src != NULL ? strlen(src) : 0;
+    if (n >= cap)
+        n = 0;
+    if (n > 0)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+char *gw_context_metadata(tdm_arena *arena, const gw_principal *p, const char *request_id,
+                          int64_t remaining_ms)
+{
+    tandem_internal_v1_RequestContext rc = tandem_internal_v1_RequestContext_init_zero;
+    copy_bounded(rc.tenant_id, sizeof(rc.tenant_id), p->tenant_id);
+    copy_bounded(rc.principal_id, sizeof(rc.principal_id), p->key_id);
+    copy_bounded(rc.request_id, sizeof(rc.request_id), request_id);
+    rc.principal_kind = (tandem_internal_v1_PrincipalKind)p->kind;
+    rc.scopes = p->scopes;
+    if (remaining_ms != INT64_MAX) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        rc.deadline_unix_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + remaining_ms;
+    }
+    uint8_t buf[tandem_internal_v1_RequestContext_size];
+    pb_ostream_t out = pb_ostream_from_buffer(buf, sizeof(buf));
+    if (!pb_encode(&out, tandem_internal_v1_RequestContext_fields, &rc))
+        return NULL;
+    char *b64 = tdm_arena_alloc(arena, 4 * ((out.bytes_written + 2) / 3) + 1);
+    if (b64 == NULL)
+        return NULL;
+    EVP_EncodeBlock((unsigned char *)b64, buf, (int)out.bytes_written);
+    return b64;
+}

@@ -1,0 +1,149 @@
+/*
+ * gateway.h - the gateway's process-wide state and the pieces that share it:
+ * authentication (auth.c), the TenantService (tenants.c), the REST front
+ * (rest_front.c) and gRPC pass-through (passthrough.c).
+ *
+ * Everything runs on the runtime's loop; gw_state is created by init in main.c and
+ * freed by its shutdown.
+ */
+#ifndef TANDEM_GATEWAY_H
+#define TANDEM_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ratelimit.h"
+#include "tandem/metrics.h"
+#include "tandem/runtime.h"
+#include "tandem/server.h"
+
+/* How often last_used_time is written, in one statement for every key used since. */
+#define GW_TOUCH_FLUSH_MS    5000
+#define GW_TOUCH_MAX_PENDING 4096 /* distinct keys remembered between flushes */
+/* The header naming the tenant a platform key acts for: the tenant's id or slug. */
+#define GW_PEER_COUNT    3
+#define GW_TENANT_HEADER "x-tandem-tenant"
+
+typedef struct gw_state {
+    tdm_runtime *rt;
+    gw_ratelimiter *limiter;
+    uint32_t default_rps, default_burst;
+    /* Keys used since the last flush (ids, deduplicated). */
+    char (*touched)[37];
+    size_t n_touched;
+    bool touch_flushing;
+    uv_timer_t touch_timer;
+    bool touch_timer_open;
+    tdm_metric *m_requests, *m_duration, *m_ratelimited;
+    /* Peer health (enrolment, matching, feedback), probed every second. */
+    bool peer_ok[GW_PEER_COUNT];
+    bool probing[GW_PEER_COUNT];
+    uv_timer_t probe_timer;
+    bool probe_timer_open;
+} gw_state;
+
+/* What a route demands of the caller. */
+typedef struct gw_route_auth {
+    uint32_t scope;     /* TDM_SCOPE_* bits required (0: any valid key) */
+    bool tenant_scoped; /* acts for a tenant: the key's, or X-Tandem-Tenant's for platform keys */
+    bool platform_only; /* tenant keys are refused (PERMISSION_DENIED) */
+} gw_route_auth;
+
+/* The authenticated caller. Strings live in the request's arena. */
+typedef struct gw_principal {
+    const char *key_id;
+    const char *key_tenant_id; /* the key's own tenant (NULL for the bootstrap key) */
+    int kind;                  /* 1 platform, 2 tenant */
+    uint32_t scopes;           /* admin expanded to every bit */
+    const char *tenant_id;     /* the tenant acted for; NULL when the route has none */
+} gw_principal;
+
+/* st NULL: p is the caller. Otherwise p is NULL and, for RESOURCE_EXHAUSTED,
+ * retry_after_s says when to come back. */
+typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
+                           uint32_t retry_after_s);
+
+/* Authenticate `authorization` (the header/metadata value, may be NULL), apply the
+ * key's rate limit, the route's scope and tenancy rules, resolving `tenant_ref`
+ * (X-Tandem-Tenant, may be NULL). Keys are looked up on every request, so a revoked
+ * key is refused from the next request on. Always calls cb exactly once, possibly
+ * before returning. */
+void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
+                     const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
+                     gw_auth_cb cb, void *arg);
+
+/* Remember that a key was used; written in the next batch. */
+void gw_auth_touch(gw_state *gw, const char *key_id);
+/* Start/stop the batch timer. stop flushes nothing further. */
+void gw_auth_start(gw_state *gw);
+void gw_auth_stop(gw_state *gw);
+
+/* The nanopb RequestContext of p as base64 text (for x-tandem-context-bin), in arena;
+ * NULL on failure. */
+char *gw_context_metadata(tdm_arena *arena, const gw_principal *p, const char *request_id,
+                          int64_t remaining_ms);
+
+/* ---- TenantService (tenants.c) -------------------------------------------------- */
+
+typedef void (*gw_tenant_cb)(void *arg, tdm_status *st, ProtobufCMessage *response);
+
+/* Run TenantService.<method> for an authenticated caller (platform-only rules already
+ * applied by gw_auth_resolve; the per-method ones here). idempotency_key may be NULL.
+ * Always calls cb once; response lives in arena. */
+void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
+                    const gw_principal *p, const char *idempotency_key, const char *request_id,
+                    uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg);
+
+/* The scope and tenancy of a TenantService method (NULL for an unknown method). */
+const gw_route_auth *gw_tenant_method_auth(const char *method);
+
+/* Register TenantService on the server (gRPC). */
+tdm_status *gw_tenant_register(gw_state *gw);
+
+/* Make sure the bootstrap key exists (TANDEM_BOOTSTRAP_KEY), retrying until the
+ * database answers. */
+void gw_tenant_bootstrap(gw_state *gw);
+
+/* ---- Routing to services (passthrough.c) ---------------------------------------- */
+
+/* The peer owning a tandem.v1 service ("enrolment"), NULL for the gateway's own or
+ * an unknown one. */
+const char *gw_service_peer(const char *service_full_name);
+/* The scope and tenancy of a forwarded method: :read for the owning service's
+ * reads (GET routes; for gRPC, methods named Get*, List*, Export* excepted...),
+ * :write otherwise, admin for ExportPerson, ErasePerson and WebhookService. */
+void gw_service_method_auth(const char *service_full_name, const char *method, bool read,
+                            gw_route_auth *out);
+
+typedef void (*gw_forward_cb)(void *arg, tdm_status *st, const uint8_t *response, size_t len);
+
+/* Forward one packed request to the owning peer with the caller's context,
+ * x-request-id, idempotency-key (may be NULL) and the deadline. cb gets the packed
+ * response. Always calls cb once. */
+void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uint8_t *message,
+                size_t len, const gw_principal *p, const char *request_id,
+                const char *idempotency_key, uint64_t deadline_ms, tdm_arena *arena,
+                gw_forward_cb cb, void *arg);
+
+/* Register a forwarding gRPC service for every tandem.v1 service the gateway does not
+ * implement itself. */
+tdm_status *gw_passthrough_register(gw_state *gw);
+
+/* Probe every peer's grpc.health.v1 each second; the name of the first peer not
+ * SERVING, or NULL when all are. */
+void gw_probe_start(gw_state *gw);
+void gw_probe_stop(gw_state *gw);
+const char *gw_peers_unreachable(const gw_state *gw);
+
+/* ---- REST (rest_front.c) ---------------------------------------------------------- */
+
+/* Read the route table and take over the server's HTTP handler. */
+tdm_status *gw_rest_install(gw_state *gw);
+void gw_rest_uninstall(void);
+
+/* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */
+int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms);
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * passthrough.c - forwarding to the owning services: the gRPC door for every
+ * tandem.v1 service the gateway does not implement itself, and gw_forward(), which
+ * the REST front uses too.
+ *
+ * The transport (server.h) dispatches only registered services and hands handlers a
+ * decoded request; it has no hook for raw, unregistered paths. So the gateway
+ * registers a forwarding definition per service descriptor and re-packs the decoded
+ * request (decode-then-forward); the response bytes from the service are unpacked
+ * once to hand to tdm_call_respond. Protobuf-c keeps unknown fields through a decode
+ * and pack, so nothing a newer client sends is lost on the way.
+ *
+ * The client's own x-tandem-context-bin never travels on: the outgoing metadata is
+ * built here from the authenticated key (the context, x-request-id,
+ * idempotency-key), and the deadline travels as grpc-timeout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "tandem/log.h"
+#include "tandem/v1/enrolment.pb-c.h"
+#include "tandem/v1/feedback.pb-c.h"
+#include "tandem/v1/matching.pb-c.h"
+
+#define DEFAULT_FORWARD_TIMEOUT_MS 60000 /* when the caller set no deadline */
+
+static const struct {
+    const char *service;
+    const char *peer;
+    uint32_t read_scope, write_scope;
+} OWNERS[] = {
+    {"tandem.v1.EnrolmentService", "enrolment", TDM_SCOPE_ENROLMENT_READ,
+     TDM_SCOPE_ENROLMENT_WRITE},
+    {"tandem.v1.MatchingService", "matching", TDM_SCOPE_MATCHING_READ, TDM_SCOPE_MATCHING_WRITE},
+    {"tandem.v1.FeedbackService", "feedback", TDM_SCOPE_FEEDBACK_READ, TDM_SCOPE_FEEDBACK_WRITE},
+};
+
+const char *gw_service_peer(const char *service_full_name)
+{
+    for (size_t i = 0; i < sizeof(OWNERS) / sizeof(OWNERS[0]); i++) {
+        if (strcmp(OWNERS[i].service, service_full_name) == 0)
+            return OWNERS[i].peer;
+    }
+    return NULL;
+}
+
+void gw_service_method_auth(const char *service_full_name, const char *method, bool read,
+                            gw_route_auth *out)
+{
+    out->tenant_scoped = true;
+    out->platform_only = false;
+    out->scope = TDM_SCOPE_ADMIN;
+    if (strcmp(method, "ExportPerson") == 0 || strcmp(method, "ErasePerson") == 0)
+        return;
+    for (size_t i = 0; i < sizeof(OWNERS) / sizeof(OWNERS[0]); i++) {
+        if (strcmp(OWNERS[i].service, service_full_name) == 0) {
+            out->scope = read ? OWNERS[i].read_scope : OWNERS[i].write_scope;
+            return;
+        }
+    }
+}
+
+int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms)
+{
+    if (deadline_ms == 0)
+        return INT64_MAX;
+    uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
+    return deadline_ms > now ? (int64_t)(deadline_ms - now) : 0;
+}
+
+/* ---- forwarding ---------------------------------------------------------------------------- */
+
+typedef struct forward_op {
+    gw_forward_cb cb;
+    void *arg;
+    tdm_arena *arena;
+} forward_op;
+
+static void forward_done(void *arg, tdm_status *st, const uint8_t *response, size_t len,
+                         const tdm_rpc_metadata *md)
+{
+    forward_op *op = arg;
+    if (st != NULL) {
+        op->cb(op->arg, st, NULL, 0);
+        return;
+    }
+    /* The bytes belong to the client; keep a copy for the caller's lifetime. */
+    uint8_t *copy =
+        tdm_arena_memdup(op->arena, response != NULL ? response : (const uint8_t *)"", len);
+    if (copy == NULL) {
+        op->cb(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    op->cb(op->arg, NULL, copy, len);
+}
+
+void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uint8_t *message,
+                size_t len, const gw_principal *p, const char *request_id,
+                const char *idempotency_key, uint64_t deadline_ms, tdm_arena *arena,
+                gw_forward_cb cb, void *arg)
+{
+    tdm_rpc_client *client = peer != NULL ? tdm_runtime_peer(gw->rt, peer) : NULL;
+    if (client == NULL) {
+        cb(arg, tdm_status_new(TDM_UNIMPLEMENTED, "no service serves %s", grpc_path), NULL, 0);
+        return;
+    }
+    if (deadline_ms == 0)
+        deadline_ms = uv_now(tdm_runtime_loop(gw->rt)) + DEFAULT_FORWARD_TIMEOUT_MS;
+    char *ctx = gw_context_metadata(arena, p, request_id, gw_remaining_ms(gw, deadline_ms));
+    forward_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (ctx == NULL || op == NULL) {
+        cb(arg, tdm_status_new(TDM_INTERNAL, "could not encode the request context"), NULL, 0);
+        return;
+    }
+    op->cb = cb;
+    op->arg = arg;
+    op->arena = arena;
+    tdm_http_header md[3];
+    size_t n = 0;
+    md[n++] = (tdm_http_header){TDM_CONTEXT_METADATA_KEY, ctx};
+    if (request_id != NULL)
+        md[n++] = (tdm_http_header){"x-request-id", request_id};
+    if (idempotency_key != NULL && idempotency_key[0] != '\0')
+        md[n++] = (tdm_http_header){"idempotency-key", idempotency_key};
+    if (tdm_rpc_client_call_raw(client, grpc_path, message, len, md, n, deadline_ms, forward_done,
+                                op) != 0)
+        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the %s service is unavailable", peer), NULL, 0);
+}
+
+/* ---- the gRPC door ---------------------------------------------------------------------- */
+
+typedef struct grpc_forward {
+    gw_state *gw;
+    tdm_call *call;
+    const ProtobufCMethodDescriptor *method;
+    const char *peer;
+    const ProtobufCMessage *request;
+    const char *request_id;
+    uint64_t deadline_ms;
+} grpc_forward;
+
+static void grpc_forward_done(void *arg, tdm_status *st, const uint8_t *response, size_t len)
+{
+    grpc_forward *g = arg;
+    if (st != NULL) {
+        tdm_call_fail(g->call, st);
+        return;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        g->method->output, tdm_arena_protobuf_allocator(tdm_call_arena(g->call)), len, response);
+    if (m == NULL) {
+        tdm_call_fail(g->call, tdm_status_new(TDM_INTERNAL, "the service answered garbage"));
+        return;
+    }
+    tdm_call_respond(g->call, m);
+}
+
+static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p,
+                                uint32_t retry_after_s)
+{
+    grpc_forward *g = arg;
+    if (st != NULL) {
+        tdm_call_fail(g->call, st);
+        return;
+    }
+    tdm_arena *a = tdm_call_arena(g->call);
+    size_t len = protobuf_c_message_get_packed_size(g->request);
+    uint8_t *buf = tdm_arena_alloc(a, len + 1);
+    if (buf == NULL) {
+        tdm_call_fail(g->call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    protobuf_c_message_pack(g->request, buf);
+    gw_forward(g->gw, g->peer, tdm_call_path(g->call), buf, len, p, g->request_id,
+               tdm_call_metadata(g->call, "idempotency-key", NULL), g->deadline_ms, a,
+               grpc_forward_done, g);
+}
+
+static bool method_reads(const char *name)
+{
+    return strncmp(name, "Get", 3) == 0 || strncmp(name, "List", 4) == 0 ||
+           strncmp(name, "Score", 5) == 0 || strncmp(name, "Suggest", 7) == 0;
+}
+
+static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+{
+    gw_state *gw = data;
+    tdm_arena *a = tdm_call_arena(call);
+    const char *path = tdm_call_path(call);
+    const char *slash = strrchr(path, '/');
+    grpc_forward *g = tdm_arena_calloc(a, 1, sizeof(*g));
+    char *service = tdm_arena_strndup(a, path + 1, slash != NULL ? (size_t)(slash - path - 1) : 0);
+    if (g == NULL || service == NULL || slash == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_INTERNAL, "internal error"));
+        return;
+    }
+    g->gw = gw;
+    g->call = call;
+    g->request = request;
+    g->peer = gw_service_peer(service);
+    g->request_id = tdm_call_ctx(call)->request_id;
+    g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
+    const ProtobufCServiceDescriptor *sd = NULL;
+    if (strcmp(service, tandem__v1__enrolment_service__descriptor.name) == 0)
+        sd = &tandem__v1__enrolment_service__descriptor;
+    else if (strcmp(service, tandem__v1__matching_service__descriptor.name) == 0)
+        sd = &tandem__v1__matching_service__descriptor;
+    else if (strcmp(service, tandem__v1__feedback_service__descriptor.name) == 0)
+        sd = &tandem__v1__feedback_service__descriptor;
+    g->method = sd != NULL ? protobuf_c_service_descriptor_get_method_by_name(sd, slash + 1) : NULL;
+    if (g->method == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_UNIMPLEMENTED, "unknown method %s", path));
+        return;
+    }
+    gw_route_auth ra;
+    gw_service_method_auth(service, slash + 1, method_reads(slash + 1), &ra);
+    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
+                    tdm_call_metadata(call, "authorization", NULL),
+                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed, g);
+}
+
+static tdm_status *register_forwarding(gw_state *gw, const ProtobufCServiceDescriptor *sd,
+                                       size_t max_batch_method_bytes)
+{
+    tdm_rpc_method_def *methods = calloc(sd->n_methods, sizeof(*methods));
+    tdm_rpc_service_def *def = calloc(1, sizeof(*def));
+    if (methods == NULL || def == NULL) {
+        free(methods);
+        free(def);
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    for (unsigned i = 0; i < sd->n_methods; i++) {
+        methods[i].name = sd->methods[i].name;
+        methods[i].handler = grpc_forward_handler;
+        methods[i].max_request_bytes =
+            strcmp(sd->methods[i].name, "BatchEnrol") == 0 ? max_batch_method_bytes : 0;
+    }
+    def->descriptor = sd;
+    def->methods = methods;
+    def->n_methods = sd->n_methods;
+    def->require_context = false;
+    def->service_data = gw;
+    /* The definitions live as long as the process (the server keeps pointers). */
+    return tdm_server_add_service(tdm_runtime_server(gw->rt), def);
+}
+
+tdm_status *gw_passthrough_register(gw_state *gw)
+{
+    const ProtobufCServiceDescriptor *services[] = {
+        &tandem__v1__enrolment_service__descriptor,
+        &tandem__v1__matching_service__descriptor,
+        &tandem__v1__feedback_service__descriptor,
+    };
+    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
+        tdm_status *st = register_forwarding(gw, services[i], TDM_MAX_BATCH_MESSAGE_BYTES);
+        if (st != NULL)
+            return st;
+    }
+    return NULL;
+}
+
+/* ---- peer readiness: grpc.health.v1.Health/Check every second ---------------------------- */
+
+#define PROBE_INTERVAL_MS 1000
+#define PROBE_TIMEOUT_MS  900
+
+static const char *const PROBED[GW_PEER_COUNT] = {"enrolment", "matching", "feedback"};
+
+typedef struct probe_op {
+    gw_state *gw;
+    size_t index;
+} probe_op;
+
+static probe_op PROBES[GW_PEER_COUNT];
+
+static void probe_done(void *arg, tdm_status *st, const uint8_t *response, size_t len,
+                       const tdm_rpc_metadata *md)
+{
+    probe_op *p = arg;
+    /* HealthCheckResponse{status: SERVING} is the two bytes 08 01. */
+    p->gw->peer_ok[p->index] = st == NULL && len == 2 && response[0] == 0x08 && response[1] == 1;
+    p->gw->probing[p->index] = false;
+    tdm_status_free(st);
+}
+
+static void probe_tick(uv_timer_t *timer)
+{
+    gw_state *gw = timer->data;
+    if (tdm_runtime_stopping(gw->rt))
+        return;
+    uint64_t deadline = uv_now(tdm_runtime_loop(gw->rt)) + PROBE_TIMEOUT_MS;
+    for (size_t i = 0; i < GW_PEER_COUNT; i++) {
+        if (gw->probing[i])
+            continue;
+        tdm_rpc_client *c = tdm_runtime_peer(gw->rt, PROBED[i]);
+        if (c == NULL)
+            continue;
+        PROBES[i] = (probe_op){gw, i};
+        gw->probing[i] = true;
+        if (tdm_rpc_client_call_raw(c, "/grpc.health.v1.Health/Check", (const uint8_t *)"", 0, NULL,
+                                    0, deadline, probe_done, &PROBES[i]) != 0) {
+            gw->probing[i] = false;
+            gw->peer_ok[i] = false;
+        }
+    }
+}
+
+void gw_probe_start(gw_state *gw)
+{
+    uv_timer_init(tdm_runtime_loop(gw->rt), &gw->probe_timer);
+    gw->probe_timer.data = gw;
+    gw->probe_timer_open = true;
+    uv_timer_start(&gw->probe_timer, probe_tick, 0, PROBE_INTERVAL_MS);
+}
+
+void gw_probe_stop(gw_state *gw)
+{
+    if (!gw->probe_timer_open)
+        return;
+    uv_timer_stop(&gw->probe_timer);
+    uv_close((uv_handle_t *)&gw->probe_timer, NULL);
+    gw->probe_timer_open = false;
+}
+
+const char *gw_peers_unreachable(const gw_state *gw)
+{
+    for (size_t i = 0; i < GW_PEER_COUNT; i++) {
+        if (!gw->peer_ok[i])
+            return PROBED[i];
+    }
+    return NULL;
+}

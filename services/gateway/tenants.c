@@ -1,0 +1,756 @@
+/*
+ * tenants.c - TenantService: tenants and API keys (API.md "TenantService").
+ *
+ * One entry point, gw_tenant_call(), serves both doors: the gRPC service registered
+ * here and the REST front. Validation, then store.c, then the response message built
+ * from the rows. CreateTenant and CreateApiKey honour Idempotency-Key per calling key;
+ * a replayed CreateApiKey answers the key without its secret, because the secret is
+ * never stored anywhere, the idempotency table included.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "gateway.h"
+#include "keys.h"
+#include "store.h"
+#include "google/protobuf/timestamp.pb-c.h"
+#include "tandem/log.h"
+#include "tandem/v1/tenant.pb-c.h"
+
+#define PAGE_SIZE_DEFAULT  50
+#define PAGE_SIZE_MAX      500
+#define NAME_MAX_CHARS     200
+#define IDEM_KEY_MAX       200
+#define BOOTSTRAP_RETRY_MS 1000
+
+static const gw_route_auth AUTH_PLATFORM_ADMIN = {
+    .scope = TDM_SCOPE_ADMIN, .tenant_scoped = false, .platform_only = true};
+static const gw_route_auth AUTH_ANY_KEY = {
+    .scope = 0, .tenant_scoped = false, .platform_only = false};
+
+const gw_route_auth *gw_tenant_method_auth(const char *method)
+{
+    if (strcmp(method, "GetTenant") == 0)
+        return &AUTH_ANY_KEY;
+    if (strcmp(method, "CreateTenant") == 0 || strcmp(method, "ListTenants") == 0 ||
+        strcmp(method, "CreateApiKey") == 0 || strcmp(method, "ListApiKeys") == 0 ||
+        strcmp(method, "RevokeApiKey") == 0)
+        return &AUTH_PLATFORM_ADMIN;
+    return NULL;
+}
+
+typedef struct tenant_op {
+    gw_state *gw;
+    const char *method;
+    const ProtobufCMessage *request;
+    const gw_principal *p;
+    const char *idem_key;
+    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    ProtobufCMessage *response;
+    tdm_arena *arena;
+    gw_store_ctx sc;
+    gw_tenant_cb cb;
+    void *arg;
+    char secret[GW_KEY_SECRET_LEN + 1];
+    int page_size;
+} tenant_op;
+
+static void finish(tenant_op *op, tdm_status *st, ProtobufCMessage *response)
+{
+    op->cb(op->arg, st, st == NULL ? response : NULL);
+}
+
+static tdm_status *invalid(const char *field, const char *why)
+{
+    tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
+    return tdm_status_add_violation(st, field, "%s", why);
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s != '\0'; s++) {
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    }
+    return n;
+}
+
+static bool slug_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 2 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static Google__Protobuf__Timestamp *timestamp(tdm_arena *a, int64_t us)
+{
+    if (us == 0)
+        return NULL;
+    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    int64_t s = us / 1000000, rem = us % 1000000;
+    if (rem < 0) {
+        rem += 1000000;
+        s--;
+    }
+    t->seconds = s;
+    t->nanos = (int32_t)(rem * 1000);
+    return t;
+}
+
+static Tandem__V1__Tenant *tenant_message(tdm_arena *a, const gw_tenant_row *r)
+{
+    Tandem__V1__Tenant *t = tdm_arena_alloc(a, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    tandem__v1__tenant__init(t);
+    t->id = (char *)r->id;
+    t->name = (char *)r->name;
+    t->slug = (char *)r->slug;
+    t->create_time = timestamp(a, r->create_us);
+    return t;
+}
+
+static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
+{
+    Tandem__V1__ApiKey *k = tdm_arena_alloc(a, sizeof(*k));
+    if (k == NULL)
+        return NULL;
+    tandem__v1__api_key__init(k);
+    k->id = (char *)r->id;
+    k->tenant_id = (char *)(r->tenant_id != NULL ? r->tenant_id : "");
+    k->kind =
+        r->kind == 1 ? TANDEM__V1__API_KEY__KIND__PLATFORM : TANDEM__V1__API_KEY__KIND__TENANT;
+    k->display_name = (char *)r->display_name;
+    k->scopes = tdm_arena_calloc(a, 8, sizeof(char *));
+    if (k->scopes == NULL)
+        return NULL;
+    for (uint32_t bit = 1; bit <= TDM_SCOPE_FEEDBACK_WRITE; bit <<= 1) {
+        if ((r->scopes & bit) != 0)
+            k->scopes[k->n_scopes++] = (char *)gw_scope_name(bit);
+    }
+    if (r->rate_rps != 0 || r->rate_burst != 0) {
+        k->rate_limit = tdm_arena_alloc(a, sizeof(*k->rate_limit));
+        if (k->rate_limit == NULL)
+            return NULL;
+        tandem__v1__rate_limit__init(k->rate_limit);
+        k->rate_limit->requests_per_second = (int32_t)r->rate_rps;
+        k->rate_limit->burst = (int32_t)r->rate_burst;
+    }
+    k->secret_prefix = (char *)r->secret_prefix;
+    k->create_time = timestamp(a, r->create_us);
+    k->last_used_time = timestamp(a, r->last_used_us);
+    k->revoke_time = timestamp(a, r->revoke_us);
+    return k;
+}
+
+/* ---- page tokens: base64url("<create_us>.<uuid>") ------------------------------------ */
+
+static char *page_token_encode(tdm_arena *a, int64_t us, const char *id)
+{
+    char raw[80];
+    int n = snprintf(raw, sizeof(raw), "%lld.%s", (long long)us, id);
+    char *out = tdm_arena_alloc(a, 4 * ((size_t)n + 2) / 3 + 4);
+    if (out == NULL)
+        return NULL;
+    int m = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
+    while (m > 0 && out[m - 1] == '=')
+        m--;
+    out[m] = '\0';
+    for (int i = 0; i < m; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    return out;
+}
+
+static bool page_token_decode(tdm_arena *a, const char *token, int64_t *us, const char **id)
+{
+    size_t n = strlen(token);
+    if (n == 0 || n > 100)
+        return false;
+    char b64[108];
+    for (size_t i = 0; i < n; i++)
+        b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
+    while (n % 4 != 0)
+        b64[n++] = '=';
+    b64[n] = '\0';
+    unsigned char raw[90];
+    int m = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (m < 0)
+        return false;
+    while (m > 0 && raw[m - 1] == '\0')
+        m--; /* EVP_DecodeBlock counts padding as zero bytes */
+    raw[m] = '\0';
+    char *dot = strchr((char *)raw, '.');
+    if (dot == NULL || !gw_is_uuid(dot + 1))
+        return false;
+    *dot = '\0';
+    char *end = NULL;
+    *us = strtoll((char *)raw, &end, 10);
+    if (end == NULL || *end != '\0' || end == (char *)raw)
+        return false;
+    *id = tdm_arena_strdup(a, dot + 1);
+    return *id != NULL;
+}
+
+static tdm_status *page_size(int32_t requested, int *out)
+{
+    if (requested < 0)
+        return invalid("page_size", "must not be negative");
+    *out = requested == 0              ? PAGE_SIZE_DEFAULT
+           : requested > PAGE_SIZE_MAX ? PAGE_SIZE_MAX
+                                       : requested;
+    return NULL;
+}
+
+/* ---- idempotency ------------------------------------------------------------------------ */
+
+static void respond_after_idem_put(void *arg, tdm_status *st)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        /* The effect committed; failing to remember it only costs a later replay. */
+        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
+                       "error", st->message, "detail", st->detail, NULL);
+        tdm_status_free(st);
+    }
+    finish(op, NULL, op->response);
+}
+
+/* The effect is done: remember the response under the key, then answer. */
+static void complete(tenant_op *op, ProtobufCMessage *response)
+{
+    op->response = response;
+    if (op->idem_key == NULL) {
+        finish(op, NULL, response);
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(response);
+    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
+    if (buf == NULL) {
+        finish(op, NULL, response);
+        return;
+    }
+    protobuf_c_message_pack(response, buf);
+    if (gw_store_idem_put(&op->sc, op->p->key_id, op->method, op->idem_key, op->request_hash, buf,
+                          len, respond_after_idem_put, op) != 0)
+        finish(op, NULL, response);
+}
+
+static void run_method(tenant_op *op);
+
+static void idem_found(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
+                       const uint8_t *response, size_t len)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    if (!found) {
+        run_method(op);
+        return;
+    }
+    if (!gw_key_hash_equal(request_hash, op->request_hash)) {
+        finish(op,
+               tdm_status_new(TDM_ABORTED,
+                              "Idempotency-Key was already used with a different request"),
+               NULL);
+        return;
+    }
+    const ProtobufCMessageDescriptor *desc = strcmp(op->method, "CreateTenant") == 0
+                                                 ? &tandem__v1__tenant__descriptor
+                                                 : &tandem__v1__api_key__descriptor;
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(desc, tdm_arena_protobuf_allocator(op->arena), len, response);
+    if (m == NULL) {
+        finish(op, tdm_status_new(TDM_INTERNAL, "internal error"), NULL);
+        return;
+    }
+    finish(op, NULL, m);
+}
+
+/* ---- the methods -------------------------------------------------------------------------- */
+
+static void tenant_rows_one(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        if (st->code == TDM_ALREADY_EXISTS) {
+            tdm_status *dup = tdm_status_new(TDM_ALREADY_EXISTS, "a tenant with this slug exists");
+            tdm_status_add_violation(dup, "tenant.slug", "already taken");
+            tdm_status_free(st);
+            st = dup;
+        }
+        finish(op, st, NULL);
+        return;
+    }
+    if (n == 0) {
+        finish(op, tdm_status_new(TDM_NOT_FOUND, "tenant not found"), NULL);
+        return;
+    }
+    Tandem__V1__Tenant *t = tenant_message(op->arena, &rows[0]);
+    if (t == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    complete(op, &t->base);
+}
+
+static void tenant_rows_list(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__ListTenantsResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
+    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
+    Tandem__V1__Tenant **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
+    if (r == NULL || items == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    tandem__v1__list_tenants_response__init(r);
+    for (size_t i = 0; i < shown; i++)
+        items[i] = tenant_message(op->arena, &rows[i]);
+    r->tenants = items;
+    r->n_tenants = shown;
+    if (n > shown)
+        r->next_page_token =
+            page_token_encode(op->arena, rows[shown - 1].create_us, rows[shown - 1].id);
+    finish(op, NULL, &r->base);
+}
+
+static void key_rows_one(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        /* The tenant of the path does not exist (foreign key). */
+        if (st->code == TDM_FAILED_PRECONDITION) {
+            tdm_status_free(st);
+            st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+        }
+        finish(op, st, NULL);
+        return;
+    }
+    if (n == 0) {
+        finish(op, tdm_status_new(TDM_NOT_FOUND, "API key not found"), NULL);
+        return;
+    }
+    Tandem__V1__ApiKey *k = key_message(op->arena, &rows[0]);
+    if (k == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    if (op->secret[0] != '\0') {
+        /* Remember the response without the secret (see the file comment), then show it
+         * this once. */
+        op->response = &k->base;
+        if (op->idem_key == NULL) {
+            k->secret = op->secret;
+            finish(op, NULL, &k->base);
+            return;
+        }
+        size_t len = protobuf_c_message_get_packed_size(&k->base);
+        uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
+        if (buf != NULL) {
+            protobuf_c_message_pack(&k->base, buf);
+            k->secret = op->secret;
+            if (gw_store_idem_put(&op->sc, op->p->key_id, op->method, op->idem_key,
+                                  op->request_hash, buf, len, respond_after_idem_put, op) == 0)
+                return;
+        }
+        k->secret = op->secret;
+        finish(op, NULL, &k->base);
+        return;
+    }
+    complete(op, &k->base);
+}
+
+static void key_rows_list(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__ListApiKeysResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
+    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
+    Tandem__V1__ApiKey **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
+    if (r == NULL || items == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    tandem__v1__list_api_keys_response__init(r);
+    for (size_t i = 0; i < shown; i++)
+        items[i] = key_message(op->arena, &rows[i]);
+    r->api_keys = items;
+    r->n_api_keys = shown;
+    if (n > shown)
+        r->next_page_token =
+            page_token_encode(op->arena, rows[shown - 1].create_us, rows[shown - 1].id);
+    finish(op, NULL, &r->base);
+}
+
+static tdm_status *validate_create_tenant(const Tandem__V1__CreateTenantRequest *req)
+{
+    tdm_violations v = {0};
+    if (req->tenant == NULL) {
+        tdm_violations_add(&v, "tenant", "required");
+        return tdm_violations_take(&v, NULL);
+    }
+    const char *name = req->tenant->name != NULL ? req->tenant->name : "";
+    size_t chars = utf8_chars(name);
+    if (chars < 1 || chars > NAME_MAX_CHARS)
+        tdm_violations_add(&v, "tenant.name", "must be 1 to 200 characters");
+    const char *slug = req->tenant->slug != NULL ? req->tenant->slug : "";
+    if (!slug_ok(slug))
+        tdm_violations_add(&v, "tenant.slug", "must match [a-z0-9-]{2,63}");
+    return tdm_violations_take(&v, NULL);
+}
+
+static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *req, gw_key_new *k)
+{
+    tdm_violations v = {0};
+    if (!gw_is_uuid(req->tenant_id))
+        tdm_violations_add(&v, "tenant_id", "must be a tenant id (UUID)");
+    const Tandem__V1__ApiKey *in = req->api_key;
+    if (in == NULL) {
+        tdm_violations_add(&v, "api_key", "required");
+        return tdm_violations_take(&v, NULL);
+    }
+    size_t chars = utf8_chars(in->display_name != NULL ? in->display_name : "");
+    if (chars < 1 || chars > NAME_MAX_CHARS)
+        tdm_violations_add(&v, "api_key.display_name", "must be 1 to 200 characters");
+    if (in->n_scopes < 1 || in->n_scopes > 7)
+        tdm_violations_add(&v, "api_key.scopes", "must list 1 to 7 scopes");
+    k->scopes = 0;
+    for (size_t i = 0; i < in->n_scopes && i < 7; i++) {
+        uint32_t bit = gw_scope_bit(in->scopes[i]);
+        if (bit == 0) {
+            char field[40];
+            snprintf(field, sizeof(field), "api_key.scopes[%zu]", i);
+            tdm_violations_add(&v, field,
+                               "unknown scope; one of admin, enrolment:read, enrolment:write, "
+                               "matching:read, matching:write, feedback:read, feedback:write");
+        }
+        k->scopes |= bit;
+    }
+    if (in->kind != TANDEM__V1__API_KEY__KIND__KIND_UNSPECIFIED &&
+        in->kind != TANDEM__V1__API_KEY__KIND__PLATFORM &&
+        in->kind != TANDEM__V1__API_KEY__KIND__TENANT)
+        tdm_violations_add(&v, "api_key.kind", "must be PLATFORM or TENANT");
+    k->kind = in->kind == TANDEM__V1__API_KEY__KIND__PLATFORM ? 1 : 2;
+    k->rate_rps = k->rate_burst = 0;
+    if (in->rate_limit != NULL) {
+        int32_t rps = in->rate_limit->requests_per_second, burst = in->rate_limit->burst;
+        if (rps < 0 || rps > 1000000)
+            tdm_violations_add(&v, "api_key.rate_limit.requests_per_second",
+                               "must be 1 to 1000000 (0: the default)");
+        if (burst < 0 || burst > 1000000)
+            tdm_violations_add(&v, "api_key.rate_limit.burst",
+                               "must be 1 to 1000000 (0: the default)");
+        k->rate_rps = rps > 0 ? (uint32_t)rps : 0;
+        k->rate_burst = burst > 0 ? (uint32_t)burst : 0;
+    }
+    k->tenant_id = req->tenant_id;
+    k->display_name = in->display_name;
+    return tdm_violations_take(&v, NULL);
+}
+
+static void run_method(tenant_op *op)
+{
+    tdm_status *st = NULL;
+    int rc = 0;
+    if (strcmp(op->method, "CreateTenant") == 0) {
+        const Tandem__V1__CreateTenantRequest *req = (const void *)op->request;
+        rc = gw_store_tenant_create(&op->sc, req->tenant->name, req->tenant->slug, tenant_rows_one,
+                                    op);
+    } else if (strcmp(op->method, "CreateApiKey") == 0) {
+        const Tandem__V1__CreateApiKeyRequest *req = (const void *)op->request;
+        gw_key_new k = {0};
+        if ((st = validate_create_key(req, &k)) != NULL) {
+            finish(op, st, NULL);
+            return;
+        }
+        if (gw_key_generate(op->secret, sizeof(op->secret)) != 0 ||
+            gw_key_hash(op->secret, strlen(op->secret), k.secret_hash) != 0) {
+            finish(op, tdm_status_new(TDM_INTERNAL, "could not generate a key"), NULL);
+            return;
+        }
+        k.secret_prefix = tdm_arena_strndup(op->arena, op->secret, GW_KEY_DISPLAY_PREFIX);
+        rc = gw_store_key_create(&op->sc, &k, key_rows_one, op);
+    }
+    if (rc != 0)
+        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+}
+
+static void start_create(tenant_op *op)
+{
+    if (op->idem_key == NULL) {
+        run_method(op);
+        return;
+    }
+    if (strlen(op->idem_key) > IDEM_KEY_MAX) {
+        finish(op, invalid("Idempotency-Key", "must be at most 200 characters"), NULL);
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(op->request);
+    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
+    if (buf == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    protobuf_c_message_pack(op->request, buf);
+    gw_key_hash((const char *)buf, len, op->request_hash);
+    if (gw_store_idem_get(&op->sc, op->p->key_id, op->method, op->idem_key, idem_found, op) != 0)
+        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+}
+
+void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
+                    const gw_principal *p, const char *idempotency_key, const char *request_id,
+                    uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg)
+{
+    tenant_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (op == NULL) {
+        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    op->gw = gw;
+    op->method = method;
+    op->request = request;
+    op->p = p;
+    op->idem_key = idempotency_key != NULL && idempotency_key[0] != '\0' ? idempotency_key : NULL;
+    op->arena = arena;
+    op->cb = cb;
+    op->arg = arg;
+    op->sc = (gw_store_ctx){.pool = tdm_runtime_pg(gw->rt),
+                            .arena = arena,
+                            .request_id = request_id,
+                            .deadline_ms = deadline_ms};
+    tdm_status *st = NULL;
+    int rc = 0;
+    if (strcmp(method, "CreateTenant") == 0) {
+        if ((st = validate_create_tenant((const void *)request)) == NULL) {
+            start_create(op);
+            return;
+        }
+    } else if (strcmp(method, "CreateApiKey") == 0) {
+        start_create(op);
+        return;
+    } else if (strcmp(method, "GetTenant") == 0) {
+        const Tandem__V1__GetTenantRequest *req = (const void *)request;
+        if (!gw_is_uuid(req->id)) {
+            st = invalid("id", "must be a tenant id (UUID)");
+        } else if (p->kind != 1) {
+            /* A tenant key sees only its own tenant; any other is NOT_FOUND. */
+            if (p->key_tenant_id == NULL || strcasecmp(req->id, p->key_tenant_id) != 0)
+                st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+        } else if ((p->scopes & TDM_SCOPE_ADMIN) == 0) {
+            st = tdm_status_new(TDM_PERMISSION_DENIED, "this API key lacks the scope \"admin\"");
+        }
+        if (st == NULL)
+            rc = gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op);
+    } else if (strcmp(method, "ListTenants") == 0) {
+        const Tandem__V1__ListTenantsRequest *req = (const void *)request;
+        int64_t us = 0;
+        const char *after = NULL;
+        if ((st = page_size(req->page_size, &op->page_size)) == NULL && req->page_token != NULL &&
+            req->page_token[0] != '\0' && !page_token_decode(arena, req->page_token, &us, &after))
+            st = invalid("page_token", "not a token this API returned");
+        if (st == NULL)
+            rc = gw_store_tenant_list(&op->sc, us, after, op->page_size + 1, tenant_rows_list, op);
+    } else if (strcmp(method, "ListApiKeys") == 0) {
+        const Tandem__V1__ListApiKeysRequest *req = (const void *)request;
+        int64_t us = 0;
+        const char *before = NULL;
+        if (!gw_is_uuid(req->tenant_id))
+            st = invalid("tenant_id", "must be a tenant id (UUID)");
+        else if ((st = page_size(req->page_size, &op->page_size)) == NULL &&
+                 req->page_token != NULL && req->page_token[0] != '\0' &&
+                 !page_token_decode(arena, req->page_token, &us, &before))
+            st = invalid("page_token", "not a token this API returned");
+        if (st == NULL)
+            rc = gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us, before,
+                                   op->page_size + 1, key_rows_list, op);
+    } else if (strcmp(method, "RevokeApiKey") == 0) {
+        const Tandem__V1__RevokeApiKeyRequest *req = (const void *)request;
+        if (!gw_is_uuid(req->id))
+            st = invalid("id", "must be an API key id (UUID)");
+        else
+            rc = gw_store_key_revoke(&op->sc, req->id, key_rows_one, op);
+    } else {
+        st = tdm_status_new(TDM_UNIMPLEMENTED, "unknown method TenantService.%s", method);
+    }
+    if (st == NULL && rc != 0)
+        st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable");
+    if (st != NULL)
+        finish(op, st, NULL);
+}
+
+/* ---- the gRPC door ------------------------------------------------------------------------- */
+
+typedef struct grpc_tenant_call {
+    gw_state *gw;
+    tdm_call *call;
+    const char *method;
+    const ProtobufCMessage *request;
+    const char *request_id;
+    const char *idem_key;
+    uint64_t deadline_ms;
+} grpc_tenant_call;
+
+static void grpc_tenant_done(void *arg, tdm_status *st, ProtobufCMessage *response)
+{
+    grpc_tenant_call *g = arg;
+    if (st != NULL)
+        tdm_call_fail(g->call, st);
+    else
+        tdm_call_respond(g->call, response);
+}
+
+static void grpc_tenant_authed(void *arg, tdm_status *st, const gw_principal *p,
+                               uint32_t retry_after_s)
+{
+    grpc_tenant_call *g = arg;
+    if (st != NULL) {
+        tdm_call_fail(g->call, st);
+        return;
+    }
+    gw_principal *copy = tdm_arena_memdup(tdm_call_arena(g->call), p, sizeof(*p));
+    if (copy == NULL) {
+        tdm_call_fail(g->call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    gw_tenant_call(g->gw, g->method, g->request, copy, g->idem_key, g->request_id, g->deadline_ms,
+                   tdm_call_arena(g->call), grpc_tenant_done, g);
+}
+
+static void grpc_tenant_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+{
+    gw_state *gw = data;
+    tdm_arena *a = tdm_call_arena(call);
+    grpc_tenant_call *g = tdm_arena_calloc(a, 1, sizeof(*g));
+    if (g == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    const char *path = tdm_call_path(call);
+    const char *slash = strrchr(path, '/');
+    g->gw = gw;
+    g->call = call;
+    g->method = slash != NULL ? slash + 1 : path;
+    g->request = request;
+    g->request_id = tdm_call_ctx(call)->request_id;
+    g->idem_key = tdm_call_metadata(call, "idempotency-key", NULL);
+    g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
+    const gw_route_auth *ra = gw_tenant_method_auth(g->method);
+    if (ra == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_UNIMPLEMENTED, "unknown method"));
+        return;
+    }
+    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
+                    tdm_call_metadata(call, "authorization", NULL),
+                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL), ra, grpc_tenant_authed, g);
+}
+
+tdm_status *gw_tenant_register(gw_state *gw)
+{
+    static tdm_rpc_method_def methods[] = {
+        {"CreateTenant", grpc_tenant_handler, 0}, {"GetTenant", grpc_tenant_handler, 0},
+        {"ListTenants", grpc_tenant_handler, 0},  {"CreateApiKey", grpc_tenant_handler, 0},
+        {"ListApiKeys", grpc_tenant_handler, 0},  {"RevokeApiKey", grpc_tenant_handler, 0},
+    };
+    static tdm_rpc_service_def def = {
+        .descriptor = &tandem__v1__tenant_service__descriptor,
+        .methods = methods,
+        .n_methods = sizeof(methods) / sizeof(methods[0]),
+        .require_context = false,
+    };
+    def.service_data = gw;
+    return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
+}
+
+/* ---- TANDEM_BOOTSTRAP_KEY -------------------------------------------------------------------- */
+
+typedef struct bootstrap_op {
+    gw_state *gw;
+    tdm_arena *arena;
+    uv_timer_t timer;
+} bootstrap_op;
+
+static void bootstrap_try(uv_timer_t *timer);
+
+static void bootstrap_closed(uv_handle_t *h)
+{
+    bootstrap_op *b = h->data;
+    tdm_arena_free(b->arena);
+    free(b);
+}
+
+static void bootstrap_done(void *arg, tdm_status *st)
+{
+    bootstrap_op *b = arg;
+    if (st != NULL && !tdm_runtime_stopping(b->gw->rt)) {
+        tdm_log_fields(TDM_LOG_WARN, NULL, "bootstrap key not ensured yet; retrying", "error",
+                       st->message, "detail", st->detail, NULL);
+        tdm_status_free(st);
+        uv_timer_start(&b->timer, bootstrap_try, BOOTSTRAP_RETRY_MS, 0);
+        return;
+    }
+    if (st == NULL)
+        tdm_log(TDM_LOG_INFO, NULL, "bootstrap platform key ensured");
+    tdm_status_free(st);
+    uv_close((uv_handle_t *)&b->timer, bootstrap_closed);
+}
+
+static void bootstrap_try(uv_timer_t *timer)
+{
+    bootstrap_op *b = timer->data;
+    if (tdm_runtime_stopping(b->gw->rt)) {
+        uv_close((uv_handle_t *)&b->timer, bootstrap_closed);
+        return;
+    }
+    if (!tdm_runtime_migrated(b->gw->rt)) {
+        uv_timer_start(&b->timer, bootstrap_try, 200, 0);
+        return;
+    }
+    const char *secret = tdm_runtime_config(b->gw->rt)->bootstrap_key;
+    gw_key_new k = {.tenant_id = NULL,
+                    .kind = 1,
+                    .display_name = "bootstrap (TANDEM_BOOTSTRAP_KEY)",
+                    .scopes = TDM_SCOPE_ADMIN};
+    k.secret_prefix = tdm_arena_strndup(b->arena, secret, GW_KEY_DISPLAY_PREFIX);
+    gw_key_hash(secret, strlen(secret), k.secret_hash);
+    gw_store_ctx c = {.pool = tdm_runtime_pg(b->gw->rt), .arena = b->arena};
+    if (gw_store_bootstrap_key(&c, &k, bootstrap_done, b) != 0)
+        uv_timer_start(&b->timer, bootstrap_try, BOOTSTRAP_RETRY_MS, 0);
+}
+
+void gw_tenant_bootstrap(gw_state *gw)
+{
+    const char *secret = tdm_runtime_config(gw->rt)->bootstrap_key;
+    if (secret == NULL || secret[0] == '\0')
+        return;
+    bootstrap_op *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return;
+    b->gw = gw;
+    b->arena = tdm_arena_new(0);
+    uv_timer_init(tdm_runtime_loop(gw->rt), &b->timer);
+    b->timer.data = b;
+    uv_timer_start(&b->timer, bootstrap_try, 0, 0);
+}
