@@ -714,7 +714,8 @@ static void bootstrap_done(void *arg, tdm_status *st)
     if (st == NULL)
         tdm_log(TDM_LOG_INFO, NULL, "bootstrap platform key ensured");
     tdm_status_free(st);
-    uv_close((uv_handle_t *)&b->timer, bootstrap_closed);
+    if (!uv_is_closing((uv_handle_t *)&b->timer))
+        uv_close((uv_handle_t *)&b->timer, bootstrap_closed);
 }
 
 static void bootstrap_try(uv_timer_t *timer)
