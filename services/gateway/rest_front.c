@@ -8,7 +8,10 @@
  * with the mapped HTTP status; 429 carries Retry-After, 401 WWW-Authenticate, 405
  * Allow. Every request is counted (tandem_http_requests_total{route,method,status}),
  * timed and logged as one JSON line; /healthz, /readyz and /metrics fall through to
- * the runtime's default handler; /openapi.json serves the document of the table.
+ * the runtime's default handler; /openapi.json serves the generated document.
+ *
+ * The route table and the OpenAPI document are generated at build time from the
+ * descriptor set (tools/codegen, target tandem_rest_routes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +21,17 @@
 
 #include "gateway.h"
 #include "keys.h"
-#include "rest_table.h"
 #include "tandem/json.h"
 #include "tandem/log.h"
 #include "tandem/rest.h"
+#include "tandem/rest_routes.h"
 #include "tandem/v1/tenant.pb-c.h"
 
 /* Requests without a deadline of their own get this much time downstream. */
 #define REST_TIMEOUT_MS 60000
 
-static gw_rest_table TABLE;
 static tdm_rest_router *ROUTER;
-static gw_route_auth *ROUTE_AUTH; /* parallel to TABLE.routes */
+static gw_route_auth *ROUTE_AUTH; /* parallel to tdm_rest_routes */
 static gw_state *GW;
 
 typedef struct rest_op {
@@ -242,7 +244,7 @@ static void on_request(tdm_http_request *req, void *user)
     const char *path = tdm_http_path(req);
     uint64_t now = uv_now(tdm_http_loop(req));
     if (strcmp(path, "/openapi.json") == 0) {
-        tdm_http_respond(req, 200, "application/json", TABLE.openapi_json, TABLE.openapi_len, NULL,
+        tdm_http_respond(req, 200, "application/json", tdm_openapi_json, tdm_openapi_json_len, NULL,
                          0);
         observe(req, NULL, 200, now, NULL);
         return;
@@ -261,7 +263,7 @@ static void on_request(tdm_http_request *req, void *user)
     op->start_ms = now;
     if (!match_or_answer(req, &op->match, now))
         return;
-    op->auth = &ROUTE_AUTH[op->match.route - TABLE.routes];
+    op->auth = &ROUTE_AUTH[op->match.route - tdm_rest_routes];
     op->request_id = tdm_http_request_id(req);
     op->deadline_ms = now + REST_TIMEOUT_MS;
     gw_auth_resolve(GW, tdm_http_arena(req), op->request_id, op->deadline_ms,
@@ -285,20 +287,15 @@ static gw_route_auth route_auth(const tdm_rest_route *r)
 
 tdm_status *gw_rest_install(gw_state *gw)
 {
-    tdm_status *st = gw_rest_table_load(&TABLE);
-    if (st != NULL)
-        return st;
-    ROUTE_AUTH = calloc(TABLE.n, sizeof(*ROUTE_AUTH));
-    if (ROUTE_AUTH == NULL) {
-        gw_rest_table_free(&TABLE);
+    ROUTE_AUTH = calloc(tdm_rest_routes_count, sizeof(*ROUTE_AUTH));
+    if (ROUTE_AUTH == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    for (size_t i = 0; i < TABLE.n; i++)
-        ROUTE_AUTH[i] = route_auth(&TABLE.routes[i]);
-    if ((st = tdm_rest_router_new(TABLE.routes, TABLE.n, &ROUTER)) != NULL) {
+    for (size_t i = 0; i < tdm_rest_routes_count; i++)
+        ROUTE_AUTH[i] = route_auth(&tdm_rest_routes[i]);
+    tdm_status *st = tdm_rest_router_new(tdm_rest_routes, tdm_rest_routes_count, &ROUTER);
+    if (st != NULL) {
         free(ROUTE_AUTH);
         ROUTE_AUTH = NULL;
-        gw_rest_table_free(&TABLE);
         return st;
     }
     GW = gw;
@@ -314,6 +311,5 @@ void gw_rest_uninstall(void)
     ROUTER = NULL;
     free(ROUTE_AUTH);
     ROUTE_AUTH = NULL;
-    gw_rest_table_free(&TABLE);
     GW = NULL;
 }
