@@ -7,11 +7,9 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "gateway_migrations.h"
 #include "tandem/log.h"
 #include "tandem/runtime.h"
-
-extern const tdm_migration gw_migrations[];
-extern const size_t gw_migrations_count;
 
 static tdm_status *gateway_init(tdm_runtime *rt)
 {
@@ -89,13 +87,11 @@ int main(void)
         .name = "gateway",
         .default_port = TDM_PORT_GATEWAY,
         .schema = "gateway",
-        .migrations = gw_migrations,
-        .n_migrations = 0,
+        .migrations = gateway_migrations,
+        .n_migrations = GATEWAY_MIGRATIONS_COUNT,
         .init = gateway_init,
         .shutdown = gateway_shutdown,
         .ready_check = gateway_ready,
     };
-    tdm_service_spec s = spec;
-    s.n_migrations = gw_migrations_count;
-    return tdm_runtime_main(&s);
+    return tdm_runtime_main(&spec);
 }
