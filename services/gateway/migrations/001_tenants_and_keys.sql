@@ -5,7 +5,7 @@
 -- so row-level security keyed on app.tenant_id cannot apply here. Only the gateway
 -- role can read them, and secrets are stored only as SHA-256 hashes.
 
-CREATE TABLE tenants (
+CREATE TABLE gateway.tenants (
     id          uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     name        text        NOT NULL CHECK (char_length(name) BETWEEN 1 AND 200),
     slug        text        NOT NULL CHECK (slug ~ '^[a-z0-9-]{2,63}$'),
@@ -13,12 +13,12 @@ CREATE TABLE tenants (
     CONSTRAINT tenants_slug_key UNIQUE (slug)
 );
 -- Listing is oldest first, keyset-paginated on (create_time, id).
-CREATE INDEX tenants_create_time_idx ON tenants (create_time, id);
+CREATE INDEX tenants_create_time_idx ON gateway.tenants (create_time, id);
 
-CREATE TABLE api_keys (
+CREATE TABLE gateway.api_keys (
     id             uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     -- The tenant the key was created under; NULL only for the bootstrap key.
-    tenant_id      uuid        REFERENCES tenants (id),
+    tenant_id      uuid        REFERENCES gateway.tenants (id),
     kind           smallint    NOT NULL CHECK (kind IN (1, 2)), -- 1 platform, 2 tenant
     display_name   text        NOT NULL CHECK (char_length(display_name) BETWEEN 1 AND 200),
     scopes         integer     NOT NULL CHECK (scopes > 0 AND scopes <= 127), -- TDM_SCOPE_* bits
@@ -33,10 +33,10 @@ CREATE TABLE api_keys (
     CONSTRAINT api_keys_platform_or_tenant CHECK (kind = 1 OR tenant_id IS NOT NULL)
 );
 -- ListApiKeys: newest first per tenant.
-CREATE INDEX api_keys_tenant_idx ON api_keys (tenant_id, create_time DESC, id DESC);
+CREATE INDEX api_keys_tenant_idx ON gateway.api_keys (tenant_id, create_time DESC, id DESC);
 
 -- CreateTenant / CreateApiKey replay under Idempotency-Key (24 h).
-CREATE TABLE idempotency (
+CREATE TABLE gateway.idempotency (
     principal_id  uuid        NOT NULL,
     method        text        NOT NULL,
     key           text        NOT NULL CHECK (char_length(key) BETWEEN 1 AND 200),
@@ -45,8 +45,8 @@ CREATE TABLE idempotency (
     create_time   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (principal_id, method, key)
 );
-CREATE INDEX idempotency_create_time_idx ON idempotency (create_time);
+CREATE INDEX idempotency_create_time_idx ON gateway.idempotency (create_time);
 
 GRANT USAGE ON SCHEMA gateway TO tandem_gateway;
-GRANT SELECT, INSERT, UPDATE ON tenants, api_keys TO tandem_gateway;
-GRANT SELECT, INSERT, DELETE ON idempotency TO tandem_gateway;
+GRANT SELECT, INSERT, UPDATE ON gateway.tenants, gateway.api_keys TO tandem_gateway;
+GRANT SELECT, INSERT, DELETE ON gateway.idempotency TO tandem_gateway;
