@@ -12,12 +12,16 @@
  * Initialisation is LAPJV's augmenting row reduction (ARR), extended with the "unmatched"
  * option and capacities: a free mentee j looks at its best value a1 = max_i (w'_ij + p_i)
  * and second best a2 (the "unmatched" arc counts, with value p_t). If the best mentor has
- * a free seat (or a free mentor ties for best), j is seated there with p_j = a1. If it is
- * a one-seat mentor, its price drops by a1 - a2, j takes the seat with p_j = a2 (tight,
- * and still no arc negative) and the previous occupant becomes free again. Mentors with
- * several seats are left to the searches: dropping their price would untighten the other
- * occupants. Every step keeps all reduced costs non-negative, so the searches that
- * follow start from a valid state and the result is exact whatever ARR did.
+ * a free seat (or a free mentor ties for best), j is seated there with p_j = a1.
+ * Otherwise the best mentor is full: its occupant with the least slack (its potential
+ * minus its best alternative) is displaced and j takes the seat. The mentor's price
+ * drops by delta = min(a1 - a2, the smallest slack among the occupants that stay), and
+ * those occupants' potentials drop by delta too, so they stay tight and, delta being
+ * within their slack, no arc of theirs turns negative; j gets p_j = a1 - delta >= a2.
+ * With one seat there is no staying occupant and this is LAPJV's step exactly. Slacks
+ * use cached alternatives, which prices only lower, so the cache errs on the safe side.
+ * Every step keeps all reduced costs non-negative, so the searches that follow start
+ * from a valid state and the result is exact whatever ARR did.
  */
 #include "engine.h"
 
@@ -25,6 +29,10 @@
 
 #define DIST_INF  INT64_MAX
 #define NO_MENTOR (-1)
+/* Passes of augmenting row reduction (measured on score-like data: with several seats per
+ * mentor, more passes keep cutting the number of searches). */
+#define ARR_PASSES_ONE_SEAT 2
+#define ARR_PASSES_SEATS    8
 
 typedef struct dense_solver {
     uint32_t nm, ne;
@@ -36,6 +44,8 @@ typedef struct dense_solver {
     int64_t pt;    /* p(t), fixed at 0: only differences matter */
     int32_t *mate; /* mentor, TDM__MATE_NONE or TDM__MATE_DUMMY */
     uint32_t *seat_off, *seat, *seat_of, *used;
+    int arr_passes; /* LAPJV's two; more pay off when mentors have several seats */
+    int64_t *alt;   /* ARR: an upper bound of a seated mentee's best alternative value */
     /* search scratch */
     int64_t *d;
     int32_t *pred; /* mentee that reached each mentor */
@@ -91,26 +101,47 @@ static void arr_step(dense_solver *s, uint32_t j, uint32_t *freelist, uint32_t *
     }
     if (ifree != NO_MENTOR && bf == a1) {
         s->pe[j] = a1;
+        s->alt[j] = a2; /* best value without this mentor: a tie keeps a2 == a1 */
         seat_new(s, (uint32_t)ifree, j);
         s->init_matched++;
         return;
     }
     uint32_t i = (uint32_t)i1;
-    if (s->cap[i] != 1) {
+    if (s->cap[i] == 0) {
         s->pe[j] = a1;
-        next[(*n_next)++] = j; /* left to the searches */
+        next[(*n_next)++] = j; /* a mentor without seats: left to the searches */
         return;
     }
-    uint32_t k = s->seat[s->seat_off[i]];
-    s->pm[i] -= a1 - a2;
-    s->pe[j] = a2;
-    s->mate[k] = TDM__MATE_NONE;
-    seat_put(s, i, s->seat_off[i], j);
-    if (a1 > a2 && *budget > 0) {
+    /* The occupant with the least slack leaves; the others stay tight while the price
+     * drops by delta, which their slack (potential minus best alternative) must cover. */
+    uint32_t kmin = UINT32_MAX;
+    int64_t smin = INT64_MAX, s2 = INT64_MAX;
+    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
+        uint32_t k = s->seat[q];
+        int64_t sl = s->pe[k] - s->alt[k];
+        if (sl < smin) {
+            s2 = smin;
+            smin = sl;
+            kmin = k;
+        } else if (sl < s2) {
+            s2 = sl;
+        }
+    }
+    int64_t delta = a1 - a2 < s2 ? a1 - a2 : s2;
+    s->pm[i] -= delta;
+    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
+        if (s->seat[q] != kmin)
+            s->pe[s->seat[q]] -= delta;
+    s->pe[j] = a1 - delta;
+    s->alt[j] = a2;
+    uint32_t pos = s->seat_of[kmin];
+    s->mate[kmin] = TDM__MATE_NONE;
+    seat_put(s, i, pos, j);
+    if (delta > 0 && *budget > 0) {
         (*budget)--;
-        freelist[(*n_free)++] = k; /* the price moved: worth another try now */
+        freelist[(*n_free)++] = kmin; /* the price moved: worth another try now */
     } else {
-        next[(*n_next)++] = k;
+        next[(*n_next)++] = kmin;
     }
 }
 
@@ -126,10 +157,10 @@ static bool arr(dense_solver *s)
     uint32_t na = 0, nb;
     for (uint32_t j = s->ne; j-- > 0;)
         a[na++] = j;
-    /* Two passes as in LAPJV. Every mentee is looked at in the first pass (so each has a
+    /* Passes as in LAPJV. Every mentee is looked at in the first pass (so each has a
      * valid potential); a displaced mentee is retried at once only while the budget
      * lasts, which keeps ARR O(n) row scans. */
-    for (int pass = 0; pass < 2 && na > 0; pass++) {
+    for (int pass = 0; pass < s->arr_passes && na > 0; pass++) {
         nb = 0;
         uint64_t budget = 2 * (uint64_t)na + 16;
         while (na > 0) {
@@ -287,6 +318,7 @@ static void dense_free(dense_solver *s)
     free(s->seat);
     free(s->seat_of);
     free(s->used);
+    free(s->alt);
     free(s->d);
     free(s->pred);
     free(s->cols);
@@ -327,15 +359,19 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
     s->seat_off = malloc(sizeof *s->seat_off * ((size_t)nm + 1));
     s->seat_of = malloc(sizeof *s->seat_of * ((size_t)ne + 1));
     s->used = calloc((size_t)nm + 1, sizeof *s->used);
+    s->alt = malloc(sizeof *s->alt * ((size_t)ne + 1));
     s->d = malloc(sizeof *s->d * ((size_t)nm + 1));
     s->pred = malloc(sizeof *s->pred * ((size_t)nm + 1));
     s->cols = malloc(sizeof *s->cols * ((size_t)nm + 1));
-    if (!c || !s->pm || !s->pe || !s->mate || !s->seat_off || !s->seat_of || !s->used || !s->d ||
-        !s->pred || !s->cols)
+    if (!c || !s->pm || !s->pe || !s->mate || !s->seat_off || !s->seat_of || !s->used || !s->alt ||
+        !s->d || !s->pred || !s->cols)
         return TDM_ASSIGN_E_NOMEM;
     uint32_t seats = 0;
+    s->arr_passes = ARR_PASSES_ONE_SEAT;
     for (uint32_t i = 0; i < nm; i++) {
         c[i] = cap ? cap[i] : 1;
+        if (c[i] > 1)
+            s->arr_passes = ARR_PASSES_SEATS;
         s->seat_off[i] = seats;
         seats += c[i];
     }

@@ -1,15 +1,568 @@
 /*
- * priced.c - large programmes: sparse candidates, exact solve, pricing loop.
+ * priced.c - large programmes: sparse candidates, an exact sparse solve, then pricing.
+ *
+ * A programme of 10^5 participants has ~10^9 pairs: too many to hold, few enough to
+ * score. So the solve runs on a sparse candidate graph and the full pair set is only
+ * scanned, with the score callback, in parallel:
+ *
+ *  1. Candidates: one scan of every pair keeps each mentee's top K mentors and each
+ *     mentor's top K' mentees, plus a backbone (each mentee given one admissible mentor
+ *     with a free backbone seat, round robin) so the candidate graph can already match
+ *     as many mentees as the full one. Top-K alone is not enough: on realistic scores
+ *     everybody's top choices are the same popular mentors.
+ *  2. Solve the candidate graph exactly (ssp.c), which yields duals u (mentees), v
+ *     (mentors) with u_j + v_i >= w'_ij on every candidate edge.
+ *  3. Pricing: scan every pair not in the graph; a pair with u_j + v_i < w'_ij (negative
+ *     reduced cost) would improve the solution, so it is added. Then re-solve warm: the
+ *     flow and potentials are kept and only the mentees with a violated new edge are
+ *     re-routed (tdm__ssp_resolve). Repeat until a scan adds nothing.
+ *
+ * Why that certifies the optimum of the full problem: when no pair has a negative
+ * reduced cost, (u, v) is feasible for the dual LP of the full problem (every pair's
+ * constraint holds, the candidate ones by the solve and the others by the scan), and the
+ * sparse solution with (u, v) satisfies complementary slackness (unmatched mentees have
+ * u = 0, mentors with free seats v = 0, matched pairs are tight). The full problem's
+ * primal and dual values are then equal: the sparse solution is optimal for the full
+ * problem, exactly, in integers.
+ *
+ * The score callback runs on several threads; everything else here is sequential.
  */
 #include "engine.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
-tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *pr, const tdm_assign_options *o,
+#define DEFAULT_TOP_K      8
+#define DEFAULT_MAX_ROUNDS 100
+#define SCAN_CHUNK         64 /* mentees per work item of a scan */
+#define MAX_THREADS        64
+#define BACKBONE_TRIES     64 /* mentors tried per mentee for the backbone */
+
+typedef struct cand {
+    int64_t w;
+    uint32_t who;
+} cand;
+
+typedef struct edge3 {
+    uint32_t mentee, mentor;
+    int64_t w;
+} edge3;
+
+typedef struct edge_vec {
+    edge3 *v;
+    size_t n, cap;
+} edge_vec;
+
+static bool edge_push(edge_vec *e, uint32_t mentee, uint32_t mentor, int64_t w)
+{
+    if (e->n == e->cap) {
+        size_t c = e->cap ? e->cap * 2 : 1024;
+        edge3 *q = realloc(e->v, sizeof *q * c);
+        if (q == NULL)
+            return false;
+        e->v = q;
+        e->cap = c;
+    }
+    e->v[e->n++] = (edge3){mentee, mentor, w};
+    return true;
+}
+
+typedef struct pricer pricer;
+
+typedef struct worker {
+    pricer *pr;
+    cand *mentor_top; /* candidates phase: nm * K' min-heaps of this thread */
+    uint32_t *mentor_n;
+    edge_vec found; /* pricing phase: violated pairs */
+    uint64_t scored;
+    int64_t max_w;
+    bool bad_weight, nomem;
+    uint32_t bad_mentor, bad_mentee;
+} worker;
+
+struct pricer {
+    const tdm_assign_pricing *in;
+    uint32_t nm, ne, k, k2;
+    int64_t min_w;
+    /* candidates phase */
+    cand *mentee_top; /* ne * K, sorted by weight descending */
+    uint32_t *mentee_n;
+    uint8_t *flags; /* TDM__HAD_EDGE (admissible, >= min), TDM__HAD_BELOW_MIN */
+    /* pricing phase */
+    const size_t *row;
+    const uint32_t *col;
+    const int64_t *u, *v;
+    int64_t scale, offset, max_wp;
+    bool pricing;
+    atomic_uint_fast32_t next_chunk;
+    worker workers[MAX_THREADS];
+    unsigned n_workers;
+};
+
+static void heap_offer(cand *h, uint32_t *n, uint32_t k, int64_t w, uint32_t who)
+{
+    /* a min-heap of the best k: the root is the weakest kept */
+    if (*n < k) {
+        uint32_t pos = (*n)++;
+        while (pos > 0 && h[(pos - 1) / 2].w > w) {
+            h[pos] = h[(pos - 1) / 2];
+            pos = (pos - 1) / 2;
+        }
+        h[pos] = (cand){w, who};
+        return;
+    }
+    if (k == 0 || w <= h[0].w)
+        return;
+    uint32_t pos = 0;
+    for (;;) {
+        uint32_t c = 2 * pos + 1;
+        if (c >= k)
+            break;
+        if (c + 1 < k && h[c + 1].w < h[c].w)
+            c++;
+        if (h[c].w >= w)
+            break;
+        h[pos] = h[c];
+        pos = c;
+    }
+    h[pos] = (cand){w, who};
+}
+
+static void scan_candidates(worker *wk, uint32_t j)
+{
+    pricer *p = wk->pr;
+    const tdm_assign_pricing *in = p->in;
+    cand *top = p->mentee_top + (size_t)j * p->k;
+    uint32_t n = 0;
+    uint8_t f = 0;
+    for (uint32_t i = 0; i < p->nm; i++) {
+        bool adm = true;
+        int64_t w = in->score(in->ctx, i, j, &adm);
+        wk->scored++;
+        if (!adm)
+            continue;
+        if (w < 0 || w > TDM_ASSIGN_WEIGHT_MAX) {
+            wk->bad_weight = true;
+            wk->bad_mentor = i;
+            wk->bad_mentee = j;
+            continue;
+        }
+        if (w < p->min_w) {
+            f |= TDM__HAD_BELOW_MIN;
+            continue;
+        }
+        f |= TDM__HAD_EDGE;
+        if (w > wk->max_w)
+            wk->max_w = w;
+        heap_offer(top, &n, p->k, w, i);
+        heap_offer(wk->mentor_top + (size_t)i * p->k2, &wk->mentor_n[i], p->k2, w, j);
+    }
+    p->mentee_n[j] = n;
+    p->flags[j] = f;
+}
+
+static void scan_prices(worker *wk, uint32_t j)
+{
+    pricer *p = wk->pr;
+    const tdm_assign_pricing *in = p->in;
+    int64_t uj = p->u[j];
+    if (uj >= p->max_wp)
+        return; /* no pair can beat this mentee's dual */
+    size_t e = p->row[j], end = p->row[j + 1];
+    for (uint32_t i = 0; i < p->nm; i++) {
+        while (e < end && p->col[e] < i)
+            e++;
+        if (e < end && p->col[e] == i)
+            continue; /* already an edge */
+        int64_t have = uj + p->v[i];
+        if (have >= p->max_wp)
+            continue;
+        bool adm = true;
+        int64_t w = in->score(in->ctx, i, j, &adm);
+        wk->scored++;
+        if (!adm || w < p->min_w || w < 0 || w > TDM_ASSIGN_WEIGHT_MAX)
+            continue;
+        if (have < w * p->scale + p->offset && !edge_push(&wk->found, j, i, w))
+            wk->nomem = true;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *wk = arg;
+    pricer *p = wk->pr;
+    for (;;) {
+        uint32_t c = (uint32_t)atomic_fetch_add(&p->next_chunk, 1);
+        uint64_t lo = (uint64_t)c * SCAN_CHUNK;
+        if (lo >= p->ne)
+            break;
+        uint32_t hi = lo + SCAN_CHUNK < p->ne ? (uint32_t)(lo + SCAN_CHUNK) : p->ne;
+        for (uint32_t j = (uint32_t)lo; j < hi; j++) {
+            if (p->pricing)
+                scan_prices(wk, j);
+            else
+                scan_candidates(wk, j);
+        }
+    }
+    return NULL;
+}
+
+/* Run one scan over all mentees on the worker threads (the caller's thread is one). */
+static void run_scan(pricer *p)
+{
+    pthread_t tid[MAX_THREADS];
+    bool started[MAX_THREADS] = {false};
+    atomic_store(&p->next_chunk, 0);
+    for (unsigned t = 1; t < p->n_workers; t++)
+        started[t] = pthread_create(&tid[t], NULL, worker_main, &p->workers[t]) == 0;
+    worker_main(&p->workers[0]);
+    for (unsigned t = 1; t < p->n_workers; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
+}
+
+static int cmp_edge3(const void *a, const void *b)
+{
+    const edge3 *x = a, *y = b;
+    if (x->mentee != y->mentee)
+        return x->mentee < y->mentee ? -1 : 1;
+    return x->mentor < y->mentor ? -1 : x->mentor > y->mentor;
+}
+
+/* The graph as CSR by mentee, rows sorted by mentor, duplicates removed. */
+typedef struct csr {
+    size_t *row;
+    uint32_t *col;
+    int64_t *w, *wp;
+    size_t m;
+} csr;
+
+static void csr_free(csr *g)
+{
+    free(g->row);
+    free(g->col);
+    free(g->w);
+    free(g->wp);
+    memset(g, 0, sizeof *g);
+}
+
+static bool csr_build(edge_vec *e, uint32_t ne, int64_t scale, int64_t offset, csr *g)
+{
+    qsort(e->v, e->n, sizeof *e->v, cmp_edge3);
+    size_t n = 0;
+    for (size_t k = 0; k < e->n; k++)
+        if (n == 0 || cmp_edge3(&e->v[n - 1], &e->v[k]) != 0)
+            e->v[n++] = e->v[k];
+    e->n = n;
+    g->row = calloc((size_t)ne + 1, sizeof *g->row);
+    g->col = malloc(sizeof *g->col * (n + 1));
+    g->w = malloc(sizeof *g->w * (n + 1));
+    g->wp = malloc(sizeof *g->wp * (n + 1));
+    if (!g->row || !g->col || !g->w || !g->wp)
+        return false;
+    for (size_t k = 0; k < n; k++) {
+        g->row[e->v[k].mentee + 1]++;
+        g->col[k] = e->v[k].mentor;
+        g->w[k] = e->v[k].w;
+        g->wp[k] = e->v[k].w * scale + offset;
+    }
+    for (uint32_t j = 0; j < ne; j++)
+        g->row[j + 1] += g->row[j];
+    g->m = n;
+    return true;
+}
+
+static int64_t csr_weight(const void *ctx, uint32_t mentor, uint32_t mentee)
+{
+    const csr *g = ctx;
+    for (size_t e = g->row[mentee]; e < g->row[mentee + 1]; e++)
+        if (g->col[e] == mentor)
+            return g->w[e];
+    return -1;
+}
+
+static tdm_assign_status collect_candidates(pricer *p, const uint32_t *cap, edge_vec *edges)
+{
+    for (uint32_t j = 0; j < p->ne; j++)
+        for (uint32_t r = 0; r < p->mentee_n[j]; r++) {
+            cand c = p->mentee_top[(size_t)j * p->k + r];
+            if (!edge_push(edges, j, c.who, c.w))
+                return TDM_ASSIGN_E_NOMEM;
+        }
+    for (unsigned t = 0; t < p->n_workers; t++) {
+        worker *wk = &p->workers[t];
+        for (uint32_t i = 0; i < p->nm; i++) {
+            /* each thread's top K' of mentor i; the union holds the global top K' */
+            for (uint32_t r = 0; r < wk->mentor_n[i]; r++) {
+                cand c = wk->mentor_top[(size_t)i * p->k2 + r];
+                if (!edge_push(edges, c.who, i, c.w))
+                    return TDM_ASSIGN_E_NOMEM;
+            }
+        }
+    }
+    /* Backbone: round robin over mentors with backbone seats left. */
+    uint32_t *left = malloc(sizeof *left * ((size_t)p->nm + 1));
+    uint32_t *ring = malloc(sizeof *ring * ((size_t)p->nm + 1));
+    if (!left || !ring) {
+        free(left);
+        free(ring);
+        return TDM_ASSIGN_E_NOMEM;
+    }
+    uint32_t n_ring = 0, at = 0;
+    for (uint32_t i = 0; i < p->nm; i++) {
+        left[i] = cap ? cap[i] : 1;
+        if (left[i] > 0)
+            ring[n_ring++] = i;
+    }
+    const tdm_assign_pricing *in = p->in;
+    for (uint32_t j = 0; j < p->ne && n_ring > 0; j++) {
+        if (!(p->flags[j] & TDM__HAD_EDGE))
+            continue;
+        for (uint32_t t = 0; t < BACKBONE_TRIES && n_ring > 0; t++) {
+            at %= n_ring;
+            uint32_t i = ring[at];
+            bool adm = true;
+            int64_t w = in->score(in->ctx, i, j, &adm);
+            p->workers[0].scored++;
+            if (!adm || w < p->min_w || w > TDM_ASSIGN_WEIGHT_MAX) {
+                at++;
+                continue;
+            }
+            if (!edge_push(edges, j, i, w)) {
+                free(left);
+                free(ring);
+                return TDM_ASSIGN_E_NOMEM;
+            }
+            if (--left[i] == 0)
+                ring[at] = ring[--n_ring];
+            else
+                at++;
+            break;
+        }
+    }
+    free(left);
+    free(ring);
+    return TDM_ASSIGN_OK;
+}
+
+static void pricer_free(pricer *p)
+{
+    free(p->mentee_top);
+    free(p->mentee_n);
+    free(p->flags);
+    for (unsigned t = 0; t < MAX_THREADS; t++) {
+        free(p->workers[t].mentor_top);
+        free(p->workers[t].mentor_n);
+        free(p->workers[t].found.v);
+    }
+}
+
+static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
+                                     const tdm_assign_options *o)
+{
+    memset(p, 0, sizeof *p);
+    p->in = in;
+    p->nm = in->n_mentors;
+    p->ne = in->n_mentees;
+    p->k = in->mentee_top_k ? in->mentee_top_k : DEFAULT_TOP_K;
+    p->k2 = in->mentor_top_k ? in->mentor_top_k : DEFAULT_TOP_K;
+    if (p->k > p->nm)
+        p->k = p->nm;
+    if (p->k2 > p->ne)
+        p->k2 = p->ne;
+    p->min_w = o->min_weight;
+    unsigned t = in->threads;
+    if (t == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        t = c > 0 ? (unsigned)c : 1;
+    }
+    p->n_workers = t > MAX_THREADS ? MAX_THREADS : t;
+    p->mentee_top = malloc(sizeof *p->mentee_top * ((size_t)p->ne * p->k + 1));
+    p->mentee_n = calloc((size_t)p->ne + 1, sizeof *p->mentee_n);
+    p->flags = calloc((size_t)p->ne + 1, 1);
+    if (!p->mentee_top || !p->mentee_n || !p->flags)
+        return TDM_ASSIGN_E_NOMEM;
+    for (unsigned w = 0; w < p->n_workers; w++) {
+        worker *wk = &p->workers[w];
+        wk->pr = p;
+        wk->mentor_top = malloc(sizeof *wk->mentor_top * ((size_t)p->nm * p->k2 + 1));
+        wk->mentor_n = calloc((size_t)p->nm + 1, sizeof *wk->mentor_n);
+        if (!wk->mentor_top || !wk->mentor_n)
+            return TDM_ASSIGN_E_NOMEM;
+    }
+    return TDM_ASSIGN_OK;
+}
+
+static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,
+                                     uint64_t *seats)
+{
+    if (in->score == NULL || in->n_mentors > TDM_ASSIGN_MAX_NODES ||
+        in->n_mentees > TDM_ASSIGN_MAX_NODES || o->min_weight < 0)
+        return TDM_ASSIGN_E_INVALID;
+    if (o->objective == TDM_ASSIGN_MAXIMIN)
+        return TDM_ASSIGN_E_UNSUPPORTED;
+    *seats = 0;
+    for (uint32_t i = 0; i < in->n_mentors; i++) {
+        uint32_t c = in->capacity ? in->capacity[i] : 1;
+        if (c > TDM_ASSIGN_MAX_CAPACITY)
+            return TDM_ASSIGN_E_INVALID;
+        *seats += c;
+    }
+    return TDM_ASSIGN_OK;
+}
+
+static tdm_assign_status write_result(const pricer *p, const tdm__ssp *s, const csr *g,
+                                      tdm_assign_result *r)
+{
+    tdm_assign_status st = tdm__result_fill(r, p->nm, p->ne, tdm__ssp_mate(s), csr_weight, g, NULL);
+    if (st != TDM_ASSIGN_OK)
+        return st;
+    r->mentee_dual = malloc(sizeof *r->mentee_dual * ((size_t)p->ne + 1));
+    r->mentor_dual = malloc(sizeof *r->mentor_dual * ((size_t)p->nm + 1));
+    if (!r->mentee_dual || !r->mentor_dual)
+        return TDM_ASSIGN_E_NOMEM;
+    tdm__ssp_duals(s, r->mentee_dual, r->mentor_dual);
+    for (uint32_t j = 0; j < p->ne; j++) {
+        if (r->mentor_of[j] >= 0)
+            continue;
+        uint8_t f = p->flags[j];
+        r->reason[j] = (f & TDM__HAD_EDGE)        ? TDM_ASSIGN_ALL_MENTORS_FULL
+                       : (f & TDM__HAD_BELOW_MIN) ? TDM_ASSIGN_BELOW_MIN_SCORE
+                                                  : TDM_ASSIGN_NO_ADMISSIBLE_MENTOR;
+    }
+    return TDM_ASSIGN_OK;
+}
+
+tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const tdm_assign_options *o,
                                           tdm_assign_result *r)
 {
-    (void)pr;
-    (void)o;
+    double t0 = tdm__now();
     memset(r, 0, sizeof *r);
-    return TDM_ASSIGN_E_UNSUPPORTED;
+    uint64_t seats;
+    tdm_assign_status st = check_input(in, o, &seats);
+    if (st != TDM_ASSIGN_OK)
+        return st;
+    pricer p;
+    edge_vec edges = {0};
+    csr g = {0};
+    tdm__ssp *s = NULL;
+    int64_t *u = NULL, *v = NULL;
+    uint8_t *touched = NULL;
+    st = pricer_init(&p, in, o);
+    if (st != TDM_ASSIGN_OK)
+        goto done;
+
+    /* 1. candidates */
+    run_scan(&p);
+    int64_t max_w = 0;
+    for (unsigned t = 0; t < p.n_workers; t++) {
+        worker *wk = &p.workers[t];
+        r->stats.pairs_scored += wk->scored;
+        wk->scored = 0;
+        if (wk->max_w > max_w)
+            max_w = wk->max_w;
+        if (wk->bad_weight) {
+            st = TDM_ASSIGN_E_INVALID;
+            goto done;
+        }
+    }
+    st = collect_candidates(&p, in->capacity, &edges);
+    if (st != TDM_ASSIGN_OK)
+        goto done;
+    uint64_t kmax = seats < p.ne ? seats : p.ne;
+    st = tdm__transform(o->objective, max_w, kmax, (uint64_t)p.nm + p.ne, &p.scale, &p.offset);
+    if (st != TDM_ASSIGN_OK)
+        goto done;
+    p.max_wp = max_w * p.scale + p.offset;
+    st = TDM_ASSIGN_E_NOMEM;
+    if (!csr_build(&edges, p.ne, p.scale, p.offset, &g))
+        goto done;
+    r->stats.candidate_pairs = g.m;
+
+    /* 2. exact sparse solve */
+    s = tdm__ssp_new(p.nm, p.ne, in->capacity);
+    u = malloc(sizeof *u * ((size_t)p.ne + 1));
+    v = malloc(sizeof *v * ((size_t)p.nm + 1));
+    touched = malloc((size_t)p.ne + 1);
+    if (!s || !u || !v || !touched)
+        goto done;
+    tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+    st = tdm__ssp_solve(s);
+    r->stats.solves++;
+    if (st != TDM_ASSIGN_OK)
+        goto done;
+
+    /* 3. pricing rounds */
+    uint32_t max_rounds = in->max_rounds ? in->max_rounds : DEFAULT_MAX_ROUNDS;
+    p.pricing = true;
+    for (uint32_t round = 0; round < max_rounds; round++) {
+        tdm__ssp_duals(s, u, v);
+        p.row = g.row;
+        p.col = g.col;
+        p.u = u;
+        p.v = v;
+        for (unsigned t = 0; t < p.n_workers; t++)
+            p.workers[t].found.n = 0;
+        run_scan(&p);
+        r->stats.pricing_rounds++;
+        size_t added = 0;
+        memset(touched, 0, p.ne);
+        for (unsigned t = 0; t < p.n_workers; t++) {
+            worker *wk = &p.workers[t];
+            r->stats.pairs_scored += wk->scored;
+            wk->scored = 0;
+            if (wk->nomem) {
+                st = TDM_ASSIGN_E_NOMEM;
+                goto done;
+            }
+            for (size_t k = 0; k < wk->found.n; k++) {
+                edge3 e = wk->found.v[k];
+                if (!edge_push(&edges, e.mentee, e.mentor, e.w)) {
+                    st = TDM_ASSIGN_E_NOMEM;
+                    goto done;
+                }
+                touched[e.mentee] = 1;
+                added++;
+            }
+        }
+        if (added == 0) {
+            r->stats.certified = true;
+            break;
+        }
+        r->stats.pairs_added += added;
+        csr_free(&g);
+        if (!csr_build(&edges, p.ne, p.scale, p.offset, &g)) {
+            st = TDM_ASSIGN_E_NOMEM;
+            goto done;
+        }
+        tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+        st = tdm__ssp_resolve(s, touched);
+        r->stats.solves++;
+        if (st != TDM_ASSIGN_OK)
+            goto done;
+    }
+    st = write_result(&p, s, &g, r);
+    if (st == TDM_ASSIGN_OK) {
+        r->dual_scale = p.scale;
+        r->dual_offset = p.offset;
+        r->stats.iterations = tdm__ssp_iterations(s);
+        r->stats.init_matched = tdm__ssp_init_matched(s);
+        r->stats.seconds = tdm__now() - t0;
+    }
+done:
+    if (st != TDM_ASSIGN_OK) {
+        tdm_assign_stats keep = r->stats;
+        tdm_assign_result_free(r);
+        r->stats = keep;
+    }
+    free(u);
+    free(v);
+    free(touched);
+    tdm__ssp_free(s);
+    csr_free(&g);
+    free(edges.v);
+    pricer_free(&p);
+    return st;
 }
