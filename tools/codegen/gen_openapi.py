@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""Generate the OpenAPI 3.1 document of Tandem's REST API from the descriptor set.
+
+usage: gen_openapi.py <descriptor set> <out openapi.json> <out openapi.c>
+
+Every route of gen_routes.py becomes an operation with its path, query and header
+parameters, its request body (the route's body field, or the whole request) and its
+response, under the proto3 JSON mapping (lowerCamelCase names, int64 as strings, enums
+by name, Timestamps as date-time strings). Schemas come from the message descriptors,
+with the proto comments as descriptions. The document is also written as a C array
+(tdm_openapi_json, tdm_openapi_json_len in tandem/rest_routes.h) for GET /openapi.json.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tdm_descriptors as d  # noqa: E402
+from google.protobuf import descriptor_pb2  # noqa: E402
+
+F = descriptor_pb2.FieldDescriptorProto
+# Query parameters are listed down to this depth of nested messages.
+QUERY_MAX_DEPTH = 3
+
+SCALARS = {
+    F.TYPE_INT32: {"type": "integer", "format": "int32"},
+    F.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    F.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    F.TYPE_UINT32: {"type": "integer", "format": "uint32", "minimum": 0},
+    F.TYPE_FIXED32: {"type": "integer", "format": "uint32", "minimum": 0},
+    F.TYPE_INT64: {"type": "string", "format": "int64"},
+    F.TYPE_SINT64: {"type": "string", "format": "int64"},
+    F.TYPE_SFIXED64: {"type": "string", "format": "int64"},
+    F.TYPE_UINT64: {"type": "string", "format": "uint64"},
+    F.TYPE_FIXED64: {"type": "string", "format": "uint64"},
+    F.TYPE_FLOAT: {"type": "number", "format": "float"},
+    F.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    F.TYPE_BOOL: {"type": "boolean"},
+    F.TYPE_STRING: {"type": "string"},
+    F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
+}
+
+WELL_KNOWN = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time",
+                                  "description": "RFC 3339, e.g. 2025-01-31T09:30:00Z"},
+    "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$",
+                                 "description": "Seconds with an s suffix, e.g. 1.5s"},
+    "google.protobuf.FieldMask": {"type": "string",
+                                  "description": "Comma-separated lowerCamelCase field paths"},
+    "google.protobuf.Empty": {"type": "object", "additionalProperties": False},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+    "google.protobuf.Any": {"type": "object"},
+    "google.protobuf.Int32Value": {"type": ["integer", "null"], "format": "int32"},
+    "google.protobuf.UInt32Value": {"type": ["integer", "null"], "format": "uint32"},
+    "google.protobuf.Int64Value": {"type": ["string", "null"], "format": "int64"},
+    "google.protobuf.UInt64Value": {"type": ["string", "null"], "format": "uint64"},
+    "google.protobuf.BoolValue": {"type": ["boolean", "null"]},
+    "google.protobuf.StringValue": {"type": ["string", "null"]},
+    "google.protobuf.BytesValue": {"type": ["string", "null"], "contentEncoding": "base64"},
+    "google.protobuf.FloatValue": {"type": ["number", "null"], "format": "float"},
+    "google.protobuf.DoubleValue": {"type": ["number", "null"], "format": "double"},
+}
+# Well-known types a query parameter or path variable can carry as text.
+TEXT_WELL_KNOWN = {name for name in WELL_KNOWN
+                   if name.endswith(("Timestamp", "Duration", "FieldMask", "Value"))
+                   and name not in ("google.protobuf.Value", "google.protobuf.ListValue")}
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Every error (API.md, Errors): the gRPC status code number, a message "
+                   "fit for the user, and the refused fields.",
+    "required": ["code", "message"],
+    "properties": {
+        "code": {"type": "integer", "format": "int32",
+                 "description": "gRPC status code (3 INVALID_ARGUMENT, 5 NOT_FOUND, ...)"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {
+            "type": "object",
+            "properties": {"field": {"type": "string"}, "description": {"type": "string"}},
+        }},
+    },
+}
+
+
+def json_name(field):
+    if field.json_name:
+        return field.json_name
+    out, upper = [], False
+    for c in field.name:
+        if c == "_":
+            upper = True
+        else:
+            out.append(c.upper() if upper else c)
+            upper = False
+    return "".join(out)
+
+
+class Builder:
+    def __init__(self, ds):
+        self.ds = ds
+        self.schemas = {}
+
+    def ref(self, full_name):
+        return {"$ref": "#/components/schemas/" + full_name}
+
+    def is_map(self, field):
+        if field.label != F.LABEL_REPEATED or field.type != F.TYPE_MESSAGE:
+            return None
+        entry = self.ds.messages.get(field.type_name.lstrip("."))
+        if entry and entry[1].options.map_entry:
+            return entry[1]
+        return None
+
+    def type_schema(self, field):
+        """The schema of one value of the field's type (no repetition)."""
+        if field.type in SCALARS:
+            return dict(SCALARS[field.type])
+        name = field.type_name.lstrip(".")
+        if field.type == F.TYPE_ENUM:
+            self.add_enum(name)
+            return self.ref(name)
+        if name in WELL_KNOWN:
+            return dict(WELL_KNOWN[name])
+        self.add_message(name)
+        return self.ref(name)
+
+    def field_schema(self, field, file, path):
+        entry = self.is_map(field)
+        if entry is not None:
+            schema = {"type": "object",
+                      "additionalProperties": self.type_schema(entry.field[1])}
+        elif field.label == F.LABEL_REPEATED:
+            schema = {"type": "array", "items": self.type_schema(field)}
+        else:
+            schema = self.type_schema(field)
+        comment = self.ds.comments.at(file, path)
+        if comment:
+            if "$ref" in schema:  # 3.1 allows siblings of $ref
+                schema = {"$ref": schema["$ref"], "description": comment}
+            else:
+                schema["description"] = comment
+        if "OUTPUT_ONLY" in self.ds.field_behaviors(field):
+            schema["readOnly"] = True
+        return schema
+
+    def add_enum(self, name):
+        if name in self.schemas:
+            return
+        file, enum, path = self.ds.enums[name]
+        lines = []
+        for i, value in enumerate(enum.value):
+            comment = self.ds.comments.at(file, path + (2, i))
+            if comment:
+                lines.append("- %s: %s" % (value.name, comment.replace("\n", " ")))
+        description = self.ds.comments.at(file, path)
+        if lines:
+            description = (description + "\n\n" if description else "") + "\n".join(lines)
+        schema = {"type": "string", "enum": [v.name for v in enum.value]}
+        if description:
+            schema["description"] = description
+        self.schemas[name] = schema
+
+    def add_message(self, name):
+        if name in self.schemas:
+            return
+        self.schemas[name] = {}  # placeholder: messages may refer to themselves
+        file, message, path = self.ds.messages[name]
+        properties, required = {}, []
+        for i, field in enumerate(message.field):
+            properties[json_name(field)] = self.field_schema(field, file, path + (2, i))
+            if "REQUIRED" in self.ds.field_behaviors(field):
+                required.append(json_name(field))
+        schema = {"type": "object", "properties": properties, "additionalProperties": False}
+        if required:
+            schema["required"] = required
+        comment = self.ds.comments.at(file, path)
+        if comment:
+            schema["description"] = comment
+        self.schemas[name] = schema
+
+    def query_parameters(self, message_name, prefix, skip, depth, out):
+        """Leaf fields of the request not given by path or body, as dotted names."""
+        file, message, path = self.ds.messages[message_name]
+        for i, field in enumerate(message.field):
+            dotted = prefix + field.name
+            if dotted in skip or self.is_map(field):
+                continue
+            type_name = field.type_name.lstrip(".")
+            if field.type == F.TYPE_MESSAGE and type_name not in TEXT_WELL_KNOWN:
+                if field.label != F.LABEL_REPEATED and depth < QUERY_MAX_DEPTH \
+                        and type_name in self.ds.messages:
+                    self.query_parameters(type_name, dotted + ".", skip, depth + 1, out)
+                continue
+            schema = self.field_schema(field, file, path + (2, i))
+            description = schema.pop("description", None)
+            param = {"name": ".".join(json_name_of(p) for p in dotted.split(".")),
+                     "in": "query", "required": False, "schema": schema}
+            if field.label == F.LABEL_REPEATED:
+                param["explode"] = True
+                param["style"] = "form"
+            if description:
+                param["description"] = description
+            out.append(param)
+
+
+def json_name_of(proto_name):
+    return json_name(descriptor_pb2.FieldDescriptorProto(name=proto_name))
+
+
+def field_by_path(ds, message_name, dotted):
+    field = None
+    for part in dotted.split("."):
+        _, message, _ = ds.messages[message_name]
+        field = next((f for f in message.field if f.name == part), None)
+        if field is None:
+            d.die("%s has no field %s" % (message_name, dotted))
+        message_name = field.type_name.lstrip(".")
+    return field
+
+
+def summary(comment):
+    """The first sentence of a comment, on one line."""
+    flat = " ".join(comment.split())
+    end = flat.find(". ")
+    return flat[: end + 1] if end >= 0 else flat
+
+
+def operation(builder, route):
+    ds = builder.ds
+    method = route.method
+    input_name = method.input_type.lstrip(".")
+    output_name = method.output_type.lstrip(".")
+    comment = ds.comments.method(route.file, route.service, method)
+    op = {
+        "operationId": "%s_%s" % (route.service.name, method.name),
+        "tags": [route.service.name],
+        "summary": summary(comment) or method.name,
+        "description": comment,
+        "x-grpc-method": route.grpc_path,
+        "x-tandem-scope": route.scope,
+        "parameters": [],
+    }
+    for var in route.variables:
+        field = field_by_path(ds, input_name, var)
+        schema = dict(SCALARS.get(field.type, {"type": "string"}))
+        op["parameters"].append({"name": var, "in": "path", "required": True, "schema": schema})
+    op["parameters"].append({"$ref": "#/components/parameters/TenantHeader"})
+    if route.idempotency_key(ds.comments):
+        op["parameters"].append({"$ref": "#/components/parameters/IdempotencyKey"})
+    if route.body != "*":
+        skip = set(route.variables) | ({route.body} if route.body else set())
+        builder.query_parameters(input_name, "", skip, 0, op["parameters"])
+    if route.body:
+        if route.body == "*":
+            builder.add_message(input_name)
+            body_schema = builder.ref(input_name)
+        else:
+            body_schema = builder.type_schema(field_by_path(ds, input_name, route.body))
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": body_schema}}}
+    if output_name in WELL_KNOWN:
+        response_schema = dict(WELL_KNOWN[output_name])
+    else:
+        builder.add_message(output_name)
+        response_schema = builder.ref(output_name)
+    op["responses"] = {
+        "200": {"description": "OK",
+                "content": {"application/json": {"schema": response_schema}}},
+        "default": {"$ref": "#/components/responses/Error"},
+    }
+    return op
+
+
+def document(ds):
+    builder = Builder(ds)
+    paths = {}
+    for route in ds.routes():
+        paths.setdefault(route.path, {})[route.verb.lower()] = operation(builder, route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tandem API",
+            "version": "v1",
+            "description": "Mentoring programmes: enrolment, matching and feedback. JSON "
+                           "follows the proto3 canonical JSON mapping.",
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "Authorization: Bearer <api key>"},
+            },
+            "parameters": {
+                "TenantHeader": {
+                    "name": "X-Tandem-Tenant", "in": "header", "required": False,
+                    "schema": {"type": "string"},
+                    "description": "The tenant a platform key acts for (required for "
+                                   "platform keys on tenant-scoped routes).",
+                },
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string", "maxLength": 200},
+                    "description": "The same key with the same body within 24 h returns "
+                                   "the first response; with another body, 409.",
+                },
+            },
+            "responses": {
+                "Error": {"description": "An error (gRPC status mapped onto HTTP)",
+                          "content": {"application/json": {
+                              "schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+            "schemas": dict(sorted(builder.schemas.items()), Error=ERROR_SCHEMA),
+        },
+    }
+
+
+def main(argv):
+    if len(argv) != 4:
+        d.die("usage: gen_openapi.py <descriptor set> <out openapi.json> <out openapi.c>")
+    doc = document(d.DescriptorSet(argv[1]))
+    text = json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+    with open(argv[2], "wb") as f:
+        f.write(text + b"\n")
+    rows = []
+    for i in range(0, len(text), 16):
+        rows.append("    " + ", ".join("0x%02x" % b for b in text[i:i + 16]) + ",")
+    with open(argv[3], "w") as f:
+        f.write("/* Generated by tools/codegen/gen_openapi.py from the descriptor set; "
+                "do not edit. */\n")
+        f.write('#include "tandem/rest_routes.h"\n\n')
+        f.write("const unsigned char tdm_openapi_json[] = {\n%s\n    0x00};\n" % "\n".join(rows))
+        f.write("const size_t tdm_openapi_json_len = %d;\n" % len(text))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
