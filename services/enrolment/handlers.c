@@ -1,0 +1,424 @@
+/*
+ * handlers.c - one function per EnrolmentService RPC: check the scope, validate
+ * the request (field-level violations), call the store, answer. No SQL here; the
+ * personal-data RPCs, which also talk to peers, are in persondata.c.
+ */
+#include "enrolment.h"
+
+#include <stdio.h>
+#include <string.h>
+
+tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope)
+{
+    const tdm_call_context *ctx = tdm_call_ctx(call);
+    memset(r, 0, sizeof(*r));
+    r->pool = tdm_runtime_pg(svc->rt);
+    r->arena = tdm_call_arena(call);
+    r->ctx = ctx;
+    r->include_diversity = (ctx->scopes & TDM_SCOPE_ADMIN) != 0;
+    if ((ctx->scopes & scope) != scope)
+        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
+    return NULL;
+}
+
+/* The store's answer completes the call. */
+static void reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    if (st != NULL)
+        tdm_call_fail(call, st);
+    else
+        tdm_call_respond(call, msg);
+}
+
+static tdm_status *bad_id(const char *field)
+{
+    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
+                                    field, "must be a UUID");
+}
+
+/* Claim the Idempotency-Key, if the call has one. */
+static tdm_status *idempotency(tdm_call *call, enrol_req *r, const char *method,
+                               const ProtobufCMessage *req)
+{
+    const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
+    if (key == NULL)
+        return NULL;
+    tdm_idem_key *k = tdm_arena_alloc(r->arena, sizeof(*k));
+    if (k == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    tdm_status *st = tdm_idem_prepare(k, method, key, req);
+    if (st == NULL)
+        r->idem = k;
+    return st;
+}
+
+static tdm_status *page_token(const char *token, int64_t *seq)
+{
+    *seq = 0;
+    if (token[0] == '\0' || enrol_page_token_decode(token, seq) == 0)
+        return NULL;
+    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
+                                    "page_token", "is not a token this list returned");
+}
+
+/* ---- programmes ----------------------------------------------------------------- */
+
+static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__CreateProgrammeRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    tdm_violations v = {0};
+    if (st == NULL && req->programme == NULL)
+        tdm_violations_add(&v, "programme", "is required");
+    else if (st == NULL)
+        enrol_validate_programme(req->programme, "programme", &v);
+    if (st == NULL)
+        st = tdm_violations_take(&v, NULL);
+    if (st == NULL)
+        st = idempotency(call, &r, "CreateProgramme", msg);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_create_programme(&r, req->programme, reply, call);
+}
+
+static void handle_get_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__GetProgrammeRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    if (st == NULL && !enrol_uuid_valid(req->id))
+        st = bad_id("id");
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_get_programme(&r, req->id, reply, call);
+}
+
+static void handle_list_programmes(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__ListProgrammesRequest *req = (const void *)msg;
+    enrol_req r;
+    int page_size = 0;
+    int64_t after = 0;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    if (st == NULL)
+        st = enrol_page_size(req->page_size, &page_size);
+    if (st == NULL)
+        st = page_token(req->page_token, &after);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_list_programmes(&r, req, page_size, after, reply, call);
+}
+
+typedef struct programme_update {
+    const Tandem__V1__UpdateProgrammeRequest *req;
+    char **paths;
+    size_t n_paths;
+    tdm_arena *arena;
+} programme_update;
+
+/* Inside the update's transaction: merge the masked fields, validate the result,
+ * and allow only forward status moves. */
+static tdm_status *apply_programme_update(void *arg, const Tandem__V1__Programme *current,
+                                          Tandem__V1__Programme **next)
+{
+    programme_update *u = arg;
+    Tandem__V1__Programme *p = tdm_arena_memdup(u->arena, current, sizeof(*current));
+    if (p == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    tdm_status *st = enrol_merge_programme(p, u->req->programme, u->paths, u->n_paths, u->arena);
+    if (st != NULL)
+        return st;
+    tdm_violations v = {0};
+    enrol_validate_programme(p, "programme", &v);
+    if ((st = tdm_violations_take(&v, NULL)) != NULL)
+        return st;
+    if (p->status < current->status) {
+        return tdm_status_add_violation(
+            tdm_status_new(TDM_FAILED_PRECONDITION, "a programme's status only moves forward"),
+            "programme.status", "cannot move back from %s to %s",
+            protobuf_c_enum_descriptor_get_value(&tandem__v1__programme__status__descriptor,
+                                                 current->status)
+                ->name,
+            protobuf_c_enum_descriptor_get_value(&tandem__v1__programme__status__descriptor,
+                                                 p->status)
+                ->name);
+    }
+    if (p->kind != current->kind && current->mentor_count + current->mentee_count > 0) {
+        return tdm_status_add_violation(
+            tdm_status_new(TDM_FAILED_PRECONDITION, "the kind cannot change once people enrolled"),
+            "programme.kind", "people are enrolled");
+    }
+    *next = p;
+    return NULL;
+}
+
+static void handle_update_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__UpdateProgrammeRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    programme_update *u = tdm_arena_calloc(r.arena, 1, sizeof(*u));
+    if (st == NULL && u == NULL)
+        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    if (st == NULL && req->programme == NULL)
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme"),
+                                      "programme", "is required");
+    if (st == NULL && !enrol_uuid_valid(req->programme->id))
+        st = bad_id("programme.id");
+    if (st == NULL)
+        st = enrol_mask_paths(req->update_mask, r.arena, &u->paths, &u->n_paths);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    u->req = req;
+    u->arena = r.arena;
+    enrol_store_update_programme(&r, req->programme->id, apply_programme_update, u, reply, call);
+}
+
+/* ---- participants --------------------------------------------------------------- */
+
+/* Validation of one participant to enrol; NULL when it may be written. */
+static tdm_status *check_participant(const Tandem__V1__Participant *p, const char *prefix)
+{
+    tdm_violations v = {0};
+    enrol_validate_participant(p, prefix, &v);
+    tdm_status *st = tdm_violations_take(&v, NULL);
+    if (st == NULL)
+        st = enrol_check_diversity_consent(p, prefix);
+    return st;
+}
+
+static void handle_enrol(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__EnrolRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    if (st == NULL && !enrol_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    if (st == NULL && req->participant == NULL)
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participant"),
+                                      "participant", "is required");
+    if (st == NULL)
+        st = check_participant(req->participant, "participant");
+    if (st == NULL)
+        st = idempotency(call, &r, "Enrol", msg);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    Tandem__V1__Participant **rows = tdm_arena_alloc(r.arena, sizeof(*rows));
+    if (rows == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    rows[0] = req->participant;
+    enrol_store_enrol(&r, req->programme_id, rows, NULL, 1, false, reply, call);
+}
+
+typedef struct row_key {
+    const char *external_id;
+    size_t row;
+} row_key;
+
+static int cmp_row_keys(const void *a, const void *b)
+{
+    const row_key *x = a, *y = b;
+    int c = strcmp(x->external_id, y->external_id);
+    if (c != 0)
+        return c;
+    return x->row < y->row ? -1 : (x->row > y->row);
+}
+
+static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__BatchEnrolRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    if (st == NULL && !enrol_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    if (st == NULL && (req->n_participants == 0 || req->n_participants > ENROL_MAX_BATCH_ROWS))
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participants"),
+                                      "participants", "must have 1 to %u rows",
+                                      ENROL_MAX_BATCH_ROWS);
+    if (st == NULL)
+        st = idempotency(call, &r, "BatchEnrol", msg);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    size_t n = req->n_participants;
+    tdm_status **errors = tdm_arena_calloc(r.arena, n, sizeof(*errors));
+    row_key *keys = tdm_arena_calloc(r.arena, n, sizeof(*keys));
+    if (errors == NULL || keys == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    /* Row errors are relative to the row ("email"), as RowError documents. */
+    for (size_t i = 0; i < n; i++) {
+        errors[i] = check_participant(req->participants[i], "");
+        keys[i] = (row_key){req->participants[i]->external_id, i};
+    }
+    /* An external_id appearing twice is an error on the later row. */
+    qsort(keys, n, sizeof(*keys), cmp_row_keys);
+    for (size_t i = 1; i < n; i++) {
+        if (keys[i].external_id[0] == '\0' ||
+            strcmp(keys[i].external_id, keys[i - 1].external_id) != 0)
+            continue;
+        size_t row = keys[i].row;
+        if (errors[row] == NULL)
+            errors[row] = tdm_status_add_violation(
+                tdm_status_new(TDM_INVALID_ARGUMENT, "duplicate external_id in this batch"),
+                "external_id", "appears on an earlier row");
+    }
+    enrol_store_enrol(&r, req->programme_id, req->participants, errors, n, true, reply, call);
+}
+
+static void handle_get_participant(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__GetParticipantRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    if (st == NULL && !enrol_uuid_valid(req->id))
+        st = bad_id("id");
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_get_participant(&r, req->id, reply, call);
+}
+
+static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__ListParticipantsRequest *req = (const void *)msg;
+    enrol_req r;
+    int page_size = 0;
+    int64_t after = 0;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    if (st == NULL && !enrol_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    if (st == NULL && ((int)req->role < 0 || req->role > TANDEM__V1__ROLE__MENTEE))
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid role"), "role",
+                                      "unknown value");
+    if (st == NULL &&
+        ((int)req->status < 0 || req->status > TANDEM__V1__PARTICIPANT__STATUS__WITHDRAWN))
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid status"),
+                                      "status", "unknown value");
+    if (st == NULL)
+        st = enrol_page_size(req->page_size, &page_size);
+    if (st == NULL)
+        st = page_token(req->page_token, &after);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_list_participants(&r, req, page_size, after, reply, call);
+}
+
+typedef struct participant_update {
+    const Tandem__V1__UpdateParticipantRequest *req;
+    char **paths;
+    size_t n_paths;
+    tdm_arena *arena;
+} participant_update;
+
+static tdm_status *apply_participant_update(void *arg, const Tandem__V1__Participant *current,
+                                            Tandem__V1__Participant **next)
+{
+    participant_update *u = arg;
+    Tandem__V1__Participant *p = tdm_arena_memdup(u->arena, current, sizeof(*current));
+    if (p == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    tdm_status *st =
+        enrol_merge_participant(p, u->req->participant, u->paths, u->n_paths, u->arena);
+    if (st == NULL)
+        st = check_participant(p, "participant");
+    if (st == NULL)
+        *next = p;
+    return st;
+}
+
+static void handle_update_participant(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__UpdateParticipantRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    participant_update *u = tdm_arena_calloc(r.arena, 1, sizeof(*u));
+    if (st == NULL && u == NULL)
+        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    if (st == NULL && req->participant == NULL)
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participant"),
+                                      "participant", "is required");
+    if (st == NULL && !enrol_uuid_valid(req->participant->id))
+        st = bad_id("participant.id");
+    if (st == NULL)
+        st = enrol_mask_paths(req->update_mask, r.arena, &u->paths, &u->n_paths);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    u->req = req;
+    u->arena = r.arena;
+    enrol_store_update_participant(&r, req->participant->id, apply_participant_update, u, reply,
+                                   call);
+}
+
+static void handle_withdraw(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__WithdrawParticipantRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    if (st == NULL && !enrol_uuid_valid(req->id))
+        st = bad_id("id");
+    if (st == NULL) {
+        size_t n = enrol_utf8_chars(req->reason);
+        if (n == SIZE_MAX || n > ENROL_MAX_REASON_CHARS)
+            st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid reason"),
+                                          "reason", "must be at most %u characters of UTF-8",
+                                          ENROL_MAX_REASON_CHARS);
+    }
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    enrol_store_withdraw(&r, req->id, req->reason, reply, call);
+}
+
+/* ---- registration ----------------------------------------------------------------- */
+
+static const tdm_rpc_method_def enrol_methods[] = {
+    {"CreateProgramme", handle_create_programme, 0},
+    {"GetProgramme", handle_get_programme, 0},
+    {"ListProgrammes", handle_list_programmes, 0},
+    {"UpdateProgramme", handle_update_programme, 0},
+    {"Enrol", handle_enrol, 0},
+    {"BatchEnrol", handle_batch_enrol, TDM_MAX_BATCH_MESSAGE_BYTES},
+    {"GetParticipant", handle_get_participant, 0},
+    {"ListParticipants", handle_list_participants, 0},
+    {"UpdateParticipant", handle_update_participant, 0},
+    {"WithdrawParticipant", handle_withdraw, 0},
+    {"ExportPerson", enrol_handle_export_person, 0},
+    {"ErasePerson", enrol_handle_erase_person, 0},
+};
+
+tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
+{
+    static tdm_rpc_service_def def = {
+        .descriptor = &tandem__v1__enrolment_service__descriptor,
+        .methods = enrol_methods,
+        .n_methods = sizeof(enrol_methods) / sizeof(enrol_methods[0]),
+        .require_context = true,
+    };
+    svc->rt = rt;
+    def.service_data = svc;
+    enrol_timezones_load();
+    return tdm_server_add_service(tdm_runtime_server(rt), &def);
+}

@@ -1,0 +1,29 @@
+/*
+ * main.c - tandem-enrolment: programmes, participants and personal-data requests
+ * (API.md "EnrolmentService"). The runtime does the process life; this file only
+ * names the service, its schema and migrations, and registers the handlers.
+ */
+#include "enrolment.h"
+
+#include "enrolment_migrations.h"
+
+static enrol_service service;
+
+static tdm_status *enrolment_init(tdm_runtime *rt)
+{
+    return enrol_register(rt, &service);
+}
+
+int main(void)
+{
+    tdm_service_spec spec = {
+        .name = ENROL_SERVICE,
+        .default_port = TDM_PORT_ENROLMENT,
+        .schema = ENROL_SCHEMA,
+        .migrations = enrolment_migrations,
+        .n_migrations = ENROLMENT_MIGRATIONS_COUNT,
+        .init = enrolment_init,
+        .shutdown = NULL,
+    };
+    return tdm_runtime_main(&spec);
+}

@@ -1,0 +1,425 @@
+/*
+ * rows.c - the documents that travel between the store and the messages.
+ *
+ * The store's statements take participants as one jsonb array (jsonb_to_recordset
+ * turns it into typed rows, arrays included) and answer each row as one json object
+ * with snake_case keys and times in Unix microseconds. This file maps both ways,
+ * builds the webhook JSON of a participant, and the opaque keyset page tokens.
+ */
+#include "enrolment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+#include "tandem/json.h"
+
+static json_t *string_array(char **items, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++)
+        json_array_append_new(arr, json_string(items[i]));
+    return arr;
+}
+
+static json_t *bool_or_null(const Google__Protobuf__BoolValue *b)
+{
+    return b != NULL ? json_boolean(b->value) : json_null();
+}
+
+static json_t *time_or_null(const Google__Protobuf__Timestamp *t)
+{
+    if (t == NULL)
+        return json_null();
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%lld.%09d", (long long)t->seconds, (int)t->nanos);
+    /* to_timestamp() of the seconds, in SQL: keep it text, cast there. */
+    return json_string(buf);
+}
+
+json_t *enrol_participant_row(const Tandem__V1__Participant *p, int ord)
+{
+    json_t *skill_names = json_array(), *skill_levels = json_array();
+    for (size_t i = 0; i < p->n_skills; i++) {
+        json_array_append_new(skill_names, json_string(p->skills[i]->name));
+        json_array_append_new(skill_levels,
+                              json_integer(p->skills[i]->level == 0 ? 3 : p->skills[i]->level));
+    }
+    const Tandem__V1__Consent *c = p->consent;
+    const Tandem__V1__Diversity *d = p->diversity;
+    json_t *row = json_pack(
+        "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i,"
+        " s:s, s:i, s:b, s:b, s:o, s:b}",
+        "ord", ord, "external_id", p->external_id, "display_name", p->display_name, "email",
+        p->email, "role", (int)p->role, "seniority_level", (int)p->seniority_level,
+        "years_qualified", (int)p->years_qualified, "practice_area", p->practice_area, "office",
+        p->office, "department", p->department, "reporting_chain",
+        string_array(p->reporting_chain, p->n_reporting_chain), "skill_names", skill_names,
+        "skill_levels", skill_levels, "interests", string_array(p->interests, p->n_interests),
+        "goals", string_array(p->goals, p->n_goals), "languages",
+        string_array(p->languages, p->n_languages), "availability_hours_per_month",
+        (int)p->availability_hours_per_month, "timezone", p->timezone, "capacity", (int)p->capacity,
+        "consent_data_processing", c != NULL && c->data_processing, "consent_diversity_data",
+        c != NULL && c->diversity_data, "consent_granted_secs",
+        time_or_null(c != NULL ? c->granted_time : NULL), "has_diversity", d != NULL);
+    if (row != NULL && d != NULL) {
+        json_object_set_new(row, "gender", json_string(d->gender));
+        json_object_set_new(row, "ethnicity", json_string(d->ethnicity));
+        json_object_set_new(row, "first_generation_professional",
+                            bool_or_null(d->first_generation_professional));
+        json_object_set_new(row, "disability", bool_or_null(d->disability));
+        json_object_set_new(row, "other", json_string(d->other));
+    }
+    return row;
+}
+
+/* ---- rows -> messages ------------------------------------------------------------ */
+
+static char *get_str(json_t *o, const char *key, tdm_arena *a)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return tdm_arena_strdup(a, s != NULL ? s : "");
+}
+
+static int get_int(json_t *o, const char *key)
+{
+    return (int)json_integer_value(json_object_get(o, key));
+}
+
+static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
+{
+    json_t *arr = json_object_get(o, key);
+    *n = json_is_array(arr) ? json_array_size(arr) : 0;
+    if (*n == 0)
+        return NULL;
+    char **out = tdm_arena_calloc(a, *n, sizeof(*out));
+    for (size_t i = 0; out != NULL && i < *n; i++) {
+        const char *s = json_string_value(json_array_get(arr, i));
+        out[i] = tdm_arena_strdup(a, s != NULL ? s : "");
+    }
+    return out;
+}
+
+static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return NULL;
+    json_int_t us = json_integer_value(v);
+    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    t->seconds = us / 1000000;
+    t->nanos = (int32_t)(us % 1000000) * 1000;
+    if (t->nanos < 0) {
+        t->seconds -= 1;
+        t->nanos += 1000000000;
+    }
+    return t;
+}
+
+static Google__Protobuf__BoolValue *get_bool_value(json_t *o, const char *key, tdm_arena *a)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_boolean(v))
+        return NULL;
+    Google__Protobuf__BoolValue *b = tdm_arena_alloc(a, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    google__protobuf__bool_value__init(b);
+    b->value = json_is_true(v);
+    return b;
+}
+
+static json_t *parse(const char *json, size_t len)
+{
+    return json_loadb(json, len, JSON_DECODE_ANY, NULL);
+}
+
+static void decref_cb(void *p)
+{
+    json_decref(p);
+}
+
+Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
+                                                    bool include_diversity)
+{
+    json_t *o = parse(json, len);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    tdm_arena_defer(a, decref_cb, o);
+    Tandem__V1__Participant *p = tdm_arena_alloc(a, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    tandem__v1__participant__init(p);
+    p->id = get_str(o, "id", a);
+    p->programme_id = get_str(o, "programme_id", a);
+    p->external_id = get_str(o, "external_id", a);
+    p->display_name = get_str(o, "display_name", a);
+    p->email = get_str(o, "email", a);
+    p->role = (Tandem__V1__Role)get_int(o, "role");
+    p->seniority_level = get_int(o, "seniority_level");
+    p->years_qualified = get_int(o, "years_qualified");
+    p->practice_area = get_str(o, "practice_area", a);
+    p->office = get_str(o, "office", a);
+    p->department = get_str(o, "department", a);
+    p->reporting_chain = get_str_array(o, "reporting_chain", a, &p->n_reporting_chain);
+    p->interests = get_str_array(o, "interests", a, &p->n_interests);
+    p->goals = get_str_array(o, "goals", a, &p->n_goals);
+    p->languages = get_str_array(o, "languages", a, &p->n_languages);
+    size_t n_names = 0;
+    char **names = get_str_array(o, "skill_names", a, &n_names);
+    json_t *levels = json_object_get(o, "skill_levels");
+    if (n_names > 0) {
+        p->skills = tdm_arena_calloc(a, n_names, sizeof(*p->skills));
+        for (size_t i = 0; p->skills != NULL && i < n_names; i++) {
+            Tandem__V1__Skill *s = tdm_arena_alloc(a, sizeof(*s));
+            if (s == NULL)
+                return NULL;
+            tandem__v1__skill__init(s);
+            s->name = names[i];
+            s->level = (int32_t)json_integer_value(json_array_get(levels, i));
+            p->skills[p->n_skills++] = s;
+        }
+    }
+    p->availability_hours_per_month = get_int(o, "availability_hours_per_month");
+    p->timezone = get_str(o, "timezone", a);
+    p->capacity = get_int(o, "capacity");
+    p->status = (Tandem__V1__Participant__Status)get_int(o, "status");
+    bool dp = json_is_true(json_object_get(o, "consent_data_processing"));
+    bool dd = json_is_true(json_object_get(o, "consent_diversity_data"));
+    Google__Protobuf__Timestamp *granted = get_time(o, "consent_granted_us", a);
+    if (dp || dd || granted != NULL) {
+        p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
+        if (p->consent == NULL)
+            return NULL;
+        tandem__v1__consent__init(p->consent);
+        p->consent->data_processing = dp;
+        p->consent->diversity_data = dd;
+        p->consent->granted_time = granted;
+    }
+    json_t *d = json_object_get(o, "diversity");
+    if (include_diversity && json_is_object(d)) {
+        p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
+        if (p->diversity == NULL)
+            return NULL;
+        tandem__v1__diversity__init(p->diversity);
+        p->diversity->gender = get_str(d, "gender", a);
+        p->diversity->ethnicity = get_str(d, "ethnicity", a);
+        p->diversity->other = get_str(d, "other", a);
+        p->diversity->first_generation_professional =
+            get_bool_value(d, "first_generation_professional", a);
+        p->diversity->disability = get_bool_value(d, "disability", a);
+    }
+    p->create_time = get_time(o, "create_us", a);
+    p->update_time = get_time(o, "update_us", a);
+    p->withdraw_time = get_time(o, "withdraw_us", a);
+    p->withdraw_reason = get_str(o, "withdraw_reason", a);
+    return p;
+}
+
+static Google__Protobuf__Int32Value *get_int_value(json_t *o, const char *key, tdm_arena *a)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return NULL;
+    Google__Protobuf__Int32Value *w = tdm_arena_alloc(a, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    google__protobuf__int32_value__init(w);
+    w->value = (int32_t)json_integer_value(v);
+    return w;
+}
+
+static double get_double(json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static Tandem__V1__MatchingPolicy *policy_from_row(json_t *o, tdm_arena *a)
+{
+    Tandem__V1__MatchingPolicy *mp = tdm_arena_alloc(a, sizeof(*mp));
+    if (mp == NULL)
+        return NULL;
+    tandem__v1__matching_policy__init(mp);
+    if (json_is_true(json_object_get(o, "weights_set"))) {
+        Tandem__V1__CriterionWeights *w = tdm_arena_alloc(a, sizeof(*w));
+        if (w == NULL)
+            return NULL;
+        tandem__v1__criterion_weights__init(w);
+        w->skills = get_double(o, "w_skills");
+        w->interests = get_double(o, "w_interests");
+        w->objectives = get_double(o, "w_objectives");
+        w->availability = get_double(o, "w_availability");
+        w->language = get_double(o, "w_language");
+        w->seniority = get_double(o, "w_seniority");
+        w->perspective = get_double(o, "w_perspective");
+        w->background = get_double(o, "w_background");
+        mp->weights = w;
+    }
+    mp->min_score = get_double(o, "min_score");
+    mp->default_mentor_capacity = get_int(o, "default_mentor_capacity");
+    Google__Protobuf__Int32Value *lo = get_int_value(o, "gap_min", a);
+    Google__Protobuf__Int32Value *hi = get_int_value(o, "gap_max", a);
+    if (lo != NULL || hi != NULL) {
+        mp->seniority_gap = tdm_arena_alloc(a, sizeof(*mp->seniority_gap));
+        if (mp->seniority_gap == NULL)
+            return NULL;
+        tandem__v1__seniority_gap__init(mp->seniority_gap);
+        mp->seniority_gap->min = lo;
+        mp->seniority_gap->max = hi;
+    }
+    mp->forbid_same_department = json_is_true(json_object_get(o, "forbid_same_department"));
+    mp->forbid_reporting_line = get_bool_value(o, "forbid_reporting_line", a);
+    mp->require_shared_language = json_is_true(json_object_get(o, "require_shared_language"));
+    mp->objective = (Tandem__V1__MatchingObjective)get_int(o, "objective");
+    return mp;
+}
+
+Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a)
+{
+    json_t *o = parse(json, len);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    tdm_arena_defer(a, decref_cb, o);
+    Tandem__V1__Programme *p = tdm_arena_alloc(a, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    tandem__v1__programme__init(p);
+    p->id = get_str(o, "id", a);
+    p->name = get_str(o, "name", a);
+    p->description = get_str(o, "description", a);
+    p->kind = (Tandem__V1__ProgrammeKind)get_int(o, "kind");
+    p->status = (Tandem__V1__Programme__Status)get_int(o, "status");
+    json_t *objs = json_object_get(o, "objectives");
+    size_t n = json_is_array(objs) ? json_array_size(objs) : 0;
+    if (n > 0) {
+        p->objectives = tdm_arena_calloc(a, n, sizeof(*p->objectives));
+        for (size_t i = 0; p->objectives != NULL && i < n; i++) {
+            json_t *ob = json_array_get(objs, i);
+            Tandem__V1__Objective *x = tdm_arena_alloc(a, sizeof(*x));
+            if (x == NULL)
+                return NULL;
+            tandem__v1__objective__init(x);
+            x->key = get_str(ob, "key", a);
+            x->title = get_str(ob, "title", a);
+            x->description = get_str(ob, "description", a);
+            p->objectives[p->n_objectives++] = x;
+        }
+    }
+    p->start_date = get_str(o, "start_date", a);
+    p->end_date = get_str(o, "end_date", a);
+    p->check_in_cadence_days = get_int(o, "check_in_cadence_days");
+    p->anonymity_threshold = get_int(o, "anonymity_threshold");
+    p->matching_policy = policy_from_row(o, a);
+    p->create_time = get_time(o, "create_us", a);
+    p->update_time = get_time(o, "update_us", a);
+    p->mentor_count = get_int(o, "mentor_count");
+    p->mentee_count = get_int(o, "mentee_count");
+    return p;
+}
+
+char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < p->n_objectives; i++) {
+        const Tandem__V1__Objective *o = p->objectives[i];
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "key", o->key, "title", o->title,
+                                             "description", o->description));
+    }
+    char *s = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (s == NULL)
+        return NULL;
+    char *out = tdm_arena_strdup(a, s);
+    free(s);
+    return out;
+}
+
+/* ---- tokens, events, hashes ------------------------------------------------------ */
+
+char *enrol_page_token_encode(int64_t seq, tdm_arena *a)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof(raw), "k1:%lld", (long long)seq);
+    char b64[64];
+    int len = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, n);
+    while (len > 0 && b64[len - 1] == '=')
+        len--;
+    b64[len] = '\0';
+    for (int i = 0; i < len; i++) {
+        if (b64[i] == '+')
+            b64[i] = '-';
+        else if (b64[i] == '/')
+            b64[i] = '_';
+    }
+    return tdm_arena_strdup(a, b64);
+}
+
+int enrol_page_token_decode(const char *token, int64_t *seq)
+{
+    size_t len = strlen(token);
+    if (len == 0 || len > 40)
+        return -1;
+    char b64[48];
+    memcpy(b64, token, len);
+    for (size_t i = 0; i < len; i++) {
+        if (b64[i] == '-')
+            b64[i] = '+';
+        else if (b64[i] == '_')
+            b64[i] = '/';
+        else if (b64[i] == '+' || b64[i] == '/' || b64[i] == '=')
+            return -1;
+    }
+    while (len % 4 != 0)
+        b64[len++] = '=';
+    b64[len] = '\0';
+    unsigned char raw[48];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+    if (n <= 0)
+        return -1;
+    while (n > 0 && raw[n - 1] == '\0')
+        n--;
+    raw[n] = '\0';
+    char *end = NULL;
+    if (strncmp((const char *)raw, "k1:", 3) != 0)
+        return -1;
+    long long v = strtoll((const char *)raw + 3, &end, 10);
+    if (end == (const char *)raw + 3 || *end != '\0' || v < 0)
+        return -1;
+    *seq = v;
+    return 0;
+}
+
+char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *a)
+{
+    Tandem__V1__Participant copy = *p;
+    copy.diversity = NULL; /* special-category data never leaves in an event */
+    size_t len = 0;
+    char *body = tdm_json_encode(&copy.base, a, &len);
+    if (body == NULL)
+        return NULL;
+    return tdm_arena_printf(a, "{\"participant\":%s}", body);
+}
+
+void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    if (md == NULL) {
+        memset(out, 0, 32);
+        return;
+    }
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    EVP_DigestUpdate(md, tenant_id, strlen(tenant_id));
+    EVP_DigestUpdate(md, ":", 1);
+    EVP_DigestUpdate(md, external_id, strlen(external_id));
+    EVP_DigestFinal_ex(md, out, &len);
+    EVP_MD_CTX_free(md);
+}

@@ -1,0 +1,1235 @@
+/*
+ * store.c - every SQL statement of the enrolment service.
+ *
+ * Each store call is one transaction on the pool, driven as a small chain of
+ * statements by a store_op: begin (tenant set by the pool) -> [idempotency claim]
+ * -> the statements of the operation -> [outbox] -> [idempotency finish] -> COMMIT,
+ * then one callback with the response message or the status. A failure anywhere
+ * rolls the whole transaction back, so an effect, its events and its idempotency
+ * record commit together or not at all. Statements are parameterised; rows come
+ * back as JSON documents (rows.c maps them). SQLSTATEs become statuses only through
+ * tdm_pg_status_from_result (inside the pool).
+ */
+#include "enrolment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tandem/log.h"
+#include "tandem/outbox.h"
+
+#define T     "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
+
+/* A participant row (alias p) with its diversity record (alias d, may be absent). */
+#define PARTICIPANT_JSON                                                                           \
+    "json_build_object('id', p.id, 'programme_id', p.programme_id, 'external_id', p.external_id,"  \
+    " 'display_name', p.display_name, 'email', p.email, 'role', p.role,"                           \
+    " 'seniority_level', p.seniority_level, 'years_qualified', p.years_qualified,"                 \
+    " 'practice_area', p.practice_area, 'office', p.office, 'department', p.department,"           \
+    " 'reporting_chain', p.reporting_chain, 'skill_names', p.skill_names,"                         \
+    " 'skill_levels', p.skill_levels, 'interests', p.interests, 'goals', p.goals,"                 \
+    " 'languages', p.languages, 'availability_hours_per_month', p.availability_hours_per_month,"   \
+    " 'timezone', p.timezone, 'capacity', p.capacity, 'status', p.status,"                         \
+    " 'consent_data_processing', p.consent_data_processing,"                                       \
+    " 'consent_diversity_data', p.consent_diversity_data,"                                         \
+    " 'consent_granted_us', " US(                                                                  \
+        "p.consent_granted_time") ","                                                              \
+                                  " 'create_us', " US("p.create_time") ", 'update_us', " US(       \
+                                      "p.update_time") ","                                         \
+                                                       " 'withdraw_us', " US(                      \
+                                                           "p.withdraw_time") ", "                 \
+                                                                              "'withdraw_reason'," \
+                                                                              " p.withdraw_"       \
+                                                                              "reason,"            \
+                                                                              " 'diversity', "     \
+                                                                              "CASE WHEN "         \
+                                                                              "d.participant_id "  \
+                                                                              "IS NOT NULL THEN "  \
+                                                                              "json_build_object(" \
+                                                                              "  'gender', "       \
+                                                                              "d.gender, "         \
+                                                                              "'ethnicity', "      \
+                                                                              "d.ethnicity,"       \
+                                                                              "  "                 \
+                                                                              "'first_generation_" \
+                                                                              "professional', "    \
+                                                                              "d.first_"           \
+                                                                              "generation_"        \
+                                                                              "professional,"      \
+                                                                              "  'disability', "   \
+                                                                              "d.disability, "     \
+                                                                              "'other', d.other) " \
+                                                                              "END)::text"
+
+#define PARTICIPANT_FROM                                                                           \
+    " FROM " ENROL_SCHEMA ".participants p LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"     \
+    " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"
+
+#define PROGRAMME_JSON                                                                             \
+    "json_build_object('id', g.id, 'name', g.name, 'description', g.description, 'kind', g.kind,"  \
+    " 'objectives', g.objectives, 'status', g.status,"                                             \
+    " 'start_date', COALESCE(to_char(g.start_date, 'YYYY-MM-DD'), ''),"                            \
+    " 'end_date', COALESCE(to_char(g.end_date, 'YYYY-MM-DD'), ''),"                                \
+    " 'check_in_cadence_days', g.check_in_cadence_days,"                                           \
+    " 'anonymity_threshold', g.anonymity_threshold, 'weights_set', g.weights_set,"                 \
+    " 'w_skills', g.w_skills, 'w_interests', g.w_interests, 'w_objectives', g.w_objectives,"       \
+    " 'w_availability', g.w_availability, 'w_language', g.w_language,"                             \
+    " 'w_seniority', g.w_seniority, 'w_perspective', g.w_perspective,"                             \
+    " 'w_background', g.w_background, 'min_score', g.min_score,"                                   \
+    " 'default_mentor_capacity', g.default_mentor_capacity, 'gap_min', g.gap_min,"                 \
+    " 'gap_max', g.gap_max, 'forbid_same_department', g.forbid_same_department,"                   \
+    " 'forbid_reporting_line', g.forbid_reporting_line,"                                           \
+    " 'require_shared_language', g.require_shared_language, 'objective', g.objective,"             \
+    " 'create_us', " US("g.create_time") ", 'update_us', " US(                                     \
+        "g.update_time") ","                                                                       \
+                         " 'mentor_count', (SELECT count(*) FROM " ENROL_SCHEMA ".participants c"  \
+                         "   WHERE c.tenant_id = g.tenant_id AND c.programme_id = g.id AND "       \
+                         "c.role = 1"                                                              \
+                         "   AND c.status <> 3),"                                                  \
+                         " 'mentee_count', (SELECT count(*) FROM " ENROL_SCHEMA ".participants c"  \
+                         "   WHERE c.tenant_id = g.tenant_id AND c.programme_id = g.id AND "       \
+                         "c.role = 2"                                                              \
+                         "   AND c.status <> 3))::text"
+
+/* The programme's writable columns, as parameters $2..$29 ($1 is the id). */
+#define PROGRAMME_COLUMNS                                                                          \
+    "name, description, kind, objectives, status, start_date, end_date,"                           \
+    " check_in_cadence_days, anonymity_threshold, weights_set, w_skills, w_interests,"             \
+    " w_objectives, w_availability, w_language, w_seniority, w_perspective, w_background,"         \
+    " min_score, default_mentor_capacity, gap_min, gap_max, forbid_same_department,"               \
+    " forbid_reporting_line, require_shared_language, objective"
+#define PROGRAMME_VALUES                                                                           \
+    "$2, $3, $4::smallint, $5::jsonb, $6::smallint, $7::date, $8::date, $9::int, $10::int,"        \
+    " $11::bool, $12::float8, $13::float8, $14::float8, $15::float8, $16::float8, $17::float8,"    \
+    " $18::float8, $19::float8, $20::float8, $21::int, $22::int, $23::int, $24::bool, $25::bool,"  \
+    " $26::bool, $27::smallint"
+#define PROGRAMME_NPARAMS 27
+
+/* The upsert of participants from a jsonb array ($2) into programme $1. */
+#define UPSERT_INPUT                                                                               \
+    "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($2::jsonb) AS r("                \
+    " ord int, external_id text, display_name text, email text, role smallint,"                    \
+    " seniority_level int, years_qualified int, practice_area text, office text,"                  \
+    " department text, reporting_chain text[], skill_names text[], skill_levels smallint[],"       \
+    " interests text[], goals text[], languages text[], availability_hours_per_month int,"         \
+    " timezone text, capacity int, consent_data_processing bool, consent_diversity_data bool,"     \
+    " consent_granted_secs text, has_diversity bool, gender text, ethnicity text,"                 \
+    " first_generation_professional bool, disability bool, other text)), "                         \
+    "up AS (INSERT INTO " ENROL_SCHEMA ".participants AS t (tenant_id, programme_id,"              \
+    " external_id, display_name, email, role, seniority_level, years_qualified, practice_area,"    \
+    " office, department, reporting_chain, skill_names, skill_levels, interests, goals,"           \
+    " languages, availability_hours_per_month, timezone, capacity, consent_data_processing,"       \
+    " consent_diversity_data, consent_granted_time)"                                               \
+    " SELECT " T ", $1::uuid, external_id, display_name, email, role, seniority_level,"            \
+    " years_qualified, practice_area, office, department, reporting_chain, skill_names,"           \
+    " skill_levels, interests, goals, languages, availability_hours_per_month, timezone,"          \
+    " capacity, consent_data_processing, consent_diversity_data,"                                  \
+    " CASE WHEN consent_data_processing OR consent_diversity_data THEN"                            \
+    "  COALESCE(to_timestamp(consent_granted_secs::numeric), now()) END"                           \
+    " FROM input ORDER BY ord "
+#define UPSERT_CONFLICT                                                                            \
+    " ON CONFLICT (tenant_id, programme_id, external_id) DO UPDATE SET"                            \
+    " display_name = EXCLUDED.display_name, email = EXCLUDED.email, role = EXCLUDED.role,"         \
+    " seniority_level = EXCLUDED.seniority_level, years_qualified = EXCLUDED.years_qualified,"     \
+    " practice_area = EXCLUDED.practice_area, office = EXCLUDED.office,"                           \
+    " department = EXCLUDED.department, reporting_chain = EXCLUDED.reporting_chain,"               \
+    " skill_names = EXCLUDED.skill_names, skill_levels = EXCLUDED.skill_levels,"                   \
+    " interests = EXCLUDED.interests, goals = EXCLUDED.goals, languages = EXCLUDED.languages,"     \
+    " availability_hours_per_month = EXCLUDED.availability_hours_per_month,"                       \
+    " timezone = EXCLUDED.timezone, capacity = EXCLUDED.capacity,"                                 \
+    " consent_data_processing = EXCLUDED.consent_data_processing,"                                 \
+    " consent_diversity_data = EXCLUDED.consent_diversity_data,"                                   \
+    " consent_granted_time = EXCLUDED.consent_granted_time, update_time = now()"
+#define UPSERT_REST                                                                                \
+    " RETURNING t.*, (t.xmax = 0) AS inserted), "                                                  \
+    "div_put AS (INSERT INTO " ENROL_SCHEMA ".participant_diversity AS x (tenant_id,"              \
+    " participant_id, gender, ethnicity, first_generation_professional, disability, other)"        \
+    " SELECT up.tenant_id, up.id, i.gender, i.ethnicity, i.first_generation_professional,"         \
+    " i.disability, i.other FROM up JOIN input i USING (external_id) WHERE i.has_diversity"        \
+    " ON CONFLICT (tenant_id, participant_id) DO UPDATE SET gender = EXCLUDED.gender,"             \
+    " ethnicity = EXCLUDED.ethnicity,"                                                             \
+    " first_generation_professional = EXCLUDED.first_generation_professional,"                     \
+    " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "            \
+    "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"                   \
+    " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                           \
+    " AND x.participant_id = up.id AND NOT i.has_diversity) "                                      \
+    "SELECT i.ord, p.inserted, " PARTICIPANT_JSON " FROM up p JOIN input i USING (external_id)"    \
+    " LEFT JOIN LATERAL (SELECT p.id AS participant_id, i.gender, i.ethnicity,"                    \
+    "  i.first_generation_professional, i.disability, i.other WHERE i.has_diversity) d ON true"    \
+    " ORDER BY i.ord"
+
+static const char SQL_UPSERT_INSERT[] = UPSERT_INPUT UPSERT_REST;
+static const char SQL_UPSERT_BATCH[] = UPSERT_INPUT UPSERT_CONFLICT UPSERT_REST;
+
+typedef struct store_op store_op;
+typedef void (*store_step)(store_op *op, PGresult *res);
+
+struct store_op {
+    enrol_req req;
+    tdm_pg_tx *tx;
+    store_step next;
+    const char *method; /* for idempotency */
+    const ProtobufCMessageDescriptor *response_desc;
+    ProtobufCMessage *response;
+    enrol_store_cb cb;
+    void *arg;
+    tdm_status *err;
+    bool read_only;
+    /* operation state */
+    store_step after_claim;
+    const char *id;
+    const char *programme_id;
+    Tandem__V1__Participant **rows;
+    tdm_status **row_errors;
+    size_t n_rows;
+    bool batch;  /* answer a BatchEnrolResponse */
+    bool upsert; /* ON CONFLICT (external_id) DO UPDATE */
+    char *doc;
+    const char **params;
+    enrol_programme_apply_fn apply_programme;
+    enrol_participant_apply_fn apply_participant;
+    void *apply_arg;
+    char ***ids_out;
+    size_t *n_ids_out;
+    const uint8_t *person_hash;
+    const char *external_id;
+    const char *unreachable;
+    const char *reason;
+    int64_t after_seq;
+    int page_size;
+    int audit_participants;
+    tdm_outbox_event *events;
+    size_t n_events;
+};
+
+static void op_finish(store_op *op)
+{
+    tdm_status *st = op->err;
+    ProtobufCMessage *msg = st == NULL ? op->response : NULL;
+    op->cb(op->arg, st, msg);
+}
+
+static void op_ended(void *arg, tdm_status *st)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        if (op->err == NULL)
+            op->err = st;
+        else
+            tdm_status_free(st);
+    }
+    op_finish(op);
+}
+
+/* Roll back (when st) or commit, then complete. */
+static void op_end(store_op *op, tdm_status *st)
+{
+    if (st != NULL && op->err == NULL)
+        op->err = st;
+    else if (st != NULL)
+        tdm_status_free(st);
+    if (op->tx == NULL) {
+        op_finish(op);
+        return;
+    }
+    tdm_pg_tx *tx = op->tx;
+    op->tx = NULL;
+    if (tdm_pg_tx_end(tx, op->err == NULL && !op->read_only, op_ended, op) != 0) {
+        if (op->err == NULL)
+            op->err = tdm_status_new(TDM_INTERNAL, "could not end the transaction");
+        op_finish(op);
+    }
+}
+
+static void op_result(void *arg, tdm_status *st, PGresult *res)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op->next(op, res);
+}
+
+static void op_query(store_op *op, const char *sql, int n, const char *const *values,
+                     store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query(op->tx, sql, n, values, op_result, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+}
+
+static tdm_status *oom(void)
+{
+    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* ---- idempotency ---------------------------------------------------------------- */
+
+static void op_idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,
+                            const uint8_t *response, size_t len)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    if (outcome == TDM_IDEM_CONFLICT) {
+        op_end(op, tdm_idem_conflict_status());
+        return;
+    }
+    if (outcome == TDM_IDEM_REPLAY) {
+        op->response = protobuf_c_message_unpack(
+            op->response_desc, tdm_arena_protobuf_allocator(op->req.arena), len, response);
+        op->read_only = true; /* nothing to commit */
+        op_end(op, op->response == NULL
+                       ? tdm_status_new(TDM_INTERNAL, "could not read the stored response")
+                       : NULL);
+        return;
+    }
+    op->after_claim(op, NULL);
+}
+
+static void op_idem_stored(void *arg, tdm_status *st)
+{
+    op_end(arg, st);
+}
+
+/* The effect is done: store the response for replays, then commit. */
+static void op_commit_response(store_op *op)
+{
+    if (op->req.idem == NULL || op->response == NULL) {
+        op_end(op, NULL);
+        return;
+    }
+    if (tdm_idem_finish(op->tx, ENROL_SCHEMA, op->req.idem, op->response, op_idem_stored, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"));
+}
+
+static void op_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op->tx = tx;
+    if (op->req.idem != NULL) {
+        if (tdm_idem_begin(tx, ENROL_SCHEMA, op->req.idem, op_idem_claimed, op) != 0)
+            op_end(op, tdm_status_new(TDM_INTERNAL, "could not claim the idempotency key"));
+        return;
+    }
+    op->after_claim(op, NULL);
+}
+
+static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
+{
+    store_op *op = tdm_arena_calloc(r->arena, 1, sizeof(*op));
+    if (op == NULL) {
+        cb(arg, oom(), NULL);
+        return NULL;
+    }
+    op->req = *r;
+    op->cb = cb;
+    op->arg = arg;
+    return op;
+}
+
+static void op_start(store_op *op, bool read_only, store_step first)
+{
+    op->read_only = read_only;
+    op->after_claim = first;
+    tdm_pg_tx_options opts = {
+        .tenant_id = op->req.ctx->tenant_id,
+        .deadline_ms = op->req.ctx->deadline_ms,
+        .read_only = read_only,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_pg_tx_begin(op->req.pool, &opts, op_begun, op) != 0)
+        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+}
+
+static tdm_status *not_found(const char *what)
+{
+    return tdm_status_new(TDM_NOT_FOUND, "%s not found", what);
+}
+
+/* ---- programmes ----------------------------------------------------------------- */
+
+static const char *fmt_double(tdm_arena *a, double v)
+{
+    return tdm_arena_printf(a, "%.17g", v);
+}
+
+static const char *fmt_int(tdm_arena *a, long v)
+{
+    return tdm_arena_printf(a, "%ld", v);
+}
+
+static const char *fmt_bool(bool v)
+{
+    return v ? "true" : "false";
+}
+
+/* $1 = id (or NULL), $2.. the writable columns of p. NULL when out of memory. */
+static const char **programme_params(const Tandem__V1__Programme *p, const char *id, tdm_arena *a)
+{
+    const char **v = tdm_arena_calloc(a, PROGRAMME_NPARAMS, sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    const Tandem__V1__MatchingPolicy *mp = p->matching_policy;
+    Tandem__V1__MatchingPolicy defaults = TANDEM__V1__MATCHING_POLICY__INIT;
+    if (mp == NULL)
+        mp = &defaults;
+    const Tandem__V1__CriterionWeights *w = mp->weights;
+    v[0] = id;
+    v[1] = p->name;
+    v[2] = p->description;
+    v[3] = fmt_int(a, p->kind);
+    v[4] = enrol_objectives_json(p, a);
+    v[5] = fmt_int(a, p->status == 0 ? TANDEM__V1__PROGRAMME__STATUS__DRAFT : p->status);
+    v[6] = p->start_date[0] != '\0' ? p->start_date : NULL;
+    v[7] = p->end_date[0] != '\0' ? p->end_date : NULL;
+    v[8] = fmt_int(a, p->check_in_cadence_days == 0 ? 14 : p->check_in_cadence_days);
+    v[9] = fmt_int(a, p->anonymity_threshold == 0 ? 5 : p->anonymity_threshold);
+    v[10] = fmt_bool(w != NULL);
+    v[11] = fmt_double(a, w ? w->skills : 0);
+    v[12] = fmt_double(a, w ? w->interests : 0);
+    v[13] = fmt_double(a, w ? w->objectives : 0);
+    v[14] = fmt_double(a, w ? w->availability : 0);
+    v[15] = fmt_double(a, w ? w->language : 0);
+    v[16] = fmt_double(a, w ? w->seniority : 0);
+    v[17] = fmt_double(a, w ? w->perspective : 0);
+    v[18] = fmt_double(a, w ? w->background : 0);
+    v[19] = fmt_double(a, mp->min_score);
+    v[20] = fmt_int(a, mp->default_mentor_capacity);
+    v[21] = mp->seniority_gap && mp->seniority_gap->min ? fmt_int(a, mp->seniority_gap->min->value)
+                                                        : NULL;
+    v[22] = mp->seniority_gap && mp->seniority_gap->max ? fmt_int(a, mp->seniority_gap->max->value)
+                                                        : NULL;
+    v[23] = fmt_bool(mp->forbid_same_department);
+    v[24] = mp->forbid_reporting_line ? fmt_bool(mp->forbid_reporting_line->value) : NULL;
+    v[25] = fmt_bool(mp->require_shared_language);
+    v[26] = fmt_int(a, mp->objective);
+    return v[4] != NULL ? v : NULL;
+}
+
+/* A single programme row answered by the statement just run, or NOT_FOUND. */
+static void programme_row_done(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("programme"));
+        return;
+    }
+    Tandem__V1__Programme *p = enrol_programme_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    if (p == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &p->base;
+    op_commit_response(op);
+}
+
+static void create_programme_insert(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, " PROGRAMME_COLUMNS
+        ") VALUES (" T ", COALESCE($1::uuid, gen_random_uuid()), " PROGRAMME_VALUES
+        ") RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
+    op_query(op, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+}
+
+void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
+                                  enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->response_desc = &tandem__v1__programme__descriptor;
+    op->params = programme_params(p, NULL, r->arena);
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, create_programme_insert);
+}
+
+static void get_programme_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid";
+    op_query(op, sql, 1, &op->id, programme_row_done);
+}
+
+void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->id = id;
+    op_start(op, true, get_programme_select);
+}
+
+static void list_programmes_done(store_op *op, PGresult *res)
+{
+    Tandem__V1__ListProgrammesResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    int n = PQntuples(res);
+    int take = n > op->page_size ? op->page_size : n;
+    if (out == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__v1__list_programmes_response__init(out);
+    out->programmes =
+        tdm_arena_calloc(op->req.arena, (size_t)(take > 0 ? take : 1), sizeof(*out->programmes));
+    for (int i = 0; out->programmes != NULL && i < take; i++) {
+        Tandem__V1__Programme *p = enrol_programme_from_row(
+            PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), op->req.arena);
+        if (p == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->programmes[out->n_programmes++] = p;
+    }
+    if (n > op->page_size)
+        out->next_page_token =
+            enrol_page_token_encode(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->req.arena);
+    op->response = &out->base;
+    op_end(op, NULL);
+}
+
+static void list_programmes_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* Newest first: keyset on seq descending; 0 means "from the newest". */
+    static const char sql[] =
+        "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+        " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
+        " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
+        " ORDER BY g.seq DESC LIMIT $4::int";
+    op_query(op, sql, 4, op->params, list_programmes_done);
+}
+
+void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
+                                 int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->page_size = page_size;
+    op->params = tdm_arena_calloc(r->arena, 4, sizeof(*op->params));
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->params[0] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
+    op->params[1] = fmt_int(r->arena, q->status);
+    op->params[2] = fmt_int(r->arena, q->kind);
+    op->params[3] = fmt_int(r->arena, page_size + 1);
+    op_start(op, true, list_programmes_select);
+}
+
+static void update_programme_write(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("programme"));
+        return;
+    }
+    Tandem__V1__Programme *current = enrol_programme_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    if (current == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    Tandem__V1__Programme *next = NULL;
+    tdm_status *st = op->apply_programme(op->apply_arg, current, &next);
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op->params = programme_params(next, op->id, op->req.arena);
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    static const char sql[] =
+        "WITH g AS (UPDATE " ENROL_SCHEMA ".programmes SET (" PROGRAMME_COLUMNS
+        ", update_time) = (" PROGRAMME_VALUES ", now()) WHERE tenant_id = " T
+        " AND id = $1::uuid RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
+    op_query(op, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+}
+
+static void update_programme_lock(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
+    op_query(op, sql, 1, &op->id, update_programme_write);
+}
+
+void enrol_store_update_programme(const enrol_req *r, const char *id,
+                                  enrol_programme_apply_fn apply, void *apply_arg,
+                                  enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->id = id;
+    op->apply_programme = apply;
+    op->apply_arg = apply_arg;
+    op_start(op, false, update_programme_lock);
+}
+
+/* ---- participants --------------------------------------------------------------- */
+
+static void participant_row_done(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("participant"));
+        return;
+    }
+    Tandem__V1__Participant *p =
+        enrol_participant_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
+                                   op->req.arena, op->req.include_diversity);
+    if (p == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &p->base;
+    op_end(op, NULL);
+}
+
+static void get_participant_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
+        " AND p.erase_time IS NULL";
+    op_query(op, sql, 1, &op->id, participant_row_done);
+}
+
+void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->id = id;
+    op_start(op, true, get_participant_select);
+}
+
+static void list_participants_done(store_op *op, PGresult *res)
+{
+    Tandem__V1__ListParticipantsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    int n = PQntuples(res);
+    int take = n > op->page_size ? op->page_size : n;
+    if (out == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__v1__list_participants_response__init(out);
+    out->participants =
+        tdm_arena_calloc(op->req.arena, (size_t)(take > 0 ? take : 1), sizeof(*out->participants));
+    for (int i = 0; out->participants != NULL && i < take; i++) {
+        Tandem__V1__Participant *p =
+            enrol_participant_from_row(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
+                                       op->req.arena, op->req.include_diversity);
+        if (p == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->participants[out->n_participants++] = p;
+    }
+    if (n > op->page_size)
+        out->next_page_token =
+            enrol_page_token_encode(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->req.arena);
+    op->response = &out->base;
+    op_end(op, NULL);
+}
+
+static void list_participants_select(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("programme"));
+        return;
+    }
+    /* Enrolment order: keyset on seq, which an upsert keeps, so rows inserted
+     * between pages land after the cursor and nothing is skipped or repeated. */
+    static const char sql[] =
+        "SELECT p.seq, " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T
+        " AND p.programme_id = $1::uuid AND p.seq > $2::bigint"
+        " AND p.erase_time IS NULL AND ($3::int = 0 OR p.role = $3::int)"
+        " AND ($4::int = 0 OR p.status = $4::int) AND ($5 = '' OR p.external_id = $5)"
+        " ORDER BY p.seq LIMIT $6::int";
+    op_query(op, sql, 6, op->params, list_participants_done);
+}
+
+static void list_participants_programme(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
+                              " WHERE tenant_id = " T " AND id = $1::uuid";
+    op_query(op, sql, 1, op->params, list_participants_select);
+}
+
+void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,
+                                   int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->page_size = page_size;
+    op->params = tdm_arena_calloc(r->arena, 6, sizeof(*op->params));
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->params[0] = q->programme_id;
+    op->params[1] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
+    op->params[2] = fmt_int(r->arena, q->role);
+    op->params[3] = fmt_int(r->arena, q->status);
+    op->params[4] = q->external_id;
+    op->params[5] = fmt_int(r->arena, page_size + 1);
+    op_start(op, true, list_participants_programme);
+}
+
+/* ---- enrolment (Enrol, BatchEnrol, and the write of UpdateParticipant) ----------- */
+
+static tdm_status *row_error_status(tdm_status *st, Tandem__V1__RowError **out, tdm_arena *a)
+{
+    Tandem__V1__RowError *e = tdm_arena_alloc(a, sizeof(*e));
+    if (e == NULL)
+        return oom();
+    tandem__v1__row_error__init(e);
+    e->code = (int32_t)st->code;
+    e->message = tdm_arena_strdup(a, st->message != NULL ? st->message : "");
+    if (st->n_violations > 0) {
+        e->details = tdm_arena_calloc(a, st->n_violations, sizeof(*e->details));
+        for (size_t i = 0; e->details != NULL && i < st->n_violations; i++) {
+            Tandem__V1__FieldViolation *fv = tdm_arena_alloc(a, sizeof(*fv));
+            if (fv == NULL)
+                return oom();
+            tandem__v1__field_violation__init(fv);
+            fv->field = tdm_arena_strdup(a, st->violations[i].field);
+            fv->description = tdm_arena_strdup(a, st->violations[i].description);
+            e->details[e->n_details++] = fv;
+        }
+    }
+    *out = e;
+    return NULL;
+}
+
+static void enrol_events_done(void *arg, tdm_status *st)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op_commit_response(op);
+}
+
+static void enrol_written(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    int n = PQntuples(res);
+    Tandem__V1__Participant **stored = tdm_arena_calloc(a, op->n_rows, sizeof(*stored));
+    op->events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
+    if (stored == NULL || op->events == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        bool inserted = PQgetvalue(res, i, 1)[0] == 't';
+        /* Parse with diversity for the event builder to drop, then trim below. */
+        Tandem__V1__Participant *p = enrol_participant_from_row(
+            PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, op->req.include_diversity);
+        if (p == NULL || ord < 0 || (size_t)ord >= op->n_rows) {
+            op_end(op, p == NULL ? oom() : tdm_status_new(TDM_INTERNAL, "unexpected row"));
+            return;
+        }
+        stored[ord] = p;
+        if (inserted) {
+            char *data = enrol_participant_event_json(p, a);
+            if (data == NULL) {
+                op_end(op, oom());
+                return;
+            }
+            op->events[op->n_events++] = (tdm_outbox_event){
+                .type = "participant.enrolled",
+                .resource_id = p->id,
+                .data_json = data,
+            };
+        }
+    }
+    if (!op->batch) {
+        if (stored[0] == NULL) {
+            op_end(op, tdm_status_new(TDM_INTERNAL, "the participant was not stored"));
+            return;
+        }
+        op->response = &stored[0]->base;
+    } else {
+        Tandem__V1__BatchEnrolResponse *out = tdm_arena_alloc(a, sizeof(*out));
+        if (out == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        tandem__v1__batch_enrol_response__init(out);
+        out->results = tdm_arena_calloc(a, op->n_rows, sizeof(*out->results));
+        for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
+            Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
+            if (r == NULL) {
+                op_end(op, oom());
+                return;
+            }
+            tandem__v1__batch_enrol_result__init(r);
+            if (stored[i] != NULL) {
+                r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_PARTICIPANT;
+                r->participant = stored[i];
+            } else {
+                tdm_status *why = op->row_errors[i];
+                tdm_status *fallback = NULL;
+                if (why == NULL)
+                    why = fallback = tdm_status_new(TDM_INTERNAL, "the row was not stored");
+                r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_ERROR;
+                tdm_status *st = row_error_status(why, &r->error, a);
+                tdm_status_free(fallback);
+                if (st != NULL) {
+                    op_end(op, st);
+                    return;
+                }
+            }
+            out->results[out->n_results++] = r;
+        }
+        op->response = &out->base;
+    }
+    if (op->n_events == 0) {
+        op_commit_response(op);
+        return;
+    }
+    tdm_outbox_source src = {
+        .schema = ENROL_SCHEMA,
+        .service = ENROL_SERVICE,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_outbox_append(op->tx, &src, op->events, op->n_events, enrol_events_done, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
+}
+
+static void enrol_write(store_op *op)
+{
+    const char *values[2] = {op->programme_id, op->doc};
+    op->params = tdm_arena_memdup(op->req.arena, values, sizeof(values));
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_query(op, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params, enrol_written);
+}
+
+static void enrol_programme_checked(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("programme"));
+        return;
+    }
+    int status = atoi(PQgetvalue(res, 0, 0));
+    if (status != TANDEM__V1__PROGRAMME__STATUS__ENROLLING &&
+        status != TANDEM__V1__PROGRAMME__STATUS__MATCHING &&
+        status != TANDEM__V1__PROGRAMME__STATUS__ACTIVE) {
+        op_end(op, tdm_status_new(TDM_FAILED_PRECONDITION,
+                                  "the programme is not open for enrolment (it must be "
+                                  "ENROLLING, MATCHING or ACTIVE)"));
+        return;
+    }
+    size_t valid = 0;
+    for (size_t i = 0; i < op->n_rows; i++)
+        valid += op->row_errors == NULL || op->row_errors[i] == NULL;
+    if (valid == 0) {
+        /* Nothing to write: every row was refused. */
+        PGresult *empty = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+        enrol_written(op, empty);
+        PQclear(empty);
+        return;
+    }
+    enrol_write(op);
+}
+
+/* The programme must exist and be open; FOR SHARE keeps it open until we commit. */
+static void enrol_check_programme(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT status FROM " ENROL_SCHEMA ".programmes"
+                              " WHERE tenant_id = " T " AND id = $1::uuid FOR SHARE";
+    op_query(op, sql, 1, &op->programme_id, enrol_programme_checked);
+}
+
+/* The jsonb array of the rows to write (those without a row error). */
+static char *rows_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                           tdm_arena *a)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        if (row_errors != NULL && row_errors[i] != NULL)
+            continue;
+        json_t *row = enrol_participant_row(rows[i], (int)i);
+        if (row == NULL || json_array_append_new(arr, row) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    char *s = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    if (s == NULL)
+        return NULL;
+    char *out = tdm_arena_strdup(a, s);
+    free(s);
+    return out;
+}
+
+static void free_row_errors(void *arg)
+{
+    store_op *op = arg;
+    for (size_t i = 0; op->row_errors != NULL && i < op->n_rows; i++)
+        tdm_status_free(op->row_errors[i]);
+}
+
+void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1__Participant **rows,
+                       tdm_status **row_errors, size_t n, bool batch, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL) {
+        for (size_t i = 0; row_errors != NULL && i < n; i++)
+            tdm_status_free(row_errors[i]);
+        return;
+    }
+    op->programme_id = programme_id;
+    op->rows = rows;
+    op->row_errors = row_errors;
+    op->n_rows = n;
+    op->batch = batch;
+    op->upsert = batch;
+    op->response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
+                              : &tandem__v1__participant__descriptor;
+    tdm_arena_defer(r->arena, free_row_errors, op);
+    op->doc = rows_document(rows, row_errors, n, r->arena);
+    if (op->doc == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, enrol_check_programme);
+}
+
+static void update_participant_write(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("participant"));
+        return;
+    }
+    Tandem__V1__Participant *current = enrol_participant_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena, true);
+    if (current == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    Tandem__V1__Participant *next = NULL;
+    tdm_status *st = op->apply_participant(op->apply_arg, current, &next);
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    /* The external_id is immutable, so the upsert by (programme, external_id)
+     * rewrites exactly this row - and its diversity record with it. */
+    next->external_id = current->external_id;
+    op->programme_id = current->programme_id;
+    op->rows = tdm_arena_alloc(op->req.arena, sizeof(*op->rows));
+    if (op->rows == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->rows[0] = next;
+    op->n_rows = 1;
+    op->upsert = true;
+    op->doc = rows_document(op->rows, NULL, 1, op->req.arena);
+    if (op->doc == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    enrol_write(op);
+}
+
+static void update_participant_lock(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
+        " AND p.erase_time IS NULL FOR UPDATE OF p";
+    op_query(op, sql, 1, &op->id, update_participant_write);
+}
+
+void enrol_store_update_participant(const enrol_req *r, const char *id,
+                                    enrol_participant_apply_fn apply, void *apply_arg,
+                                    enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->id = id;
+    op->apply_participant = apply;
+    op->apply_arg = apply_arg;
+    op->response_desc = &tandem__v1__participant__descriptor;
+    op_start(op, false, update_participant_lock);
+}
+
+/* ---- withdrawal ----------------------------------------------------------------- */
+
+static void withdraw_done(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, not_found("participant"));
+        return;
+    }
+    bool already = PQgetvalue(res, 0, 0)[0] == 't';
+    Tandem__V1__Participant *p =
+        enrol_participant_from_row(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
+                                   op->req.arena, op->req.include_diversity);
+    if (p == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &p->base;
+    if (already) {
+        op_end(op, NULL); /* idempotent: no second event */
+        return;
+    }
+    char *data = enrol_participant_event_json(p, op->req.arena);
+    op->events = tdm_arena_alloc(op->req.arena, sizeof(*op->events));
+    if (data == NULL || op->events == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->events[0] = (tdm_outbox_event){
+        .type = "participant.withdrawn", .resource_id = p->id, .data_json = data};
+    tdm_outbox_source src = {
+        .schema = ENROL_SCHEMA,
+        .service = ENROL_SERVICE,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_outbox_append(op->tx, &src, op->events, 1, enrol_events_done, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the event"));
+}
+
+static void withdraw_update(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "WITH old AS (SELECT status FROM " ENROL_SCHEMA ".participants"
+        "  WHERE tenant_id = " T " AND id = $1::uuid AND erase_time IS NULL FOR UPDATE),"
+        " upd AS (UPDATE " ENROL_SCHEMA ".participants SET status = 3,"
+        "  withdraw_time = COALESCE(withdraw_time, now()),"
+        "  withdraw_reason = CASE WHEN status = 3 THEN withdraw_reason ELSE $2 END,"
+        "  update_time = CASE WHEN status = 3 THEN update_time ELSE now() END"
+        "  WHERE tenant_id = " T " AND id = $1::uuid AND erase_time IS NULL RETURNING *)"
+        " SELECT (SELECT status FROM old) = 3, " PARTICIPANT_JSON " FROM upd p"
+        " LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
+        " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id";
+    op_query(op, sql, 2, op->params, withdraw_done);
+}
+
+void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
+                          void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    const char *values[2] = {id, reason};
+    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, withdraw_update);
+}
+
+/* ---- personal data -------------------------------------------------------------- */
+
+static const char *hash_hex(const uint8_t h[32], tdm_arena *a)
+{
+    char *out = tdm_arena_alloc(a, 2 * 32 + 3);
+    if (out == NULL)
+        return NULL;
+    out[0] = '\\';
+    out[1] = 'x';
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 + 2 * i, 3, "%02x", h[i]);
+    return out;
+}
+
+static void find_person_done(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    int n = PQntuples(res);
+    if (n == 0) {
+        op_end(op, not_found("person"));
+        return;
+    }
+    Tandem__V1__PersonExport *out = tdm_arena_alloc(a, sizeof(*out));
+    char **ids = tdm_arena_calloc(a, (size_t)n, sizeof(*ids));
+    if (out == NULL || ids == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__v1__person_export__init(out);
+    out->external_id = tdm_arena_strdup(a, op->external_id);
+    out->participants = tdm_arena_calloc(a, (size_t)n, sizeof(*out->participants));
+    for (int i = 0; out->participants != NULL && i < n; i++) {
+        ids[i] = tdm_arena_strdup(a, PQgetvalue(res, i, 0));
+        if (PQgetvalue(res, i, 1)[0] != 't')
+            continue; /* erased earlier: only its id remains, for the peers */
+        Tandem__V1__Participant *p = enrol_participant_from_row(
+            PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, true);
+        if (p == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->participants[out->n_participants++] = p;
+    }
+    *op->ids_out = ids;
+    *op->n_ids_out = (size_t)n;
+    op->response = &out->base;
+    op_end(op, NULL);
+}
+
+static void find_person_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
+        " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
+        " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
+    op_query(op, sql, 2, op->params, find_person_done);
+}
+
+void enrol_store_find_person(const enrol_req *r, const char *external_id,
+                             const uint8_t person_hash[32], char ***ids, size_t *n_ids,
+                             enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->external_id = external_id;
+    op->ids_out = ids;
+    op->n_ids_out = n_ids;
+    const char *values[2] = {external_id, hash_hex(person_hash, r->arena)};
+    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
+    if (op->params == NULL || values[1] == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, true, find_person_select);
+}
+
+static void erase_done(store_op *op, PGresult *res)
+{
+    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->req.arena, sizeof(*c));
+    if (c == NULL || PQntuples(res) != 1) {
+        op_end(op, c == NULL ? oom() : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
+        return;
+    }
+    tandem__v1__erasure_counts__init(c);
+    c->participants = atoi(PQgetvalue(res, 0, 0));
+    c->diversity_records = atoi(PQgetvalue(res, 0, 1));
+    op->response = &c->base;
+    op_end(op, NULL);
+}
+
+static void erase_update(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* Identifying fields are cleared and the external_id replaced by a random token;
+     * role, seniority, programme and status stay for anonymous aggregates. The
+     * person_hash lets a retried ErasePerson find the ids again for the peers. */
+    static const char sql[] =
+        "WITH target AS (SELECT id FROM " ENROL_SCHEMA ".participants"
+        "  WHERE tenant_id = " T " AND external_id = $1 AND erase_time IS NULL FOR UPDATE),"
+        " div AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity d USING target t"
+        "  WHERE d.tenant_id = " T " AND d.participant_id = t.id RETURNING 1),"
+        " anon AS (UPDATE " ENROL_SCHEMA ".participants p SET"
+        "  external_id = 'erased-' || gen_random_uuid(), display_name = '', email = '',"
+        "  years_qualified = 0, practice_area = '', office = '', department = '',"
+        "  reporting_chain = '{}', skill_names = '{}', skill_levels = '{}', interests = '{}',"
+        "  goals = '{}', languages = '{}', availability_hours_per_month = 0, timezone = '',"
+        "  capacity = 0, consent_data_processing = false, consent_diversity_data = false,"
+        "  consent_granted_time = NULL, withdraw_reason = '', status = 3,"
+        "  withdraw_time = COALESCE(p.withdraw_time, now()), erase_time = now(),"
+        "  person_hash = $2::bytea, update_time = now()"
+        "  FROM target t WHERE p.tenant_id = " T " AND p.id = t.id RETURNING 1),"
+        " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
+        "  person_hash, principal_id, request_id, participants, unreachable_services)"
+        "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[]))"
+        " SELECT (SELECT count(*) FROM anon), (SELECT count(*) FROM div)";
+    op_query(op, sql, 5, op->params, erase_done);
+}
+
+static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
+                                 const char *unreachable)
+{
+    const char *values[5] = {first, hash_hex(h, r->arena),
+                             r->ctx->principal_id != NULL ? r->ctx->principal_id : "",
+                             r->ctx->request_id != NULL ? r->ctx->request_id : "", unreachable};
+    if (values[1] == NULL)
+        return NULL;
+    return tdm_arena_memdup(r->arena, values, sizeof(values));
+}
+
+void enrol_store_erase_person(const enrol_req *r, const char *external_id,
+                              const uint8_t person_hash[32], const char *unreachable_array,
+                              enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->params = audit_params(r, external_id, person_hash, unreachable_array);
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, erase_update);
+}
+
+static void audit_done(store_op *op, PGresult *res)
+{
+    (void)res;
+    op_end(op, NULL);
+}
+
+static void audit_insert(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
+        " principal_id, request_id, participants, unreachable_services)"
+        " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
+    op_query(op, sql, 5, op->params, audit_done);
+}
+
+void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
+                              const char *unreachable_array, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->params = audit_params(r, fmt_int(r->arena, participants), person_hash, unreachable_array);
+    if (op->params == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, audit_insert);
+}
