@@ -273,7 +273,7 @@ int gw_store_tenant_list(const gw_store_ctx *c, int64_t after_us, const char *af
     return run(c, OP_TENANTS, (void (*)(void))cb, arg,
                "SELECT " TENANT_COLUMNS " FROM gateway.tenants "
                "WHERE $2::uuid IS NULL OR (create_time, id) > "
-               "(to_timestamp($1::bigint / 1000000.0), $2::uuid) "
+               "(timestamptz 'epoch' + $1::bigint * interval '1 microsecond', $2::uuid) "
                "ORDER BY create_time, id LIMIT $3::int",
                3, v);
 }
@@ -314,7 +314,7 @@ int gw_store_key_list(const gw_store_ctx *c, const char *tenant_id, bool show_re
                "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE tenant_id = $1::uuid "
                "AND ($2::bool OR revoke_time IS NULL) "
                "AND ($4::uuid IS NULL OR (create_time, id) < "
-               "(to_timestamp($3::bigint / 1000000.0), $4::uuid)) "
+               "(timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::uuid)) "
                "ORDER BY create_time DESC, id DESC LIMIT $5::int",
                5, v);
 }
