@@ -98,7 +98,7 @@ typedef struct desc_file {
 static size_t load_files(desc_file *files, size_t max)
 {
     wire w = {tdm_descriptor_set, tdm_descriptor_set + tdm_descriptor_set_len};
-    wire_field f;
+    wire_field f = {0};
     size_t n = 0;
     while (n < max && wire_next(&w, &f) == 0) {
         if (f.number != 1 || f.type != 2)
@@ -108,7 +108,7 @@ static size_t load_files(desc_file *files, size_t max)
         df->data = f.data;
         df->len = f.len;
         wire fw = {f.data, f.data + f.len};
-        wire_field g;
+        wire_field g = {0};
         while (wire_next(&fw, &g) == 0) {
             if (g.type != 2)
                 continue;
@@ -138,7 +138,7 @@ static bool scoped_eq(const char *scope, size_t scope_len, const uint8_t *name, 
 static const uint8_t *field_name(const uint8_t *data, size_t len, size_t *name_len)
 {
     wire w = {data, data + len};
-    wire_field f;
+    wire_field f = {0};
     while (wire_next(&w, &f) == 0) {
         if (f.number == 1 && f.type == 2) {
             *name_len = f.len;
@@ -163,7 +163,7 @@ static bool message_defines(const uint8_t *data, size_t len, const char *scope, 
     if (il < 0 || (size_t)il >= sizeof(inner))
         return false;
     wire w = {data, data + len};
-    wire_field f;
+    wire_field f = {0};
     while (wire_next(&w, &f) == 0) {
         if (f.type != 2)
             continue;
@@ -194,7 +194,7 @@ static bool service_defines(const uint8_t *data, size_t len, const char *scope, 
     if (il < 0 || (size_t)il >= sizeof(inner))
         return false;
     wire w = {data, data + len};
-    wire_field f;
+    wire_field f = {0};
     while (wire_next(&w, &f) == 0) {
         if (f.number != 2 || f.type != 2)
             continue;
@@ -211,7 +211,7 @@ static bool file_defines(const desc_file *df, const char *sym)
     const char *scope = (const char *)df->package;
     size_t scope_len = df->package_len;
     wire w = {df->data, df->data + df->len};
-    wire_field f;
+    wire_field f = {0};
     while (wire_next(&w, &f) == 0) {
         if (f.type != 2)
             continue;
@@ -247,7 +247,7 @@ static void collect_files(const desc_file *files, size_t n, size_t i, bool *seen
     seen[i] = true;
     out[(*n_out)++] = (ProtobufCBinaryData){files[i].len, (uint8_t *)files[i].data};
     wire w = {files[i].data, files[i].data + files[i].len};
-    wire_field f;
+    wire_field f = {0};
     while (wire_next(&w, &f) == 0) {
         if (f.number != 3 || f.type != 2)
             continue;
