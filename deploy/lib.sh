@@ -21,8 +21,13 @@ tdm_package_list() {
 # Install whichever of the listed packages are missing. As root: apt-get update
 # then install. Otherwise: print the one command that would do it, and fail.
 tdm_install_packages() {
+  tdm_install_named $(tdm_package_list "$@")
+}
+
+# Install whichever of the named packages are missing (same rules as above).
+tdm_install_named() {
   local missing=() p
-  for p in $(tdm_package_list "$@"); do
+  for p in "$@"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
       missing+=("$p")
     fi

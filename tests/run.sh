@@ -13,6 +13,10 @@ source "$(dirname "$0")/../deploy/lib.sh"
 cd "$TDM_ROOT"
 
 tdm_install_packages build local test
+# kubectl renders the Kubernetes manifests (tests/deploy/check.sh). Machines that
+# already have one (e.g. the kubectl package of Google's Cloud SDK) keep it: Debian's
+# kubernetes-client would conflict with it on /usr/bin/kubectl.
+command -v kubectl >/dev/null 2>&1 || tdm_install_named kubernetes-client
 
 BUILD_DIR=${TANDEM_TEST_BUILD_DIR:-$TDM_ROOT/build/test}
 JOBS=$(nproc)
