@@ -47,6 +47,7 @@ CREATE TABLE gateway.idempotency (
 );
 CREATE INDEX idempotency_create_time_idx ON gateway.idempotency (create_time);
 
-GRANT USAGE ON SCHEMA gateway TO tandem_gateway;
-GRANT SELECT, INSERT, UPDATE ON gateway.tenants, gateway.api_keys TO tandem_gateway;
-GRANT SELECT, INSERT, DELETE ON gateway.idempotency TO tandem_gateway;
+-- The service role reads and writes these; it never deletes a tenant or a key
+-- (revocation is an update), and replaces idempotency rows in place.
+GRANT SELECT, INSERT, UPDATE ON gateway.tenants, gateway.api_keys TO @service_role@;
+GRANT SELECT, INSERT, UPDATE ON gateway.idempotency TO @service_role@;
