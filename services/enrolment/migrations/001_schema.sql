@@ -172,11 +172,9 @@ END
 $rls$;
 
 -- The service role: what its statements need, nothing more. The audit is
--- insert-only (no SELECT, UPDATE or DELETE), the outbox append-only for it.
-GRANT USAGE ON SCHEMA enrolment TO tandem_enrolment;
-GRANT SELECT, INSERT, UPDATE ON enrolment.programmes, enrolment.participants TO tandem_enrolment;
+-- insert-only (no SELECT, UPDATE or DELETE), the outbox append-only for it. (The
+-- runner grants USAGE on the schema and its sequences.)
+GRANT SELECT, INSERT, UPDATE ON enrolment.programmes, enrolment.participants TO @service_role@;
 GRANT SELECT, INSERT, UPDATE, DELETE ON enrolment.participant_diversity,
-    enrolment.idempotency_keys TO tandem_enrolment;
-GRANT INSERT ON enrolment.outbox, enrolment.person_data_audit TO tandem_enrolment;
-GRANT USAGE ON SEQUENCE enrolment.programmes_seq_seq, enrolment.participants_seq_seq,
-    enrolment.outbox_seq_seq TO tandem_enrolment;
+    enrolment.idempotency_keys TO @service_role@;
+GRANT INSERT ON enrolment.outbox, enrolment.person_data_audit TO @service_role@;
