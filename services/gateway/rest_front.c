@@ -99,8 +99,9 @@ static void respond_error_as(tdm_http_request *req, const tdm_rest_route *route,
         text = (char *)FALLBACK;
         len = sizeof(FALLBACK) - 1;
     }
-    tdm_http_respond(req, http, "application/json", text, len, extra, n_extra);
+    /* Responding may free the request (and its arena): observe first. */
     observe(req, route, http, start_ms, p);
+    tdm_http_respond(req, http, "application/json", text, len, extra, n_extra);
 }
 
 static void respond_error(rest_op *op, tdm_status *st, uint32_t retry_after_s)
@@ -125,8 +126,8 @@ static void respond_message(rest_op *op, const ProtobufCMessage *m)
         respond_error(op, tdm_status_new(TDM_INTERNAL, "the response cannot be shown as JSON"), 0);
         return;
     }
-    tdm_http_respond(op->req, 200, "application/json", text, len, NULL, 0);
     observe(op->req, op->match.route, 200, op->start_ms, op->principal);
+    tdm_http_respond(op->req, 200, "application/json", text, len, NULL, 0);
 }
 
 /* ---- completion ------------------------------------------------------------------------- */
@@ -244,9 +245,9 @@ static void on_request(tdm_http_request *req, void *user)
     const char *path = tdm_http_path(req);
     uint64_t now = uv_now(tdm_http_loop(req));
     if (strcmp(path, "/openapi.json") == 0) {
+        observe(req, NULL, 200, now, NULL);
         tdm_http_respond(req, 200, "application/json", tdm_openapi_json, tdm_openapi_json_len, NULL,
                          0);
-        observe(req, NULL, 200, now, NULL);
         return;
     }
     if (runtime_path(path)) {
