@@ -127,6 +127,10 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
                 const char *idempotency_key, uint64_t deadline_ms, tdm_arena *arena,
                 gw_forward_cb cb, void *arg);
 
+/* The request id of a gRPC call at the gateway: the client's x-request-id when
+ * acceptable, otherwise a new UUID (in the call's arena). */
+const char *gw_grpc_request_id(tdm_call *call);
+
 /* Register a forwarding gRPC service for every tandem.v1 service the gateway does not
  * implement itself. */
 tdm_status *gw_passthrough_register(gw_state *gw);

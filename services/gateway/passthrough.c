@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uuid/uuid.h>
 
 #include "gateway.h"
 #include "tandem/log.h"
@@ -68,6 +69,29 @@ int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms)
         return INT64_MAX;
     uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
     return deadline_ms > now ? (int64_t)(deadline_ms - now) : 0;
+}
+
+const char *gw_grpc_request_id(tdm_call *call)
+{
+    /* The client's x-request-id when it is 1-64 characters of [A-Za-z0-9._-]; never a
+     * request id from a client-supplied context, which the gateway ignores. */
+    const char *rid = tdm_call_metadata(call, "x-request-id", NULL);
+    size_t n = rid != NULL ? strlen(rid) : 0;
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = rid[i];
+        ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '-';
+    }
+    if (ok)
+        return rid;
+    char *id = tdm_arena_alloc(tdm_call_arena(call), 37);
+    if (id == NULL)
+        return NULL;
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, id);
+    return id;
 }
 
 /* ---- forwarding ---------------------------------------------------------------------------- */
@@ -200,7 +224,7 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
     g->call = call;
     g->request = request;
     g->peer = gw_service_peer(service);
-    g->request_id = tdm_call_ctx(call)->request_id;
+    g->request_id = gw_grpc_request_id(call);
     g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
     const ProtobufCServiceDescriptor *sd = NULL;
     if (strcmp(service, tandem__v1__enrolment_service__descriptor.name) == 0)

@@ -654,7 +654,7 @@ static void grpc_tenant_handler(tdm_call *call, const ProtobufCMessage *request,
     g->call = call;
     g->method = slash != NULL ? slash + 1 : path;
     g->request = request;
-    g->request_id = tdm_call_ctx(call)->request_id;
+    g->request_id = gw_grpc_request_id(call);
     g->idem_key = tdm_call_metadata(call, "idempotency-key", NULL);
     g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
     const gw_route_auth *ra = gw_tenant_method_auth(g->method);
