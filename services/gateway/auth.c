@@ -15,12 +15,7 @@
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
-#include "tandem/internal/v1/context.pb.h"
 #include "tandem/log.h"
-
-#include <openssl/evp.h>
-#include <pb_encode.h>
-#include <sys/time.h>
 
 typedef struct auth_op {
     gw_state *gw;
@@ -263,41 +258,4 @@ void gw_auth_stop(gw_state *gw)
     uv_timer_stop(&gw->touch_timer);
     uv_close((uv_handle_t *)&gw->touch_timer, NULL);
     gw->touch_timer_open = false;
-}
-
-/* ---- the request context ------------------------------------------------------------ */
-
-static void copy_bounded(char *dst, size_t cap, const char *src)
-{
-    size_t n = src != NULL ? strlen(src) : 0;
-    if (n >= cap)
-        n = 0;
-    if (n > 0)
-        memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-char *gw_context_metadata(tdm_arena *arena, const gw_principal *p, const char *request_id,
-                          int64_t remaining_ms)
-{
-    tandem_internal_v1_RequestContext rc = tandem_internal_v1_RequestContext_init_zero;
-    copy_bounded(rc.tenant_id, sizeof(rc.tenant_id), p->tenant_id);
-    copy_bounded(rc.principal_id, sizeof(rc.principal_id), p->key_id);
-    copy_bounded(rc.request_id, sizeof(rc.request_id), request_id);
-    rc.principal_kind = (tandem_internal_v1_PrincipalKind)p->kind;
-    rc.scopes = p->scopes;
-    if (remaining_ms != INT64_MAX) {
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        rc.deadline_unix_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + remaining_ms;
-    }
-    uint8_t buf[tandem_internal_v1_RequestContext_size];
-    pb_ostream_t out = pb_ostream_from_buffer(buf, sizeof(buf));
-    if (!pb_encode(&out, tandem_internal_v1_RequestContext_fields, &rc))
-        return NULL;
-    char *b64 = tdm_arena_alloc(arena, 4 * ((out.bytes_written + 2) / 3) + 1);
-    if (b64 == NULL)
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)b64, buf, (int)out.bytes_written);
-    return b64;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "principal.h"
 #include "ratelimit.h"
 #include "tandem/metrics.h"
 #include "tandem/runtime.h"
@@ -51,15 +52,6 @@ typedef struct gw_route_auth {
     bool platform_only; /* tenant keys are refused (PERMISSION_DENIED) */
 } gw_route_auth;
 
-/* The authenticated caller. Strings live in the request's arena. */
-typedef struct gw_principal {
-    const char *key_id;
-    const char *key_tenant_id; /* the key's own tenant (NULL for the bootstrap key) */
-    int kind;                  /* 1 platform, 2 tenant */
-    uint32_t scopes;           /* admin expanded to every bit */
-    const char *tenant_id;     /* the tenant acted for; NULL when the route has none */
-} gw_principal;
-
 /* st NULL: p is the caller. Otherwise p is NULL and, for RESOURCE_EXHAUSTED,
  * retry_after_s says when to come back. */
 typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
@@ -79,11 +71,6 @@ void gw_auth_touch(gw_state *gw, const char *key_id);
 /* Start/stop the batch timer. stop flushes nothing further. */
 void gw_auth_start(gw_state *gw);
 void gw_auth_stop(gw_state *gw);
-
-/* The nanopb RequestContext of p as base64 text (for x-tandem-context-bin), in arena;
- * NULL on failure. */
-char *gw_context_metadata(tdm_arena *arena, const gw_principal *p, const char *request_id,
-                          int64_t remaining_ms);
 
 /* ---- TenantService (tenants.c) -------------------------------------------------- */
 

@@ -357,8 +357,9 @@ int gw_store_keys_touch(const gw_store_ctx *c, const char *const *ids, size_t n,
     arr[off] = '\0';
     const char *v[] = {arr};
     return run(c, OP_DONE, (void (*)(void))cb, arg,
-               "UPDATE gateway.api_keys SET last_used_time = now() WHERE id = ANY($1::uuid[])", 1,
-               v);
+               "UPDATE gateway.api_keys SET last_used_time = now() WHERE id = ANY($1::uuid[]) "
+               "AND (last_used_time IS NULL OR last_used_time < now() - interval '1 minute')",
+               1, v);
 }
 
 int gw_store_bootstrap_key(const gw_store_ctx *c, const gw_key_new *k, gw_store_done_cb cb,

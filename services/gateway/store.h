@@ -89,7 +89,8 @@ int gw_store_key_get(const gw_store_ctx *c, const char *id, gw_store_keys_cb cb,
 /* Sets revoke_time once (idempotent); no row when the key does not exist. */
 int gw_store_key_revoke(const gw_store_ctx *c, const char *id, gw_store_keys_cb cb, void *arg);
 
-/* last_used_time = now() for every key id in ids (one statement for the batch). */
+/* last_used_time = now() for every key id in ids not touched in the last minute (one
+ * statement for the batch; the column is documented as updated at most once a minute). */
 int gw_store_keys_touch(const gw_store_ctx *c, const char *const *ids, size_t n,
                         gw_store_done_cb cb, void *arg);
 
