@@ -10,6 +10,8 @@ keep-alive HTTP/1.1 connections from several threads:
 
 Run from a build tree: TANDEM_BUILD_DIR=... TANDEM_TEST_DATABASE_URL=... \
     /usr/bin/python3 tools/bench/gateway/bench_gateway.py [seconds] [threads]
+or against a running stack (e.g. deploy/up.sh): TANDEM_BENCH_GATEWAY=host:port
+TANDEM_BENCH_KEY=<platform admin key> ... bench_gateway.py [seconds] [threads]
 """
 import http.client
 import json
@@ -64,40 +66,51 @@ def run(addr, path, key, seconds, threads):
     return n / seconds, pct(0.5), pct(0.99), errors[0]
 
 
+def wait_for(addr, key):
+    host, port = addr.split(":")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection(host, int(port), timeout=5)
+            if request(conn, "GET", "/v1/tenants", key)[0] == 200:
+                return conn
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the gateway at %s did not answer" % addr)
+
+
+def measure(addr, root_key, seconds, threads):
+    conn = wait_for(addr, root_key)
+    slug = "bench-%d" % int(time.time() * 1000)
+    status, t = request(conn, "POST", "/v1/tenants", root_key, {"name": "Bench", "slug": slug})
+    tenant = json.loads(t)
+    status, k = request(conn, "POST", "/v1/tenants/%s/apiKeys" % tenant["id"], root_key,
+                        {"displayName": "bench", "scopes": ["enrolment:read"],
+                         "rateLimit": {"requestsPerSecond": 1000000, "burst": 1000000}})
+    key = json.loads(k)["secret"]
+    print("%-14s %10s %9s %9s %7s" % ("case", "req/s", "p50 ms", "p99 ms", "errors"))
+    for name, path, use_key in (("healthz", "/healthz", None),
+                                ("auth+tenant", "/v1/tenants/%s" % tenant["id"], key),
+                                ("auth+forward", "/v1/programmes", key)):
+        rps, p50, p99, errs = run(addr, path, use_key, seconds, threads)
+        print("%-14s %10.0f %9.2f %9.2f %7d" % (name, rps, p50, p99, errs))
+
+
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5
     threads = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    if os.environ.get("TANDEM_BENCH_GATEWAY"):
+        measure(os.environ["TANDEM_BENCH_GATEWAY"], os.environ["TANDEM_BENCH_KEY"], seconds,
+                threads)
+        return
     stack = harness.Stack("bench")
     try:
         stack.start("enrolment")
         env = {"TANDEM_RATE_LIMIT_RPS": "1000000", "TANDEM_RATE_LIMIT_BURST": "1000000",
                "TANDEM_LOG_LEVEL": "warn"}
         stack.start("gateway", extra_env=env, wait=False)
-        addr = stack.addr("gateway")
-        host, port = addr.split(":")
-        conn = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection(host, int(port), timeout=5)
-                if request(conn, "GET", "/v1/tenants", stack.bootstrap_key)[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        status, t = request(conn, "POST", "/v1/tenants", stack.bootstrap_key,
-                            {"name": "Bench", "slug": "bench-firm"})
-        tenant = json.loads(t)
-        status, k = request(conn, "POST", "/v1/tenants/%s/apiKeys" % tenant["id"],
-                            stack.bootstrap_key,
-                            {"displayName": "bench", "scopes": ["enrolment:read"]})
-        key = json.loads(k)["secret"]
-        print("%-14s %10s %9s %9s %7s" % ("case", "req/s", "p50 ms", "p99 ms", "errors"))
-        for name, path, use_key in (("healthz", "/healthz", None),
-                                    ("auth+tenant", "/v1/tenants/%s" % tenant["id"], key),
-                                    ("auth+forward", "/v1/programmes", key)):
-            rps, p50, p99, errs = run(addr, path, use_key, seconds, threads)
-            print("%-14s %10.0f %9.2f %9.2f %7d" % (name, rps, p50, p99, errs))
+        measure(stack.addr("gateway"), stack.bootstrap_key, seconds, threads)
     finally:
         stack.close()
 
