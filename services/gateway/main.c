@@ -11,6 +11,11 @@
 #include "tandem/log.h"
 #include "tandem/runtime.h"
 
+/* The gateway's state lives as long as the process: callbacks of the last key-use
+ * batch and of peer probes may still run while the runtime closes the pool and the
+ * peers, after the shutdown hook. */
+static gw_state *STATE;
+
 static tdm_status *gateway_init(tdm_runtime *rt)
 {
     gw_state *gw = calloc(1, sizeof(*gw));
@@ -37,6 +42,7 @@ static tdm_status *gateway_init(tdm_runtime *rt)
         "route,method", TDM_METRIC_LATENCY_BUCKETS, TDM_METRIC_LATENCY_BUCKETS_COUNT);
     gw->m_ratelimited = tdm_metric_counter(reg, "tandem_ratelimit_rejections_total",
                                            "Requests refused by a key's rate limit", NULL);
+    STATE = gw;
     tdm_runtime_set_user(rt, gw);
     tdm_status *st = gw_tenant_register(gw);
     if (st == NULL)
@@ -59,7 +65,6 @@ static void gateway_shutdown(tdm_runtime *rt)
     gw_auth_stop(gw);
     gw_probe_stop(gw);
     gw_rest_uninstall();
-    /* The state stays allocated: a last key-use batch may still complete on the loop. */
 }
 
 /* Ready when the runtime's checks hold and every service answers. */

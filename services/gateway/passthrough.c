@@ -245,40 +245,43 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
                     tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed, g);
 }
 
-static tdm_status *register_forwarding(gw_state *gw, const ProtobufCServiceDescriptor *sd,
-                                       size_t max_batch_method_bytes)
-{
-    tdm_rpc_method_def *methods = calloc(sd->n_methods, sizeof(*methods));
-    tdm_rpc_service_def *def = calloc(1, sizeof(*def));
-    if (methods == NULL || def == NULL) {
-        free(methods);
-        free(def);
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    for (unsigned i = 0; i < sd->n_methods; i++) {
-        methods[i].name = sd->methods[i].name;
-        methods[i].handler = grpc_forward_handler;
-        methods[i].max_request_bytes =
-            strcmp(sd->methods[i].name, "BatchEnrol") == 0 ? max_batch_method_bytes : 0;
-    }
-    def->descriptor = sd;
-    def->methods = methods;
-    def->n_methods = sd->n_methods;
-    def->require_context = false;
-    def->service_data = gw;
-    /* The definitions live as long as the process (the server keeps pointers). */
-    return tdm_server_add_service(tdm_runtime_server(gw->rt), def);
-}
+/* The forwarding definitions: static, because the server keeps pointers to them
+ * until it is freed, after the service's shutdown hook has run. */
+#define FORWARDED_SERVICES    3
+#define FORWARDED_METHODS_MAX 64
+
+static tdm_rpc_method_def FORWARD_METHODS[FORWARDED_SERVICES][FORWARDED_METHODS_MAX];
+static tdm_rpc_service_def FORWARD_DEFS[FORWARDED_SERVICES];
 
 tdm_status *gw_passthrough_register(gw_state *gw)
 {
-    const ProtobufCServiceDescriptor *services[] = {
+    const ProtobufCServiceDescriptor *services[FORWARDED_SERVICES] = {
         &tandem__v1__enrolment_service__descriptor,
         &tandem__v1__matching_service__descriptor,
         &tandem__v1__feedback_service__descriptor,
     };
-    for (size_t i = 0; i < sizeof(services) / sizeof(services[0]); i++) {
-        tdm_status *st = register_forwarding(gw, services[i], TDM_MAX_BATCH_MESSAGE_BYTES);
+    for (size_t s = 0; s < FORWARDED_SERVICES; s++) {
+        const ProtobufCServiceDescriptor *sd = services[s];
+        if (sd->n_methods > FORWARDED_METHODS_MAX)
+            return tdm_status_new(TDM_INTERNAL, "%s has more than %d methods", sd->name,
+                                  FORWARDED_METHODS_MAX);
+        for (unsigned i = 0; i < sd->n_methods; i++) {
+            FORWARD_METHODS[s][i] = (tdm_rpc_method_def){
+                .name = sd->methods[i].name,
+                .handler = grpc_forward_handler,
+                .max_request_bytes = strcmp(sd->methods[i].name, "BatchEnrol") == 0
+                                         ? TDM_MAX_BATCH_MESSAGE_BYTES
+                                         : 0,
+            };
+        }
+        FORWARD_DEFS[s] = (tdm_rpc_service_def){
+            .descriptor = sd,
+            .methods = FORWARD_METHODS[s],
+            .n_methods = sd->n_methods,
+            .require_context = false,
+            .service_data = gw,
+        };
+        tdm_status *st = tdm_server_add_service(tdm_runtime_server(gw->rt), &FORWARD_DEFS[s]);
         if (st != NULL)
             return st;
     }
