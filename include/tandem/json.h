@@ -32,8 +32,9 @@
 #define TDM_JSON_MAX_LIST_ELEMENTS 100000u
 /* Field paths in violations are cut to this many bytes. */
 #define TDM_JSON_MAX_PATH_BYTES 256u
-/* Messages nest at most this deep when encoded (Struct/Value can recurse). */
-#define TDM_JSON_MAX_ENCODE_DEPTH 100
+/* Messages nest at most this deep when encoded: deeper than any decoded document
+ * (each JSON level of a Struct is two messages, Value and Struct). */
+#define TDM_JSON_MAX_ENCODE_DEPTH 200
 
 /* Parse a JSON document under the codec's rules: duplicate keys, invalid UTF-8, NUL
  * characters and nesting deeper than TDM_JSON_MAX_DEPTH are refused. `desc` (may be
