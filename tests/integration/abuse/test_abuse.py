@@ -1,0 +1,519 @@
+"""HTTP/2 and gRPC abuse against a real Tandem transport process.
+
+Each attack runs on its own connection against tdm_rpc_test_server (the real
+server.c/h2_server.c/http1.c serving tandem.test.v1.EchoService; no database needed)
+and must end with GOAWAY (ENHANCE_YOUR_CALM where it applies), a refused stream or a
+closed connection within a stated time, while the process's RSS stays bounded and a
+grpcio health Check on another connection keeps being answered.
+
+Frames are written by hand (struct + a tiny HPACK literal encoder) so the client can
+break the protocol on purpose; the server's frames are parsed here, with python3-hpack
+decoding header blocks. Run with /usr/bin/python3 (Debian's grpcio and hpack).
+
+Timeouts: the server's HTTP/1.1 header timeout (10 s) bounds slow and incomplete
+clients. The HTTP/2 idle timeout (300 s) cannot be shortened from outside the process
+(tdm_server_options only; no environment variable), so idle HTTP/2 connections are
+not waited for here.
+"""
+import os
+import resource
+import select
+import socket
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+import grpc
+import hpack
+
+BUILD_DIR = os.environ.get("TANDEM_BUILD_DIR", "")
+SERVER_BIN = os.path.join(BUILD_DIR, "bin", "tdm_rpc_test_server")
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
+    0, 1, 3, 4, 6, 7, 8, 9)
+END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
+ENHANCE_YOUR_CALM = 0xB
+CANCEL = 0x8
+
+HEADER_TIMEOUT_S = 10.0     # TDM_HEADER_TIMEOUT_MS_DEFAULT
+RSS_GROWTH_LIMIT_KB = 64 * 1024
+SLOW_CLIENTS = 1000          # the issue's number; lowered if the fd limit is too small
+
+
+# ---- Frames ------------------------------------------------------------------------
+
+def frame(ftype, flags, stream_id, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + \
+        struct.pack(">I", stream_id & 0x7FFFFFFF) + payload
+
+
+def hpack_int(value, prefix_bits, first=0):
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def literal(name, value):
+    """A literal header field without indexing, no Huffman: leaves HPACK state alone."""
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(value, str):
+        value = value.encode()
+    return b"\x00" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
+
+
+def grpc_request_headers(path="/tandem.test.v1.EchoService/Echo", extra=()):
+    block = literal(":method", "POST") + literal(":scheme", "http") + \
+        literal(":path", path) + literal(":authority", "abuse") + \
+        literal("content-type", "application/grpc") + literal("te", "trailers")
+    for name, value in extra:
+        block += literal(name, value)
+    return block
+
+
+def grpc_message(payload):
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+def echo_request(payload_len):
+    """tandem.test.v1.EchoRequest{payload: payload_len bytes} by hand."""
+    body = b"x" * payload_len
+    out = b"\x12"
+    n = len(body)
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n]) + body
+
+
+class H2Peer:
+    """A raw client connection: writes whatever it is told, parses what comes back."""
+
+    def __init__(self, port, preface=True, settings=b""):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.closed = False
+        self.goaway = None          # error code of the GOAWAY received
+        self.rst = {}               # stream id -> error code
+        self.headers = {}           # stream id -> [(name, value)] (all blocks)
+        self.data = {}              # stream id -> bytes received
+        self.decoder = hpack.Decoder()
+        self.block = b""
+        if preface:
+            self.send(PREFACE + frame(SETTINGS, 0, 0, settings))
+
+    def send(self, data):
+        """False once the server has closed (EPIPE/ECONNRESET)."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            self.closed = True
+            return False
+
+    def pump(self, timeout):
+        """Read for up to `timeout` seconds (or until the peer closes)."""
+        end = time.monotonic() + timeout
+        while not self.closed:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            ready, _, _ = select.select([self.sock], [], [], left)
+            if not ready:
+                return
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except (ConnectionResetError, socket.timeout):
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return
+            self.buf += chunk
+            self._parse()
+
+    def _parse(self):
+        while len(self.buf) >= 9:
+            length = int.from_bytes(self.buf[:3], "big")
+            if len(self.buf) < 9 + length:
+                return
+            ftype, flags = self.buf[3], self.buf[4]
+            sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
+            payload = self.buf[9:9 + length]
+            self.buf = self.buf[9 + length:]
+            if ftype == GOAWAY and len(payload) >= 8:
+                self.goaway = int.from_bytes(payload[4:8], "big")
+            elif ftype == RST_STREAM and len(payload) >= 4:
+                self.rst[sid] = int.from_bytes(payload[:4], "big")
+            elif ftype == DATA:
+                self.data[sid] = self.data.get(sid, b"") + payload
+            elif ftype in (HEADERS, CONTINUATION):
+                if ftype == HEADERS and flags & 0x8:   # PADDED
+                    payload = payload[1:len(payload) - payload[0]]
+                if ftype == HEADERS and flags & 0x20:  # PRIORITY
+                    payload = payload[5:]
+                self.block += payload
+                if flags & END_HEADERS:
+                    fields = self.decoder.decode(self.block, raw=True)
+                    self.headers.setdefault(sid, []).extend(fields)
+                    self.block = b""
+
+    def wait_end(self, timeout):
+        """Pump until GOAWAY or close; returns the seconds it took (None: neither)."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            self.pump(0.05)
+            if self.goaway is not None or self.closed:
+                return time.monotonic() - start
+        return None
+
+    def grpc_status(self, sid):
+        for name, value in self.headers.get(sid, []):
+            if name == b"grpc-status":
+                return int(value)
+        return None
+
+    def close(self):
+        self.sock.close()
+
+
+# ---- The process ---------------------------------------------------------------------
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class AbuseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(SERVER_BIN):
+            raise unittest.SkipTest("%s not built" % SERVER_BIN)
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, 4 * SLOW_CLIENTS + 1024)
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        env = dict(os.environ)
+        # A small ASan quarantine, so RSS measures what the server keeps, not what
+        # the sanitizer delays reusing (ignored by a build without ASan).
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":quarantine_size_mb=8:detect_leaks=0").lstrip(":")
+        cls.proc = subprocess.Popen([SERVER_BIN, "0"], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env)
+        line = cls.proc.stdout.readline().decode()
+        if not line.startswith("port "):
+            cls.proc.kill()
+            raise RuntimeError("test server did not start: %r" % line)
+        cls.port = int(line.split()[1])
+        cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
+        cls.check = cls.channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        cls.health()  # warm up: the channel is connected before any attack
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.proc.terminate()
+        try:
+            cls.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.proc.kill()
+            cls.proc.wait()
+
+    @classmethod
+    def health(cls):
+        """One health Check on the shared channel; returns its latency in seconds."""
+        start = time.monotonic()
+        answer = cls.check(b"", timeout=5)
+        assert answer == b"\x08\x01", answer
+        return time.monotonic() - start
+
+    def setUp(self):
+        self.assertIsNone(self.proc.poll(), "the server process died")
+        self.rss_before = rss_kb(self.proc.pid)
+
+    def tearDown(self):
+        self.assertIsNone(self.proc.poll(), "the server process died")
+        grown = rss_kb(self.proc.pid) - self.rss_before
+        self.assertLess(grown, RSS_GROWTH_LIMIT_KB, "RSS grew by %d KiB" % grown)
+        self.assertLess(self.health(), 1.0)
+
+    def concurrently_healthy(self, attack):
+        """Run attack() while another connection keeps asking for health."""
+        latencies, errors, done = [], [], threading.Event()
+
+        def probe():
+            while not done.is_set():
+                try:
+                    latencies.append(self.health())
+                except Exception as e:  # noqa: BLE001 - reported below
+                    errors.append(repr(e))
+                time.sleep(0.05)
+
+        t = threading.Thread(target=probe)
+        t.start()
+        try:
+            result = attack()
+        finally:
+            done.set()
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertTrue(latencies, "no health check completed during the attack")
+        self.assertLess(max(latencies), 1.0, "health latency during the attack")
+        return result
+
+    def assert_calmed(self, peer, bound, want_code=ENHANCE_YOUR_CALM):
+        took = peer.wait_end(bound)
+        self.assertIsNotNone(took, "neither GOAWAY nor close within %.0f s" % bound)
+        if peer.goaway is not None and want_code is not None:
+            self.assertEqual(peer.goaway, want_code, "GOAWAY error code")
+        return took
+
+    # ---- HTTP/2 floods -------------------------------------------------------------
+
+    def test_rapid_reset(self):
+        """HEADERS+RST_STREAM loops (CVE-2023-44487) end in GOAWAY(ENHANCE_YOUR_CALM)."""
+        def attack():
+            peer = H2Peer(self.port)
+            block = grpc_request_headers()
+            sid, start = 1, time.monotonic()
+            while time.monotonic() - start < 5 and not peer.closed and peer.goaway is None:
+                burst = b"".join(frame(HEADERS, END_HEADERS, s, block) +
+                                 frame(RST_STREAM, 0, s, struct.pack(">I", CANCEL))
+                                 for s in range(sid, sid + 200, 2))
+                sid += 200
+                peer.send(burst)
+                peer.pump(0)
+            self.assert_calmed(peer, 5)
+            peer.close()
+            return sid // 2
+        streams = self.concurrently_healthy(attack)
+        self.assertLess(streams, 20000, "reset %d streams before being stopped" % streams)
+
+    def test_continuation_flood(self):
+        """HEADERS without END_HEADERS then endless CONTINUATION frames: the header
+        list limit (8 KiB) must stop it, not the client's patience."""
+        def attack():
+            peer = H2Peer(self.port)
+            peer.send(frame(HEADERS, 0, 1, grpc_request_headers()))
+            sent, start = 0, time.monotonic()
+            piece = literal("x-flood", "v" * 1000)
+            while time.monotonic() - start < 10 and not peer.closed and peer.goaway is None \
+                    and sent < 64 * 1024 * 1024:
+                chunk = b"".join(frame(CONTINUATION, 0, 1, piece) for _ in range(64))
+                if not peer.send(chunk):
+                    break
+                sent += len(chunk)
+                peer.pump(0)
+            took = self.assert_calmed(peer, 2, want_code=None)
+            peer.close()
+            return sent, took
+        sent, _ = self.concurrently_healthy(attack)
+        self.assertLess(sent, 16 * 1024 * 1024, "accepted %d bytes of CONTINUATION" % sent)
+
+    def test_ping_flood(self):
+        """PINGs faster than the bucket allows (and ACKs never read)."""
+        def attack():
+            peer = H2Peer(self.port)
+            pings = b"".join(frame(PING, 0, 0, struct.pack(">Q", i)) for i in range(500))
+            for _ in range(40):
+                if not peer.send(pings):
+                    break
+            self.assert_calmed(peer, 5)
+            peer.close()
+        self.concurrently_healthy(attack)
+
+    def test_settings_flood(self):
+        def attack():
+            peer = H2Peer(self.port)
+            settings = frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)) * 500
+            for _ in range(40):
+                if not peer.send(settings):
+                    break
+            self.assert_calmed(peer, 5)
+            peer.close()
+        self.concurrently_healthy(attack)
+
+    @unittest.expectedFailure
+    def test_zero_window(self):
+        """Known issue: clients that never open their window while asking for 1 MiB
+        responses. Nothing is sent beyond the window (asserted), but a completed
+        call's response stays queued on its stream with no deadline or send timeout,
+        and a connection with an open stream is never idle, so each such stream pins
+        its response (up to 32 MiB for BatchEnrol-sized methods, 100 per connection)
+        for as long as the client keeps the socket. Expected: the stream ends by its
+        grpc-timeout (2S) or a send-stall timeout."""
+        peers = []
+        try:
+            def attack():
+                request = grpc_message(echo_request(1024 * 1024))
+                for _ in range(10):
+                    # SETTINGS_INITIAL_WINDOW_SIZE = 0; the connection window stays 65535.
+                    peer = H2Peer(self.port, settings=struct.pack(">HI", 4, 0))
+                    block = grpc_request_headers("/tandem.test.v1.EchoService/Big",
+                                                 extra=[("grpc-timeout", "2S")])
+                    peer.send(frame(HEADERS, END_HEADERS, 1, block))
+                    for off in range(0, len(request), 16384):
+                        peer.send(frame(DATA, 0, 1, request[off:off + 16384]))
+                    peer.send(frame(DATA, END_STREAM, 1))
+                    peers.append(peer)
+                start = time.monotonic()
+                for peer in peers:
+                    while time.monotonic() - start < 6 and 1 not in peer.rst and \
+                            peer.grpc_status(1) is None and not peer.closed:
+                        peer.pump(0.1)
+                return time.monotonic() - start
+            took = self.concurrently_healthy(attack)
+            grown = rss_kb(self.proc.pid) - self.rss_before
+            self.assertLess(grown, RSS_GROWTH_LIMIT_KB, "RSS grew by %d KiB" % grown)
+            for peer in peers:
+                self.assertEqual(len(peer.data.get(1, b"")), 0, "data beyond a zero window")
+            for peer in peers:
+                ended = 1 in peer.rst or peer.grpc_status(1) is not None or peer.closed
+                self.assertTrue(ended, "stream not ended %.1f s after its 2 s deadline" % took)
+        finally:
+            for peer in peers:
+                peer.close()
+            time.sleep(0.5)  # let the server free the streams before tearDown measures
+
+    def test_incomplete_preface(self):
+        """A connection that starts the preface and never finishes is closed by the
+        header timeout."""
+        peer = H2Peer(self.port, preface=False)
+        peer.send(PREFACE[:10])
+        took = peer.wait_end(HEADER_TIMEOUT_S + 5)
+        self.assertIsNotNone(took, "not closed")
+        self.assertTrue(peer.closed)
+        self.assertLess(took, HEADER_TIMEOUT_S + 2)
+        peer.close()
+
+    def test_max_length_prefix(self):
+        """A gRPC message announcing 2^32-1 bytes is refused from its prefix
+        (RESOURCE_EXHAUSTED, or the stream reset) without buffering anything."""
+        peer = H2Peer(self.port)
+        peer.send(frame(HEADERS, END_HEADERS, 1, grpc_request_headers()))
+        peer.send(frame(DATA, 0, 1, b"\x00\xff\xff\xff\xff" + b"y" * 16000))
+        start = time.monotonic()
+        while time.monotonic() - start < 3 and peer.grpc_status(1) is None and \
+                1 not in peer.rst and not peer.closed and peer.goaway is None:
+            peer.pump(0.05)
+        status = peer.grpc_status(1)
+        self.assertTrue(status == 8 or 1 in peer.rst or peer.closed or peer.goaway is not None,
+                        "no refusal within 3 s")
+        if status is not None:
+            self.assertEqual(status, 8, "grpc-status for a 4 GiB message")
+        peer.close()
+
+    # ---- Slow clients ----------------------------------------------------------------
+
+    def test_slow_clients(self):
+        """Many idle or dripping clients - HTTP/1.1 request heads that never end and
+        HTTP/2 prefaces that never complete - are closed by the header timeout while a
+        normal client keeps its latency."""
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        n = min(SLOW_CLIENTS, (soft - 256) // 2)
+        socks = []
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.setblocking(False)
+            if i % 2 == 0:
+                s.send(b"GET /healthz HTTP/1.1\r\nHost: slow\r\n")
+            else:
+                s.send(PREFACE[:16])
+            socks.append(s)
+        baseline = [self.health() for _ in range(5)]
+        start = time.monotonic()
+        open_socks = set(range(n))
+        latencies = []
+        drip = 0
+        while open_socks and time.monotonic() - start < HEADER_TIMEOUT_S + 8:
+            # HTTP/1.1 clients drip one header byte a second (the timeout counts from
+            # the request's start, so dripping must not extend it).
+            if time.monotonic() - start > drip:
+                drip += 1
+                for i in list(open_socks):
+                    if i % 2 == 0:
+                        try:
+                            socks[i].send(b"X")
+                        except OSError:
+                            pass
+            latencies.append(self.health())
+            readable, _, _ = select.select([socks[i] for i in open_socks], [], [], 0.2)
+            for s in readable:
+                try:
+                    data = s.recv(4096)
+                except (ConnectionResetError, BlockingIOError):
+                    data = b""
+                if not data:
+                    open_socks.discard(socks.index(s))
+        took = time.monotonic() - start
+        for s in socks:
+            s.close()
+        self.assertEqual(len(open_socks), 0,
+                         "%d of %d slow clients still open after %.1f s" % (
+                             len(open_socks), n, took))
+        self.assertLess(took, HEADER_TIMEOUT_S + 8)
+        self.assertLess(max(latencies), max(0.5, 10 * max(baseline)),
+                        "health latency with %d slow clients" % n)
+
+    @unittest.expectedFailure
+    def test_http1_blank_line_drip(self):
+        """Known issue: CRLFs before a request line do not start the header timeout
+        (http1.c counts from on_message_begin), and each read resets the idle timer,
+        so a client dripping "\\r\\n" holds a connection for as long as it likes."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        start, closed = time.monotonic(), False
+        while time.monotonic() - start < HEADER_TIMEOUT_S + 4 and not closed:
+            try:
+                s.send(b"\r\n")
+            except OSError:
+                closed = True
+                break
+            ready, _, _ = select.select([s], [], [], 1.0)
+            if ready:
+                closed = s.recv(100) == b""
+        s.close()
+        self.assertTrue(closed, "a CRLF-dripping client outlived the header timeout")
+
+    # ---- Metrics -------------------------------------------------------------------
+
+    @unittest.expectedFailure
+    def test_metrics_series_bounded(self):
+        """Known issue: tdm_http_metrics labels protocol refusals (400, 413, 431) with
+        the raw request path, so each distinct path adds a series to
+        tandem_http_requests_total forever (memory and /metrics size grow without
+        bound)."""
+        for i in range(300):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(b"POST /x-%d HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nz" % i)
+            s.recv(4096)
+            s.close()
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        text = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            text += chunk
+        s.close()
+        series = [l for l in text.split(b"\n") if l.startswith(b"tandem_http_requests_total{")]
+        self.assertLess(len(series), 50, "%d series after 300 distinct paths" % len(series))
+
+
+if __name__ == "__main__":
+    unittest.main()
