@@ -1,0 +1,1428 @@
+/*
+ * pg.c - the asynchronous PostgreSQL pool on the libuv loop (include/tandem/pg.h).
+ *
+ * Each connection is a state machine; its state says where it is held:
+ *
+ *   RESOLVING  uv_getaddrinfo in flight (c->gai), connect timer running
+ *   CONNECTING PQconnectPoll steps, socket watched, connect timer running
+ *   IDLE       on the pool's idle list, socket watched for the server going away
+ *   BUSY       leased to a transaction (c->tx), or running the pool's own ROLLBACK
+ *              (c->tx NULL); one operation (c->op) in flight at a time
+ *   BACKOFF    broken, waiting on its timer to reconnect
+ *   CLOSED     the pool is closing and this connection is finished
+ *
+ *   RESOLVING -> CONNECTING -> IDLE <-> BUSY;  any -> BACKOFF -> RESOLVING|CONNECTING
+ *
+ * Connections stay in libpq pipeline mode: every operation is a few statements sent
+ * with PQsendQueryParams followed by one PQpipelineSync, so a transaction's BEGIN,
+ * tenant and statement timeout cost one round trip, and tdm_pg_exec's BEGIN,
+ * tenant, statement and COMMIT one as well. An operation is complete when the
+ * PGRES_PIPELINE_SYNC result arrives; the first error is kept, later statements of
+ * the same operation report PIPELINE_ABORTED and are ignored.
+ *
+ * Transactions wait FIFO on the pool's queue until a connection is idle. One timer
+ * per pool serves the queue deadlines (queue_timeout_ms and the caller's deadline,
+ * whichever first), the deferred completions, and closing. Completions that arise
+ * inside an API call (a refused begin, a query on a dead transaction) are deferred
+ * to that timer, so a callback never runs inside the call that started its work.
+ *
+ * The socket can change during PQconnectPoll (libpq tries the next address, or
+ * retries without SSL), possibly under the same descriptor number, so while
+ * connecting the uv_poll_t is closed and a new one opened on PQsocket() at every step.
+ */
+#include "tandem/pg.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tandem/arena.h"
+#include "tandem/log.h"
+#include "tandem/metrics.h"
+
+#define CONNECT_TIMEOUT_MS       10000
+#define BACKOFF_FIRST_MS         100
+#define BACKOFF_MAX_MS           5000
+#define CLOSE_GRACE_MS           3000
+#define DEFAULT_QUEUE_TIMEOUT_MS 5000
+#define DEFAULT_MAX_QUEUE        10000
+#define MAX_POOL_SIZE            256
+#define MAX_QUERY_PARAMS         65535
+#define UUID_TEXT_LEN            36
+#define MAX_HOST_ADDRESSES       8
+
+typedef enum conn_state {
+    CONN_RESOLVING,
+    CONN_CONNECTING,
+    CONN_IDLE,
+    CONN_BUSY,
+    CONN_BACKOFF,
+    CONN_CLOSED,
+} conn_state;
+
+static const char *const CONN_STATE_NAMES[] = {"resolving", "connecting", "idle",
+                                               "busy",      "backoff",    "closed"};
+
+typedef enum op_kind {
+    OP_NONE,
+    OP_BEGIN,    /* BEGIN; set_config(...) */
+    OP_QUERY,    /* one statement of an open transaction */
+    OP_END,      /* COMMIT or ROLLBACK */
+    OP_EXEC,     /* BEGIN; set_config(...); statement; COMMIT */
+    OP_ROLLBACK, /* the pool's own clean-up after a failed operation */
+} op_kind;
+
+typedef enum tx_state {
+    TX_WAITING,   /* on the pool's queue */
+    TX_BEGINNING, /* OP_BEGIN or OP_EXEC in flight */
+    TX_OPEN,      /* leased, no statement running */
+    TX_RUNNING,   /* OP_QUERY in flight */
+    TX_ABORTED,   /* a statement failed: only tdm_pg_tx_end remains (a ROLLBACK) */
+    TX_DEAD,      /* its connection was lost: only tdm_pg_tx_end remains */
+    TX_ENDING,    /* OP_END in flight */
+} tx_state;
+
+typedef struct pg_conn pg_conn;
+
+typedef struct pg_poll {
+    uv_poll_t handle;
+    pg_conn *conn;
+} pg_poll;
+
+typedef struct pg_op {
+    op_kind kind;
+    int n_stmts;      /* statements sent before the sync */
+    int stmt;         /* index of the statement whose results are being read */
+    int want;         /* index whose result the caller gets (-1: none) */
+    PGresult *result; /* that statement's result */
+    PGresult *error;  /* the first error of the operation */
+    bool flushing;    /* PQflush has more to send */
+    bool cancel_sent;
+    uint64_t started_ns;
+} pg_op;
+
+struct pg_conn {
+    tdm_pg_pool *pool;
+    int index;
+    conn_state state;
+    PGconn *pg;
+    pg_poll *poll; /* watcher of PQsocket(pg); NULL when there is no socket */
+    int poll_events;
+    uv_timer_t timer;      /* connect timeout (RESOLVING, CONNECTING), backoff (BACKOFF) */
+    uv_getaddrinfo_t *gai; /* the resolution this connection waits for, or NULL */
+    unsigned attempts;     /* failed attempts since the last success */
+    pg_conn *next_idle;
+    tdm_pg_tx *tx; /* the lessee (BUSY) */
+    pg_op op;
+};
+
+struct tdm_pg_tx {
+    tdm_pg_pool *pool;
+    pg_conn *conn;
+    tx_state state;
+    tdm_arena *arena; /* the copies below live here */
+    const char *tenant_id;
+    const char *request_id;
+    bool read_only;
+    bool commit_requested;
+    bool had_error;            /* a statement failed: the end is a ROLLBACK */
+    bool queued;               /* on the pool's waiting queue */
+    uint64_t deadline_ms;      /* absolute uv_now() ms; 0 = none */
+    uint64_t wait_deadline_ms; /* when waiting on the queue ends */
+    tdm_code cancel_code;      /* TDM_OK, or what a cancelled statement reports */
+    tdm_pg_tx_cb begin_cb;
+    tdm_pg_result_cb result_cb;
+    tdm_pg_done_cb done_cb;
+    void *arg;
+    /* tdm_pg_exec: the statement, copied when it was queued */
+    bool is_exec;
+    const char *exec_sql;
+    int exec_nparams;
+    const char **exec_values;
+    tdm_pg_tx *prev, *next; /* the waiting queue */
+    /* a completion deferred to the pool's timer (see the top of the file) */
+    op_kind deferred_kind;
+    tdm_status *deferred_st;
+    tdm_pg_tx *next_deferred;
+};
+
+typedef struct pg_cancel {
+    uv_work_t work;
+    tdm_pg_pool *pool;
+    PGcancel *cancel;
+    int ok;
+    char err[256];
+} pg_cancel;
+
+struct tdm_pg_pool {
+    uv_loop_t *loop;
+    char *conninfo;
+    char *application_name;
+    char *resolve_host; /* the host to resolve with uv_getaddrinfo, or NULL */
+    char *hostaddr;     /* a numeric host given or found in conninfo, or NULL */
+    int size;
+    int queue_timeout_ms;
+    int max_queue;
+    pg_conn *conns;
+    pg_conn *idle; /* IDLE connections, most recently used first */
+    tdm_pg_tx *wait_head, *wait_tail;
+    size_t n_waiting;
+    tdm_pg_tx *deferred_head, *deferred_tail;
+    size_t n_tx; /* transactions allocated, waiting ones included */
+    int n_connected;
+    bool down; /* nothing connected and the last attempt failed: waiting work fails */
+    bool closing;
+    bool finishing;
+    uint64_t close_grace_at;
+    void (*close_done)(void *arg);
+    void *close_arg;
+    uv_timer_t timer;
+    int open_handles; /* timers and poll handles not yet closed */
+    int pending_reqs; /* getaddrinfo and cancel requests not yet called back */
+    tdm_metric *m_connections;
+    tdm_metric *m_queries;
+    tdm_metric *m_duration;
+};
+
+static void conn_start(pg_conn *c);
+static void conn_broken(pg_conn *c, const char *why);
+static void conn_on_poll(uv_poll_t *handle, int status, int events);
+static void pool_dispatch(tdm_pg_pool *pool);
+static void pool_arm(tdm_pg_pool *pool, uint64_t due_ms);
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static void pool_kick(tdm_pg_pool *pool)
+{
+    pool_arm(pool, uv_now(pool->loop));
+}
+
+static void handle_closed(tdm_pg_pool *pool)
+{
+    pool->open_handles--;
+    if (pool->finishing && pool->open_handles == 0) {
+        void (*done)(void *) = pool->close_done;
+        void *arg = pool->close_arg;
+        free(pool->conns);
+        free(pool->conninfo);
+        free(pool->application_name);
+        free(pool->resolve_host);
+        free(pool->hostaddr);
+        free(pool);
+        if (done != NULL)
+            done(arg);
+    }
+}
+
+static void poll_closed(uv_handle_t *h)
+{
+    pg_poll *p = h->data;
+    tdm_pg_pool *pool = p->conn->pool;
+    free(p);
+    handle_closed(pool);
+}
+
+static void conn_timer_closed(uv_handle_t *h)
+{
+    pg_conn *c = h->data;
+    handle_closed(c->pool);
+}
+
+static void pool_timer_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
+static bool uuid_text_ok(const char *s)
+{
+    if (strlen(s) != UUID_TEXT_LEN)
+        return false;
+    for (int i = 0; i < UUID_TEXT_LEN; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        char ch = s[i];
+        bool hex = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+        if (dash ? ch != '-' : !hex)
+            return false;
+    }
+    return true;
+}
+
+static tdm_status *status_unavailable(const char *detail)
+{
+    tdm_status *st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable; retry later");
+    return tdm_status_set_detail(st, "%s", detail);
+}
+
+static void conn_set_state(pg_conn *c, conn_state s)
+{
+    if (c->state != CONN_CLOSED)
+        tdm_metric_add(c->pool->m_connections, (const char *const[]){CONN_STATE_NAMES[c->state]},
+                       -1);
+    if (s != CONN_CLOSED)
+        tdm_metric_add(c->pool->m_connections, (const char *const[]){CONN_STATE_NAMES[s]}, 1);
+    c->state = s;
+}
+
+static void conn_log(tdm_log_level level, const pg_conn *c, const char *msg, const char *error)
+{
+    char index[16];
+    snprintf(index, sizeof(index), "%d", c->index);
+    tdm_log_fields(level, NULL, msg, "conn", index, "state", CONN_STATE_NAMES[c->state], "error",
+                   error, NULL);
+}
+
+static void notice_receiver(void *arg, const PGresult *res)
+{
+    (void)arg;
+    /* libpq prints notices to stderr by default, which would break the JSON lines. */
+    tdm_log_fields(TDM_LOG_DEBUG, NULL, "database notice", "sqlstate", tdm_pg_sqlstate(res),
+                   "message", PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), NULL);
+}
+
+/* ---- transactions: allocation, deferral, queue ---------------------------------- */
+
+static tdm_pg_tx *tx_new(tdm_pg_pool *pool, const tdm_pg_tx_options *opts)
+{
+    tdm_pg_tx *tx = calloc(1, sizeof(*tx));
+    if (tx == NULL)
+        return NULL;
+    tx->arena = tdm_arena_new(0);
+    const char *tenant = opts != NULL && opts->tenant_id != NULL ? opts->tenant_id : "";
+    const char *rid = opts != NULL && opts->request_id != NULL ? opts->request_id : "";
+    if (tx->arena != NULL) {
+        tx->tenant_id = tdm_arena_strdup(tx->arena, tenant);
+        tx->request_id = tdm_arena_strdup(tx->arena, rid);
+    }
+    if (tx->tenant_id == NULL || tx->request_id == NULL) {
+        tdm_arena_free(tx->arena);
+        free(tx);
+        return NULL;
+    }
+    tx->pool = pool;
+    tx->read_only = opts != NULL && opts->read_only;
+    tx->deadline_ms = opts != NULL ? opts->deadline_ms : 0;
+    tx->wait_deadline_ms = uv_now(pool->loop) + (uint64_t)pool->queue_timeout_ms;
+    if (tx->deadline_ms != 0 && tx->deadline_ms < tx->wait_deadline_ms)
+        tx->wait_deadline_ms = tx->deadline_ms;
+    tx->state = TX_WAITING;
+    pool->n_tx++;
+    return tx;
+}
+
+static void tx_free(tdm_pg_tx *tx)
+{
+    tx->pool->n_tx--;
+    tdm_arena_free(tx->arena);
+    free(tx);
+}
+
+static const char *tx_rid(const tdm_pg_tx *tx)
+{
+    return tx != NULL && tx->request_id[0] != '\0' ? tx->request_id : NULL;
+}
+
+/* Complete tx's current operation with st on the pool's next timer tick. */
+static void tx_defer(tdm_pg_tx *tx, op_kind kind, tdm_status *st)
+{
+    tdm_pg_pool *pool = tx->pool;
+    tx->deferred_kind = kind;
+    tx->deferred_st = st;
+    tx->next_deferred = NULL;
+    if (pool->deferred_tail != NULL)
+        pool->deferred_tail->next_deferred = tx;
+    else
+        pool->deferred_head = tx;
+    pool->deferred_tail = tx;
+    pool_kick(pool);
+}
+
+static void tx_run_deferred(tdm_pg_tx *tx)
+{
+    tdm_status *st = tx->deferred_st;
+    void *arg = tx->arg;
+    tx->deferred_st = NULL;
+    switch (tx->deferred_kind) {
+    case OP_BEGIN: {
+        tdm_pg_tx_cb cb = tx->begin_cb;
+        tx_free(tx);
+        cb(arg, st, NULL);
+        break;
+    }
+    case OP_EXEC: {
+        tdm_pg_result_cb cb = tx->result_cb;
+        tx_free(tx);
+        cb(arg, st, NULL);
+        break;
+    }
+    case OP_END: {
+        tdm_pg_done_cb cb = tx->done_cb;
+        tx_free(tx);
+        cb(arg, st);
+        break;
+    }
+    case OP_QUERY:
+        tx->result_cb(arg, st, NULL);
+        break;
+    case OP_NONE:
+    case OP_ROLLBACK:
+        tdm_status_free(st);
+        break;
+    }
+}
+
+/* The operation a waiting or starting transaction completes with. */
+static op_kind tx_start_kind(const tdm_pg_tx *tx)
+{
+    return tx->is_exec ? OP_EXEC : OP_BEGIN;
+}
+
+static void queue_push(tdm_pg_pool *pool, tdm_pg_tx *tx)
+{
+    tx->next = NULL;
+    tx->prev = pool->wait_tail;
+    if (pool->wait_tail != NULL)
+        pool->wait_tail->next = tx;
+    else
+        pool->wait_head = tx;
+    pool->wait_tail = tx;
+    pool->n_waiting++;
+    tx->queued = true;
+}
+
+static void queue_remove(tdm_pg_pool *pool, tdm_pg_tx *tx)
+{
+    if (tx->prev != NULL)
+        tx->prev->next = tx->next;
+    else
+        pool->wait_head = tx->next;
+    if (tx->next != NULL)
+        tx->next->prev = tx->prev;
+    else
+        pool->wait_tail = tx->prev;
+    tx->prev = tx->next = NULL;
+    pool->n_waiting--;
+    tx->queued = false;
+}
+
+/* The connection under tx is gone: fail what was running, the tx is dead. */
+static void tx_lost(tdm_pg_tx *tx, op_kind running, const char *why)
+{
+    tx->conn = NULL;
+    switch (running) {
+    case OP_BEGIN:
+    case OP_EXEC:
+        tx_defer(tx, running, status_unavailable(why));
+        break;
+    case OP_END:
+        /* A ROLLBACK is implied by the lost session; a COMMIT's outcome is unknown. */
+        tx_defer(tx, OP_END, tx->commit_requested ? status_unavailable(why) : NULL);
+        break;
+    case OP_QUERY:
+        tx->state = TX_DEAD;
+        tx_defer(tx, OP_QUERY, status_unavailable(why));
+        break;
+    case OP_NONE:
+    case OP_ROLLBACK:
+        tx->state = TX_DEAD;
+        break;
+    }
+}
+
+/* ---- connections: sockets, connecting, backoff --------------------------------- */
+
+static void conn_unwatch(pg_conn *c)
+{
+    if (c->poll == NULL)
+        return;
+    uv_close((uv_handle_t *)&c->poll->handle, poll_closed);
+    c->poll = NULL;
+    c->poll_events = 0;
+}
+
+static int conn_watch(pg_conn *c, int events)
+{
+    if (c->poll == NULL)
+        return -1;
+    if (c->poll_events == events)
+        return 0;
+    int rc = uv_poll_start(&c->poll->handle, events, conn_on_poll);
+    if (rc == 0)
+        c->poll_events = events;
+    return rc;
+}
+
+/* Close the current watcher and watch PQsocket() afresh (see the top of the file). */
+static int conn_watch_socket(pg_conn *c, int events)
+{
+    conn_unwatch(c);
+    int fd = PQsocket(c->pg);
+    if (fd < 0)
+        return -1;
+    pg_poll *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return -1;
+    if (uv_poll_init_socket(c->pool->loop, &p->handle, fd) != 0) {
+        free(p);
+        return -1;
+    }
+    p->conn = c;
+    p->handle.data = p;
+    c->pool->open_handles++;
+    c->poll = p;
+    return conn_watch(c, events);
+}
+
+static void conn_idle_remove(pg_conn *c)
+{
+    for (pg_conn **pp = &c->pool->idle; *pp != NULL; pp = &(*pp)->next_idle) {
+        if (*pp == c) {
+            *pp = c->next_idle;
+            break;
+        }
+    }
+    c->next_idle = NULL;
+}
+
+static void op_clear(pg_op *op)
+{
+    PQclear(op->result);
+    PQclear(op->error);
+    memset(op, 0, sizeof(*op));
+}
+
+/* Release the socket, libpq's connection and any resolution; the state is the caller's. */
+static void conn_teardown(pg_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    conn_unwatch(c);
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    if (c->gai != NULL) {
+        /* The callback still comes (with UV_ECANCELED when this works) and frees it. */
+        uv_cancel((uv_req_t *)c->gai);
+        c->gai = NULL;
+    }
+    if (c->state == CONN_IDLE)
+        conn_idle_remove(c);
+    op_clear(&c->op);
+}
+
+static void conn_timer_fired(uv_timer_t *timer)
+{
+    pg_conn *c = timer->data;
+    if (c->state == CONN_BACKOFF)
+        conn_start(c);
+    else if (c->state == CONN_RESOLVING || c->state == CONN_CONNECTING)
+        conn_broken(c, "timed out connecting to the database");
+}
+
+static void conn_schedule_backoff(pg_conn *c)
+{
+    unsigned shift = c->attempts < 6 ? c->attempts : 6;
+    uint64_t delay = (uint64_t)BACKOFF_FIRST_MS << shift;
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    /* Full-range jitter in [delay/2, delay]: replicas and connections spread out. */
+    delay = delay / 2 + (uv_hrtime() >> 10) % (delay / 2 + 1);
+    c->attempts++;
+    conn_set_state(c, CONN_BACKOFF);
+    uv_timer_start(&c->timer, conn_timer_fired, delay, 0);
+    if (tdm_log_enabled(TDM_LOG_DEBUG)) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)delay);
+        char index[16];
+        snprintf(index, sizeof(index), "%d", c->index);
+        tdm_log_fields(TDM_LOG_DEBUG, NULL, "database connection backing off", "conn", index,
+                       "delay_ms", ms, NULL);
+    }
+}
+
+static void conn_broken(pg_conn *c, const char *why)
+{
+    tdm_pg_pool *pool = c->pool;
+    bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
+    /* The first failure is worth a warning; repeated failures while down are not. */
+    conn_log(was_up || c->attempts == 0 ? TDM_LOG_WARN : TDM_LOG_DEBUG, c,
+             was_up ? "database connection broken" : "database connection failed", why);
+    op_kind running = c->op.kind;
+    tdm_pg_tx *tx = c->tx;
+    c->tx = NULL;
+    conn_teardown(c);
+    if (was_up)
+        pool->n_connected--;
+    if (tx != NULL)
+        tx_lost(tx, running, why);
+    if (pool->closing) {
+        conn_set_state(c, CONN_CLOSED);
+        pool_kick(pool);
+        return;
+    }
+    conn_schedule_backoff(c);
+    if (pool->n_connected == 0 && !pool->down) {
+        pool->down = true;
+        pool_kick(pool); /* fail the waiting work now rather than at its deadline */
+    }
+}
+
+static void conn_close(pg_conn *c)
+{
+    conn_teardown(c);
+    if (c->state == CONN_IDLE || c->state == CONN_BUSY)
+        c->pool->n_connected--;
+    conn_set_state(c, CONN_CLOSED);
+}
+
+static void conn_to_idle(pg_conn *c)
+{
+    tdm_pg_pool *pool = c->pool;
+    c->tx = NULL;
+    if (pool->closing) {
+        conn_close(c);
+        pool_kick(pool);
+        return;
+    }
+    conn_set_state(c, CONN_IDLE);
+    c->next_idle = pool->idle;
+    pool->idle = c;
+    if (conn_watch(c, UV_READABLE) != 0) {
+        conn_broken(c, "could not watch the connection's socket");
+        return;
+    }
+    pool_dispatch(pool);
+}
+
+static void conn_connected(pg_conn *c)
+{
+    tdm_pg_pool *pool = c->pool;
+    uv_timer_stop(&c->timer);
+    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+    if (conn_watch_socket(c, UV_READABLE) != 0) {
+        conn_broken(c, "could not watch the connection's socket");
+        return;
+    }
+    c->attempts = 0;
+    pool->n_connected++;
+    pool->down = false;
+    conn_set_state(c, CONN_BUSY); /* counted as up; conn_to_idle files it */
+    conn_log(TDM_LOG_INFO, c, "database connected", NULL);
+    conn_to_idle(c);
+}
+
+static void conn_connect_step(pg_conn *c)
+{
+    switch (PQconnectPoll(c->pg)) {
+    case PGRES_POLLING_OK:
+        conn_connected(c);
+        return;
+    case PGRES_POLLING_READING:
+        if (conn_watch_socket(c, UV_READABLE) != 0)
+            conn_broken(c, "could not watch the connection's socket");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (conn_watch_socket(c, UV_WRITABLE) != 0)
+            conn_broken(c, "could not watch the connection's socket");
+        return;
+    case PGRES_POLLING_FAILED:
+    case PGRES_POLLING_ACTIVE:
+        break;
+    }
+    conn_broken(c, PQerrorMessage(c->pg));
+}
+
+/* hosts: NULL (conninfo's) or the host name repeated once per address in hostaddrs. */
+static void conn_connect(pg_conn *c, const char *hosts, const char *hostaddrs)
+{
+    tdm_pg_pool *pool = c->pool;
+    /* Later keywords override what the expanded conninfo says; NULL values are skipped. */
+    const char *keys[] = {
+        "dbname",           "host",       "hostaddr",        "application_name",
+        "client_encoding",  "keepalives", "keepalives_idle", "keepalives_interval",
+        "keepalives_count", NULL};
+    const char *vals[] = {
+        pool->conninfo, hosts, hostaddrs, pool->application_name, "UTF8", "1", "30",
+        "10",           "3",   NULL};
+    conn_set_state(c, CONN_CONNECTING);
+    c->pg = PQconnectStartParams(keys, vals, 1);
+    if (c->pg == NULL) {
+        conn_broken(c, "out of memory");
+        return;
+    }
+    PQsetNoticeReceiver(c->pg, notice_receiver, c);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+    /* PQconnectStart has queued the first write; PQconnectPoll takes it from there. */
+    if (conn_watch_socket(c, UV_WRITABLE) != 0)
+        conn_broken(c, "could not watch the connection's socket");
+}
+
+static void conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    pg_conn *c = req->data;
+    tdm_pg_pool *pool = c->pool;
+    bool current = c->gai == req;
+    free(req);
+    pool->pending_reqs--;
+    if (!current) {
+        /* Abandoned (timeout, close): only the pool's bookkeeping cares. */
+        uv_freeaddrinfo(res);
+        pool_kick(pool);
+        return;
+    }
+    c->gai = NULL;
+    if (status != 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        char why[300];
+        snprintf(why, sizeof(why), "could not resolve %s: %s", pool->resolve_host,
+                 uv_strerror(status));
+        conn_broken(c, why);
+        return;
+    }
+    /* Hand every address to libpq (host repeated to match), which tries them in turn
+     * within PQconnectPoll - this is where the socket changes under us. */
+    size_t host_len = strlen(pool->resolve_host);
+    char *hosts = calloc(MAX_HOST_ADDRESSES, host_len + 1);
+    char *addrs = calloc(MAX_HOST_ADDRESSES, INET6_ADDRSTRLEN + 1);
+    size_t n = 0, hosts_used = 0, addrs_used = 0;
+    for (struct addrinfo *a = res;
+         a != NULL && hosts != NULL && addrs != NULL && n < MAX_HOST_ADDRESSES; a = a->ai_next) {
+        char ip[INET6_ADDRSTRLEN];
+        if (uv_ip_name(a->ai_addr, ip, sizeof(ip)) != 0 || strstr(addrs, ip) != NULL)
+            continue;
+        const char *sep = n > 0 ? "," : "";
+        hosts_used += (size_t)sprintf(hosts + hosts_used, "%s%s", sep, pool->resolve_host);
+        addrs_used += (size_t)sprintf(addrs + addrs_used, "%s%s", sep, ip);
+        n++;
+    }
+    uv_freeaddrinfo(res);
+    if (n == 0)
+        conn_broken(c, hosts == NULL || addrs == NULL ? "out of memory" : "no usable address");
+    else
+        conn_connect(c, hosts, addrs);
+    free(hosts);
+    free(addrs);
+}
+
+static void conn_start(pg_conn *c)
+{
+    tdm_pg_pool *pool = c->pool;
+    uv_timer_start(&c->timer, conn_timer_fired, CONNECT_TIMEOUT_MS, 0);
+    if (pool->resolve_host == NULL) {
+        conn_connect(c, NULL, pool->hostaddr);
+        return;
+    }
+    conn_set_state(c, CONN_RESOLVING);
+    uv_getaddrinfo_t *req = calloc(1, sizeof(*req));
+    if (req == NULL) {
+        conn_broken(c, "out of memory");
+        return;
+    }
+    req->data = c;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int rc = uv_getaddrinfo(pool->loop, req, conn_resolved, pool->resolve_host, NULL, &hints);
+    if (rc != 0) {
+        free(req);
+        conn_broken(c, uv_strerror(rc));
+        return;
+    }
+    c->gai = req;
+    pool->pending_reqs++;
+}
+
+/* ---- operations: sending, reading, completing ---------------------------------- */
+
+static void op_begin(pg_conn *c, op_kind kind, int want)
+{
+    op_clear(&c->op);
+    c->op.kind = kind;
+    c->op.want = want;
+    c->op.started_ns = uv_hrtime();
+}
+
+static bool op_send(pg_conn *c, const char *sql, int n, const Oid *types, const char *const *values,
+                    const int *lengths, const int *formats, int result_format)
+{
+    if (PQsendQueryParams(c->pg, sql, n, types, values, lengths, formats, result_format) != 1)
+        return false;
+    c->op.n_stmts++;
+    return true;
+}
+
+/* Send the sync and start flushing; false when the connection failed. */
+static bool op_commit(pg_conn *c)
+{
+    if (PQpipelineSync(c->pg) != 1)
+        return false;
+    int rc = PQflush(c->pg);
+    if (rc < 0)
+        return false;
+    c->op.flushing = rc == 1;
+    return conn_watch(c, UV_READABLE | (c->op.flushing ? UV_WRITABLE : 0)) == 0;
+}
+
+/* BEGIN and the transaction's settings: statements 0 and 1 of OP_BEGIN and OP_EXEC. */
+static bool op_send_prologue(pg_conn *c, tdm_pg_tx *tx)
+{
+    if (!op_send(c, tx->read_only ? "BEGIN READ ONLY" : "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
+        return false;
+    if (tx->deadline_ms == 0) {
+        const char *values[] = {tx->tenant_id};
+        return op_send(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, values, NULL,
+                       NULL, 0);
+    }
+    uint64_t now = uv_now(c->pool->loop);
+    uint64_t left = tx->deadline_ms > now ? tx->deadline_ms - now : 1;
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%llu", (unsigned long long)left);
+    const char *values[] = {tx->tenant_id, timeout};
+    return op_send(c,
+                   "SELECT set_config('app.tenant_id', $1, true), "
+                   "set_config('statement_timeout', $2, true)",
+                   2, NULL, values, NULL, NULL, 0);
+}
+
+/* Lease c to tx and send its first operation. */
+static void tx_dispatch(tdm_pg_tx *tx, pg_conn *c)
+{
+    conn_idle_remove(c);
+    conn_set_state(c, CONN_BUSY);
+    c->tx = tx;
+    tx->conn = c;
+    tx->state = TX_BEGINNING;
+    op_begin(c, tx_start_kind(tx), tx->is_exec ? 2 : -1);
+    bool ok = op_send_prologue(c, tx);
+    if (ok && tx->is_exec) {
+        ok = op_send(c, tx->exec_sql, tx->exec_nparams, NULL, tx->exec_values, NULL, NULL, 0) &&
+             op_send(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    }
+    if (!ok || !op_commit(c))
+        conn_broken(c, PQerrorMessage(c->pg));
+}
+
+static void pool_dispatch(tdm_pg_pool *pool)
+{
+    uint64_t now = uv_now(pool->loop);
+    while (pool->idle != NULL && pool->wait_head != NULL && !pool->closing) {
+        tdm_pg_tx *tx = pool->wait_head;
+        queue_remove(pool, tx);
+        if (tx->deadline_ms != 0 && now >= tx->deadline_ms) {
+            tx_defer(tx, tx_start_kind(tx),
+                     tdm_status_new(TDM_DEADLINE_EXCEEDED,
+                                    "the deadline passed before a database connection was free"));
+            continue;
+        }
+        tx_dispatch(tx, pool->idle);
+    }
+}
+
+/* Run the pool's own ROLLBACK on c (after a failure left a transaction open). */
+static void conn_rollback(pg_conn *c)
+{
+    c->tx = NULL;
+    op_begin(c, OP_ROLLBACK, -1);
+    if (!op_send(c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) || !op_commit(c))
+        conn_broken(c, PQerrorMessage(c->pg));
+}
+
+static tdm_status *op_status(const tdm_pg_tx *tx, const PGresult *err)
+{
+    tdm_status *st = tdm_pg_status_from_result(err);
+    if (tx != NULL && tx->cancel_code != TDM_OK && strcmp(tdm_pg_sqlstate(err), "57014") == 0) {
+        tdm_status *c = tdm_status_new(tx->cancel_code, tx->cancel_code == TDM_CANCELLED
+                                                            ? "the operation was cancelled"
+                                                            : "the database pool is shutting down");
+        tdm_status_set_detail(c, "%s", st->detail != NULL ? st->detail : "");
+        tdm_status_free(st);
+        st = c;
+    }
+    tdm_log_fields(st->code == TDM_INTERNAL ? TDM_LOG_WARN : TDM_LOG_DEBUG, tx_rid(tx),
+                   "database statement failed", "code", tdm_code_name(st->code), "detail",
+                   st->detail, NULL);
+    return st;
+}
+
+static void op_observe(tdm_pg_pool *pool, const pg_op *op, const tdm_status *st)
+{
+    double seconds = (double)(uv_hrtime() - op->started_ns) / 1e9;
+    tdm_metric_observe(pool->m_duration, NULL, seconds);
+    tdm_metric_inc(pool->m_queries,
+                   (const char *const[]){tdm_code_name(st != NULL ? st->code : TDM_OK)});
+}
+
+/* The operation's sync arrived: hand results over and move the connection on. */
+static void conn_op_done(pg_conn *c)
+{
+    tdm_pg_pool *pool = c->pool;
+    pg_op op = c->op;
+    memset(&c->op, 0, sizeof(c->op));
+    tdm_pg_tx *tx = c->tx;
+    tdm_status *st = op.error != NULL ? op_status(tx, op.error) : NULL;
+    switch (op.kind) {
+    case OP_BEGIN:
+        if (st != NULL) {
+            conn_rollback(c);
+            tx->conn = NULL;
+            tdm_pg_tx_cb cb = tx->begin_cb;
+            void *arg = tx->arg;
+            tx_free(tx);
+            cb(arg, st, NULL);
+        } else {
+            tx->state = TX_OPEN;
+            tx->begin_cb(tx->arg, NULL, tx);
+        }
+        break;
+    case OP_QUERY:
+        op_observe(pool, &op, st);
+        tx->state = st != NULL ? TX_ABORTED : TX_OPEN;
+        tx->had_error = st != NULL;
+        tx->result_cb(tx->arg, st, st != NULL ? op.error : op.result);
+        break;
+    case OP_END:
+    case OP_EXEC: {
+        if (op.kind == OP_EXEC)
+            op_observe(pool, &op, st);
+        if (op.kind == OP_END && st == NULL && tx->commit_requested && tx->had_error)
+            st = tdm_status_new(TDM_ABORTED, "the transaction was rolled back after an error");
+        tx->conn = NULL;
+        if (op.error != NULL)
+            conn_rollback(c);
+        else
+            conn_to_idle(c);
+        void *arg = tx->arg;
+        if (op.kind == OP_END) {
+            tdm_pg_done_cb cb = tx->done_cb;
+            tx_free(tx);
+            cb(arg, st);
+        } else {
+            tdm_pg_result_cb cb = tx->result_cb;
+            tx_free(tx);
+            cb(arg, st, st != NULL ? op.error : op.result);
+        }
+        break;
+    }
+    case OP_ROLLBACK:
+        tdm_status_free(st);
+        if (op.error != NULL)
+            conn_broken(c, "ROLLBACK failed");
+        else
+            conn_to_idle(c);
+        break;
+    case OP_NONE:
+        tdm_status_free(st);
+        break;
+    }
+    PQclear(op.result);
+    PQclear(op.error);
+}
+
+static void conn_read(pg_conn *c)
+{
+    if (PQconsumeInput(c->pg) != 1) {
+        conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(c->pg)) != NULL)
+        PQfreemem(n);
+    while (c->op.kind != OP_NONE && PQisBusy(c->pg) == 0) {
+        PGresult *r = PQgetResult(c->pg);
+        if (r == NULL) {
+            /* The end of one statement's results. More ends than statements would
+             * mean libpq and the pool disagree about the pipeline: start afresh. */
+            if (++c->op.stmt > c->op.n_stmts) {
+                conn_broken(c, "unexpected end of results in the pipeline");
+                return;
+            }
+            continue;
+        }
+        switch (PQresultStatus(r)) {
+        case PGRES_PIPELINE_SYNC:
+            PQclear(r);
+            conn_op_done(c);
+            return; /* a callback may have started the next operation */
+        case PGRES_FATAL_ERROR:
+            if (c->op.error == NULL)
+                c->op.error = r;
+            else
+                PQclear(r);
+            break;
+        case PGRES_COPY_IN:
+        case PGRES_COPY_OUT:
+        case PGRES_COPY_BOTH:
+            PQclear(r);
+            conn_broken(c, "COPY is not supported through the pool");
+            return;
+        default:
+            if (c->op.stmt == c->op.want && c->op.result == NULL)
+                c->op.result = r;
+            else
+                PQclear(r);
+            break;
+        }
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        conn_broken(c, PQerrorMessage(c->pg));
+}
+
+static void conn_on_poll(uv_poll_t *handle, int status, int events)
+{
+    pg_poll *p = handle->data;
+    pg_conn *c = p->conn;
+    if (status < 0) {
+        conn_broken(c, uv_strerror(status));
+        return;
+    }
+    switch (c->state) {
+    case CONN_CONNECTING:
+        conn_connect_step(c);
+        break;
+    case CONN_IDLE:
+        /* Nothing is expected: this is the server closing the session (restart,
+         * idle timeout, termination), seen now rather than at the next lease. */
+        if (PQconsumeInput(c->pg) != 1 || PQstatus(c->pg) != CONNECTION_OK) {
+            conn_broken(c, PQerrorMessage(c->pg));
+            break;
+        }
+        PGnotify *n;
+        while ((n = PQnotifies(c->pg)) != NULL)
+            PQfreemem(n);
+        break;
+    case CONN_BUSY:
+        if (c->op.flushing) {
+            if ((events & UV_READABLE) && PQconsumeInput(c->pg) != 1) {
+                conn_broken(c, PQerrorMessage(c->pg));
+                break;
+            }
+            int rc = PQflush(c->pg);
+            if (rc < 0) {
+                conn_broken(c, PQerrorMessage(c->pg));
+                break;
+            }
+            c->op.flushing = rc == 1;
+            if (conn_watch(c, UV_READABLE | (c->op.flushing ? UV_WRITABLE : 0)) != 0) {
+                conn_broken(c, "could not watch the connection's socket");
+                break;
+            }
+        }
+        if (events & UV_READABLE)
+            conn_read(c);
+        break;
+    case CONN_RESOLVING:
+    case CONN_BACKOFF:
+    case CONN_CLOSED:
+        break;
+    }
+}
+
+/* ---- cancel on the work pool (libpq 15 has no non-blocking cancel) ------------- */
+
+static void cancel_work(uv_work_t *work)
+{
+    pg_cancel *pc = work->data;
+    pc->ok = PQcancel(pc->cancel, pc->err, (int)sizeof(pc->err));
+}
+
+static void cancel_after(uv_work_t *work, int status)
+{
+    pg_cancel *pc = work->data;
+    if (status == 0 && !pc->ok)
+        tdm_log_fields(TDM_LOG_DEBUG, NULL, "database cancel request failed", "error", pc->err,
+                       NULL);
+    PQfreeCancel(pc->cancel);
+    pc->pool->pending_reqs--;
+    pool_kick(pc->pool);
+    free(pc);
+}
+
+static void conn_cancel(pg_conn *c)
+{
+    if (c->op.kind == OP_NONE || c->op.cancel_sent || c->pg == NULL)
+        return;
+    pg_cancel *pc = calloc(1, sizeof(*pc));
+    if (pc == NULL)
+        return;
+    pc->pool = c->pool;
+    pc->cancel = PQgetCancel(c->pg);
+    pc->work.data = pc;
+    if (pc->cancel == NULL ||
+        uv_queue_work(c->pool->loop, &pc->work, cancel_work, cancel_after) != 0) {
+        PQfreeCancel(pc->cancel);
+        free(pc);
+        return;
+    }
+    c->op.cancel_sent = true;
+    c->pool->pending_reqs++;
+}
+
+/* ---- the pool's timer: deferred completions, deadlines, closing ---------------- */
+
+static void pool_fail_waiters(tdm_pg_pool *pool, const char *why)
+{
+    while (pool->wait_head != NULL) {
+        tdm_pg_tx *tx = pool->wait_head;
+        queue_remove(pool, tx);
+        tx_defer(tx, tx_start_kind(tx), status_unavailable(why));
+    }
+}
+
+static void pool_expire_waiters(tdm_pg_pool *pool, uint64_t now)
+{
+    tdm_pg_tx *next;
+    for (tdm_pg_tx *tx = pool->wait_head; tx != NULL; tx = next) {
+        next = tx->next;
+        if (now < tx->wait_deadline_ms)
+            continue;
+        queue_remove(pool, tx);
+        tdm_status *st;
+        if (tx->deadline_ms != 0 && now >= tx->deadline_ms)
+            st = tdm_status_new(TDM_DEADLINE_EXCEEDED,
+                                "the deadline passed before a database connection was free");
+        else
+            st = status_unavailable("no database connection became free in time");
+        tx_defer(tx, tx_start_kind(tx), st);
+    }
+}
+
+static bool pool_close_step(tdm_pg_pool *pool, uint64_t now)
+{
+    bool all_closed = true;
+    for (int i = 0; i < pool->size; i++) {
+        pg_conn *c = &pool->conns[i];
+        switch (c->state) {
+        case CONN_RESOLVING:
+        case CONN_CONNECTING:
+        case CONN_IDLE:
+        case CONN_BACKOFF:
+            conn_close(c);
+            break;
+        case CONN_BUSY:
+            all_closed = false;
+            if (now >= pool->close_grace_at) {
+                conn_broken(c, "the pool closed before the transaction ended");
+            } else if (c->tx != NULL && c->op.kind != OP_NONE && !c->op.cancel_sent) {
+                c->tx->cancel_code = TDM_UNAVAILABLE;
+                conn_cancel(c);
+            }
+            break;
+        case CONN_CLOSED:
+            break;
+        }
+    }
+    return all_closed && pool->n_tx == 0 && pool->pending_reqs == 0 && pool->deferred_head == NULL;
+}
+
+static void pool_finish(tdm_pg_pool *pool)
+{
+    pool->finishing = true;
+    uv_close((uv_handle_t *)&pool->timer, pool_timer_closed);
+    for (int i = 0; i < pool->size; i++)
+        uv_close((uv_handle_t *)&pool->conns[i].timer, conn_timer_closed);
+}
+
+static void pool_timer_fired(uv_timer_t *timer)
+{
+    tdm_pg_pool *pool = timer->data;
+    uint64_t now = uv_now(pool->loop);
+    /* Only the completions present now: a callback that starts new work which is
+     * refused at once gets its answer on the next tick, not in this loop. */
+    tdm_pg_tx *batch = pool->deferred_head;
+    pool->deferred_head = pool->deferred_tail = NULL;
+    while (batch != NULL) {
+        tdm_pg_tx *tx = batch;
+        batch = tx->next_deferred;
+        tx_run_deferred(tx);
+    }
+    if (pool->closing)
+        pool_fail_waiters(pool, "the database pool is shutting down");
+    else if (pool->down)
+        pool_fail_waiters(pool, "no database connection is up");
+    else
+        pool_expire_waiters(pool, now);
+
+    if (pool->closing && pool_close_step(pool, now)) {
+        pool_finish(pool);
+        return;
+    }
+    uint64_t due = UINT64_MAX;
+    for (tdm_pg_tx *tx = pool->wait_head; tx != NULL; tx = tx->next) {
+        if (tx->wait_deadline_ms < due)
+            due = tx->wait_deadline_ms;
+    }
+    if (pool->deferred_head != NULL)
+        due = now;
+    if (pool->closing && pool->close_grace_at < due)
+        due = pool->close_grace_at;
+    if (due != UINT64_MAX)
+        pool_arm(pool, due);
+}
+
+static void pool_arm(tdm_pg_pool *pool, uint64_t due_ms)
+{
+    if (pool->finishing)
+        return;
+    uint64_t now = uv_now(pool->loop);
+    uint64_t delay = due_ms > now ? due_ms - now : 0;
+    /* Re-arm only to fire earlier than already planned. */
+    if (uv_is_active((uv_handle_t *)&pool->timer) && uv_timer_get_due_in(&pool->timer) <= delay)
+        return;
+    uv_timer_start(&pool->timer, pool_timer_fired, delay, 0);
+}
+
+/* ---- the public API ------------------------------------------------------------ */
+
+/* Where to connect, found once: a host to resolve off the loop, or none needed. */
+static bool pool_parse_target(tdm_pg_pool *pool)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(pool->conninfo, &err);
+    if (opts == NULL) {
+        tdm_log_fields(TDM_LOG_ERROR, NULL, "invalid database connection string", "error",
+                       err != NULL ? err : "out of memory", NULL);
+        PQfreemem(err);
+        return false;
+    }
+    const char *host = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0')
+            continue;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+    }
+    bool ok = true;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (hostaddr != NULL || host == NULL || host[0] == '/' || host[0] == '@') {
+        /* libpq does no DNS: an address, a Unix socket or the default socket. */
+    } else if (strchr(host, ',') != NULL) {
+        tdm_log_fields(TDM_LOG_ERROR, NULL, "invalid database connection string", "error",
+                       "several hosts are not supported by the pool; use one host name", NULL);
+        ok = false;
+    } else if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
+        pool->hostaddr = strdup(host);
+        ok = pool->hostaddr != NULL;
+    } else {
+        pool->resolve_host = strdup(host);
+        ok = pool->resolve_host != NULL;
+    }
+    PQconninfoFree(opts);
+    return ok;
+}
+
+static void pool_free_unstarted(tdm_pg_pool *pool)
+{
+    free(pool->conns);
+    free(pool->conninfo);
+    free(pool->application_name);
+    free(pool->resolve_host);
+    free(pool->hostaddr);
+    free(pool);
+}
+
+tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts)
+{
+    if (loop == NULL || opts == NULL || opts->conninfo == NULL || opts->size < 1 ||
+        opts->size > MAX_POOL_SIZE || opts->queue_timeout_ms < 0 || opts->max_queue < 0)
+        return NULL;
+    tdm_pg_pool *pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->loop = loop;
+    pool->size = opts->size;
+    pool->queue_timeout_ms =
+        opts->queue_timeout_ms > 0 ? opts->queue_timeout_ms : DEFAULT_QUEUE_TIMEOUT_MS;
+    pool->max_queue = opts->max_queue > 0 ? opts->max_queue : DEFAULT_MAX_QUEUE;
+    pool->conninfo = strdup(opts->conninfo);
+    pool->application_name =
+        strdup(opts->application_name != NULL ? opts->application_name : "tandem");
+    pool->conns = calloc((size_t)opts->size, sizeof(*pool->conns));
+    if (pool->conninfo == NULL || pool->application_name == NULL || pool->conns == NULL ||
+        !pool_parse_target(pool)) {
+        pool_free_unstarted(pool);
+        return NULL;
+    }
+    tdm_metrics *reg = tdm_metrics_global();
+    pool->m_connections = tdm_metric_gauge(reg, "tandem_pg_pool_connections",
+                                           "PostgreSQL pool connections by state", "state");
+    pool->m_queries =
+        tdm_metric_counter(reg, "tandem_pg_queries_total",
+                           "PostgreSQL statements run by the pool, by result", "result");
+    pool->m_duration = tdm_metric_histogram(
+        reg, "tandem_pg_query_duration_seconds", "PostgreSQL statement duration in seconds", "",
+        TDM_METRIC_LATENCY_BUCKETS, TDM_METRIC_LATENCY_BUCKETS_COUNT);
+
+    uv_timer_init(loop, &pool->timer);
+    pool->timer.data = pool;
+    pool->open_handles = 1 + pool->size;
+    for (int i = 0; i < pool->size; i++) {
+        pg_conn *c = &pool->conns[i];
+        c->pool = pool;
+        c->index = i;
+        c->state = CONN_CLOSED; /* conn_start moves it on, counting it */
+        uv_timer_init(loop, &c->timer);
+        c->timer.data = c;
+    }
+    for (int i = 0; i < pool->size; i++)
+        conn_start(&pool->conns[i]);
+    return pool;
+}
+
+bool tdm_pg_pool_connected(const tdm_pg_pool *pool)
+{
+    return pool != NULL && pool->n_connected > 0 && !pool->closing;
+}
+
+void tdm_pg_pool_close(tdm_pg_pool *pool, void (*done)(void *arg), void *arg)
+{
+    if (pool == NULL) {
+        if (done != NULL)
+            done(arg);
+        return;
+    }
+    if (pool->closing)
+        return;
+    pool->closing = true;
+    pool->close_done = done;
+    pool->close_arg = arg;
+    pool->close_grace_at = uv_now(pool->loop) + CLOSE_GRACE_MS;
+    pool_kick(pool);
+}
+
+/* Queue tx (or refuse it through the timer) and lease a connection if one is idle. */
+static void pool_submit(tdm_pg_pool *pool, tdm_pg_tx *tx)
+{
+    if (pool->closing) {
+        tx_defer(tx, tx_start_kind(tx), status_unavailable("the database pool is shutting down"));
+    } else if (pool->down) {
+        tx_defer(tx, tx_start_kind(tx), status_unavailable("no database connection is up"));
+    } else if (pool->n_waiting >= (size_t)pool->max_queue) {
+        tx_defer(tx, tx_start_kind(tx),
+                 tdm_status_new(TDM_RESOURCE_EXHAUSTED, "too many database requests are waiting"));
+    } else {
+        queue_push(pool, tx);
+        pool_dispatch(pool);
+        if (tx->queued)
+            pool_arm(pool, tx->wait_deadline_ms);
+    }
+}
+
+static bool tx_options_ok(const tdm_pg_tx_options *opts)
+{
+    return opts == NULL || opts->tenant_id == NULL || opts->tenant_id[0] == '\0' ||
+           uuid_text_ok(opts->tenant_id);
+}
+
+int tdm_pg_tx_begin(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, tdm_pg_tx_cb cb, void *arg)
+{
+    if (pool == NULL || cb == NULL || !tx_options_ok(opts))
+        return UV_EINVAL;
+    tdm_pg_tx *tx = tx_new(pool, opts);
+    if (tx == NULL)
+        return UV_ENOMEM;
+    tx->begin_cb = cb;
+    tx->arg = arg;
+    pool_submit(pool, tx);
+    return 0;
+}
+
+int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql, int nparams,
+                const char *const *values, tdm_pg_result_cb cb, void *arg)
+{
+    if (pool == NULL || cb == NULL || sql == NULL || nparams < 0 || nparams > MAX_QUERY_PARAMS ||
+        (nparams > 0 && values == NULL) || !tx_options_ok(opts))
+        return UV_EINVAL;
+    tdm_pg_tx *tx = tx_new(pool, opts);
+    if (tx == NULL)
+        return UV_ENOMEM;
+    tx->is_exec = true;
+    tx->result_cb = cb;
+    tx->arg = arg;
+    tx->exec_nparams = nparams;
+    /* The statement waits on the queue: copy what the caller may free on return. */
+    tx->exec_sql = tdm_arena_strdup(tx->arena, sql);
+    tx->exec_values = tdm_arena_calloc(tx->arena, (size_t)nparams + 1, sizeof(char *));
+    bool ok = tx->exec_sql != NULL && tx->exec_values != NULL;
+    for (int i = 0; ok && i < nparams; i++) {
+        if (values[i] != NULL) {
+            tx->exec_values[i] = tdm_arena_strdup(tx->arena, values[i]);
+            ok = tx->exec_values[i] != NULL;
+        }
+    }
+    if (!ok) {
+        tx_free(tx);
+        return UV_ENOMEM;
+    }
+    pool_submit(pool, tx);
+    return 0;
+}
+
+int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
+                           const char *const *values, const int *lengths, const int *formats,
+                           int result_format, tdm_pg_result_cb cb, void *arg)
+{
+    if (tx == NULL || sql == NULL || cb == NULL || nparams < 0 || nparams > MAX_QUERY_PARAMS ||
+        (nparams > 0 && values == NULL))
+        return UV_EINVAL;
+    if (tx->state == TX_DEAD) {
+        tx->result_cb = cb;
+        tx->arg = arg;
+        tx_defer(tx, OP_QUERY, status_unavailable("the transaction's connection was lost"));
+        return 0;
+    }
+    if (tx->state != TX_OPEN)
+        return UV_EINVAL; /* a statement in flight, aborted, or ending */
+    pg_conn *c = tx->conn;
+    tx->result_cb = cb;
+    tx->arg = arg;
+    tx->state = TX_RUNNING;
+    op_begin(c, OP_QUERY, 0);
+    if (!op_send(c, sql, nparams, types, values, lengths, formats, result_format) || !op_commit(c))
+        conn_broken(c, PQerrorMessage(c->pg)); /* fails this query through the timer */
+    return 0;
+}
+
+int tdm_pg_tx_query(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
+                    tdm_pg_result_cb cb, void *arg)
+{
+    return tdm_pg_tx_query_params(tx, sql, nparams, NULL, values, NULL, NULL, 0, cb, arg);
+}
+
+int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg)
+{
+    if (tx == NULL || cb == NULL)
+        return UV_EINVAL;
+    tx->done_cb = cb;
+    tx->arg = arg;
+    tx->commit_requested = commit;
+    if (tx->state == TX_DEAD) {
+        tx_defer(tx, OP_END,
+                 commit ? status_unavailable("the transaction's connection was lost") : NULL);
+        return 0;
+    }
+    if (tx->state != TX_OPEN && tx->state != TX_ABORTED)
+        return UV_EINVAL;
+    pg_conn *c = tx->conn;
+    op_begin(c, OP_END, -1);
+    tx->state = TX_ENDING;
+    if (!op_send(c, commit && !tx->had_error ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL,
+                 0) ||
+        !op_commit(c))
+        conn_broken(c, PQerrorMessage(c->pg));
+    return 0;
+}
+
+void tdm_pg_tx_cancel(tdm_pg_tx *tx)
+{
+    if (tx != NULL && tx->state == TX_RUNNING && tx->conn != NULL) {
+        tx->cancel_code = TDM_CANCELLED;
+        conn_cancel(tx->conn);
+    }
+}
