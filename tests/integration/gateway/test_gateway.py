@@ -236,6 +236,26 @@ class Gateway(unittest.TestCase):
         fields = {d["field"] for d in body["details"]}
         self.assertIn("tenant.slug", fields)
 
+    def test_request_id_is_echoed_or_generated(self):
+        req = urllib.request.Request("http://%s/v1/tenants" % self.stack.addr("gateway"))
+        req.add_header("Authorization", "Bearer " + self.root)
+        req.add_header("X-Request-Id", "it-req-123")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertEqual(r.headers["X-Request-Id"], "it-req-123")
+        req = urllib.request.Request("http://%s/v1/tenants" % self.stack.addr("gateway"))
+        req.add_header("Authorization", "Bearer " + self.root)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            self.assertTrue(r.headers["X-Request-Id"])
+
+    def test_metrics_count_requests_by_route_template(self):
+        self.call("GET", "/v1/tenants/%s" % self.tenant_a["id"], key=self.root)
+        status, body = self.stack.http("gateway", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn('tandem_http_requests_total{route="/v1/tenants/{id}",method="GET",'
+                      'status="200"}', body)
+        self.assertIn("tandem_http_request_duration_seconds", body)
+        self.assertIn("tandem_ratelimit_rejections_total", body)
+
     def test_openapi_document_is_served(self):
         status, doc = self.call("GET", "/openapi.json")
         self.assertEqual(status, 200)
