@@ -3,8 +3,10 @@
  *
  * The codec walks protobuf-c's runtime descriptors, so no message has code of its own:
  * lowerCamelCase names on output (both lowerCamelCase and proto names on input), default
- * values omitted, enums by name (names or numbers accepted), 64-bit integers as strings
- * (numbers accepted), bytes as base64, maps as objects, and the well-known types with
+ * values omitted, enums by name (names or numbers of known values accepted; proto3's
+ * unknown numbers are refused, so handlers never see a value the API does not define),
+ * 64-bit integers as strings (numbers accepted up to 2^63-1), bytes as base64 (standard
+ * or URL-safe), maps as objects, and the well-known types with
  * their special forms (Timestamp as RFC 3339, Duration as "1.5s", FieldMask as
  * "a.b,fooBar", the wrappers as bare values, Empty as {}, Struct/Value/ListValue as
  * any JSON). jansson parses and holds the JSON; messages live in the caller's arena.

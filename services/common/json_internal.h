@@ -1,5 +1,5 @@
 /*
- * json_internal.h - what the JSON codec's files (json_decode.c, json_encode.c,
+ * json_internal.h - what the JSON codec's files (json_decode.c, json_encode.c, json_text.c,
  * json_path.c, json_wkt.c) share: descriptor access, the well-known types, and the
  * text forms of values that both JSON and query parameters use. Not a public header.
  */
@@ -83,9 +83,8 @@ const char *tdm_json_set_wkt_from_text(ProtobufCMessage *msg, const char *s, siz
 const char *tdm_json_set_scalar_from_text(const ProtobufCFieldDescriptor *f, void *slot,
                                           const char *s, size_t len, tdm_arena *arena);
 
-/* FieldMask paths: "fooBar.baz" -> "foo_bar.baz" and back, into arena memory. */
+/* A FieldMask path from JSON: "fooBar.baz" -> "foo_bar.baz", into arena memory. */
 char *tdm_json_camel_to_snake(const char *s, size_t len, tdm_arena *arena);
-char *tdm_json_snake_to_camel(const char *s, tdm_arena *arena);
 
 /* Whether bytes are valid UTF-8 without NUL characters. */
 bool tdm_json_valid_utf8(const char *s, size_t len);
@@ -94,7 +93,7 @@ bool tdm_json_valid_utf8(const char *s, size_t len);
 tdm_status *tdm_json_refusal(const char *field, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Shared by encoder and decoder: the Value/Struct/ListValue field names. */
+/* A field by its proto name (the well-known types' "seconds", "value", "paths"...). */
 const ProtobufCFieldDescriptor *tdm_json_field_named(const ProtobufCMessageDescriptor *desc,
                                                      const char *name);
 

@@ -8,6 +8,9 @@
 
 #include <math.h>
 
+#include "google/protobuf/empty.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
+
 static void expect_reencoded(const char *json, const char *canonical)
 {
     tdm_arena *arena = tdm_arena_new(0);
@@ -305,6 +308,39 @@ static void json_names_follow_protoc(void **state)
     assert_null(tdm_json_field_name(&f, buf, 4));
 }
 
+static void well_known_types_encode_alone_and_invalid_values_fail(void **state)
+{
+    (void)state;
+    tdm_arena *arena = tdm_arena_new(0);
+    Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+    assert_string_equal(tdm_json_encode(&empty.base, arena, NULL), "{}");
+    Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    ts.seconds = 1700000000;
+    ts.nanos = 5000;
+    assert_string_equal(tdm_json_encode(&ts.base, arena, NULL), "\"2023-11-14T22:13:20.000005Z\"");
+    ts.seconds = 253402300800; /* year 10000 */
+    assert_null(tdm_json_encode(&ts.base, arena, NULL));
+    ts.seconds = 0;
+    ts.nanos = -1;
+    assert_null(tdm_json_encode(&ts.base, arena, NULL));
+    tdm_arena_free(arena);
+}
+
+static void dump_writes_compact_json_with_shortest_numbers(void **state)
+{
+    (void)state;
+    tdm_arena *arena = tdm_arena_new(0);
+    json_t *v = json_pack("{s:f, s:I, s:s, s:[b,n], s:f}", "r", 0.1, "i", (json_int_t)-7, "s",
+                          "tab\t\"\\\x1f/", "a", 1, "big", 1e21);
+    size_t len = 0;
+    const char *out = tdm_json_dump(v, arena, &len);
+    assert_string_equal(out, "{\"r\":0.1,\"i\":-7,\"s\":\"tab\\t\\\"\\\\\\u001f/\","
+                             "\"a\":[true,null],\"big\":1e+21}");
+    assert_int_equal(len, strlen(out));
+    json_decref(v);
+    tdm_arena_free(arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +362,8 @@ int main(void)
         cmocka_unit_test(set_field_path_refusals_name_the_field),
         cmocka_unit_test(merge_object_decodes_a_body_into_one_field),
         cmocka_unit_test(json_names_follow_protoc),
+        cmocka_unit_test(well_known_types_encode_alone_and_invalid_values_fail),
+        cmocka_unit_test(dump_writes_compact_json_with_shortest_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
