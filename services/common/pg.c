@@ -607,11 +607,11 @@ static void conn_connected(pg_conn *c)
         conn_broken(c, "could not watch the connection's socket");
         return;
     }
+    conn_log(TDM_LOG_INFO, c, "database connected", NULL);
     c->attempts = 0;
     pool->n_connected++;
     pool->down = false;
     conn_set_state(c, CONN_BUSY); /* counted as up; conn_to_idle files it */
-    conn_log(TDM_LOG_INFO, c, "database connected", NULL);
     conn_to_idle(c);
 }
 
@@ -977,7 +977,16 @@ static void conn_on_poll(uv_poll_t *handle, int status, int events)
     pg_poll *p = handle->data;
     pg_conn *c = p->conn;
     if (status < 0) {
-        conn_broken(c, uv_strerror(status));
+        /* libuv reports EPOLLERR as UV_EBADF and stops the handle. While connecting,
+         * PQconnectPoll reads the real error (refused, reset) and may move on to the
+         * next address; otherwise consuming input fetches libpq's own message. */
+        if (c->state == CONN_CONNECTING) {
+            conn_connect_step(c);
+        } else if (c->pg != NULL && PQconsumeInput(c->pg) != 1) {
+            conn_broken(c, PQerrorMessage(c->pg));
+        } else {
+            conn_broken(c, uv_strerror(status));
+        }
         return;
     }
     switch (c->state) {
