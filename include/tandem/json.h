@@ -30,6 +30,10 @@
 #define TDM_JSON_MAX_DEPTH 64
 /* The largest document decoded at all (the largest per-method limit, BatchEnrol's). */
 #define TDM_JSON_MAX_INPUT_BYTES (32u * 1024u * 1024u)
+/* Values in one document (containers and list/object members), counted on the raw
+ * bytes before jansson builds its tree, so a 32 MiB body of "{}," cannot become
+ * millions of allocations. */
+#define TDM_JSON_MAX_VALUES 1000000u
 /* Elements of one JSON array, or entries of one JSON object, decoded into a field. */
 #define TDM_JSON_MAX_LIST_ELEMENTS 100000u
 /* Field paths in violations are cut to this many bytes. */

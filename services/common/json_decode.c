@@ -83,6 +83,8 @@ typedef struct scan_state {
     scan_level levels[TDM_JSON_MAX_DEPTH];
     size_t depth;
     bool too_deep;
+    size_t values; /* containers opened and separators seen */
+    bool too_many;
 } scan_state;
 
 /* Scan json[0..stop) tracking containers and keys; stops early at the first container
@@ -93,6 +95,8 @@ static void scan_structure(const char *json, size_t stop, scan_state *st)
     size_t string_start = 0;
     st->depth = 0;
     st->too_deep = false;
+    st->values = 0;
+    st->too_many = false;
     for (size_t i = 0; i < stop; i++) {
         char c = json[i];
         if (in_string) {
@@ -108,6 +112,10 @@ static void scan_structure(const char *json, size_t stop, scan_state *st)
                 }
             }
             continue;
+        }
+        if ((c == '{' || c == '[' || c == ',') && ++st->values > TDM_JSON_MAX_VALUES) {
+            st->too_many = true;
+            return;
         }
         switch (c) {
         case '"':
@@ -239,8 +247,11 @@ tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageD
     if (st == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     scan_structure(json, len, st);
-    bool too_deep = st->too_deep;
+    bool too_deep = st->too_deep, too_many = st->too_many;
     free(st);
+    if (too_many)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "JSON document holds more than %u values",
+                              TDM_JSON_MAX_VALUES);
     if (too_deep) {
         /* Re-scan to the point where the 65th level opens; stop == len finds it again. */
         return refuse_at(json, len, desc, field_prefix, "nesting deeper than 64");

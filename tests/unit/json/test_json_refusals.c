@@ -169,6 +169,21 @@ static void malformed_documents_are_refused_where_they_break(void **state)
     assert_non_null(st);
     assert_int_equal(st->code, TDM_RESOURCE_EXHAUSTED);
     tdm_status_free(st);
+    /* So is the number of values, before jansson allocates any of them. */
+    size_t n = TDM_JSON_MAX_VALUES + 1;
+    char *many = malloc(n * 2 + 32);
+    size_t o = (size_t)snprintf(many, 32, "{\"rInt32\":[");
+    for (size_t i = 0; i < n; i++) {
+        many[o++] = '0';
+        many[o++] = ',';
+    }
+    many[o - 1] = ']';
+    many[o++] = '}';
+    st = tdm_json_decode(ALL_TYPES, many, o, arena, &msg);
+    assert_non_null(st);
+    assert_int_equal(st->code, TDM_RESOURCE_EXHAUSTED);
+    tdm_status_free(st);
+    free(many);
     tdm_arena_free(arena);
 }
 
