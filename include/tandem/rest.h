@@ -4,11 +4,13 @@
  * The route table is generated at build time from the descriptor set
  * (tools/codegen/gen_routes.py; `#include "tandem/rest_routes.h"`, target
  * tandem_rest_routes): one tdm_rest_route per method with a google.api.http option.
- * A router compiles the path templates once ("/v1/programmes/{programme_id}/participants",
- * "/v1/participants/{id}:withdraw", "{programme.id}", patterns such as "{name=shelves/STAR}" and
- * "STAR STAR" where STAR is an asterisk), matches a method and path to a route with its variables
- * percent-decoded, and builds the request message from the body, the path variables and the query
- * string the way grpc-gateway does: body first, then path variables, then query parameters.
+ * A router compiles the path templates once: literals, variables
+ * ("/v1/programmes/{programme_id}/participants"), nested variables ("{programme.id}"),
+ * custom verbs ("/v1/participants/{id}:withdraw") and the google.api.http wildcards (a
+ * single-segment star, a trailing double star, "{name=shelves/<star>}" patterns). It
+ * matches a method and path to a route with its variables percent-decoded, and builds the
+ * request message the way grpc-gateway does: body first, then path variables, then query
+ * parameters.
  */
 #ifndef TANDEM_REST_H
 #define TANDEM_REST_H
