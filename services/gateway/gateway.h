@@ -118,6 +118,11 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
  * acceptable, otherwise a new UUID (in the call's arena). */
 const char *gw_grpc_request_id(tdm_call *call);
 
+/* Complete a gRPC call at the gateway (fail with st, or respond), after writing its
+ * access log line. Takes st. */
+void gw_grpc_complete(tdm_call *call, uint64_t start_ms, const char *request_id,
+                      const gw_principal *p, tdm_status *st, const ProtobufCMessage *response);
+
 /* Register a forwarding gRPC service for every tandem.v1 service the gateway does not
  * implement itself. */
 tdm_status *gw_passthrough_register(gw_state *gw);

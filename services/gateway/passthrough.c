@@ -155,9 +155,27 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
 
 /* ---- the gRPC door ---------------------------------------------------------------------- */
 
+void gw_grpc_complete(tdm_call *call, uint64_t start_ms, const char *request_id,
+                      const gw_principal *p, tdm_status *st, const ProtobufCMessage *response)
+{
+    /* The access log line first: completing may free the call. */
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(uv_now(tdm_call_loop(call)) - start_ms));
+    tdm_log_fields(TDM_LOG_INFO, request_id, "grpc call", "path", tdm_call_path(call), "code",
+                   tdm_code_name(st != NULL ? st->code : TDM_OK), "duration_ms", ms, "key_id",
+                   p != NULL ? p->key_id : NULL, "tenant_id", p != NULL ? p->tenant_id : NULL,
+                   NULL);
+    if (st != NULL)
+        tdm_call_fail(call, st);
+    else
+        tdm_call_respond(call, response);
+}
+
 typedef struct grpc_forward {
     gw_state *gw;
     tdm_call *call;
+    uint64_t start_ms;
+    const gw_principal *principal;
     const ProtobufCMethodDescriptor *method;
     const char *peer;
     const ProtobufCMessage *request;
@@ -168,17 +186,15 @@ typedef struct grpc_forward {
 static void grpc_forward_done(void *arg, tdm_status *st, const uint8_t *response, size_t len)
 {
     grpc_forward *g = arg;
-    if (st != NULL) {
-        tdm_call_fail(g->call, st);
-        return;
+    ProtobufCMessage *m = NULL;
+    if (st == NULL) {
+        m = protobuf_c_message_unpack(g->method->output,
+                                      tdm_arena_protobuf_allocator(tdm_call_arena(g->call)), len,
+                                      response);
+        if (m == NULL)
+            st = tdm_status_new(TDM_INTERNAL, "the service answered garbage");
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        g->method->output, tdm_arena_protobuf_allocator(tdm_call_arena(g->call)), len, response);
-    if (m == NULL) {
-        tdm_call_fail(g->call, tdm_status_new(TDM_INTERNAL, "the service answered garbage"));
-        return;
-    }
-    tdm_call_respond(g->call, m);
+    gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, m);
 }
 
 static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p,
@@ -186,18 +202,20 @@ static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p
 {
     grpc_forward *g = arg;
     if (st != NULL) {
-        tdm_call_fail(g->call, st);
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
         return;
     }
     tdm_arena *a = tdm_call_arena(g->call);
+    g->principal = tdm_arena_memdup(a, p, sizeof(*p));
     size_t len = protobuf_c_message_get_packed_size(g->request);
     uint8_t *buf = tdm_arena_alloc(a, len + 1);
-    if (buf == NULL) {
-        tdm_call_fail(g->call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+    if (buf == NULL || g->principal == NULL) {
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL,
+                         tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
     protobuf_c_message_pack(g->request, buf);
-    gw_forward(g->gw, g->peer, tdm_call_path(g->call), buf, len, p, g->request_id,
+    gw_forward(g->gw, g->peer, tdm_call_path(g->call), buf, len, g->principal, g->request_id,
                tdm_call_metadata(g->call, "idempotency-key", NULL), g->deadline_ms, a,
                grpc_forward_done, g);
 }
@@ -222,6 +240,7 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
     }
     g->gw = gw;
     g->call = call;
+    g->start_ms = uv_now(tdm_call_loop(call));
     g->request = request;
     g->peer = gw_service_peer(service);
     g->request_id = gw_grpc_request_id(call);
@@ -235,7 +254,8 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
         sd = &tandem__v1__feedback_service__descriptor;
     g->method = sd != NULL ? protobuf_c_service_descriptor_get_method_by_name(sd, slash + 1) : NULL;
     if (g->method == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_UNIMPLEMENTED, "unknown method %s", path));
+        gw_grpc_complete(call, g->start_ms, g->request_id, NULL,
+                         tdm_status_new(TDM_UNIMPLEMENTED, "unknown method %s", path), NULL);
         return;
     }
     gw_route_auth ra;

@@ -606,6 +606,8 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
 typedef struct grpc_tenant_call {
     gw_state *gw;
     tdm_call *call;
+    uint64_t start_ms;
+    const gw_principal *principal;
     const char *method;
     const ProtobufCMessage *request;
     const char *request_id;
@@ -616,10 +618,7 @@ typedef struct grpc_tenant_call {
 static void grpc_tenant_done(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
     grpc_tenant_call *g = arg;
-    if (st != NULL)
-        tdm_call_fail(g->call, st);
-    else
-        tdm_call_respond(g->call, response);
+    gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, response);
 }
 
 static void grpc_tenant_authed(void *arg, tdm_status *st, const gw_principal *p,
@@ -627,14 +626,16 @@ static void grpc_tenant_authed(void *arg, tdm_status *st, const gw_principal *p,
 {
     grpc_tenant_call *g = arg;
     if (st != NULL) {
-        tdm_call_fail(g->call, st);
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
         return;
     }
     gw_principal *copy = tdm_arena_memdup(tdm_call_arena(g->call), p, sizeof(*p));
     if (copy == NULL) {
-        tdm_call_fail(g->call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL,
+                         tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
+    g->principal = copy;
     gw_tenant_call(g->gw, g->method, g->request, copy, g->idem_key, g->request_id, g->deadline_ms,
                    tdm_call_arena(g->call), grpc_tenant_done, g);
 }
@@ -652,6 +653,7 @@ static void grpc_tenant_handler(tdm_call *call, const ProtobufCMessage *request,
     const char *slash = strrchr(path, '/');
     g->gw = gw;
     g->call = call;
+    g->start_ms = uv_now(tdm_call_loop(call));
     g->method = slash != NULL ? slash + 1 : path;
     g->request = request;
     g->request_id = gw_grpc_request_id(call);
