@@ -112,6 +112,32 @@ class Gateway(unittest.TestCase):
         # TenantService is for platform keys.
         self.assertEqual(self.call("GET", "/v1/tenants", key=read)[0], 403)
 
+    def test_scope_matrix_over_every_route_class(self):
+        # (method, path, body, scope that admits it); matching and feedback are not
+        # running here, so an admitted call to them ends 503, never 401/403.
+        pid = str(uuid.uuid4())
+        routes = [
+            ("GET", "/v1/programmes", None, "enrolment:read"),
+            ("POST", "/v1/programmes", {"name": "m", "kind": "PEER"}, "enrolment:write"),
+            ("GET", "/v1/matchingRuns/%s" % pid, None, "matching:read"),
+            ("POST", "/v1/programmes/%s/matchingRuns" % pid, {}, "matching:write"),
+            ("GET", "/v1/programmes/%s/report" % pid, None, "feedback:read"),
+            ("POST", "/v1/matches/%s/checkIns" % pid, {}, "feedback:write"),
+            ("GET", "/v1/people/nobody:export", None, "admin"),
+        ]
+        scopes = ["enrolment:read", "enrolment:write", "matching:read", "matching:write",
+                  "feedback:read", "feedback:write", "admin"]
+        keys = {sc: self.make_key(self.tenant_a, [sc])["secret"] for sc in scopes}
+        for method, path, body, needed in routes:
+            for sc, secret in keys.items():
+                status, err = self.call(method, path, body, key=secret)
+                with self.subTest(route=path, method=method, scope=sc):
+                    if sc == needed or sc == "admin":
+                        self.assertNotIn(status, (401, 403), err)
+                    else:
+                        self.assertEqual(status, 403, err)
+                        self.assertEqual(err["code"], 7)
+
     def test_platform_key_must_name_an_existing_tenant(self):
         status, body = self.call("GET", "/v1/programmes", key=self.root)
         self.assertEqual(status, 400)
