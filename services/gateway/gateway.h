@@ -137,6 +137,9 @@ const char *gw_peers_unreachable(const gw_state *gw);
 
 /* Read the route table and take over the server's HTTP handler. */
 tdm_status *gw_rest_install(gw_state *gw);
+/* The authorisation the route table declares for a gRPC method path (its first REST
+ * binding), so both doors apply the same rule; NULL when the method has no binding. */
+const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path);
 void gw_rest_uninstall(void);
 
 /* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */

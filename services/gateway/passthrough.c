@@ -258,8 +258,14 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
                          tdm_status_new(TDM_UNIMPLEMENTED, "unknown method %s", path), NULL);
         return;
     }
+    /* The route table's scope when the method has a REST binding, so both doors agree;
+     * otherwise the naming rule (reads are Get*, List*, Score*, Suggest*). */
     gw_route_auth ra;
-    gw_service_method_auth(service, slash + 1, method_reads(slash + 1), &ra);
+    const gw_route_auth *declared = gw_rest_auth_for_grpc_path(path);
+    if (declared != NULL)
+        ra = *declared;
+    else
+        gw_service_method_auth(service, slash + 1, method_reads(slash + 1), &ra);
     gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
                     tdm_call_metadata(call, "authorization", NULL),
                     tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed, g);

@@ -286,6 +286,15 @@ static gw_route_auth route_auth(const tdm_rest_route *r)
     return (gw_route_auth){.scope = bit != 0 ? bit : TDM_SCOPE_ADMIN, .tenant_scoped = true};
 }
 
+const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path)
+{
+    for (size_t i = 0; ROUTE_AUTH != NULL && i < tdm_rest_routes_count; i++) {
+        if (strcmp(tdm_rest_routes[i].grpc_path, grpc_path) == 0)
+            return &ROUTE_AUTH[i];
+    }
+    return NULL;
+}
+
 tdm_status *gw_rest_install(gw_state *gw)
 {
     ROUTE_AUTH = calloc(tdm_rest_routes_count, sizeof(*ROUTE_AUTH));
