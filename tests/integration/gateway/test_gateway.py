@@ -301,6 +301,15 @@ class Gateway(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as err:
             list_programmes(enrolment_pb2.ListProgrammesRequest(), timeout=10)
         self.assertEqual(err.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+        create = channel.unary_unary(
+            "/tandem.v1.EnrolmentService/CreateProgramme",
+            request_serializer=enrolment_pb2.CreateProgrammeRequest.SerializeToString,
+            response_deserializer=enrolment_pb2.Programme.FromString)
+        with self.assertRaises(grpc.RpcError) as err:
+            create(enrolment_pb2.CreateProgrammeRequest(
+                programme=enrolment_pb2.Programme(name="x")),
+                metadata=[("authorization", "Bearer " + k)], timeout=10)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
         # A forged context is ignored: the key decides.
         forged = harness.Stack.context(self.tenant_b["id"])
         with self.assertRaises(grpc.RpcError) as err:
