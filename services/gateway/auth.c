@@ -173,6 +173,11 @@ void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uin
     op->ra = *ra;
     op->cb = cb;
     op->arg = arg;
+    if (!tdm_runtime_migrated(gw->rt)) {
+        /* The key directory is not there yet (start-up, or the database is away). */
+        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the gateway is starting; retry shortly"), 0);
+        return;
+    }
     const char *token = NULL;
     size_t len = 0;
     if (!gw_bearer_token(authorization, &token, &len) || gw_key_hash(token, len, op->hash) != 0) {
