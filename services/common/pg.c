@@ -541,9 +541,15 @@ static void conn_schedule_backoff(pg_conn *c)
     }
 }
 
-static void conn_broken(pg_conn *c, const char *why)
+static void conn_broken(pg_conn *c, const char *why_in)
 {
     tdm_pg_pool *pool = c->pool;
+    /* why_in is often PQerrorMessage(c->pg), which the teardown below frees. */
+    char why[512];
+    snprintf(why, sizeof(why), "%s", why_in != NULL && why_in[0] != '\0' ? why_in : "unknown");
+    size_t len = strlen(why);
+    while (len > 0 && (why[len - 1] == '\n' || why[len - 1] == ' '))
+        why[--len] = '\0';
     bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
     /* The first failure is worth a warning; repeated failures while down are not. */
     conn_log(was_up || c->attempts == 0 ? TDM_LOG_WARN : TDM_LOG_DEBUG, c,
