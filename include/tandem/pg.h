@@ -16,10 +16,12 @@
  * work queued meanwhile fails after a bounded wait with UNAVAILABLE instead of
  * hanging, and queries in flight fail with UNAVAILABLE.
  *
- * Callbacks: every async function that returns 0 calls its callback exactly once;
- * one that returns non-zero never calls it. A status passed to a callback belongs to
- * the callback. A PGresult passed to a callback is cleared after it returns.
- * SQLSTATEs are mapped to status codes in one place (tdm_pg_status_from_result).
+ * Callbacks: every async function that returns 0 calls its callback exactly once,
+ * never from inside the call itself; one that returns non-zero (a negative libuv
+ * error: UV_EINVAL for a programmer error such as a malformed tenant id or a second
+ * statement while one is running, UV_ENOMEM) never calls it. A status passed to a callback belongs
+ * to the callback. A PGresult passed to a callback is cleared after it returns. SQLSTATEs are
+ * mapped to status codes in one place (tdm_pg_status_from_result).
  */
 #ifndef TANDEM_PG_H
 #define TANDEM_PG_H
@@ -79,9 +81,9 @@ int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oi
  * the pool. cb gets NULL or the commit's error (e.g. serialization failure). */
 int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg);
 
-/* Ask the server to cancel the statement running in tx (client went away, deadline
- * passed). libpq 15 has no non-blocking cancel, so PQcancel runs on the work pool.
- * The running query's callback then reports CANCELLED/DEADLINE_EXCEEDED. */
+/* Ask the server to cancel the statement running in tx (a no-op when none runs) (client went away,
+ * deadline passed). libpq 15 has no non-blocking cancel, so PQcancel runs on the work pool. The
+ * running query's callback then reports CANCELLED/DEADLINE_EXCEEDED. */
 void tdm_pg_tx_cancel(tdm_pg_tx *tx);
 
 /* One statement in its own transaction (BEGIN, tenant, statement, COMMIT). */
