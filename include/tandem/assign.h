@@ -122,6 +122,8 @@ typedef struct tdm_assign_stats {
     uint64_t pairs_scored;    /* score callbacks made */
     uint64_t pairs_added;     /* pairs added by pricing (after the candidates) */
     uint64_t candidate_pairs; /* edges of the first sparse graph */
+    double scan_seconds;      /* priced: time in the candidate and pricing scans */
+    double solve_seconds;     /* priced: time in the exact sparse solves */
     bool certified;           /* priced: no pruned pair had a negative reduced cost */
 } tdm_assign_stats;
 

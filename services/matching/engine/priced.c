@@ -50,6 +50,11 @@ typedef struct edge3 {
     int64_t w;
 } edge3;
 
+/* Pairs whose reduced cost is below this share of the weight range are added with the
+ * violators: the duals move a little at each re-solve, and taking the near misses now
+ * saves whole scans later. Extra edges never change the optimum, only the graph size. */
+#define NEAR_MARGIN_DIVISOR 50
+
 typedef struct edge_vec {
     edge3 *v;
     size_t n, cap;
@@ -75,7 +80,8 @@ typedef struct worker {
     pricer *pr;
     cand *mentor_top; /* candidates phase: nm * K' min-heaps of this thread */
     uint32_t *mentor_n;
-    edge_vec found; /* pricing phase: violated pairs */
+    edge_vec found; /* pricing phase: violated and near pairs */
+    uint64_t violated;
     uint64_t scored;
     int64_t max_w;
     bool bad_weight, nomem;
@@ -90,44 +96,57 @@ struct pricer {
     cand *mentee_top; /* ne * K, sorted by weight descending */
     uint32_t *mentee_n;
     uint8_t *flags; /* TDM__HAD_EDGE (admissible, >= min), TDM__HAD_BELOW_MIN */
+    /* Bounds from the candidates scan on the weight of a pair outside the graph: it is in
+     * neither top list, so it weighs at most the weakest kept in each (-1 when a list holds
+     * every admissible pair). Pricing skips the callback when even that bound cannot beat
+     * the duals; this is what makes the scans affordable at 10^9 pairs. */
+    int64_t *mentee_max, *mentor_max;
     /* pricing phase */
     const size_t *row;
     const uint32_t *col;
     const int64_t *u, *v;
-    int64_t scale, offset, max_wp;
+    int64_t scale, offset, max_wp, margin;
     bool pricing;
     atomic_uint_fast32_t next_chunk;
     worker workers[MAX_THREADS];
     unsigned n_workers;
 };
 
+/* A strict order (weight, then the lower index) so that the kept candidates do not depend
+ * on which thread saw which pair first. */
+static inline bool weaker(cand a, cand b)
+{
+    return a.w < b.w || (a.w == b.w && a.who > b.who);
+}
+
 static void heap_offer(cand *h, uint32_t *n, uint32_t k, int64_t w, uint32_t who)
 {
     /* a min-heap of the best k: the root is the weakest kept */
+    cand x = {w, who};
     if (*n < k) {
         uint32_t pos = (*n)++;
-        while (pos > 0 && h[(pos - 1) / 2].w > w) {
+        while (pos > 0 && weaker(x, h[(pos - 1) / 2])) {
             h[pos] = h[(pos - 1) / 2];
             pos = (pos - 1) / 2;
         }
-        h[pos] = (cand){w, who};
+        h[pos] = x;
         return;
     }
-    if (k == 0 || w <= h[0].w)
+    if (k == 0 || !weaker(h[0], x))
         return;
     uint32_t pos = 0;
     for (;;) {
         uint32_t c = 2 * pos + 1;
         if (c >= k)
             break;
-        if (c + 1 < k && h[c + 1].w < h[c].w)
+        if (c + 1 < k && weaker(h[c + 1], h[c]))
             c++;
-        if (h[c].w >= w)
+        if (!weaker(h[c], x))
             break;
         h[pos] = h[c];
         pos = c;
     }
-    h[pos] = (cand){w, who};
+    h[pos] = x;
 }
 
 static void scan_candidates(worker *wk, uint32_t j)
@@ -137,6 +156,7 @@ static void scan_candidates(worker *wk, uint32_t j)
     cand *top = p->mentee_top + (size_t)j * p->k;
     uint32_t n = 0;
     uint8_t f = 0;
+    int64_t best = -1;
     for (uint32_t i = 0; i < p->nm; i++) {
         bool adm = true;
         int64_t w = in->score(in->ctx, i, j, &adm);
@@ -154,21 +174,26 @@ static void scan_candidates(worker *wk, uint32_t j)
             continue;
         }
         f |= TDM__HAD_EDGE;
-        if (w > wk->max_w)
-            wk->max_w = w;
+        if (w > best)
+            best = w;
         heap_offer(top, &n, p->k, w, i);
         heap_offer(wk->mentor_top + (size_t)i * p->k2, &wk->mentor_n[i], p->k2, w, j);
     }
     p->mentee_n[j] = n;
     p->flags[j] = f;
+    p->mentee_max[j] = n == p->k ? top[0].w : -1;
+    if (best > wk->max_w)
+        wk->max_w = best;
 }
 
 static void scan_prices(worker *wk, uint32_t j)
 {
     pricer *p = wk->pr;
     const tdm_assign_pricing *in = p->in;
-    int64_t uj = p->u[j];
-    if (uj >= p->max_wp)
+    if (p->mentee_max[j] < 0)
+        return; /* every admissible pair of j is already an edge */
+    int64_t uj = p->u[j], cap_j = p->mentee_max[j] * p->scale + p->offset;
+    if (uj >= cap_j)
         return; /* no pair can beat this mentee's dual */
     size_t e = p->row[j], end = p->row[j + 1];
     for (uint32_t i = 0; i < p->nm; i++) {
@@ -177,14 +202,19 @@ static void scan_prices(worker *wk, uint32_t j)
         if (e < end && p->col[e] == i)
             continue; /* already an edge */
         int64_t have = uj + p->v[i];
-        if (have >= p->max_wp)
-            continue;
+        int64_t bound = p->mentor_max[i] * p->scale + p->offset;
+        if (p->mentor_max[i] < 0 || have >= (bound < cap_j ? bound : cap_j))
+            continue; /* cannot be violated: skip the callback */
         bool adm = true;
         int64_t w = in->score(in->ctx, i, j, &adm);
         wk->scored++;
         if (!adm || w < p->min_w || w < 0 || w > TDM_ASSIGN_WEIGHT_MAX)
             continue;
-        if (have < w * p->scale + p->offset && !edge_push(&wk->found, j, i, w))
+        int64_t wp = w * p->scale + p->offset;
+        if (have >= wp + p->margin)
+            continue;
+        wk->violated += have < wp;
+        if (!edge_push(&wk->found, j, i, w))
             wk->nomem = true;
     }
 }
@@ -291,15 +321,22 @@ static tdm_assign_status collect_candidates(pricer *p, const uint32_t *cap, edge
             if (!edge_push(edges, j, c.who, c.w))
                 return TDM_ASSIGN_E_NOMEM;
         }
-    for (unsigned t = 0; t < p->n_workers; t++) {
+    /* Each thread kept its top K' of each mentor; the global top K' is among their union. */
+    worker *w0 = &p->workers[0];
+    for (unsigned t = 1; t < p->n_workers; t++) {
         worker *wk = &p->workers[t];
-        for (uint32_t i = 0; i < p->nm; i++) {
-            /* each thread's top K' of mentor i; the union holds the global top K' */
+        for (uint32_t i = 0; i < p->nm; i++)
             for (uint32_t r = 0; r < wk->mentor_n[i]; r++) {
                 cand c = wk->mentor_top[(size_t)i * p->k2 + r];
-                if (!edge_push(edges, c.who, i, c.w))
-                    return TDM_ASSIGN_E_NOMEM;
+                heap_offer(w0->mentor_top + (size_t)i * p->k2, &w0->mentor_n[i], p->k2, c.w, c.who);
             }
+    }
+    for (uint32_t i = 0; i < p->nm; i++) {
+        p->mentor_max[i] = w0->mentor_n[i] == p->k2 ? w0->mentor_top[(size_t)i * p->k2].w : -1;
+        for (uint32_t r = 0; r < w0->mentor_n[i]; r++) {
+            cand c = w0->mentor_top[(size_t)i * p->k2 + r];
+            if (!edge_push(edges, c.who, i, c.w))
+                return TDM_ASSIGN_E_NOMEM;
         }
     }
     /* Backbone: round robin over mentors with backbone seats left. */
@@ -352,6 +389,8 @@ static void pricer_free(pricer *p)
     free(p->mentee_top);
     free(p->mentee_n);
     free(p->flags);
+    free(p->mentee_max);
+    free(p->mentor_max);
     for (unsigned t = 0; t < MAX_THREADS; t++) {
         free(p->workers[t].mentor_top);
         free(p->workers[t].mentor_n);
@@ -382,8 +421,12 @@ static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
     p->mentee_top = malloc(sizeof *p->mentee_top * ((size_t)p->ne * p->k + 1));
     p->mentee_n = calloc((size_t)p->ne + 1, sizeof *p->mentee_n);
     p->flags = calloc((size_t)p->ne + 1, 1);
-    if (!p->mentee_top || !p->mentee_n || !p->flags)
+    p->mentee_max = malloc(sizeof *p->mentee_max * ((size_t)p->ne + 1));
+    p->mentor_max = malloc(sizeof *p->mentor_max * ((size_t)p->nm + 1));
+    if (!p->mentee_top || !p->mentee_n || !p->flags || !p->mentee_max || !p->mentor_max)
         return TDM_ASSIGN_E_NOMEM;
+    for (uint32_t i = 0; i < p->nm; i++)
+        p->mentor_max[i] = -1;
     for (unsigned w = 0; w < p->n_workers; w++) {
         worker *wk = &p->workers[w];
         wk->pr = p;
@@ -455,7 +498,9 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
         goto done;
 
     /* 1. candidates */
+    double ts = tdm__now();
     run_scan(&p);
+    r->stats.scan_seconds += tdm__now() - ts;
     int64_t max_w = 0;
     for (unsigned t = 0; t < p.n_workers; t++) {
         worker *wk = &p.workers[t];
@@ -476,6 +521,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     if (st != TDM_ASSIGN_OK)
         goto done;
     p.max_wp = max_w * p.scale + p.offset;
+    p.margin = p.scale * (max_w / NEAR_MARGIN_DIVISOR + 1);
     st = TDM_ASSIGN_E_NOMEM;
     if (!csr_build(&edges, p.ne, p.scale, p.offset, &g))
         goto done;
@@ -489,7 +535,9 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     if (!s || !u || !v || !touched)
         goto done;
     tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+    ts = tdm__now();
     st = tdm__ssp_solve(s);
+    r->stats.solve_seconds += tdm__now() - ts;
     r->stats.solves++;
     if (st != TDM_ASSIGN_OK)
         goto done;
@@ -503,20 +551,33 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
         p.col = g.col;
         p.u = u;
         p.v = v;
-        for (unsigned t = 0; t < p.n_workers; t++)
+        for (unsigned t = 0; t < p.n_workers; t++) {
             p.workers[t].found.n = 0;
+            p.workers[t].violated = 0;
+        }
+        ts = tdm__now();
         run_scan(&p);
+        r->stats.scan_seconds += tdm__now() - ts;
         r->stats.pricing_rounds++;
         size_t added = 0;
+        uint64_t violated = 0;
         memset(touched, 0, p.ne);
         for (unsigned t = 0; t < p.n_workers; t++) {
             worker *wk = &p.workers[t];
             r->stats.pairs_scored += wk->scored;
             wk->scored = 0;
+            violated += wk->violated;
             if (wk->nomem) {
                 st = TDM_ASSIGN_E_NOMEM;
                 goto done;
             }
+        }
+        if (violated == 0) {
+            r->stats.certified = true; /* near misses need not be added: nothing improves */
+            break;
+        }
+        for (unsigned t = 0; t < p.n_workers; t++) {
+            worker *wk = &p.workers[t];
             for (size_t k = 0; k < wk->found.n; k++) {
                 edge3 e = wk->found.v[k];
                 if (!edge_push(&edges, e.mentee, e.mentor, e.w)) {
@@ -527,10 +588,6 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
                 added++;
             }
         }
-        if (added == 0) {
-            r->stats.certified = true;
-            break;
-        }
         r->stats.pairs_added += added;
         csr_free(&g);
         if (!csr_build(&edges, p.ne, p.scale, p.offset, &g)) {
@@ -538,7 +595,9 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
             goto done;
         }
         tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+        ts = tdm__now();
         st = tdm__ssp_resolve(s, touched);
+        r->stats.solve_seconds += tdm__now() - ts;
         r->stats.solves++;
         if (st != TDM_ASSIGN_OK)
             goto done;

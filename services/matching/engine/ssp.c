@@ -32,16 +32,15 @@
  * and its dual  min sum u + sum c v  s.t.  u_j + v_i >= w'_ij, u, v >= 0,
  * whose constraint matrix is totally unimodular: the integral assignment is optimal.
  *
- * Initialisation: u_j = max w'_ij (a row reduction), v = 0, then each mentee takes a
- * tight mentor with a free seat if one exists. With one-seat mentors an augmenting row
- * reduction (LAPJV) follows in dense.c; here the sparse searches are cheap enough.
+ * Initialisation: LAPJV's augmenting row reduction extended to capacities (below).
  */
 #include "engine.h"
 
 #include <assert.h>
 #include <string.h>
 
-#define DIST_INF INT64_MAX
+#define ARR_PASSES_ONE_SEAT 2
+#define ARR_PASSES_SEATS    8
 
 enum { MARK_NONE = 0, MARK_HEAP = 1, MARK_DONE = 2 };
 
@@ -56,6 +55,7 @@ struct tdm__ssp {
     int32_t *mate;
     int64_t *mate_w;
     uint32_t *seat_off, *seat, *seat_of, *used, *out;
+    int64_t *alt; /* initialisation: cached best alternative of a seated mentee */
     int64_t t_deficit;
     /* Dijkstra scratch */
     int64_t *dist;
@@ -136,6 +136,7 @@ void tdm__ssp_free(tdm__ssp *s)
     free(s->hpos);
     free(s->touched);
     free(s->path);
+    free(s->alt);
     free(s);
 }
 
@@ -378,39 +379,131 @@ static tdm_assign_status route(tdm__ssp *s, uint32_t j)
     return TDM_ASSIGN_OK;
 }
 
-/* Row reduction and tight greedy seating. Mentee potentials start at max(0, max w'),
- * mentor potentials and p(t) at 0: every arc then has a non-negative reduced cost. */
-static void init_greedy(tdm__ssp *s)
+/*
+ * Initialisation: augmenting row reduction with capacities, the sparse twin of the one in
+ * dense.c (its comment gives the argument). Mentee potentials start at their best value
+ * max(p_t, max_i w'_ij + p_i), which makes every arc's reduced cost non-negative; a mentee
+ * whose best mentor has a free seat takes it, otherwise it displaces the occupant with
+ * the least slack while the mentor's price drops by what the staying occupants' slack
+ * allows. Displaced mentees are retried while a budget lasts; whatever is left is routed
+ * by the searches.
+ */
+static void arr_step(tdm__ssp *s, uint32_t j, uint32_t *again, uint32_t *n_again, uint32_t *later,
+                     uint32_t *n_later, uint64_t *budget)
 {
-    for (uint32_t j = 0; j < s->ne; j++) {
-        if (s->mate[j] != TDM__MATE_NONE)
-            continue;
-        int64_t best = s->p[s->t];
-        for (size_t e = s->row[j]; e < s->row[j + 1]; e++)
-            if (s->wp[e] + s->p[s->col[e]] > best)
-                best = s->wp[e] + s->p[s->col[e]];
-        s->p[s->nm + j] = best;
-        if (s->row[j] == s->row[j + 1]) {
-            s->mate[j] = TDM__MATE_DUMMY; /* nothing to match: rc(j -> t) = 0 */
-            s->t_deficit--;
-            continue;
+    int64_t pt = s->p[s->t];
+    int64_t a1 = pt, a2 = pt, bf = INT64_MIN;
+    size_t e1 = SIZE_MAX, ef = SIZE_MAX;
+    for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
+        uint32_t i = s->col[e];
+        int64_t a = s->wp[e] + s->p[i];
+        if (a > a1) {
+            a2 = a1;
+            a1 = a;
+            e1 = e;
+        } else if (a > a2) {
+            a2 = a;
         }
-        for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
-            uint32_t i = s->col[e];
-            if (s->wp[e] + s->p[i] == best && s->out[i] < s->cap[i] && s->p[i] == s->p[s->t]) {
-                seat_add(s, i, j, s->wp[e]);
-                s->out[i]++;
-                s->t_deficit--;
-                s->init_matched++;
-                break;
-            }
+        if (s->used[i] < s->cap[i] && a > bf) {
+            bf = a;
+            ef = e;
         }
     }
+    uint32_t x = s->nm + j;
+    if (e1 == SIZE_MAX) {
+        s->p[x] = pt; /* "unmatched" is as good as any mentor: tight */
+        s->mate[j] = TDM__MATE_DUMMY;
+        s->t_deficit--;
+        return;
+    }
+    if (ef != SIZE_MAX && bf == a1) {
+        uint32_t i = s->col[ef];
+        s->p[x] = a1;
+        s->alt[j] = a2;
+        seat_add(s, i, j, s->wp[ef]);
+        s->out[i]++;
+        s->t_deficit--;
+        s->init_matched++;
+        return;
+    }
+    uint32_t i = s->col[e1];
+    if (s->cap[i] == 0) {
+        s->p[x] = a1;
+        later[(*n_later)++] = j;
+        return;
+    }
+    uint32_t kmin = UINT32_MAX;
+    int64_t smin = INT64_MAX, s2 = INT64_MAX;
+    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
+        uint32_t k = s->seat[q];
+        int64_t sl = s->p[s->nm + k] - s->alt[k];
+        if (sl < smin) {
+            s2 = smin;
+            smin = sl;
+            kmin = k;
+        } else if (sl < s2) {
+            s2 = sl;
+        }
+    }
+    int64_t delta = a1 - a2 < s2 ? a1 - a2 : s2;
+    s->p[i] -= delta;
+    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
+        if (s->seat[q] != kmin)
+            s->p[s->nm + s->seat[q]] -= delta;
+    s->p[x] = a1 - delta;
+    s->alt[j] = a2;
+    uint32_t pos = s->seat_of[kmin];
+    s->mate[kmin] = TDM__MATE_NONE;
+    s->seat[pos] = j;
+    s->seat_of[j] = pos;
+    s->mate[j] = (int32_t)i;
+    s->mate_w[j] = s->wp[e1];
+    if (delta > 0 && *budget > 0) {
+        (*budget)--;
+        again[(*n_again)++] = kmin;
+    } else {
+        later[(*n_later)++] = kmin;
+    }
+}
+
+static bool init_arr(tdm__ssp *s)
+{
+    uint32_t *a = malloc(sizeof *a * ((size_t)s->ne + 1));
+    uint32_t *b = malloc(sizeof *b * ((size_t)s->ne + 1));
+    s->alt = malloc(sizeof *s->alt * ((size_t)s->ne + 1));
+    if (!a || !b || !s->alt) {
+        free(a);
+        free(b);
+        return false;
+    }
+    int passes = ARR_PASSES_ONE_SEAT;
+    for (uint32_t i = 0; i < s->nm; i++)
+        if (s->cap[i] > 1)
+            passes = ARR_PASSES_SEATS;
+    uint32_t na = 0, nb;
+    for (uint32_t j = s->ne; j-- > 0;)
+        a[na++] = j;
+    for (int pass = 0; pass < passes && na > 0; pass++) {
+        nb = 0;
+        uint64_t budget = 2 * (uint64_t)na + 16;
+        while (na > 0) {
+            uint32_t j = a[--na];
+            if (s->mate[j] == TDM__MATE_NONE)
+                arr_step(s, j, a, &na, b, &nb, &budget);
+        }
+        for (uint32_t q = 0; q < nb; q++)
+            a[q] = b[nb - 1 - q];
+        na = nb;
+    }
+    free(a);
+    free(b);
+    return true;
 }
 
 tdm_assign_status tdm__ssp_solve(tdm__ssp *s)
 {
-    init_greedy(s);
+    if (!init_arr(s))
+        return TDM_ASSIGN_E_NOMEM;
     for (uint32_t j = 0; j < s->ne; j++) {
         if (s->mate[j] != TDM__MATE_NONE)
             continue;
