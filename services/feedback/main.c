@@ -1,28 +1,27 @@
 /*
  * main.c - tandem-feedback: check-ins, surveys, the programme report and the at-risk
- * pairs of a programme (API.md, FeedbackService). This file wires the configuration, the
- * runtime and the service together; the runtime does the rest (runtime.h).
- *
- * The service applies its schema's migrations at start and serves health,
- * readiness and metrics; the FeedbackService methods are registered here as they
- * are built.
+ * pairs of a programme (API.md, FeedbackService), and feedback's half of a person's
+ * export and erasure (tandem.internal.v1.PersonDataService). The runtime does the
+ * process life (runtime.h); this file names the service, its schema and migrations,
+ * and registers the handlers.
  */
-#include "tandem/runtime.h"
+#include "feedback.h"
 
 #include "feedback_migrations.h"
 
+static fb_service service;
+
 static tdm_status *feedback_init(tdm_runtime *rt)
 {
-    (void)rt;
-    return NULL;
+    return fb_register(rt, &service);
 }
 
 int main(void)
 {
     static const tdm_service_spec spec = {
-        .name = "feedback",
+        .name = FB_SERVICE,
         .default_port = TDM_PORT_FEEDBACK,
-        .schema = "feedback",
+        .schema = FB_SCHEMA,
         .migrations = feedback_migrations,
         .n_migrations = FEEDBACK_MIGRATIONS_COUNT,
         .init = feedback_init,

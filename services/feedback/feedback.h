@@ -1,0 +1,195 @@
+/*
+ * feedback.h - the private interfaces of tandem-feedback.
+ *
+ *   validate.c    pure checks of requests (no I/O), page tokens, array literals
+ *   peers.c       what the service reads from enrolment and matching over gRPC
+ *   store.c       every SQL statement, one transaction per store call
+ *   report_sql.h  the one aggregate statement of GetProgrammeReport (shared with the
+ *                 benchmark)
+ *   handlers.c    one function per FeedbackService RPC: scope, validation, peers,
+ *                 store, reply
+ *   persondata.c  tandem.internal.v1.PersonDataService (export/erase for enrolment)
+ *
+ * Matches and participants belong to matching and enrolment: the service never reads
+ * their tables. It asks them over gRPC with the caller's tenant, request id and
+ * deadline, and ships what the report needs into one SQL statement as arrays, so the
+ * aggregation and the anonymity suppression happen in PostgreSQL (DESIGN, report).
+ *
+ * Everything a call allocates lives in its arena (tdm_call_arena).
+ */
+#ifndef TANDEM_FEEDBACK_H
+#define TANDEM_FEEDBACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tandem/arena.h"
+#include "tandem/idempotency.h"
+#include "tandem/pg.h"
+#include "tandem/runtime.h"
+#include "tandem/server.h"
+#include "tandem/status.h"
+#include "tandem/internal/v1/erasure.pb-c.h"
+#include "tandem/v1/enrolment.pb-c.h"
+#include "tandem/v1/feedback.pb-c.h"
+#include "tandem/v1/matching.pb-c.h"
+
+#define FB_SCHEMA  "feedback"
+#define FB_SERVICE "feedback"
+
+/* Limits of API.md and feedback.proto. */
+#define FB_DEFAULT_PAGE_SIZE     50
+#define FB_MAX_PAGE_SIZE         500
+#define FB_MAX_DURATION_MINUTES  600
+#define FB_MAX_TOPICS            20u
+#define FB_MAX_TOPIC_CHARS       100u
+#define FB_MAX_GOALS             20u
+#define FB_MAX_KEY_CHARS         64u
+#define FB_MAX_NOTES_CHARS       10000u
+#define FB_MAX_TITLE_CHARS       200u
+#define FB_MAX_DESCRIPTION_CHARS 2000u
+#define FB_MAX_QUESTIONS         50u
+#define FB_MAX_QUESTION_CHARS    1000u
+#define FB_MIN_CHOICES           2u
+#define FB_MAX_CHOICES           20u
+#define FB_MAX_CHOICE_CHARS      200u
+#define FB_MAX_ANSWERS           50u
+#define FB_MAX_TEXT_ANSWER_CHARS 5000u
+#define FB_MAX_ERASE_IDS         1000u
+#define FB_MAX_EXPORT_ITEMS      10000
+/* occurred_time may be at most this old. */
+#define FB_MAX_CHECK_IN_AGE_S (365LL * 24 * 3600)
+/* A device clock this far ahead of ours is not "the future" yet. */
+#define FB_CLOCK_SKEW_S 60LL
+/* Peers get at most this long when the call has no earlier deadline. */
+#define FB_PEER_TIMEOUT_MS 10000u
+/* Pages asked of peers when a whole programme is read (their maximum). */
+#define FB_PEER_PAGE_SIZE 500
+/* Participants and matches of one programme read for a report (enough for the
+ * largest programmes; more is refused rather than silently truncated). */
+#define FB_MAX_PROGRAMME_PARTICIPANTS 100000u
+#define FB_MAX_PROGRAMME_MATCHES      100000u
+
+/* ---- validate.c ----------------------------------------------------------------- */
+
+/* Characters (code points) of a UTF-8 string; SIZE_MAX when it is not UTF-8. */
+size_t fb_utf8_chars(const char *s);
+bool fb_uuid_valid(const char *s);
+/* The page size to use (default, lowered to the maximum), or INVALID_ARGUMENT. */
+tdm_status *fb_page_size(int32_t requested, int *out);
+
+/* Checks of RecordCheckIn that need nothing but the request and the clock
+ * (now_s: seconds since the epoch). The objectives are checked by
+ * fb_validate_goal_keys once the programme is known. */
+void fb_validate_check_in(const Tandem__V1__RecordCheckInRequest *r, int64_t now_s,
+                          tdm_violations *v);
+/* Every goal_progress key must be one of the programme's objectives. */
+void fb_validate_goal_keys(const Tandem__V1__RecordCheckInRequest *r,
+                           const Tandem__V1__Programme *programme, tdm_violations *v);
+/* A survey to create (fields prefixed "survey."). */
+void fb_validate_survey(const Tandem__V1__Survey *s, tdm_violations *v);
+/* The answers of a response against the survey's questions. */
+void fb_validate_answers(const Tandem__V1__SubmitSurveyResponseRequest *r,
+                         const Tandem__V1__Survey *survey, tdm_violations *v);
+
+/* Opaque keyset tokens: base64url (no padding) of "<int64>:<int64>:<uuid>". */
+char *fb_page_token_encode(int64_t a, int64_t b, const char *id, tdm_arena *arena);
+/* -1 when malformed; id gets the UUID text (37 bytes). */
+int fb_page_token_decode(const char *token, int64_t *a, int64_t *b, char id[37]);
+
+/* PostgreSQL array literals of the given elements, each quoted ("{"a","b\"c"}");
+ * NULL elements are written NULL. NULL when out of memory. */
+char *fb_pg_text_array(const char *const *items, size_t n, tdm_arena *arena);
+/* The same for integers / booleans / timestamps given in microseconds. */
+char *fb_pg_int_array(const int32_t *items, size_t n, tdm_arena *arena);
+char *fb_pg_bool_array(const bool *items, size_t n, tdm_arena *arena);
+char *fb_pg_us_array(const int64_t *us, size_t n, tdm_arena *arena);
+
+int64_t fb_timestamp_us(const Google__Protobuf__Timestamp *t);
+Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena);
+/* Seconds since the epoch, now. */
+int64_t fb_now_s(void);
+
+/* ---- peers.c ---------------------------------------------------------------------- */
+
+typedef struct fb_service fb_service;
+
+/* Everything a report or an at-risk listing needs of a programme. Arrays live in the
+ * call's arena; participants include withdrawn ones (the SQL tells them apart). */
+typedef struct fb_programme_data {
+    Tandem__V1__Programme *programme;
+    Tandem__V1__Participant **participants;
+    size_t n_participants;
+    Tandem__V1__Match **matches;
+    size_t n_matches;
+} fb_programme_data;
+
+typedef void (*fb_peer_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+typedef void (*fb_programme_data_cb)(void *arg, tdm_status *st, fb_programme_data *data);
+
+void fb_peer_get_match(fb_service *svc, tdm_call *call, const char *match_id, fb_peer_cb cb,
+                       void *arg);
+void fb_peer_get_programme(fb_service *svc, tdm_call *call, const char *programme_id, fb_peer_cb cb,
+                           void *arg);
+void fb_peer_get_participant(fb_service *svc, tdm_call *call, const char *participant_id,
+                             fb_peer_cb cb, void *arg);
+/* The programme; its participants when with_participants; every match (all pages). */
+void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *programme_id,
+                            bool with_participants, fb_programme_data_cb cb, void *arg);
+
+/* ---- store.c ------------------------------------------------------------------------ */
+
+typedef struct fb_req {
+    tdm_pg_pool *pool;
+    tdm_arena *arena;
+    const tdm_call_context *ctx;
+    const tdm_idem_key *idem; /* NULL: no Idempotency-Key */
+} fb_req;
+
+typedef void (*fb_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+
+/* Record a check-in of `match` (already checked: the recorder is a side, the status
+ * allows it); updates the match's running totals and emits check_in.recorded (and
+ * match.at_risk LOW_RATING once, when the match's latest rating is 2 or less).
+ * Response: the CheckIn. */
+void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
+                              const Tandem__V1__Match *match, fb_store_cb cb, void *arg);
+/* A page of a match's check-ins, latest first; notes only when include_notes. */
+void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_size,
+                             const char *after_token, bool include_notes, fb_store_cb cb,
+                             void *arg);
+/* Response: the Survey. */
+void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,
+                            fb_store_cb cb, void *arg);
+/* Response: the Survey with its questions, NOT_FOUND when absent. */
+void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb, void *arg);
+/* Response: the SurveyResponse; ALREADY_EXISTS when the participant answered. */
+void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
+                              const Tandem__V1__SubmitSurveyResponseRequest *q, fb_store_cb cb,
+                              void *arg);
+/* Response: the ProgrammeReport, computed by one statement. include_diversity adds
+ * the consented diversity dimensions (the caller is an admin). */
+void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
+                     fb_store_cb cb, void *arg);
+/* Response: ListAtRiskMatchesResponse. Emits match.at_risk once per match and reason
+ * (for every at-risk match of the programme, not only the page). */
+void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size,
+                      const char *after_token, fb_store_cb cb, void *arg);
+/* Response: ExportParticipantsResponse (check_ins, survey_responses). */
+void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg);
+/* Response: EraseParticipantsResponse. */
+void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg);
+
+/* ---- handlers.c / persondata.c ------------------------------------------------------ */
+
+struct fb_service {
+    tdm_runtime *rt;
+};
+
+tdm_status *fb_register(tdm_runtime *rt, fb_service *svc);
+/* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
+tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t scope);
+tdm_status *fb_register_persondata(tdm_runtime *rt, fb_service *svc);
+
+#endif

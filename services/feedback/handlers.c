@@ -1,0 +1,395 @@
+/*
+ * handlers.c - one function per FeedbackService RPC: check the scope, validate the
+ * request (field-level violations), ask the peers what the service does not own
+ * (the match from matching, the programme or participant from enrolment), call the
+ * store, answer. No SQL here.
+ */
+#include "feedback.h"
+
+#include <stdio.h>
+#include <string.h>
+
+tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t scope)
+{
+    const tdm_call_context *ctx = tdm_call_ctx(call);
+    memset(r, 0, sizeof(*r));
+    r->pool = tdm_runtime_pg(svc->rt);
+    r->arena = tdm_call_arena(call);
+    r->ctx = ctx;
+    if ((ctx->scopes & scope) != scope && (ctx->scopes & TDM_SCOPE_ADMIN) == 0)
+        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
+    return NULL;
+}
+
+static tdm_status *oom(void)
+{
+    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* The store's answer completes the call. */
+static void reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    if (st != NULL)
+        tdm_call_fail(call, st);
+    else
+        tdm_call_respond(call, msg);
+}
+
+static tdm_status *bad_id(const char *field)
+{
+    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
+                                    field, "must be a UUID");
+}
+
+/* Claim the Idempotency-Key, if the call has one. */
+static tdm_status *idempotency(tdm_call *call, fb_req *r, const char *method,
+                               const ProtobufCMessage *req)
+{
+    const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
+    if (key == NULL)
+        return NULL;
+    tdm_idem_key *k = tdm_arena_alloc(r->arena, sizeof(*k));
+    if (k == NULL)
+        return oom();
+    tdm_status *st = tdm_idem_prepare(k, method, key, req);
+    if (st == NULL)
+        r->idem = k;
+    return st;
+}
+
+/* One call's state across its peer and store steps. */
+typedef struct call_op {
+    fb_service *svc;
+    tdm_call *call;
+    fb_req req;
+    const ProtobufCMessage *request;
+    const Tandem__V1__Match *match;
+    const Tandem__V1__Survey *survey;
+    int page_size;
+} call_op;
+
+static call_op *call_op_new(fb_service *svc, tdm_call *call, const fb_req *r,
+                            const ProtobufCMessage *request)
+{
+    call_op *op = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*op));
+    if (op == NULL)
+        return NULL;
+    op->svc = svc;
+    op->call = call;
+    op->req = *r;
+    op->request = request;
+    return op;
+}
+
+static bool is_side(const Tandem__V1__Match *m, const char *participant_id)
+{
+    return participant_id[0] != '\0' &&
+           (strcmp(m->mentor_id, participant_id) == 0 || strcmp(m->mentee_id, participant_id) == 0);
+}
+
+/* ---- RecordCheckIn ---------------------------------------------------------------- */
+
+static void record_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__RecordCheckInRequest *req = (const void *)op->request;
+    if (st == NULL) {
+        tdm_violations v = {0};
+        fb_validate_goal_keys(req, (const Tandem__V1__Programme *)msg, &v);
+        st = tdm_violations_take(&v, NULL);
+    }
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    fb_store_record_check_in(&op->req, req, op->match, reply, op->call);
+}
+
+static void record_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__RecordCheckInRequest *req = (const void *)op->request;
+    const Tandem__V1__Match *m = (const void *)msg;
+    if (st == NULL && !is_side(m, req->participant_id))
+        st = tdm_status_add_violation(
+            tdm_status_new(TDM_INVALID_ARGUMENT, "the participant is not a side of the match"),
+            "participant_id", "must be the match's mentor or mentee");
+    if (st == NULL && m->status != TANDEM__V1__MATCH__STATUS__ACCEPTED &&
+        m->status != TANDEM__V1__MATCH__STATUS__ACTIVE)
+        st = tdm_status_add_violation(
+            tdm_status_new(TDM_FAILED_PRECONDITION,
+                           "check-ins are recorded for ACCEPTED or ACTIVE matches"),
+            "match_id", "the match is not ACCEPTED or ACTIVE");
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    op->match = m;
+    if (req->n_goal_progress == 0) {
+        fb_store_record_check_in(&op->req, req, m, reply, op->call);
+        return;
+    }
+    fb_peer_get_programme(op->svc, op->call, m->programme_id, record_programme_got, op);
+}
+
+static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__RecordCheckInRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    if (st == NULL) {
+        tdm_violations v = {0};
+        fb_validate_check_in(req, fb_now_s(), &v);
+        st = tdm_violations_take(&v, NULL);
+    }
+    if (st == NULL)
+        st = idempotency(call, &r, "RecordCheckIn", msg);
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    fb_peer_get_match(data, call, req->match_id, record_match_got, op);
+}
+
+/* ---- ListCheckIns ------------------------------------------------------------------- */
+
+static void list_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__ListCheckInsRequest *req = (const void *)op->request;
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    bool notes = is_side((const Tandem__V1__Match *)msg, req->participant_id);
+    fb_store_list_check_ins(&op->req, req->match_id, op->page_size, req->page_token, notes, reply,
+                            op->call);
+}
+
+static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__ListCheckInsRequest *req = (const void *)msg;
+    fb_req r;
+    int page_size = 0;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->match_id))
+        st = bad_id("match_id");
+    if (st == NULL && req->participant_id[0] != '\0' && !fb_uuid_valid(req->participant_id))
+        st = bad_id("participant_id");
+    if (st == NULL)
+        st = fb_page_size(req->page_size, &page_size);
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    op->page_size = page_size;
+    fb_peer_get_match(data, call, req->match_id, list_match_got, op);
+}
+
+/* ---- CreateSurvey -------------------------------------------------------------------- */
+
+static void survey_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__CreateSurveyRequest *req = (const void *)op->request;
+    (void)msg;
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    fb_store_create_survey(&op->req, req->programme_id, req->survey, reply, op->call);
+}
+
+static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__CreateSurveyRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    if (st == NULL) {
+        tdm_violations v = {0};
+        if (!fb_uuid_valid(req->programme_id))
+            tdm_violations_add(&v, "programme_id", "must be a UUID");
+        if (req->survey == NULL)
+            tdm_violations_add(&v, "survey", "is required");
+        else
+            fb_validate_survey(req->survey, &v);
+        st = tdm_violations_take(&v, NULL);
+    }
+    if (st == NULL)
+        st = idempotency(call, &r, "CreateSurvey", msg);
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    /* The programme must exist in the caller's tenant (else NOT_FOUND). */
+    fb_peer_get_programme(data, call, req->programme_id, survey_programme_got, op);
+}
+
+/* ---- SubmitSurveyResponse -------------------------------------------------------------- */
+
+static void submit_participant_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__SubmitSurveyResponseRequest *req = (const void *)op->request;
+    const Tandem__V1__Participant *p = (const void *)msg;
+    if (st == NULL && (strcmp(p->programme_id, op->survey->programme_id) != 0 ||
+                       p->status == TANDEM__V1__PARTICIPANT__STATUS__WITHDRAWN))
+        st = tdm_status_add_violation(
+            tdm_status_new(TDM_FAILED_PRECONDITION,
+                           "the participant is not enrolled in the survey's programme"),
+            "participant_id", "must be enrolled in the survey's programme");
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    fb_store_submit_response(&op->req, op->survey, req, reply, op->call);
+}
+
+static void submit_survey_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__SubmitSurveyResponseRequest *req = (const void *)op->request;
+    if (st == NULL) {
+        tdm_violations v = {0};
+        fb_validate_answers(req, (const Tandem__V1__Survey *)msg, &v);
+        st = tdm_violations_take(&v, NULL);
+    }
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    op->survey = (const Tandem__V1__Survey *)msg;
+    fb_peer_get_participant(op->svc, op->call, req->participant_id, submit_participant_got, op);
+}
+
+static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__SubmitSurveyResponseRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    if (st == NULL) {
+        tdm_violations v = {0};
+        if (!fb_uuid_valid(req->survey_id))
+            tdm_violations_add(&v, "survey_id", "must be a UUID");
+        if (req->participant_id[0] == '\0')
+            tdm_violations_add(&v, "participant_id", "is required");
+        else if (!fb_uuid_valid(req->participant_id))
+            tdm_violations_add(&v, "participant_id", "must be a UUID");
+        if (req->n_answers > FB_MAX_ANSWERS)
+            tdm_violations_add(&v, "answers", "must have at most %u answers", FB_MAX_ANSWERS);
+        st = tdm_violations_take(&v, NULL);
+    }
+    if (st == NULL)
+        st = idempotency(call, &r, "SubmitSurveyResponse", msg);
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    fb_store_get_survey(&r, req->survey_id, submit_survey_got, op);
+}
+
+/* ---- GetProgrammeReport ------------------------------------------------------------------ */
+
+static void report_data_got(void *arg, tdm_status *st, fb_programme_data *d)
+{
+    call_op *op = arg;
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    /* Diversity breakdowns only for admins: enrolment returns diversity data to no
+     * one else, and the report would otherwise be the way round that rule. */
+    bool admin = (op->req.ctx->scopes & TDM_SCOPE_ADMIN) != 0;
+    fb_store_report(&op->req, d, admin, reply, op->call);
+}
+
+static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__GetProgrammeReportRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    fb_peer_programme_data(data, call, req->programme_id, true, report_data_got, op);
+}
+
+/* ---- ListAtRiskMatches -------------------------------------------------------------------- */
+
+static void at_risk_data_got(void *arg, tdm_status *st, fb_programme_data *d)
+{
+    call_op *op = arg;
+    const Tandem__V1__ListAtRiskMatchesRequest *req = (const void *)op->request;
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    fb_store_at_risk(&op->req, d, op->page_size, req->page_token, reply, op->call);
+}
+
+static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__ListAtRiskMatchesRequest *req = (const void *)msg;
+    fb_req r;
+    int page_size = 0;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    if (st == NULL)
+        st = fb_page_size(req->page_size, &page_size);
+    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
+    if (st == NULL && op == NULL)
+        st = oom();
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    op->page_size = page_size;
+    fb_peer_programme_data(data, call, req->programme_id, false, at_risk_data_got, op);
+}
+
+/* ---- registration -------------------------------------------------------------------------- */
+
+static const tdm_rpc_method_def fb_methods[] = {
+    {"RecordCheckIn", handle_record_check_in, 0},
+    {"ListCheckIns", handle_list_check_ins, 0},
+    {"CreateSurvey", handle_create_survey, 0},
+    {"SubmitSurveyResponse", handle_submit_response, 0},
+    {"GetProgrammeReport", handle_report, 0},
+    {"ListAtRiskMatches", handle_at_risk, 0},
+};
+
+tdm_status *fb_register(tdm_runtime *rt, fb_service *svc)
+{
+    static tdm_rpc_service_def def = {
+        .descriptor = &tandem__v1__feedback_service__descriptor,
+        .methods = fb_methods,
+        .n_methods = sizeof(fb_methods) / sizeof(fb_methods[0]),
+        .require_context = true,
+    };
+    svc->rt = rt;
+    def.service_data = svc;
+    tdm_status *st = tdm_server_add_service(tdm_runtime_server(rt), &def);
+    if (st == NULL)
+        st = fb_register_persondata(rt, svc);
+    return st;
+}

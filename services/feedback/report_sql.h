@@ -1,0 +1,165 @@
+/*
+ * report_sql.h - the one statement that computes GetProgrammeReport.
+ *
+ * Participants (from enrolment) and matches (from matching) arrive as parallel
+ * arrays and are unnested; check-ins are read through the per-match running totals
+ * (match_stats) and objective progress through each match's latest percent
+ * (goal_progress_latest), both kept by RecordCheckIn, so the statement reads one
+ * row per match rather than every check-in. Everything is aggregated here:
+ * counts, means, NPS, the response rate, the at-risk count and the breakdowns,
+ * with the anonymity suppression (primary: groups under the threshold; secondary:
+ * the smallest shown group when exactly one was suppressed, since the total minus the
+ * shown groups would reveal it). Notes and free-text answers are never read.
+ *
+ * Parameters: $1 programme id, $2 anonymity threshold, $3 check-in cadence (days),
+ * $4 objective keys text[];
+ * participants $5 id uuid[], $6 role int[], $7 status int[], $8 office text[],
+ * $9 practice area text[], $10 seniority int[], $11 gender text[], $12 ethnicity
+ * text[], $13 first generation ("yes"/"no"/NULL) text[], $14 disability text[];
+ * matches $15 id uuid[], $16 mentor uuid[], $17 mentee uuid[], $18 status int[],
+ * $19 start (start_time, else create_time) timestamptz[], $20 a side declined bool[];
+ * $21 include the diversity dimensions (the caller is an admin).
+ * One row, one column: the report as JSON text (keys in snake_case).
+ *
+ * Shared with tools/bench/feedback, which times exactly this statement.
+ */
+#ifndef TANDEM_FEEDBACK_REPORT_SQL_H
+#define TANDEM_FEEDBACK_REPORT_SQL_H
+
+#ifndef FB_T
+#define FB_T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#endif
+
+#define FB_REPORT_NPARAMS 21
+
+static const char FB_REPORT_SQL[] =
+    "WITH p AS MATERIALIZED ( "
+    "  SELECT * FROM unnest($5::uuid[], $6::int[], $7::int[], $8::text[], $9::text[], $10::int[], "
+    "                       $11::text[], $12::text[], $13::text[], $14::text[]) "
+    "    AS p(id, role, status, office, practice_area, seniority, gender, ethnicity, first_gen, "
+    "disability)), "
+    "m AS MATERIALIZED ( "
+    "  SELECT * FROM unnest($15::uuid[], $16::uuid[], $17::uuid[], $18::int[], $19::timestamptz[], "
+    "$20::bool[]) "
+    "    AS m(id, mentor_id, mentee_id, status, start_time, declined)), "
+    "per_match AS MATERIALIZED ( "
+    "  SELECT s.match_id, s.check_ins AS n, s.rating_sum, s.last_time, s.last_rating "
+    "    FROM feedback.match_stats s "
+    "   WHERE s.tenant_id = " FB_T " AND s.programme_id = $1::uuid), "
+    "live AS MATERIALIZED ( "
+    "  SELECT DISTINCT x AS id FROM m CROSS JOIN LATERAL (VALUES (m.mentor_id), (m.mentee_id)) "
+    "v(x) "
+    "   WHERE m.status IN (1, 2, 4)), "
+    "nps_answers AS MATERIALIZED ( "
+    "  SELECT r.participant_id, a.score FROM feedback.survey_answers a "
+    "    JOIN feedback.survey_responses r ON r.tenant_id = a.tenant_id AND r.id = a.response_id "
+    "   WHERE a.tenant_id = " FB_T " "
+    "     AND a.programme_id = $1::uuid AND a.kind = 2 AND a.score IS NOT NULL), "
+    "nps_by_person AS ( "
+    "  SELECT participant_id AS id, count(*) AS n, count(*) FILTER (WHERE score >= 9) AS "
+    "promoters, "
+    "         count(*) FILTER (WHERE score <= 6) AS detractors "
+    "    FROM nps_answers WHERE participant_id IS NOT NULL GROUP BY participant_id), "
+    /* Each enrolled participant's key in every dimension (NULL: not in any group). */
+    "keyed AS MATERIALIZED ( "
+    "  SELECT p.id, ARRAY[NULLIF(p.office, ''), NULLIF(p.practice_area, ''), "
+    "           CASE WHEN p.seniority IS NULL THEN NULL WHEN p.seniority <= 2 THEN '0-2' "
+    "                WHEN p.seniority <= 5 THEN '3-5' WHEN p.seniority <= 8 THEN '6-8' ELSE '9-10' "
+    "END, "
+    "           NULLIF(p.gender, ''), NULLIF(p.ethnicity, ''), p.first_gen, p.disability] AS keys "
+    "    FROM p WHERE p.status <> 3), "
+    "dims AS ( "
+    "  SELECT d.dim, d.ord FROM (VALUES ('office', 1), ('practice_area', 2), ('seniority_band', "
+    "3), "
+    "      ('gender', 4), ('ethnicity', 5), ('first_generation_professional', 6), ('disability', "
+    "7)) d(dim, ord) "
+    "   WHERE d.ord <= 3 OR $21::bool), "
+    "people_groups AS ( "
+    "  SELECT d.ord, k.keys[d.ord] AS key, count(*) AS n, count(l.id) AS matched, "
+    "         sum(nb.n) AS nps_n, sum(nb.promoters) AS promoters, sum(nb.detractors) AS detractors "
+    "    FROM keyed k CROSS JOIN dims d "
+    "    LEFT JOIN live l ON l.id = k.id LEFT JOIN nps_by_person nb ON nb.id = k.id "
+    "   WHERE k.keys[d.ord] IS NOT NULL GROUP BY d.ord, k.keys[d.ord]), "
+    /* Check-ins of matches with a group member: a match whose two sides share a group */
+    /* counts once in it. */
+    "match_keys AS MATERIALIZED ( "
+    "  SELECT pm.n, pm.rating_sum, a.keys AS mentor_keys, b.keys AS mentee_keys "
+    "    FROM per_match pm JOIN m ON m.id = pm.match_id "
+    "    LEFT JOIN keyed a ON a.id = m.mentor_id LEFT JOIN keyed b ON b.id = m.mentee_id), "
+    "match_groups AS ( "
+    "  SELECT d.ord, g.key, sum(mk.n) AS n, sum(mk.rating_sum) AS rating_sum "
+    "    FROM match_keys mk CROSS JOIN dims d "
+    "    CROSS JOIN LATERAL (VALUES (mk.mentor_keys[d.ord]), "
+    "                               (CASE WHEN mk.mentee_keys[d.ord] IS DISTINCT FROM "
+    "mk.mentor_keys[d.ord] "
+    "                                     THEN mk.mentee_keys[d.ord] END)) g(key) "
+    "   WHERE g.key IS NOT NULL "
+    "   GROUP BY d.ord, g.key), "
+    "ranked AS ( "
+    "  SELECT g.*, g.n < $2::int AS small, "
+    "         count(*) FILTER (WHERE g.n < $2::int) OVER (PARTITION BY g.ord) AS n_small, "
+    "         row_number() OVER (PARTITION BY g.ord, g.n < $2::int ORDER BY g.n, g.key) AS rank_up "
+    "    FROM people_groups g), "
+    /* Complementary suppression: one suppressed group alone could be recovered by */
+    /* subtracting the shown groups from a total, so the smallest shown group goes too. */
+    "shown AS ( "
+    "  SELECT r.*, NOT (r.small OR (r.n_small = 1 AND r.rank_up = 1)) AS visible FROM ranked r), "
+    "breakdowns AS ( "
+    "  SELECT s.ord, "
+    "         COALESCE(json_agg(json_build_object( "
+    "           'key', s.key, 'count', s.n, 'matched', s.matched, 'check_ins', COALESCE(mg.n, 0), "
+    "           'mean_rating', CASE WHEN mg.n > 0 THEN mg.rating_sum::float8 / mg.n ELSE 0 END, "
+    "           'nps', CASE WHEN s.nps_n > 0 THEN 100.0::float8 * (s.promoters - s.detractors) / "
+    "s.nps_n END) "
+    "           ORDER BY s.n DESC, s.key) FILTER (WHERE s.visible), '[]') AS groups, "
+    "         count(*) FILTER (WHERE NOT s.visible) AS suppressed "
+    "    FROM shown s LEFT JOIN match_groups mg ON mg.ord = s.ord AND mg.key = s.key "
+    "   GROUP BY s.ord), "
+    "latest_progress AS ( "
+    "  SELECT g.objective_key, g.percent FROM feedback.goal_progress_latest g "
+    "   WHERE g.tenant_id = " FB_T " AND g.programme_id = $1::uuid), "
+    "progress AS ( "
+    "  SELECT k.key, k.ord, avg(lp.percent)::float8 AS mean, count(lp.percent) AS n "
+    "    FROM unnest($4::text[]) WITH ORDINALITY AS k(key, ord) "
+    "    LEFT JOIN latest_progress lp ON lp.objective_key = k.key "
+    "   GROUP BY k.key, k.ord), "
+    "risk AS ( "
+    "  SELECT m.id FROM m LEFT JOIN per_match pm ON pm.match_id = m.id "
+    "   WHERE m.status <> 5 AND (m.declined OR m.status = 3 OR COALESCE(pm.last_rating, 5) <= 2 "
+    "         OR now() - COALESCE(pm.last_time, m.start_time) > make_interval(days => 2 * "
+    "$3::int))), "
+    "surveys AS ( "
+    "  SELECT (SELECT count(*) FROM feedback.surveys s "
+    "           WHERE s.tenant_id = " FB_T " "
+    "             AND s.programme_id = $1::uuid) AS n, "
+    "         (SELECT count(*) FROM feedback.survey_responses r "
+    "           WHERE r.tenant_id = " FB_T " "
+    "             AND r.programme_id = $1::uuid) AS responses, "
+    "         (SELECT count(*) FROM keyed) AS enrolled) "
+    "SELECT json_build_object( "
+    "  'enrolled_mentors', (SELECT count(*) FROM p WHERE p.role = 1 AND p.status <> 3), "
+    "  'enrolled_mentees', (SELECT count(*) FROM p WHERE p.role = 2 AND p.status <> 3), "
+    "  'matched', (SELECT count(*) FROM live), "
+    "  'active_matches', (SELECT count(*) FROM m WHERE m.status = 4), "
+    "  'check_ins', (SELECT COALESCE(sum(n), 0) FROM per_match), "
+    "  'mean_rating', (SELECT COALESCE(sum(rating_sum)::float8 / NULLIF(sum(n), 0), 0) FROM "
+    "per_match), "
+    "  'nps', (SELECT 100.0::float8 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE "
+    "score <= 6)) "
+    "                 / count(*) FROM nps_answers HAVING count(*) > 0), "
+    "  'surveys', (SELECT n FROM surveys), "
+    "  'survey_responses', (SELECT responses FROM surveys), "
+    "  'survey_response_rate', (SELECT CASE WHEN n = 0 OR enrolled = 0 THEN 0 "
+    "                                       ELSE responses::float8 / (n * enrolled) END FROM "
+    "surveys), "
+    "  'at_risk_count', (SELECT count(*) FROM risk), "
+    "  'objective_progress', (SELECT COALESCE(json_agg(json_build_object('key', key, 'mean', "
+    "COALESCE(mean, 0), "
+    "                                 'n', n) ORDER BY ord), '[]') FROM progress), "
+    "  'breakdowns', (SELECT COALESCE(json_agg(json_build_object('dimension', d.dim, "
+    "                                 'groups', COALESCE(b.groups, '[]'), 'suppressed', "
+    "COALESCE(b.suppressed, 0)) "
+    "                                 ORDER BY d.ord), '[]') "
+    "                   FROM dims d LEFT JOIN breakdowns b ON b.ord = d.ord))::text ";
+
+#endif

@@ -1,0 +1,1152 @@
+/*
+ * store.c - every SQL statement of the feedback service.
+ *
+ * Each store call is one transaction on the pool, driven as a small chain of
+ * statements by a store_op: begin (tenant set by the pool) -> [idempotency claim]
+ * -> the statements of the operation -> [outbox] -> [idempotency finish] -> COMMIT,
+ * then one callback with the response message or the status. A failure anywhere
+ * rolls the whole transaction back, so a check-in, its events and its idempotency
+ * record commit together or not at all. Statements are parameterised; rows come
+ * back as JSON documents (rows.c maps them to messages). SQLSTATEs become statuses
+ * only through tdm_pg_status_from_result (inside the pool).
+ */
+#include "feedback.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rows.h"
+#include "tandem/json.h"
+#include "tandem/outbox.h"
+
+#define FB_T  "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
+#define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
+
+#include "report_sql.h"
+
+/* A check-in row (alias c) with its goal progress; notes when $N says so. */
+#define CHECK_IN_JSON(notes)                                                                       \
+    "json_build_object('id', c.id, 'match_id', c.match_id, 'programme_id', c.programme_id,"        \
+    " 'participant_id', c.participant_id, 'occurred_us', " US(                                     \
+        "c.occurred_time") ","                                                                     \
+                           " 'duration_minutes', c.duration_minutes, 'topics', c.topics,"          \
+                           " 'rating', c.rating, 'notes', " notes ", 'create_us', " US(            \
+                               "c.create_time") ","                                                \
+                                                " 'goal_progress', (SELECT "                       \
+                                                "COALESCE(json_agg(json_build_object('key', "      \
+                                                "g.objective_key, 'percent', g.percent)"           \
+                                                " ORDER BY g.objective_key), '[]') "               \
+                                                "FROM " FB_SCHEMA                                  \
+                                                ".check_in_goal_progress g WHERE g.tenant_id = "   \
+                                                "c.tenant_id AND g.check_in_id = c.id))::text"
+
+typedef struct store_op store_op;
+typedef void (*store_step)(store_op *op, PGresult *res);
+
+struct store_op {
+    fb_req req;
+    tdm_pg_tx *tx;
+    store_step next;
+    const ProtobufCMessageDescriptor *response_desc;
+    ProtobufCMessage *response;
+    fb_store_cb cb;
+    void *arg;
+    tdm_status *err;
+    bool read_only;
+    store_step after_claim;
+    const char **params;
+    int n_params;
+    int page_size;
+    bool include_notes;
+    const char *match_id;
+    const Tandem__V1__Match *match;
+    const Tandem__V1__Survey *survey;
+    const fb_programme_data *data;
+    Tandem__V1__Match **sorted_matches;
+    tdm_outbox_event *events;
+    size_t n_events;
+};
+
+static tdm_status *oom(void)
+{
+    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+static void op_finish(store_op *op)
+{
+    tdm_status *st = op->err;
+    op->cb(op->arg, st, st == NULL ? op->response : NULL);
+}
+
+static void op_ended(void *arg, tdm_status *st)
+{
+    store_op *op = arg;
+    if (st != NULL && op->err == NULL)
+        op->err = st;
+    else if (st != NULL)
+        tdm_status_free(st);
+    op_finish(op);
+}
+
+/* Roll back (when st or an earlier error) or commit, then complete. */
+static void op_end(store_op *op, tdm_status *st)
+{
+    if (st != NULL && op->err == NULL)
+        op->err = st;
+    else if (st != NULL)
+        tdm_status_free(st);
+    if (op->tx == NULL) {
+        op_finish(op);
+        return;
+    }
+    tdm_pg_tx *tx = op->tx;
+    op->tx = NULL;
+    if (tdm_pg_tx_end(tx, op->err == NULL && !op->read_only, op_ended, op) != 0) {
+        if (op->err == NULL)
+            op->err = tdm_status_new(TDM_INTERNAL, "could not end the transaction");
+        op_finish(op);
+    }
+}
+
+static void op_result(void *arg, tdm_status *st, PGresult *res)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op->next(op, res);
+}
+
+static void op_query(store_op *op, const char *sql, int n, const char *const *values,
+                     store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query(op->tx, sql, n, values, op_result, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+}
+
+static void op_idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,
+                            const uint8_t *response, size_t len)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    if (outcome == TDM_IDEM_CONFLICT) {
+        op_end(op, tdm_idem_conflict_status());
+        return;
+    }
+    if (outcome == TDM_IDEM_REPLAY) {
+        op->response = protobuf_c_message_unpack(
+            op->response_desc, tdm_arena_protobuf_allocator(op->req.arena), len, response);
+        op->read_only = true; /* nothing to commit */
+        op_end(op, op->response == NULL
+                       ? tdm_status_new(TDM_INTERNAL, "could not read the stored response")
+                       : NULL);
+        return;
+    }
+    op->after_claim(op, NULL);
+}
+
+static void op_idem_stored(void *arg, tdm_status *st)
+{
+    op_end(arg, st);
+}
+
+/* The effect is done: store the response for replays, then commit. */
+static void op_commit_response(store_op *op)
+{
+    if (op->req.idem == NULL || op->response == NULL) {
+        op_end(op, NULL);
+        return;
+    }
+    if (tdm_idem_finish(op->tx, FB_SCHEMA, op->req.idem, op->response, op_idem_stored, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"));
+}
+
+static void op_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op->tx = tx;
+    if (op->req.idem != NULL) {
+        if (tdm_idem_begin(tx, FB_SCHEMA, op->req.idem, op_idem_claimed, op) != 0)
+            op_end(op, tdm_status_new(TDM_INTERNAL, "could not claim the idempotency key"));
+        return;
+    }
+    op->after_claim(op, NULL);
+}
+
+static store_op *op_new(const fb_req *r, fb_store_cb cb, void *arg, int n_params)
+{
+    store_op *op = tdm_arena_calloc(r->arena, 1, sizeof(*op));
+    const char **params =
+        tdm_arena_calloc(r->arena, (size_t)(n_params > 0 ? n_params : 1), sizeof(*params));
+    if (op == NULL || params == NULL) {
+        cb(arg, oom(), NULL);
+        return NULL;
+    }
+    op->req = *r;
+    op->cb = cb;
+    op->arg = arg;
+    op->params = params;
+    op->n_params = n_params;
+    return op;
+}
+
+static void op_start(store_op *op, bool read_only, store_step first)
+{
+    op->read_only = read_only;
+    op->after_claim = first;
+    tdm_pg_tx_options opts = {
+        .tenant_id = op->req.ctx->tenant_id,
+        .deadline_ms = op->req.ctx->deadline_ms,
+        .read_only = read_only,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_pg_tx_begin(op->req.pool, &opts, op_begun, op) != 0)
+        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+}
+
+static void events_done(void *arg, tdm_status *st)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        op_end(op, st);
+        return;
+    }
+    op_commit_response(op);
+}
+
+/* Append op->events (if any), then finish the response and commit. */
+static void op_emit_and_commit(store_op *op)
+{
+    if (op->n_events == 0) {
+        op_commit_response(op);
+        return;
+    }
+    tdm_outbox_source src = {
+        .schema = FB_SCHEMA,
+        .service = FB_SERVICE,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_outbox_append(op->tx, &src, op->events, op->n_events, events_done, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
+}
+
+static const char *fmt_i64(tdm_arena *a, int64_t v)
+{
+    return tdm_arena_printf(a, "%" PRId64, v);
+}
+
+static const char *fmt_int(tdm_arena *a, int v)
+{
+    return tdm_arena_printf(a, "%d", v);
+}
+
+static const char *AT_RISK_REASON_NAMES[] = {"AT_RISK_REASON_UNSPECIFIED", "CHECK_IN_OVERDUE",
+                                             "LOW_RATING", "PARTICIPANT_DECLINED"};
+
+/* The data of a match.at_risk event: {"match": {...}, "reason": "LOW_RATING"}. */
+static char *at_risk_event_json(const Tandem__V1__Match *m, int reason, tdm_arena *a)
+{
+    char *match = tdm_json_encode(&m->base, a, NULL);
+    if (match == NULL || reason < 1 || reason > 3)
+        return NULL;
+    return tdm_arena_printf(a, "{\"match\":%s,\"reason\":\"%s\"}", match,
+                            AT_RISK_REASON_NAMES[reason]);
+}
+
+/* ---- check-ins ------------------------------------------------------------------- */
+
+static void record_written(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    if (PQntuples(res) != 1) {
+        op_end(op, tdm_status_new(TDM_INTERNAL, "the check-in was not stored"));
+        return;
+    }
+    Tandem__V1__CheckIn *c =
+        fb_check_in_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
+    bool at_risk = PQgetvalue(res, 0, 1)[0] == 't';
+    op->events = tdm_arena_calloc(a, 2, sizeof(*op->events));
+    char *data = c != NULL ? fb_check_in_event_json(c, a) : NULL;
+    if (c == NULL || op->events == NULL || data == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &c->base;
+    op->events[op->n_events++] = (tdm_outbox_event){
+        .type = "check_in.recorded",
+        .resource_id = c->id,
+        .ordering_key = op->match->id,
+        .data_json = data,
+    };
+    if (at_risk) {
+        char *risk = at_risk_event_json(op->match, TANDEM__V1__AT_RISK_REASON__LOW_RATING, a);
+        if (risk == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        op->events[op->n_events++] = (tdm_outbox_event){
+            .type = "match.at_risk",
+            .resource_id = op->match->id,
+            .ordering_key = op->match->id,
+            .data_json = risk,
+        };
+    }
+    op_emit_and_commit(op);
+}
+
+static void record_insert(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* The check-in, its goal progress, the match's running totals and latest
+     * progress per objective, and the LOW_RATING notice when the match's latest
+     * check-in (by occurred_time) now rates 2 or less - once per match. */
+    static const char sql[] =
+        "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
+        "  participant_id, mentor_id, mentee_id, occurred_time, duration_minutes, topics, rating,"
+        "  notes) VALUES (" FB_T ", $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, " TS(
+            "$6") ","
+                  "  NULLIF($7::int, 0), $8::text[], $9::smallint, $10) RETURNING *),"
+                  " g AS (SELECT k, p FROM unnest($11::text[], $12::int[]) AS g(k, p)),"
+                  " gp AS (INSERT INTO " FB_SCHEMA
+                  ".check_in_goal_progress (tenant_id, check_in_id,"
+                  "  objective_key, percent) SELECT c.tenant_id, c.id, g.k, g.p FROM c, g),"
+                  " gl AS (INSERT INTO " FB_SCHEMA
+                  ".goal_progress_latest AS l (tenant_id, programme_id,"
+                  "  match_id, objective_key, percent, occurred_time, create_time)"
+                  "  SELECT c.tenant_id, c.programme_id, c.match_id, g.k, g.p, c.occurred_time,"
+                  "  c.create_time FROM c, g ON CONFLICT (tenant_id, match_id, objective_key) DO "
+                  "UPDATE"
+                  "  SET percent = EXCLUDED.percent, occurred_time = EXCLUDED.occurred_time,"
+                  "  create_time = EXCLUDED.create_time"
+                  "  WHERE (EXCLUDED.occurred_time, EXCLUDED.create_time) > (l.occurred_time, "
+                  "l.create_time)),"
+                  " st AS (INSERT INTO " FB_SCHEMA
+                  ".match_stats AS s (tenant_id, match_id, programme_id,"
+                  "  check_ins, rating_sum, last_time, last_create_time, last_rating)"
+                  "  SELECT tenant_id, match_id, programme_id, 1, rating, occurred_time, "
+                  "create_time, rating"
+                  "  FROM c ON CONFLICT (tenant_id, match_id) DO UPDATE SET"
+                  "  check_ins = s.check_ins + 1, rating_sum = s.rating_sum + EXCLUDED.rating_sum,"
+                  "  last_rating = CASE WHEN (EXCLUDED.last_time, EXCLUDED.last_create_time)"
+                  "   > (s.last_time, s.last_create_time) THEN EXCLUDED.last_rating ELSE "
+                  "s.last_rating END,"
+                  "  last_create_time = CASE WHEN (EXCLUDED.last_time, EXCLUDED.last_create_time)"
+                  "   > (s.last_time, s.last_create_time) THEN EXCLUDED.last_create_time"
+                  "   ELSE s.last_create_time END,"
+                  "  last_time = GREATEST(s.last_time, EXCLUDED.last_time)"
+                  "  RETURNING s.last_rating),"
+                  " risk AS (INSERT INTO " FB_SCHEMA
+                  ".at_risk_notices (tenant_id, match_id, reason)"
+                  "  SELECT " FB_T ", $1::uuid, 2 FROM st WHERE st.last_rating <= 2"
+                  "  ON CONFLICT DO NOTHING RETURNING 1)"
+                  " SELECT json_build_object('id', c.id, 'match_id', c.match_id,"
+                  "  'programme_id', c.programme_id, 'participant_id', c.participant_id,"
+                  "  'occurred_us', " US(
+                      "c.occurred_time") ", 'duration_minutes', c.duration_minutes,"
+                                         "  'topics', c.topics, 'rating', c.rating, "
+                                         "'notes', c.notes,"
+                                         "  'create_us', " US(
+                                             "c.create_time") ","
+                                                              "  'goal_progress', "
+                                                              "(SELECT "
+                                                              "COALESCE(json_agg(json_"
+                                                              "build_object('key', k, "
+                                                              "'percent', p)"
+                                                              "  ORDER BY k), '[]') "
+                                                              "FROM g))::text,"
+                                                              " EXISTS (SELECT 1 FROM "
+                                                              "risk) FROM c";
+    op_query(op, sql, 12, op->params, record_written);
+}
+
+void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
+                              const Tandem__V1__Match *match, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 12);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->match = match;
+    op->response_desc = &tandem__v1__check_in__descriptor;
+    const char **keys = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*keys));
+    int32_t *percents = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*percents));
+    if (keys == NULL || percents == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (size_t i = 0; i < q->n_goal_progress; i++) {
+        keys[i] = q->goal_progress[i]->objective_key;
+        percents[i] = q->goal_progress[i]->percent;
+    }
+    const char **p = op->params;
+    p[0] = match->id;
+    p[1] = match->programme_id;
+    p[2] = q->participant_id;
+    p[3] = match->mentor_id;
+    p[4] = match->mentee_id;
+    p[5] = fmt_i64(a, fb_timestamp_us(q->occurred_time));
+    p[6] = fmt_int(a, q->duration_minutes);
+    p[7] = fb_pg_text_array((const char *const *)q->topics, q->n_topics, a);
+    p[8] = fmt_int(a, q->rating);
+    p[9] = q->notes;
+    p[10] = fb_pg_text_array(keys, q->n_goal_progress, a);
+    p[11] = fb_pg_int_array(percents, q->n_goal_progress, a);
+    for (int i = 0; i < 12; i++) {
+        if (p[i] == NULL) {
+            op_end(op, oom());
+            return;
+        }
+    }
+    op_start(op, false, record_insert);
+}
+
+static void list_check_ins_done(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    Tandem__V1__ListCheckInsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    int n = PQntuples(res);
+    int take = n > op->page_size ? op->page_size : n;
+    if (out == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__v1__list_check_ins_response__init(out);
+    out->check_ins = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->check_ins));
+    if (out->check_ins == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (int i = 0; i < take; i++) {
+        Tandem__V1__CheckIn *c =
+            fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
+        if (c == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->check_ins[out->n_check_ins++] = c;
+    }
+    if (n > op->page_size) {
+        const Tandem__V1__CheckIn *last = out->check_ins[take - 1];
+        out->next_page_token = fb_page_token_encode(
+            fb_timestamp_us(last->occurred_time), fb_timestamp_us(last->create_time), last->id, a);
+        if (out->next_page_token == NULL) {
+            op_end(op, oom());
+            return;
+        }
+    }
+    op->response = &out->base;
+    op_end(op, NULL);
+}
+
+static void list_check_ins_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* Latest first; the keyset (occurred_time, create_time, id) is exact to the
+     * microsecond, so check-ins recorded between pages never shift the cursor. */
+    static const char sql[] = "SELECT " CHECK_IN_JSON(
+        "CASE WHEN $5::bool THEN c.notes ELSE '' END") " FROM " FB_SCHEMA
+                                                       ".check_ins c WHERE c.tenant_id = " FB_T
+                                                       " AND c.match_id = $1::uuid"
+                                                       " AND ($2::bigint IS NULL OR "
+                                                       "(c.occurred_time, c.create_time, c.id)"
+                                                       "  < (" TS("$2") ", " TS(
+                                                           "$3") ", $4::uuid))"
+                                                                 " ORDER BY c.occurred_time DESC, "
+                                                                 "c.create_time DESC, c.id DESC "
+                                                                 "LIMIT $6::int";
+    op_query(op, sql, 6, op->params, list_check_ins_done);
+}
+
+void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_size,
+                             const char *after_token, bool include_notes, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 6);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->page_size = page_size;
+    op->params[0] = match_id;
+    if (after_token != NULL && after_token[0] != '\0') {
+        int64_t occ = 0, created = 0;
+        char id[37];
+        if (fb_page_token_decode(after_token, &occ, &created, id) != 0) {
+            op_end(op, tdm_status_add_violation(
+                           tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"), "page_token",
+                           "is not a token this list returned"));
+            return;
+        }
+        op->params[1] = fmt_i64(a, occ);
+        op->params[2] = fmt_i64(a, created);
+        op->params[3] = tdm_arena_strdup(a, id);
+    }
+    op->params[4] = include_notes ? "true" : "false";
+    op->params[5] = fmt_int(a, page_size + 1);
+    op_start(op, true, list_check_ins_select);
+}
+
+/* ---- surveys ---------------------------------------------------------------------- */
+
+#define SURVEY_JSON                                                                                \
+    "json_build_object('id', s.id, 'programme_id', s.programme_id, 'title', s.title,"              \
+    " 'description', s.description, 'create_us', " US(                                             \
+        "s.create_time") ", 'questions', (SELECT COALESCE(json_agg(json_build_object("             \
+                         "'id', q.question_id, 'text', q.text, 'kind', q.kind, 'choices', "        \
+                         "q.choices, 'required', q.required) ORDER BY q.position), '[]') "         \
+                         "FROM " FB_SCHEMA                                                         \
+                         ".survey_questions q WHERE q.tenant_id = s.tenant_id AND q.survey_id = "  \
+                         "s.id))::text"
+
+static void survey_row_done(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, tdm_status_new(TDM_NOT_FOUND, "survey not found"));
+        return;
+    }
+    Tandem__V1__Survey *s =
+        fb_survey_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    if (s == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &s->base;
+    op_commit_response(op);
+}
+
+static void create_survey_insert(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "WITH s AS (INSERT INTO " FB_SCHEMA ".surveys (tenant_id, programme_id, title, description)"
+        "  VALUES (" FB_T ", $1::uuid, $2, $3) RETURNING *),"
+        " q AS (INSERT INTO " FB_SCHEMA ".survey_questions (tenant_id, survey_id, question_id,"
+        "  position, text, kind, choices, required)"
+        "  SELECT s.tenant_id, s.id, x.id, x.position, x.text, x.kind,"
+        "  ARRAY(SELECT jsonb_array_elements_text(x.choices)), x.required"
+        "  FROM s, jsonb_to_recordset($4::jsonb) AS x(id text, position int, text text,"
+        "  kind int, choices jsonb, required bool) RETURNING *)"
+        " SELECT json_build_object('id', s.id, 'programme_id', s.programme_id, 'title', s.title,"
+        "  'description', s.description, 'create_us', " US(
+            "s.create_time") ","
+                             "  'questions', (SELECT COALESCE(json_agg(json_build_object('id', "
+                             "q.question_id,"
+                             "  'text', q.text, 'kind', q.kind, 'choices', q.choices, 'required', "
+                             "q.required)"
+                             "  ORDER BY q.position), '[]') FROM q))::text FROM s";
+    op_query(op, sql, 4, op->params, survey_row_done);
+}
+
+void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,
+                            fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 4);
+    if (op == NULL)
+        return;
+    op->response_desc = &tandem__v1__survey__descriptor;
+    op->params[0] = programme_id;
+    op->params[1] = s->title;
+    op->params[2] = s->description;
+    op->params[3] = fb_questions_document(s, r->arena);
+    if (op->params[3] == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, create_survey_insert);
+}
+
+static void get_survey_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
+                              " WHERE s.tenant_id = " FB_T " AND s.id = $1::uuid";
+    op_query(op, sql, 1, op->params, survey_row_done);
+}
+
+void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb, void *arg)
+{
+    fb_req plain = *r;
+    plain.idem = NULL;
+    store_op *op = op_new(&plain, cb, arg, 1);
+    if (op == NULL)
+        return;
+    op->params[0] = survey_id;
+    op_start(op, true, get_survey_select);
+}
+
+static void submit_written(void *arg, tdm_status *st, PGresult *res)
+{
+    store_op *op = arg;
+    if (st != NULL) {
+        if (st->code == TDM_ALREADY_EXISTS) {
+            tdm_status_free(st);
+            st = tdm_status_add_violation(
+                tdm_status_new(TDM_ALREADY_EXISTS,
+                               "the participant has already answered this survey"),
+                "participant_id", "has a response to this survey");
+        }
+        op_end(op, st);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        op_end(op, tdm_status_new(TDM_INTERNAL, "the response was not stored"));
+        return;
+    }
+    Tandem__V1__SurveyResponse *sr = fb_survey_response_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    if (sr == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->response = &sr->base;
+    op_commit_response(op);
+}
+
+static void submit_insert(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "WITH r AS (INSERT INTO " FB_SCHEMA ".survey_responses (tenant_id, survey_id, programme_id,"
+        "  participant_id) VALUES (" FB_T ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
+        " a AS (INSERT INTO " FB_SCHEMA ".survey_answers (tenant_id, response_id, programme_id,"
+        "  question_id, kind, score, text, choice)"
+        "  SELECT r.tenant_id, r.id, r.programme_id, x.question_id, x.kind, x.score,"
+        "  NULLIF(x.text, ''), NULLIF(x.choice, '')"
+        "  FROM r, jsonb_to_recordset($4::jsonb) AS x(question_id text, kind int, score int,"
+        "  text text, choice text) RETURNING *)"
+        " SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
+        "  'programme_id', r.programme_id, 'participant_id', r.participant_id,"
+        "  'create_us', " US("r.create_time") ","
+                                              "  'answers', (SELECT "
+                                              "COALESCE(json_agg(json_build_object('question_id',"
+                                              "  a.question_id, 'score', a.score, 'text', a.text, "
+                                              "'choice', a.choice)"
+                                              "  ORDER BY a.question_id), '[]') FROM a))::text "
+                                              "FROM r";
+    op->next = NULL;
+    if (tdm_pg_tx_query(op->tx, sql, 4, op->params, submit_written, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+}
+
+void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
+                              const Tandem__V1__SubmitSurveyResponseRequest *q, fb_store_cb cb,
+                              void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 4);
+    if (op == NULL)
+        return;
+    op->response_desc = &tandem__v1__survey_response__descriptor;
+    op->params[0] = survey->id;
+    op->params[1] = survey->programme_id;
+    op->params[2] = q->participant_id;
+    op->params[3] = fb_answers_document(q, survey, r->arena);
+    if (op->params[3] == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, submit_insert);
+}
+
+/* ---- the programme's matches as array parameters ------------------------------------ */
+
+static bool match_declined(const Tandem__V1__Match *m)
+{
+    return m->status == TANDEM__V1__MATCH__STATUS__DECLINED ||
+           (m->mentor_response != NULL &&
+            m->mentor_response->decision == TANDEM__V1__MATCH_RESPONSE__DECISION__DECLINED) ||
+           (m->mentee_response != NULL &&
+            m->mentee_response->decision == TANDEM__V1__MATCH_RESPONSE__DECISION__DECLINED);
+}
+
+/* The match's start for the overdue rule: when it became ACTIVE, else created. */
+static int64_t match_start_us(const Tandem__V1__Match *m)
+{
+    if (m->start_time != NULL)
+        return fb_timestamp_us(m->start_time);
+    return fb_timestamp_us(m->create_time);
+}
+
+/* p[0..5] = id, mentor, mentee, status, start, declined arrays. -1 when out of memory. */
+static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p)
+{
+    size_t n = d->n_matches;
+    const char **ids = tdm_arena_calloc(a, n + 1, sizeof(*ids));
+    const char **mentors = tdm_arena_calloc(a, n + 1, sizeof(*mentors));
+    const char **mentees = tdm_arena_calloc(a, n + 1, sizeof(*mentees));
+    int32_t *status = tdm_arena_calloc(a, n + 1, sizeof(*status));
+    int64_t *start = tdm_arena_calloc(a, n + 1, sizeof(*start));
+    bool *declined = tdm_arena_calloc(a, n + 1, sizeof(*declined));
+    if (ids == NULL || mentors == NULL || mentees == NULL || status == NULL || start == NULL ||
+        declined == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const Tandem__V1__Match *m = d->matches[i];
+        ids[i] = m->id;
+        mentors[i] = fb_uuid_valid(m->mentor_id) ? m->mentor_id : NULL;
+        mentees[i] = fb_uuid_valid(m->mentee_id) ? m->mentee_id : NULL;
+        status[i] = (int32_t)m->status;
+        start[i] = match_start_us(m);
+        declined[i] = match_declined(m);
+    }
+    p[0] = fb_pg_text_array(ids, n, a);
+    p[1] = fb_pg_text_array(mentors, n, a);
+    p[2] = fb_pg_text_array(mentees, n, a);
+    p[3] = fb_pg_int_array(status, n, a);
+    p[4] = fb_pg_us_array(start, n, a);
+    p[5] = fb_pg_bool_array(declined, n, a);
+    for (int i = 0; i < 6; i++)
+        if (p[i] == NULL)
+            return -1;
+    return 0;
+}
+
+/* ---- the report ------------------------------------------------------------------- */
+
+static void report_done(store_op *op, PGresult *res)
+{
+    if (PQntuples(res) != 1) {
+        op_end(op, tdm_status_new(TDM_INTERNAL, "the report was not computed"));
+        return;
+    }
+    Tandem__V1__ProgrammeReport *rep =
+        fb_report_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    if (rep == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    const Tandem__V1__Programme *g = op->data->programme;
+    rep->programme_id = g->id;
+    rep->anonymity_threshold = g->anonymity_threshold;
+    rep->generate_time = fb_timestamp_from_us((int64_t)fb_now_s() * 1000000, op->req.arena);
+    op->response = &rep->base;
+    op_end(op, NULL);
+}
+
+static void report_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    op_query(op, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->params, report_done);
+}
+
+/* A large statement over arrays: a JIT compile would cost more than it saves, and
+ * its sorts and hashes fit in memory. Local to the transaction. */
+static void report_settings(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] = "SELECT set_config('jit', 'off', true),"
+                              " set_config('work_mem', '32MB', true)";
+    op_query(op, sql, 0, NULL, report_select);
+}
+
+/* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
+static const char *yes_no(const Google__Protobuf__BoolValue *b)
+{
+    return b == NULL ? NULL : b->value ? "yes" : "no";
+}
+
+void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
+                     fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, FB_REPORT_NPARAMS);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->data = d;
+    const Tandem__V1__Programme *g = d->programme;
+    size_t n = d->n_participants;
+    const char **ids = tdm_arena_calloc(a, n + 1, sizeof(*ids));
+    int32_t *role = tdm_arena_calloc(a, n + 1, sizeof(*role));
+    int32_t *status = tdm_arena_calloc(a, n + 1, sizeof(*status));
+    const char **office = tdm_arena_calloc(a, n + 1, sizeof(*office));
+    const char **practice = tdm_arena_calloc(a, n + 1, sizeof(*practice));
+    int32_t *seniority = tdm_arena_calloc(a, n + 1, sizeof(*seniority));
+    const char **gender = tdm_arena_calloc(a, n + 1, sizeof(*gender));
+    const char **ethnicity = tdm_arena_calloc(a, n + 1, sizeof(*ethnicity));
+    const char **first_gen = tdm_arena_calloc(a, n + 1, sizeof(*first_gen));
+    const char **disability = tdm_arena_calloc(a, n + 1, sizeof(*disability));
+    const char **objectives = tdm_arena_calloc(a, g->n_objectives + 1, sizeof(*objectives));
+    if (ids == NULL || role == NULL || status == NULL || office == NULL || practice == NULL ||
+        seniority == NULL || gender == NULL || ethnicity == NULL || first_gen == NULL ||
+        disability == NULL || objectives == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Tandem__V1__Participant *p = d->participants[i];
+        const Tandem__V1__Diversity *dv = include_diversity ? p->diversity : NULL;
+        ids[i] = p->id;
+        role[i] = (int32_t)p->role;
+        status[i] = (int32_t)p->status;
+        office[i] = p->office;
+        practice[i] = p->practice_area;
+        seniority[i] = p->seniority_level;
+        gender[i] = dv != NULL ? dv->gender : NULL;
+        ethnicity[i] = dv != NULL ? dv->ethnicity : NULL;
+        first_gen[i] = dv != NULL ? yes_no(dv->first_generation_professional) : NULL;
+        disability[i] = dv != NULL ? yes_no(dv->disability) : NULL;
+    }
+    for (size_t i = 0; i < g->n_objectives; i++)
+        objectives[i] = g->objectives[i]->key;
+    const char **p = op->params;
+    p[0] = g->id;
+    p[1] = fmt_int(a, g->anonymity_threshold > 0 ? g->anonymity_threshold : 5);
+    p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
+    p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
+    p[4] = fb_pg_text_array(ids, n, a);
+    p[5] = fb_pg_int_array(role, n, a);
+    p[6] = fb_pg_int_array(status, n, a);
+    p[7] = fb_pg_text_array(office, n, a);
+    p[8] = fb_pg_text_array(practice, n, a);
+    p[9] = fb_pg_int_array(seniority, n, a);
+    p[10] = fb_pg_text_array(gender, n, a);
+    p[11] = fb_pg_text_array(ethnicity, n, a);
+    p[12] = fb_pg_text_array(first_gen, n, a);
+    p[13] = fb_pg_text_array(disability, n, a);
+    p[20] = include_diversity ? "true" : "false";
+    if (match_arrays(d, a, p + 14) != 0) {
+        op_end(op, oom());
+        return;
+    }
+    for (int i = 0; i < FB_REPORT_NPARAMS; i++) {
+        if (p[i] == NULL) {
+            op_end(op, oom());
+            return;
+        }
+    }
+    op_start(op, true, report_settings);
+}
+
+/* ---- at-risk matches ------------------------------------------------------------------ */
+
+static int cmp_match_id(const void *a, const void *b)
+{
+    const Tandem__V1__Match *const *x = a, *const *y = b;
+    return strcmp((*x)->id, (*y)->id);
+}
+
+static const Tandem__V1__Match *find_match(store_op *op, const char *id)
+{
+    Tandem__V1__Match key = TANDEM__V1__MATCH__INIT;
+    key.id = (char *)id;
+    const Tandem__V1__Match *kp = &key;
+    Tandem__V1__Match **hit = bsearch(&kp, op->sorted_matches, op->data->n_matches,
+                                      sizeof(*op->sorted_matches), cmp_match_id);
+    return hit != NULL ? *hit : NULL;
+}
+
+static void at_risk_done(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    int n = PQntuples(res);
+    Tandem__V1__ListAtRiskMatchesResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    op->events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
+    if (out == NULL || op->events == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__v1__list_at_risk_matches_response__init(out);
+    out->at_risk_matches =
+        tdm_arena_calloc(a, (size_t)op->page_size + 1, sizeof(*out->at_risk_matches));
+    if (out->at_risk_matches == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    int64_t last_since = 0;
+    bool more = false;
+    /* Columns: kind ('n' notice | 'p' page row), match id, reason (notice), overdue,
+     * low, declined, last check-in us, last rating, since us. */
+    for (int i = 0; i < n; i++) {
+        const char *kind = PQgetvalue(res, i, 0);
+        const Tandem__V1__Match *m = find_match(op, PQgetvalue(res, i, 1));
+        if (m == NULL) {
+            op_end(op, tdm_status_new(TDM_INTERNAL, "an unknown match came back"));
+            return;
+        }
+        if (kind[0] == 'n') {
+            int reason = atoi(PQgetvalue(res, i, 2));
+            char *data = at_risk_event_json(m, reason, a);
+            if (data == NULL) {
+                op_end(op, oom());
+                return;
+            }
+            op->events[op->n_events++] = (tdm_outbox_event){
+                .type = "match.at_risk",
+                .resource_id = m->id,
+                .ordering_key = m->id,
+                .data_json = data,
+            };
+            continue;
+        }
+        if ((int)out->n_at_risk_matches == op->page_size) {
+            more = true;
+            continue;
+        }
+        Tandem__V1__AtRiskMatch *x = tdm_arena_alloc(a, sizeof(*x));
+        int32_t *reasons = tdm_arena_calloc(a, 3, sizeof(*reasons));
+        if (x == NULL || reasons == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        tandem__v1__at_risk_match__init(x);
+        x->match = (Tandem__V1__Match *)m;
+        x->reasons = (Tandem__V1__AtRiskReason *)reasons;
+        for (int k = 0; k < 3; k++)
+            if (PQgetvalue(res, i, 3 + k)[0] == 't')
+                x->reasons[x->n_reasons++] = (Tandem__V1__AtRiskReason)(k + 1);
+        if (!PQgetisnull(res, i, 6)) {
+            x->last_check_in_time =
+                fb_timestamp_from_us(strtoll(PQgetvalue(res, i, 6), NULL, 10), a);
+            x->last_rating = atoi(PQgetvalue(res, i, 7));
+        }
+        last_since = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+        out->at_risk_matches[out->n_at_risk_matches++] = x;
+    }
+    if (more) {
+        const Tandem__V1__AtRiskMatch *last = out->at_risk_matches[out->n_at_risk_matches - 1];
+        out->next_page_token = fb_page_token_encode(last_since, 0, last->match->id, a);
+        if (out->next_page_token == NULL) {
+            op_end(op, oom());
+            return;
+        }
+    }
+    op->response = &out->base;
+    op_emit_and_commit(op);
+}
+
+static void at_risk_select(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* Every at-risk match of the programme is computed; notices are inserted for
+     * each (match, reason) not yet notified (one match.at_risk event each); the page
+     * is the most overdue first, keyset (since, id). */
+    static const char sql[] =
+        "WITH m AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
+        "  $5::timestamptz[], $6::bool[]) AS m(id, mentor_id, mentee_id, status, start_time,"
+        "  declined)),"
+        " r AS MATERIALIZED (SELECT m.id, s.last_time, s.last_rating,"
+        "  COALESCE(s.last_time, m.start_time) AS since,"
+        "  now() - COALESCE(s.last_time, m.start_time) > make_interval(days => 2 * $7::int)"
+        "   AS overdue,"
+        "  COALESCE(s.last_rating, 5) <= 2 AS low, m.declined OR m.status = 3 AS declined"
+        "  FROM m LEFT JOIN " FB_SCHEMA ".match_stats s ON s.tenant_id = " FB_T
+        "  AND s.match_id = m.id WHERE m.status <> 5),"
+        " risky AS (SELECT * FROM r WHERE overdue OR low OR declined),"
+        " notices AS (INSERT INTO " FB_SCHEMA ".at_risk_notices (tenant_id, match_id, reason)"
+        "  SELECT " FB_T ", risky.id, x.reason FROM risky CROSS JOIN LATERAL"
+        "  (VALUES (1, risky.overdue), (2, risky.low), (3, risky.declined)) x(reason, yes)"
+        "  WHERE x.yes ON CONFLICT DO NOTHING RETURNING match_id, reason)"
+        " SELECT 'n', match_id::text, reason, NULL::bool, NULL::bool, NULL::bool, NULL::bigint,"
+        "  NULL::int, NULL::bigint FROM notices"
+        " UNION ALL (SELECT 'p', id::text, NULL, overdue, low, declined, " US(
+            "last_time") ","
+                         "  last_rating, " US(
+                             "since") " FROM risky"
+                                      "  WHERE $8::bigint IS NULL OR (since, id) > (" TS(
+                                          "$8") ", $9::uuid)"
+                                                "  ORDER BY since, id LIMIT $10::int)";
+    op_query(op, sql, 10, op->params, at_risk_done);
+}
+
+void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size,
+                      const char *after_token, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 10);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->data = d;
+    op->page_size = page_size;
+    op->sorted_matches = tdm_arena_calloc(a, d->n_matches + 1, sizeof(*op->sorted_matches));
+    if (op->sorted_matches == NULL || match_arrays(d, a, op->params) != 0) {
+        op_end(op, oom());
+        return;
+    }
+    if (d->n_matches > 0)
+        memcpy(op->sorted_matches, d->matches, d->n_matches * sizeof(*op->sorted_matches));
+    qsort(op->sorted_matches, d->n_matches, sizeof(*op->sorted_matches), cmp_match_id);
+    const Tandem__V1__Programme *g = d->programme;
+    op->params[6] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
+    if (after_token != NULL && after_token[0] != '\0') {
+        int64_t since = 0, unused = 0;
+        char id[37];
+        if (fb_page_token_decode(after_token, &since, &unused, id) != 0) {
+            op_end(op, tdm_status_add_violation(
+                           tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"), "page_token",
+                           "is not a token this list returned"));
+            return;
+        }
+        op->params[7] = fmt_i64(a, since);
+        op->params[8] = tdm_arena_strdup(a, id);
+    }
+    op->params[9] = fmt_int(a, page_size + 1);
+    op_start(op, false, at_risk_select);
+}
+
+/* ---- personal data ---------------------------------------------------------------- */
+
+static void export_responses_done(store_op *op, PGresult *res)
+{
+    Tandem__Internal__V1__ExportParticipantsResponse *out = (void *)op->response;
+    tdm_arena *a = op->req.arena;
+    int n = PQntuples(res);
+    out->survey_responses =
+        tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->survey_responses));
+    if (out->survey_responses == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        Tandem__V1__SurveyResponse *sr =
+            fb_survey_response_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
+        if (sr == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->survey_responses[out->n_survey_responses++] = sr;
+    }
+    op_end(op, NULL);
+}
+
+static void export_check_ins_done(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    int n = PQntuples(res);
+    if (out == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    tandem__internal__v1__export_participants_response__init(out);
+    out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
+    if (out->check_ins == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        Tandem__V1__CheckIn *c =
+            fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
+        if (c == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        out->check_ins[out->n_check_ins++] = c;
+    }
+    op->response = &out->base;
+    static const char sql[] =
+        "SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
+        " 'programme_id', r.programme_id, 'participant_id', r.participant_id,"
+        " 'create_us', " US("r.create_time") ", 'answers', (SELECT "
+                                             "COALESCE(json_agg(json_build_object("
+                                             "'question_id', a.question_id, 'score', a.score, "
+                                             "'text', a.text, 'choice', a.choice)"
+                                             " ORDER BY a.question_id), '[]') FROM " FB_SCHEMA
+                                             ".survey_answers a WHERE a.tenant_id = r.tenant_id "
+                                             "AND a.response_id = r.id))::text"
+                                             " FROM " FB_SCHEMA
+                                             ".survey_responses r WHERE r.tenant_id = " FB_T
+                                             " AND r.participant_id = ANY($1::uuid[]) ORDER BY "
+                                             "r.create_time, r.id LIMIT $2::int";
+    op_query(op, sql, 2, op->params, export_responses_done);
+}
+
+static void export_check_ins(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* Check-ins of their matches, with notes: the export goes to the person, who
+     * is one side of each of these matches. */
+    static const char sql[] =
+        "SELECT " CHECK_IN_JSON("c.notes") " FROM " FB_SCHEMA ".check_ins c"
+                                           " WHERE c.tenant_id = " FB_T
+                                           " AND (c.participant_id = ANY($1::uuid[])"
+                                           " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
+                                           "ANY($1::uuid[]))"
+                                           " ORDER BY c.occurred_time, c.id LIMIT $2::int";
+    op_query(op, sql, 2, op->params, export_check_ins_done);
+}
+
+void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 2);
+    if (op == NULL)
+        return;
+    op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
+    op->params[1] = fmt_int(r->arena, FB_MAX_EXPORT_ITEMS);
+    if (op->params[0] == NULL || op->params[1] == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, true, export_check_ins);
+}
+
+static void erase_done(store_op *op, PGresult *res)
+{
+    tdm_arena *a = op->req.arena;
+    Tandem__Internal__V1__EraseParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(a, sizeof(*c));
+    if (out == NULL || c == NULL || PQntuples(res) != 1) {
+        op_end(op, out == NULL || c == NULL
+                       ? oom()
+                       : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
+        return;
+    }
+    tandem__internal__v1__erase_participants_response__init(out);
+    tandem__v1__erasure_counts__init(c);
+    c->check_ins = atoi(PQgetvalue(res, 0, 0));
+    c->survey_responses = atoi(PQgetvalue(res, 0, 1));
+    out->counts = c;
+    op->response = &out->base;
+    op_end(op, NULL);
+}
+
+static void erase_update(store_op *op, PGresult *res)
+{
+    (void)res;
+    /* The person's ids go; ratings, durations, progress and scores stay, so every
+     * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
+     * free-text answers are deleted. One UPDATE per table (a row may be both the
+     * person's record and name them as a side). */
+    static const char sql[] =
+        "WITH mine AS (SELECT count(*) AS n FROM " FB_SCHEMA ".check_ins"
+        "  WHERE tenant_id = " FB_T " AND participant_id = ANY($1::uuid[])),"
+        " ci AS (UPDATE " FB_SCHEMA ".check_ins c SET"
+        "  notes = CASE WHEN c.participant_id = ANY($1::uuid[]) THEN '' ELSE c.notes END,"
+        "  topics = CASE WHEN c.participant_id = ANY($1::uuid[]) THEN '{}' ELSE c.topics END,"
+        "  participant_id = CASE WHEN c.participant_id = ANY($1::uuid[]) THEN NULL"
+        "   ELSE c.participant_id END,"
+        "  mentor_id = CASE WHEN c.mentor_id = ANY($1::uuid[]) THEN NULL ELSE c.mentor_id END,"
+        "  mentee_id = CASE WHEN c.mentee_id = ANY($1::uuid[]) THEN NULL ELSE c.mentee_id END"
+        "  WHERE c.tenant_id = " FB_T " AND (c.participant_id = ANY($1::uuid[])"
+        "  OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = ANY($1::uuid[])) RETURNING 1),"
+        " resp AS (UPDATE " FB_SCHEMA ".survey_responses r SET participant_id = NULL"
+        "  WHERE r.tenant_id = " FB_T " AND r.participant_id = ANY($1::uuid[]) RETURNING r.id),"
+        " ans AS (UPDATE " FB_SCHEMA ".survey_answers a SET text = NULL FROM resp"
+        "  WHERE a.tenant_id = " FB_T " AND a.response_id = resp.id AND a.text IS NOT NULL"
+        "  RETURNING 1)"
+        " SELECT (SELECT n FROM mine), (SELECT count(*) FROM resp),"
+        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans)";
+    op_query(op, sql, 1, op->params, erase_done);
+}
+
+void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 1);
+    if (op == NULL)
+        return;
+    op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
+    if (op->params[0] == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op_start(op, false, erase_update);
+}
