@@ -1,0 +1,135 @@
+/*
+ * fuzz_csv_import.c - tandemctl's strict RFC 4180 reader (tools/tandemctl/csv.c),
+ * which turns an HR export into participant rows for BatchEnrol. csv.c is compiled
+ * into this target (pure code; the fuzz framework links only tandem_common).
+ *
+ * Asserts: reading always ends (every call consumes input or reports the end); every
+ * record has 1..CSV_MAX_FIELDS NUL-terminated fields within CSV_MAX_FIELD_BYTES and
+ * the record within CSV_MAX_RECORD_BYTES; line numbers never go backwards and errors
+ * carry a message and a line; and when a document reads without error, writing its
+ * records back out (every field quoted, quotes doubled, CRLF) and reading that gives
+ * the same records - except for records whose only field is empty, which a reader
+ * that skips blank lines cannot tell from a blank line, so they are left out.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../tools/tandemctl/csv.c"
+
+#define CSV_FUZZ_MAX_INPUT_BYTES (256u * 1024u)
+
+static void die(const char *what)
+{
+    fprintf(stderr, "csv_import: %s\n", what);
+    abort();
+}
+
+typedef struct out_text {
+    char *data;
+    size_t len, cap;
+} out_text;
+
+static void put(out_text *o, const char *s, size_t n)
+{
+    if (o->len + n > o->cap) {
+        size_t cap = o->cap == 0 ? 1024 : o->cap;
+        while (cap < o->len + n)
+            cap *= 2;
+        char *grown = realloc(o->data, cap);
+        if (grown == NULL)
+            abort();
+        o->data = grown;
+        o->cap = cap;
+    }
+    memcpy(o->data + o->len, s, n);
+    o->len += n;
+}
+
+static void put_record(out_text *o, const csv_reader *r)
+{
+    for (size_t i = 0; i < r->n_fields; i++) {
+        if (i > 0)
+            put(o, ",", 1);
+        put(o, "\"", 1);
+        for (const char *p = r->fields[i]; *p != '\0'; p++)
+            put(o, *p == '"' ? "\"\"" : p, 1 + (*p == '"'));
+        put(o, "\"", 1);
+    }
+    put(o, "\r\n", 2);
+}
+
+static bool empty_record(const csv_reader *r)
+{
+    return r->n_fields == 1 && r->fields[0][0] == '\0';
+}
+
+/* Read everything; write clean records out; return the number of errors. */
+static size_t read_all(const char *data, size_t len, out_text *out)
+{
+    csv_reader r;
+    if (csv_reader_init(&r, data, len) != 0)
+        abort();
+    size_t errors = 0, guard = 0;
+    unsigned long last_line = 0;
+    for (;;) {
+        size_t before = r.pos;
+        csv_result res = csv_read_record(&r);
+        if (res == CSV_END)
+            break;
+        if (r.pos <= before || ++guard > len + 1)
+            die("a read consumed nothing");
+        if (r.record_line < last_line)
+            die("line numbers went backwards");
+        last_line = r.record_line;
+        if (res == CSV_ERROR) {
+            if (r.error[0] == '\0' || r.error_line == 0)
+                die("an error without a message or a line");
+            errors++;
+            continue;
+        }
+        if (r.n_fields == 0 || r.n_fields > CSV_MAX_FIELDS)
+            die("record with a field count out of bounds");
+        size_t total = 0;
+        for (size_t i = 0; i < r.n_fields; i++) {
+            size_t n = strlen(r.fields[i]);
+            if (n > CSV_MAX_FIELD_BYTES)
+                die("field longer than CSV_MAX_FIELD_BYTES");
+            total += n;
+        }
+        if (total > CSV_MAX_RECORD_BYTES)
+            die("record longer than CSV_MAX_RECORD_BYTES");
+        if (out != NULL && !empty_record(&r))
+            put_record(out, &r);
+    }
+    csv_reader_free(&r);
+    return errors;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > CSV_FUZZ_MAX_INPUT_BYTES)
+        return 0;
+    char *text = malloc(size > 0 ? size : 1);
+    if (text == NULL)
+        abort();
+    if (size > 0)
+        memcpy(text, data, size);
+    out_text first = {0}, second = {0};
+    size_t errors = read_all(text, size, &first);
+    if (errors == 0) {
+        if (read_all(first.data != NULL ? first.data : "", first.len, &second) != 0)
+            die("records written back out do not read");
+        if (first.len != second.len ||
+            (first.len > 0 && memcmp(first.data, second.data, first.len) != 0))
+            die("records changed through write and read");
+    }
+    free(first.data);
+    free(second.data);
+    free(text);
+    return 0;
+}
