@@ -30,7 +30,8 @@ char *tdm_arena_strdup(tdm_arena *a, const char *s);
 char *tdm_arena_strndup(tdm_arena *a, const char *s, size_t n);
 void *tdm_arena_memdup(tdm_arena *a, const void *p, size_t n);
 char *tdm_arena_printf(tdm_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *tdm_arena_vprintf(tdm_arena *a, const char *fmt, va_list ap);
+char *tdm_arena_vprintf(tdm_arena *a, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Register fn(arg) to run when the arena is freed (e.g. PQclear of a result). */
 int tdm_arena_defer(tdm_arena *a, void (*fn)(void *), void *arg);

@@ -55,7 +55,8 @@ typedef struct tdm_status {
  * (allocation failure yields a static out-of-memory status that free ignores). */
 tdm_status *tdm_status_new(tdm_code code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-tdm_status *tdm_status_newv(tdm_code code, const char *fmt, va_list ap);
+tdm_status *tdm_status_newv(tdm_code code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Attach operator detail (replacing any earlier detail). Returns st. */
 tdm_status *tdm_status_set_detail(tdm_status *st, const char *fmt, ...)

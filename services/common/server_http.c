@@ -129,11 +129,17 @@ void tdm_http_metrics(tdm_server *srv, const tdm_http_request *req, int status)
         return;
     char code[12];
     snprintf(code, sizeof(code), "%d", status);
-    /* The default handler's routes are its paths; anything else it answers 404, so
-     * unknown paths are folded into one series instead of one per URL. */
-    const char *route = req->path != NULL ? req->path : "";
-    if (srv->http.on_request == NULL && status == 404)
-        route = "unmatched";
+    /* Label values must come from a bounded set. The default handler's routes are
+     * its three paths; a custom handler (the gateway's REST front) counts its own
+     * requests by route template, so they are not counted again here with their raw
+     * paths (one series per id); anything else is folded into "unmatched". */
+    const char *path = req->path != NULL ? req->path : "";
+    const char *route = "unmatched";
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+        strcmp(path, "/metrics") == 0)
+        route = path;
+    else if (srv->http.on_request != NULL)
+        return;
     tdm_metric_inc(srv->m_http, (const char *const[]){route, req->method, code});
 }
 

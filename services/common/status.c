@@ -98,6 +98,8 @@ tdm_status *tdm_status_set_detail(tdm_status *st, const char *fmt, ...)
 }
 
 static int add_violation_v(tdm_status *st, const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static int add_violation_v(tdm_status *st, const char *field, const char *fmt, va_list ap)
 {
     tdm_field_violation *grown =
         realloc(st->violations, (st->n_violations + 1) * sizeof(*st->violations));
