@@ -10,6 +10,11 @@
  * records back out (every field quoted, quotes doubled, CRLF) and reading that gives
  * the same records - except for records whose only field is empty, which a reader
  * that skips blank lines cannot tell from a blank line, so they are left out.
+ *
+ * The same bytes then go through rows.c as an import file: every data row ends up
+ * either sent or refused (never lost, never both), every refusal names a line of the
+ * file and says why, and every row sent is a participant object with the three
+ * required fields. rows.c needs jansson, which tandem_common brings.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +23,7 @@
 #include <string.h>
 
 #include "../../tools/tandemctl/csv.c"
+#include "../../tools/tandemctl/rows.c"
 
 #define CSV_FUZZ_MAX_INPUT_BYTES (256u * 1024u)
 
@@ -108,6 +114,46 @@ static size_t read_all(const char *data, size_t len, out_text *out)
     return errors;
 }
 
+static unsigned long count_lines(const char *data, size_t len)
+{
+    unsigned long lines = 1;
+    for (size_t i = 0; i < len; i++)
+        lines += data[i] == '\n';
+    return lines;
+}
+
+/* The file as an import: each data row is sent or refused, exactly once. */
+static void check_rows(const char *data, size_t len)
+{
+    rows_set set;
+    char err[1024];
+    if (rows_load_csv(&set, data, len, err, sizeof err) != 0) {
+        if (err[0] == '\0')
+            die("an unusable file without a reason");
+        rows_free(&set);
+        return;
+    }
+    unsigned long lines = count_lines(data, len);
+    if (set.n_rows + set.n_errors != set.seen)
+        die("a row was lost or counted twice");
+    for (size_t i = 0; i < set.n_rows; i++) {
+        json_t *p = set.rows[i].participant;
+        if (!json_is_object(p) || json_string_length(json_object_get(p, "externalId")) == 0 ||
+            json_string_length(json_object_get(p, "displayName")) == 0 ||
+            !json_is_string(json_object_get(p, "role")))
+            die("a row sent without its required fields");
+        if (set.rows[i].origin < 2 || set.rows[i].origin > lines)
+            die("a row from outside the file");
+    }
+    for (size_t i = 0; i < set.n_errors; i++) {
+        if (set.errors[i].origin < 2 || set.errors[i].origin > lines)
+            die("a row error naming a line outside the file");
+        if (set.errors[i].message == NULL || set.errors[i].message[0] == '\0')
+            die("a row error without a reason");
+    }
+    rows_free(&set);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -130,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     free(first.data);
     free(second.data);
+    check_rows(text, size);
     free(text);
     return 0;
 }
