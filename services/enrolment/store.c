@@ -23,45 +23,27 @@
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
 /* A participant row (alias p) with its diversity record (alias d, may be absent). */
-#define PARTICIPANT_JSON                                                                           \
-    "json_build_object('id', p.id, 'programme_id', p.programme_id, 'external_id', p.external_id,"  \
-    " 'display_name', p.display_name, 'email', p.email, 'role', p.role,"                           \
-    " 'seniority_level', p.seniority_level, 'years_qualified', p.years_qualified,"                 \
-    " 'practice_area', p.practice_area, 'office', p.office, 'department', p.department,"           \
-    " 'reporting_chain', p.reporting_chain, 'skill_names', p.skill_names,"                         \
-    " 'skill_levels', p.skill_levels, 'interests', p.interests, 'goals', p.goals,"                 \
-    " 'languages', p.languages, 'availability_hours_per_month', p.availability_hours_per_month,"   \
-    " 'timezone', p.timezone, 'capacity', p.capacity, 'status', p.status,"                         \
-    " 'consent_data_processing', p.consent_data_processing,"                                       \
-    " 'consent_diversity_data', p.consent_diversity_data,"                                         \
-    " 'consent_granted_us', " US(                                                                  \
-        "p.consent_granted_time") ","                                                              \
-                                  " 'create_us', " US("p.create_time") ", 'update_us', " US(       \
-                                      "p.update_time") ","                                         \
-                                                       " 'withdraw_us', " US(                      \
-                                                           "p.withdraw_time") ", "                 \
-                                                                              "'withdraw_reason'," \
-                                                                              " p.withdraw_"       \
-                                                                              "reason,"            \
-                                                                              " 'diversity', "     \
-                                                                              "CASE WHEN "         \
-                                                                              "d.participant_id "  \
-                                                                              "IS NOT NULL THEN "  \
-                                                                              "json_build_object(" \
-                                                                              "  'gender', "       \
-                                                                              "d.gender, "         \
-                                                                              "'ethnicity', "      \
-                                                                              "d.ethnicity,"       \
-                                                                              "  "                 \
-                                                                              "'first_generation_" \
-                                                                              "professional', "    \
-                                                                              "d.first_"           \
-                                                                              "generation_"        \
-                                                                              "professional,"      \
-                                                                              "  'disability', "   \
-                                                                              "d.disability, "     \
-                                                                              "'other', d.other) " \
-                                                                              "END)::text"
+/* clang-format off */
+#define PARTICIPANT_JSON                                                                      \
+    "json_build_object('id', p.id, 'programme_id', p.programme_id,"                           \
+    " 'external_id', p.external_id, 'display_name', p.display_name, 'email', p.email,"        \
+    " 'role', p.role, 'seniority_level', p.seniority_level,"                                  \
+    " 'years_qualified', p.years_qualified, 'practice_area', p.practice_area,"                \
+    " 'office', p.office, 'department', p.department, 'reporting_chain', p.reporting_chain,"  \
+    " 'skill_names', p.skill_names, 'skill_levels', p.skill_levels,"                          \
+    " 'interests', p.interests, 'goals', p.goals, 'languages', p.languages,"                  \
+    " 'availability_hours_per_month', p.availability_hours_per_month,"                        \
+    " 'timezone', p.timezone, 'capacity', p.capacity, 'status', p.status,"                    \
+    " 'consent_data_processing', p.consent_data_processing,"                                  \
+    " 'consent_diversity_data', p.consent_diversity_data,"                                    \
+    " 'consent_granted_us', " US("p.consent_granted_time") ","                                \
+    " 'create_us', " US("p.create_time") ", 'update_us', " US("p.update_time") ","            \
+    " 'withdraw_us', " US("p.withdraw_time") ", 'withdraw_reason', p.withdraw_reason,"        \
+    " 'diversity', CASE WHEN d.participant_id IS NOT NULL THEN json_build_object("            \
+    "  'gender', d.gender, 'ethnicity', d.ethnicity,"                                         \
+    "  'first_generation_professional', d.first_generation_professional,"                     \
+    "  'disability', d.disability, 'other', d.other) END)::text"
+/* clang-format on */
 
 #define PARTICIPANT_FROM                                                                           \
     " FROM " ENROL_SCHEMA ".participants p LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"     \
@@ -1029,15 +1011,19 @@ static void withdraw_done(store_op *op, PGresult *res)
 static void withdraw_update(store_op *op, PGresult *res)
 {
     (void)res;
+    /* The previous status comes from the locking subquery in FROM, which runs before
+     * the update: a FOR UPDATE CTE read beside the UPDATE would see the row the same
+     * command just changed and return nothing, making a second withdrawal look like
+     * a first one (and emit a second event). SET's right-hand sides see the old row. */
     static const char sql[] =
-        "WITH old AS (SELECT status FROM " ENROL_SCHEMA ".participants"
-        "  WHERE tenant_id = " T " AND id = $1::uuid AND erase_time IS NULL FOR UPDATE),"
-        " upd AS (UPDATE " ENROL_SCHEMA ".participants SET status = 3,"
-        "  withdraw_time = COALESCE(withdraw_time, now()),"
-        "  withdraw_reason = CASE WHEN status = 3 THEN withdraw_reason ELSE $2 END,"
-        "  update_time = CASE WHEN status = 3 THEN update_time ELSE now() END"
-        "  WHERE tenant_id = " T " AND id = $1::uuid AND erase_time IS NULL RETURNING *)"
-        " SELECT (SELECT status FROM old) = 3, " PARTICIPANT_JSON " FROM upd p"
+        "WITH upd AS (UPDATE " ENROL_SCHEMA ".participants p SET status = 3,"
+        "  withdraw_time = COALESCE(p.withdraw_time, now()),"
+        "  withdraw_reason = CASE WHEN p.status = 3 THEN p.withdraw_reason ELSE $2 END,"
+        "  update_time = CASE WHEN p.status = 3 THEN p.update_time ELSE now() END"
+        "  FROM (SELECT id, status AS old_status FROM " ENROL_SCHEMA ".participants"
+        "   WHERE tenant_id = " T " AND id = $1::uuid AND erase_time IS NULL FOR UPDATE) old"
+        "  WHERE p.tenant_id = " T " AND p.id = old.id RETURNING p.*, old.old_status)"
+        " SELECT p.old_status = 3, " PARTICIPANT_JSON " FROM upd p"
         " LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
         " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id";
     op_query(op, sql, 2, op->params, withdraw_done);
