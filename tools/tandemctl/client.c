@@ -287,6 +287,9 @@ void ctl_call_error(const char *what, const char *method, const char *path,
     fprintf(stderr, "tandemctl: %s: %s %s: %s\n", what, method, path, msg);
     if (resp->http_status == 0) {
         fprintf(stderr, "tandemctl: is the gateway running, and TANDEM_URL (--url) right?\n");
+    } else if (resp->http_status == 501) {
+        fprintf(stderr, "tandemctl: the server does not implement this call: is every Tandem "
+                        "service deployed and up to date?\n");
     }
 }
 

@@ -43,6 +43,7 @@ typedef struct demo {
     uint64_t seed;
     int step;
     int partial; /* something was refused on the way: exit 4 at the end */
+    char step_title[160];
     char tenant_id[128];
     char programme_id[128];
     char *tenant_key; /* the demo key's secret, used from step 3 on */
@@ -64,22 +65,20 @@ static void step_begin(demo *d, const char *fmt, ...) __attribute__((format(prin
 static void step_begin(demo *d, const char *fmt, ...)
 {
     d->step++;
-    if (d->c->json) {
-        return;
-    }
     va_list ap;
     va_start(ap, fmt);
-    printf("\n[%d/%d] ", d->step, DEMO_STEPS);
-    vprintf(fmt, ap);
-    printf("\n");
+    vsnprintf(d->step_title, sizeof d->step_title, fmt, ap);
     va_end(ap);
+    if (!d->c->json) {
+        printf("\n[%d/%d] %s\n", d->step, DEMO_STEPS, d->step_title);
+    }
     fflush(stdout);
 }
 
 static int step_failed(demo *d, int rc)
 {
-    fprintf(stderr, "tandemctl demo: step %d failed (exit %d); the demo stops here.\n", d->step,
-            rc);
+    fprintf(stderr, "tandemctl demo: step %d of %d (%s) failed (exit %d); the demo stops here.\n",
+            d->step, DEMO_STEPS, d->step_title, rc);
     return rc;
 }
 

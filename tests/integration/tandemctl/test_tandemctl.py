@@ -301,7 +301,7 @@ class Tandemctl(unittest.TestCase):
             # Never fake output: a missing service stops the demo at a named step with
             # the HTTP error, and nothing is printed on stdout as if it had worked.
             self.assertEqual(out.returncode, 1, out.stderr)
-            self.assertRegex(out.stderr, r"tandemctl demo: step \d+ failed")
+            self.assertRegex(out.stderr, r"tandemctl demo: step \d+ of \d+ \(.+\) failed")
             self.assertRegex(out.stderr, r"(POST|GET|PATCH) /v1/\S+: HTTP \d{3}")
             self.assertEqual(out.stdout, "")
             self.skip_if_service_missing(out, "demo")
