@@ -14,7 +14,9 @@
  * The same bytes then go through rows.c as an import file: every data row ends up
  * either sent or refused (never lost, never both), every refusal names a line of the
  * file and says why, and every row sent is a participant object with the three
- * required fields. rows.c needs jansson, which tandem_common brings.
+ * required fields, which the server's JSON codec decodes as a tandem.v1.Participant
+ * (a row it refused would fail the whole BatchEnrol, not just that row). rows.c needs
+ * jansson, which tandem_common brings.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,6 +26,8 @@
 
 #include "../../tools/tandemctl/csv.c"
 #include "../../tools/tandemctl/rows.c"
+#include "tandem/json.h"
+#include "tandem/v1/enrolment.pb-c.h"
 
 #define CSV_FUZZ_MAX_INPUT_BYTES (256u * 1024u)
 
@@ -122,6 +126,29 @@ static unsigned long count_lines(const char *data, size_t len)
     return lines;
 }
 
+/* A row about to be sent must be a Participant the server's JSON codec accepts: one it
+ * refused would fail the whole BatchEnrol instead of being reported alone. */
+static void check_codec_accepts(const json_t *participant, unsigned long origin)
+{
+    char *json = json_dumps(participant, JSON_COMPACT);
+    if (json == NULL)
+        die("a row does not serialise");
+    tdm_arena *a = tdm_arena_new(0);
+    if (a == NULL)
+        abort();
+    ProtobufCMessage *m = NULL;
+    tdm_status *st =
+        tdm_json_decode(&tandem__v1__participant__descriptor, json, strlen(json), a, &m);
+    if (st != NULL) {
+        fprintf(stderr, "csv_import: line %lu refused by the codec: %s (%s: %s)\n%s\n", origin,
+                st->message, st->n_violations > 0 ? st->violations[0].field : "",
+                st->n_violations > 0 ? st->violations[0].description : "", json);
+        abort();
+    }
+    tdm_arena_free(a);
+    free(json);
+}
+
 /* The file as an import: each data row is sent or refused, exactly once. */
 static void check_rows(const char *data, size_t len)
 {
@@ -142,6 +169,7 @@ static void check_rows(const char *data, size_t len)
             json_string_length(json_object_get(p, "displayName")) == 0 ||
             !json_is_string(json_object_get(p, "role")))
             die("a row sent without its required fields");
+        check_codec_accepts(set.rows[i].participant, set.rows[i].origin);
         if (set.rows[i].origin < 2 || set.rows[i].origin > lines)
             die("a row from outside the file");
     }
