@@ -220,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (server == NULL)
         start_server();
     bool h2 = size >= 3 && memcmp(data, "PRI", 3) == 0;
+    size_t alive_before = server->alive, in_flight_before = server->in_flight;
     client c = {.fd = client_connect()};
     /* Accept before the first bytes, so the server sees the connection open. */
     turn(&c);
@@ -248,16 +249,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(c.fd);
     /* The server must let go of the connection and of every request. */
     int t = 0;
-    while ((server->n_conns > 0 || server->alive > 0 || server->in_flight > 0) &&
+    while ((server->n_conns > 0 || server->alive > alive_before ||
+            server->in_flight > in_flight_before) &&
            t++ < H1_FUZZ_MAX_TURNS) {
         struct pollfd none;
         poll(&none, 0, t < 10 ? 0 : 1);
         turn(NULL);
     }
-    if (server->n_conns > 0 || server->alive > 0 || server->in_flight > 0) {
-        fprintf(stderr, "after close: %zu connection(s), %zu request(s) alive, %zu in flight\n",
-                server->n_conns, server->alive, server->in_flight);
+    if (server->n_conns > 0) {
+        fprintf(stderr, "after close: %zu connection(s) still open\n", server->n_conns);
         abort();
+    }
+    if (server->alive > alive_before || server->in_flight > in_flight_before) {
+        fprintf(stderr, "after close: %zu request(s) alive, %zu in flight (before: %zu, %zu)\n",
+                server->alive, server->in_flight, alive_before, in_flight_before);
+        /* Known leak of HTTP/2 HTTP streams closed before END_STREAM (h2_server.c
+         * stream_detach); a campaign may set this to look past it. */
+        if (!(h2 && getenv("TDM_FUZZ_TOLERATE_H2_HTTP_LEAK") != NULL))
+            abort();
     }
     return 0;
 }
