@@ -228,7 +228,7 @@ static int participants_import(ctl *c)
         rows_sort_errors(&set);
         size_t refused = set.seen - enrolled;
         if (c->json) {
-            json_t *doc = json_pack("{sssisisiso}", "programmeId", programme, "rows",
+            json_t *doc = json_pack("{sssIsIsIso}", "programmeId", programme, "rows",
                                     (json_int_t)set.seen, "enrolled", (json_int_t)enrolled,
                                     "refused", (json_int_t)refused, "errors", errors_json(&set));
             out_json(doc);

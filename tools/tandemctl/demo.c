@@ -507,7 +507,7 @@ static int survey(demo *d)
                         json_pack("[ssss]", CHOICES[0], CHOICES[1], CHOICES[2], CHOICES[3]));
     json_array_append_new(questions, choice);
     json_array_append_new(questions, question("comment", "Anything to share?", "TEXT"));
-    json_t *body = json_pack("{sssso}", "title", "Mid-programme pulse", "description",
+    json_t *body = json_pack("{ssssso}", "title", "Mid-programme pulse", "description",
                              "Five questions, two minutes.", "questions", questions);
     json_t *created = NULL;
     int rc = demo_call(d, "create survey", "POST", path, body, 1, &created);
