@@ -324,8 +324,9 @@ static int match_run(ctl *c)
         json_t *approved = NULL;
         rc = approve(c, str(run, "id"), &approved);
         if (rc == CTL_EXIT_OK) {
-            json_decref(run);
-            run = approved;
+            /* The finished run keeps its statistics; the answer adds approveTime. */
+            json_object_update(run, approved);
+            json_decref(approved);
             if (!c->json) {
                 printf("Approved: the proposals are now matches.\n");
             }

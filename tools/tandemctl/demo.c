@@ -304,9 +304,12 @@ static int approve(demo *d)
     int rc = demo_call(d, "approve matching run", "POST", path, body, 0, &run);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
-        json_decref(d->run);
-        d->run = run;
-        json_object_set(d->summary, "matchingRun", run);
+        json_object_update(d->run, run);
+        json_decref(run);
+        json_object_set(d->summary, "matchingRun", d->run);
+        if (!d->c->json) {
+            printf("  run %s approved\n", str(d->run, "id"));
+        }
     }
     return rc;
 }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #define OUT_MAX_COLUMNS    12
-#define OUT_MAX_CELL_CHARS 60 /* longer cells are cut with "..." */
+#define OUT_MAX_CELL_CHARS 72 /* longer cells are cut with "..." */
 
 typedef struct out_table {
     size_t n_cols;
