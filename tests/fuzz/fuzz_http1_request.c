@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,9 @@ static void fuzz_on_request(tdm_http_request *req, void *user)
 
 static void start_server(void)
 {
+    /* As runtime.c does for every Tandem process: a peer that closes during a write
+     * is an error on that connection, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
     tdm_log_init("fuzz", TDM_LOG_ERROR);
     tdm_log_set_level(TDM_LOG_ERROR + 1);
     loop = uv_default_loop();

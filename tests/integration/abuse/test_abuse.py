@@ -105,6 +105,7 @@ class H2Peer:
         self.buf = b""
         self.closed = False
         self.goaway = None          # error code of the GOAWAY received
+        self.last_stream = None     # its last-stream-id: the last stream the server took
         self.rst = {}               # stream id -> error code
         self.headers = {}           # stream id -> [(name, value)] (all blocks)
         self.data = {}              # stream id -> bytes received
@@ -152,6 +153,7 @@ class H2Peer:
             payload = self.buf[9:9 + length]
             self.buf = self.buf[9 + length:]
             if ftype == GOAWAY and len(payload) >= 8:
+                self.last_stream = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF
                 self.goaway = int.from_bytes(payload[4:8], "big")
             elif ftype == RST_STREAM and len(payload) >= 4:
                 self.rst[sid] = int.from_bytes(payload[:4], "big")
@@ -211,8 +213,12 @@ class AbuseTest(unittest.TestCase):
         # the sanitizer delays reusing (ignored by a build without ASan).
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":quarantine_size_mb=8:detect_leaks=0").lstrip(":")
+        # restore_signals=False: the server inherits Python's ignored SIGPIPE, as every
+        # Tandem process has it from runtime.c (tdm_rpc_test_server does not set it,
+        # and dies of SIGPIPE when a client closes during a write).
         cls.proc = subprocess.Popen([SERVER_BIN, "0"], stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env)
+                                    stderr=subprocess.DEVNULL, env=env,
+                                    restore_signals=False)
         line = cls.proc.stdout.readline().decode()
         if not line.startswith("port "):
             cls.proc.kill()
@@ -298,11 +304,17 @@ class AbuseTest(unittest.TestCase):
                 sid += 200
                 peer.send(burst)
                 peer.pump(0)
+            took = time.monotonic() - start
             self.assert_calmed(peer, 5)
             peer.close()
-            return sid // 2
-        streams = self.concurrently_healthy(attack)
-        self.assertLess(streams, 20000, "reset %d streams before being stopped" % streams)
+            return peer.last_stream, took
+        last_stream, took = self.concurrently_healthy(attack)
+        # The server stops taking streams after its reset budget (a burst of 1,000,
+        # then 100 a second), whatever the client had already queued in the socket.
+        if last_stream is not None:
+            budget = 1000 + 100 * took
+            self.assertLess(last_stream // 2, 2 * budget + 500,
+                            "took %d streams in %.1f s" % (last_stream // 2, took))
 
     def test_continuation_flood(self):
         """HEADERS without END_HEADERS then endless CONTINUATION frames: the header
@@ -417,6 +429,28 @@ class AbuseTest(unittest.TestCase):
         if status is not None:
             self.assertEqual(status, 8, "grpc-status for a 4 GiB message")
         peer.close()
+
+    @unittest.expectedFailure
+    def test_h2_http_streams_closed_early(self):
+        """Known issue (found by fuzz_http1_request): an HTTP/2 stream for a REST path
+        whose request never reaches END_STREAM leaks its request when the client
+        resets it or closes the connection - h2_server.c stream_detach only marks
+        the undispatched request cancelled, so its arena and in-flight count stay
+        forever (and a graceful shutdown can no longer drain)."""
+        block = literal(":method", "POST") + literal(":scheme", "http") + \
+            literal(":path", "/v1/programmes") + literal(":authority", "abuse") + \
+            literal("content-type", "application/json")
+        for _ in range(200):
+            peer = H2Peer(self.port)
+            peer.send(b"".join(frame(HEADERS, END_HEADERS, sid, block)
+                               for sid in range(1, 200, 2)))
+            peer.pump(0.01)
+            peer.close()
+        time.sleep(0.5)
+        grown = rss_kb(self.proc.pid) - self.rss_before
+        self.rss_before += grown  # the leak is this test's finding, not tearDown's
+        self.assertLess(grown, 16 * 1024, "RSS grew by %d KiB for 20,000 abandoned streams"
+                        % grown)
 
     # ---- Slow clients ----------------------------------------------------------------
 
