@@ -145,11 +145,13 @@ static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, 
     }
     if (st == NULL)
         st = idempotency(call, &r, "RecordCheckIn", msg);
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     fb_peer_get_match(data, call, req->match_id, record_match_got, op);
@@ -182,11 +184,13 @@ static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, v
         st = bad_id("participant_id");
     if (st == NULL)
         st = fb_page_size(req->page_size, &page_size);
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     op->page_size = page_size;
@@ -224,11 +228,13 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
     }
     if (st == NULL)
         st = idempotency(call, &r, "CreateSurvey", msg);
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     /* The programme must exist in the caller's tenant (else NOT_FOUND). */
@@ -291,11 +297,13 @@ static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, 
     }
     if (st == NULL)
         st = idempotency(call, &r, "SubmitSurveyResponse", msg);
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     fb_store_get_survey(&r, req->survey_id, submit_survey_got, op);
@@ -323,11 +331,13 @@ static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *dat
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
     if (st == NULL && !fb_uuid_valid(req->programme_id))
         st = bad_id("programme_id");
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     fb_peer_programme_data(data, call, req->programme_id, true, report_data_got, op);
@@ -356,11 +366,13 @@ static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *da
         st = bad_id("programme_id");
     if (st == NULL)
         st = fb_page_size(req->page_size, &page_size);
-    call_op *op = st == NULL ? call_op_new(data, call, &r, msg) : NULL;
-    if (st == NULL && op == NULL)
-        st = oom();
     if (st != NULL) {
         tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
         return;
     }
     op->page_size = page_size;

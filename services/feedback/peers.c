@@ -44,6 +44,8 @@ static void peer_context(tdm_call *call, tdm_call_context *out)
 static void peer_answered(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
     peer_op *op = arg;
+    if (st == NULL && response == NULL)
+        st = tdm_status_new(TDM_UNAVAILABLE, "a peer answered without a message");
     op->cb(op->arg, st, st == NULL ? response : NULL);
 }
 
@@ -173,7 +175,9 @@ static void list_participants(data_op *op, const char *token);
 static void participants_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     data_op *op = arg;
-    if (st != NULL) {
+    if (st == NULL && msg == NULL)
+        st = tdm_status_new(TDM_INTERNAL, "enrolment answered no participants page");
+    if (st != NULL || msg == NULL) {
         data_step_done(op, st);
         return;
     }
@@ -216,7 +220,9 @@ static void list_matches(data_op *op, const char *token);
 static void matches_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     data_op *op = arg;
-    if (st != NULL) {
+    if (st == NULL && msg == NULL)
+        st = tdm_status_new(TDM_INTERNAL, "matching answered no matches page");
+    if (st != NULL || msg == NULL) {
         data_step_done(op, st);
         return;
     }
