@@ -1,31 +1,37 @@
 /*
  * main.c - tandem-matching: the matching runs, proposals and matches of a
- * programme (API.md, MatchingService). This file wires the configuration, the
- * runtime and the service together; the runtime does the rest (runtime.h).
- *
- * The service applies its schema's migrations at start and serves health,
- * readiness and metrics; the MatchingService methods are registered here as they
- * are built.
+ * programme (API.md, MatchingService), and its part of personal-data requests
+ * (tandem.internal.v1.PersonDataService). The runtime does the process life; this
+ * file names the service, its schema and migrations, registers the handlers and
+ * starts the run worker (run.c), which it stops at shutdown.
  */
-#include "tandem/runtime.h"
+#include "matching.h"
 
 #include "matching_migrations.h"
 
+static mt_service service;
+
 static tdm_status *matching_init(tdm_runtime *rt)
 {
+    return mt_register(rt, &service);
+}
+
+static void matching_shutdown(tdm_runtime *rt)
+{
     (void)rt;
-    return NULL;
+    mt_worker_stop(&service);
 }
 
 int main(void)
 {
     static const tdm_service_spec spec = {
-        .name = "matching",
+        .name = MT_SERVICE,
         .default_port = TDM_PORT_MATCHING,
-        .schema = "matching",
+        .schema = MT_SCHEMA,
         .migrations = matching_migrations,
         .n_migrations = MATCHING_MIGRATIONS_COUNT,
         .init = matching_init,
+        .shutdown = matching_shutdown,
     };
     return tdm_runtime_main(&spec);
 }

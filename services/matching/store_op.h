@@ -1,0 +1,171 @@
+/*
+ * store_op.h - the transaction chain every store file of tandem-matching uses, and
+ * the SQL fragments that build the row documents (proto3 JSON, proto field names,
+ * enums as numbers, times as RFC 3339 in UTC) the codec decodes into messages.
+ *
+ * A store_op lives in the call's (or the run's) arena. op_start leases a
+ * transaction, claims the Idempotency-Key when there is one, and runs the first
+ * step; each step sends one statement with op_query and names the next; op_end
+ * commits (or rolls back on a status) and calls the callback once.
+ */
+#ifndef TANDEM_MATCHING_STORE_OP_H
+#define TANDEM_MATCHING_STORE_OP_H
+
+#include "matching.h"
+
+#include "tandem/outbox.h"
+
+#define T     "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* A match row (alias m). */
+#define MATCH_JSON                                                                                                   \
+    "json_build_object('id', m.id, 'run_id', m.run_id, 'programme_id', m.programme_id,"                              \
+    " 'mentor_id', m.mentor_id, 'mentee_id', m.mentee_id, 'score', m.score,"                                         \
+    " 'explanation', m.explanation, 'status', m.status,"                                                             \
+    " 'mentor_response', json_build_object('decision', m.mentor_response,"                                           \
+    "   'reason', m.mentor_reason, 'respond_time', " TS(                                                             \
+        "m.mentor_respond_time") "),"                                                                                \
+                                 " 'mentee_response', json_build_object('decision', "                                \
+                                 "m.mentee_response,"                                                                \
+                                 "   'reason', m.mentee_reason, 'respond_time', " TS(                                \
+                                     "m.mentee_respond_time") "),"                                                   \
+                                                              " 'proposal_id', m.proposal_id, "                      \
+                                                              "'create_time', " TS(                                  \
+                                                                  "m.create_time") ","                               \
+                                                                                   " 'start_time'"                   \
+                                                                                   ", " TS("m."                      \
+                                                                                           "start"                   \
+                                                                                           "_tim"                    \
+                                                                                           "e") ", 'end_time', " TS( \
+                                                                                       "m.end_"                      \
+                                                                                       "time") ","                   \
+                                                                                               " "                   \
+                                                                                               "'"                   \
+                                                                                               "e"                   \
+                                                                                               "n"                   \
+                                                                                               "d"                   \
+                                                                                               "_"                   \
+                                                                                               "r"                   \
+                                                                                               "e"                   \
+                                                                                               "a"                   \
+                                                                                               "s"                   \
+                                                                                               "o"                   \
+                                                                                               "n"                   \
+                                                                                               "'"                   \
+                                                                                               ","                   \
+                                                                                               " "                   \
+                                                                                               "m"                   \
+                                                                                               "."                   \
+                                                                                               "e"                   \
+                                                                                               "n"                   \
+                                                                                               "d"                   \
+                                                                                               "_"                   \
+                                                                                               "r"                   \
+                                                                                               "e"                   \
+                                                                                               "a"                   \
+                                                                                               "s"                   \
+                                                                                               "o"                   \
+                                                                                               "n"                   \
+                                                                                               ","                   \
+                                                                                               " "                   \
+                                                                                               "'"                   \
+                                                                                               "u"                   \
+                                                                                               "p"                   \
+                                                                                               "d"                   \
+                                                                                               "a"                   \
+                                                                                               "t"                   \
+                                                                                               "e"                   \
+                                                                                               "_"                   \
+                                                                                               "t"                   \
+                                                                                               "i"                   \
+                                                                                               "m"                   \
+                                                                                               "e"                   \
+                                                                                               "'"                   \
+                                                                                               ","                   \
+                                                                                               " " TS(               \
+                                                                                                   "m.update_time") ")::text"
+
+/* A proposal row (alias p); its status is its match's once approved. */
+#define PROPOSAL_JSON                                                                              \
+    "json_build_object('id', p.id, 'run_id', p.run_id, 'programme_id', p.programme_id,"            \
+    " 'mentor_id', p.mentor_id, 'mentee_id', p.mentee_id, 'score', p.score,"                       \
+    " 'explanation', p.explanation, 'status', COALESCE((SELECT mm.status FROM " MT_SCHEMA          \
+    ".matches mm WHERE mm.tenant_id = p.tenant_id AND mm.id = p.match_id), 1),"                    \
+    " 'pinned', p.pinned, 'match_id', p.match_id, 'create_time', " TS("p.create_time") ")::text"
+
+/* A run row (alias r) with the given stats expression. */
+#define RUN_JSON_WITH(stats)                                                                       \
+    "json_build_object('id', r.id, 'programme_id', r.programme_id, 'algorithm', r.algorithm,"      \
+    " 'scope', r.scope, 'dry_run', r.dry_run, 'seed', r.seed, 'status', r.status,"                 \
+    " 'progress', r.progress, 'stats', " stats ", 'error_message', r.error_message,"               \
+    " 'create_time', " TS("r.create_time") ", 'start_time', " TS(                                  \
+        "r.start_time") ","                                                                        \
+                        " 'end_time', " TS("r.end_time") ", 'approve_time', " TS(                  \
+                            "r.approve_time") ","                                                  \
+                                              " 'objective', r.objective)::text"
+#define RUN_JSON RUN_JSON_WITH("r.stats")
+
+/* A pin or exclusion row (alias x). */
+#define RULE_JSON                                                                                  \
+    "json_build_object('id', x.id, 'programme_id', x.programme_id, 'mentor_id', x.mentor_id,"      \
+    " 'mentee_id', x.mentee_id, 'reason', x.reason, 'create_time', " TS("x.create_time") ")::text"
+
+typedef struct store_op store_op;
+typedef void (*store_step)(store_op *op, PGresult *res);
+
+struct store_op {
+    mt_req req;
+    tdm_pg_tx *tx;
+    store_step next;
+    store_step after_claim;
+    const ProtobufCMessageDescriptor *response_desc; /* for idempotent replays */
+    ProtobufCMessage *response;
+    mt_store_cb cb;
+    void *arg;
+    tdm_status *err;
+    bool read_only;
+    const char **params;
+    int page_size;
+    int kind;
+    const char *conflict_message; /* replaces the message of ALREADY_EXISTS */
+    const char *event_type;
+    const Tandem__V1__RespondToMatchRequest *respond;
+    mt_state *state;
+    /* events appended in chunks */
+    tdm_outbox_event *events;
+    size_t n_events, events_done;
+    store_step after_events;
+    void *user; /* operation-specific */
+};
+
+store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg);
+/* Set op->params to n strings; on out of memory ends the op and returns -1. */
+int op_params(store_op *op, int n, ...);
+const char *op_int(tdm_arena *a, int64_t v);
+/* An ASCII-lower-cased copy (UUIDs come back lower-case from PostgreSQL). */
+const char *op_lower(tdm_arena *a, const char *s);
+void op_start(store_op *op, bool read_only, store_step first);
+void op_query(store_op *op, const char *sql, int n, const char *const *values, store_step next);
+/* Roll back (when st) or commit, then complete. */
+void op_end(store_op *op, tdm_status *st);
+/* Store the response for idempotent replays (when keyed), then commit. */
+void op_commit_response(store_op *op);
+tdm_status *op_not_found(const char *what);
+tdm_status *op_oom(void);
+/* The message of res[row][col]; NULL (and the op ended) when it does not decode. */
+ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
+                         const ProtobufCMessageDescriptor *d);
+/* A page: column 0 the keyset value, column 1 the document; at most op->page_size
+ * items, and a token when there are more. -1 when the op was ended. */
+int op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *d, void ***items,
+            size_t *n, char **token);
+/* Append one event in the op's transaction; done runs with the outcome. -1 when the
+ * op was ended (bad arguments or out of memory). */
+int op_event(store_op *op, const char *type, const char *resource_id, const char *data,
+             tdm_pg_done_cb done);
+/* Append op->events (any number, in chunks of TDM_OUTBOX_MAX_EVENTS), then run
+ * op->after_events(op, NULL). */
+void op_append_events(store_op *op);
+
+#endif
