@@ -521,10 +521,16 @@ static int survey(demo *d)
     ctl_path(path, "/v1/surveys/%s/responses", str(created, "id"));
     json_decref(created);
     size_t n = json_array_size(d->matches);
+    /* One response per person: a mentor with two mentees answers once. */
+    json_t *asked = json_object();
     for (size_t i = 0; i < n && rc == CTL_EXIT_OK; i++) {
         json_t *m = json_array_get(d->matches, i);
         const char *sides[2] = {str(m, "mentorId"), str(m, "menteeId")};
         for (int s = 0; s < 2 && rc == CTL_EXIT_OK; s++) {
+            if (json_object_get(asked, sides[s]) != NULL) {
+                continue;
+            }
+            json_object_set_new(asked, sides[s], json_true());
             if (gen_rng_below(&d->rng, 100) < DEMO_SURVEY_PCT) {
                 rc = submit_response(d, path, sides[s]);
                 d->responses += rc == CTL_EXIT_OK;
@@ -536,8 +542,9 @@ static int survey(demo *d)
     }
     out_progress_done(d->c->progress && n > 0);
     if (rc == CTL_EXIT_OK && !d->c->json) {
-        printf("  %zu responses\n", d->responses);
+        printf("  %zu responses from %zu people asked\n", d->responses, json_object_size(asked));
     }
+    json_decref(asked);
     return rc;
 }
 

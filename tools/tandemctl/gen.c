@@ -144,11 +144,19 @@ static const char *const FREE_GOALS[] = {
 static const char *const EXTRA_LANGUAGES[] = {"French", "German", "Spanish", "Urdu",   "Polish",
                                               "Arabic", "Hindi",  "Yoruba",  "Italian"};
 
-static const char *const GENDERS[] = {"Woman", "Man", "Woman", "Man", "Non-binary"};
+/* Weighted by repetition: roughly the make-up of a large UK firm's staff surveys. */
+static const char *const GENDERS[] = {
+    "Woman", "Woman", "Woman", "Woman", "Woman", "Woman", "Woman", "Woman", "Woman", "Woman",
+    "Man",   "Man",   "Man",   "Man",   "Man",   "Man",   "Man",   "Man",   "Man",   "Non-binary"};
 
 static const char *const ETHNICITIES[] = {
     "White",
     "White",
+    "White",
+    "White",
+    "White",
+    "White",
+    "Asian or Asian British",
     "Asian or Asian British",
     "Black, Black British, Caribbean or African",
     "Mixed or multiple ethnic groups",
