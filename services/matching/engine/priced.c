@@ -34,7 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_TOP_K      8
+#define DEFAULT_TOP_K      16
 #define DEFAULT_MAX_ROUNDS 100
 #define SCAN_CHUNK         64 /* mentees per work item of a scan */
 #define MAX_THREADS        64
@@ -80,7 +80,8 @@ typedef struct worker {
     pricer *pr;
     cand *mentor_top; /* candidates phase: nm * K' min-heaps of this thread */
     uint32_t *mentor_n;
-    edge_vec found; /* pricing phase: violated and near pairs */
+    uint32_t *stamp; /* pricing phase: stamp[i] == j + 1 when (i, j) is an edge */
+    edge_vec found;  /* pricing phase: violated and near pairs */
     uint64_t violated;
     uint64_t scored;
     int64_t max_w;
@@ -101,6 +102,9 @@ struct pricer {
      * every admissible pair). Pricing skips the callback when even that bound cannot beat
      * the duals; this is what makes the scans affordable at 10^9 pairs. */
     int64_t *mentee_max, *mentor_max;
+    uint32_t *order;   /* mentors with a bound, by decreasing bound */
+    int64_t *order_wp; /* their bounds as w' */
+    uint32_t n_order;
     /* pricing phase */
     const size_t *row;
     const uint32_t *col;
@@ -176,8 +180,14 @@ static void scan_candidates(worker *wk, uint32_t j)
         f |= TDM__HAD_EDGE;
         if (w > best)
             best = w;
-        heap_offer(top, &n, p->k, w, i);
-        heap_offer(wk->mentor_top + (size_t)i * p->k2, &wk->mentor_n[i], p->k2, w, j);
+        /* most pairs lose against both lists' weakest: test that before the heaps */
+        cand x = {w, i};
+        if (n < p->k || weaker(top[0], x))
+            heap_offer(top, &n, p->k, w, i);
+        cand *mh = wk->mentor_top + (size_t)i * p->k2;
+        x.who = j;
+        if (wk->mentor_n[i] < p->k2 || weaker(mh[0], x))
+            heap_offer(mh, &wk->mentor_n[i], p->k2, w, j);
     }
     p->mentee_n[j] = n;
     p->flags[j] = f;
@@ -186,6 +196,8 @@ static void scan_candidates(worker *wk, uint32_t j)
         wk->max_w = best;
 }
 
+/* Pricing of mentee j: mentors come by decreasing bound, so the scan stops at the first
+ * whose bound cannot beat u_j (v >= 0); edges already in the graph are stamped. */
 static void scan_prices(worker *wk, uint32_t j)
 {
     pricer *p = wk->pr;
@@ -195,15 +207,17 @@ static void scan_prices(worker *wk, uint32_t j)
     int64_t uj = p->u[j], cap_j = p->mentee_max[j] * p->scale + p->offset;
     if (uj >= cap_j)
         return; /* no pair can beat this mentee's dual */
-    size_t e = p->row[j], end = p->row[j + 1];
-    for (uint32_t i = 0; i < p->nm; i++) {
-        while (e < end && p->col[e] < i)
-            e++;
-        if (e < end && p->col[e] == i)
+    for (size_t e = p->row[j]; e < p->row[j + 1]; e++)
+        wk->stamp[p->col[e]] = j + 1;
+    for (uint32_t q = 0; q < p->n_order; q++) {
+        int64_t bound = p->order_wp[q];
+        if (bound <= uj)
+            break;
+        uint32_t i = p->order[q];
+        if (wk->stamp[i] == j + 1)
             continue; /* already an edge */
         int64_t have = uj + p->v[i];
-        int64_t bound = p->mentor_max[i] * p->scale + p->offset;
-        if (p->mentor_max[i] < 0 || have >= (bound < cap_j ? bound : cap_j))
+        if (have >= (bound < cap_j ? bound : cap_j))
             continue; /* cannot be violated: skip the callback */
         bool adm = true;
         int64_t w = in->score(in->ctx, i, j, &adm);
@@ -391,7 +405,10 @@ static void pricer_free(pricer *p)
     free(p->flags);
     free(p->mentee_max);
     free(p->mentor_max);
+    free(p->order);
+    free(p->order_wp);
     for (unsigned t = 0; t < MAX_THREADS; t++) {
+        free(p->workers[t].stamp);
         free(p->workers[t].mentor_top);
         free(p->workers[t].mentor_n);
         free(p->workers[t].found.v);
@@ -432,10 +449,42 @@ static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
         wk->pr = p;
         wk->mentor_top = malloc(sizeof *wk->mentor_top * ((size_t)p->nm * p->k2 + 1));
         wk->mentor_n = calloc((size_t)p->nm + 1, sizeof *wk->mentor_n);
-        if (!wk->mentor_top || !wk->mentor_n)
+        wk->stamp = calloc((size_t)p->nm + 1, sizeof *wk->stamp);
+        if (!wk->mentor_top || !wk->mentor_n || !wk->stamp)
             return TDM_ASSIGN_E_NOMEM;
     }
     return TDM_ASSIGN_OK;
+}
+
+static int cmp_cand_desc(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return x->who < y->who ? -1 : x->who > y->who;
+}
+
+static bool pricing_order(pricer *p)
+{
+    cand *c = malloc(sizeof *c * ((size_t)p->nm + 1));
+    p->order = malloc(sizeof *p->order * ((size_t)p->nm + 1));
+    p->order_wp = malloc(sizeof *p->order_wp * ((size_t)p->nm + 1));
+    if (!c || !p->order || !p->order_wp) {
+        free(c);
+        return false;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->nm; i++)
+        if (p->mentor_max[i] >= 0)
+            c[n++] = (cand){p->mentor_max[i], i};
+    qsort(c, n, sizeof *c, cmp_cand_desc);
+    for (uint32_t q = 0; q < n; q++) {
+        p->order[q] = c[q].who;
+        p->order_wp[q] = c[q].w * p->scale + p->offset;
+    }
+    p->n_order = n;
+    free(c);
+    return true;
 }
 
 static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,
@@ -521,6 +570,10 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     if (st != TDM_ASSIGN_OK)
         goto done;
     p.max_wp = max_w * p.scale + p.offset;
+    if (!pricing_order(&p)) {
+        st = TDM_ASSIGN_E_NOMEM;
+        goto done;
+    }
     p.margin = p.scale * (max_w / NEAR_MARGIN_DIVISOR + 1);
     st = TDM_ASSIGN_E_NOMEM;
     if (!csr_build(&edges, p.ne, p.scale, p.offset, &g))

@@ -40,7 +40,7 @@
 #include <string.h>
 
 #define ARR_PASSES_ONE_SEAT 2
-#define ARR_PASSES_SEATS    8
+#define ARR_PASSES_SEATS    32
 
 enum { MARK_NONE = 0, MARK_HEAP = 1, MARK_DONE = 2 };
 
@@ -63,6 +63,9 @@ struct tdm__ssp {
     int64_t *pred_w;
     uint8_t *mark;
     uint32_t *heap, *hpos, *touched, *path;
+    uint32_t *seen; /* tight phase: phase number that reached the node */
+    size_t *cursor;
+    uint32_t phase;
     uint32_t n_heap, n_touched;
     uint64_t iterations, init_matched;
 };
@@ -96,9 +99,11 @@ tdm__ssp *tdm__ssp_new(uint32_t nm, uint32_t ne, const uint32_t *capacity)
     s->hpos = malloc(sizeof *s->hpos * s->nn);
     s->touched = malloc(sizeof *s->touched * s->nn);
     s->path = malloc(sizeof *s->path * (s->nn + 1));
+    s->seen = calloc(s->nn, sizeof *s->seen);
+    s->cursor = malloc(sizeof *s->cursor * s->nn);
     if (!s->cap || !s->p || !s->mate || !s->mate_w || !s->seat_off || !s->seat || !s->seat_of ||
         !s->used || !s->out || !s->dist || !s->pred || !s->pred_w || !s->mark || !s->heap ||
-        !s->hpos || !s->touched || !s->path) {
+        !s->hpos || !s->touched || !s->path || !s->seen || !s->cursor) {
         tdm__ssp_free(s);
         return NULL;
     }
@@ -136,6 +141,8 @@ void tdm__ssp_free(tdm__ssp *s)
     free(s->hpos);
     free(s->touched);
     free(s->path);
+    free(s->seen);
+    free(s->cursor);
     free(s->alt);
     free(s);
 }
@@ -341,17 +348,30 @@ static void augment(tdm__ssp *s, uint32_t src, uint32_t term)
 }
 
 /* One Dijkstra search from the excess mentee j, then potentials and augmentation. */
-static tdm_assign_status route(tdm__ssp *s, uint32_t j)
+/*
+ * One Dijkstra search from all excess mentees at once (a super source joined to each
+ * excess j by an arc of reduced cost P - p_j, P the largest p_j), stopped at the first
+ * deficit node; then the potential update and the augmentation of that one path. The
+ * nearest excess is found without exploring far from the others, and every arc on a
+ * shortest path becomes tight, which the phase below then exploits.
+ */
+static tdm_assign_status route_many(tdm__ssp *s, const uint32_t *excess, uint32_t n_excess)
 {
-    uint32_t src = s->nm + j;
     s->n_heap = 0;
     s->n_touched = 0;
-    s->mark[src] = MARK_HEAP;
-    s->touched[s->n_touched++] = src;
-    s->dist[src] = 0;
-    s->pred[src] = -1;
-    s->heap[s->n_heap] = src;
-    heap_up(s, s->n_heap++);
+    int64_t top = INT64_MIN;
+    for (uint32_t q = 0; q < n_excess; q++)
+        if (s->p[s->nm + excess[q]] > top)
+            top = s->p[s->nm + excess[q]];
+    for (uint32_t q = 0; q < n_excess; q++) {
+        uint32_t src = s->nm + excess[q];
+        s->mark[src] = MARK_HEAP;
+        s->touched[s->n_touched++] = src;
+        s->dist[src] = top - s->p[src];
+        s->pred[src] = -1;
+        s->heap[s->n_heap] = src;
+        heap_up(s, s->n_heap++);
+    }
     uint32_t term = UINT32_MAX;
     while (s->n_heap > 0) {
         uint32_t x = heap_pop(s);
@@ -374,9 +394,125 @@ static tdm_assign_status route(tdm__ssp *s, uint32_t j)
             s->p[x] += s->dist[x] - dt;
         s->mark[x] = MARK_NONE;
     }
+    uint32_t src = term;
+    while (s->pred[src] >= 0)
+        src = (uint32_t)s->pred[src];
     augment(s, src, term);
     s->iterations++;
     return TDM_ASSIGN_OK;
+}
+
+/*
+ * A phase of augmentations on tight arcs (reduced cost 0), as in the primal-dual method:
+ * a depth-first search from each excess mentee over tight residual arcs to a deficit
+ * (a mentor that lost a mentee, or t through a free seat or an "unmatched" arc while t
+ * still needs flow). A path of reduced length 0 is a shortest path, so augmenting it
+ * keeps every reduced cost non-negative, exactly like a search would - only cheaper. A
+ * node that led nowhere is not tried again in the same phase. Returns the number of
+ * augmentations.
+ */
+static uint32_t tight_phase(tdm__ssp *s, const uint32_t *excess, uint32_t n_excess)
+{
+    uint32_t done = 0;
+    uint32_t *stack = s->heap;  /* reuse: at most one entry per node */
+    size_t *cursor = s->cursor; /* next arc to try, per node on the stack */
+    s->phase++;
+    for (uint32_t q = 0; q < n_excess; q++) {
+        uint32_t j = excess[q];
+        if (s->mate[j] != TDM__MATE_NONE)
+            continue;
+        uint32_t n = 0;
+        uint32_t x = s->nm + j;
+        s->seen[x] = s->phase;
+        s->pred[x] = -1;
+        stack[n++] = x;
+        cursor[x] = 0;
+        uint32_t term = UINT32_MAX;
+        while (n > 0 && term == UINT32_MAX) {
+            x = stack[n - 1];
+            uint32_t next = UINT32_MAX;
+            int64_t nw = 0;
+            if (x < s->nm) {
+                if (s->used[x] < s->out[x]) {
+                    term = x;
+                    break;
+                }
+                if (s->out[x] < s->cap[x] && s->p[x] == s->p[s->t] && s->t_deficit > 0) {
+                    s->pred[s->t] = (int32_t)x;
+                    term = s->t;
+                    break;
+                }
+                while (cursor[x] < s->used[x]) {
+                    uint32_t k = s->nm + s->seat[s->seat_off[x] + cursor[x]++];
+                    if (s->seen[k] != s->phase) {
+                        next = k;
+                        break;
+                    }
+                }
+            } else {
+                uint32_t jj = x - s->nm;
+                int32_t mine = s->mate[jj];
+                if (mine != TDM__MATE_DUMMY && s->p[x] == s->p[s->t] && s->t_deficit > 0) {
+                    s->pred[s->t] = (int32_t)x;
+                    term = s->t;
+                    break;
+                }
+                size_t lo = s->row[jj], hi = s->row[jj + 1];
+                while (lo + cursor[x] < hi) {
+                    size_t e = lo + cursor[x]++;
+                    uint32_t i = s->col[e];
+                    if ((int32_t)i == mine || s->seen[i] == s->phase)
+                        continue;
+                    if (s->p[x] - s->p[i] == s->wp[e]) {
+                        next = i;
+                        nw = s->wp[e];
+                        break;
+                    }
+                }
+            }
+            if (next == UINT32_MAX) {
+                n--; /* dead end for this phase: stays seen */
+                continue;
+            }
+            s->seen[next] = s->phase;
+            s->pred[next] = (int32_t)x;
+            s->pred_w[next] = nw;
+            cursor[next] = 0;
+            stack[n++] = next;
+        }
+        if (term != UINT32_MAX) {
+            augment(s, s->nm + j, term);
+            s->iterations++;
+            done++;
+        }
+    }
+    return done;
+}
+
+/* Route every excess mentee: phases of tight augmentations between multi-source searches. */
+static tdm_assign_status route_all(tdm__ssp *s)
+{
+    uint32_t *excess = malloc(sizeof *excess * ((size_t)s->ne + 1));
+    if (excess == NULL)
+        return TDM_ASSIGN_E_NOMEM;
+    uint32_t n = 0;
+    for (uint32_t j = 0; j < s->ne; j++)
+        if (s->mate[j] == TDM__MATE_NONE)
+            excess[n++] = j;
+    tdm_assign_status st = TDM_ASSIGN_OK;
+    while (n > 0) {
+        st = route_many(s, excess, n);
+        if (st != TDM_ASSIGN_OK)
+            break;
+        tight_phase(s, excess, n);
+        uint32_t m = 0;
+        for (uint32_t q = 0; q < n; q++)
+            if (s->mate[excess[q]] == TDM__MATE_NONE)
+                excess[m++] = excess[q];
+        n = m;
+    }
+    free(excess);
+    return st;
 }
 
 /*
@@ -504,14 +640,7 @@ tdm_assign_status tdm__ssp_solve(tdm__ssp *s)
 {
     if (!init_arr(s))
         return TDM_ASSIGN_E_NOMEM;
-    for (uint32_t j = 0; j < s->ne; j++) {
-        if (s->mate[j] != TDM__MATE_NONE)
-            continue;
-        tdm_assign_status st = route(s, j);
-        if (st != TDM_ASSIGN_OK)
-            return st;
-    }
-    return TDM_ASSIGN_OK;
+    return route_all(s);
 }
 
 /*
@@ -548,12 +677,5 @@ tdm_assign_status tdm__ssp_resolve(tdm__ssp *s, const uint8_t *touched_mentee)
             s->t_deficit++;
         }
     }
-    for (uint32_t j = 0; j < s->ne; j++) {
-        if (s->mate[j] != TDM__MATE_NONE)
-            continue;
-        tdm_assign_status st = route(s, j);
-        if (st != TDM_ASSIGN_OK)
-            return st;
-    }
-    return TDM_ASSIGN_OK;
+    return route_all(s);
 }

@@ -70,8 +70,8 @@ static int64_t score(void *ctx, uint32_t mentor, uint32_t mentee, bool *admissib
                 ((a[4] * b[4] + a[5] * b[5]) + (a[6] * b[6] + a[7] * b[7]));
     /* noise ~ N(0, 0.06): Irwin-Hall of four 16-bit uniforms from a hash of the pair */
     uint64_t h = mix(p->seed ^ ((uint64_t)mentor << 32 | mentee));
-    float sum = (float)((h & 0xffff) + (h >> 16 & 0xffff) + (h >> 32 & 0xffff) + (h >> 48)) *
-                (1.0f / 65536.0f);
+    int32_t h4 = (int32_t)((h & 0xffff) + (h >> 16 & 0xffff) + (h >> 32 & 0xffff) + (h >> 48));
+    float sum = (float)h4 * (1.0f / 65536.0f);
     float noise = (sum - 2.0f) * 1.7320508f * 0.06f;
     float s = 0.55f * (1.0f + dot) * 0.5f + 0.45f * p->pop[mentor] + noise;
     float x = 100.0f * s + 0.5f;
