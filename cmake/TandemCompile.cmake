@@ -4,9 +4,13 @@
 # to Tandem's own code. Generated code (protoc-c, nanopb) does not get -Werror:
 # we do not control its text.
 
+# Not in the set: -Wnull-dereference (only active under optimisation, where GCC 12
+# reports paths it cannot rule out rather than ones it found, so Debug and Release
+# disagree) and -Wformat-truncation (snprintf into a fixed buffer truncates by
+# design; where truncation would matter the return value is checked).
 set(TDM_WARNINGS
   -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
-  -Wformat=2 -Wundef -Wcast-align -Wwrite-strings -Wnull-dereference
+  -Wformat=2 -Wundef -Wcast-align -Wwrite-strings -Wno-format-truncation
   -Wimplicit-fallthrough -Wno-unused-parameter)
 
 add_compile_definitions(_GNU_SOURCE)

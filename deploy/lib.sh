@@ -85,11 +85,13 @@ tdm_pg_init() {
     tdm_as_pg_user "$TDM_PG_BIN/initdb" -D "$data" -U postgres --auth=trust \
       --encoding=UTF8 --locale=C.UTF-8 >/dev/null || tdm_die "initdb failed"
   else
-    tdm_as_pg_user "$TDM_PG_BIN/initdb" -D "$data" -U postgres --auth-local=peer \
+    # The superuser is reached only through the Unix socket, which only the
+    # cluster's OS user (and root) may open (unix_socket_permissions 0700, set
+    # below); TCP always needs a password.
+    tdm_as_pg_user "$TDM_PG_BIN/initdb" -D "$data" -U postgres --auth-local=trust \
       --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null ||
       tdm_die "initdb failed"
-    # Root (or the invoking user) reaches the superuser through the socket as the
-    # cluster's OS user; map nothing else.
+    printf "unix_socket_permissions = 0700\n" | tdm_as_pg_user tee -a "$data/postgresql.conf" >/dev/null
   fi
 }
 

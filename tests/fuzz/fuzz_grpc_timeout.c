@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 64)
         return 0;
     /* An exact-size copy, so ASan catches a read past the header value. */
-    char *value = malloc(size > 0 ? size : 1);
+    char *value = calloc(1, size > 0 ? size : 1);
     if (value == NULL)
         return 0;
     if (size > 0)
