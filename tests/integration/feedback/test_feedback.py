@@ -712,6 +712,21 @@ class PersonDataTest(unittest.TestCase):
             e = err
         self.assertEqual(e.code(), grpc.StatusCode.PERMISSION_DENIED)
 
+    def test_erase_person_through_enrolment(self):
+        t = tenant()
+        prog, mentor, mentee, m = pair(t)
+        check_in(t, m, mentee, rating=4, notes="to be forgotten")
+        exp = enrol_call("ExportPerson", E.ExportPersonRequest(external_id=mentee.external_id),
+                         E.PersonExport, t)
+        self.assertEqual([c.notes for c in exp.check_ins], ["to be forgotten"])
+        out = enrol_call("ErasePerson", E.ErasePersonRequest(external_id=mentee.external_id),
+                         E.ErasePersonResponse, t)
+        self.assertEqual(out.feedback.check_ins, 1)
+        rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=prog.id),
+                 F.ProgrammeReport, t)
+        self.assertEqual(rep.check_ins, 1)
+        self.assertEqual(rep.mean_rating, 4)
+
 
 if __name__ == "__main__":
     unittest.main()
