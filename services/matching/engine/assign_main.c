@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define MAX_DIM      1000000U
@@ -59,6 +60,11 @@ static void usage(FILE *f)
 static char *read_all(FILE *f, size_t *len)
 {
     size_t cap = READ_CHUNK * 4, n = 0;
+    struct stat sb;
+    /* A regular file (the usual "< matrix.txt") tells its size: one allocation, no copies. */
+    if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+        (uint64_t)sb.st_size < ((uint64_t)1 << 40))
+        cap = (size_t)sb.st_size + READ_CHUNK;
     char *buf = malloc(cap + 1);
     if (buf == NULL)
         return NULL;
@@ -132,6 +138,20 @@ static bool parse_weight(cursor *c, int decimals, int64_t unit, int32_t *out, bo
 {
     skip_blanks(c);
     const char *s = c->p, *e = c->end;
+    /* Fast path, the common case: a short integer followed by a blank or a newline (the
+     * input buffer is NUL-terminated, so reading one past the digits is safe). */
+    if (s < e && (unsigned)(*s - '0') < 10) {
+        uint32_t v = (uint32_t)(*s - '0');
+        const char *q = s + 1;
+        while ((unsigned)(*q - '0') < 10 && q - s < 9)
+            v = v * 10 + (uint32_t)(*q++ - '0');
+        if ((*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r' || q == e) &&
+            (int64_t)v * unit <= TDM_ASSIGN_WEIGHT_MAX && (int64_t)v * unit <= INT32_MAX) {
+            c->p = q;
+            *out = (int32_t)((int64_t)v * unit);
+            return true;
+        }
+    }
     if (s < e && *s == '-' &&
         (s + 1 == e || s[1] == ' ' || s[1] == '\t' || s[1] == '\n' || s[1] == '\r')) {
         c->p = s + 1;

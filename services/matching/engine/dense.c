@@ -188,29 +188,37 @@ typedef struct term {
 
 /* Scan mentee k's row (reached at distance dk) over the mentors still to do. Mentors
  * that reach the current minimum join the scan list at once. */
+#define SCAN_ROW_BODY(WEIGHT_TERM)                                                                 \
+    for (uint32_t q = *hi; q < nm; q++) {                                                          \
+        uint32_t i = cols[q];                                                                      \
+        int32_t w = row[i];                                                                        \
+        if (w < thr)                                                                               \
+            continue;                                                                              \
+        int64_t nd = base - (WEIGHT_TERM)-pm[i];                                                   \
+        if (nd < d[i]) {                                                                           \
+            d[i] = nd;                                                                             \
+            pred[i] = (int32_t)k;                                                                  \
+            if (nd == mn) {                                                                        \
+                cols[q] = cols[*hi];                                                               \
+                cols[(*hi)++] = i;                                                                 \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 static void scan_row(dense_solver *s, uint32_t k, int64_t dk, int64_t mn, uint32_t *hi)
 {
     const int32_t *row = s->w + (size_t)k * s->nm;
     int64_t base = dk + s->pe[k] - s->offset;
     int64_t *d = s->d;
+    int32_t *pred = s->pred;
     const int64_t *pm = s->pm;
     uint32_t *cols = s->cols;
     int64_t scale = s->scale, thr = s->thr;
-    for (uint32_t q = *hi; q < s->nm; q++) {
-        uint32_t i = cols[q];
-        int32_t w = row[i];
-        if (w < thr)
-            continue;
-        int64_t nd = base - (int64_t)w * scale - pm[i];
-        if (nd < d[i]) {
-            d[i] = nd;
-            s->pred[i] = (int32_t)k;
-            if (nd == mn) {
-                cols[q] = cols[*hi];
-                cols[(*hi)++] = i;
-            }
-        }
-    }
+    uint32_t nm = s->nm;
+    if (scale == 1) /* MAX_PARTICIPATION and MAXIMIN: no multiplication in the hot loop */
+        SCAN_ROW_BODY((int64_t)w)
+    else
+        SCAN_ROW_BODY((int64_t)w * scale)
 }
 
 static void shift_chain(dense_solver *s, uint32_t src, int32_t i, uint32_t pos)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define DIMS 8
@@ -69,7 +70,10 @@ static int64_t score(void *ctx, uint32_t mentor, uint32_t mentee, bool *admissib
     float dot = ((a[0] * b[0] + a[1] * b[1]) + (a[2] * b[2] + a[3] * b[3])) +
                 ((a[4] * b[4] + a[5] * b[5]) + (a[6] * b[6] + a[7] * b[7]));
     /* noise ~ N(0, 0.06): Irwin-Hall of four 16-bit uniforms from a hash of the pair */
-    uint64_t h = mix(p->seed ^ ((uint64_t)mentor << 32 | mentee));
+    uint64_t h = ((uint64_t)mentor * 0x9e3779b97f4a7c15ULL) ^
+                 ((uint64_t)mentee * 0xc2b2ae3d27d4eb4fULL) ^ p->seed;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 29;
     int32_t h4 = (int32_t)((h & 0xffff) + (h >> 16 & 0xffff) + (h >> 32 & 0xffff) + (h >> 48));
     float sum = (float)h4 * (1.0f / 65536.0f);
     float noise = (sum - 2.0f) * 1.7320508f * 0.06f;
@@ -137,15 +141,19 @@ int main(int argc, char **argv)
     double t0 = now();
     tdm_assign_status st = tdm_assign_solve_priced(&pr, &o, &r);
     double t = now() - t0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     if (st != TDM_ASSIGN_OK) {
         fprintf(stderr, "bench_priced: %s\n", tdm_assign_strerror(st));
         return 2;
     }
     printf("participants=%" PRIu64 " mentors=%" PRIu32 " mentees=%" PRIu32 " capacity=%" PRIu32
-           " k=%" PRIu32 " k2=%" PRIu32 " seconds=%.2f pairs=%zu total=%" PRId64
+           " k=%" PRIu32 " k2=%" PRIu32 " seconds=%.2f cpu_s=%.2f pairs=%zu total=%" PRId64
            " candidates=%" PRIu64 " rounds=%" PRIu64 " pairs_added=%" PRIu64 " scored=%" PRIu64
            " searches=%" PRIu64 " scan_s=%.2f solve_s=%.2f certified=%s\n",
-           (uint64_t)p.n_mentors + p.n_mentees, p.n_mentors, p.n_mentees, capacity, k, k2, t,
+           (uint64_t)p.n_mentors + p.n_mentees, p.n_mentors, p.n_mentees, capacity, k, k2, t, cpu,
            r.n_pairs, r.total_weight, r.stats.candidate_pairs, r.stats.pricing_rounds,
            r.stats.pairs_added, r.stats.pairs_scored, r.stats.iterations, r.stats.scan_seconds,
            r.stats.solve_seconds, r.stats.certified ? "yes" : "no");
