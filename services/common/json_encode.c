@@ -404,6 +404,13 @@ static void put_real(out_buf *b, double v)
 {
     char buf[40];
     int n = 0;
+    /* Whole numbers print as integers (20, not 2e+01, which %g's shortest form
+     * gives); every integer below 2^53 is exact in a double. */
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        n = snprintf(buf, sizeof buf, "%.0f", v);
+        put(b, buf, (size_t)n);
+        return;
+    }
     for (int precision = 1; precision <= 17; precision++) {
         n = snprintf(buf, sizeof buf, "%.*g", precision, v);
         if (strtod(buf, NULL) == v)
