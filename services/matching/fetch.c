@@ -24,10 +24,16 @@ typedef struct fetch_op {
     Tandem__V1__Programme *prog;
     Tandem__V1__Participant **people;
     size_t n, cap;
-    /* by id */
+    /* parallel calls: pages of both roles at once, or GetParticipant by id */
     size_t pending;
     tdm_status *first_error;
 } fetch_op;
+
+/* One paged stream of ListParticipants (one role). */
+typedef struct fetch_stream {
+    fetch_op *f;
+    int role;
+} fetch_stream;
 
 static uint64_t call_deadline(fetch_op *f)
 {
@@ -63,44 +69,61 @@ static int add_people(fetch_op *f, Tandem__V1__Participant **p, size_t n)
     return 0;
 }
 
-static void list_page(fetch_op *f, const char *token);
+static void list_page(fetch_stream *fs, const char *token);
+
+/* A stream ended (st: how); the fetch completes when every stream has. */
+static void stream_done(fetch_op *f, tdm_status *st)
+{
+    if (st != NULL && f->first_error == NULL)
+        f->first_error = st;
+    else if (st != NULL)
+        tdm_status_free(st);
+    if (--f->pending > 0)
+        return;
+    if (f->first_error != NULL)
+        fetch_fail(f, f->first_error);
+    else
+        f->cb(f->arg, NULL, f->prog, f->people, f->n);
+}
 
 static void page_answered(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
-    fetch_op *f = arg;
-    if (st != NULL) {
-        fetch_fail(f, st);
+    fetch_stream *fs = arg;
+    fetch_op *f = fs->f;
+    if (st != NULL || f->first_error != NULL) {
+        stream_done(f, st);
         return;
     }
     Tandem__V1__ListParticipantsResponse *r = (void *)response;
     if (add_people(f, r->participants, r->n_participants) != 0) {
-        fetch_fail(f, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        stream_done(f, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
         return;
     }
     if (r->next_page_token != NULL && r->next_page_token[0] != '\0') {
-        list_page(f, r->next_page_token);
+        list_page(fs, r->next_page_token);
         return;
     }
-    f->cb(f->arg, NULL, f->prog, f->people, f->n);
+    stream_done(f, NULL);
 }
 
-static void list_page(fetch_op *f, const char *token)
+static void list_page(fetch_stream *fs, const char *token)
 {
+    fetch_op *f = fs->f;
     Tandem__V1__ListParticipantsRequest *q = tdm_arena_alloc(f->a, sizeof(*q));
     tdm_rpc_client *client = enrolment(f);
     if (q == NULL || client == NULL) {
-        fetch_fail(f, tdm_status_new(q == NULL ? TDM_RESOURCE_EXHAUSTED : TDM_UNAVAILABLE,
-                                     "could not read the participants from enrolment"));
+        stream_done(f, tdm_status_new(q == NULL ? TDM_RESOURCE_EXHAUSTED : TDM_UNAVAILABLE,
+                                      "could not read the participants from enrolment"));
         return;
     }
     tandem__v1__list_participants_request__init(q);
     q->programme_id = (char *)f->programme_id;
     q->page_size = FETCH_PAGE_SIZE;
     q->page_token = tdm_arena_strdup(f->a, token);
-    q->role = (Tandem__V1__Role)f->role;
+    q->role = (Tandem__V1__Role)fs->role;
     if (tdm_rpc_client_call(client, &tandem__v1__enrolment_service__descriptor, "ListParticipants",
-                            &q->base, f->ctx, call_deadline(f), f->a, page_answered, f) != 0)
-        fetch_fail(f, tdm_status_new(TDM_UNAVAILABLE, "enrolment is unavailable"));
+                            &q->base, f->ctx, call_deadline(f), f->a, page_answered, fs) != 0)
+        stream_done(f, tdm_status_new(TDM_UNAVAILABLE, "enrolment is unavailable"));
 }
 
 static void programme_answered(void *arg, tdm_status *st, ProtobufCMessage *response)
@@ -115,7 +138,26 @@ static void programme_answered(void *arg, tdm_status *st, ProtobufCMessage *resp
         f->cb(f->arg, NULL, f->prog, NULL, 0);
         return;
     }
-    list_page(f, "");
+    /* Both roles: two streams of pages at once (enrolment serves them in parallel
+     * on its connection pool), which halves the fetch of a large programme. */
+    int roles[2] = {f->role, 0};
+    size_t n = 1;
+    if (f->role == 0) {
+        roles[0] = TANDEM__V1__ROLE__MENTOR;
+        roles[1] = TANDEM__V1__ROLE__MENTEE;
+        n = 2;
+    }
+    fetch_stream *fs = tdm_arena_calloc(f->a, n, sizeof(*fs));
+    if (fs == NULL) {
+        fetch_fail(f, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    f->pending = n + 1; /* +1 until every stream is started */
+    for (size_t i = 0; i < n; i++) {
+        fs[i] = (fetch_stream){f, roles[i]};
+        list_page(&fs[i], "");
+    }
+    stream_done(f, NULL);
 }
 
 void mt_fetch_programme(tdm_runtime *rt, const tdm_call_context *ctx, const char *programme_id,

@@ -80,9 +80,12 @@ typedef struct mt_hashset {
 typedef struct mt_policy {
     int kind;                     /* Tandem__V1__ProgrammeKind */
     double weight[MT_N_CRITERIA]; /* >= 0, as given (ratios matter) */
-    int64_t min_score;            /* fixed point, ceil(min_score * 100) */
-    int default_capacity;         /* >= 1 */
-    int gap_min, gap_max;         /* -1 when unbounded */
+    /* Points (fixed point) per unit of similarity: [0] background does not apply to
+     * the pair, [1] it does. */
+    double factor[2][MT_N_CRITERIA];
+    int64_t min_score;    /* fixed point, ceil(min_score * 100) */
+    int default_capacity; /* >= 1 */
+    int gap_min, gap_max; /* -1 when unbounded */
     bool forbid_same_department;
     bool forbid_reporting_line;
     bool require_shared_language;
@@ -120,7 +123,26 @@ typedef struct mt_person {
     bool has_background;
     uint64_t gender, ethnicity;       /* 0: not said */
     int first_generation, disability; /* -1 not said, 0, 1 */
+    /* The run's fast path (mt_compile): strings interned programme-wide. */
+    uint32_t fast;              /* MT_FAST_* bits */
+    uint64_t interest_bits[4];  /* interned interests, when the vocabulary fits 256 */
+    uint64_t language_bits[4];  /* interned languages, likewise */
+    uint16_t *goal_token_ids;   /* mentees: every goal's interned tokens, flattened */
+    uint16_t *goal_token_start; /* n_goals + 1 offsets into goal_token_ids */
+    uint8_t *goal_level;        /* mentors: best level offered per interned goal token */
 } mt_person;
+
+enum {
+    MT_FAST_INTERESTS = 1u << 0,
+    MT_FAST_LANGUAGES = 1u << 1,
+    MT_FAST_GOALS = 1u << 2,
+};
+
+/* Intern interests, languages and goal words over a whole run's people, so scoring
+ * a pair reads a few words per criterion (bitsets, a per-mentor table of levels)
+ * instead of merging sorted sets. Scores are identical with and without it. */
+tdm_status *mt_compile(mt_person *mentors, size_t n_mentors, mt_person *mentees, size_t n_mentees,
+                       tdm_arena *a);
 
 /* Resolve the programme's policy. NULL, or INVALID_ARGUMENT naming the field. */
 tdm_status *mt_policy_init(mt_policy *pol, const Tandem__V1__Programme *prog, tdm_arena *a);
@@ -173,6 +195,9 @@ typedef struct mt_plan_input {
     int algorithm; /* Tandem__V1__Algorithm, resolved (1..3) */
     uint32_t seed;
     unsigned threads; /* scoring threads (0: online CPUs) */
+    /* Where mt_compile keeps its tables (the planning thread's own), or NULL to
+     * score without the fast path. */
+    tdm_arena *arena;
     /* Called from the planning thread between phases with a fraction 0..1; may be NULL. */
     void (*progress)(void *arg, double fraction);
     void *progress_arg;
@@ -201,7 +226,8 @@ typedef struct mt_plan_result {
     int64_t total_score, min_score;
     int unmatched_mentors;
     int64_t blocking_pairs;
-    bool priced; /* the large-programme solver was used */
+    bool priced;             /* the large-programme solver was used */
+    tdm_assign_stats engine; /* the engine's own statistics */
     double score_seconds, solve_seconds;
     char error[256]; /* why the plan failed */
 } mt_plan_result;

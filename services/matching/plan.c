@@ -31,6 +31,9 @@
 /* 30M cells = 120 MB of int32 weights: every programme of up to 10,000 people. */
 #define DENSE_MAX_CELLS 30000000ULL
 #define MAX_THREADS     16u
+/* From this many cells, OPTIMAL (MAX_PARTICIPATION, MAX_SCORE) goes to the engine's
+ * sparse pricing solver, reading the scores from the matrix. */
+#define PRICED_MIN_CELLS 400000000ULL
 
 typedef struct plan_ctx {
     const mt_plan_input *in;
@@ -96,6 +99,45 @@ static int classify(const plan_ctx *c, uint32_t i, uint32_t j, int64_t *score)
 }
 
 #define ROWS_PER_GRAB 16u
+/* Mentors scored against one block of mentees before moving on, so their data
+ * stays in cache for the whole block (a mentor's prepared data is a few hundred
+ * bytes; 256 of them fit the L2 cache of any machine). */
+#define MENTORS_PER_TILE 256u
+
+static void score_rows(plan_ctx *c, uint32_t first, uint32_t last, int64_t *admissible)
+{
+    const mt_plan_input *in = c->in;
+    uint32_t ok[ROWS_PER_GRAB] = {0}, below[ROWS_PER_GRAB] = {0}, excluded[ROWS_PER_GRAB] = {0};
+    for (uint32_t i0 = 0; i0 < in->n_mentors; i0 += MENTORS_PER_TILE) {
+        uint32_t i1 =
+            i0 + MENTORS_PER_TILE < in->n_mentors ? i0 + MENTORS_PER_TILE : (uint32_t)in->n_mentors;
+        for (uint32_t j = first; j < last; j++) {
+            if (in->mentee_skipped != NULL && in->mentee_skipped[j])
+                continue;
+            int32_t row = c->active_mentee[j];
+            int32_t *w = c->matrix != NULL && row >= 0
+                             ? c->matrix + (size_t)row * c->n_active_mentors
+                             : NULL;
+            uint32_t k = j - first;
+            for (uint32_t i = i0; i < i1; i++) {
+                int64_t score = 0;
+                int fate = classify(c, i, j, &score);
+                ok[k] += fate == 0;
+                excluded[k] += fate == 2;
+                below[k] += fate == 3;
+                int32_t col = c->active_mentor[i];
+                if (w != NULL && col >= 0)
+                    w[col] = fate == 0 ? (int32_t)score : TDM_ASSIGN_DENSE_NONE;
+            }
+        }
+    }
+    for (uint32_t j = first; j < last; j++) {
+        c->n_ok[j] = ok[j - first];
+        c->n_below[j] = below[j - first];
+        c->n_excluded[j] = excluded[j - first];
+        *admissible += ok[j - first];
+    }
+}
 
 static void *score_worker(void *arg)
 {
@@ -112,29 +154,7 @@ static void *score_worker(void *arg)
         uint32_t last = first + ROWS_PER_GRAB;
         if (last > in->n_mentees)
             last = (uint32_t)in->n_mentees;
-        for (uint32_t j = first; j < last; j++) {
-            if (in->mentee_skipped != NULL && in->mentee_skipped[j])
-                continue;
-            int32_t row = c->active_mentee[j];
-            int32_t *w = c->matrix != NULL && row >= 0
-                             ? c->matrix + (size_t)row * c->n_active_mentors
-                             : NULL;
-            uint32_t ok = 0, below = 0, excluded = 0;
-            for (uint32_t i = 0; i < in->n_mentors; i++) {
-                int64_t score = 0;
-                int fate = classify(c, i, j, &score);
-                ok += fate == 0;
-                excluded += fate == 2;
-                below += fate == 3;
-                int32_t col = c->active_mentor[i];
-                if (w != NULL && col >= 0)
-                    w[col] = fate == 0 ? (int32_t)score : TDM_ASSIGN_DENSE_NONE;
-            }
-            c->n_ok[j] = ok;
-            c->n_below[j] = below;
-            c->n_excluded[j] = excluded;
-            admissible += ok;
-        }
+        score_rows(c, first, last, &admissible);
     }
     pthread_mutex_lock(&c->lock);
     c->admissible += admissible;
@@ -168,10 +188,16 @@ static int score_all(plan_ctx *c)
     return 0;
 }
 
-/* The priced solver's view: active rows and columns only. */
+/* The priced solver's view: active rows and columns only, scored again on demand
+ * when there is no matrix, else read from it. */
 static int64_t priced_score(void *ctx, uint32_t col, uint32_t row, bool *admissible)
 {
     const plan_ctx *c = ctx;
+    if (c->matrix != NULL) {
+        int32_t w = c->matrix[(size_t)row * c->n_active_mentors + col];
+        *admissible = w != TDM_ASSIGN_DENSE_NONE;
+        return *admissible ? w : 0;
+    }
     int64_t score = 0;
     *admissible = classify(c, c->mentor_of_col[col], c->mentee_of_row[row], &score) == 0;
     return *admissible ? score : 0;
@@ -259,6 +285,13 @@ static int prepare(plan_ctx *c, mt_plan_result *r)
 {
     const mt_plan_input *in = c->in;
     size_t nm = in->n_mentors, ne = in->n_mentees;
+    if (in->arena != NULL) {
+        tdm_status *st = mt_compile(in->mentors, nm, in->mentees, ne, in->arena);
+        if (st != NULL) {
+            tdm_status_free(st);
+            return fail(r, "out of memory", "");
+        }
+    }
     c->excl = malloc((in->n_exclusions + 1) * sizeof(*c->excl));
     c->pin_of = malloc((ne + 1) * sizeof(*c->pin_of));
     c->mentee_out = calloc(ne + 1, sizeof(*c->mentee_out));
@@ -453,7 +486,10 @@ int mt_plan_run(const mt_plan_input *in, mt_plan_result *r)
     t0 = now_seconds();
     if (rc == 0 && nr > 0 && nc > 0) {
         tdm_assign_status st;
-        if (!dense) {
+        bool large = (uint64_t)nr * nc > PRICED_MIN_CELLS &&
+                     in->algorithm == TANDEM__V1__ALGORITHM__OPTIMAL &&
+                     in->pol->objective != TANDEM__V1__MATCHING_OBJECTIVE__MAXIMIN;
+        if (!dense || large) {
             tdm_assign_pricing pr = {
                 .n_mentors = nc,
                 .n_mentees = nr,
@@ -477,6 +513,7 @@ int mt_plan_run(const mt_plan_input *in, mt_plan_result *r)
             rc = fail(r, "the assignment engine failed: ", tdm_assign_strerror(st));
     }
     r->solve_seconds = now_seconds() - t0;
+    r->engine = res.stats;
     if (rc == 0)
         rc = collect(&c, &res, r);
     if (rc == 0 && in->progress != NULL)

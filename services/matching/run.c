@@ -422,6 +422,7 @@ static tdm_status *build_inputs(job *j)
         .n_exclusions = j->n_exclusions,
         .algorithm = run->algorithm == 0 ? TANDEM__V1__ALGORITHM__OPTIMAL : (int)run->algorithm,
         .seed = run->seed,
+        .arena = j->a,
         .progress = plan_progress,
         .progress_arg = j,
     };

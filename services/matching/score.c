@@ -238,6 +238,15 @@ tdm_status *mt_policy_init(mt_policy *pol, const Tandem__V1__Programme *prog, td
     pol->objective = mp != NULL && mp->objective >= 1 && mp->objective <= 3
                          ? (int)mp->objective
                          : TANDEM__V1__MATCHING_OBJECTIVE__MAX_PARTICIPATION;
+    for (int bg = 0; bg < 2; bg++) {
+        double total = 0;
+        for (int c = 0; c < MT_N_CRITERIA; c++)
+            total += c != MT_C_BACKGROUND || bg ? pol->weight[c] : 0;
+        for (int c = 0; c < MT_N_CRITERIA; c++)
+            pol->factor[bg][c] = total > 0 && (c != MT_C_BACKGROUND || bg)
+                                     ? 100.0 * MT_SCORE_SCALE * pol->weight[c] / total
+                                     : 0;
+    }
     pol->n_objectives = prog->n_objectives < 32 ? prog->n_objectives : 32;
     for (size_t i = 0; i < pol->n_objectives; i++) {
         const Tandem__V1__Objective *o = prog->objectives[i];
@@ -374,6 +383,22 @@ tdm_status *mt_person_init(mt_person *out, const Tandem__V1__Participant *p, con
     return NULL;
 }
 
+static uint32_t bits_common(const uint64_t a[4], const uint64_t b[4])
+{
+    return (uint32_t)(__builtin_popcountll(a[0] & b[0]) + __builtin_popcountll(a[1] & b[1]) +
+                      __builtin_popcountll(a[2] & b[2]) + __builtin_popcountll(a[3] & b[3]));
+}
+
+static bool languages_shared(const mt_person *m, const mt_person *e)
+{
+    if (m->fast & e->fast & MT_FAST_LANGUAGES)
+        return ((m->language_bits[0] & e->language_bits[0]) |
+                (m->language_bits[1] & e->language_bits[1]) |
+                (m->language_bits[2] & e->language_bits[2]) |
+                (m->language_bits[3] & e->language_bits[3])) != 0;
+    return set_intersection(&m->languages, &e->languages) > 0;
+}
+
 /* ---- hard constraints --------------------------------------------------------------- */
 
 /* The seniority gap in the programme's direction (negative: the wrong way). */
@@ -406,7 +431,7 @@ uint32_t mt_hard_check(const mt_policy *pol, const mt_person *m, const mt_person
     if (pol->forbid_reporting_line &&
         (set_has(&e->chain, m->external_hash) || set_has(&m->chain, e->external_hash)))
         bits |= MT_HARD_REPORTING;
-    if (pol->require_shared_language && set_intersection(&m->languages, &e->languages) == 0)
+    if (pol->require_shared_language && !languages_shared(m, e))
         bits |= MT_HARD_LANGUAGE;
     return bits;
 }
@@ -457,12 +482,25 @@ static double tz_proximity(const mt_person *m, const mt_person *e)
 static bool similarities(const mt_policy *pol, const mt_person *m, const mt_person *e,
                          double s[MT_N_CRITERIA], int *bg_compared, int *bg_differ)
 {
-    double sum = 0;
-    for (size_t g = 0; g < e->n_goals; g++)
-        sum += goal_best_level(m, &e->goal_tokens[g], NULL) / 5.0;
-    s[MT_C_SKILLS] = e->n_goals > 0 ? sum / (double)e->n_goals : 0.0;
-    s[MT_C_INTERESTS] =
-        jaccard(set_intersection(&m->interests, &e->interests), m->interests.n, e->interests.n);
+    int sum = 0;
+    if (m->fast & e->fast & MT_FAST_GOALS) {
+        for (size_t g = 0; g < e->n_goals; g++) {
+            int best = 0;
+            for (uint16_t t = e->goal_token_start[g]; t < e->goal_token_start[g + 1]; t++) {
+                int l = m->goal_level[e->goal_token_ids[t]];
+                best = l > best ? l : best;
+            }
+            sum += best;
+        }
+    } else {
+        for (size_t g = 0; g < e->n_goals; g++)
+            sum += goal_best_level(m, &e->goal_tokens[g], NULL);
+    }
+    s[MT_C_SKILLS] = e->n_goals > 0 ? sum / (5.0 * (double)e->n_goals) : 0.0;
+    uint32_t shared_interests = m->fast & e->fast & MT_FAST_INTERESTS
+                                    ? bits_common(m->interest_bits, e->interest_bits)
+                                    : set_intersection(&m->interests, &e->interests);
+    s[MT_C_INTERESTS] = jaccard(shared_interests, m->interests.n, e->interests.n);
     s[MT_C_OBJECTIVES] = jaccard((uint32_t)__builtin_popcount(m->objectives & e->objectives),
                                  (uint32_t)__builtin_popcount(m->objectives),
                                  (uint32_t)__builtin_popcount(e->objectives));
@@ -471,7 +509,7 @@ static bool similarities(const mt_policy *pol, const mt_person *m, const mt_pers
         hours = (double)(m->hours < e->hours ? m->hours : e->hours) /
                 (double)(m->hours > e->hours ? m->hours : e->hours);
     s[MT_C_AVAILABILITY] = 0.7 * hours + 0.3 * tz_proximity(m, e);
-    s[MT_C_LANGUAGE] = set_intersection(&m->languages, &e->languages) > 0 ? 1.0 : 0.0;
+    s[MT_C_LANGUAGE] = languages_shared(m, e) ? 1.0 : 0.0;
     int gap = seniority_gap(pol, m, e);
     int lo = pol->gap_min >= 0 ? pol->gap_min : 0;
     int hi = pol->gap_max >= 0 ? pol->gap_max : 10;
@@ -515,18 +553,11 @@ static bool similarities(const mt_policy *pol, const mt_person *m, const mt_pers
 static int64_t contributions(const mt_policy *pol, const double s[MT_N_CRITERIA], bool bg_applies,
                              int64_t fixed[MT_N_CRITERIA])
 {
-    double total = 0;
-    for (int c = 0; c < MT_N_CRITERIA; c++) {
-        if (c != MT_C_BACKGROUND || bg_applies)
-            total += pol->weight[c];
-    }
+    const double *f = pol->factor[bg_applies ? 1 : 0];
     int64_t sum = 0;
     int largest = 0;
     for (int c = 0; c < MT_N_CRITERIA; c++) {
-        bool applies = c != MT_C_BACKGROUND || bg_applies;
-        fixed[c] = applies && total > 0
-                       ? llround(100.0 * MT_SCORE_SCALE * pol->weight[c] * s[c] / total)
-                       : 0;
+        fixed[c] = (int64_t)(f[c] * s[c] + 0.5); /* rounding; both factors are >= 0 */
         sum += fixed[c];
         if (fixed[c] > fixed[largest])
             largest = c;
@@ -824,4 +855,163 @@ size_t mt_hard_reasons(const mt_policy *pol, const mt_person *m, const mt_person
         REASON("no shared language, and the programme requires one");
 #undef REASON
     return n;
+}
+
+/* ---- the run's fast path ---------------------------------------------------------- */
+
+/* Interest and language vocabularies beyond this fall back to sorted sets. */
+#define MAX_BIT_VOCAB 256u
+/* Goal words beyond this fall back to binary search (a table per mentor). */
+#define MAX_GOAL_VOCAB 8192u
+
+typedef struct vocab {
+    uint64_t *h;
+    size_t n;
+} vocab;
+
+static uint32_t vocab_id(const vocab *v, uint64_t h)
+{
+    size_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (v->h[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (uint32_t)lo; /* every hash looked up is in the vocabulary */
+}
+
+/* Which strings a vocabulary is made of. */
+typedef enum vocab_kind { V_INTERESTS, V_LANGUAGES, V_GOALS } vocab_kind;
+
+static size_t person_items(const mt_person *p, vocab_kind k, uint64_t *out)
+{
+    size_t n = 0;
+    if (k == V_INTERESTS) {
+        for (uint32_t i = 0; i < p->interests.n; i++)
+            out[n++] = p->interests.h[i];
+    } else if (k == V_LANGUAGES) {
+        for (uint32_t i = 0; i < p->languages.n; i++)
+            out[n++] = p->languages.h[i];
+    } else {
+        for (size_t g = 0; g < p->n_goals; g++)
+            for (uint32_t i = 0; i < p->goal_tokens[g].n; i++)
+                out[n++] = p->goal_tokens[g].h[i];
+    }
+    return n;
+}
+
+static size_t person_item_count(const mt_person *p, vocab_kind k)
+{
+    if (k == V_INTERESTS)
+        return p->interests.n;
+    if (k == V_LANGUAGES)
+        return p->languages.n;
+    size_t n = 0;
+    for (size_t g = 0; g < p->n_goals; g++)
+        n += p->goal_tokens[g].n;
+    return n;
+}
+
+static tdm_status *vocab_build(vocab *v, vocab_kind k, mt_person *a, size_t na, mt_person *b,
+                               size_t nb)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < na; i++)
+        total += person_item_count(&a[i], k);
+    for (size_t i = 0; i < nb; i++)
+        total += person_item_count(&b[i], k);
+    v->h = malloc((total + 1) * sizeof(uint64_t));
+    if (v->h == NULL)
+        return oom();
+    size_t n = 0;
+    for (size_t i = 0; i < na; i++)
+        n += person_items(&a[i], k, v->h + n);
+    for (size_t i = 0; i < nb; i++)
+        n += person_items(&b[i], k, v->h + n);
+    v->n = sort_unique(v->h, n);
+    return NULL;
+}
+
+static void set_bits(const vocab *v, const mt_hashset *s, uint64_t bits[4])
+{
+    memset(bits, 0, 4 * sizeof(uint64_t));
+    for (uint32_t i = 0; i < s->n; i++) {
+        uint32_t id = vocab_id(v, s->h[i]);
+        bits[id / 64] |= 1ULL << (id % 64);
+    }
+}
+
+static tdm_status *compile_bits(mt_person *people, size_t n, mt_person *others, size_t n_others)
+{
+    vocab vi = {0}, vl = {0};
+    tdm_status *st = vocab_build(&vi, V_INTERESTS, people, n, others, n_others);
+    if (st == NULL)
+        st = vocab_build(&vl, V_LANGUAGES, people, n, others, n_others);
+    for (int side = 0; st == NULL && side < 2; side++) {
+        mt_person *arr = side == 0 ? people : others;
+        size_t count = side == 0 ? n : n_others;
+        for (size_t i = 0; i < count; i++) {
+            if (vi.n <= MAX_BIT_VOCAB) {
+                set_bits(&vi, &arr[i].interests, arr[i].interest_bits);
+                arr[i].fast |= MT_FAST_INTERESTS;
+            }
+            if (vl.n <= MAX_BIT_VOCAB) {
+                set_bits(&vl, &arr[i].languages, arr[i].language_bits);
+                arr[i].fast |= MT_FAST_LANGUAGES;
+            }
+        }
+    }
+    free(vi.h);
+    free(vl.h);
+    return st;
+}
+
+tdm_status *mt_compile(mt_person *mentors, size_t n_mentors, mt_person *mentees, size_t n_mentees,
+                       tdm_arena *a)
+{
+    tdm_status *st = compile_bits(mentors, n_mentors, mentees, n_mentees);
+    if (st != NULL)
+        return st;
+    vocab vg = {0};
+    if ((st = vocab_build(&vg, V_GOALS, mentees, n_mentees, NULL, 0)) != NULL)
+        return st;
+    if (vg.n > MAX_GOAL_VOCAB) {
+        free(vg.h);
+        return NULL; /* the sorted sets serve */
+    }
+    for (size_t i = 0; i < n_mentees && st == NULL; i++) {
+        mt_person *e = &mentees[i];
+        size_t total = person_item_count(e, V_GOALS);
+        e->goal_token_ids = tdm_arena_alloc(a, (total + 1) * sizeof(uint16_t));
+        e->goal_token_start = tdm_arena_alloc(a, (e->n_goals + 1) * sizeof(uint16_t));
+        if (e->goal_token_ids == NULL || e->goal_token_start == NULL) {
+            st = oom();
+            break;
+        }
+        uint16_t k = 0;
+        for (size_t g = 0; g < e->n_goals; g++) {
+            e->goal_token_start[g] = k;
+            for (uint32_t t = 0; t < e->goal_tokens[g].n; t++)
+                e->goal_token_ids[k++] = (uint16_t)vocab_id(&vg, e->goal_tokens[g].h[t]);
+        }
+        e->goal_token_start[e->n_goals] = k;
+        e->fast |= MT_FAST_GOALS;
+    }
+    for (size_t i = 0; i < n_mentors && st == NULL; i++) {
+        mt_person *m = &mentors[i];
+        m->goal_level = tdm_arena_calloc(a, vg.n + 1, 1);
+        if (m->goal_level == NULL) {
+            st = oom();
+            break;
+        }
+        for (size_t t = 0; t < vg.n; t++) {
+            mt_hashset one = {&vg.h[t], 1};
+            m->goal_level[t] = (uint8_t)goal_best_level(m, &one, NULL);
+        }
+        m->fast |= MT_FAST_GOALS;
+    }
+    free(vg.h);
+    return st;
 }
