@@ -565,6 +565,12 @@ class ReportTest(unittest.TestCase):
                                                      for m in ms[:5])]))
         london_nps = [s for p, s in zip(ps, nps_scores) if p.id in london_ids]
         self.assertAlmostEqual(london.nps.value, nps_of(london_nps), places=12)
+        # Paris is large enough to show, but its mean rating rests on 2 check-ins and
+        # its members gave no NPS answer: neither figure is shown.
+        paris = [g for g in office.groups if g.key == "Paris"][0]
+        self.assertEqual(paris.check_ins, 2)
+        self.assertEqual(paris.mean_rating, 0)
+        self.assertFalse(paris.HasField("nps"))
         # Practice areas: Tax (4) shown, Disputes (8) shown.
         self.assertEqual(group(rep, "practice_area").suppressed_groups, 0)
         # Nothing private in the report's bytes.
