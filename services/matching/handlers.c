@@ -91,6 +91,67 @@ static bool fail_if(tdm_call *call, tdm_status *st)
     return true;
 }
 
+/* ---- lists of a programme --------------------------------------------------------- */
+
+/* A list keyed by a programme first asks enrolment whether the programme exists in
+ * the caller's tenant, so another tenant's programme is NOT_FOUND, not an empty list. */
+typedef struct programme_list {
+    mt_service *svc;
+    tdm_call *call;
+    mt_req req;
+    int page_size;
+    int64_t after;
+    int kind; /* 0 pins, 1 exclusions, 2 matches, 3 runs */
+    const char *programme_id;
+    const ProtobufCMessage *q;
+} programme_list;
+
+static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Programme *prog,
+                                   Tandem__V1__Participant **people, size_t n)
+{
+    programme_list *pl = arg;
+    (void)prog;
+    (void)people;
+    (void)n;
+    if (fail_if(pl->call, st))
+        return;
+    switch (pl->kind) {
+    case 0:
+    case 1:
+        mt_store_list_pair_rules(&pl->req, pl->kind, pl->programme_id, pl->page_size, pl->after,
+                                 reply, pl->call);
+        break;
+    case 2:
+        mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after, reply,
+                              pl->call);
+        break;
+    default:
+        mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after, reply,
+                           pl->call);
+        break;
+    }
+}
+
+static void programme_list_start(tdm_call *call, void *data, const mt_req *r, int kind,
+                                 const char *programme_id, const ProtobufCMessage *q, int page_size,
+                                 int64_t after)
+{
+    programme_list *pl = tdm_arena_calloc(r->arena, 1, sizeof(*pl));
+    if (pl == NULL) {
+        tdm_call_fail(call, oom());
+        return;
+    }
+    *pl = (programme_list){.svc = data,
+                           .call = call,
+                           .req = *r,
+                           .page_size = page_size,
+                           .after = after,
+                           .kind = kind,
+                           .programme_id = programme_id,
+                           .q = q};
+    mt_fetch_programme(pl->svc->rt, r->ctx, programme_id, -1, r->arena, programme_list_checked, pl);
+}
+
 /* ---- matches ------------------------------------------------------------------------ */
 
 static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -119,7 +180,7 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
     st = check_page(st, q->page_size, q->page_token, &page_size, &after);
     if (fail_if(call, st))
         return;
-    mt_store_list_matches(&r, q, page_size, after, reply, call);
+    programme_list_start(call, data, &r, 2, q->programme_id, msg, page_size, after);
 }
 
 static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -455,7 +516,7 @@ static void list_rules(tdm_call *call, void *data, int kind, const char *program
     st = check_id(st, programme_id, "programme_id");
     if (fail_if(call, check_page(st, size, token, &page_size, &after)))
         return;
-    mt_store_list_pair_rules(&r, kind, programme_id, page_size, after, reply, call);
+    programme_list_start(call, data, &r, kind, programme_id, NULL, page_size, after);
 }
 
 static void handle_list_pins(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -578,7 +639,7 @@ static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *
     st = check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
     if (fail_if(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
-    mt_store_list_runs(&r, q, page_size, after, reply, call);
+    programme_list_start(call, data, &r, 3, q->programme_id, msg, page_size, after);
 }
 
 static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, void *data)

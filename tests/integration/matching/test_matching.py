@@ -409,6 +409,15 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(late.stats.mentees, len([p for p in people.values()
                                                   if p.role == MENTEE]) - len(live_mentees))
         mat("ApproveRun", M.ApproveRunRequest(id=late.id), M.MatchingRun, t)
+        # Every change wrote its event in its own transaction (the outbox).
+        events = dict(row.split("|") for row in harness.psql(
+            STACK.super_url, "SELECT type, count(*) FROM matching.outbox WHERE tenant_id = '%s'"
+            " GROUP BY type" % t).splitlines())
+        self.assertEqual(int(events["matching_run.completed"]), 3)
+        self.assertGreaterEqual(int(events["match.proposed"]), len(before))
+        self.assertEqual(int(events["match.accepted"]), 2)
+        self.assertEqual(int(events["match.declined"]), 1)
+        self.assertEqual(int(events.get("match.ended", 0)), 1 if ended is not None else 0)
         after = {m.id: (m.status, m.mentor_id, m.mentee_id) for m in mat(
             "ListMatches", M.ListMatchesRequest(programme_id=prog.id, page_size=500),
             M.ListMatchesResponse, t).matches}
@@ -527,7 +536,11 @@ class TenancyAndDataTest(unittest.TestCase):
                                    M.MatchingRun),
                                   ("StartMatchingRun",
                                    M.StartMatchingRunRequest(programme_id=prog.id),
-                                   M.MatchingRun)):
+                                   M.MatchingRun),
+                                  ("ListMatches", M.ListMatchesRequest(programme_id=prog.id),
+                                   M.ListMatchesResponse),
+                                  ("ListPins", M.ListPinsRequest(programme_id=prog.id),
+                                   M.ListPinsResponse)):
             e = mat_fail(method, req, resp, other)
             self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND, method)
         e = mat_fail("GetMatch", M.GetMatchRequest(id=match.id), M.Match, t,

@@ -103,6 +103,7 @@ int main(int argc, char **argv)
     Tandem__V1__Programme prog = TANDEM__V1__PROGRAMME__INIT;
     Tandem__V1__MatchingPolicy pol = TANDEM__V1__MATCHING_POLICY__INIT;
     pol.min_score = 10;
+    pol.objective = getenv("BENCH_OBJECTIVE") != NULL ? atoi(getenv("BENCH_OBJECTIVE")) : 0;
     pol.default_mentor_capacity = 2;
     prog.kind = TANDEM__V1__PROGRAMME_KIND__REVERSE;
     prog.objectives = objp;
