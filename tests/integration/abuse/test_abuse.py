@@ -2,7 +2,8 @@
 
 Each attack runs on its own connection against tdm_rpc_test_server (the real
 server.c/h2_server.c/http1.c serving tandem.test.v1.EchoService; no database needed)
-and must end with GOAWAY (ENHANCE_YOUR_CALM where it applies), a refused stream or a
+and, when TANDEM_TEST_DATABASE_URL is set, against tandem-matching started by the
+harness's Stack (MatchingServiceAbuseTest), and must end with GOAWAY (ENHANCE_YOUR_CALM where it applies), a refused stream or a
 closed connection within a stated time, while the process's RSS stays bounded and a
 grpcio health Check on another connection keeps being answered.
 
@@ -15,6 +16,7 @@ clients. The HTTP/2 idle timeout (300 s) cannot be shortened from outside the pr
 (tdm_server_options only; no environment variable), so idle HTTP/2 connections are
 not waited for here.
 """
+import base64
 import os
 import resource
 import select
@@ -40,6 +42,9 @@ CANCEL = 0x8
 
 HEADER_TIMEOUT_S = 10.0     # TDM_HEADER_TIMEOUT_MS_DEFAULT
 RSS_GROWTH_LIMIT_KB = 64 * 1024
+# Generous for sanitizer builds under a parallel ctest; an unprotected server stalls
+# for many seconds under these attacks.
+HEALTH_LATENCY_LIMIT_S = 2.0
 SLOW_CLIENTS = 1000          # the issue's number; lowered if the fd limit is too small
 
 
@@ -94,6 +99,14 @@ def echo_request(payload_len):
         out += bytes([(n & 0x7F) | 0x80])
         n >>= 7
     return out + bytes([n]) + body
+
+
+def request_context(tenant_id, principal_id="abuse-key", kind=1, scopes=0x7F):
+    """tandem.internal.v1.RequestContext by hand (fields 1-4), as the gateway sends it."""
+    def string(field, text):
+        data = text.encode()
+        return bytes([field << 3 | 2, len(data)]) + data
+    return string(1, tenant_id) + string(2, principal_id) + bytes([3 << 3, kind, 4 << 3, scopes])
 
 
 class H2Peer:
@@ -199,15 +212,23 @@ def rss_kb(pid):
     return 0
 
 
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 4 * SLOW_CLIENTS + 1024)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 class AbuseTest(unittest.TestCase):
+    """Against tdm_rpc_test_server (tandem.test.v1.EchoService, no database)."""
+    unary_path = "/tandem.test.v1.EchoService/Echo"
+    call_metadata = ()
+
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(SERVER_BIN):
             raise unittest.SkipTest("%s not built" % SERVER_BIN)
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = min(hard, 4 * SLOW_CLIENTS + 1024)
-        if soft < want:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        raise_fd_limit()
         env = dict(os.environ)
         # A small ASan quarantine, so RSS measures what the server keeps, not what
         # the sanitizer delays reusing (ignored by a build without ASan).
@@ -224,6 +245,10 @@ class AbuseTest(unittest.TestCase):
             cls.proc.kill()
             raise RuntimeError("test server did not start: %r" % line)
         cls.port = int(line.split()[1])
+        cls.connect_health()
+
+    @classmethod
+    def connect_health(cls):
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % cls.port)
         cls.check = cls.channel.unary_unary(
             "/grpc.health.v1.Health/Check",
@@ -256,7 +281,7 @@ class AbuseTest(unittest.TestCase):
         self.assertIsNone(self.proc.poll(), "the server process died")
         grown = rss_kb(self.proc.pid) - self.rss_before
         self.assertLess(grown, RSS_GROWTH_LIMIT_KB, "RSS grew by %d KiB" % grown)
-        self.assertLess(self.health(), 1.0)
+        self.assertLess(self.health(), HEALTH_LATENCY_LIMIT_S)
 
     def concurrently_healthy(self, attack):
         """Run attack() while another connection keeps asking for health."""
@@ -279,7 +304,7 @@ class AbuseTest(unittest.TestCase):
             t.join()
         self.assertEqual(errors, [])
         self.assertTrue(latencies, "no health check completed during the attack")
-        self.assertLess(max(latencies), 1.0, "health latency during the attack")
+        self.assertLess(max(latencies), HEALTH_LATENCY_LIMIT_S, "health latency during the attack")
         return result
 
     def assert_calmed(self, peer, bound, want_code=ENHANCE_YOUR_CALM):
@@ -417,7 +442,8 @@ class AbuseTest(unittest.TestCase):
         """A gRPC message announcing 2^32-1 bytes is refused from its prefix
         (RESOURCE_EXHAUSTED, or the stream reset) without buffering anything."""
         peer = H2Peer(self.port)
-        peer.send(frame(HEADERS, END_HEADERS, 1, grpc_request_headers()))
+        peer.send(frame(HEADERS, END_HEADERS, 1, grpc_request_headers(self.unary_path,
+                                                                      self.call_metadata)))
         peer.send(frame(DATA, 0, 1, b"\x00\xff\xff\xff\xff" + b"y" * 16000))
         start = time.monotonic()
         while time.monotonic() - start < 3 and peer.grpc_status(1) is None and \
@@ -501,7 +527,7 @@ class AbuseTest(unittest.TestCase):
                          "%d of %d slow clients still open after %.1f s" % (
                              len(open_socks), n, took))
         self.assertLess(took, HEADER_TIMEOUT_S + 8)
-        self.assertLess(max(latencies), max(0.5, 10 * max(baseline)),
+        self.assertLess(max(latencies), max(HEALTH_LATENCY_LIMIT_S, 10 * max(baseline)),
                         "health latency with %d slow clients" % n)
 
     @unittest.expectedFailure
@@ -566,6 +592,56 @@ class AbuseTest(unittest.TestCase):
         peer.close()
         grown = len(self.metrics_series()) - before
         self.assertLess(grown, 10, "%d new series after 200 made-up methods" % grown)
+
+
+class MatchingServiceAbuseTest(AbuseTest):
+    """The same attacks against a real service, tandem-matching (runtime.c, its
+    database pool and handlers), started by the integration harness's Stack; skipped
+    without TANDEM_TEST_DATABASE_URL. The transport-only cases that need the echo
+    service's large responses (zero window) or take long (slow clients, CRLF drip)
+    run against the test server only."""
+    unary_path = "/tandem.v1.MatchingService/GetMatchingRun"
+
+    @classmethod
+    def setUpClass(cls):
+        binary = os.path.join(BUILD_DIR, "bin", "tandem-matching")
+        if not os.environ.get("TANDEM_TEST_DATABASE_URL") or not os.path.exists(binary):
+            raise unittest.SkipTest("needs TANDEM_TEST_DATABASE_URL and tandem-matching")
+        import harness
+        raise_fd_limit()
+        cls.stack = harness.Stack("abuse")
+        try:
+            cls.proc = cls.stack.start("matching", extra_env={
+                "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") +
+                                 ":quarantine_size_mb=8:detect_leaks=0").lstrip(":")})
+        except Exception:
+            cls.stack.close()
+            raise
+        cls.port = cls.stack.ports["matching"]
+        tenant = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+        cls.call_metadata = [("x-tandem-context-bin",
+                               base64.b64encode(request_context(tenant)).decode())]
+        cls.connect_health()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.stack.close()
+
+    def test_zero_window(self):
+        raise unittest.SkipTest("needs the echo service's large responses")
+
+    def test_slow_clients(self):
+        raise unittest.SkipTest("transport-level; covered against the test server")
+
+    def test_http1_blank_line_drip(self):
+        raise unittest.SkipTest("transport-level; covered against the test server")
+
+    def test_h2_http_streams_closed_early(self):
+        # The leaked in-flight count would hold the service's shutdown to its drain
+        # timeout; the leak is the transport's and is shown against the test server.
+        raise unittest.SkipTest("transport-level; covered against the test server")
+
 
 if __name__ == "__main__":
     unittest.main()
