@@ -43,6 +43,8 @@ typedef struct gw_state {
     bool probing[GW_PEER_COUNT];
     uv_timer_t probe_timer;
     bool probe_timer_open;
+    /* TANDEM_BOOTSTRAP_KEY is set and not yet ensured in the database. */
+    bool bootstrap_pending;
 } gw_state;
 
 /* What a route demands of the caller. */

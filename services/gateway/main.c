@@ -75,6 +75,12 @@ static bool gateway_ready(tdm_runtime *rt, const char **reason)
         *reason = "starting";
         return false;
     }
+    if (gw->bootstrap_pending) {
+        /* A fresh deployment's first call uses TANDEM_BOOTSTRAP_KEY: not ready
+         * until that key exists, or the call would be refused 401. */
+        *reason = "bootstrap key not yet ensured";
+        return false;
+    }
     const char *down = gw_peers_unreachable(gw);
     if (down != NULL) {
         /* The runtime shows this reason on /readyz. */

@@ -713,8 +713,10 @@ static void bootstrap_done(void *arg, tdm_status *st)
         uv_timer_start(&b->timer, bootstrap_try, BOOTSTRAP_RETRY_MS, 0);
         return;
     }
-    if (st == NULL)
+    if (st == NULL) {
+        b->gw->bootstrap_pending = false;
         tdm_log(TDM_LOG_INFO, NULL, "bootstrap platform key ensured");
+    }
     tdm_status_free(st);
     if (!uv_is_closing((uv_handle_t *)&b->timer))
         uv_close((uv_handle_t *)&b->timer, bootstrap_closed);
@@ -752,6 +754,7 @@ void gw_tenant_bootstrap(gw_state *gw)
     if (b == NULL)
         return;
     b->gw = gw;
+    gw->bootstrap_pending = true;
     b->arena = tdm_arena_new(0);
     uv_timer_init(tdm_runtime_loop(gw->rt), &b->timer);
     b->timer.data = b;
