@@ -18,6 +18,7 @@ typedef struct fetch_op {
     const tdm_call_context *ctx;
     const char *programme_id;
     int role;
+    int status; /* Participant.Status filter, 0: all */
     tdm_arena *a;
     mt_fetch_cb cb;
     void *arg;
@@ -52,6 +53,8 @@ static void fetch_fail(fetch_op *f, tdm_status *st)
 
 static int add_people(fetch_op *f, Tandem__V1__Participant **p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (f->n + n > f->cap) {
         size_t cap = f->cap == 0 ? 1024 : f->cap;
         while (cap < f->n + n)
@@ -121,6 +124,7 @@ static void list_page(fetch_stream *fs, const char *token)
     q->page_size = FETCH_PAGE_SIZE;
     q->page_token = tdm_arena_strdup(f->a, token);
     q->role = (Tandem__V1__Role)fs->role;
+    q->status = (Tandem__V1__Participant__Status)f->status;
     if (tdm_rpc_client_call(client, &tandem__v1__enrolment_service__descriptor, "ListParticipants",
                             &q->base, f->ctx, call_deadline(f), f->a, page_answered, fs) != 0)
         stream_done(f, tdm_status_new(TDM_UNAVAILABLE, "enrolment is unavailable"));
@@ -163,6 +167,13 @@ static void programme_answered(void *arg, tdm_status *st, ProtobufCMessage *resp
 void mt_fetch_programme(tdm_runtime *rt, const tdm_call_context *ctx, const char *programme_id,
                         int role, tdm_arena *a, mt_fetch_cb cb, void *arg)
 {
+    mt_fetch_programme_status(rt, ctx, programme_id, role, 0, a, cb, arg);
+}
+
+void mt_fetch_programme_status(tdm_runtime *rt, const tdm_call_context *ctx,
+                               const char *programme_id, int role, int status, tdm_arena *a,
+                               mt_fetch_cb cb, void *arg)
+{
     fetch_op *f = tdm_arena_calloc(a, 1, sizeof(*f));
     Tandem__V1__GetProgrammeRequest *q = tdm_arena_alloc(a, sizeof(*q));
     if (f == NULL || q == NULL) {
@@ -173,6 +184,7 @@ void mt_fetch_programme(tdm_runtime *rt, const tdm_call_context *ctx, const char
                     .ctx = ctx,
                     .programme_id = programme_id,
                     .role = role,
+                    .status = status,
                     .a = a,
                     .cb = cb,
                     .arg = arg};

@@ -655,14 +655,61 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     mt_store_list_proposals(&r, q->run_id, page_size, after, reply, call);
 }
 
+/* ApproveRun: read the run (its programme), ask enrolment for the programme's
+ * withdrawn participants, then approve in one transaction. */
+typedef struct approve_op {
+    mt_service *svc;
+    tdm_call *call;
+    mt_req req;
+    const char *id;
+} approve_op;
+
+static void approve_withdrawn(void *arg, tdm_status *st, Tandem__V1__Programme *prog,
+                              Tandem__V1__Participant **people, size_t n)
+{
+    approve_op *ao = arg;
+    (void)prog;
+    if (fail_if(ao->call, st))
+        return;
+    char **ids = tdm_arena_calloc(ao->req.arena, n + 1, sizeof(char *));
+    if (ids == NULL) {
+        tdm_call_fail(ao->call, oom());
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (mt_uuid_valid(people[i]->id))
+            ids[k++] = people[i]->id;
+    }
+    mt_store_approve_run(&ao->req, ao->id, ids, k, reply, ao->call);
+}
+
+static void approve_run_read(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    approve_op *ao = arg;
+    if (fail_if(ao->call, st))
+        return;
+    const Tandem__V1__MatchingRun *run = (const void *)msg;
+    mt_fetch_programme_status(ao->svc->rt, ao->req.ctx, run->programme_id, 0,
+                              TANDEM__V1__PARTICIPANT__STATUS__WITHDRAWN, ao->req.arena,
+                              approve_withdrawn, ao);
+}
+
 static void handle_approve(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__ApproveRunRequest *q = (const void *)msg;
-    mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
+    approve_op *ao = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*ao));
+    if (ao == NULL) {
+        tdm_call_fail(call, oom());
+        return;
+    }
+    tdm_status *st = mt_req_init(&ao->req, data, call, TDM_SCOPE_MATCHING_WRITE);
     if (fail_if(call, check_id(st, q->id, "id")))
         return;
-    mt_store_approve_run(&r, q->id, reply, call);
+    ao->svc = data;
+    ao->call = call;
+    ao->id = q->id;
+    mt_store_get_run(&ao->req, q->id, approve_run_read, ao);
 }
 
 /* ---- registration ------------------------------------------------------------------ */

@@ -290,7 +290,11 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
                         int page_size, int64_t after, mt_store_cb cb, void *arg);
 void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size, int64_t after,
                              mt_store_cb cb, void *arg);
-void mt_store_approve_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg);
+/* Approve a run: its proposals become matches. `withdrawn` names the programme's
+ * withdrawn participants (from enrolment): a proposal naming one is no longer
+ * available (FAILED_PRECONDITION). Idempotent for an approved run. */
+void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, size_t n_withdrawn,
+                          mt_store_cb cb, void *arg);
 
 /* The programme's matching state for scoring queries and runs. */
 typedef struct mt_state {
@@ -372,6 +376,10 @@ typedef void (*mt_fetch_cb)(void *arg, tdm_status *st, Tandem__V1__Programme *pr
                             Tandem__V1__Participant **people, size_t n);
 void mt_fetch_programme(tdm_runtime *rt, const tdm_call_context *ctx, const char *programme_id,
                         int role, tdm_arena *a, mt_fetch_cb cb, void *arg);
+/* The same, only participants with this Participant.Status (0: all). */
+void mt_fetch_programme_status(tdm_runtime *rt, const tdm_call_context *ctx,
+                               const char *programme_id, int role, int status, tdm_arena *a,
+                               mt_fetch_cb cb, void *arg);
 /* Participants by id (GetParticipant, in parallel); prog is NULL in the callback.
  * The first failure (e.g. NOT_FOUND) is the status. */
 void mt_fetch_participants(tdm_runtime *rt, const tdm_call_context *ctx, const char *const *ids,

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *uuid_array(char **ids, size_t n, tdm_arena *a);
+
 /* ---- queueing and reading ----------------------------------------------------------- */
 
 static void run_row_done(store_op *op, PGresult *res)
@@ -209,12 +211,14 @@ static void approve_create(store_op *op, PGresult *res)
 {
     long taken = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     long over = strtol(PQgetvalue(res, 0, 1), NULL, 10);
-    if (taken > 0 || over > 0) {
+    long gone = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+    if (taken > 0 || over > 0 || gone > 0) {
         tdm_status *st = tdm_status_new(
             TDM_FAILED_PRECONDITION,
             "proposals of this run are no longer available: %ld mentee%s already in a live "
-            "match, %ld mentor%s without the seats; start a run with scope UNMATCHED",
-            taken, taken == 1 ? "" : "s", over, over == 1 ? "" : "s");
+            "match, %ld mentor%s without the seats, %ld proposal%s naming a withdrawn "
+            "participant; start a new run",
+            taken, taken == 1 ? "" : "s", over, over == 1 ? "" : "s", gone, gone == 1 ? "" : "s");
         op_end(op, st);
         return;
     }
@@ -275,8 +279,11 @@ static void approve_checked(store_op *op, PGresult *res)
         "  AND p.run_id = $1::uuid GROUP BY p.mentor_id, p.programme_id) x"
         "  WHERE x.n + (SELECT count(*) FROM " MT_SCHEMA ".matches m WHERE m.tenant_id = " T
         "  AND m.programme_id = x.programme_id AND m.mentor_id = x.mentor_id"
-        "  AND m.status IN (1, 2, 4)) > x.cap)";
-    op_query(op, sql, 1, op->params, approve_create);
+        "  AND m.status IN (1, 2, 4)) > x.cap),"
+        " (SELECT count(*) FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
+        "  AND p.run_id = $1::uuid AND (p.mentor_id = ANY($2::uuid[])"
+        "  OR p.mentee_id = ANY($2::uuid[])))";
+    op_query(op, sql, 2, op->params, approve_create);
 }
 
 /* Columns: status, dry_run, approved, a later successful run, the run document. */
@@ -293,10 +300,18 @@ static void approve_lock(store_op *op, PGresult *res)
     op_query(op, sql, 1, op->params, approve_checked);
 }
 
-void mt_store_approve_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
+void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, size_t n_withdrawn,
+                          mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, id) != 0)
+    const char *arr = op != NULL ? uuid_array(withdrawn, n_withdrawn, r->arena) : NULL;
+    if (op == NULL)
+        return;
+    if (arr == NULL) {
+        op_end(op, op_oom());
+        return;
+    }
+    if (op_params(op, 2, id, arr) != 0)
         return;
     op_start(op, false, approve_lock);
 }

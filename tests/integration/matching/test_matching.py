@@ -460,6 +460,23 @@ class LifecycleTest(unittest.TestCase):
                    M.ListMatchingRunsResponse, t).matching_runs
         self.assertEqual(sorted(r.id for r in runs), sorted(ids))
 
+    def test_approval_refuses_withdrawn_and_superseded(self):
+        t = new_tenant()
+        prog = programme(t)
+        enrol_all(t, prog.id, random_people(random.Random(21), 3, 5, prefix="w"))
+        first = run_and_wait(t, prog.id)
+        second = run_and_wait(t, prog.id)
+        e = mat_fail("ApproveRun", M.ApproveRunRequest(id=first.id), M.MatchingRun, t)
+        self.assertEqual(e.code(), grpc.StatusCode.FAILED_PRECONDITION)  # not the latest
+        p = proposals(t, second.id)[0]
+        enr("WithdrawParticipant", E.WithdrawParticipantRequest(id=p.mentee_id), E.Participant, t)
+        e = mat_fail("ApproveRun", M.ApproveRunRequest(id=second.id), M.MatchingRun, t)
+        self.assertEqual(e.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("withdrawn", e.details())
+        third = run_and_wait(t, prog.id)
+        self.assertNotIn(p.mentee_id, [x.mentee_id for x in proposals(t, third.id)])
+        mat("ApproveRun", M.ApproveRunRequest(id=third.id), M.MatchingRun, t)
+
     def test_idempotency_key_replays_the_run(self):
         t = new_tenant()
         prog = programme(t)
