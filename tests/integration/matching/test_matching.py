@@ -539,6 +539,27 @@ class ReasonsTest(unittest.TestCase):
         self.assertIn("offers generative AI (level 5) for goal 'ai_tools'", skills.detail)
 
 
+class RestartTest(unittest.TestCase):
+    def test_run_queued_while_no_worker_runs_after_restart(self):
+        t = new_tenant()
+        prog = programme(t)
+        enrol_all(t, prog.id, random_people(random.Random(4), 2, 4, prefix="r"))
+        STACK.stop("matching")
+        # A run queued by a replica that went away before any worker claimed it.
+        run_id = harness.psql(STACK.super_url, (
+            "WITH r AS (INSERT INTO matching.runs (tenant_id, id, programme_id, algorithm, scope,"
+            " objective, seed, principal_id, principal_kind, scopes, request_id)"
+            " VALUES ('%s', gen_random_uuid(), '%s', 1, 1, 1, 7, 'it-key', 1, 127, 'restart')"
+            " RETURNING tenant_id, id), q AS (INSERT INTO matching.run_queue (tenant_id, run_id)"
+            " SELECT tenant_id, id FROM r) SELECT id FROM r") % (t, prog.id))
+        STACK.start("matching")
+        done = wait_run(t, run_id)
+        self.assertEqual(done.status, M.MatchingRun.SUCCEEDED, done.error_message)
+        self.assertEqual(done.progress, 1.0)
+        self.assertEqual(harness.psql(STACK.super_url,
+                                      "SELECT count(*) FROM matching.run_queue"), "0")
+
+
 class TenancyAndDataTest(unittest.TestCase):
     def test_other_tenant_sees_nothing_and_export_erase(self):
         t, other = new_tenant(), new_tenant()
