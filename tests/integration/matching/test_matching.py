@@ -326,6 +326,19 @@ class RunTest(unittest.TestCase):
         self.assertEqual([p.score for p in self.props],
                          sorted([p.score for p in self.props], reverse=True))
 
+    def test_stable_and_greedy_keep_every_rule(self):
+        for algorithm in (M.STABLE, M.GREEDY):
+            run = run_and_wait(self.t, self.prog.id, algorithm=algorithm, dry_run=True, seed=5)
+            props = proposals(self.t, run.id)
+            pairs = {(p.mentor_id, p.mentee_id) for p in props}
+            self.assertIn(self.pin, pairs)
+            self.assertNotIn(self.excluded, pairs)
+            for p in props:
+                self.assertTrue(self.scored[(p.mentor_id, p.mentee_id)].admissible)
+            self.assertLessEqual(len(props), len(self.props))  # OPTIMAL matches the most
+            if algorithm == M.STABLE:
+                self.assertEqual(run.stats.blocking_pairs, 0)
+
     def test_suggestions_are_admissible_with_free_seats(self):
         eid = self.mentees[3].id
         r = mat("SuggestMentors", M.SuggestMentorsRequest(programme_id=self.prog.id,
