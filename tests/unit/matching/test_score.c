@@ -365,6 +365,26 @@ static void test_plan_pins_exclusions_and_reasons(void **state)
     mt_plan_result_free(&r);
 }
 
+static void test_plan_without_mentors(void **state)
+{
+    fixture *f = *state;
+    mt_person e[2];
+    const int esen[2] = {4, 5};
+    people(f, NULL, 0, NULL, NULL, e, 2, esen);
+    mt_plan_input in = {.pol = &f->pol,
+                        .mentees = e,
+                        .n_mentees = 2,
+                        .algorithm = TANDEM__V1__ALGORITHM__OPTIMAL,
+                        .threads = 1,
+                        .arena = f->a};
+    mt_plan_result r;
+    assert_int_equal(mt_plan_run(&in, &r), 0);
+    assert_int_equal(r.n_pairs, 0);
+    assert_int_equal(r.n_unmatched, 2);
+    assert_int_equal(r.unmatched[0].reason, TANDEM__V1__UNMATCHED_REASON__NO_ADMISSIBLE_MENTOR);
+    mt_plan_result_free(&r);
+}
+
 /* Largest number of mentees matched within capacities (brute force). */
 static int brute(const bool adm[4][6], const int *cap, int j, int *used)
 {
@@ -450,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fast_path_scores_identically, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_pins_exclusions_and_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_participation_is_maximum, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_without_mentors, setup, teardown),
         cmocka_unit_test(test_page_tokens),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
