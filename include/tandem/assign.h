@@ -29,8 +29,10 @@
  * Ownership: the caller owns the problem (tdm_assign_problem_free) and every result
  * struct; a solve fills the result's arrays, which the caller releases with
  * tdm_assign_result_free() (also safe on a zeroed or failed result). The library keeps
- * no pointer to caller memory after a call returns. All functions are reentrant; the
- * score callback of tdm_assign_solve_priced() is called from several threads at once.
+ * no pointer to caller memory after a call returns. All functions are reentrant and a
+ * problem may be solved from several threads at once (a failing solve writes the
+ * problem's error message, the only shared state); the score callback of
+ * tdm_assign_solve_priced() is called from several threads at once.
  */
 #ifndef TANDEM_ASSIGN_H
 #define TANDEM_ASSIGN_H
@@ -249,9 +251,14 @@ typedef struct tdm_assign_pricing {
 } tdm_assign_pricing;
 
 /*
- * OPTIMAL (MAX_PARTICIPATION or MAX_SCORE) over every admissible pair of a programme too
- * large for a dense matrix. r->stats says how many rounds and pairs it took and whether
- * the optimum is certified for the full problem (it is unless max_rounds ran out).
+ * OPTIMAL (MAX_PARTICIPATION or MAX_SCORE; MAXIMIN is TDM_ASSIGN_E_UNSUPPORTED) over every
+ * admissible pair of a programme too large for a dense matrix; o->min_weight applies.
+ * r->stats says how many rounds and pairs it took and whether the optimum is certified for
+ * the full problem (it is unless max_rounds ran out). The duals in r hold for every pair.
+ * Pins are not taken here: the caller removes pinned mentees and lowers their mentors'
+ * capacity (exactly as tdm_assign_solve() does internally) and adds the pins back.
+ * Exclusions and hard constraints are the callback's admissible = false; the reasons it
+ * can tell apart are NO_ADMISSIBLE_MENTOR, BELOW_MIN_SCORE and ALL_MENTORS_FULL.
  */
 tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *pr, const tdm_assign_options *o,
                                           tdm_assign_result *r);

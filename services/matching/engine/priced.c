@@ -80,6 +80,7 @@ typedef struct worker {
     pricer *pr;
     cand *mentor_top; /* candidates phase: nm * K' min-heaps of this thread */
     uint32_t *mentor_n;
+    int64_t *floor;  /* candidates phase: weakest weight of each full mentor list, else -1 */
     uint32_t *stamp; /* pricing phase: stamp[i] == j + 1 when (i, j) is an edge */
     edge_vec found;  /* pricing phase: violated and near pairs */
     uint64_t violated;
@@ -102,8 +103,9 @@ struct pricer {
      * every admissible pair). Pricing skips the callback when even that bound cannot beat
      * the duals; this is what makes the scans affordable at 10^9 pairs. */
     int64_t *mentee_max, *mentor_max;
-    uint32_t *order;   /* mentors with a bound, by decreasing bound */
-    int64_t *order_wp; /* their bounds as w' */
+    uint32_t *order;    /* mentors with a bound, by decreasing key = bound' - v */
+    int64_t *order_key; /* their keys */
+    cand *sortbuf;
     uint32_t n_order;
     /* pricing phase */
     const size_t *row;
@@ -184,10 +186,15 @@ static void scan_candidates(worker *wk, uint32_t j)
         cand x = {w, i};
         if (n < p->k || weaker(top[0], x))
             heap_offer(top, &n, p->k, w, i);
-        cand *mh = wk->mentor_top + (size_t)i * p->k2;
-        x.who = j;
-        if (wk->mentor_n[i] < p->k2 || weaker(mh[0], x))
+        /* The mentor lists total megabytes: test against a compact copy of each list's
+         * weakest weight first. A thread sees mentees in increasing order, so on a tie the
+         * newcomer is the weaker and is refused, exactly as weaker() would. */
+        if (w > wk->floor[i]) {
+            cand *mh = wk->mentor_top + (size_t)i * p->k2;
             heap_offer(mh, &wk->mentor_n[i], p->k2, w, j);
+            if (wk->mentor_n[i] == p->k2)
+                wk->floor[i] = mh[0].w;
+        }
     }
     p->mentee_n[j] = n;
     p->flags[j] = f;
@@ -196,8 +203,10 @@ static void scan_candidates(worker *wk, uint32_t j)
         wk->max_w = best;
 }
 
-/* Pricing of mentee j: mentors come by decreasing bound, so the scan stops at the first
- * whose bound cannot beat u_j (v >= 0); edges already in the graph are stamped. */
+/* Pricing of mentee j. A pair (i, j) outside the graph can only be violated when
+ * u_j + v_i < bound_i, i.e. when key_i = bound_i - v_i > u_j: mentors come by decreasing
+ * key (sorted each round, as v changes), so the scan stops at the first key <= u_j. Edges
+ * already in the graph are stamped. */
 static void scan_prices(worker *wk, uint32_t j)
 {
     pricer *p = wk->pr;
@@ -210,15 +219,12 @@ static void scan_prices(worker *wk, uint32_t j)
     for (size_t e = p->row[j]; e < p->row[j + 1]; e++)
         wk->stamp[p->col[e]] = j + 1;
     for (uint32_t q = 0; q < p->n_order; q++) {
-        int64_t bound = p->order_wp[q];
-        if (bound <= uj)
+        if (p->order_key[q] <= uj)
             break;
         uint32_t i = p->order[q];
-        if (wk->stamp[i] == j + 1)
-            continue; /* already an edge */
         int64_t have = uj + p->v[i];
-        if (have >= (bound < cap_j ? bound : cap_j))
-            continue; /* cannot be violated: skip the callback */
+        if (have >= cap_j || wk->stamp[i] == j + 1)
+            continue; /* cannot be violated, or already an edge */
         bool adm = true;
         int64_t w = in->score(in->ctx, i, j, &adm);
         wk->scored++;
@@ -406,9 +412,11 @@ static void pricer_free(pricer *p)
     free(p->mentee_max);
     free(p->mentor_max);
     free(p->order);
-    free(p->order_wp);
+    free(p->order_key);
+    free(p->sortbuf);
     for (unsigned t = 0; t < MAX_THREADS; t++) {
         free(p->workers[t].stamp);
+        free(p->workers[t].floor);
         free(p->workers[t].mentor_top);
         free(p->workers[t].mentor_n);
         free(p->workers[t].found.v);
@@ -450,8 +458,11 @@ static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
         wk->mentor_top = malloc(sizeof *wk->mentor_top * ((size_t)p->nm * p->k2 + 1));
         wk->mentor_n = calloc((size_t)p->nm + 1, sizeof *wk->mentor_n);
         wk->stamp = calloc((size_t)p->nm + 1, sizeof *wk->stamp);
-        if (!wk->mentor_top || !wk->mentor_n || !wk->stamp)
+        wk->floor = malloc(sizeof *wk->floor * ((size_t)p->nm + 1));
+        if (!wk->mentor_top || !wk->mentor_n || !wk->stamp || !wk->floor)
             return TDM_ASSIGN_E_NOMEM;
+        for (uint32_t i = 0; i < p->nm; i++)
+            wk->floor[i] = p->k2 > 0 ? -1 : INT64_MAX;
     }
     return TDM_ASSIGN_OK;
 }
@@ -464,26 +475,26 @@ static int cmp_cand_desc(const void *a, const void *b)
     return x->who < y->who ? -1 : x->who > y->who;
 }
 
+/* Order the mentors by decreasing key = bound' - v for this round's duals. */
 static bool pricing_order(pricer *p)
 {
-    cand *c = malloc(sizeof *c * ((size_t)p->nm + 1));
-    p->order = malloc(sizeof *p->order * ((size_t)p->nm + 1));
-    p->order_wp = malloc(sizeof *p->order_wp * ((size_t)p->nm + 1));
-    if (!c || !p->order || !p->order_wp) {
-        free(c);
-        return false;
+    if (p->order == NULL) {
+        p->sortbuf = malloc(sizeof *p->sortbuf * ((size_t)p->nm + 1));
+        p->order = malloc(sizeof *p->order * ((size_t)p->nm + 1));
+        p->order_key = malloc(sizeof *p->order_key * ((size_t)p->nm + 1));
+        if (!p->sortbuf || !p->order || !p->order_key)
+            return false;
     }
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->nm; i++)
         if (p->mentor_max[i] >= 0)
-            c[n++] = (cand){p->mentor_max[i], i};
-    qsort(c, n, sizeof *c, cmp_cand_desc);
+            p->sortbuf[n++] = (cand){p->mentor_max[i] * p->scale + p->offset - p->v[i], i};
+    qsort(p->sortbuf, n, sizeof *p->sortbuf, cmp_cand_desc);
     for (uint32_t q = 0; q < n; q++) {
-        p->order[q] = c[q].who;
-        p->order_wp[q] = c[q].w * p->scale + p->offset;
+        p->order[q] = p->sortbuf[q].who;
+        p->order_key[q] = p->sortbuf[q].w;
     }
     p->n_order = n;
-    free(c);
     return true;
 }
 
@@ -570,10 +581,6 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     if (st != TDM_ASSIGN_OK)
         goto done;
     p.max_wp = max_w * p.scale + p.offset;
-    if (!pricing_order(&p)) {
-        st = TDM_ASSIGN_E_NOMEM;
-        goto done;
-    }
     p.margin = p.scale * (max_w / NEAR_MARGIN_DIVISOR + 1);
     st = TDM_ASSIGN_E_NOMEM;
     if (!csr_build(&edges, p.ne, p.scale, p.offset, &g))
@@ -604,6 +611,10 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
         p.col = g.col;
         p.u = u;
         p.v = v;
+        if (!pricing_order(&p)) {
+            st = TDM_ASSIGN_E_NOMEM;
+            goto done;
+        }
         for (unsigned t = 0; t < p.n_workers; t++) {
             p.workers[t].found.n = 0;
             p.workers[t].violated = 0;

@@ -13,11 +13,12 @@
  * search. Minimising cost is maximising sum w'_ij over the matched pairs.
  *
  * Node potentials p keep every residual arc's reduced cost rc(a->b) = c + p(a) - p(b)
- * non-negative, so each augmentation is a Dijkstra search from an excess node (an
- * unrouted mentee) to the nearest node with a deficit (t, or in a warm re-solve a
- * mentor that lost a mentee), followed by the usual potential update
- * p(x) += dist(x) - dist(terminal) for the nodes it settled. The flow stays optimal for
- * the mentees routed so far (Jonker-Volgenant / Hungarian argument: a shortest path
+ * non-negative, so each augmentation follows a Dijkstra search from the excess nodes
+ * (unrouted mentees, all at once) to the nearest node with a deficit (t, or in a warm
+ * re-solve a mentor that lost a mentee), with the usual potential update
+ * p(x) += dist(x) - dist(terminal) for the nodes it settled; after each search a phase
+ * of depth-first searches augments every other path made only of tight arcs. The flow stays optimal
+ * for the mentees routed so far (Jonker-Volgenant / Hungarian argument: a shortest path
  * augmentation preserves reduced-cost optimality), so the last augmentation leaves an
  * optimum.
  *
