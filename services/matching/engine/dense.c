@@ -32,7 +32,7 @@
 /* Passes of augmenting row reduction (measured on score-like data: with several seats per
  * mentor, more passes keep cutting the number of searches). */
 #define ARR_PASSES_ONE_SEAT 2
-#define ARR_PASSES_SEATS    16
+#define ARR_PASSES_SEATS    32
 
 typedef struct dense_solver {
     uint32_t nm, ne;
