@@ -117,10 +117,31 @@ void tdm_http_request_cancelled(tdm_http_request *req)
     if (req->state == TDM_HTTP_REQ_RESPONDED || req->cancelled)
         return;
     req->cancelled = true;
+    if (req->state == TDM_HTTP_REQ_RECEIVING && req->version == 2) {
+        /* The stream closed before its body was complete: the handler never got the
+         * request, so nobody else will ever answer it. Finish it here (499, client
+         * closed request - nothing is sent on a closed stream) so its record and its
+         * in-flight count are released. Found by fuzz_http1_request. */
+        tdm_http_respond(req, 499, "text/plain", NULL, 0, NULL, 0);
+        return;
+    }
     void (*fn)(void *) = req->cancel_fn;
     req->cancel_fn = NULL;
     if (fn != NULL)
         fn(req->cancel_arg);
+}
+
+/* The method as a metric label: HTTP/2's :method is any token the client sends, so
+ * only the standard methods keep their name. */
+static const char *metric_method(const char *method)
+{
+    static const char *const known[] = {"GET",    "HEAD",    "POST",  "PUT",    "PATCH",
+                                        "DELETE", "OPTIONS", "TRACE", "CONNECT"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (method != NULL && strcmp(method, known[i]) == 0)
+            return known[i];
+    }
+    return "OTHER";
 }
 
 void tdm_http_metrics(tdm_server *srv, const tdm_http_request *req, int status)
@@ -140,7 +161,7 @@ void tdm_http_metrics(tdm_server *srv, const tdm_http_request *req, int status)
         route = path;
     else if (srv->http.on_request != NULL)
         return;
-    tdm_metric_inc(srv->m_http, (const char *const[]){route, req->method, code});
+    tdm_metric_inc(srv->m_http, (const char *const[]){route, metric_method(req->method), code});
 }
 
 void tdm_http_respond(tdm_http_request *req, int status, const char *content_type, const void *body,
