@@ -41,6 +41,11 @@ struct tdm_h1 {
     bool keep_alive;
     bool pumping;
     uint64_t request_start_ms;
+    /* When the first byte arrived since the last request ended (0: none yet). The
+     * header timeout counts from here, so bytes that do not begin a request (blank
+     * lines, which http-parser skips before a request line) cannot hold a
+     * connection open by dripping. */
+    uint64_t preamble_start_ms;
     /* Request line and headers, NUL-separated, bounded. */
     char hbuf[TDM_MAX_HEADER_LIST_BYTES + 1];
     size_t hlen;
@@ -176,7 +181,9 @@ static int on_message_begin(http_parser *p)
 {
     tdm_h1 *h = p->data;
     h->state = TDM_H1_HEADERS;
-    h->request_start_ms = uv_now(h->conn->srv->loop);
+    h->request_start_ms =
+        h->preamble_start_ms != 0 ? h->preamble_start_ms : uv_now(h->conn->srv->loop);
+    h->preamble_start_ms = 0;
     h->hlen = 0;
     h->n_headers = 0;
     h->in_value = false;
@@ -407,6 +414,7 @@ static void h1_pump(tdm_h1 *h)
             if (!h->responded)
                 break; /* the handler answers later; tdm_h1_respond pumps again */
             h->state = TDM_H1_IDLE;
+            h->preamble_start_ms = 0;
             http_parser_pause(&h->parser, 0);
         }
         if (h->pending_len == 0)
@@ -440,6 +448,8 @@ int tdm_h1_conn_read(tdm_conn *conn, const uint8_t *data, size_t len)
         tdm_conn_pause_read(conn);
         return 0;
     }
+    if (h->state == TDM_H1_IDLE && h->preamble_start_ms == 0 && len > 0)
+        h->preamble_start_ms = uv_now(conn->srv->loop);
     h1_execute(h, data, len);
     if (conn->state == TDM_CONN_OPEN)
         h1_pump(h);
@@ -512,5 +522,7 @@ int64_t tdm_h1_header_started_ms(const tdm_conn *conn)
     uint64_t now = uv_now(conn->srv->loop);
     if (h->state == TDM_H1_HEADERS)
         return (int64_t)(now - h->request_start_ms);
+    if (h->state == TDM_H1_IDLE && h->preamble_start_ms != 0)
+        return (int64_t)(now - h->preamble_start_ms);
     return -1;
 }
