@@ -267,10 +267,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (server->alive > alive_before || server->in_flight > in_flight_before) {
         fprintf(stderr, "after close: %zu request(s) alive, %zu in flight (before: %zu, %zu)\n",
                 server->alive, server->in_flight, alive_before, in_flight_before);
-        /* Known leak of HTTP/2 HTTP streams closed before END_STREAM (h2_server.c
-         * stream_detach); a campaign may set this to look past it. */
-        if (!(h2 && getenv("TDM_FUZZ_TOLERATE_H2_HTTP_LEAK") != NULL))
-            abort();
+        abort();
     }
     return 0;
 }
