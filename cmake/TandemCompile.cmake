@@ -10,10 +10,18 @@
 # design; where truncation would matter the return value is checked).
 set(TDM_WARNINGS
   -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
-  -Wformat=2 -Wundef -Wcast-align -Wwrite-strings -Wno-format-truncation
+  -Wformat=2 -Wundef -Wcast-align -Wwrite-strings $<$<C_COMPILER_ID:GNU>:-Wno-format-truncation>
   -Wimplicit-fallthrough -Wno-unused-parameter)
 
 add_compile_definitions(_GNU_SOURCE)
+
+# libFuzzer binaries (tests/fuzz, tools/fuzz.sh). Every target is compiled with
+# coverage instrumentation, not only the fuzz executables: the code under test lives
+# in the libraries, and without their edges libFuzzer would see the harness alone.
+option(TANDEM_FUZZ "Build libFuzzer binaries (needs clang)" OFF)
+if(TANDEM_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 
 if(TANDEM_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
