@@ -406,6 +406,10 @@ static void put_real(out_buf *b, double v)
     int n = 0;
     /* Whole numbers print as integers (20, not 2e+01, which %g's shortest form
      * gives); every integer below 2^53 is exact in a double. */
+    if (v == 0 && signbit(v)) {
+        put(b, "-0.0", 4); /* "-0" would read back as the integer 0, losing the sign */
+        return;
+    }
     if (v == floor(v) && fabs(v) < 9007199254740992.0) {
         n = snprintf(buf, sizeof buf, "%.0f", v);
         put(b, buf, (size_t)n);

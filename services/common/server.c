@@ -336,8 +336,10 @@ static void on_conn_timer(uv_timer_t *t)
     uint64_t next = idle;
     if (conn->proto == TDM_CONN_HTTP1 || conn->proto == TDM_CONN_SNIFFING) {
         int64_t started = conn->proto == TDM_CONN_HTTP1 ? tdm_h1_header_started_ms(conn) : -1;
+        /* Until the protocol is known, the header timeout counts from the accept:
+         * a client dripping the preface a byte at a time gets no more time. */
         if (conn->proto == TDM_CONN_SNIFFING)
-            started = (int64_t)(now - conn->last_activity_ms);
+            started = (int64_t)(now - conn->accept_ms);
         uint64_t header = srv->opts.header_timeout_ms;
         if (started >= 0) {
             if ((uint64_t)started >= header) {
@@ -398,7 +400,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     /* Small gRPC responses must not wait for Nagle. */
     uv_tcp_nodelay(&conn->tcp, 1);
-    conn->last_activity_ms = uv_now(srv->loop);
+    conn->last_activity_ms = conn->accept_ms = uv_now(srv->loop);
     uint32_t first = srv->opts.header_timeout_ms < srv->opts.idle_timeout_ms
                          ? srv->opts.header_timeout_ms
                          : srv->opts.idle_timeout_ms;

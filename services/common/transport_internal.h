@@ -174,7 +174,8 @@ typedef struct tdm_conn {
     int busy;         /* inside mem_recv/mem_send: flushing and closing are deferred */
     bool close_requested;
     uint64_t last_activity_ms;
-    uint8_t sniff[24]; /* first bytes, compared with the HTTP/2 client preface */
+    uint64_t accept_ms; /* when accepted: the sniffing phase is timed from here */
+    uint8_t sniff[24];  /* first bytes, compared with the HTTP/2 client preface */
     size_t sniff_len;
     /* HTTP/2 */
     nghttp2_session *h2;

@@ -133,6 +133,9 @@ static void on_sigterm(uv_signal_t *s, int signum)
 
 int main(int argc, char **argv)
 {
+    /* As the runtime does: a peer closing during a write is an error return, not a
+     * fatal signal. */
+    signal(SIGPIPE, SIG_IGN);
     int port = 0;
     bool ready = true, reflection = true;
     for (int i = 1; i < argc; i++) {

@@ -330,13 +330,16 @@ static void dump_writes_compact_json_with_shortest_numbers(void **state)
 {
     (void)state;
     tdm_arena *arena = tdm_arena_new(0);
-    json_t *v = json_pack("{s:f, s:I, s:s, s:[b,n], s:f, s:f, s:f}", "r", 0.1, "i", (json_int_t)-7,
-                          "s", "tab\t\"\\\x1f/", "a", 1, "big", 1e21, "whole", 20.0, "neg", -16.0);
+    json_t *v = json_pack("{s:f, s:I, s:s, s:[b,n], s:f, s:f, s:f, s:f}", "r", 0.1, "i",
+                          (json_int_t)-7, "s", "tab\t\"\\\x1f/", "a", 1, "big", 1e21, "whole", 20.0,
+                          "neg", -16.0, "negzero", -0.0);
     size_t len = 0;
     const char *out = tdm_json_dump(v, arena, &len);
-    /* Whole doubles print as integers (a score contribution of 20 is "20", not "2e+01"). */
+    /* Whole doubles print as integers (a score contribution of 20 is "20", not "2e+01"),
+     * and negative zero keeps its sign. */
     assert_string_equal(out, "{\"r\":0.1,\"i\":-7,\"s\":\"tab\\t\\\"\\\\\\u001f/\","
-                             "\"a\":[true,null],\"big\":1e+21,\"whole\":20,\"neg\":-16}");
+                             "\"a\":[true,null],\"big\":1e+21,\"whole\":20,\"neg\":-16,"
+                             "\"negzero\":-0.0}");
     assert_int_equal(len, strlen(out));
     json_decref(v);
     tdm_arena_free(arena);
