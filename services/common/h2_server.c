@@ -14,6 +14,15 @@
  * content types and oversized messages are refused before any body is buffered;
  * END_STREAM dispatches; on_stream_close detaches the record, which is freed then or
  * when its call/request completes, whichever comes last.
+ *
+ * Early answers: a stream answered before its request ended (a refusal, or 413 for a
+ * body over the route's limit, from Content-Length at the headers or from the DATA
+ * received) buffers nothing more. RFC 9113 section 8.1 lets the server then reset
+ * the upload with RST_STREAM(NO_ERROR), and clients must keep the response; curl
+ * before 8.11 (Debian 12 has 7.88) does not: it reports a stream error and drops the
+ * 413. So an HTTP stream's upload is first drained, read and dropped as it comes, up
+ * to the route's limit plus H2_DRAIN_BYTES; beyond that, or when Content-Length
+ * already says it will go beyond, the stream is reset once the response is out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +34,11 @@
 #define MAKE_NV(NAME, VALUE, VLEN)                                                                 \
     ((nghttp2_nv){(uint8_t *)(NAME), (uint8_t *)(VALUE), sizeof(NAME) - 1, (VLEN),                 \
                   NGHTTP2_NV_FLAG_NO_COPY_NAME})
+
+/* How much request body past the route's limit an early-answered HTTP stream reads
+ * and drops before it is reset (see the top of the file). Costs bandwidth, never
+ * memory. */
+#define H2_DRAIN_BYTES (8u * 1024u * 1024u)
 
 static nghttp2_session_callbacks *server_callbacks;
 static nghttp2_option *server_options;
@@ -450,6 +464,28 @@ static bool grpc_content_type_ok(const char *ct)
            strncmp(rest, "+proto;", 7) == 0;
 }
 
+/* The request's Content-Length, when it has one. */
+static bool content_length(const tdm_h2_stream *s, uint64_t *out)
+{
+    for (size_t i = 0; i < s->n_headers; i++) {
+        if (strcmp(s->headers[i].name, "content-length") != 0)
+            continue;
+        char *end;
+        unsigned long long v = strtoull(s->headers[i].value, &end, 10);
+        if (end == s->headers[i].value || *end != '\0')
+            return false;
+        *out = v;
+        return true;
+    }
+    return false;
+}
+
+static void respond_too_large(tdm_h2_stream *s)
+{
+    static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
+    tdm_http_respond(s->req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
+}
+
 static void start_http(tdm_h2_stream *s)
 {
     tdm_http_request *req = tdm_arena_calloc(s->arena, 1, sizeof(*req));
@@ -473,6 +509,13 @@ static void start_http(tdm_h2_stream *s)
         return;
     }
     s->max_body = tdm_http_request_on_headers(req);
+    if (req->state != TDM_HTTP_REQ_RECEIVING)
+        return; /* answered from the headers (404, 405, ...) */
+    /* As over HTTP/1.1: a body announced over the limit is refused before any of it
+     * is read. nghttp2 has checked the value's syntax and will hold the DATA to it. */
+    uint64_t announced;
+    if (content_length(s, &announced) && announced > s->max_body)
+        respond_too_large(s);
 }
 
 static void headers_done(tdm_h2_stream *s)
@@ -582,8 +625,8 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     if (s->req == NULL || s->req->state != TDM_HTTP_REQ_RECEIVING)
         return;
     if (len > s->max_body - s->body_len || s->body_len > s->max_body) {
-        static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
-        tdm_http_respond(s->req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
+        s->body_len += len; /* from here on counted, not kept (drain_data) */
+        respond_too_large(s);
         return;
     }
     if (s->body_len + len > s->body_cap) {
@@ -606,11 +649,52 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     s->body_len += len;
 }
 
+/* ---- Early answers ------------------------------------------------------------------------ */
+
+/* Whether the upload of a stream answered early may still be drained (see the top
+ * of the file): only HTTP streams, and only while what was received, and what
+ * Content-Length announces, stay within the route's limit plus H2_DRAIN_BYTES. */
+static bool drain_allowed(const tdm_h2_stream *s)
+{
+    if (s->kind != TDM_STREAM_HTTP)
+        return false;
+    uint64_t limit = (uint64_t)s->max_body + H2_DRAIN_BYTES;
+    uint64_t announced;
+    if (content_length(s, &announced) && announced > limit)
+        return false;
+    return s->body_len <= limit;
+}
+
+/* Tell a client still sending to stop: RST_STREAM(NO_ERROR) after the response. The
+ * stream becomes REFUSED so that it is reset once only. */
+static void stop_upload(nghttp2_session *session, tdm_h2_stream *s)
+{
+    s->kind = TDM_STREAM_REFUSED;
+    nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+}
+
+/* DATA of an HTTP stream already answered: counted in body_len, dropped. Once over
+ * the drain allowance, the upload is stopped, if the response is out already
+ * (otherwise on_frame_send does it after the response's last frame: a reset queued
+ * earlier would go out before the response and discard it). */
+static void drain_data(nghttp2_session *session, tdm_h2_stream *s, size_t len)
+{
+    s->body_len += len;
+    if (!drain_allowed(s) && nghttp2_session_get_stream_local_close(session, s->id) == 1)
+        stop_upload(session, s);
+}
+
 static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t stream_id,
                               const uint8_t *data, size_t len, void *user_data)
 {
     tdm_h2_stream *s = nghttp2_session_get_stream_user_data(session, stream_id);
-    if (s == NULL || s->state != TDM_STREAM_RECEIVING)
+    if (s == NULL)
+        return 0;
+    if (s->state == TDM_STREAM_RESPONDED && s->kind == TDM_STREAM_HTTP) {
+        drain_data(session, s, len);
+        return 0;
+    }
+    if (s->state != TDM_STREAM_RECEIVING)
         return 0;
     if (s->kind == TDM_STREAM_GRPC || s->kind == TDM_STREAM_BUILTIN)
         grpc_data(s, data, len);
@@ -729,17 +813,17 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     }
 }
 
-/* After the last frame of a response, a client still sending (refused early) is
- * told to stop: RST_STREAM(NO_ERROR), as RFC 9113 section 8.1 allows. */
+/* After the last frame of a response, a client still sending (answered early) is
+ * told to stop with RST_STREAM(NO_ERROR), as RFC 9113 section 8.1 allows, unless
+ * its upload may still be drained. */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     tdm_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (s != NULL && !s->end_stream)
-        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
-                                  NGHTTP2_NO_ERROR);
+    if (s != NULL && !s->end_stream && !drain_allowed(s))
+        stop_upload(session, s);
     return 0;
 }
 
