@@ -1,6 +1,7 @@
 /*
- * main.c - tandem-gateway: wires configuration, the TenantService, gRPC
- * pass-through, the REST front and authentication into the runtime.
+ * main.c - tandem-gateway: wires configuration, the TenantService, the
+ * WebhookService and its delivery worker, gRPC pass-through, the REST front and
+ * authentication into the runtime.
  * Ready when the database is reachable and every service it forwards to answers.
  */
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "gateway_migrations.h"
 #include "tandem/log.h"
 #include "tandem/runtime.h"
+#include "webhook.h"
 
 /* The gateway's state lives as long as the process: callbacks of the last key-use
  * batch and of peer probes may still run while the runtime closes the pool and the
@@ -46,6 +48,8 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     tdm_runtime_set_user(rt, gw);
     tdm_status *st = gw_tenant_register(gw);
     if (st == NULL)
+        st = gw_webhook_register(gw);
+    if (st == NULL)
         st = gw_passthrough_register(gw);
     if (st == NULL)
         st = gw_rest_install(gw);
@@ -54,7 +58,7 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_auth_start(gw);
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
-    return NULL;
+    return gw_delivery_start(gw);
 }
 
 static void gateway_shutdown(tdm_runtime *rt)
@@ -64,6 +68,7 @@ static void gateway_shutdown(tdm_runtime *rt)
         return;
     gw_auth_stop(gw);
     gw_probe_stop(gw);
+    gw_delivery_stop();
     gw_rest_uninstall();
 }
 

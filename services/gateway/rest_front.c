@@ -1,8 +1,8 @@
 /*
  * rest_front.c - the REST door: HTTP request -> route (tdm_rest router) -> key, rate
  * limit, scope and tenant -> the request message (tdm_rest_build_request: body per
- * API.md "Bodies", path variables, query parameters) -> the TenantService here or the
- * owning service over gRPC -> JSON.
+ * API.md "Bodies", path variables, query parameters) -> the TenantService or
+ * WebhookService here, or the owning service over gRPC -> JSON.
  *
  * Errors are API.md's body {"code", "message", "details": [{"field", "description"}]}
  * with the mapped HTTP status; 429 carries Retry-After, 401 WWW-Authenticate, 405
@@ -26,6 +26,8 @@
 #include "tandem/rest.h"
 #include "tandem/rest_routes.h"
 #include "tandem/v1/tenant.pb-c.h"
+#include "tandem/v1/webhook.pb-c.h"
+#include "webhook.h"
 
 /* Requests without a deadline of their own get this much time downstream. */
 #define REST_TIMEOUT_MS 60000
@@ -191,6 +193,11 @@ static void authed(void *arg, tdm_status *st, const gw_principal *p, uint32_t re
     if (r->service == &tandem__v1__tenant_service__descriptor) {
         gw_tenant_call(GW, route_method(r)->name, op->msg, op->principal, idem, op->request_id,
                        op->deadline_ms, a, tenant_done, op);
+        return;
+    }
+    if (r->service == &tandem__v1__webhook_service__descriptor) {
+        gw_webhook_call(GW, route_method(r)->name, op->msg, op->principal, idem, op->request_id,
+                        op->deadline_ms, a, tenant_done, op);
         return;
     }
     size_t len = protobuf_c_message_get_packed_size(op->msg);

@@ -1,0 +1,281 @@
+/*
+ * delivery_listen.c - LISTEN tandem_outbox for the webhook worker, on a libpq
+ * connection of its own driven by the loop (the pool's connections are leased per
+ * transaction and cannot hold a LISTEN).
+ *
+ * States: resolving (uv_getaddrinfo, since PQconnectStart's own DNS would block) ->
+ * connecting (PQconnectPoll, re-checking PQsocket at every step) -> listening
+ * (PQconsumeInput + PQnotifies on readable). Any failure closes the connection and
+ * tries again after RECONNECT_MS; each (re)connection wakes the worker once, in case
+ * notifications were missed meanwhile. The worker's one-second tick does not depend
+ * on any of this.
+ */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "delivery.h"
+#include "tandem/log.h"
+#include "tandem/outbox.h"
+
+#define RECONNECT_MS 2000
+
+typedef enum listen_state { L_IDLE, L_RESOLVING, L_CONNECTING, L_LISTENING } listen_state;
+
+static struct {
+    uv_loop_t *loop;
+    char *conninfo;
+    bool running;
+    listen_state state;
+    PGconn *conn;
+    uv_poll_t *poll; /* heap: closed asynchronously when the socket changes */
+    int fd;
+    uv_timer_t retry;
+    uv_getaddrinfo_t gai;
+    bool gai_pending;
+    char hostaddr[INET6_ADDRSTRLEN];
+} L;
+
+static void begin(void);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void poll_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void unwatch(void)
+{
+    if (L.poll != NULL) {
+        uv_poll_stop(L.poll);
+        uv_close((uv_handle_t *)L.poll, poll_closed);
+        L.poll = NULL;
+    }
+    L.fd = -1;
+}
+
+static int watch(int events)
+{
+    int fd = PQsocket(L.conn);
+    if (fd < 0)
+        return -1;
+    if (L.poll != NULL && fd != L.fd)
+        unwatch();
+    if (L.poll == NULL) {
+        L.poll = calloc(1, sizeof(*L.poll));
+        if (L.poll == NULL || uv_poll_init_socket(L.loop, L.poll, fd) != 0) {
+            free(L.poll);
+            L.poll = NULL;
+            return -1;
+        }
+        L.fd = fd;
+    }
+    return uv_poll_start(L.poll, events, on_poll);
+}
+
+static void on_retry(uv_timer_t *h)
+{
+    (void)h;
+    begin();
+}
+
+static void fail(const char *why)
+{
+    tdm_log_fields(TDM_LOG_DEBUG, NULL, "outbox LISTEN connection lost; reconnecting", "reason",
+                   why, "error", L.conn != NULL ? PQerrorMessage(L.conn) : "", NULL);
+    unwatch();
+    if (L.conn != NULL)
+        PQfinish(L.conn);
+    L.conn = NULL;
+    L.state = L_IDLE;
+    if (L.running)
+        uv_timer_start(&L.retry, on_retry, RECONNECT_MS, 0);
+}
+
+static void listening_io(int events)
+{
+    if ((events & UV_WRITABLE) && PQflush(L.conn) < 0) {
+        fail("flush");
+        return;
+    }
+    if (PQconsumeInput(L.conn) == 0) {
+        fail("read");
+        return;
+    }
+    while (!PQisBusy(L.conn)) {
+        PGresult *res = PQgetResult(L.conn);
+        if (res == NULL)
+            break;
+        ExecStatusType s = PQresultStatus(res);
+        PQclear(res);
+        if (s != PGRES_COMMAND_OK) {
+            fail("LISTEN refused");
+            return;
+        }
+    }
+    bool any = false;
+    PGnotify *n;
+    while ((n = PQnotifies(L.conn)) != NULL) {
+        any = true;
+        PQfreemem(n);
+    }
+    if (watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
+        fail("poll");
+        return;
+    }
+    if (any)
+        gw_delivery_wake();
+}
+
+static void connect_step(void)
+{
+    PostgresPollingStatusType s = PQconnectPoll(L.conn);
+    if (s == PGRES_POLLING_FAILED) {
+        fail("connect");
+        return;
+    }
+    if (s == PGRES_POLLING_OK) {
+        if (PQsetnonblocking(L.conn, 1) != 0 ||
+            PQsendQuery(L.conn, "LISTEN " TDM_OUTBOX_CHANNEL) == 0) {
+            fail("LISTEN");
+            return;
+        }
+        L.state = L_LISTENING;
+        if (watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
+            fail("poll");
+            return;
+        }
+        gw_delivery_wake(); /* whatever was written while not listening */
+        return;
+    }
+    if (watch(s == PGRES_POLLING_WRITING ? UV_WRITABLE : UV_READABLE) != 0)
+        fail("poll");
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)h;
+    if (!L.running)
+        return;
+    if (status < 0 && L.state == L_LISTENING) {
+        fail("socket error");
+        return;
+    }
+    if (L.state == L_CONNECTING)
+        connect_step();
+    else if (L.state == L_LISTENING)
+        listening_io(events);
+}
+
+static void connect_now(const char *hostaddr)
+{
+    const char *keys[] = {"dbname", "application_name", hostaddr != NULL ? "hostaddr" : NULL, NULL};
+    const char *values[] = {L.conninfo, "tandem-gateway-webhooks", hostaddr, NULL};
+    L.conn = PQconnectStartParams(keys, values, 1);
+    if (L.conn == NULL || PQstatus(L.conn) == CONNECTION_BAD) {
+        fail("connect");
+        return;
+    }
+    L.state = L_CONNECTING;
+    connect_step();
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    (void)req;
+    L.gai_pending = false;
+    if (!L.running) {
+        uv_freeaddrinfo(res);
+        return;
+    }
+    bool ok = status == 0 && res != NULL;
+    if (ok) {
+        const void *raw = res->ai_family == AF_INET6
+                              ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
+                              : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
+        ok = inet_ntop(res->ai_family, raw, L.hostaddr, sizeof(L.hostaddr)) != NULL;
+    }
+    uv_freeaddrinfo(res);
+    if (!ok) {
+        fail("resolve");
+        return;
+    }
+    connect_now(L.hostaddr);
+}
+
+/* The host to resolve first, or NULL when libpq will not resolve anything itself
+ * (a socket directory, a literal address, hostaddr given, or several hosts). */
+static char *host_to_resolve(void)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(L.conninfo, &err);
+    PQfreemem(err);
+    if (opts == NULL)
+        return NULL;
+    const char *host = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+    }
+    char *out = NULL;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (host != NULL && host[0] != '\0' && host[0] != '/' && strchr(host, ',') == NULL &&
+        (hostaddr == NULL || hostaddr[0] == '\0') && inet_pton(AF_INET, host, buf) != 1 &&
+        inet_pton(AF_INET6, host, buf) != 1)
+        out = strdup(host);
+    PQconninfoFree(opts);
+    return out;
+}
+
+static void begin(void)
+{
+    if (!L.running)
+        return;
+    char *host = host_to_resolve();
+    if (host == NULL) {
+        connect_now(NULL);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    L.state = L_RESOLVING;
+    L.gai_pending = uv_getaddrinfo(L.loop, &L.gai, resolved, host, NULL, &hints) == 0;
+    free(host);
+    if (!L.gai_pending)
+        fail("resolve");
+}
+
+void gw_delivery_listen_start(uv_loop_t *loop, const char *conninfo)
+{
+    memset(&L, 0, sizeof(L));
+    L.loop = loop;
+    L.fd = -1;
+    L.conninfo = conninfo != NULL ? strdup(conninfo) : NULL;
+    if (L.conninfo == NULL)
+        return;
+    uv_timer_init(loop, &L.retry);
+    L.running = true;
+    begin();
+}
+
+void gw_delivery_listen_stop(void)
+{
+    if (!L.running)
+        return;
+    L.running = false;
+    if (L.gai_pending)
+        uv_cancel((uv_req_t *)&L.gai);
+    unwatch();
+    if (L.conn != NULL)
+        PQfinish(L.conn);
+    L.conn = NULL;
+    uv_timer_stop(&L.retry);
+    uv_close((uv_handle_t *)&L.retry, NULL);
+    free(L.conninfo);
+    L.conninfo = NULL;
+}

@@ -1,0 +1,626 @@
+/*
+ * webhook.c - WebhookService (API.md "WebhookService"): endpoints that receive a
+ * tenant's events, and their delivery log.
+ *
+ * One entry point, gw_webhook_call(), serves both doors (the gRPC service registered
+ * here and the REST front); every method needs `admin` and acts for the caller's
+ * tenant only (another tenant's webhook is NOT_FOUND). CreateWebhook refuses URLs on
+ * loopback, link-local or private addresses unless TANDEM_WEBHOOK_ALLOW_PRIVATE=1: a
+ * literal address is judged as written, a name is resolved (uv_getaddrinfo, off the
+ * loop) and every address it resolves to must be public. The delivery worker checks
+ * again, on the address it actually connects to (delivery_http.c), because DNS can
+ * change after registration. The signing secret is generated here, sealed before it
+ * is stored (webhook_util.c) and shown in this response only; an Idempotency-Key
+ * replay answers the webhook without it, as CreateApiKey does.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <uuid/uuid.h>
+
+#include "google/protobuf/empty.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
+#include "keys.h"
+#include "store.h"
+#include "tandem/log.h"
+#include "tandem/v1/webhook.pb-c.h"
+#include "webhook.h"
+#include "webhook_store.h"
+
+#define PAGE_SIZE_DEFAULT 50
+#define PAGE_SIZE_MAX     500
+#define IDEM_KEY_MAX      200
+
+static const gw_route_auth AUTH_TENANT_ADMIN = {.scope = TDM_SCOPE_ADMIN, .tenant_scoped = true};
+
+typedef struct webhook_op {
+    gw_state *gw;
+    const char *method;
+    const ProtobufCMessage *request;
+    const gw_principal *p;
+    const char *idem_key;
+    const char *idem_method; /* "CreateWebhook <tenant>": keys are per tenant */
+    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    tdm_arena *arena;
+    gw_store_ctx sc;
+    gw_tenant_cb cb;
+    void *arg;
+    int page_size;
+    char id[37];
+    char secret[GW_WEBHOOK_SECRET_LEN + 1];
+    const char *host;
+    uv_getaddrinfo_t resolve;
+} webhook_op;
+
+static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+{
+    OPENSSL_cleanse(op->secret, sizeof(op->secret));
+    op->cb(op->arg, st, st == NULL ? response : NULL);
+}
+
+static tdm_status *invalid(const char *field, const char *why)
+{
+    tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
+    return tdm_status_add_violation(st, field, "%s", why);
+}
+
+static Google__Protobuf__Timestamp *timestamp(tdm_arena *a, int64_t us)
+{
+    if (us == 0)
+        return NULL;
+    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    google__protobuf__timestamp__init(t);
+    t->seconds = us / 1000000;
+    t->nanos = (int32_t)((us % 1000000) * 1000);
+    return t;
+}
+
+static Tandem__V1__Webhook *webhook_message(tdm_arena *a, const gw_webhook_row *r)
+{
+    Tandem__V1__Webhook *w = tdm_arena_alloc(a, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    tandem__v1__webhook__init(w);
+    w->id = (char *)r->id;
+    w->url = (char *)r->url;
+    w->events = r->events;
+    w->n_events = r->n_events;
+    w->description = (char *)(r->description != NULL ? r->description : "");
+    w->create_time = timestamp(a, r->create_us);
+    return w;
+}
+
+static Tandem__V1__WebhookDelivery *delivery_message(tdm_arena *a, const gw_delivery_row *r)
+{
+    Tandem__V1__WebhookDelivery *d = tdm_arena_alloc(a, sizeof(*d));
+    if (d == NULL)
+        return NULL;
+    tandem__v1__webhook_delivery__init(d);
+    d->id = (char *)r->id;
+    d->webhook_id = (char *)r->webhook_id;
+    d->event_id = (char *)r->event_id;
+    d->event_type = (char *)r->event_type;
+    d->attempt_count = r->attempt_count;
+    d->status = (Tandem__V1__WebhookDelivery__Status)r->status;
+    d->last_status_code = r->last_status_code;
+    d->last_error = (char *)(r->last_error != NULL ? r->last_error : "");
+    d->next_attempt_time = timestamp(a, r->next_attempt_us);
+    d->create_time = timestamp(a, r->create_us);
+    d->last_attempt_time = timestamp(a, r->last_attempt_us);
+    return d;
+}
+
+/* ---- page tokens: base64url("<seq>") ---------------------------------------------------- */
+
+static char *page_token_encode(tdm_arena *a, int64_t seq)
+{
+    char raw[32];
+    int n = snprintf(raw, sizeof(raw), "s%lld", (long long)seq);
+    char *out = tdm_arena_alloc(a, 48);
+    if (out == NULL)
+        return NULL;
+    int m = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
+    while (m > 0 && out[m - 1] == '=')
+        m--;
+    out[m] = '\0';
+    for (int i = 0; i < m; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    return out;
+}
+
+static bool page_token_decode(const char *token, int64_t *seq)
+{
+    size_t n = strlen(token);
+    if (n == 0 || n > 40)
+        return false;
+    char b64[48];
+    for (size_t i = 0; i < n; i++)
+        b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
+    while (n % 4 != 0)
+        b64[n++] = '=';
+    b64[n] = '\0';
+    unsigned char raw[40];
+    int m = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
+    if (m < 2)
+        return false;
+    while (m > 0 && raw[m - 1] == '\0')
+        m--;
+    raw[m] = '\0';
+    if (raw[0] != 's')
+        return false;
+    char *end = NULL;
+    long long v = strtoll((char *)raw + 1, &end, 10);
+    if (end == (char *)raw + 1 || *end != '\0' || v <= 0)
+        return false;
+    *seq = v;
+    return true;
+}
+
+static tdm_status *page_args(int32_t size, const char *token, int *page_size, int64_t *seq)
+{
+    if (size < 0)
+        return invalid("page_size", "must not be negative");
+    *page_size = size == 0 ? PAGE_SIZE_DEFAULT : size > PAGE_SIZE_MAX ? PAGE_SIZE_MAX : size;
+    *seq = 0;
+    if (token != NULL && token[0] != '\0' && !page_token_decode(token, seq))
+        return invalid("page_token", "not a token this API returned");
+    return NULL;
+}
+
+/* ---- CreateWebhook -------------------------------------------------------------------------- */
+
+static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, bool allow_private,
+                                   tdm_arena *a, const char **host)
+{
+    tdm_violations v = {0};
+    const Tandem__V1__Webhook *w = req->webhook;
+    if (w == NULL) {
+        tdm_violations_add(&v, "webhook", "required");
+        return tdm_violations_take(&v, NULL);
+    }
+    tdm_status *url_st = gw_webhook_url_check(a, w->url, allow_private, host);
+    if (url_st != NULL) {
+        tdm_violations_add(&v, "webhook.url", "%s",
+                           url_st->n_violations > 0 ? url_st->violations[0].description
+                                                    : url_st->message);
+        tdm_status_free(url_st);
+    }
+    if (w->n_events < 1 || w->n_events > GW_WEBHOOK_EVENTS_MAX)
+        tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
+    for (size_t i = 0; i < w->n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
+        char field[32];
+        snprintf(field, sizeof(field), "webhook.events[%zu]", i);
+        bool known = false;
+        for (size_t k = 0; k < GW_WEBHOOK_EVENTS_MAX && !known; k++)
+            known = strcmp(w->events[i], GW_WEBHOOK_EVENT_NAMES[k]) == 0;
+        if (!known)
+            tdm_violations_add(&v, field,
+                               "unknown event; one of participant.enrolled, "
+                               "participant.withdrawn, matching_run.completed, match.proposed, "
+                               "match.accepted, match.declined, match.ended, "
+                               "check_in.recorded, match.at_risk");
+        for (size_t k = 0; k < i && known; k++) {
+            if (strcmp(w->events[i], w->events[k]) == 0) {
+                tdm_violations_add(&v, field, "listed twice");
+                break;
+            }
+        }
+    }
+    size_t chars = 0;
+    for (const char *s = w->description != NULL ? w->description : ""; *s != '\0'; s++)
+        chars += ((unsigned char)*s & 0xC0) != 0x80;
+    if (chars > GW_WEBHOOK_DESC_MAX)
+        tdm_violations_add(&v, "webhook.description", "must be at most 200 characters");
+    return tdm_violations_take(&v, NULL);
+}
+
+static void idem_stored(webhook_op *op, tdm_status *st)
+{
+    if (st != NULL) {
+        /* The webhook exists; failing to remember the response only costs a replay. */
+        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
+                       "error", st->message, NULL);
+        tdm_status_free(st);
+    }
+}
+
+typedef struct create_reply {
+    webhook_op *op;
+    Tandem__V1__Webhook *w;
+} create_reply;
+
+static void create_replied(void *arg, tdm_status *st)
+{
+    create_reply *r = arg;
+    idem_stored(r->op, st);
+    r->w->secret = tdm_arena_strdup(r->op->arena, r->op->secret);
+    finish(r->op,
+           r->w->secret == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
+           &r->w->base);
+}
+
+static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
+{
+    webhook_op *op = arg;
+    if (st == NULL && n == 0)
+        st = tdm_status_new(TDM_INTERNAL, "the webhook was not stored");
+    if (st != NULL) {
+        /* The tenant vanished between authentication and the insert (foreign key). */
+        if (st->code == TDM_FAILED_PRECONDITION) {
+            tdm_status_free(st);
+            st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+        }
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
+    create_reply *r = tdm_arena_calloc(op->arena, 1, sizeof(*r));
+    if (w == NULL || r == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    r->op = op;
+    r->w = w;
+    if (op->idem_key == NULL) {
+        create_replied(r, NULL);
+        return;
+    }
+    /* Remembered without the secret: a replay shows the webhook, not its secret. */
+    size_t len = protobuf_c_message_get_packed_size(&w->base);
+    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
+    if (buf == NULL) {
+        create_replied(r, NULL);
+        return;
+    }
+    protobuf_c_message_pack(&w->base, buf);
+    if (gw_store_idem_put(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request_hash,
+                          buf, len, create_replied, r) != 0)
+        create_replied(r, NULL);
+}
+
+static void create_insert(webhook_op *op)
+{
+    const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, op->id);
+    uint8_t sealed[GW_WEBHOOK_SEALED_MAX];
+    size_t sealed_len = 0;
+    char *aad = tdm_arena_printf(op->arena, "%s:%s", op->p->tenant_id, op->id);
+    if (aad == NULL || gw_webhook_secret_generate(op->secret, sizeof(op->secret)) != 0 ||
+        gw_webhook_secret_seal(aad, op->secret, sealed, &sealed_len) != 0) {
+        finish(op, tdm_status_new(TDM_INTERNAL, "could not generate a signing secret"), NULL);
+        return;
+    }
+    const Tandem__V1__Webhook *w = req->webhook;
+    if (gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events, w->n_events,
+                                w->description, sealed, sealed_len, created, op) != 0)
+        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    OPENSSL_cleanse(sealed, sizeof(sealed));
+}
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    webhook_op *op = req->data;
+    tdm_status *st = NULL;
+    if (status != 0 || res == NULL) {
+        st = invalid("webhook.url", "the host name does not resolve");
+    } else {
+        for (struct addrinfo *ai = res; ai != NULL && st == NULL; ai = ai->ai_next) {
+            if (!gw_webhook_addr_public(ai->ai_addr))
+                st = invalid("webhook.url", "resolves to a loopback, link-local or private "
+                                            "address (refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)");
+        }
+    }
+    uv_freeaddrinfo(res);
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    create_insert(op);
+}
+
+/* Where the URL may point, then the insert. */
+static void create_checked(webhook_op *op)
+{
+    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool is_public = false;
+    if (allow_private) {
+        create_insert(op);
+        return;
+    }
+    if (gw_webhook_literal(op->host, &is_public)) {
+        if (!is_public) {
+            finish(op,
+                   invalid("webhook.url", "is a loopback, link-local or private address "
+                                          "(refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)"),
+                   NULL);
+            return;
+        }
+        create_insert(op);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    op->resolve.data = op;
+    if (uv_getaddrinfo(tdm_runtime_loop(op->gw->rt), &op->resolve, resolved, op->host, NULL,
+                       &hints) != 0)
+        finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
+}
+
+static void idem_found(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
+                       const uint8_t *response, size_t len)
+{
+    webhook_op *op = arg;
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    if (!found) {
+        create_checked(op);
+        return;
+    }
+    if (!gw_key_hash_equal(request_hash, op->request_hash)) {
+        finish(op,
+               tdm_status_new(TDM_ABORTED,
+                              "Idempotency-Key was already used with a different request"),
+               NULL);
+        return;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        &tandem__v1__webhook__descriptor, tdm_arena_protobuf_allocator(op->arena), len, response);
+    finish(op, m == NULL ? tdm_status_new(TDM_INTERNAL, "internal error") : NULL, m);
+}
+
+static void create_start(webhook_op *op)
+{
+    const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
+    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    tdm_status *st = validate_create(req, allow_private, op->arena, &op->host);
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    if (op->idem_key == NULL) {
+        create_checked(op);
+        return;
+    }
+    if (strlen(op->idem_key) > IDEM_KEY_MAX) {
+        finish(op, invalid("Idempotency-Key", "must be at most 200 characters"), NULL);
+        return;
+    }
+    op->idem_method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id);
+    size_t len = protobuf_c_message_get_packed_size(op->request);
+    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
+    if (buf == NULL || op->idem_method == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    protobuf_c_message_pack(op->request, buf);
+    gw_key_hash((const char *)buf, len, op->request_hash);
+    if (gw_store_idem_get(&op->sc, op->p->key_id, op->idem_method, op->idem_key, idem_found, op) !=
+        0)
+        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+}
+
+/* ---- the other methods --------------------------------------------------------------------------
+ */
+
+static void listed(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
+{
+    webhook_op *op = arg;
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__ListWebhooksResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
+    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
+    Tandem__V1__Webhook **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
+    if (r == NULL || items == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    tandem__v1__list_webhooks_response__init(r);
+    for (size_t i = 0; i < shown; i++)
+        items[i] = webhook_message(op->arena, &rows[i]);
+    r->webhooks = items;
+    r->n_webhooks = shown;
+    if (n > shown)
+        r->next_page_token = page_token_encode(op->arena, rows[shown - 1].seq);
+    finish(op, NULL, &r->base);
+}
+
+static void deleted(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
+{
+    webhook_op *op = arg;
+    (void)rows;
+    if (st == NULL && n == 0)
+        st = tdm_status_new(TDM_NOT_FOUND, "webhook not found");
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Google__Protobuf__Empty *e = tdm_arena_alloc(op->arena, sizeof(*e));
+    if (e == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    google__protobuf__empty__init(e);
+    finish(op, NULL, &e->base);
+}
+
+static void deliveries_listed(void *arg, tdm_status *st, bool found, gw_delivery_row *rows,
+                              size_t n)
+{
+    webhook_op *op = arg;
+    if (st == NULL && !found)
+        st = tdm_status_new(TDM_NOT_FOUND, "webhook not found");
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__ListWebhookDeliveriesResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
+    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
+    Tandem__V1__WebhookDelivery **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
+    if (r == NULL || items == NULL) {
+        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    tandem__v1__list_webhook_deliveries_response__init(r);
+    for (size_t i = 0; i < shown; i++)
+        items[i] = delivery_message(op->arena, &rows[i]);
+    r->webhook_deliveries = items;
+    r->n_webhook_deliveries = shown;
+    if (n > shown)
+        r->next_page_token = page_token_encode(op->arena, rows[shown - 1].seq);
+    finish(op, NULL, &r->base);
+}
+
+void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
+                     const gw_principal *p, const char *idempotency_key, const char *request_id,
+                     uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg)
+{
+    webhook_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (op == NULL) {
+        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    op->gw = gw;
+    op->method = method;
+    op->request = request;
+    op->p = p;
+    op->idem_key = idempotency_key != NULL && idempotency_key[0] != '\0' ? idempotency_key : NULL;
+    op->arena = arena;
+    op->cb = cb;
+    op->arg = arg;
+    op->sc = (gw_store_ctx){.pool = tdm_runtime_pg(gw->rt),
+                            .arena = arena,
+                            .request_id = request_id,
+                            .deadline_ms = deadline_ms};
+    tdm_status *st = NULL;
+    int rc = 0;
+    int64_t seq = 0;
+    if (p->tenant_id == NULL) {
+        st = tdm_status_new(TDM_INVALID_ARGUMENT, "the call names no tenant");
+    } else if (strcmp(method, "CreateWebhook") == 0) {
+        create_start(op);
+        return;
+    } else if (strcmp(method, "ListWebhooks") == 0) {
+        const Tandem__V1__ListWebhooksRequest *req = (const void *)request;
+        if ((st = page_args(req->page_size, req->page_token, &op->page_size, &seq)) == NULL)
+            rc = gw_webhook_store_list(&op->sc, p->tenant_id, seq, op->page_size + 1, listed, op);
+    } else if (strcmp(method, "DeleteWebhook") == 0) {
+        const Tandem__V1__DeleteWebhookRequest *req = (const void *)request;
+        if (!gw_is_uuid(req->id))
+            st = invalid("id", "must be a webhook id (UUID)");
+        else
+            rc = gw_webhook_store_delete(&op->sc, p->tenant_id, req->id, deleted, op);
+    } else if (strcmp(method, "ListWebhookDeliveries") == 0) {
+        const Tandem__V1__ListWebhookDeliveriesRequest *req = (const void *)request;
+        if (!gw_is_uuid(req->webhook_id))
+            st = invalid("webhook_id", "must be a webhook id (UUID)");
+        else if ((int)req->status < 0 || (int)req->status > 3)
+            st = invalid("status", "must be PENDING, SUCCEEDED or FAILED");
+        else if ((st = page_args(req->page_size, req->page_token, &op->page_size, &seq)) == NULL)
+            rc = gw_webhook_store_deliveries(&op->sc, p->tenant_id, req->webhook_id,
+                                             (int)req->status, seq, op->page_size + 1,
+                                             deliveries_listed, op);
+    } else {
+        st = tdm_status_new(TDM_UNIMPLEMENTED, "unknown method WebhookService.%s", method);
+    }
+    if (st == NULL && rc != 0)
+        st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable");
+    if (st != NULL)
+        finish(op, st, NULL);
+}
+
+/* ---- the gRPC door ------------------------------------------------------------------------------
+ */
+
+typedef struct grpc_webhook_call {
+    gw_state *gw;
+    tdm_call *call;
+    uint64_t start_ms;
+    const gw_principal *principal;
+    const char *method;
+    const ProtobufCMessage *request;
+    const char *request_id;
+    const char *idem_key;
+    uint64_t deadline_ms;
+} grpc_webhook_call;
+
+static void grpc_webhook_done(void *arg, tdm_status *st, ProtobufCMessage *response)
+{
+    grpc_webhook_call *g = arg;
+    gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, response);
+}
+
+static void grpc_webhook_authed(void *arg, tdm_status *st, const gw_principal *p,
+                                uint32_t retry_after_s)
+{
+    grpc_webhook_call *g = arg;
+    (void)retry_after_s;
+    if (st != NULL) {
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
+        return;
+    }
+    gw_principal *copy = tdm_arena_memdup(tdm_call_arena(g->call), p, sizeof(*p));
+    if (copy == NULL) {
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL,
+                         tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    g->principal = copy;
+    gw_webhook_call(g->gw, g->method, g->request, copy, g->idem_key, g->request_id, g->deadline_ms,
+                    tdm_call_arena(g->call), grpc_webhook_done, g);
+}
+
+static void grpc_webhook_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+{
+    gw_state *gw = data;
+    tdm_arena *a = tdm_call_arena(call);
+    grpc_webhook_call *g = tdm_arena_calloc(a, 1, sizeof(*g));
+    if (g == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    const char *path = tdm_call_path(call);
+    const char *slash = strrchr(path, '/');
+    g->gw = gw;
+    g->call = call;
+    g->start_ms = uv_now(tdm_call_loop(call));
+    g->method = slash != NULL ? slash + 1 : path;
+    g->request = request;
+    g->request_id = gw_grpc_request_id(call);
+    g->idem_key = tdm_call_metadata(call, "idempotency-key", NULL);
+    g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
+    /* The route table's rule when it has one, so both doors agree (admin, tenant). */
+    const gw_route_auth *ra = gw_rest_auth_for_grpc_path(path);
+    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
+                    tdm_call_metadata(call, "authorization", NULL),
+                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL),
+                    ra != NULL ? ra : &AUTH_TENANT_ADMIN, grpc_webhook_authed, g);
+}
+
+tdm_status *gw_webhook_register(gw_state *gw)
+{
+    static tdm_rpc_method_def methods[] = {
+        {"CreateWebhook", grpc_webhook_handler, 0},
+        {"ListWebhooks", grpc_webhook_handler, 0},
+        {"DeleteWebhook", grpc_webhook_handler, 0},
+        {"ListWebhookDeliveries", grpc_webhook_handler, 0},
+    };
+    static tdm_rpc_service_def def = {
+        .descriptor = &tandem__v1__webhook_service__descriptor,
+        .methods = methods,
+        .n_methods = sizeof(methods) / sizeof(methods[0]),
+        .require_context = false,
+    };
+    def.service_data = gw;
+    gw_webhook_sealing_key_load();
+    return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
+}

@@ -1,0 +1,102 @@
+/*
+ * webhook.h - WebhookService (webhook.c), its SQL (webhook_store.c), the pure
+ * helpers both it and the delivery worker use (webhook_util.c: secrets, signatures,
+ * URL and address rules) and the delivery worker itself (delivery*.c).
+ *
+ * How events reach endpoints (services/gateway/README.md "Webhooks"):
+ *   1. a service writes an event to its `<schema>.outbox` in the transaction of the
+ *      change and NOTIFYs tandem_outbox;
+ *   2. the worker (woken by LISTEN, or every second) reads each source outbox past
+ *      its cursor, only rows whose writing transaction is older than every running
+ *      one (so a row can never appear behind the cursor later), and in ONE
+ *      transaction inserts a delivery per matching webhook, queues it and moves
+ *      the cursor: every event is fanned out exactly once;
+ *   3. due deliveries are claimed from gateway.webhook_queue (a lease, FOR UPDATE
+ *      SKIP LOCKED, oldest of each (webhook, ordering key) first), POSTed with
+ *      libcurl on the loop, and their outcome recorded with the next attempt time;
+ *      a restart or crash loses nothing, at worst an attempt is repeated.
+ */
+#ifndef TANDEM_GATEWAY_WEBHOOK_H
+#define TANDEM_GATEWAY_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "gateway.h"
+#include "tandem/arena.h"
+#include "tandem/status.h"
+
+/* "whsec_" + 43 base64url characters of 32 random bytes. */
+#define GW_WEBHOOK_SECRET_PREFIX "whsec_"
+#define GW_WEBHOOK_SECRET_LEN    49
+#define GW_WEBHOOK_URL_MAX       2048
+#define GW_WEBHOOK_EVENTS_MAX    9
+#define GW_WEBHOOK_DESC_MAX      200
+/* A sealed secret: version byte, 12-byte nonce, ciphertext, 16-byte GCM tag. */
+#define GW_WEBHOOK_SEALED_MAX (1 + 12 + GW_WEBHOOK_SECRET_LEN + 16)
+
+/* The events a webhook may subscribe to (API.md "WebhookService"). */
+extern const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX];
+
+/* ---- webhook_util.c (no I/O) ---------------------------------------------------- */
+
+/* A fresh signing secret into out (GW_WEBHOOK_SECRET_LEN + 1 bytes); 0 or -1. */
+int gw_webhook_secret_generate(char *out, size_t out_size);
+
+/* The key sealing secrets at rest: SHA-256 of TANDEM_WEBHOOK_SECRET_KEY, or none
+ * (secrets are then stored as version 0, unencrypted; a warning says so at start). */
+void gw_webhook_sealing_key_load(void);
+bool gw_webhook_sealing_key_set(void);
+
+/* Seal `secret` bound to `aad` (tenant id ':' webhook id): out gets at most
+ * GW_WEBHOOK_SEALED_MAX bytes, *out_len the count. 0 or -1. */
+int gw_webhook_secret_seal(const char *aad, const char *secret, uint8_t *out, size_t *out_len);
+/* Open a sealed secret into out (GW_WEBHOOK_SECRET_LEN + 1 bytes). 0, or -1 when it
+ * was tampered with, sealed under another key or bound to another webhook. */
+int gw_webhook_secret_open(const char *aad, const uint8_t *sealed, size_t len, char *out,
+                           size_t out_size);
+
+/* Tandem-Signature: "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" into out
+ * (at least 96 bytes). 0 or -1. */
+int gw_webhook_signature(const char *secret, int64_t t, const char *body, size_t len, char *out,
+                         size_t out_size);
+
+/* True when a webhook may be sent to this address: not loopback, link-local,
+ * private (RFC 1918, ULA), shared (100.64/10), unspecified, multicast, reserved or
+ * documentation space, including IPv4 embedded in IPv6 (mapped, NAT64, 6to4). */
+bool gw_webhook_addr_public(const struct sockaddr *sa);
+/* The same for a textual literal ("10.0.0.1", "::1"); false when not a literal. */
+bool gw_webhook_literal(const char *host, bool *is_public);
+
+/* Parse and check a URL: http(s), a host, no more than GW_WEBHOOK_URL_MAX bytes;
+ * http only when allow_private. *host gets the host (brackets stripped) in arena.
+ * NULL or INVALID_ARGUMENT naming field "url" (webhook.url). */
+tdm_status *gw_webhook_url_check(tdm_arena *a, const char *url, bool allow_private,
+                                 const char **host);
+
+/* The retry delay after `attempts` failed attempts (>= 1): base * 2^(attempts-1),
+ * capped at one hour, with jitter (uniformly in [delay/2, delay]). */
+int64_t gw_webhook_retry_delay_ms(int attempts, int64_t base_ms);
+
+/* ---- webhook.c: the service --------------------------------------------------------- */
+
+/* Run WebhookService.<method> for an authenticated caller (admin scope and the tenant
+ * already checked by gw_auth_resolve). Always calls cb once; response in arena. */
+void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
+                     const gw_principal *p, const char *idempotency_key, const char *request_id,
+                     uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg);
+
+/* Register WebhookService on the server (gRPC). */
+tdm_status *gw_webhook_register(gw_state *gw);
+
+/* ---- delivery.c: the worker ----------------------------------------------------------- */
+
+/* Start fan-out and delivery on the runtime's loop (curl, timers, LISTEN). */
+tdm_status *gw_delivery_start(gw_state *gw);
+/* Stop taking work, abandon attempts in flight (their leases expire and they are
+ * tried again, by this or another gateway), close every handle. */
+void gw_delivery_stop(void);
+
+#endif

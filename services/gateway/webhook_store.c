@@ -1,0 +1,699 @@
+/*
+ * webhook_store.c - the SQL of webhooks (see webhook_store.h). Parameterised only;
+ * the one identifier spliced into text is a source schema from a fixed list. The
+ * fan-out is one transaction of several statements: lock the source's cursor, find
+ * the next batch of settled outbox rows, then per tenant (app.tenant_id set, so RLS
+ * checks every delivery written) insert the deliveries and queue them, then move the
+ * cursor and commit - all or nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tandem/log.h"
+#include "webhook.h"
+#include "webhook_store.h"
+
+#define US_OF(col) "floor(extract(epoch FROM " col ") * 1000000)::bigint"
+
+#define WEBHOOK_COLUMNS                                                                            \
+    "id::text, url, array_to_string(events, ','), description, " US_OF("create_time") ", seq"
+
+#define DELIVERY_COLUMNS                                                                           \
+    "d.id::text, d.webhook_id::text, d.event_id::text, d.event_type, d.attempt_count, d.status, "  \
+    "d.last_status_code, d.last_error, coalesce(" US_OF("d.next_attempt_time") ", 0), " US_OF(     \
+        "d.create_time") ", coalesce(" US_OF("d.last_attempt_time") ", 0), d.seq"
+
+#define FANOUT_SQL_MAX 3072
+
+static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
+
+static const char *source_schema(const char *source)
+{
+    for (size_t i = 0; i < sizeof(SOURCES) / sizeof(SOURCES[0]); i++) {
+        if (strcmp(source, SOURCES[i]) == 0)
+            return SOURCES[i];
+    }
+    return NULL;
+}
+
+static const char *dup_at(tdm_arena *a, const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return tdm_arena_strdup(a, PQgetvalue(res, row, col));
+}
+
+static int64_t int_at(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int hex_nibble(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+static char *hex_text(tdm_arena *a, const uint8_t *p, size_t n)
+{
+    static const char HEX[] = "0123456789abcdef";
+    char *s = tdm_arena_alloc(a, 2 * n + 1);
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = HEX[p[i] >> 4];
+        s[2 * i + 1] = HEX[p[i] & 0xF];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+static uint8_t *hex_bytes(tdm_arena *a, const char *hex, size_t *len)
+{
+    size_t n = strlen(hex) / 2;
+    uint8_t *out = tdm_arena_alloc(a, n + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return NULL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *len = n;
+    return out;
+}
+
+static tdm_pg_tx_options tenant_opts(const gw_store_ctx *c, const char *tenant_id)
+{
+    return (tdm_pg_tx_options){
+        .tenant_id = tenant_id, .deadline_ms = c->deadline_ms, .request_id = c->request_id};
+}
+
+/* ---- WebhookService ------------------------------------------------------------------------ */
+
+typedef struct wh_op {
+    tdm_arena *arena;
+    gw_webhooks_cb webhooks;
+    gw_deliveries_cb deliveries;
+    void *arg;
+} wh_op;
+
+static gw_webhook_row *decode_webhooks(tdm_arena *a, const PGresult *res, size_t *n_out)
+{
+    int n = PQntuples(res);
+    gw_webhook_row *rows = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        gw_webhook_row *w = &rows[i];
+        w->id = dup_at(a, res, i, 0);
+        w->url = dup_at(a, res, i, 1);
+        char *list = (char *)dup_at(a, res, i, 2);
+        w->events = tdm_arena_calloc(a, GW_WEBHOOK_EVENTS_MAX + 1, sizeof(char *));
+        if (w->events == NULL || list == NULL)
+            return NULL;
+        for (char *save = NULL, *tok = strtok_r(list, ",", &save);
+             tok != NULL && w->n_events < GW_WEBHOOK_EVENTS_MAX; tok = strtok_r(NULL, ",", &save))
+            w->events[w->n_events++] = tok;
+        w->description = dup_at(a, res, i, 3);
+        w->create_us = int_at(res, i, 4);
+        w->seq = int_at(res, i, 5);
+    }
+    *n_out = (size_t)n;
+    return rows;
+}
+
+static void webhooks_done(void *arg, tdm_status *st, PGresult *res)
+{
+    wh_op *op = arg;
+    if (st != NULL) {
+        op->webhooks(op->arg, st, NULL, 0);
+        return;
+    }
+    size_t n = 0;
+    gw_webhook_row *rows = decode_webhooks(op->arena, res, &n);
+    if (rows == NULL) {
+        op->webhooks(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    op->webhooks(op->arg, NULL, rows, n);
+}
+
+static wh_op *new_op(const gw_store_ctx *c, void *arg)
+{
+    wh_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
+    if (op != NULL) {
+        op->arena = c->arena;
+        op->arg = arg;
+    }
+    return op;
+}
+
+int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const char *id,
+                            const char *url, char *const *events, size_t n_events,
+                            const char *description, const uint8_t *sealed, size_t sealed_len,
+                            gw_webhooks_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    /* A text[] literal: the names were checked against GW_WEBHOOK_EVENT_NAMES. */
+    size_t cap = 3;
+    for (size_t i = 0; i < n_events; i++)
+        cap += strlen(events[i]) + 3;
+    char *list = tdm_arena_alloc(c->arena, cap);
+    char *hex = hex_text(c->arena, sealed, sealed_len);
+    if (op == NULL || list == NULL || hex == NULL)
+        return -1;
+    size_t off = 0;
+    list[off++] = '{';
+    for (size_t i = 0; i < n_events; i++)
+        off += (size_t)snprintf(list + off, cap - off, "%s\"%s\"", i > 0 ? "," : "", events[i]);
+    snprintf(list + off, cap - off, "}");
+    op->webhooks = cb;
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    const char *values[] = {tenant_id, id, url, list, description != NULL ? description : "", hex};
+    return tdm_pg_exec(c->pool, &o,
+                       "INSERT INTO gateway.webhooks (tenant_id, id, url, events, description, "
+                       "secret_sealed) VALUES ($1::uuid, $2::uuid, $3, $4::text[], $5, "
+                       "decode($6, 'hex')) RETURNING " WEBHOOK_COLUMNS,
+                       6, values, webhooks_done, op);
+}
+
+int gw_webhook_store_list(const gw_store_ctx *c, const char *tenant_id, int64_t after, int limit,
+                          gw_webhooks_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    if (op == NULL)
+        return -1;
+    op->webhooks = cb;
+    char after_s[24], limit_s[16];
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    o.read_only = true;
+    const char *values[] = {tenant_id, after_s, limit_s};
+    return tdm_pg_exec(c->pool, &o,
+                       "SELECT " WEBHOOK_COLUMNS
+                       " FROM gateway.webhooks WHERE tenant_id = $1::uuid "
+                       "AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
+                       3, values, webhooks_done, op);
+}
+
+int gw_webhook_store_delete(const gw_store_ctx *c, const char *tenant_id, const char *id,
+                            gw_webhooks_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    if (op == NULL)
+        return -1;
+    op->webhooks = cb;
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    const char *values[] = {tenant_id, id};
+    return tdm_pg_exec(c->pool, &o,
+                       "DELETE FROM gateway.webhooks WHERE tenant_id = $1::uuid AND id = $2::uuid "
+                       "RETURNING " WEBHOOK_COLUMNS,
+                       2, values, webhooks_done, op);
+}
+
+static void deliveries_done(void *arg, tdm_status *st, PGresult *res)
+{
+    wh_op *op = arg;
+    if (st != NULL) {
+        op->deliveries(op->arg, st, false, NULL, 0);
+        return;
+    }
+    int n = PQntuples(res);
+    gw_delivery_row *rows = tdm_arena_calloc(op->arena, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL) {
+        op->deliveries(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), false,
+                       NULL, 0);
+        return;
+    }
+    size_t k = 0;
+    for (int i = 0; i < n; i++) {
+        if (PQgetisnull(res, i, 0))
+            continue; /* the webhook without deliveries (LEFT JOIN) */
+        gw_delivery_row *d = &rows[k++];
+        tdm_arena *a = op->arena;
+        d->id = dup_at(a, res, i, 0);
+        d->webhook_id = dup_at(a, res, i, 1);
+        d->event_id = dup_at(a, res, i, 2);
+        d->event_type = dup_at(a, res, i, 3);
+        d->attempt_count = (int)int_at(res, i, 4);
+        d->status = (int)int_at(res, i, 5);
+        d->last_status_code = (int)int_at(res, i, 6);
+        d->last_error = dup_at(a, res, i, 7);
+        d->next_attempt_us = int_at(res, i, 8);
+        d->create_us = int_at(res, i, 9);
+        d->last_attempt_us = int_at(res, i, 10);
+        d->seq = int_at(res, i, 11);
+    }
+    op->deliveries(op->arg, NULL, n > 0, rows, k);
+}
+
+int gw_webhook_store_deliveries(const gw_store_ctx *c, const char *tenant_id,
+                                const char *webhook_id, int status, int64_t before, int limit,
+                                gw_deliveries_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    if (op == NULL)
+        return -1;
+    op->deliveries = cb;
+    char status_s[8], before_s[24], limit_s[16];
+    snprintf(status_s, sizeof(status_s), "%d", status);
+    snprintf(before_s, sizeof(before_s), "%lld", (long long)before);
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    o.read_only = true;
+    const char *values[] = {tenant_id, webhook_id, status_s, before_s, limit_s};
+    return tdm_pg_exec(
+        c->pool, &o,
+        "SELECT " DELIVERY_COLUMNS " FROM gateway.webhooks w LEFT JOIN LATERAL ("
+        " SELECT * FROM gateway.webhook_deliveries x WHERE x.tenant_id = w.tenant_id"
+        " AND x.webhook_id = w.id AND ($3::int = 0 OR x.status = $3::int)"
+        " AND ($4::bigint = 0 OR x.seq < $4::bigint) ORDER BY x.seq DESC LIMIT $5::int) d ON true"
+        " WHERE w.tenant_id = $1::uuid AND w.id = $2::uuid ORDER BY d.seq DESC",
+        5, values, deliveries_done, op);
+}
+
+/* ---- fan-out -----------------------------------------------------------------------------------
+ */
+
+typedef struct fanout_op {
+    tdm_pg_pool *pool;
+    tdm_pg_tx *tx;
+    const char *source;
+    int batch;
+    gw_fanout_cb cb;
+    void *arg;
+    char from_xact[24], to_xact[24];
+    char from_seq[24], to_seq[24];
+    char (*tenants)[37];
+    size_t n_tenants, next_tenant;
+    size_t n_events;
+    tdm_status *failure;
+    char sql[FANOUT_SQL_MAX];
+} fanout_op;
+
+static void fanout_free(fanout_op *op)
+{
+    free(op->tenants);
+    free(op);
+}
+
+static void fanout_ended(void *arg, tdm_status *st)
+{
+    fanout_op *op = arg;
+    tdm_status *result = op->failure != NULL ? op->failure : st;
+    if (op->failure != NULL)
+        tdm_status_free(st);
+    gw_fanout_cb cb = op->cb;
+    void *cb_arg = op->arg;
+    size_t n = op->n_events;
+    fanout_free(op);
+    cb(cb_arg, result, result == NULL ? n : 0);
+}
+
+/* An outbox not there yet (its service has not migrated) or not readable (the grant of
+ * its 002_outbox_reader.sql is missing) is not an error of this gateway. */
+static tdm_status *source_status(tdm_status *st, const PGresult *res, const char *source)
+{
+    const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
+    if (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 || strcmp(state, "42501") == 0 ||
+        strcmp(state, "42703") == 0) {
+        tdm_status *s =
+            tdm_status_new(TDM_FAILED_PRECONDITION,
+                           "the %s outbox is not readable yet (SQLSTATE %s)", source, state);
+        tdm_status_free(st);
+        return s;
+    }
+    return st;
+}
+
+static void fanout_fail(fanout_op *op, tdm_status *st)
+{
+    op->failure = st;
+    if (op->tx == NULL || tdm_pg_tx_end(op->tx, false, fanout_ended, op) != 0)
+        fanout_ended(op, NULL);
+}
+
+static void fanout_next_tenant(fanout_op *op);
+
+static void fanout_committed(void *arg, tdm_status *st)
+{
+    fanout_ended(arg, st);
+}
+
+static void fanout_cursor_moved(void *arg, tdm_status *st, PGresult *res)
+{
+    fanout_op *op = arg;
+    (void)res;
+    if (st != NULL) {
+        fanout_fail(op, st);
+        return;
+    }
+    if (tdm_pg_tx_end(op->tx, true, fanout_committed, op) != 0)
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not commit the fan-out"));
+}
+
+static void fanout_inserted(void *arg, tdm_status *st, PGresult *res)
+{
+    fanout_op *op = arg;
+    (void)res;
+    if (st != NULL) {
+        fanout_fail(op, st);
+        return;
+    }
+    fanout_next_tenant(op);
+}
+
+static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
+{
+    fanout_op *op = arg;
+    (void)res;
+    if (st != NULL) {
+        fanout_fail(op, st);
+        return;
+    }
+    /* The body is built here, once, as the exact text every attempt sends. A webhook
+     * sees only events committed after it was created. */
+    snprintf(op->sql, sizeof(op->sql),
+             "WITH ev AS ("
+             " SELECT o.id, o.type, o.ordering_key, o.create_time, o.xact_id, o.seq,"
+             "  '{\"id\":' || to_json(o.id::text)::text || ',\"type\":' || to_json(o.type)::text"
+             "  || ',\"createTime\":' || to_json(to_char(o.create_time AT TIME ZONE 'UTC',"
+             "   'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text"
+             "  || ',\"tenantId\":' || to_json(o.tenant_id::text)::text"
+             "  || ',\"data\":' || o.payload::text || '}' AS body"
+             " FROM %s.outbox o WHERE o.tenant_id = $1::uuid"
+             "  AND (o.xact_id, o.seq) > ($2::xid8, $3::bigint)"
+             "  AND (o.xact_id, o.seq) <= ($4::xid8, $5::bigint)), "
+             "ins AS ("
+             " INSERT INTO gateway.webhook_deliveries (tenant_id, id, webhook_id, event_id,"
+             "  event_type, ordering_key, source, body, next_attempt_time)"
+             " SELECT $1::uuid, md5(w.id::text || ev.id::text)::uuid, w.id, ev.id, ev.type,"
+             "  ev.ordering_key, $6, ev.body, now()"
+             " FROM ev JOIN gateway.webhooks w ON w.tenant_id = $1::uuid"
+             "  AND ev.type = ANY (w.events) AND w.create_time <= ev.create_time"
+             " ORDER BY ev.xact_id, ev.seq, w.id"
+             " ON CONFLICT DO NOTHING"
+             " RETURNING tenant_id, id, webhook_id, ordering_key, seq, next_attempt_time) "
+             "INSERT INTO gateway.webhook_queue (tenant_id, delivery_id, webhook_id, ordering_key,"
+             " position, next_attempt_time)"
+             " SELECT tenant_id, id, webhook_id, ordering_key, seq, next_attempt_time FROM ins",
+             op->source);
+    const char *values[] = {op->tenants[op->next_tenant - 1],
+                            op->from_xact,
+                            op->from_seq,
+                            op->to_xact,
+                            op->to_seq,
+                            op->source};
+    if (tdm_pg_tx_query(op->tx, op->sql, 6, values, fanout_inserted, op) != 0)
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not queue the fan-out"));
+}
+
+static void fanout_next_tenant(fanout_op *op)
+{
+    if (op->next_tenant < op->n_tenants) {
+        const char *values[] = {op->tenants[op->next_tenant++]};
+        if (tdm_pg_tx_query(op->tx, "SELECT set_config('app.tenant_id', $1, true)", 1, values,
+                            fanout_tenant_set, op) != 0)
+            fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not set the tenant"));
+        return;
+    }
+    const char *values[] = {op->source, op->to_xact, op->to_seq};
+    if (tdm_pg_tx_query(op->tx,
+                        "UPDATE gateway.outbox_cursors SET last_xact = $2::xid8, "
+                        "last_seq = $3::bigint WHERE source = $1",
+                        3, values, fanout_cursor_moved, op) != 0)
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not move the cursor"));
+}
+
+static void fanout_batch(void *arg, tdm_status *st, PGresult *res)
+{
+    fanout_op *op = arg;
+    if (st != NULL) {
+        fanout_fail(op, source_status(st, res, op->source));
+        return;
+    }
+    int n = PQntuples(res);
+    if (n == 0) {
+        if (tdm_pg_tx_end(op->tx, false, fanout_ended, op) != 0)
+            fanout_ended(op, NULL);
+        return;
+    }
+    op->n_events = (size_t)n;
+    op->tenants = calloc((size_t)n, sizeof(*op->tenants));
+    if (op->tenants == NULL) {
+        fanout_fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *t = PQgetvalue(res, i, 0);
+        bool seen = false;
+        for (size_t k = 0; k < op->n_tenants && !seen; k++)
+            seen = strcmp(op->tenants[k], t) == 0;
+        if (!seen)
+            snprintf(op->tenants[op->n_tenants++], sizeof(op->tenants[0]), "%s", t);
+    }
+    snprintf(op->to_xact, sizeof(op->to_xact), "%s", PQgetvalue(res, n - 1, 1));
+    snprintf(op->to_seq, sizeof(op->to_seq), "%s", PQgetvalue(res, n - 1, 2));
+    fanout_next_tenant(op);
+}
+
+static void fanout_cursor(void *arg, tdm_status *st, PGresult *res)
+{
+    fanout_op *op = arg;
+    if (st != NULL) {
+        fanout_fail(op, st);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "no cursor for the %s outbox", op->source));
+        return;
+    }
+    snprintf(op->from_xact, sizeof(op->from_xact), "%s", PQgetvalue(res, 0, 0));
+    snprintf(op->from_seq, sizeof(op->from_seq), "%s", PQgetvalue(res, 0, 1));
+    /* Only rows of transactions older than every running one (the cursor's own
+     * transaction included: FOR UPDATE gave it an id): nothing can commit behind. */
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", op->batch);
+    snprintf(op->sql, sizeof(op->sql),
+             "SELECT o.tenant_id::text, o.xact_id::text, o.seq FROM %s.outbox o"
+             " WHERE (o.xact_id, o.seq) > ($1::xid8, $2::bigint)"
+             " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
+             " ORDER BY o.xact_id, o.seq LIMIT $3::int",
+             op->source);
+    const char *values[] = {op->from_xact, op->from_seq, limit};
+    if (tdm_pg_tx_query(op->tx, op->sql, 3, values, fanout_batch, op) != 0)
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not read the outbox"));
+}
+
+static void fanout_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
+{
+    fanout_op *op = arg;
+    if (st != NULL) {
+        fanout_fail(op, st);
+        return;
+    }
+    op->tx = tx;
+    const char *values[] = {op->source};
+    if (tdm_pg_tx_query(tx,
+                        "SELECT last_xact::text, last_seq FROM gateway.outbox_cursors "
+                        "WHERE source = $1 FOR UPDATE",
+                        1, values, fanout_cursor, op) != 0)
+        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not lock the cursor"));
+}
+
+int gw_webhook_store_fanout(tdm_pg_pool *pool, const char *source, int batch, gw_fanout_cb cb,
+                            void *arg)
+{
+    const char *schema = source_schema(source);
+    if (schema == NULL || batch < 1)
+        return -1;
+    fanout_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->pool = pool;
+    op->source = schema;
+    op->batch = batch;
+    op->cb = cb;
+    op->arg = arg;
+    tdm_pg_tx_options o = {.tenant_id = NULL};
+    int rc = tdm_pg_tx_begin(pool, &o, fanout_begun, op);
+    if (rc != 0)
+        fanout_free(op);
+    return rc;
+}
+
+/* ---- claim, load, record --------------------------------------------------------------------- */
+
+typedef struct worker_op {
+    tdm_arena *arena;
+    gw_claims_cb claims;
+    gw_attempts_cb attempts;
+    gw_record_cb record;
+    void *arg;
+} worker_op;
+
+static void claim_done(void *arg, tdm_status *st, PGresult *res)
+{
+    worker_op *op = arg;
+    if (st != NULL) {
+        op->claims(op->arg, st, NULL, 0);
+        return;
+    }
+    int n = PQntuples(res);
+    gw_claim_row *rows = tdm_arena_calloc(op->arena, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL) {
+        op->claims(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        rows[i].tenant_id = dup_at(op->arena, res, i, 0);
+        rows[i].delivery_id = dup_at(op->arena, res, i, 1);
+    }
+    op->claims(op->arg, NULL, rows, (size_t)n);
+}
+
+int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
+                           gw_claims_cb cb, void *arg)
+{
+    worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->arena = arena;
+    op->claims = cb;
+    op->arg = arg;
+    char limit_s[16], lease_s[16];
+    snprintf(limit_s, sizeof(limit_s), "%d", limit);
+    snprintf(lease_s, sizeof(lease_s), "%d", lease_ms);
+    const char *values[] = {limit_s, lease_s};
+    tdm_pg_tx_options o = {.tenant_id = NULL};
+    /* The oldest pending delivery of each (webhook, ordering key) only, so events of
+     * one match or participant reach an endpoint in order. */
+    return tdm_pg_exec(
+        pool, &o,
+        "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms'"
+        " FROM (SELECT a.tenant_id, a.delivery_id FROM gateway.webhook_queue a"
+        "  WHERE a.next_attempt_time <= now()"
+        "  AND (a.lease_until IS NULL OR a.lease_until < now())"
+        "  AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b WHERE b.webhook_id = a.webhook_id"
+        "   AND b.ordering_key = a.ordering_key AND b.position < a.position)"
+        "  ORDER BY a.next_attempt_time, a.position LIMIT $1::int FOR UPDATE SKIP LOCKED) c"
+        " WHERE q.tenant_id = c.tenant_id AND q.delivery_id = c.delivery_id"
+        " RETURNING q.tenant_id::text, q.delivery_id::text",
+        2, values, claim_done, op);
+}
+
+static void load_done(void *arg, tdm_status *st, PGresult *res)
+{
+    worker_op *op = arg;
+    if (st != NULL) {
+        op->attempts(op->arg, st, NULL, 0);
+        return;
+    }
+    int n = PQntuples(res);
+    gw_attempt_row *rows = tdm_arena_calloc(op->arena, (size_t)(n > 0 ? n : 1), sizeof(*rows));
+    if (rows == NULL) {
+        op->attempts(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    tdm_arena *a = op->arena;
+    for (int i = 0; i < n; i++) {
+        gw_attempt_row *r = &rows[i];
+        r->id = dup_at(a, res, i, 0);
+        r->webhook_id = dup_at(a, res, i, 1);
+        r->event_id = dup_at(a, res, i, 2);
+        r->event_type = dup_at(a, res, i, 3);
+        r->body = dup_at(a, res, i, 4);
+        r->attempt_count = (int)int_at(res, i, 5);
+        r->url = dup_at(a, res, i, 6);
+        r->sealed = hex_bytes(a, PQgetvalue(res, i, 7), &r->sealed_len);
+    }
+    op->attempts(op->arg, NULL, rows, (size_t)n);
+}
+
+int gw_webhook_store_load(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
+                          const char *const *ids, size_t n, gw_attempts_cb cb, void *arg)
+{
+    worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    char *list = tdm_arena_alloc(arena, n * 38 + 3);
+    if (op == NULL || list == NULL)
+        return -1;
+    op->arena = arena;
+    op->attempts = cb;
+    op->arg = arg;
+    size_t off = 0;
+    list[off++] = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            list[off++] = ',';
+        memcpy(list + off, ids[i], 36);
+        off += 36;
+    }
+    list[off++] = '}';
+    list[off] = '\0';
+    const char *values[] = {tenant_id, list};
+    tdm_pg_tx_options o = {.tenant_id = tenant_id, .read_only = true};
+    return tdm_pg_exec(pool, &o,
+                       "SELECT d.id::text, d.webhook_id::text, d.event_id::text, d.event_type,"
+                       " d.body, d.attempt_count, w.url, encode(w.secret_sealed, 'hex')"
+                       " FROM gateway.webhook_deliveries d JOIN gateway.webhooks w"
+                       " ON w.tenant_id = d.tenant_id AND w.id = d.webhook_id"
+                       " WHERE d.tenant_id = $1::uuid AND d.id = ANY ($2::uuid[])"
+                       " AND d.status = 1 AND d.body IS NOT NULL ORDER BY d.seq",
+                       2, values, load_done, op);
+}
+
+static void record_done(void *arg, tdm_status *st, PGresult *res)
+{
+    worker_op *op = arg;
+    if (st != NULL) {
+        op->record(op->arg, st, 0);
+        return;
+    }
+    op->record(op->arg, NULL, PQntuples(res) > 0 ? (int)int_at(res, 0, 0) : 0);
+}
+
+int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
+                            const char *id, bool succeeded, int status_code, const char *error,
+                            int64_t delay_ms, gw_record_cb cb, void *arg)
+{
+    worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->arena = arena;
+    op->record = cb;
+    op->arg = arg;
+    char code_s[16], delay_s[24];
+    snprintf(code_s, sizeof(code_s), "%d", status_code);
+    snprintf(delay_s, sizeof(delay_s), "%lld", (long long)delay_ms);
+    const char *values[] = {
+        tenant_id, id, succeeded ? "true" : "false", code_s, error != NULL ? error : "", delay_s};
+    tdm_pg_tx_options o = {.tenant_id = tenant_id};
+    /* Over: succeeded, or the next attempt would fall past 24 h after queueing. */
+    return tdm_pg_exec(
+        pool, &o,
+        "WITH c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next), "
+        "d AS (UPDATE gateway.webhook_deliveries x SET attempt_count = x.attempt_count + 1,"
+        "  last_attempt_time = now(), last_status_code = $4::int, last_error = left($5, 1000),"
+        "  status = CASE WHEN c.ok THEN 2"
+        "   WHEN c.next > x.create_time + interval '24 hours' THEN 3 ELSE 1 END,"
+        "  next_attempt_time = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
+        "   THEN NULL ELSE c.next END,"
+        "  body = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
+        "   THEN NULL ELSE x.body END"
+        " FROM c WHERE x.tenant_id = $1::uuid AND x.id = $2::uuid AND x.status = 1"
+        " RETURNING x.tenant_id, x.id, x.status, x.next_attempt_time), "
+        "gone AS (DELETE FROM gateway.webhook_queue q USING d WHERE q.tenant_id = d.tenant_id"
+        " AND q.delivery_id = d.id AND d.status <> 1 RETURNING 1), "
+        "later AS (UPDATE gateway.webhook_queue q SET next_attempt_time = d.next_attempt_time,"
+        " lease_until = NULL FROM d WHERE q.tenant_id = d.tenant_id AND q.delivery_id = d.id"
+        " AND d.status = 1 RETURNING 1) "
+        "SELECT d.status FROM d",
+        6, values, record_done, op);
+}
