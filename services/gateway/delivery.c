@@ -42,6 +42,7 @@
 #define RETRY_BASE_ENV       "TANDEM_WEBHOOK_RETRY_BASE_MS"
 #define SOURCE_COUNT         3
 #define RESPONSE_DISCARD_MAX (64 * 1024) /* read at most this much of an answer */
+#define SOURCE_RETRY_MS      30000       /* an outbox not readable yet is tried this often */
 
 static const char *const SOURCE_NAMES[SOURCE_COUNT] = {"enrolment", "matching", "feedback"};
 
@@ -85,6 +86,7 @@ static struct {
     bool fanning[SOURCE_COUNT];
     bool claiming, claim_again;
     bool source_warned[SOURCE_COUNT];
+    uint64_t source_retry_at[SOURCE_COUNT]; /* loop time before which a source is skipped */
     tdm_metric *m_deliveries;
 } D;
 
@@ -500,6 +502,8 @@ static void fanned_out(void *arg, tdm_status *st, size_t n_events)
                        "webhook fan-out failed", "source", SOURCE_NAMES[source], "error",
                        st->message, "detail", st->detail, NULL);
         D.source_warned[source] = expected;
+        if (expected)
+            D.source_retry_at[source] = uv_now(D.loop) + SOURCE_RETRY_MS;
         tdm_status_free(st);
         return;
     }
@@ -514,7 +518,8 @@ static void fanned_out(void *arg, tdm_status *st, size_t n_events)
 
 static void fanout(size_t source)
 {
-    if (!D.running || D.fanning[source] || !tdm_runtime_migrated(D.gw->rt))
+    if (!D.running || D.fanning[source] || !tdm_runtime_migrated(D.gw->rt) ||
+        uv_now(D.loop) < D.source_retry_at[source])
         return;
     D.fanning[source] = true;
     if (gw_webhook_store_fanout(tdm_runtime_pg(D.gw->rt), SOURCE_NAMES[source], FANOUT_BATCH,

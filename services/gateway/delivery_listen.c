@@ -127,8 +127,10 @@ static void listening_io(int events)
         fail("poll");
         return;
     }
-    if (any)
+    if (any) {
+        tdm_log(TDM_LOG_DEBUG, NULL, "outbox NOTIFY received");
         gw_delivery_wake();
+    }
 }
 
 static void connect_step(void)
@@ -149,6 +151,7 @@ static void connect_step(void)
             fail("poll");
             return;
         }
+        tdm_log(TDM_LOG_DEBUG, NULL, "outbox LISTEN connection established");
         gw_delivery_wake(); /* whatever was written while not listening */
         return;
     }
