@@ -274,6 +274,23 @@ class Webhooks(unittest.TestCase):
         time.sleep(1)
         self.assertEqual(len(self.receiver.at(a)), 2)
 
+    def test_grpc_door_serves_the_same_service(self):
+        from tandem.v1 import webhook_pb2 as W
+        tenant, _ = self.tenant()
+        w = self.webhook(tenant, "/grpc-" + uuid.uuid4().hex)
+        ch = self.stack.channel("gateway")
+        try:
+            call = ch.unary_unary("/tandem.v1.WebhookService/ListWebhooks",
+                                  request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=W.ListWebhooksResponse.FromString)
+            r = call(W.ListWebhooksRequest(), timeout=10,
+                     metadata=[("authorization", "Bearer " + self.root),
+                               ("x-tandem-tenant", tenant)])
+        finally:
+            ch.close()
+        self.assertEqual([x.id for x in r.webhooks], [w["id"]])
+        self.assertEqual(r.webhooks[0].secret, "")
+
     def test_registration_is_validated(self):
         tenant, _ = self.tenant()
         for body, field in (({"url": "ftp://example.com/", "events": [EVENT]}, "webhook.url"),
