@@ -466,7 +466,10 @@ class LifecycleTest(unittest.TestCase):
         self.assertTrue(all(r == grpc.StatusCode.ALREADY_EXISTS for r in refused), results)
         done = [wait_run(t, i) for i in ids]
         self.assertTrue(all(d.status == M.MatchingRun.SUCCEEDED for d in done))
-        spans = sorted((d.create_time.ToNanoseconds(), d.end_time.ToNanoseconds()) for d in done)
+        # Never alongside: a run starts only after the one before it ended. (Not
+        # create_time: a start that waited on the first run's completion for the
+        # one-live-run index formed its row, and its timestamp, before the wait.)
+        spans = sorted((d.start_time.ToNanoseconds(), d.end_time.ToNanoseconds()) for d in done)
         for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
             self.assertLessEqual(e1, s2)
         runs = mat("ListMatchingRuns", M.ListMatchingRunsRequest(programme_id=prog.id),
