@@ -9,13 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_RATE_LIMIT_RPS   200
-#define DEFAULT_RATE_LIMIT_BURST 400
-#define DEFAULT_DRAIN_TIMEOUT_MS 15000
-#define MAX_DRAIN_TIMEOUT_MS     600000
-#define DEFAULT_DB_POOL_SIZE     8
-#define MAX_DB_POOL_SIZE         256
-#define MAX_RATE_LIMIT           1000000
+#define DEFAULT_RATE_LIMIT_RPS        200
+#define DEFAULT_RATE_LIMIT_BURST      400
+#define DEFAULT_DRAIN_TIMEOUT_MS      15000
+#define MAX_DRAIN_TIMEOUT_MS          600000
+#define DEFAULT_DB_POOL_SIZE          8
+#define MAX_DB_POOL_SIZE              256
+#define MAX_RATE_LIMIT                1000000
+#define DEFAULT_WEBHOOK_RETRY_BASE_MS 5000 /* API.md: the first retry within 5 s */
+#define MIN_WEBHOOK_SECRET_KEY_CHARS  16
 
 static const char *env_getenv(const char *name)
 {
@@ -164,9 +166,18 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (st = read_int(get, "TANDEM_DRAIN_TIMEOUT_MS", DEFAULT_DRAIN_TIMEOUT_MS, 0,
                        MAX_DRAIN_TIMEOUT_MS, &cfg->drain_timeout_ms)) ||
         (st = read_bool(get, "TANDEM_REFLECTION", true, &cfg->reflection)) ||
+        (st = read_string(get, "TANDEM_WEBHOOK_SECRET_KEY", &cfg->webhook_secret_key)) ||
+        (st = read_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", DEFAULT_WEBHOOK_RETRY_BASE_MS, 1,
+                       DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
         (st = read_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
                        &cfg->db_pool_size)))
         return st;
+    if (cfg->webhook_secret_key != NULL &&
+        strlen(cfg->webhook_secret_key) < MIN_WEBHOOK_SECRET_KEY_CHARS)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_WEBHOOK_SECRET_KEY is too short: it must be at least %d "
+                              "characters of high-entropy secret",
+                              MIN_WEBHOOK_SECRET_KEY_CHARS);
     if (cfg->bootstrap_key != NULL && strlen(cfg->bootstrap_key) < 32)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
                               "TANDEM_BOOTSTRAP_KEY is too short: it must be at least 32 "
@@ -179,5 +190,7 @@ void tdm_config_free(tdm_config *cfg)
     free(cfg->database_url);
     free(cfg->migration_database_url);
     free(cfg->bootstrap_key);
+    free(cfg->webhook_secret_key);
     cfg->database_url = cfg->migration_database_url = cfg->bootstrap_key = NULL;
+    cfg->webhook_secret_key = NULL;
 }

@@ -38,8 +38,6 @@
 #define MAX_IN_FLIGHT        64
 #define LEASE_MS             30000 /* > ATTEMPT_TIMEOUT_MS + time to record */
 #define ATTEMPT_TIMEOUT_MS   10000
-#define RETRY_BASE_MS        5000 /* the first retry comes within 5 s */
-#define RETRY_BASE_ENV       "TANDEM_WEBHOOK_RETRY_BASE_MS"
 #define SOURCE_COUNT         3
 #define RESPONSE_DISCARD_MAX (64 * 1024) /* read at most this much of an answer */
 #define SOURCE_RETRY_MS      30000       /* an outbox not readable yet is tried this often */
@@ -546,21 +544,6 @@ static void on_tick(uv_timer_t *h)
 /* ---- start and stop
  * ------------------------------------------------------------------------------- */
 
-static int64_t retry_base_from_env(void)
-{
-    const char *v = getenv(RETRY_BASE_ENV);
-    if (v == NULL || v[0] == '\0')
-        return RETRY_BASE_MS;
-    char *end = NULL;
-    long long ms = strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || ms < 1 || ms > RETRY_BASE_MS) {
-        tdm_log_fields(TDM_LOG_WARN, NULL, "ignoring " RETRY_BASE_ENV " (1 to 5000)", "value", v,
-                       NULL);
-        return RETRY_BASE_MS;
-    }
-    return ms;
-}
-
 tdm_status *gw_delivery_start(gw_state *gw)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -569,7 +552,7 @@ tdm_status *gw_delivery_start(gw_state *gw)
     D.gw = gw;
     D.loop = tdm_runtime_loop(gw->rt);
     D.allow_private = tdm_runtime_config(gw->rt)->webhook_allow_private;
-    D.retry_base_ms = retry_base_from_env();
+    D.retry_base_ms = tdm_runtime_config(gw->rt)->webhook_retry_base_ms;
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",
                            "Webhook delivery attempts by outcome (succeeded, http_error, timeout, "

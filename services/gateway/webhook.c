@@ -621,6 +621,6 @@ tdm_status *gw_webhook_register(gw_state *gw)
         .require_context = false,
     };
     def.service_data = gw;
-    gw_webhook_sealing_key_load();
+    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

@@ -45,9 +45,10 @@ extern const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX];
 /* A fresh signing secret into out (GW_WEBHOOK_SECRET_LEN + 1 bytes); 0 or -1. */
 int gw_webhook_secret_generate(char *out, size_t out_size);
 
-/* The key sealing secrets at rest: SHA-256 of TANDEM_WEBHOOK_SECRET_KEY, or none
- * (secrets are then stored as version 0, unencrypted; a warning says so at start). */
-void gw_webhook_sealing_key_load(void);
+/* The key sealing secrets at rest: SHA-256 of `key` (TANDEM_WEBHOOK_SECRET_KEY, read
+ * and checked by tdm_config_load), or none when key is NULL (secrets are then stored
+ * as version 0, unencrypted; a warning says so at start). */
+void gw_webhook_sealing_key_load(const char *key);
 bool gw_webhook_sealing_key_set(void);
 
 /* Seal `secret` bound to `aad` (tenant id ':' webhook id): out gets at most

@@ -57,10 +57,9 @@ int gw_webhook_secret_generate(char *out, size_t out_size)
     return strlen(out) == GW_WEBHOOK_SECRET_LEN ? 0 : -1;
 }
 
-void gw_webhook_sealing_key_load(void)
+void gw_webhook_sealing_key_load(const char *k)
 {
-    const char *k = getenv("TANDEM_WEBHOOK_SECRET_KEY");
-    SEALING_KEY_SET = k != NULL && strlen(k) >= 16;
+    SEALING_KEY_SET = k != NULL && k[0] != '\0'; /* its length is checked by tdm_config_load */
     if (SEALING_KEY_SET)
         SHA256((const unsigned char *)k, strlen(k), SEALING_KEY);
     else

@@ -45,6 +45,8 @@ static void defaults_follow_the_contract(void **state)
     assert_false(cfg.webhook_allow_private);
     assert_true(cfg.reflection);
     assert_int_equal(cfg.drain_timeout_ms, 15000);
+    assert_int_equal(cfg.webhook_retry_base_ms, 5000);
+    assert_null(cfg.webhook_secret_key);
     /* Without an owner URL, migrations use the service's own connection. */
     assert_string_equal(cfg.migration_database_url, "postgresql://u@h/db");
     assert_null(cfg.bootstrap_key);
@@ -69,6 +71,8 @@ static void every_variable_is_read(void **state)
                          "TANDEM_DRAIN_TIMEOUT_MS=2500",
                          "TANDEM_REFLECTION=0",
                          "TANDEM_DB_POOL_SIZE=3",
+                         "TANDEM_WEBHOOK_SECRET_KEY=0123456789abcdef",
+                         "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
                          NULL};
     assert_null(load(&cfg, env));
     assert_string_equal(cfg.listen.host, "::1");
@@ -84,6 +88,8 @@ static void every_variable_is_read(void **state)
     assert_int_equal(cfg.drain_timeout_ms, 2500);
     assert_false(cfg.reflection);
     assert_int_equal(cfg.db_pool_size, 3);
+    assert_string_equal(cfg.webhook_secret_key, "0123456789abcdef");
+    assert_int_equal(cfg.webhook_retry_base_ms, 200);
     tdm_config_free(&cfg);
 }
 
@@ -103,6 +109,8 @@ static void bad_values_name_their_variable(void **state)
         {"TANDEM_DRAIN_TIMEOUT_MS=-1", "TANDEM_DRAIN_TIMEOUT_MS"},
         {"TANDEM_DB_POOL_SIZE=0", "TANDEM_DB_POOL_SIZE"},
         {"TANDEM_BOOTSTRAP_KEY=short", "TANDEM_BOOTSTRAP_KEY"},
+        {"TANDEM_WEBHOOK_SECRET_KEY=short", "TANDEM_WEBHOOK_SECRET_KEY"},
+        {"TANDEM_WEBHOOK_RETRY_BASE_MS=5001", "TANDEM_WEBHOOK_RETRY_BASE_MS"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tdm_config cfg;
