@@ -228,9 +228,12 @@ static void test_catalog_every_tenant_table_is_protected_and_services_own_nothin
      *  - gateway.api_keys is the tenant directory: a key is found by its hash before
      *    any tenant is known, so it has no RLS at all;
      *  - matching.run_queue holds ids only (tenant, run, lease) for replicas to claim
-     *    runs across tenants: RLS enabled and forced, with a cross-tenant policy. */
+     *    runs across tenants: RLS enabled and forced, with a cross-tenant policy;
+     *  - gateway.webhook_queue likewise holds ids, ordering keys and times only, for
+     *    the delivery worker to claim due deliveries across tenants (each delivery is
+     *    then read and updated in its own tenant's transaction). */
     const char *directory = "'gateway.api_keys'";
-    const char *cross_tenant = "'gateway.api_keys', 'matching.run_queue'";
+    const char *cross_tenant = "'gateway.api_keys', 'matching.run_queue', 'gateway.webhook_queue'";
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
