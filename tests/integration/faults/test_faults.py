@@ -23,6 +23,7 @@ acknowledged commits by design. The scratch database of this test is set to
 synchronous_commit=on (ALTER DATABASE, which takes precedence over the server's
 command line for new sessions), the setting of every real deployment.
 """
+import http.client
 import json
 import os
 import shlex
@@ -536,6 +537,52 @@ class DrainOnSigterm(unittest.TestCase):
         prog = self.seed(tenant)
         md = [("authorization", "Bearer " + s.bootstrap_key), ("x-tandem-tenant", tenant)]
         self.judge("gateway", *self.drain("gateway", prog, lambda: md))
+
+
+    def test_sigterm_to_the_gateway_with_200_rest_calls_in_flight(self):
+        """The same over REST: 200 HTTP/1.1 connections, each with its request written
+        in full before SIGTERM."""
+        s = self.stack
+        start_gateway(s, {"TANDEM_DRAIN_TIMEOUT_MS": str(self.DRAIN_MS)})
+        tenant = make_tenant(s)
+        prog = self.seed(tenant)
+        path = "/v1/programmes/%s/participants?pageSize=%d" % (prog, self.PAGE)
+        host, port = s.addr("gateway").split(":")
+        sent = threading.Semaphore(0)
+        go = threading.Barrier(self.CALLS + 1)
+
+        def one():
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            try:
+                conn.connect()
+                go.wait()
+                conn.request("GET", path, headers={
+                    "Authorization": "Bearer " + s.bootstrap_key, "X-Tandem-Tenant": tenant})
+                sent.release()
+                r = conn.getresponse()
+                body = r.read()
+                return (grpc.StatusCode.OK, len(json.loads(body)["participants"])) \
+                    if r.status == 200 else (r.status, body[:200])
+            except (OSError, http.client.HTTPException) as e:
+                return ("transport", repr(e))
+            finally:
+                conn.close()
+        pool = futures.ThreadPoolExecutor(max_workers=self.CALLS)
+        try:
+            calls = [pool.submit(one) for _ in range(self.CALLS)]
+            go.wait(timeout=30)
+            for _ in range(self.CALLS):  # every request written to its socket
+                self.assertTrue(sent.acquire(timeout=30))
+            pending = sum(not c.done() for c in calls)
+            proc = s.procs["gateway"]
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(timeout=self.DRAIN_MS / 1000 + 20)
+            took = time.monotonic() - t0
+            outcomes = [c.result(timeout=60) for c in calls]
+        finally:
+            pool.shutdown()
+        self.judge("gateway", pending, rc, took, outcomes)
 
 
 class DownstreamStopped(unittest.TestCase):
