@@ -24,6 +24,7 @@ synchronous_commit=on (ALTER DATABASE, which takes precedence over the server's
 command line for new sessions), the setting of every real deployment.
 """
 import http.client
+import http.server
 import json
 import os
 import shlex
@@ -183,6 +184,39 @@ def pg_running():
                           capture_output=True).returncode == 0
 
 
+class Receiver:
+    """A webhook endpoint: keeps the bodies of the deliveries it is sent."""
+
+    def __init__(self):
+        self.bodies = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.bodies.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+
+    def saw(self, text):
+        return any(text.encode() in b for b in list(self.bodies))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @unittest.skipUnless(PGDATA and PGCTL,
                      "TANDEM_TEST_PGDATA and TANDEM_TEST_PGCTL are needed to stop and start "
                      "the test cluster: run through ./tests/run.sh")
@@ -207,6 +241,11 @@ class PostgresCrash(unittest.TestCase):
         s = self.stack
         tenant = make_tenant(s)
         prog = make_programme(s, tenant)
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        status, hook, _ = rest(s, "POST", "/v1/webhooks", {
+            "url": receiver.url, "events": ["participant.enrolled"]}, tenant=tenant)
+        self.assertEqual(status, 200, hook)
         records = []  # (kind, started, ended, status)
         acked = set()
         lock = threading.Lock()
@@ -312,9 +351,32 @@ class PostgresCrash(unittest.TestCase):
         lost = acked - held
         self.assertEqual(lost, set(), "%d acknowledged writes lost (of %d)" %
                          (len(lost), len(acked)))
-        print("\n  PostgreSQL crash: %d writes acknowledged (%d before the stop), %d calls "
-              "while down (all 503, slowest %.3f s), recovered %.1f s after the start"
-              % (len(acked), before, len(during), max(e for _, e, _ in during), recovered))
+        # The gateway's webhook worker (LISTEN/NOTIFY on the outbox) came back too: an
+        # enrolment after the restart is delivered.
+        marker = "after-crash-%s" % uuid.uuid4().hex[:8]
+        status, _, _ = rest(s, "POST", "/v1/programmes/%s/participants" % prog,
+                            person(marker), tenant=tenant)
+        self.assertEqual(status, 200)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not receiver.saw(marker):
+            time.sleep(0.1)
+        self.assertTrue(receiver.saw(marker), "no webhook delivery after the restart:\n"
+                        + s.log_tail("gateway"))
+        # And no event of an acknowledged write was lost in the crash (the outbox is
+        # written in the same transaction as the participant).
+        undelivered = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            undelivered = [e for e in acked if not receiver.saw('"%s"' % e)]
+            if not undelivered:
+                break
+            time.sleep(0.2)
+        self.assertEqual(undelivered, [], "participant.enrolled never delivered")
+        print("\n  PostgreSQL crash: %d writes acknowledged (%d before the stop), all held; "
+              "%d calls while down (all 503, slowest %.3f s); recovered %.1f s after the "
+              "start; %d webhook deliveries, the post-restart one included"
+              % (len(acked), before, len(during), max(e for _, e, _ in during), recovered,
+                 len(receiver.bodies)))
 
 
 class KilledMidBatch(unittest.TestCase):
