@@ -22,6 +22,12 @@
  * use cached alternatives, which prices only lower, so the cache errs on the safe side.
  * Every step keeps all reduced costs non-negative, so the searches that follow start
  * from a valid state and the result is exact whatever ARR did.
+ *
+ * Searches scan rows lazily (see "Lazy rows"): a row reached through a full mentor
+ * relaxes only its K best mentors at once and its full scan waits until the search gets
+ * to a distance where an unlisted mentor could matter, which in nearly balanced markets
+ * is rarely before the search ends. Distances, potentials and duals are those of full
+ * scans.
  */
 #include "engine.h"
 
@@ -33,6 +39,10 @@
  * mentor, more passes keep cutting the number of searches). */
 #define ARR_PASSES_ONE_SEAT 2
 #define ARR_PASSES_SEATS    32
+/* Lazy rows (below): list length, used when a row has at least LAZY_MIN_RATIO times more
+ * mentors (16 measured best of 16/32/64/128 on score-like data and the service's). */
+#define LAZY_K         16
+#define LAZY_MIN_RATIO 2
 
 typedef struct dense_solver {
     uint32_t nm, ne;
@@ -50,6 +60,17 @@ typedef struct dense_solver {
     int64_t *d;
     int32_t *pred; /* mentee that reached each mentor */
     uint32_t *cols;
+    uint32_t *pos; /* inverse of cols */
+    /* lazy rows: each mentee's K best mentors; the rest of its row waits in a heap */
+    uint32_t k;    /* list length, 0: every row scanned in full */
+    uint32_t *lst; /* lst[j * k + r] */
+    int64_t *lbv;  /* a bound on w' + p over the mentors not listed, or INT64_MIN */
+    int64_t *dkk;  /* distance at which a waiting row was reached */
+    int64_t *hkey; /* heap of waiting rows by key */
+    uint32_t *hrow;
+    uint32_t nh;
+    int64_t *bval; /* K + 1 scratch entries for build_row */
+    uint32_t *bidx;
     uint64_t iterations, init_matched;
 } dense_solver;
 
@@ -200,6 +221,8 @@ typedef struct term {
             pred[i] = (int32_t)k;                                                                  \
             if (nd == mn) {                                                                        \
                 cols[q] = cols[*hi];                                                               \
+                s->pos[cols[q]] = q;                                                               \
+                s->pos[i] = *hi;                                                                   \
                 cols[(*hi)++] = i;                                                                 \
             }                                                                                      \
         }                                                                                          \
@@ -219,6 +242,118 @@ static void scan_row(dense_solver *s, uint32_t k, int64_t dk, int64_t mn, uint32
         SCAN_ROW_BODY((int64_t)w)
     else
         SCAN_ROW_BODY((int64_t)w * scale)
+}
+
+/*
+ * Lazy rows. A search that reaches a full mentor scans its mentees' rows: in a market with
+ * about as many seats as mentees the last searches settle nearly every mentor, so nearly
+ * every row is scanned per search. But a row's arcs that matter are those of small reduced
+ * cost. Each mentee keeps its K mentors of largest w' + p_i (taken after ARR) and lbv, the
+ * (K+1)-th value. Mentor potentials only go down, so for every mentor not listed
+ * rc = p_k - w' - p_i >= p_k - lbv: a row reached at distance dk scans its list at once
+ * and waits in a heap with key dk + p_k - lbv; its full scan happens only if the search
+ * gets to that distance. Every distance settled is the exact one, as in a full scan.
+ */
+static void heap_push(dense_solver *s, int64_t key, uint32_t row)
+{
+    uint32_t x = s->nh++;
+    while (x > 0) {
+        uint32_t up = (x - 1) / 2;
+        if (s->hkey[up] <= key)
+            break;
+        s->hkey[x] = s->hkey[up];
+        s->hrow[x] = s->hrow[up];
+        x = up;
+    }
+    s->hkey[x] = key;
+    s->hrow[x] = row;
+}
+
+static uint32_t heap_pop(dense_solver *s)
+{
+    uint32_t top = s->hrow[0];
+    int64_t key = s->hkey[--s->nh];
+    uint32_t row = s->hrow[s->nh], x = 0;
+    for (;;) {
+        uint32_t c = 2 * x + 1;
+        if (c >= s->nh)
+            break;
+        if (c + 1 < s->nh && s->hkey[c + 1] < s->hkey[c])
+            c++;
+        if (s->hkey[c] >= key)
+            break;
+        s->hkey[x] = s->hkey[c];
+        s->hrow[x] = s->hrow[c];
+        x = c;
+    }
+    s->hkey[x] = key;
+    s->hrow[x] = row;
+    return top;
+}
+
+/* Row j's K best mentors at the current potentials; val and idx hold K + 1 entries. */
+static void build_row(dense_solver *s, uint32_t j, int64_t *val, uint32_t *idx)
+{
+    uint32_t K = s->k;
+    const int32_t *row = s->w + (size_t)j * s->nm;
+    uint32_t n = 0; /* val sorted decreasing, at most K + 1 */
+    for (uint32_t i = 0; i < s->nm; i++) {
+        if (row[i] < s->thr)
+            continue;
+        int64_t a = wprime(s, row[i]) + s->pm[i];
+        if (n == K + 1 && a <= val[K])
+            continue;
+        uint32_t q = n < K + 1 ? n++ : K;
+        while (q > 0 && val[q - 1] < a) {
+            val[q] = val[q - 1];
+            idx[q] = idx[q - 1];
+            q--;
+        }
+        val[q] = a;
+        idx[q] = i;
+    }
+    uint32_t *l = s->lst + (size_t)j * K;
+    for (uint32_t r = 0; r < K; r++)
+        l[r] = r < n ? idx[r] : UINT32_MAX;
+    s->lbv[j] = n == K + 1 ? val[K] : INT64_MIN;
+}
+
+static void build_lists(dense_solver *s)
+{
+    for (uint32_t j = 0; j < s->ne; j++)
+        build_row(s, j, s->bval, s->bidx);
+}
+
+/* Row k reached at distance dk: its listed mentors now, the rest when the search gets to
+ * dk + p_k - lbv. */
+static void scan_list(dense_solver *s, uint32_t k, int64_t dk, int64_t mn, uint32_t *hi)
+{
+    const int32_t *row = s->w + (size_t)k * s->nm;
+    const uint32_t *l = s->lst + (size_t)k * s->k;
+    int64_t base = dk + s->pe[k] - s->offset;
+    for (uint32_t r = 0; r < s->k; r++) {
+        uint32_t i = l[r];
+        if (i == UINT32_MAX)
+            break;
+        if (s->pos[i] < *hi)
+            continue; /* settled, or in the group being settled */
+        int64_t nd = base - (int64_t)row[i] * s->scale - s->pm[i];
+        if (nd < s->d[i]) {
+            s->d[i] = nd;
+            s->pred[i] = (int32_t)k;
+            if (nd == mn) {
+                uint32_t q = s->pos[i], o = s->cols[*hi];
+                s->cols[q] = o;
+                s->pos[o] = q;
+                s->cols[*hi] = i;
+                s->pos[i] = (*hi)++;
+            }
+        }
+    }
+    if (s->lbv[k] != INT64_MIN) {
+        s->dkk[k] = dk;
+        heap_push(s, dk + s->pe[k] - s->lbv[k], k);
+    }
 }
 
 static void shift_chain(dense_solver *s, uint32_t src, int32_t i, uint32_t pos)
@@ -243,7 +378,9 @@ static void augment_from(dense_solver *s, uint32_t src)
     for (uint32_t i = 0; i < nm; i++) {
         s->d[i] = DIST_INF;
         s->cols[i] = i;
+        s->pos[i] = i;
     }
+    s->nh = 0;
     uint32_t lo = 0, hi = 0;
     int64_t mn = 0;
     int64_t dt = s->pe[src] - s->pt; /* src goes "unmatched" */
@@ -261,9 +398,20 @@ static void augment_from(dense_solver *s, uint32_t src)
                         hi = lo;
                         mn = di;
                     }
-                    s->cols[q] = s->cols[hi];
-                    s->cols[hi++] = i;
+                    uint32_t o = s->cols[hi];
+                    s->cols[q] = o;
+                    s->pos[o] = q;
+                    s->cols[hi] = i;
+                    s->pos[i] = hi++;
                 }
+            }
+            if (s->nh > 0 && s->hkey[0] <= mn && s->hkey[0] < dt) {
+                /* a waiting row's full scan comes first: it may reach below mn */
+                hi = lo;
+                uint32_t k = heap_pop(s);
+                scan_row(s, k, s->dkk[k], INT64_MIN, &hi);
+                build_row(s, k, s->bval, s->bidx); /* paid for already: refresh */
+                continue;
             }
             if (mn >= dt)
                 break;
@@ -289,8 +437,12 @@ static void augment_from(dense_solver *s, uint32_t src)
         }
         if (dt <= mn)
             break;
-        for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
-            scan_row(s, s->seat[q], mn, mn, &hi);
+        for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
+            if (s->k > 0)
+                scan_list(s, s->seat[q], mn, mn, &hi);
+            else
+                scan_row(s, s->seat[q], mn, mn, &hi);
+        }
     }
     /* Potentials: settled mentors [0, lo) and the mentees they reached move by d - dt. */
     for (uint32_t q = 0; q < lo; q++) {
@@ -330,6 +482,14 @@ static void dense_free(dense_solver *s)
     free(s->d);
     free(s->pred);
     free(s->cols);
+    free(s->pos);
+    free(s->lst);
+    free(s->lbv);
+    free(s->dkk);
+    free(s->hkey);
+    free(s->hrow);
+    free(s->bval);
+    free(s->bidx);
     free((void *)s->cap);
 }
 
@@ -371,8 +531,9 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
     s->d = malloc(sizeof *s->d * ((size_t)nm + 1));
     s->pred = malloc(sizeof *s->pred * ((size_t)nm + 1));
     s->cols = malloc(sizeof *s->cols * ((size_t)nm + 1));
+    s->pos = malloc(sizeof *s->pos * ((size_t)nm + 1));
     if (!c || !s->pm || !s->pe || !s->mate || !s->seat_off || !s->seat_of || !s->used || !s->alt ||
-        !s->d || !s->pred || !s->cols)
+        !s->d || !s->pred || !s->cols || !s->pos)
         return TDM_ASSIGN_E_NOMEM;
     uint32_t seats = 0;
     s->arr_passes = ARR_PASSES_ONE_SEAT;
@@ -390,6 +551,21 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
         s->mate[j] = TDM__MATE_NONE;
     if (!arr(s))
         return TDM_ASSIGN_E_NOMEM;
+    s->k = LAZY_K;
+    if ((uint64_t)s->k * LAZY_MIN_RATIO > nm)
+        s->k = 0;
+    if (s->k > 0) {
+        s->lst = malloc(sizeof *s->lst * ((size_t)ne * s->k + 1));
+        s->lbv = malloc(sizeof *s->lbv * ((size_t)ne + 1));
+        s->dkk = malloc(sizeof *s->dkk * ((size_t)ne + 1));
+        s->hkey = malloc(sizeof *s->hkey * ((size_t)ne + 1));
+        s->hrow = malloc(sizeof *s->hrow * ((size_t)ne + 1));
+        s->bval = malloc(sizeof *s->bval * ((size_t)s->k + 1));
+        s->bidx = malloc(sizeof *s->bidx * ((size_t)s->k + 1));
+        if (!s->lst || !s->lbv || !s->dkk || !s->hkey || !s->hrow || !s->bval || !s->bidx)
+            return TDM_ASSIGN_E_NOMEM;
+        build_lists(s);
+    }
     for (uint32_t j = 0; j < ne; j++)
         if (s->mate[j] == TDM__MATE_NONE)
             augment_from(s, j);
