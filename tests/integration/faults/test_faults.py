@@ -321,6 +321,7 @@ class PostgresCrash(unittest.TestCase):
                 pg_start(self.options)
 
         self.assertGreater(before, 20, "too little load before the stop to judge")
+        self.assertEqual(pg_start_options(), self.options, "the cluster's options changed")
         self.assertEqual({svc: rc for svc, rc in alive(s).items() if rc is not None}, {},
                          "a service process died while PostgreSQL was down")
         self.assertEqual(err.exception.code(), grpc.StatusCode.UNAVAILABLE,
