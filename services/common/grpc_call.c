@@ -199,7 +199,7 @@ void tdm_call_stream_closed(tdm_call *call)
 }
 
 /* The deadline passed while the handler was still working: the client is told
- * DEADLINE_EXCEEDED and the stream reset (CANCEL); the handler's work is cancelled. */
+ * DEADLINE_EXCEEDED in trailers and the handler's work is cancelled. */
 static void on_deadline(uv_timer_t *t)
 {
     tdm_call *call = t->data;
@@ -209,8 +209,11 @@ static void on_deadline(uv_timer_t *t)
     call->cancelled = true;
     call->cancel_code = TDM_DEADLINE_EXCEEDED;
     if (s->conn != NULL) {
+        /* Trailers only: a RST_STREAM(CANCEL) right behind them races them at the
+         * client (grpcio may report CANCELLED instead of DEADLINE_EXCEEDED). A client
+         * still sending its request is reset with NO_ERROR once the trailers are out
+         * (h2_server.c on_frame_send), as RFC 9113 section 8.1 prescribes. */
         tdm_h2_grpc_finish(s, TDM_DEADLINE_EXCEEDED, "deadline exceeded", NULL);
-        nghttp2_submit_rst_stream(s->conn->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
         tdm_h2_after_submit(s);
     }
     call_run_cancel_hook(call);
