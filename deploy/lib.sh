@@ -66,8 +66,27 @@ tdm_pg_ctl_prefix() {
 }
 
 # A TCP port nobody listens on now.
+# tdm_free_port: a port nobody listens on, from below the kernel's ephemeral range so
+# that no outgoing connection takes it before our server binds it.
 tdm_free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  /usr/bin/python3 - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+for _ in range(1000):
+    port = random.randint(max(1024, low - 12001), low - 1)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    raise SystemExit("no free port below the ephemeral range")
+PY
 }
 
 # tdm_pg_init DATA_DIR AUTH: create a cluster owned by the PostgreSQL OS user.

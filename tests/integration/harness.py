@@ -11,7 +11,9 @@ Run with Debian's interpreter (/usr/bin/python3): grpcio and protobuf come from
 Debian packages. Generated Python modules of the protos are in
 $TANDEM_BUILD_DIR/python.
 """
+import fcntl
 import os
+import random
 import secrets
 import signal
 import socket
@@ -38,10 +40,59 @@ def require_database():
         raise SystemExit("TANDEM_TEST_DATABASE_URL is not set: run through ./tests/run.sh")
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports handed out by reserve_port() stay taken, across every test process of a run,
+# until the holder exits: a lock file per port in PORT_LOCK_DIR, held open.
+PORT_LOCK_DIR = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"), "ports")
+
+
+def reserve_port():
+    """A port for a service this test will start, and the open lock file that keeps it.
+
+    Binding port 0 and closing the socket hands back a port from the ephemeral range:
+    before the service binds it, any outgoing connection on the machine (a service
+    dialling PostgreSQL, another test's client) or another test's free_port() may take
+    it, and the test then talks to somebody else's process. So ports come from below
+    the ephemeral range, where the kernel never picks, and a lock file per port keeps
+    parallel test processes apart. Keep the returned file open while the port is used.
+    """
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    high = min(_ephemeral_low(), 65536) - 1
+    low = max(1024, high - 12000)
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randint(low, high)
+        lock = open(os.path.join(PORT_LOCK_DIR, str(port)), "a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            lock.close()
+            continue
+        return port, lock
+    raise RuntimeError("no free port below the ephemeral range")
+
+
+_HELD = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, held for the life of this test process."""
+    port, lock = reserve_port()
+    _HELD.append(lock)
+    return port
 
 
 def with_database(url, dbname):
@@ -84,8 +135,10 @@ class Stack:
              "-v", "enrolment_password=" + pw, "-v", "matching_password=" + pw,
              "-v", "feedback_password=" + pw, "-v", "dbname=" + self.dbname,
              "-f", os.path.join(SOURCE_DIR, "deploy", "sql", "bootstrap.sql"))
+        self.port_locks = []
         for svc in SERVICES:
-            self.ports[svc] = free_port()
+            self.ports[svc], lock = reserve_port()
+            self.port_locks.append(lock)
 
     def url(self, role):
         return with_user(self.super_url, role, self.password)
@@ -162,6 +215,10 @@ class Stack:
             return None
         if proc.poll() is None:
             proc.send_signal(sig)
+        elif proc.returncode != 0:
+            # It died on its own: say why, or the test's failure is a mystery.
+            sys.stderr.write("tandem-%s had exited with %s; its log ends:\n%s\n" %
+                             (svc, proc.returncode, self.log_tail(svc)))
         try:
             return proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -177,6 +234,9 @@ class Stack:
                 pass
         # Sessions of the services are gone; drop the scratch database.
         psql(SUPER_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname, check=False)
+        for lock in self.port_locks:
+            lock.close()
+        self.port_locks = []
 
     # ---- gRPC helpers ------------------------------------------------------------
 
