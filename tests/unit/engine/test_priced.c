@@ -3,6 +3,9 @@
  * with score-like weights (popular mentors, so top-K candidates alone are not enough),
  * inadmissible pairs, capacities and min_weight, tdm_assign_solve_priced() must certify
  * and agree with the dense solver, and its duals must pass the full problem's check.
+ * And on wide instances (128+ mentors, so the dense solver's per-row candidate lists of
+ * 16 and their deferred full scans are what runs, with seats barely above mentees, the
+ * case that made those lists worth having) the dense solver agrees with the sparse one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -110,6 +113,67 @@ static void priced_agrees_with_dense_and_certifies(void **state)
     assert_true(added > 0 && rounds > 48); /* the loop really had work to do */
 }
 
+static void dense_agrees_with_sparse_on_wide_instances(void **state)
+{
+    (void)state;
+    static const tdm_assign_objective objectives[] = {
+        TDM_ASSIGN_MAX_PARTICIPATION, TDM_ASSIGN_MAX_SCORE, TDM_ASSIGN_MAXIMIN};
+    uint64_t rng = 77;
+    for (int round = 0; round < 6; round++) {
+        matrix_ctx m;
+        m.nm = 128 + (uint32_t)(brute_rand(&rng) % 129);
+        uint32_t *cap = malloc(sizeof *cap * m.nm);
+        uint32_t seats = 0;
+        for (uint32_t i = 0; i < m.nm; i++) {
+            cap[i] = 1 + (uint32_t)(brute_rand(&rng) % 3);
+            seats += cap[i];
+        }
+        /* Seats a little above, equal to, or below the mentees in turn. */
+        m.ne = round % 3 == 0 ? seats - seats / 50 : round % 3 == 1 ? seats : seats + 7;
+        m.w = malloc(sizeof *m.w * m.nm * m.ne);
+        fill_scores(&m, &rng, round % 2 == 0 ? 30 : 3);
+        tdm_assign_problem *p = problem_of(&m, cap);
+        assert_non_null(p);
+        tdm_assign_dense d = {m.nm, m.ne, m.w, cap};
+        for (size_t k = 0; k < sizeof objectives / sizeof *objectives; k++) {
+            tdm_assign_options o;
+            tdm_assign_options_init(&o);
+            o.objective = objectives[k];
+            o.min_weight = round == 4 ? 25 : 0;
+            tdm_assign_result a, b;
+            assert_int_equal(tdm_assign_solve(p, &o, &a), TDM_ASSIGN_OK);
+            assert_int_equal(tdm_assign_solve_dense(&d, &o, &b), TDM_ASSIGN_OK);
+            value va = brute_value(&a), vb = brute_value(&b);
+            if (brute_cmp(va, vb, o.objective) != 0)
+                fail_msg("round %d (%u x %u) objective %d: sparse (%lld,%lld,%lld) dense "
+                         "(%lld,%lld,%lld)",
+                         round, m.nm, m.ne, (int)o.objective, (long long)va.pairs,
+                         (long long)va.total, (long long)va.min, (long long)vb.pairs,
+                         (long long)vb.total, (long long)vb.min);
+            char why[256];
+            if (tdm_assign_check_duals(p, &o, &a, why, sizeof why) != TDM_ASSIGN_OK)
+                fail_msg("round %d: sparse duals do not certify: %s", round, why);
+            if (tdm_assign_check_duals(p, &o, &b, why, sizeof why) != TDM_ASSIGN_OK)
+                fail_msg("round %d: dense duals do not certify: %s", round, why);
+            uint32_t *used = calloc(m.nm, sizeof *used);
+            for (uint32_t j = 0; j < m.ne; j++) {
+                int32_t i = b.mentor_of[j];
+                if (i < 0)
+                    continue;
+                assert_true(m.w[(size_t)j * m.nm + (uint32_t)i] != TDM_ASSIGN_DENSE_NONE);
+                assert_true(m.w[(size_t)j * m.nm + (uint32_t)i] >= o.min_weight);
+                assert_true(++used[i] <= cap[i]);
+            }
+            free(used);
+            tdm_assign_result_free(&a);
+            tdm_assign_result_free(&b);
+        }
+        tdm_assign_problem_free(p);
+        free(cap);
+        free(m.w);
+    }
+}
+
 static void pricing_adds_pairs_that_top_k_missed(void **state)
 {
     (void)state;
@@ -154,6 +218,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(priced_agrees_with_dense_and_certifies),
+        cmocka_unit_test(dense_agrees_with_sparse_on_wide_instances),
         cmocka_unit_test(pricing_adds_pairs_that_top_k_missed),
         cmocka_unit_test(priced_refuses_maximin_and_bad_weights),
     };
