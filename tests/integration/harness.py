@@ -48,9 +48,10 @@ def _ephemeral_low():
         return 32768
 
 
-# Ports handed out by reserve_port() stay taken, across every test process of a run,
-# until the holder exits: a lock file per port in PORT_LOCK_DIR, held open.
-PORT_LOCK_DIR = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"), "ports")
+# Ports handed out by reserve_port() stay taken, across every test process on the
+# machine (parallel runs of tests/run.sh included), until the holder exits: a lock
+# file per port in PORT_LOCK_DIR, held open.
+PORT_LOCK_DIR = os.environ.get("TANDEM_TEST_PORT_LOCKS", "/tmp/tandem-test-ports")
 
 
 def reserve_port():
