@@ -1133,7 +1133,29 @@ static void erase_done(store_op *op, PGresult *res)
     c->participants = atoi(PQgetvalue(res, 0, 0));
     c->diversity_records = atoi(PQgetvalue(res, 0, 1));
     op->response = &c->base;
-    op_end(op, NULL);
+    if (c->participants == 0) {
+        op_end(op, NULL); /* erased before: its person.erased event exists */
+        return;
+    }
+    /* The gateway cancels undelivered webhooks about these participants when it reads
+     * this event; no webhook can subscribe to it (not a public event type). */
+    op->events = tdm_arena_alloc(op->req.arena, sizeof(*op->events));
+    char *data = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 3));
+    char *first = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 4));
+    if (op->events == NULL || data == NULL || first == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    op->events[0] = (tdm_outbox_event){
+        .type = "person.erased", .resource_id = first, .ordering_key = "person", .data_json = data};
+    tdm_outbox_source src = {
+        .schema = ENROL_SCHEMA,
+        .service = ENROL_SERVICE,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_outbox_append(op->tx, &src, op->events, 1, enrol_events_done, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the event"));
 }
 
 static void erase_update(store_op *op, PGresult *res)
@@ -1143,8 +1165,13 @@ static void erase_update(store_op *op, PGresult *res)
      * role, seniority, programme and status stay for anonymous aggregates. The
      * person_hash lets a retried ErasePerson find the ids again for the peers. */
     static const char sql[] =
-        "WITH target AS (SELECT id FROM " ENROL_SCHEMA ".participants"
+        "WITH target AS (SELECT id, programme_id, role FROM " ENROL_SCHEMA ".participants"
         "  WHERE tenant_id = " T " AND external_id = $1 AND erase_time IS NULL FOR UPDATE),"
+        " events AS (UPDATE " ENROL_SCHEMA ".outbox o SET payload = jsonb_build_object("
+        "  'participant', jsonb_build_object('id', t.id::text, 'programmeId',"
+        "  t.programme_id::text, 'role', CASE t.role WHEN 1 THEN 'MENTOR' ELSE 'MENTEE' END))"
+        "  FROM target t WHERE o.tenant_id = " T " AND o.resource_id = t.id"
+        "  AND o.type LIKE 'participant.%' RETURNING 1),"
         " div AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity d USING target t"
         "  WHERE d.tenant_id = " T " AND d.participant_id = t.id RETURNING 1),"
         " anon AS (UPDATE " ENROL_SCHEMA ".participants p SET"
@@ -1160,7 +1187,10 @@ static void erase_update(store_op *op, PGresult *res)
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
         "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[]))"
-        " SELECT (SELECT count(*) FROM anon), (SELECT count(*) FROM div)";
+        " SELECT (SELECT count(*) FROM anon), (SELECT count(*) FROM div),"
+        "  (SELECT count(*) FROM events),"
+        "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
+        "  (SELECT min(id::text) FROM target)";
     op_query(op, sql, 5, op->params, erase_done);
 }
 

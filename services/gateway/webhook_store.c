@@ -24,7 +24,7 @@
     "d.last_status_code, d.last_error, coalesce(" US_OF("d.next_attempt_time") ", 0), " US_OF(     \
         "d.create_time") ", coalesce(" US_OF("d.last_attempt_time") ", 0), d.seq"
 
-#define FANOUT_SQL_MAX 3072
+#define FANOUT_SQL_MAX 4096
 
 static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
 
@@ -379,7 +379,11 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
         return;
     }
     /* The body is built here, once, as the exact text every attempt sends. A webhook
-     * sees only events committed after it was created. */
+     * sees only events committed after it was created. A person.erased event (from
+     * enrolment's ErasePerson; no webhook can subscribe to it) cancels the deliveries
+     * not yet made of participant.* events about those participants: the body goes,
+     * the delivery shows FAILED with the reason. Their outbox rows were redacted in the
+     * erasure's own transaction, so events fanned out from now on carry ids only. */
     snprintf(op->sql, sizeof(op->sql),
              "WITH ev AS ("
              " SELECT o.id, o.type, o.ordering_key, o.create_time, o.xact_id, o.seq,"
@@ -400,11 +404,26 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
              "  AND ev.type = ANY (w.events) AND w.create_time <= ev.create_time"
              " ORDER BY ev.xact_id, ev.seq, w.id"
              " ON CONFLICT DO NOTHING"
-             " RETURNING tenant_id, id, webhook_id, ordering_key, seq, next_attempt_time) "
+             " RETURNING tenant_id, id, webhook_id, ordering_key, seq, next_attempt_time), "
+             "erased AS ("
+             " SELECT DISTINCT jsonb_array_elements_text(o.payload->'participantIds') AS id"
+             " FROM %s.outbox o WHERE o.tenant_id = $1::uuid AND o.type = 'person.erased'"
+             "  AND (o.xact_id, o.seq) > ($2::xid8, $3::bigint)"
+             "  AND (o.xact_id, o.seq) <= ($4::xid8, $5::bigint)), "
+             "cancelled AS ("
+             " UPDATE gateway.webhook_deliveries d SET status = 3, body = NULL,"
+             "  next_attempt_time = NULL,"
+             "  last_error = 'cancelled: the person it concerns was erased (ErasePerson)'"
+             " WHERE d.tenant_id = $1::uuid AND d.status = 1 AND d.source = $6"
+             "  AND d.event_type LIKE 'participant.%%'"
+             "  AND EXISTS (SELECT 1 FROM erased e WHERE strpos(d.body, e.id) > 0)"
+             " RETURNING d.id), "
+             "dequeued AS (DELETE FROM gateway.webhook_queue q USING cancelled c"
+             " WHERE q.tenant_id = $1::uuid AND q.delivery_id = c.id) "
              "INSERT INTO gateway.webhook_queue (tenant_id, delivery_id, webhook_id, ordering_key,"
              " position, next_attempt_time)"
              " SELECT tenant_id, id, webhook_id, ordering_key, seq, next_attempt_time FROM ins",
-             op->source);
+             op->source, op->source);
     const char *values[] = {op->tenants[op->next_tenant - 1],
                             op->from_xact,
                             op->from_seq,

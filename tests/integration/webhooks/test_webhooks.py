@@ -100,6 +100,8 @@ class Webhooks(unittest.TestCase):
         cls.stack = harness.Stack("wh")
         cls.receiver = Receiver()
         cls.stack.start("enrolment")
+        cls.stack.start("matching")  # ErasePerson asks both
+        cls.stack.start("feedback")
         cls.start_gateway()
         cls.root = cls.stack.bootstrap_key
 
@@ -290,6 +292,55 @@ class Webhooks(unittest.TestCase):
             ch.close()
         self.assertEqual([x.id for x in r.webhooks], [w["id"]])
         self.assertEqual(r.webhooks[0].secret, "")
+
+    def test_erasure_cancels_undelivered_webhooks_and_redacts_the_events(self):
+        tenant, programme = self.tenant()
+        path = "/down-" + uuid.uuid4().hex
+        self.receiver.scripts[path] = ["500"] * 1000
+        w = self.webhook(tenant, path)
+        ext = "erase-" + uuid.uuid4().hex[:8]
+        person = self.ok("POST", "/v1/programmes/%s/participants" % programme,
+                         {"externalId": ext, "displayName": "Grace Hopper",
+                          "email": "grace@example.com", "role": "MENTEE"}, tenant=tenant)
+        other = self.enrol(tenant, programme)
+
+        def attempts(pid):
+            return [r for r in self.receiver.at(path)
+                    if json.loads(r["body"])["data"]["participant"]["id"] == pid]
+        first = wait_for(lambda: attempts(person["id"]), 30, "a failed attempt")[0]
+        self.assertIn(b"grace@example.com", first["body"])
+        event_id = json.loads(first["body"])["id"]
+        wait_for(lambda: attempts(other["id"]), 30, "the other person's attempt")
+
+        self.ok("POST", "/v1/people/%s:erase" % ext, {}, tenant=tenant)
+
+        def delivery(eid):
+            for d in self.deliveries(tenant, w["id"]):
+                if d["eventId"] == eid:
+                    return d
+            return None
+        cancelled = wait_for(lambda: (delivery(event_id) or {}).get("status") == "FAILED"
+                             and delivery(event_id), 30, "the delivery to be cancelled")
+        self.assertIn("erased", cancelled["lastError"])
+        tried = len(attempts(person["id"]))
+        time.sleep(2)  # retries of the test's 200 ms base would have come by now
+        self.assertLessEqual(len(attempts(person["id"])), tried + 1)  # one may be in flight
+        # The other person's delivery is untouched: still retried.
+        other_event = json.loads(attempts(other["id"])[0]["body"])["id"]
+        self.assertEqual(delivery(other_event)["status"], "PENDING")
+        # The outbox keeps ids and role only; a person.erased event was written.
+        payloads = harness.psql(self.stack.super_url,
+                                "SELECT payload::text FROM enrolment.outbox"
+                                " WHERE resource_id = '%s'" % person["id"])
+        self.assertNotIn("grace", payloads.lower())
+        self.assertIn('"role": "MENTEE"', payloads)
+        erased = harness.psql(self.stack.super_url,
+                              "SELECT count(*) FROM enrolment.outbox WHERE type = 'person.erased'"
+                              " AND payload->'participantIds' ? '%s'" % person["id"])
+        self.assertEqual(erased, "1")
+        # A second erasure finds no one and writes no second event.
+        self.ok("POST", "/v1/people/%s:erase" % ext, {}, tenant=tenant)
+        self.receiver.scripts[path] = []  # let the other delivery through
 
     def test_registration_is_validated(self):
         tenant, _ = self.tenant()
