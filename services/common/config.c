@@ -17,6 +17,8 @@
 #define MAX_DB_POOL_SIZE              256
 #define MAX_RATE_LIMIT                1000000
 #define DEFAULT_WEBHOOK_RETRY_BASE_MS 5000 /* API.md: the first retry within 5 s */
+#define DEFAULT_OUTBOX_RETENTION_HOURS 168 /* a week */
+#define MAX_OUTBOX_RETENTION_HOURS     8760
 #define MIN_WEBHOOK_SECRET_KEY_CHARS  16
 
 static const char *env_getenv(const char *name)
@@ -170,7 +172,9 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (st = read_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", DEFAULT_WEBHOOK_RETRY_BASE_MS, 1,
                        DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
         (st = read_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
-                       &cfg->db_pool_size)))
+                       &cfg->db_pool_size)) ||
+        (st = read_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", DEFAULT_OUTBOX_RETENTION_HOURS, 1,
+                       MAX_OUTBOX_RETENTION_HOURS, &cfg->outbox_retention_hours)))
         return st;
     if (cfg->webhook_secret_key != NULL &&
         strlen(cfg->webhook_secret_key) < MIN_WEBHOOK_SECRET_KEY_CHARS)

@@ -41,6 +41,9 @@
 #define SOURCE_COUNT         3
 #define RESPONSE_DISCARD_MAX (64 * 1024) /* read at most this much of an answer */
 #define SOURCE_RETRY_MS      30000       /* an outbox not readable yet is tried this often */
+#define PRUNE_EVERY_MS       3600000     /* outbox retention: a pass per source every hour */
+#define PRUNE_FIRST_MS       5000        /* and the first one this long after start */
+#define PRUNE_BATCH          5000
 
 static const char *const SOURCE_NAMES[SOURCE_COUNT] = {"enrolment", "matching", "feedback"};
 
@@ -85,6 +88,9 @@ static struct {
     bool claiming, claim_again;
     bool source_warned[SOURCE_COUNT];
     uint64_t source_retry_at[SOURCE_COUNT]; /* loop time before which a source is skipped */
+    int retention_hours;
+    bool pruning[SOURCE_COUNT];
+    uint64_t prune_at; /* loop time of the next retention pass */
     tdm_metric *m_deliveries;
 } D;
 
@@ -535,10 +541,53 @@ void gw_delivery_wake(void)
         claim();
 }
 
+/* ---- outbox retention
+ * ------------------------------------------------------------------------------- */
+
+static void prune(size_t source);
+
+static void prune_done(void *arg, tdm_status *st, size_t n_rows)
+{
+    size_t source = (size_t)(uintptr_t)arg;
+    D.pruning[source] = false;
+    if (st != NULL) {
+        /* Not readable yet (service not migrated) is expected; the grant missing is
+         * worth saying, once an hour. */
+        tdm_log_fields(st->code == TDM_FAILED_PRECONDITION ? TDM_LOG_DEBUG : TDM_LOG_WARN, NULL,
+                       "outbox retention pass failed", "source", SOURCE_NAMES[source], "error",
+                       st->message, "detail", st->detail, NULL);
+        tdm_status_free(st);
+        return;
+    }
+    if (n_rows > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", n_rows);
+        tdm_log_fields(TDM_LOG_INFO, NULL, "outbox rows past retention deleted", "source",
+                       SOURCE_NAMES[source], "rows", n, NULL);
+    }
+    if (D.running && n_rows == PRUNE_BATCH)
+        prune(source); /* more to do: go on at once, a batch at a time */
+}
+
+static void prune(size_t source)
+{
+    if (!D.running || D.pruning[source])
+        return;
+    D.pruning[source] = true;
+    if (gw_webhook_store_prune(tdm_runtime_pg(D.gw->rt), SOURCE_NAMES[source], D.retention_hours,
+                               PRUNE_BATCH, prune_done, (void *)(uintptr_t)source) != 0)
+        D.pruning[source] = false;
+}
+
 static void on_tick(uv_timer_t *h)
 {
     (void)h;
     gw_delivery_wake();
+    if (D.running && tdm_runtime_migrated(D.gw->rt) && uv_now(D.loop) >= D.prune_at) {
+        D.prune_at = uv_now(D.loop) + PRUNE_EVERY_MS;
+        for (size_t s = 0; s < SOURCE_COUNT; s++)
+            prune(s);
+    }
 }
 
 /* ---- start and stop
@@ -553,6 +602,8 @@ tdm_status *gw_delivery_start(gw_state *gw)
     D.loop = tdm_runtime_loop(gw->rt);
     D.allow_private = tdm_runtime_config(gw->rt)->webhook_allow_private;
     D.retry_base_ms = tdm_runtime_config(gw->rt)->webhook_retry_base_ms;
+    D.retention_hours = tdm_runtime_config(gw->rt)->outbox_retention_hours;
+    D.prune_at = uv_now(D.loop) + PRUNE_FIRST_MS;
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",
                            "Webhook delivery attempts by outcome (succeeded, http_error, timeout, "

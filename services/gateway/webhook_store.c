@@ -548,6 +548,65 @@ int gw_webhook_store_fanout(tdm_pg_pool *pool, const char *source, int batch, gw
     return rc;
 }
 
+/* ---- retention -------------------------------------------------------------------------------- */
+
+typedef struct prune_op {
+    gw_fanout_cb cb;
+    void *arg;
+    const char *source;
+    char sql[1024];
+} prune_op;
+
+static void pruned(void *arg, tdm_status *st, PGresult *res)
+{
+    prune_op *op = arg;
+    gw_fanout_cb cb = op->cb;
+    void *cb_arg = op->arg;
+    size_t n = 0;
+    if (st != NULL)
+        st = source_status(st, res, op->source);
+    else if (PQntuples(res) == 1)
+        n = (size_t)strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    free(op);
+    cb(cb_arg, st, n);
+}
+
+int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_hours, int batch,
+                           gw_fanout_cb cb, void *arg)
+{
+    const char *schema = source_schema(source);
+    if (schema == NULL || batch < 1 || retention_hours < 1)
+        return -1;
+    prune_op *op = calloc(1, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->cb = cb;
+    op->arg = arg;
+    op->source = schema;
+    /* Oldest first along the cursor's order; the gateway role may delete (and read)
+     * these rows through the webhook_pruner policy of the source's migration. */
+    snprintf(op->sql, sizeof(op->sql),
+             "WITH c AS (SELECT last_xact, last_seq FROM gateway.outbox_cursors"
+             "  WHERE source = $1), "
+             "old AS (SELECT o.tenant_id, o.id FROM %s.outbox o, c"
+             "  WHERE (o.xact_id, o.seq) <= (c.last_xact, c.last_seq)"
+             "  AND o.create_time < now() - $2::int * interval '1 hour'"
+             "  ORDER BY o.xact_id, o.seq LIMIT $3::int), "
+             "gone AS (DELETE FROM %s.outbox o USING old"
+             "  WHERE o.tenant_id = old.tenant_id AND o.id = old.id RETURNING 1) "
+             "SELECT count(*) FROM gone",
+             schema, schema);
+    char hours[16], limit[16];
+    snprintf(hours, sizeof(hours), "%d", retention_hours);
+    snprintf(limit, sizeof(limit), "%d", batch);
+    const char *values[] = {schema, hours, limit};
+    tdm_pg_tx_options o = {.tenant_id = NULL};
+    int rc = tdm_pg_exec(pool, &o, op->sql, 3, values, pruned, op);
+    if (rc != 0)
+        free(op);
+    return rc;
+}
+
 /* ---- claim, load, record --------------------------------------------------------------------- */
 
 typedef struct worker_op {

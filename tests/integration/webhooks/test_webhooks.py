@@ -421,6 +421,51 @@ class Webhooks(unittest.TestCase):
         got = wait_for(lambda: self.receiver.at(path), 30, "the delivery after the restart")
         self.assertEqual(json.loads(got[0]["body"])["data"]["participant"]["id"], p.id)
 
+    def test_z_outbox_rows_past_retention_are_deleted_once_fanned_out(self):
+        tenant, programme = self.tenant()
+        path = "/retention-" + uuid.uuid4().hex
+        w = self.webhook(tenant, path)
+        old = self.enrol(tenant, programme)
+        recent = self.enrol(tenant, programme)
+        wait_for(lambda: len(self.receiver.at(path)) >= 2, 30, "both deliveries")
+        self.stack.stop("gateway")
+        try:
+            from tandem.v1 import common_pb2, enrolment_pb2 as P
+            ch = self.stack.channel("enrolment")
+            try:
+                enrol = ch.unary_unary("/tandem.v1.EnrolmentService/Enrol",
+                                       request_serializer=lambda m: m.SerializeToString(),
+                                       response_deserializer=P.Participant.FromString)
+                unsent = enrol(P.EnrolRequest(programme_id=programme, participant=P.Participant(
+                    external_id="unsent-1", display_name="Cy", role=common_pb2.MENTOR)),
+                    metadata=harness.Stack.context(tenant), timeout=10)
+            finally:
+                ch.close()
+            # Two rows older than the default week: one fanned out, one not yet (and a
+            # webhook older still, which sees only events after its creation).
+            harness.psql(self.stack.super_url,
+                         "UPDATE enrolment.outbox SET create_time = now() - interval '200 hours'"
+                         " WHERE resource_id IN ('%s', '%s');"
+                         " UPDATE gateway.webhooks SET create_time = now() - interval '300 hours'"
+                         " WHERE id = '%s'" % (old["id"], unsent.id, w["id"]))
+        finally:
+            self.start_gateway()
+
+        def rows(pid):
+            return harness.psql(self.stack.super_url,
+                                "SELECT count(*) FROM enrolment.outbox WHERE resource_id = '%s'"
+                                % pid)
+        # The retention pass runs 5 s after start: the fanned-out old row goes; the
+        # old row not fanned out yet is delivered first (nothing is lost); the recent
+        # row stays.
+        wait_for(lambda: rows(old["id"]) == "0", 30, "the old row to be deleted")
+        got = wait_for(lambda: [r for r in self.receiver.at(path)
+                                if json.loads(r["body"])["data"]["participant"]["id"] == unsent.id],
+                       30, "the delivery of the row written while the gateway was down")
+        self.assertEqual(len(got), 1)
+        self.assertEqual(rows(recent["id"]), "1")
+        _, log = self.stack.http("gateway", "/healthz")  # still serving
+
 
 if __name__ == "__main__":
     unittest.main()
