@@ -19,77 +19,19 @@
 #define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* A match row (alias m). */
-#define MATCH_JSON                                                                                              \
-    "json_build_object('id', m.id, 'run_id', m.run_id, 'programme_id', m.programme_id,"                         \
-    " 'mentor_id', m.mentor_id, 'mentee_id', m.mentee_id, 'score', m.score,"                                    \
-    " 'explanation', m.explanation, 'status', m.status,"                                                        \
-    " 'mentor_response', json_build_object('decision', m.mentor_response,"                                      \
-    "   'reason', m.mentor_reason, 'respond_time', " TS(                                                        \
-        "m.mentor_respond_time") "),"                                                                           \
-                                 " 'mentee_response', json_build_object('decision', "                           \
-                                 "m.mentee_response,"                                                           \
-                                 "   'reason', m.mentee_reason, 'respond_time', " TS(                           \
-                                     "m.mentee_respond_time") "),"                                              \
-                                                              " 'proposal_id', m.proposal_id, "                 \
-                                                              "'create_time', " TS(                             \
-                                                                  "m.create_time") ","                          \
-                                                                                   " 'start_time'"              \
-                                                                                   ", " TS(                     \
-                                                                                       "m."                     \
-                                                                                       "start"                  \
-                                                                                       "_tim"                   \
-                                                                                       "e") ", "                \
-                                                                                            "'end"              \
-                                                                                            "_tim"              \
-                                                                                            "e',"               \
-                                                                                            " " TS(             \
-                                                                                                "m.end_"        \
-                                                                                                "time") ","     \
-                                                                                                        " "     \
-                                                                                                        "'"     \
-                                                                                                        "e"     \
-                                                                                                        "n"     \
-                                                                                                        "d"     \
-                                                                                                        "_"     \
-                                                                                                        "r"     \
-                                                                                                        "e"     \
-                                                                                                        "a"     \
-                                                                                                        "s"     \
-                                                                                                        "o"     \
-                                                                                                        "n"     \
-                                                                                                        "'"     \
-                                                                                                        ","     \
-                                                                                                        " "     \
-                                                                                                        "m"     \
-                                                                                                        "."     \
-                                                                                                        "e"     \
-                                                                                                        "n"     \
-                                                                                                        "d"     \
-                                                                                                        "_"     \
-                                                                                                        "r"     \
-                                                                                                        "e"     \
-                                                                                                        "a"     \
-                                                                                                        "s"     \
-                                                                                                        "o"     \
-                                                                                                        "n"     \
-                                                                                                        ","     \
-                                                                                                        " "     \
-                                                                                                        "'"     \
-                                                                                                        "u"     \
-                                                                                                        "p"     \
-                                                                                                        "d"     \
-                                                                                                        "a"     \
-                                                                                                        "t"     \
-                                                                                                        "e"     \
-                                                                                                        "_"     \
-                                                                                                        "t"     \
-                                                                                                        "i"     \
-                                                                                                        "m"     \
-                                                                                                        "e"     \
-                                                                                                        "'"     \
-                                                                                                        ","     \
-                                                                                                        " " TS( \
-                                                                                                            "m.update_time") ")::text"
+/* clang-format off */
+#define MATCH_JSON                                                                         \
+    "json_build_object('id', m.id, 'run_id', m.run_id, 'programme_id', m.programme_id,"    \
+    " 'mentor_id', m.mentor_id, 'mentee_id', m.mentee_id, 'score', m.score,"               \
+    " 'explanation', m.explanation, 'status', m.status,"                                   \
+    " 'mentor_response', json_build_object('decision', m.mentor_response,"                 \
+    "   'reason', m.mentor_reason, 'respond_time', " TS("m.mentor_respond_time") "),"      \
+    " 'mentee_response', json_build_object('decision', m.mentee_response,"                 \
+    "   'reason', m.mentee_reason, 'respond_time', " TS("m.mentee_respond_time") "),"      \
+    " 'proposal_id', m.proposal_id, 'create_time', " TS("m.create_time") ","              \
+    " 'start_time', " TS("m.start_time") ", 'end_time', " TS("m.end_time") ","            \
+    " 'end_reason', m.end_reason, 'update_time', " TS("m.update_time") ")::text"
+/* clang-format on */
 
 /* A proposal row (alias p); its status is its match's once approved. */
 #define PROPOSAL_JSON                                                                              \
