@@ -749,5 +749,7 @@ tdm_status *mt_register(tdm_runtime *rt, mt_service *svc)
         st = mt_person_data_register(rt, svc);
     if (st == NULL)
         st = mt_worker_start(svc);
+    if (st == NULL)
+        st = mt_withdrawals_start(svc);
     return st;
 }

@@ -3,7 +3,8 @@
  * programme (API.md, MatchingService), and its part of personal-data requests
  * (tandem.internal.v1.PersonDataService). The runtime does the process life; this
  * file names the service, its schema and migrations, registers the handlers and
- * starts the run worker (run.c), which it stops at shutdown.
+ * starts the run worker (run.c) and the withdrawals follower (withdrawals.c), which it
+ * stops at shutdown.
  */
 #include "matching.h"
 
@@ -20,6 +21,7 @@ static void matching_shutdown(tdm_runtime *rt)
 {
     (void)rt;
     mt_worker_stop(&service);
+    mt_withdrawals_stop(&service);
 }
 
 int main(void)

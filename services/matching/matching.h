@@ -272,6 +272,10 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
                       void *arg);
 void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_store_cb cb,
                         void *arg);
+/* End every PROPOSED, ACCEPTED or ACTIVE match of the participants ("{uuid,...}", a
+ * text[] literal) with reason, each with its match.ended event, in one transaction. */
+void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const char *reason,
+                             mt_store_cb cb, void *arg);
 /* Pins and exclusions: kind 0 pin, 1 exclusion. */
 void mt_store_add_pair_rule(const mt_req *r, int kind, const char *programme_id,
                             const char *mentor_id, const char *mentee_id, const char *reason,
@@ -355,11 +359,17 @@ typedef struct mt_worker mt_worker;
 typedef struct mt_service {
     tdm_runtime *rt;
     mt_worker *worker;
+    struct mt_withdrawals *withdrawals;
 } mt_service;
 
 tdm_status *mt_register(tdm_runtime *rt, mt_service *svc);
 tdm_status *mt_person_data_register(tdm_runtime *rt, mt_service *svc);
 tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t scope);
+
+/* ---- withdrawals.c: a withdrawn participant's live matches end ------------------------ */
+
+tdm_status *mt_withdrawals_start(mt_service *svc);
+void mt_withdrawals_stop(mt_service *svc);
 
 /* Start the worker (poll timer); wake it when this process queued a run. */
 tdm_status *mt_worker_start(mt_service *svc);

@@ -236,6 +236,56 @@ void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_
     op_start(op, false, end_lock);
 }
 
+static void ended_committed(store_op *op, PGresult *res)
+{
+    (void)res;
+    op_end(op, NULL);
+}
+
+static void ended_of(store_op *op, PGresult *res)
+{
+    int n = PQntuples(res);
+    op->events = tdm_arena_calloc(op->req.arena, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
+    if (op->events == NULL) {
+        op_end(op, op_oom());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
+        if (m == NULL)
+            return;
+        const char *data = mt_event_json("match", m, op->req.arena);
+        if (data == NULL) {
+            op_end(op, op_oom());
+            return;
+        }
+        op->events[op->n_events++] = (tdm_outbox_event){
+            .type = "match.ended", .resource_id = ((Tandem__V1__Match *)m)->id, .data_json = data};
+    }
+    op->after_events = ended_committed;
+    op_append_events(op);
+}
+
+static void end_of_lock(store_op *op, PGresult *res)
+{
+    (void)res;
+    static const char sql[] =
+        "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
+        " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
+        " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
+        " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
+    op_query(op, sql, 2, op->params, ended_of);
+}
+
+void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const char *reason,
+                             mt_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL || op_params(op, 2, participant_ids, reason) != 0)
+        return;
+    op_start(op, false, end_of_lock);
+}
+
 /* ---- pins and exclusions ------------------------------------------------------------ */
 
 static const ProtobufCMessageDescriptor *rule_desc(int kind)

@@ -493,6 +493,55 @@ class LifecycleTest(unittest.TestCase):
         self.assertNotIn(p.mentee_id, [x.mentee_id for x in proposals(t, third.id)])
         mat("ApproveRun", M.ApproveRunRequest(id=third.id), M.MatchingRun, t)
 
+    def test_a_withdrawal_ends_the_participants_live_matches(self):
+        t = new_tenant()
+        prog = programme(t)
+        enrol_all(t, prog.id, random_people(random.Random(31), 4, 6, prefix="x"))
+        run = run_and_wait(t, prog.id)
+        mat("ApproveRun", M.ApproveRunRequest(id=run.id), M.MatchingRun, t)
+
+        def listed():
+            return {m.id: m for m in mat("ListMatches", M.ListMatchesRequest(
+                programme_id=prog.id, page_size=500), M.ListMatchesResponse, t).matches}
+        matches = list(listed().values())
+        self.assertGreaterEqual(len(matches), 2)
+        a, b = matches[0], matches[1]
+        for side in (a.mentor_id, a.mentee_id):  # a becomes ACTIVE
+            mat("RespondToMatch", M.RespondToMatchRequest(id=a.id, participant_id=side,
+                                                          accept=True), M.Match, t)
+        gone = {a.mentor_id, b.mentee_id}
+        for pid in gone:
+            enr("WithdrawParticipant", E.WithdrawParticipantRequest(id=pid), E.Participant, t)
+        expect_ended = {m.id for m in matches if m.mentor_id in gone or m.mentee_id in gone}
+        deadline = time.monotonic() + 30
+        while True:
+            now = listed()
+            if all(now[i].status == M.Match.ENDED for i in expect_ended):
+                break
+            self.assertLess(time.monotonic(), deadline, "live matches of withdrawn people")
+            time.sleep(0.2)
+        for i, m in now.items():
+            if i in expect_ended:
+                self.assertEqual(m.end_reason, "the participant withdrew from the programme")
+                self.assertTrue(m.HasField("end_time"))
+            else:
+                self.assertEqual(m.status, M.Match.PROPOSED)  # the others are untouched
+
+        def ended_events():
+            return int(harness.psql(STACK.super_url, "SELECT count(*) FROM matching.outbox"
+                                    " WHERE tenant_id = '%s' AND type = 'match.ended'" % t))
+        self.assertEqual(ended_events(), len(expect_ended))
+        # Reading the same withdrawals again (a crash before the cursor moved, or a
+        # second replica) ends nothing twice.
+        harness.psql(STACK.super_url, "UPDATE matching.enrolment_cursor"
+                     " SET last_xact = '0', last_seq = 0")
+        deadline = time.monotonic() + 30
+        while harness.psql(STACK.super_url,
+                           "SELECT last_seq FROM matching.enrolment_cursor") == "0":
+            self.assertLess(time.monotonic(), deadline, "the follower to read again")
+            time.sleep(0.2)
+        self.assertEqual(ended_events(), len(expect_ended))
+
     def test_idempotency_key_replays_the_run(self):
         t = new_tenant()
         prog = programme(t)

@@ -1,0 +1,259 @@
+/*
+ * withdrawals.c - a withdrawn participant's live matches end.
+ *
+ * WithdrawParticipant belongs to enrolment; matches are ours. Left alone, a mentor
+ * who has left the firm would stay in an ACTIVE match for ever (and the pair would
+ * turn up as at risk). So this follower reads enrolment's outbox past its cursor
+ * (matching.enrolment_cursor) once a second - only the ids, type and order columns,
+ * which is all its grant allows: never a payload - and for the participant.withdrawn
+ * events it finds, ends the participants' PROPOSED, ACCEPTED and ACTIVE matches
+ * (each with its match.ended event), one transaction per tenant, then moves the
+ * cursor. Ending is idempotent (an ended match is no longer live), so a crash between
+ * the two, or two replicas reading the same rows, only repeats work; the cursor only
+ * moves forward. Rows are taken below the oldest running transaction, as the
+ * gateway's fan-out does, so none can commit behind the cursor.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+#include "matching.h"
+#include "tandem/log.h"
+
+#define POLL_MS          1000
+#define NOT_READY_MS     30000 /* enrolment's outbox not readable yet: try again this often */
+#define BATCH            500 /* rows per pass; the same number is in the SQL's LIMIT */
+#define PASS_ARENA_BYTES (64 * 1024)
+#define END_REASON       "the participant withdrew from the programme"
+
+typedef struct tenant_ids {
+    char tenant_id[37];
+    char *ids; /* "{uuid,uuid}" */
+    size_t len, cap;
+} tenant_ids;
+
+struct mt_withdrawals {
+    mt_service *svc;
+    uv_timer_t timer;
+    bool busy, stopped, warned;
+    uint64_t retry_at;
+    /* the pass in progress */
+    tdm_arena *a;
+    tenant_ids *tenants;
+    size_t n_tenants, next, n_rows, n_withdrawn;
+    char to_xact[32], to_seq[32];
+    char request_id[37];
+    tdm_call_context ctx;
+    mt_req req;
+};
+
+static void tick(struct mt_withdrawals *w);
+
+static void pass_end(struct mt_withdrawals *w, bool again)
+{
+    tdm_arena_free(w->a);
+    w->a = NULL;
+    w->tenants = NULL;
+    w->n_tenants = w->next = w->n_rows = w->n_withdrawn = 0;
+    w->busy = false;
+    if (again && !w->stopped)
+        tick(w); /* a full batch: more rows are waiting */
+}
+
+static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
+{
+    struct mt_withdrawals *w = arg;
+    (void)res;
+    if (st != NULL) {
+        tdm_log_fields(TDM_LOG_WARN, NULL, "withdrawals: could not move the cursor", "error",
+                       st->message, "detail", st->detail, NULL);
+        tdm_status_free(st);
+        pass_end(w, false);
+        return;
+    }
+    if (w->n_withdrawn > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", w->n_withdrawn);
+        tdm_log_fields(TDM_LOG_INFO, w->request_id, "live matches of withdrawn participants ended",
+                       "participants", n, NULL);
+    }
+    pass_end(w, w->n_rows == BATCH);
+}
+
+static void next_tenant(struct mt_withdrawals *w);
+
+static void tenant_done(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    struct mt_withdrawals *w = arg;
+    (void)msg;
+    if (st != NULL) {
+        /* The cursor stays: the whole batch is tried again on the next tick. */
+        tdm_log_fields(TDM_LOG_WARN, w->request_id, "withdrawals: could not end matches",
+                       "tenant_id", w->tenants[w->next - 1].tenant_id, "error", st->message,
+                       "detail", st->detail, NULL);
+        tdm_status_free(st);
+        pass_end(w, false);
+        return;
+    }
+    next_tenant(w);
+}
+
+static void next_tenant(struct mt_withdrawals *w)
+{
+    if (w->stopped) {
+        pass_end(w, false);
+        return;
+    }
+    if (w->next < w->n_tenants) {
+        tenant_ids *t = &w->tenants[w->next++];
+        w->ctx = (tdm_call_context){.tenant_id = t->tenant_id, .request_id = w->request_id};
+        w->req = (mt_req){.pool = tdm_runtime_pg(w->svc->rt), .arena = w->a, .ctx = &w->ctx};
+        mt_store_end_matches_of(&w->req, t->ids, END_REASON, tenant_done, w);
+        return;
+    }
+    const char *values[] = {w->to_xact, w->to_seq};
+    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = w->request_id};
+    if (tdm_pg_exec(tdm_runtime_pg(w->svc->rt), &o,
+                    "UPDATE " MT_SCHEMA ".enrolment_cursor SET last_xact = $1::xid8,"
+                    " last_seq = $2::bigint WHERE (last_xact, last_seq) < ($1::xid8, $2::bigint)",
+                    2, values, cursor_moved, w) != 0)
+        pass_end(w, false);
+}
+
+/* Append id to the tenant's "{...}" literal (UUIDs need no quoting). */
+static int add_id(struct mt_withdrawals *w, const char *tenant_id, const char *id)
+{
+    tenant_ids *t = NULL;
+    for (size_t i = 0; i < w->n_tenants && t == NULL; i++)
+        if (strcmp(w->tenants[i].tenant_id, tenant_id) == 0)
+            t = &w->tenants[i];
+    if (t == NULL) {
+        t = &w->tenants[w->n_tenants++];
+        snprintf(t->tenant_id, sizeof(t->tenant_id), "%s", tenant_id);
+        t->cap = 64 * 37 + 3;
+        t->ids = tdm_arena_alloc(w->a, t->cap);
+        if (t->ids == NULL)
+            return -1;
+        t->ids[0] = '{';
+        t->len = 1;
+    }
+    size_t n = strlen(id);
+    if (n != 36)
+        return 0; /* not a UUID: the column's type makes this impossible */
+    if (t->len + n + 3 > t->cap) {
+        size_t cap = t->cap * 2;
+        char *grown = tdm_arena_alloc(w->a, cap);
+        if (grown == NULL)
+            return -1;
+        memcpy(grown, t->ids, t->len);
+        t->ids = grown;
+        t->cap = cap;
+    }
+    if (t->len > 1)
+        t->ids[t->len++] = ',';
+    memcpy(t->ids + t->len, id, n);
+    t->len += n;
+    t->ids[t->len] = '}';
+    t->ids[t->len + 1] = '\0';
+    return 0;
+}
+
+static void read_done(void *arg, tdm_status *st, PGresult *res)
+{
+    struct mt_withdrawals *w = arg;
+    if (st != NULL) {
+        const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
+        /* Enrolment not migrated yet (or its grant missing): expected for a while. */
+        bool not_ready = strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
+                         strcmp(state, "42501") == 0 || strcmp(state, "42703") == 0;
+        if (not_ready)
+            w->retry_at = uv_now(tdm_runtime_loop(w->svc->rt)) + NOT_READY_MS;
+        tdm_log_fields(not_ready && w->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN, NULL,
+                       "withdrawals: could not read enrolment's outbox", "error", st->message,
+                       "detail", st->detail, NULL);
+        w->warned = not_ready;
+        tdm_status_free(st);
+        pass_end(w, false);
+        return;
+    }
+    w->warned = false;
+    int n = PQntuples(res);
+    if (n == 0) {
+        pass_end(w, false);
+        return;
+    }
+    w->n_rows = (size_t)n;
+    w->tenants = tdm_arena_calloc(w->a, (size_t)n, sizeof(*w->tenants));
+    if (w->tenants == NULL) {
+        pass_end(w, false);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (PQgetvalue(res, i, 2)[0] != 't')
+            continue;
+        if (add_id(w, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1)) != 0) {
+            pass_end(w, false);
+            return;
+        }
+        w->n_withdrawn++;
+    }
+    snprintf(w->to_xact, sizeof(w->to_xact), "%s", PQgetvalue(res, n - 1, 3));
+    snprintf(w->to_seq, sizeof(w->to_seq), "%s", PQgetvalue(res, n - 1, 4));
+    next_tenant(w);
+}
+
+static void tick(struct mt_withdrawals *w)
+{
+    tdm_runtime *rt = w->svc->rt;
+    if (w->busy || w->stopped || !tdm_runtime_migrated(rt) ||
+        uv_now(tdm_runtime_loop(rt)) < w->retry_at)
+        return;
+    w->a = tdm_arena_new(PASS_ARENA_BYTES);
+    if (w->a == NULL)
+        return;
+    w->busy = true;
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, w->request_id);
+    tdm_pg_tx_options o = {.tenant_id = NULL, .read_only = true, .request_id = w->request_id};
+    if (tdm_pg_exec(tdm_runtime_pg(rt), &o,
+                    "SELECT o.tenant_id::text, o.resource_id::text,"
+                    " o.type = 'participant.withdrawn', o.xact_id::text, o.seq::text"
+                    " FROM enrolment.outbox o, " MT_SCHEMA ".enrolment_cursor c"
+                    " WHERE (o.xact_id, o.seq) > (c.last_xact, c.last_seq)"
+                    " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
+                    " ORDER BY o.xact_id, o.seq LIMIT 500",
+                    0, NULL, read_done, w) != 0)
+        pass_end(w, false);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    tick(t->data);
+}
+
+tdm_status *mt_withdrawals_start(mt_service *svc)
+{
+    struct mt_withdrawals *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    w->svc = svc;
+    uv_timer_init(tdm_runtime_loop(svc->rt), &w->timer);
+    w->timer.data = w;
+    uv_timer_start(&w->timer, on_timer, POLL_MS, POLL_MS);
+    svc->withdrawals = w;
+    return NULL;
+}
+
+void mt_withdrawals_stop(mt_service *svc)
+{
+    struct mt_withdrawals *w = svc->withdrawals;
+    if (w == NULL)
+        return;
+    /* A pass in flight finishes on its own (the pool completes or fails it) and
+     * starts nothing new; the timer handle is closed with the loop's others. */
+    w->stopped = true;
+    uv_timer_stop(&w->timer);
+}
