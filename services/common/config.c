@@ -169,6 +169,8 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
                        MAX_DRAIN_TIMEOUT_MS, &cfg->drain_timeout_ms)) ||
         (st = read_bool(get, "TANDEM_REFLECTION", true, &cfg->reflection)) ||
         (st = read_string(get, "TANDEM_WEBHOOK_SECRET_KEY", &cfg->webhook_secret_key)) ||
+        (st = read_string(get, "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS",
+                          &cfg->webhook_secret_key_previous)) ||
         (st = read_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", DEFAULT_WEBHOOK_RETRY_BASE_MS, 1,
                        DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
         (st = read_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
@@ -182,6 +184,16 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
                               "TANDEM_WEBHOOK_SECRET_KEY is too short: it must be at least %d "
                               "characters of high-entropy secret",
                               MIN_WEBHOOK_SECRET_KEY_CHARS);
+    if (cfg->webhook_secret_key_previous != NULL &&
+        strlen(cfg->webhook_secret_key_previous) < MIN_WEBHOOK_SECRET_KEY_CHARS)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is too short: it must be at least "
+                              "%d characters (the key being rotated out)",
+                              MIN_WEBHOOK_SECRET_KEY_CHARS);
+    if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is set without "
+                              "TANDEM_WEBHOOK_SECRET_KEY: rotation needs the new key too");
     if (cfg->bootstrap_key != NULL && strlen(cfg->bootstrap_key) < 32)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
                               "TANDEM_BOOTSTRAP_KEY is too short: it must be at least 32 "
@@ -195,6 +207,7 @@ void tdm_config_free(tdm_config *cfg)
     free(cfg->migration_database_url);
     free(cfg->bootstrap_key);
     free(cfg->webhook_secret_key);
+    free(cfg->webhook_secret_key_previous);
     cfg->database_url = cfg->migration_database_url = cfg->bootstrap_key = NULL;
-    cfg->webhook_secret_key = NULL;
+    cfg->webhook_secret_key = cfg->webhook_secret_key_previous = NULL;
 }

@@ -58,6 +58,7 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_auth_start(gw);
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
+    gw_webhook_reseal_start(gw);
     return gw_delivery_start(gw);
 }
 
@@ -69,6 +70,7 @@ static void gateway_shutdown(tdm_runtime *rt)
     gw_auth_stop(gw);
     gw_probe_stop(gw);
     gw_delivery_stop();
+    gw_webhook_reseal_stop();
     gw_rest_uninstall();
 }
 

@@ -621,6 +621,7 @@ tdm_status *gw_webhook_register(gw_state *gw)
         .require_context = false,
     };
     def.service_data = gw;
-    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key);
+    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key,
+                                tdm_runtime_config(gw->rt)->webhook_secret_key_previous);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

@@ -47,17 +47,27 @@ int gw_webhook_secret_generate(char *out, size_t out_size);
 
 /* The key sealing secrets at rest: SHA-256 of `key` (TANDEM_WEBHOOK_SECRET_KEY, read
  * and checked by tdm_config_load), or none when key is NULL (secrets are then stored
- * as version 0, unencrypted; a warning says so at start). */
-void gw_webhook_sealing_key_load(const char *key);
+ * as version 0, unencrypted; a warning says so at start). `previous`
+ * (TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS, may be NULL) only opens: it is the key being
+ * rotated out. */
+void gw_webhook_sealing_key_load(const char *key, const char *previous);
 bool gw_webhook_sealing_key_set(void);
 
 /* Seal `secret` bound to `aad` (tenant id ':' webhook id): out gets at most
  * GW_WEBHOOK_SEALED_MAX bytes, *out_len the count. 0 or -1. */
 int gw_webhook_secret_seal(const char *aad, const char *secret, uint8_t *out, size_t *out_len);
 /* Open a sealed secret into out (GW_WEBHOOK_SECRET_LEN + 1 bytes). 0, or -1 when it
- * was tampered with, sealed under another key or bound to another webhook. */
+ * was tampered with, sealed under another key or bound to another webhook. *stale
+ * (when not NULL) says whether it should be sealed again under the current key: it
+ * was sealed under the previous one, or stored unencrypted before a key was set. */
 int gw_webhook_secret_open(const char *aad, const uint8_t *sealed, size_t len, char *out,
-                           size_t out_size);
+                           size_t out_size, bool *stale);
+
+/* Re-seal, at start-up, every webhook secret that gw_webhook_secret_open finds stale
+ * (webhook_rotate.c): each tenant's webhooks in turn, logged when done. */
+void gw_webhook_reseal_start(gw_state *gw);
+/* At shutdown: a pass in progress stops after its current statement. */
+void gw_webhook_reseal_stop(void);
 
 /* Tandem-Signature: "t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>" into out
  * (at least 96 bytes). 0 or -1. */

@@ -35,8 +35,8 @@ const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX] = {
     "match.ended",          "check_in.recorded",     "match.at_risk",
 };
 
-static uint8_t SEALING_KEY[32];
-static bool SEALING_KEY_SET;
+static uint8_t SEALING_KEY[32], PREVIOUS_KEY[32];
+static bool SEALING_KEY_SET, PREVIOUS_KEY_SET;
 
 int gw_webhook_secret_generate(char *out, size_t out_size)
 {
@@ -57,15 +57,19 @@ int gw_webhook_secret_generate(char *out, size_t out_size)
     return strlen(out) == GW_WEBHOOK_SECRET_LEN ? 0 : -1;
 }
 
-void gw_webhook_sealing_key_load(const char *k)
+void gw_webhook_sealing_key_load(const char *k, const char *previous)
 {
-    SEALING_KEY_SET = k != NULL && k[0] != '\0'; /* its length is checked by tdm_config_load */
+    /* Their lengths (and previous only with k) are checked by tdm_config_load. */
+    SEALING_KEY_SET = k != NULL && k[0] != '\0';
+    PREVIOUS_KEY_SET = SEALING_KEY_SET && previous != NULL && previous[0] != '\0';
     if (SEALING_KEY_SET)
         SHA256((const unsigned char *)k, strlen(k), SEALING_KEY);
     else
         tdm_log(TDM_LOG_WARN, NULL,
                 "TANDEM_WEBHOOK_SECRET_KEY is not set (16+ characters): webhook signing secrets "
                 "are stored unencrypted in gateway.webhooks");
+    if (PREVIOUS_KEY_SET)
+        SHA256((const unsigned char *)previous, strlen(previous), PREVIOUS_KEY);
 }
 
 bool gw_webhook_sealing_key_set(void)
@@ -103,29 +107,16 @@ done:
     return rc;
 }
 
-int gw_webhook_secret_open(const char *aad, const uint8_t *sealed, size_t len, char *out,
-                           size_t out_size)
+static int gcm_open(const uint8_t key[32], const char *aad, const uint8_t *sealed, size_t len,
+                    char *out, size_t out_size)
 {
-    if (len < 1 || out_size < GW_WEBHOOK_SECRET_LEN + 1)
-        return -1;
-    if (sealed[0] == SEAL_VERSION_PLAIN) {
-        if (len - 1 > GW_WEBHOOK_SECRET_LEN)
-            return -1;
-        memcpy(out, sealed + 1, len - 1);
-        out[len - 1] = '\0';
-        return 0;
-    }
-    if (sealed[0] != SEAL_VERSION_GCM || !SEALING_KEY_SET ||
-        len < 1 + GCM_NONCE_BYTES + GCM_TAG_BYTES ||
-        len - 1 - GCM_NONCE_BYTES - GCM_TAG_BYTES > GW_WEBHOOK_SECRET_LEN)
-        return -1;
     size_t n = len - 1 - GCM_NONCE_BYTES - GCM_TAG_BYTES;
     const uint8_t *nonce = sealed + 1, *ct = sealed + 1 + GCM_NONCE_BYTES;
     int rc = -1, outl = 0;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (ctx == NULL)
         goto done;
-    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, SEALING_KEY, nonce) != 1 ||
+    if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &outl, (const unsigned char *)aad, (int)strlen(aad)) != 1 ||
         EVP_DecryptUpdate(ctx, (unsigned char *)out, &outl, ct, (int)n) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, GCM_TAG_BYTES, (void *)(ct + n)) != 1 ||
@@ -138,6 +129,35 @@ int gw_webhook_secret_open(const char *aad, const uint8_t *sealed, size_t len, c
 done:
     EVP_CIPHER_CTX_free(ctx);
     return rc;
+}
+
+int gw_webhook_secret_open(const char *aad, const uint8_t *sealed, size_t len, char *out,
+                           size_t out_size, bool *stale)
+{
+    if (stale != NULL)
+        *stale = false;
+    if (len < 1 || out_size < GW_WEBHOOK_SECRET_LEN + 1)
+        return -1;
+    if (sealed[0] == SEAL_VERSION_PLAIN) {
+        if (len - 1 > GW_WEBHOOK_SECRET_LEN)
+            return -1;
+        memcpy(out, sealed + 1, len - 1);
+        out[len - 1] = '\0';
+        if (stale != NULL)
+            *stale = SEALING_KEY_SET; /* stored before a key was configured */
+        return 0;
+    }
+    if (sealed[0] != SEAL_VERSION_GCM || !SEALING_KEY_SET ||
+        len < 1 + GCM_NONCE_BYTES + GCM_TAG_BYTES ||
+        len - 1 - GCM_NONCE_BYTES - GCM_TAG_BYTES > GW_WEBHOOK_SECRET_LEN)
+        return -1;
+    if (gcm_open(SEALING_KEY, aad, sealed, len, out, out_size) == 0)
+        return 0;
+    if (!PREVIOUS_KEY_SET || gcm_open(PREVIOUS_KEY, aad, sealed, len, out, out_size) != 0)
+        return -1;
+    if (stale != NULL)
+        *stale = true; /* sealed under the key being rotated out */
+    return 0;
 }
 
 int gw_webhook_signature(const char *secret, int64_t t, const char *body, size_t len, char *out,

@@ -111,11 +111,14 @@ class Webhooks(unittest.TestCase):
         cls.receiver.close()
 
     @classmethod
-    def start_gateway(cls, allow_private="1"):
-        cls.stack.start("gateway", extra_env={"TANDEM_WEBHOOK_RETRY_BASE_MS": RETRY_BASE_MS,
-                                              "TANDEM_WEBHOOK_ALLOW_PRIVATE": allow_private,
-                                              "TANDEM_WEBHOOK_SECRET_KEY": "k" * 32,
-                                              "TANDEM_RATE_LIMIT_RPS": "1000"}, wait=False)
+    def start_gateway(cls, allow_private="1", key="k" * 32, previous_key=None):
+        env = {"TANDEM_WEBHOOK_RETRY_BASE_MS": RETRY_BASE_MS,
+               "TANDEM_WEBHOOK_ALLOW_PRIVATE": allow_private,
+               "TANDEM_WEBHOOK_SECRET_KEY": key,
+               "TANDEM_RATE_LIMIT_RPS": "1000"}
+        if previous_key is not None:
+            env["TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS"] = previous_key
+        cls.stack.start("gateway", extra_env=env, wait=False)
         # Ready needs every service; this stack runs enrolment only, so wait for the API.
         wait_for(lambda: cls.try_call("GET", "/v1/tenants", key=cls.stack.bootstrap_key) == 200,
                  60, "the gateway")
@@ -396,6 +399,31 @@ class Webhooks(unittest.TestCase):
             self.stack.stop("gateway")
             self.start_gateway()
         wait_for(lambda: self.receiver.at(path), 30, "the delivery once allowed")
+
+    def test_z_key_rotation_seals_secrets_again_and_signatures_still_verify(self):
+        tenant, programme = self.tenant()
+        path = "/rotate-" + uuid.uuid4().hex
+        w = self.webhook(tenant, path)
+
+        def sealed():
+            return harness.psql(self.stack.super_url,
+                                "SELECT encode(secret_sealed, 'hex') FROM gateway.webhooks"
+                                " WHERE id = '%s'" % w["id"])
+        before = sealed()
+        self.assertTrue(before.startswith("01"))  # AES-256-GCM under the suite's key
+        new_key = "n" * 32
+        try:
+            self.stack.stop("gateway")
+            self.start_gateway(key=new_key, previous_key="k" * 32)
+            wait_for(lambda: sealed() != before, 30, "the secret to be sealed again")
+            self.stack.stop("gateway")
+            self.start_gateway(key=new_key)  # the old key is gone now
+            self.enrol(tenant, programme)
+            got = wait_for(lambda: self.receiver.at(path), 30, "the delivery")
+            self.assertTrue(verify(w["secret"], got[0]["headers"], got[0]["body"]))
+        finally:
+            self.stack.stop("gateway")
+            self.start_gateway()
 
     def test_z_nothing_is_lost_while_the_gateway_is_down(self):
         tenant, programme = self.tenant()
