@@ -125,6 +125,19 @@ const char *gw_grpc_request_id(tdm_call *call);
 void gw_grpc_complete(tdm_call *call, uint64_t start_ms, const char *request_id,
                       const gw_principal *p, tdm_status *st, const ProtobufCMessage *response);
 
+/* A service method the gateway implements itself, as its REST and gRPC doors call
+ * it (gw_tenant_call, gw_webhook_call). */
+typedef void (*gw_local_fn)(gw_state *gw, const char *method, const ProtobufCMessage *request,
+                            const gw_principal *p, const char *idempotency_key,
+                            const char *request_id, uint64_t deadline_ms, tdm_arena *arena,
+                            gw_tenant_cb cb, void *arg);
+
+/* The gRPC door of such a method (local_door.c): authenticate with rule(path, method)
+ * (NULL: UNIMPLEMENTED), run fn, complete the call. */
+void gw_grpc_local(tdm_call *call, const ProtobufCMessage *request, gw_state *gw,
+                   const gw_route_auth *(*rule)(const char *path, const char *method),
+                   gw_local_fn fn);
+
 /* Register a forwarding gRPC service for every tandem.v1 service the gateway does not
  * implement itself. */
 tdm_status *gw_passthrough_register(gw_state *gw);

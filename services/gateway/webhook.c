@@ -538,72 +538,19 @@ void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *r
         finish(op, st, NULL);
 }
 
-/* ---- the gRPC door ------------------------------------------------------------------------------
- */
+/* ---- the gRPC door ----------------------------------------------------------------------- */
 
-typedef struct grpc_webhook_call {
-    gw_state *gw;
-    tdm_call *call;
-    uint64_t start_ms;
-    const gw_principal *principal;
-    const char *method;
-    const ProtobufCMessage *request;
-    const char *request_id;
-    const char *idem_key;
-    uint64_t deadline_ms;
-} grpc_webhook_call;
-
-static void grpc_webhook_done(void *arg, tdm_status *st, ProtobufCMessage *response)
+/* The route table's rule when it has one, so both doors agree (admin, tenant). */
+static const gw_route_auth *webhook_rule(const char *path, const char *method)
 {
-    grpc_webhook_call *g = arg;
-    gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, response);
-}
-
-static void grpc_webhook_authed(void *arg, tdm_status *st, const gw_principal *p,
-                                uint32_t retry_after_s)
-{
-    grpc_webhook_call *g = arg;
-    (void)retry_after_s;
-    if (st != NULL) {
-        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
-        return;
-    }
-    gw_principal *copy = tdm_arena_memdup(tdm_call_arena(g->call), p, sizeof(*p));
-    if (copy == NULL) {
-        gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL,
-                         tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    g->principal = copy;
-    gw_webhook_call(g->gw, g->method, g->request, copy, g->idem_key, g->request_id, g->deadline_ms,
-                    tdm_call_arena(g->call), grpc_webhook_done, g);
+    (void)method;
+    const gw_route_auth *ra = gw_rest_auth_for_grpc_path(path);
+    return ra != NULL ? ra : &AUTH_TENANT_ADMIN;
 }
 
 static void grpc_webhook_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
 {
-    gw_state *gw = data;
-    tdm_arena *a = tdm_call_arena(call);
-    grpc_webhook_call *g = tdm_arena_calloc(a, 1, sizeof(*g));
-    if (g == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
-        return;
-    }
-    const char *path = tdm_call_path(call);
-    const char *slash = strrchr(path, '/');
-    g->gw = gw;
-    g->call = call;
-    g->start_ms = uv_now(tdm_call_loop(call));
-    g->method = slash != NULL ? slash + 1 : path;
-    g->request = request;
-    g->request_id = gw_grpc_request_id(call);
-    g->idem_key = tdm_call_metadata(call, "idempotency-key", NULL);
-    g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
-    /* The route table's rule when it has one, so both doors agree (admin, tenant). */
-    const gw_route_auth *ra = gw_rest_auth_for_grpc_path(path);
-    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
-                    tdm_call_metadata(call, "authorization", NULL),
-                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL),
-                    ra != NULL ? ra : &AUTH_TENANT_ADMIN, grpc_webhook_authed, g);
+    gw_grpc_local(call, request, data, webhook_rule, gw_webhook_call);
 }
 
 tdm_status *gw_webhook_register(gw_state *gw)

@@ -548,7 +548,7 @@ int gw_webhook_store_fanout(tdm_pg_pool *pool, const char *source, int batch, gw
     return rc;
 }
 
-/* ---- retention -------------------------------------------------------------------------------- */
+/* ---- retention ---------------------------------------------------------------------------- */
 
 typedef struct prune_op {
     gw_fanout_cb cb;
