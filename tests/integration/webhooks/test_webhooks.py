@@ -167,6 +167,21 @@ class Webhooks(unittest.TestCase):
                        {"externalId": "e-" + uuid.uuid4().hex[:8], "displayName": "Ada",
                         "role": "MENTEE"}, tenant=tenant)
 
+    def enrol_directly(self, tenant, programme, external_id):
+        """Enrol through tandem-enrolment's gRPC API, as the gateway would (for when no
+        gateway runs): the Participant."""
+        from tandem.v1 import common_pb2, enrolment_pb2 as P
+        ch = self.stack.channel("enrolment")
+        try:
+            enrol = ch.unary_unary("/tandem.v1.EnrolmentService/Enrol",
+                                   request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=P.Participant.FromString)
+            return enrol(P.EnrolRequest(programme_id=programme, participant=P.Participant(
+                external_id=external_id, display_name="Bo", role=common_pb2.MENTOR)),
+                metadata=harness.Stack.context(tenant), timeout=10)
+        finally:
+            ch.close()
+
     def webhook(self, tenant, path, events=(EVENT,)):
         return self.ok("POST", "/v1/webhooks", {"url": self.receiver.url(path),
                                                 "events": list(events)}, tenant=tenant)
@@ -431,19 +446,8 @@ class Webhooks(unittest.TestCase):
         self.webhook(tenant, path)
         self.stack.stop("gateway")
         try:
-            # The event is written (with its change) while no gateway runs: enrolment
-            # is called directly, as the gateway would.
-            from tandem.v1 import common_pb2, enrolment_pb2 as P
-            ch = self.stack.channel("enrolment")
-            try:
-                enrol = ch.unary_unary("/tandem.v1.EnrolmentService/Enrol",
-                                       request_serializer=lambda m: m.SerializeToString(),
-                                       response_deserializer=P.Participant.FromString)
-                p = enrol(P.EnrolRequest(programme_id=programme, participant=P.Participant(
-                    external_id="down-1", display_name="Bo", role=common_pb2.MENTOR)),
-                    metadata=harness.Stack.context(tenant), timeout=10)
-            finally:
-                ch.close()
+            # The event is written (with its change) while no gateway runs.
+            p = self.enrol_directly(tenant, programme, "down-1")
         finally:
             self.start_gateway()
         got = wait_for(lambda: self.receiver.at(path), 30, "the delivery after the restart")
@@ -458,17 +462,7 @@ class Webhooks(unittest.TestCase):
         wait_for(lambda: len(self.receiver.at(path)) >= 2, 30, "both deliveries")
         self.stack.stop("gateway")
         try:
-            from tandem.v1 import common_pb2, enrolment_pb2 as P
-            ch = self.stack.channel("enrolment")
-            try:
-                enrol = ch.unary_unary("/tandem.v1.EnrolmentService/Enrol",
-                                       request_serializer=lambda m: m.SerializeToString(),
-                                       response_deserializer=P.Participant.FromString)
-                unsent = enrol(P.EnrolRequest(programme_id=programme, participant=P.Participant(
-                    external_id="unsent-1", display_name="Cy", role=common_pb2.MENTOR)),
-                    metadata=harness.Stack.context(tenant), timeout=10)
-            finally:
-                ch.close()
+            unsent = self.enrol_directly(tenant, programme, "unsent-1")
             # Two rows older than the default week: one fanned out, one not yet (and a
             # webhook older still, which sees only events after its creation).
             harness.psql(self.stack.super_url,
