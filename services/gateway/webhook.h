@@ -42,6 +42,12 @@ extern const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX];
 
 /* ---- webhook_util.c (no I/O) ---------------------------------------------------- */
 
+/* Lower-case hex of n bytes, in a; NULL when out of memory. */
+char *gw_hex_encode(tdm_arena *a, const uint8_t *p, size_t n);
+/* The bytes of lower-case hex text, in a (*len their count); NULL when the text is not
+ * that or memory runs out. */
+uint8_t *gw_hex_decode(tdm_arena *a, const char *hex, size_t *len);
+
 /* A fresh signing secret into out (GW_WEBHOOK_SECRET_LEN + 1 bytes); 0 or -1. */
 int gw_webhook_secret_generate(char *out, size_t out_size);
 

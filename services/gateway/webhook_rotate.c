@@ -41,36 +41,6 @@ typedef struct reseal_op {
 /* The pass in progress, reachable until its timer handle is closed. */
 static reseal_op *CURRENT;
 
-static const char HEX[] = "0123456789abcdef";
-
-static char *to_hex(tdm_arena *a, const uint8_t *b, size_t n)
-{
-    char *s = tdm_arena_alloc(a, 2 * n + 1);
-    if (s == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = HEX[b[i] >> 4];
-        s[2 * i + 1] = HEX[b[i] & 15];
-    }
-    s[2 * n] = '\0';
-    return s;
-}
-
-static int from_hex(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-    size_t len = strlen(s);
-    if (len % 2 != 0 || len / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < len / 2; i++) {
-        const char *hi = strchr(HEX, s[2 * i]), *lo = strchr(HEX, s[2 * i + 1]);
-        if (hi == NULL || lo == NULL || s[2 * i] == '\0' || s[2 * i + 1] == '\0')
-            return -1;
-        out[i] = (uint8_t)(((hi - HEX) << 4) | (lo - HEX));
-    }
-    *n = len / 2;
-    return 0;
-}
-
 static void op_closed(uv_handle_t *h)
 {
     reseal_op *op = h->data;
@@ -166,11 +136,12 @@ static void webhooks_read(void *arg, tdm_status *st, PGresult *res)
         op->webhooks++;
         const char *id = PQgetvalue(res, i, 0), *hex = PQgetvalue(res, i, 1);
         char aad[80], secret[GW_WEBHOOK_SECRET_LEN + 1];
-        uint8_t sealed[GW_WEBHOOK_SEALED_MAX], fresh[GW_WEBHOOK_SEALED_MAX];
+        uint8_t fresh[GW_WEBHOOK_SEALED_MAX];
         size_t len = 0, fresh_len = 0;
         bool stale = false;
         snprintf(aad, sizeof(aad), "%s:%s", tenant, id);
-        if (from_hex(hex, sealed, sizeof(sealed), &len) != 0 ||
+        const uint8_t *sealed = gw_hex_decode(op->a, hex, &len);
+        if (sealed == NULL ||
             gw_webhook_secret_open(aad, sealed, len, secret, sizeof(secret), &stale) != 0) {
             op->unopenable++;
             continue;
@@ -182,7 +153,7 @@ static void webhooks_read(void *arg, tdm_status *st, PGresult *res)
         struct pending *p = &op->pending[op->n_pending];
         if (rc != 0 || (p->id = tdm_arena_strdup(op->a, id)) == NULL ||
             (p->old_hex = tdm_arena_strdup(op->a, hex)) == NULL ||
-            (p->new_hex = to_hex(op->a, fresh, fresh_len)) == NULL) {
+            (p->new_hex = gw_hex_encode(op->a, fresh, fresh_len)) == NULL) {
             finish(op, tdm_status_new(TDM_INTERNAL, "could not seal a secret again"));
             return;
         }

@@ -49,45 +49,6 @@ static int64_t int_at(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static int hex_nibble(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-static char *hex_text(tdm_arena *a, const uint8_t *p, size_t n)
-{
-    static const char HEX[] = "0123456789abcdef";
-    char *s = tdm_arena_alloc(a, 2 * n + 1);
-    if (s == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = HEX[p[i] >> 4];
-        s[2 * i + 1] = HEX[p[i] & 0xF];
-    }
-    s[2 * n] = '\0';
-    return s;
-}
-
-static uint8_t *hex_bytes(tdm_arena *a, const char *hex, size_t *len)
-{
-    size_t n = strlen(hex) / 2;
-    uint8_t *out = tdm_arena_alloc(a, n + 1);
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return NULL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *len = n;
-    return out;
-}
-
 static tdm_pg_tx_options tenant_opts(const gw_store_ctx *c, const char *tenant_id)
 {
     return (tdm_pg_tx_options){
@@ -165,7 +126,7 @@ int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const 
     for (size_t i = 0; i < n_events; i++)
         cap += strlen(events[i]) + 3;
     char *list = tdm_arena_alloc(c->arena, cap);
-    char *hex = hex_text(c->arena, sealed, sealed_len);
+    char *hex = gw_hex_encode(c->arena, sealed, sealed_len);
     if (op == NULL || list == NULL || hex == NULL)
         return -1;
     size_t off = 0;
@@ -690,7 +651,7 @@ static void load_done(void *arg, tdm_status *st, PGresult *res)
         r->body = dup_at(a, res, i, 4);
         r->attempt_count = (int)int_at(res, i, 5);
         r->url = dup_at(a, res, i, 6);
-        r->sealed = hex_bytes(a, PQgetvalue(res, i, 7), &r->sealed_len);
+        r->sealed = gw_hex_decode(a, PQgetvalue(res, i, 7), &r->sealed_len);
     }
     op->attempts(op->arg, NULL, rows, (size_t)n);
 }

@@ -38,6 +38,51 @@ const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX] = {
 static uint8_t SEALING_KEY[32], PREVIOUS_KEY[32];
 static bool SEALING_KEY_SET, PREVIOUS_KEY_SET;
 
+/* ---- hex (bytea columns travel as text) ------------------------------------------------ */
+
+static int hex_nibble(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+char *gw_hex_encode(tdm_arena *a, const uint8_t *p, size_t n)
+{
+    static const char HEX[] = "0123456789abcdef";
+    char *s = tdm_arena_alloc(a, 2 * n + 1);
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = HEX[p[i] >> 4];
+        s[2 * i + 1] = HEX[p[i] & 0xF];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+uint8_t *gw_hex_decode(tdm_arena *a, const char *hex, size_t *len)
+{
+    size_t n = strlen(hex) / 2;
+    if (strlen(hex) % 2 != 0)
+        return NULL;
+    uint8_t *out = tdm_arena_alloc(a, n + 1);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return NULL;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *len = n;
+    return out;
+}
+
+/* ---- signing secrets ------------------------------------------------------------------- */
+
 int gw_webhook_secret_generate(char *out, size_t out_size)
 {
     if (out_size < GW_WEBHOOK_SECRET_LEN + 1)

@@ -244,26 +244,7 @@ static void ended_committed(store_op *op, PGresult *res)
 
 static void ended_of(store_op *op, PGresult *res)
 {
-    int n = PQntuples(res);
-    op->events = tdm_arena_calloc(op->req.arena, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
-    if (op->events == NULL) {
-        op_end(op, op_oom());
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
-        if (m == NULL)
-            return;
-        const char *data = mt_event_json("match", m, op->req.arena);
-        if (data == NULL) {
-            op_end(op, op_oom());
-            return;
-        }
-        op->events[op->n_events++] = (tdm_outbox_event){
-            .type = "match.ended", .resource_id = ((Tandem__V1__Match *)m)->id, .data_json = data};
-    }
-    op->after_events = ended_committed;
-    op_append_events(op);
+    op_match_events(op, res, "match.ended", ended_committed);
 }
 
 static void end_of_lock(store_op *op, PGresult *res)

@@ -284,3 +284,31 @@ void op_append_events(store_op *op)
     if (tdm_outbox_append(op->tx, &src, first, n, events_chunk_done, op) != 0)
         op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
 }
+
+int op_match_events(store_op *op, PGresult *res, const char *type, store_step next)
+{
+    int n = PQntuples(res);
+    op->events = tdm_arena_calloc(op->req.arena, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
+    if (op->events == NULL) {
+        op_end(op, op_oom());
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
+        if (m == NULL)
+            return -1;
+        char *data = mt_event_json("match", m, op->req.arena);
+        if (data == NULL) {
+            op_end(op, op_oom());
+            return -1;
+        }
+        op->events[op->n_events++] = (tdm_outbox_event){
+            .type = type,
+            .resource_id = ((Tandem__V1__Match *)m)->id,
+            .data_json = data,
+        };
+    }
+    op->after_events = next;
+    op_append_events(op);
+    return 0;
+}

@@ -114,5 +114,8 @@ int op_event(store_op *op, const char *type, const char *resource_id, const char
 /* Append op->events (any number, in chunks of TDM_OUTBOX_MAX_EVENTS), then run
  * op->after_events(op, NULL). */
 void op_append_events(store_op *op);
+/* One `type` event per match row of res (column 0: MATCH_JSON), appended as above,
+ * then next(op, NULL). -1 when the op was ended. */
+int op_match_events(store_op *op, PGresult *res, const char *type, store_step next);
 
 #endif

@@ -182,29 +182,7 @@ static void approve_reread(store_op *op, PGresult *res)
 
 static void approve_created(store_op *op, PGresult *res)
 {
-    int n = PQntuples(res);
-    op->events = tdm_arena_calloc(op->req.arena, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
-    if (op->events == NULL) {
-        op_end(op, op_oom());
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
-        if (m == NULL)
-            return;
-        char *data = mt_event_json("match", m, op->req.arena);
-        if (data == NULL) {
-            op_end(op, op_oom());
-            return;
-        }
-        op->events[op->n_events++] = (tdm_outbox_event){
-            .type = "match.proposed",
-            .resource_id = ((Tandem__V1__Match *)m)->id,
-            .data_json = data,
-        };
-    }
-    op->after_events = approve_reread;
-    op_append_events(op);
+    op_match_events(op, res, "match.proposed", approve_reread);
 }
 
 static void approve_create(store_op *op, PGresult *res)
