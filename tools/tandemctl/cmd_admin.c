@@ -57,6 +57,34 @@ static void print_list_json(const char *field, json_t *items)
     json_decref(doc);
 }
 
+/* GET every page of path and print the items: {"<field>": [...]} with --json,
+ * otherwise a table of columns with one row() per item. */
+static int list_and_print(ctl *c, const char *what, const char *path, const char *field,
+                          const char *columns, void (*row)(out_table *t, json_t *item))
+{
+    json_t *items = NULL;
+    int rc = list(c, what, path, field, &items);
+    if (rc != CTL_EXIT_OK) {
+        return rc;
+    }
+    if (c->json) {
+        print_list_json(field, items);
+    } else {
+        out_table t;
+        out_table_init(&t, columns);
+        size_t i;
+        json_t *x;
+        json_array_foreach(items, i, x)
+        {
+            row(&t, x);
+        }
+        out_table_print(&t, stdout);
+        out_table_free(&t);
+    }
+    json_decref(items);
+    return CTL_EXIT_OK;
+}
+
 /* ---- tenants --------------------------------------------------------------------- */
 
 static int tenants_create(ctl *c)
@@ -88,34 +116,20 @@ static int tenants_create(ctl *c)
     return rc;
 }
 
+static void tenant_row(out_table *t, json_t *x)
+{
+    const char *cells[] = {str(x, "id"), str(x, "slug"), str(x, "name"), str(x, "createTime")};
+    out_table_row(t, cells);
+}
+
 static int tenants_list(ctl *c)
 {
     int rc = ctl_done_args(c, 2, 2, "tenants list");
-    json_t *items = NULL;
-    if (rc == 0) {
-        rc = list(c, "list tenants", "/v1/tenants", "tenants", &items);
-    }
-    if (rc != CTL_EXIT_OK) {
+    if (rc != 0) {
         return rc;
     }
-    if (c->json) {
-        print_list_json("tenants", items);
-    } else {
-        out_table t;
-        out_table_init(&t, "ID|Slug|Name|Created");
-        size_t i;
-        json_t *x;
-        json_array_foreach(items, i, x)
-        {
-            const char *cells[] = {str(x, "id"), str(x, "slug"), str(x, "name"),
-                                   str(x, "createTime")};
-            out_table_row(&t, cells);
-        }
-        out_table_print(&t, stdout);
-        out_table_free(&t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return list_and_print(c, "list tenants", "/v1/tenants", "tenants", "ID|Slug|Name|Created",
+                          tenant_row);
 }
 
 int cmd_tenants(ctl *c)
@@ -214,6 +228,15 @@ static void join_strings(const json_t *arr, char *buf, size_t size)
     }
 }
 
+static void key_row(out_table *t, json_t *x)
+{
+    char scopes[256];
+    join_strings(json_object_get(x, "scopes"), scopes, sizeof scopes);
+    const char *cells[] = {str(x, "id"),           str(x, "displayName"),  str(x, "kind"), scopes,
+                           str(x, "secretPrefix"), str(x, "lastUsedTime"), str(x, "revokeTime")};
+    out_table_row(t, cells);
+}
+
 static int keys_list(ctl *c)
 {
     int show_revoked = ctl_flag(c, "show-revoked");
@@ -229,32 +252,8 @@ static int keys_list(ctl *c)
     ctl_path(path,
              show_revoked ? "/v1/tenants/%s/apiKeys?showRevoked=true" : "/v1/tenants/%s/apiKeys",
              tenant);
-    json_t *items = NULL;
-    rc = list(c, "list API keys", path, "apiKeys", &items);
-    if (rc != CTL_EXIT_OK) {
-        return rc;
-    }
-    if (c->json) {
-        print_list_json("apiKeys", items);
-    } else {
-        out_table t;
-        out_table_init(&t, "ID|Name|Kind|Scopes|Prefix|Last used|Revoked");
-        size_t i;
-        json_t *x;
-        json_array_foreach(items, i, x)
-        {
-            char scopes[256];
-            join_strings(json_object_get(x, "scopes"), scopes, sizeof scopes);
-            const char *cells[] = {
-                str(x, "id"),           str(x, "displayName"),  str(x, "kind"),      scopes,
-                str(x, "secretPrefix"), str(x, "lastUsedTime"), str(x, "revokeTime")};
-            out_table_row(&t, cells);
-        }
-        out_table_print(&t, stdout);
-        out_table_free(&t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return list_and_print(c, "list API keys", path, "apiKeys",
+                          "ID|Name|Kind|Scopes|Prefix|Last used|Revoked", key_row);
 }
 
 static int keys_revoke(ctl *c)
@@ -432,35 +431,21 @@ static int programmes_create(ctl *c)
     return rc;
 }
 
+static void programme_row(out_table *t, json_t *x)
+{
+    out_table_rowf(t, "%s|%s|%s|%s|%lld|%lld", str(x, "id"), str(x, "name"), str(x, "kind"),
+                   str(x, "status"), json_integer_value(json_object_get(x, "mentorCount")),
+                   json_integer_value(json_object_get(x, "menteeCount")));
+}
+
 static int programmes_list(ctl *c)
 {
     int rc = ctl_done_args(c, 2, 2, "programmes list");
-    json_t *items = NULL;
-    if (rc == 0) {
-        rc = list(c, "list programmes", "/v1/programmes", "programmes", &items);
-    }
-    if (rc != CTL_EXIT_OK) {
+    if (rc != 0) {
         return rc;
     }
-    if (c->json) {
-        print_list_json("programmes", items);
-    } else {
-        out_table t;
-        out_table_init(&t, "ID|Name|Kind|Status|>Mentors|>Mentees");
-        size_t i;
-        json_t *x;
-        json_array_foreach(items, i, x)
-        {
-            out_table_rowf(&t, "%s|%s|%s|%s|%lld|%lld", str(x, "id"), str(x, "name"),
-                           str(x, "kind"), str(x, "status"),
-                           json_integer_value(json_object_get(x, "mentorCount")),
-                           json_integer_value(json_object_get(x, "menteeCount")));
-        }
-        out_table_print(&t, stdout);
-        out_table_free(&t);
-    }
-    json_decref(items);
-    return CTL_EXIT_OK;
+    return list_and_print(c, "list programmes", "/v1/programmes", "programmes",
+                          "ID|Name|Kind|Status|>Mentors|>Mentees", programme_row);
 }
 
 static int programmes_show(ctl *c)
