@@ -34,11 +34,7 @@
 
 /* ---- the serialiser ------------------------------------------------------------- */
 
-typedef struct out_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-} out_buf;
+typedef tdm_json_writer out_buf;
 
 static void put(out_buf *b, const char *s, size_t n)
 {
@@ -572,26 +568,12 @@ static void put_message(out_buf *b, const ProtobufCMessage *msg, int depth)
     put_fields(b, msg, depth);
 }
 
-/* The buffer's text into the arena; frees the buffer. */
-static char *finish(out_buf *b, tdm_arena *arena, size_t *len)
-{
-    char *text = NULL;
-    if (!b->failed && b->data != NULL) {
-        b->data[b->len] = '\0';
-        text = tdm_arena_memdup(arena, b->data, b->len + 1);
-        if (text != NULL && len != NULL)
-            *len = b->len;
-    }
-    free(b->data);
-    return text;
-}
-
 char *tdm_json_encode(const ProtobufCMessage *msg, tdm_arena *arena, size_t *len)
 {
     out_buf b = {.data = NULL, .len = 0, .cap = 0, .failed = msg == NULL};
     if (msg != NULL)
         put_message(&b, msg, 0);
-    return finish(&b, arena, len);
+    return tdm_json_writer_finish(&b, arena, len);
 }
 
 json_t *tdm_json_encode_value(const ProtobufCMessage *msg)
@@ -604,6 +586,62 @@ json_t *tdm_json_encode_value(const ProtobufCMessage *msg)
         value = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
     free(b.data);
     return value;
+}
+
+/* ---- the public writer ---------------------------------------------------------- */
+
+void tdm_json_writer_raw(tdm_json_writer *w, const char *s, size_t n)
+{
+    put(w, s, n);
+}
+
+void tdm_json_writer_string(tdm_json_writer *w, const char *s)
+{
+    put_text(w, s != NULL ? s : "");
+}
+
+void tdm_json_writer_int(tdm_json_writer *w, long long v)
+{
+    put_printf(w, "%lld", v);
+}
+
+void tdm_json_writer_bool(tdm_json_writer *w, bool v)
+{
+    put_cstr(w, v ? "true" : "false");
+}
+
+void tdm_json_writer_message(tdm_json_writer *w, const ProtobufCMessage *msg)
+{
+    if (msg == NULL)
+        w->failed = true;
+    else
+        put_message(w, msg, 0);
+}
+
+char *tdm_json_writer_take(tdm_json_writer *w, size_t *len)
+{
+    if (w->failed || w->data == NULL) {
+        free(w->data);
+        *w = (tdm_json_writer){0};
+        return NULL;
+    }
+    w->data[w->len] = '\0'; /* put always leaves room for it */
+    char *text = w->data;
+    if (len != NULL)
+        *len = w->len;
+    *w = (tdm_json_writer){0};
+    return text;
+}
+
+char *tdm_json_writer_finish(tdm_json_writer *w, tdm_arena *arena, size_t *len)
+{
+    size_t n = 0;
+    char *text = tdm_json_writer_take(w, &n);
+    char *copy = text != NULL ? tdm_arena_memdup(arena, text, n + 1) : NULL;
+    if (copy != NULL && len != NULL)
+        *len = n;
+    free(text);
+    return copy;
 }
 
 /* ---- jansson values ------------------------------------------------------------ */
@@ -670,5 +708,5 @@ char *tdm_json_dump(const json_t *value, tdm_arena *arena, size_t *len)
     out_buf b = {.data = NULL, .len = 0, .cap = 0, .failed = value == NULL};
     if (value != NULL)
         put_value(&b, value, 0);
-    return finish(&b, arena, len);
+    return tdm_json_writer_finish(&b, arena, len);
 }
