@@ -82,8 +82,11 @@ void enrol_timezones_load(void);
 
 /* ---- rows.c --------------------------------------------------------------------- */
 
-/* A participant as the row document of the upsert statement (one array element). */
-json_t *enrol_participant_row(const Tandem__V1__Participant *p, int ord);
+/* The rows to write (those without a row error; each keeps its index as "ord") as
+ * the upsert statement's jsonb array, in the arena. NULL when out of memory or when a
+ * string is not UTF-8. */
+char *enrol_participants_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                                  tdm_arena *a);
 /* A participant from a row document produced by the store's SELECTs. Diversity is
  * kept only when include_diversity. NULL when out of memory or malformed. */
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,

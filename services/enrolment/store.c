@@ -852,29 +852,6 @@ static void enrol_check_programme(store_op *op, PGresult *res)
     op_query(op, sql, 1, &op->programme_id, enrol_programme_checked);
 }
 
-/* The jsonb array of the rows to write (those without a row error). */
-static char *rows_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
-                           tdm_arena *a)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++) {
-        if (row_errors != NULL && row_errors[i] != NULL)
-            continue;
-        json_t *row = enrol_participant_row(rows[i], (int)i);
-        if (row == NULL || json_array_append_new(arr, row) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    char *s = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    if (s == NULL)
-        return NULL;
-    char *out = tdm_arena_strdup(a, s);
-    free(s);
-    return out;
-}
-
 static void free_row_errors(void *arg)
 {
     store_op *op = arg;
@@ -900,7 +877,7 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
                               : &tandem__v1__participant__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
-    op->doc = rows_document(rows, row_errors, n, r->arena);
+    op->doc = enrol_participants_document(rows, row_errors, n, r->arena);
     if (op->doc == NULL) {
         op_end(op, oom());
         return;
@@ -938,7 +915,7 @@ static void update_participant_write(store_op *op, PGresult *res)
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
-    op->doc = rows_document(op->rows, NULL, 1, op->req.arena);
+    op->doc = enrol_participants_document(op->rows, NULL, 1, op->req.arena);
     if (op->doc == NULL) {
         op_end(op, oom());
         return;
