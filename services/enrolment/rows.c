@@ -176,12 +176,9 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
+/* A Timestamp from Unix microseconds, in the arena. */
+static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return NULL;
-    json_int_t us = json_integer_value(v);
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
         return NULL;
@@ -195,17 +192,26 @@ static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_are
     return t;
 }
 
-static Google__Protobuf__BoolValue *get_bool_value(json_t *o, const char *key, tdm_arena *a)
+static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_boolean(v))
-        return NULL;
+    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+}
+
+static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
+{
     Google__Protobuf__BoolValue *b = tdm_arena_alloc(a, sizeof(*b));
     if (b == NULL)
         return NULL;
     google__protobuf__bool_value__init(b);
-    b->value = json_is_true(v);
+    b->value = v;
     return b;
+}
+
+static Google__Protobuf__BoolValue *get_bool_value(json_t *o, const char *key, tdm_arena *a)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_boolean(v) ? bool_value(json_is_true(v), a) : NULL;
 }
 
 static json_t *parse(const char *json, size_t len)
@@ -294,6 +300,110 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
     p->update_time = get_time(o, "update_us", a);
     p->withdraw_time = get_time(o, "withdraw_us", a);
     p->withdraw_reason = get_str(o, "withdraw_reason", a);
+    return p;
+}
+
+/* ---- the upsert's answer -> messages ---------------------------------------------- */
+
+static char *text_or_empty(char *s)
+{
+    return s != NULL ? s : (char *)"";
+}
+
+static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, bool *failed)
+{
+    if (us == NULL)
+        return NULL;
+    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    *failed = *failed || t == NULL;
+    return t;
+}
+
+/*
+ * Only the stored columns are taken from `sent` (what the document carried), each into
+ * a fresh message, so nothing else the request held (output-only fields, unknown
+ * fields) can reach the response: the result equals what reading the row back gives.
+ */
+Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant *sent,
+                                                  const enrol_stored_columns *col,
+                                                  bool include_diversity, tdm_arena *a)
+{
+    Tandem__V1__Participant *p = tdm_arena_alloc(a, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    tandem__v1__participant__init(p);
+    bool failed = false;
+    p->id = tdm_arena_strdup(a, col->id);
+    p->programme_id = tdm_arena_strdup(a, col->programme_id);
+    p->external_id = text_or_empty(sent->external_id);
+    p->display_name = text_or_empty(sent->display_name);
+    p->email = text_or_empty(sent->email);
+    p->role = sent->role;
+    p->seniority_level = sent->seniority_level;
+    p->years_qualified = sent->years_qualified;
+    p->practice_area = text_or_empty(sent->practice_area);
+    p->office = text_or_empty(sent->office);
+    p->department = text_or_empty(sent->department);
+    p->n_reporting_chain = sent->n_reporting_chain;
+    p->reporting_chain = sent->reporting_chain;
+    p->n_interests = sent->n_interests;
+    p->interests = sent->interests;
+    p->n_goals = sent->n_goals;
+    p->goals = sent->goals;
+    p->n_languages = sent->n_languages;
+    p->languages = sent->languages;
+    if (sent->n_skills > 0) {
+        p->skills = tdm_arena_calloc(a, sent->n_skills, sizeof(*p->skills));
+        for (size_t i = 0; p->skills != NULL && i < sent->n_skills; i++) {
+            Tandem__V1__Skill *k = tdm_arena_alloc(a, sizeof(*k));
+            if (k == NULL)
+                return NULL;
+            tandem__v1__skill__init(k);
+            k->name = text_or_empty(sent->skills[i]->name);
+            k->level = sent->skills[i]->level == 0 ? 3 : sent->skills[i]->level; /* as written */
+            p->skills[p->n_skills++] = k;
+        }
+        failed = failed || p->skills == NULL;
+    }
+    p->availability_hours_per_month = sent->availability_hours_per_month;
+    p->timezone = text_or_empty(sent->timezone);
+    p->capacity = sent->capacity;
+    p->status = (Tandem__V1__Participant__Status)atoi(col->status);
+    const Tandem__V1__Consent *c = sent->consent;
+    bool dp = c != NULL && c->data_processing, dd = c != NULL && c->diversity_data;
+    Google__Protobuf__Timestamp *granted = time_or_null(col->consent_granted_us, a, &failed);
+    if (dp || dd || granted != NULL) {
+        p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
+        if (p->consent == NULL)
+            return NULL;
+        tandem__v1__consent__init(p->consent);
+        p->consent->data_processing = dp;
+        p->consent->diversity_data = dd;
+        p->consent->granted_time = granted;
+    }
+    const Tandem__V1__Diversity *d = sent->diversity;
+    if (include_diversity && d != NULL) {
+        p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
+        if (p->diversity == NULL)
+            return NULL;
+        tandem__v1__diversity__init(p->diversity);
+        p->diversity->gender = text_or_empty(d->gender);
+        p->diversity->ethnicity = text_or_empty(d->ethnicity);
+        p->diversity->other = text_or_empty(d->other);
+        if (d->first_generation_professional != NULL)
+            failed = failed || (p->diversity->first_generation_professional =
+                                    bool_value(d->first_generation_professional->value, a)) == NULL;
+        if (d->disability != NULL)
+            failed =
+                failed || (p->diversity->disability = bool_value(d->disability->value, a)) == NULL;
+    }
+    p->create_time = time_or_null(col->create_us, a, &failed);
+    p->update_time = time_or_null(col->update_us, a, &failed);
+    p->withdraw_time = time_or_null(col->withdraw_us, a, &failed);
+    p->withdraw_reason =
+        tdm_arena_strdup(a, col->withdraw_reason != NULL ? col->withdraw_reason : "");
+    if (failed || p->id == NULL || p->programme_id == NULL || p->withdraw_reason == NULL)
+        return NULL;
     return p;
 }
 

@@ -7,7 +7,8 @@
  * then one callback with the response message or the status. A failure anywhere
  * rolls the whole transaction back, so an effect, its events and its idempotency
  * record commit together or not at all. Statements are parameterised; rows come
- * back as JSON documents (rows.c maps them). SQLSTATEs become statuses only through
+ * back as JSON documents (rows.c maps them), except the upsert's, which answers only
+ * the columns the database fills in. SQLSTATEs become statuses only through
  * tdm_pg_status_from_result (inside the pool).
  */
 #include "enrolment.h"
@@ -137,10 +138,12 @@
     "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"                   \
     " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                           \
     " AND x.participant_id = up.id AND NOT i.has_diversity) "                                      \
-    "SELECT i.ord, p.inserted, " PARTICIPANT_JSON " FROM up p JOIN input i USING (external_id)"    \
-    " LEFT JOIN LATERAL (SELECT p.id AS participant_id, i.gender, i.ethnicity,"                    \
-    "  i.first_generation_professional, i.disability, i.other WHERE i.has_diversity) d ON true"    \
-    " ORDER BY i.ord"
+    "SELECT i.ord, p.inserted, p.id, p.programme_id, p.status, " US(                               \
+        "p.consent_granted_time") ","                                                              \
+                                  " " US("p.create_time") ", " US("p.update_time") ", " US(        \
+                                      "p.withdraw_time") ","                                       \
+                                                         " p.withdraw_reason FROM up p JOIN "      \
+                                                         "input i USING (external_id)"
 
 static const char SQL_UPSERT_INSERT[] = UPSERT_INPUT UPSERT_REST;
 static const char SQL_UPSERT_BATCH[] = UPSERT_INPUT UPSERT_CONFLICT UPSERT_REST;
@@ -725,29 +728,49 @@ static void enrol_written(store_op *op, PGresult *res)
         op_end(op, oom());
         return;
     }
+    bool *inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*inserted));
+    if (inserted == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    /* Each row answers in no particular order: ord places it. */
     for (int i = 0; i < n; i++) {
         long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
-        bool inserted = PQgetvalue(res, i, 1)[0] == 't';
-        /* Parse with diversity for the event builder to drop, then trim below. */
-        Tandem__V1__Participant *p = enrol_participant_from_row(
-            PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, op->req.include_diversity);
-        if (p == NULL || ord < 0 || (size_t)ord >= op->n_rows) {
-            op_end(op, p == NULL ? oom() : tdm_status_new(TDM_INTERNAL, "unexpected row"));
+        if (ord < 0 || (size_t)ord >= op->n_rows || stored[ord] != NULL) {
+            op_end(op, tdm_status_new(TDM_INTERNAL, "unexpected row"));
             return;
         }
-        stored[ord] = p;
-        if (inserted) {
-            char *data = enrol_participant_event_json(p, a);
-            if (data == NULL) {
-                op_end(op, oom());
-                return;
-            }
-            op->events[op->n_events++] = (tdm_outbox_event){
-                .type = "participant.enrolled",
-                .resource_id = p->id,
-                .data_json = data,
-            };
+        enrol_stored_columns col = {
+            .id = PQgetvalue(res, i, 2),
+            .programme_id = PQgetvalue(res, i, 3),
+            .status = PQgetvalue(res, i, 4),
+            .consent_granted_us = PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
+            .create_us = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+            .update_us = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+            .withdraw_us = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
+            .withdraw_reason = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9),
+        };
+        stored[ord] = enrol_participant_stored(op->rows[ord], &col, op->req.include_diversity, a);
+        if (stored[ord] == NULL) {
+            op_end(op, oom());
+            return;
         }
+        inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
+    }
+    /* Events in the order of the rows sent, as their seq follows it. */
+    for (size_t ord = 0; ord < op->n_rows; ord++) {
+        if (!inserted[ord])
+            continue;
+        char *data = enrol_participant_event_json(stored[ord], a);
+        if (data == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        op->events[op->n_events++] = (tdm_outbox_event){
+            .type = "participant.enrolled",
+            .resource_id = stored[ord]->id,
+            .data_json = data,
+        };
     }
     if (!op->batch) {
         if (stored[0] == NULL) {
