@@ -90,7 +90,8 @@
     " $26::bool, $27::smallint"
 #define PROGRAMME_NPARAMS 27
 
-/* The upsert of participants from a jsonb array ($2) into programme $1. */
+/* The upsert of participants from a jsonb array ($2) into programme $1. A row just
+ * inserted has no diversity record to drop, so div_drop probes only updated rows. */
 #define UPSERT_INPUT                                                                               \
     "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($2::jsonb) AS r("                \
     " ord int, external_id text, display_name text, email text, role smallint,"                    \
@@ -137,7 +138,7 @@
     " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "            \
     "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"                   \
     " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                           \
-    " AND x.participant_id = up.id AND NOT i.has_diversity) "                                      \
+    " AND x.participant_id = up.id AND NOT i.has_diversity AND NOT up.inserted) "                  \
     "SELECT i.ord, p.inserted, p.id, p.programme_id, p.status, " US(                               \
         "p.consent_granted_time") ","                                                              \
                                   " " US("p.create_time") ", " US("p.update_time") ", " US(        \
