@@ -224,6 +224,31 @@ static void decref_cb(void *p)
     json_decref(p);
 }
 
+/* p's consent, when any part of it is set; -1 when out of memory. */
+static int set_consent(Tandem__V1__Participant *p, bool data_processing, bool diversity_data,
+                       Google__Protobuf__Timestamp *granted, tdm_arena *a)
+{
+    if (!data_processing && !diversity_data && granted == NULL)
+        return 0;
+    p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
+    if (p->consent == NULL)
+        return -1;
+    tandem__v1__consent__init(p->consent);
+    p->consent->data_processing = data_processing;
+    p->consent->diversity_data = diversity_data;
+    p->consent->granted_time = granted;
+    return 0;
+}
+
+/* A new, empty diversity record for p; NULL when out of memory. */
+static Tandem__V1__Diversity *new_diversity(Tandem__V1__Participant *p, tdm_arena *a)
+{
+    p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
+    if (p->diversity != NULL)
+        tandem__v1__diversity__init(p->diversity);
+    return p->diversity;
+}
+
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
                                                     bool include_diversity)
 {
@@ -273,22 +298,12 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
     p->status = (Tandem__V1__Participant__Status)get_int(o, "status");
     bool dp = json_is_true(json_object_get(o, "consent_data_processing"));
     bool dd = json_is_true(json_object_get(o, "consent_diversity_data"));
-    Google__Protobuf__Timestamp *granted = get_time(o, "consent_granted_us", a);
-    if (dp || dd || granted != NULL) {
-        p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
-        if (p->consent == NULL)
-            return NULL;
-        tandem__v1__consent__init(p->consent);
-        p->consent->data_processing = dp;
-        p->consent->diversity_data = dd;
-        p->consent->granted_time = granted;
-    }
+    if (set_consent(p, dp, dd, get_time(o, "consent_granted_us", a), a) != 0)
+        return NULL;
     json_t *d = json_object_get(o, "diversity");
     if (include_diversity && json_is_object(d)) {
-        p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
-        if (p->diversity == NULL)
+        if (new_diversity(p, a) == NULL)
             return NULL;
-        tandem__v1__diversity__init(p->diversity);
         p->diversity->gender = get_str(d, "gender", a);
         p->diversity->ethnicity = get_str(d, "ethnicity", a);
         p->diversity->other = get_str(d, "other", a);
@@ -372,30 +387,25 @@ Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant 
     const Tandem__V1__Consent *c = sent->consent;
     bool dp = c != NULL && c->data_processing, dd = c != NULL && c->diversity_data;
     Google__Protobuf__Timestamp *granted = time_or_null(col->consent_granted_us, a, &failed);
-    if (dp || dd || granted != NULL) {
-        p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
-        if (p->consent == NULL)
-            return NULL;
-        tandem__v1__consent__init(p->consent);
-        p->consent->data_processing = dp;
-        p->consent->diversity_data = dd;
-        p->consent->granted_time = granted;
-    }
+    if (set_consent(p, dp, dd, granted, a) != 0)
+        return NULL;
     const Tandem__V1__Diversity *d = sent->diversity;
     if (include_diversity && d != NULL) {
-        p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
-        if (p->diversity == NULL)
+        if (new_diversity(p, a) == NULL)
             return NULL;
-        tandem__v1__diversity__init(p->diversity);
         p->diversity->gender = text_or_empty(d->gender);
         p->diversity->ethnicity = text_or_empty(d->ethnicity);
         p->diversity->other = text_or_empty(d->other);
-        if (d->first_generation_professional != NULL)
-            failed = failed || (p->diversity->first_generation_professional =
-                                    bool_value(d->first_generation_professional->value, a)) == NULL;
-        if (d->disability != NULL)
-            failed =
-                failed || (p->diversity->disability = bool_value(d->disability->value, a)) == NULL;
+        const Google__Protobuf__BoolValue *fgp = d->first_generation_professional;
+        const Google__Protobuf__BoolValue *disability = d->disability;
+        if (fgp != NULL) {
+            p->diversity->first_generation_professional = bool_value(fgp->value, a);
+            failed = failed || p->diversity->first_generation_professional == NULL;
+        }
+        if (disability != NULL) {
+            p->diversity->disability = bool_value(disability->value, a);
+            failed = failed || p->diversity->disability == NULL;
+        }
     }
     p->create_time = time_or_null(col->create_us, a, &failed);
     p->update_time = time_or_null(col->update_us, a, &failed);
