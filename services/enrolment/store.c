@@ -126,25 +126,27 @@
     " consent_data_processing = EXCLUDED.consent_data_processing,"                                 \
     " consent_diversity_data = EXCLUDED.consent_diversity_data,"                                   \
     " consent_granted_time = EXCLUDED.consent_granted_time, update_time = now()"
-#define UPSERT_REST                                                                                \
-    " RETURNING t.*, (t.xmax = 0) AS inserted), "                                                  \
-    "div_put AS (INSERT INTO " ENROL_SCHEMA ".participant_diversity AS x (tenant_id,"              \
-    " participant_id, gender, ethnicity, first_generation_professional, disability, other)"        \
-    " SELECT up.tenant_id, up.id, i.gender, i.ethnicity, i.first_generation_professional,"         \
-    " i.disability, i.other FROM up JOIN input i USING (external_id) WHERE i.has_diversity"        \
-    " ON CONFLICT (tenant_id, participant_id) DO UPDATE SET gender = EXCLUDED.gender,"             \
-    " ethnicity = EXCLUDED.ethnicity,"                                                             \
-    " first_generation_professional = EXCLUDED.first_generation_professional,"                     \
-    " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "            \
-    "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"                   \
-    " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                           \
-    " AND x.participant_id = up.id AND NOT i.has_diversity AND NOT up.inserted) "                  \
-    "SELECT i.ord, p.inserted, p.id, p.programme_id, p.status, " US(                               \
-        "p.consent_granted_time") ","                                                              \
-                                  " " US("p.create_time") ", " US("p.update_time") ", " US(        \
-                                      "p.withdraw_time") ","                                       \
-                                                         " p.withdraw_reason FROM up p JOIN "      \
-                                                         "input i USING (external_id)"
+/* clang-format off */
+#define UPSERT_REST                                                                           \
+    " RETURNING t.tenant_id, t.id, t.programme_id, t.external_id, t.status,"                  \
+    " t.consent_granted_time, t.create_time, t.update_time, t.withdraw_time,"                 \
+    " t.withdraw_reason, (t.xmax = 0) AS inserted), "                                         \
+    "div_put AS (INSERT INTO " ENROL_SCHEMA ".participant_diversity AS x (tenant_id,"         \
+    " participant_id, gender, ethnicity, first_generation_professional, disability, other)"   \
+    " SELECT up.tenant_id, up.id, i.gender, i.ethnicity, i.first_generation_professional,"    \
+    " i.disability, i.other FROM up JOIN input i USING (external_id) WHERE i.has_diversity"   \
+    " ON CONFLICT (tenant_id, participant_id) DO UPDATE SET gender = EXCLUDED.gender,"        \
+    " ethnicity = EXCLUDED.ethnicity,"                                                        \
+    " first_generation_professional = EXCLUDED.first_generation_professional,"                \
+    " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "       \
+    "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"              \
+    " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                      \
+    " AND x.participant_id = up.id AND NOT i.has_diversity AND NOT up.inserted) "             \
+    "SELECT i.ord, p.inserted, p.id, p.programme_id, p.status,"                               \
+    " " US("p.consent_granted_time") ", " US("p.create_time") ","                             \
+    " " US("p.update_time") ", " US("p.withdraw_time") ", p.withdraw_reason"                  \
+    " FROM up p JOIN input i USING (external_id)"
+/* clang-format on */
 
 static const char SQL_UPSERT_INSERT[] = UPSERT_INPUT UPSERT_REST;
 static const char SQL_UPSERT_BATCH[] = UPSERT_INPUT UPSERT_CONFLICT UPSERT_REST;
