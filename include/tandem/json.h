@@ -19,6 +19,7 @@
 #ifndef TANDEM_JSON_H
 #define TANDEM_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -76,6 +77,36 @@ tdm_status *tdm_json_set_field_path(ProtobufCMessage *msg, const char *dotted_pa
  * gets its length. NULL when out of memory or when the message holds a value JSON
  * cannot carry (a Timestamp outside years 1-9999, a non-finite Value number...). */
 char *tdm_json_encode(const ProtobufCMessage *msg, tdm_arena *arena, size_t *len);
+
+/*
+ * A JSON text written piece by piece into one growing malloc'd buffer, for documents
+ * too large to build as jansson trees (the rows of a 10,000-row batch, its events).
+ * Zero-initialise it, append, then tdm_json_writer_finish (or _discard). A failed
+ * append (out of memory, a string that is not UTF-8, a message JSON cannot carry)
+ * marks the writer failed; later appends do nothing and finish returns NULL. The
+ * caller writes the punctuation; the writer does values.
+ */
+typedef struct tdm_json_writer {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} tdm_json_writer;
+
+/* Bytes as they are (punctuation, or JSON the caller already holds). */
+void tdm_json_writer_raw(tdm_json_writer *w, const char *s, size_t n);
+/* A NUL-terminated string as a quoted JSON string (NULL: ""), escaped as the encoder
+ * escapes; fails the writer when it is not UTF-8. */
+void tdm_json_writer_string(tdm_json_writer *w, const char *s);
+void tdm_json_writer_int(tdm_json_writer *w, long long v);
+void tdm_json_writer_bool(tdm_json_writer *w, bool v);
+/* The message in canonical JSON, exactly as tdm_json_encode writes it. */
+void tdm_json_writer_message(tdm_json_writer *w, const ProtobufCMessage *msg);
+/* The text, NUL-terminated, copied into `arena` (*len, may be NULL, gets its length);
+ * NULL when the writer failed. Frees the buffer either way. */
+char *tdm_json_writer_finish(tdm_json_writer *w, tdm_arena *arena, size_t *len);
+/* The text as the malloc'd buffer itself (free() it), for callers that hand it on;
+ * NULL when the writer failed (then the buffer is freed). */
+char *tdm_json_writer_take(tdm_json_writer *w, size_t *len);
 
 /* The message as a jansson value (an object, or a string/array/... for well-known
  * types); a new reference, NULL on the same failures as tdm_json_encode. */

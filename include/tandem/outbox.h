@@ -3,15 +3,18 @@
  *
  * A service that changes a resource appends the event (e.g. "participant.enrolled")
  * to its schema's `outbox` table inside the transaction that makes the change, and
- * in the same statement calls pg_notify('tandem_outbox', <base64 EventEnvelope>).
- * Both are transactional: the row and the notification exist iff the change
- * commits, so no event is lost and none is invented. The dispatcher (the gateway)
- * LISTENs on TDM_OUTBOX_CHANNEL to wake up, and reads rows in `seq` order.
+ * in the same statement calls pg_notify('tandem_outbox', <base64 EventEnvelope>)
+ * once per append, whatever the number of events. Both are transactional: the rows
+ * and the notification exist iff the change commits, so no event is lost and none is
+ * invented. The dispatcher (the gateway) LISTENs on TDM_OUTBOX_CHANNEL to wake up,
+ * and reads rows in `seq` order: a notification means "the outbox has new rows",
+ * never "this one event", so no listener may rely on one payload per event.
  *
  * The row holds the webhook body's `data` (the resource in proto3 JSON under its
  * name, e.g. {"participant": {...}}); the NOTIFY payload is only the nanopb-encoded
- * tandem.internal.v1.EventEnvelope, whose maximum size is proven at compile time to
- * fit PostgreSQL's 8000-byte NOTIFY limit once base64-encoded.
+ * tandem.internal.v1.EventEnvelope of the append's first event, whose maximum size is
+ * proven at compile time to fit PostgreSQL's 8000-byte NOTIFY limit once
+ * base64-encoded.
  *
  * The table (in the service's schema; copy it into your migration):
  *

@@ -3,9 +3,13 @@
  * transaction (see include/tandem/outbox.h).
  *
  * All the events of one call travel as ONE jsonb parameter - an array of
- * {"id", "type", "resource_id", "ordering_key", "notify", "data"} - so a batch of
- * 10,000 events is one statement and one round trip: the INSERT reads the array in
- * order (seq follows it) and the same statement calls pg_notify for each element.
+ * {"id", "type", "resource_id", "ordering_key", "data"} - so a batch of 10,000 events
+ * is one statement and one round trip: the INSERT reads the array in order (seq
+ * follows it) and the same statement calls pg_notify once, with the envelope of the
+ * first event. The NOTIFY is a wake-up: the dispatcher reads the rows, never the
+ * payload, so one per call wakes it as well as one per event did - and 10,000
+ * distinct payloads cost PostgreSQL 10,000 queue entries and the listener 10,000
+ * messages to drain.
  */
 #include "tandem/outbox.h"
 
@@ -19,6 +23,7 @@
 #include <uuid/uuid.h>
 
 #include "tandem/internal/v1/event.pb.h"
+#include "tandem/json.h"
 #include "tandem/log.h"
 
 /* PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
@@ -33,45 +38,13 @@ typedef struct outbox_op {
     tdm_pg_done_cb cb;
     void *arg;
     char *doc; /* the jsonb parameter */
+    char notify[ENVELOPE_BASE64_BYTES + 1];
     char tenant_id[37];
     char service[33];
     char request_id[65];
     char create_ms[24];
     char sql[OUTBOX_SQL_MAX];
 } outbox_op;
-
-/* A growable text buffer; on allocation failure it stays failed and says so. */
-typedef struct outbox_buf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} outbox_buf;
-
-static void buf_append(outbox_buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_puts(outbox_buf *b, const char *s)
-{
-    buf_append(b, s, strlen(s));
-}
 
 static int charset_ok(const char *s, size_t max, const char *extra)
 {
@@ -167,10 +140,11 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     set_field(env.request_id, sizeof(env.request_id), src->request_id);
     env.create_time_unix_ms = create_ms;
 
-    /* Every piece written below is from a checked charset (UUIDs, names, base64),
-     * so it needs no JSON escaping; data_json is the caller's JSON object. */
-    outbox_buf doc = {0};
-    buf_puts(&doc, "[");
+    /* Every piece written below is from a checked charset (UUIDs, names), so it needs
+     * no JSON escaping; data_json is the caller's JSON object. */
+    char notify[ENVELOPE_BASE64_BYTES + 1];
+    tdm_json_writer doc = {0};
+    tdm_json_writer_raw(&doc, "[", 1);
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
         uuid_t id;
@@ -180,55 +154,57 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
         set_field(env.resource_id, sizeof(env.resource_id), ev->resource_id);
         set_field(env.ordering_key, sizeof(env.ordering_key),
                   ev->ordering_key != NULL ? ev->ordering_key : ev->resource_id);
-        char notify[ENVELOPE_BASE64_BYTES + 1];
-        if (envelope_base64(&env, notify) != 0) {
-            free(doc.p);
+        if (i == 0 && envelope_base64(&env, notify) != 0) {
+            free(tdm_json_writer_take(&doc, NULL));
             return -1;
         }
-        char head[ENVELOPE_BASE64_BYTES + 512];
-        snprintf(head, sizeof(head),
-                 "%s{\"id\":\"%s\",\"type\":\"%s\",\"resource_id\":\"%s\","
-                 "\"ordering_key\":\"%s\",\"notify\":\"%s\",\"data\":",
-                 i > 0 ? "," : "", env.id, env.type, env.resource_id, env.ordering_key, notify);
-        buf_puts(&doc, head);
-        buf_puts(&doc, ev->data_json);
-        buf_puts(&doc, "}");
+        char head[512];
+        int head_len =
+            snprintf(head, sizeof(head),
+                     "%s{\"id\":\"%s\",\"type\":\"%s\",\"resource_id\":\"%s\","
+                     "\"ordering_key\":\"%s\",\"data\":",
+                     i > 0 ? "," : "", env.id, env.type, env.resource_id, env.ordering_key);
+        if (head_len < 0 || (size_t)head_len >= sizeof(head)) {
+            free(tdm_json_writer_take(&doc, NULL));
+            return -1;
+        }
+        tdm_json_writer_raw(&doc, head, (size_t)head_len);
+        tdm_json_writer_raw(&doc, ev->data_json, strlen(ev->data_json));
+        tdm_json_writer_raw(&doc, "}", 1);
     }
-    buf_puts(&doc, "]");
-    if (doc.failed) {
-        free(doc.p);
+    tdm_json_writer_raw(&doc, "]", 1);
+    char *text = tdm_json_writer_take(&doc, NULL);
+    if (text == NULL)
         return -1;
-    }
 
     outbox_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
-        free(doc.p);
+        free(text);
         return -1;
     }
     op->cb = cb;
     op->arg = arg;
-    op->doc = doc.p;
+    op->doc = text;
     set_field(op->tenant_id, sizeof(op->tenant_id), src->tenant_id);
     set_field(op->service, sizeof(op->service), src->service);
     set_field(op->request_id, sizeof(op->request_id), src->request_id);
     snprintf(op->create_ms, sizeof(op->create_ms), "%lld", (long long)create_ms);
-    /* The INSERT is a data-modifying CTE: it runs whether or not the final SELECT
-     * reads it, and the NOTIFYs queue with the transaction (delivered at COMMIT,
-     * dropped at ROLLBACK). */
+    memcpy(op->notify, notify, sizeof(op->notify));
+    /* The INSERT is a data-modifying CTE: it runs although the final SELECT does not
+     * read it, and the NOTIFY queues with the transaction (delivered at COMMIT, dropped
+     * at ROLLBACK). */
     snprintf(op->sql, sizeof(op->sql),
-             "WITH ev AS MATERIALIZED ("
-             " SELECT e.value AS e, e.ordinality AS ord"
-             " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e), "
-             "ins AS ("
+             "WITH ins AS ("
              " INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, payload,"
              "  source_service, request_id, create_time)"
              " SELECT $2::uuid, (e->>'id')::uuid, e->>'type', (e->>'resource_id')::uuid,"
              "  e->>'ordering_key', e->'data', $3, $4, to_timestamp($5::float8 / 1000)"
-             " FROM ev ORDER BY ord) "
-             "SELECT count(pg_notify('" TDM_OUTBOX_CHANNEL "', e->>'notify')) FROM ev",
+             " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord) ORDER BY ord) "
+             "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $6)",
              src->schema);
-    const char *values[5] = {op->doc, op->tenant_id, op->service, op->request_id, op->create_ms};
-    if (tdm_pg_tx_query(tx, op->sql, 5, values, outbox_done, op) != 0) {
+    const char *values[6] = {op->doc,        op->tenant_id, op->service,
+                             op->request_id, op->create_ms, op->notify};
+    if (tdm_pg_tx_query(tx, op->sql, 6, values, outbox_done, op) != 0) {
         free(op->doc);
         free(op);
         return -1;

@@ -82,8 +82,26 @@ void enrol_timezones_load(void);
 
 /* ---- rows.c --------------------------------------------------------------------- */
 
-/* A participant as the row document of the upsert statement (one array element). */
-json_t *enrol_participant_row(const Tandem__V1__Participant *p, int ord);
+/* The rows to write (those without a row error; each keeps its index as "ord") as
+ * the upsert statement's jsonb array, in the arena. NULL when out of memory or when a
+ * string is not UTF-8. */
+char *enrol_participants_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                                  tdm_arena *a);
+/* The columns the upsert answers besides what it was sent (text as libpq gives it;
+ * NULL for SQL NULL): output-only fields and what the database fills in. */
+typedef struct enrol_stored_columns {
+    const char *id, *programme_id, *status;
+    const char *consent_granted_us, *create_us, *update_us, *withdraw_us; /* Unix us */
+    const char *withdraw_reason;
+} enrol_stored_columns;
+/* The participant as stored by the upsert of `sent` (one of the rows of
+ * enrol_participants_document): its written fields as sent, the rest from `col`.
+ * Equal to what enrol_participant_from_row gives for the row read back; saves the
+ * statement building and this process parsing a JSON document per row. Diversity is
+ * kept only when include_diversity. NULL when out of memory. */
+Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant *sent,
+                                                  const enrol_stored_columns *col,
+                                                  bool include_diversity, tdm_arena *a);
 /* A participant from a row document produced by the store's SELECTs. Diversity is
  * kept only when include_diversity. NULL when out of memory or malformed. */
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,

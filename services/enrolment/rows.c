@@ -2,9 +2,10 @@
  * rows.c - the documents that travel between the store and the messages.
  *
  * The store's statements take participants as one jsonb array (jsonb_to_recordset
- * turns it into typed rows, arrays included) and answer each row as one json object
- * with snake_case keys and times in Unix microseconds. This file maps both ways,
- * builds the webhook JSON of a participant, and the opaque keyset page tokens.
+ * turns it into typed rows, arrays included), written straight into one buffer, and
+ * answer each row as one json object with snake_case keys and times in Unix
+ * microseconds. This file maps both ways, builds the webhook JSON of a participant,
+ * and the opaque keyset page tokens.
  */
 #include "enrolment.h"
 
@@ -15,63 +16,137 @@
 
 #include "tandem/json.h"
 
-static json_t *string_array(char **items, size_t n)
+/* ---- messages -> the upsert's rows ----------------------------------------------- */
+
+static void key(tdm_json_writer *w, const char *k)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++)
-        json_array_append_new(arr, json_string(items[i]));
-    return arr;
+    tdm_json_writer_raw(w, ",\"", 2);
+    tdm_json_writer_raw(w, k, strlen(k));
+    tdm_json_writer_raw(w, "\":", 2);
 }
 
-static json_t *bool_or_null(const Google__Protobuf__BoolValue *b)
+static void put_str(tdm_json_writer *w, const char *k, const char *v)
 {
-    return b != NULL ? json_boolean(b->value) : json_null();
+    key(w, k);
+    tdm_json_writer_string(w, v);
 }
 
-static json_t *time_or_null(const Google__Protobuf__Timestamp *t)
+static void put_int(tdm_json_writer *w, const char *k, long long v)
 {
-    if (t == NULL)
-        return json_null();
+    key(w, k);
+    tdm_json_writer_int(w, v);
+}
+
+static void put_bool(tdm_json_writer *w, const char *k, bool v)
+{
+    key(w, k);
+    tdm_json_writer_bool(w, v);
+}
+
+static void put_str_array(tdm_json_writer *w, const char *k, char **items, size_t n)
+{
+    key(w, k);
+    tdm_json_writer_raw(w, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            tdm_json_writer_raw(w, ",", 1);
+        tdm_json_writer_string(w, items[i]);
+    }
+    tdm_json_writer_raw(w, "]", 1);
+}
+
+static void put_bool_or_null(tdm_json_writer *w, const char *k,
+                             const Google__Protobuf__BoolValue *b)
+{
+    key(w, k);
+    if (b != NULL)
+        tdm_json_writer_bool(w, b->value);
+    else
+        tdm_json_writer_raw(w, "null", 4);
+}
+
+/* to_timestamp() of the seconds, in SQL: keep it text, cast there. */
+static void put_time_or_null(tdm_json_writer *w, const char *k,
+                             const Google__Protobuf__Timestamp *t)
+{
+    key(w, k);
+    if (t == NULL) {
+        tdm_json_writer_raw(w, "null", 4);
+        return;
+    }
     char buf[64];
     snprintf(buf, sizeof(buf), "%lld.%09d", (long long)t->seconds, (int)t->nanos);
-    /* to_timestamp() of the seconds, in SQL: keep it text, cast there. */
-    return json_string(buf);
+    tdm_json_writer_string(w, buf);
 }
 
-json_t *enrol_participant_row(const Tandem__V1__Participant *p, int ord)
+static void participant_row(tdm_json_writer *w, const Tandem__V1__Participant *p, int ord)
 {
-    json_t *skill_names = json_array(), *skill_levels = json_array();
+    tdm_json_writer_raw(w, "{\"ord\":", 7);
+    tdm_json_writer_int(w, ord);
+    put_str(w, "external_id", p->external_id);
+    put_str(w, "display_name", p->display_name);
+    put_str(w, "email", p->email);
+    put_int(w, "role", p->role);
+    put_int(w, "seniority_level", p->seniority_level);
+    put_int(w, "years_qualified", p->years_qualified);
+    put_str(w, "practice_area", p->practice_area);
+    put_str(w, "office", p->office);
+    put_str(w, "department", p->department);
+    put_str_array(w, "reporting_chain", p->reporting_chain, p->n_reporting_chain);
+    key(w, "skill_names");
+    tdm_json_writer_raw(w, "[", 1);
     for (size_t i = 0; i < p->n_skills; i++) {
-        json_array_append_new(skill_names, json_string(p->skills[i]->name));
-        json_array_append_new(skill_levels,
-                              json_integer(p->skills[i]->level == 0 ? 3 : p->skills[i]->level));
+        if (i > 0)
+            tdm_json_writer_raw(w, ",", 1);
+        tdm_json_writer_string(w, p->skills[i]->name);
     }
+    tdm_json_writer_raw(w, "]", 1);
+    key(w, "skill_levels");
+    tdm_json_writer_raw(w, "[", 1);
+    for (size_t i = 0; i < p->n_skills; i++) {
+        if (i > 0)
+            tdm_json_writer_raw(w, ",", 1);
+        tdm_json_writer_int(w, p->skills[i]->level == 0 ? 3 : p->skills[i]->level);
+    }
+    tdm_json_writer_raw(w, "]", 1);
+    put_str_array(w, "interests", p->interests, p->n_interests);
+    put_str_array(w, "goals", p->goals, p->n_goals);
+    put_str_array(w, "languages", p->languages, p->n_languages);
+    put_int(w, "availability_hours_per_month", p->availability_hours_per_month);
+    put_str(w, "timezone", p->timezone);
+    put_int(w, "capacity", p->capacity);
     const Tandem__V1__Consent *c = p->consent;
     const Tandem__V1__Diversity *d = p->diversity;
-    json_t *row = json_pack(
-        "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i,"
-        " s:s, s:i, s:b, s:b, s:o, s:b}",
-        "ord", ord, "external_id", p->external_id, "display_name", p->display_name, "email",
-        p->email, "role", (int)p->role, "seniority_level", (int)p->seniority_level,
-        "years_qualified", (int)p->years_qualified, "practice_area", p->practice_area, "office",
-        p->office, "department", p->department, "reporting_chain",
-        string_array(p->reporting_chain, p->n_reporting_chain), "skill_names", skill_names,
-        "skill_levels", skill_levels, "interests", string_array(p->interests, p->n_interests),
-        "goals", string_array(p->goals, p->n_goals), "languages",
-        string_array(p->languages, p->n_languages), "availability_hours_per_month",
-        (int)p->availability_hours_per_month, "timezone", p->timezone, "capacity", (int)p->capacity,
-        "consent_data_processing", c != NULL && c->data_processing, "consent_diversity_data",
-        c != NULL && c->diversity_data, "consent_granted_secs",
-        time_or_null(c != NULL ? c->granted_time : NULL), "has_diversity", d != NULL);
-    if (row != NULL && d != NULL) {
-        json_object_set_new(row, "gender", json_string(d->gender));
-        json_object_set_new(row, "ethnicity", json_string(d->ethnicity));
-        json_object_set_new(row, "first_generation_professional",
-                            bool_or_null(d->first_generation_professional));
-        json_object_set_new(row, "disability", bool_or_null(d->disability));
-        json_object_set_new(row, "other", json_string(d->other));
+    put_bool(w, "consent_data_processing", c != NULL && c->data_processing);
+    put_bool(w, "consent_diversity_data", c != NULL && c->diversity_data);
+    put_time_or_null(w, "consent_granted_secs", c != NULL ? c->granted_time : NULL);
+    put_bool(w, "has_diversity", d != NULL);
+    if (d != NULL) {
+        put_str(w, "gender", d->gender);
+        put_str(w, "ethnicity", d->ethnicity);
+        put_bool_or_null(w, "first_generation_professional", d->first_generation_professional);
+        put_bool_or_null(w, "disability", d->disability);
+        put_str(w, "other", d->other);
     }
-    return row;
+    tdm_json_writer_raw(w, "}", 1);
+}
+
+char *enrol_participants_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                                  tdm_arena *a)
+{
+    tdm_json_writer w = {0};
+    bool first = true;
+    tdm_json_writer_raw(&w, "[", 1);
+    for (size_t i = 0; i < n && !w.failed; i++) {
+        if (row_errors != NULL && row_errors[i] != NULL)
+            continue;
+        if (!first)
+            tdm_json_writer_raw(&w, ",", 1);
+        first = false;
+        participant_row(&w, rows[i], (int)i);
+    }
+    tdm_json_writer_raw(&w, "]", 1);
+    return tdm_json_writer_finish(&w, a, NULL);
 }
 
 /* ---- rows -> messages ------------------------------------------------------------ */
@@ -101,12 +176,9 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
+/* A Timestamp from Unix microseconds, in the arena. */
+static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 {
-    json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return NULL;
-    json_int_t us = json_integer_value(v);
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
         return NULL;
@@ -120,17 +192,26 @@ static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_are
     return t;
 }
 
-static Google__Protobuf__BoolValue *get_bool_value(json_t *o, const char *key, tdm_arena *a)
+static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_boolean(v))
-        return NULL;
+    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+}
+
+static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
+{
     Google__Protobuf__BoolValue *b = tdm_arena_alloc(a, sizeof(*b));
     if (b == NULL)
         return NULL;
     google__protobuf__bool_value__init(b);
-    b->value = json_is_true(v);
+    b->value = v;
     return b;
+}
+
+static Google__Protobuf__BoolValue *get_bool_value(json_t *o, const char *key, tdm_arena *a)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_boolean(v) ? bool_value(json_is_true(v), a) : NULL;
 }
 
 static json_t *parse(const char *json, size_t len)
@@ -141,6 +222,31 @@ static json_t *parse(const char *json, size_t len)
 static void decref_cb(void *p)
 {
     json_decref(p);
+}
+
+/* p's consent, when any part of it is set; -1 when out of memory. */
+static int set_consent(Tandem__V1__Participant *p, bool data_processing, bool diversity_data,
+                       Google__Protobuf__Timestamp *granted, tdm_arena *a)
+{
+    if (!data_processing && !diversity_data && granted == NULL)
+        return 0;
+    p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
+    if (p->consent == NULL)
+        return -1;
+    tandem__v1__consent__init(p->consent);
+    p->consent->data_processing = data_processing;
+    p->consent->diversity_data = diversity_data;
+    p->consent->granted_time = granted;
+    return 0;
+}
+
+/* A new, empty diversity record for p; NULL when out of memory. */
+static Tandem__V1__Diversity *new_diversity(Tandem__V1__Participant *p, tdm_arena *a)
+{
+    p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
+    if (p->diversity != NULL)
+        tandem__v1__diversity__init(p->diversity);
+    return p->diversity;
 }
 
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
@@ -192,22 +298,12 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
     p->status = (Tandem__V1__Participant__Status)get_int(o, "status");
     bool dp = json_is_true(json_object_get(o, "consent_data_processing"));
     bool dd = json_is_true(json_object_get(o, "consent_diversity_data"));
-    Google__Protobuf__Timestamp *granted = get_time(o, "consent_granted_us", a);
-    if (dp || dd || granted != NULL) {
-        p->consent = tdm_arena_alloc(a, sizeof(*p->consent));
-        if (p->consent == NULL)
-            return NULL;
-        tandem__v1__consent__init(p->consent);
-        p->consent->data_processing = dp;
-        p->consent->diversity_data = dd;
-        p->consent->granted_time = granted;
-    }
+    if (set_consent(p, dp, dd, get_time(o, "consent_granted_us", a), a) != 0)
+        return NULL;
     json_t *d = json_object_get(o, "diversity");
     if (include_diversity && json_is_object(d)) {
-        p->diversity = tdm_arena_alloc(a, sizeof(*p->diversity));
-        if (p->diversity == NULL)
+        if (new_diversity(p, a) == NULL)
             return NULL;
-        tandem__v1__diversity__init(p->diversity);
         p->diversity->gender = get_str(d, "gender", a);
         p->diversity->ethnicity = get_str(d, "ethnicity", a);
         p->diversity->other = get_str(d, "other", a);
@@ -219,6 +315,105 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
     p->update_time = get_time(o, "update_us", a);
     p->withdraw_time = get_time(o, "withdraw_us", a);
     p->withdraw_reason = get_str(o, "withdraw_reason", a);
+    return p;
+}
+
+/* ---- the upsert's answer -> messages ---------------------------------------------- */
+
+static char *text_or_empty(char *s)
+{
+    return s != NULL ? s : (char *)"";
+}
+
+static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, bool *failed)
+{
+    if (us == NULL)
+        return NULL;
+    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    *failed = *failed || t == NULL;
+    return t;
+}
+
+/*
+ * Only the stored columns are taken from `sent` (what the document carried), each into
+ * a fresh message, so nothing else the request held (output-only fields, unknown
+ * fields) can reach the response: the result equals what reading the row back gives.
+ */
+Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant *sent,
+                                                  const enrol_stored_columns *col,
+                                                  bool include_diversity, tdm_arena *a)
+{
+    Tandem__V1__Participant *p = tdm_arena_alloc(a, sizeof(*p));
+    if (p == NULL)
+        return NULL;
+    tandem__v1__participant__init(p);
+    bool failed = false;
+    p->id = tdm_arena_strdup(a, col->id);
+    p->programme_id = tdm_arena_strdup(a, col->programme_id);
+    p->external_id = text_or_empty(sent->external_id);
+    p->display_name = text_or_empty(sent->display_name);
+    p->email = text_or_empty(sent->email);
+    p->role = sent->role;
+    p->seniority_level = sent->seniority_level;
+    p->years_qualified = sent->years_qualified;
+    p->practice_area = text_or_empty(sent->practice_area);
+    p->office = text_or_empty(sent->office);
+    p->department = text_or_empty(sent->department);
+    p->n_reporting_chain = sent->n_reporting_chain;
+    p->reporting_chain = sent->reporting_chain;
+    p->n_interests = sent->n_interests;
+    p->interests = sent->interests;
+    p->n_goals = sent->n_goals;
+    p->goals = sent->goals;
+    p->n_languages = sent->n_languages;
+    p->languages = sent->languages;
+    if (sent->n_skills > 0) {
+        p->skills = tdm_arena_calloc(a, sent->n_skills, sizeof(*p->skills));
+        for (size_t i = 0; p->skills != NULL && i < sent->n_skills; i++) {
+            Tandem__V1__Skill *k = tdm_arena_alloc(a, sizeof(*k));
+            if (k == NULL)
+                return NULL;
+            tandem__v1__skill__init(k);
+            k->name = text_or_empty(sent->skills[i]->name);
+            k->level = sent->skills[i]->level == 0 ? 3 : sent->skills[i]->level; /* as written */
+            p->skills[p->n_skills++] = k;
+        }
+        failed = failed || p->skills == NULL;
+    }
+    p->availability_hours_per_month = sent->availability_hours_per_month;
+    p->timezone = text_or_empty(sent->timezone);
+    p->capacity = sent->capacity;
+    p->status = (Tandem__V1__Participant__Status)atoi(col->status);
+    const Tandem__V1__Consent *c = sent->consent;
+    bool dp = c != NULL && c->data_processing, dd = c != NULL && c->diversity_data;
+    Google__Protobuf__Timestamp *granted = time_or_null(col->consent_granted_us, a, &failed);
+    if (set_consent(p, dp, dd, granted, a) != 0)
+        return NULL;
+    const Tandem__V1__Diversity *d = sent->diversity;
+    if (include_diversity && d != NULL) {
+        if (new_diversity(p, a) == NULL)
+            return NULL;
+        p->diversity->gender = text_or_empty(d->gender);
+        p->diversity->ethnicity = text_or_empty(d->ethnicity);
+        p->diversity->other = text_or_empty(d->other);
+        const Google__Protobuf__BoolValue *fgp = d->first_generation_professional;
+        const Google__Protobuf__BoolValue *disability = d->disability;
+        if (fgp != NULL) {
+            p->diversity->first_generation_professional = bool_value(fgp->value, a);
+            failed = failed || p->diversity->first_generation_professional == NULL;
+        }
+        if (disability != NULL) {
+            p->diversity->disability = bool_value(disability->value, a);
+            failed = failed || p->diversity->disability == NULL;
+        }
+    }
+    p->create_time = time_or_null(col->create_us, a, &failed);
+    p->update_time = time_or_null(col->update_us, a, &failed);
+    p->withdraw_time = time_or_null(col->withdraw_us, a, &failed);
+    p->withdraw_reason =
+        tdm_arena_strdup(a, col->withdraw_reason != NULL ? col->withdraw_reason : "");
+    if (failed || p->id == NULL || p->programme_id == NULL || p->withdraw_reason == NULL)
+        return NULL;
     return p;
 }
 
@@ -401,11 +596,11 @@ char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *
 {
     Tandem__V1__Participant copy = *p;
     copy.diversity = NULL; /* special-category data never leaves in an event */
-    size_t len = 0;
-    char *body = tdm_json_encode(&copy.base, a, &len);
-    if (body == NULL)
-        return NULL;
-    return tdm_arena_printf(a, "{\"participant\":%s}", body);
+    tdm_json_writer w = {0};
+    tdm_json_writer_raw(&w, "{\"participant\":", 15);
+    tdm_json_writer_message(&w, &copy.base);
+    tdm_json_writer_raw(&w, "}", 1);
+    return tdm_json_writer_finish(&w, a, NULL);
 }
 
 void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32])

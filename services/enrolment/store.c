@@ -7,7 +7,8 @@
  * then one callback with the response message or the status. A failure anywhere
  * rolls the whole transaction back, so an effect, its events and its idempotency
  * record commit together or not at all. Statements are parameterised; rows come
- * back as JSON documents (rows.c maps them). SQLSTATEs become statuses only through
+ * back as JSON documents (rows.c maps them), except the upsert's, which answers only
+ * the columns the database fills in. SQLSTATEs become statuses only through
  * tdm_pg_status_from_result (inside the pool).
  */
 #include "enrolment.h"
@@ -89,7 +90,8 @@
     " $26::bool, $27::smallint"
 #define PROGRAMME_NPARAMS 27
 
-/* The upsert of participants from a jsonb array ($2) into programme $1. */
+/* The upsert of participants from a jsonb array ($2) into programme $1. A row just
+ * inserted has no diversity record to drop, so div_drop probes only updated rows. */
 #define UPSERT_INPUT                                                                               \
     "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($2::jsonb) AS r("                \
     " ord int, external_id text, display_name text, email text, role smallint,"                    \
@@ -124,23 +126,27 @@
     " consent_data_processing = EXCLUDED.consent_data_processing,"                                 \
     " consent_diversity_data = EXCLUDED.consent_diversity_data,"                                   \
     " consent_granted_time = EXCLUDED.consent_granted_time, update_time = now()"
-#define UPSERT_REST                                                                                \
-    " RETURNING t.*, (t.xmax = 0) AS inserted), "                                                  \
-    "div_put AS (INSERT INTO " ENROL_SCHEMA ".participant_diversity AS x (tenant_id,"              \
-    " participant_id, gender, ethnicity, first_generation_professional, disability, other)"        \
-    " SELECT up.tenant_id, up.id, i.gender, i.ethnicity, i.first_generation_professional,"         \
-    " i.disability, i.other FROM up JOIN input i USING (external_id) WHERE i.has_diversity"        \
-    " ON CONFLICT (tenant_id, participant_id) DO UPDATE SET gender = EXCLUDED.gender,"             \
-    " ethnicity = EXCLUDED.ethnicity,"                                                             \
-    " first_generation_professional = EXCLUDED.first_generation_professional,"                     \
-    " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "            \
-    "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"                   \
-    " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                           \
-    " AND x.participant_id = up.id AND NOT i.has_diversity) "                                      \
-    "SELECT i.ord, p.inserted, " PARTICIPANT_JSON " FROM up p JOIN input i USING (external_id)"    \
-    " LEFT JOIN LATERAL (SELECT p.id AS participant_id, i.gender, i.ethnicity,"                    \
-    "  i.first_generation_professional, i.disability, i.other WHERE i.has_diversity) d ON true"    \
-    " ORDER BY i.ord"
+/* clang-format off */
+#define UPSERT_REST                                                                           \
+    " RETURNING t.tenant_id, t.id, t.programme_id, t.external_id, t.status,"                  \
+    " t.consent_granted_time, t.create_time, t.update_time, t.withdraw_time,"                 \
+    " t.withdraw_reason, (t.xmax = 0) AS inserted), "                                         \
+    "div_put AS (INSERT INTO " ENROL_SCHEMA ".participant_diversity AS x (tenant_id,"         \
+    " participant_id, gender, ethnicity, first_generation_professional, disability, other)"   \
+    " SELECT up.tenant_id, up.id, i.gender, i.ethnicity, i.first_generation_professional,"    \
+    " i.disability, i.other FROM up JOIN input i USING (external_id) WHERE i.has_diversity"   \
+    " ON CONFLICT (tenant_id, participant_id) DO UPDATE SET gender = EXCLUDED.gender,"        \
+    " ethnicity = EXCLUDED.ethnicity,"                                                        \
+    " first_generation_professional = EXCLUDED.first_generation_professional,"                \
+    " disability = EXCLUDED.disability, other = EXCLUDED.other, update_time = now()), "       \
+    "div_drop AS (DELETE FROM " ENROL_SCHEMA ".participant_diversity x USING up"              \
+    " JOIN input i USING (external_id) WHERE x.tenant_id = up.tenant_id"                      \
+    " AND x.participant_id = up.id AND NOT i.has_diversity AND NOT up.inserted) "             \
+    "SELECT i.ord, p.inserted, p.id, p.programme_id, p.status,"                               \
+    " " US("p.consent_granted_time") ", " US("p.create_time") ","                             \
+    " " US("p.update_time") ", " US("p.withdraw_time") ", p.withdraw_reason"                  \
+    " FROM up p JOIN input i USING (external_id)"
+/* clang-format on */
 
 static const char SQL_UPSERT_INSERT[] = UPSERT_INPUT UPSERT_REST;
 static const char SQL_UPSERT_BATCH[] = UPSERT_INPUT UPSERT_CONFLICT UPSERT_REST;
@@ -725,29 +731,49 @@ static void enrol_written(store_op *op, PGresult *res)
         op_end(op, oom());
         return;
     }
+    bool *inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*inserted));
+    if (inserted == NULL) {
+        op_end(op, oom());
+        return;
+    }
+    /* Each row answers in no particular order: ord places it. */
     for (int i = 0; i < n; i++) {
         long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
-        bool inserted = PQgetvalue(res, i, 1)[0] == 't';
-        /* Parse with diversity for the event builder to drop, then trim below. */
-        Tandem__V1__Participant *p = enrol_participant_from_row(
-            PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, op->req.include_diversity);
-        if (p == NULL || ord < 0 || (size_t)ord >= op->n_rows) {
-            op_end(op, p == NULL ? oom() : tdm_status_new(TDM_INTERNAL, "unexpected row"));
+        if (ord < 0 || (size_t)ord >= op->n_rows || stored[ord] != NULL) {
+            op_end(op, tdm_status_new(TDM_INTERNAL, "unexpected row"));
             return;
         }
-        stored[ord] = p;
-        if (inserted) {
-            char *data = enrol_participant_event_json(p, a);
-            if (data == NULL) {
-                op_end(op, oom());
-                return;
-            }
-            op->events[op->n_events++] = (tdm_outbox_event){
-                .type = "participant.enrolled",
-                .resource_id = p->id,
-                .data_json = data,
-            };
+        enrol_stored_columns col = {
+            .id = PQgetvalue(res, i, 2),
+            .programme_id = PQgetvalue(res, i, 3),
+            .status = PQgetvalue(res, i, 4),
+            .consent_granted_us = PQgetisnull(res, i, 5) ? NULL : PQgetvalue(res, i, 5),
+            .create_us = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+            .update_us = PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+            .withdraw_us = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
+            .withdraw_reason = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9),
+        };
+        stored[ord] = enrol_participant_stored(op->rows[ord], &col, op->req.include_diversity, a);
+        if (stored[ord] == NULL) {
+            op_end(op, oom());
+            return;
         }
+        inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
+    }
+    /* Events in the order of the rows sent, as their seq follows it. */
+    for (size_t ord = 0; ord < op->n_rows; ord++) {
+        if (!inserted[ord])
+            continue;
+        char *data = enrol_participant_event_json(stored[ord], a);
+        if (data == NULL) {
+            op_end(op, oom());
+            return;
+        }
+        op->events[op->n_events++] = (tdm_outbox_event){
+            .type = "participant.enrolled",
+            .resource_id = stored[ord]->id,
+            .data_json = data,
+        };
     }
     if (!op->batch) {
         if (stored[0] == NULL) {
@@ -852,29 +878,6 @@ static void enrol_check_programme(store_op *op, PGresult *res)
     op_query(op, sql, 1, &op->programme_id, enrol_programme_checked);
 }
 
-/* The jsonb array of the rows to write (those without a row error). */
-static char *rows_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
-                           tdm_arena *a)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr != NULL && i < n; i++) {
-        if (row_errors != NULL && row_errors[i] != NULL)
-            continue;
-        json_t *row = enrol_participant_row(rows[i], (int)i);
-        if (row == NULL || json_array_append_new(arr, row) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    char *s = arr != NULL ? json_dumps(arr, JSON_COMPACT) : NULL;
-    json_decref(arr);
-    if (s == NULL)
-        return NULL;
-    char *out = tdm_arena_strdup(a, s);
-    free(s);
-    return out;
-}
-
 static void free_row_errors(void *arg)
 {
     store_op *op = arg;
@@ -900,7 +903,7 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
                               : &tandem__v1__participant__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
-    op->doc = rows_document(rows, row_errors, n, r->arena);
+    op->doc = enrol_participants_document(rows, row_errors, n, r->arena);
     if (op->doc == NULL) {
         op_end(op, oom());
         return;
@@ -938,7 +941,7 @@ static void update_participant_write(store_op *op, PGresult *res)
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
-    op->doc = rows_document(op->rows, NULL, 1, op->req.arena);
+    op->doc = enrol_participants_document(op->rows, NULL, 1, op->req.arena);
     if (op->doc == NULL) {
         op_end(op, oom());
         return;

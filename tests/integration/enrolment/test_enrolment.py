@@ -316,6 +316,58 @@ class BatchAndIdempotencyTest(unittest.TestCase):
         self.assertEqual(r2.results[0].participant.id, r.results[0].participant.id)
         self.assertEqual(r2.results[0].participant.office, "Leeds")
 
+    def test_written_participants_answer_as_they_read_back(self):
+        """What Enrol, BatchEnrol and UpdateParticipant answer is what GetParticipant
+        then reads: output-only fields sent in are ignored, defaults are the stored
+        ones, times are the database's, and diversity shows only to admin."""
+        from google.protobuf import timestamp_pb2, wrappers_pb2
+        t = tenant()
+        p = programme(t)
+        granted = timestamp_pb2.Timestamp(seconds=1700000000, nanos=123456789)
+        rich = person("rb1", email="rb1@firm.example", seniority_level=4, years_qualified=9,
+                      practice_area="Tax", office="Paris", department="D1",
+                      reporting_chain=["rb9", "rb8"], interests=["ai"], goals=["g1"],
+                      languages=["fr", "en"], availability_hours_per_month=6,
+                      timezone="Europe/Paris", capacity=2,
+                      skills=[P.Skill(name="tax", level=0), P.Skill(name="ai", level=5)],
+                      consent=P.Consent(data_processing=True, diversity_data=True,
+                                        granted_time=granted),
+                      diversity=P.Diversity(gender="woman", other="x",
+                                            disability=wrappers_pb2.BoolValue(value=False)),
+                      # Output-only: never taken from the request.
+                      id=str(uuid.uuid4()), status=P.Participant.MATCHED,
+                      withdraw_reason="no", create_time=granted)
+        plain = person("rb2", role=common_pb2.MENTEE, consent=P.Consent())
+        withdrawn = enrol(t, p.id, person("rb3"))
+        rpc("WithdrawParticipant", P.WithdrawParticipantRequest(id=withdrawn.id, reason="left"),
+            P.Participant, t)
+        answered = [enrol(t, p.id, person("rb0", skills=[P.Skill(name="x")]))]
+        r = rpc("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id,
+                                                  participants=[rich, plain, person("rb3")]),
+                P.BatchEnrolResponse, t)
+        answered += [x.participant for x in r.results]
+        self.assertEqual(answered[3].status, P.Participant.WITHDRAWN)  # an upsert keeps it
+        answered.append(rpc("UpdateParticipant", P.UpdateParticipantRequest(
+            participant=P.Participant(id=answered[1].id, office="Lyon"),
+            update_mask=field_mask_pb2.FieldMask(paths=["office"])), P.Participant, t))
+        for got in answered:
+            read = rpc("GetParticipant", P.GetParticipantRequest(id=got.id), P.Participant, t)
+            if got.id == answered[1].id and got.office != "Lyon":
+                continue  # updated since
+            self.assertEqual(got, read)
+        self.assertNotEqual(answered[1].id, rich.id)
+        self.assertEqual(answered[1].skills[0].level, 3)
+        self.assertEqual(answered[1].diversity.gender, "woman")
+        # The database keeps microseconds, rounded.
+        self.assertEqual(answered[1].consent.granted_time.nanos, 123457000)
+        reader = 0x2 | 0x4  # enrolment:read and :write, not admin
+        r = rpc("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id, participants=[rich]),
+                P.BatchEnrolResponse, t, scopes=reader)
+        self.assertFalse(r.results[0].participant.HasField("diversity"))
+        self.assertEqual(r.results[0].participant,
+                         rpc("GetParticipant", P.GetParticipantRequest(id=answered[1].id),
+                             P.Participant, t, scopes=reader))
+
     def test_idempotent_replay_and_conflict(self):
         t = tenant()
         p = programme(t)

@@ -326,6 +326,84 @@ static void well_known_types_encode_alone_and_invalid_values_fail(void **state)
     tdm_arena_free(arena);
 }
 
+/* A binary message may repeat a map key (the last entry wins): JSON shows the key once,
+ * where it first stood, with the last value. */
+static void a_repeated_map_key_shows_once_with_its_last_value(void **state)
+{
+    (void)state;
+    tdm_arena *arena = tdm_arena_new(0);
+    Tandem__Codectest__AllTypes m = TANDEM__CODECTEST__ALL_TYPES__INIT;
+    Tandem__Codectest__AllTypes__LabelsEntry e[4] = {
+        TANDEM__CODECTEST__ALL_TYPES__LABELS_ENTRY__INIT,
+        TANDEM__CODECTEST__ALL_TYPES__LABELS_ENTRY__INIT,
+        TANDEM__CODECTEST__ALL_TYPES__LABELS_ENTRY__INIT,
+        TANDEM__CODECTEST__ALL_TYPES__LABELS_ENTRY__INIT,
+    };
+    char keys[4][2] = {"b", "a", "b", "c"};
+    Tandem__Codectest__AllTypes__LabelsEntry *entries[4];
+    for (int i = 0; i < 4; i++) {
+        e[i].key = keys[i];
+        e[i].value = i + 1;
+        entries[i] = &e[i];
+    }
+    m.n_labels = 4;
+    m.labels = entries;
+    assert_string_equal(tdm_json_encode(&m.base, arena, NULL),
+                        "{\"labels\":{\"b\":3,\"a\":2,\"c\":4}}");
+    tdm_arena_free(arena);
+}
+
+/* JSON text is UTF-8: a string field holding anything else fails the whole message
+ * rather than writing invalid JSON. */
+static void a_string_that_is_not_utf8_fails_the_encoding(void **state)
+{
+    (void)state;
+    tdm_arena *arena = tdm_arena_new(0);
+    Tandem__Codectest__AllTypes m = TANDEM__CODECTEST__ALL_TYPES__INIT;
+    char good[] = "caf\xc3\xa9", bad[] = "bad\xff", surrogate[] = "surrogate\xed\xa0\x80";
+    m.f_string = good;
+    assert_string_equal(tdm_json_encode(&m.base, arena, NULL), "{\"fString\":\"caf\xc3\xa9\"}");
+    m.f_string = bad;
+    assert_null(tdm_json_encode(&m.base, arena, NULL));
+    m.f_string = surrogate;
+    assert_null(tdm_json_encode(&m.base, arena, NULL));
+    tdm_arena_free(arena);
+}
+
+/* The writer composes documents from values and whole messages, escaped as the
+ * encoder escapes; a failed value fails the document. */
+static void the_writer_composes_values_and_messages(void **state)
+{
+    (void)state;
+    tdm_arena *arena = tdm_arena_new(0);
+    Tandem__Codectest__Skill skill = TANDEM__CODECTEST__SKILL__INIT;
+    char name[] = "law\n";
+    skill.name = name;
+    skill.level = 4;
+    tdm_json_writer w = {0};
+    tdm_json_writer_raw(&w, "[", 1);
+    tdm_json_writer_string(&w, "q\"");
+    tdm_json_writer_raw(&w, ",", 1);
+    tdm_json_writer_int(&w, -12);
+    tdm_json_writer_raw(&w, ",", 1);
+    tdm_json_writer_bool(&w, true);
+    tdm_json_writer_raw(&w, ",", 1);
+    tdm_json_writer_message(&w, &skill.base);
+    tdm_json_writer_raw(&w, "]", 1);
+    size_t len = 0;
+    const char *out = tdm_json_writer_finish(&w, arena, &len);
+    assert_string_equal(out, "[\"q\\\"\",-12,true,{\"name\":\"law\\n\",\"level\":4}]");
+    assert_int_equal(len, strlen(out));
+    assert_string_equal(tdm_json_encode(&skill.base, arena, NULL),
+                        "{\"name\":\"law\\n\",\"level\":4}");
+    tdm_json_writer bad = {0};
+    tdm_json_writer_raw(&bad, "[", 1);
+    tdm_json_writer_string(&bad, "\xc0\x80");
+    tdm_json_writer_raw(&bad, "]", 1);
+    assert_null(tdm_json_writer_finish(&bad, arena, NULL));
+    tdm_arena_free(arena);
+}
+
 static void dump_writes_compact_json_with_shortest_numbers(void **state)
 {
     (void)state;
@@ -367,6 +445,9 @@ int main(void)
         cmocka_unit_test(merge_object_decodes_a_body_into_one_field),
         cmocka_unit_test(json_names_follow_protoc),
         cmocka_unit_test(well_known_types_encode_alone_and_invalid_values_fail),
+        cmocka_unit_test(a_repeated_map_key_shows_once_with_its_last_value),
+        cmocka_unit_test(a_string_that_is_not_utf8_fails_the_encoding),
+        cmocka_unit_test(the_writer_composes_values_and_messages),
         cmocka_unit_test(dump_writes_compact_json_with_shortest_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

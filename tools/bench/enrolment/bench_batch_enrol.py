@@ -1,27 +1,36 @@
-"""BatchEnrol benchmark: 10,000 realistic rows through tandem-enrolment's gRPC API,
-and in the same run the same rows loaded with `psql \\copy` into an equivalent table
-(the physical reference). Prints both times and their ratio.
+"""BatchEnrol benchmark: 10,000 realistic rows through tandem-enrolment's gRPC API and
+through the gateway's REST API (a fresh insert into a new programme, then an upsert of
+the same rows), and in the same run the same rows loaded with `psql \\copy` into an
+equivalent table (the physical reference). Prints the times and the gRPC/\\copy ratio.
 
 Run from the repository with a built tree and a PostgreSQL superuser URL:
     TANDEM_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
-    TANDEM_BUILD_DIR=build/test /usr/bin/python3 tools/bench/enrolment/bench_batch_enrol.py
-(The gateway's REST path replaces gRPC here once it exists.)
+    TANDEM_BUILD_DIR=build/release /usr/bin/python3 tools/bench/enrolment/bench_batch_enrol.py
+BENCH_ROWS (default 10000) sets the rows, BENCH_REPEAT (default 1) how many rounds of
+the four measurements one run makes (each round on new programmes). BENCH_REST_BODY
+names a BatchEnrol JSON body for the REST calls instead of these rows (e.g. the output
+of `tandemctl demo generate --count 10000 --seed 7`). Use a Release
+build: the sanitizers of build/test make every figure several times slower.
 """
 import csv
+import json
 import os
 import random
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "tests", "integration"))
 import harness  # noqa: E402
 import grpc  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
 from tandem.v1 import common_pb2, enrolment_pb2 as P  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", "10000"))
+REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
 OFFICES = ["London", "Paris", "Frankfurt", "New York", "Singapore", "Madrid"]
 AREAS = ["Corporate", "Litigation", "Tax", "Employment", "Real Estate", "IP"]
 SKILLS = ["generative AI", "legal tech", "data privacy", "client service", "inclusion",
@@ -51,52 +60,112 @@ def rows(n):
     return out
 
 
+def rest(stack, method, path, body, tenant=None):
+    """(seconds, status, parsed JSON) of one REST call through the gateway."""
+    req = urllib.request.Request("http://%s%s" % (stack.addr("gateway"), path), data=body,
+                                 method=method)
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", "Bearer " + stack.bootstrap_key)
+    if tenant is not None:
+        req.add_header("X-Tandem-Tenant", tenant)
+    t0 = time.monotonic()
+    with urllib.request.urlopen(req, timeout=120) as r:
+        raw = r.read()
+        seconds = time.monotonic() - t0
+        return seconds, r.status, json.loads(raw)
+
+
+def wait_gateway(stack):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if stack.http("gateway", "/healthz")[0] == 200:
+                rest(stack, "GET", "/v1/tenants", None)
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the gateway is not ready:\n" + stack.log_tail("gateway"))
+
+
+def copy_rows(stack, tenant, programme_id, data):
+    """Seconds to \\copy the rows into an equivalent table."""
+    harness.psql(stack.super_url, "DROP TABLE IF EXISTS bench_copy; "
+                 "CREATE TABLE bench_copy (LIKE enrolment.participants "
+                 "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+        w = csv.writer(f)
+        for p in data:
+            w.writerow([tenant, programme_id, p.external_id, p.display_name, p.email, p.role,
+                        p.seniority_level, p.years_qualified, p.practice_area, p.office,
+                        p.department, "{%s}" % ",".join(p.reporting_chain),
+                        "{%s}" % ",".join('"%s"' % s.name for s in p.skills),
+                        "{%s}" % ",".join(str(s.level) for s in p.skills),
+                        "{%s}" % ",".join('"%s"' % s for s in p.interests),
+                        "{%s}" % ",".join(p.goals), "{%s}" % ",".join(p.languages),
+                        p.availability_hours_per_month, p.timezone, p.capacity, "t"])
+        path = f.name
+    cols = ("tenant_id, programme_id, external_id, display_name, email, role, "
+            "seniority_level, years_qualified, practice_area, office, department, "
+            "reporting_chain, skill_names, skill_levels, interests, goals, languages, "
+            "availability_hours_per_month, timezone, capacity, consent_data_processing")
+    t0 = time.monotonic()
+    harness.psql(stack.super_url, "\\copy bench_copy (%s) FROM '%s' WITH (FORMAT csv)"
+                 % (cols, path))
+    copy_s = time.monotonic() - t0
+    os.unlink(path)
+    return copy_s
+
+
 def main():
     stack = harness.Stack("bench")
     try:
         stack.start("enrolment")
-        tenant = str(uuid.uuid4())
+        stack.start("gateway", extra_env={"TANDEM_RATE_LIMIT_RPS": "1000",
+                                          "TANDEM_RATE_LIMIT_BURST": "1000"}, wait=False)
+        wait_gateway(stack)
+        slug = "bench-%s" % uuid.uuid4().hex[:8]
+        tenant = rest(stack, "POST", "/v1/tenants",
+                      json.dumps({"name": "Bench", "slug": slug}).encode())[2]["id"]
         md = harness.Stack.context(tenant)
         ch = stack.channel("enrolment")
         call = lambda m, req, typ: ch.unary_unary(  # noqa: E731
             "/tandem.v1.EnrolmentService/" + m, request_serializer=lambda x: x.SerializeToString(),
             response_deserializer=typ.FromString)(req, metadata=md, timeout=120)
-        prog = call("CreateProgramme", P.CreateProgrammeRequest(programme=P.Programme(
-            name="Bench", kind=P.REVERSE, status=P.Programme.ENROLLING)), P.Programme)
         data = rows(ROWS)
-        req = P.BatchEnrolRequest(programme_id=prog.id, participants=data)
-        t0 = time.monotonic()
-        resp = call("BatchEnrol", req, P.BatchEnrolResponse)
-        grpc_s = time.monotonic() - t0
-        ok = sum(1 for r in resp.results if r.WhichOneof("result") == "participant")
-        assert ok == ROWS, "only %d rows stored" % ok
+        body = json.dumps({"participants": [json_format.MessageToDict(p) for p in data]},
+                          separators=(",", ":")).encode()
+        rest_rows = ROWS
+        if os.environ.get("BENCH_REST_BODY"):
+            with open(os.environ["BENCH_REST_BODY"], "rb") as f:
+                body = f.read()
+            rest_rows = len(json.loads(body)["participants"])
+        programme = json.dumps({"name": "Bench", "kind": "REVERSE",
+                                "status": "ENROLLING"}).encode()
+        for _ in range(REPEAT):
+            prog = call("CreateProgramme", P.CreateProgrammeRequest(programme=P.Programme(
+                name="Bench", kind=P.REVERSE, status=P.Programme.ENROLLING)), P.Programme)
+            req = P.BatchEnrolRequest(programme_id=prog.id, participants=data)
+            t0 = time.monotonic()
+            resp = call("BatchEnrol", req, P.BatchEnrolResponse)
+            grpc_s = time.monotonic() - t0
+            ok = sum(1 for r in resp.results if r.WhichOneof("result") == "participant")
+            assert ok == ROWS, "only %d rows stored over gRPC" % ok
 
-        # The physical reference: the same rows, \copy into an equivalent table.
-        harness.psql(stack.super_url, "CREATE TABLE bench_copy (LIKE enrolment.participants "
-                     "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES)")
-        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
-            w = csv.writer(f)
-            for p in data:
-                w.writerow([tenant, prog.id, p.external_id, p.display_name, p.email, p.role,
-                            p.seniority_level, p.years_qualified, p.practice_area, p.office,
-                            p.department, "{%s}" % ",".join(p.reporting_chain),
-                            "{%s}" % ",".join('"%s"' % s.name for s in p.skills),
-                            "{%s}" % ",".join(str(s.level) for s in p.skills),
-                            "{%s}" % ",".join('"%s"' % s for s in p.interests),
-                            "{%s}" % ",".join(p.goals), "{%s}" % ",".join(p.languages),
-                            p.availability_hours_per_month, p.timezone, p.capacity, "t"])
-            path = f.name
-        cols = ("tenant_id, programme_id, external_id, display_name, email, role, "
-                "seniority_level, years_qualified, practice_area, office, department, "
-                "reporting_chain, skill_names, skill_levels, interests, goals, languages, "
-                "availability_hours_per_month, timezone, capacity, consent_data_processing")
-        t0 = time.monotonic()
-        harness.psql(stack.super_url, "\\copy bench_copy (%s) FROM '%s' WITH (FORMAT csv)"
-                     % (cols, path))
-        copy_s = time.monotonic() - t0
-        os.unlink(path)
-        print("rows=%d batch_enrol_grpc_s=%.3f psql_copy_s=%.3f ratio=%.2f request_bytes=%d"
-              % (ROWS, grpc_s, copy_s, grpc_s / copy_s, req.ByteSize()))
+            rest_prog = rest(stack, "POST", "/v1/programmes", programme, tenant)[2]["id"]
+            path = "/v1/programmes/%s/participants:batchEnrol" % rest_prog
+            times = []
+            for _attempt in ("insert", "upsert"):
+                seconds, status, out = rest(stack, "POST", path, body, tenant)
+                ok = sum(1 for r in out["results"] if "participant" in r)
+                assert status == 200 and ok == rest_rows, "only %d rows stored over REST" % ok
+                times.append(seconds)
+
+            copy_s = copy_rows(stack, tenant, prog.id, data)
+            print("rows=%d batch_enrol_grpc_s=%.3f rest_insert_s=%.3f rest_upsert_s=%.3f "
+                  "psql_copy_s=%.3f ratio=%.2f request_bytes=%d rest_request_bytes=%d"
+                  % (ROWS, grpc_s, times[0], times[1], copy_s, grpc_s / copy_s, req.ByteSize(),
+                     len(body)), flush=True)
         ch.close()
     finally:
         stack.close()
