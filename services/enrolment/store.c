@@ -721,6 +721,19 @@ static void enrol_events_done(void *arg, tdm_status *st)
     op_commit_response(op);
 }
 
+/* Append op->events[0..n) in the op's transaction, then commit with the response. */
+static void append_events(store_op *op, size_t n)
+{
+    tdm_outbox_source src = {
+        .schema = ENROL_SCHEMA,
+        .service = ENROL_SERVICE,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_outbox_append(op->tx, &src, op->events, n, enrol_events_done, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
+}
+
 static void enrol_written(store_op *op, PGresult *res)
 {
     tdm_arena *a = op->req.arena;
@@ -820,14 +833,7 @@ static void enrol_written(store_op *op, PGresult *res)
         op_commit_response(op);
         return;
     }
-    tdm_outbox_source src = {
-        .schema = ENROL_SCHEMA,
-        .service = ENROL_SERVICE,
-        .tenant_id = op->req.ctx->tenant_id,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_outbox_append(op->tx, &src, op->events, op->n_events, enrol_events_done, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
+    append_events(op, op->n_events);
 }
 
 static void enrol_write(store_op *op)
@@ -1001,14 +1007,7 @@ static void withdraw_done(store_op *op, PGresult *res)
     }
     op->events[0] = (tdm_outbox_event){
         .type = "participant.withdrawn", .resource_id = p->id, .data_json = data};
-    tdm_outbox_source src = {
-        .schema = ENROL_SCHEMA,
-        .service = ENROL_SERVICE,
-        .tenant_id = op->req.ctx->tenant_id,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_outbox_append(op->tx, &src, op->events, 1, enrol_events_done, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the event"));
+    append_events(op, 1);
 }
 
 static void withdraw_update(store_op *op, PGresult *res)
@@ -1151,14 +1150,7 @@ static void erase_done(store_op *op, PGresult *res)
     }
     op->events[0] = (tdm_outbox_event){
         .type = "person.erased", .resource_id = first, .ordering_key = "person", .data_json = data};
-    tdm_outbox_source src = {
-        .schema = ENROL_SCHEMA,
-        .service = ENROL_SERVICE,
-        .tenant_id = op->req.ctx->tenant_id,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_outbox_append(op->tx, &src, op->events, 1, enrol_events_done, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the event"));
+    append_events(op, 1);
 }
 
 static void erase_update(store_op *op, PGresult *res)
