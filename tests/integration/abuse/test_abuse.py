@@ -470,9 +470,16 @@ class AbuseTest(unittest.TestCase):
                                for sid in range(1, 200, 2)))
             peer.pump(0.01)
             peer.close()
-        time.sleep(0.5)
-        grown = rss_kb(self.proc.pid) - self.rss_before
-        self.assertLess(grown, 16 * 1024, "RSS grew by %d KiB for 20,000 abandoned streams"
+        # The leak this guards against kept ~125 MiB for good; what a loaded machine
+        # shows while the server is still closing connections is transient. So the
+        # bound sits well below the leak and is allowed 10 s to settle.
+        deadline = time.monotonic() + 10
+        while True:
+            time.sleep(0.5)
+            grown = rss_kb(self.proc.pid) - self.rss_before
+            if grown < 48 * 1024 or time.monotonic() > deadline:
+                break
+        self.assertLess(grown, 48 * 1024, "RSS grew by %d KiB for 20,000 abandoned streams"
                         % grown)
 
     # ---- Slow clients ----------------------------------------------------------------
