@@ -22,6 +22,17 @@
  * statement while one is running, UV_ENOMEM) never calls it. A status passed to a callback belongs
  * to the callback. A PGresult passed to a callback is cleared after it returns. SQLSTATEs are
  * mapped to status codes in one place (tdm_pg_status_from_result).
+ *
+ * Prepared statements: tdm_pg_tx_query_prepared and tdm_pg_exec_prepared take the same
+ * arguments as their unnamed forms and opt a statement into a per-connection cache: the
+ * first use on a pooled connection prepares it (in the same round trip), later uses
+ * execute it by name, skipping the server's parsing and planning. Use them only for SQL
+ * whose text is fixed in the code (parameters in $n, never spliced values): each
+ * connection keeps at most 128 texts, and texts past that run unnamed. The cache
+ * follows the session: empty after a reconnect; a statement the server no longer knows
+ * (SQLSTATE 26000) or whose result type a DDL changed (0A000) is forgotten, and
+ * tdm_pg_exec_prepared retries once transparently, while tdm_pg_tx_query_prepared
+ * reports the error (its transaction is aborted) and the next use prepares afresh.
  */
 #ifndef TANDEM_PG_H
 #define TANDEM_PG_H
@@ -57,6 +68,11 @@ typedef struct tdm_pg_tx_options {
     uint64_t deadline_ms;  /* absolute, in uv_now() milliseconds; 0 = none */
     bool read_only;
     const char *request_id; /* for logs */
+    /* tdm_pg_exec* only: run the statement in the implicit transaction of its
+     * pipeline (no BEGIN/COMMIT, a single statement's own atomicity), for a statement
+     * that is not tenant-scoped. Honoured only with tenant_id NULL/empty and read_only
+     * false (otherwise an explicit transaction is used); the deadline still bounds it. */
+    bool implicit_tx;
 } tdm_pg_tx_options;
 
 typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
@@ -77,6 +93,10 @@ int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oi
                            const char *const *values, const int *lengths, const int *formats,
                            int result_format, tdm_pg_result_cb cb, void *arg);
 
+/* tdm_pg_tx_query, through the connection's prepared-statement cache (top of file). */
+int tdm_pg_tx_query_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
+                             tdm_pg_result_cb cb, void *arg);
+
 /* COMMIT (commit=true, after no error) or ROLLBACK, then the connection returns to
  * the pool. cb gets NULL or the commit's error (e.g. serialization failure). */
 int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg);
@@ -89,6 +109,10 @@ void tdm_pg_tx_cancel(tdm_pg_tx *tx);
 /* One statement in its own transaction (BEGIN, tenant, statement, COMMIT). */
 int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql, int nparams,
                 const char *const *values, tdm_pg_result_cb cb, void *arg);
+
+/* tdm_pg_exec, through the connection's prepared-statement cache (top of file). */
+int tdm_pg_exec_prepared(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql,
+                         int nparams, const char *const *values, tdm_pg_result_cb cb, void *arg);
 
 /* The status for a failed result: SQLSTATE class mapped to a gRPC code
  * (23505 unique_violation -> ALREADY_EXISTS, 23503 -> FAILED_PRECONDITION,

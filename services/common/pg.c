@@ -26,6 +26,24 @@
  * inside an API call (a refused begin, a query on a dead transaction) are deferred
  * to that timer, so a callback never runs inside the call that started its work.
  *
+ * Prepared statements: a statement sent through a *_prepared function is prepared once
+ * per connection under a name of the connection's own ("tdm_<n>", numbered per session,
+ * so a name is never reused within a session) and executed by name afterwards. The
+ * first use pipelines the Parse right before the Execute, in the same operation, so it
+ * costs no extra round trip. The cache belongs to the connection's session: it is
+ * emptied whenever the connection is torn down (a new session knows no statements). An
+ * entry is kept only once the server acknowledged its Parse. When the server no longer
+ * knows a statement (26000: someone ran DEALLOCATE ALL or DISCARD ALL) the whole cache is
+ * forgotten; when a DDL changed a statement's result type (0A000 "cached plan must not
+ * change result type") that statement is. Either way a tdm_pg_exec_prepared call or a
+ * transaction's BEGIN and settings are sent once more in a fresh transaction (nothing of
+ * them took effect); a statement inside a caller's open transaction cannot be (the
+ * transaction is aborted), so it fails and the next use prepares afresh. A forgotten
+ * statement whose result type changed stays allocated on the server until the session
+ * ends (a few per migration at most). Each connection keeps at most
+ * MAX_PREPARED_PER_CONN texts; further ones run unnamed, so a caller that opts in with
+ * varying texts costs parsing, never unbounded memory.
+ *
  * The socket can change during PQconnectPoll (libpq tries the next address, or
  * retries without SSL), possibly under the same descriptor number, so while
  * connecting the uv_poll_t is closed and a new one opened on PQsocket() at every step.
@@ -52,6 +70,9 @@
 #define MAX_QUERY_PARAMS         65535
 #define UUID_TEXT_LEN            36
 #define MAX_HOST_ADDRESSES       8
+#define MAX_PREPARED_PER_CONN    128
+#define MAX_OP_PREPARED          4 /* statements sent by name in one operation */
+#define STMT_NAME_MAX            24
 
 typedef enum conn_state {
     CONN_RESOLVING,
@@ -91,6 +112,21 @@ typedef struct pg_poll {
     pg_conn *conn;
 } pg_poll;
 
+/* One statement of the connection's session, prepared under name. */
+typedef struct pg_stmt {
+    char *sql; /* owned copy of the text */
+    uint64_t hash;
+    char name[STMT_NAME_MAX];
+} pg_stmt;
+
+/* A statement of an operation sent by name; parse_at >= 0 when its Parse went too. */
+typedef struct op_named {
+    int parse_at; /* index of the Parse among the operation's statements, or -1 */
+    int exec_at;  /* index of the Execute */
+    bool parsed;  /* the server acknowledged the Parse */
+    char name[STMT_NAME_MAX];
+} op_named;
+
 typedef struct pg_op {
     op_kind kind;
     int n_stmts;      /* statements sent before the sync */
@@ -98,7 +134,11 @@ typedef struct pg_op {
     int want;         /* index whose result the caller gets (-1: none) */
     PGresult *result; /* that statement's result */
     PGresult *error;  /* the first error of the operation */
-    bool flushing;    /* PQflush has more to send */
+    int error_at;     /* index of the statement that failed */
+    op_named named[MAX_OP_PREPARED];
+    int n_named;
+    bool retried;  /* an OP_EXEC already re-sent after a stale prepared statement */
+    bool flushing; /* PQflush has more to send */
     bool cancel_sent;
     uint64_t started_ns;
 } pg_op;
@@ -116,6 +156,9 @@ struct pg_conn {
     pg_conn *next_idle;
     tdm_pg_tx *tx; /* the lessee (BUSY) */
     pg_op op;
+    pg_stmt *stmts; /* the session's prepared statements (MAX_PREPARED_PER_CONN) */
+    int n_stmts;
+    unsigned stmt_seq; /* the number in the next statement's name */
 };
 
 struct tdm_pg_tx {
@@ -138,6 +181,8 @@ struct tdm_pg_tx {
     void *arg;
     /* tdm_pg_exec: the statement, copied when it was queued */
     bool is_exec;
+    bool exec_prepared; /* by name, through the connection's cache */
+    bool exec_implicit; /* no BEGIN/COMMIT: the pipeline's implicit transaction */
     const char *exec_sql;
     int exec_nparams;
     const char **exec_values;
@@ -492,6 +537,121 @@ static void op_clear(pg_op *op)
     memset(op, 0, sizeof(*op));
 }
 
+/* ---- the session's prepared statements (see the top of the file) -------------- */
+
+static uint64_t sql_hash(const char *sql)
+{
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+static pg_stmt *stmt_find(pg_conn *c, const char *sql, uint64_t hash)
+{
+    for (int i = 0; i < c->n_stmts; i++) {
+        if (c->stmts[i].hash == hash && strcmp(c->stmts[i].sql, sql) == 0)
+            return &c->stmts[i];
+    }
+    return NULL;
+}
+
+/* A new entry under a fresh name, or NULL when the cache is full or memory is short. */
+static pg_stmt *stmt_add(pg_conn *c, const char *sql, uint64_t hash)
+{
+    if (c->n_stmts == MAX_PREPARED_PER_CONN)
+        return NULL;
+    if (c->stmts == NULL) {
+        c->stmts = calloc(MAX_PREPARED_PER_CONN, sizeof(*c->stmts));
+        if (c->stmts == NULL)
+            return NULL;
+    }
+    pg_stmt *s = &c->stmts[c->n_stmts];
+    s->sql = strdup(sql);
+    if (s->sql == NULL)
+        return NULL;
+    s->hash = hash;
+    snprintf(s->name, sizeof(s->name), "tdm_%u", c->stmt_seq++);
+    c->n_stmts++;
+    return s;
+}
+
+static void stmt_forget(pg_conn *c, const char *name)
+{
+    for (int i = 0; i < c->n_stmts; i++) {
+        if (strcmp(c->stmts[i].name, name) == 0) {
+            free(c->stmts[i].sql);
+            c->stmts[i] = c->stmts[--c->n_stmts];
+            return;
+        }
+    }
+}
+
+/* Forget every statement; the numbering goes on, so no name is reused in a session. */
+static void stmts_forget_all(pg_conn *c)
+{
+    for (int i = 0; i < c->n_stmts; i++)
+        free(c->stmts[i].sql);
+    c->n_stmts = 0;
+}
+
+/* The session is gone, and its statements with it. */
+static void stmts_clear(pg_conn *c)
+{
+    stmts_forget_all(c);
+    free(c->stmts);
+    c->stmts = NULL;
+    c->stmt_seq = 0;
+}
+
+/* 26000: the server does not know a statement it acknowledged, so something ran
+ * DEALLOCATE ALL or DISCARD ALL behind the pool's back - it may know none of them. */
+static bool result_is_unknown_statement(const PGresult *err)
+{
+    return strcmp(tdm_pg_sqlstate(err), "26000") == 0;
+}
+
+/* 0A000 "cached plan must not change result type": a DDL changed what the statement
+ * returns; this statement can never run again, the others are unaffected. */
+static bool result_is_changed_statement(const PGresult *err)
+{
+    const char *msg = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+    return strcmp(tdm_pg_sqlstate(err), "0A000") == 0 && msg != NULL &&
+           strstr(msg, "cached plan must not change result type") != NULL;
+}
+
+/* After an operation: forget the statements whose Parse the server did not
+ * acknowledge, and those a stale-statement failure condemns; true when the operation
+ * failed that way (and is worth running again once, preparing afresh). */
+static bool stmts_settle(pg_conn *c, const pg_op *op)
+{
+    bool stale = false;
+    for (int i = 0; i < op->n_named; i++) {
+        const op_named *nm = &op->named[i];
+        bool failed_here = op->error != NULL && op->error_at == nm->exec_at;
+        if (failed_here && result_is_unknown_statement(op->error)) {
+            stmts_forget_all(c);
+            return true;
+        }
+        bool changed = failed_here && result_is_changed_statement(op->error);
+        if ((nm->parse_at >= 0 && !nm->parsed) || changed)
+            stmt_forget(c, nm->name);
+        stale = stale || changed;
+    }
+    return stale;
+}
+
+/* A result of statement c->op.stmt arrived: note an acknowledged Parse. */
+static void op_note_parsed(pg_conn *c, const PGresult *r)
+{
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return;
+    for (int i = 0; i < c->op.n_named; i++) {
+        if (c->op.named[i].parse_at == c->op.stmt)
+            c->op.named[i].parsed = true;
+    }
+}
+
 /* Release the socket, libpq's connection and any resolution; the state is the caller's. */
 static void conn_teardown(pg_conn *c)
 {
@@ -509,6 +669,7 @@ static void conn_teardown(pg_conn *c)
     if (c->state == CONN_IDLE)
         conn_idle_remove(c);
     op_clear(&c->op);
+    stmts_clear(c);
 }
 
 static void conn_timer_fired(uv_timer_t *timer)
@@ -762,6 +923,35 @@ static bool op_send(pg_conn *c, const char *sql, int n, const Oid *types, const 
     return true;
 }
 
+/* Send one statement; with prepare, by name through the connection's cache (its Parse
+ * pipelined first when the session does not know it yet). False when libpq failed. */
+static bool op_send_stmt(pg_conn *c, bool prepare, const char *sql, int n, const Oid *types,
+                         const char *const *values, const int *lengths, const int *formats,
+                         int result_format)
+{
+    if (!prepare || c->op.n_named == MAX_OP_PREPARED)
+        return op_send(c, sql, n, types, values, lengths, formats, result_format);
+    uint64_t hash = sql_hash(sql);
+    pg_stmt *s = stmt_find(c, sql, hash);
+    op_named *nm = &c->op.named[c->op.n_named];
+    nm->parse_at = -1;
+    nm->parsed = false;
+    if (s == NULL) {
+        s = stmt_add(c, sql, hash);
+        if (s == NULL) /* full: this text runs unnamed */
+            return op_send(c, sql, n, types, values, lengths, formats, result_format);
+        if (PQsendPrepare(c->pg, s->name, sql, n, types) != 1)
+            return false;
+        nm->parse_at = c->op.n_stmts++;
+    }
+    if (PQsendQueryPrepared(c->pg, s->name, n, values, lengths, formats, result_format) != 1)
+        return false;
+    nm->exec_at = c->op.n_stmts++;
+    memcpy(nm->name, s->name, sizeof(nm->name));
+    c->op.n_named++;
+    return true;
+}
+
 /* Send the sync and start flushing; false when the connection failed. */
 static bool op_commit(pg_conn *c)
 {
@@ -774,25 +964,64 @@ static bool op_commit(pg_conn *c)
     return conn_watch(c, UV_READABLE | (c->op.flushing ? UV_WRITABLE : 0)) == 0;
 }
 
-/* BEGIN and the transaction's settings: statements 0 and 1 of OP_BEGIN and OP_EXEC. */
+/* BEGIN and the transaction's settings, first in OP_BEGIN and OP_EXEC. The settings
+ * are prepared statements: every transaction runs one of them. An implicit exec has no
+ * tenant (tx_new_exec makes sure), and app.tenant_id outside a transaction is always
+ * empty (the pool sets it only locally), so only its deadline needs a setting. */
 static bool op_send_prologue(pg_conn *c, tdm_pg_tx *tx)
 {
+    char timeout[32];
+    if (tx->deadline_ms != 0) {
+        uint64_t now = uv_now(c->pool->loop);
+        uint64_t left = tx->deadline_ms > now ? tx->deadline_ms - now : 1;
+        snprintf(timeout, sizeof(timeout), "%llu", (unsigned long long)left);
+    }
+    if (tx->is_exec && tx->exec_implicit) {
+        const char *values[] = {timeout};
+        return tx->deadline_ms == 0 ||
+               op_send_stmt(c, true, "SELECT set_config('statement_timeout', $1, true)", 1, NULL,
+                            values, NULL, NULL, 0);
+    }
     if (!op_send(c, tx->read_only ? "BEGIN READ ONLY" : "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
         return false;
     if (tx->deadline_ms == 0) {
         const char *values[] = {tx->tenant_id};
-        return op_send(c, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL, values, NULL,
-                       NULL, 0);
+        return op_send_stmt(c, true, "SELECT set_config('app.tenant_id', $1, true)", 1, NULL,
+                            values, NULL, NULL, 0);
     }
-    uint64_t now = uv_now(c->pool->loop);
-    uint64_t left = tx->deadline_ms > now ? tx->deadline_ms - now : 1;
-    char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%llu", (unsigned long long)left);
     const char *values[] = {tx->tenant_id, timeout};
-    return op_send(c,
-                   "SELECT set_config('app.tenant_id', $1, true), "
-                   "set_config('statement_timeout', $2, true)",
-                   2, NULL, values, NULL, NULL, 0);
+    return op_send_stmt(c, true,
+                        "SELECT set_config('app.tenant_id', $1, true), "
+                        "set_config('statement_timeout', $2, true)",
+                        2, NULL, values, NULL, NULL, 0);
+}
+
+/* A transaction's first operation: BEGIN and its settings. A retry after a stale
+ * prepared statement first ends the aborted transaction. */
+static bool begin_send(pg_conn *c, tdm_pg_tx *tx, bool retry)
+{
+    op_begin(c, OP_BEGIN, -1);
+    c->op.retried = retry;
+    bool ok = !retry || op_send(c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+    return ok && op_send_prologue(c, tx) && op_commit(c);
+}
+
+/* tdm_pg_exec's operation: settings, the statement and COMMIT in one round trip. A
+ * retry after a stale prepared statement first ends the aborted transaction. */
+static bool exec_send(pg_conn *c, tdm_pg_tx *tx, bool retry)
+{
+    op_begin(c, OP_EXEC, -1);
+    c->op.retried = retry;
+    bool ok = true;
+    if (retry && !tx->exec_implicit)
+        ok = op_send(c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+    ok = ok && op_send_prologue(c, tx) &&
+         op_send_stmt(c, tx->exec_prepared, tx->exec_sql, tx->exec_nparams, NULL, tx->exec_values,
+                      NULL, NULL, 0);
+    c->op.want = c->op.n_stmts - 1;
+    if (ok && !tx->exec_implicit)
+        ok = op_send(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+    return ok && op_commit(c);
 }
 
 /* Lease c to tx and send its first operation. */
@@ -803,13 +1032,8 @@ static void tx_dispatch(tdm_pg_tx *tx, pg_conn *c)
     c->tx = tx;
     tx->conn = c;
     tx->state = TX_BEGINNING;
-    op_begin(c, tx_start_kind(tx), tx->is_exec ? 2 : -1);
-    bool ok = op_send_prologue(c, tx);
-    if (ok && tx->is_exec) {
-        ok = op_send(c, tx->exec_sql, tx->exec_nparams, NULL, tx->exec_values, NULL, NULL, 0) &&
-             op_send(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
-    }
-    if (!ok || !op_commit(c))
+    bool ok = tx->is_exec ? exec_send(c, tx, false) : begin_send(c, tx, false);
+    if (!ok)
         conn_broken(c, PQerrorMessage(c->pg));
 }
 
@@ -870,6 +1094,18 @@ static void conn_op_done(pg_conn *c)
     pg_op op = c->op;
     memset(&c->op, 0, sizeof(c->op));
     tdm_pg_tx *tx = c->tx;
+    bool stale = stmts_settle(c, &op);
+    if (stale && (op.kind == OP_EXEC || op.kind == OP_BEGIN) && !op.retried) {
+        /* Nothing of it took effect: run it again, preparing afresh. */
+        tdm_log_fields(TDM_LOG_DEBUG, tx_rid(tx), "prepared statement went stale; retrying",
+                       "sqlstate", tdm_pg_sqlstate(op.error), NULL);
+        PQclear(op.result);
+        PQclear(op.error);
+        bool ok = op.kind == OP_EXEC ? exec_send(c, tx, true) : begin_send(c, tx, true);
+        if (!ok)
+            conn_broken(c, PQerrorMessage(c->pg));
+        return;
+    }
     tdm_status *st = op.error != NULL ? op_status(tx, op.error) : NULL;
     switch (op.kind) {
     case OP_BEGIN:
@@ -898,7 +1134,8 @@ static void conn_op_done(pg_conn *c)
         if (op.kind == OP_END && st == NULL && tx->commit_requested && tx->had_error)
             st = tdm_status_new(TDM_ABORTED, "the transaction was rolled back after an error");
         tx->conn = NULL;
-        if (op.error != NULL)
+        /* An implicit transaction ended at the sync, failed or not. */
+        if (op.error != NULL && !(tx->is_exec && tx->exec_implicit))
             conn_rollback(c);
         else
             conn_to_idle(c);
@@ -955,9 +1192,10 @@ static void conn_read(pg_conn *c)
             conn_op_done(c);
             return; /* a callback may have started the next operation */
         case PGRES_FATAL_ERROR:
-            if (c->op.error == NULL)
+            if (c->op.error == NULL) {
                 c->op.error = r;
-            else
+                c->op.error_at = c->op.stmt;
+            } else
                 PQclear(r);
             break;
         case PGRES_COPY_IN:
@@ -967,6 +1205,7 @@ static void conn_read(pg_conn *c)
             conn_broken(c, "COPY is not supported through the pool");
             return;
         default:
+            op_note_parsed(c, r);
             if (c->op.stmt == c->op.want && c->op.result == NULL)
                 c->op.result = r;
             else
@@ -1348,8 +1587,9 @@ int tdm_pg_tx_begin(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, tdm_pg_tx_
     return 0;
 }
 
-int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql, int nparams,
-                const char *const *values, tdm_pg_result_cb cb, void *arg)
+static int exec_submit(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, bool prepared,
+                       const char *sql, int nparams, const char *const *values, tdm_pg_result_cb cb,
+                       void *arg)
 {
     if (pool == NULL || cb == NULL || sql == NULL || nparams < 0 || nparams > MAX_QUERY_PARAMS ||
         (nparams > 0 && values == NULL) || !tx_options_ok(opts))
@@ -1358,6 +1598,10 @@ int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sq
     if (tx == NULL)
         return UV_ENOMEM;
     tx->is_exec = true;
+    tx->exec_prepared = prepared;
+    /* Implicit only where nothing needs BEGIN: no tenant, not read-only (pg.h). */
+    tx->exec_implicit =
+        opts != NULL && opts->implicit_tx && tx->tenant_id[0] == '\0' && !tx->read_only;
     tx->result_cb = cb;
     tx->arg = arg;
     tx->exec_nparams = nparams;
@@ -1379,9 +1623,21 @@ int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sq
     return 0;
 }
 
-int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
-                           const char *const *values, const int *lengths, const int *formats,
-                           int result_format, tdm_pg_result_cb cb, void *arg)
+int tdm_pg_exec(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql, int nparams,
+                const char *const *values, tdm_pg_result_cb cb, void *arg)
+{
+    return exec_submit(pool, opts, false, sql, nparams, values, cb, arg);
+}
+
+int tdm_pg_exec_prepared(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const char *sql,
+                         int nparams, const char *const *values, tdm_pg_result_cb cb, void *arg)
+{
+    return exec_submit(pool, opts, true, sql, nparams, values, cb, arg);
+}
+
+static int tx_query(tdm_pg_tx *tx, bool prepared, const char *sql, int nparams, const Oid *types,
+                    const char *const *values, const int *lengths, const int *formats,
+                    int result_format, tdm_pg_result_cb cb, void *arg)
 {
     if (tx == NULL || sql == NULL || cb == NULL || nparams < 0 || nparams > MAX_QUERY_PARAMS ||
         (nparams > 0 && values == NULL))
@@ -1398,16 +1654,33 @@ int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oi
     tx->result_cb = cb;
     tx->arg = arg;
     tx->state = TX_RUNNING;
-    op_begin(c, OP_QUERY, 0);
-    if (!op_send(c, sql, nparams, types, values, lengths, formats, result_format) || !op_commit(c))
+    op_begin(c, OP_QUERY, -1);
+    bool ok =
+        op_send_stmt(c, prepared, sql, nparams, types, values, lengths, formats, result_format);
+    c->op.want = c->op.n_stmts - 1;
+    if (!ok || !op_commit(c))
         conn_broken(c, PQerrorMessage(c->pg)); /* fails this query through the timer */
     return 0;
+}
+
+int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
+                           const char *const *values, const int *lengths, const int *formats,
+                           int result_format, tdm_pg_result_cb cb, void *arg)
+{
+    return tx_query(tx, false, sql, nparams, types, values, lengths, formats, result_format, cb,
+                    arg);
 }
 
 int tdm_pg_tx_query(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
                     tdm_pg_result_cb cb, void *arg)
 {
-    return tdm_pg_tx_query_params(tx, sql, nparams, NULL, values, NULL, NULL, 0, cb, arg);
+    return tx_query(tx, false, sql, nparams, NULL, values, NULL, NULL, 0, cb, arg);
+}
+
+int tdm_pg_tx_query_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
+                             tdm_pg_result_cb cb, void *arg)
+{
+    return tx_query(tx, true, sql, nparams, NULL, values, NULL, NULL, 0, cb, arg);
 }
 
 int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg)

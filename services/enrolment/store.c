@@ -249,6 +249,33 @@ static void op_query(store_op *op, const char *sql, int n, const char *const *va
         op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
 }
 
+/* A statement of a read path: fixed text, so prepared once per pooled connection. */
+static void op_query_prepared(store_op *op, const char *sql, int n, const char *const *values,
+                              store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query_prepared(op->tx, sql, n, values, op_result, op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+}
+
+/* A read of one prepared statement in its own read-only transaction, sent as one
+ * round trip (BEGIN READ ONLY, tenant, statement, COMMIT); next decodes the result
+ * and ends the operation, which then has no transaction to end. */
+static void op_read_once(store_op *op, const char *sql, int n, const char *const *values,
+                         store_step next)
+{
+    op->read_only = true;
+    op->next = next;
+    tdm_pg_tx_options opts = {
+        .tenant_id = op->req.ctx->tenant_id,
+        .deadline_ms = op->req.ctx->deadline_ms,
+        .read_only = true,
+        .request_id = op->req.ctx->request_id,
+    };
+    if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, op_result, op) != 0)
+        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+}
+
 static tdm_status *oom(void)
 {
     return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
@@ -446,21 +473,15 @@ void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programm
     op_start(op, false, create_programme_insert);
 }
 
-static void get_programme_select(store_op *op, PGresult *res)
-{
-    (void)res;
-    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
-                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid";
-    op_query(op, sql, 1, &op->id, programme_row_done);
-}
-
 void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
 {
+    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid";
     store_op *op = op_new(r, cb, arg);
     if (op == NULL)
         return;
     op->id = id;
-    op_start(op, true, get_programme_select);
+    op_read_once(op, sql, 1, &op->id, programme_row_done);
 }
 
 static void list_programmes_done(store_op *op, PGresult *res)
@@ -592,22 +613,16 @@ static void participant_row_done(store_op *op, PGresult *res)
     op_end(op, NULL);
 }
 
-static void get_participant_select(store_op *op, PGresult *res)
+void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
 {
-    (void)res;
     static const char sql[] =
         "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
         " AND p.erase_time IS NULL";
-    op_query(op, sql, 1, &op->id, participant_row_done);
-}
-
-void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
-{
     store_op *op = op_new(r, cb, arg);
     if (op == NULL)
         return;
     op->id = id;
-    op_start(op, true, get_participant_select);
+    op_read_once(op, sql, 1, &op->id, participant_row_done);
 }
 
 static void list_participants_done(store_op *op, PGresult *res)
@@ -653,7 +668,7 @@ static void list_participants_select(store_op *op, PGresult *res)
         " AND p.erase_time IS NULL AND ($3::int = 0 OR p.role = $3::int)"
         " AND ($4::int = 0 OR p.status = $4::int) AND ($5 = '' OR p.external_id = $5)"
         " ORDER BY p.seq LIMIT $6::int";
-    op_query(op, sql, 6, op->params, list_participants_done);
+    op_query_prepared(op, sql, 6, op->params, list_participants_done);
 }
 
 static void list_participants_programme(store_op *op, PGresult *res)
@@ -661,7 +676,7 @@ static void list_participants_programme(store_op *op, PGresult *res)
     (void)res;
     static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
                               " WHERE tenant_id = " T " AND id = $1::uuid";
-    op_query(op, sql, 1, op->params, list_participants_select);
+    op_query_prepared(op, sql, 1, op->params, list_participants_select);
 }
 
 void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,

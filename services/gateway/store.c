@@ -200,8 +200,13 @@ static void op_result(void *arg, tdm_status *st, PGresult *res)
     op_finish(arg, st, res);
 }
 
-static int run(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void *arg, const char *sql,
-               int n, const char *const *values)
+/* Every statement of this file is fixed text, so each runs prepared (once per pooled
+ * connection). A lookup that is one statement on tables without row-level security
+ * (gateway.api_keys, gateway.tenants: the key directory itself, read before any
+ * tenant is known) runs as one round trip without BEGIN/COMMIT (implicit); writes keep
+ * their explicit transaction. */
+static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void *arg, bool implicit,
+                    const char *sql, int n, const char *const *values)
 {
     store_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
     if (op == NULL)
@@ -228,8 +233,15 @@ static int run(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void *arg,
         .deadline_ms = c->deadline_ms,
         .read_only = false,
         .request_id = c->request_id,
+        .implicit_tx = implicit,
     };
-    return tdm_pg_exec(c->pool, &opts, sql, n, values, op_result, op);
+    return tdm_pg_exec_prepared(c->pool, &opts, sql, n, values, op_result, op);
+}
+
+static int run(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void *arg, const char *sql,
+               int n, const char *const *values)
+{
+    return run_stmt(c, kind, cb, arg, false, sql, n, values);
 }
 
 int gw_store_key_by_hash(const gw_store_ctx *c, const uint8_t hash[GW_KEY_HASH_BYTES],
@@ -238,9 +250,9 @@ int gw_store_key_by_hash(const gw_store_ctx *c, const uint8_t hash[GW_KEY_HASH_B
     char hex[GW_KEY_HASH_HEX_LEN + 1];
     gw_key_hash_hex(hash, hex);
     const char *v[] = {hex};
-    return run(c, OP_KEYS, (void (*)(void))cb, arg,
-               "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE secret_hash = decode($1, 'hex')",
-               1, v);
+    return run_stmt(
+        c, OP_KEYS, (void (*)(void))cb, arg, true,
+        "SELECT " KEY_COLUMNS " FROM gateway.api_keys WHERE secret_hash = decode($1, 'hex')", 1, v);
 }
 
 int gw_store_tenant_resolve(const gw_store_ctx *c, const char *ref, gw_store_tenants_cb cb,
@@ -248,10 +260,10 @@ int gw_store_tenant_resolve(const gw_store_ctx *c, const char *ref, gw_store_ten
 {
     const char *v[] = {ref};
     if (gw_is_uuid(ref))
-        return run(c, OP_TENANTS, (void (*)(void))cb, arg,
-                   "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE id = $1::uuid", 1, v);
-    return run(c, OP_TENANTS, (void (*)(void))cb, arg,
-               "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE slug = $1", 1, v);
+        return run_stmt(c, OP_TENANTS, (void (*)(void))cb, arg, true,
+                        "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE id = $1::uuid", 1, v);
+    return run_stmt(c, OP_TENANTS, (void (*)(void))cb, arg, true,
+                    "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE slug = $1", 1, v);
 }
 
 int gw_store_tenant_create(const gw_store_ctx *c, const char *name, const char *slug,
