@@ -258,6 +258,17 @@ static void op_query_prepared(store_op *op, const char *sql, int n, const char *
         op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
 }
 
+/* The transaction of an op: the caller's tenant, deadline and request id. */
+static tdm_pg_tx_options op_tx_options(const store_op *op)
+{
+    return (tdm_pg_tx_options){
+        .tenant_id = op->req.ctx->tenant_id,
+        .deadline_ms = op->req.ctx->deadline_ms,
+        .read_only = op->read_only,
+        .request_id = op->req.ctx->request_id,
+    };
+}
+
 /* A read of one prepared statement in its own read-only transaction, sent as one
  * round trip (BEGIN READ ONLY, tenant, statement, COMMIT); next decodes the result
  * and ends the operation, which then has no transaction to end. */
@@ -266,12 +277,7 @@ static void op_read_once(store_op *op, const char *sql, int n, const char *const
 {
     op->read_only = true;
     op->next = next;
-    tdm_pg_tx_options opts = {
-        .tenant_id = op->req.ctx->tenant_id,
-        .deadline_ms = op->req.ctx->deadline_ms,
-        .read_only = true,
-        .request_id = op->req.ctx->request_id,
-    };
+    tdm_pg_tx_options opts = op_tx_options(op);
     if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, op_result, op) != 0)
         op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
 }
@@ -356,12 +362,7 @@ static void op_start(store_op *op, bool read_only, store_step first)
 {
     op->read_only = read_only;
     op->after_claim = first;
-    tdm_pg_tx_options opts = {
-        .tenant_id = op->req.ctx->tenant_id,
-        .deadline_ms = op->req.ctx->deadline_ms,
-        .read_only = read_only,
-        .request_id = op->req.ctx->request_id,
-    };
+    tdm_pg_tx_options opts = op_tx_options(op);
     if (tdm_pg_tx_begin(op->req.pool, &opts, op_begun, op) != 0)
         op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
 }

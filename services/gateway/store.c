@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tandem/log.h"
+#include "webhook.h" /* gw_hex_encode */
 
 #define TENANT_COLUMNS                                                                             \
     "id::text, name, slug, floor(extract(epoch FROM create_time) * 1000000)::bigint"
@@ -76,20 +77,6 @@ static long hex_decode(const char *hex, uint8_t *out, size_t cap)
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return (long)(n / 2);
-}
-
-static char *hex_encode(tdm_arena *a, const uint8_t *p, size_t n)
-{
-    static const char HEX[] = "0123456789abcdef";
-    char *s = tdm_arena_alloc(a, 2 * n + 1);
-    if (s == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        s[2 * i] = HEX[p[i] >> 4];
-        s[2 * i + 1] = HEX[p[i] & 0xF];
-    }
-    s[2 * n] = '\0';
-    return s;
 }
 
 static const char *text_or_null(tdm_arena *a, const PGresult *res, int row, int col)
@@ -403,8 +390,8 @@ int gw_store_idem_put(const gw_store_ctx *c, const char *principal_id, const cha
                       const char *key, const uint8_t request_hash[GW_KEY_HASH_BYTES],
                       const uint8_t *response, size_t len, gw_store_done_cb cb, void *arg)
 {
-    char *hash_hex = hex_encode(c->arena, request_hash, GW_KEY_HASH_BYTES);
-    char *resp_hex = hex_encode(c->arena, response, len);
+    char *hash_hex = gw_hex_encode(c->arena, request_hash, GW_KEY_HASH_BYTES);
+    char *resp_hex = gw_hex_encode(c->arena, response, len);
     if (hash_hex == NULL || resp_hex == NULL)
         return -1;
     const char *v[] = {principal_id, method, key, hash_hex, resp_hex};
