@@ -9,10 +9,17 @@
  * The admin bit is never added, so enrolment returns diversity data only when the
  * caller is an admin (the report omits the diversity breakdowns otherwise).
  *
- * A whole programme (report, at-risk listing) is read as three concurrent chains:
- * GetProgramme, ListParticipants page by page, ListMatches page by page.
+ * A whole programme (at-risk listing) is read as three concurrent chains:
+ * GetProgramme, ListParticipants page by page, ListMatches page by page. A report
+ * reads the same three chains through the owners' internal column calls
+ * (tandem.internal.v1 ParticipantColumnsService and MatchColumnsService,
+ * report_inputs.proto): only the columns the report needs, as PostgreSQL binary
+ * arrays checked here and bound as they are. A peer that answers UNIMPLEMENTED (an
+ * older version during a rolling upgrade) is read through its public List call.
  */
 #include "feedback.h"
+
+#include "tandem/internal/v1/report_inputs.pb-c.h"
 
 #include <string.h>
 
@@ -125,6 +132,8 @@ typedef struct data_op {
     void *arg;
     size_t cap_participants;
     size_t cap_matches;
+    int64_t participant_after; /* cursor of the column page asked last */
+    int64_t match_after;
 } data_op;
 
 static void data_step_done(data_op *op, tdm_status *st)
@@ -282,4 +291,189 @@ void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *program
     if (with_participants)
         list_participants(op, "");
     list_matches(op, "");
+}
+
+/* ---- the report's inputs as packed columns ------------------------------------------- */
+
+/* Element type OIDs and fixed sizes (pg_type.typlen; -1: variable) of the columns. */
+#define OID_BOOL        16u
+#define OID_INT4        23u
+#define OID_TEXT        25u
+#define OID_TIMESTAMPTZ 1184u
+#define OID_UUID        2950u
+
+static const struct {
+    uint32_t oid;
+    int32_t width;
+} PARTICIPANT_TYPES[FB_PARTICIPANT_COLUMNS] = {
+    {OID_UUID, 16}, {OID_INT4, 4},  {OID_INT4, 4},  {OID_TEXT, -1}, {OID_TEXT, -1},
+    {OID_INT4, 4},  {OID_TEXT, -1}, {OID_TEXT, -1}, {OID_TEXT, -1}, {OID_TEXT, -1},
+};
+static const struct {
+    uint32_t oid;
+    int32_t width;
+} MATCH_TYPES[FB_MATCH_COLUMNS] = {
+    {OID_UUID, 16}, {OID_UUID, 16},       {OID_UUID, 16},
+    {OID_INT4, 4},  {OID_TIMESTAMPTZ, 8}, {OID_BOOL, 1},
+};
+
+/* Append one page's columns; NULL or the status naming the peer. */
+static tdm_status *append_columns(fb_pg_array *cols, const ProtobufCBinaryData *const *page,
+                                  size_t n_cols, int32_t count, size_t max_rows, const char *peer,
+                                  tdm_arena *a)
+{
+    if (count < 0)
+        return tdm_status_new(TDM_INTERNAL, "%s answered a negative row count", peer);
+    for (size_t i = 0; i < n_cols; i++) {
+        fb_pg_array_result r =
+            fb_pg_array_append(&cols[i], page[i]->data, page[i]->len, (size_t)count, max_rows, a);
+        if (r == FB_PG_ARRAY_TOO_MANY)
+            return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                                  "the programme has more than %zu rows in %s", max_rows, peer);
+        if (r == FB_PG_ARRAY_NO_MEMORY)
+            return oom();
+        if (r != FB_PG_ARRAY_OK)
+            return tdm_status_new(TDM_INTERNAL, "%s answered a malformed column %zu", peer, i);
+    }
+    return NULL;
+}
+
+/* A next page must move forward and the page before it must not be empty. */
+static tdm_status *check_cursor(int64_t after, int64_t next, int32_t count, const char *peer)
+{
+    if (next != 0 && (next <= after || count == 0))
+        return tdm_status_new(TDM_INTERNAL, "%s answered a page cursor that does not advance",
+                              peer);
+    return NULL;
+}
+
+static void participant_columns(data_op *op, int64_t after);
+
+static void participant_columns_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    data_op *op = arg;
+    fb_programme_data *d = op->data;
+    if (st != NULL && st->code == TDM_UNIMPLEMENTED && op->participant_after == 0) {
+        tdm_status_free(st);
+        list_participants(op, "");
+        return;
+    }
+    if (st != NULL) {
+        data_step_done(op, st);
+        return;
+    }
+    const Tandem__Internal__V1__ParticipantColumns *r = (const void *)msg;
+    const ProtobufCBinaryData *const page[FB_PARTICIPANT_COLUMNS] = {
+        &r->id,        &r->role,   &r->status,    &r->office,           &r->practice_area,
+        &r->seniority, &r->gender, &r->ethnicity, &r->first_generation, &r->disability};
+    st = append_columns(d->pcols, page, FB_PARTICIPANT_COLUMNS, r->count,
+                        FB_MAX_PROGRAMME_PARTICIPANTS, "enrolment", tdm_call_arena(op->call));
+    if (st == NULL)
+        st = check_cursor(op->participant_after, r->next_after, r->count, "enrolment");
+    if (st != NULL) {
+        data_step_done(op, st);
+        return;
+    }
+    if (r->next_after != 0) {
+        participant_columns(op, r->next_after);
+        return;
+    }
+    d->participant_columns = true;
+    data_step_done(op, NULL);
+}
+
+static void participant_columns(data_op *op, int64_t after)
+{
+    Tandem__Internal__V1__ListParticipantColumnsRequest *q =
+        tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
+    if (q == NULL) {
+        data_step_done(op, oom());
+        return;
+    }
+    tandem__internal__v1__list_participant_columns_request__init(q);
+    q->programme_id = (char *)op->programme_id;
+    q->after = after;
+    op->participant_after = after;
+    peer_call(op->svc, op->call, "enrolment",
+              &tandem__internal__v1__participant_columns_service__descriptor,
+              "ListParticipantColumns", &q->base, participant_columns_page, op);
+}
+
+static void match_columns(data_op *op, int64_t after);
+
+static void match_columns_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    data_op *op = arg;
+    fb_programme_data *d = op->data;
+    if (st != NULL && st->code == TDM_UNIMPLEMENTED && op->match_after == 0) {
+        tdm_status_free(st);
+        list_matches(op, "");
+        return;
+    }
+    if (st != NULL) {
+        data_step_done(op, st);
+        return;
+    }
+    const Tandem__Internal__V1__MatchColumns *r = (const void *)msg;
+    const ProtobufCBinaryData *const page[FB_MATCH_COLUMNS] = {
+        &r->id, &r->mentor_id, &r->mentee_id, &r->status, &r->start_time, &r->declined};
+    st = append_columns(d->mcols, page, FB_MATCH_COLUMNS, r->count, FB_MAX_PROGRAMME_MATCHES,
+                        "matching", tdm_call_arena(op->call));
+    if (st == NULL)
+        st = check_cursor(op->match_after, r->next_after, r->count, "matching");
+    if (st != NULL) {
+        data_step_done(op, st);
+        return;
+    }
+    if (r->next_after != 0) {
+        match_columns(op, r->next_after);
+        return;
+    }
+    d->match_columns = true;
+    data_step_done(op, NULL);
+}
+
+static void match_columns(data_op *op, int64_t after)
+{
+    Tandem__Internal__V1__ListMatchColumnsRequest *q =
+        tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
+    if (q == NULL) {
+        data_step_done(op, oom());
+        return;
+    }
+    tandem__internal__v1__list_match_columns_request__init(q);
+    q->programme_id = (char *)op->programme_id;
+    q->after = after;
+    op->match_after = after;
+    peer_call(op->svc, op->call, "matching",
+              &tandem__internal__v1__match_columns_service__descriptor, "ListMatchColumns",
+              &q->base, match_columns_page, op);
+}
+
+void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
+                           fb_programme_data_cb cb, void *arg)
+{
+    tdm_arena *a = tdm_call_arena(call);
+    data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
+    fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
+    if (op == NULL || d == NULL) {
+        cb(arg, oom(), NULL);
+        return;
+    }
+    for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)
+        d->pcols[i] = (fb_pg_array){.elemtype = PARTICIPANT_TYPES[i].oid,
+                                    .width = PARTICIPANT_TYPES[i].width};
+    for (int i = 0; i < FB_MATCH_COLUMNS; i++)
+        d->mcols[i] = (fb_pg_array){.elemtype = MATCH_TYPES[i].oid, .width = MATCH_TYPES[i].width};
+    op->svc = svc;
+    op->call = call;
+    op->programme_id = programme_id;
+    op->data = d;
+    op->cb = cb;
+    op->arg = arg;
+    /* Every chain completes through data_step_done exactly once. */
+    op->pending = 3;
+    fb_peer_get_programme(svc, call, programme_id, programme_got, op);
+    participant_columns(op, 0);
+    match_columns(op, 0);
 }
