@@ -14,6 +14,11 @@
  * their tables. It asks them over gRPC with the caller's tenant, request id and
  * deadline, and ships what the report needs into one SQL statement as arrays, so the
  * aggregation and the anonymity suppression happen in PostgreSQL (DESIGN, report).
+ * For a report the owners answer only the needed columns, already as PostgreSQL
+ * binary arrays (tandem.internal.v1 report_inputs.proto), bound as they are. The
+ * report is as fresh as the moment of each read (one transaction per page at each
+ * owner, one page for programmes of up to 25,000 people / 30,000 matches): nothing
+ * is cached or projected, so no invalidation and no staleness beyond the call.
  *
  * Everything a call allocates lives in its arena (tdm_call_arena).
  */

@@ -132,8 +132,6 @@ typedef struct data_op {
     void *arg;
     size_t cap_participants;
     size_t cap_matches;
-    int64_t participant_after; /* cursor of the column page asked last */
-    int64_t match_after;
 } data_op;
 
 static void data_step_done(data_op *op, tdm_status *st)
@@ -347,107 +345,102 @@ static tdm_status *check_cursor(int64_t after, int64_t next, int32_t count, cons
     return NULL;
 }
 
-static void participant_columns(data_op *op, int64_t after);
+/* One owner's pages of columns. The two calls have the same shape (request:
+ * programme_id, after; response: count, next_after, then one bytes field per
+ * column in field-number order), so one chain reads either through the
+ * descriptors of its service's one method. */
+#define MAX_COLUMNS FB_PARTICIPANT_COLUMNS /* the wider of the two */
 
-static void participant_columns_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+typedef struct column_chain {
+    data_op *op;
+    const char *peer;
+    const ProtobufCServiceDescriptor *service;
+    fb_pg_array *cols;
+    size_t n_cols;
+    size_t max_rows;
+    bool *done;                                       /* set once the last page is in */
+    void (*fallback)(data_op *op, const char *token); /* the public List chain */
+    int64_t after;                                    /* cursor of the page asked last */
+} column_chain;
+
+static void *field_at(const ProtobufCMessage *m, const char *name)
 {
-    data_op *op = arg;
-    fb_programme_data *d = op->data;
-    if (st != NULL && st->code == TDM_UNIMPLEMENTED && op->participant_after == 0) {
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return f == NULL ? NULL : (char *)m + f->offset;
+}
+
+static void column_page_ask(column_chain *c);
+
+static void column_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    column_chain *c = arg;
+    if (st != NULL && st->code == TDM_UNIMPLEMENTED && c->after == 0) {
         tdm_status_free(st);
-        list_participants(op, "");
+        c->fallback(c->op, "");
         return;
     }
     if (st != NULL) {
-        data_step_done(op, st);
+        data_step_done(c->op, st);
         return;
     }
-    const Tandem__Internal__V1__ParticipantColumns *r = (const void *)msg;
-    const ProtobufCBinaryData *const page[FB_PARTICIPANT_COLUMNS] = {
-        &r->id,        &r->role,   &r->status,    &r->office,           &r->practice_area,
-        &r->seniority, &r->gender, &r->ethnicity, &r->first_generation, &r->disability};
-    st = append_columns(d->pcols, page, FB_PARTICIPANT_COLUMNS, r->count,
-                        FB_MAX_PROGRAMME_PARTICIPANTS, "enrolment", tdm_call_arena(op->call));
+    const int32_t *count = field_at(msg, "count");
+    const int64_t *next = field_at(msg, "next_after");
+    const ProtobufCBinaryData *page[MAX_COLUMNS];
+    size_t n_page = 0;
+    for (unsigned i = 0; i < msg->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &msg->descriptor->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_BYTES)
+            continue;
+        if (n_page < MAX_COLUMNS)
+            page[n_page] = (const ProtobufCBinaryData *)((const char *)msg + f->offset);
+        n_page++;
+    }
+    if (count == NULL || next == NULL || n_page != c->n_cols)
+        st = tdm_status_new(TDM_INTERNAL, "%s answered unexpected columns", c->peer);
     if (st == NULL)
-        st = check_cursor(op->participant_after, r->next_after, r->count, "enrolment");
-    if (st != NULL) {
-        data_step_done(op, st);
-        return;
-    }
-    if (r->next_after != 0) {
-        participant_columns(op, r->next_after);
-        return;
-    }
-    d->participant_columns = true;
-    data_step_done(op, NULL);
-}
-
-static void participant_columns(data_op *op, int64_t after)
-{
-    Tandem__Internal__V1__ListParticipantColumnsRequest *q =
-        tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
-    if (q == NULL) {
-        data_step_done(op, oom());
-        return;
-    }
-    tandem__internal__v1__list_participant_columns_request__init(q);
-    q->programme_id = (char *)op->programme_id;
-    q->after = after;
-    op->participant_after = after;
-    peer_call(op->svc, op->call, "enrolment",
-              &tandem__internal__v1__participant_columns_service__descriptor,
-              "ListParticipantColumns", &q->base, participant_columns_page, op);
-}
-
-static void match_columns(data_op *op, int64_t after);
-
-static void match_columns_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    data_op *op = arg;
-    fb_programme_data *d = op->data;
-    if (st != NULL && st->code == TDM_UNIMPLEMENTED && op->match_after == 0) {
-        tdm_status_free(st);
-        list_matches(op, "");
-        return;
-    }
-    if (st != NULL) {
-        data_step_done(op, st);
-        return;
-    }
-    const Tandem__Internal__V1__MatchColumns *r = (const void *)msg;
-    const ProtobufCBinaryData *const page[FB_MATCH_COLUMNS] = {
-        &r->id, &r->mentor_id, &r->mentee_id, &r->status, &r->start_time, &r->declined};
-    st = append_columns(d->mcols, page, FB_MATCH_COLUMNS, r->count, FB_MAX_PROGRAMME_MATCHES,
-                        "matching", tdm_call_arena(op->call));
+        st = append_columns(c->cols, page, c->n_cols, *count, c->max_rows, c->peer,
+                            tdm_call_arena(c->op->call));
     if (st == NULL)
-        st = check_cursor(op->match_after, r->next_after, r->count, "matching");
+        st = check_cursor(c->after, *next, *count, c->peer);
     if (st != NULL) {
-        data_step_done(op, st);
+        data_step_done(c->op, st);
         return;
     }
-    if (r->next_after != 0) {
-        match_columns(op, r->next_after);
+    if (*next != 0) {
+        c->after = *next;
+        column_page_ask(c);
         return;
     }
-    d->match_columns = true;
-    data_step_done(op, NULL);
+    *c->done = true;
+    data_step_done(c->op, NULL);
 }
 
-static void match_columns(data_op *op, int64_t after)
+static void column_page_ask(column_chain *c)
 {
-    Tandem__Internal__V1__ListMatchColumnsRequest *q =
-        tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
+    const ProtobufCMethodDescriptor *method = &c->service->methods[0];
+    ProtobufCMessage *q =
+        tdm_arena_alloc(tdm_call_arena(c->op->call), method->input->sizeof_message);
     if (q == NULL) {
-        data_step_done(op, oom());
+        data_step_done(c->op, oom());
         return;
     }
-    tandem__internal__v1__list_match_columns_request__init(q);
-    q->programme_id = (char *)op->programme_id;
-    q->after = after;
-    op->match_after = after;
-    peer_call(op->svc, op->call, "matching",
-              &tandem__internal__v1__match_columns_service__descriptor, "ListMatchColumns",
-              &q->base, match_columns_page, op);
+    method->input->message_init(q);
+    char **programme_id = field_at(q, "programme_id");
+    int64_t *after = field_at(q, "after");
+    if (programme_id == NULL || after == NULL) {
+        data_step_done(c->op, tdm_status_new(TDM_INTERNAL, "unexpected column request"));
+        return;
+    }
+    *programme_id = (char *)c->op->programme_id;
+    *after = c->after;
+    peer_call(c->op->svc, c->op->call, c->peer, c->service, method->name, q, column_page, c);
+}
+
+static void column_chain_start(data_op *op, column_chain *c)
+{
+    c->op = op;
+    column_page_ask(c);
 }
 
 void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
@@ -456,7 +449,8 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
     tdm_arena *a = tdm_call_arena(call);
     data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
-    if (op == NULL || d == NULL) {
+    column_chain *chains = tdm_arena_calloc(a, 2, sizeof(*chains));
+    if (op == NULL || d == NULL || chains == NULL) {
         cb(arg, oom(), NULL);
         return;
     }
@@ -473,7 +467,22 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
     op->arg = arg;
     /* Every chain completes through data_step_done exactly once. */
     op->pending = 3;
+    chains[0] =
+        (column_chain){.peer = "enrolment",
+                       .service = &tandem__internal__v1__participant_columns_service__descriptor,
+                       .cols = d->pcols,
+                       .n_cols = FB_PARTICIPANT_COLUMNS,
+                       .max_rows = FB_MAX_PROGRAMME_PARTICIPANTS,
+                       .done = &d->participant_columns,
+                       .fallback = list_participants};
+    chains[1] = (column_chain){.peer = "matching",
+                               .service = &tandem__internal__v1__match_columns_service__descriptor,
+                               .cols = d->mcols,
+                               .n_cols = FB_MATCH_COLUMNS,
+                               .max_rows = FB_MAX_PROGRAMME_MATCHES,
+                               .done = &d->match_columns,
+                               .fallback = list_matches};
     fb_peer_get_programme(svc, call, programme_id, programme_got, op);
-    participant_columns(op, 0);
-    match_columns(op, 0);
+    column_chain_start(op, &chains[0]);
+    column_chain_start(op, &chains[1]);
 }

@@ -2,7 +2,8 @@
  * report_sql.h - the one statement that computes GetProgrammeReport.
  *
  * Participants (from enrolment) and matches (from matching) arrive as parallel
- * arrays and are unnested; check-ins are read through the per-match running totals
+ * arrays (binary, as the owners' column calls give them, or text literals from the
+ * public List calls) and are unnested; check-ins are read through the per-match running totals
  * (match_stats) and objective progress through each match's latest percent
  * (goal_progress_latest), both kept by RecordCheckIn, so the statement reads one
  * row per match rather than every check-in. Everything is aggregated here, the
