@@ -36,9 +36,13 @@
 #define T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 
 /* $1 programme, $2 after seq, $3 include diversity, $4 max rows, $5 max bytes.
- * One row: programme exists, count, next cursor (0: last page), then the arrays. */
+ * One pass in enrolment order (the index's): `keep` marks the page's prefix within
+ * both bounds; every array aggregates the same kept rows in one node, so the
+ * columns stay aligned. One row: programme exists, count, next cursor (0: last
+ * page), then the arrays (NULL: no rows). */
+/* clang-format off */
 static const char PARTICIPANT_COLUMNS_SQL[] =
-    "WITH page AS MATERIALIZED ("
+    "WITH page AS ("
     "  SELECT p.seq, p.id, p.role::int4 AS role, p.status::int4 AS status, p.office,"
     "         p.practice_area, p.seniority_level::int4 AS seniority,"
     "         CASE WHEN $3::bool THEN d.gender END AS gender,"
@@ -46,38 +50,31 @@ static const char PARTICIPANT_COLUMNS_SQL[] =
     "         CASE WHEN $3::bool THEN CASE d.first_generation_professional"
     "              WHEN true THEN 'yes' WHEN false THEN 'no' END END AS first_gen,"
     "         CASE WHEN $3::bool THEN CASE d.disability"
-    "              WHEN true THEN 'yes' WHEN false THEN 'no' END END AS disability"
+    "              WHEN true THEN 'yes' WHEN false THEN 'no' END END AS disability,"
+    "         row_number() OVER w <= $4::int"
+    "           AND sum(" STR(REPORT_ROW_FIXED_BYTES) " + octet_length(p.office)"
+    "                   + octet_length(p.practice_area)"
+    "                   + CASE WHEN $3::bool THEN COALESCE(octet_length(d.gender), 0)"
+    "                     + COALESCE(octet_length(d.ethnicity), 0) ELSE 0 END) OVER w"
+    "               <= $5::bigint AS keep"
     "    FROM " ENROL_SCHEMA ".participants p LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
     "      ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"
     "   WHERE p.tenant_id = " T " AND p.programme_id = $1::uuid AND p.seq > $2::bigint"
     "     AND p.erase_time IS NULL"
-    "   ORDER BY p.seq LIMIT $4::int + 1),"
-    " sized AS ("
-    "  SELECT page.*, row_number() OVER w AS rn,"
-    "         sum(" STR(
-        REPORT_ROW_FIXED_BYTES) " + octet_length(office)"
-                                "             + octet_length(practice_area) + "
-                                "COALESCE(octet_length(gender), 0)"
-                                "             + COALESCE(octet_length(ethnicity), 0)) OVER w AS "
-                                "bytes"
-                                "    FROM page WINDOW w AS (ORDER BY seq)),"
-                                " taken AS (SELECT * FROM sized WHERE rn <= $4::int AND bytes <= "
-                                "$5::bigint)"
-                                " SELECT EXISTS (SELECT 1 FROM " ENROL_SCHEMA ".programmes g"
-                                "                 WHERE g.tenant_id = " T " AND g.id = $1::uuid),"
-                                "        count(*)::int4,"
-                                "        CASE WHEN count(*) < (SELECT count(*) FROM sized) THEN "
-                                "max(seq) ELSE 0 END::int8,"
-                                "        array_agg(id ORDER BY seq), array_agg(role ORDER BY seq),"
-                                "        array_agg(status ORDER BY seq), array_agg(office ORDER BY "
-                                "seq),"
-                                "        array_agg(practice_area ORDER BY seq), "
-                                "array_agg(seniority ORDER BY seq),"
-                                "        array_agg(gender ORDER BY seq), array_agg(ethnicity ORDER "
-                                "BY seq),"
-                                "        array_agg(first_gen ORDER BY seq), array_agg(disability "
-                                "ORDER BY seq)"
-                                "   FROM taken";
+    "  WINDOW w AS (ORDER BY p.seq) ORDER BY p.seq LIMIT $4::int + 1)"
+    " SELECT EXISTS (SELECT 1 FROM " ENROL_SCHEMA ".programmes g"
+    "                 WHERE g.tenant_id = " T " AND g.id = $1::uuid),"
+    "        (count(*) FILTER (WHERE keep))::int4,"
+    "        (CASE WHEN COALESCE(bool_and(keep), true) THEN 0"
+    "              ELSE max(seq) FILTER (WHERE keep) END)::int8,"
+    "        array_agg(id) FILTER (WHERE keep), array_agg(role) FILTER (WHERE keep),"
+    "        array_agg(status) FILTER (WHERE keep), array_agg(office) FILTER (WHERE keep),"
+    "        array_agg(practice_area) FILTER (WHERE keep),"
+    "        array_agg(seniority) FILTER (WHERE keep), array_agg(gender) FILTER (WHERE keep),"
+    "        array_agg(ethnicity) FILTER (WHERE keep), array_agg(first_gen) FILTER (WHERE keep),"
+    "        array_agg(disability) FILTER (WHERE keep)"
+    "   FROM page";
+/* clang-format on */
 
 typedef struct columns_op {
     tdm_call *call;

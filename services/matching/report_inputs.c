@@ -27,23 +27,28 @@
 
 #define T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 
-/* $1 programme, $2 after seq, $3 max rows. One row: count, next cursor (0: last
- * page), then the arrays. */
+/* $1 programme, $2 after seq, $3 max rows. One pass in creation order (the
+ * index's): `keep` marks the page; every array aggregates the same kept rows in one
+ * node, so the columns stay aligned. One row: count, next cursor (0: last page),
+ * then the arrays (NULL: no rows). */
+/* clang-format off */
 static const char MATCH_COLUMNS_SQL[] =
-    "WITH page AS MATERIALIZED ("
+    "WITH page AS ("
     "  SELECT m.seq, m.id, m.mentor_id, m.mentee_id, m.status::int4 AS status,"
     "         COALESCE(m.start_time, m.create_time) AS start_time,"
-    "         (m.status = 3 OR m.mentor_response = 2 OR m.mentee_response = 2) AS declined"
+    "         (m.status = 3 OR m.mentor_response = 2 OR m.mentee_response = 2) AS declined,"
+    "         row_number() OVER (ORDER BY m.seq) <= $3::int AS keep"
     "    FROM " MT_SCHEMA ".matches m"
     "   WHERE m.tenant_id = " T " AND m.programme_id = $1::uuid AND m.seq > $2::bigint"
-    "   ORDER BY m.seq LIMIT $3::int + 1),"
-    " taken AS (SELECT * FROM page ORDER BY seq LIMIT $3::int)"
-    " SELECT count(*)::int4,"
-    "        CASE WHEN count(*) < (SELECT count(*) FROM page) THEN max(seq) ELSE 0 END::int8,"
-    "        array_agg(id ORDER BY seq), array_agg(mentor_id ORDER BY seq),"
-    "        array_agg(mentee_id ORDER BY seq), array_agg(status ORDER BY seq),"
-    "        array_agg(start_time ORDER BY seq), array_agg(declined ORDER BY seq)"
-    "   FROM taken";
+    "   ORDER BY m.seq LIMIT $3::int + 1)"
+    " SELECT (count(*) FILTER (WHERE keep))::int4,"
+    "        (CASE WHEN COALESCE(bool_and(keep), true) THEN 0"
+    "              ELSE max(seq) FILTER (WHERE keep) END)::int8,"
+    "        array_agg(id) FILTER (WHERE keep), array_agg(mentor_id) FILTER (WHERE keep),"
+    "        array_agg(mentee_id) FILTER (WHERE keep), array_agg(status) FILTER (WHERE keep),"
+    "        array_agg(start_time) FILTER (WHERE keep), array_agg(declined) FILTER (WHERE keep)"
+    "   FROM page";
+/* clang-format on */
 
 typedef struct columns_op {
     tdm_call *call;
