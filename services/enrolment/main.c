@@ -4,6 +4,7 @@
  * names the service, its schema and migrations, and registers the handlers.
  */
 #include "enrolment.h"
+#include "report_inputs.h"
 
 #include "enrolment_migrations.h"
 
@@ -11,7 +12,8 @@ static enrol_service service;
 
 static tdm_status *enrolment_init(tdm_runtime *rt)
 {
-    return enrol_register(rt, &service);
+    tdm_status *st = enrol_register(rt, &service);
+    return st != NULL ? st : enrol_report_inputs_register(rt, &service);
 }
 
 int main(void)

@@ -14,6 +14,11 @@
  * their tables. It asks them over gRPC with the caller's tenant, request id and
  * deadline, and ships what the report needs into one SQL statement as arrays, so the
  * aggregation and the anonymity suppression happen in PostgreSQL (DESIGN, report).
+ * For a report the owners answer only the needed columns, already as PostgreSQL
+ * binary arrays (tandem.internal.v1 report_inputs.proto), bound as they are. The
+ * report is as fresh as the moment of each read (one transaction per page at each
+ * owner, one page for programmes of up to 25,000 people / 30,000 matches): nothing
+ * is cached or projected, so no invalidation and no staleness beyond the call.
  *
  * Everything a call allocates lives in its arena (tdm_call_arena).
  */
@@ -106,6 +111,35 @@ char *fb_pg_int_array(const int32_t *items, size_t n, tdm_arena *arena);
 char *fb_pg_bool_array(const bool *items, size_t n, tdm_arena *arena);
 char *fb_pg_us_array(const int64_t *us, size_t n, tdm_arena *arena);
 
+/* A PostgreSQL one-dimensional array in binary (array_send) format, built from the
+ * pages of a tandem.internal.v1 column (report_inputs.proto). buf holds a 20-byte
+ * header, then the elements. Initialise elemtype and width (the element's fixed
+ * byte size, -1 for text); zero the rest. */
+typedef struct fb_pg_array {
+    uint32_t elemtype; /* element type OID */
+    int32_t width;     /* fixed element size in bytes, -1 for variable */
+    uint8_t *buf;
+    size_t len, cap; /* bytes used (header included) and allocated */
+    size_t n;        /* elements */
+    bool has_nulls;
+} fb_pg_array;
+
+typedef enum fb_pg_array_result {
+    FB_PG_ARRAY_OK = 0,
+    FB_PG_ARRAY_MALFORMED = -1, /* not a 1-D array of n elements of the type */
+    FB_PG_ARRAY_TOO_MANY = -2,  /* more than max_n elements in all */
+    FB_PG_ARRAY_NO_MEMORY = -3,
+} fb_pg_array_result;
+
+/* Check one page (n elements; no bytes when n is 0) header and every element
+ * length against the type, then append its elements. Nothing is appended unless
+ * the whole page is well formed. */
+fb_pg_array_result fb_pg_array_append(fb_pg_array *arr, const uint8_t *page, size_t len, size_t n,
+                                      size_t max_n, tdm_arena *arena);
+/* The finished array (header written), for a binary parameter; NULL when out of
+ * memory. *len gets its byte length. */
+const char *fb_pg_array_finish(fb_pg_array *arr, int *len, tdm_arena *arena);
+
 int64_t fb_timestamp_us(const Google__Protobuf__Timestamp *t);
 Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena);
 /* Seconds since the epoch, now. */
@@ -115,14 +149,26 @@ int64_t fb_now_s(void);
 
 typedef struct fb_service fb_service;
 
+/* The report's participant columns ($5..$14 of report_sql.h) and match columns
+ * ($15..$20), in that order. */
+#define FB_PARTICIPANT_COLUMNS 10
+#define FB_MATCH_COLUMNS       6
+
 /* Everything a report or an at-risk listing needs of a programme. Arrays live in the
- * call's arena; participants include withdrawn ones (the SQL tells them apart). */
+ * call's arena; participants include withdrawn ones (the SQL tells them apart).
+ * For a report the peers answer packed columns (tandem.internal.v1, *_columns set,
+ * participants / matches left empty); a peer that does not serve them yet
+ * (UNIMPLEMENTED) is read through its public List call instead. */
 typedef struct fb_programme_data {
     Tandem__V1__Programme *programme;
     Tandem__V1__Participant **participants;
     size_t n_participants;
     Tandem__V1__Match **matches;
     size_t n_matches;
+    bool participant_columns;
+    fb_pg_array pcols[FB_PARTICIPANT_COLUMNS];
+    bool match_columns;
+    fb_pg_array mcols[FB_MATCH_COLUMNS];
 } fb_programme_data;
 
 typedef void (*fb_peer_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
@@ -137,6 +183,10 @@ void fb_peer_get_participant(fb_service *svc, tdm_call *call, const char *partic
 /* The programme; its participants when with_participants; every match (all pages). */
 void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *programme_id,
                             bool with_participants, fb_programme_data_cb cb, void *arg);
+/* What GetProgrammeReport needs: the programme, and the participants and matches as
+ * packed columns (public List calls for a peer that answers UNIMPLEMENTED). */
+void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
+                           fb_programme_data_cb cb, void *arg);
 
 /* ---- store.c ------------------------------------------------------------------------ */
 

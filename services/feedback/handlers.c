@@ -340,7 +340,7 @@ static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *dat
         tdm_call_fail(call, oom());
         return;
     }
-    fb_peer_programme_data(data, call, req->programme_id, true, report_data_got, op);
+    fb_peer_report_inputs(data, call, req->programme_id, report_data_got, op);
 }
 
 /* ---- ListAtRiskMatches -------------------------------------------------------------------- */

@@ -9,10 +9,17 @@
  * The admin bit is never added, so enrolment returns diversity data only when the
  * caller is an admin (the report omits the diversity breakdowns otherwise).
  *
- * A whole programme (report, at-risk listing) is read as three concurrent chains:
- * GetProgramme, ListParticipants page by page, ListMatches page by page.
+ * A whole programme (at-risk listing) is read as three concurrent chains:
+ * GetProgramme, ListParticipants page by page, ListMatches page by page. A report
+ * reads the same three chains through the owners' internal column calls
+ * (tandem.internal.v1 ParticipantColumnsService and MatchColumnsService,
+ * report_inputs.proto): only the columns the report needs, as PostgreSQL binary
+ * arrays checked here and bound as they are. A peer that answers UNIMPLEMENTED (an
+ * older version during a rolling upgrade) is read through its public List call.
  */
 #include "feedback.h"
+
+#include "tandem/internal/v1/report_inputs.pb-c.h"
 
 #include <string.h>
 
@@ -282,4 +289,200 @@ void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *program
     if (with_participants)
         list_participants(op, "");
     list_matches(op, "");
+}
+
+/* ---- the report's inputs as packed columns ------------------------------------------- */
+
+/* Element type OIDs and fixed sizes (pg_type.typlen; -1: variable) of the columns. */
+#define OID_BOOL        16u
+#define OID_INT4        23u
+#define OID_TEXT        25u
+#define OID_TIMESTAMPTZ 1184u
+#define OID_UUID        2950u
+
+static const struct {
+    uint32_t oid;
+    int32_t width;
+} PARTICIPANT_TYPES[FB_PARTICIPANT_COLUMNS] = {
+    {OID_UUID, 16}, {OID_INT4, 4},  {OID_INT4, 4},  {OID_TEXT, -1}, {OID_TEXT, -1},
+    {OID_INT4, 4},  {OID_TEXT, -1}, {OID_TEXT, -1}, {OID_TEXT, -1}, {OID_TEXT, -1},
+};
+static const struct {
+    uint32_t oid;
+    int32_t width;
+} MATCH_TYPES[FB_MATCH_COLUMNS] = {
+    {OID_UUID, 16}, {OID_UUID, 16},       {OID_UUID, 16},
+    {OID_INT4, 4},  {OID_TIMESTAMPTZ, 8}, {OID_BOOL, 1},
+};
+
+/* Append one page's columns; NULL or the status naming the peer. */
+static tdm_status *append_columns(fb_pg_array *cols, const ProtobufCBinaryData *const *page,
+                                  size_t n_cols, int32_t count, size_t max_rows, const char *peer,
+                                  tdm_arena *a)
+{
+    if (count < 0)
+        return tdm_status_new(TDM_INTERNAL, "%s answered a negative row count", peer);
+    for (size_t i = 0; i < n_cols; i++) {
+        fb_pg_array_result r =
+            fb_pg_array_append(&cols[i], page[i]->data, page[i]->len, (size_t)count, max_rows, a);
+        if (r == FB_PG_ARRAY_TOO_MANY)
+            return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                                  "the programme has more than %zu rows in %s", max_rows, peer);
+        if (r == FB_PG_ARRAY_NO_MEMORY)
+            return oom();
+        if (r != FB_PG_ARRAY_OK)
+            return tdm_status_new(TDM_INTERNAL, "%s answered a malformed column %zu", peer, i);
+    }
+    return NULL;
+}
+
+/* A next page must move forward and the page before it must not be empty. */
+static tdm_status *check_cursor(int64_t after, int64_t next, int32_t count, const char *peer)
+{
+    if (next != 0 && (next <= after || count == 0))
+        return tdm_status_new(TDM_INTERNAL, "%s answered a page cursor that does not advance",
+                              peer);
+    return NULL;
+}
+
+/* One owner's pages of columns. The two calls have the same shape (request:
+ * programme_id, after; response: count, next_after, then one bytes field per
+ * column in field-number order), so one chain reads either through the
+ * descriptors of its service's one method. */
+#define MAX_COLUMNS FB_PARTICIPANT_COLUMNS /* the wider of the two */
+
+typedef struct column_chain {
+    data_op *op;
+    const char *peer;
+    const ProtobufCServiceDescriptor *service;
+    fb_pg_array *cols;
+    size_t n_cols;
+    size_t max_rows;
+    bool *done;                                       /* set once the last page is in */
+    void (*fallback)(data_op *op, const char *token); /* the public List chain */
+    int64_t after;                                    /* cursor of the page asked last */
+} column_chain;
+
+static void *field_at(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return f == NULL ? NULL : (char *)m + f->offset;
+}
+
+static void column_page_ask(column_chain *c);
+
+static void column_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    column_chain *c = arg;
+    if (st != NULL && st->code == TDM_UNIMPLEMENTED && c->after == 0) {
+        tdm_status_free(st);
+        c->fallback(c->op, "");
+        return;
+    }
+    if (st != NULL) {
+        data_step_done(c->op, st);
+        return;
+    }
+    const int32_t *count = field_at(msg, "count");
+    const int64_t *next = field_at(msg, "next_after");
+    const ProtobufCBinaryData *page[MAX_COLUMNS];
+    size_t n_page = 0;
+    for (unsigned i = 0; i < msg->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &msg->descriptor->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_BYTES)
+            continue;
+        if (n_page < MAX_COLUMNS)
+            page[n_page] = (const ProtobufCBinaryData *)((const char *)msg + f->offset);
+        n_page++;
+    }
+    if (count == NULL || next == NULL || n_page != c->n_cols)
+        st = tdm_status_new(TDM_INTERNAL, "%s answered unexpected columns", c->peer);
+    if (st == NULL)
+        st = append_columns(c->cols, page, c->n_cols, *count, c->max_rows, c->peer,
+                            tdm_call_arena(c->op->call));
+    if (st == NULL)
+        st = check_cursor(c->after, *next, *count, c->peer);
+    if (st != NULL) {
+        data_step_done(c->op, st);
+        return;
+    }
+    if (*next != 0) {
+        c->after = *next;
+        column_page_ask(c);
+        return;
+    }
+    *c->done = true;
+    data_step_done(c->op, NULL);
+}
+
+static void column_page_ask(column_chain *c)
+{
+    const ProtobufCMethodDescriptor *method = &c->service->methods[0];
+    ProtobufCMessage *q =
+        tdm_arena_alloc(tdm_call_arena(c->op->call), method->input->sizeof_message);
+    if (q == NULL) {
+        data_step_done(c->op, oom());
+        return;
+    }
+    method->input->message_init(q);
+    char **programme_id = field_at(q, "programme_id");
+    int64_t *after = field_at(q, "after");
+    if (programme_id == NULL || after == NULL) {
+        data_step_done(c->op, tdm_status_new(TDM_INTERNAL, "unexpected column request"));
+        return;
+    }
+    *programme_id = (char *)c->op->programme_id;
+    *after = c->after;
+    peer_call(c->op->svc, c->op->call, c->peer, c->service, method->name, q, column_page, c);
+}
+
+static void column_chain_start(data_op *op, column_chain *c)
+{
+    c->op = op;
+    column_page_ask(c);
+}
+
+void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
+                           fb_programme_data_cb cb, void *arg)
+{
+    tdm_arena *a = tdm_call_arena(call);
+    data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
+    fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
+    column_chain *chains = tdm_arena_calloc(a, 2, sizeof(*chains));
+    if (op == NULL || d == NULL || chains == NULL) {
+        cb(arg, oom(), NULL);
+        return;
+    }
+    for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)
+        d->pcols[i] = (fb_pg_array){.elemtype = PARTICIPANT_TYPES[i].oid,
+                                    .width = PARTICIPANT_TYPES[i].width};
+    for (int i = 0; i < FB_MATCH_COLUMNS; i++)
+        d->mcols[i] = (fb_pg_array){.elemtype = MATCH_TYPES[i].oid, .width = MATCH_TYPES[i].width};
+    op->svc = svc;
+    op->call = call;
+    op->programme_id = programme_id;
+    op->data = d;
+    op->cb = cb;
+    op->arg = arg;
+    /* Every chain completes through data_step_done exactly once. */
+    op->pending = 3;
+    chains[0] =
+        (column_chain){.peer = "enrolment",
+                       .service = &tandem__internal__v1__participant_columns_service__descriptor,
+                       .cols = d->pcols,
+                       .n_cols = FB_PARTICIPANT_COLUMNS,
+                       .max_rows = FB_MAX_PROGRAMME_PARTICIPANTS,
+                       .done = &d->participant_columns,
+                       .fallback = list_participants};
+    chains[1] = (column_chain){.peer = "matching",
+                               .service = &tandem__internal__v1__match_columns_service__descriptor,
+                               .cols = d->mcols,
+                               .n_cols = FB_MATCH_COLUMNS,
+                               .max_rows = FB_MAX_PROGRAMME_MATCHES,
+                               .done = &d->match_columns,
+                               .fallback = list_matches};
+    fb_peer_get_programme(svc, call, programme_id, programme_got, op);
+    column_chain_start(op, &chains[0]);
+    column_chain_start(op, &chains[1]);
 }

@@ -2,7 +2,8 @@
  * report_sql.h - the one statement that computes GetProgrammeReport.
  *
  * Participants (from enrolment) and matches (from matching) arrive as parallel
- * arrays and are unnested; check-ins are read through the per-match running totals
+ * arrays (binary, as the owners' column calls give them, or text literals from the
+ * public List calls) and are unnested; check-ins are read through the per-match running totals
  * (match_stats) and objective progress through each match's latest percent
  * (goal_progress_latest), both kept by RecordCheckIn, so the statement reads one
  * row per match rather than every check-in. Everything is aggregated here, the
@@ -93,14 +94,21 @@ static const char FB_REPORT_SQL[] =
     "   GROUP BY GROUPING SETS ((k.k1), (k.k2), (k.k3), (k.k4), (k.k5), (k.k6), (k.k7))), "
     /* Check-ins of matches with a group member: the mentee's side drops a key it shares */
     /* with the mentor, so a match whose two sides share a group counts once in it. */
+    /* Each match with both sides' keys (one pass, two joins); NULL ids: a side not */
+    /* enrolled (withdrawn or erased), which counts in no group. */
+    "pairs AS MATERIALIZED ( "
+    "  SELECT pm.n, pm.rating_sum, a.id AS a_id, b.id AS b_id, a.k1 AS a1, a.k2 AS a2, a.k3 AS a3, "
+    "         a.k4 AS a4, a.k5 AS a5, a.k6 AS a6, a.k7 AS a7, b.k1 AS b1, b.k2 AS b2, b.k3 AS b3, "
+    "         b.k4 AS b4, b.k5 AS b5, b.k6 AS b6, b.k7 AS b7 "
+    "    FROM per_match pm JOIN m ON m.id = pm.match_id "
+    "    LEFT JOIN keyed a ON a.id = m.mentor_id LEFT JOIN keyed b ON b.id = m.mentee_id), "
     "match_sides AS ( "
-    "  SELECT pm.n, pm.rating_sum, a.k1, a.k2, a.k3, a.k4, a.k5, a.k6, a.k7 "
-    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed a ON a.id = m.mentor_id "
+    "  SELECT n, rating_sum, a1 AS k1, a2 AS k2, a3 AS k3, a4 AS k4, a5 AS k5, a6 AS k6, a7 AS k7 "
+    "    FROM pairs WHERE a_id IS NOT NULL "
     "  UNION ALL "
-    "  SELECT pm.n, pm.rating_sum, NULLIF(b.k1, a.k1), NULLIF(b.k2, a.k2), NULLIF(b.k3, a.k3), "
-    "         NULLIF(b.k4, a.k4), NULLIF(b.k5, a.k5), NULLIF(b.k6, a.k6), NULLIF(b.k7, a.k7) "
-    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed b ON b.id = m.mentee_id "
-    "    LEFT JOIN keyed a ON a.id = m.mentor_id), "
+    "  SELECT n, rating_sum, NULLIF(b1, a1), NULLIF(b2, a2), NULLIF(b3, a3), NULLIF(b4, a4), "
+    "         NULLIF(b5, a5), NULLIF(b6, a6), NULLIF(b7, a7) "
+    "    FROM pairs WHERE b_id IS NOT NULL), "
     "match_groups AS ( "
     "  SELECT CASE GROUPING(s.k1, s.k2, s.k3, s.k4, s.k5, s.k6, s.k7) "
     "           WHEN 63 THEN 1 WHEN 95 THEN 2 WHEN 111 THEN 3 WHEN 119 THEN 4 WHEN 123 THEN 5 "

@@ -59,6 +59,9 @@ struct store_op {
     store_step after_claim;
     const char **params;
     int n_params;
+    Oid *param_types; /* binary parameters: their types, lengths, formats (else NULL) */
+    int *param_lengths;
+    int *param_formats;
     int page_size;
     bool include_notes;
     const char *match_id;
@@ -736,7 +739,11 @@ static void report_done(store_op *op, PGresult *res)
 static void report_select(store_op *op, PGresult *res)
 {
     (void)res;
-    op_query(op, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->params, report_done);
+    op->next = report_done;
+    if (tdm_pg_tx_query_params(op->tx, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->param_types,
+                               op->params, op->param_lengths, op->param_formats, 0, op_result,
+                               op) != 0)
+        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
 }
 
 /* A large statement over arrays: a JIT compile would cost more than it saves, and
@@ -755,15 +762,44 @@ static const char *yes_no(const Google__Protobuf__BoolValue *b)
     return b == NULL ? NULL : b->value ? "yes" : "no";
 }
 
-void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
-                     fb_store_cb cb, void *arg)
+/* The array type of a column's element type (pg_type.typarray). */
+static Oid array_type(uint32_t elemtype)
 {
-    store_op *op = op_new(r, cb, arg, FB_REPORT_NPARAMS);
-    if (op == NULL)
-        return;
-    tdm_arena *a = r->arena;
-    op->data = d;
-    const Tandem__V1__Programme *g = d->programme;
+    switch (elemtype) {
+    case 16:
+        return 1000; /* bool[] */
+    case 23:
+        return 1007; /* int4[] */
+    case 25:
+        return 1009; /* text[] */
+    case 1184:
+        return 1185; /* timestamptz[] */
+    default:
+        return 2951; /* uuid[] */
+    }
+}
+
+/* Bind n packed columns (binary arrays from the peers) as parameters first..; -1
+ * when out of memory. */
+static int bind_columns(store_op *op, int first, const fb_pg_array *cols, int n)
+{
+    for (int i = 0; i < n; i++) {
+        fb_pg_array c = cols[i]; /* its buffer keeps room for the header */
+        int k = first + i;
+        op->params[k] = fb_pg_array_finish(&c, &op->param_lengths[k], op->req.arena);
+        op->param_formats[k] = 1;
+        op->param_types[k] = array_type(c.elemtype);
+        if (op->params[k] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* $5..$14 as text array literals from full Participant messages (a peer without
+ * the column call). -1 when out of memory. */
+static int participant_arrays(const fb_programme_data *d, bool include_diversity, tdm_arena *a,
+                              const char **out)
+{
     size_t n = d->n_participants;
     const char **ids = tdm_arena_calloc(a, n + 1, sizeof(*ids));
     int32_t *role = tdm_arena_calloc(a, n + 1, sizeof(*role));
@@ -775,13 +811,10 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
     const char **ethnicity = tdm_arena_calloc(a, n + 1, sizeof(*ethnicity));
     const char **first_gen = tdm_arena_calloc(a, n + 1, sizeof(*first_gen));
     const char **disability = tdm_arena_calloc(a, n + 1, sizeof(*disability));
-    const char **objectives = tdm_arena_calloc(a, g->n_objectives + 1, sizeof(*objectives));
     if (ids == NULL || role == NULL || status == NULL || office == NULL || practice == NULL ||
         seniority == NULL || gender == NULL || ethnicity == NULL || first_gen == NULL ||
-        disability == NULL || objectives == NULL) {
-        op_end(op, oom());
-        return;
-    }
+        disability == NULL)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         const Tandem__V1__Participant *p = d->participants[i];
         const Tandem__V1__Diversity *dv = include_diversity ? p->diversity : NULL;
@@ -796,6 +829,40 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         first_gen[i] = dv != NULL ? yes_no(dv->first_generation_professional) : NULL;
         disability[i] = dv != NULL ? yes_no(dv->disability) : NULL;
     }
+    out[0] = fb_pg_text_array(ids, n, a);
+    out[1] = fb_pg_int_array(role, n, a);
+    out[2] = fb_pg_int_array(status, n, a);
+    out[3] = fb_pg_text_array(office, n, a);
+    out[4] = fb_pg_text_array(practice, n, a);
+    out[5] = fb_pg_int_array(seniority, n, a);
+    out[6] = fb_pg_text_array(gender, n, a);
+    out[7] = fb_pg_text_array(ethnicity, n, a);
+    out[8] = fb_pg_text_array(first_gen, n, a);
+    out[9] = fb_pg_text_array(disability, n, a);
+    for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)
+        if (out[i] == NULL)
+            return -1;
+    return 0;
+}
+
+void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
+                     fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, FB_REPORT_NPARAMS);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->data = d;
+    const Tandem__V1__Programme *g = d->programme;
+    const char **objectives = tdm_arena_calloc(a, g->n_objectives + 1, sizeof(*objectives));
+    op->param_types = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_types));
+    op->param_lengths = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_lengths));
+    op->param_formats = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_formats));
+    if (objectives == NULL || op->param_types == NULL || op->param_lengths == NULL ||
+        op->param_formats == NULL) {
+        op_end(op, oom());
+        return;
+    }
     for (size_t i = 0; i < g->n_objectives; i++)
         objectives[i] = g->objectives[i]->key;
     const char **p = op->params;
@@ -803,26 +870,17 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
     p[1] = fmt_int(a, g->anonymity_threshold > 0 ? g->anonymity_threshold : 5);
     p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
     p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
-    p[4] = fb_pg_text_array(ids, n, a);
-    p[5] = fb_pg_int_array(role, n, a);
-    p[6] = fb_pg_int_array(status, n, a);
-    p[7] = fb_pg_text_array(office, n, a);
-    p[8] = fb_pg_text_array(practice, n, a);
-    p[9] = fb_pg_int_array(seniority, n, a);
-    p[10] = fb_pg_text_array(gender, n, a);
-    p[11] = fb_pg_text_array(ethnicity, n, a);
-    p[12] = fb_pg_text_array(first_gen, n, a);
-    p[13] = fb_pg_text_array(disability, n, a);
     p[20] = include_diversity ? "true" : "false";
-    if (match_arrays(d, a, p + 14) != 0) {
+    int failed = d->participant_columns ? bind_columns(op, 4, d->pcols, FB_PARTICIPANT_COLUMNS)
+                                        : participant_arrays(d, include_diversity, a, p + 4);
+    if (failed == 0)
+        failed = d->match_columns ? bind_columns(op, 14, d->mcols, FB_MATCH_COLUMNS)
+                                  : match_arrays(d, a, p + 14);
+    for (int i = 0; failed == 0 && i < FB_REPORT_NPARAMS; i++)
+        failed = p[i] == NULL ? -1 : 0;
+    if (failed != 0) {
         op_end(op, oom());
         return;
-    }
-    for (int i = 0; i < FB_REPORT_NPARAMS; i++) {
-        if (p[i] == NULL) {
-            op_end(op, oom());
-            return;
-        }
     }
     op_start(op, true, report_settings);
 }

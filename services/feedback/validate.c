@@ -512,3 +512,98 @@ Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena)
     t->nanos = (int32_t)(frac * 1000);
     return t;
 }
+
+/* ---- binary arrays of tandem.internal.v1 columns ------------------------------------- */
+
+#define PG_ARRAY_HEADER_BYTES 20u
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Walk n elements of body[0..len): each an int32 length (-1 NULL) and that many
+ * bytes, fixed-size types exactly `width`; the walk must end at len. */
+static bool pg_array_body_valid(const fb_pg_array *arr, const uint8_t *body, size_t len, size_t n,
+                                bool *has_nulls)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (len - at < 4)
+            return false;
+        int32_t el = (int32_t)get_be32(body + at);
+        at += 4;
+        if (el == -1) {
+            *has_nulls = true;
+            continue;
+        }
+        if (el < 0 || (size_t)el > len - at || (arr->width >= 0 && el != arr->width))
+            return false;
+        at += (size_t)el;
+    }
+    return at == len;
+}
+
+fb_pg_array_result fb_pg_array_append(fb_pg_array *arr, const uint8_t *page, size_t len, size_t n,
+                                      size_t max_n, tdm_arena *arena)
+{
+    if (n > max_n || arr->n > max_n - n)
+        return FB_PG_ARRAY_TOO_MANY;
+    if (n == 0)
+        return len == 0 ? FB_PG_ARRAY_OK : FB_PG_ARRAY_MALFORMED;
+    if (len < PG_ARRAY_HEADER_BYTES || get_be32(page) != 1 || get_be32(page + 4) > 1 ||
+        get_be32(page + 8) != arr->elemtype || get_be32(page + 12) != n)
+        return FB_PG_ARRAY_MALFORMED;
+    const uint8_t *body = page + PG_ARRAY_HEADER_BYTES;
+    size_t body_len = len - PG_ARRAY_HEADER_BYTES;
+    bool nulls = false;
+    if (!pg_array_body_valid(arr, body, body_len, n, &nulls))
+        return FB_PG_ARRAY_MALFORMED;
+    if (arr->buf == NULL)
+        arr->len = PG_ARRAY_HEADER_BYTES;
+    if (arr->len + body_len > arr->cap) {
+        size_t cap = arr->cap == 0 ? 4096 : arr->cap;
+        while (cap < arr->len + body_len)
+            cap *= 2;
+        uint8_t *grown = tdm_arena_alloc(arena, cap);
+        if (grown == NULL)
+            return FB_PG_ARRAY_NO_MEMORY;
+        if (arr->buf != NULL)
+            memcpy(grown, arr->buf, arr->len);
+        arr->buf = grown;
+        arr->cap = cap;
+    }
+    memcpy(arr->buf + arr->len, body, body_len);
+    arr->len += body_len;
+    arr->n += n;
+    arr->has_nulls = arr->has_nulls || nulls;
+    return FB_PG_ARRAY_OK;
+}
+
+const char *fb_pg_array_finish(fb_pg_array *arr, int *len, tdm_arena *arena)
+{
+    if (arr->n == 0) {
+        /* An empty array: no dimensions. */
+        uint8_t *empty = tdm_arena_calloc(arena, 1, 12);
+        if (empty == NULL)
+            return NULL;
+        put_be32(empty + 8, arr->elemtype);
+        *len = 12;
+        return (const char *)empty;
+    }
+    put_be32(arr->buf, 1);
+    put_be32(arr->buf + 4, arr->has_nulls ? 1 : 0);
+    put_be32(arr->buf + 8, arr->elemtype);
+    put_be32(arr->buf + 12, (uint32_t)arr->n);
+    put_be32(arr->buf + 16, 1);
+    *len = (int)arr->len;
+    return (const char *)arr->buf;
+}

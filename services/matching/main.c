@@ -7,6 +7,7 @@
  * stops at shutdown.
  */
 #include "matching.h"
+#include "report_inputs.h"
 
 #include "matching_migrations.h"
 
@@ -14,7 +15,8 @@ static mt_service service;
 
 static tdm_status *matching_init(tdm_runtime *rt)
 {
-    return mt_register(rt, &service);
+    tdm_status *st = mt_register(rt, &service);
+    return st != NULL ? st : mt_report_inputs_register(rt, &service);
 }
 
 static void matching_shutdown(tdm_runtime *rt)

@@ -24,7 +24,8 @@ import harness  # noqa: E402
 
 import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: E402
-from tandem.internal.v1 import context_pb2, erasure_pb2  # noqa: E402
+from tandem.internal.v1 import context_pb2, erasure_pb2, report_inputs_pb2  # noqa: E402
+import pgarray  # noqa: E402
 from tandem.v1 import common_pb2, enrolment_pb2, feedback_pb2, matching_pb2  # noqa: E402
 
 E, F, M = enrolment_pb2, feedback_pb2, matching_pb2
@@ -609,6 +610,61 @@ class ReportTest(unittest.TestCase):
                  F.ProgrammeReport, t, scopes=FB_READ)
         self.assertEqual([b.dimension for b in rep.breakdowns],
                          ["office", "practice_area", "seniority_band"])
+
+
+# ---- the report's inputs from enrolment (tandem.internal.v1) ------------------------------
+
+class ParticipantColumnsTest(unittest.TestCase):
+    """ListParticipantColumns answers what ListParticipants would, as columns, under the
+    same tenant, scope and diversity rules. (The stand-in matching here serves no
+    column call, so every report in this module also proves the UNIMPLEMENTED
+    fallback to ListMatches.)"""
+
+    def columns(self, t, prog_id, scopes=harness.ALL_SCOPES):
+        return call("enrolment",
+                    "/tandem.internal.v1.ParticipantColumnsService/ListParticipantColumns",
+                    report_inputs_pb2.ListParticipantColumnsRequest(programme_id=prog_id),
+                    report_inputs_pb2.ParticipantColumns, t, scopes=scopes)
+
+    def test_columns_equal_the_participants_and_diversity_only_for_admins(self):
+        t = tenant()
+        prog = programme(t)
+        ps = people(t, prog.id, [
+            {"office": "London", "practice_area": "Tax", "seniority_level": 3,
+             "diversity": {"gender": "woman", "first_generation_professional":
+                           wrappers_pb2.BoolValue(value=True)}},
+            {"office": "Paris", "seniority_level": 9},
+            {"practice_area": "IP"}])
+        enrol_call("WithdrawParticipant", E.WithdrawParticipantRequest(id=ps[2].id),
+                   E.Participant, t)
+        c = self.columns(t, prog.id)
+        self.assertEqual((c.count, c.next_after), (3, 0))
+        self.assertEqual(pgarray.uuids(c.id), [p.id for p in ps])
+        self.assertEqual(pgarray.ints(c.role), [common_pb2.MENTOR, common_pb2.MENTEE,
+                                                common_pb2.MENTOR])
+        self.assertEqual(pgarray.ints(c.status), [1, 1, 3])
+        self.assertEqual(pgarray.texts(c.office), ["London", "Paris", ""])
+        self.assertEqual(pgarray.texts(c.practice_area), ["Tax", "", "IP"])
+        self.assertEqual(pgarray.ints(c.seniority), [3, 9, 0])
+        self.assertEqual(pgarray.texts(c.gender), ["woman", None, None])
+        self.assertEqual(pgarray.texts(c.first_generation), ["yes", None, None])
+        self.assertEqual(pgarray.texts(c.disability), [None, None, None])
+        c = self.columns(t, prog.id, scopes=ENROL_READ)
+        self.assertEqual(pgarray.texts(c.gender), [None, None, None])
+        self.assertEqual(pgarray.texts(c.first_generation), [None, None, None])
+
+    def test_tenant_and_scope_hold(self):
+        t = tenant()
+        prog = programme(t)
+        people(t, prog.id, [{}])
+        for other, scopes, code in ((tenant(), harness.ALL_SCOPES, grpc.StatusCode.NOT_FOUND),
+                                    (t, FB_READ, grpc.StatusCode.PERMISSION_DENIED)):
+            with self.assertRaises(grpc.RpcError) as e:
+                self.columns(other, prog.id, scopes=scopes)
+            self.assertEqual(e.exception.code(), code)
+        empty = programme(t)
+        c = self.columns(t, empty.id)
+        self.assertEqual((c.count, c.next_after, c.id), (0, 0, b""))
 
 
 # ---- at risk ------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ import harness  # noqa: E402
 
 import grpc  # noqa: E402
 from google.protobuf import timestamp_pb2  # noqa: E402
+from tandem.internal.v1 import report_inputs_pb2  # noqa: E402
 from tandem.v1 import common_pb2, enrolment_pb2, feedback_pb2, matching_pb2  # noqa: E402
+import pgarray  # noqa: E402
 
 E, F, M = enrolment_pb2, feedback_pb2, matching_pb2
 STACK = None
@@ -56,6 +58,18 @@ def matching(method, req, resp_type, t):
 
 def feedback(method, req, resp_type, t):
     return call("feedback", "FeedbackService", method, req, resp_type, t)
+
+
+def match_columns(t, prog_id, scopes=harness.ALL_SCOPES):
+    ch = STACK.channel("matching")
+    try:
+        fn = ch.unary_unary("/tandem.internal.v1.MatchColumnsService/ListMatchColumns",
+                            request_serializer=lambda m: m.SerializeToString(),
+                            response_deserializer=report_inputs_pb2.MatchColumns.FromString)
+        return fn(report_inputs_pb2.ListMatchColumnsRequest(programme_id=prog_id),
+                  metadata=harness.Stack.context(t, scopes=scopes), timeout=60)
+    finally:
+        ch.close()
 
 
 def now_minus(hours):
@@ -140,6 +154,23 @@ class RealMatchingTest(unittest.TestCase):
         self.assertEqual(rep.at_risk_count, 1)
         self.assertEqual([(o.objective_key, o.mean_percent) for o in rep.objective_progress],
                          [("digital", 40)])
+
+        # The report read the matches through ListMatchColumns: the same matches as
+        # ListMatches, only for the tenant, only with matching:read.
+        listed = matching("ListMatches", M.ListMatchesRequest(programme_id=prog.id),
+                          M.ListMatchesResponse, t).matches
+        cols = match_columns(t, prog.id)
+        self.assertEqual(cols.count, len(listed))
+        by_id = {m.id: m for m in listed}
+        ids = pgarray.uuids(cols.id)
+        self.assertEqual(set(ids), set(by_id))
+        self.assertEqual(pgarray.uuids(cols.mentor_id), [by_id[i].mentor_id for i in ids])
+        self.assertEqual(pgarray.ints(cols.status), [by_id[i].status for i in ids])
+        self.assertEqual(pgarray.bools(cols.declined), [i == declined.id for i in ids])
+        self.assertEqual(match_columns(str(uuid.uuid4()), prog.id).count, 0)
+        with self.assertRaises(grpc.RpcError) as e:
+            match_columns(t, prog.id, scopes=0x20)  # feedback:read alone
+        self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,17 @@
 100,000 check-ins (goal: <= 100 ms per report).
 
 Two figures, from one scratch database (tests/integration/harness.py's Stack):
-  * the whole call through gRPC: tandem-feedback reads the programme and its 10,000
-    participants from the real tandem-enrolment (20 pages of 500) and the 5,000
-    matches from a grpcio stand-in for matching (10 pages), then runs the report
-    statement;
+  * the whole call through gRPC: tandem-feedback reads the programme from the real
+    tandem-enrolment, the 10,000 participants' columns from it
+    (tandem.internal.v1.ParticipantColumnsService) and the 5,000 matches' columns
+    from the real tandem-matching (MatchColumnsService), then runs the report
+    statement with them as binary array parameters;
   * the report statement alone (services/feedback/report_sql.h, read from the
     source), executed by psql as the service role with the same array parameters,
     row-level security on, JIT off as the service sets it.
 
-Participants are enrolled through BatchEnrol; check-ins, goal progress, the per-match
+Participants are enrolled through BatchEnrol; matches are written into matching's
+table by SQL (as ApproveRun and RespondToMatch leave them); check-ins, goal progress, the per-match
 running totals and survey answers are written by SQL with the same shape
 RecordCheckIn and SubmitSurveyResponse give them (recording 100,000 check-ins one
 call at a time would only time the load).
@@ -29,7 +31,6 @@ import sys
 import threading
 import time
 import uuid
-from concurrent import futures
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "tests", "integration"))
@@ -45,35 +46,6 @@ PARTICIPANTS, MATCHES, CHECK_INS = 10000, 5000, 100000
 OFFICES = ["London", "Paris", "Frankfurt", "New York", "Singapore", "Dubai", "Madrid"]
 AREAS = ["Disputes", "Corporate", "Tax", "Real estate", "Employment", "IP", "Finance",
          "Competition", "Restructuring", "Regulatory", "Funds", "Energy", "Pro bono"]
-
-STORE = {}
-
-
-def serve_matching(port):
-    def tenant(ctx):
-        for k, v in ctx.invocation_metadata():
-            if k == "x-tandem-context-bin":
-                return context_pb2.RequestContext.FromString(v).tenant_id
-        return None
-
-    def list_matches(req, ctx):
-        ms = STORE.get((tenant(ctx), req.programme_id), [])
-        start = int(req.page_token or "0")
-        size = req.page_size or 50
-        nxt = str(start + size) if start + size < len(ms) else ""
-        return M.ListMatchesResponse(matches=ms[start:start + size], next_page_token=nxt)
-
-    handler = grpc.method_handlers_generic_handler("tandem.v1.MatchingService", {
-        "ListMatches": grpc.unary_unary_rpc_method_handler(
-            list_matches, request_deserializer=M.ListMatchesRequest.FromString,
-            response_serializer=lambda m: m.SerializeToString()),
-    })
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port("127.0.0.1:%d" % port)
-    server.start()
-    return server
-
 
 def call(stack, svc, path, req, resp_type, tenant, timeout=120):
     ch = stack.channel(svc)
@@ -132,14 +104,20 @@ def load(stack, t):
         matches.append(M.Match(id=str(uuid.uuid4()), programme_id=prog.id,
                                mentor_id=ids[2 * i], mentee_id=ids[2 * i + 1], status=status,
                                create_time=start, start_time=start))
-    STORE[(t, prog.id)] = matches
     with open("/tmp/fb-bench-matches.csv", "w") as f:
         for m in matches:
-            f.write("%s,%s,%s,%d\n" % (m.id, m.mentor_id, m.mentee_id, m.status))
+            f.write("%s,%s,%s,%d,%d\n" % (m.id, m.mentor_id, m.mentee_id, m.status,
+                                          m.start_time.seconds))
     sql = """
 SET app.tenant_id = '{t}';
-CREATE TEMP TABLE bm (id uuid, mentor uuid, mentee uuid, status int);
+CREATE TEMP TABLE bm (id uuid, mentor uuid, mentee uuid, status int, start_s bigint);
 \\copy bm FROM '/tmp/fb-bench-matches.csv' WITH (FORMAT csv)
+INSERT INTO matching.matches (tenant_id, id, programme_id, mentor_id, mentee_id, score, status,
+    mentor_response, mentee_response, create_time, start_time)
+SELECT '{t}', bm.id, '{p}', bm.mentor, bm.mentee, 50, bm.status,
+       CASE WHEN bm.status = 3 THEN 2 ELSE 1 END, 1, to_timestamp(bm.start_s),
+       to_timestamp(bm.start_s)
+  FROM bm ORDER BY bm.id;
 INSERT INTO feedback.check_ins (tenant_id, match_id, programme_id, participant_id, mentor_id,
     mentee_id, occurred_time, duration_minutes, topics, rating, notes)
 SELECT '{t}', bm.id, '{p}', CASE WHEN g % 2 = 0 THEN bm.mentor ELSE bm.mentee END,
@@ -187,7 +165,7 @@ def time_grpc(stack, t, prog, runs):
     """Wall times of the calls, and CPU ms per call of feedback and enrolment."""
     times = []
     rep = None
-    procs = {svc: stack.procs[svc].pid for svc in ("feedback", "enrolment")}
+    procs = {svc: stack.procs[svc].pid for svc in ("feedback", "enrolment", "matching")}
     before = {svc: cpu_ms(pid) for svc, pid in procs.items()}
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -275,9 +253,9 @@ def summary(name, ms):
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     stack = harness.Stack("fbbench")
-    server = serve_matching(stack.ports["matching"])
     try:
         stack.start("enrolment")
+        stack.start("matching")
         stack.start("feedback")
         t = str(uuid.uuid4())
         t0 = time.perf_counter()
@@ -295,13 +273,13 @@ def main():
         summary("GetProgrammeReport over gRPC (peers + SQL)", grpc_ms)
         summary("report statement alone (psql, service role)", sql_ms)
         print()
-        print("CPU per report: tandem-feedback %.1f ms, tandem-enrolment %.1f ms; "
-              "the statement's backend %.1f ms (planning included)."
-              % (cpu["feedback"], cpu["enrolment"], sql_cpu))
+        print("CPU per report: tandem-feedback %.1f ms, tandem-enrolment %.1f ms, "
+              "tandem-matching %.1f ms; the statement's backend (text parameters) %.1f ms "
+              "(planning included)."
+              % (cpu["feedback"], cpu["enrolment"], cpu["matching"], sql_cpu))
         print("Machine: a backend counts generate_series(1, 1000000) in %.1f ms of CPU; "
               "load average %s." % (cal, " ".join(open("/proc/loadavg").read().split()[:3])))
     finally:
-        server.stop(0)
         stack.close()
 
 
