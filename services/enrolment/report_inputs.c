@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "tandem/internal/v1/report_inputs.pb-c.h"
+#include "tandem/pg_columns.h"
 
 /* A page holds at most this many rows and about this many bytes of columns, well
  * under TDM_MAX_MESSAGE_BYTES whatever the strings (a row is at most ~2.5 KB). */
@@ -76,102 +77,17 @@ static const char PARTICIPANT_COLUMNS_SQL[] =
     "   FROM page";
 /* clang-format on */
 
-typedef struct columns_op {
-    tdm_call *call;
-    enrol_req req;
-    tdm_pg_tx *tx;
-    const char *params[5];
-    tdm_status *err;
-    Tandem__Internal__V1__ParticipantColumns *out;
-} columns_op;
+/* Header: programme exists (bool), count (int4), next cursor (int8). */
+static const int HEADER_BYTES[] = {1, 4, 8};
 
-static uint32_t be32(const char *p)
+static tdm_status *read_header(const PGresult *res, void *ctx)
 {
-    const unsigned char *u = (const unsigned char *)p;
-    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
-static int64_t be64(const char *p)
-{
-    return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
-}
-
-static void columns_ended(void *arg, tdm_status *st)
-{
-    columns_op *op = arg;
-    if (st != NULL && op->err == NULL)
-        op->err = st;
-    else if (st != NULL)
-        tdm_status_free(st);
-    if (op->err != NULL)
-        tdm_call_fail(op->call, op->err);
-    else
-        tdm_call_respond(op->call, &op->out->base);
-}
-
-static void columns_end(columns_op *op, tdm_status *st)
-{
-    op->err = st;
-    if (op->tx == NULL || tdm_pg_tx_end(op->tx, false, columns_ended, op) != 0)
-        columns_ended(op, op->err == NULL ? tdm_status_new(TDM_INTERNAL, "could not end the "
-                                                                         "transaction")
-                                          : NULL);
-}
-
-/* Copy column i of the one row into *dst (empty when NULL: no rows). */
-static int copy_array(columns_op *op, const PGresult *res, int col, ProtobufCBinaryData *dst)
-{
-    dst->len = 0;
-    dst->data = NULL;
-    if (PQgetisnull(res, 0, col))
-        return 0;
-    dst->len = (size_t)PQgetlength(res, 0, col);
-    dst->data = tdm_arena_memdup(op->req.arena, PQgetvalue(res, 0, col), dst->len);
-    return dst->data == NULL ? -1 : 0;
-}
-
-static void columns_selected(void *arg, tdm_status *st, PGresult *res)
-{
-    columns_op *op = arg;
-    if (st != NULL) {
-        columns_end(op, st);
-        return;
-    }
-    if (PQntuples(res) != 1 || PQnfields(res) != 3 + N_ARRAYS || PQgetlength(res, 0, 0) != 1 ||
-        PQgetlength(res, 0, 1) != 4 || PQgetlength(res, 0, 2) != 8) {
-        columns_end(op, tdm_status_new(TDM_INTERNAL, "the participant columns were not read"));
-        return;
-    }
-    if (PQgetvalue(res, 0, 0)[0] == 0) {
-        columns_end(op, tdm_status_new(TDM_NOT_FOUND, "programme not found"));
-        return;
-    }
-    Tandem__Internal__V1__ParticipantColumns *out = op->out;
-    out->count = (int32_t)be32(PQgetvalue(res, 0, 1));
-    out->next_after = be64(PQgetvalue(res, 0, 2));
-    ProtobufCBinaryData *cols[N_ARRAYS] = {
-        &out->id,        &out->role,   &out->status,    &out->office,           &out->practice_area,
-        &out->seniority, &out->gender, &out->ethnicity, &out->first_generation, &out->disability};
-    for (int i = 0; i < N_ARRAYS; i++) {
-        if (copy_array(op, res, 3 + i, cols[i]) != 0) {
-            columns_end(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
-            return;
-        }
-    }
-    columns_end(op, NULL);
-}
-
-static void columns_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
-{
-    columns_op *op = arg;
-    if (st != NULL) {
-        columns_end(op, st);
-        return;
-    }
-    op->tx = tx;
-    if (tdm_pg_tx_query_params(tx, PARTICIPANT_COLUMNS_SQL, 5, NULL, op->params, NULL, NULL, 1,
-                               columns_selected, op) != 0)
-        columns_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+    Tandem__Internal__V1__ParticipantColumns *out = ctx;
+    if (PQgetvalue(res, 0, 0)[0] == 0)
+        return tdm_status_new(TDM_NOT_FOUND, "programme not found");
+    out->count = (int32_t)tdm_pg_be32(PQgetvalue(res, 0, 1));
+    out->next_after = tdm_pg_be64(PQgetvalue(res, 0, 2));
+    return NULL;
 }
 
 static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -190,29 +106,40 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
         return;
     }
     tdm_arena *a = r.arena;
-    columns_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     Tandem__Internal__V1__ParticipantColumns *out = tdm_arena_alloc(a, sizeof(*out));
-    if (op == NULL || out == NULL) {
+    const char **params = tdm_arena_calloc(a, 5, sizeof(*params));
+    const char *after = tdm_arena_printf(a, "%lld", (long long)q->after);
+    if (out == NULL || params == NULL || after == NULL) {
         tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
         return;
     }
     tandem__internal__v1__participant_columns__init(out);
-    op->call = call;
-    op->req = r;
-    op->out = out;
-    op->params[0] = q->programme_id;
-    op->params[1] = tdm_arena_printf(a, "%lld", (long long)q->after);
-    op->params[2] = r.include_diversity ? "true" : "false";
-    op->params[3] = STR(REPORT_PAGE_ROWS);
-    op->params[4] = STR(REPORT_PAGE_BYTES);
-    tdm_pg_tx_options opts = {
-        .tenant_id = r.ctx->tenant_id,
-        .deadline_ms = r.ctx->deadline_ms,
-        .read_only = true,
-        .request_id = r.ctx->request_id,
-    };
-    if (op->params[1] == NULL || tdm_pg_tx_begin(r.pool, &opts, columns_begun, op) != 0)
-        tdm_call_fail(call, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+    params[0] = q->programme_id;
+    params[1] = after;
+    params[2] = r.include_diversity ? "true" : "false";
+    params[3] = STR(REPORT_PAGE_ROWS);
+    params[4] = STR(REPORT_PAGE_BYTES);
+    ProtobufCBinaryData *const arrays[N_ARRAYS] = {
+        &out->id,        &out->role,   &out->status,    &out->office,           &out->practice_area,
+        &out->seniority, &out->gender, &out->ethnicity, &out->first_generation, &out->disability};
+    tdm_pg_columns_respond(&(tdm_pg_columns){
+        .call = call,
+        .pool = r.pool,
+        .opts = {.tenant_id = r.ctx->tenant_id,
+                 .deadline_ms = r.ctx->deadline_ms,
+                 .request_id = r.ctx->request_id},
+        .sql = PARTICIPANT_COLUMNS_SQL,
+        .nparams = 5,
+        .params = params,
+        .what = "participant columns",
+        .n_header = 3,
+        .header_bytes = HEADER_BYTES,
+        .header = read_header,
+        .header_ctx = out,
+        .arrays = arrays,
+        .n_arrays = N_ARRAYS,
+        .response = &out->base,
+    });
 }
 
 static const tdm_rpc_method_def columns_methods[] = {

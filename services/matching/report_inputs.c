@@ -17,6 +17,7 @@
 #include "report_inputs.h"
 
 #include "tandem/internal/v1/report_inputs.pb-c.h"
+#include "tandem/pg_columns.h"
 
 /* A page holds at most this many matches: 85 bytes of columns each, so about
  * 2.6 MB, under TDM_MAX_MESSAGE_BYTES. */
@@ -50,86 +51,15 @@ static const char MATCH_COLUMNS_SQL[] =
     "   FROM page";
 /* clang-format on */
 
-typedef struct columns_op {
-    tdm_call *call;
-    mt_req req;
-    tdm_pg_tx *tx;
-    const char *params[3];
-    tdm_status *err;
-    Tandem__Internal__V1__MatchColumns *out;
-} columns_op;
+/* Header: count (int4), next cursor (int8). */
+static const int HEADER_BYTES[] = {4, 8};
 
-static uint32_t be32(const char *p)
+static tdm_status *read_header(const PGresult *res, void *ctx)
 {
-    const unsigned char *u = (const unsigned char *)p;
-    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
-static void columns_ended(void *arg, tdm_status *st)
-{
-    columns_op *op = arg;
-    if (st != NULL && op->err == NULL)
-        op->err = st;
-    else if (st != NULL)
-        tdm_status_free(st);
-    if (op->err != NULL)
-        tdm_call_fail(op->call, op->err);
-    else
-        tdm_call_respond(op->call, &op->out->base);
-}
-
-/* Read only: the transaction is rolled back either way, then the call completes. */
-static void columns_end(columns_op *op, tdm_status *st)
-{
-    op->err = st;
-    if (op->tx == NULL || tdm_pg_tx_end(op->tx, false, columns_ended, op) != 0)
-        columns_ended(op, st == NULL ? tdm_status_new(TDM_INTERNAL, "could not end the "
-                                                                    "transaction")
-                                     : NULL);
-}
-
-static void columns_selected(void *arg, tdm_status *st, PGresult *res)
-{
-    columns_op *op = arg;
-    if (st != NULL) {
-        columns_end(op, st);
-        return;
-    }
-    if (PQntuples(res) != 1 || PQnfields(res) != 2 + N_ARRAYS || PQgetlength(res, 0, 0) != 4 ||
-        PQgetlength(res, 0, 1) != 8) {
-        columns_end(op, tdm_status_new(TDM_INTERNAL, "the match columns were not read"));
-        return;
-    }
-    Tandem__Internal__V1__MatchColumns *out = op->out;
-    const char *next = PQgetvalue(res, 0, 1);
-    out->count = (int32_t)be32(PQgetvalue(res, 0, 0));
-    out->next_after = (int64_t)((uint64_t)be32(next) << 32 | be32(next + 4));
-    ProtobufCBinaryData *cols[N_ARRAYS] = {&out->id,     &out->mentor_id,  &out->mentee_id,
-                                           &out->status, &out->start_time, &out->declined};
-    for (int i = 0; i < N_ARRAYS; i++) {
-        if (PQgetisnull(res, 0, 2 + i))
-            continue; /* no rows: empty */
-        cols[i]->len = (size_t)PQgetlength(res, 0, 2 + i);
-        cols[i]->data = tdm_arena_memdup(op->req.arena, PQgetvalue(res, 0, 2 + i), cols[i]->len);
-        if (cols[i]->data == NULL) {
-            columns_end(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
-            return;
-        }
-    }
-    columns_end(op, NULL);
-}
-
-static void columns_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
-{
-    columns_op *op = arg;
-    if (st != NULL) {
-        columns_end(op, st);
-        return;
-    }
-    op->tx = tx;
-    if (tdm_pg_tx_query_params(tx, MATCH_COLUMNS_SQL, 3, NULL, op->params, NULL, NULL, 1,
-                               columns_selected, op) != 0)
-        columns_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+    Tandem__Internal__V1__MatchColumns *out = ctx;
+    out->count = (int32_t)tdm_pg_be32(PQgetvalue(res, 0, 0));
+    out->next_after = tdm_pg_be64(PQgetvalue(res, 0, 1));
+    return NULL;
 }
 
 static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -148,27 +78,37 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
         return;
     }
     tdm_arena *a = r.arena;
-    columns_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     Tandem__Internal__V1__MatchColumns *out = tdm_arena_alloc(a, sizeof(*out));
-    if (op == NULL || out == NULL) {
+    const char **params = tdm_arena_calloc(a, 3, sizeof(*params));
+    const char *after = tdm_arena_printf(a, "%lld", (long long)q->after);
+    if (out == NULL || params == NULL || after == NULL) {
         tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
         return;
     }
     tandem__internal__v1__match_columns__init(out);
-    op->call = call;
-    op->req = r;
-    op->out = out;
-    op->params[0] = q->programme_id;
-    op->params[1] = tdm_arena_printf(a, "%lld", (long long)q->after);
-    op->params[2] = STR(REPORT_PAGE_ROWS);
-    tdm_pg_tx_options opts = {
-        .tenant_id = r.ctx->tenant_id,
-        .deadline_ms = r.ctx->deadline_ms,
-        .read_only = true,
-        .request_id = r.ctx->request_id,
-    };
-    if (op->params[1] == NULL || tdm_pg_tx_begin(r.pool, &opts, columns_begun, op) != 0)
-        tdm_call_fail(call, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+    params[0] = q->programme_id;
+    params[1] = after;
+    params[2] = STR(REPORT_PAGE_ROWS);
+    ProtobufCBinaryData *const arrays[N_ARRAYS] = {&out->id,     &out->mentor_id,  &out->mentee_id,
+                                                   &out->status, &out->start_time, &out->declined};
+    tdm_pg_columns_respond(&(tdm_pg_columns){
+        .call = call,
+        .pool = r.pool,
+        .opts = {.tenant_id = r.ctx->tenant_id,
+                 .deadline_ms = r.ctx->deadline_ms,
+                 .request_id = r.ctx->request_id},
+        .sql = MATCH_COLUMNS_SQL,
+        .nparams = 3,
+        .params = params,
+        .what = "match columns",
+        .n_header = 2,
+        .header_bytes = HEADER_BYTES,
+        .header = read_header,
+        .header_ctx = out,
+        .arrays = arrays,
+        .n_arrays = N_ARRAYS,
+        .response = &out->base,
+    });
 }
 
 static const tdm_rpc_method_def columns_methods[] = {
