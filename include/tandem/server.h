@@ -195,6 +195,10 @@ typedef struct tdm_rpc_client tdm_rpc_client;
 tdm_rpc_client *tdm_rpc_client_new(uv_loop_t *loop, const tdm_addr *peer, const char *peer_name);
 /* Fails calls in flight with UNAVAILABLE, closes the connection, then done(arg). */
 void tdm_rpc_client_close(tdm_rpc_client *client, void (*done)(void *arg), void *arg);
+/* The peer stopped answering (e.g. health probes time out on a hung process): fail
+ * every call in flight or waiting with UNAVAILABLE and `reason` (a static string),
+ * and drop the connection. The client stays usable: the next call connects anew. */
+void tdm_rpc_client_reset(tdm_rpc_client *client, const char *reason);
 
 /* Response metadata (headers and trailers) of a completed call. */
 typedef struct tdm_rpc_metadata {
