@@ -435,6 +435,31 @@ class AbuseTest(unittest.TestCase):
                 peer.close()
             time.sleep(0.5)  # let the server free the streams before tearDown measures
 
+    def test_slow_reader_is_served(self):
+        """A client that reads slowly - granting 8 KiB of window a second, well under
+        the response's size, but never stalling for the send-stall timeout - gets
+        its whole response: only a lack of progress ends a stream."""
+        payload = 64 * 1024
+        peer = H2Peer(self.port, settings=struct.pack(">HI", 4, 0))
+        request = grpc_message(echo_request(payload))
+        peer.send(frame(HEADERS, END_HEADERS, 1,
+                        grpc_request_headers("/tandem.test.v1.EchoService/Big")))
+        for off in range(0, len(request), 16384):
+            peer.send(frame(DATA, 0, 1, request[off:off + 16384]))
+        peer.send(frame(DATA, END_STREAM, 1))
+        start = time.monotonic()
+        while time.monotonic() - start < 30 and peer.grpc_status(1) is None and \
+                1 not in peer.rst and not peer.closed:
+            grant = struct.pack(">I", 8192)
+            peer.send(frame(WINDOW_UPDATE, 0, 1, grant) + frame(WINDOW_UPDATE, 0, 0, grant))
+            peer.pump(SEND_STALL_S / 2)
+        took = time.monotonic() - start
+        peer.close()
+        self.assertNotIn(1, peer.rst, "a slow reader's stream was reset")
+        self.assertEqual(peer.grpc_status(1), 0, "no OK status after %.1f s" % took)
+        self.assertGreater(len(peer.data.get(1, b"")), payload)
+        self.assertGreater(took, SEND_STALL_S * 1.5, "the response was not held back")
+
     def test_http1_client_that_never_reads(self):
         """HTTP/1.1 requests pipelined by a client that never reads its answers: the
         server answers no further than its write backlog bound, and once the backlog
@@ -670,6 +695,9 @@ class MatchingServiceAbuseTest(AbuseTest):
 
     def test_http1_client_that_never_reads(self):
         raise unittest.SkipTest("transport-level; covered against the test server")
+
+    def test_slow_reader_is_served(self):
+        raise unittest.SkipTest("needs the echo service's large responses")
 
     def test_http1_blank_line_drip(self):
         raise unittest.SkipTest("transport-level; covered against the test server")
