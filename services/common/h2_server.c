@@ -151,6 +151,7 @@ static bool stream_output_pending(const tdm_h2_stream *s)
 static void stream_output_queued(tdm_h2_stream *s)
 {
     s->send_progress_ms = uv_now(s->srv->loop);
+    tdm_conn_watch_output(s->conn);
 }
 
 /* A client that opens streams and never grants window (or stops granting it) would

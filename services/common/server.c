@@ -59,6 +59,7 @@ static void wreq_put(tdm_server *srv, tdm_wreq *w)
 }
 
 static void conn_maybe_resume(tdm_conn *conn);
+static void on_conn_timer(uv_timer_t *t);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -80,8 +81,10 @@ static int wreq_send(tdm_conn *conn, tdm_wreq *w)
 {
     uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
     w->conn = conn;
-    if (conn->write_pending == 0)
+    if (conn->write_pending == 0) {
         conn->write_progress_ms = uv_now(conn->srv->loop);
+        tdm_conn_watch_output(conn);
+    }
     conn->write_pending += w->len;
     if (uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write) != 0) {
         conn->write_pending -= w->len;
@@ -359,9 +362,9 @@ static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
         if (left < *next)
             *next = left;
     }
-    /* Output may become pending at any time without touching this timer: while
-     * anything is in progress, look again within a quarter of the timeout, so a stall
-     * is seen at most 1.25 timeouts after it began. */
+    /* While anything is in progress, look again within a quarter of the timeout, so
+     * a stall is seen at most 1.25 timeouts after it began (new output brings the
+     * timer forward through tdm_conn_watch_output). */
     bool busy = conn->write_pending > 0 ||
                 (conn->proto == TDM_CONN_H2 ? !tdm_h2_conn_idle(conn)
                  : conn->proto == TDM_CONN_HTTP1 ? !tdm_h1_conn_idle(conn)
@@ -369,6 +372,14 @@ static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
     if (busy && stall / 4 < *next)
         *next = stall / 4 > 0 ? stall / 4 : 1;
     return true;
+}
+
+void tdm_conn_watch_output(tdm_conn *conn)
+{
+    uint64_t look = conn->srv->opts.send_stall_timeout_ms / 4;
+    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= look)
+        return;
+    uv_timer_start(&conn->timer, on_conn_timer, look > 0 ? look : 1, 0);
 }
 
 /* One timer per connection: the HTTP/1.1 header timeout while a request's headers

@@ -203,6 +203,9 @@ void tdm_conn_pause_read(tdm_conn *conn);
 void tdm_conn_resume_read(tdm_conn *conn);
 /* Close once everything queued has been written. */
 void tdm_conn_close_after_write(tdm_conn *conn);
+/* Output was queued: make sure the connection's timer looks for a send stall within
+ * a quarter of the send-stall timeout (it may be set for the idle timeout). */
+void tdm_conn_watch_output(tdm_conn *conn);
 
 /* ---- Server state (server.c) ----------------------------------------------------- */
 
