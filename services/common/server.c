@@ -8,7 +8,10 @@
  * (h2_server.c). Both protocols write through tdm_conn_write(), which copies into
  * pooled buffers and counts the backlog: above TDM_WRITE_HIGH_WATER_BYTES the
  * connection stops reading until the peer has drained it, so a client that does not
- * read cannot make the process buffer without bound.
+ * read cannot make the process buffer without bound. The connection's timer also
+ * watches for send stalls (send_stall_timeout_ms): a backlog that does not move
+ * closes the connection, and HTTP/2 responses held back by the peer's window are
+ * reset (h2_server.c), so what such a client pins is freed within the timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
