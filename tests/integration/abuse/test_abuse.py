@@ -110,6 +110,16 @@ def request_context(tenant_id, principal_id="abuse-key", kind=1, scopes=0x7F):
     return string(1, tenant_id) + string(2, principal_id) + bytes([3 << 3, kind, 4 << 3, scopes])
 
 
+def send_big_request(peer, payload_len, stream_id=1):
+    """A complete EchoService/Big request for a payload_len-byte echo on stream_id."""
+    request = grpc_message(echo_request(payload_len))
+    peer.send(frame(HEADERS, END_HEADERS, stream_id,
+                    grpc_request_headers("/tandem.test.v1.EchoService/Big")))
+    for off in range(0, len(request), 16384):
+        peer.send(frame(DATA, 0, stream_id, request[off:off + 16384]))
+    peer.send(frame(DATA, END_STREAM, stream_id))
+
+
 class H2Peer:
     """A raw client connection: writes whatever it is told, parses what comes back."""
 
@@ -440,12 +450,7 @@ class AbuseTest(unittest.TestCase):
         the 300 s idle timeout): new output brings the stall check forward."""
         peer = H2Peer(self.port, settings=struct.pack(">HI", 4, 0))
         peer.pump(SEND_STALL_S * 1.5)
-        request = grpc_message(echo_request(256 * 1024))
-        peer.send(frame(HEADERS, END_HEADERS, 1,
-                        grpc_request_headers("/tandem.test.v1.EchoService/Big")))
-        for off in range(0, len(request), 16384):
-            peer.send(frame(DATA, 0, 1, request[off:off + 16384]))
-        peer.send(frame(DATA, END_STREAM, 1))
+        send_big_request(peer, 256 * 1024)
         start = time.monotonic()
         while time.monotonic() - start < SEND_STALL_S * 1.25 + 3 and 1 not in peer.rst and \
                 not peer.closed:
@@ -460,12 +465,7 @@ class AbuseTest(unittest.TestCase):
         its whole response: only a lack of progress ends a stream."""
         payload = 64 * 1024
         peer = H2Peer(self.port, settings=struct.pack(">HI", 4, 0))
-        request = grpc_message(echo_request(payload))
-        peer.send(frame(HEADERS, END_HEADERS, 1,
-                        grpc_request_headers("/tandem.test.v1.EchoService/Big")))
-        for off in range(0, len(request), 16384):
-            peer.send(frame(DATA, 0, 1, request[off:off + 16384]))
-        peer.send(frame(DATA, END_STREAM, 1))
+        send_big_request(peer, payload)
         start = time.monotonic()
         while time.monotonic() - start < 30 and peer.grpc_status(1) is None and \
                 1 not in peer.rst and not peer.closed:
