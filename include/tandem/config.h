@@ -42,6 +42,7 @@ typedef struct tdm_config {
     int drain_timeout_ms;         /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
     bool reflection;              /* TANDEM_REFLECTION, default 1 */
     int db_pool_size;             /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
+    int send_stall_timeout_ms;    /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
 } tdm_config;
 
 /* Service names and their default ports (API.md "Ports"). */

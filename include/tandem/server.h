@@ -160,6 +160,9 @@ typedef struct tdm_server_options {
     bool reflection;            /* grpc.reflection.v1alpha (+v1) from the descriptor set */
     uint32_t idle_timeout_ms;   /* close connections idle this long (default 300000) */
     uint32_t header_timeout_ms; /* HTTP/1.1: headers must arrive within (default 10000) */
+    /* A response the client does not take (HTTP/2 window left at 0, or a socket that
+     * does not drain) for this long is reset, or its connection closed (default 20000). */
+    uint32_t send_stall_timeout_ms;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);
@@ -192,6 +195,10 @@ typedef struct tdm_rpc_client tdm_rpc_client;
 tdm_rpc_client *tdm_rpc_client_new(uv_loop_t *loop, const tdm_addr *peer, const char *peer_name);
 /* Fails calls in flight with UNAVAILABLE, closes the connection, then done(arg). */
 void tdm_rpc_client_close(tdm_rpc_client *client, void (*done)(void *arg), void *arg);
+/* The peer stopped answering (e.g. health probes time out on a hung process): fail
+ * every call in flight or waiting with UNAVAILABLE and `reason` (a static string),
+ * and drop the connection. The client stays usable: the next call connects anew. */
+void tdm_rpc_client_reset(tdm_rpc_client *client, const char *reason);
 
 /* Response metadata (headers and trailers) of a completed call. */
 typedef struct tdm_rpc_metadata {

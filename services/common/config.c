@@ -13,6 +13,9 @@
 #define DEFAULT_RATE_LIMIT_BURST      400
 #define DEFAULT_DRAIN_TIMEOUT_MS      15000
 #define MAX_DRAIN_TIMEOUT_MS          600000
+#define DEFAULT_SEND_STALL_TIMEOUT_MS 20000
+#define MIN_SEND_STALL_TIMEOUT_MS     1000
+#define MAX_SEND_STALL_TIMEOUT_MS     600000
 #define DEFAULT_DB_POOL_SIZE          8
 #define MAX_DB_POOL_SIZE              256
 #define MAX_RATE_LIMIT                1000000
@@ -176,7 +179,10 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (st = read_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
                        &cfg->db_pool_size)) ||
         (st = read_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", DEFAULT_OUTBOX_RETENTION_HOURS, 1,
-                       MAX_OUTBOX_RETENTION_HOURS, &cfg->outbox_retention_hours)))
+                       MAX_OUTBOX_RETENTION_HOURS, &cfg->outbox_retention_hours)) ||
+        (st = read_int(get, "TANDEM_SEND_STALL_TIMEOUT_MS", DEFAULT_SEND_STALL_TIMEOUT_MS,
+                       MIN_SEND_STALL_TIMEOUT_MS, MAX_SEND_STALL_TIMEOUT_MS,
+                       &cfg->send_stall_timeout_ms)))
         return st;
     if (cfg->webhook_secret_key != NULL &&
         strlen(cfg->webhook_secret_key) < MIN_WEBHOOK_SECRET_KEY_CHARS)

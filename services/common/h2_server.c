@@ -137,6 +137,58 @@ void tdm_h2_goaway(tdm_conn *conn)
         tdm_h2_flush(conn);
 }
 
+/* ---- Send stalls -------------------------------------------------------------------------- */
+
+/* Whether the stream has response output nghttp2 has not sent yet: queued chunks, or
+ * a response (or its trailers) submitted while our side has not ended the stream. */
+static bool stream_output_pending(const tdm_h2_stream *s)
+{
+    if (s->out_head == NULL && s->state != TDM_STREAM_RESPONDED)
+        return false;
+    return nghttp2_session_get_stream_local_close(s->conn->h2, s->id) == 0;
+}
+
+static void stream_output_queued(tdm_h2_stream *s)
+{
+    s->send_progress_ms = uv_now(s->srv->loop);
+    tdm_conn_watch_output(s->conn);
+}
+
+/* A client that opens streams and never grants window (or stops granting it) would
+ * otherwise pin every completed response, up to the method's message limit, for as
+ * long as it keeps the socket. Such streams are reset with RST_STREAM(CANCEL): the
+ * client learns the stream is over, nghttp2 closes it and its arena is freed. A slow
+ * reader keeps its streams, since each WINDOW_UPDATE lets a DATA frame out, and so
+ * does a long streaming response with nothing queued. */
+uint64_t tdm_h2_check_stalls(tdm_conn *conn, uint64_t now, uint64_t stall_ms)
+{
+    uint64_t next = UINT64_MAX;
+    size_t reset = 0;
+    for (tdm_h2_stream *s = conn->streams; s != NULL; s = s->next) {
+        if (s->kind == TDM_STREAM_PENDING || !stream_output_pending(s))
+            continue;
+        uint64_t waited = now - s->send_progress_ms;
+        if (waited < stall_ms) {
+            if (stall_ms - waited < next)
+                next = stall_ms - waited;
+            continue;
+        }
+        /* Submitting a reset closes nothing yet (on_stream_close runs once it is
+         * sent), so the list stays intact while it is walked. */
+        nghttp2_submit_rst_stream(conn->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+        s->send_progress_ms = now; /* once per timeout, should the reset itself wait */
+        reset++;
+    }
+    if (reset > 0) {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", reset);
+        tdm_log_fields(TDM_LOG_INFO, NULL, "http2 send stall: resetting streams the peer does "
+                                           "not take", "streams", n, NULL);
+        tdm_h2_flush(conn);
+    }
+    return next;
+}
+
 /* ---- Responses ---------------------------------------------------------------------------- */
 
 /* Data provider: queued chunks, then (for gRPC) the trailers. With nothing queued and
@@ -212,6 +264,7 @@ int tdm_h2_grpc_append(tdm_h2_stream *s, const uint8_t *msg, size_t len, bool ow
 {
     if (s->conn == NULL || s->out_finished || len > UINT32_MAX)
         return -1;
+    stream_output_queued(s);
     uint8_t *prefix = tdm_arena_alloc(s->arena, TDM_GRPC_HEADER_BYTES);
     const uint8_t *body = owned || len == 0 ? msg : tdm_arena_memdup(s->arena, msg, len);
     if (prefix == NULL || (len > 0 && body == NULL))
@@ -235,6 +288,7 @@ void tdm_h2_grpc_finish(tdm_h2_stream *s, tdm_code code, const char *message,
         return;
     s->out_finished = true;
     s->state = TDM_STREAM_RESPONDED;
+    stream_output_queued(s);
     char *status = tdm_arena_printf(s->arena, "%d", (int)code);
     char *msg = message != NULL && message[0] != '\0' && code != TDM_OK
                     ? tdm_grpc_message_encode(s->arena, message)
@@ -297,6 +351,7 @@ void tdm_h2_http_respond(tdm_h2_stream *s, int status, const char *content_type,
         return;
     s->out_finished = true;
     s->state = TDM_STREAM_RESPONDED;
+    stream_output_queued(s);
     nghttp2_nv *nv = tdm_arena_alloc(s->arena, (4 + n_headers) * sizeof(*nv));
     char *st = tdm_arena_printf(s->arena, "%d", status);
     char *cl = tdm_arena_printf(s->arena, "%zu", len);
@@ -818,11 +873,14 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
  * its upload may still be drained. */
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
-    if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
-        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     tdm_h2_stream *s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-    if (s != NULL && !s->end_stream && !drain_allowed(s))
+    if (s == NULL)
+        return 0;
+    /* The response moved: the send-stall clock starts again. */
+    s->send_progress_ms = uv_now(s->srv->loop);
+    if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s->end_stream && !drain_allowed(s))
         stop_upload(session, s);
     return 0;
 }

@@ -396,7 +396,11 @@ static void h1_execute(tdm_h1 *h, const uint8_t *data, size_t len)
 /*
  * Move the connection forward: dispatch a complete request, and once it is answered
  * (keep-alive), parse the pipelined bytes already read; resume reading when there is
- * nothing left to parse.
+ * nothing left to parse. Pipelined requests wait while the write backlog is over
+ * TDM_WRITE_HIGH_WATER_BYTES: a client that sends requests and does not read the
+ * answers cannot make us hold more than about one response beyond the bound (and
+ * the send-stall timeout closes it if the backlog never moves). server.c resumes
+ * through tdm_h1_resume once the backlog is under TDM_WRITE_LOW_WATER_BYTES.
  */
 static void h1_pump(tdm_h1 *h)
 {
@@ -417,7 +421,7 @@ static void h1_pump(tdm_h1 *h)
             h->preamble_start_ms = 0;
             http_parser_pause(&h->parser, 0);
         }
-        if (h->pending_len == 0)
+        if (h->pending_len == 0 || conn->write_pending >= TDM_WRITE_HIGH_WATER_BYTES)
             break;
         uint8_t *buf = h->pending;
         size_t len = h->pending_len;
@@ -429,10 +433,17 @@ static void h1_pump(tdm_h1 *h)
     h->pumping = false;
     if (conn->state != TDM_CONN_OPEN || h->state == TDM_H1_DEAD)
         return;
-    if (h->state == TDM_H1_WAITING)
+    if (h->state == TDM_H1_WAITING || h->pending_len > 0)
         tdm_conn_pause_read(conn);
     else if (!conn->reading)
         tdm_conn_resume_read(conn);
+}
+
+void tdm_h1_resume(tdm_conn *conn)
+{
+    tdm_h1 *h = conn->h1;
+    if (h != NULL && conn->state == TDM_CONN_OPEN && h->state != TDM_H1_DEAD)
+        h1_pump(h);
 }
 
 int tdm_h1_conn_read(tdm_conn *conn, const uint8_t *data, size_t len)

@@ -792,6 +792,35 @@ void tdm_rpc_client_close(tdm_rpc_client *client, void (*done)(void *arg), void 
     uv_close((uv_handle_t *)&c->backoff_timer, on_backoff_closed);
 }
 
+void tdm_rpc_client_reset(tdm_rpc_client *client, const char *reason)
+{
+    tdm_rpc_client *c = client;
+    if (c->state == CLIENT_CLOSING)
+        return;
+    tdm_log_fields(TDM_LOG_WARN, NULL, "dropping the connection to a peer", "peer", c->name,
+                   "reason", reason, NULL);
+    /* Waiting calls fail through their zero-delay timer, as when a connect fails: never
+     * from inside the caller's own stack. */
+    while (c->waiting != NULL) {
+        ccall *call = c->waiting;
+        c->waiting = call->next;
+        call_fail_local(call, TDM_UNAVAILABLE, reason);
+        call_fail_soon(call);
+        call->state = CCALL_ACTIVE; /* no longer in the waiting list */
+        call->conn = NULL;
+    }
+    c->waiting_tail = NULL;
+    cconn *next;
+    for (cconn *cc = c->conns; cc != NULL; cc = next) {
+        next = cc->next;
+        for (ccall *call = cc->calls; call != NULL; call = call->on_next)
+            call_fail_local(call, TDM_UNAVAILABLE, reason);
+        /* Completes the calls on it (UNAVAILABLE, with the reason set above); a
+         * connection inside its own callbacks closes when they return. */
+        cconn_close(cc);
+    }
+}
+
 /* Common part of both call forms: the call record, its headers, its deadline. */
 static ccall *call_new(tdm_rpc_client *c, const char *path, const tdm_call_context *ctx,
                        uint64_t deadline_ms, const tdm_http_header *extra, size_t n_extra)

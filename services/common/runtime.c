@@ -268,6 +268,7 @@ static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
         .listen = rt->cfg.listen,
         .service_name = spec->name,
         .reflection = rt->cfg.reflection,
+        .send_stall_timeout_ms = (uint32_t)rt->cfg.send_stall_timeout_ms,
     };
     rt->server = tdm_server_new(&rt->loop, &sopts);
     if (rt->server == NULL) {

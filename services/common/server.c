@@ -8,7 +8,10 @@
  * (h2_server.c). Both protocols write through tdm_conn_write(), which copies into
  * pooled buffers and counts the backlog: above TDM_WRITE_HIGH_WATER_BYTES the
  * connection stops reading until the peer has drained it, so a client that does not
- * read cannot make the process buffer without bound.
+ * read cannot make the process buffer without bound. The connection's timer also
+ * watches for send stalls (send_stall_timeout_ms): a backlog that does not move
+ * closes the connection, and HTTP/2 responses held back by the peer's window are
+ * reset (h2_server.c), so what such a client pins is freed within the timeout.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +62,7 @@ static void wreq_put(tdm_server *srv, tdm_wreq *w)
 }
 
 static void conn_maybe_resume(tdm_conn *conn);
+static void on_conn_timer(uv_timer_t *t);
 
 static void on_write(uv_write_t *req, int status)
 {
@@ -72,6 +76,7 @@ static void on_write(uv_write_t *req, int status)
         tdm_conn_close(conn);
         return;
     }
+    conn->write_progress_ms = uv_now(conn->srv->loop);
     conn_maybe_resume(conn);
 }
 
@@ -79,6 +84,10 @@ static int wreq_send(tdm_conn *conn, tdm_wreq *w)
 {
     uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
     w->conn = conn;
+    if (conn->write_pending == 0) {
+        conn->write_progress_ms = uv_now(conn->srv->loop);
+        tdm_conn_watch_output(conn);
+    }
     conn->write_pending += w->len;
     if (uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write) != 0) {
         conn->write_pending -= w->len;
@@ -268,7 +277,10 @@ static void conn_maybe_resume(tdm_conn *conn)
         tdm_conn_close(conn);
         return;
     }
-    /* HTTP/1.1 resumes reading itself when a response completes a request. */
+    /* HTTP/1.1 resumes reading itself when a response completes a request; pipelined
+     * requests held back by the backlog (http1.c h1_pump) go on from here. */
+    if (conn->proto == TDM_CONN_HTTP1 && conn->write_pending < TDM_WRITE_LOW_WATER_BYTES)
+        tdm_h1_resume(conn);
 }
 
 void tdm_conn_close_after_write(tdm_conn *conn)
@@ -325,8 +337,57 @@ void tdm_conn_close(tdm_conn *conn)
     uv_close((uv_handle_t *)&conn->timer, on_conn_handle_closed);
 }
 
+/* Send stalls (see send_stall_timeout_ms in server.h). A backlog in the socket that
+ * has not moved for the timeout means a client that does not read: nothing more can
+ * reach it, not even a GOAWAY, so the connection is closed. HTTP/2 streams whose
+ * response the peer's flow control holds back are reset one by one. Returns false
+ * when the connection was closed, else lowers *next to when to look again. */
+static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
+{
+    uint64_t stall = conn->srv->opts.send_stall_timeout_ms;
+    if (conn->write_pending > 0) {
+        uint64_t waited = now - conn->write_progress_ms;
+        if (waited >= stall) {
+            char bytes[32];
+            snprintf(bytes, sizeof(bytes), "%zu", conn->write_pending);
+            tdm_log_fields(TDM_LOG_INFO, NULL, "closing a connection that does not read",
+                           "pending_bytes", bytes, NULL);
+            tdm_conn_close(conn);
+            return false;
+        }
+        if (stall - waited < *next)
+            *next = stall - waited;
+    }
+    if (conn->proto == TDM_CONN_H2 && conn->h2 != NULL) {
+        uint64_t left = tdm_h2_check_stalls(conn, now, stall);
+        if (conn->state == TDM_CONN_CLOSING)
+            return false; /* the flush after the resets found nothing left to do */
+        if (left < *next)
+            *next = left;
+    }
+    /* While anything is in progress, look again within a quarter of the timeout, so
+     * a stall is seen at most 1.25 timeouts after it began (new output brings the
+     * timer forward through tdm_conn_watch_output). */
+    bool busy = conn->write_pending > 0 ||
+                (conn->proto == TDM_CONN_H2 ? !tdm_h2_conn_idle(conn)
+                 : conn->proto == TDM_CONN_HTTP1 ? !tdm_h1_conn_idle(conn)
+                                                 : false);
+    if (busy && stall / 4 < *next)
+        *next = stall / 4 > 0 ? stall / 4 : 1;
+    return true;
+}
+
+void tdm_conn_watch_output(tdm_conn *conn)
+{
+    uint64_t look = conn->srv->opts.send_stall_timeout_ms / 4;
+    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= look)
+        return;
+    uv_timer_start(&conn->timer, on_conn_timer, look > 0 ? look : 1, 0);
+}
+
 /* One timer per connection: the HTTP/1.1 header timeout while a request's headers
- * arrive, otherwise the idle timeout (no stream or request in progress). */
+ * arrive, the send-stall timeout while output is pending, otherwise the idle timeout
+ * (no stream or request in progress). */
 static void on_conn_timer(uv_timer_t *t)
 {
     tdm_conn *conn = t->data;
@@ -334,6 +395,10 @@ static void on_conn_timer(uv_timer_t *t)
     uint64_t now = uv_now(srv->loop);
     uint64_t idle = srv->opts.idle_timeout_ms;
     uint64_t next = idle;
+    if (conn->state == TDM_CONN_CLOSING)
+        return;
+    if (!conn_check_stalls(conn, now, &next))
+        return;
     if (conn->proto == TDM_CONN_HTTP1 || conn->proto == TDM_CONN_SNIFFING) {
         int64_t started = conn->proto == TDM_CONN_HTTP1 ? tdm_h1_header_started_ms(conn) : -1;
         /* Until the protocol is known, the header timeout counts from the accept:
@@ -404,6 +469,8 @@ static void on_connection(uv_stream_t *listener, int status)
     uint32_t first = srv->opts.header_timeout_ms < srv->opts.idle_timeout_ms
                          ? srv->opts.header_timeout_ms
                          : srv->opts.idle_timeout_ms;
+    if (srv->opts.send_stall_timeout_ms / 4 < first)
+        first = srv->opts.send_stall_timeout_ms / 4 > 0 ? srv->opts.send_stall_timeout_ms / 4 : 1;
     uv_timer_start(&conn->timer, on_conn_timer, first, 0);
     tdm_conn_resume_read(conn);
 }
@@ -427,6 +494,8 @@ tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts)
         srv->opts.idle_timeout_ms = TDM_IDLE_TIMEOUT_MS_DEFAULT;
     if (srv->opts.header_timeout_ms == 0)
         srv->opts.header_timeout_ms = TDM_HEADER_TIMEOUT_MS_DEFAULT;
+    if (srv->opts.send_stall_timeout_ms == 0)
+        srv->opts.send_stall_timeout_ms = TDM_SEND_STALL_TIMEOUT_MS_DEFAULT;
     srv->ready = false;
     srv->not_ready_reason = strdup("starting");
     tdm_metrics *reg = tdm_metrics_global();

@@ -51,6 +51,9 @@
 #define TDM_HTTP_MAX_BODY_DEFAULT     (1024u * 1024u)
 #define TDM_IDLE_TIMEOUT_MS_DEFAULT   300000u
 #define TDM_HEADER_TIMEOUT_MS_DEFAULT 10000u
+/* Output that cannot be sent (peer window 0, or a socket that does not drain) for
+ * this long ends the stream or the connection (TANDEM_SEND_STALL_TIMEOUT_MS). */
+#define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT 20000u
 #define TDM_GRPC_HEADER_BYTES         5u
 #define TDM_GRPC_TIMEOUT_MAX_DIGITS   8u
 #define TDM_HTTP1_MAX_PIPELINED_BYTES (64u * 1024u)
@@ -174,6 +177,10 @@ typedef struct tdm_conn {
     int busy;         /* inside mem_recv/mem_send: flushing and closing are deferred */
     bool close_requested;
     uint64_t last_activity_ms;
+    /* Last time the socket took our bytes (a write completed), or when write_pending
+     * became non-zero: a backlog older than the send-stall timeout closes the
+     * connection (a client that does not read). */
+    uint64_t write_progress_ms;
     uint64_t accept_ms; /* when accepted: the sniffing phase is timed from here */
     uint8_t sniff[24];  /* first bytes, compared with the HTTP/2 client preface */
     size_t sniff_len;
@@ -196,6 +203,9 @@ void tdm_conn_pause_read(tdm_conn *conn);
 void tdm_conn_resume_read(tdm_conn *conn);
 /* Close once everything queued has been written. */
 void tdm_conn_close_after_write(tdm_conn *conn);
+/* Output was queued: make sure the connection's timer looks for a send stall within
+ * a quarter of the send-stall timeout (it may be set for the idle timeout). */
+void tdm_conn_watch_output(tdm_conn *conn);
 
 /* ---- Server state (server.c) ----------------------------------------------------- */
 
@@ -314,6 +324,10 @@ struct tdm_h2_stream {
     bool out_finished;  /* no more data after the queued chunks */
     bool data_deferred; /* the data provider returned NGHTTP2_ERR_DEFERRED */
     bool headers_sent;
+    /* Last time the response made progress: output submitted, or a frame of it sent.
+     * A response that cannot be sent (the peer's window stays 0) for the send-stall
+     * timeout is reset, freeing what it holds (h2_server.c tdm_h2_check_stalls). */
+    uint64_t send_progress_ms;
     nghttp2_nv *trailers;
     size_t n_trailers;
     /* Owners. */
@@ -340,6 +354,9 @@ void tdm_h2_goaway(tdm_conn *conn);
 /* The connection is going away: detach every stream (cancelling calls). */
 void tdm_h2_conn_free(tdm_conn *conn);
 bool tdm_h2_conn_idle(const tdm_conn *conn);
+/* Reset the streams whose response made no progress for stall_ms; returns the ms
+ * until the next stream could stall (UINT64_MAX when none has output pending). */
+uint64_t tdm_h2_check_stalls(tdm_conn *conn, uint64_t now, uint64_t stall_ms);
 
 /* gRPC responses on a stream. Append queues one message (copied into the stream's
  * arena unless `owned` says data already lives there). finish sets the status;
@@ -465,6 +482,9 @@ void tdm_h1_respond(tdm_http_request *req, int status, const char *content_type,
                     size_t len, const tdm_http_header *headers, size_t n_headers);
 /* Shutdown: close if idle, else close after the current response. */
 void tdm_h1_drain(tdm_conn *conn);
+/* The write backlog went under the low-water mark: answer pipelined requests held
+ * back, or read again. */
+void tdm_h1_resume(tdm_conn *conn);
 bool tdm_h1_conn_idle(const tdm_conn *conn);
 /* Header timeout passed (ms since the request began), or -1 when not in headers. */
 int64_t tdm_h1_header_started_ms(const tdm_conn *conn);

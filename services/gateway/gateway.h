@@ -38,9 +38,13 @@ typedef struct gw_state {
     uv_timer_t touch_timer;
     bool touch_timer_open;
     tdm_metric *m_requests, *m_duration, *m_ratelimited;
-    /* Peer health (enrolment, matching, feedback), probed every second. */
+    /* Peer health (enrolment, matching, feedback), probed every second. peer_ok: the
+     * last probe answered SERVING (readiness). unresponsive: the last probes all timed
+     * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers. */
     bool peer_ok[GW_PEER_COUNT];
     bool probing[GW_PEER_COUNT];
+    unsigned probe_timeouts[GW_PEER_COUNT];
+    bool unresponsive[GW_PEER_COUNT];
     uv_timer_t probe_timer;
     bool probe_timer_open;
     /* TANDEM_BOOTSTRAP_KEY is set and not yet ensured in the database. */
@@ -147,6 +151,8 @@ tdm_status *gw_passthrough_register(gw_state *gw);
 void gw_probe_start(gw_state *gw);
 void gw_probe_stop(gw_state *gw);
 const char *gw_peers_unreachable(const gw_state *gw);
+/* True while `peer` ("enrolment", ...) is unresponsive: its probes keep timing out. */
+bool gw_peer_unresponsive(const gw_state *gw, const char *peer);
 
 /* ---- REST (rest_front.c) ---------------------------------------------------------- */
 

@@ -130,6 +130,13 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
         cb(arg, tdm_status_new(TDM_UNIMPLEMENTED, "no service serves %s", grpc_path), NULL, 0);
         return;
     }
+    if (gw_peer_unresponsive(gw, peer)) {
+        /* Fail fast rather than queue behind a hung peer: the client may retry (REST
+         * adds Retry-After) and the probe lets calls through again once it answers. */
+        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the %s service is not responding", peer), NULL,
+           0);
+        return;
+    }
     if (deadline_ms == 0)
         deadline_ms = uv_now(tdm_runtime_loop(gw->rt)) + DEFAULT_FORWARD_TIMEOUT_MS;
     char *ctx = gw_context_metadata(arena, p, request_id, gw_remaining_ms(gw, deadline_ms));
@@ -316,8 +323,21 @@ tdm_status *gw_passthrough_register(gw_state *gw)
 
 /* ---- peer readiness: grpc.health.v1.Health/Check every second ---------------------------- */
 
-#define PROBE_INTERVAL_MS 1000
-#define PROBE_TIMEOUT_MS  900
+/*
+ * The probe serves two purposes. Its answer (SERVING or not) feeds /readyz. Its
+ * silence detects a hung peer - one whose socket still accepts but which answers
+ * nothing (SIGSTOP, a wedged process, a node out of memory) - that no connect error
+ * reveals: after PROBE_TIMEOUTS_UNRESPONSIVE probes in a row time out, the peer is
+ * unresponsive. Calls in flight to it are failed (UNAVAILABLE) by dropping its
+ * connection, and new calls fail fast in gw_forward instead of waiting out their
+ * deadline (60 s for REST). Any answer at all, or a plain connection error, ends it.
+ * Three timeouts (about 3 s) rather than one, so a peer that is merely slow for a
+ * moment under load is not cut off, and a caller's own short deadline still ends
+ * its call as DEADLINE_EXCEEDED first.
+ */
+#define PROBE_INTERVAL_MS           1000
+#define PROBE_TIMEOUT_MS            900
+#define PROBE_TIMEOUTS_UNRESPONSIVE 3
 
 static const char *const PROBED[GW_PEER_COUNT] = {"enrolment", "matching", "feedback"};
 
@@ -332,10 +352,29 @@ static void probe_done(void *arg, tdm_status *st, const uint8_t *response, size_
                        const tdm_rpc_metadata *md)
 {
     probe_op *p = arg;
+    gw_state *gw = p->gw;
+    size_t i = p->index;
     /* HealthCheckResponse{status: SERVING} is the two bytes 08 01. */
-    p->gw->peer_ok[p->index] = st == NULL && len == 2 && response[0] == 0x08 && response[1] == 1;
-    p->gw->probing[p->index] = false;
+    gw->peer_ok[i] = st == NULL && len == 2 && response[0] == 0x08 && response[1] == 1;
+    gw->probing[i] = false;
+    bool timed_out = st != NULL && st->code == TDM_DEADLINE_EXCEEDED;
     tdm_status_free(st);
+    if (!timed_out) {
+        gw->probe_timeouts[i] = 0;
+        if (gw->unresponsive[i]) {
+            gw->unresponsive[i] = false;
+            tdm_log_fields(TDM_LOG_INFO, NULL, "peer answers again", "peer", PROBED[i], NULL);
+        }
+        return;
+    }
+    if (++gw->probe_timeouts[i] < PROBE_TIMEOUTS_UNRESPONSIVE || gw->unresponsive[i])
+        return;
+    gw->unresponsive[i] = true;
+    tdm_log_fields(TDM_LOG_WARN, NULL, "peer not responding: failing its calls", "peer",
+                   PROBED[i], NULL);
+    tdm_rpc_client *c = tdm_runtime_peer(gw->rt, PROBED[i]);
+    if (c != NULL)
+        tdm_rpc_client_reset(c, "the service is not responding");
 }
 
 static void probe_tick(uv_timer_t *timer)
@@ -384,4 +423,13 @@ const char *gw_peers_unreachable(const gw_state *gw)
             return PROBED[i];
     }
     return NULL;
+}
+
+bool gw_peer_unresponsive(const gw_state *gw, const char *peer)
+{
+    for (size_t i = 0; peer != NULL && i < GW_PEER_COUNT; i++) {
+        if (strcmp(PROBED[i], peer) == 0)
+            return gw->unresponsive[i];
+    }
+    return false;
 }

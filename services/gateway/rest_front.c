@@ -31,6 +31,9 @@
 
 /* Requests without a deadline of their own get this much time downstream. */
 #define REST_TIMEOUT_MS 60000
+/* Retry-After on 503: the peer probe runs every second, so a peer that is back is let
+ * through again within about that. */
+#define UNAVAILABLE_RETRY_AFTER_S 1
 
 static tdm_rest_router *ROUTER;
 static gw_route_auth *ROUTE_AUTH; /* parallel to tdm_rest_routes */
@@ -113,6 +116,10 @@ static void respond_error(rest_op *op, tdm_status *st, uint32_t retry_after_s)
     char retry[16];
     if (st->code == TDM_RESOURCE_EXHAUSTED && retry_after_s > 0) {
         snprintf(retry, sizeof(retry), "%u", retry_after_s);
+        headers[n++] = (tdm_http_header){"Retry-After", retry};
+    } else if (st->code == TDM_UNAVAILABLE) {
+        snprintf(retry, sizeof(retry), "%u",
+                 retry_after_s > 0 ? retry_after_s : UNAVAILABLE_RETRY_AFTER_S);
         headers[n++] = (tdm_http_header){"Retry-After", retry};
     } else if (st->code == TDM_UNAUTHENTICATED) {
         headers[n++] = (tdm_http_header){"WWW-Authenticate", "Bearer"};

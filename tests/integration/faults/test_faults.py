@@ -751,28 +751,45 @@ class DownstreamStopped(unittest.TestCase):
               "tenants still served in %.3f s; recovered %.2f s after SIGCONT"
               % (waited, own[2], back))
 
-    @unittest.expectedFailure
     def test_enrolment_frozen_rest_answers_quickly(self):
-        """BUG (gateway, hung downstream): a REST call routed to a peer that accepts
-        connections but never answers (SIGSTOP, a wedged process) waits the full fixed
-        REST deadline - services/gateway/rest_front.c sets `op->deadline_ms = now +
-        REST_TIMEOUT_MS` (60000) for every REST request, REST callers have no way to ask
-        for less, and the peer probe of services/gateway/passthrough.c (probe_tick: a
-        Health/Check every 1 s with a 900 ms timeout) only feeds /readyz, never fails
-        calls fast - so each call holds a client connection and gateway memory for 60 s
-        and then answers 504. Expected: 503 (or 504) within a few seconds once the
-        probe has found the peer unresponsive. Seen: no answer within 12 s."""
+        """A REST call routed to a peer that accepts connections but never answers
+        (SIGSTOP, a wedged process) does not wait out the 60 s REST deadline: once the
+        gateway's peer probe (a Health/Check every second, 900 ms timeout) has timed
+        out three times in a row, the call in flight is failed and new calls fail fast,
+        503 UNAVAILABLE with Retry-After; when the peer answers again, calls go
+        through again by themselves."""
         s = self.stack
         proc = self.frozen()
+        in_flight = futures.ThreadPoolExecutor(max_workers=1)
         try:
-            time.sleep(2.5)  # the probe has had time to notice
+            # Sent at once: it waits on the hung peer until the probe gives up on it.
+            early = in_flight.submit(rest, s, "GET", "/v1/programmes/%s" % self.prog,
+                                     tenant=self.tenant, timeout=12)
+            early_answer = early.result(timeout=15)
             answer = rest(s, "GET", "/v1/programmes/%s" % self.prog, tenant=self.tenant,
                           timeout=12)
+            req = urllib.request.Request(
+                "http://%s/v1/programmes/%s" % (s.addr("gateway"), self.prog),
+                headers={"Authorization": "Bearer " + s.bootstrap_key,
+                         "X-Tandem-Tenant": self.tenant})
+            with self.assertRaises(urllib.error.HTTPError) as raw:
+                urllib.request.urlopen(req, timeout=5)
+            retry_after = raw.exception.headers.get("Retry-After")
+            raw.exception.read()
+            own = rest(s, "GET", "/v1/tenants/%s" % self.tenant, timeout=5)
         finally:
-            self.resumed(proc)
-        self.assertIn(answer[0], (503, 504), answer)
-        self.assertLess(answer[2], 10.0)
-
+            back = self.resumed(proc)
+            in_flight.shutdown()
+        self.assertEqual(early_answer[0], 503, early_answer)
+        self.assertEqual(early_answer[1].get("code"), 14, early_answer)
+        self.assertLess(early_answer[2], 8.0, "the call in flight was not failed early")
+        self.assertEqual(answer[0], 503, answer)
+        self.assertLess(answer[2], 1.0, "a new call to a hung peer did not fail fast")
+        self.assertEqual(raw.exception.code, 503)
+        self.assertEqual(retry_after, "1")
+        self.assertEqual(own[0], 200, own)
+        print("\n  enrolment frozen: call in flight 503 after %.2f s, new calls 503 in "
+              "%.3f s; recovered %.2f s after SIGCONT" % (early_answer[2], answer[2], back))
 
 if __name__ == "__main__":
     unittest.main()

@@ -2,7 +2,7 @@
  * test_server.c - the real Tandem transport serving tandem.test.v1.EchoService,
  * for the interop tests (grpcio client -> this server) and the benchmark.
  *
- *   tdm_rpc_test_server [port] [--not-ready] [--no-reflection]
+ *   tdm_rpc_test_server [port] [--not-ready] [--no-reflection] [--send-stall-ms N]
  *
  * Prints "port <n>" on stdout once listening (port 0 picks a free one). SIGTERM
  * drains (tdm_server_shutdown, 5 s) and exits 0.
@@ -138,9 +138,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int port = 0;
     bool ready = true, reflection = true;
+    uint32_t send_stall_ms = 0; /* the server's default */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--not-ready") == 0)
             ready = false;
+        else if (strcmp(argv[i], "--send-stall-ms") == 0 && i + 1 < argc)
+            send_stall_ms = (uint32_t)atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-reflection") == 0)
             reflection = false;
         else
@@ -148,7 +151,11 @@ int main(int argc, char **argv)
     }
     tdm_log_init("rpc-test", TDM_LOG_WARN);
     loop = uv_default_loop();
-    tdm_server_options opts = {.service_name = "rpc-test", .reflection = reflection};
+    tdm_server_options opts = {
+        .service_name = "rpc-test",
+        .reflection = reflection,
+        .send_stall_timeout_ms = send_stall_ms,
+    };
     snprintf(opts.listen.host, sizeof(opts.listen.host), "127.0.0.1");
     opts.listen.port = port;
     server = tdm_server_new(loop, &opts);
