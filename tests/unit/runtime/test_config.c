@@ -47,6 +47,7 @@ static void defaults_follow_the_contract(void **state)
     assert_int_equal(cfg.drain_timeout_ms, 15000);
     assert_int_equal(cfg.webhook_retry_base_ms, 5000);
     assert_int_equal(cfg.outbox_retention_hours, 168);
+    assert_int_equal(cfg.send_stall_timeout_ms, 20000);
     assert_null(cfg.webhook_secret_key_previous);
     assert_null(cfg.webhook_secret_key);
     /* Without an owner URL, migrations use the service's own connection. */
@@ -77,10 +78,12 @@ static void every_variable_is_read(void **state)
                          "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
                          "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=fedcba9876543210",
                          "TANDEM_OUTBOX_RETENTION_HOURS=24",
+                         "TANDEM_SEND_STALL_TIMEOUT_MS=5000",
                          NULL};
     assert_null(load(&cfg, env));
     assert_string_equal(cfg.webhook_secret_key_previous, "fedcba9876543210");
     assert_int_equal(cfg.outbox_retention_hours, 24);
+    assert_int_equal(cfg.send_stall_timeout_ms, 5000);
     assert_string_equal(cfg.listen.host, "::1");
     assert_int_equal(cfg.listen.port, 7000);
     assert_string_equal(cfg.enrolment_addr.host, "enrolment");
@@ -121,6 +124,8 @@ static void bad_values_name_their_variable(void **state)
          "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS"}, /* without the new key */
         {"TANDEM_OUTBOX_RETENTION_HOURS=0", "TANDEM_OUTBOX_RETENTION_HOURS"},
         {"TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS"},
+        {"TANDEM_SEND_STALL_TIMEOUT_MS=999", "TANDEM_SEND_STALL_TIMEOUT_MS"},
+        {"TANDEM_SEND_STALL_TIMEOUT_MS=600001", "TANDEM_SEND_STALL_TIMEOUT_MS"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tdm_config cfg;
