@@ -34,15 +34,16 @@ typedef struct tdm_config {
     int rate_limit_burst;         /* TANDEM_RATE_LIMIT_BURST, 1..1000000, default 400 */
     bool webhook_allow_private;   /* TANDEM_WEBHOOK_ALLOW_PRIVATE=1 */
     char *webhook_secret_key;     /* TANDEM_WEBHOOK_SECRET_KEY (16+ chars), NULL when unset */
-    char *webhook_secret_key_previous; /* TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS: the key being
-                                          rotated out (opens, never seals), NULL when unset */
-    int webhook_retry_base_ms;    /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
-    int outbox_retention_hours;   /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
-                                     gateway deletes outbox rows it has fanned out once older */
-    int drain_timeout_ms;         /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
-    bool reflection;              /* TANDEM_REFLECTION, default 1 */
-    int db_pool_size;             /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
-    int send_stall_timeout_ms;    /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
+    /* TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS: the key being rotated out (opens, never seals),
+     * NULL when unset */
+    char *webhook_secret_key_previous;
+    int webhook_retry_base_ms;  /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
+    int outbox_retention_hours; /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
+                                   gateway deletes outbox rows it has fanned out once older */
+    int drain_timeout_ms;       /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
+    bool reflection;            /* TANDEM_REFLECTION, default 1 */
+    int db_pool_size;           /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
+    int send_stall_timeout_ms;  /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
 } tdm_config;
 
 /* Service names and their default ports (API.md "Ports"). */

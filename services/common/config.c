@@ -9,20 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_RATE_LIMIT_RPS        200
-#define DEFAULT_RATE_LIMIT_BURST      400
-#define DEFAULT_DRAIN_TIMEOUT_MS      15000
-#define MAX_DRAIN_TIMEOUT_MS          600000
-#define DEFAULT_SEND_STALL_TIMEOUT_MS 20000
-#define MIN_SEND_STALL_TIMEOUT_MS     1000
-#define MAX_SEND_STALL_TIMEOUT_MS     600000
-#define DEFAULT_DB_POOL_SIZE          8
-#define MAX_DB_POOL_SIZE              256
-#define MAX_RATE_LIMIT                1000000
-#define DEFAULT_WEBHOOK_RETRY_BASE_MS 5000 /* API.md: the first retry within 5 s */
-#define DEFAULT_OUTBOX_RETENTION_HOURS 168 /* a week */
+#define DEFAULT_RATE_LIMIT_RPS         200
+#define DEFAULT_RATE_LIMIT_BURST       400
+#define DEFAULT_DRAIN_TIMEOUT_MS       15000
+#define MAX_DRAIN_TIMEOUT_MS           600000
+#define DEFAULT_SEND_STALL_TIMEOUT_MS  20000
+#define MIN_SEND_STALL_TIMEOUT_MS      1000
+#define MAX_SEND_STALL_TIMEOUT_MS      600000
+#define DEFAULT_DB_POOL_SIZE           8
+#define MAX_DB_POOL_SIZE               256
+#define MAX_RATE_LIMIT                 1000000
+#define DEFAULT_WEBHOOK_RETRY_BASE_MS  5000 /* API.md: the first retry within 5 s */
+#define DEFAULT_OUTBOX_RETENTION_HOURS 168  /* a week */
 #define MAX_OUTBOX_RETENTION_HOURS     8760
-#define MIN_WEBHOOK_SECRET_KEY_CHARS  16
+#define MIN_WEBHOOK_SECRET_KEY_CHARS   16
 
 static const char *env_getenv(const char *name)
 {
@@ -192,10 +192,11 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
                               MIN_WEBHOOK_SECRET_KEY_CHARS);
     if (cfg->webhook_secret_key_previous != NULL &&
         strlen(cfg->webhook_secret_key_previous) < MIN_WEBHOOK_SECRET_KEY_CHARS)
-        return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is too short: it must be at least "
-                              "%d characters (the key being rotated out)",
-                              MIN_WEBHOOK_SECRET_KEY_CHARS);
+        return tdm_status_new(
+            TDM_INVALID_ARGUMENT,
+            "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is too short: it must be at least "
+            "%d characters (the key being rotated out)",
+            MIN_WEBHOOK_SECRET_KEY_CHARS);
     if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
                               "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is set without "

@@ -182,8 +182,9 @@ uint64_t tdm_h2_check_stalls(tdm_conn *conn, uint64_t now, uint64_t stall_ms)
     if (reset > 0) {
         char n[32];
         snprintf(n, sizeof(n), "%zu", reset);
-        tdm_log_fields(TDM_LOG_INFO, NULL, "http2 send stall: resetting streams the peer does "
-                                           "not take", "streams", n, NULL);
+        tdm_log_fields(TDM_LOG_INFO, NULL,
+                       "http2 send stall: resetting streams the peer does not take", "streams", n,
+                       NULL);
         tdm_h2_flush(conn);
     }
     return next;

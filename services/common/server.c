@@ -368,10 +368,10 @@ static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
     /* While anything is in progress, look again within a quarter of the timeout, so
      * a stall is seen at most 1.25 timeouts after it began (new output brings the
      * timer forward through tdm_conn_watch_output). */
-    bool busy = conn->write_pending > 0 ||
-                (conn->proto == TDM_CONN_H2 ? !tdm_h2_conn_idle(conn)
-                 : conn->proto == TDM_CONN_HTTP1 ? !tdm_h1_conn_idle(conn)
-                                                 : false);
+    bool busy =
+        conn->write_pending > 0 || (conn->proto == TDM_CONN_H2      ? !tdm_h2_conn_idle(conn)
+                                    : conn->proto == TDM_CONN_HTTP1 ? !tdm_h1_conn_idle(conn)
+                                                                    : false);
     if (busy && stall / 4 < *next)
         *next = stall / 4 > 0 ? stall / 4 : 1;
     return true;

@@ -54,9 +54,9 @@
 /* Output that cannot be sent (peer window 0, or a socket that does not drain) for
  * this long ends the stream or the connection (TANDEM_SEND_STALL_TIMEOUT_MS). */
 #define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT 20000u
-#define TDM_GRPC_HEADER_BYTES         5u
-#define TDM_GRPC_TIMEOUT_MAX_DIGITS   8u
-#define TDM_HTTP1_MAX_PIPELINED_BYTES (64u * 1024u)
+#define TDM_GRPC_HEADER_BYTES             5u
+#define TDM_GRPC_TIMEOUT_MAX_DIGITS       8u
+#define TDM_HTTP1_MAX_PIPELINED_BYTES     (64u * 1024u)
 
 /* ---- gRPC wire helpers (grpc_wire.c) -------------------------------------------- */
 

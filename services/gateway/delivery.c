@@ -406,8 +406,8 @@ static void loaded(void *arg, tdm_status *st, gw_attempt_row *rows, size_t n)
             continue;
         }
         if (rows[i].sealed == NULL ||
-            gw_webhook_secret_open(aad, rows[i].sealed, rows[i].sealed_len, secret,
-                                   sizeof(secret), NULL) != 0) {
+            gw_webhook_secret_open(aad, rows[i].sealed, rows[i].sealed_len, secret, sizeof(secret),
+                                   NULL) != 0) {
             record(t, false, 0, "the signing secret cannot be opened (TANDEM_WEBHOOK_SECRET_KEY)",
                    "network_error");
             continue;

@@ -133,8 +133,7 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
     if (gw_peer_unresponsive(gw, peer)) {
         /* Fail fast rather than queue behind a hung peer: the client may retry (REST
          * adds Retry-After) and the probe lets calls through again once it answers. */
-        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the %s service is not responding", peer), NULL,
-           0);
+        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the %s service is not responding", peer), NULL, 0);
         return;
     }
     if (deadline_ms == 0)
@@ -370,8 +369,8 @@ static void probe_done(void *arg, tdm_status *st, const uint8_t *response, size_
     if (++gw->probe_timeouts[i] < PROBE_TIMEOUTS_UNRESPONSIVE || gw->unresponsive[i])
         return;
     gw->unresponsive[i] = true;
-    tdm_log_fields(TDM_LOG_WARN, NULL, "peer not responding: failing its calls", "peer",
-                   PROBED[i], NULL);
+    tdm_log_fields(TDM_LOG_WARN, NULL, "peer not responding: failing its calls", "peer", PROBED[i],
+                   NULL);
     tdm_rpc_client *c = tdm_runtime_peer(gw->rt, PROBED[i]);
     if (c != NULL)
         tdm_rpc_client_reset(c, "the service is not responding");

@@ -32,7 +32,7 @@ typedef struct reseal_op {
     /* the current tenant's webhooks needing a new seal */
     struct pending {
         const char *id, *old_hex, *new_hex;
-    } *pending;
+    } * pending;
     size_t n_pending, next_pending;
     size_t resealed, unopenable, webhooks;
     bool stopped;
@@ -208,8 +208,8 @@ static void wait_migrated(uv_timer_t *t)
         return;
     uv_timer_stop(t);
     tdm_pg_tx_options o = {.tenant_id = NULL, .read_only = true};
-    if (tdm_pg_exec(tdm_runtime_pg(op->gw->rt), &o, "SELECT id::text FROM gateway.tenants", 0,
-                    NULL, tenants_read, op) != 0)
+    if (tdm_pg_exec(tdm_runtime_pg(op->gw->rt), &o, "SELECT id::text FROM gateway.tenants", 0, NULL,
+                    tenants_read, op) != 0)
         finish(op, tdm_status_new(TDM_INTERNAL, "could not queue a read"));
 }
 

@@ -24,7 +24,7 @@
 
 #define POLL_MS          1000
 #define NOT_READY_MS     30000 /* enrolment's outbox not readable yet: try again this often */
-#define BATCH            500 /* rows per pass; the same number is in the SQL's LIMIT */
+#define BATCH            500   /* rows per pass */
 #define PASS_ARENA_BYTES (64 * 1024)
 #define END_REASON       "the participant withdrew from the programme"
 
@@ -217,6 +217,8 @@ static void tick(struct mt_withdrawals *w)
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, w->request_id);
+    char limit[16];
+    snprintf(limit, sizeof(limit), "%d", BATCH);
     tdm_pg_tx_options o = {.tenant_id = NULL, .read_only = true, .request_id = w->request_id};
     if (tdm_pg_exec(tdm_runtime_pg(rt), &o,
                     "SELECT o.tenant_id::text, o.resource_id::text,"
@@ -224,8 +226,8 @@ static void tick(struct mt_withdrawals *w)
                     " FROM enrolment.outbox o, " MT_SCHEMA ".enrolment_cursor c"
                     " WHERE (o.xact_id, o.seq) > (c.last_xact, c.last_seq)"
                     " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
-                    " ORDER BY o.xact_id, o.seq LIMIT 500",
-                    0, NULL, read_done, w) != 0)
+                    " ORDER BY o.xact_id, o.seq LIMIT $1::int",
+                    1, (const char *const[]){limit}, read_done, w) != 0)
         pass_end(w, false);
 }
 

@@ -232,8 +232,9 @@ static void key_row(out_table *t, json_t *x)
 {
     char scopes[256];
     join_strings(json_object_get(x, "scopes"), scopes, sizeof scopes);
-    const char *cells[] = {str(x, "id"),           str(x, "displayName"),  str(x, "kind"), scopes,
-                           str(x, "secretPrefix"), str(x, "lastUsedTime"), str(x, "revokeTime")};
+    const char *cells[] = {
+        str(x, "id"),           str(x, "displayName"),  str(x, "kind"),      scopes,
+        str(x, "secretPrefix"), str(x, "lastUsedTime"), str(x, "revokeTime")};
     out_table_row(t, cells);
 }
 

@@ -116,8 +116,8 @@ static void priced_agrees_with_dense_and_certifies(void **state)
 static void dense_agrees_with_sparse_on_wide_instances(void **state)
 {
     (void)state;
-    static const tdm_assign_objective objectives[] = {
-        TDM_ASSIGN_MAX_PARTICIPATION, TDM_ASSIGN_MAX_SCORE, TDM_ASSIGN_MAXIMIN};
+    static const tdm_assign_objective objectives[] = {TDM_ASSIGN_MAX_PARTICIPATION,
+                                                      TDM_ASSIGN_MAX_SCORE, TDM_ASSIGN_MAXIMIN};
     uint64_t rng = 77;
     for (int round = 0; round < 6; round++) {
         matrix_ctx m;
