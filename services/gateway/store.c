@@ -37,6 +37,69 @@ typedef struct store_op {
     void *arg;
 } store_op;
 
+/* ---- Idempotency-Key of the gateway's own methods ------------------------------------------ */
+
+#define IDEM_KEY_MAX 200
+
+typedef struct idem_check {
+    const ProtobufCMessageDescriptor *desc;
+    const uint8_t *request_hash;
+    tdm_arena *arena;
+    gw_idem_cb cb;
+    void *arg;
+} idem_check;
+
+static void idem_checked(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
+                         const uint8_t *response, size_t len)
+{
+    idem_check *ic = arg;
+    if (st != NULL || !found) {
+        ic->cb(ic->arg, st, NULL);
+        return;
+    }
+    if (!gw_key_hash_equal(request_hash, ic->request_hash)) {
+        ic->cb(ic->arg,
+               tdm_status_new(TDM_ABORTED,
+                              "Idempotency-Key was already used with a different request"),
+               NULL);
+        return;
+    }
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(ic->desc, tdm_arena_protobuf_allocator(ic->arena), len, response);
+    ic->cb(ic->arg, m == NULL ? tdm_status_new(TDM_INTERNAL, "internal error") : NULL, m);
+}
+
+void gw_idem_check(const gw_store_ctx *c, const char *principal_id, const char *method,
+                   const char *key, const ProtobufCMessage *request,
+                   const ProtobufCMessageDescriptor *desc, uint8_t request_hash[GW_KEY_HASH_BYTES],
+                   gw_idem_cb cb, void *arg)
+{
+    if (key == NULL) {
+        cb(arg, NULL, NULL);
+        return;
+    }
+    if (strlen(key) > IDEM_KEY_MAX) {
+        tdm_status *st =
+            tdm_status_new(TDM_INVALID_ARGUMENT, "Idempotency-Key: must be at most 200 characters");
+        cb(arg, tdm_status_add_violation(st, "Idempotency-Key", "must be at most 200 characters"),
+           NULL);
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(request);
+    uint8_t *buf = tdm_arena_alloc(c->arena, len + 1);
+    idem_check *ic = tdm_arena_alloc(c->arena, sizeof(*ic));
+    if (buf == NULL || ic == NULL) {
+        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    protobuf_c_message_pack(request, buf);
+    gw_key_hash((const char *)buf, len, request_hash);
+    *ic = (idem_check){
+        .desc = desc, .request_hash = request_hash, .arena = c->arena, .cb = cb, .arg = arg};
+    if (gw_store_idem_get(c, principal_id, method, key, idem_checked, ic) != 0)
+        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+}
+
 bool gw_is_uuid(const char *s)
 {
     static const int DASHES[] = {8, 13, 18, 23};

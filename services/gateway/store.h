@@ -15,9 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "keys.h"
 #include "tandem/arena.h"
 #include "tandem/pg.h"
+#include "tandem/status.h"
 
 typedef struct gw_tenant_row {
     const char *id;
@@ -105,6 +108,18 @@ int gw_store_idem_get(const gw_store_ctx *c, const char *principal_id, const cha
 int gw_store_idem_put(const gw_store_ctx *c, const char *principal_id, const char *method,
                       const char *key, const uint8_t request_hash[GW_KEY_HASH_BYTES],
                       const uint8_t *response, size_t len, gw_store_done_cb cb, void *arg);
+
+/* The Idempotency-Key front of a method the gateway implements itself. With no key,
+ * cb(arg, NULL, NULL) at once: run the method. Otherwise the key's length is checked,
+ * request_hash (the caller's, for gw_store_idem_put later) is filled from the packed
+ * request, and cb gets a status (a bad key, the store's error, ABORTED for a key used
+ * with another request), or the stored response as a `desc` message to answer again,
+ * or (NULL, NULL): run the method and store its response. */
+typedef void (*gw_idem_cb)(void *arg, tdm_status *st, ProtobufCMessage *replay);
+void gw_idem_check(const gw_store_ctx *c, const char *principal_id, const char *method,
+                   const char *key, const ProtobufCMessage *request,
+                   const ProtobufCMessageDescriptor *desc, uint8_t request_hash[GW_KEY_HASH_BYTES],
+                   gw_idem_cb cb, void *arg);
 
 bool gw_is_uuid(const char *s);
 

@@ -24,7 +24,6 @@
 #define PAGE_SIZE_DEFAULT  50
 #define PAGE_SIZE_MAX      500
 #define NAME_MAX_CHARS     200
-#define IDEM_KEY_MAX       200
 #define BOOTSTRAP_RETRY_MS 1000
 
 static const gw_route_auth AUTH_PLATFORM_ADMIN = {
@@ -251,35 +250,13 @@ static void complete(tenant_op *op, ProtobufCMessage *response)
 
 static void run_method(tenant_op *op);
 
-static void idem_found(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
-                       const uint8_t *response, size_t len)
+static void idem_checked(void *arg, tdm_status *st, ProtobufCMessage *replay)
 {
     tenant_op *op = arg;
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    if (!found) {
+    if (st != NULL || replay != NULL)
+        finish(op, st, replay);
+    else
         run_method(op);
-        return;
-    }
-    if (!gw_key_hash_equal(request_hash, op->request_hash)) {
-        finish(op,
-               tdm_status_new(TDM_ABORTED,
-                              "Idempotency-Key was already used with a different request"),
-               NULL);
-        return;
-    }
-    const ProtobufCMessageDescriptor *desc = strcmp(op->method, "CreateTenant") == 0
-                                                 ? &tandem__v1__tenant__descriptor
-                                                 : &tandem__v1__api_key__descriptor;
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(desc, tdm_arena_protobuf_allocator(op->arena), len, response);
-    if (m == NULL) {
-        finish(op, tdm_status_new(TDM_INTERNAL, "internal error"), NULL);
-        return;
-    }
-    finish(op, NULL, m);
 }
 
 /* ---- the methods -------------------------------------------------------------------------- */
@@ -500,24 +477,11 @@ static void run_method(tenant_op *op)
 
 static void start_create(tenant_op *op)
 {
-    if (op->idem_key == NULL) {
-        run_method(op);
-        return;
-    }
-    if (strlen(op->idem_key) > IDEM_KEY_MAX) {
-        finish(op, invalid("Idempotency-Key", "must be at most 200 characters"), NULL);
-        return;
-    }
-    size_t len = protobuf_c_message_get_packed_size(op->request);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL) {
-        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    protobuf_c_message_pack(op->request, buf);
-    gw_key_hash((const char *)buf, len, op->request_hash);
-    if (gw_store_idem_get(&op->sc, op->p->key_id, op->method, op->idem_key, idem_found, op) != 0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    const ProtobufCMessageDescriptor *desc = strcmp(op->method, "CreateTenant") == 0
+                                                 ? &tandem__v1__tenant__descriptor
+                                                 : &tandem__v1__api_key__descriptor;
+    gw_idem_check(&op->sc, op->p->key_id, op->method, op->idem_key, op->request, desc,
+                  op->request_hash, idem_checked, op);
 }
 
 void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *request,

@@ -32,7 +32,6 @@
 
 #define PAGE_SIZE_DEFAULT 50
 #define PAGE_SIZE_MAX     500
-#define IDEM_KEY_MAX      200
 
 static const gw_route_auth AUTH_TENANT_ADMIN = {.scope = TDM_SCOPE_ADMIN, .tenant_scoped = true};
 
@@ -352,28 +351,13 @@ static void create_checked(webhook_op *op)
         finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
 }
 
-static void idem_found(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
-                       const uint8_t *response, size_t len)
+static void idem_checked(void *arg, tdm_status *st, ProtobufCMessage *replay)
 {
     webhook_op *op = arg;
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    if (!found) {
+    if (st != NULL || replay != NULL)
+        finish(op, st, replay);
+    else
         create_checked(op);
-        return;
-    }
-    if (!gw_key_hash_equal(request_hash, op->request_hash)) {
-        finish(op,
-               tdm_status_new(TDM_ABORTED,
-                              "Idempotency-Key was already used with a different request"),
-               NULL);
-        return;
-    }
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        &tandem__v1__webhook__descriptor, tdm_arena_protobuf_allocator(op->arena), len, response);
-    finish(op, m == NULL ? tdm_status_new(TDM_INTERNAL, "internal error") : NULL, m);
 }
 
 static void create_start(webhook_op *op)
@@ -385,26 +369,14 @@ static void create_start(webhook_op *op)
         finish(op, st, NULL);
         return;
     }
-    if (op->idem_key == NULL) {
-        create_checked(op);
-        return;
-    }
-    if (strlen(op->idem_key) > IDEM_KEY_MAX) {
-        finish(op, invalid("Idempotency-Key", "must be at most 200 characters"), NULL);
-        return;
-    }
+    /* Keys are per tenant: a platform key may create webhooks for several. */
     op->idem_method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id);
-    size_t len = protobuf_c_message_get_packed_size(op->request);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL || op->idem_method == NULL) {
+    if (op->idem_method == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    protobuf_c_message_pack(op->request, buf);
-    gw_key_hash((const char *)buf, len, op->request_hash);
-    if (gw_store_idem_get(&op->sc, op->p->key_id, op->idem_method, op->idem_key, idem_found, op) !=
-        0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    gw_idem_check(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request,
+                  &tandem__v1__webhook__descriptor, op->request_hash, idem_checked, op);
 }
 
 /* ---- the other methods --------------------------------------------------------------------------
