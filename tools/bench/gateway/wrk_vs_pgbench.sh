@@ -38,60 +38,17 @@ cmake --build "$BUILD_DIR" -j "$(nproc)" --target tandem-gateway tandem-enrolmen
   tdm_die "build failed (run: cmake --build $BUILD_DIR)"
 BIN=$BUILD_DIR/bin
 
-# ---- throwaway PostgreSQL ----------------------------------------------------------
-WORK=$(mktemp -d /tmp/tandem-bench-gw.XXXXXX)
-chmod 755 "$WORK"
-PG_DATA=$WORK/pg/data
-PG_PORT=$(tdm_free_port)
-PIDS=()
-cleanup() {
-  local rc=$? pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  tdm_pg_stop "$PG_DATA"
-  if [ "${TANDEM_BENCH_KEEP:-0}" = 1 ]; then
-    tdm_say "kept $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-tdm_pg_init "$PG_DATA" trust
+# ---- throwaway PostgreSQL and the services, as deploy/up.sh starts them -------------
+# shellcheck source=../stack.sh
+source "$TDM_ROOT/tools/bench/stack.sh"
 # Room for pgbench's 64 clients next to the services' pools; otherwise defaults.
-tdm_pg_start "$PG_DATA" "$PG_PORT" "$WORK/pg" "$WORK/pg/postgres.log" "-c max_connections=200"
-PASSWORD=$(openssl rand -hex 12)
-tdm_psql_super "$WORK/pg" "$PG_PORT" -d postgres -c "CREATE DATABASE tandem" >/dev/null
-tdm_psql_super "$WORK/pg" "$PG_PORT" -d tandem -v owner_password="$PASSWORD" \
-  -v gateway_password="$PASSWORD" -v enrolment_password="$PASSWORD" \
-  -v matching_password="$PASSWORD" -v feedback_password="$PASSWORD" -v dbname=tandem \
-  -f "$TDM_ROOT/deploy/sql/bootstrap.sql" >/dev/null
-db_url() { printf 'postgresql://%s:%s@127.0.0.1:%s/tandem' "$1" "$PASSWORD" "$PG_PORT"; }
-
-# ---- the services, as deploy/up.sh starts them --------------------------------------
-export TANDEM_ENROLMENT_ADDR=127.0.0.1:$(tdm_free_port)
-export TANDEM_MATCHING_ADDR=127.0.0.1:$(tdm_free_port) # not started: readiness is not waited on
-export TANDEM_FEEDBACK_ADDR=127.0.0.1:$(tdm_free_port)
-export TANDEM_BOOTSTRAP_KEY=tk_$(openssl rand -hex 24)
-GATEWAY=127.0.0.1:$(tdm_free_port)
-start_service() {
-  local name=$1 listen=$2
-  TANDEM_LISTEN=$listen TANDEM_DATABASE_URL=$(db_url "tandem_$name") \
-    TANDEM_MIGRATION_DATABASE_URL=$(db_url tandem_owner) \
-    "$BIN/tandem-$name" >>"$WORK/$name.log" 2>&1 </dev/null &
-  PIDS+=($!)
-  eval "PID_${name^^}=$!"
-}
-start_service enrolment "$TANDEM_ENROLMENT_ADDR"
-for _ in $(seq 1 120); do
-  curl -fsS "http://$TANDEM_ENROLMENT_ADDR/readyz" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-start_service gateway "$GATEWAY"
+bench_stack_start tandem-bench-gw TANDEM_BENCH_KEEP "-c max_connections=200"
+# tandem-matching and tandem-feedback are not started: readiness is not waited on.
+bench_start_service enrolment "$TANDEM_ENROLMENT_ADDR"
+bench_wait_ready "$TANDEM_ENROLMENT_ADDR"
+bench_start_service gateway "$GATEWAY"
+PID_ENROLMENT=${PID_OF[enrolment]}
+PID_GATEWAY=${PID_OF[gateway]}
 
 api() { # method path [body] -> body on stdout; fails on non-2xx
   local method=$1 path=$2 body=${3:-}
