@@ -108,10 +108,6 @@ char *tdm_json_writer_finish(tdm_json_writer *w, tdm_arena *arena, size_t *len);
  * NULL when the writer failed (then the buffer is freed). */
 char *tdm_json_writer_take(tdm_json_writer *w, size_t *len);
 
-/* The message as a jansson value (an object, or a string/array/... for well-known
- * types); a new reference, NULL on the same failures as tdm_json_encode. */
-json_t *tdm_json_encode_value(const ProtobufCMessage *msg);
-
 /* Serialise any jansson value compactly, with numbers in their shortest round-trip
  * form (0.1, not 0.10000000000000001). NUL-terminated text in `arena`. */
 char *tdm_json_dump(const json_t *value, tdm_arena *arena, size_t *len);

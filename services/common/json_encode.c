@@ -576,18 +576,6 @@ char *tdm_json_encode(const ProtobufCMessage *msg, tdm_arena *arena, size_t *len
     return tdm_json_writer_finish(&b, arena, len);
 }
 
-json_t *tdm_json_encode_value(const ProtobufCMessage *msg)
-{
-    out_buf b = {.data = NULL, .len = 0, .cap = 0, .failed = msg == NULL};
-    if (msg != NULL)
-        put_message(&b, msg, 0);
-    json_t *value = NULL;
-    if (!b.failed && b.data != NULL)
-        value = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
-    free(b.data);
-    return value;
-}
-
 /* ---- the public writer ---------------------------------------------------------- */
 
 void tdm_json_writer_raw(tdm_json_writer *w, const char *s, size_t n)
