@@ -12,6 +12,7 @@ Debian packages. Generated Python modules of the protos are in
 $TANDEM_BUILD_DIR/python.
 """
 import fcntl
+import http.server
 import os
 import random
 import secrets
@@ -19,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -265,3 +267,60 @@ class Stack:
         except (AttributeError, TypeError, ValueError):
             pass
         return [("x-tandem-context-bin", ctx.SerializeToString())]
+
+
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1: records every POST; per path, a script of
+    answers ("500", "sleep", "200"; 200 when the script is empty)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.scripts = {}
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer.lock:
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                                           "body": body, "time": time.monotonic()})
+                    script = outer.scripts.get(self.path, [])
+                    action = script.pop(0) if script else "200"
+                if action == "sleep":
+                    time.sleep(12)
+                    action = "200"
+                code = int(action)
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                try:
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def at(self, path):
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def saw(self, text):
+        """Whether any request's body contains text."""
+        with self.lock:
+            return any(text.encode() in r["body"] for r in self.requests)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -184,39 +184,6 @@ def pg_running():
                           capture_output=True).returncode == 0
 
 
-class Receiver:
-    """A webhook endpoint: keeps the bodies of the deliveries it is sent."""
-
-    def __init__(self):
-        self.bodies = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                outer.bodies.append(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
-
-    def saw(self, text):
-        return any(text.encode() in b for b in list(self.bodies))
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @unittest.skipUnless(PGDATA and PGCTL,
                      "TANDEM_TEST_PGDATA and TANDEM_TEST_PGCTL are needed to stop and start "
                      "the test cluster: run through ./tests/run.sh")
@@ -241,10 +208,10 @@ class PostgresCrash(unittest.TestCase):
         s = self.stack
         tenant = make_tenant(s)
         prog = make_programme(s, tenant)
-        receiver = Receiver()
+        receiver = harness.WebhookReceiver()
         self.addCleanup(receiver.close)
         status, hook, _ = rest(s, "POST", "/v1/webhooks", {
-            "url": receiver.url, "events": ["participant.enrolled"]}, tenant=tenant)
+            "url": receiver.url("/hook"), "events": ["participant.enrolled"]}, tenant=tenant)
         self.assertEqual(status, 200, hook)
         records = []  # (kind, started, ended, status)
         acked = set()
@@ -377,7 +344,7 @@ class PostgresCrash(unittest.TestCase):
               "%d calls while down (all 503, slowest %.3f s); recovered %.1f s after the "
               "start; %d webhook deliveries, the post-restart one included"
               % (len(acked), before, len(during), max(e for _, e, _ in during), recovered,
-                 len(receiver.bodies)))
+                 len(receiver.requests)))
 
 
 class KilledMidBatch(unittest.TestCase):

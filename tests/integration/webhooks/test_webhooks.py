@@ -12,9 +12,7 @@ starts again. Retries use TANDEM_WEBHOOK_RETRY_BASE_MS=200 to stay fast.
 """
 import hashlib
 import hmac
-import http.server
 import json
-import threading
 import time
 import unittest
 import urllib.error
@@ -25,57 +23,6 @@ import harness
 
 RETRY_BASE_MS = "200"
 EVENT = "participant.enrolled"
-
-
-class Receiver:
-    """Records every POST; per path, a script of answers ("500", "sleep", "200")."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.requests = []
-        self.scripts = {}
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with outer.lock:
-                    outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": body, "time": time.monotonic()})
-                    script = outer.scripts.get(self.path, [])
-                    action = script.pop(0) if script else "200"
-                if action == "sleep":
-                    time.sleep(12)
-                    action = "200"
-                code = int(action)
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                try:
-                    self.wfile.write(b"ok")
-                except OSError:
-                    pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def at(self, path):
-        with self.lock:
-            return [r for r in self.requests if r["path"] == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def wait_for(pred, timeout=30, what="condition"):
@@ -98,7 +45,7 @@ class Webhooks(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.stack = harness.Stack("wh")
-        cls.receiver = Receiver()
+        cls.receiver = harness.WebhookReceiver()
         cls.stack.start("enrolment")
         cls.stack.start("matching")  # ErasePerson asks both
         cls.stack.start("feedback")
