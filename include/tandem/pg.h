@@ -75,6 +75,12 @@ typedef struct tdm_pg_tx_options {
     bool implicit_tx;
 } tdm_pg_tx_options;
 
+/* The SQL expression of the transaction's tenant (app.tenant_id, which the pool sets
+ * per transaction from tdm_pg_tx_options.tenant_id); NULL when the transaction has
+ * none, so a tenant table's row-level security then matches nothing. Every
+ * statement names its tenant with it: "WHERE tenant_id = " TDM_SQL_TENANT. */
+#define TDM_SQL_TENANT "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
 typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
 typedef void (*tdm_pg_result_cb)(void *arg, tdm_status *st, PGresult *res);
 typedef void (*tdm_pg_done_cb)(void *arg, tdm_status *st);

@@ -168,7 +168,7 @@ int tdm_idem_begin(tdm_pg_tx *tx, const char *schema, const tdm_idem_key *k, tdm
     op->arg = box;
     snprintf(op->select_sql, sizeof(op->select_sql),
              "SELECT request_hash, response FROM %s.idempotency_keys "
-             "WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid "
+             "WHERE tenant_id = " TDM_SQL_TENANT " "
              "AND method = $1 AND key = $2",
              schema);
 
@@ -179,12 +179,12 @@ int tdm_idem_begin(tdm_pg_tx *tx, const char *schema, const tdm_idem_key *k, tdm
              "WITH purge AS ("
              " DELETE FROM %1$s.idempotency_keys WHERE (tenant_id, method, key) IN ("
              "  SELECT tenant_id, method, key FROM %1$s.idempotency_keys"
-             "  WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+             "  WHERE tenant_id = " TDM_SQL_TENANT
              "  AND create_time < now() - make_interval(hours => %2$d)"
              "  AND NOT (method = $1 AND key = $2)"
              "  LIMIT %3$d FOR UPDATE SKIP LOCKED)) "
              "INSERT INTO %1$s.idempotency_keys AS k (tenant_id, method, key, request_hash) "
-             "VALUES (NULLIF(current_setting('app.tenant_id', true), '')::uuid, $1, $2, $3) "
+             "VALUES (" TDM_SQL_TENANT ", $1, $2, $3) "
              "ON CONFLICT (tenant_id, method, key) DO UPDATE "
              "SET request_hash = EXCLUDED.request_hash, response = NULL, create_time = now() "
              "WHERE k.create_time < now() - make_interval(hours => %2$d) "
@@ -232,7 +232,7 @@ int tdm_idem_finish(tdm_pg_tx *tx, const char *schema, const tdm_idem_key *k,
     op->arg = arg;
     snprintf(op->sql, sizeof(op->sql),
              "UPDATE %s.idempotency_keys SET response = $3 "
-             "WHERE tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid "
+             "WHERE tenant_id = " TDM_SQL_TENANT " "
              "AND method = $1 AND key = $2",
              schema);
     const char *values[3] = {k->method, k->key, (const char *)op->packed};

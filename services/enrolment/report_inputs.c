@@ -34,7 +34,7 @@
 #define STR_(x)                #x
 #define STR(x)                 STR_(x)
 
-#define T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define T TDM_SQL_TENANT
 
 /* $1 programme, $2 after seq, $3 include diversity, $4 max rows, $5 max bytes.
  * One pass in enrolment order (the index's): `keep` marks the page's prefix within

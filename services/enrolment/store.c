@@ -19,8 +19,9 @@
 
 #include "tandem/log.h"
 #include "tandem/outbox.h"
+#include "tandem/store.h"
 
-#define T     "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define T     TDM_SQL_TENANT
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 
 /* A participant row (alias p) with its diversity record (alias d, may be absent). */
@@ -151,22 +152,11 @@
 static const char SQL_UPSERT_INSERT[] = UPSERT_INPUT UPSERT_REST;
 static const char SQL_UPSERT_BATCH[] = UPSERT_INPUT UPSERT_CONFLICT UPSERT_REST;
 
-typedef struct store_op store_op;
-typedef void (*store_step)(store_op *op, PGresult *res);
-
-struct store_op {
-    enrol_req req;
-    tdm_pg_tx *tx;
-    store_step next;
-    const char *method; /* for idempotency */
-    const ProtobufCMessageDescriptor *response_desc;
-    ProtobufCMessage *response;
-    enrol_store_cb cb;
-    void *arg;
-    tdm_status *err;
-    bool read_only;
-    /* operation state */
-    store_step after_claim;
+/* One store call: the runtime's transaction chain (tandem/store.h) first, then the
+ * state of the operation. */
+typedef struct store_op {
+    tdm_store_op base;
+    bool include_diversity; /* the caller has the admin scope */
     const char *id;
     const char *programme_id;
     Tandem__V1__Participant **rows;
@@ -188,183 +178,18 @@ struct store_op {
     int64_t after_seq;
     int page_size;
     int audit_participants;
-    tdm_outbox_event *events;
-    size_t n_events;
-};
+} store_op;
 
-static void op_finish(store_op *op)
-{
-    tdm_status *st = op->err;
-    ProtobufCMessage *msg = st == NULL ? op->response : NULL;
-    op->cb(op->arg, st, msg);
-}
+static const tdm_store_owner ENROL_STORE_OWNER = {.schema = ENROL_SCHEMA, .service = ENROL_SERVICE};
 
-static void op_ended(void *arg, tdm_status *st)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        if (op->err == NULL)
-            op->err = st;
-        else
-            tdm_status_free(st);
-    }
-    op_finish(op);
-}
-
-/* Roll back (when st) or commit, then complete. */
-static void op_end(store_op *op, tdm_status *st)
-{
-    if (st != NULL && op->err == NULL)
-        op->err = st;
-    else if (st != NULL)
-        tdm_status_free(st);
-    if (op->tx == NULL) {
-        op_finish(op);
-        return;
-    }
-    tdm_pg_tx *tx = op->tx;
-    op->tx = NULL;
-    if (tdm_pg_tx_end(tx, op->err == NULL && !op->read_only, op_ended, op) != 0) {
-        if (op->err == NULL)
-            op->err = tdm_status_new(TDM_INTERNAL, "could not end the transaction");
-        op_finish(op);
-    }
-}
-
-static void op_result(void *arg, tdm_status *st, PGresult *res)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op->next(op, res);
-}
-
-static void op_query(store_op *op, const char *sql, int n, const char *const *values,
-                     store_step next)
-{
-    op->next = next;
-    if (tdm_pg_tx_query(op->tx, sql, n, values, op_result, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
-}
-
-/* A statement of a read path: fixed text, so prepared once per pooled connection. */
-static void op_query_prepared(store_op *op, const char *sql, int n, const char *const *values,
-                              store_step next)
-{
-    op->next = next;
-    if (tdm_pg_tx_query_prepared(op->tx, sql, n, values, op_result, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
-}
-
-/* The transaction of an op: the caller's tenant, deadline and request id. */
-static tdm_pg_tx_options op_tx_options(const store_op *op)
-{
-    return (tdm_pg_tx_options){
-        .tenant_id = op->req.ctx->tenant_id,
-        .deadline_ms = op->req.ctx->deadline_ms,
-        .read_only = op->read_only,
-        .request_id = op->req.ctx->request_id,
-    };
-}
-
-/* A read of one prepared statement in its own read-only transaction, sent as one
- * round trip (BEGIN READ ONLY, tenant, statement, COMMIT); next decodes the result
- * and ends the operation, which then has no transaction to end. */
-static void op_read_once(store_op *op, const char *sql, int n, const char *const *values,
-                         store_step next)
-{
-    op->read_only = true;
-    op->next = next;
-    tdm_pg_tx_options opts = op_tx_options(op);
-    if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, op_result, op) != 0)
-        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
-}
-
-static tdm_status *oom(void)
-{
-    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-}
-
-/* ---- idempotency ---------------------------------------------------------------- */
-
-static void op_idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,
-                            const uint8_t *response, size_t len)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    if (outcome == TDM_IDEM_CONFLICT) {
-        op_end(op, tdm_idem_conflict_status());
-        return;
-    }
-    if (outcome == TDM_IDEM_REPLAY) {
-        op->response = protobuf_c_message_unpack(
-            op->response_desc, tdm_arena_protobuf_allocator(op->req.arena), len, response);
-        op->read_only = true; /* nothing to commit */
-        op_end(op, op->response == NULL
-                       ? tdm_status_new(TDM_INTERNAL, "could not read the stored response")
-                       : NULL);
-        return;
-    }
-    op->after_claim(op, NULL);
-}
-
-static void op_idem_stored(void *arg, tdm_status *st)
-{
-    op_end(arg, st);
-}
-
-/* The effect is done: store the response for replays, then commit. */
-static void op_commit_response(store_op *op)
-{
-    if (op->req.idem == NULL || op->response == NULL) {
-        op_end(op, NULL);
-        return;
-    }
-    if (tdm_idem_finish(op->tx, ENROL_SCHEMA, op->req.idem, op->response, op_idem_stored, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"));
-}
-
-static void op_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op->tx = tx;
-    if (op->req.idem != NULL) {
-        if (tdm_idem_begin(tx, ENROL_SCHEMA, op->req.idem, op_idem_claimed, op) != 0)
-            op_end(op, tdm_status_new(TDM_INTERNAL, "could not claim the idempotency key"));
-        return;
-    }
-    op->after_claim(op, NULL);
-}
-
+/* An operation for r; NULL when out of memory (cb has been called). */
 static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
 {
-    store_op *op = tdm_arena_calloc(r->arena, 1, sizeof(*op));
-    if (op == NULL) {
-        cb(arg, oom(), NULL);
-        return NULL;
-    }
-    op->req = *r;
-    op->cb = cb;
-    op->arg = arg;
+    tdm_store_req sr = {.pool = r->pool, .arena = r->arena, .ctx = r->ctx, .idem = r->idem};
+    store_op *op = tdm_store_op_new(sizeof(*op), &sr, &ENROL_STORE_OWNER, cb, arg);
+    if (op != NULL)
+        op->include_diversity = r->include_diversity;
     return op;
-}
-
-static void op_start(store_op *op, bool read_only, store_step first)
-{
-    op->read_only = read_only;
-    op->after_claim = first;
-    tdm_pg_tx_options opts = op_tx_options(op);
-    if (tdm_pg_tx_begin(op->req.pool, &opts, op_begun, op) != 0)
-        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
 }
 
 static tdm_status *not_found(const char *what)
@@ -433,30 +258,32 @@ static const char **programme_params(const Tandem__V1__Programme *p, const char 
 }
 
 /* A single programme row answered by the statement just run, or NOT_FOUND. */
-static void programme_row_done(store_op *op, PGresult *res)
+static void programme_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("programme"));
+        tdm_store_op_end(&op->base, not_found("programme"));
         return;
     }
     Tandem__V1__Programme *p = enrol_programme_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (p == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &p->base;
-    op_commit_response(op);
+    op->base.response = &p->base;
+    tdm_store_op_commit(&op->base);
 }
 
-static void create_programme_insert(store_op *op, PGresult *res)
+static void create_programme_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, " PROGRAMME_COLUMNS
         ") VALUES (" T ", COALESCE($1::uuid, gen_random_uuid()), " PROGRAMME_VALUES
         ") RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
-    op_query(op, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
 }
 
 void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
@@ -465,13 +292,13 @@ void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programm
     store_op *op = op_new(r, cb, arg);
     if (op == NULL)
         return;
-    op->response_desc = &tandem__v1__programme__descriptor;
+    op->base.response_desc = &tandem__v1__programme__descriptor;
     op->params = programme_params(p, NULL, r->arena);
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, create_programme_insert);
+    tdm_store_op_start(&op->base, false, create_programme_insert);
 }
 
 void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
@@ -482,39 +309,41 @@ void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_c
     if (op == NULL)
         return;
     op->id = id;
-    op_read_once(op, sql, 1, &op->id, programme_row_done);
+    tdm_store_op_read_once(&op->base, sql, 1, &op->id, programme_row_done);
 }
 
-static void list_programmes_done(store_op *op, PGresult *res)
+static void list_programmes_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ListProgrammesResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ListProgrammesResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
     int n = PQntuples(res);
     int take = n > op->page_size ? op->page_size : n;
     if (out == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_programmes_response__init(out);
-    out->programmes =
-        tdm_arena_calloc(op->req.arena, (size_t)(take > 0 ? take : 1), sizeof(*out->programmes));
+    out->programmes = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
+                                       sizeof(*out->programmes));
     for (int i = 0; out->programmes != NULL && i < take; i++) {
         Tandem__V1__Programme *p = enrol_programme_from_row(
-            PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), op->req.arena);
+            PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), op->base.req.arena);
         if (p == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->programmes[out->n_programmes++] = p;
     }
     if (n > op->page_size)
-        out->next_page_token =
-            enrol_page_token_encode(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->req.arena);
-    op->response = &out->base;
-    op_end(op, NULL);
+        out->next_page_token = enrol_page_token_encode(
+            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_programmes_select(store_op *op, PGresult *res)
+static void list_programmes_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Newest first: keyset on seq descending; 0 means "from the newest". */
     static const char sql[] =
@@ -522,7 +351,7 @@ static void list_programmes_select(store_op *op, PGresult *res)
         " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
         " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
         " ORDER BY g.seq DESC LIMIT $4::int";
-    op_query(op, sql, 4, op->params, list_programmes_done);
+    tdm_store_op_query(&op->base, sql, 4, op->params, list_programmes_done);
 }
 
 void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
@@ -534,52 +363,54 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
     op->page_size = page_size;
     op->params = tdm_arena_calloc(r->arena, 4, sizeof(*op->params));
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     op->params[0] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
     op->params[1] = fmt_int(r->arena, q->status);
     op->params[2] = fmt_int(r->arena, q->kind);
     op->params[3] = fmt_int(r->arena, page_size + 1);
-    op_start(op, true, list_programmes_select);
+    tdm_store_op_start(&op->base, true, list_programmes_select);
 }
 
-static void update_programme_write(store_op *op, PGresult *res)
+static void update_programme_write(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("programme"));
+        tdm_store_op_end(&op->base, not_found("programme"));
         return;
     }
     Tandem__V1__Programme *current = enrol_programme_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (current == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     Tandem__V1__Programme *next = NULL;
     tdm_status *st = op->apply_programme(op->apply_arg, current, &next);
     if (st != NULL) {
-        op_end(op, st);
+        tdm_store_op_end(&op->base, st);
         return;
     }
-    op->params = programme_params(next, op->id, op->req.arena);
+    op->params = programme_params(next, op->id, op->base.req.arena);
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     static const char sql[] =
         "WITH g AS (UPDATE " ENROL_SCHEMA ".programmes SET (" PROGRAMME_COLUMNS
         ", update_time) = (" PROGRAMME_VALUES ", now()) WHERE tenant_id = " T
         " AND id = $1::uuid RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
-    op_query(op, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
 }
 
-static void update_programme_lock(store_op *op, PGresult *res)
+static void update_programme_lock(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
                               " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
-    op_query(op, sql, 1, &op->id, update_programme_write);
+    tdm_store_op_query(&op->base, sql, 1, &op->id, update_programme_write);
 }
 
 void enrol_store_update_programme(const enrol_req *r, const char *id,
@@ -592,26 +423,27 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
     op->id = id;
     op->apply_programme = apply;
     op->apply_arg = apply_arg;
-    op_start(op, false, update_programme_lock);
+    tdm_store_op_start(&op->base, false, update_programme_lock);
 }
 
 /* ---- participants --------------------------------------------------------------- */
 
-static void participant_row_done(store_op *op, PGresult *res)
+static void participant_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("participant"));
+        tdm_store_op_end(&op->base, not_found("participant"));
         return;
     }
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                                   op->req.arena, op->req.include_diversity);
+                                   op->base.req.arena, op->include_diversity);
     if (p == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &p->base;
-    op_end(op, NULL);
+    op->base.response = &p->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
 void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
@@ -623,42 +455,44 @@ void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store
     if (op == NULL)
         return;
     op->id = id;
-    op_read_once(op, sql, 1, &op->id, participant_row_done);
+    tdm_store_op_read_once(&op->base, sql, 1, &op->id, participant_row_done);
 }
 
-static void list_participants_done(store_op *op, PGresult *res)
+static void list_participants_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ListParticipantsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ListParticipantsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
     int n = PQntuples(res);
     int take = n > op->page_size ? op->page_size : n;
     if (out == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_participants_response__init(out);
-    out->participants =
-        tdm_arena_calloc(op->req.arena, (size_t)(take > 0 ? take : 1), sizeof(*out->participants));
+    out->participants = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
+                                         sizeof(*out->participants));
     for (int i = 0; out->participants != NULL && i < take; i++) {
         Tandem__V1__Participant *p =
             enrol_participant_from_row(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
-                                       op->req.arena, op->req.include_diversity);
+                                       op->base.req.arena, op->include_diversity);
         if (p == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->participants[out->n_participants++] = p;
     }
     if (n > op->page_size)
-        out->next_page_token =
-            enrol_page_token_encode(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->req.arena);
-    op->response = &out->base;
-    op_end(op, NULL);
+        out->next_page_token = enrol_page_token_encode(
+            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_participants_select(store_op *op, PGresult *res)
+static void list_participants_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("programme"));
+        tdm_store_op_end(&op->base, not_found("programme"));
         return;
     }
     /* Enrolment order: keyset on seq, which an upsert keeps, so rows inserted
@@ -669,15 +503,16 @@ static void list_participants_select(store_op *op, PGresult *res)
         " AND p.erase_time IS NULL AND ($3::int = 0 OR p.role = $3::int)"
         " AND ($4::int = 0 OR p.status = $4::int) AND ($5 = '' OR p.external_id = $5)"
         " ORDER BY p.seq LIMIT $6::int";
-    op_query_prepared(op, sql, 6, op->params, list_participants_done);
+    tdm_store_op_query_prepared(&op->base, sql, 6, op->params, list_participants_done);
 }
 
-static void list_participants_programme(store_op *op, PGresult *res)
+static void list_participants_programme(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
                               " WHERE tenant_id = " T " AND id = $1::uuid";
-    op_query_prepared(op, sql, 1, op->params, list_participants_select);
+    tdm_store_op_query_prepared(&op->base, sql, 1, op->params, list_participants_select);
 }
 
 void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,
@@ -689,7 +524,7 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
     op->page_size = page_size;
     op->params = tdm_arena_calloc(r->arena, 6, sizeof(*op->params));
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     op->params[0] = q->programme_id;
@@ -698,7 +533,7 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
     op->params[3] = fmt_int(r->arena, q->status);
     op->params[4] = q->external_id;
     op->params[5] = fmt_int(r->arena, page_size + 1);
-    op_start(op, true, list_participants_programme);
+    tdm_store_op_start(&op->base, true, list_participants_programme);
 }
 
 /* ---- enrolment (Enrol, BatchEnrol, and the write of UpdateParticipant) ----------- */
@@ -707,7 +542,7 @@ static tdm_status *row_error_status(tdm_status *st, Tandem__V1__RowError **out, 
 {
     Tandem__V1__RowError *e = tdm_arena_alloc(a, sizeof(*e));
     if (e == NULL)
-        return oom();
+        return tdm_store_oom();
     tandem__v1__row_error__init(e);
     e->code = (int32_t)st->code;
     e->message = tdm_arena_strdup(a, st->message != NULL ? st->message : "");
@@ -716,7 +551,7 @@ static tdm_status *row_error_status(tdm_status *st, Tandem__V1__RowError **out, 
         for (size_t i = 0; e->details != NULL && i < st->n_violations; i++) {
             Tandem__V1__FieldViolation *fv = tdm_arena_alloc(a, sizeof(*fv));
             if (fv == NULL)
-                return oom();
+                return tdm_store_oom();
             tandem__v1__field_violation__init(fv);
             fv->field = tdm_arena_strdup(a, st->violations[i].field);
             fv->description = tdm_arena_strdup(a, st->violations[i].description);
@@ -727,49 +562,27 @@ static tdm_status *row_error_status(tdm_status *st, Tandem__V1__RowError **out, 
     return NULL;
 }
 
-static void enrol_events_done(void *arg, tdm_status *st)
+static void enrol_written(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op_commit_response(op);
-}
-
-/* Append op->events[0..n) in the op's transaction, then commit with the response. */
-static void append_events(store_op *op, size_t n)
-{
-    tdm_outbox_source src = {
-        .schema = ENROL_SCHEMA,
-        .service = ENROL_SERVICE,
-        .tenant_id = op->req.ctx->tenant_id,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_outbox_append(op->tx, &src, op->events, n, enrol_events_done, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
-}
-
-static void enrol_written(store_op *op, PGresult *res)
-{
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     Tandem__V1__Participant **stored = tdm_arena_calloc(a, op->n_rows, sizeof(*stored));
-    op->events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
-    if (stored == NULL || op->events == NULL) {
-        op_end(op, oom());
+    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
+    if (stored == NULL || op->base.events == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     bool *inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*inserted));
     if (inserted == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     /* Each row answers in no particular order: ord places it. */
     for (int i = 0; i < n; i++) {
         long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
         if (ord < 0 || (size_t)ord >= op->n_rows || stored[ord] != NULL) {
-            op_end(op, tdm_status_new(TDM_INTERNAL, "unexpected row"));
+            tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "unexpected row"));
             return;
         }
         enrol_stored_columns col = {
@@ -782,9 +595,9 @@ static void enrol_written(store_op *op, PGresult *res)
             .withdraw_us = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
             .withdraw_reason = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9),
         };
-        stored[ord] = enrol_participant_stored(op->rows[ord], &col, op->req.include_diversity, a);
+        stored[ord] = enrol_participant_stored(op->rows[ord], &col, op->include_diversity, a);
         if (stored[ord] == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
@@ -795,10 +608,10 @@ static void enrol_written(store_op *op, PGresult *res)
             continue;
         char *data = enrol_participant_event_json(stored[ord], a);
         if (data == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
-        op->events[op->n_events++] = (tdm_outbox_event){
+        op->base.events[op->base.n_events++] = (tdm_outbox_event){
             .type = "participant.enrolled",
             .resource_id = stored[ord]->id,
             .data_json = data,
@@ -806,14 +619,15 @@ static void enrol_written(store_op *op, PGresult *res)
     }
     if (!op->batch) {
         if (stored[0] == NULL) {
-            op_end(op, tdm_status_new(TDM_INTERNAL, "the participant was not stored"));
+            tdm_store_op_end(&op->base,
+                             tdm_status_new(TDM_INTERNAL, "the participant was not stored"));
             return;
         }
-        op->response = &stored[0]->base;
+        op->base.response = &stored[0]->base;
     } else {
         Tandem__V1__BatchEnrolResponse *out = tdm_arena_alloc(a, sizeof(*out));
         if (out == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         tandem__v1__batch_enrol_response__init(out);
@@ -821,7 +635,7 @@ static void enrol_written(store_op *op, PGresult *res)
         for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
             Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
             if (r == NULL) {
-                op_end(op, oom());
+                tdm_store_op_end(&op->base, tdm_store_oom());
                 return;
             }
             tandem__v1__batch_enrol_result__init(r);
@@ -837,45 +651,44 @@ static void enrol_written(store_op *op, PGresult *res)
                 tdm_status *st = row_error_status(why, &r->error, a);
                 tdm_status_free(fallback);
                 if (st != NULL) {
-                    op_end(op, st);
+                    tdm_store_op_end(&op->base, st);
                     return;
                 }
             }
             out->results[out->n_results++] = r;
         }
-        op->response = &out->base;
+        op->base.response = &out->base;
     }
-    if (op->n_events == 0) {
-        op_commit_response(op);
-        return;
-    }
-    append_events(op, op->n_events);
+    tdm_store_op_emit(&op->base, NULL);
 }
 
 static void enrol_write(store_op *op)
 {
     const char *values[2] = {op->programme_id, op->doc};
-    op->params = tdm_arena_memdup(op->req.arena, values, sizeof(values));
+    op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_query(op, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params, enrol_written);
+    tdm_store_op_query(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params,
+                       enrol_written);
 }
 
-static void enrol_programme_checked(store_op *op, PGresult *res)
+static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("programme"));
+        tdm_store_op_end(&op->base, not_found("programme"));
         return;
     }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status != TANDEM__V1__PROGRAMME__STATUS__ENROLLING &&
         status != TANDEM__V1__PROGRAMME__STATUS__MATCHING &&
         status != TANDEM__V1__PROGRAMME__STATUS__ACTIVE) {
-        op_end(op, tdm_status_new(TDM_FAILED_PRECONDITION,
-                                  "the programme is not open for enrolment (it must be "
-                                  "ENROLLING, MATCHING or ACTIVE)"));
+        tdm_store_op_end(&op->base,
+                         tdm_status_new(TDM_FAILED_PRECONDITION,
+                                        "the programme is not open for enrolment (it must be "
+                                        "ENROLLING, MATCHING or ACTIVE)"));
         return;
     }
     size_t valid = 0;
@@ -884,7 +697,7 @@ static void enrol_programme_checked(store_op *op, PGresult *res)
     if (valid == 0) {
         /* Nothing to write: every row was refused. */
         PGresult *empty = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-        enrol_written(op, empty);
+        enrol_written(&op->base, empty);
         PQclear(empty);
         return;
     }
@@ -892,12 +705,13 @@ static void enrol_programme_checked(store_op *op, PGresult *res)
 }
 
 /* The programme must exist and be open; FOR SHARE keeps it open until we commit. */
-static void enrol_check_programme(store_op *op, PGresult *res)
+static void enrol_check_programme(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT status FROM " ENROL_SCHEMA ".programmes"
                               " WHERE tenant_id = " T " AND id = $1::uuid FOR SHARE";
-    op_query(op, sql, 1, &op->programme_id, enrol_programme_checked);
+    tdm_store_op_query(&op->base, sql, 1, &op->programme_id, enrol_programme_checked);
 }
 
 static void free_row_errors(void *arg)
@@ -922,62 +736,64 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->n_rows = n;
     op->batch = batch;
     op->upsert = batch;
-    op->response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
-                              : &tandem__v1__participant__descriptor;
+    op->base.response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
+                                   : &tandem__v1__participant__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
     op->doc = enrol_participants_document(rows, row_errors, n, r->arena);
     if (op->doc == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, enrol_check_programme);
+    tdm_store_op_start(&op->base, false, enrol_check_programme);
 }
 
-static void update_participant_write(store_op *op, PGresult *res)
+static void update_participant_write(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("participant"));
+        tdm_store_op_end(&op->base, not_found("participant"));
         return;
     }
     Tandem__V1__Participant *current = enrol_participant_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena, true);
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena, true);
     if (current == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     Tandem__V1__Participant *next = NULL;
     tdm_status *st = op->apply_participant(op->apply_arg, current, &next);
     if (st != NULL) {
-        op_end(op, st);
+        tdm_store_op_end(&op->base, st);
         return;
     }
     /* The external_id is immutable, so the upsert by (programme, external_id)
      * rewrites exactly this row - and its diversity record with it. */
     next->external_id = current->external_id;
     op->programme_id = current->programme_id;
-    op->rows = tdm_arena_alloc(op->req.arena, sizeof(*op->rows));
+    op->rows = tdm_arena_alloc(op->base.req.arena, sizeof(*op->rows));
     if (op->rows == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
-    op->doc = enrol_participants_document(op->rows, NULL, 1, op->req.arena);
+    op->doc = enrol_participants_document(op->rows, NULL, 1, op->base.req.arena);
     if (op->doc == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     enrol_write(op);
 }
 
-static void update_participant_lock(store_op *op, PGresult *res)
+static void update_participant_lock(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
         " AND p.erase_time IS NULL FOR UPDATE OF p";
-    op_query(op, sql, 1, &op->id, update_participant_write);
+    tdm_store_op_query(&op->base, sql, 1, &op->id, update_participant_write);
 }
 
 void enrol_store_update_participant(const enrol_req *r, const char *id,
@@ -990,44 +806,47 @@ void enrol_store_update_participant(const enrol_req *r, const char *id,
     op->id = id;
     op->apply_participant = apply;
     op->apply_arg = apply_arg;
-    op->response_desc = &tandem__v1__participant__descriptor;
-    op_start(op, false, update_participant_lock);
+    op->base.response_desc = &tandem__v1__participant__descriptor;
+    tdm_store_op_start(&op->base, false, update_participant_lock);
 }
 
 /* ---- withdrawal ----------------------------------------------------------------- */
 
-static void withdraw_done(store_op *op, PGresult *res)
+static void withdraw_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, not_found("participant"));
+        tdm_store_op_end(&op->base, not_found("participant"));
         return;
     }
     bool already = PQgetvalue(res, 0, 0)[0] == 't';
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
-                                   op->req.arena, op->req.include_diversity);
+                                   op->base.req.arena, op->include_diversity);
     if (p == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &p->base;
+    op->base.response = &p->base;
     if (already) {
-        op_end(op, NULL); /* idempotent: no second event */
+        tdm_store_op_end(&op->base, NULL); /* idempotent: no second event */
         return;
     }
-    char *data = enrol_participant_event_json(p, op->req.arena);
-    op->events = tdm_arena_alloc(op->req.arena, sizeof(*op->events));
-    if (data == NULL || op->events == NULL) {
-        op_end(op, oom());
+    char *data = enrol_participant_event_json(p, op->base.req.arena);
+    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
+    if (data == NULL || op->base.events == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->events[0] = (tdm_outbox_event){
+    op->base.events[0] = (tdm_outbox_event){
         .type = "participant.withdrawn", .resource_id = p->id, .data_json = data};
-    append_events(op, 1);
+    op->base.n_events = 1;
+    tdm_store_op_emit(&op->base, NULL);
 }
 
-static void withdraw_update(store_op *op, PGresult *res)
+static void withdraw_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* The previous status comes from the locking subquery in FROM, which runs before
      * the update: a FOR UPDATE CTE read beside the UPDATE would see the row the same
@@ -1044,7 +863,7 @@ static void withdraw_update(store_op *op, PGresult *res)
         " SELECT p.old_status = 3, " PARTICIPANT_JSON " FROM upd p"
         " LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
         " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id";
-    op_query(op, sql, 2, op->params, withdraw_done);
+    tdm_store_op_query(&op->base, sql, 2, op->params, withdraw_done);
 }
 
 void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
@@ -1056,10 +875,10 @@ void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason
     const char *values[2] = {id, reason};
     op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, withdraw_update);
+    tdm_store_op_start(&op->base, false, withdraw_update);
 }
 
 /* ---- personal data -------------------------------------------------------------- */
@@ -1076,18 +895,19 @@ static const char *hash_hex(const uint8_t h[32], tdm_arena *a)
     return out;
 }
 
-static void find_person_done(store_op *op, PGresult *res)
+static void find_person_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     if (n == 0) {
-        op_end(op, not_found("person"));
+        tdm_store_op_end(&op->base, not_found("person"));
         return;
     }
     Tandem__V1__PersonExport *out = tdm_arena_alloc(a, sizeof(*out));
     char **ids = tdm_arena_calloc(a, (size_t)n, sizeof(*ids));
     if (out == NULL || ids == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__person_export__init(out);
@@ -1100,25 +920,26 @@ static void find_person_done(store_op *op, PGresult *res)
         Tandem__V1__Participant *p = enrol_participant_from_row(
             PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, true);
         if (p == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->participants[out->n_participants++] = p;
     }
     *op->ids_out = ids;
     *op->n_ids_out = (size_t)n;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void find_person_select(store_op *op, PGresult *res)
+static void find_person_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
         " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
         " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
-    op_query(op, sql, 2, op->params, find_person_done);
+    tdm_store_op_query(&op->base, sql, 2, op->params, find_person_done);
 }
 
 void enrol_store_find_person(const enrol_req *r, const char *external_id,
@@ -1134,43 +955,48 @@ void enrol_store_find_person(const enrol_req *r, const char *external_id,
     const char *values[2] = {external_id, hash_hex(person_hash, r->arena)};
     op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
     if (op->params == NULL || values[1] == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, true, find_person_select);
+    tdm_store_op_start(&op->base, true, find_person_select);
 }
 
-static void erase_done(store_op *op, PGresult *res)
+static void erase_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->req.arena, sizeof(*c));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->base.req.arena, sizeof(*c));
     if (c == NULL || PQntuples(res) != 1) {
-        op_end(op, c == NULL ? oom() : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
+        tdm_store_op_end(&op->base, c == NULL
+                                        ? tdm_store_oom()
+                                        : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
         return;
     }
     tandem__v1__erasure_counts__init(c);
     c->participants = atoi(PQgetvalue(res, 0, 0));
     c->diversity_records = atoi(PQgetvalue(res, 0, 1));
-    op->response = &c->base;
+    op->base.response = &c->base;
     if (c->participants == 0) {
-        op_end(op, NULL); /* erased before: its person.erased event exists */
+        tdm_store_op_end(&op->base, NULL); /* erased before: its person.erased event exists */
         return;
     }
     /* The gateway cancels undelivered webhooks about these participants when it reads
      * this event; no webhook can subscribe to it (not a public event type). */
-    op->events = tdm_arena_alloc(op->req.arena, sizeof(*op->events));
-    char *data = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 3));
-    char *first = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 4));
-    if (op->events == NULL || data == NULL || first == NULL) {
-        op_end(op, oom());
+    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
+    char *data = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 3));
+    char *first = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 4));
+    if (op->base.events == NULL || data == NULL || first == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->events[0] = (tdm_outbox_event){
+    op->base.events[0] = (tdm_outbox_event){
         .type = "person.erased", .resource_id = first, .ordering_key = "person", .data_json = data};
-    append_events(op, 1);
+    op->base.n_events = 1;
+    tdm_store_op_emit(&op->base, NULL);
 }
 
-static void erase_update(store_op *op, PGresult *res)
+static void erase_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
@@ -1202,7 +1028,7 @@ static void erase_update(store_op *op, PGresult *res)
         "  (SELECT count(*) FROM events),"
         "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
         "  (SELECT min(id::text) FROM target)";
-    op_query(op, sql, 5, op->params, erase_done);
+    tdm_store_op_query(&op->base, sql, 5, op->params, erase_done);
 }
 
 static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
@@ -1225,26 +1051,28 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
         return;
     op->params = audit_params(r, external_id, person_hash, unreachable_array);
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, erase_update);
+    tdm_store_op_start(&op->base, false, erase_update);
 }
 
-static void audit_done(store_op *op, PGresult *res)
+static void audit_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void audit_insert(store_op *op, PGresult *res)
+static void audit_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
         " principal_id, request_id, participants, unreachable_services)"
         " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
-    op_query(op, sql, 5, op->params, audit_done);
+    tdm_store_op_query(&op->base, sql, 5, op->params, audit_done);
 }
 
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
@@ -1255,8 +1083,8 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
         return;
     op->params = audit_params(r, fmt_int(r->arena, participants), person_hash, unreachable_array);
     if (op->params == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, audit_insert);
+    tdm_store_op_start(&op->base, false, audit_insert);
 }

@@ -35,6 +35,7 @@
 #include "tandem/runtime.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
+#include "tandem/store.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/feedback.pb-c.h"
@@ -190,14 +191,9 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
 
 /* ---- store.c ------------------------------------------------------------------------ */
 
-typedef struct fb_req {
-    tdm_pg_pool *pool;
-    tdm_arena *arena;
-    const tdm_call_context *ctx;
-    const tdm_idem_key *idem; /* NULL: no Idempotency-Key */
-} fb_req;
-
-typedef void (*fb_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+/* What a store call needs of its call, and its one completion (tandem/store.h). */
+typedef tdm_store_req fb_req;
+typedef tdm_store_cb fb_store_cb;
 
 /* Record a check-in of `match` (already checked: the recorder is a side, the status
  * allows it); updates the match's running totals and emits check_in.recorded (and
@@ -209,11 +205,17 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
 void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_size,
                              const char *after_token, bool include_notes, fb_store_cb cb,
                              void *arg);
+/* Response: the CheckIn without its notes, NOT_FOUND when absent. */
+void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb cb, void *arg);
 /* Response: the Survey. */
 void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,
                             fb_store_cb cb, void *arg);
 /* Response: the Survey with its questions, NOT_FOUND when absent. */
 void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb, void *arg);
+/* A page of a programme's surveys with their questions, newest first.
+ * Response: ListSurveysResponse. */
+void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_size,
+                           const char *after_token, fb_store_cb cb, void *arg);
 /* Response: the SurveyResponse; ALREADY_EXISTS when the participant answered. */
 void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
                               const Tandem__V1__SubmitSurveyResponseRequest *q, fb_store_cb cb,

@@ -197,6 +197,22 @@ static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, v
     fb_peer_get_match(data, call, req->match_id, list_match_got, op);
 }
 
+/* ---- GetCheckIn ---------------------------------------------------------------------- */
+
+static void handle_get_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__GetCheckInRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->id))
+        st = bad_id("id");
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    fb_store_get_check_in(&r, req->id, reply, call);
+}
+
 /* ---- CreateSurvey -------------------------------------------------------------------- */
 
 static void survey_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -239,6 +255,59 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
     }
     /* The programme must exist in the caller's tenant (else NOT_FOUND). */
     fb_peer_get_programme(data, call, req->programme_id, survey_programme_got, op);
+}
+
+/* ---- GetSurvey / ListSurveys ------------------------------------------------------------ */
+
+static void handle_get_survey(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__GetSurveyRequest *req = (const void *)msg;
+    fb_req r;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->id))
+        st = bad_id("id");
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    fb_store_get_survey(&r, req->id, reply, call);
+}
+
+static void list_surveys_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    call_op *op = arg;
+    const Tandem__V1__ListSurveysRequest *req = (const void *)op->request;
+    (void)msg;
+    if (st != NULL) {
+        tdm_call_fail(op->call, st);
+        return;
+    }
+    fb_store_list_surveys(&op->req, req->programme_id, op->page_size, req->page_token, reply,
+                          op->call);
+}
+
+static void handle_list_surveys(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__ListSurveysRequest *req = (const void *)msg;
+    fb_req r;
+    int page_size = 0;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL && !fb_uuid_valid(req->programme_id))
+        st = bad_id("programme_id");
+    if (st == NULL)
+        st = fb_page_size(req->page_size, &page_size);
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return;
+    }
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, oom());
+        return;
+    }
+    op->page_size = page_size;
+    /* An unknown programme is NOT_FOUND, not an empty list. */
+    fb_peer_get_programme(data, call, req->programme_id, list_surveys_programme_got, op);
 }
 
 /* ---- SubmitSurveyResponse -------------------------------------------------------------- */
@@ -384,7 +453,10 @@ static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *da
 static const tdm_rpc_method_def fb_methods[] = {
     {"RecordCheckIn", handle_record_check_in, 0},
     {"ListCheckIns", handle_list_check_ins, 0},
+    {"GetCheckIn", handle_get_check_in, 0},
     {"CreateSurvey", handle_create_survey, 0},
+    {"GetSurvey", handle_get_survey, 0},
+    {"ListSurveys", handle_list_surveys, 0},
     {"SubmitSurveyResponse", handle_submit_response, 0},
     {"GetProgrammeReport", handle_report, 0},
     {"ListAtRiskMatches", handle_at_risk, 0},

@@ -30,9 +30,11 @@
 #ifndef TANDEM_FEEDBACK_REPORT_SQL_H
 #define TANDEM_FEEDBACK_REPORT_SQL_H
 
-#ifndef FB_T
-#define FB_T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-#endif
+#include "tandem/store.h"
+
+/* The transaction's tenant. tools/bench/feedback reads this header's text and puts
+ * TDM_SQL_TENANT's expansion where FB_T stands. */
+#define FB_T TDM_SQL_TENANT
 
 #define FB_REPORT_NPARAMS 21
 

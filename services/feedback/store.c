@@ -20,8 +20,8 @@
 #include "rows.h"
 #include "tandem/json.h"
 #include "tandem/outbox.h"
+#include "tandem/store.h"
 
-#define FB_T  "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
 
@@ -43,20 +43,10 @@
                                                 ".check_in_goal_progress g WHERE g.tenant_id = "   \
                                                 "c.tenant_id AND g.check_in_id = c.id))::text"
 
-typedef struct store_op store_op;
-typedef void (*store_step)(store_op *op, PGresult *res);
-
-struct store_op {
-    fb_req req;
-    tdm_pg_tx *tx;
-    store_step next;
-    const ProtobufCMessageDescriptor *response_desc;
-    ProtobufCMessage *response;
-    fb_store_cb cb;
-    void *arg;
-    tdm_status *err;
-    bool read_only;
-    store_step after_claim;
+/* One store call: the runtime's transaction chain (tandem/store.h) first, then the
+ * state of the operation. */
+typedef struct store_op {
+    tdm_store_op base;
     const char **params;
     int n_params;
     Oid *param_types; /* binary parameters: their types, lengths, formats (else NULL) */
@@ -69,181 +59,25 @@ struct store_op {
     const Tandem__V1__Survey *survey;
     const fb_programme_data *data;
     Tandem__V1__Match **sorted_matches;
-    tdm_outbox_event *events;
-    size_t n_events;
-};
+} store_op;
 
-static tdm_status *oom(void)
-{
-    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-}
+static const tdm_store_owner FB_STORE_OWNER = {.schema = FB_SCHEMA, .service = FB_SERVICE};
 
-static void op_finish(store_op *op)
-{
-    tdm_status *st = op->err;
-    op->cb(op->arg, st, st == NULL ? op->response : NULL);
-}
-
-static void op_ended(void *arg, tdm_status *st)
-{
-    store_op *op = arg;
-    if (st != NULL && op->err == NULL)
-        op->err = st;
-    else if (st != NULL)
-        tdm_status_free(st);
-    op_finish(op);
-}
-
-/* Roll back (when st or an earlier error) or commit, then complete. */
-static void op_end(store_op *op, tdm_status *st)
-{
-    if (st != NULL && op->err == NULL)
-        op->err = st;
-    else if (st != NULL)
-        tdm_status_free(st);
-    if (op->tx == NULL) {
-        op_finish(op);
-        return;
-    }
-    tdm_pg_tx *tx = op->tx;
-    op->tx = NULL;
-    if (tdm_pg_tx_end(tx, op->err == NULL && !op->read_only, op_ended, op) != 0) {
-        if (op->err == NULL)
-            op->err = tdm_status_new(TDM_INTERNAL, "could not end the transaction");
-        op_finish(op);
-    }
-}
-
-static void op_result(void *arg, tdm_status *st, PGresult *res)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op->next(op, res);
-}
-
-static void op_query(store_op *op, const char *sql, int n, const char *const *values,
-                     store_step next)
-{
-    op->next = next;
-    if (tdm_pg_tx_query(op->tx, sql, n, values, op_result, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
-}
-
-static void op_idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,
-                            const uint8_t *response, size_t len)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    if (outcome == TDM_IDEM_CONFLICT) {
-        op_end(op, tdm_idem_conflict_status());
-        return;
-    }
-    if (outcome == TDM_IDEM_REPLAY) {
-        op->response = protobuf_c_message_unpack(
-            op->response_desc, tdm_arena_protobuf_allocator(op->req.arena), len, response);
-        op->read_only = true; /* nothing to commit */
-        op_end(op, op->response == NULL
-                       ? tdm_status_new(TDM_INTERNAL, "could not read the stored response")
-                       : NULL);
-        return;
-    }
-    op->after_claim(op, NULL);
-}
-
-static void op_idem_stored(void *arg, tdm_status *st)
-{
-    op_end(arg, st);
-}
-
-/* The effect is done: store the response for replays, then commit. */
-static void op_commit_response(store_op *op)
-{
-    if (op->req.idem == NULL || op->response == NULL) {
-        op_end(op, NULL);
-        return;
-    }
-    if (tdm_idem_finish(op->tx, FB_SCHEMA, op->req.idem, op->response, op_idem_stored, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"));
-}
-
-static void op_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op->tx = tx;
-    if (op->req.idem != NULL) {
-        if (tdm_idem_begin(tx, FB_SCHEMA, op->req.idem, op_idem_claimed, op) != 0)
-            op_end(op, tdm_status_new(TDM_INTERNAL, "could not claim the idempotency key"));
-        return;
-    }
-    op->after_claim(op, NULL);
-}
-
+/* An operation with room for n_params text parameters; NULL when out of memory
+ * (cb has been called). */
 static store_op *op_new(const fb_req *r, fb_store_cb cb, void *arg, int n_params)
 {
-    store_op *op = tdm_arena_calloc(r->arena, 1, sizeof(*op));
-    const char **params =
-        tdm_arena_calloc(r->arena, (size_t)(n_params > 0 ? n_params : 1), sizeof(*params));
-    if (op == NULL || params == NULL) {
-        cb(arg, oom(), NULL);
+    store_op *op = tdm_store_op_new(sizeof(*op), r, &FB_STORE_OWNER, cb, arg);
+    if (op == NULL)
+        return NULL;
+    op->params =
+        tdm_arena_calloc(r->arena, (size_t)(n_params > 0 ? n_params : 1), sizeof(*op->params));
+    if (op->params == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return NULL;
     }
-    op->req = *r;
-    op->cb = cb;
-    op->arg = arg;
-    op->params = params;
     op->n_params = n_params;
     return op;
-}
-
-static void op_start(store_op *op, bool read_only, store_step first)
-{
-    op->read_only = read_only;
-    op->after_claim = first;
-    tdm_pg_tx_options opts = {
-        .tenant_id = op->req.ctx->tenant_id,
-        .deadline_ms = op->req.ctx->deadline_ms,
-        .read_only = read_only,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_pg_tx_begin(op->req.pool, &opts, op_begun, op) != 0)
-        op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
-}
-
-static void events_done(void *arg, tdm_status *st)
-{
-    store_op *op = arg;
-    if (st != NULL) {
-        op_end(op, st);
-        return;
-    }
-    op_commit_response(op);
-}
-
-/* Append op->events (if any), then finish the response and commit. */
-static void op_emit_and_commit(store_op *op)
-{
-    if (op->n_events == 0) {
-        op_commit_response(op);
-        return;
-    }
-    tdm_outbox_source src = {
-        .schema = FB_SCHEMA,
-        .service = FB_SERVICE,
-        .tenant_id = op->req.ctx->tenant_id,
-        .request_id = op->req.ctx->request_id,
-    };
-    if (tdm_outbox_append(op->tx, &src, op->events, op->n_events, events_done, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not record the events"));
 }
 
 static const char *fmt_i64(tdm_arena *a, int64_t v)
@@ -271,24 +105,25 @@ static char *at_risk_event_json(const Tandem__V1__Match *m, int reason, tdm_aren
 
 /* ---- check-ins ------------------------------------------------------------------- */
 
-static void record_written(store_op *op, PGresult *res)
+static void record_written(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_INTERNAL, "the check-in was not stored"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the check-in was not stored"));
         return;
     }
     Tandem__V1__CheckIn *c =
         fb_check_in_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     bool at_risk = PQgetvalue(res, 0, 1)[0] == 't';
-    op->events = tdm_arena_calloc(a, 2, sizeof(*op->events));
+    op->base.events = tdm_arena_calloc(a, 2, sizeof(*op->base.events));
     char *data = c != NULL ? fb_check_in_event_json(c, a) : NULL;
-    if (c == NULL || op->events == NULL || data == NULL) {
-        op_end(op, oom());
+    if (c == NULL || op->base.events == NULL || data == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &c->base;
-    op->events[op->n_events++] = (tdm_outbox_event){
+    op->base.response = &c->base;
+    op->base.events[op->base.n_events++] = (tdm_outbox_event){
         .type = "check_in.recorded",
         .resource_id = c->id,
         .ordering_key = op->match->id,
@@ -297,21 +132,22 @@ static void record_written(store_op *op, PGresult *res)
     if (at_risk) {
         char *risk = at_risk_event_json(op->match, TANDEM__V1__AT_RISK_REASON__LOW_RATING, a);
         if (risk == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
-        op->events[op->n_events++] = (tdm_outbox_event){
+        op->base.events[op->base.n_events++] = (tdm_outbox_event){
             .type = "match.at_risk",
             .resource_id = op->match->id,
             .ordering_key = op->match->id,
             .data_json = risk,
         };
     }
-    op_emit_and_commit(op);
+    tdm_store_op_emit(&op->base, NULL);
 }
 
-static void record_insert(store_op *op, PGresult *res)
+static void record_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* The check-in, its goal progress, the match's running totals and latest
      * progress per objective, and the LOW_RATING notice when the match's latest
@@ -319,7 +155,8 @@ static void record_insert(store_op *op, PGresult *res)
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
         "  participant_id, mentor_id, mentee_id, occurred_time, duration_minutes, topics, rating,"
-        "  notes) VALUES (" FB_T ", $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, " TS(
+        "  notes) VALUES (" TDM_SQL_TENANT
+        ", $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, " TS(
             "$6") ","
                   "  NULLIF($7::int, 0), $8::text[], $9::smallint, $10) RETURNING *),"
                   " g AS (SELECT k, p FROM unnest($11::text[], $12::int[]) AS g(k, p)),"
@@ -353,7 +190,7 @@ static void record_insert(store_op *op, PGresult *res)
                   "  RETURNING s.last_rating),"
                   " risk AS (INSERT INTO " FB_SCHEMA
                   ".at_risk_notices (tenant_id, match_id, reason)"
-                  "  SELECT " FB_T ", $1::uuid, 2 FROM st WHERE st.last_rating <= 2"
+                  "  SELECT " TDM_SQL_TENANT ", $1::uuid, 2 FROM st WHERE st.last_rating <= 2"
                   "  ON CONFLICT DO NOTHING RETURNING 1)"
                   " SELECT json_build_object('id', c.id, 'match_id', c.match_id,"
                   "  'programme_id', c.programme_id, 'participant_id', c.participant_id,"
@@ -372,7 +209,7 @@ static void record_insert(store_op *op, PGresult *res)
                                                               "FROM g))::text,"
                                                               " EXISTS (SELECT 1 FROM "
                                                               "risk) FROM c";
-    op_query(op, sql, 12, op->params, record_written);
+    tdm_store_op_query(&op->base, sql, 12, op->params, record_written);
 }
 
 void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
@@ -383,11 +220,11 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
         return;
     tdm_arena *a = r->arena;
     op->match = match;
-    op->response_desc = &tandem__v1__check_in__descriptor;
+    op->base.response_desc = &tandem__v1__check_in__descriptor;
     const char **keys = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*keys));
     int32_t *percents = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*percents));
     if (keys == NULL || percents == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (size_t i = 0; i < q->n_goal_progress; i++) {
@@ -409,34 +246,35 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
     p[11] = fb_pg_int_array(percents, q->n_goal_progress, a);
     for (int i = 0; i < 12; i++) {
         if (p[i] == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
     }
-    op_start(op, false, record_insert);
+    tdm_store_op_start(&op->base, false, record_insert);
 }
 
-static void list_check_ins_done(store_op *op, PGresult *res)
+static void list_check_ins_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     Tandem__V1__ListCheckInsResponse *out = tdm_arena_alloc(a, sizeof(*out));
     int n = PQntuples(res);
     int take = n > op->page_size ? op->page_size : n;
     if (out == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_check_ins_response__init(out);
     out->check_ins = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->check_ins));
     if (out->check_ins == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (int i = 0; i < take; i++) {
         Tandem__V1__CheckIn *c =
             fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
         if (c == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->check_ins[out->n_check_ins++] = c;
@@ -446,22 +284,24 @@ static void list_check_ins_done(store_op *op, PGresult *res)
         out->next_page_token = fb_page_token_encode(
             fb_timestamp_us(last->occurred_time), fb_timestamp_us(last->create_time), last->id, a);
         if (out->next_page_token == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
     }
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_check_ins_select(store_op *op, PGresult *res)
+static void list_check_ins_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Latest first; the keyset (occurred_time, create_time, id) is exact to the
      * microsecond, so check-ins recorded between pages never shift the cursor. */
     static const char sql[] = "SELECT " CHECK_IN_JSON(
         "CASE WHEN $5::bool THEN c.notes ELSE '' END") " FROM " FB_SCHEMA
-                                                       ".check_ins c WHERE c.tenant_id = " FB_T
+                                                       ".check_ins c WHERE c.tenant_id "
+                                                       "= " TDM_SQL_TENANT
                                                        " AND c.match_id = $1::uuid"
                                                        " AND ($2::bigint IS NULL OR "
                                                        "(c.occurred_time, c.create_time, c.id)"
@@ -470,7 +310,7 @@ static void list_check_ins_select(store_op *op, PGresult *res)
                                                                  " ORDER BY c.occurred_time DESC, "
                                                                  "c.create_time DESC, c.id DESC "
                                                                  "LIMIT $6::int";
-    op_query(op, sql, 6, op->params, list_check_ins_done);
+    tdm_store_op_query(&op->base, sql, 6, op->params, list_check_ins_done);
 }
 
 void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_size,
@@ -486,9 +326,10 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
         int64_t occ = 0, created = 0;
         char id[37];
         if (fb_page_token_decode(after_token, &occ, &created, id) != 0) {
-            op_end(op, tdm_status_add_violation(
-                           tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"), "page_token",
-                           "is not a token this list returned"));
+            tdm_store_op_end(
+                &op->base,
+                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
+                                         "page_token", "is not a token this list returned"));
             return;
         }
         op->params[1] = fmt_i64(a, occ);
@@ -497,7 +338,45 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
     }
     op->params[4] = include_notes ? "true" : "false";
     op->params[5] = fmt_int(a, page_size + 1);
-    op_start(op, true, list_check_ins_select);
+    tdm_store_op_start(&op->base, true, list_check_ins_select);
+}
+
+static void check_in_row_done(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    if (PQntuples(res) != 1) {
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "check-in not found"));
+        return;
+    }
+    Tandem__V1__CheckIn *c = fb_check_in_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
+    if (c == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    op->base.response = &c->base;
+    tdm_store_op_end(&op->base, NULL);
+}
+
+static void get_check_in_select(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    /* Never the notes: they go only to a participant token of one side. */
+    static const char sql[] =
+        "SELECT " CHECK_IN_JSON("''") " FROM " FB_SCHEMA
+                                      ".check_ins c WHERE c.tenant_id = " TDM_SQL_TENANT
+                                      " AND c.id = $1::uuid";
+    tdm_store_op_query(&op->base, sql, 1, op->params, check_in_row_done);
+}
+
+void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 1);
+    if (op == NULL)
+        return;
+    op->params[0] = check_in_id;
+    tdm_store_op_start(&op->base, true, get_check_in_select);
 }
 
 /* ---- surveys ---------------------------------------------------------------------- */
@@ -512,28 +391,30 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
                          ".survey_questions q WHERE q.tenant_id = s.tenant_id AND q.survey_id = "  \
                          "s.id))::text"
 
-static void survey_row_done(store_op *op, PGresult *res)
+static void survey_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_NOT_FOUND, "survey not found"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "survey not found"));
         return;
     }
-    Tandem__V1__Survey *s =
-        fb_survey_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    Tandem__V1__Survey *s = fb_survey_from_row(PQgetvalue(res, 0, 0),
+                                               (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (s == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &s->base;
-    op_commit_response(op);
+    op->base.response = &s->base;
+    tdm_store_op_commit(&op->base);
 }
 
-static void create_survey_insert(store_op *op, PGresult *res)
+static void create_survey_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH s AS (INSERT INTO " FB_SCHEMA ".surveys (tenant_id, programme_id, title, description)"
-        "  VALUES (" FB_T ", $1::uuid, $2, $3) RETURNING *),"
+        "  VALUES (" TDM_SQL_TENANT ", $1::uuid, $2, $3) RETURNING *),"
         " q AS (INSERT INTO " FB_SCHEMA ".survey_questions (tenant_id, survey_id, question_id,"
         "  position, text, kind, choices, required)"
         "  SELECT s.tenant_id, s.id, x.id, x.position, x.text, x.kind,"
@@ -548,7 +429,7 @@ static void create_survey_insert(store_op *op, PGresult *res)
                              "  'text', q.text, 'kind', q.kind, 'choices', q.choices, 'required', "
                              "q.required)"
                              "  ORDER BY q.position), '[]') FROM q))::text FROM s";
-    op_query(op, sql, 4, op->params, survey_row_done);
+    tdm_store_op_query(&op->base, sql, 4, op->params, survey_row_done);
 }
 
 void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,
@@ -557,71 +438,141 @@ void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tan
     store_op *op = op_new(r, cb, arg, 4);
     if (op == NULL)
         return;
-    op->response_desc = &tandem__v1__survey__descriptor;
+    op->base.response_desc = &tandem__v1__survey__descriptor;
     op->params[0] = programme_id;
     op->params[1] = s->title;
     op->params[2] = s->description;
     op->params[3] = fb_questions_document(s, r->arena);
     if (op->params[3] == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, create_survey_insert);
+    tdm_store_op_start(&op->base, false, create_survey_insert);
 }
 
-static void get_survey_select(store_op *op, PGresult *res)
+static void get_survey_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
-                              " WHERE s.tenant_id = " FB_T " AND s.id = $1::uuid";
-    op_query(op, sql, 1, op->params, survey_row_done);
+                              " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.id = $1::uuid";
+    tdm_store_op_query(&op->base, sql, 1, op->params, survey_row_done);
 }
 
 void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb, void *arg)
 {
-    fb_req plain = *r;
-    plain.idem = NULL;
-    store_op *op = op_new(&plain, cb, arg, 1);
+    /* Also the first read of SubmitSurveyResponse: read-only, so its key is not
+     * claimed here (tdm_store_op_start claims keys of writes only). */
+    store_op *op = op_new(r, cb, arg, 1);
     if (op == NULL)
         return;
     op->params[0] = survey_id;
-    op_start(op, true, get_survey_select);
+    tdm_store_op_start(&op->base, true, get_survey_select);
 }
 
-static void submit_written(void *arg, tdm_status *st, PGresult *res)
+static void list_surveys_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = arg;
-    if (st != NULL) {
-        if (st->code == TDM_ALREADY_EXISTS) {
-            tdm_status_free(st);
-            st = tdm_status_add_violation(
-                tdm_status_new(TDM_ALREADY_EXISTS,
-                               "the participant has already answered this survey"),
-                "participant_id", "has a response to this survey");
-        }
-        op_end(op, st);
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
+    Tandem__V1__ListSurveysResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    int n = PQntuples(res);
+    int take = n > op->page_size ? op->page_size : n;
+    if (out == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
+    tandem__v1__list_surveys_response__init(out);
+    out->surveys = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->surveys));
+    if (out->surveys == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    for (int i = 0; i < take; i++) {
+        Tandem__V1__Survey *s =
+            fb_survey_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
+        if (s == NULL) {
+            tdm_store_op_end(&op->base, tdm_store_oom());
+            return;
+        }
+        out->surveys[out->n_surveys++] = s;
+    }
+    if (n > op->page_size) {
+        const Tandem__V1__Survey *last = out->surveys[take - 1];
+        out->next_page_token =
+            fb_page_token_encode(fb_timestamp_us(last->create_time), 0, last->id, a);
+        if (out->next_page_token == NULL) {
+            tdm_store_op_end(&op->base, tdm_store_oom());
+            return;
+        }
+    }
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
+}
+
+static void list_surveys_select(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    /* Newest first; the keyset (create_time, id) is exact to the microsecond. */
+    static const char sql[] =
+        "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
+        " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.programme_id = $1::uuid"
+        " AND ($2::bigint IS NULL OR (s.create_time, s.id) < (" TS(
+            "$2") ", $3::uuid))"
+                  " ORDER BY s.create_time DESC, s.id DESC LIMIT $4::int";
+    tdm_store_op_query(&op->base, sql, 4, op->params, list_surveys_done);
+}
+
+void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_size,
+                           const char *after_token, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 4);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->page_size = page_size;
+    op->params[0] = programme_id;
+    if (after_token != NULL && after_token[0] != '\0') {
+        int64_t created = 0, unused = 0;
+        char id[37];
+        if (fb_page_token_decode(after_token, &created, &unused, id) != 0 || unused != 0) {
+            tdm_store_op_end(
+                &op->base,
+                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
+                                         "page_token", "is not a token this list returned"));
+            return;
+        }
+        op->params[1] = fmt_i64(a, created);
+        op->params[2] = tdm_arena_strdup(a, id);
+    }
+    op->params[3] = fmt_int(a, page_size + 1);
+    tdm_store_op_start(&op->base, true, list_surveys_select);
+}
+
+static void submit_written(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_INTERNAL, "the response was not stored"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the response was not stored"));
         return;
     }
     Tandem__V1__SurveyResponse *sr = fb_survey_response_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (sr == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->response = &sr->base;
-    op_commit_response(op);
+    op->base.response = &sr->base;
+    tdm_store_op_commit(&op->base);
 }
 
-static void submit_insert(store_op *op, PGresult *res)
+static void submit_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH r AS (INSERT INTO " FB_SCHEMA ".survey_responses (tenant_id, survey_id, programme_id,"
-        "  participant_id) VALUES (" FB_T ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
+        "  participant_id) VALUES (" TDM_SQL_TENANT ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
         " a AS (INSERT INTO " FB_SCHEMA ".survey_answers (tenant_id, response_id, programme_id,"
         "  question_id, kind, score, text, choice)"
         "  SELECT r.tenant_id, r.id, r.programme_id, x.question_id, x.kind, x.score,"
@@ -637,9 +588,7 @@ static void submit_insert(store_op *op, PGresult *res)
                                               "'choice', a.choice)"
                                               "  ORDER BY a.question_id), '[]') FROM a))::text "
                                               "FROM r";
-    op->next = NULL;
-    if (tdm_pg_tx_query(op->tx, sql, 4, op->params, submit_written, op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+    tdm_store_op_query(&op->base, sql, 4, op->params, submit_written);
 }
 
 void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
@@ -649,16 +598,19 @@ void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
     store_op *op = op_new(r, cb, arg, 4);
     if (op == NULL)
         return;
-    op->response_desc = &tandem__v1__survey_response__descriptor;
+    op->base.response_desc = &tandem__v1__survey_response__descriptor;
+    op->base.conflict_message = "the participant has already answered this survey";
+    op->base.conflict_field = "participant_id";
+    op->base.conflict_description = "has a response to this survey";
     op->params[0] = survey->id;
     op->params[1] = survey->programme_id;
     op->params[2] = q->participant_id;
     op->params[3] = fb_answers_document(q, survey, r->arena);
     if (op->params[3] == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, submit_insert);
+    tdm_store_op_start(&op->base, false, submit_insert);
 }
 
 /* ---- the programme's matches as array parameters ------------------------------------ */
@@ -716,44 +668,44 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
 
 /* ---- the report ------------------------------------------------------------------- */
 
-static void report_done(store_op *op, PGresult *res)
+static void report_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_INTERNAL, "the report was not computed"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the report was not computed"));
         return;
     }
-    Tandem__V1__ProgrammeReport *rep =
-        fb_report_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena);
+    Tandem__V1__ProgrammeReport *rep = fb_report_from_row(
+        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (rep == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     const Tandem__V1__Programme *g = op->data->programme;
     rep->programme_id = g->id;
     rep->anonymity_threshold = g->anonymity_threshold;
-    rep->generate_time = fb_timestamp_from_us((int64_t)fb_now_s() * 1000000, op->req.arena);
-    op->response = &rep->base;
-    op_end(op, NULL);
+    rep->generate_time = fb_timestamp_from_us((int64_t)fb_now_s() * 1000000, op->base.req.arena);
+    op->base.response = &rep->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void report_select(store_op *op, PGresult *res)
+static void report_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
-    op->next = report_done;
-    if (tdm_pg_tx_query_params(op->tx, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->param_types,
-                               op->params, op->param_lengths, op->param_formats, 0, op_result,
-                               op) != 0)
-        op_end(op, tdm_status_new(TDM_INTERNAL, "could not send a query"));
+    tdm_store_op_query_params(&op->base, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->param_types,
+                              op->params, op->param_lengths, op->param_formats, report_done);
 }
 
 /* A large statement over arrays: a JIT compile would cost more than it saves, and
  * its sorts and hashes fit in memory. Local to the transaction. */
-static void report_settings(store_op *op, PGresult *res)
+static void report_settings(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT set_config('jit', 'off', true),"
                               " set_config('work_mem', '32MB', true)";
-    op_query(op, sql, 0, NULL, report_select);
+    tdm_store_op_query(&op->base, sql, 0, NULL, report_select);
 }
 
 /* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
@@ -786,7 +738,7 @@ static int bind_columns(store_op *op, int first, const fb_pg_array *cols, int n)
     for (int i = 0; i < n; i++) {
         fb_pg_array c = cols[i]; /* its buffer keeps room for the header */
         int k = first + i;
-        op->params[k] = fb_pg_array_finish(&c, &op->param_lengths[k], op->req.arena);
+        op->params[k] = fb_pg_array_finish(&c, &op->param_lengths[k], op->base.req.arena);
         op->param_formats[k] = 1;
         op->param_types[k] = array_type(c.elemtype);
         if (op->params[k] == NULL)
@@ -860,7 +812,7 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
     op->param_formats = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_formats));
     if (objectives == NULL || op->param_types == NULL || op->param_lengths == NULL ||
         op->param_formats == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (size_t i = 0; i < g->n_objectives; i++)
@@ -879,10 +831,10 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
     for (int i = 0; failed == 0 && i < FB_REPORT_NPARAMS; i++)
         failed = p[i] == NULL ? -1 : 0;
     if (failed != 0) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, true, report_settings);
+    tdm_store_op_start(&op->base, true, report_settings);
 }
 
 /* ---- at-risk matches ------------------------------------------------------------------ */
@@ -903,21 +855,22 @@ static const Tandem__V1__Match *find_match(store_op *op, const char *id)
     return hit != NULL ? *hit : NULL;
 }
 
-static void at_risk_done(store_op *op, PGresult *res)
+static void at_risk_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     Tandem__V1__ListAtRiskMatchesResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    op->events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->events));
-    if (out == NULL || op->events == NULL) {
-        op_end(op, oom());
+    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
+    if (out == NULL || op->base.events == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_at_risk_matches_response__init(out);
     out->at_risk_matches =
         tdm_arena_calloc(a, (size_t)op->page_size + 1, sizeof(*out->at_risk_matches));
     if (out->at_risk_matches == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     int64_t last_since = 0;
@@ -928,17 +881,17 @@ static void at_risk_done(store_op *op, PGresult *res)
         const char *kind = PQgetvalue(res, i, 0);
         const Tandem__V1__Match *m = find_match(op, PQgetvalue(res, i, 1));
         if (m == NULL) {
-            op_end(op, tdm_status_new(TDM_INTERNAL, "an unknown match came back"));
+            tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "an unknown match came back"));
             return;
         }
         if (kind[0] == 'n') {
             int reason = atoi(PQgetvalue(res, i, 2));
             char *data = at_risk_event_json(m, reason, a);
             if (data == NULL) {
-                op_end(op, oom());
+                tdm_store_op_end(&op->base, tdm_store_oom());
                 return;
             }
-            op->events[op->n_events++] = (tdm_outbox_event){
+            op->base.events[op->base.n_events++] = (tdm_outbox_event){
                 .type = "match.at_risk",
                 .resource_id = m->id,
                 .ordering_key = m->id,
@@ -953,7 +906,7 @@ static void at_risk_done(store_op *op, PGresult *res)
         Tandem__V1__AtRiskMatch *x = tdm_arena_alloc(a, sizeof(*x));
         int32_t *reasons = tdm_arena_calloc(a, 3, sizeof(*reasons));
         if (x == NULL || reasons == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         tandem__v1__at_risk_match__init(x);
@@ -974,16 +927,17 @@ static void at_risk_done(store_op *op, PGresult *res)
         const Tandem__V1__AtRiskMatch *last = out->at_risk_matches[out->n_at_risk_matches - 1];
         out->next_page_token = fb_page_token_encode(last_since, 0, last->match->id, a);
         if (out->next_page_token == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
     }
-    op->response = &out->base;
-    op_emit_and_commit(op);
+    op->base.response = &out->base;
+    tdm_store_op_emit(&op->base, NULL);
 }
 
-static void at_risk_select(store_op *op, PGresult *res)
+static void at_risk_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Every at-risk match of the programme is computed; notices are inserted for
      * each (match, reason) not yet notified (one match.at_risk event each); the page
@@ -997,11 +951,11 @@ static void at_risk_select(store_op *op, PGresult *res)
         "  now() - COALESCE(s.last_time, m.start_time) > make_interval(days => 2 * $7::int)"
         "   AS overdue,"
         "  COALESCE(s.last_rating, 5) <= 2 AS low, m.declined OR m.status = 3 AS declined"
-        "  FROM m LEFT JOIN " FB_SCHEMA ".match_stats s ON s.tenant_id = " FB_T
+        "  FROM m LEFT JOIN " FB_SCHEMA ".match_stats s ON s.tenant_id = " TDM_SQL_TENANT
         "  AND s.match_id = m.id WHERE m.status <> 5),"
         " risky AS (SELECT * FROM r WHERE overdue OR low OR declined),"
         " notices AS (INSERT INTO " FB_SCHEMA ".at_risk_notices (tenant_id, match_id, reason)"
-        "  SELECT " FB_T ", risky.id, x.reason FROM risky CROSS JOIN LATERAL"
+        "  SELECT " TDM_SQL_TENANT ", risky.id, x.reason FROM risky CROSS JOIN LATERAL"
         "  (VALUES (1, risky.overdue), (2, risky.low), (3, risky.declined)) x(reason, yes)"
         "  WHERE x.yes ON CONFLICT DO NOTHING RETURNING match_id, reason)"
         " SELECT 'n', match_id::text, reason, NULL::bool, NULL::bool, NULL::bool, NULL::bigint,"
@@ -1013,7 +967,7 @@ static void at_risk_select(store_op *op, PGresult *res)
                                       "  WHERE $8::bigint IS NULL OR (since, id) > (" TS(
                                           "$8") ", $9::uuid)"
                                                 "  ORDER BY since, id LIMIT $10::int)";
-    op_query(op, sql, 10, op->params, at_risk_done);
+    tdm_store_op_query(&op->base, sql, 10, op->params, at_risk_done);
 }
 
 void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size,
@@ -1027,7 +981,7 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size
     op->page_size = page_size;
     op->sorted_matches = tdm_arena_calloc(a, d->n_matches + 1, sizeof(*op->sorted_matches));
     if (op->sorted_matches == NULL || match_arrays(d, a, op->params) != 0) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     if (d->n_matches > 0)
@@ -1039,98 +993,103 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size
         int64_t since = 0, unused = 0;
         char id[37];
         if (fb_page_token_decode(after_token, &since, &unused, id) != 0) {
-            op_end(op, tdm_status_add_violation(
-                           tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"), "page_token",
-                           "is not a token this list returned"));
+            tdm_store_op_end(
+                &op->base,
+                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
+                                         "page_token", "is not a token this list returned"));
             return;
         }
         op->params[7] = fmt_i64(a, since);
         op->params[8] = tdm_arena_strdup(a, id);
     }
     op->params[9] = fmt_int(a, page_size + 1);
-    op_start(op, false, at_risk_select);
+    tdm_store_op_start(&op->base, false, at_risk_select);
 }
 
 /* ---- personal data ---------------------------------------------------------------- */
 
-static void export_responses_done(store_op *op, PGresult *res)
+static void export_responses_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__Internal__V1__ExportParticipantsResponse *out = (void *)op->response;
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    Tandem__Internal__V1__ExportParticipantsResponse *out = (void *)op->base.response;
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     out->survey_responses =
         tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->survey_responses));
     if (out->survey_responses == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (int i = 0; i < n; i++) {
         Tandem__V1__SurveyResponse *sr =
             fb_survey_response_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
         if (sr == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->survey_responses[out->n_survey_responses++] = sr;
     }
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void export_check_ins_done(store_op *op, PGresult *res)
+static void export_check_ins_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
     int n = PQntuples(res);
     if (out == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__internal__v1__export_participants_response__init(out);
     out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
     if (out->check_ins == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (int i = 0; i < n; i++) {
         Tandem__V1__CheckIn *c =
             fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
         if (c == NULL) {
-            op_end(op, oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         out->check_ins[out->n_check_ins++] = c;
     }
-    op->response = &out->base;
+    op->base.response = &out->base;
     static const char sql[] =
         "SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
         " 'programme_id', r.programme_id, 'participant_id', r.participant_id,"
-        " 'create_us', " US("r.create_time") ", 'answers', (SELECT "
-                                             "COALESCE(json_agg(json_build_object("
-                                             "'question_id', a.question_id, 'score', a.score, "
-                                             "'text', a.text, 'choice', a.choice)"
-                                             " ORDER BY a.question_id), '[]') FROM " FB_SCHEMA
-                                             ".survey_answers a WHERE a.tenant_id = r.tenant_id "
-                                             "AND a.response_id = r.id))::text"
-                                             " FROM " FB_SCHEMA
-                                             ".survey_responses r WHERE r.tenant_id = " FB_T
-                                             " AND r.participant_id = ANY($1::uuid[]) ORDER BY "
-                                             "r.create_time, r.id LIMIT $2::int";
-    op_query(op, sql, 2, op->params, export_responses_done);
+        " 'create_us', " US(
+            "r.create_time") ", 'answers', (SELECT "
+                             "COALESCE(json_agg(json_build_object("
+                             "'question_id', a.question_id, 'score', a.score, "
+                             "'text', a.text, 'choice', a.choice)"
+                             " ORDER BY a.question_id), '[]') FROM " FB_SCHEMA
+                             ".survey_answers a WHERE a.tenant_id = r.tenant_id "
+                             "AND a.response_id = r.id))::text"
+                             " FROM " FB_SCHEMA
+                             ".survey_responses r WHERE r.tenant_id = " TDM_SQL_TENANT
+                             " AND r.participant_id = ANY($1::uuid[]) ORDER BY "
+                             "r.create_time, r.id LIMIT $2::int";
+    tdm_store_op_query(&op->base, sql, 2, op->params, export_responses_done);
 }
 
-static void export_check_ins(store_op *op, PGresult *res)
+static void export_check_ins(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Check-ins of their matches, with notes: the export goes to the person, who
      * is one side of each of these matches. */
     static const char sql[] =
         "SELECT " CHECK_IN_JSON("c.notes") " FROM " FB_SCHEMA ".check_ins c"
-                                           " WHERE c.tenant_id = " FB_T
+                                           " WHERE c.tenant_id = " TDM_SQL_TENANT
                                            " AND (c.participant_id = ANY($1::uuid[])"
                                            " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
                                            "ANY($1::uuid[]))"
                                            " ORDER BY c.occurred_time, c.id LIMIT $2::int";
-    op_query(op, sql, 2, op->params, export_check_ins_done);
+    tdm_store_op_query(&op->base, sql, 2, op->params, export_check_ins_done);
 }
 
 void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
@@ -1141,21 +1100,22 @@ void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void
     op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
     op->params[1] = fmt_int(r->arena, FB_MAX_EXPORT_ITEMS);
     if (op->params[0] == NULL || op->params[1] == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, true, export_check_ins);
+    tdm_store_op_start(&op->base, true, export_check_ins);
 }
 
-static void erase_done(store_op *op, PGresult *res)
+static void erase_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     Tandem__Internal__V1__EraseParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
     Tandem__V1__ErasureCounts *c = tdm_arena_alloc(a, sizeof(*c));
     if (out == NULL || c == NULL || PQntuples(res) != 1) {
-        op_end(op, out == NULL || c == NULL
-                       ? oom()
-                       : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
+        tdm_store_op_end(&op->base, out == NULL || c == NULL
+                                        ? tdm_store_oom()
+                                        : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
         return;
     }
     tandem__internal__v1__erase_participants_response__init(out);
@@ -1163,12 +1123,13 @@ static void erase_done(store_op *op, PGresult *res)
     c->check_ins = atoi(PQgetvalue(res, 0, 0));
     c->survey_responses = atoi(PQgetvalue(res, 0, 1));
     out->counts = c;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void erase_update(store_op *op, PGresult *res)
+static void erase_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
@@ -1176,7 +1137,7 @@ static void erase_update(store_op *op, PGresult *res)
      * person's record and name them as a side). */
     static const char sql[] =
         "WITH mine AS (SELECT count(*) AS n FROM " FB_SCHEMA ".check_ins"
-        "  WHERE tenant_id = " FB_T " AND participant_id = ANY($1::uuid[])),"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND participant_id = ANY($1::uuid[])),"
         " ci AS (UPDATE " FB_SCHEMA ".check_ins c SET"
         "  notes = CASE WHEN c.participant_id = ANY($1::uuid[]) THEN '' ELSE c.notes END,"
         "  topics = CASE WHEN c.participant_id = ANY($1::uuid[]) THEN '{}' ELSE c.topics END,"
@@ -1184,16 +1145,18 @@ static void erase_update(store_op *op, PGresult *res)
         "   ELSE c.participant_id END,"
         "  mentor_id = CASE WHEN c.mentor_id = ANY($1::uuid[]) THEN NULL ELSE c.mentor_id END,"
         "  mentee_id = CASE WHEN c.mentee_id = ANY($1::uuid[]) THEN NULL ELSE c.mentee_id END"
-        "  WHERE c.tenant_id = " FB_T " AND (c.participant_id = ANY($1::uuid[])"
+        "  WHERE c.tenant_id = " TDM_SQL_TENANT " AND (c.participant_id = ANY($1::uuid[])"
         "  OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = ANY($1::uuid[])) RETURNING 1),"
         " resp AS (UPDATE " FB_SCHEMA ".survey_responses r SET participant_id = NULL"
-        "  WHERE r.tenant_id = " FB_T " AND r.participant_id = ANY($1::uuid[]) RETURNING r.id),"
+        "  WHERE r.tenant_id = " TDM_SQL_TENANT
+        " AND r.participant_id = ANY($1::uuid[]) RETURNING r.id),"
         " ans AS (UPDATE " FB_SCHEMA ".survey_answers a SET text = NULL FROM resp"
-        "  WHERE a.tenant_id = " FB_T " AND a.response_id = resp.id AND a.text IS NOT NULL"
+        "  WHERE a.tenant_id = " TDM_SQL_TENANT
+        " AND a.response_id = resp.id AND a.text IS NOT NULL"
         "  RETURNING 1)"
         " SELECT (SELECT n FROM mine), (SELECT count(*) FROM resp),"
         "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans)";
-    op_query(op, sql, 1, op->params, erase_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 
 void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
@@ -1203,8 +1166,8 @@ void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void 
         return;
     op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
     if (op->params[0] == NULL) {
-        op_end(op, oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op_start(op, false, erase_update);
+    tdm_store_op_start(&op->base, false, erase_update);
 }

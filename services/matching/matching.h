@@ -29,6 +29,7 @@
 #include "tandem/runtime.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
+#include "tandem/store.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/matching.pb-c.h"
@@ -256,14 +257,9 @@ char *mt_event_json(const char *name, const ProtobufCMessage *m, tdm_arena *a);
 
 /* ---- store.c ---------------------------------------------------------------------- */
 
-typedef struct mt_req {
-    tdm_pg_pool *pool;
-    tdm_arena *arena;
-    const tdm_call_context *ctx;
-    const tdm_idem_key *idem; /* NULL: no Idempotency-Key */
-} mt_req;
-
-typedef void (*mt_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+/* What a store call needs of its call, and its one completion (tandem/store.h). */
+typedef tdm_store_req mt_req;
+typedef tdm_store_cb mt_store_cb;
 
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg);
 void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest *q, int page_size,

@@ -26,7 +26,7 @@
 #define STR_(x)          #x
 #define STR(x)           STR_(x)
 
-#define T "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define T TDM_SQL_TENANT
 
 /* $1 programme, $2 after seq, $3 max rows. One pass in creation order (the
  * index's): `keep` marks the page; every array aggregates the same kept rows in one

@@ -20,25 +20,27 @@
 
 /* ---- matches ---------------------------------------------------------------------- */
 
-static void match_row_done(store_op *op, PGresult *res)
+static void match_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("match"));
+        tdm_store_op_end(&op->base, op_not_found("match"));
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
     if (m != NULL) {
-        op->response = m;
-        op_end(op, NULL);
+        op->base.response = m;
+        tdm_store_op_end(&op->base, NULL);
     }
 }
 
-static void get_match_select(store_op *op, PGresult *res)
+static void get_match_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
                               " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
-    op_query(op, sql, 1, op->params, match_row_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, match_row_done);
 }
 
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
@@ -46,14 +48,15 @@ void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *a
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
-    op_start(op, true, get_match_select);
+    tdm_store_op_start(&op->base, true, get_match_select);
 }
 
-static void list_matches_done(store_op *op, PGresult *res)
+static void list_matches_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ListMatchesResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ListMatchesResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
     if (out == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_matches_response__init(out);
@@ -62,12 +65,13 @@ static void list_matches_done(store_op *op, PGresult *res)
                 &out->next_page_token) != 0)
         return;
     out->matches = (Tandem__V1__Match **)items;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_matches_select(store_op *op, PGresult *res)
+static void list_matches_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Newest first: keyset on seq descending; 0 means "from the newest". */
     static const char sql[] =
@@ -76,7 +80,7 @@ static void list_matches_select(store_op *op, PGresult *res)
         " AND ($2::bigint = 0 OR m.seq < $2::bigint) AND ($3::int = 0 OR m.status = $3::int)"
         " AND ($4 = '' OR m.mentor_id::text = $4 OR m.mentee_id::text = $4)"
         " AND ($5 = '' OR m.run_id::text = $5) ORDER BY m.seq DESC LIMIT $6::int";
-    op_query(op, sql, 6, op->params, list_matches_done);
+    tdm_store_op_query(&op->base, sql, 6, op->params, list_matches_done);
 }
 
 void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest *q, int page_size,
@@ -89,55 +93,52 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
                                 op_int(a, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    op_start(op, true, list_matches_select);
+    tdm_store_op_start(&op->base, true, list_matches_select);
 }
 
 /* ---- RespondToMatch and EndMatch ---------------------------------------------------- */
 
-static void match_event_written(void *arg, tdm_status *st)
-{
-    op_end(arg, st);
-}
-
 /* The match just written is the response; append its event, then commit. */
-static void match_changed(store_op *op, PGresult *res)
+static void match_changed(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("match"));
+        tdm_store_op_end(&op->base, op_not_found("match"));
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
     if (m == NULL)
         return;
-    op->response = m;
+    op->base.response = m;
     const Tandem__V1__Match *match = (const void *)m;
-    if (op_event(op, op->event_type, match->id, mt_event_json("match", m, op->req.arena),
-                 match_event_written) != 0)
-        return;
+    op_event(op, op->event_type, match->id, mt_event_json("match", m, op->base.req.arena), NULL);
 }
 
-static void respond_locked(store_op *op, PGresult *res)
+static void respond_locked(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("match"));
+        tdm_store_op_end(&op->base, op_not_found("match"));
         return;
     }
     int status = atoi(PQgetvalue(res, 0, 0));
     const char *mentor = PQgetvalue(res, 0, 1), *mentee = PQgetvalue(res, 0, 2);
     int mentor_resp = atoi(PQgetvalue(res, 0, 3)), mentee_resp = atoi(PQgetvalue(res, 0, 4));
     const Tandem__V1__RespondToMatchRequest *q = op->respond;
-    const char *who = op_lower(op->req.arena, q->participant_id);
+    const char *who = op_lower(op->base.req.arena, q->participant_id);
     bool is_mentor = strcmp(who, mentor) == 0;
     if (!is_mentor && strcmp(who, mentee) != 0) {
-        op_end(op, tdm_status_add_violation(
-                       tdm_status_new(TDM_INVALID_ARGUMENT, "the participant is not in this match"),
-                       "participant_id", "must be the match's mentor or mentee"));
+        tdm_store_op_end(&op->base, tdm_status_add_violation(
+                                        tdm_status_new(TDM_INVALID_ARGUMENT,
+                                                       "the participant is not in this match"),
+                                        "participant_id", "must be the match's mentor or mentee"));
         return;
     }
     if (status != TANDEM__V1__MATCH__STATUS__PROPOSED &&
         status != TANDEM__V1__MATCH__STATUS__ACCEPTED) {
-        op_end(op, tdm_status_new(TDM_FAILED_PRECONDITION,
-                                  "only a PROPOSED or ACCEPTED match can be answered"));
+        tdm_store_op_end(&op->base,
+                         tdm_status_new(TDM_FAILED_PRECONDITION,
+                                        "only a PROPOSED or ACCEPTED match can be answered"));
         return;
     }
     int decision = q->accept ? TANDEM__V1__MATCH_RESPONSE__DECISION__ACCEPTED
@@ -151,11 +152,11 @@ static void respond_locked(store_op *op, PGresult *res)
         /* The same answer again: nothing changes, no second event. */
         static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
                                   " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
-        op_query(op, sql, 1, op->params, match_row_done);
+        tdm_store_op_query(&op->base, sql, 1, op->params, match_row_done);
         return;
     }
     op->event_type = q->accept ? "match.accepted" : "match.declined";
-    tdm_arena *a = op->req.arena;
+    tdm_arena *a = op->base.req.arena;
     if (op_params(op, 5, q->id, is_mentor ? "true" : "false", op_int(a, decision), q->reason,
                   op_int(a, next)) != 0)
         return;
@@ -172,16 +173,17 @@ static void respond_locked(store_op *op, PGresult *res)
         " end_time = CASE WHEN $5::int = 3 THEN now() ELSE end_time END,"
         " end_reason = CASE WHEN $5::int = 3 THEN $4 ELSE end_reason END, update_time = now()"
         " WHERE tenant_id = " T " AND id = $1::uuid RETURNING *) SELECT " MATCH_JSON " FROM m";
-    op_query(op, sql, 5, op->params, match_changed);
+    tdm_store_op_query(&op->base, sql, 5, op->params, match_changed);
 }
 
-static void respond_lock(store_op *op, PGresult *res)
+static void respond_lock(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
                               " mentee_response FROM " MT_SCHEMA ".matches"
                               " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    op_query(op, sql, 1, op->params, respond_locked);
+    tdm_store_op_query(&op->base, sql, 1, op->params, respond_locked);
 }
 
 void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *q, mt_store_cb cb,
@@ -191,24 +193,26 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
     if (op == NULL || op_params(op, 1, q->id) != 0)
         return;
     op->respond = q;
-    op_start(op, false, respond_lock);
+    tdm_store_op_start(&op->base, false, respond_lock);
 }
 
-static void end_locked(store_op *op, PGresult *res)
+static void end_locked(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("match"));
+        tdm_store_op_end(&op->base, op_not_found("match"));
         return;
     }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status == TANDEM__V1__MATCH__STATUS__ENDED) {
         static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
                                   " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
-        op_query(op, sql, 1, op->params, match_row_done); /* idempotent */
+        tdm_store_op_query(&op->base, sql, 1, op->params, match_row_done); /* idempotent */
         return;
     }
     if (status == TANDEM__V1__MATCH__STATUS__DECLINED) {
-        op_end(op, tdm_status_new(TDM_FAILED_PRECONDITION, "a declined match cannot be ended"));
+        tdm_store_op_end(
+            &op->base, tdm_status_new(TDM_FAILED_PRECONDITION, "a declined match cannot be ended"));
         return;
     }
     op->event_type = "match.ended";
@@ -216,15 +220,16 @@ static void end_locked(store_op *op, PGresult *res)
         "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
         " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND id = $1::uuid"
         " RETURNING *) SELECT " MATCH_JSON " FROM m";
-    op_query(op, sql, 2, op->params, match_changed);
+    tdm_store_op_query(&op->base, sql, 2, op->params, match_changed);
 }
 
-static void end_lock(store_op *op, PGresult *res)
+static void end_lock(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
                               " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    op_query(op, sql, 1, op->params, end_locked);
+    tdm_store_op_query(&op->base, sql, 1, op->params, end_locked);
 }
 
 void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_store_cb cb,
@@ -233,29 +238,25 @@ void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, id, reason) != 0)
         return;
-    op_start(op, false, end_lock);
+    tdm_store_op_start(&op->base, false, end_lock);
 }
 
-static void ended_committed(store_op *op, PGresult *res)
+static void ended_of(tdm_store_op *base, PGresult *res)
 {
-    (void)res;
-    op_end(op, NULL);
+    store_op *op = (store_op *)base;
+    op_match_events(op, res, "match.ended", NULL);
 }
 
-static void ended_of(store_op *op, PGresult *res)
+static void end_of_lock(tdm_store_op *base, PGresult *res)
 {
-    op_match_events(op, res, "match.ended", ended_committed);
-}
-
-static void end_of_lock(store_op *op, PGresult *res)
-{
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
         " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
         " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
         " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
-    op_query(op, sql, 2, op->params, ended_of);
+    tdm_store_op_query(&op->base, sql, 2, op->params, ended_of);
 }
 
 void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const char *reason,
@@ -264,7 +265,7 @@ void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, participant_ids, reason) != 0)
         return;
-    op_start(op, false, end_of_lock);
+    tdm_store_op_start(&op->base, false, end_of_lock);
 }
 
 /* ---- pins and exclusions ------------------------------------------------------------ */
@@ -274,25 +275,29 @@ static const ProtobufCMessageDescriptor *rule_desc(int kind)
     return kind == 0 ? &tandem__v1__pin__descriptor : &tandem__v1__exclusion__descriptor;
 }
 
-static void rule_row_done(store_op *op, PGresult *res)
+static void rule_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, rule_desc(op->kind));
     if (m != NULL) {
-        op->response = m;
-        op_commit_response(op);
+        op->base.response = m;
+        tdm_store_op_commit(&op->base);
     }
 }
 
-static void rule_insert(store_op *op, PGresult *res)
+static void rule_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) > 0) {
-        op_end(op, tdm_status_new(TDM_FAILED_PRECONDITION,
-                                  op->kind == 0 ? "the pair is excluded: delete the exclusion first"
-                                                : "the pair is pinned: delete the pin first"));
+        tdm_store_op_end(&op->base,
+                         tdm_status_new(TDM_FAILED_PRECONDITION,
+                                        op->kind == 0
+                                            ? "the pair is excluded: delete the exclusion first"
+                                            : "the pair is pinned: delete the pin first"));
         return;
     }
     static const char pin_sql[] =
@@ -303,14 +308,16 @@ static void rule_insert(store_op *op, PGresult *res)
         "WITH x AS (INSERT INTO " MT_SCHEMA ".exclusions (tenant_id, id, programme_id,"
         " mentor_id, mentee_id, reason) VALUES (" T ", gen_random_uuid(), $1::uuid, $2::uuid,"
         " $3::uuid, $4) RETURNING *) SELECT " RULE_JSON " FROM x";
-    op->conflict_message = op->kind == 0 ? "the pair is already pinned, or the mentee is pinned "
-                                           "to another mentor"
-                                         : "the pair is already excluded";
-    op_query(op, op->kind == 0 ? pin_sql : excl_sql, 4, op->params, rule_row_done);
+    op->base.conflict_message = op->kind == 0
+                                    ? "the pair is already pinned, or the mentee is pinned "
+                                      "to another mentor"
+                                    : "the pair is already excluded";
+    tdm_store_op_query(&op->base, op->kind == 0 ? pin_sql : excl_sql, 4, op->params, rule_row_done);
 }
 
-static void rule_check(store_op *op, PGresult *res)
+static void rule_check(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* A pin conflicts with an exclusion of the same pair, and vice versa. */
     static const char pin_sql[] = "SELECT 1 FROM " MT_SCHEMA ".exclusions WHERE tenant_id = " T
@@ -319,7 +326,7 @@ static void rule_check(store_op *op, PGresult *res)
     static const char excl_sql[] = "SELECT 1 FROM " MT_SCHEMA ".pins WHERE tenant_id = " T
                                    " AND programme_id = $1::uuid AND mentor_id = $2::uuid"
                                    " AND mentee_id = $3::uuid";
-    op_query(op, op->kind == 0 ? pin_sql : excl_sql, 3, op->params, rule_insert);
+    tdm_store_op_query(&op->base, op->kind == 0 ? pin_sql : excl_sql, 3, op->params, rule_insert);
 }
 
 void mt_store_add_pair_rule(const mt_req *r, int kind, const char *programme_id,
@@ -330,45 +337,47 @@ void mt_store_add_pair_rule(const mt_req *r, int kind, const char *programme_id,
     if (op == NULL || op_params(op, 4, programme_id, mentor_id, mentee_id, reason) != 0)
         return;
     op->kind = kind;
-    op->response_desc = rule_desc(kind);
-    op_start(op, false, rule_check);
+    op->base.response_desc = rule_desc(kind);
+    tdm_store_op_start(&op->base, false, rule_check);
 }
 
-static void list_rules_done(store_op *op, PGresult *res)
+static void list_rules_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     void **items = NULL;
     size_t n = 0;
     char *token = NULL;
     if (op_page(op, res, rule_desc(op->kind), &items, &n, &token) != 0)
         return;
     if (op->kind == 0) {
-        Tandem__V1__ListPinsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+        Tandem__V1__ListPinsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
         if (out == NULL) {
-            op_end(op, op_oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         tandem__v1__list_pins_response__init(out);
         out->pins = (Tandem__V1__Pin **)items;
         out->n_pins = n;
         out->next_page_token = token;
-        op->response = &out->base;
+        op->base.response = &out->base;
     } else {
-        Tandem__V1__ListExclusionsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+        Tandem__V1__ListExclusionsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
         if (out == NULL) {
-            op_end(op, op_oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
         tandem__v1__list_exclusions_response__init(out);
         out->exclusions = (Tandem__V1__Exclusion **)items;
         out->n_exclusions = n;
         out->next_page_token = token;
-        op->response = &out->base;
+        op->base.response = &out->base;
     }
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_rules_select(store_op *op, PGresult *res)
+static void list_rules_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char pin_sql[] =
         "SELECT x.seq, " RULE_JSON " FROM " MT_SCHEMA ".pins x WHERE x.tenant_id = " T
@@ -376,7 +385,8 @@ static void list_rules_select(store_op *op, PGresult *res)
     static const char excl_sql[] =
         "SELECT x.seq, " RULE_JSON " FROM " MT_SCHEMA ".exclusions x WHERE x.tenant_id = " T
         " AND x.programme_id = $1::uuid AND x.seq > $2::bigint ORDER BY x.seq LIMIT $3::int";
-    op_query(op, op->kind == 0 ? pin_sql : excl_sql, 3, op->params, list_rules_done);
+    tdm_store_op_query(&op->base, op->kind == 0 ? pin_sql : excl_sql, 3, op->params,
+                       list_rules_done);
 }
 
 void mt_store_list_pair_rules(const mt_req *r, int kind, const char *programme_id, int page_size,
@@ -388,33 +398,36 @@ void mt_store_list_pair_rules(const mt_req *r, int kind, const char *programme_i
         return;
     op->kind = kind;
     op->page_size = page_size;
-    op_start(op, true, list_rules_select);
+    tdm_store_op_start(&op->base, true, list_rules_select);
 }
 
-static void delete_rule_done(store_op *op, PGresult *res)
+static void delete_rule_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
         return;
     }
-    Google__Protobuf__Empty *e = tdm_arena_alloc(op->req.arena, sizeof(*e));
+    Google__Protobuf__Empty *e = tdm_arena_alloc(op->base.req.arena, sizeof(*e));
     if (e == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     google__protobuf__empty__init(e);
-    op->response = &e->base;
-    op_end(op, NULL);
+    op->base.response = &e->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void delete_rule(store_op *op, PGresult *res)
+static void delete_rule(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char pin_sql[] =
         "DELETE FROM " MT_SCHEMA ".pins WHERE tenant_id = " T " AND id = $1::uuid RETURNING 1";
     static const char excl_sql[] = "DELETE FROM " MT_SCHEMA ".exclusions WHERE tenant_id = " T
                                    " AND id = $1::uuid RETURNING 1";
-    op_query(op, op->kind == 0 ? pin_sql : excl_sql, 1, op->params, delete_rule_done);
+    tdm_store_op_query(&op->base, op->kind == 0 ? pin_sql : excl_sql, 1, op->params,
+                       delete_rule_done);
 }
 
 void mt_store_delete_pair_rule(const mt_req *r, int kind, const char *id, mt_store_cb cb, void *arg)
@@ -423,15 +436,16 @@ void mt_store_delete_pair_rule(const mt_req *r, int kind, const char *id, mt_sto
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
     op->kind = kind;
-    op_start(op, false, delete_rule);
+    tdm_store_op_start(&op->base, false, delete_rule);
 }
 
 /* ---- the matching state of a programme ---------------------------------------------- */
 
-static void read_state_done(store_op *op, PGresult *res)
+static void read_state_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     mt_state *s = op->state;
-    tdm_arena *a = op->req.arena;
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     size_t cap = (size_t)(n > 0 ? n : 1);
     char ***mentor[3] = {&s->pin_mentor, &s->excl_mentor, &s->live_mentor};
@@ -442,7 +456,7 @@ static void read_state_done(store_op *op, PGresult *res)
         *mentee[k] = tdm_arena_calloc(a, cap, sizeof(char *));
         *count[k] = 0;
         if (*mentor[k] == NULL || *mentee[k] == NULL) {
-            op_end(op, op_oom());
+            tdm_store_op_end(&op->base, tdm_store_oom());
             return;
         }
     }
@@ -454,11 +468,12 @@ static void read_state_done(store_op *op, PGresult *res)
         (*mentee[k])[*count[k]] = tdm_arena_strdup(a, PQgetvalue(res, i, 2));
         (*count[k])++;
     }
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void read_state_select(store_op *op, PGresult *res)
+static void read_state_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "SELECT 0, mentor_id, mentee_id FROM " MT_SCHEMA ".pins"
@@ -467,7 +482,7 @@ static void read_state_select(store_op *op, PGresult *res)
         " WHERE tenant_id = " T " AND programme_id = $1::uuid"
         " UNION ALL SELECT 2, mentor_id, mentee_id FROM " MT_SCHEMA ".matches"
         " WHERE tenant_id = " T " AND programme_id = $1::uuid AND status IN (1, 2, 4)";
-    op_query(op, sql, 1, op->params, read_state_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, read_state_done);
 }
 
 void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *out, mt_store_cb cb,
@@ -478,5 +493,5 @@ void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *ou
         return;
     memset(out, 0, sizeof(*out));
     op->state = out;
-    op_start(op, true, read_state_select);
+    tdm_store_op_start(&op->base, true, read_state_select);
 }

@@ -3,10 +3,9 @@
  * the SQL fragments that build the row documents (proto3 JSON, proto field names,
  * enums as numbers, times as RFC 3339 in UTC) the codec decodes into messages.
  *
- * A store_op lives in the call's (or the run's) arena. op_start leases a
- * transaction, claims the Idempotency-Key when there is one, and runs the first
- * step; each step sends one statement with op_query and names the next; op_end
- * commits (or rolls back on a status) and calls the callback once.
+ * A store_op embeds the runtime's tdm_store_op (tandem/store.h), which leases the
+ * transaction, claims the Idempotency-Key, runs the steps, appends the events and
+ * commits or rolls back; it lives in the call's (or the run's) arena.
  */
 #ifndef TANDEM_MATCHING_STORE_OP_H
 #define TANDEM_MATCHING_STORE_OP_H
@@ -14,8 +13,9 @@
 #include "matching.h"
 
 #include "tandem/outbox.h"
+#include "tandem/store.h"
 
-#define T     "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+#define T     TDM_SQL_TENANT
 #define TS(x) "to_char(" x " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* A match row (alias m). */
@@ -58,48 +58,27 @@
     "json_build_object('id', x.id, 'programme_id', x.programme_id, 'mentor_id', x.mentor_id,"      \
     " 'mentee_id', x.mentee_id, 'reason', x.reason, 'create_time', " TS("x.create_time") ")::text"
 
-typedef struct store_op store_op;
-typedef void (*store_step)(store_op *op, PGresult *res);
-
-struct store_op {
-    mt_req req;
-    tdm_pg_tx *tx;
-    store_step next;
-    store_step after_claim;
-    const ProtobufCMessageDescriptor *response_desc; /* for idempotent replays */
-    ProtobufCMessage *response;
-    mt_store_cb cb;
-    void *arg;
-    tdm_status *err;
-    bool read_only;
+/* One store call: the runtime's transaction chain (tandem/store.h) first, then the
+ * state matching's operations share. */
+typedef struct store_op {
+    tdm_store_op base;
     const char **params;
     int page_size;
     int kind;
-    const char *conflict_message; /* replaces the message of ALREADY_EXISTS */
     const char *event_type;
     const Tandem__V1__RespondToMatchRequest *respond;
     mt_state *state;
-    /* events appended in chunks */
-    tdm_outbox_event *events;
-    size_t n_events, events_done;
-    store_step after_events;
     void *user; /* operation-specific */
-};
+} store_op;
 
+/* An operation; NULL when out of memory (cb has been called). */
 store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg);
 /* Set op->params to n strings; on out of memory ends the op and returns -1. */
 int op_params(store_op *op, int n, ...);
 const char *op_int(tdm_arena *a, int64_t v);
 /* An ASCII-lower-cased copy (UUIDs come back lower-case from PostgreSQL). */
 const char *op_lower(tdm_arena *a, const char *s);
-void op_start(store_op *op, bool read_only, store_step first);
-void op_query(store_op *op, const char *sql, int n, const char *const *values, store_step next);
-/* Roll back (when st) or commit, then complete. */
-void op_end(store_op *op, tdm_status *st);
-/* Store the response for idempotent replays (when keyed), then commit. */
-void op_commit_response(store_op *op);
 tdm_status *op_not_found(const char *what);
-tdm_status *op_oom(void);
 /* The message of res[row][col]; NULL (and the op ended) when it does not decode. */
 ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
                          const ProtobufCMessageDescriptor *d);
@@ -107,15 +86,12 @@ ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
  * items, and a token when there are more. -1 when the op was ended. */
 int op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *d, void ***items,
             size_t *n, char **token);
-/* Append one event in the op's transaction; done runs with the outcome. -1 when the
- * op was ended (bad arguments or out of memory). */
+/* Append one event in the op's transaction, then next(op, NULL). -1 when the op was
+ * ended (out of memory). */
 int op_event(store_op *op, const char *type, const char *resource_id, const char *data,
-             tdm_pg_done_cb done);
-/* Append op->events (any number, in chunks of TDM_OUTBOX_MAX_EVENTS), then run
- * op->after_events(op, NULL). */
-void op_append_events(store_op *op);
-/* One `type` event per match row of res (column 0: MATCH_JSON), appended as above,
- * then next(op, NULL). -1 when the op was ended. */
-int op_match_events(store_op *op, PGresult *res, const char *type, store_step next);
+             tdm_store_step next);
+/* One `type` event per match row of res (column 0: MATCH_JSON), appended in the
+ * op's transaction, then next(op, NULL). -1 when the op was ended. */
+int op_match_events(store_op *op, PGresult *res, const char *type, tdm_store_step next);
 
 #endif

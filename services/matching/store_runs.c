@@ -14,21 +14,23 @@ static const char *uuid_array(char **ids, size_t n, tdm_arena *a);
 
 /* ---- queueing and reading ----------------------------------------------------------- */
 
-static void run_row_done(store_op *op, PGresult *res)
+static void run_row_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("matching run"));
+        tdm_store_op_end(&op->base, op_not_found("matching run"));
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m != NULL) {
-        op->response = m;
-        op_commit_response(op);
+        op->base.response = m;
+        tdm_store_op_commit(&op->base);
     }
 }
 
-static void queue_insert(store_op *op, PGresult *res)
+static void queue_insert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* seed 0: derived from the run id, so a run can be replayed from its record. */
     static const char sql[] =
@@ -41,8 +43,8 @@ static void queue_insert(store_op *op, PGresult *res)
         " q AS (INSERT INTO " MT_SCHEMA ".run_queue (tenant_id, run_id)"
         "  SELECT tenant_id, id FROM r)"
         " SELECT " RUN_JSON " FROM r";
-    op->conflict_message = "a matching run of this programme is already queued or running";
-    op_query(op, sql, 10, op->params, run_row_done);
+    op->base.conflict_message = "a matching run of this programme is already queued or running";
+    tdm_store_op_query(&op->base, sql, 10, op->params, run_row_done);
 }
 
 void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunRequest *q,
@@ -59,16 +61,17 @@ void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunReque
                   c->principal_id != NULL ? c->principal_id : "", op_int(a, c->principal_kind),
                   op_int(a, (int64_t)c->scopes), c->request_id != NULL ? c->request_id : "") != 0)
         return;
-    op->response_desc = &tandem__v1__matching_run__descriptor;
-    op_start(op, false, queue_insert);
+    op->base.response_desc = &tandem__v1__matching_run__descriptor;
+    tdm_store_op_start(&op->base, false, queue_insert);
 }
 
-static void get_run_select(store_op *op, PGresult *res)
+static void get_run_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT " RUN_JSON " FROM " MT_SCHEMA ".runs r"
                               " WHERE r.tenant_id = " T " AND r.id = $1::uuid";
-    op_query(op, sql, 1, op->params, run_row_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, run_row_done);
 }
 
 void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
@@ -76,14 +79,15 @@ void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
-    op_start(op, true, get_run_select);
+    tdm_store_op_start(&op->base, true, get_run_select);
 }
 
-static void list_runs_done(store_op *op, PGresult *res)
+static void list_runs_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ListMatchingRunsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ListMatchingRunsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
     if (out == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_matching_runs_response__init(out);
@@ -92,12 +96,13 @@ static void list_runs_done(store_op *op, PGresult *res)
                 &out->next_page_token) != 0)
         return;
     out->matching_runs = (Tandem__V1__MatchingRun **)items;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_runs_select(store_op *op, PGresult *res)
+static void list_runs_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Newest first; the listing leaves out the (long) list of unmatched mentees. */
     static const char sql[] = "SELECT r.seq, " RUN_JSON_WITH(
@@ -106,7 +111,7 @@ static void list_runs_select(store_op *op, PGresult *res)
                                           " AND ($2::bigint = 0 OR r.seq < $2::bigint) AND "
                                           "($3::int = 0 OR r.status = $3::int)"
                                           " ORDER BY r.seq DESC LIMIT $4::int";
-    op_query(op, sql, 4, op->params, list_runs_done);
+    tdm_store_op_query(&op->base, sql, 4, op->params, list_runs_done);
 }
 
 void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsRequest *q,
@@ -118,14 +123,15 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
                                 op_int(a, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    op_start(op, true, list_runs_select);
+    tdm_store_op_start(&op->base, true, list_runs_select);
 }
 
-static void list_proposals_done(store_op *op, PGresult *res)
+static void list_proposals_done(tdm_store_op *base, PGresult *res)
 {
-    Tandem__V1__ListProposalsResponse *out = tdm_arena_alloc(op->req.arena, sizeof(*out));
+    store_op *op = (store_op *)base;
+    Tandem__V1__ListProposalsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
     if (out == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__v1__list_proposals_response__init(out);
@@ -134,29 +140,31 @@ static void list_proposals_done(store_op *op, PGresult *res)
                 &out->next_page_token) != 0)
         return;
     out->proposals = (Tandem__V1__Proposal **)items;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void list_proposals_select(store_op *op, PGresult *res)
+static void list_proposals_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("matching run"));
+        tdm_store_op_end(&op->base, op_not_found("matching run"));
         return;
     }
     /* Best score first: rank is the run's order of its proposals (1 = best). */
     static const char sql[] = "SELECT p.rank, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p"
                               " WHERE p.tenant_id = " T " AND p.run_id = $1::uuid"
                               " AND p.rank > $2::int ORDER BY p.rank LIMIT $3::int";
-    op_query(op, sql, 3, op->params, list_proposals_done);
+    tdm_store_op_query(&op->base, sql, 3, op->params, list_proposals_done);
 }
 
-static void list_proposals_run(store_op *op, PGresult *res)
+static void list_proposals_run(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "SELECT 1 FROM " MT_SCHEMA ".runs WHERE tenant_id = " T " AND id = $1::uuid";
-    op_query(op, sql, 1, op->params, list_proposals_select);
+    tdm_store_op_query(&op->base, sql, 1, op->params, list_proposals_select);
 }
 
 void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size, int64_t after,
@@ -167,26 +175,29 @@ void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size,
         op_params(op, 3, run_id, op_int(r->arena, after), op_int(r->arena, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    op_start(op, true, list_proposals_run);
+    tdm_store_op_start(&op->base, true, list_proposals_run);
 }
 
 /* ---- approval ----------------------------------------------------------------------- */
 
-static void approve_reread(store_op *op, PGresult *res)
+static void approve_reread(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] = "SELECT " RUN_JSON " FROM " MT_SCHEMA ".runs r"
                               " WHERE r.tenant_id = " T " AND r.id = $1::uuid";
-    op_query(op, sql, 1, op->params, run_row_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, run_row_done);
 }
 
-static void approve_created(store_op *op, PGresult *res)
+static void approve_created(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     op_match_events(op, res, "match.proposed", approve_reread);
 }
 
-static void approve_create(store_op *op, PGresult *res)
+static void approve_create(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     long taken = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     long over = strtol(PQgetvalue(res, 0, 1), NULL, 10);
     long gone = strtol(PQgetvalue(res, 0, 2), NULL, 10);
@@ -197,7 +208,7 @@ static void approve_create(store_op *op, PGresult *res)
             "match, %ld mentor%s without the seats, %ld proposal%s naming a withdrawn "
             "participant; start a new run",
             taken, taken == 1 ? "" : "s", over, over == 1 ? "" : "s", gone, gone == 1 ? "" : "s");
-        op_end(op, st);
+        tdm_store_op_end(&op->base, st);
         return;
     }
     static const char sql[] =
@@ -211,13 +222,14 @@ static void approve_create(store_op *op, PGresult *res)
         " r AS (UPDATE " MT_SCHEMA ".runs SET approve_time = now()"
         "  WHERE tenant_id = " T " AND id = $1::uuid)"
         " SELECT " MATCH_JSON " FROM m";
-    op_query(op, sql, 1, op->params, approve_created);
+    tdm_store_op_query(&op->base, sql, 1, op->params, approve_created);
 }
 
-static void approve_checked(store_op *op, PGresult *res)
+static void approve_checked(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, op_not_found("matching run"));
+        tdm_store_op_end(&op->base, op_not_found("matching run"));
         return;
     }
     int status = atoi(PQgetvalue(res, 0, 0));
@@ -226,10 +238,10 @@ static void approve_checked(store_op *op, PGresult *res)
     bool later = PQgetvalue(res, 0, 3)[0] == 't';
     if (approved) {
         /* Idempotent: an approved run answers as it is, nothing is created again. */
-        op->read_only = true;
-        op->response = op_row(op, res, 0, 4, &tandem__v1__matching_run__descriptor);
-        if (op->response != NULL)
-            op_end(op, NULL);
+        op->base.read_only = true;
+        op->base.response = op_row(op, res, 0, 4, &tandem__v1__matching_run__descriptor);
+        if (op->base.response != NULL)
+            tdm_store_op_end(&op->base, NULL);
         return;
     }
     tdm_status *st = NULL;
@@ -242,7 +254,7 @@ static void approve_checked(store_op *op, PGresult *res)
                             "a later run of this programme succeeded: only the latest "
                             "successful run can be approved");
     if (st != NULL) {
-        op_end(op, st);
+        tdm_store_op_end(&op->base, st);
         return;
     }
     /* Each proposed mentee must still be free, and each mentor must still have the
@@ -261,12 +273,13 @@ static void approve_checked(store_op *op, PGresult *res)
         " (SELECT count(*) FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
         "  AND p.run_id = $1::uuid AND (p.mentor_id = ANY($2::uuid[])"
         "  OR p.mentee_id = ANY($2::uuid[])))";
-    op_query(op, sql, 2, op->params, approve_create);
+    tdm_store_op_query(&op->base, sql, 2, op->params, approve_create);
 }
 
 /* Columns: status, dry_run, approved, a later successful run, the run document. */
-static void approve_lock(store_op *op, PGresult *res)
+static void approve_lock(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "SELECT r.status, r.dry_run, r.approve_time IS NOT NULL,"
@@ -275,7 +288,7 @@ static void approve_lock(store_op *op, PGresult *res)
         "l.dry_run),"
         " " RUN_JSON " FROM " MT_SCHEMA ".runs r WHERE r.tenant_id = " T
         " AND r.id = $1::uuid FOR UPDATE";
-    op_query(op, sql, 1, op->params, approve_checked);
+    tdm_store_op_query(&op->base, sql, 1, op->params, approve_checked);
 }
 
 void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, size_t n_withdrawn,
@@ -286,29 +299,31 @@ void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, siz
     if (op == NULL)
         return;
     if (arr == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     if (op_params(op, 2, id, arr) != 0)
         return;
-    op_start(op, false, approve_lock);
+    tdm_store_op_start(&op->base, false, approve_lock);
 }
 
 /* ---- the worker ----------------------------------------------------------------------- */
 
-static void claim_done(store_op *op, PGresult *res)
+static void claim_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     mt_claim *c = op->user;
     if (PQntuples(res) == 1) {
-        c->tenant_id = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 0));
-        c->run_id = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 1));
-        c->claim = tdm_arena_strdup(op->req.arena, PQgetvalue(res, 0, 2));
+        c->tenant_id = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 0));
+        c->run_id = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 1));
+        c->claim = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 2));
     }
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void claim_update(store_op *op, PGresult *res)
+static void claim_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* SKIP LOCKED: replicas claiming at the same moment take different entries. */
     static const char sql[] =
@@ -317,7 +332,7 @@ static void claim_update(store_op *op, PGresult *res)
         " WHERE (q.tenant_id, q.run_id) = (SELECT tenant_id, run_id FROM " MT_SCHEMA ".run_queue"
         "  WHERE lease_until IS NULL OR lease_until < now() ORDER BY enqueue_time LIMIT 1"
         "  FOR UPDATE SKIP LOCKED) RETURNING q.tenant_id, q.run_id, q.claim";
-    op_query(op, sql, 1, op->params, claim_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, claim_done);
 }
 
 void mt_store_claim_run(const mt_req *r, int lease_seconds, mt_claim *out, mt_store_cb cb,
@@ -328,40 +343,43 @@ void mt_store_claim_run(const mt_req *r, int lease_seconds, mt_claim *out, mt_st
         return;
     memset(out, 0, sizeof(*out));
     op->user = out;
-    op_start(op, false, claim_update);
+    tdm_store_op_start(&op->base, false, claim_update);
 }
 
-static void start_released(store_op *op, PGresult *res)
+static void start_released(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void start_done(store_op *op, PGresult *res)
+static void start_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     mt_run_job *job = op->user;
     if (PQntuples(res) != 1) {
         /* Finished or gone: drop the queue entry (ours by the claim). */
         static const char sql[] = "DELETE FROM " MT_SCHEMA ".run_queue WHERE tenant_id = " T
                                   " AND run_id = $1::uuid AND claim = $2::uuid";
-        op_query(op, sql, 2, op->params, start_released);
+        tdm_store_op_query(&op->base, sql, 2, op->params, start_released);
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m == NULL)
         return;
-    tdm_arena *a = op->req.arena;
+    tdm_arena *a = op->base.req.arena;
     job->run = (Tandem__V1__MatchingRun *)m;
-    job->ctx.tenant_id = op->req.ctx->tenant_id;
+    job->ctx.tenant_id = op->base.req.ctx->tenant_id;
     job->ctx.principal_id = tdm_arena_strdup(a, PQgetvalue(res, 0, 1));
     job->ctx.principal_kind = atoi(PQgetvalue(res, 0, 2));
     job->ctx.scopes = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL, 10);
     job->ctx.request_id = tdm_arena_strdup(a, PQgetvalue(res, 0, 4));
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void start_update(store_op *op, PGresult *res)
+static void start_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH r AS (UPDATE " MT_SCHEMA ".runs SET status = 2, progress = 0.05,"
@@ -370,7 +388,7 @@ static void start_update(store_op *op, PGresult *res)
         " AND EXISTS (SELECT 1 FROM " MT_SCHEMA ".run_queue q WHERE q.tenant_id = " T
         "  AND q.run_id = $1::uuid AND q.claim = $2::uuid) RETURNING *)"
         " SELECT " RUN_JSON ", r.principal_id, r.principal_kind, r.scopes, r.request_id FROM r";
-    op_query(op, sql, 2, op->params, start_done);
+    tdm_store_op_query(&op->base, sql, 2, op->params, start_done);
 }
 
 void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_store_cb cb,
@@ -381,20 +399,22 @@ void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_
         return;
     memset(job, 0, sizeof(*job));
     op->user = job;
-    op_start(op, false, start_update);
+    tdm_store_op_start(&op->base, false, start_update);
 }
 
-static void progress_done(store_op *op, PGresult *res)
+static void progress_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
         return;
     }
-    op_end(op, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void progress_update(store_op *op, PGresult *res)
+static void progress_update(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "WITH l AS (UPDATE " MT_SCHEMA ".run_queue SET lease_until = now() +"
@@ -402,7 +422,7 @@ static void progress_update(store_op *op, PGresult *res)
         " AND claim = $2::uuid RETURNING 1)"
         " UPDATE " MT_SCHEMA ".runs SET progress = GREATEST(progress, $3::real)"
         " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM l) RETURNING 1";
-    op_query(op, sql, 4, op->params, progress_done);
+    tdm_store_op_query(&op->base, sql, 4, op->params, progress_done);
 }
 
 void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_seconds,
@@ -413,31 +433,28 @@ void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, 
         op_params(op, 4, c->run_id, c->claim, tdm_arena_printf(r->arena, "%.3f", progress),
                   op_int(r->arena, lease_seconds)) != 0)
         return;
-    op_start(op, false, progress_update);
+    tdm_store_op_start(&op->base, false, progress_update);
 }
 
-static void finish_event_done(void *arg, tdm_status *st)
+static void finish_done(tdm_store_op *base, PGresult *res)
 {
-    op_end(arg, st);
-}
-
-static void finish_done(store_op *op, PGresult *res)
-{
+    store_op *op = (store_op *)base;
     if (PQntuples(res) != 1) {
-        op_end(op, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m == NULL)
         return;
-    op->response = m;
+    op->base.response = m;
     Tandem__V1__MatchingRun *run = (Tandem__V1__MatchingRun *)m;
-    op_event(op, "matching_run.completed", run->id, mt_event_json("matchingRun", m, op->req.arena),
-             finish_event_done);
+    op_event(op, "matching_run.completed", run->id,
+             mt_event_json("matchingRun", m, op->base.req.arena), NULL);
 }
 
-static void finish_write(store_op *op, PGresult *res)
+static void finish_write(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Everything only when the queue entry is still ours (the lease): the DELETE
      * decides, and the other parts depend on it, so a lost lease writes nothing. */
@@ -457,7 +474,7 @@ static void finish_write(store_op *op, PGresult *res)
         "  error_message = NULLIF($6, ''), end_time = now()"
         "  WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM q) RETURNING *)"
         " SELECT " RUN_JSON " FROM r";
-    op_query(op, sql, 6, op->params, finish_done);
+    tdm_store_op_query(&op->base, sql, 6, op->params, finish_done);
 }
 
 void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const char *proposals,
@@ -467,7 +484,7 @@ void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const c
     if (op == NULL || op_params(op, 6, c->run_id, c->claim, proposals != NULL ? proposals : "[]",
                                 stats, op_int(r->arena, status), error != NULL ? error : "") != 0)
         return;
-    op_start(op, false, finish_write);
+    tdm_store_op_start(&op->base, false, finish_write);
 }
 
 /* ---- personal data ---------------------------------------------------------------------- */
@@ -493,13 +510,14 @@ static const char *uuid_array(char **ids, size_t n, tdm_arena *a)
 
 #define NAMES_ANY " (mentor_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[]))"
 
-static void export_done(store_op *op, PGresult *res)
+static void export_done(tdm_store_op *base, PGresult *res)
 {
-    tdm_arena *a = op->req.arena;
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
     Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
     int n = PQntuples(res);
     if (out == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     tandem__internal__v1__export_participants_response__init(out);
@@ -509,7 +527,7 @@ static void export_done(store_op *op, PGresult *res)
     out->pins = tdm_arena_calloc(a, cap, sizeof(void *));
     out->exclusions = tdm_arena_calloc(a, cap, sizeof(void *));
     if (!out->proposals || !out->matches || !out->pins || !out->exclusions) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -530,12 +548,13 @@ static void export_done(store_op *op, PGresult *res)
         else
             out->exclusions[out->n_exclusions++] = (Tandem__V1__Exclusion *)m;
     }
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void export_select(store_op *op, PGresult *res)
+static void export_select(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
         "(SELECT 0, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
@@ -546,7 +565,7 @@ static void export_select(store_op *op, PGresult *res)
         " AND" NAMES_ANY " ORDER BY x.seq LIMIT 10000)"
         " UNION ALL (SELECT 3, " RULE_JSON " FROM " MT_SCHEMA ".exclusions x WHERE x.tenant_id = " T
         " AND" NAMES_ANY " ORDER BY x.seq LIMIT 10000)";
-    op_query(op, sql, 1, op->params, export_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, export_done);
 }
 
 void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
@@ -556,22 +575,24 @@ void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void
     if (op == NULL)
         return;
     if (arr == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     if (op_params(op, 1, arr) != 0)
         return;
-    op_start(op, true, export_select);
+    tdm_store_op_start(&op->base, true, export_select);
 }
 
-static void erase_done(store_op *op, PGresult *res)
+static void erase_done(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     Tandem__Internal__V1__EraseParticipantsResponse *out =
-        tdm_arena_alloc(op->req.arena, sizeof(*out));
-    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->req.arena, sizeof(*c));
+        tdm_arena_alloc(op->base.req.arena, sizeof(*out));
+    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->base.req.arena, sizeof(*c));
     if (out == NULL || c == NULL || PQntuples(res) != 1) {
-        op_end(op, out == NULL || c == NULL ? op_oom()
-                                            : tdm_status_new(TDM_INTERNAL, "unexpected result"));
+        tdm_store_op_end(&op->base, out == NULL || c == NULL
+                                        ? tdm_store_oom()
+                                        : tdm_status_new(TDM_INTERNAL, "unexpected result"));
         return;
     }
     tandem__internal__v1__erase_participants_response__init(out);
@@ -581,12 +602,13 @@ static void erase_done(store_op *op, PGresult *res)
     c->pins = atoi(PQgetvalue(res, 0, 2));
     c->exclusions = atoi(PQgetvalue(res, 0, 3));
     out->counts = c;
-    op->response = &out->base;
-    op_end(op, NULL);
+    op->base.response = &out->base;
+    tdm_store_op_end(&op->base, NULL);
 }
 
-static void erase_write(store_op *op, PGresult *res)
+static void erase_write(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
     (void)res;
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
@@ -606,7 +628,7 @@ static void erase_write(store_op *op, PGresult *res)
         "  RETURNING 1)"
         " SELECT (SELECT count(*) FROM pr), (SELECT count(*) FROM ma), (SELECT count(*) FROM pi),"
         " (SELECT count(*) FROM ex)";
-    op_query(op, sql, 1, op->params, erase_done);
+    tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 
 void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
@@ -616,10 +638,10 @@ void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void 
     if (op == NULL)
         return;
     if (arr == NULL) {
-        op_end(op, op_oom());
+        tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     if (op_params(op, 1, arr) != 0)
         return;
-    op_start(op, false, erase_write);
+    tdm_store_op_start(&op->base, false, erase_write);
 }

@@ -1,0 +1,152 @@
+/*
+ * store.h - the store operation: one transaction of a service's store, from its
+ * begin to its one callback, written once for every service.
+ *
+ *   begin (the call's tenant, deadline and request id)
+ *     -> [claim the Idempotency-Key: NEW goes on, REPLAY answers the stored
+ *         response, CONFLICT fails ABORTED]
+ *     -> the operation's steps, one statement each
+ *     -> [append op->events to the service's outbox]
+ *     -> [store the response for replays] -> COMMIT, or ROLLBACK on any status
+ *     -> cb(arg, status, response)
+ *
+ * A service's operation struct embeds a tdm_store_op as its FIRST member, the way
+ * libuv embeds its request fields in every request, so a step receives the
+ * tdm_store_op and casts it back to the service's struct:
+ *
+ *     typedef struct list_op { tdm_store_op base; int page_size; } list_op;
+ *
+ *     static void listed(tdm_store_op *base, PGresult *res)
+ *     {
+ *         list_op *op = (list_op *)base;
+ *         ... op->base.response = &page->base; tdm_store_op_end(base, NULL);
+ *     }
+ *
+ *     list_op *op = tdm_store_op_new(sizeof(*op), r, &FB_STORE_OWNER, cb, arg);
+ *     if (op == NULL) return;                 (cb has had RESOURCE_EXHAUSTED)
+ *     tdm_store_op_start(&op->base, true, select_step);
+ *
+ * Contract: an operation completes exactly once through cb, after its transaction
+ * (if one was begun) has ended - from inside tdm_store_op_new (out of memory) or
+ * tdm_store_op_start (the transaction could not be begun) when it cannot start,
+ * so a caller does nothing with the operation after handing it over. Every step
+ * either sends one statement (tdm_store_op_query*) or ends the operation
+ * (tdm_store_op_end, _commit, _emit).
+ * Everything lives in the call's arena; the status passed to cb belongs to cb.
+ *
+ * Error mapping, in this one place:
+ *   - a statement's SQLSTATE becomes a status in the pool (tdm_pg_status_from_result);
+ *     ALREADY_EXISTS takes the operation's conflict_message (and conflict_field's
+ *     violation) when it sets them, keeping the operator detail;
+ *   - a database operation that fails to START (the pool, outbox or idempotency call
+ *     returns non-zero: a programmer error or out of memory) is INTERNAL, never
+ *     UNAVAILABLE; an unreachable database or an expired deadline reaches the
+ *     operation from the pool with the pool's own status (UNAVAILABLE,
+ *     DEADLINE_EXCEEDED);
+ *   - out of memory while building the operation is RESOURCE_EXHAUSTED
+ *     (tdm_store_oom).
+ */
+#ifndef TANDEM_STORE_H
+#define TANDEM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "tandem/arena.h"
+#include "tandem/idempotency.h"
+#include "tandem/outbox.h"
+#include "tandem/pg.h"
+#include "tandem/server.h"
+#include "tandem/status.h"
+
+/* What a store call needs of the call it serves. */
+typedef struct tdm_store_req {
+    tdm_pg_pool *pool;
+    tdm_arena *arena;            /* the call's arena: the operation lives in it */
+    const tdm_call_context *ctx; /* tenant, deadline, request id */
+    const tdm_idem_key *idem;    /* NULL: no Idempotency-Key */
+} tdm_store_req;
+
+/* The service a store operation belongs to: its schema holds the idempotency_keys
+ * and outbox tables; service names the outbox's source ("enrolment"). */
+typedef struct tdm_store_owner {
+    const char *schema;
+    const char *service;
+} tdm_store_owner;
+
+typedef struct tdm_store_op tdm_store_op;
+/* One step: res is the result of the statement the previous step sent (NULL for
+ * the first step and after events are appended). */
+typedef void (*tdm_store_step)(tdm_store_op *op, PGresult *res);
+/* The operation's one completion: (NULL, response) or (status, NULL). */
+typedef void (*tdm_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+
+struct tdm_store_op {
+    /* Set by tdm_store_op_new. */
+    tdm_store_req req;
+    const tdm_store_owner *owner;
+    tdm_store_cb cb;
+    void *arg;
+
+    /* Set by the operation. */
+    const ProtobufCMessageDescriptor *response_desc; /* keyed calls: decodes a replay */
+    ProtobufCMessage *response;                      /* the answer, once known */
+    const char *conflict_message;                    /* replaces ALREADY_EXISTS' message */
+    const char *conflict_field;                      /* and adds this field's violation */
+    const char *conflict_description;
+    tdm_outbox_event *events; /* appended by tdm_store_op_emit */
+    size_t n_events;
+    bool read_only; /* set by _start; a step that wrote nothing may set it, so the
+                       transaction ends without a commit */
+
+    /* Private to store.c. */
+    tdm_pg_tx *tx;
+    tdm_store_step next, first, after_events;
+    tdm_status *err;
+    size_t events_done;
+};
+
+/* RESOURCE_EXHAUSTED "out of memory": the status of an allocation that failed. */
+tdm_status *tdm_store_oom(void);
+
+/* A zeroed operation of `size` bytes (a struct whose first member is a
+ * tdm_store_op) in r->arena, for r and owner (which must outlive it). NULL when out
+ * of memory, after calling cb(arg, RESOURCE_EXHAUSTED, NULL). */
+void *tdm_store_op_new(size_t size, const tdm_store_req *r, const tdm_store_owner *owner,
+                       tdm_store_cb cb, void *arg);
+
+/* Begin the transaction (read-only ones commit nothing), claim the Idempotency-Key
+ * when r->idem is set (a write), then run first(op, NULL). */
+void tdm_store_op_start(tdm_store_op *op, bool read_only, tdm_store_step first);
+
+/* A read of one prepared statement in its own read-only transaction, sent as one
+ * round trip (tdm_pg_exec_prepared), instead of tdm_store_op_start: next decodes
+ * the result and ends the operation, which then has no transaction to end. */
+void tdm_store_op_read_once(tdm_store_op *op, const char *sql, int n, const char *const *values,
+                            tdm_store_step next);
+
+/* One statement in the operation's transaction; next gets its result. On a server
+ * error the operation ends with the mapped status instead. */
+void tdm_store_op_query(tdm_store_op *op, const char *sql, int n, const char *const *values,
+                        tdm_store_step next);
+/* The same through the connection's prepared-statement cache (SQL fixed in code). */
+void tdm_store_op_query_prepared(tdm_store_op *op, const char *sql, int n,
+                                 const char *const *values, tdm_store_step next);
+/* The same with explicit parameter types, lengths and formats (1 = binary). */
+void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                               const char *const *values, const int *lengths, const int *formats,
+                               tdm_store_step next);
+
+/* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
+ * just end); then complete with op->response or the status. Takes st. */
+void tdm_store_op_end(tdm_store_op *op, tdm_status *st);
+/* The effect is done: store op->response for replays when the call is keyed, then
+ * commit and complete. */
+void tdm_store_op_commit(tdm_store_op *op);
+/* Append op->events not yet appended (any number, in statements of at most
+ * TDM_OUTBOX_MAX_EVENTS) to the owner's outbox, then run after(op, NULL) - or, when
+ * after is NULL, tdm_store_op_commit. */
+void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after);
+
+#endif

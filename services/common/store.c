@@ -1,0 +1,267 @@
+/*
+ * store.c - the store operation of every service (see tandem/store.h): begin with
+ * the call's tenant and deadline, claim the Idempotency-Key, run the steps, append
+ * the outbox events, store the response for replays, commit or roll back, and
+ * complete once. The error mapping of a store lives here and nowhere else.
+ */
+#include "tandem/store.h"
+
+#include <string.h>
+
+tdm_status *tdm_store_oom(void)
+{
+    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+}
+
+/* A database call that returned non-zero never started: the pool refuses only a
+ * programmer error or an allocation that failed, so this is a bug or out of
+ * memory, not an unavailable database (which the pool reports through the
+ * callback with its own status). */
+static tdm_status *not_started(const char *what)
+{
+    return tdm_status_new(TDM_INTERNAL, "could not %s", what);
+}
+
+static void keep_error(tdm_store_op *op, tdm_status *st)
+{
+    if (st == NULL)
+        return;
+    if (op->err == NULL)
+        op->err = st;
+    else
+        tdm_status_free(st);
+}
+
+static void finish(tdm_store_op *op)
+{
+    tdm_status *st = op->err;
+    op->err = NULL;
+    op->cb(op->arg, st, st == NULL ? op->response : NULL);
+}
+
+static void ended(void *arg, tdm_status *st)
+{
+    tdm_store_op *op = arg;
+    keep_error(op, st);
+    finish(op);
+}
+
+void tdm_store_op_end(tdm_store_op *op, tdm_status *st)
+{
+    keep_error(op, st);
+    if (op->tx == NULL) {
+        finish(op);
+        return;
+    }
+    tdm_pg_tx *tx = op->tx;
+    op->tx = NULL;
+    if (tdm_pg_tx_end(tx, op->err == NULL && !op->read_only, ended, op) != 0) {
+        keep_error(op, not_started("end the transaction"));
+        finish(op);
+    }
+}
+
+/* ALREADY_EXISTS in the operation's words, when it chose some; the pool's detail
+ * (which constraint) stays for the operator. */
+static tdm_status *conflict_status(tdm_store_op *op, tdm_status *st)
+{
+    if (st->code != TDM_ALREADY_EXISTS || op->conflict_message == NULL)
+        return st;
+    tdm_status *mine = tdm_status_new(TDM_ALREADY_EXISTS, "%s", op->conflict_message);
+    if (mine == NULL)
+        return st;
+    if (st->detail != NULL)
+        tdm_status_set_detail(mine, "%s", st->detail);
+    if (op->conflict_field != NULL)
+        mine = tdm_status_add_violation(mine, op->conflict_field, "%s",
+                                        op->conflict_description != NULL ? op->conflict_description
+                                                                         : "already exists");
+    tdm_status_free(st);
+    return mine;
+}
+
+static void result(void *arg, tdm_status *st, PGresult *res)
+{
+    tdm_store_op *op = arg;
+    if (st != NULL) {
+        tdm_store_op_end(op, conflict_status(op, st));
+        return;
+    }
+    op->next(op, res);
+}
+
+void tdm_store_op_query(tdm_store_op *op, const char *sql, int n, const char *const *values,
+                        tdm_store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query(op->tx, sql, n, values, result, op) != 0)
+        tdm_store_op_end(op, not_started("send a query"));
+}
+
+void tdm_store_op_query_prepared(tdm_store_op *op, const char *sql, int n,
+                                 const char *const *values, tdm_store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query_prepared(op->tx, sql, n, values, result, op) != 0)
+        tdm_store_op_end(op, not_started("send a query"));
+}
+
+void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                               const char *const *values, const int *lengths, const int *formats,
+                               tdm_store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query_params(op->tx, sql, n, types, values, lengths, formats, 0, result, op) != 0)
+        tdm_store_op_end(op, not_started("send a query"));
+}
+
+/* ---- idempotency ------------------------------------------------------------------ */
+
+static void idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,
+                         const uint8_t *response, size_t len)
+{
+    tdm_store_op *op = arg;
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return;
+    }
+    if (outcome == TDM_IDEM_CONFLICT) {
+        tdm_store_op_end(op, tdm_idem_conflict_status());
+        return;
+    }
+    if (outcome == TDM_IDEM_REPLAY) {
+        op->response = protobuf_c_message_unpack(
+            op->response_desc, tdm_arena_protobuf_allocator(op->req.arena), len, response);
+        op->read_only = true; /* nothing to commit */
+        tdm_store_op_end(op, op->response == NULL
+                                 ? tdm_status_new(TDM_INTERNAL, "could not read the stored "
+                                                                "response")
+                                 : NULL);
+        return;
+    }
+    op->first(op, NULL);
+}
+
+static void idem_stored(void *arg, tdm_status *st)
+{
+    tdm_store_op_end(arg, st);
+}
+
+void tdm_store_op_commit(tdm_store_op *op)
+{
+    if (op->req.idem == NULL || op->response == NULL || op->read_only) {
+        tdm_store_op_end(op, NULL);
+        return;
+    }
+    if (tdm_idem_finish(op->tx, op->owner->schema, op->req.idem, op->response, idem_stored, op) !=
+        0)
+        tdm_store_op_end(op, not_started("store the idempotency key"));
+}
+
+/* ---- begin ------------------------------------------------------------------------- */
+
+static tdm_pg_tx_options tx_options(const tdm_store_op *op)
+{
+    return (tdm_pg_tx_options){
+        .tenant_id = op->req.ctx->tenant_id,
+        .deadline_ms = op->req.ctx->deadline_ms,
+        .read_only = op->read_only,
+        .request_id = op->req.ctx->request_id,
+    };
+}
+
+static void begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
+{
+    tdm_store_op *op = arg;
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return;
+    }
+    op->tx = tx;
+    /* A read-only operation has no effect to make idempotent. */
+    if (op->req.idem != NULL && !op->read_only) {
+        if (tdm_idem_begin(tx, op->owner->schema, op->req.idem, idem_claimed, op) != 0)
+            tdm_store_op_end(op, not_started("claim the idempotency key"));
+        return;
+    }
+    op->first(op, NULL);
+}
+
+void *tdm_store_op_new(size_t size, const tdm_store_req *r, const tdm_store_owner *owner,
+                       tdm_store_cb cb, void *arg)
+{
+    tdm_store_op *op = size >= sizeof(*op) ? tdm_arena_calloc(r->arena, 1, size) : NULL;
+    if (op == NULL) {
+        cb(arg, tdm_store_oom(), NULL);
+        return NULL;
+    }
+    op->req = *r;
+    op->owner = owner;
+    op->cb = cb;
+    op->arg = arg;
+    return op;
+}
+
+void tdm_store_op_start(tdm_store_op *op, bool read_only, tdm_store_step first)
+{
+    op->read_only = read_only;
+    op->first = first;
+    if (op->req.pool == NULL) {
+        tdm_store_op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+        return;
+    }
+    tdm_pg_tx_options opts = tx_options(op);
+    if (tdm_pg_tx_begin(op->req.pool, &opts, begun, op) != 0)
+        tdm_store_op_end(op, not_started("begin a transaction"));
+}
+
+void tdm_store_op_read_once(tdm_store_op *op, const char *sql, int n, const char *const *values,
+                            tdm_store_step next)
+{
+    op->read_only = true;
+    op->next = next;
+    if (op->req.pool == NULL) {
+        tdm_store_op_end(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+        return;
+    }
+    tdm_pg_tx_options opts = tx_options(op);
+    if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, result, op) != 0)
+        tdm_store_op_end(op, not_started("send a query"));
+}
+
+/* ---- outbox ------------------------------------------------------------------------ */
+
+static void events_appended(void *arg, tdm_status *st)
+{
+    tdm_store_op *op = arg;
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return;
+    }
+    tdm_store_op_emit(op, op->after_events);
+}
+
+void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
+{
+    op->after_events = after;
+    if (op->events_done >= op->n_events) {
+        if (after != NULL)
+            after(op, NULL);
+        else
+            tdm_store_op_commit(op);
+        return;
+    }
+    size_t n = op->n_events - op->events_done;
+    if (n > TDM_OUTBOX_MAX_EVENTS)
+        n = TDM_OUTBOX_MAX_EVENTS;
+    tdm_outbox_source src = {
+        .schema = op->owner->schema,
+        .service = op->owner->service,
+        .tenant_id = op->req.ctx->tenant_id,
+        .request_id = op->req.ctx->request_id,
+    };
+    const tdm_outbox_event *first = op->events + op->events_done;
+    op->events_done += n;
+    if (tdm_outbox_append(op->tx, &src, first, n, events_appended, op) != 0)
+        tdm_store_op_end(op, not_started("record the events"));
+}
