@@ -55,13 +55,20 @@ enum {
 
 /* Who is calling and for whom: decoded from TDM_CONTEXT_METADATA_KEY. Strings live
  * in the call's arena. */
+/* Who calls: tandem.internal.v1.PrincipalKind, the same numbers. */
+typedef enum tdm_principal_kind {
+    TDM_PRINCIPAL_UNSPECIFIED = 0,
+    TDM_PRINCIPAL_PLATFORM = 1, /* a platform key: acts for any tenant it names */
+    TDM_PRINCIPAL_TENANT = 2,   /* a tenant key: acts for its own tenant only */
+} tdm_principal_kind;
+
 typedef struct tdm_call_context {
     const char *tenant_id;    /* UUID text; NULL when the call carries no context */
     const char *principal_id; /* API key id */
-    int principal_kind;       /* 1 platform, 2 tenant */
-    uint32_t scopes;          /* TDM_SCOPE_* bits */
-    const char *request_id;   /* from the context, x-request-id, or generated */
-    uint64_t deadline_ms;     /* absolute, uv_now() clock; 0 = no deadline */
+    tdm_principal_kind principal_kind;
+    uint32_t scopes;        /* TDM_SCOPE_* bits */
+    const char *request_id; /* from the context, x-request-id, or generated */
+    uint64_t deadline_ms;   /* absolute, uv_now() clock; 0 = no deadline */
 } tdm_call_context;
 
 typedef struct tdm_server tdm_server;

@@ -22,7 +22,7 @@ int tdm_grpc_context_decode(tdm_arena *a, const uint8_t *data, size_t len, tdm_c
         return -1;
     ctx->tenant_id = tdm_arena_strdup(a, rc.tenant_id);
     ctx->principal_id = tdm_arena_strdup(a, rc.principal_id);
-    ctx->principal_kind = (int)rc.principal_kind;
+    ctx->principal_kind = (tdm_principal_kind)rc.principal_kind;
     ctx->scopes = rc.scopes;
     ctx->request_id =
         rc.request_id[0] != '\0' && tdm_request_id_acceptable(rc.request_id, strlen(rc.request_id))

@@ -18,6 +18,9 @@
 #include <jansson.h>
 
 #include "tandem/arena.h"
+#include "tandem/check.h"
+#include "tandem/handler.h"
+#include "tandem/page_token.h"
 #include "tandem/idempotency.h"
 #include "tandem/pg.h"
 #include "tandem/runtime.h"
@@ -26,28 +29,23 @@
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
 
-#define ENROL_SCHEMA            "enrolment"
-#define ENROL_SERVICE           "enrolment"
-#define ENROL_MAX_BATCH_ROWS    10000u
-#define ENROL_DEFAULT_PAGE_SIZE 50
-#define ENROL_MAX_PAGE_SIZE     500
-#define ENROL_MAX_NAME_CHARS    200u
-#define ENROL_MAX_LIST_ITEMS    50u
-#define ENROL_MAX_ITEM_CHARS    100u
-#define ENROL_MAX_CHAIN_ITEMS   20u
-#define ENROL_MAX_OBJECTIVES    20u
-#define ENROL_MAX_EMAIL_BYTES   254u
-#define ENROL_MAX_TZ_BYTES      64u
-#define ENROL_MAX_REASON_CHARS  1000u
+#define ENROL_SCHEMA           "enrolment"
+#define ENROL_SERVICE          "enrolment"
+#define ENROL_MAX_BATCH_ROWS   10000u
+#define ENROL_MAX_NAME_CHARS   200u
+#define ENROL_MAX_LIST_ITEMS   50u
+#define ENROL_MAX_ITEM_CHARS   100u
+#define ENROL_MAX_CHAIN_ITEMS  20u
+#define ENROL_MAX_OBJECTIVES   20u
+#define ENROL_MAX_EMAIL_BYTES  254u
+#define ENROL_MAX_TZ_BYTES     64u
+#define ENROL_MAX_REASON_CHARS 1000u
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
 
 /* ---- validate.c --------------------------------------------------------------- */
 
-/* Characters (code points) of a UTF-8 string; SIZE_MAX when it is not UTF-8. */
-size_t enrol_utf8_chars(const char *s);
-bool enrol_uuid_valid(const char *s);
 bool enrol_email_valid(const char *s);
 /* An IANA zone or link name known to the system's tzdata ("Europe/London"). */
 bool enrol_timezone_valid(const char *s);
@@ -64,8 +62,6 @@ void enrol_validate_participant(const Tandem__V1__Participant *p, const char *pr
                                 tdm_violations *v);
 /* FAILED_PRECONDITION when diversity data comes without consent.diversity_data. */
 tdm_status *enrol_check_diversity_consent(const Tandem__V1__Participant *p, const char *prefix);
-/* The page size to use (default, lowered to the maximum), or INVALID_ARGUMENT. */
-tdm_status *enrol_page_size(int32_t requested, int *out);
 /* 0 for no mask or "*"; fills the 'paths' view. Masks name fields in proto or
  * lowerCamelCase names; normalised to proto names in the arena. */
 tdm_status *enrol_mask_paths(const Google__Protobuf__FieldMask *mask, tdm_arena *a, char ***paths,
@@ -109,10 +105,6 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
-/* Opaque keyset tokens: base64url (no padding) of the last row's sequence number. */
-char *enrol_page_token_encode(int64_t seq, tdm_arena *a);
-/* -1 when malformed. */
-int enrol_page_token_decode(const char *token, int64_t *seq);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
 char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *a);
 /* SHA-256 of "<tenant>:<external_id>" (names a person in the audit and erased rows). */

@@ -10,56 +10,15 @@
 
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope)
 {
-    const tdm_call_context *ctx = tdm_call_ctx(call);
-    memset(r, 0, sizeof(*r));
-    r->pool = tdm_runtime_pg(svc->rt);
-    r->arena = tdm_call_arena(call);
-    r->ctx = ctx;
-    r->include_diversity = (ctx->scopes & TDM_SCOPE_ADMIN) != 0;
-    if ((ctx->scopes & scope) != scope)
-        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
-    return NULL;
-}
-
-/* The store's answer completes the call. */
-static void reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    tdm_call *call = arg;
-    if (st != NULL)
-        tdm_call_fail(call, st);
-    else
-        tdm_call_respond(call, msg);
-}
-
-static tdm_status *bad_id(const char *field)
-{
-    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
-                                    field, "must be a UUID");
-}
-
-/* Claim the Idempotency-Key, if the call has one. */
-static tdm_status *idempotency(tdm_call *call, enrol_req *r, const char *method,
-                               const ProtobufCMessage *req)
-{
-    const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
-    if (key == NULL)
-        return NULL;
-    tdm_idem_key *k = tdm_arena_alloc(r->arena, sizeof(*k));
-    if (k == NULL)
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    tdm_status *st = tdm_idem_prepare(k, method, key, req);
-    if (st == NULL)
-        r->idem = k;
+    tdm_store_req sr;
+    tdm_status *st = tdm_handler_init(&sr, svc->rt, call, scope);
+    *r = (enrol_req){
+        .pool = sr.pool,
+        .arena = sr.arena,
+        .ctx = sr.ctx,
+        .include_diversity = (sr.ctx->scopes & TDM_SCOPE_ADMIN) != 0,
+    };
     return st;
-}
-
-static tdm_status *page_token(const char *token, int64_t *seq)
-{
-    *seq = 0;
-    if (token[0] == '\0' || enrol_page_token_decode(token, seq) == 0)
-        return NULL;
-    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
-                                    "page_token", "is not a token this list returned");
 }
 
 /* ---- programmes ----------------------------------------------------------------- */
@@ -77,12 +36,12 @@ static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg,
     if (st == NULL)
         st = tdm_violations_take(&v, NULL);
     if (st == NULL)
-        st = idempotency(call, &r, "CreateProgramme", msg);
+        st = tdm_handler_idempotency(call, "CreateProgramme", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_create_programme(&r, req->programme, reply, call);
+    enrol_store_create_programme(&r, req->programme, tdm_handler_reply, call);
 }
 
 static void handle_get_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -90,13 +49,13 @@ static void handle_get_programme(tdm_call *call, const ProtobufCMessage *msg, vo
     const Tandem__V1__GetProgrammeRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
-    if (st == NULL && !enrol_uuid_valid(req->id))
-        st = bad_id("id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_get_programme(&r, req->id, reply, call);
+    enrol_store_get_programme(&r, req->id, tdm_handler_reply, call);
 }
 
 static void handle_list_programmes(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -107,14 +66,14 @@ static void handle_list_programmes(tdm_call *call, const ProtobufCMessage *msg, 
     int64_t after = 0;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
     if (st == NULL)
-        st = enrol_page_size(req->page_size, &page_size);
+        st = tdm_check_page_size(req->page_size, &page_size);
     if (st == NULL)
-        st = page_token(req->page_token, &after);
+        st = tdm_check_page_token_seq(req->page_token, &after);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_list_programmes(&r, req, page_size, after, reply, call);
+    enrol_store_list_programmes(&r, req, page_size, after, tdm_handler_reply, call);
 }
 
 typedef struct programme_update {
@@ -132,7 +91,7 @@ static tdm_status *apply_programme_update(void *arg, const Tandem__V1__Programme
     programme_update *u = arg;
     Tandem__V1__Programme *p = tdm_arena_memdup(u->arena, current, sizeof(*current));
     if (p == NULL)
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+        return tdm_store_oom();
     tdm_status *st = enrol_merge_programme(p, u->req->programme, u->paths, u->n_paths, u->arena);
     if (st != NULL)
         return st;
@@ -167,12 +126,11 @@ static void handle_update_programme(tdm_call *call, const ProtobufCMessage *msg,
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
     programme_update *u = tdm_arena_calloc(r.arena, 1, sizeof(*u));
     if (st == NULL && u == NULL)
-        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+        st = tdm_store_oom();
     if (st == NULL && req->programme == NULL)
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme"),
-                                      "programme", "is required");
-    if (st == NULL && !enrol_uuid_valid(req->programme->id))
-        st = bad_id("programme.id");
+        st = tdm_invalid_field("programme", "is required");
+    if (st == NULL)
+        st = tdm_check_uuid(req->programme->id, "programme.id");
     if (st == NULL)
         st = enrol_mask_paths(req->update_mask, r.arena, &u->paths, &u->n_paths);
     if (st != NULL) {
@@ -181,7 +139,8 @@ static void handle_update_programme(tdm_call *call, const ProtobufCMessage *msg,
     }
     u->req = req;
     u->arena = r.arena;
-    enrol_store_update_programme(&r, req->programme->id, apply_programme_update, u, reply, call);
+    enrol_store_update_programme(&r, req->programme->id, apply_programme_update, u,
+                                 tdm_handler_reply, call);
 }
 
 /* ---- participants --------------------------------------------------------------- */
@@ -202,26 +161,25 @@ static void handle_enrol(tdm_call *call, const ProtobufCMessage *msg, void *data
     const Tandem__V1__EnrolRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
-    if (st == NULL && !enrol_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->programme_id, "programme_id");
     if (st == NULL && req->participant == NULL)
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participant"),
-                                      "participant", "is required");
+        st = tdm_invalid_field("participant", "is required");
     if (st == NULL)
         st = check_participant(req->participant, "participant");
     if (st == NULL)
-        st = idempotency(call, &r, "Enrol", msg);
+        st = tdm_handler_idempotency(call, "Enrol", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     Tandem__V1__Participant **rows = tdm_arena_alloc(r.arena, sizeof(*rows));
     if (rows == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     rows[0] = req->participant;
-    enrol_store_enrol(&r, req->programme_id, rows, NULL, 1, false, reply, call);
+    enrol_store_enrol(&r, req->programme_id, rows, NULL, 1, false, tdm_handler_reply, call);
 }
 
 typedef struct row_key {
@@ -243,14 +201,14 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
     const Tandem__V1__BatchEnrolRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
-    if (st == NULL && !enrol_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->programme_id, "programme_id");
     if (st == NULL && (req->n_participants == 0 || req->n_participants > ENROL_MAX_BATCH_ROWS))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participants"),
                                       "participants", "must have 1 to %u rows",
                                       ENROL_MAX_BATCH_ROWS);
     if (st == NULL)
-        st = idempotency(call, &r, "BatchEnrol", msg);
+        st = tdm_handler_idempotency(call, "BatchEnrol", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
@@ -259,7 +217,7 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
     tdm_status **errors = tdm_arena_calloc(r.arena, n, sizeof(*errors));
     row_key *keys = tdm_arena_calloc(r.arena, n, sizeof(*keys));
     if (errors == NULL || keys == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     /* Row errors are relative to the row ("email"), as RowError documents. */
@@ -279,7 +237,8 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
                 tdm_status_new(TDM_INVALID_ARGUMENT, "duplicate external_id in this batch"),
                 "external_id", "appears on an earlier row");
     }
-    enrol_store_enrol(&r, req->programme_id, req->participants, errors, n, true, reply, call);
+    enrol_store_enrol(&r, req->programme_id, req->participants, errors, n, true, tdm_handler_reply,
+                      call);
 }
 
 static void handle_get_participant(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -287,13 +246,13 @@ static void handle_get_participant(tdm_call *call, const ProtobufCMessage *msg, 
     const Tandem__V1__GetParticipantRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
-    if (st == NULL && !enrol_uuid_valid(req->id))
-        st = bad_id("id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_get_participant(&r, req->id, reply, call);
+    enrol_store_get_participant(&r, req->id, tdm_handler_reply, call);
 }
 
 static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -303,24 +262,23 @@ static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
-    if (st == NULL && !enrol_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->programme_id, "programme_id");
     if (st == NULL && ((int)req->role < 0 || req->role > TANDEM__V1__ROLE__MENTEE))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid role"), "role",
                                       "unknown value");
     if (st == NULL &&
         ((int)req->status < 0 || req->status > TANDEM__V1__PARTICIPANT__STATUS__WITHDRAWN))
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid status"),
-                                      "status", "unknown value");
+        st = tdm_invalid_field("status", "unknown value");
     if (st == NULL)
-        st = enrol_page_size(req->page_size, &page_size);
+        st = tdm_check_page_size(req->page_size, &page_size);
     if (st == NULL)
-        st = page_token(req->page_token, &after);
+        st = tdm_check_page_token_seq(req->page_token, &after);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_list_participants(&r, req, page_size, after, reply, call);
+    enrol_store_list_participants(&r, req, page_size, after, tdm_handler_reply, call);
 }
 
 typedef struct participant_update {
@@ -336,7 +294,7 @@ static tdm_status *apply_participant_update(void *arg, const Tandem__V1__Partici
     participant_update *u = arg;
     Tandem__V1__Participant *p = tdm_arena_memdup(u->arena, current, sizeof(*current));
     if (p == NULL)
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+        return tdm_store_oom();
     tdm_status *st =
         enrol_merge_participant(p, u->req->participant, u->paths, u->n_paths, u->arena);
     if (st == NULL)
@@ -353,12 +311,11 @@ static void handle_update_participant(tdm_call *call, const ProtobufCMessage *ms
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
     participant_update *u = tdm_arena_calloc(r.arena, 1, sizeof(*u));
     if (st == NULL && u == NULL)
-        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+        st = tdm_store_oom();
     if (st == NULL && req->participant == NULL)
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participant"),
-                                      "participant", "is required");
-    if (st == NULL && !enrol_uuid_valid(req->participant->id))
-        st = bad_id("participant.id");
+        st = tdm_invalid_field("participant", "is required");
+    if (st == NULL)
+        st = tdm_check_uuid(req->participant->id, "participant.id");
     if (st == NULL)
         st = enrol_mask_paths(req->update_mask, r.arena, &u->paths, &u->n_paths);
     if (st != NULL) {
@@ -367,8 +324,8 @@ static void handle_update_participant(tdm_call *call, const ProtobufCMessage *ms
     }
     u->req = req;
     u->arena = r.arena;
-    enrol_store_update_participant(&r, req->participant->id, apply_participant_update, u, reply,
-                                   call);
+    enrol_store_update_participant(&r, req->participant->id, apply_participant_update, u,
+                                   tdm_handler_reply, call);
 }
 
 static void handle_withdraw(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -376,10 +333,10 @@ static void handle_withdraw(tdm_call *call, const ProtobufCMessage *msg, void *d
     const Tandem__V1__WithdrawParticipantRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
-    if (st == NULL && !enrol_uuid_valid(req->id))
-        st = bad_id("id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
     if (st == NULL) {
-        size_t n = enrol_utf8_chars(req->reason);
+        size_t n = tdm_utf8_chars(req->reason);
         if (n == SIZE_MAX || n > ENROL_MAX_REASON_CHARS)
             st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid reason"),
                                           "reason", "must be at most %u characters of UTF-8",
@@ -389,7 +346,7 @@ static void handle_withdraw(tdm_call *call, const ProtobufCMessage *msg, void *d
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_withdraw(&r, req->id, req->reason, reply, call);
+    enrol_store_withdraw(&r, req->id, req->reason, tdm_handler_reply, call);
 }
 
 /* ---- registration ----------------------------------------------------------------- */

@@ -264,7 +264,7 @@ static void person_start(tdm_call *call, void *data, const char *external_id, bo
     }
     tdm_status *st = enrol_req_init(&op->req, data, call, TDM_SCOPE_ADMIN);
     if (st == NULL) {
-        size_t n = enrol_utf8_chars(external_id);
+        size_t n = tdm_utf8_chars(external_id);
         if (n == 0 || n == SIZE_MAX || n > ENROL_MAX_NAME_CHARS)
             st = tdm_status_add_violation(
                 tdm_status_new(TDM_INVALID_ARGUMENT, "invalid external_id"), "external_id",

@@ -95,7 +95,7 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
     const Tandem__Internal__V1__ListParticipantColumnsRequest *q = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
-    if (st == NULL && !enrol_uuid_valid(q->programme_id))
+    if (st == NULL && !tdm_uuid_valid(q->programme_id))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
                                       "programme_id", "must be a UUID");
     if (st == NULL && q->after < 0)

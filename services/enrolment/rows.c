@@ -537,61 +537,6 @@ char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a)
     return out;
 }
 
-/* ---- tokens, events, hashes ------------------------------------------------------ */
-
-char *enrol_page_token_encode(int64_t seq, tdm_arena *a)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof(raw), "k1:%lld", (long long)seq);
-    char b64[64];
-    int len = EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, n);
-    while (len > 0 && b64[len - 1] == '=')
-        len--;
-    b64[len] = '\0';
-    for (int i = 0; i < len; i++) {
-        if (b64[i] == '+')
-            b64[i] = '-';
-        else if (b64[i] == '/')
-            b64[i] = '_';
-    }
-    return tdm_arena_strdup(a, b64);
-}
-
-int enrol_page_token_decode(const char *token, int64_t *seq)
-{
-    size_t len = strlen(token);
-    if (len == 0 || len > 40)
-        return -1;
-    char b64[48];
-    memcpy(b64, token, len);
-    for (size_t i = 0; i < len; i++) {
-        if (b64[i] == '-')
-            b64[i] = '+';
-        else if (b64[i] == '_')
-            b64[i] = '/';
-        else if (b64[i] == '+' || b64[i] == '/' || b64[i] == '=')
-            return -1;
-    }
-    while (len % 4 != 0)
-        b64[len++] = '=';
-    b64[len] = '\0';
-    unsigned char raw[48];
-    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-    if (n <= 0)
-        return -1;
-    while (n > 0 && raw[n - 1] == '\0')
-        n--;
-    raw[n] = '\0';
-    char *end = NULL;
-    if (strncmp((const char *)raw, "k1:", 3) != 0)
-        return -1;
-    long long v = strtoll((const char *)raw + 3, &end, 10);
-    if (end == (const char *)raw + 3 || *end != '\0' || v < 0)
-        return -1;
-    *seq = v;
-    return 0;
-}
-
 char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *a)
 {
     Tandem__V1__Participant copy = *p;

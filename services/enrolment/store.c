@@ -335,7 +335,7 @@ static void list_programmes_done(tdm_store_op *base, PGresult *res)
         out->programmes[out->n_programmes++] = p;
     }
     if (n > op->page_size)
-        out->next_page_token = enrol_page_token_encode(
+        out->next_page_token = tdm_page_token_encode_seq(
             strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
     op->base.response = &out->base;
     tdm_store_op_end(&op->base, NULL);
@@ -482,7 +482,7 @@ static void list_participants_done(tdm_store_op *base, PGresult *res)
         out->participants[out->n_participants++] = p;
     }
     if (n > op->page_size)
-        out->next_page_token = enrol_page_token_encode(
+        out->next_page_token = tdm_page_token_encode_seq(
             strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
     op->base.response = &out->base;
     tdm_store_op_end(&op->base, NULL);

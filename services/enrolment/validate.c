@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <uuid/uuid.h>
 
 #define TZDATA_ZI         "/usr/share/zoneinfo/tzdata.zi"
 #define TZ_NAMES_MAX      4096
@@ -30,38 +29,6 @@
 static char **tz_names;
 static size_t tz_count;
 static bool tz_loaded;
-
-size_t enrol_utf8_chars(const char *s)
-{
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != '\0') {
-        int extra;
-        if (*p < 0x80)
-            extra = 0;
-        else if ((*p & 0xE0) == 0xC0 && *p >= 0xC2)
-            extra = 1;
-        else if ((*p & 0xF0) == 0xE0)
-            extra = 2;
-        else if ((*p & 0xF8) == 0xF0 && *p <= 0xF4)
-            extra = 3;
-        else
-            return SIZE_MAX;
-        p++;
-        for (int i = 0; i < extra; i++, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return SIZE_MAX;
-        }
-        n++;
-    }
-    return n;
-}
-
-bool enrol_uuid_valid(const char *s)
-{
-    uuid_t u;
-    return s != NULL && strlen(s) == 36 && uuid_parse(s, u) == 0;
-}
 
 static bool email_atext(char c)
 {
@@ -210,7 +177,7 @@ static void check_text(tdm_violations *v, const char *prefix, const char *field,
                        size_t max, bool required)
 {
     char path[256];
-    size_t n = enrol_utf8_chars(s);
+    size_t n = tdm_utf8_chars(s);
     if (n == SIZE_MAX)
         tdm_violations_add(v, path_of(path, sizeof(path), prefix, field), "must be valid UTF-8");
     else if (required && n == 0)
@@ -242,7 +209,7 @@ static void check_list(tdm_violations *v, const char *prefix, const char *field,
     }
     for (size_t i = 0; i < n; i++) {
         snprintf(item, sizeof(item), "%s[%zu]", path, i);
-        size_t chars = enrol_utf8_chars(items[i]);
+        size_t chars = tdm_utf8_chars(items[i]);
         if (chars == SIZE_MAX)
             tdm_violations_add(v, item, "must be valid UTF-8");
         else if (chars == 0)
@@ -467,17 +434,6 @@ tdm_status *enrol_check_diversity_consent(const Tandem__V1__Participant *p, cons
         tdm_status_new(TDM_FAILED_PRECONDITION, "diversity data needs consent.diversity_data");
     return tdm_status_add_violation(st, path_of(path, sizeof(path), prefix, "diversity"),
                                     "given without consent.diversity_data");
-}
-
-tdm_status *enrol_page_size(int32_t requested, int *out)
-{
-    if (requested < 0) {
-        return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_size"),
-                                        "page_size", "must not be negative");
-    }
-    *out = requested == 0 ? ENROL_DEFAULT_PAGE_SIZE
-                          : (requested > ENROL_MAX_PAGE_SIZE ? ENROL_MAX_PAGE_SIZE : requested);
-    return NULL;
 }
 
 /* ---- update masks --------------------------------------------------------------- */

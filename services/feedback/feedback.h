@@ -1,7 +1,7 @@
 /*
  * feedback.h - the private interfaces of tandem-feedback.
  *
- *   validate.c    pure checks of requests (no I/O), page tokens, array literals
+ *   validate.c    pure checks of requests (no I/O), array literals
  *   peers.c       what the service reads from enrolment and matching over gRPC
  *   store.c       every SQL statement, one transaction per store call
  *   report_sql.h  the one aggregate statement of GetProgrammeReport (shared with the
@@ -30,10 +30,14 @@
 #include <stdint.h>
 
 #include "tandem/arena.h"
+#include "tandem/check.h"
 #include "tandem/idempotency.h"
+#include "tandem/handler.h"
 #include "tandem/pg.h"
+#include "tandem/person_data.h"
 #include "tandem/runtime.h"
 #include "tandem/server.h"
+#include "tandem/page_token.h"
 #include "tandem/status.h"
 #include "tandem/store.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
@@ -45,8 +49,6 @@
 #define FB_SERVICE "feedback"
 
 /* Limits of API.md and feedback.proto. */
-#define FB_DEFAULT_PAGE_SIZE     50
-#define FB_MAX_PAGE_SIZE         500
 #define FB_MAX_DURATION_MINUTES  600
 #define FB_MAX_TOPICS            20u
 #define FB_MAX_TOPIC_CHARS       100u
@@ -62,7 +64,6 @@
 #define FB_MAX_CHOICE_CHARS      200u
 #define FB_MAX_ANSWERS           50u
 #define FB_MAX_TEXT_ANSWER_CHARS 5000u
-#define FB_MAX_ERASE_IDS         1000u
 #define FB_MAX_EXPORT_ITEMS      10000
 /* occurred_time may be at most this old. */
 #define FB_MAX_CHECK_IN_AGE_S (365LL * 24 * 3600)
@@ -79,12 +80,6 @@
 
 /* ---- validate.c ----------------------------------------------------------------- */
 
-/* Characters (code points) of a UTF-8 string; SIZE_MAX when it is not UTF-8. */
-size_t fb_utf8_chars(const char *s);
-bool fb_uuid_valid(const char *s);
-/* The page size to use (default, lowered to the maximum), or INVALID_ARGUMENT. */
-tdm_status *fb_page_size(int32_t requested, int *out);
-
 /* Checks of RecordCheckIn that need nothing but the request and the clock
  * (now_s: seconds since the epoch). The objectives are checked by
  * fb_validate_goal_keys once the programme is known. */
@@ -98,11 +93,6 @@ void fb_validate_survey(const Tandem__V1__Survey *s, tdm_violations *v);
 /* The answers of a response against the survey's questions. */
 void fb_validate_answers(const Tandem__V1__SubmitSurveyResponseRequest *r,
                          const Tandem__V1__Survey *survey, tdm_violations *v);
-
-/* Opaque keyset tokens: base64url (no padding) of "<int64>:<int64>:<uuid>". */
-char *fb_page_token_encode(int64_t a, int64_t b, const char *id, tdm_arena *arena);
-/* -1 when malformed; id gets the UUID text (37 bytes). */
-int fb_page_token_decode(const char *token, int64_t *a, int64_t *b, char id[37]);
 
 /* PostgreSQL array literals of the given elements, each quoted ("{"a","b\"c"}");
  * NULL elements are written NULL. NULL when out of memory. */
@@ -237,6 +227,7 @@ void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void 
 
 struct fb_service {
     tdm_runtime *rt;
+    tdm_person_data_service person_data;
 };
 
 tdm_status *fb_register(tdm_runtime *rt, fb_service *svc);

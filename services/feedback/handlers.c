@@ -11,51 +11,7 @@
 
 tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t scope)
 {
-    const tdm_call_context *ctx = tdm_call_ctx(call);
-    memset(r, 0, sizeof(*r));
-    r->pool = tdm_runtime_pg(svc->rt);
-    r->arena = tdm_call_arena(call);
-    r->ctx = ctx;
-    if ((ctx->scopes & scope) != scope && (ctx->scopes & TDM_SCOPE_ADMIN) == 0)
-        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
-    return NULL;
-}
-
-static tdm_status *oom(void)
-{
-    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-}
-
-/* The store's answer completes the call. */
-static void reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    tdm_call *call = arg;
-    if (st != NULL)
-        tdm_call_fail(call, st);
-    else
-        tdm_call_respond(call, msg);
-}
-
-static tdm_status *bad_id(const char *field)
-{
-    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
-                                    field, "must be a UUID");
-}
-
-/* Claim the Idempotency-Key, if the call has one. */
-static tdm_status *idempotency(tdm_call *call, fb_req *r, const char *method,
-                               const ProtobufCMessage *req)
-{
-    const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
-    if (key == NULL)
-        return NULL;
-    tdm_idem_key *k = tdm_arena_alloc(r->arena, sizeof(*k));
-    if (k == NULL)
-        return oom();
-    tdm_status *st = tdm_idem_prepare(k, method, key, req);
-    if (st == NULL)
-        r->idem = k;
-    return st;
+    return tdm_handler_init(r, svc->rt, call, scope);
 }
 
 /* One call's state across its peer and store steps. */
@@ -103,7 +59,7 @@ static void record_programme_got(void *arg, tdm_status *st, ProtobufCMessage *ms
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_record_check_in(&op->req, req, op->match, reply, op->call);
+    fb_store_record_check_in(&op->req, req, op->match, tdm_handler_reply, op->call);
 }
 
 static void record_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -127,7 +83,7 @@ static void record_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
     }
     op->match = m;
     if (req->n_goal_progress == 0) {
-        fb_store_record_check_in(&op->req, req, m, reply, op->call);
+        fb_store_record_check_in(&op->req, req, m, tdm_handler_reply, op->call);
         return;
     }
     fb_peer_get_programme(op->svc, op->call, m->programme_id, record_programme_got, op);
@@ -144,14 +100,14 @@ static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, 
         st = tdm_violations_take(&v, NULL);
     }
     if (st == NULL)
-        st = idempotency(call, &r, "RecordCheckIn", msg);
+        st = tdm_handler_idempotency(call, "RecordCheckIn", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     fb_peer_get_match(data, call, req->match_id, record_match_got, op);
@@ -168,8 +124,8 @@ static void list_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
         return;
     }
     bool notes = is_side((const Tandem__V1__Match *)msg, req->participant_id);
-    fb_store_list_check_ins(&op->req, req->match_id, op->page_size, req->page_token, notes, reply,
-                            op->call);
+    fb_store_list_check_ins(&op->req, req->match_id, op->page_size, req->page_token, notes,
+                            tdm_handler_reply, op->call);
 }
 
 static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -178,19 +134,19 @@ static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, v
     fb_req r;
     int page_size = 0;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->match_id))
-        st = bad_id("match_id");
-    if (st == NULL && req->participant_id[0] != '\0' && !fb_uuid_valid(req->participant_id))
-        st = bad_id("participant_id");
     if (st == NULL)
-        st = fb_page_size(req->page_size, &page_size);
+        st = tdm_check_uuid(req->match_id, "match_id");
+    if (st == NULL && req->participant_id[0] != '\0')
+        st = tdm_check_uuid(req->participant_id, "participant_id");
+    if (st == NULL)
+        st = tdm_check_page_size(req->page_size, &page_size);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     op->page_size = page_size;
@@ -204,13 +160,13 @@ static void handle_get_check_in(tdm_call *call, const ProtobufCMessage *msg, voi
     const Tandem__V1__GetCheckInRequest *req = (const void *)msg;
     fb_req r;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->id))
-        st = bad_id("id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    fb_store_get_check_in(&r, req->id, reply, call);
+    fb_store_get_check_in(&r, req->id, tdm_handler_reply, call);
 }
 
 /* ---- CreateSurvey -------------------------------------------------------------------- */
@@ -224,7 +180,7 @@ static void survey_programme_got(void *arg, tdm_status *st, ProtobufCMessage *ms
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_create_survey(&op->req, req->programme_id, req->survey, reply, op->call);
+    fb_store_create_survey(&op->req, req->programme_id, req->survey, tdm_handler_reply, op->call);
 }
 
 static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -234,7 +190,7 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
     if (st == NULL) {
         tdm_violations v = {0};
-        if (!fb_uuid_valid(req->programme_id))
+        if (!tdm_uuid_valid(req->programme_id))
             tdm_violations_add(&v, "programme_id", "must be a UUID");
         if (req->survey == NULL)
             tdm_violations_add(&v, "survey", "is required");
@@ -243,14 +199,14 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
         st = tdm_violations_take(&v, NULL);
     }
     if (st == NULL)
-        st = idempotency(call, &r, "CreateSurvey", msg);
+        st = tdm_handler_idempotency(call, "CreateSurvey", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     /* The programme must exist in the caller's tenant (else NOT_FOUND). */
@@ -264,13 +220,13 @@ static void handle_get_survey(tdm_call *call, const ProtobufCMessage *msg, void 
     const Tandem__V1__GetSurveyRequest *req = (const void *)msg;
     fb_req r;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->id))
-        st = bad_id("id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    fb_store_get_survey(&r, req->id, reply, call);
+    fb_store_get_survey(&r, req->id, tdm_handler_reply, call);
 }
 
 static void list_surveys_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -282,8 +238,8 @@ static void list_surveys_programme_got(void *arg, tdm_status *st, ProtobufCMessa
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_list_surveys(&op->req, req->programme_id, op->page_size, req->page_token, reply,
-                          op->call);
+    fb_store_list_surveys(&op->req, req->programme_id, op->page_size, req->page_token,
+                          tdm_handler_reply, op->call);
 }
 
 static void handle_list_surveys(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -292,17 +248,17 @@ static void handle_list_surveys(tdm_call *call, const ProtobufCMessage *msg, voi
     fb_req r;
     int page_size = 0;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
     if (st == NULL)
-        st = fb_page_size(req->page_size, &page_size);
+        st = tdm_check_uuid(req->programme_id, "programme_id");
+    if (st == NULL)
+        st = tdm_check_page_size(req->page_size, &page_size);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     op->page_size = page_size;
@@ -327,7 +283,7 @@ static void submit_participant_got(void *arg, tdm_status *st, ProtobufCMessage *
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_submit_response(&op->req, op->survey, req, reply, op->call);
+    fb_store_submit_response(&op->req, op->survey, req, tdm_handler_reply, op->call);
 }
 
 static void submit_survey_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -354,25 +310,25 @@ static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, 
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
     if (st == NULL) {
         tdm_violations v = {0};
-        if (!fb_uuid_valid(req->survey_id))
+        if (!tdm_uuid_valid(req->survey_id))
             tdm_violations_add(&v, "survey_id", "must be a UUID");
         if (req->participant_id[0] == '\0')
             tdm_violations_add(&v, "participant_id", "is required");
-        else if (!fb_uuid_valid(req->participant_id))
+        else if (!tdm_uuid_valid(req->participant_id))
             tdm_violations_add(&v, "participant_id", "must be a UUID");
         if (req->n_answers > FB_MAX_ANSWERS)
             tdm_violations_add(&v, "answers", "must have at most %u answers", FB_MAX_ANSWERS);
         st = tdm_violations_take(&v, NULL);
     }
     if (st == NULL)
-        st = idempotency(call, &r, "SubmitSurveyResponse", msg);
+        st = tdm_handler_idempotency(call, "SubmitSurveyResponse", msg, &r.idem);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     fb_store_get_survey(&r, req->survey_id, submit_survey_got, op);
@@ -390,7 +346,7 @@ static void report_data_got(void *arg, tdm_status *st, fb_programme_data *d)
     /* Diversity breakdowns only for admins: enrolment returns diversity data to no
      * one else, and the report would otherwise be the way round that rule. */
     bool admin = (op->req.ctx->scopes & TDM_SCOPE_ADMIN) != 0;
-    fb_store_report(&op->req, d, admin, reply, op->call);
+    fb_store_report(&op->req, d, admin, tdm_handler_reply, op->call);
 }
 
 static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -398,15 +354,15 @@ static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *dat
     const Tandem__V1__GetProgrammeReportRequest *req = (const void *)msg;
     fb_req r;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
+    if (st == NULL)
+        st = tdm_check_uuid(req->programme_id, "programme_id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     fb_peer_report_inputs(data, call, req->programme_id, report_data_got, op);
@@ -422,7 +378,7 @@ static void at_risk_data_got(void *arg, tdm_status *st, fb_programme_data *d)
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_at_risk(&op->req, d, op->page_size, req->page_token, reply, op->call);
+    fb_store_at_risk(&op->req, d, op->page_size, req->page_token, tdm_handler_reply, op->call);
 }
 
 static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -431,17 +387,17 @@ static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *da
     fb_req r;
     int page_size = 0;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL && !fb_uuid_valid(req->programme_id))
-        st = bad_id("programme_id");
     if (st == NULL)
-        st = fb_page_size(req->page_size, &page_size);
+        st = tdm_check_uuid(req->programme_id, "programme_id");
+    if (st == NULL)
+        st = tdm_check_page_size(req->page_size, &page_size);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
     call_op *op = call_op_new(data, call, &r, msg);
     if (op == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     op->page_size = page_size;

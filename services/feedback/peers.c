@@ -31,11 +31,6 @@ typedef struct peer_op {
     void *arg;
 } peer_op;
 
-static tdm_status *oom(void)
-{
-    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-}
-
 static uint64_t peer_deadline(tdm_call *call)
 {
     return uv_now(tdm_call_loop(call)) + FB_PEER_TIMEOUT_MS;
@@ -63,7 +58,7 @@ static void peer_call(fb_service *svc, tdm_call *call, const char *peer,
     tdm_arena *a = tdm_call_arena(call);
     peer_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     if (op == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     op->svc = svc;
@@ -82,7 +77,7 @@ void fb_peer_get_match(fb_service *svc, tdm_call *call, const char *match_id, fb
 {
     Tandem__V1__GetMatchRequest *q = tdm_arena_alloc(tdm_call_arena(call), sizeof(*q));
     if (q == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     tandem__v1__get_match_request__init(q);
@@ -96,7 +91,7 @@ void fb_peer_get_programme(fb_service *svc, tdm_call *call, const char *programm
 {
     Tandem__V1__GetProgrammeRequest *q = tdm_arena_alloc(tdm_call_arena(call), sizeof(*q));
     if (q == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     tandem__v1__get_programme_request__init(q);
@@ -110,7 +105,7 @@ void fb_peer_get_participant(fb_service *svc, tdm_call *call, const char *partic
 {
     Tandem__V1__GetParticipantRequest *q = tdm_arena_alloc(tdm_call_arena(call), sizeof(*q));
     if (q == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     tandem__v1__get_participant_request__init(q);
@@ -192,7 +187,7 @@ static void participants_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
     fb_programme_data *d = op->data;
     if (append(tdm_call_arena(op->call), (void ***)&d->participants, &d->n_participants,
                &op->cap_participants, (void **)r->participants, r->n_participants) != 0) {
-        data_step_done(op, oom());
+        data_step_done(op, tdm_store_oom());
         return;
     }
     if (d->n_participants > FB_MAX_PROGRAMME_PARTICIPANTS) {
@@ -211,7 +206,7 @@ static void list_participants(data_op *op, const char *token)
 {
     Tandem__V1__ListParticipantsRequest *q = tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
     if (q == NULL) {
-        data_step_done(op, oom());
+        data_step_done(op, tdm_store_oom());
         return;
     }
     tandem__v1__list_participants_request__init(q);
@@ -237,7 +232,7 @@ static void matches_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
     fb_programme_data *d = op->data;
     if (append(tdm_call_arena(op->call), (void ***)&d->matches, &d->n_matches, &op->cap_matches,
                (void **)r->matches, r->n_matches) != 0) {
-        data_step_done(op, oom());
+        data_step_done(op, tdm_store_oom());
         return;
     }
     if (d->n_matches > FB_MAX_PROGRAMME_MATCHES) {
@@ -256,7 +251,7 @@ static void list_matches(data_op *op, const char *token)
 {
     Tandem__V1__ListMatchesRequest *q = tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
     if (q == NULL) {
-        data_step_done(op, oom());
+        data_step_done(op, tdm_store_oom());
         return;
     }
     tandem__v1__list_matches_request__init(q);
@@ -274,7 +269,7 @@ void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *program
     data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
     if (op == NULL || d == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     op->svc = svc;
@@ -329,7 +324,7 @@ static tdm_status *append_columns(fb_pg_array *cols, const ProtobufCBinaryData *
             return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
                                   "the programme has more than %zu rows in %s", max_rows, peer);
         if (r == FB_PG_ARRAY_NO_MEMORY)
-            return oom();
+            return tdm_store_oom();
         if (r != FB_PG_ARRAY_OK)
             return tdm_status_new(TDM_INTERNAL, "%s answered a malformed column %zu", peer, i);
     }
@@ -422,7 +417,7 @@ static void column_page_ask(column_chain *c)
     ProtobufCMessage *q =
         tdm_arena_alloc(tdm_call_arena(c->op->call), method->input->sizeof_message);
     if (q == NULL) {
-        data_step_done(c->op, oom());
+        data_step_done(c->op, tdm_store_oom());
         return;
     }
     method->input->message_init(q);
@@ -451,7 +446,7 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
     fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
     column_chain *chains = tdm_arena_calloc(a, 2, sizeof(*chains));
     if (op == NULL || d == NULL || chains == NULL) {
-        cb(arg, oom(), NULL);
+        cb(arg, tdm_store_oom(), NULL);
         return;
     }
     for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)

@@ -281,7 +281,7 @@ static void list_check_ins_done(tdm_store_op *base, PGresult *res)
     }
     if (n > op->page_size) {
         const Tandem__V1__CheckIn *last = out->check_ins[take - 1];
-        out->next_page_token = fb_page_token_encode(
+        out->next_page_token = tdm_page_token_encode_keyset(
             fb_timestamp_us(last->occurred_time), fb_timestamp_us(last->create_time), last->id, a);
         if (out->next_page_token == NULL) {
             tdm_store_op_end(&op->base, tdm_store_oom());
@@ -322,16 +322,14 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
     tdm_arena *a = r->arena;
     op->page_size = page_size;
     op->params[0] = match_id;
-    if (after_token != NULL && after_token[0] != '\0') {
-        int64_t occ = 0, created = 0;
-        char id[37];
-        if (fb_page_token_decode(after_token, &occ, &created, id) != 0) {
-            tdm_store_op_end(
-                &op->base,
-                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
-                                         "page_token", "is not a token this list returned"));
-            return;
-        }
+    int64_t occ = 0, created = 0;
+    char id[37];
+    tdm_status *st = tdm_check_page_token_keyset(after_token, &occ, &created, id);
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
+    }
+    if (id[0] != '\0') {
         op->params[1] = fmt_i64(a, occ);
         op->params[2] = fmt_i64(a, created);
         op->params[3] = tdm_arena_strdup(a, id);
@@ -499,7 +497,7 @@ static void list_surveys_done(tdm_store_op *base, PGresult *res)
     if (n > op->page_size) {
         const Tandem__V1__Survey *last = out->surveys[take - 1];
         out->next_page_token =
-            fb_page_token_encode(fb_timestamp_us(last->create_time), 0, last->id, a);
+            tdm_page_token_encode_keyset(fb_timestamp_us(last->create_time), 0, last->id, a);
         if (out->next_page_token == NULL) {
             tdm_store_op_end(&op->base, tdm_store_oom());
             return;
@@ -532,16 +530,16 @@ void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_s
     tdm_arena *a = r->arena;
     op->page_size = page_size;
     op->params[0] = programme_id;
-    if (after_token != NULL && after_token[0] != '\0') {
-        int64_t created = 0, unused = 0;
-        char id[37];
-        if (fb_page_token_decode(after_token, &created, &unused, id) != 0 || unused != 0) {
-            tdm_store_op_end(
-                &op->base,
-                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
-                                         "page_token", "is not a token this list returned"));
-            return;
-        }
+    int64_t created = 0, unused = 0;
+    char id[37];
+    tdm_status *st = tdm_check_page_token_keyset(after_token, &created, &unused, id);
+    if (st == NULL && unused != 0)
+        st = tdm_invalid_field("page_token", "is not a token this list returned");
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
+    }
+    if (id[0] != '\0') {
         op->params[1] = fmt_i64(a, created);
         op->params[2] = tdm_arena_strdup(a, id);
     }
@@ -648,8 +646,8 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
     for (size_t i = 0; i < n; i++) {
         const Tandem__V1__Match *m = d->matches[i];
         ids[i] = m->id;
-        mentors[i] = fb_uuid_valid(m->mentor_id) ? m->mentor_id : NULL;
-        mentees[i] = fb_uuid_valid(m->mentee_id) ? m->mentee_id : NULL;
+        mentors[i] = tdm_uuid_valid(m->mentor_id) ? m->mentor_id : NULL;
+        mentees[i] = tdm_uuid_valid(m->mentee_id) ? m->mentee_id : NULL;
         status[i] = (int32_t)m->status;
         start[i] = match_start_us(m);
         declined[i] = match_declined(m);
@@ -925,7 +923,7 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
     }
     if (more) {
         const Tandem__V1__AtRiskMatch *last = out->at_risk_matches[out->n_at_risk_matches - 1];
-        out->next_page_token = fb_page_token_encode(last_since, 0, last->match->id, a);
+        out->next_page_token = tdm_page_token_encode_keyset(last_since, 0, last->match->id, a);
         if (out->next_page_token == NULL) {
             tdm_store_op_end(&op->base, tdm_store_oom());
             return;
@@ -989,16 +987,14 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size
     qsort(op->sorted_matches, d->n_matches, sizeof(*op->sorted_matches), cmp_match_id);
     const Tandem__V1__Programme *g = d->programme;
     op->params[6] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
-    if (after_token != NULL && after_token[0] != '\0') {
-        int64_t since = 0, unused = 0;
-        char id[37];
-        if (fb_page_token_decode(after_token, &since, &unused, id) != 0) {
-            tdm_store_op_end(
-                &op->base,
-                tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
-                                         "page_token", "is not a token this list returned"));
-            return;
-        }
+    int64_t since = 0, unused = 0;
+    char id[37];
+    tdm_status *st = tdm_check_page_token_keyset(after_token, &since, &unused, id);
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
+    }
+    if (id[0] != '\0') {
         op->params[7] = fmt_i64(a, since);
         op->params[8] = tdm_arena_strdup(a, id);
     }

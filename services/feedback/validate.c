@@ -1,7 +1,7 @@
 /*
  * validate.c - the pure checks of tandem-feedback: requests against the limits of
- * feedback.proto, survey answers against their questions, opaque page tokens and
- * the PostgreSQL array literals the store ships parameters in. No I/O but the
+ * feedback.proto, survey answers against their questions, and the PostgreSQL
+ * array literals the store ships parameters in. No I/O but the
  * clock, so the unit tests cover every rule.
  */
 #include "feedback.h"
@@ -12,73 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/evp.h>
 
-size_t fb_utf8_chars(const char *s)
-{
-    size_t n = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != 0) {
-        unsigned c = *p;
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            len = 1;
-            cp = c;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2;
-            cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3;
-            cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return SIZE_MAX;
-        }
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return SIZE_MAX;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF are not UTF-8. */
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return SIZE_MAX;
-        p += len;
-        n++;
-    }
-    return n;
-}
-
-bool fb_uuid_valid(const char *s)
-{
-    if (s == NULL || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-tdm_status *fb_page_size(int32_t requested, int *out)
-{
-    if (requested < 0)
-        return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_size"),
-                                        "page_size", "must not be negative");
-    *out = requested == 0                 ? FB_DEFAULT_PAGE_SIZE
-           : requested > FB_MAX_PAGE_SIZE ? FB_MAX_PAGE_SIZE
-                                          : (int)requested;
-    return NULL;
-}
+#include "tandem/check.h"
 
 /* A string of min..max characters of UTF-8. */
 static void check_text(tdm_violations *v, const char *field, const char *s, size_t min, size_t max)
 {
-    size_t n = fb_utf8_chars(s != NULL ? s : "");
+    size_t n = tdm_utf8_chars(s != NULL ? s : "");
     if (n == SIZE_MAX)
         tdm_violations_add(v, field, "must be UTF-8");
     else if (n < min && min == 1)
@@ -97,11 +37,11 @@ int64_t fb_now_s(void)
 void fb_validate_check_in(const Tandem__V1__RecordCheckInRequest *r, int64_t now_s,
                           tdm_violations *v)
 {
-    if (!fb_uuid_valid(r->match_id))
+    if (!tdm_uuid_valid(r->match_id))
         tdm_violations_add(v, "match_id", "must be a UUID");
     if (r->participant_id[0] == '\0')
         tdm_violations_add(v, "participant_id", "is required");
-    else if (!fb_uuid_valid(r->participant_id))
+    else if (!tdm_uuid_valid(r->participant_id))
         tdm_violations_add(v, "participant_id", "must be a UUID");
     if (r->occurred_time == NULL) {
         tdm_violations_add(v, "occurred_time", "is required");
@@ -144,7 +84,7 @@ void fb_validate_check_in(const Tandem__V1__RecordCheckInRequest *r, int64_t now
             tdm_violations_add(v, field, "must be 0 to 100");
         }
     }
-    size_t notes = fb_utf8_chars(r->notes);
+    size_t notes = tdm_utf8_chars(r->notes);
     if (notes == SIZE_MAX || notes > FB_MAX_NOTES_CHARS)
         tdm_violations_add(v, "notes", "must be at most %u characters of UTF-8",
                            FB_MAX_NOTES_CHARS);
@@ -266,7 +206,7 @@ static void validate_answer(const Tandem__V1__Answer *a, const Tandem__V1__Quest
     }
     case TANDEM__V1__QUESTION_KIND__TEXT: {
         snprintf(field, sizeof(field), "answers[%zu].text", i);
-        size_t n = fb_utf8_chars(a->text);
+        size_t n = tdm_utf8_chars(a->text);
         if (n == SIZE_MAX || n > FB_MAX_TEXT_ANSWER_CHARS)
             tdm_violations_add(v, field, "must be at most %u characters of UTF-8",
                                FB_MAX_TEXT_ANSWER_CHARS);
@@ -331,70 +271,6 @@ void fb_validate_answers(const Tandem__V1__SubmitSurveyResponseRequest *r,
         if (!answered)
             tdm_violations_add(v, "answers", "question \"%s\" is required", q->id);
     }
-}
-
-/* ---- page tokens ------------------------------------------------------------------- */
-
-char *fb_page_token_encode(int64_t a, int64_t b, const char *id, tdm_arena *arena)
-{
-    char raw[96];
-    int n = snprintf(raw, sizeof(raw), "%" PRId64 ":%" PRId64 ":%s", a, b, id);
-    if (n < 0 || (size_t)n >= sizeof(raw))
-        return NULL;
-    char *out = tdm_arena_alloc(arena, 4 * (((size_t)n + 2) / 3) + 1);
-    if (out == NULL)
-        return NULL;
-    int len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
-    while (len > 0 && out[len - 1] == '=')
-        len--;
-    out[len] = '\0';
-    for (int i = 0; i < len; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    return out;
-}
-
-int fb_page_token_decode(const char *token, int64_t *a, int64_t *b, char id[37])
-{
-    size_t n = strlen(token);
-    if (n == 0 || n > 128)
-        return -1;
-    char b64[136];
-    size_t i;
-    for (i = 0; i < n; i++) {
-        char c = token[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!isalnum((unsigned char)c))
-            return -1;
-        b64[i] = c;
-    }
-    while (i % 4 != 0)
-        b64[i++] = '=';
-    b64[i] = '\0';
-    unsigned char raw[112];
-    int len = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)i);
-    if (len < 0)
-        return -1;
-    /* EVP_DecodeBlock counts the padding as zero bytes. */
-    for (size_t p = n; p % 4 != 0; p++)
-        len--;
-    if (len <= 0 || len >= (int)sizeof(raw))
-        return -1;
-    raw[len] = '\0';
-    char *end;
-    long long x = strtoll((const char *)raw, &end, 10);
-    if (end == (const char *)raw || *end != ':')
-        return -1;
-    const char *rest = end + 1;
-    long long y = strtoll(rest, &end, 10);
-    if (end == rest || *end != ':' || !fb_uuid_valid(end + 1))
-        return -1;
-    *a = x;
-    *b = y;
-    memcpy(id, end + 1, 37);
-    return 0;
 }
 
 /* ---- array literals ------------------------------------------------------------------ */

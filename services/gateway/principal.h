@@ -8,14 +8,15 @@
 #include <stdint.h>
 
 #include "tandem/arena.h"
+#include "tandem/server.h"
 
 /* The authenticated caller. Strings live in the request's arena. */
 typedef struct gw_principal {
     const char *key_id;
     const char *key_tenant_id; /* the key's own tenant (NULL for the bootstrap key) */
-    int kind;                  /* 1 platform, 2 tenant */
-    uint32_t scopes;           /* admin expanded to every bit */
-    const char *tenant_id;     /* the tenant acted for; NULL when the route has none */
+    tdm_principal_kind kind;
+    uint32_t scopes;       /* admin expanded to every bit */
+    const char *tenant_id; /* the tenant acted for; NULL when the route has none */
 } gw_principal;
 
 /* The nanopb RequestContext of p as base64 text (for x-tandem-context-bin), in arena;

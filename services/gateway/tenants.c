@@ -12,17 +12,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
-
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
 #include "google/protobuf/timestamp.pb-c.h"
+#include "tandem/check.h"
 #include "tandem/log.h"
+#include "tandem/page_token.h"
 #include "tandem/v1/tenant.pb-c.h"
 
-#define PAGE_SIZE_DEFAULT  50
-#define PAGE_SIZE_MAX      500
 #define NAME_MAX_CHARS     200
 #define BOOTSTRAP_RETRY_MS 1000
 
@@ -67,16 +65,6 @@ static tdm_status *invalid(const char *field, const char *why)
 {
     tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
     return tdm_status_add_violation(st, field, "%s", why);
-}
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s != '\0'; s++) {
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    }
-    return n;
 }
 
 static bool slug_ok(const char *s)
@@ -154,64 +142,6 @@ static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
     k->last_used_time = timestamp(a, r->last_used_us);
     k->revoke_time = timestamp(a, r->revoke_us);
     return k;
-}
-
-/* ---- page tokens: base64url("<create_us>.<uuid>") ------------------------------------ */
-
-static char *page_token_encode(tdm_arena *a, int64_t us, const char *id)
-{
-    char raw[80];
-    int n = snprintf(raw, sizeof(raw), "%lld.%s", (long long)us, id);
-    char *out = tdm_arena_alloc(a, 4 * ((size_t)n + 2) / 3 + 4);
-    if (out == NULL)
-        return NULL;
-    int m = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
-    while (m > 0 && out[m - 1] == '=')
-        m--;
-    out[m] = '\0';
-    for (int i = 0; i < m; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    return out;
-}
-
-static bool page_token_decode(tdm_arena *a, const char *token, int64_t *us, const char **id)
-{
-    size_t n = strlen(token);
-    if (n == 0 || n > 100)
-        return false;
-    char b64[108];
-    for (size_t i = 0; i < n; i++)
-        b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
-    while (n % 4 != 0)
-        b64[n++] = '=';
-    b64[n] = '\0';
-    unsigned char raw[90];
-    int m = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-    if (m < 0)
-        return false;
-    while (m > 0 && raw[m - 1] == '\0')
-        m--; /* EVP_DecodeBlock counts padding as zero bytes */
-    raw[m] = '\0';
-    char *dot = strchr((char *)raw, '.');
-    if (dot == NULL || !gw_is_uuid(dot + 1))
-        return false;
-    *dot = '\0';
-    char *end = NULL;
-    *us = strtoll((char *)raw, &end, 10);
-    if (end == NULL || *end != '\0' || end == (char *)raw)
-        return false;
-    *id = tdm_arena_strdup(a, dot + 1);
-    return *id != NULL;
-}
-
-static tdm_status *page_size(int32_t requested, int *out)
-{
-    if (requested < 0)
-        return invalid("page_size", "must not be negative");
-    *out = requested == 0              ? PAGE_SIZE_DEFAULT
-           : requested > PAGE_SIZE_MAX ? PAGE_SIZE_MAX
-                                       : requested;
-    return NULL;
 }
 
 /* ---- idempotency ------------------------------------------------------------------------ */
@@ -306,8 +236,8 @@ static void tenant_rows_list(void *arg, tdm_status *st, gw_tenant_row *rows, siz
     r->tenants = items;
     r->n_tenants = shown;
     if (n > shown)
-        r->next_page_token =
-            page_token_encode(op->arena, rows[shown - 1].create_us, rows[shown - 1].id);
+        r->next_page_token = tdm_page_token_encode_keyset(rows[shown - 1].create_us, 0,
+                                                          rows[shown - 1].id, op->arena);
     finish(op, NULL, &r->base);
 }
 
@@ -377,8 +307,8 @@ static void key_rows_list(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
     r->api_keys = items;
     r->n_api_keys = shown;
     if (n > shown)
-        r->next_page_token =
-            page_token_encode(op->arena, rows[shown - 1].create_us, rows[shown - 1].id);
+        r->next_page_token = tdm_page_token_encode_keyset(rows[shown - 1].create_us, 0,
+                                                          rows[shown - 1].id, op->arena);
     finish(op, NULL, &r->base);
 }
 
@@ -390,7 +320,7 @@ static tdm_status *validate_create_tenant(const Tandem__V1__CreateTenantRequest 
         return tdm_violations_take(&v, NULL);
     }
     const char *name = req->tenant->name != NULL ? req->tenant->name : "";
-    size_t chars = utf8_chars(name);
+    size_t chars = tdm_utf8_chars(name);
     if (chars < 1 || chars > NAME_MAX_CHARS)
         tdm_violations_add(&v, "tenant.name", "must be 1 to 200 characters");
     const char *slug = req->tenant->slug != NULL ? req->tenant->slug : "";
@@ -402,14 +332,14 @@ static tdm_status *validate_create_tenant(const Tandem__V1__CreateTenantRequest 
 static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *req, gw_key_new *k)
 {
     tdm_violations v = {0};
-    if (!gw_is_uuid(req->tenant_id))
+    if (!tdm_uuid_valid(req->tenant_id))
         tdm_violations_add(&v, "tenant_id", "must be a tenant id (UUID)");
     const Tandem__V1__ApiKey *in = req->api_key;
     if (in == NULL) {
         tdm_violations_add(&v, "api_key", "required");
         return tdm_violations_take(&v, NULL);
     }
-    size_t chars = utf8_chars(in->display_name != NULL ? in->display_name : "");
+    size_t chars = tdm_utf8_chars(in->display_name != NULL ? in->display_name : "");
     if (chars < 1 || chars > NAME_MAX_CHARS)
         tdm_violations_add(&v, "api_key.display_name", "must be 1 to 200 characters");
     if (in->n_scopes < 1 || in->n_scopes > 7)
@@ -517,9 +447,9 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
         return;
     } else if (strcmp(method, "GetTenant") == 0) {
         const Tandem__V1__GetTenantRequest *req = (const void *)request;
-        if (!gw_is_uuid(req->id)) {
+        if (!tdm_uuid_valid(req->id)) {
             st = invalid("id", "must be a tenant id (UUID)");
-        } else if (p->kind != 1) {
+        } else if (p->kind != TDM_PRINCIPAL_PLATFORM) {
             /* A tenant key sees only its own tenant; any other is NOT_FOUND. */
             if (p->key_tenant_id == NULL || strcasecmp(req->id, p->key_tenant_id) != 0)
                 st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
@@ -530,29 +460,28 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
             rc = gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op);
     } else if (strcmp(method, "ListTenants") == 0) {
         const Tandem__V1__ListTenantsRequest *req = (const void *)request;
-        int64_t us = 0;
-        const char *after = NULL;
-        if ((st = page_size(req->page_size, &op->page_size)) == NULL && req->page_token != NULL &&
-            req->page_token[0] != '\0' && !page_token_decode(arena, req->page_token, &us, &after))
-            st = invalid("page_token", "not a token this API returned");
+        int64_t us = 0, unused = 0;
+        char after[37];
+        if ((st = tdm_check_page_size(req->page_size, &op->page_size)) == NULL)
+            st = tdm_check_page_token_keyset(req->page_token, &us, &unused, after);
         if (st == NULL)
-            rc = gw_store_tenant_list(&op->sc, us, after, op->page_size + 1, tenant_rows_list, op);
+            rc = gw_store_tenant_list(&op->sc, us, after[0] != '\0' ? after : NULL,
+                                      op->page_size + 1, tenant_rows_list, op);
     } else if (strcmp(method, "ListApiKeys") == 0) {
         const Tandem__V1__ListApiKeysRequest *req = (const void *)request;
-        int64_t us = 0;
-        const char *before = NULL;
-        if (!gw_is_uuid(req->tenant_id))
+        int64_t us = 0, unused = 0;
+        char before[37];
+        if (!tdm_uuid_valid(req->tenant_id))
             st = invalid("tenant_id", "must be a tenant id (UUID)");
-        else if ((st = page_size(req->page_size, &op->page_size)) == NULL &&
-                 req->page_token != NULL && req->page_token[0] != '\0' &&
-                 !page_token_decode(arena, req->page_token, &us, &before))
-            st = invalid("page_token", "not a token this API returned");
+        else if ((st = tdm_check_page_size(req->page_size, &op->page_size)) == NULL)
+            st = tdm_check_page_token_keyset(req->page_token, &us, &unused, before);
         if (st == NULL)
-            rc = gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us, before,
-                                   op->page_size + 1, key_rows_list, op);
+            rc = gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us,
+                                   before[0] != '\0' ? before : NULL, op->page_size + 1,
+                                   key_rows_list, op);
     } else if (strcmp(method, "RevokeApiKey") == 0) {
         const Tandem__V1__RevokeApiKeyRequest *req = (const void *)request;
-        if (!gw_is_uuid(req->id))
+        if (!tdm_uuid_valid(req->id))
             st = invalid("id", "must be an API key id (UUID)");
         else
             rc = gw_store_key_revoke(&op->sc, req->id, key_rows_one, op);
@@ -644,7 +573,7 @@ static void bootstrap_try(uv_timer_t *timer)
     }
     const char *secret = tdm_runtime_config(b->gw->rt)->bootstrap_key;
     gw_key_new k = {.tenant_id = NULL,
-                    .kind = 1,
+                    .kind = TDM_PRINCIPAL_PLATFORM,
                     .display_name = "bootstrap (TANDEM_BOOTSTRAP_KEY)",
                     .scopes = TDM_SCOPE_ADMIN};
     k.secret_prefix = tdm_arena_strndup(b->arena, secret, GW_KEY_DISPLAY_PREFIX);

@@ -18,20 +18,18 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <uuid/uuid.h>
 
 #include "google/protobuf/empty.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 #include "keys.h"
 #include "store.h"
+#include "tandem/check.h"
 #include "tandem/log.h"
+#include "tandem/page_token.h"
 #include "tandem/v1/webhook.pb-c.h"
 #include "webhook.h"
 #include "webhook_store.h"
-
-#define PAGE_SIZE_DEFAULT 50
-#define PAGE_SIZE_MAX     500
 
 static const gw_route_auth AUTH_TENANT_ADMIN = {.scope = TDM_SCOPE_ADMIN, .tenant_scoped = true};
 
@@ -114,61 +112,10 @@ static Tandem__V1__WebhookDelivery *delivery_message(tdm_arena *a, const gw_deli
     return d;
 }
 
-/* ---- page tokens: base64url("<seq>") ---------------------------------------------------- */
-
-static char *page_token_encode(tdm_arena *a, int64_t seq)
-{
-    char raw[32];
-    int n = snprintf(raw, sizeof(raw), "s%lld", (long long)seq);
-    char *out = tdm_arena_alloc(a, 48);
-    if (out == NULL)
-        return NULL;
-    int m = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
-    while (m > 0 && out[m - 1] == '=')
-        m--;
-    out[m] = '\0';
-    for (int i = 0; i < m; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    return out;
-}
-
-static bool page_token_decode(const char *token, int64_t *seq)
-{
-    size_t n = strlen(token);
-    if (n == 0 || n > 40)
-        return false;
-    char b64[48];
-    for (size_t i = 0; i < n; i++)
-        b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
-    while (n % 4 != 0)
-        b64[n++] = '=';
-    b64[n] = '\0';
-    unsigned char raw[40];
-    int m = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)n);
-    if (m < 2)
-        return false;
-    while (m > 0 && raw[m - 1] == '\0')
-        m--;
-    raw[m] = '\0';
-    if (raw[0] != 's')
-        return false;
-    char *end = NULL;
-    long long v = strtoll((char *)raw + 1, &end, 10);
-    if (end == (char *)raw + 1 || *end != '\0' || v <= 0)
-        return false;
-    *seq = v;
-    return true;
-}
-
 static tdm_status *page_args(int32_t size, const char *token, int *page_size, int64_t *seq)
 {
-    if (size < 0)
-        return invalid("page_size", "must not be negative");
-    *page_size = size == 0 ? PAGE_SIZE_DEFAULT : size > PAGE_SIZE_MAX ? PAGE_SIZE_MAX : size;
-    *seq = 0;
-    if (token != NULL && token[0] != '\0' && !page_token_decode(token, seq))
-        return invalid("page_token", "not a token this API returned");
-    return NULL;
+    tdm_status *st = tdm_check_page_size(size, page_size);
+    return st != NULL ? st : tdm_check_page_token_seq(token, seq);
 }
 
 /* ---- CreateWebhook -------------------------------------------------------------------------- */
@@ -402,7 +349,7 @@ static void listed(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
     r->webhooks = items;
     r->n_webhooks = shown;
     if (n > shown)
-        r->next_page_token = page_token_encode(op->arena, rows[shown - 1].seq);
+        r->next_page_token = tdm_page_token_encode_seq(rows[shown - 1].seq, op->arena);
     finish(op, NULL, &r->base);
 }
 
@@ -448,7 +395,7 @@ static void deliveries_listed(void *arg, tdm_status *st, bool found, gw_delivery
     r->webhook_deliveries = items;
     r->n_webhook_deliveries = shown;
     if (n > shown)
-        r->next_page_token = page_token_encode(op->arena, rows[shown - 1].seq);
+        r->next_page_token = tdm_page_token_encode_seq(rows[shown - 1].seq, op->arena);
     finish(op, NULL, &r->base);
 }
 

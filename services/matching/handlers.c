@@ -14,43 +14,19 @@
 
 tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t scope)
 {
-    const tdm_call_context *ctx = tdm_call_ctx(call);
-    memset(r, 0, sizeof(*r));
-    r->pool = tdm_runtime_pg(svc->rt);
-    r->arena = tdm_call_arena(call);
-    r->ctx = ctx;
-    if ((ctx->scopes & scope) != scope && (ctx->scopes & TDM_SCOPE_ADMIN) == 0)
-        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
-    return NULL;
-}
-
-static void reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    tdm_call *call = arg;
-    if (st != NULL)
-        tdm_call_fail(call, st);
-    else
-        tdm_call_respond(call, msg);
-}
-
-static tdm_status *oom(void)
-{
-    return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    return tdm_handler_init(r, svc->rt, call, scope);
 }
 
 static tdm_status *check_id(tdm_status *st, const char *value, const char *field)
 {
-    if (st != NULL || mt_uuid_valid(value))
-        return st;
-    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
-                                    field, "must be a UUID");
+    return st != NULL ? st : tdm_check_uuid(value, field);
 }
 
 static tdm_status *check_reason(tdm_status *st, const char *reason)
 {
     if (st != NULL)
         return st;
-    size_t n = mt_utf8_chars(reason);
+    size_t n = tdm_utf8_chars(reason);
     if (n == SIZE_MAX || n > MT_MAX_REASON_CHARS)
         return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid reason"),
                                         "reason", "must be at most %u characters of UTF-8",
@@ -63,16 +39,8 @@ static tdm_status *check_page(tdm_status *st, int32_t size, const char *token, i
 {
     if (st != NULL)
         return st;
-    if (size < 0)
-        return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_size"),
-                                        "page_size", "must not be negative");
-    *page_size =
-        size == 0 ? MT_DEFAULT_PAGE_SIZE : (size > MT_MAX_PAGE_SIZE ? MT_MAX_PAGE_SIZE : size);
-    *after = 0;
-    if (token[0] != '\0' && mt_page_token_decode(token, after) != 0)
-        return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid page_token"),
-                                        "page_token", "is not a token this list returned");
-    return NULL;
+    st = tdm_check_page_size(size, page_size);
+    return st != NULL ? st : tdm_check_page_token_seq(token, after);
 }
 
 static tdm_status *check_enum(tdm_status *st, int value, int max, const char *field)
@@ -81,14 +49,6 @@ static tdm_status *check_enum(tdm_status *st, int value, int max, const char *fi
         return st;
     return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
                                     field, "unknown value %d", value);
-}
-
-static bool fail_if(tdm_call *call, tdm_status *st)
-{
-    if (st == NULL)
-        return false;
-    tdm_call_fail(call, st);
-    return true;
 }
 
 /* ---- lists of a programme --------------------------------------------------------- */
@@ -113,21 +73,21 @@ static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Progra
     (void)prog;
     (void)people;
     (void)n;
-    if (fail_if(pl->call, st))
+    if (tdm_handler_fail(pl->call, st))
         return;
     switch (pl->kind) {
     case 0:
     case 1:
         mt_store_list_pair_rules(&pl->req, pl->kind, pl->programme_id, pl->page_size, pl->after,
-                                 reply, pl->call);
+                                 tdm_handler_reply, pl->call);
         break;
     case 2:
-        mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after, reply,
-                              pl->call);
+        mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
+                              tdm_handler_reply, pl->call);
         break;
     default:
-        mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after, reply,
-                           pl->call);
+        mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
+                           tdm_handler_reply, pl->call);
         break;
     }
 }
@@ -138,7 +98,7 @@ static void programme_list_start(tdm_call *call, void *data, const mt_req *r, in
 {
     programme_list *pl = tdm_arena_calloc(r->arena, 1, sizeof(*pl));
     if (pl == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     *pl = (programme_list){.svc = data,
@@ -159,9 +119,9 @@ static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *
     const Tandem__V1__GetMatchRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    if (fail_if(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
         return;
-    mt_store_get_match(&r, q->id, reply, call);
+    mt_store_get_match(&r, q->id, tdm_handler_reply, call);
 }
 
 static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -178,7 +138,7 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
         st = check_id(st, q->run_id, "run_id");
     st = check_enum(st, q->status, TANDEM__V1__MATCH__STATUS__ENDED, "status");
     st = check_page(st, q->page_size, q->page_token, &page_size, &after);
-    if (fail_if(call, st))
+    if (tdm_handler_fail(call, st))
         return;
     programme_list_start(call, data, &r, 2, q->programme_id, msg, page_size, after);
 }
@@ -190,9 +150,9 @@ static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *da
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
     st = check_id(st, q->id, "id");
     st = check_id(st, q->participant_id, "participant_id");
-    if (fail_if(call, check_reason(st, q->reason)))
+    if (tdm_handler_fail(call, check_reason(st, q->reason)))
         return;
-    mt_store_respond(&r, q, reply, call);
+    mt_store_respond(&r, q, tdm_handler_reply, call);
 }
 
 static void handle_end_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -201,9 +161,9 @@ static void handle_end_match(tdm_call *call, const ProtobufCMessage *msg, void *
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
     st = check_id(st, q->id, "id");
-    if (fail_if(call, check_reason(st, q->reason)))
+    if (tdm_handler_fail(call, check_reason(st, q->reason)))
         return;
-    mt_store_end_match(&r, q->id, q->reason, reply, call);
+    mt_store_end_match(&r, q->id, q->reason, tdm_handler_reply, call);
 }
 
 /* ---- pair queries: pins, exclusions, ScorePair, SuggestMentors ------------------------ */
@@ -234,7 +194,7 @@ static void pair_state_read(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     pair_query *pq = arg;
     (void)msg;
-    if (fail_if(pq->call, st))
+    if (tdm_handler_fail(pq->call, st))
         return;
     if (pq->kind == 2)
         pair_scored(pq);
@@ -247,7 +207,7 @@ static void pair_people_fetched(void *arg, tdm_status *st, Tandem__V1__Programme
 {
     pair_query *pq = arg;
     (void)prog;
-    if (fail_if(pq->call, st))
+    if (tdm_handler_fail(pq->call, st))
         return;
     /* Both must be of this programme (another programme's people are not found). */
     for (size_t i = 0; i < n; i++) {
@@ -273,10 +233,10 @@ static void pair_people_fetched(void *arg, tdm_status *st, Tandem__V1__Programme
             bad =
                 tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid mentee_id"),
                                          "mentee_id", "is not a mentee of the programme");
-        if (fail_if(pq->call, bad))
+        if (tdm_handler_fail(pq->call, bad))
             return;
         mt_store_add_pair_rule(&pq->req, pq->kind, pq->programme_id, pq->mentor_id, pq->mentee_id,
-                               pq->reason, reply, pq->call);
+                               pq->reason, tdm_handler_reply, pq->call);
         return;
     }
     if (pq->kind == 3 && pq->mentee->role != TANDEM__V1__ROLE__MENTEE) {
@@ -292,7 +252,7 @@ static void pair_programme_fetched(void *arg, tdm_status *st, Tandem__V1__Progra
                                    Tandem__V1__Participant **people, size_t n)
 {
     pair_query *pq = arg;
-    if (fail_if(pq->call, st))
+    if (tdm_handler_fail(pq->call, st))
         return;
     pq->prog = prog;
     pq->mentors = people;
@@ -300,7 +260,7 @@ static void pair_programme_fetched(void *arg, tdm_status *st, Tandem__V1__Progra
     const char *ids[2] = {pq->kind == 3 ? pq->mentee_id : pq->mentor_id, pq->mentee_id};
     const char **copy = tdm_arena_memdup(pq->req.arena, ids, sizeof(ids));
     if (copy == NULL) {
-        tdm_call_fail(pq->call, oom());
+        tdm_call_fail(pq->call, tdm_store_oom());
         return;
     }
     mt_fetch_participants(pq->svc->rt, pq->req.ctx, copy, pq->kind == 3 ? 1 : 2, pq->req.arena,
@@ -325,7 +285,7 @@ static pair_query *pair_new(tdm_call *call, void *data, int kind, uint32_t scope
 {
     pair_query *pq = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*pq));
     if (pq == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return NULL;
     }
     tdm_status *st = mt_req_init(&pq->req, data, call, scope);
@@ -333,7 +293,7 @@ static pair_query *pair_new(tdm_call *call, void *data, int kind, uint32_t scope
     if (mentor_id != NULL)
         st = check_id(st, mentor_id, "mentor_id");
     st = check_id(st, mentee_id, "mentee_id");
-    if (fail_if(call, st))
+    if (tdm_handler_fail(call, st))
         return NULL;
     pq->svc = data;
     pq->call = call;
@@ -366,8 +326,8 @@ static void pair_scored(pair_query *pq)
     Tandem__V1__ScorePairResponse *out = tdm_arena_alloc(a, sizeof(*out));
     char **reasons = tdm_arena_calloc(a, 16, sizeof(char *));
     if (st == NULL && (out == NULL || reasons == NULL))
-        st = oom();
-    if (fail_if(pq->call, st))
+        st = tdm_store_oom();
+    if (tdm_handler_fail(pq->call, st))
         return;
     tandem__v1__score_pair_response__init(out);
     uint32_t bits = mt_hard_check(&pol, &m, &e);
@@ -412,8 +372,8 @@ static void pair_suggest(pair_query *pq)
     suggestion *cand = tdm_arena_calloc(a, pq->n_mentors + 1, sizeof(*cand));
     Tandem__V1__SuggestMentorsResponse *out = tdm_arena_alloc(a, sizeof(*out));
     if (st == NULL && (cand == NULL || out == NULL))
-        st = oom();
-    if (fail_if(pq->call, st))
+        st = tdm_store_oom();
+    if (tdm_handler_fail(pq->call, st))
         return;
     tandem__v1__suggest_mentors_response__init(out);
     size_t n = 0;
@@ -444,7 +404,7 @@ static void pair_suggest(pair_query *pq)
         Tandem__V1__MentorSuggestion *s = tdm_arena_alloc(a, sizeof(*s));
         mt_person m;
         if (s == NULL || mt_person_init(&m, pq->mentors[cand[i].mentor], &pol, a) != NULL) {
-            tdm_call_fail(pq->call, oom());
+            tdm_call_fail(pq->call, tdm_store_oom());
             return;
         }
         tandem__v1__mentor_suggestion__init(s);
@@ -462,7 +422,7 @@ static void handle_pin(tdm_call *call, const ProtobufCMessage *msg, void *data)
     const Tandem__V1__PinPairRequest *q = (const void *)msg;
     pair_query *pq = pair_new(call, data, 0, TDM_SCOPE_MATCHING_WRITE, q->programme_id,
                               q->mentor_id, q->mentee_id);
-    if (pq == NULL || fail_if(call, check_reason(NULL, q->reason)))
+    if (pq == NULL || tdm_handler_fail(call, check_reason(NULL, q->reason)))
         return;
     pq->reason = q->reason;
     pair_start(pq);
@@ -473,7 +433,7 @@ static void handle_exclude(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__ExcludePairRequest *q = (const void *)msg;
     pair_query *pq = pair_new(call, data, 1, TDM_SCOPE_MATCHING_WRITE, q->programme_id,
                               q->mentor_id, q->mentee_id);
-    if (pq == NULL || fail_if(call, check_reason(NULL, q->reason)))
+    if (pq == NULL || tdm_handler_fail(call, check_reason(NULL, q->reason)))
         return;
     pq->reason = q->reason;
     pair_start(pq);
@@ -514,7 +474,7 @@ static void list_rules(tdm_call *call, void *data, int kind, const char *program
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = check_id(st, programme_id, "programme_id");
-    if (fail_if(call, check_page(st, size, token, &page_size, &after)))
+    if (tdm_handler_fail(call, check_page(st, size, token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, kind, programme_id, NULL, page_size, after);
 }
@@ -535,9 +495,9 @@ static void delete_rule(tdm_call *call, void *data, int kind, const char *id)
 {
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
-    if (fail_if(call, check_id(st, id, "id")))
+    if (tdm_handler_fail(call, check_id(st, id, "id")))
         return;
-    mt_store_delete_pair_rule(&r, kind, id, reply, call);
+    mt_store_delete_pair_rule(&r, kind, id, tdm_handler_reply, call);
 }
 
 static void handle_delete_pin(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -562,7 +522,7 @@ typedef struct start_op {
 static void run_queued(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     start_op *so = arg;
-    if (fail_if(so->call, st))
+    if (tdm_handler_fail(so->call, st))
         return;
     mt_worker_wake(so->svc);
     tdm_call_respond(so->call, msg);
@@ -574,7 +534,7 @@ static void start_programme_fetched(void *arg, tdm_status *st, Tandem__V1__Progr
     start_op *so = arg;
     (void)people;
     (void)n;
-    if (fail_if(so->call, st))
+    if (tdm_handler_fail(so->call, st))
         return;
     if (prog->status == TANDEM__V1__PROGRAMME__STATUS__DRAFT ||
         prog->status == TANDEM__V1__PROGRAMME__STATUS__CLOSED) {
@@ -594,7 +554,7 @@ static void handle_start_run(tdm_call *call, const ProtobufCMessage *msg, void *
     const Tandem__V1__StartMatchingRunRequest *q = (const void *)msg;
     start_op *so = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*so));
     if (so == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     tdm_status *st = mt_req_init(&so->req, data, call, TDM_SCOPE_MATCHING_WRITE);
@@ -604,10 +564,10 @@ static void handle_start_run(tdm_call *call, const ProtobufCMessage *msg, void *
     const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
     if (st == NULL && key != NULL) {
         tdm_idem_key *k = tdm_arena_alloc(so->req.arena, sizeof(*k));
-        st = k == NULL ? oom() : tdm_idem_prepare(k, "StartMatchingRun", key, msg);
+        st = k == NULL ? tdm_store_oom() : tdm_idem_prepare(k, "StartMatchingRun", key, msg);
         so->req.idem = k;
     }
-    if (fail_if(call, st))
+    if (tdm_handler_fail(call, st))
         return;
     so->svc = data;
     so->call = call;
@@ -623,9 +583,9 @@ static void handle_get_run(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__GetMatchingRunRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    if (fail_if(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
         return;
-    mt_store_get_run(&r, q->id, reply, call);
+    mt_store_get_run(&r, q->id, tdm_handler_reply, call);
 }
 
 static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -637,7 +597,7 @@ static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = check_id(st, q->programme_id, "programme_id");
     st = check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
-    if (fail_if(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, 3, q->programme_id, msg, page_size, after);
 }
@@ -650,9 +610,9 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = check_id(st, q->run_id, "run_id");
-    if (fail_if(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
-    mt_store_list_proposals(&r, q->run_id, page_size, after, reply, call);
+    mt_store_list_proposals(&r, q->run_id, page_size, after, tdm_handler_reply, call);
 }
 
 /* ApproveRun: read the run (its programme), ask enrolment for the programme's
@@ -669,25 +629,25 @@ static void approve_withdrawn(void *arg, tdm_status *st, Tandem__V1__Programme *
 {
     approve_op *ao = arg;
     (void)prog;
-    if (fail_if(ao->call, st))
+    if (tdm_handler_fail(ao->call, st))
         return;
     char **ids = tdm_arena_calloc(ao->req.arena, n + 1, sizeof(char *));
     if (ids == NULL) {
-        tdm_call_fail(ao->call, oom());
+        tdm_call_fail(ao->call, tdm_store_oom());
         return;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (mt_uuid_valid(people[i]->id))
+        if (tdm_uuid_valid(people[i]->id))
             ids[k++] = people[i]->id;
     }
-    mt_store_approve_run(&ao->req, ao->id, ids, k, reply, ao->call);
+    mt_store_approve_run(&ao->req, ao->id, ids, k, tdm_handler_reply, ao->call);
 }
 
 static void approve_run_read(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     approve_op *ao = arg;
-    if (fail_if(ao->call, st))
+    if (tdm_handler_fail(ao->call, st))
         return;
     const Tandem__V1__MatchingRun *run = (const void *)msg;
     mt_fetch_programme_status(ao->svc->rt, ao->req.ctx, run->programme_id, 0,
@@ -700,11 +660,11 @@ static void handle_approve(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__ApproveRunRequest *q = (const void *)msg;
     approve_op *ao = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*ao));
     if (ao == NULL) {
-        tdm_call_fail(call, oom());
+        tdm_call_fail(call, tdm_store_oom());
         return;
     }
     tdm_status *st = mt_req_init(&ao->req, data, call, TDM_SCOPE_MATCHING_WRITE);
-    if (fail_if(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
         return;
     ao->svc = data;
     ao->call = call;

@@ -23,9 +23,13 @@
 #include <stdint.h>
 
 #include "tandem/arena.h"
+#include "tandem/check.h"
 #include "tandem/assign.h"
 #include "tandem/idempotency.h"
+#include "tandem/handler.h"
+#include "tandem/page_token.h"
 #include "tandem/pg.h"
+#include "tandem/person_data.h"
 #include "tandem/runtime.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
@@ -34,18 +38,14 @@
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/matching.pb-c.h"
 
-#define MT_SCHEMA            "matching"
-#define MT_SERVICE           "matching"
-#define MT_DEFAULT_PAGE_SIZE 50
-#define MT_MAX_PAGE_SIZE     500
-#define MT_MAX_REASON_CHARS  1000u
-#define MT_MAX_DETAIL_BYTES  500u
+#define MT_SCHEMA           "matching"
+#define MT_SERVICE          "matching"
+#define MT_MAX_REASON_CHARS 1000u
+#define MT_MAX_DETAIL_BYTES 500u
 /* Stats keep at most this many unmatched mentees (the count is exact). */
 #define MT_MAX_UNMATCHED_LISTED 10000u
 /* Exports answer at most this many items of each kind. */
 #define MT_MAX_EXPORT_ITEMS 10000
-/* PersonDataService takes 1..this many participant ids. */
-#define MT_MAX_PERSON_IDS 1000u
 /* SuggestMentors: k in 1..50, 0 means 5. */
 #define MT_MAX_SUGGESTIONS     50
 #define MT_DEFAULT_SUGGESTIONS 5
@@ -240,13 +240,6 @@ void mt_plan_result_free(mt_plan_result *r);
 
 /* ---- rows.c ----------------------------------------------------------------------- */
 
-/* Opaque keyset tokens: base64url (no padding) of "<tag>:<n>". */
-char *mt_page_token_encode(int64_t n, tdm_arena *a);
-/* -1 when malformed. */
-int mt_page_token_decode(const char *token, int64_t *n);
-bool mt_uuid_valid(const char *s);
-/* Characters of a UTF-8 string; SIZE_MAX when it is not UTF-8. */
-size_t mt_utf8_chars(const char *s);
 /* Decode a row document (proto3 JSON built by the store's SQL) into a message. */
 ProtobufCMessage *mt_from_json(const ProtobufCMessageDescriptor *d, const char *json, size_t len,
                                tdm_arena *a);
@@ -354,6 +347,7 @@ typedef struct mt_worker mt_worker;
 
 typedef struct mt_service {
     tdm_runtime *rt;
+    tdm_person_data_service person_data;
     mt_worker *worker;
     struct mt_withdrawals *withdrawals;
 } mt_service;

@@ -67,7 +67,7 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
     const Tandem__Internal__V1__ListMatchColumnsRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    if (st == NULL && !mt_uuid_valid(q->programme_id))
+    if (st == NULL && !tdm_uuid_valid(q->programme_id))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
                                       "programme_id", "must be a UUID");
     if (st == NULL && q->after < 0)

@@ -84,8 +84,8 @@ int op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *d, vo
         (*items)[(*n)++] = m;
     }
     if (rows > op->page_size)
-        *token = mt_page_token_encode(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10),
-                                      op->base.req.arena);
+        *token = tdm_page_token_encode_seq(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10),
+                                           op->base.req.arena);
     return 0;
 }
 

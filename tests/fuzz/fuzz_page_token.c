@@ -1,19 +1,19 @@
 /*
- * fuzz_page_token.c - the opaque keyset page tokens clients hand back
- * (services/enrolment/rows.c enrol_page_token_decode/encode); matching's
- * mt_page_token_* are the same code. rows.c is compiled into this target.
+ * fuzz_page_token.c - the opaque page tokens clients hand back, whose codec every
+ * list shares (services/common/page_token.c, tandem/page_token.h).
  *
  * Asserts: decoding never reads or writes outside its fixed buffers for any token
- * (ASan); an accepted token yields a sequence >= 0; every sequence encodes to a token
- * of at most 40 characters that decodes back to it; decode(encode(decode(t))) is
- * stable.
+ * (ASan); an accepted seq token yields a sequence >= 0; every sequence encodes to a
+ * token of at most 40 characters that decodes back to it; decode(encode(decode(t)))
+ * is stable, for seq and keyset tokens alike.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../services/enrolment/rows.c"
+#include "tandem/arena.h"
+#include "tandem/page_token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,15 +30,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (a == NULL)
         abort();
     int64_t seq = -1;
-    if (enrol_page_token_decode(token, &seq) == 0) {
+    if (tdm_page_token_decode_seq(token, &seq) == 0) {
         if (seq < 0)
             abort();
-        char *again = enrol_page_token_encode(seq, a);
+        char *again = tdm_page_token_encode_seq(seq, a);
         int64_t back = -1;
-        if (again == NULL || strlen(again) > 40 || enrol_page_token_decode(again, &back) != 0 ||
+        if (again == NULL || strlen(again) > 40 || tdm_page_token_decode_seq(again, &back) != 0 ||
             back != seq) {
             fprintf(stderr, "page_token: %s -> %lld -> %s\n", token, (long long)seq,
                     again != NULL ? again : "(null)");
+            abort();
+        }
+    }
+    int64_t ka = 0, kb = 0;
+    char id[37];
+    if (tdm_page_token_decode_keyset(token, &ka, &kb, id) == 0) {
+        char *again = tdm_page_token_encode_keyset(ka, kb, id, a);
+        int64_t ka2 = 0, kb2 = 0;
+        char id2[37];
+        if (again == NULL || tdm_page_token_decode_keyset(again, &ka2, &kb2, id2) != 0 ||
+            ka2 != ka || kb2 != kb || strcmp(id, id2) != 0) {
+            fprintf(stderr, "page_token (keyset): %s -> %s\n", token, again ? again : "(null)");
             abort();
         }
     }
@@ -46,9 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int64_t raw;
         memcpy(&raw, data, sizeof(raw));
         if (raw >= 0) {
-            char *t = enrol_page_token_encode(raw, a);
+            char *t = tdm_page_token_encode_seq(raw, a);
             int64_t back = -1;
-            if (t == NULL || strlen(t) > 40 || enrol_page_token_decode(t, &back) != 0 ||
+            if (t == NULL || strlen(t) > 40 || tdm_page_token_decode_seq(t, &back) != 0 ||
                 back != raw) {
                 fprintf(stderr, "page_token: %lld -> %s\n", (long long)raw, t ? t : "(null)");
                 abort();

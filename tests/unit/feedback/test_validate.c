@@ -279,18 +279,18 @@ static void test_page_tokens(void **state)
     (void)state;
     tdm_arena *a = tdm_arena_new(0);
     const char *id = "0b8c2a2e-6a47-4c1e-9a57-1f3f5c2b9e01";
-    char *tok = fb_page_token_encode(1790000000123456LL, -42, id, a);
+    char *tok = tdm_page_token_encode_keyset(1790000000123456LL, -42, id, a);
     assert_non_null(tok);
     assert_null(strpbrk(tok, "+/="));
     int64_t x = 0, y = 0;
     char got[37];
-    assert_int_equal(fb_page_token_decode(tok, &x, &y, got), 0);
+    assert_int_equal(tdm_page_token_decode_keyset(tok, &x, &y, got), 0);
     assert_true(x == 1790000000123456LL);
     assert_true(y == -42);
     assert_string_equal(got, id);
-    assert_int_equal(fb_page_token_decode("", &x, &y, got), -1);
-    assert_int_equal(fb_page_token_decode("zz!", &x, &y, got), -1);
-    assert_int_equal(fb_page_token_decode("MToyOmJhZA", &x, &y, got), -1); /* "1:2:bad" */
+    assert_int_equal(tdm_page_token_decode_keyset("", &x, &y, got), -1);
+    assert_int_equal(tdm_page_token_decode_keyset("zz!", &x, &y, got), -1);
+    assert_int_equal(tdm_page_token_decode_keyset("MToyOmJhZA", &x, &y, got), -1); /* "1:2:bad" */
     tdm_arena_free(a);
 }
 

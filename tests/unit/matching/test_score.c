@@ -450,10 +450,10 @@ static void test_page_tokens(void **state)
     (void)state;
     tdm_arena *a = tdm_arena_new(0);
     int64_t n = 0;
-    assert_int_equal(mt_page_token_decode(mt_page_token_encode(12345, a), &n), 0);
+    assert_int_equal(tdm_page_token_decode_seq(tdm_page_token_encode_seq(12345, a), &n), 0);
     assert_int_equal(n, 12345);
-    assert_int_equal(mt_page_token_decode("bm9wZQ", &n), -1);
-    assert_int_equal(mt_page_token_decode("!!", &n), -1);
+    assert_int_equal(tdm_page_token_decode_seq("bm9wZQ", &n), -1);
+    assert_int_equal(tdm_page_token_decode_seq("!!", &n), -1);
     tdm_arena_free(a);
 }
 

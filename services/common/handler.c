@@ -1,0 +1,55 @@
+/*
+ * handler.c - the scaffolding every service's handlers share (see tandem/handler.h).
+ */
+#include "tandem/handler.h"
+
+#include <string.h>
+
+bool tdm_scope_allows(uint32_t held, uint32_t needed)
+{
+    return (held & needed) == needed || (held & TDM_SCOPE_ADMIN) != 0;
+}
+
+tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, uint32_t scope)
+{
+    const tdm_call_context *ctx = tdm_call_ctx(call);
+    memset(r, 0, sizeof(*r));
+    r->pool = tdm_runtime_pg(rt);
+    r->arena = tdm_call_arena(call);
+    r->ctx = ctx;
+    if (!tdm_scope_allows(ctx->scopes, scope))
+        return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
+    return NULL;
+}
+
+tdm_status *tdm_handler_idempotency(tdm_call *call, const char *method,
+                                    const ProtobufCMessage *request, const tdm_idem_key **out)
+{
+    *out = NULL;
+    const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
+    if (key == NULL)
+        return NULL;
+    tdm_idem_key *k = tdm_arena_alloc(tdm_call_arena(call), sizeof(*k));
+    if (k == NULL)
+        return tdm_store_oom();
+    tdm_status *st = tdm_idem_prepare(k, method, key, request);
+    if (st == NULL)
+        *out = k;
+    return st;
+}
+
+void tdm_handler_reply(void *call, tdm_status *st, ProtobufCMessage *msg)
+{
+    if (st != NULL)
+        tdm_call_fail(call, st);
+    else
+        tdm_call_respond(call, msg);
+}
+
+bool tdm_handler_fail(tdm_call *call, tdm_status *st)
+{
+    if (st == NULL)
+        return false;
+    tdm_call_fail(call, st);
+    return true;
+}
