@@ -25,6 +25,7 @@
 #include "tandem/config.h"
 #include "tandem/migrate.h"
 #include "tandem/pg.h"
+#include "tandem/rpc_client.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
 

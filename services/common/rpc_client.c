@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tandem/log.h"
+#include "tandem/rpc_client.h"
 #include "transport_internal.h"
 
 #define CLIENT_BACKOFF_FIRST_MS 100u

@@ -29,19 +29,11 @@ static const gw_route_auth AUTH_PLATFORM_ADMIN = {
 static const gw_route_auth AUTH_ANY_KEY = {
     .scope = 0, .tenant_scoped = false, .platform_only = false};
 
-const gw_route_auth *gw_tenant_method_auth(const char *method)
-{
-    if (strcmp(method, "GetTenant") == 0)
-        return &AUTH_ANY_KEY;
-    if (strcmp(method, "CreateTenant") == 0 || strcmp(method, "ListTenants") == 0 ||
-        strcmp(method, "CreateApiKey") == 0 || strcmp(method, "ListApiKeys") == 0 ||
-        strcmp(method, "RevokeApiKey") == 0)
-        return &AUTH_PLATFORM_ADMIN;
-    return NULL;
-}
+typedef struct tenant_method tenant_method;
 
 typedef struct tenant_op {
     gw_state *gw;
+    const tenant_method *m;
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
@@ -378,40 +370,138 @@ static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *re
     return tdm_violations_take(&v, NULL);
 }
 
-static void run_method(tenant_op *op)
+/* A store call that returned non-zero never started: a bug or out of memory (the
+ * pool reports an unreachable database through the callback). */
+static tdm_status *started(int rc)
 {
-    tdm_status *st = NULL;
-    int rc = 0;
-    if (strcmp(op->method, "CreateTenant") == 0) {
-        const Tandem__V1__CreateTenantRequest *req = (const void *)op->request;
-        rc = gw_store_tenant_create(&op->sc, req->tenant->name, req->tenant->slug, tenant_rows_one,
-                                    op);
-    } else if (strcmp(op->method, "CreateApiKey") == 0) {
-        const Tandem__V1__CreateApiKeyRequest *req = (const void *)op->request;
-        gw_key_new k = {0};
-        if ((st = validate_create_key(req, &k)) != NULL) {
-            finish(op, st, NULL);
-            return;
-        }
-        if (gw_key_generate(op->secret, sizeof(op->secret)) != 0 ||
-            gw_key_hash(op->secret, strlen(op->secret), k.secret_hash) != 0) {
-            finish(op, tdm_status_new(TDM_INTERNAL, "could not generate a key"), NULL);
-            return;
-        }
-        k.secret_prefix = tdm_arena_strndup(op->arena, op->secret, GW_KEY_DISPLAY_PREFIX);
-        rc = gw_store_key_create(&op->sc, &k, key_rows_one, op);
-    }
-    if (rc != 0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    return rc == 0 ? NULL : tdm_status_new(TDM_INTERNAL, "could not start a database operation");
 }
 
-static void start_create(tenant_op *op)
+static tdm_status *check_create_tenant(tenant_op *op)
 {
-    const ProtobufCMessageDescriptor *desc = strcmp(op->method, "CreateTenant") == 0
-                                                 ? &tandem__v1__tenant__descriptor
-                                                 : &tandem__v1__api_key__descriptor;
-    gw_idem_check(&op->sc, op->p->key_id, op->method, op->idem_key, op->request, desc,
-                  op->request_hash, idem_checked, op);
+    return validate_create_tenant((const void *)op->request);
+}
+
+static tdm_status *create_tenant(tenant_op *op)
+{
+    const Tandem__V1__CreateTenantRequest *req = (const void *)op->request;
+    return started(
+        gw_store_tenant_create(&op->sc, req->tenant->name, req->tenant->slug, tenant_rows_one, op));
+}
+
+static tdm_status *create_api_key(tenant_op *op)
+{
+    const Tandem__V1__CreateApiKeyRequest *req = (const void *)op->request;
+    gw_key_new k = {0};
+    tdm_status *st = validate_create_key(req, &k);
+    if (st != NULL)
+        return st;
+    if (gw_key_generate(op->secret, sizeof(op->secret)) != 0 ||
+        gw_key_hash(op->secret, strlen(op->secret), k.secret_hash) != 0)
+        return tdm_status_new(TDM_INTERNAL, "could not generate a key");
+    k.secret_prefix = tdm_arena_strndup(op->arena, op->secret, GW_KEY_DISPLAY_PREFIX);
+    return started(gw_store_key_create(&op->sc, &k, key_rows_one, op));
+}
+
+static tdm_status *get_tenant(tenant_op *op)
+{
+    const Tandem__V1__GetTenantRequest *req = (const void *)op->request;
+    const gw_principal *p = op->p;
+    if (!tdm_uuid_valid(req->id))
+        return invalid("id", "must be a tenant id (UUID)");
+    if (p->kind != TDM_PRINCIPAL_PLATFORM) {
+        /* A tenant key sees only its own tenant; any other is NOT_FOUND. */
+        if (p->key_tenant_id == NULL || strcasecmp(req->id, p->key_tenant_id) != 0)
+            return tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+    } else if ((p->scopes & TDM_SCOPE_ADMIN) == 0) {
+        return tdm_status_new(TDM_PERMISSION_DENIED, "this API key lacks the scope \"admin\"");
+    }
+    return started(gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op));
+}
+
+static tdm_status *list_tenants(tenant_op *op)
+{
+    const Tandem__V1__ListTenantsRequest *req = (const void *)op->request;
+    int64_t us = 0, unused = 0;
+    char after[37];
+    tdm_status *st = tdm_check_page_size(req->page_size, &op->page_size);
+    if (st == NULL)
+        st = tdm_check_page_token_keyset(req->page_token, &us, &unused, after);
+    if (st != NULL)
+        return st;
+    return started(gw_store_tenant_list(&op->sc, us, after[0] != '\0' ? after : NULL,
+                                        op->page_size + 1, tenant_rows_list, op));
+}
+
+static tdm_status *list_api_keys(tenant_op *op)
+{
+    const Tandem__V1__ListApiKeysRequest *req = (const void *)op->request;
+    int64_t us = 0, unused = 0;
+    char before[37];
+    if (!tdm_uuid_valid(req->tenant_id))
+        return invalid("tenant_id", "must be a tenant id (UUID)");
+    tdm_status *st = tdm_check_page_size(req->page_size, &op->page_size);
+    if (st == NULL)
+        st = tdm_check_page_token_keyset(req->page_token, &us, &unused, before);
+    if (st != NULL)
+        return st;
+    return started(gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us,
+                                     before[0] != '\0' ? before : NULL, op->page_size + 1,
+                                     key_rows_list, op));
+}
+
+static tdm_status *revoke_api_key(tenant_op *op)
+{
+    const Tandem__V1__RevokeApiKeyRequest *req = (const void *)op->request;
+    if (!tdm_uuid_valid(req->id))
+        return invalid("id", "must be an API key id (UUID)");
+    return started(gw_store_key_revoke(&op->sc, req->id, key_rows_one, op));
+}
+
+/* TenantService's methods in the order of its service descriptor (checked when the
+ * service is registered): each method's rule, its Idempotency-Key (the response
+ * type of a replay; NULL: not keyed), the checks made before the key is claimed,
+ * and the function that starts it. Both doors dispatch through this table. */
+struct tenant_method {
+    const char *name;
+    const gw_route_auth *auth;
+    const ProtobufCMessageDescriptor *keyed;
+    tdm_status *(*check)(tenant_op *op);
+    tdm_status *(*run)(tenant_op *op);
+};
+
+static const tenant_method TENANT_METHODS[] = {
+    {"CreateTenant", &AUTH_PLATFORM_ADMIN, &tandem__v1__tenant__descriptor, check_create_tenant,
+     create_tenant},
+    {"GetTenant", &AUTH_ANY_KEY, NULL, NULL, get_tenant},
+    {"ListTenants", &AUTH_PLATFORM_ADMIN, NULL, NULL, list_tenants},
+    {"CreateApiKey", &AUTH_PLATFORM_ADMIN, &tandem__v1__api_key__descriptor, NULL, create_api_key},
+    {"ListApiKeys", &AUTH_PLATFORM_ADMIN, NULL, NULL, list_api_keys},
+    {"RevokeApiKey", &AUTH_PLATFORM_ADMIN, NULL, NULL, revoke_api_key},
+};
+
+#define N_TENANT_METHODS (sizeof(TENANT_METHODS) / sizeof(TENANT_METHODS[0]))
+
+/* The entry of a method by the service descriptor; NULL for one it does not have. */
+static const tenant_method *tenant_method_named(const char *name)
+{
+    const ProtobufCServiceDescriptor *d = &tandem__v1__tenant_service__descriptor;
+    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(d, name);
+    size_t i = md != NULL ? (size_t)(md - d->methods) : N_TENANT_METHODS;
+    return i < N_TENANT_METHODS ? &TENANT_METHODS[i] : NULL;
+}
+
+const gw_route_auth *gw_tenant_method_auth(const char *method)
+{
+    const tenant_method *m = tenant_method_named(method);
+    return m != NULL ? m->auth : NULL;
+}
+
+static void run_method(tenant_op *op)
+{
+    tdm_status *st = op->m->run(op);
+    if (st != NULL)
+        finish(op, st, NULL);
 }
 
 void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
@@ -424,6 +514,7 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
         return;
     }
     op->gw = gw;
+    op->m = tenant_method_named(method);
     op->method = method;
     op->request = request;
     op->p = p;
@@ -435,63 +526,22 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
                             .arena = arena,
                             .request_id = request_id,
                             .deadline_ms = deadline_ms};
-    tdm_status *st = NULL;
-    int rc = 0;
-    if (strcmp(method, "CreateTenant") == 0) {
-        if ((st = validate_create_tenant((const void *)request)) == NULL) {
-            start_create(op);
-            return;
-        }
-    } else if (strcmp(method, "CreateApiKey") == 0) {
-        start_create(op);
+    if (op->m == NULL) {
+        finish(op, tdm_status_new(TDM_UNIMPLEMENTED, "unknown method TenantService.%s", method),
+               NULL);
         return;
-    } else if (strcmp(method, "GetTenant") == 0) {
-        const Tandem__V1__GetTenantRequest *req = (const void *)request;
-        if (!tdm_uuid_valid(req->id)) {
-            st = invalid("id", "must be a tenant id (UUID)");
-        } else if (p->kind != TDM_PRINCIPAL_PLATFORM) {
-            /* A tenant key sees only its own tenant; any other is NOT_FOUND. */
-            if (p->key_tenant_id == NULL || strcasecmp(req->id, p->key_tenant_id) != 0)
-                st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
-        } else if ((p->scopes & TDM_SCOPE_ADMIN) == 0) {
-            st = tdm_status_new(TDM_PERMISSION_DENIED, "this API key lacks the scope \"admin\"");
-        }
-        if (st == NULL)
-            rc = gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op);
-    } else if (strcmp(method, "ListTenants") == 0) {
-        const Tandem__V1__ListTenantsRequest *req = (const void *)request;
-        int64_t us = 0, unused = 0;
-        char after[37];
-        if ((st = tdm_check_page_size(req->page_size, &op->page_size)) == NULL)
-            st = tdm_check_page_token_keyset(req->page_token, &us, &unused, after);
-        if (st == NULL)
-            rc = gw_store_tenant_list(&op->sc, us, after[0] != '\0' ? after : NULL,
-                                      op->page_size + 1, tenant_rows_list, op);
-    } else if (strcmp(method, "ListApiKeys") == 0) {
-        const Tandem__V1__ListApiKeysRequest *req = (const void *)request;
-        int64_t us = 0, unused = 0;
-        char before[37];
-        if (!tdm_uuid_valid(req->tenant_id))
-            st = invalid("tenant_id", "must be a tenant id (UUID)");
-        else if ((st = tdm_check_page_size(req->page_size, &op->page_size)) == NULL)
-            st = tdm_check_page_token_keyset(req->page_token, &us, &unused, before);
-        if (st == NULL)
-            rc = gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us,
-                                   before[0] != '\0' ? before : NULL, op->page_size + 1,
-                                   key_rows_list, op);
-    } else if (strcmp(method, "RevokeApiKey") == 0) {
-        const Tandem__V1__RevokeApiKeyRequest *req = (const void *)request;
-        if (!tdm_uuid_valid(req->id))
-            st = invalid("id", "must be an API key id (UUID)");
-        else
-            rc = gw_store_key_revoke(&op->sc, req->id, key_rows_one, op);
-    } else {
-        st = tdm_status_new(TDM_UNIMPLEMENTED, "unknown method TenantService.%s", method);
     }
-    if (st == NULL && rc != 0)
-        st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable");
-    if (st != NULL)
+    tdm_status *st = op->m->check != NULL ? op->m->check(op) : NULL;
+    if (st != NULL) {
         finish(op, st, NULL);
+        return;
+    }
+    if (op->m->keyed == NULL) {
+        run_method(op);
+        return;
+    }
+    gw_idem_check(&op->sc, op->p->key_id, op->method, op->idem_key, op->request, op->m->keyed,
+                  op->request_hash, idem_checked, op);
 }
 
 /* ---- the gRPC door ------------------------------------------------------------------------- */
@@ -509,17 +559,22 @@ static void grpc_tenant_handler(tdm_call *call, const ProtobufCMessage *request,
 
 tdm_status *gw_tenant_register(gw_state *gw)
 {
-    static tdm_rpc_method_def methods[] = {
-        {"CreateTenant", grpc_tenant_handler, 0}, {"GetTenant", grpc_tenant_handler, 0},
-        {"ListTenants", grpc_tenant_handler, 0},  {"CreateApiKey", grpc_tenant_handler, 0},
-        {"ListApiKeys", grpc_tenant_handler, 0},  {"RevokeApiKey", grpc_tenant_handler, 0},
-    };
+    static tdm_rpc_method_def methods[N_TENANT_METHODS];
     static tdm_rpc_service_def def = {
         .descriptor = &tandem__v1__tenant_service__descriptor,
         .methods = methods,
-        .n_methods = sizeof(methods) / sizeof(methods[0]),
+        .n_methods = N_TENANT_METHODS,
         .require_context = false,
     };
+    const ProtobufCServiceDescriptor *d = def.descriptor;
+    for (size_t i = 0; i < N_TENANT_METHODS; i++) {
+        if (i >= d->n_methods || strcmp(d->methods[i].name, TENANT_METHODS[i].name) != 0)
+            return tdm_status_new(TDM_INTERNAL, "TenantService's method table does not follow "
+                                                "its descriptor");
+        methods[i] = (tdm_rpc_method_def){d->methods[i].name, grpc_tenant_handler, 0};
+    }
+    if (d->n_methods != N_TENANT_METHODS)
+        return tdm_status_new(TDM_INTERNAL, "TenantService has methods the gateway lacks");
     def.service_data = gw;
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

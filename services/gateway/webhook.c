@@ -399,6 +399,68 @@ static void deliveries_listed(void *arg, tdm_status *st, bool found, gw_delivery
     finish(op, NULL, &r->base);
 }
 
+/* A store call that returned non-zero never started: a bug or out of memory (the
+ * pool reports an unreachable database through the callback). */
+static tdm_status *started(int rc)
+{
+    return rc == 0 ? NULL : tdm_status_new(TDM_INTERNAL, "could not start a database operation");
+}
+
+static tdm_status *create_webhook(webhook_op *op)
+{
+    create_start(op);
+    return NULL;
+}
+
+static tdm_status *list_webhooks(webhook_op *op)
+{
+    const Tandem__V1__ListWebhooksRequest *req = (const void *)op->request;
+    int64_t seq = 0;
+    tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
+    if (st != NULL)
+        return st;
+    return started(
+        gw_webhook_store_list(&op->sc, op->p->tenant_id, seq, op->page_size + 1, listed, op));
+}
+
+static tdm_status *delete_webhook(webhook_op *op)
+{
+    const Tandem__V1__DeleteWebhookRequest *req = (const void *)op->request;
+    if (!tdm_uuid_valid(req->id))
+        return invalid("id", "must be a webhook id (UUID)");
+    return started(gw_webhook_store_delete(&op->sc, op->p->tenant_id, req->id, deleted, op));
+}
+
+static tdm_status *list_webhook_deliveries(webhook_op *op)
+{
+    const Tandem__V1__ListWebhookDeliveriesRequest *req = (const void *)op->request;
+    int64_t seq = 0;
+    if (!tdm_uuid_valid(req->webhook_id))
+        return invalid("webhook_id", "must be a webhook id (UUID)");
+    if ((int)req->status < 0 || (int)req->status > 3)
+        return invalid("status", "must be PENDING, SUCCEEDED or FAILED");
+    tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
+    if (st != NULL)
+        return st;
+    return started(gw_webhook_store_deliveries(&op->sc, op->p->tenant_id, req->webhook_id,
+                                               (int)req->status, seq, op->page_size + 1,
+                                               deliveries_listed, op));
+}
+
+/* WebhookService's methods in the order of its service descriptor (checked when the
+ * service is registered); both doors dispatch through this table. */
+static const struct webhook_method {
+    const char *name;
+    tdm_status *(*run)(webhook_op *op);
+} WEBHOOK_METHODS[] = {
+    {"CreateWebhook", create_webhook},
+    {"ListWebhooks", list_webhooks},
+    {"DeleteWebhook", delete_webhook},
+    {"ListWebhookDeliveries", list_webhook_deliveries},
+};
+
+#define N_WEBHOOK_METHODS (sizeof(WEBHOOK_METHODS) / sizeof(WEBHOOK_METHODS[0]))
+
 void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
                      const gw_principal *p, const char *idempotency_key, const char *request_id,
                      uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg)
@@ -420,39 +482,17 @@ void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *r
                             .arena = arena,
                             .request_id = request_id,
                             .deadline_ms = deadline_ms};
+    const ProtobufCServiceDescriptor *d = &tandem__v1__webhook_service__descriptor;
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(d, method);
+    size_t i = md != NULL ? (size_t)(md - d->methods) : N_WEBHOOK_METHODS;
     tdm_status *st = NULL;
-    int rc = 0;
-    int64_t seq = 0;
-    if (p->tenant_id == NULL) {
+    if (p->tenant_id == NULL)
         st = tdm_status_new(TDM_INVALID_ARGUMENT, "the call names no tenant");
-    } else if (strcmp(method, "CreateWebhook") == 0) {
-        create_start(op);
-        return;
-    } else if (strcmp(method, "ListWebhooks") == 0) {
-        const Tandem__V1__ListWebhooksRequest *req = (const void *)request;
-        if ((st = page_args(req->page_size, req->page_token, &op->page_size, &seq)) == NULL)
-            rc = gw_webhook_store_list(&op->sc, p->tenant_id, seq, op->page_size + 1, listed, op);
-    } else if (strcmp(method, "DeleteWebhook") == 0) {
-        const Tandem__V1__DeleteWebhookRequest *req = (const void *)request;
-        if (!gw_is_uuid(req->id))
-            st = invalid("id", "must be a webhook id (UUID)");
-        else
-            rc = gw_webhook_store_delete(&op->sc, p->tenant_id, req->id, deleted, op);
-    } else if (strcmp(method, "ListWebhookDeliveries") == 0) {
-        const Tandem__V1__ListWebhookDeliveriesRequest *req = (const void *)request;
-        if (!gw_is_uuid(req->webhook_id))
-            st = invalid("webhook_id", "must be a webhook id (UUID)");
-        else if ((int)req->status < 0 || (int)req->status > 3)
-            st = invalid("status", "must be PENDING, SUCCEEDED or FAILED");
-        else if ((st = page_args(req->page_size, req->page_token, &op->page_size, &seq)) == NULL)
-            rc = gw_webhook_store_deliveries(&op->sc, p->tenant_id, req->webhook_id,
-                                             (int)req->status, seq, op->page_size + 1,
-                                             deliveries_listed, op);
-    } else {
+    else if (i >= N_WEBHOOK_METHODS)
         st = tdm_status_new(TDM_UNIMPLEMENTED, "unknown method WebhookService.%s", method);
-    }
-    if (st == NULL && rc != 0)
-        st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable");
+    else
+        st = WEBHOOK_METHODS[i].run(op);
     if (st != NULL)
         finish(op, st, NULL);
 }
@@ -474,18 +514,22 @@ static void grpc_webhook_handler(tdm_call *call, const ProtobufCMessage *request
 
 tdm_status *gw_webhook_register(gw_state *gw)
 {
-    static tdm_rpc_method_def methods[] = {
-        {"CreateWebhook", grpc_webhook_handler, 0},
-        {"ListWebhooks", grpc_webhook_handler, 0},
-        {"DeleteWebhook", grpc_webhook_handler, 0},
-        {"ListWebhookDeliveries", grpc_webhook_handler, 0},
-    };
+    static tdm_rpc_method_def methods[N_WEBHOOK_METHODS];
     static tdm_rpc_service_def def = {
         .descriptor = &tandem__v1__webhook_service__descriptor,
         .methods = methods,
-        .n_methods = sizeof(methods) / sizeof(methods[0]),
+        .n_methods = N_WEBHOOK_METHODS,
         .require_context = false,
     };
+    const ProtobufCServiceDescriptor *d = def.descriptor;
+    for (size_t i = 0; i < N_WEBHOOK_METHODS; i++) {
+        if (i >= d->n_methods || strcmp(d->methods[i].name, WEBHOOK_METHODS[i].name) != 0)
+            return tdm_status_new(TDM_INTERNAL, "WebhookService's method table does not follow "
+                                                "its descriptor");
+        methods[i] = (tdm_rpc_method_def){d->methods[i].name, grpc_webhook_handler, 0};
+    }
+    if (d->n_methods != N_WEBHOOK_METHODS)
+        return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
     def.service_data = gw;
     gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key,
                                 tdm_runtime_config(gw->rt)->webhook_secret_key_previous);

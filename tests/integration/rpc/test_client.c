@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "tandem/log.h"
+#include "tandem/rpc_client.h"
 #include "tandem/server.h"
 #include "echo.pb-c.h"
 
