@@ -30,6 +30,13 @@ typedef struct tdm_person_data_service {
     tdm_person_data_fn erase_participants;  /* answers EraseParticipantsResponse */
 } tdm_person_data_service;
 
+/* The last step of an erasure: its statement answers one row whose columns are the
+ * counts of the ErasureCounts fields named in `fields` (proto names, in column
+ * order); sets op->response to the EraseParticipantsResponse and ends the
+ * operation (INTERNAL for any other result, RESOURCE_EXHAUSTED). */
+void tdm_person_data_erased(tdm_store_op *op, PGresult *res, const char *const *fields,
+                            size_t n_fields);
+
 /* Serve the PersonDataService of the process with svc, which must outlive the
  * server. One per process. */
 tdm_status *tdm_person_data_register(tdm_person_data_service *svc);

@@ -141,6 +141,9 @@ void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const O
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);
+/* A last step that only ends the operation well: the statement's result is not
+ * needed (tdm_store_op_end(op, NULL)). */
+void tdm_store_op_done(tdm_store_op *op, PGresult *res);
 /* The effect is done: store op->response for replays when the call is keyed, then
  * commit and complete. */
 void tdm_store_op_commit(tdm_store_op *op);

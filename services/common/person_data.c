@@ -5,6 +5,8 @@
  */
 #include "tandem/person_data.h"
 
+#include <stdlib.h>
+
 #include "tandem/check.h"
 #include "tandem/handler.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
@@ -47,6 +49,37 @@ static void handle_erase(tdm_call *call, const ProtobufCMessage *msg, void *data
     const Tandem__Internal__V1__EraseParticipantsRequest *q = (const void *)msg;
     tdm_person_data_service *svc = data;
     serve(call, svc, svc->erase_participants, q->participant_ids, q->n_participant_ids);
+}
+
+void tdm_person_data_erased(tdm_store_op *op, PGresult *res, const char *const *fields,
+                            size_t n_fields)
+{
+    tdm_arena *a = op->req.arena;
+    Tandem__Internal__V1__EraseParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__V1__ErasureCounts *counts = tdm_arena_alloc(a, sizeof(*counts));
+    if (out == NULL || counts == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return;
+    }
+    tandem__internal__v1__erase_participants_response__init(out);
+    tandem__v1__erasure_counts__init(counts);
+    if (PQntuples(res) != 1 || PQnfields(res) < (int)n_fields) {
+        tdm_store_op_end(op, tdm_status_new(TDM_INTERNAL, "unexpected erasure result"));
+        return;
+    }
+    for (size_t i = 0; i < n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+            &tandem__v1__erasure_counts__descriptor, fields[i]);
+        /* A programmer error: the service named a field ErasureCounts lacks. */
+        if (f == NULL || f->type != PROTOBUF_C_TYPE_INT32) {
+            tdm_store_op_end(op, tdm_status_new(TDM_INTERNAL, "no count named %s", fields[i]));
+            return;
+        }
+        *(int32_t *)((char *)counts + f->offset) = atoi(PQgetvalue(res, 0, (int)i));
+    }
+    out->counts = counts;
+    op->response = &out->base;
+    tdm_store_op_end(op, NULL);
 }
 
 static const tdm_rpc_method_def PERSON_DATA_METHODS[] = {

@@ -61,6 +61,12 @@ void tdm_store_op_end(tdm_store_op *op, tdm_status *st)
     }
 }
 
+void tdm_store_op_done(tdm_store_op *op, PGresult *res)
+{
+    (void)res;
+    tdm_store_op_end(op, NULL);
+}
+
 /* ALREADY_EXISTS in the operation's words, when it chose some; the pool's detail
  * (which constraint) stays for the operator. */
 static tdm_status *conflict_status(tdm_store_op *op, tdm_status *st)

@@ -1057,13 +1057,6 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
     tdm_store_op_start(&op->base, false, erase_update);
 }
 
-static void audit_done(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    tdm_store_op_end(&op->base, NULL);
-}
-
 static void audit_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
@@ -1072,7 +1065,7 @@ static void audit_insert(tdm_store_op *base, PGresult *res)
         "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
         " principal_id, request_id, participants, unreachable_services)"
         " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
-    tdm_store_op_query(&op->base, sql, 5, op->params, audit_done);
+    tdm_store_op_query(&op->base, sql, 5, op->params, tdm_store_op_done);
 }
 
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,

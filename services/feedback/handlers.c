@@ -15,7 +15,8 @@ tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t sco
 }
 
 /* One call's state across its peer and store steps. */
-typedef struct call_op {
+typedef struct call_op call_op;
+struct call_op {
     fb_service *svc;
     tdm_call *call;
     fb_req req;
@@ -23,7 +24,8 @@ typedef struct call_op {
     const Tandem__V1__Match *match;
     const Tandem__V1__Survey *survey;
     int page_size;
-} call_op;
+    void (*then)(call_op *op); /* after the programme was found (programme_got) */
+};
 
 static call_op *call_op_new(fb_service *svc, tdm_call *call, const fb_req *r,
                             const ProtobufCMessage *request)
@@ -42,6 +44,29 @@ static bool is_side(const Tandem__V1__Match *m, const char *participant_id)
 {
     return participant_id[0] != '\0' &&
            (strcmp(m->mentor_id, participant_id) == 0 || strcmp(m->mentee_id, participant_id) == 0);
+}
+
+/* The front of a read of one programme's list: scope feedback:read, programme_id a
+ * UUID, the page size. The call's op, or NULL when the call has been failed. */
+static call_op *programme_list_op(tdm_call *call, const ProtobufCMessage *msg, void *data,
+                                  const char *programme_id, int32_t page_size)
+{
+    fb_req r;
+    int size = 0;
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    if (st == NULL)
+        st = tdm_check_uuid(programme_id, "programme_id");
+    if (st == NULL)
+        st = tdm_check_page_size(page_size, &size);
+    if (tdm_handler_fail(call, st))
+        return NULL;
+    call_op *op = call_op_new(data, call, &r, msg);
+    if (op == NULL) {
+        tdm_call_fail(call, tdm_store_oom());
+        return NULL;
+    }
+    op->page_size = size;
+    return op;
 }
 
 /* ---- RecordCheckIn ---------------------------------------------------------------- */
@@ -153,33 +178,46 @@ static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, v
     fb_peer_get_match(data, call, req->match_id, list_match_got, op);
 }
 
-/* ---- GetCheckIn ---------------------------------------------------------------------- */
+/* ---- GetCheckIn, GetSurvey: one resource by its id ------------------------------------ */
 
-static void handle_get_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
+typedef void (*store_get_fn)(const fb_req *r, const char *id, fb_store_cb cb, void *arg);
+
+/* Scope feedback:read, the id a UUID, then the store's read answers. */
+static void read_by_id(tdm_call *call, void *data, const char *id, store_get_fn get)
 {
-    const Tandem__V1__GetCheckInRequest *req = (const void *)msg;
     fb_req r;
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
     if (st == NULL)
-        st = tdm_check_uuid(req->id, "id");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+        st = tdm_check_uuid(id, "id");
+    if (tdm_handler_fail(call, st))
         return;
-    }
-    fb_store_get_check_in(&r, req->id, tdm_handler_reply, call);
+    get(&r, id, tdm_handler_reply, call);
+}
+
+static void handle_get_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    read_by_id(call, data, ((const Tandem__V1__GetCheckInRequest *)msg)->id, fb_store_get_check_in);
+}
+
+static void handle_get_survey(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    read_by_id(call, data, ((const Tandem__V1__GetSurveyRequest *)msg)->id, fb_store_get_survey);
 }
 
 /* ---- CreateSurvey -------------------------------------------------------------------- */
 
-static void survey_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
+/* The programme exists in the caller's tenant (else its NOT_FOUND answers): go on. */
+static void programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     call_op *op = arg;
-    const Tandem__V1__CreateSurveyRequest *req = (const void *)op->request;
     (void)msg;
-    if (st != NULL) {
-        tdm_call_fail(op->call, st);
-        return;
-    }
+    if (!tdm_handler_fail(op->call, st))
+        op->then(op);
+}
+
+static void create_survey_store(call_op *op)
+{
+    const Tandem__V1__CreateSurveyRequest *req = (const void *)op->request;
     fb_store_create_survey(&op->req, req->programme_id, req->survey, tdm_handler_reply, op->call);
 }
 
@@ -210,34 +248,15 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
         return;
     }
     /* The programme must exist in the caller's tenant (else NOT_FOUND). */
-    fb_peer_get_programme(data, call, req->programme_id, survey_programme_got, op);
+    op->then = create_survey_store;
+    fb_peer_get_programme(data, call, req->programme_id, programme_got, op);
 }
 
-/* ---- GetSurvey / ListSurveys ------------------------------------------------------------ */
+/* ---- ListSurveys ------------------------------------------------------------ */
 
-static void handle_get_survey(tdm_call *call, const ProtobufCMessage *msg, void *data)
+static void list_surveys_store(call_op *op)
 {
-    const Tandem__V1__GetSurveyRequest *req = (const void *)msg;
-    fb_req r;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL)
-        st = tdm_check_uuid(req->id, "id");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
-        return;
-    }
-    fb_store_get_survey(&r, req->id, tdm_handler_reply, call);
-}
-
-static void list_surveys_programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    call_op *op = arg;
     const Tandem__V1__ListSurveysRequest *req = (const void *)op->request;
-    (void)msg;
-    if (st != NULL) {
-        tdm_call_fail(op->call, st);
-        return;
-    }
     fb_store_list_surveys(&op->req, req->programme_id, op->page_size, req->page_token,
                           tdm_handler_reply, op->call);
 }
@@ -245,25 +264,12 @@ static void list_surveys_programme_got(void *arg, tdm_status *st, ProtobufCMessa
 static void handle_list_surveys(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__ListSurveysRequest *req = (const void *)msg;
-    fb_req r;
-    int page_size = 0;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL)
-        st = tdm_check_uuid(req->programme_id, "programme_id");
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = programme_list_op(call, msg, data, req->programme_id, req->page_size);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
-    op->page_size = page_size;
     /* An unknown programme is NOT_FOUND, not an empty list. */
-    fb_peer_get_programme(data, call, req->programme_id, list_surveys_programme_got, op);
+    op->then = list_surveys_store;
+    fb_peer_get_programme(data, call, req->programme_id, programme_got, op);
 }
 
 /* ---- SubmitSurveyResponse -------------------------------------------------------------- */
@@ -384,24 +390,9 @@ static void at_risk_data_got(void *arg, tdm_status *st, fb_programme_data *d)
 static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__ListAtRiskMatchesRequest *req = (const void *)msg;
-    fb_req r;
-    int page_size = 0;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
-    if (st == NULL)
-        st = tdm_check_uuid(req->programme_id, "programme_id");
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
-        return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
-    op->page_size = page_size;
-    fb_peer_programme_data(data, call, req->programme_id, false, at_risk_data_got, op);
+    call_op *op = programme_list_op(call, msg, data, req->programme_id, req->page_size);
+    if (op != NULL)
+        fb_peer_programme_data(data, call, req->programme_id, false, at_risk_data_got, op);
 }
 
 /* ---- registration -------------------------------------------------------------------------- */

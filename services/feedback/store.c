@@ -253,43 +253,64 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
     tdm_store_op_start(&op->base, false, record_insert);
 }
 
+typedef void *(*row_decoder)(const char *json, size_t len, tdm_arena *a);
+
+static void *check_in_row(const char *json, size_t len, tdm_arena *a)
+{
+    return fb_check_in_from_row(json, len, a);
+}
+
+static void *survey_row(const char *json, size_t len, tdm_arena *a)
+{
+    return fb_survey_from_row(json, len, a);
+}
+
+/* The answer of a list: a new `desc` page whose repeated `field` holds the first
+ * op->page_size rows of res (column 0 a row document, decoded), and whose
+ * next_page_token is token(last row shown) when the statement found one row more
+ * than the page holds. Ends the op. */
+static void page_answer(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *desc,
+                        const char *field, row_decoder decode,
+                        char *(*token)(const void *last, tdm_arena *a))
+{
+    tdm_arena *a = op->base.req.arena;
+    const ProtobufCFieldDescriptor *items_f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, field);
+    const ProtobufCFieldDescriptor *token_f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "next_page_token");
+    int rows = PQntuples(res);
+    int take = rows > op->page_size ? op->page_size : rows;
+    ProtobufCMessage *page = tdm_arena_alloc(a, desc->sizeof_message);
+    void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
+    for (int i = 0; items != NULL && i < take; i++) {
+        items[i] = decode(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
+        if (items[i] == NULL)
+            items = NULL;
+    }
+    char *next = items != NULL && rows > op->page_size ? token(items[take - 1], a) : (char *)"";
+    if (page == NULL || items == NULL || next == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    protobuf_c_message_init(desc, page);
+    *(size_t *)((char *)page + items_f->quantifier_offset) = (size_t)take;
+    *(void ***)((char *)page + items_f->offset) = items;
+    *(char **)((char *)page + token_f->offset) = next;
+    op->base.response = page;
+    tdm_store_op_end(&op->base, NULL);
+}
+
+static char *check_in_token(const void *last, tdm_arena *a)
+{
+    const Tandem__V1__CheckIn *c = last;
+    return tdm_page_token_encode_keyset(fb_timestamp_us(c->occurred_time),
+                                        fb_timestamp_us(c->create_time), c->id, a);
+}
+
 static void list_check_ins_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__V1__ListCheckInsResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_check_ins_response__init(out);
-    out->check_ins = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->check_ins));
-    if (out->check_ins == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (int i = 0; i < take; i++) {
-        Tandem__V1__CheckIn *c =
-            fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (c == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->check_ins[out->n_check_ins++] = c;
-    }
-    if (n > op->page_size) {
-        const Tandem__V1__CheckIn *last = out->check_ins[take - 1];
-        out->next_page_token = tdm_page_token_encode_keyset(
-            fb_timestamp_us(last->occurred_time), fb_timestamp_us(last->create_time), last->id, a);
-        if (out->next_page_token == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-    }
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    page_answer((store_op *)base, res, &tandem__v1__list_check_ins_response__descriptor,
+                "check_ins", check_in_row, check_in_token);
 }
 
 static void list_check_ins_select(tdm_store_op *base, PGresult *res)
@@ -468,43 +489,16 @@ void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb,
     tdm_store_op_start(&op->base, true, get_survey_select);
 }
 
+static char *survey_token(const void *last, tdm_arena *a)
+{
+    const Tandem__V1__Survey *sv = last;
+    return tdm_page_token_encode_keyset(fb_timestamp_us(sv->create_time), 0, sv->id, a);
+}
+
 static void list_surveys_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__V1__ListSurveysResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_surveys_response__init(out);
-    out->surveys = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->surveys));
-    if (out->surveys == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (int i = 0; i < take; i++) {
-        Tandem__V1__Survey *s =
-            fb_survey_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (s == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->surveys[out->n_surveys++] = s;
-    }
-    if (n > op->page_size) {
-        const Tandem__V1__Survey *last = out->surveys[take - 1];
-        out->next_page_token =
-            tdm_page_token_encode_keyset(fb_timestamp_us(last->create_time), 0, last->id, a);
-        if (out->next_page_token == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-    }
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    page_answer((store_op *)base, res, &tandem__v1__list_surveys_response__descriptor, "surveys",
+                survey_row, survey_token);
 }
 
 static void list_surveys_select(tdm_store_op *base, PGresult *res)
@@ -1102,25 +1096,10 @@ void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void
     tdm_store_op_start(&op->base, true, export_check_ins);
 }
 
-static void erase_done(tdm_store_op *base, PGresult *res)
+static void erase_done(tdm_store_op *op, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__EraseParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(a, sizeof(*c));
-    if (out == NULL || c == NULL || PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, out == NULL || c == NULL
-                                        ? tdm_store_oom()
-                                        : tdm_status_new(TDM_INTERNAL, "unexpected erase result"));
-        return;
-    }
-    tandem__internal__v1__erase_participants_response__init(out);
-    tandem__v1__erasure_counts__init(c);
-    c->check_ins = atoi(PQgetvalue(res, 0, 0));
-    c->survey_responses = atoi(PQgetvalue(res, 0, 1));
-    out->counts = c;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    static const char *const COUNTS[] = {"check_ins", "survey_responses"};
+    tdm_person_data_erased(op, res, COUNTS, sizeof(COUNTS) / sizeof(COUNTS[0]));
 }
 
 static void erase_update(tdm_store_op *base, PGresult *res)

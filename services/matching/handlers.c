@@ -1,8 +1,9 @@
 /*
  * handlers.c - one function per MatchingService RPC: check the scope, validate the
- * request (field-level violations), read what is needed from enrolment (fetch.c),
- * call the store, answer. No SQL here. Scoring queries (ScorePair, SuggestMentors)
- * score in the handler with score.c: one pair, or one mentee against the mentors.
+ * request (validate.c: field-level violations), read what is needed from enrolment
+ * (fetch.c), call the store, answer. No SQL here. Scoring queries (ScorePair,
+ * SuggestMentors) score in the handler with score.c: one pair, or one mentee
+ * against the mentors.
  */
 #include "matching.h"
 
@@ -15,40 +16,6 @@
 tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t scope)
 {
     return tdm_handler_init(r, svc->rt, call, scope);
-}
-
-static tdm_status *check_id(tdm_status *st, const char *value, const char *field)
-{
-    return st != NULL ? st : tdm_check_uuid(value, field);
-}
-
-static tdm_status *check_reason(tdm_status *st, const char *reason)
-{
-    if (st != NULL)
-        return st;
-    size_t n = tdm_utf8_chars(reason);
-    if (n == SIZE_MAX || n > MT_MAX_REASON_CHARS)
-        return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid reason"),
-                                        "reason", "must be at most %u characters of UTF-8",
-                                        MT_MAX_REASON_CHARS);
-    return NULL;
-}
-
-static tdm_status *check_page(tdm_status *st, int32_t size, const char *token, int *page_size,
-                              int64_t *after)
-{
-    if (st != NULL)
-        return st;
-    st = tdm_check_page_size(size, page_size);
-    return st != NULL ? st : tdm_check_page_token_seq(token, after);
-}
-
-static tdm_status *check_enum(tdm_status *st, int value, int max, const char *field)
-{
-    if (st != NULL || (value >= 0 && value <= max))
-        return st;
-    return tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid %s", field),
-                                    field, "unknown value %d", value);
 }
 
 /* ---- lists of a programme --------------------------------------------------------- */
@@ -119,7 +86,7 @@ static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *
     const Tandem__V1__GetMatchRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
     mt_store_get_match(&r, q->id, tdm_handler_reply, call);
 }
@@ -131,13 +98,13 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    st = check_id(st, q->programme_id, "programme_id");
+    st = mt_check_id(st, q->programme_id, "programme_id");
     if (st == NULL && q->participant_id[0] != '\0')
-        st = check_id(st, q->participant_id, "participant_id");
+        st = mt_check_id(st, q->participant_id, "participant_id");
     if (st == NULL && q->run_id[0] != '\0')
-        st = check_id(st, q->run_id, "run_id");
-    st = check_enum(st, q->status, TANDEM__V1__MATCH__STATUS__ENDED, "status");
-    st = check_page(st, q->page_size, q->page_token, &page_size, &after);
+        st = mt_check_id(st, q->run_id, "run_id");
+    st = mt_check_enum(st, q->status, TANDEM__V1__MATCH__STATUS__ENDED, "status");
+    st = mt_check_page(st, q->page_size, q->page_token, &page_size, &after);
     if (tdm_handler_fail(call, st))
         return;
     programme_list_start(call, data, &r, 2, q->programme_id, msg, page_size, after);
@@ -148,9 +115,9 @@ static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__RespondToMatchRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
-    st = check_id(st, q->id, "id");
-    st = check_id(st, q->participant_id, "participant_id");
-    if (tdm_handler_fail(call, check_reason(st, q->reason)))
+    st = mt_check_id(st, q->id, "id");
+    st = mt_check_id(st, q->participant_id, "participant_id");
+    if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
         return;
     mt_store_respond(&r, q, tdm_handler_reply, call);
 }
@@ -160,8 +127,8 @@ static void handle_end_match(tdm_call *call, const ProtobufCMessage *msg, void *
     const Tandem__V1__EndMatchRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
-    st = check_id(st, q->id, "id");
-    if (tdm_handler_fail(call, check_reason(st, q->reason)))
+    st = mt_check_id(st, q->id, "id");
+    if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
         return;
     mt_store_end_match(&r, q->id, q->reason, tdm_handler_reply, call);
 }
@@ -289,10 +256,10 @@ static pair_query *pair_new(tdm_call *call, void *data, int kind, uint32_t scope
         return NULL;
     }
     tdm_status *st = mt_req_init(&pq->req, data, call, scope);
-    st = check_id(st, programme_id, "programme_id");
+    st = mt_check_id(st, programme_id, "programme_id");
     if (mentor_id != NULL)
-        st = check_id(st, mentor_id, "mentor_id");
-    st = check_id(st, mentee_id, "mentee_id");
+        st = mt_check_id(st, mentor_id, "mentor_id");
+    st = mt_check_id(st, mentee_id, "mentee_id");
     if (tdm_handler_fail(call, st))
         return NULL;
     pq->svc = data;
@@ -422,7 +389,7 @@ static void handle_pin(tdm_call *call, const ProtobufCMessage *msg, void *data)
     const Tandem__V1__PinPairRequest *q = (const void *)msg;
     pair_query *pq = pair_new(call, data, 0, TDM_SCOPE_MATCHING_WRITE, q->programme_id,
                               q->mentor_id, q->mentee_id);
-    if (pq == NULL || tdm_handler_fail(call, check_reason(NULL, q->reason)))
+    if (pq == NULL || tdm_handler_fail(call, mt_check_reason(NULL, q->reason)))
         return;
     pq->reason = q->reason;
     pair_start(pq);
@@ -433,7 +400,7 @@ static void handle_exclude(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__ExcludePairRequest *q = (const void *)msg;
     pair_query *pq = pair_new(call, data, 1, TDM_SCOPE_MATCHING_WRITE, q->programme_id,
                               q->mentor_id, q->mentee_id);
-    if (pq == NULL || tdm_handler_fail(call, check_reason(NULL, q->reason)))
+    if (pq == NULL || tdm_handler_fail(call, mt_check_reason(NULL, q->reason)))
         return;
     pq->reason = q->reason;
     pair_start(pq);
@@ -473,8 +440,8 @@ static void list_rules(tdm_call *call, void *data, int kind, const char *program
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    st = check_id(st, programme_id, "programme_id");
-    if (tdm_handler_fail(call, check_page(st, size, token, &page_size, &after)))
+    st = mt_check_id(st, programme_id, "programme_id");
+    if (tdm_handler_fail(call, mt_check_page(st, size, token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, kind, programme_id, NULL, page_size, after);
 }
@@ -495,7 +462,7 @@ static void delete_rule(tdm_call *call, void *data, int kind, const char *id)
 {
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
-    if (tdm_handler_fail(call, check_id(st, id, "id")))
+    if (tdm_handler_fail(call, mt_check_id(st, id, "id")))
         return;
     mt_store_delete_pair_rule(&r, kind, id, tdm_handler_reply, call);
 }
@@ -558,9 +525,9 @@ static void handle_start_run(tdm_call *call, const ProtobufCMessage *msg, void *
         return;
     }
     tdm_status *st = mt_req_init(&so->req, data, call, TDM_SCOPE_MATCHING_WRITE);
-    st = check_id(st, q->programme_id, "programme_id");
-    st = check_enum(st, q->algorithm, TANDEM__V1__ALGORITHM__GREEDY, "algorithm");
-    st = check_enum(st, q->scope, TANDEM__V1__RUN_SCOPE__UNMATCHED, "scope");
+    st = mt_check_id(st, q->programme_id, "programme_id");
+    st = mt_check_enum(st, q->algorithm, TANDEM__V1__ALGORITHM__GREEDY, "algorithm");
+    st = mt_check_enum(st, q->scope, TANDEM__V1__RUN_SCOPE__UNMATCHED, "scope");
     const char *key = tdm_call_metadata(call, TDM_IDEM_METADATA_KEY, NULL);
     if (st == NULL && key != NULL) {
         tdm_idem_key *k = tdm_arena_alloc(so->req.arena, sizeof(*k));
@@ -583,7 +550,7 @@ static void handle_get_run(tdm_call *call, const ProtobufCMessage *msg, void *da
     const Tandem__V1__GetMatchingRunRequest *q = (const void *)msg;
     mt_req r;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
     mt_store_get_run(&r, q->id, tdm_handler_reply, call);
 }
@@ -595,9 +562,9 @@ static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    st = check_id(st, q->programme_id, "programme_id");
-    st = check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
-    if (tdm_handler_fail(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    st = mt_check_id(st, q->programme_id, "programme_id");
+    st = mt_check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
+    if (tdm_handler_fail(call, mt_check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, 3, q->programme_id, msg, page_size, after);
 }
@@ -609,8 +576,8 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
-    st = check_id(st, q->run_id, "run_id");
-    if (tdm_handler_fail(call, check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    st = mt_check_id(st, q->run_id, "run_id");
+    if (tdm_handler_fail(call, mt_check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     mt_store_list_proposals(&r, q->run_id, page_size, after, tdm_handler_reply, call);
 }
@@ -664,7 +631,7 @@ static void handle_approve(tdm_call *call, const ProtobufCMessage *msg, void *da
         return;
     }
     tdm_status *st = mt_req_init(&ao->req, data, call, TDM_SCOPE_MATCHING_WRITE);
-    if (tdm_handler_fail(call, check_id(st, q->id, "id")))
+    if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
     ao->svc = data;
     ao->call = call;

@@ -346,13 +346,6 @@ void mt_store_claim_run(const mt_req *r, int lease_seconds, mt_claim *out, mt_st
     tdm_store_op_start(&op->base, false, claim_update);
 }
 
-static void start_released(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    tdm_store_op_end(&op->base, NULL);
-}
-
 static void start_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
@@ -361,7 +354,7 @@ static void start_done(tdm_store_op *base, PGresult *res)
         /* Finished or gone: drop the queue entry (ours by the claim). */
         static const char sql[] = "DELETE FROM " MT_SCHEMA ".run_queue WHERE tenant_id = " T
                                   " AND run_id = $1::uuid AND claim = $2::uuid";
-        tdm_store_op_query(&op->base, sql, 2, op->params, start_released);
+        tdm_store_op_query(&op->base, sql, 2, op->params, tdm_store_op_done);
         return;
     }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
@@ -583,27 +576,10 @@ void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void
     tdm_store_op_start(&op->base, true, export_select);
 }
 
-static void erase_done(tdm_store_op *base, PGresult *res)
+static void erase_done(tdm_store_op *op, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__Internal__V1__EraseParticipantsResponse *out =
-        tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    Tandem__V1__ErasureCounts *c = tdm_arena_alloc(op->base.req.arena, sizeof(*c));
-    if (out == NULL || c == NULL || PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, out == NULL || c == NULL
-                                        ? tdm_store_oom()
-                                        : tdm_status_new(TDM_INTERNAL, "unexpected result"));
-        return;
-    }
-    tandem__internal__v1__erase_participants_response__init(out);
-    tandem__v1__erasure_counts__init(c);
-    c->proposals = atoi(PQgetvalue(res, 0, 0));
-    c->matches = atoi(PQgetvalue(res, 0, 1));
-    c->pins = atoi(PQgetvalue(res, 0, 2));
-    c->exclusions = atoi(PQgetvalue(res, 0, 3));
-    out->counts = c;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    static const char *const COUNTS[] = {"proposals", "matches", "pins", "exclusions"};
+    tdm_person_data_erased(op, res, COUNTS, sizeof(COUNTS) / sizeof(COUNTS[0]));
 }
 
 static void erase_write(tdm_store_op *base, PGresult *res)
