@@ -44,6 +44,8 @@ typedef struct tdm_config {
     bool reflection;            /* TANDEM_REFLECTION, default 1 */
     int db_pool_size;           /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
     int send_stall_timeout_ms;  /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
+    int run_lease_ms; /* TANDEM_RUN_LEASE_MS, 1000..3600000, default 120000 (matching: how long
+                         a run's claim lasts unrenewed; renewed every quarter of it) */
 } tdm_config;
 
 /* Service names and their default ports (API.md "Ports"). */

@@ -12,8 +12,8 @@
  *   5. marks the service ready while the database is reachable, migrations are
  *      applied and spec->ready_check (if any) agrees - re-checked every second;
  *   6. on SIGTERM or SIGINT: not ready, stop accepting, GOAWAY, drain in-flight
- *      calls up to TANDEM_DRAIN_TIMEOUT_MS, spec->shutdown, close peers and the
- *      pool, close every handle, exit status 0.
+ *      calls up to TANDEM_DRAIN_TIMEOUT_MS, spec->shutdown, wait for its holds
+ *      (tdm_runtime_hold), close peers and the pool, close every handle, exit 0.
  */
 #ifndef TANDEM_RUNTIME_H
 #define TANDEM_RUNTIME_H
@@ -57,6 +57,12 @@ tdm_server *tdm_runtime_server(tdm_runtime *rt);
 bool tdm_runtime_migrated(const tdm_runtime *rt);
 /* True once shutdown has begun (background work should stop taking new jobs). */
 bool tdm_runtime_stopping(const tdm_runtime *rt);
+/* Work that must reach the database during shutdown (handing a claimed job back):
+ * hold before starting it, from spec->shutdown at the latest, and unhold when it has
+ * completed; the pool and the peers close once every hold is released. The work is
+ * bounded by the pool's own timeouts (a database that does not answer fails it). */
+void tdm_runtime_hold(tdm_runtime *rt);
+void tdm_runtime_unhold(tdm_runtime *rt);
 
 /* The client of a peer service ("enrolment", "matching", "feedback"), created on
  * first use from TANDEM_<PEER>_ADDR and closed at shutdown. NULL for unknown names. */

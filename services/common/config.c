@@ -182,7 +182,8 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
                        MAX_OUTBOX_RETENTION_HOURS, &cfg->outbox_retention_hours)) ||
         (st = read_int(get, "TANDEM_SEND_STALL_TIMEOUT_MS", DEFAULT_SEND_STALL_TIMEOUT_MS,
                        MIN_SEND_STALL_TIMEOUT_MS, MAX_SEND_STALL_TIMEOUT_MS,
-                       &cfg->send_stall_timeout_ms)))
+                       &cfg->send_stall_timeout_ms)) ||
+        (st = read_int(get, "TANDEM_RUN_LEASE_MS", 120000, 1000, 3600000, &cfg->run_lease_ms)))
         return st;
     if (cfg->webhook_secret_key != NULL &&
         strlen(cfg->webhook_secret_key) < MIN_WEBHOOK_SECRET_KEY_CHARS)

@@ -50,6 +50,8 @@ struct tdm_runtime {
     uv_signal_t sigint;
     runtime_peer peers[3];
     int pending_closes; /* peers and pool still closing */
+    int holds;          /* tdm_runtime_hold: shutdown work the pool must outlive */
+    bool close_waiting; /* shutdown returned with holds: close when they are released */
     void *user;
     tdm_metric *up_gauge;
 };
@@ -207,6 +209,8 @@ static void runtime_closed_one(void *arg)
     tdm_log(TDM_LOG_INFO, NULL, "stopped");
 }
 
+static void close_peers_and_pool(tdm_runtime *rt);
+
 static void server_drained(void *arg)
 {
     tdm_runtime *rt = arg;
@@ -214,6 +218,28 @@ static void server_drained(void *arg)
     rt->server = NULL; /* freed by the server after this callback */
     if (rt->spec->shutdown != NULL)
         rt->spec->shutdown(rt);
+    if (rt->holds > 0) {
+        rt->close_waiting = true; /* tdm_runtime_unhold closes */
+        return;
+    }
+    close_peers_and_pool(rt);
+}
+
+void tdm_runtime_hold(tdm_runtime *rt)
+{
+    rt->holds++;
+}
+
+void tdm_runtime_unhold(tdm_runtime *rt)
+{
+    if (--rt->holds == 0 && rt->close_waiting) {
+        rt->close_waiting = false;
+        close_peers_and_pool(rt);
+    }
+}
+
+static void close_peers_and_pool(tdm_runtime *rt)
+{
     rt->pending_closes = 1; /* the pool */
     for (int i = 0; i < 3; i++) {
         if (rt->peers[i].client != NULL)

@@ -327,19 +327,22 @@ typedef struct mt_claim {
 typedef struct mt_run_job {
     Tandem__V1__MatchingRun *run; /* NULL when the run is gone or finished */
     tdm_call_context ctx;
+    int attempts; /* this start included */
 } mt_run_job;
 
 /* Claim the oldest queued run whose lease is free (no tenant: the queue holds ids
  * only). out->tenant_id stays NULL when there is none. */
-void mt_store_claim_run(const mt_req *r, int lease_seconds, mt_claim *out, mt_store_cb cb,
-                        void *arg);
+void mt_store_claim_run(const mt_req *r, int lease_ms, mt_claim *out, mt_store_cb cb, void *arg);
 /* In the run's tenant: mark it RUNNING and read it. job->run NULL (and the queue
  * entry dropped) when it is no longer QUEUED or RUNNING. */
 void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_store_cb cb,
                         void *arg);
 /* Record progress and renew the lease. ABORTED when the lease was lost. */
-void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_seconds,
+void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_ms,
                            mt_store_cb cb, void *arg);
+/* Hand a claimed run back (shutdown): the lease freed for any replica, this claim
+ * fenced out, the attempt not counted. */
+void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg);
 /* Write the outcome in one transaction: the proposals (a JSON array of {rank,
  * mentor_id, mentee_id, cap, score, pinned, explanation}), the stats (RunStats JSON)
  * or the error, the status, the queue entry's removal and matching_run.completed.

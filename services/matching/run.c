@@ -11,11 +11,21 @@
  *     --> IDLE, and at once the next claim.
  *
  * Progress: 0.05 when started, 0.3 after the fetch, 0.5 after scoring, 0.8 after
- * solving (reported from the work thread through a uv_async_t), 1 when written;
- * each report also renews the lease. A failure at any step ends the run FAILED
- * with the reason. The worker ticks every POLL_INTERVAL_MS (runs queued on other
- * replicas, leases expired by a dead replica, runs left queued over a restart) and
- * at once when this process queued a run.
+ * solving (reported from the work thread through a uv_async_t), 1 when written.
+ * A failure at any step ends the run FAILED with the reason.
+ *
+ * The lease (TANDEM_RUN_LEASE_MS): a claimed run is this replica's while its lease
+ * lasts, and the worker renews it on a timer every quarter of the lease for as long as
+ * it holds the run, the solve included, so a long solve is never taken over by a
+ * second replica. A renewal that finds the claim gone (the lease expired while this
+ * process was stalled, and another replica took the run) marks the job lost: its
+ * result is discarded, never written (the final write checks the claim too). A run
+ * is started at most MAX_ATTEMPTS times: a replica that dies holding it (crash, out of
+ * memory) leaves its lease to expire and the attempt counted, and the next start past
+ * the limit ends the run FAILED with the reason. SIGTERM hands a held run back at once
+ * (the lease freed, the attempt not counted), so a rollout does not stall runs. The worker ticks
+ * every POLL_INTERVAL_MS (runs queued on other replicas, leases expired by a dead replica, runs
+ * left queued over a restart) and at once when this process queued a run.
  *
  * Diversity data: enrolment returns it only to admin callers, and the worker reads
  * enrolment with the context of the caller who started the run, so the criterion
@@ -33,7 +43,7 @@
 #include "tandem/log.h"
 
 #define POLL_INTERVAL_MS 1000
-#define LEASE_SECONDS    120
+#define MAX_ATTEMPTS     3
 #define JOB_ARENA_BYTES  (1u << 20)
 
 typedef struct job job;
@@ -41,6 +51,8 @@ typedef struct job job;
 struct mt_worker {
     mt_service *svc;
     uv_timer_t poll;
+    uv_timer_t lease_timer; /* renews the held run's lease, every lease_ms / 4 */
+    int lease_ms;
     uv_async_t progress_async;
     atomic_bool stopped; /* read by the work thread before it reports progress */
     bool busy;
@@ -79,7 +91,8 @@ struct job {
     /* progress reported by the work thread, in thousandths */
     atomic_int progress_permille;
     int progress_sent;
-    int pending; /* store calls in flight besides the main chain */
+    int pending;     /* store calls in flight besides the main chain */
+    bool lease_lost; /* a renewal found the claim gone: discard, write nothing */
     bool finished;
 };
 
@@ -100,6 +113,7 @@ static void job_free_if_done(job *j)
 static void job_done(job *j, bool look_again)
 {
     mt_worker *w = j->w;
+    uv_timer_stop(&w->lease_timer);
     j->finished = true;
     w->cur = NULL;
     w->busy = false;
@@ -166,12 +180,10 @@ static void progress_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
     job_free_if_done(j);
 }
 
-/* Record progress in its own transaction and arena (the job's arena may be in use
- * by the work thread). */
-static void progress_send(job *j, int permille)
+/* Record progress (and so renew the lease) in its own transaction and arena (the
+ * job's arena may be in use by the work thread). */
+static void progress_record(job *j, int permille, mt_store_cb cb)
 {
-    if (j->w->stopped || permille <= j->progress_sent)
-        return;
     progress_op *p = calloc(1, sizeof(*p));
     tdm_arena *a = p != NULL ? tdm_arena_new(0) : NULL;
     if (a == NULL) {
@@ -179,11 +191,46 @@ static void progress_send(job *j, int permille)
         return;
     }
     *p = (progress_op){j, a};
-    j->progress_sent = permille;
     j->pending++;
     mt_req r = j->req;
     r.arena = a;
-    mt_store_run_progress(&r, &j->claim, permille / 1000.0, LEASE_SECONDS, progress_recorded, p);
+    mt_store_run_progress(&r, &j->claim, permille / 1000.0, j->w->lease_ms, cb, p);
+}
+
+static void progress_send(job *j, int permille)
+{
+    if (j->w->stopped || j->lease_lost || permille <= j->progress_sent)
+        return;
+    j->progress_sent = permille;
+    progress_record(j, permille, progress_recorded);
+}
+
+static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    progress_op *p = arg;
+    (void)msg;
+    job *j = p->j;
+    if (st != NULL && st->code == TDM_ABORTED && !j->lease_lost) {
+        j->lease_lost = true;
+        tdm_log_fields(TDM_LOG_WARN, j->tenant_ctx.request_id,
+                       "matching run lease lost: another replica took the run; this result "
+                       "will be discarded",
+                       "run_id", j->claim.run_id, NULL);
+    }
+    tdm_status_free(st); /* another failure (database away): the next tick tries again */
+    tdm_arena_free(p->a);
+    free(p);
+    j->pending--;
+    job_free_if_done(j);
+}
+
+static void lease_tick(uv_timer_t *t)
+{
+    mt_worker *w = t->data;
+    job *j = w->cur;
+    if (j == NULL || j->finished || j->claim.claim == NULL || w->stopped || j->lease_lost)
+        return;
+    progress_record(j, j->progress_sent, lease_renewed);
 }
 
 static void progress_async_cb(uv_async_t *h)
@@ -311,6 +358,10 @@ static void plan_after(uv_work_t *req, int status)
     job *j = req->data;
     if (j->w->stopped) {
         job_done(j, false);
+        return;
+    }
+    if (j->lease_lost) {
+        job_done(j, true); /* another replica holds the run now */
         return;
     }
     if (status != 0 || j->error[0] != '\0') {
@@ -482,6 +533,13 @@ static void started(void *arg, tdm_status *st, ProtobufCMessage *msg)
         return;
     }
     j->progress_sent = 50;
+    if (j->run.attempts > MAX_ATTEMPTS) {
+        job_fail(j, "the run was attempted 3 times and every attempt stopped before it finished "
+                    "(the replica computing it crashed or ran out of memory); start a new run, "
+                    "and if it fails the same way, ask the operator to check the matching "
+                    "service's memory and logs");
+        return;
+    }
     tdm_log_fields(TDM_LOG_INFO, j->run.ctx.request_id, "matching run started", "run_id",
                    j->claim.run_id, NULL);
     mt_fetch_programme(j->w->svc->rt, &j->run.ctx, j->run.run->programme_id, 0, j->a, fetched, j);
@@ -501,6 +559,8 @@ static void claimed(void *arg, tdm_status *st, ProtobufCMessage *msg)
     }
     j->tenant_ctx.tenant_id = j->claim.tenant_id;
     j->req.ctx = &j->tenant_ctx;
+    int every = j->w->lease_ms / 4;
+    uv_timer_start(&j->w->lease_timer, lease_tick, (uint64_t)every, (uint64_t)every);
     mt_store_start_run(&j->req, &j->claim, &j->run, started, j);
 }
 
@@ -529,7 +589,7 @@ static void worker_tick(mt_worker *w)
     j->req = (mt_req){.pool = pool, .arena = a, .ctx = &j->tenant_ctx};
     w->busy = true;
     w->cur = j;
-    mt_store_claim_run(&j->req, LEASE_SECONDS, &j->claim, claimed, j);
+    mt_store_claim_run(&j->req, w->lease_ms, &j->claim, claimed, j);
 }
 
 static void poll_cb(uv_timer_t *t)
@@ -543,8 +603,11 @@ tdm_status *mt_worker_start(mt_service *svc)
     if (w == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     w->svc = svc;
+    w->lease_ms = tdm_runtime_config(svc->rt)->run_lease_ms;
     uv_loop_t *loop = tdm_runtime_loop(svc->rt);
     uv_timer_init(loop, &w->poll);
+    uv_timer_init(loop, &w->lease_timer);
+    w->lease_timer.data = w;
     uv_async_init(loop, &w->progress_async, progress_async_cb);
     w->poll.data = w->progress_async.data = w;
     uv_timer_start(&w->poll, poll_cb, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
@@ -558,15 +621,58 @@ void mt_worker_wake(mt_service *svc)
         worker_tick(svc->worker);
 }
 
+typedef struct release_op {
+    job *j;
+    tdm_arena *a;
+    tdm_runtime *rt;
+} release_op;
+
+static void released(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    release_op *r = arg;
+    (void)msg;
+    job *j = r->j;
+    if (st != NULL)
+        tdm_log_fields(TDM_LOG_WARN, NULL,
+                       "could not hand the matching run back; its lease will expire", "run_id",
+                       j->claim.run_id, "error", st->message, NULL);
+    else
+        tdm_log_fields(TDM_LOG_INFO, NULL, "matching run handed back for another replica", "run_id",
+                       j->claim.run_id, NULL);
+    tdm_status_free(st);
+    tdm_runtime *rt = r->rt;
+    tdm_arena_free(r->a);
+    free(r);
+    j->pending--;
+    job_free_if_done(j);
+    tdm_runtime_unhold(rt);
+}
+
 void mt_worker_stop(mt_service *svc)
 {
     mt_worker *w = svc->worker;
     if (w == NULL)
         return;
-    /* A run in progress is abandoned: its lease expires and a replica (or this one
-     * after a restart) computes it again; its results are never half-written. The
-     * worker stays allocated and its handles are closed with the loop's others by
-     * the runtime: a computation on the work pool may still complete meanwhile. */
+    /* A run in progress is handed back (below) and its computation abandoned; its
+     * results are never half-written. The worker stays allocated and its handles are
+     * closed with the loop's others by the runtime: a computation on the work pool may
+     * still complete meanwhile. */
     atomic_store(&w->stopped, true);
     uv_timer_stop(&w->poll);
+    uv_timer_stop(&w->lease_timer);
+    job *j = w->cur;
+    if (j == NULL || j->finished || j->claim.claim == NULL || j->lease_lost)
+        return;
+    release_op *r = calloc(1, sizeof(*r));
+    tdm_arena *a = r != NULL ? tdm_arena_new(0) : NULL;
+    if (a == NULL) {
+        free(r);
+        return; /* the lease expires instead */
+    }
+    *r = (release_op){j, a, svc->rt};
+    j->pending++;
+    tdm_runtime_hold(svc->rt);
+    mt_req req = j->req;
+    req.arena = a;
+    mt_store_release_run(&req, &j->claim, released, r);
 }

@@ -328,18 +328,17 @@ static void claim_update(tdm_store_op *base, PGresult *res)
     /* SKIP LOCKED: replicas claiming at the same moment take different entries. */
     static const char sql[] =
         "UPDATE " MT_SCHEMA ".run_queue q SET claim = gen_random_uuid(),"
-        " lease_until = now() + make_interval(secs => $1::int)"
+        " lease_until = now() + make_interval(secs => $1::int / 1000.0)"
         " WHERE (q.tenant_id, q.run_id) = (SELECT tenant_id, run_id FROM " MT_SCHEMA ".run_queue"
         "  WHERE lease_until IS NULL OR lease_until < now() ORDER BY enqueue_time LIMIT 1"
         "  FOR UPDATE SKIP LOCKED) RETURNING q.tenant_id, q.run_id, q.claim";
     tdm_store_op_query(&op->base, sql, 1, op->params, claim_done);
 }
 
-void mt_store_claim_run(const mt_req *r, int lease_seconds, mt_claim *out, mt_store_cb cb,
-                        void *arg)
+void mt_store_claim_run(const mt_req *r, int lease_ms, mt_claim *out, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, op_int(r->arena, lease_seconds)) != 0)
+    if (op == NULL || op_params(op, 1, op_int(r->arena, lease_ms)) != 0)
         return;
     memset(out, 0, sizeof(*out));
     op->user = out;
@@ -367,6 +366,7 @@ static void start_done(tdm_store_op *base, PGresult *res)
     job->ctx.principal_kind = atoi(PQgetvalue(res, 0, 2));
     job->ctx.scopes = (uint32_t)strtoul(PQgetvalue(res, 0, 3), NULL, 10);
     job->ctx.request_id = tdm_arena_strdup(a, PQgetvalue(res, 0, 4));
+    job->attempts = atoi(PQgetvalue(res, 0, 5));
     tdm_store_op_end(&op->base, NULL);
 }
 
@@ -380,7 +380,8 @@ static void start_update(tdm_store_op *base, PGresult *res)
         " WHERE tenant_id = " T " AND id = $1::uuid AND status IN (1, 2)"
         " AND EXISTS (SELECT 1 FROM " MT_SCHEMA ".run_queue q WHERE q.tenant_id = " T
         "  AND q.run_id = $1::uuid AND q.claim = $2::uuid) RETURNING *)"
-        " SELECT " RUN_JSON ", r.principal_id, r.principal_kind, r.scopes, r.request_id FROM r";
+        " SELECT " RUN_JSON ", r.principal_id, r.principal_kind, r.scopes, r.request_id,"
+        " r.attempts FROM r";
     tdm_store_op_query(&op->base, sql, 2, op->params, start_done);
 }
 
@@ -411,22 +412,53 @@ static void progress_update(tdm_store_op *base, PGresult *res)
     (void)res;
     static const char sql[] =
         "WITH l AS (UPDATE " MT_SCHEMA ".run_queue SET lease_until = now() +"
-        " make_interval(secs => $4::int) WHERE tenant_id = " T " AND run_id = $1::uuid"
+        " make_interval(secs => $4::int / 1000.0) WHERE tenant_id = " T " AND run_id = $1::uuid"
         " AND claim = $2::uuid RETURNING 1)"
         " UPDATE " MT_SCHEMA ".runs SET progress = GREATEST(progress, $3::real)"
         " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM l) RETURNING 1";
     tdm_store_op_query(&op->base, sql, 4, op->params, progress_done);
 }
 
-void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_seconds,
+void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_ms,
                            mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL ||
         op_params(op, 4, c->run_id, c->claim, tdm_arena_printf(r->arena, "%.3f", progress),
-                  op_int(r->arena, lease_seconds)) != 0)
+                  op_int(r->arena, lease_ms)) != 0)
         return;
     tdm_store_op_start(&op->base, false, progress_update);
+}
+
+static void release_done(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    tdm_store_op_end(&op->base, NULL);
+}
+
+static void release_update(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    /* A new claim token fences this replica out (its writes need the old one); the
+     * free lease lets any replica claim the run at its next tick; the attempt is not
+     * counted, since the replica stopped on purpose and did not fail. */
+    static const char sql[] =
+        "WITH q AS (UPDATE " MT_SCHEMA ".run_queue SET claim = gen_random_uuid(),"
+        " lease_until = NULL WHERE tenant_id = " T " AND run_id = $1::uuid AND claim = $2::uuid"
+        " RETURNING 1)"
+        " UPDATE " MT_SCHEMA ".runs SET attempts = GREATEST(attempts - 1, 0)"
+        " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM q)";
+    tdm_store_op_query(&op->base, sql, 2, op->params, release_done);
+}
+
+void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL || op_params(op, 2, c->run_id, c->claim) != 0)
+        return;
+    tdm_store_op_start(&op->base, false, release_update);
 }
 
 static void finish_done(tdm_store_op *base, PGresult *res)
