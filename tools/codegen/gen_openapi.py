@@ -104,6 +104,16 @@ ERROR_SCHEMA = {
 }
 
 
+def schema_name(full_name):
+    """The component name of a message or enum: tandem.v1 types by their name in the
+    package (Programme, Programme.Status), so generated clients get classes named
+    Programme rather than TandemV1Programme; other packages by their full name."""
+    prefix = d.API_PACKAGE + "."
+    if full_name.startswith(prefix) and full_name != prefix + "Error":
+        return full_name[len(prefix):]
+    return full_name
+
+
 def json_name(field):
     if field.json_name:
         return field.json_name
@@ -123,7 +133,7 @@ class Builder:
         self.schemas = {}
 
     def ref(self, full_name):
-        return {"$ref": "#/components/schemas/" + full_name}
+        return {"$ref": "#/components/schemas/" + schema_name(full_name)}
 
     def is_map(self, field):
         if field.label != F.LABEL_REPEATED or field.type != F.TYPE_MESSAGE:
@@ -186,9 +196,15 @@ class Builder:
         if name in self.schemas:
             return
         self.schemas[name] = {}  # placeholder: messages may refer to themselves
+        self.schemas[name] = self.message_schema(name)
+
+    def message_schema(self, name, omit=()):
+        """The object schema of a message, without the fields named in omit."""
         file, message, path = self.ds.messages[name]
         properties, required = {}, []
         for i, field in enumerate(message.field):
+            if field.name in omit:
+                continue
             properties[json_name(field)] = self.field_schema(field, file, path + (2, i))
             if "REQUIRED" in self.ds.field_behaviors(field):
                 required.append(json_name(field))
@@ -198,7 +214,7 @@ class Builder:
         comment = self.ds.comments.at(file, path)
         if comment:
             schema["description"] = comment
-        self.schemas[name] = schema
+        return schema
 
     def query_parameters(self, message_name, prefix, skip, depth, out):
         """Leaf fields of the request not given by path or body, as dotted names."""
@@ -279,7 +295,12 @@ def operation(builder, route, operation_id, path_names):
     if not op["parameters"]:
         del op["parameters"]
     if route.body:
-        if route.body == "*":
+        if route.body == "*" and route.variables:
+            # The whole request but the fields the path gives (the router sets them
+            # from the path), so a client is not asked for them twice.
+            body_schema = builder.message_schema(input_name, omit=set(route.variables))
+            body_schema["title"] = schema_name(input_name)
+        elif route.body == "*":
             builder.add_message(input_name)
             body_schema = builder.ref(input_name)
         else:
@@ -493,7 +514,9 @@ def document(ds):
                 },
             },
             "responses": error_responses(),
-            "schemas": dict(sorted(builder.schemas.items()), Error=ERROR_SCHEMA),
+            "schemas": dict(sorted((schema_name(name), schema)
+                                   for name, schema in builder.schemas.items()),
+                            Error=ERROR_SCHEMA),
         },
     }
 
