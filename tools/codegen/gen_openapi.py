@@ -9,6 +9,14 @@ response, under the proto3 JSON mapping (lowerCamelCase names, int64 as strings,
 by name, Timestamps as date-time strings). Schemas come from the message descriptors,
 with the proto comments as descriptions. The document is also written as a C array
 (tdm_openapi_json, tdm_openapi_json_len in tandem/rest_routes.h) for GET /openapi.json.
+
+What client generators and linters (Redocly's recommended rules) need is decided
+here, never per method, so new RPCs are documented without edits: one path item per
+path, with path parameters named for clients (path_parameter_names; the route table
+keeps the proto field paths, x-tandem-field links the two), operationIds that are
+the method names in lowerCamelCase, the errors each route can answer, the bearer and
+tenant security schemes, servers, licence and one tag per service. Two bindings that
+would share a path and method fail the build. tests/contract checks the result.
 """
 
 import json
@@ -474,10 +482,11 @@ def document(ds):
         names = path_parameter_names(route)
         path = public_path(route, names)
         verb = route.verb.lower()
+        where = "%s (%s %s)" % (route.method.name, route.verb, route.path)
         if verb in paths.get(path, {}):
-            d.die("%s %s and %s both read %s %s" % (route.verb, route.path,
-                                                     fields_of[(path, verb)], route.verb, path))
-        fields_of[(path, verb)] = route.path
+            d.die("%s and %s would both be %s %s in the OpenAPI document" %
+                  (fields_of[(path, verb)], where, route.verb, path))
+        fields_of[(path, verb)] = where
         paths.setdefault(path, {})[verb] = operation(builder, route, operation_id, names)
     return {
         "openapi": "3.1.0",
