@@ -312,7 +312,8 @@ def operation(builder, route, operation_id, path_names):
             builder.add_message(input_name)
             body_schema = builder.ref(input_name)
         else:
-            body_schema = builder.type_schema(field_by_path(ds, input_name, route.body))
+            body_schema = body_field_schema(builder, route, field_by_path(ds, input_name,
+                                                                          route.body))
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": body_schema}}}
     if output_name in WELL_KNOWN:
@@ -328,12 +329,30 @@ def operation(builder, route, operation_id, path_names):
     return op
 
 
+def body_field_schema(builder, route, field):
+    """The schema of a body that is one field of the request (the resource)."""
+    type_name = field.type_name.lstrip(".")
+    if route.verb != "PATCH" or field.type != F.TYPE_MESSAGE \
+            or type_name not in builder.ds.messages:
+        return builder.type_schema(field)
+    # An update changes the fields its update_mask names and only those, so none of
+    # the resource's fields is required in its body (a client changing the
+    # description does not resend the name).
+    schema = builder.message_schema(type_name)
+    schema.pop("required", None)
+    return schema
+
+
 def scope_note(comment, scope):
+    """The method's comment, and the credentials it needs unless the comment says."""
     if scope == "platform":
         note = "Needs a platform key."
+    elif scope == "admin":
+        note = "Needs the `admin` scope."
     else:
-        note = "Needs the `%s` scope (or `admin`)." % scope if scope != "admin" else \
-            "Needs the `admin` scope."
+        note = "Needs the `%s` scope (or `admin`)." % scope
+    if scope in comment or (scope == "platform" and "platform key" in comment.lower()):
+        return comment
     return (comment + "\n\n" if comment else "") + note
 
 

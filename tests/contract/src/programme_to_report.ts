@@ -78,10 +78,11 @@ async function main(): Promise<void> {
     },
   }));
   const programmeId = present(programme.id, "programme.id");
-  // GET and PATCH share one path item and one parameter name.
+  // GET and PATCH share one path item and one parameter name; an update's body holds
+  // only the fields its mask names.
   const updated = ok("updateProgramme", await api.PATCH("/v1/programmes/{programmeId}", {
     params: { path: { programmeId }, query: { updateMask: "description" } },
-    body: { name: programme.name, kind: programme.kind, description: "Juniors mentor partners on AI." },
+    body: { description: "Juniors mentor partners on AI." },
   }));
   check(updated.description === "Juniors mentor partners on AI.", "updateProgramme applied the mask");
   const fetched = ok("getProgramme", await api.GET("/v1/programmes/{programmeId}", {
