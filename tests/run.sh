@@ -17,6 +17,9 @@ tdm_install_packages build local test
 # already have one (e.g. the kubectl package of Google's Cloud SDK) keep it: Debian's
 # kubernetes-client would conflict with it on /usr/bin/kubectl.
 command -v kubectl >/dev/null 2>&1 || tdm_install_named kubernetes-client
+# node and npm run the OpenAPI contract test (tests/contract). A machine with its own
+# Node (e.g. NodeSource's, which bundles npm) keeps it; otherwise Debian's.
+{ command -v node && command -v npm; } >/dev/null 2>&1 || tdm_install_named nodejs npm
 
 BUILD_DIR=${TANDEM_TEST_BUILD_DIR:-$TDM_ROOT/build/test}
 JOBS=$(nproc)

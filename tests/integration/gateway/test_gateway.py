@@ -285,7 +285,7 @@ class Gateway(unittest.TestCase):
     def test_openapi_document_is_served(self):
         status, doc = self.call("GET", "/openapi.json")
         self.assertEqual(status, 200)
-        self.assertIn("/v1/programmes/{programme_id}/participants:batchEnrol", doc["paths"])
+        self.assertIn("/v1/programmes/{programmeId}/participants:batchEnrol", doc["paths"])
 
     def test_grpc_through_the_gateway(self):
         import grpc

@@ -2,7 +2,9 @@
  * test_rest_routes.c - REST routing over the generated route table: every route of
  * API.md resolves to its gRPC method with its variables decoded, custom verbs and
  * nested variables work, unknown paths are 404 and wrong methods 405, the scopes are
- * API.md's, query strings parse, and requests are built from body, path and query.
+ * API.md's, query strings parse, requests are built from body, path and query, and
+ * every operation of the OpenAPI document reaches its method with its path parameters
+ * in the fields it names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -411,19 +413,97 @@ static void request_refusals_name_the_field(void **state)
     }
 }
 
-static void the_openapi_document_is_embedded(void **state)
+/* The concrete path of an OpenAPI path template: each "{name}" becomes "v-<name>". */
+static const char *concrete_path(const char *template, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = template; *c != '\0' && n + 3 < cap; c++) {
+        if (*c == '{') {
+            out[n++] = 'v';
+            out[n++] = '-';
+        } else if (*c != '}') {
+            out[n++] = *c;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* One operation of the document: the router takes its path to the operation's gRPC
+ * method, each path parameter lands in the field x-tandem-field names, and it
+ * documents its errors. */
+static void check_operation(const char *path, const char *verb, json_t *op)
+{
+    char upper[8] = "", concrete[TDM_REST_MAX_PATH_BYTES];
+    for (size_t i = 0; verb[i] != '\0' && i + 1 < sizeof upper; i++)
+        upper[i] = (char)(verb[i] - 'a' + 'A');
+    tdm_arena *arena = tdm_arena_new(0);
+    tdm_rest_match m;
+    const tdm_rest_route *r =
+        must_match(upper, concrete_path(path, concrete, sizeof concrete), arena, &m);
+    const char *grpc = json_string_value(json_object_get(op, "x-grpc-method"));
+    if (grpc == NULL || strcmp(r->grpc_path, grpc) != 0)
+        fail_msg("%s %s reaches %s, documented as %s", upper, path, r->grpc_path, grpc);
+    size_t n_path_params = 0, i;
+    json_t *param;
+    json_array_foreach(json_object_get(op, "parameters"), i, param)
+    {
+        const char *in = json_string_value(json_object_get(param, "in"));
+        if (in == NULL || strcmp(in, "path") != 0)
+            continue;
+        n_path_params++;
+        const char *name = json_string_value(json_object_get(param, "name"));
+        const char *field = json_string_value(json_object_get(param, "x-tandem-field"));
+        assert_non_null(field);
+        bool found = false;
+        for (size_t v = 0; v < m.n_variables; v++)
+            found |= strcmp(m.variables[v].field_path, field) == 0 &&
+                     strncmp(m.variables[v].value, "v-", 2) == 0 &&
+                     strcmp(m.variables[v].value + 2, name) == 0;
+        if (!found)
+            fail_msg("%s %s: parameter %s does not set %s", upper, path, name, field);
+    }
+    assert_int_equal(n_path_params, m.n_variables);
+    json_t *responses = json_object_get(op, "responses");
+    assert_non_null(json_object_get(responses, "default"));
+    assert_non_null(json_object_get(responses, "400"));
+    assert_non_null(json_object_get(responses, "401"));
+    tdm_arena_free(arena);
+}
+
+static void the_openapi_document_describes_every_route_once(void **state)
 {
     (void)state;
-    assert_true(tdm_openapi_json_len > 1000);
     json_error_t err;
     json_t *doc = json_loadb((const char *)tdm_openapi_json, tdm_openapi_json_len, 0, &err);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.1.0");
-    json_t *paths = json_object_get(doc, "paths");
-    for (size_t i = 0; i < tdm_rest_routes_count; i++)
-        assert_non_null(json_object_get(paths, tdm_rest_routes[i].path_template));
-    assert_non_null(
-        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Error"));
+    const char *path, *verb;
+    json_t *item, *op;
+    size_t n_operations = 0;
+    json_t *operation_ids = json_object();
+    json_object_foreach(json_object_get(doc, "paths"), path, item)
+    {
+        /* Parameter names a generated client can use: no dots or underscores. */
+        assert_null(strchr(path, '.'));
+        assert_null(strchr(path, '_'));
+        json_object_foreach(item, verb, op)
+        {
+            check_operation(path, verb, op);
+            const char *id = json_string_value(json_object_get(op, "operationId"));
+            assert_non_null(id);
+            assert_true(id[0] >= 'a' && id[0] <= 'z');
+            if (json_object_get(operation_ids, id) != NULL)
+                fail_msg("operationId %s twice", id);
+            json_object_set_new(operation_ids, id, json_true());
+            n_operations++;
+        }
+    }
+    assert_int_equal(n_operations, tdm_rest_routes_count);
+    json_decref(operation_ids);
+    json_t *components = json_object_get(doc, "components");
+    assert_non_null(json_object_get(json_object_get(components, "schemas"), "Error"));
+    assert_non_null(json_object_get(json_object_get(components, "securitySchemes"), "tenant"));
     json_decref(doc);
 }
 
@@ -438,7 +518,7 @@ int main(void)
         cmocka_unit_test(query_strings_parse_into_decoded_pairs),
         cmocka_unit_test(requests_are_built_from_body_path_and_query),
         cmocka_unit_test(request_refusals_name_the_field),
-        cmocka_unit_test(the_openapi_document_is_embedded),
+        cmocka_unit_test(the_openapi_document_describes_every_route_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
