@@ -60,8 +60,16 @@ tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts);
 /* Fails queued work with UNAVAILABLE, waits for leased transactions to end (they
  * are cancelled), closes every connection, then calls done(arg) and frees the pool. */
 void tdm_pg_pool_close(tdm_pg_pool *pool, void (*done)(void *arg), void *arg);
-/* True when at least one connection is established. */
+/* True when at least one connection is established. Connections are to a server that
+ * accepts writes: unless the conninfo sets target_session_attrs, the pool asks for
+ * "read-write", and a session that meets SQLSTATE 25006 (the server became read-only,
+ * e.g. demoted by a failover) is dropped and connected again, to the primary among the
+ * conninfo's hosts ("host=a,b port=5432,5433" or "postgresql://a:5432,b:5433/db"). */
 bool tdm_pg_pool_connected(const tdm_pg_pool *pool);
+/* For connections made outside the pool that must write (migrations, LISTEN): the
+ * target_session_attrs value to pass to libpq, "read-write", or NULL when the conninfo
+ * sets its own. */
+const char *tdm_pg_write_session_attrs(const char *conninfo);
 
 typedef struct tdm_pg_tx_options {
     const char *tenant_id; /* UUID text, or NULL for work that is not tenant-scoped */

@@ -373,8 +373,10 @@ tdm_status *tdm_migrate_run(const char *owner_conninfo, const char *service_conn
 
     char appname[MAX_SCHEMA_NAME + 32];
     snprintf(appname, sizeof(appname), "tandem-migrate-%s", schema);
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {owner_conninfo, appname, MIGRATE_CONNECT_TIMEOUT_S, NULL};
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "target_session_attrs",
+                          NULL};
+    const char *vals[] = {owner_conninfo, appname, MIGRATE_CONNECT_TIMEOUT_S,
+                          tdm_pg_write_session_attrs(owner_conninfo), NULL};
     r.pg = PQconnectdbParams(keys, vals, 1);
     if (r.pg == NULL || PQstatus(r.pg) != CONNECTION_OK) {
         tdm_status *st = tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable");

@@ -60,19 +60,21 @@
 #include "tandem/log.h"
 #include "tandem/metrics.h"
 
-#define CONNECT_TIMEOUT_MS       10000
-#define BACKOFF_FIRST_MS         100
-#define BACKOFF_MAX_MS           5000
-#define CLOSE_GRACE_MS           3000
-#define DEFAULT_QUEUE_TIMEOUT_MS 5000
-#define DEFAULT_MAX_QUEUE        10000
-#define MAX_POOL_SIZE            256
-#define MAX_QUERY_PARAMS         65535
-#define UUID_TEXT_LEN            36
-#define MAX_HOST_ADDRESSES       8
-#define MAX_PREPARED_PER_CONN    128
-#define MAX_OP_PREPARED          4 /* statements sent by name in one operation */
-#define STMT_NAME_MAX            24
+#define CONNECT_TIMEOUT_MS          10000
+#define BACKOFF_FIRST_MS            100
+#define BACKOFF_MAX_MS              5000
+#define CLOSE_GRACE_MS              3000
+#define DEFAULT_QUEUE_TIMEOUT_MS    5000
+#define DEFAULT_MAX_QUEUE           10000
+#define MAX_POOL_SIZE               256
+#define MAX_QUERY_PARAMS            65535
+#define UUID_TEXT_LEN               36
+#define MAX_HOST_ADDRESSES          8       /* per host name */
+#define MAX_TARGETS                 8       /* hosts in one connection string */
+#define DEFAULT_TCP_USER_TIMEOUT_MS "30000" /* unacknowledged data: a dead peer, 30 s */
+#define MAX_PREPARED_PER_CONN       128
+#define MAX_OP_PREPARED             4 /* statements sent by name in one operation */
+#define STMT_NAME_MAX               24
 
 typedef enum conn_state {
     CONN_RESOLVING,
@@ -143,6 +145,14 @@ typedef struct pg_op {
     uint64_t started_ns;
 } pg_op;
 
+/* One host of the connection string (several with failover: "host=a,b port=1,2"). */
+typedef struct pg_target {
+    char *host;   /* a name, a literal address, or a Unix socket directory */
+    char *port;   /* "" for libpq's default */
+    bool resolve; /* a name: resolved off the loop with uv_getaddrinfo before connecting */
+    bool literal; /* a numeric address: passed as hostaddr as it is */
+} pg_target;
+
 struct pg_conn {
     tdm_pg_pool *pool;
     int index;
@@ -150,9 +160,13 @@ struct pg_conn {
     PGconn *pg;
     pg_poll *poll; /* watcher of PQsocket(pg); NULL when there is no socket */
     int poll_events;
-    uv_timer_t timer;      /* connect timeout (RESOLVING, CONNECTING), backoff (BACKOFF) */
-    uv_getaddrinfo_t *gai; /* the resolution this connection waits for, or NULL */
-    unsigned attempts;     /* failed attempts since the last success */
+    uv_timer_t timer;        /* connect timeout (RESOLVING, CONNECTING), backoff (BACKOFF) */
+    uv_getaddrinfo_t *gai;   /* the resolution this connection waits for, or NULL */
+    int resolving;           /* the target gai resolves */
+    char **resolved;         /* per target: its addresses found this attempt, comma-separated */
+    char resolve_error[160]; /* why the last name of this attempt did not resolve */
+    bool read_only_seen;     /* the server refused a write as read-only: reconnect */
+    unsigned attempts;       /* failed attempts since the last success */
     pg_conn *next_idle;
     tdm_pg_tx *tx; /* the lessee (BUSY) */
     pg_op op;
@@ -205,8 +219,10 @@ struct tdm_pg_pool {
     uv_loop_t *loop;
     char *conninfo;
     char *application_name;
-    char *resolve_host; /* the host to resolve with uv_getaddrinfo, or NULL */
-    char *hostaddr;     /* a numeric host given or found in conninfo, or NULL */
+    pg_target *targets; /* the conninfo's hosts, in order; NULL: libpq's defaults */
+    int n_targets;
+    const char *session_attrs;    /* target_session_attrs to ask for, or NULL (conninfo's) */
+    const char *tcp_user_timeout; /* likewise tcp_user_timeout */
     int size;
     int queue_timeout_ms;
     int max_queue;
@@ -239,6 +255,21 @@ static void pool_arm(tdm_pg_pool *pool, uint64_t due_ms);
 
 /* ---- small helpers ------------------------------------------------------------ */
 
+static void pool_free(tdm_pg_pool *pool)
+{
+    for (int i = 0; pool->conns != NULL && i < pool->size; i++)
+        free(pool->conns[i].resolved);
+    for (int i = 0; i < pool->n_targets; i++) {
+        free(pool->targets[i].host);
+        free(pool->targets[i].port);
+    }
+    free(pool->targets);
+    free(pool->conns);
+    free(pool->conninfo);
+    free(pool->application_name);
+    free(pool);
+}
+
 static void pool_kick(tdm_pg_pool *pool)
 {
     pool_arm(pool, uv_now(pool->loop));
@@ -250,12 +281,7 @@ static void handle_closed(tdm_pg_pool *pool)
     if (pool->finishing && pool->open_handles == 0) {
         void (*done)(void *) = pool->close_done;
         void *arg = pool->close_arg;
-        free(pool->conns);
-        free(pool->conninfo);
-        free(pool->application_name);
-        free(pool->resolve_host);
-        free(pool->hostaddr);
-        free(pool);
+        pool_free(pool);
         if (done != NULL)
             done(arg);
     }
@@ -670,6 +696,11 @@ static void conn_teardown(pg_conn *c)
         conn_idle_remove(c);
     op_clear(&c->op);
     stmts_clear(c);
+    for (int i = 0; c->resolved != NULL && i < c->pool->n_targets; i++) {
+        free(c->resolved[i]);
+        c->resolved[i] = NULL;
+    }
+    c->read_only_seen = false;
 }
 
 static void conn_timer_fired(uv_timer_t *timer)
@@ -747,6 +778,13 @@ static void conn_to_idle(pg_conn *c)
 {
     tdm_pg_pool *pool = c->pool;
     c->tx = NULL;
+    if (c->read_only_seen) {
+        /* A failover demoted this server (or an operator made it read-only): the
+         * session is of no use for writing. Reconnecting asks libpq for a read-write
+         * server among the hosts, i.e. the new primary. */
+        conn_broken(c, "the server is read-only (SQLSTATE 25006); reconnecting to the primary");
+        return;
+    }
     if (pool->closing) {
         conn_close(c);
         pool_kick(pool);
@@ -803,18 +841,41 @@ static void conn_connect_step(pg_conn *c)
     conn_broken(c, PQerrorMessage(c->pg));
 }
 
-/* hosts: NULL (conninfo's) or the host name repeated once per address in hostaddrs. */
-static void conn_connect(pg_conn *c, const char *hosts, const char *hostaddrs)
+/* hosts, hostaddrs, ports: NULL (the conninfo's own) or parallel comma-separated lists,
+ * one entry per address to try, in order. libpq tries them in turn within
+ * PQconnectPoll (this is where the socket changes under us) and, with
+ * target_session_attrs=read-write, skips a server that is read-only: a standby, or a
+ * primary being demoted. */
+static void conn_connect(pg_conn *c, const char *hosts, const char *hostaddrs, const char *ports)
 {
     tdm_pg_pool *pool = c->pool;
     /* Later keywords override what the expanded conninfo says; NULL values are skipped. */
-    const char *keys[] = {
-        "dbname",           "host",       "hostaddr",        "application_name",
-        "client_encoding",  "keepalives", "keepalives_idle", "keepalives_interval",
-        "keepalives_count", NULL};
-    const char *vals[] = {
-        pool->conninfo, hosts, hostaddrs, pool->application_name, "UTF8", "1", "30",
-        "10",           "3",   NULL};
+    const char *keys[] = {"dbname",
+                          "host",
+                          "hostaddr",
+                          "port",
+                          "application_name",
+                          "client_encoding",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "tcp_user_timeout",
+                          "target_session_attrs",
+                          NULL};
+    const char *vals[] = {pool->conninfo,
+                          hosts,
+                          hostaddrs,
+                          ports,
+                          pool->application_name,
+                          "UTF8",
+                          "1",
+                          "30",
+                          "10",
+                          "3",
+                          pool->tcp_user_timeout,
+                          pool->session_attrs,
+                          NULL};
     conn_set_state(c, CONN_CONNECTING);
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (c->pg == NULL) {
@@ -831,6 +892,67 @@ static void conn_connect(pg_conn *c, const char *hosts, const char *hostaddrs)
         conn_broken(c, "could not watch the connection's socket");
 }
 
+/* Appends "<sep>text" to a list being built in buf (capacity cap); false when full. */
+static bool list_append(char *buf, size_t cap, size_t *used, const char *text)
+{
+    int n = snprintf(buf + *used, cap - *used, "%s%s", *used > 0 ? "," : "", text);
+    if (n < 0 || (size_t)n >= cap - *used)
+        return false;
+    *used += (size_t)n;
+    return true;
+}
+
+/* Every target resolved (or found unresolvable): connect to what there is, in the
+ * conninfo's order, a name's addresses in the resolver's order. */
+static void conn_connect_targets(pg_conn *c)
+{
+    tdm_pg_pool *pool = c->pool;
+    if (pool->targets == NULL) {
+        conn_connect(c, NULL, NULL, NULL);
+        return;
+    }
+    size_t cap = 0;
+    for (int i = 0; i < pool->n_targets; i++)
+        cap += MAX_HOST_ADDRESSES *
+               (strlen(pool->targets[i].host) + strlen(pool->targets[i].port) + 2);
+    cap += MAX_HOST_ADDRESSES * (size_t)pool->n_targets * (INET6_ADDRSTRLEN + 1) + 1;
+    char *hosts = malloc(cap), *addrs = malloc(cap), *ports = malloc(cap);
+    size_t nh = 0, na = 0, np = 0;
+    int entries = 0;
+    bool ok = hosts != NULL && addrs != NULL && ports != NULL;
+    for (int i = 0; ok && i < pool->n_targets; i++) {
+        const pg_target *t = &pool->targets[i];
+        if (!t->resolve) {
+            /* A socket directory gets an empty hostaddr entry: libpq uses the host. */
+            ok = list_append(hosts, cap, &nh, t->host) &&
+                 list_append(addrs, cap, &na, t->literal ? t->host : "") &&
+                 list_append(ports, cap, &np, t->port);
+            entries++;
+            continue;
+        }
+        if (c->resolved[i] == NULL)
+            continue; /* could not be resolved this time; the others may do */
+        char *save = NULL;
+        for (char *ip = strtok_r(c->resolved[i], ",", &save); ok && ip != NULL;
+             ip = strtok_r(NULL, ",", &save)) {
+            ok = list_append(hosts, cap, &nh, t->host) && list_append(addrs, cap, &na, ip) &&
+                 list_append(ports, cap, &np, t->port);
+            entries++;
+        }
+    }
+    if (!ok)
+        conn_broken(c, "out of memory");
+    else if (entries == 0)
+        conn_broken(c, c->resolve_error[0] != '\0' ? c->resolve_error : "no usable address");
+    else
+        conn_connect(c, hosts, addrs, ports);
+    free(hosts);
+    free(addrs);
+    free(ports);
+}
+
+static void conn_resolve_from(pg_conn *c, int from);
+
 static void conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     pg_conn *c = req->data;
@@ -845,45 +967,51 @@ static void conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *re
         return;
     }
     c->gai = NULL;
+    int i = c->resolving;
+    const char *name = pool->targets[i].host;
     if (status != 0 || res == NULL) {
         uv_freeaddrinfo(res);
-        char why[300];
-        snprintf(why, sizeof(why), "could not resolve %s: %s", pool->resolve_host,
+        snprintf(c->resolve_error, sizeof(c->resolve_error), "could not resolve %s: %s", name,
                  uv_strerror(status));
-        conn_broken(c, why);
+        conn_resolve_from(c, i + 1);
         return;
     }
-    /* Hand every address to libpq (host repeated to match), which tries them in turn
-     * within PQconnectPoll - this is where the socket changes under us. */
-    size_t host_len = strlen(pool->resolve_host);
-    char *hosts = calloc(MAX_HOST_ADDRESSES, host_len + 1);
+    /* Every distinct address (up to MAX_HOST_ADDRESSES), for libpq to try in turn. */
     char *addrs = calloc(MAX_HOST_ADDRESSES, INET6_ADDRSTRLEN + 1);
-    size_t n = 0, hosts_used = 0, addrs_used = 0;
-    for (struct addrinfo *a = res;
-         a != NULL && hosts != NULL && addrs != NULL && n < MAX_HOST_ADDRESSES; a = a->ai_next) {
+    size_t used = 0;
+    int n = 0;
+    for (struct addrinfo *a = res; a != NULL && addrs != NULL && n < MAX_HOST_ADDRESSES;
+         a = a->ai_next) {
         char ip[INET6_ADDRSTRLEN];
         if (uv_ip_name(a->ai_addr, ip, sizeof(ip)) != 0 || strstr(addrs, ip) != NULL)
             continue;
-        const char *sep = n > 0 ? "," : "";
-        hosts_used += (size_t)sprintf(hosts + hosts_used, "%s%s", sep, pool->resolve_host);
-        addrs_used += (size_t)sprintf(addrs + addrs_used, "%s%s", sep, ip);
+        list_append(addrs, MAX_HOST_ADDRESSES * (INET6_ADDRSTRLEN + 1), &used, ip);
         n++;
     }
     uv_freeaddrinfo(res);
-    if (n == 0)
-        conn_broken(c, hosts == NULL || addrs == NULL ? "out of memory" : "no usable address");
-    else
-        conn_connect(c, hosts, addrs);
-    free(hosts);
-    free(addrs);
+    if (addrs == NULL) {
+        conn_broken(c, "out of memory");
+        return;
+    }
+    if (n == 0) {
+        free(addrs);
+        snprintf(c->resolve_error, sizeof(c->resolve_error), "%s has no usable address", name);
+    } else {
+        c->resolved[i] = addrs;
+    }
+    conn_resolve_from(c, i + 1);
 }
 
-static void conn_start(pg_conn *c)
+/* Resolves the next host name at or after target from, off the loop; connects when
+ * there is none left. */
+static void conn_resolve_from(pg_conn *c, int from)
 {
     tdm_pg_pool *pool = c->pool;
-    uv_timer_start(&c->timer, conn_timer_fired, CONNECT_TIMEOUT_MS, 0);
-    if (pool->resolve_host == NULL) {
-        conn_connect(c, NULL, pool->hostaddr);
+    int i = from;
+    while (i < pool->n_targets && !pool->targets[i].resolve)
+        i++;
+    if (i >= pool->n_targets) {
+        conn_connect_targets(c);
         return;
     }
     conn_set_state(c, CONN_RESOLVING);
@@ -893,8 +1021,9 @@ static void conn_start(pg_conn *c)
         return;
     }
     req->data = c;
+    c->resolving = i;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    int rc = uv_getaddrinfo(pool->loop, req, conn_resolved, pool->resolve_host, NULL, &hints);
+    int rc = uv_getaddrinfo(pool->loop, req, conn_resolved, pool->targets[i].host, NULL, &hints);
     if (rc != 0) {
         free(req);
         conn_broken(c, uv_strerror(rc));
@@ -902,6 +1031,13 @@ static void conn_start(pg_conn *c)
     }
     c->gai = req;
     pool->pending_reqs++;
+}
+
+static void conn_start(pg_conn *c)
+{
+    uv_timer_start(&c->timer, conn_timer_fired, CONNECT_TIMEOUT_MS, 0);
+    c->resolve_error[0] = '\0';
+    conn_resolve_from(c, 0);
 }
 
 /* ---- operations: sending, reading, completing ---------------------------------- */
@@ -1087,6 +1223,23 @@ static void op_observe(tdm_pg_pool *pool, const pg_op *op, const tdm_status *st)
                    (const char *const[]){tdm_code_name(st != NULL ? st->code : TDM_OK)});
 }
 
+/* A session met SQLSTATE 25006: its server no longer takes writes (a failover demoted
+ * it, or an operator made it read-only), and neither do the pool's other sessions,
+ * which share the server. Idle ones are dropped at once, busy ones when their work
+ * ends (conn_to_idle); each reconnects asking for a read-write server, so the pool
+ * finds the primary among the hosts, or is down - and the service not ready - while
+ * there is none. */
+static void pool_server_read_only(tdm_pg_pool *pool)
+{
+    for (int i = 0; i < pool->size; i++) {
+        pg_conn *other = &pool->conns[i];
+        if (other->state == CONN_BUSY)
+            other->read_only_seen = true;
+        else if (other->state == CONN_IDLE)
+            conn_broken(other, "the server is read-only (SQLSTATE 25006); reconnecting");
+    }
+}
+
 /* The operation's sync arrived: hand results over and move the connection on. */
 static void conn_op_done(pg_conn *c)
 {
@@ -1094,6 +1247,8 @@ static void conn_op_done(pg_conn *c)
     pg_op op = c->op;
     memset(&c->op, 0, sizeof(c->op));
     tdm_pg_tx *tx = c->tx;
+    if (op.error != NULL && strcmp(tdm_pg_sqlstate(op.error), "25006") == 0)
+        pool_server_read_only(pool);
     bool stale = stmts_settle(c, &op);
     if (stale && (op.kind == OP_EXEC || op.kind == OP_BEGIN) && !op.retried) {
         /* Nothing of it took effect: run it again, preparing afresh. */
@@ -1432,7 +1587,39 @@ static void pool_arm(tdm_pg_pool *pool, uint64_t due_ms)
 
 /* ---- the public API ------------------------------------------------------------ */
 
-/* Where to connect, found once: a host to resolve off the loop, or none needed. */
+/* Splits a comma-separated libpq list ("a,b,c"; NULL or "" is one empty entry) into
+ * at most max strdup'ed entries; returns how many, or -1 (too many, out of memory). */
+static int split_list(const char *list, char **out, int max)
+{
+    const char *p = list != NULL ? list : "";
+    int n = 0;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        if (n == max || (out[n] = strndup(p, len)) == NULL) {
+            for (int i = 0; i < n; i++)
+                free(out[i]);
+            return -1;
+        }
+        n++;
+        if (comma == NULL)
+            return n;
+        p = comma + 1;
+    }
+}
+
+static bool target_is_literal(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* The hosts of the conninfo (with failover, several: "host=a,b port=5432,5433" or
+ * "postgresql://a:5432,b:5433/db"), found once; names are resolved off the loop at each
+ * connection attempt, since PQconnectStart's own DNS would block. The pool writes, so
+ * unless the conninfo says otherwise it asks libpq for a read-write session
+ * (target_session_attrs): after a failover it finds the new primary among the hosts,
+ * and while there is none it does not connect (and the service is not ready). */
 static bool pool_parse_target(tdm_pg_pool *pool)
 {
     char *err = NULL;
@@ -1443,7 +1630,8 @@ static bool pool_parse_target(tdm_pg_pool *pool)
         PQfreemem(err);
         return false;
     }
-    const char *host = NULL, *hostaddr = NULL;
+    const char *host = NULL, *hostaddr = NULL, *port = NULL;
+    bool has_attrs = false, has_user_timeout = false;
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
@@ -1451,34 +1639,54 @@ static bool pool_parse_target(tdm_pg_pool *pool)
             host = o->val;
         else if (strcmp(o->keyword, "hostaddr") == 0)
             hostaddr = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "target_session_attrs") == 0)
+            has_attrs = true;
+        else if (strcmp(o->keyword, "tcp_user_timeout") == 0)
+            has_user_timeout = true;
     }
-    bool ok = true;
-    unsigned char buf[sizeof(struct in6_addr)];
-    if (hostaddr != NULL || host == NULL || host[0] == '/' || host[0] == '@') {
-        /* libpq does no DNS: an address, a Unix socket or the default socket. */
-    } else if (strchr(host, ',') != NULL) {
-        tdm_log_fields(TDM_LOG_ERROR, NULL, "invalid database connection string", "error",
-                       "several hosts are not supported by the pool; use one host name", NULL);
-        ok = false;
-    } else if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
-        pool->hostaddr = strdup(host);
-        ok = pool->hostaddr != NULL;
+    pool->session_attrs = has_attrs ? NULL : "read-write";
+    pool->tcp_user_timeout = has_user_timeout ? NULL : DEFAULT_TCP_USER_TIMEOUT_MS;
+    const char *why = NULL;
+    char *hosts[MAX_TARGETS], *ports[MAX_TARGETS];
+    int n_hosts = 0, n_ports = 0;
+    if (hostaddr != NULL || host == NULL) {
+        /* libpq does no DNS with hostaddr given, and none for its default socket. */
+    } else if ((n_hosts = split_list(host, hosts, MAX_TARGETS)) < 0) {
+        why = "too many hosts (at most 8)";
+    } else if ((n_ports = split_list(port, ports, MAX_TARGETS)) < 0 ||
+               (n_ports != 1 && n_ports != n_hosts)) {
+        why = "give one port, or one port per host";
+    } else if ((pool->targets = calloc((size_t)n_hosts, sizeof(*pool->targets))) == NULL) {
+        why = "out of memory";
     } else {
-        pool->resolve_host = strdup(host);
-        ok = pool->resolve_host != NULL;
+        pool->n_targets = n_hosts;
+        for (int i = 0; i < n_hosts; i++) {
+            pg_target *t = &pool->targets[i];
+            t->host = hosts[i];
+            t->port = n_ports == n_hosts ? ports[i] : strdup(ports[0]);
+            if (n_ports == n_hosts)
+                ports[i] = NULL;
+            t->literal = target_is_literal(t->host);
+            t->resolve =
+                !t->literal && t->host[0] != '\0' && t->host[0] != '/' && t->host[0] != '@';
+            if (t->port == NULL)
+                why = "out of memory";
+        }
+        n_hosts = 0; /* owned by the targets now */
     }
+    for (int i = 0; i < n_hosts; i++)
+        free(hosts[i]);
+    for (int i = 0; i < n_ports; i++)
+        free(ports[i]);
     PQconninfoFree(opts);
-    return ok;
-}
-
-static void pool_free_unstarted(tdm_pg_pool *pool)
-{
-    free(pool->conns);
-    free(pool->conninfo);
-    free(pool->application_name);
-    free(pool->resolve_host);
-    free(pool->hostaddr);
-    free(pool);
+    if (why != NULL) {
+        tdm_log_fields(TDM_LOG_ERROR, NULL, "invalid database connection string", "error", why,
+                       NULL);
+        return false;
+    }
+    return true;
 }
 
 tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts)
@@ -1500,7 +1708,7 @@ tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts)
     pool->conns = calloc((size_t)opts->size, sizeof(*pool->conns));
     if (pool->conninfo == NULL || pool->application_name == NULL || pool->conns == NULL ||
         !pool_parse_target(pool)) {
-        pool_free_unstarted(pool);
+        pool_free(pool);
         return NULL;
     }
     tdm_metrics *reg = tdm_metrics_global();
@@ -1513,6 +1721,13 @@ tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts)
         reg, "tandem_pg_query_duration_seconds", "PostgreSQL statement duration in seconds", "",
         TDM_METRIC_LATENCY_BUCKETS, TDM_METRIC_LATENCY_BUCKETS_COUNT);
 
+    for (int i = 0; i < pool->size && pool->n_targets > 0; i++) {
+        pool->conns[i].resolved = calloc((size_t)pool->n_targets, sizeof(char *));
+        if (pool->conns[i].resolved == NULL) {
+            pool_free(pool);
+            return NULL;
+        }
+    }
     uv_timer_init(loop, &pool->timer);
     pool->timer.data = pool;
     pool->open_handles = 1 + pool->size;
@@ -1527,6 +1742,20 @@ tdm_pg_pool *tdm_pg_pool_new(uv_loop_t *loop, const tdm_pg_pool_options *opts)
     for (int i = 0; i < pool->size; i++)
         conn_start(&pool->conns[i]);
     return pool;
+}
+
+const char *tdm_pg_write_session_attrs(const char *conninfo)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo != NULL ? conninfo : "", &err);
+    PQfreemem(err);
+    bool given = false;
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "target_session_attrs") == 0 && o->val != NULL && o->val[0] != '\0')
+            given = true;
+    }
+    PQconninfoFree(opts);
+    return given ? NULL : "read-write";
 }
 
 bool tdm_pg_pool_connected(const tdm_pg_pool *pool)

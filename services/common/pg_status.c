@@ -29,6 +29,10 @@ static const sqlstate_rule SQLSTATE_RULES[] = {
     {"40001", TDM_ABORTED, "the operation conflicted with a concurrent one; retry it"},
     {"40P01", TDM_ABORTED, "the operation conflicted with a concurrent one; retry it"},
     {"55P03", TDM_ABORTED, "the resource is busy; retry it"},
+    /* A read-only server: a standby, or a primary demoted by a failover. The pool
+     * reconnects to the primary; the caller may retry. */
+    {"25006", TDM_UNAVAILABLE,
+     "the database is read-only (a failover may be under way); retry later"},
     {"57014", TDM_DEADLINE_EXCEEDED, "the deadline passed before the database answered"},
     {"57P01", TDM_UNAVAILABLE, "the database is unavailable; retry later"},
     {"57P02", TDM_UNAVAILABLE, "the database is unavailable; retry later"},

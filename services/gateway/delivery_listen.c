@@ -21,6 +21,7 @@
 #include "delivery.h"
 #include "tandem/log.h"
 #include "tandem/outbox.h"
+#include "tandem/pg.h"
 
 #define RECONNECT_MS 2000
 
@@ -176,8 +177,11 @@ static void on_poll(uv_poll_t *h, int status, int events)
 
 static void connect_now(const char *hostaddr)
 {
-    const char *keys[] = {"dbname", "application_name", hostaddr != NULL ? "hostaddr" : NULL, NULL};
-    const char *values[] = {L.conninfo, "tandem-gateway-webhooks", hostaddr, NULL};
+    /* LISTEN needs the primary (a standby refuses it during recovery). */
+    const char *keys[] = {"dbname", "application_name", "target_session_attrs",
+                          hostaddr != NULL ? "hostaddr" : NULL, NULL};
+    const char *values[] = {L.conninfo, "tandem-gateway-webhooks",
+                            tdm_pg_write_session_attrs(L.conninfo), hostaddr, NULL};
     L.conn = PQconnectStartParams(keys, values, 1);
     if (L.conn == NULL || PQstatus(L.conn) == CONNECTION_BAD) {
         fail("connect");

@@ -40,10 +40,12 @@ typedef struct gw_state {
     tdm_metric *m_requests, *m_duration, *m_ratelimited;
     /* Peer health (enrolment, matching, feedback), probed every second. peer_ok: the
      * last probe answered SERVING (readiness). unresponsive: the last probes all timed
-     * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers. */
+     * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers.
+     * not_serving: probes in a row answered NOT_SERVING (a sick replica). */
     bool peer_ok[GW_PEER_COUNT];
     bool probing[GW_PEER_COUNT];
     unsigned probe_timeouts[GW_PEER_COUNT];
+    unsigned not_serving[GW_PEER_COUNT];
     bool unresponsive[GW_PEER_COUNT];
     uv_timer_t probe_timer;
     bool probe_timer_open;

@@ -333,10 +333,18 @@ tdm_status *gw_passthrough_register(gw_state *gw)
  * Three timeouts (about 3 s) rather than one, so a peer that is merely slow for a
  * moment under load is not cut off, and a caller's own short deadline still ends
  * its call as DEADLINE_EXCEEDED first.
+ *
+ * A peer that answers NOT_SERVING PROBES_NOT_SERVING_RESET times in a row (a replica
+ * that lost its database, say) gets its connection reset, so the next call dials
+ * again: behind a Kubernetes Service that reaches another replica, where keeping the
+ * one HTTP/2 connection would pin this gateway - and every gateway that happened to
+ * connect to the same pod - to the sick one, unready. A replica that is merely shutting
+ * down sends GOAWAY, which moves the connection on by itself.
  */
 #define PROBE_INTERVAL_MS           1000
 #define PROBE_TIMEOUT_MS            900
 #define PROBE_TIMEOUTS_UNRESPONSIVE 3
+#define PROBES_NOT_SERVING_RESET    3
 
 static const char *const PROBED[GW_PEER_COUNT] = {"enrolment", "matching", "feedback"};
 
@@ -357,7 +365,18 @@ static void probe_done(void *arg, tdm_status *st, const uint8_t *response, size_
     gw->peer_ok[i] = st == NULL && len == 2 && response[0] == 0x08 && response[1] == 1;
     gw->probing[i] = false;
     bool timed_out = st != NULL && st->code == TDM_DEADLINE_EXCEEDED;
+    bool answered = st == NULL; /* SERVING, or NOT_SERVING / UNKNOWN */
     tdm_status_free(st);
+    if (answered && !gw->peer_ok[i] && ++gw->not_serving[i] >= PROBES_NOT_SERVING_RESET) {
+        gw->not_serving[i] = 0;
+        tdm_log_fields(TDM_LOG_WARN, NULL, "peer not serving: connecting again", "peer", PROBED[i],
+                       NULL);
+        tdm_rpc_client *c = tdm_runtime_peer(gw->rt, PROBED[i]);
+        if (c != NULL)
+            tdm_rpc_client_reset(c, "the service is not serving");
+    } else if (gw->peer_ok[i]) {
+        gw->not_serving[i] = 0;
+    }
     if (!timed_out) {
         gw->probe_timeouts[i] = 0;
         if (gw->unresponsive[i]) {

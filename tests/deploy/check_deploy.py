@@ -457,9 +457,13 @@ def check_k8s(rendered, name, production):
     gw = deployments.get("tandem-gateway")
     gw_labels = gw["spec"]["template"]["metadata"]["labels"] if gw else {}
     problems = []
-    if not any(selector_matches(p["spec"].get("selector"), gw_labels)
-               for p in by_kind.get("PodDisruptionBudget", [])):
+    gw_pdbs = [p for p in by_kind.get("PodDisruptionBudget", [])
+               if selector_matches(p["spec"].get("selector"), gw_labels)]
+    if not gw_pdbs:
         problems.append("no PodDisruptionBudget selects the gateway's pods")
+    elif any(p["spec"].get("maxUnavailable") != 1 for p in gw_pdbs):
+        problems.append("the gateway's PodDisruptionBudget allows more than one pod "
+                        "unavailable at a time (want maxUnavailable: 1)")
     hpas = [h for h in by_kind.get("HorizontalPodAutoscaler", [])
             if h["spec"]["scaleTargetRef"].get("kind") == "Deployment"
             and h["spec"]["scaleTargetRef"].get("name") == "tandem-gateway"]

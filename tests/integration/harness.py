@@ -123,16 +123,19 @@ def psql(url, sql, *args, check=True):
 class Stack:
     """A database and some Tandem services, started for one test module."""
 
-    def __init__(self, name="it"):
+    def __init__(self, name="it", cluster_url=None):
+        """cluster_url: a superuser URL of another cluster than the suite's (a test
+        that stops its database, e.g. a failover), else TANDEM_TEST_DATABASE_URL."""
         require_database()
+        self.cluster_url = cluster_url or SUPER_URL
         self.dbname = "tandem_%s_%s" % (name, uuid.uuid4().hex[:8])
         self.password = secrets.token_hex(12)
         self.procs = {}
         self.ports = {}
         self.logs = {}
         self.bootstrap_key = "tk_" + secrets.token_hex(24)
-        psql(SUPER_URL, "CREATE DATABASE %s" % self.dbname)
-        self.super_url = with_database(SUPER_URL, self.dbname)
+        psql(self.cluster_url, "CREATE DATABASE %s" % self.dbname)
+        self.super_url = with_database(self.cluster_url, self.dbname)
         pw = self.password
         psql(self.super_url, "", "-v", "owner_password=" + pw, "-v", "gateway_password=" + pw,
              "-v", "enrolment_password=" + pw, "-v", "matching_password=" + pw,
@@ -243,7 +246,8 @@ class Stack:
                 bad.append("tandem-%s: exit status %s; its log ends:\n%s" %
                            (svc, rc, self.log_tail(svc, 60)))
         # Sessions of the services are gone; drop the scratch database.
-        psql(SUPER_URL, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname, check=False)
+        psql(self.cluster_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname,
+             check=False)
         for lock in self.port_locks:
             lock.close()
         self.port_locks = []

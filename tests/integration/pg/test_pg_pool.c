@@ -459,6 +459,79 @@ static void test_host_names_are_resolved_before_connecting(void **state)
     fixture_close(&f);
 }
 
+/* Several hosts, as after a failover: a name that does not resolve and a port nobody
+ * listens on are passed over, and the pool connects to the server that takes writes. */
+static void test_several_hosts_are_tried_in_turn_for_a_writable_server(void **state)
+{
+    (void)state;
+    if (strcmp(g_db.host, "127.0.0.1") != 0 && strcmp(g_db.host, "localhost") != 0) {
+        skip();
+    }
+    char conninfo[TPG_CONNINFO_MAX];
+    snprintf(conninfo, sizeof(conninfo),
+             "host=tandem-no-such-host.invalid,127.0.0.1,localhost port=%s,1,%s dbname=%s "
+             "user=tandem_owner",
+             g_db.port, g_db.port, g_db.name);
+    pool_fixture f;
+    fixture_open(&f, conninfo, 1, 5000);
+    result_capture c;
+    expect_exec(&f, "SELECT current_setting('transaction_read_only')", TDM_OK, "", &c);
+    assert_int_equal(c.rows, 1);
+    fixture_close(&f);
+}
+
+static void test_a_port_list_that_fits_no_host_list_is_refused(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    const char *bad[] = {
+        "host=127.0.0.1,127.0.0.2 port=5432,5433,5434 dbname=x",
+        "host=a,b,c,d,e,f,g,h,i dbname=x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tdm_pg_pool_options opts = {.conninfo = bad[i], .size = 1};
+        assert_null(tdm_pg_pool_new(&loop, &opts));
+    }
+    tpg_loop_finish(&loop);
+}
+
+/* A server that stops taking writes (SQLSTATE 25006: default_transaction_read_only, as a
+ * demoted primary) is left: the write fails UNAVAILABLE (retryable) and the pool, asking
+ * for a read-write session, has no connection until the server takes writes again. */
+static void test_a_read_only_server_is_left_until_it_takes_writes(void **state)
+{
+    (void)state;
+    char set[256], reset[256];
+    snprintf(set, sizeof(set), "ALTER DATABASE %s SET default_transaction_read_only = on",
+             g_db.name);
+    /* Sessions of the database start read-only now: this one asks for read-write. */
+    snprintf(reset, sizeof(reset),
+             "BEGIN READ WRITE; ALTER DATABASE %s RESET default_transaction_read_only; COMMIT",
+             g_db.name);
+    pool_fixture f;
+    fixture_open(&f, g_db.super, 1, 1000);
+    result_capture c;
+    expect_exec(&f, "INSERT INTO public.items VALUES (90001, 1)", TDM_OK, "", &c);
+    /* New sessions of this database start read-only; the pool's one is open already, so
+     * make it read-only the way a demotion makes every session. */
+    PQclear(tpg_exec(g_db.super, set, PGRES_COMMAND_OK));
+    expect_exec(&f, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", TDM_OK, "", &c);
+    expect_exec(&f, "INSERT INTO public.items VALUES (90002, 1)", TDM_UNAVAILABLE, "25006", &c);
+    /* Dropped, and not connected again while the server refuses writes. */
+    bool never = false;
+    tpg_run_until(&f.loop, &never, 1500);
+    assert_false(tdm_pg_pool_connected(f.pool));
+    PQclear(tpg_exec(g_db.super, reset, PGRES_COMMAND_OK));
+    uint64_t until = uv_now(&f.loop) + 15000;
+    while (!tdm_pg_pool_connected(f.pool) && uv_now(&f.loop) < until)
+        uv_run(&f.loop, UV_RUN_ONCE);
+    assert_true(tdm_pg_pool_connected(f.pool));
+    expect_exec(&f, "INSERT INTO public.items VALUES (90002, 1)", TDM_OK, "", &c);
+    expect_exec(&f, "DELETE FROM public.items WHERE id IN (90001, 90002)", TDM_OK, "", &c);
+    fixture_close(&f);
+}
+
 /* ---- closing with work in flight ------------------------------------------------ */
 
 #define CLOSE_RUNNING 2
@@ -549,6 +622,9 @@ int main(void)
         cmocka_unit_test(test_unreachable_server_fails_waiting_work_with_unavailable_quickly),
         cmocka_unit_test(test_waiting_for_a_busy_pool_is_bounded_by_queue_timeout_and_deadline),
         cmocka_unit_test(test_host_names_are_resolved_before_connecting),
+        cmocka_unit_test(test_several_hosts_are_tried_in_turn_for_a_writable_server),
+        cmocka_unit_test(test_a_port_list_that_fits_no_host_list_is_refused),
+        cmocka_unit_test(test_a_read_only_server_is_left_until_it_takes_writes),
         cmocka_unit_test(test_close_fails_waiters_cancels_running_work_and_frees_everything),
         cmocka_unit_test(test_pool_metrics_are_exported),
     };
