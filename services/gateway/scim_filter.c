@@ -152,8 +152,11 @@ static bool parse_attr_path(parser *p, scim_attr_path *out)
     out->name = name;
     if (!valid_name(out->name) || (out->sub != NULL && !valid_name(out->sub))) {
         p->pos = start;
-        fail(p, tdm_arena_printf(p->arena, "\"%.*s\" is not a valid attribute path",
-                                 (int)strcspn(p->text + start, " []("), p->text + start));
+        size_t n = 0; /* the token as sent, up to what ends it (the input has no NUL) */
+        while (start + n < p->len && strchr(" [](", p->text[start + n]) == NULL)
+            n++;
+        fail(p, tdm_arena_printf(p->arena, "\"%.*s\" is not a valid attribute path", (int)n,
+                                 p->text + start));
         return false;
     }
     return true;
