@@ -72,6 +72,13 @@ typedef struct tdm_call tdm_call;
 typedef void (*tdm_rpc_handler_fn)(tdm_call *call, const ProtobufCMessage *request,
                                    void *service_data);
 
+/* Admission of a call from its metadata alone (see tdm_rpc_service_def.admit). */
+typedef void (*tdm_rpc_admit_fn)(tdm_call *call, void *service_data);
+
+/* What a call may buffer of its request message while its admission is pending:
+ * past this the connection stops reading until the call is admitted or refused. */
+#define TDM_ADMIT_BUFFER_BYTES (64u * 1024u)
+
 typedef struct tdm_rpc_method_def {
     const char *name; /* method name as in the descriptor, e.g. "BatchEnrol" */
     tdm_rpc_handler_fn handler;
@@ -84,6 +91,16 @@ typedef struct tdm_rpc_service_def {
     size_t n_methods;
     bool require_context; /* refuse calls without a valid request context (UNAUTHENTICATED) */
     void *service_data;   /* passed to every handler */
+    /* Optional. Runs for every call of the service as soon as its metadata is
+     * complete, before more than TDM_ADMIT_BUFFER_BYTES of its message is read (e.g.
+     * to check credentials before an unauthenticated client can make the process
+     * hold megabytes). It ends with tdm_call_admit(), after which the method's
+     * handler runs once the message is complete, or by failing the call with
+     * tdm_call_fail(); either exactly once, on the loop, now or later. */
+    tdm_rpc_admit_fn admit;
+    /* Handlers get request NULL and read the message's bytes undecoded with
+     * tdm_call_request_bytes() (e.g. to forward them as they came). */
+    bool raw_requests;
 } tdm_rpc_service_def;
 
 /* Register before tdm_server_start. The definition must outlive the server. */
@@ -105,10 +122,23 @@ bool tdm_call_is_cancelled(const tdm_call *call);
  * shutdown) before the handler completed it - e.g. to cancel a database query. */
 void tdm_call_on_cancel(tdm_call *call, void (*fn)(void *arg), void *arg);
 
+/* Admit a call of a service with an admit hook: its handler runs once the request
+ * message is complete (at once if it is already). */
+void tdm_call_admit(tdm_call *call);
+/* The request message as received (raw_requests services; any, in fact, once the
+ * handler runs). The bytes live in the call arena. */
+const uint8_t *tdm_call_request_bytes(const tdm_call *call, size_t *len);
+/* A pointer of the service's own, e.g. what its admit hook found for the handler. */
+void tdm_call_set_user(tdm_call *call, void *user);
+void *tdm_call_user(const tdm_call *call);
+
 /* Complete the call. respond packs `response` (which may live in the call arena);
  * fail takes ownership of st (NULL st means INTERNAL). Exactly one of them, once. */
 void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response);
 void tdm_call_fail(tdm_call *call, tdm_status *st);
+/* Respond with a message already packed (e.g. a peer's answer forwarded as it came);
+ * the bytes are copied. */
+void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len);
 
 /* ---- HTTP (HTTP/1.1, and non-gRPC streams on HTTP/2) -------------------------- */
 

@@ -88,6 +88,7 @@ static void stream_detach(tdm_h2_stream *s)
     conn->n_streams--;
     if (conn->n_streams == 0)
         conn->last_activity_ms = uv_now(conn->srv->loop);
+    tdm_h2_release_read(s);
     s->conn = NULL;
     watcher_remove(s);
     if (s->builtin != NULL && s->builtin->on_close != NULL)
@@ -395,8 +396,13 @@ static void refuse_grpc(tdm_h2_stream *s, tdm_code code, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = tdm_arena_vprintf(s->arena, fmt, ap);
     va_end(ap);
-    tdm_call_metrics(s->srv, s->service_label, s->method_label, code, s->start_ns);
     s->kind = TDM_STREAM_REFUSED;
+    if (s->call != NULL) {
+        /* A call waiting for its admission: it answers, and counts, when it ends. */
+        tdm_call_refuse(s->call, code, msg);
+        return;
+    }
+    tdm_call_metrics(s->srv, s->service_label, s->method_label, code, s->start_ns);
     tdm_h2_grpc_finish(s, code, msg, NULL);
 }
 
@@ -647,6 +653,45 @@ static void headers_done(tdm_h2_stream *s)
         return;
     }
     tdm_deframer_init(&s->deframer, s->arena, m->max_request_bytes, grpc_on_message, s);
+    if (svc->def->admit != NULL)
+        tdm_call_begin_admission(s);
+}
+
+/* ---- Admission: reading held while a call's credentials are checked ----------------------- */
+
+void tdm_h2_hold_read(tdm_h2_stream *s)
+{
+    tdm_conn *conn = s->conn;
+    if (s->holds_read || conn == NULL)
+        return;
+    s->holds_read = true;
+    conn->read_holds++;
+    tdm_conn_pause_read(conn);
+}
+
+void tdm_h2_release_read(tdm_h2_stream *s)
+{
+    tdm_conn *conn = s->conn;
+    if (!s->holds_read)
+        return;
+    s->holds_read = false;
+    if (conn == NULL)
+        return;
+    conn->read_holds--;
+    if (conn->read_holds == 0 && conn->state != TDM_CONN_CLOSING)
+        tdm_conn_resume_read(conn);
+}
+
+/* While its admission is pending a call keeps at most TDM_ADMIT_BUFFER_BYTES of its
+ * message (plus what the current read brought): then the connection stops reading,
+ * so an unauthenticated client cannot make the process hold its megabytes. */
+static void admission_bound(tdm_h2_stream *s)
+{
+    if (s->call == NULL || s->call->admission != TDM_ADMISSION_PENDING)
+        return;
+    size_t buffered = s->deframer.have + (s->msg != NULL ? s->msg_len : 0);
+    if (buffered >= TDM_ADMIT_BUFFER_BYTES)
+        tdm_h2_hold_read(s);
 }
 
 /* ---- Request bodies ----------------------------------------------------------------------- */
@@ -656,6 +701,7 @@ static void grpc_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     tdm_deframe_result r = tdm_deframer_feed(&s->deframer, data, len);
     switch (r) {
     case TDM_DEFRAME_OK:
+        admission_bound(s);
         return;
     case TDM_DEFRAME_TOO_LARGE:
         /* Refused on the prefix alone; the rest of the body is dropped as it comes

@@ -253,6 +253,8 @@ void tdm_conn_pause_read(tdm_conn *conn)
 
 void tdm_conn_resume_read(tdm_conn *conn)
 {
+    if (conn->read_holds > 0)
+        return; /* a call's admission is pending (h2_server.c tdm_h2_hold_read) */
     conn->read_paused = false;
     if (conn->state == TDM_CONN_CLOSING || conn->reading)
         return;

@@ -190,6 +190,9 @@ typedef struct tdm_conn {
     size_t n_streams;
     tdm_flood_bucket rst_bucket, ping_bucket, settings_bucket;
     bool goaway_sent;
+    /* Streams whose admission is pending with TDM_ADMIT_BUFFER_BYTES of their message
+     * buffered: reading stays paused while there are any (grpc_call.c). */
+    unsigned read_holds;
     /* HTTP/1.1 */
     tdm_h1 *h1;
 } tdm_conn;
@@ -342,6 +345,7 @@ struct tdm_h2_stream {
     const tdm_srv_method *rpc;
     tdm_call_context ctx;
     int health_last; /* Watch: last status sent, -1 none */
+    bool holds_read; /* counted in conn->read_holds */
 };
 
 /* Serve the connection as h2c; `data` is the first bytes read (including the
@@ -378,9 +382,16 @@ void tdm_h2_stream_release(tdm_h2_stream *s);
 /* ---- gRPC calls (grpc_call.c) ---------------------------------------------------- */
 
 typedef enum tdm_call_state {
-    TDM_CALL_RUNNING = 0, /* with its handler */
+    TDM_CALL_RUNNING = 0, /* with its admit hook or its handler */
     TDM_CALL_COMPLETED,   /* respond/fail happened */
 } tdm_call_state;
+
+/* Admission (tdm_rpc_service_def.admit) of a running call. */
+typedef enum tdm_call_admission {
+    TDM_ADMISSION_NONE = 0, /* the service has no admit hook */
+    TDM_ADMISSION_PENDING,  /* the hook runs; the message is read up to a bound */
+    TDM_ADMISSION_ADMITTED, /* the handler runs once the message is complete */
+} tdm_call_admission;
 
 struct tdm_call {
     tdm_call_state state;
@@ -397,11 +408,26 @@ struct tdm_call {
     uv_timer_t deadline_timer;
     bool timer_open;
     uint64_t start_ns;
+    tdm_call_admission admission;
+    bool message_ready; /* the request message is complete (END_STREAM seen) */
+    bool dispatched;    /* the handler was called */
+    void *user;         /* tdm_call_set_user */
 };
 
 /* The request of a gRPC stream is complete (END_STREAM): build the call in the
  * stream's arena, unpack the request and run the handler. */
 void tdm_call_start(tdm_h2_stream *s);
+/* The headers of a call whose service has an admit hook are valid: build the call
+ * and run the hook while the message is still arriving. */
+void tdm_call_begin_admission(tdm_h2_stream *s);
+/* The stream is refused by the transport (malformed or oversized message) while its
+ * call waits for admission: the client gets `code` and `message`, and the call
+ * completes when its admit hook ends. */
+void tdm_call_refuse(tdm_call *call, tdm_code code, const char *message);
+/* While a call's admission is pending: hold the connection's reading once the
+ * stream has buffered TDM_ADMIT_BUFFER_BYTES (h2_server.c), and let it go. */
+void tdm_h2_hold_read(tdm_h2_stream *s);
+void tdm_h2_release_read(tdm_h2_stream *s);
 /* Validate gRPC request headers (deadline, context, request id) into s; returns
  * NULL or the status to refuse the stream with (caller frees). */
 tdm_status *tdm_call_check_headers(tdm_h2_stream *s);
