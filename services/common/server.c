@@ -379,12 +379,16 @@ static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
     return true;
 }
 
+void tdm_conn_look_within(tdm_conn *conn, uint64_t ms)
+{
+    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= ms)
+        return;
+    uv_timer_start(&conn->timer, on_conn_timer, ms > 0 ? ms : 1, 0);
+}
+
 void tdm_conn_watch_output(tdm_conn *conn)
 {
-    uint64_t look = conn->srv->opts.send_stall_timeout_ms / 4;
-    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= look)
-        return;
-    uv_timer_start(&conn->timer, on_conn_timer, look > 0 ? look : 1, 0);
+    tdm_conn_look_within(conn, conn->srv->opts.send_stall_timeout_ms / 4);
 }
 
 /* One timer per connection: the HTTP/1.1 header timeout while a request's headers
@@ -416,6 +420,13 @@ static void on_conn_timer(uv_timer_t *t)
             }
             next = header - (uint64_t)started;
         }
+        int64_t linger = conn->proto == TDM_CONN_HTTP1 ? tdm_h1_linger_left_ms(conn) : -1;
+        if (linger == 0) {
+            tdm_conn_close(conn);
+            return;
+        }
+        if (linger > 0 && (uint64_t)linger < next)
+            next = (uint64_t)linger;
     }
     bool idle_now = conn->proto == TDM_CONN_H2      ? tdm_h2_conn_idle(conn)
                     : conn->proto == TDM_CONN_HTTP1 ? tdm_h1_conn_idle(conn)

@@ -209,6 +209,8 @@ void tdm_conn_close_after_write(tdm_conn *conn);
 /* Output was queued: make sure the connection's timer looks for a send stall within
  * a quarter of the send-stall timeout (it may be set for the idle timeout). */
 void tdm_conn_watch_output(tdm_conn *conn);
+/* Make sure the connection's timer looks at it again within `ms`. */
+void tdm_conn_look_within(tdm_conn *conn, uint64_t ms);
 
 /* ---- Server state (server.c) ----------------------------------------------------- */
 
@@ -514,5 +516,8 @@ void tdm_h1_resume(tdm_conn *conn);
 bool tdm_h1_conn_idle(const tdm_conn *conn);
 /* Header timeout passed (ms since the request began), or -1 when not in headers. */
 int64_t tdm_h1_header_started_ms(const tdm_conn *conn);
+/* Lingering after an early answer: ms left before closing (0: time is up), or -1
+ * when not lingering. */
+int64_t tdm_h1_linger_left_ms(const tdm_conn *conn);
 
 #endif

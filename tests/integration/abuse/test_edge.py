@@ -177,6 +177,26 @@ class Edge(unittest.TestCase):
         self.assertLess(peak, PEAK_RSS_LIMIT_KB, "peak RSS %d KiB" % peak)
         self.assert_served(results)
 
+    def test_a_client_that_writes_its_whole_body_first_sees_the_413(self):
+        """A 5 MiB body (the limit is 1 MiB) sent in full before reading, as urllib
+        and http.client do: the answer is 413, not a connection reset."""
+        import http.client
+        body = b"{" + b" " * (5 * MIB) + b"}"
+        for attempt in range(3):
+            req = urllib.request.Request("http://%s/v1/programmes" % self.stack.addr("gateway"),
+                                         data=body, method="POST")
+            req.add_header("Content-Type", "application/json")
+            req.add_header("Authorization", "Bearer " + self.root)
+            with self.assertRaises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=30)
+            self.assertEqual(err.exception.code, 413)
+            host, port = self.stack.addr("gateway").split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn.request("POST", "/v1/programmes", body=body,
+                         headers={"Content-Type": "application/json"})
+            self.assertEqual(conn.getresponse().status, 413)
+            conn.close()
+
     def test_forwarded_bytes_keep_unknown_fields_and_answers(self):
         """With a key, a message is forwarded as received: an unknown field does
         not stop it, and the service's answer comes back whole."""
