@@ -128,6 +128,11 @@ void tdm_call_admit(tdm_call *call);
 /* The request message as received (raw_requests services; any, in fact, once the
  * handler runs). The bytes live in the call arena. */
 const uint8_t *tdm_call_request_bytes(const tdm_call *call, size_t *len);
+/* Add key: value to the metadata sent with the call's status (e.g. "retry-after"):
+ * a lower-case key and a printable value, at most 4 entries. Returns 0 or -1. */
+int tdm_call_set_response_metadata(tdm_call *call, const char *key, const char *value);
+/* The client's IP address as text ("" once the connection is gone). */
+const char *tdm_call_peer_address(const tdm_call *call);
 /* A pointer of the service's own, e.g. what its admit hook found for the handler. */
 void tdm_call_set_user(tdm_call *call, void *user);
 void *tdm_call_user(const tdm_call *call);
@@ -178,6 +183,19 @@ const char *tdm_http_request_id(const tdm_http_request *req); /* X-Request-Id or
 int tdm_http_version(const tdm_http_request *req);            /* 1 or 2 */
 bool tdm_http_is_cancelled(const tdm_http_request *req);
 void tdm_http_on_cancel(tdm_http_request *req, void (*fn)(void *arg), void *arg);
+/* From on_headers: the request waits for admission (e.g. its credentials are checked
+ * asynchronously). Meanwhile at most TDM_ADMIT_BUFFER_BYTES of its body is read (then
+ * the connection stops reading), and a body over the limit is not answered 413
+ * until the admission ends. The handler ends it exactly once: tdm_http_admit(), after
+ * which on_request runs when the body is complete (or the 413 goes out), or by
+ * answering with tdm_http_respond() at any time before. */
+void tdm_http_defer(tdm_http_request *req);
+void tdm_http_admit(tdm_http_request *req);
+/* The client's IP address as text ("" once the connection is gone). */
+const char *tdm_http_peer_address(const tdm_http_request *req);
+/* A pointer of the handler's own, e.g. what its admission found for on_request. */
+void tdm_http_set_user(tdm_http_request *req, void *user);
+void *tdm_http_user(const tdm_http_request *req);
 /* Complete the request; body is copied. X-Request-Id is added automatically. */
 void tdm_http_respond(tdm_http_request *req, int status, const char *content_type, const void *body,
                       size_t len, const tdm_http_header *headers, size_t n_headers);
@@ -193,6 +211,10 @@ typedef struct tdm_server_options {
     /* A response the client does not take (HTTP/2 window left at 0, or a socket that
      * does not drain) for this long is reset, or its connection closed (default 20000). */
     uint32_t send_stall_timeout_ms;
+    /* Connections open at once, in all and from one client address; one more is
+     * closed as soon as it is accepted (defaults 10000 and 256). */
+    uint32_t max_connections;
+    uint32_t max_connections_per_address;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);

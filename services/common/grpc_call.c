@@ -134,7 +134,9 @@ static bool call_attached(const tdm_call *call)
     return call->stream->conn != NULL && !call->cancelled;
 }
 
-void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
+/* Answer with `response` packed into the arena, or with `bytes` as they are (copied). */
+static void call_answer(tdm_call *call, const ProtobufCMessage *response, const uint8_t *bytes,
+                        size_t len)
 {
     if (call->state != TDM_CALL_RUNNING) {
         tdm_log(TDM_LOG_ERROR, call->ctx.request_id, "call %s completed twice", call->method->path);
@@ -143,43 +145,20 @@ void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
     tdm_code code = TDM_OK;
     if (call_attached(call)) {
         tdm_h2_stream *s = call->stream;
-        size_t size = protobuf_c_message_get_packed_size(response);
-        uint8_t *buf =
-            size > call->method->max_request_bytes ? NULL : tdm_arena_alloc(call->arena, size + 1);
-        if (buf == NULL) {
+        size_t size = response != NULL ? protobuf_c_message_get_packed_size(response) : len;
+        uint8_t *packed = NULL;
+        if (response != NULL && size <= call->method->max_request_bytes) {
+            packed = tdm_arena_alloc(call->arena, size + 1);
+            if (packed != NULL)
+                protobuf_c_message_pack(response, packed);
+        }
+        if (size > call->method->max_request_bytes || (response != NULL && packed == NULL)) {
             code = TDM_RESOURCE_EXHAUSTED;
             tdm_log(TDM_LOG_WARN, call->ctx.request_id, "response of %s too large (%zu bytes)",
                     call->method->path, size);
             tdm_h2_grpc_finish(s, code, "response message too large", NULL);
-        } else {
-            protobuf_c_message_pack(response, buf);
-            if (tdm_h2_grpc_append(s, buf, size, true) != 0) {
-                code = TDM_INTERNAL;
-                tdm_h2_grpc_finish(s, code, "internal error", NULL);
-            } else {
-                tdm_h2_grpc_finish(s, TDM_OK, NULL, NULL);
-            }
-        }
-        tdm_h2_after_submit(s);
-    }
-    call_complete(call, code);
-}
-
-void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len)
-{
-    if (call->state != TDM_CALL_RUNNING) {
-        tdm_log(TDM_LOG_ERROR, call->ctx.request_id, "call %s completed twice", call->method->path);
-        return;
-    }
-    tdm_code code = TDM_OK;
-    if (call_attached(call)) {
-        tdm_h2_stream *s = call->stream;
-        if (len > call->method->max_request_bytes) {
-            code = TDM_RESOURCE_EXHAUSTED;
-            tdm_log(TDM_LOG_WARN, call->ctx.request_id, "response of %s too large (%zu bytes)",
-                    call->method->path, len);
-            tdm_h2_grpc_finish(s, code, "response message too large", NULL);
-        } else if (tdm_h2_grpc_append(s, message, len, false) != 0) {
+        } else if (tdm_h2_grpc_append(s, packed != NULL ? packed : bytes, size, packed != NULL) !=
+                   0) {
             code = TDM_INTERNAL;
             tdm_h2_grpc_finish(s, code, "internal error", NULL);
         } else {
@@ -188,6 +167,16 @@ void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len)
         tdm_h2_after_submit(s);
     }
     call_complete(call, code);
+}
+
+void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
+{
+    call_answer(call, response, NULL, 0);
+}
+
+void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len)
+{
+    call_answer(call, NULL, message, len);
 }
 
 void tdm_call_fail(tdm_call *call, tdm_status *st)
@@ -471,4 +460,35 @@ void tdm_call_set_user(tdm_call *call, void *user)
 void *tdm_call_user(const tdm_call *call)
 {
     return call->user;
+}
+
+int tdm_call_set_response_metadata(tdm_call *call, const char *key, const char *value)
+{
+    tdm_h2_stream *s = call->stream;
+    if (s->n_response_md >= TDM_RESPONSE_METADATA_MAX)
+        return -1;
+    for (const char *c = key; *c != '\0'; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
+              *c == '.'))
+            return -1;
+    }
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c < 0x20 || *c > 0x7e)
+            return -1;
+    }
+    if (s->response_md == NULL)
+        s->response_md =
+            tdm_arena_calloc(call->arena, TDM_RESPONSE_METADATA_MAX, sizeof(*s->response_md));
+    char *k = tdm_arena_strdup(call->arena, key);
+    char *v = tdm_arena_strdup(call->arena, value);
+    if (s->response_md == NULL || k == NULL || v == NULL)
+        return -1;
+    s->response_md[s->n_response_md++] = (tdm_http_header){k, v};
+    return 0;
+}
+
+const char *tdm_call_peer_address(const tdm_call *call)
+{
+    const tdm_conn *conn = call->stream->conn;
+    return conn != NULL ? conn->peer : "";
 }

@@ -295,7 +295,7 @@ void tdm_h2_grpc_finish(tdm_h2_stream *s, tdm_code code, const char *message,
     char *msg = message != NULL && message[0] != '\0' && code != TDM_OK
                     ? tdm_grpc_message_encode(s->arena, message)
                     : NULL;
-    nghttp2_nv *nv = tdm_arena_alloc(s->arena, 6 * sizeof(*nv));
+    nghttp2_nv *nv = tdm_arena_alloc(s->arena, (6 + s->n_response_md) * sizeof(*nv));
     if (status == NULL || nv == NULL) {
         nghttp2_submit_rst_stream(s->conn->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -314,6 +314,11 @@ void tdm_h2_grpc_finish(tdm_h2_stream *s, tdm_code code, const char *message,
         nv[n++] = MAKE_NV("grpc-message", msg, strlen(msg));
     if (details_b64 != NULL)
         nv[n++] = MAKE_NV("grpc-status-details-bin", details_b64, strlen(details_b64));
+    for (size_t i = 0; i < s->n_response_md; i++) {
+        const tdm_http_header *h = &s->response_md[i];
+        nv[n++] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, strlen(h->name),
+                               strlen(h->value), NGHTTP2_NV_FLAG_NONE};
+    }
     if (trailers_only) {
         s->headers_sent = true;
         nghttp2_submit_response(s->conn->h2, s->id, nv, n, NULL);
@@ -542,12 +547,6 @@ static bool content_length(const tdm_h2_stream *s, uint64_t *out)
     return false;
 }
 
-static void respond_too_large(tdm_h2_stream *s)
-{
-    static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
-    tdm_http_respond(s->req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-}
-
 static void start_http(tdm_h2_stream *s)
 {
     tdm_http_request *req = tdm_arena_calloc(s->arena, 1, sizeof(*req));
@@ -577,7 +576,7 @@ static void start_http(tdm_h2_stream *s)
      * is read. nghttp2 has checked the value's syntax and will hold the DATA to it. */
     uint64_t announced;
     if (content_length(s, &announced) && announced > s->max_body)
-        respond_too_large(s);
+        tdm_http_request_too_large(req);
 }
 
 static void headers_done(tdm_h2_stream *s)
@@ -665,8 +664,7 @@ void tdm_h2_hold_read(tdm_h2_stream *s)
     if (s->holds_read || conn == NULL)
         return;
     s->holds_read = true;
-    conn->read_holds++;
-    tdm_conn_pause_read(conn);
+    tdm_conn_hold_read(conn);
 }
 
 void tdm_h2_release_read(tdm_h2_stream *s)
@@ -675,11 +673,8 @@ void tdm_h2_release_read(tdm_h2_stream *s)
     if (!s->holds_read)
         return;
     s->holds_read = false;
-    if (conn == NULL)
-        return;
-    conn->read_holds--;
-    if (conn->read_holds == 0 && conn->state != TDM_CONN_CLOSING)
-        tdm_conn_resume_read(conn);
+    if (conn != NULL)
+        tdm_conn_release_read(conn);
 }
 
 /* While its admission is pending a call keeps at most TDM_ADMIT_BUFFER_BYTES of its
@@ -726,9 +721,13 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
 {
     if (s->req == NULL || s->req->state != TDM_HTTP_REQ_RECEIVING)
         return;
-    if (len > s->max_body - s->body_len || s->body_len > s->max_body) {
-        s->body_len += len; /* from here on counted, not kept (drain_data) */
-        respond_too_large(s);
+    if (s->req->refused_status != 0 || len > s->max_body - s->body_len ||
+        s->body_len > s->max_body) {
+        /* From here on counted, not kept (drain_data); the 413 may be held back by a
+         * pending admission (then it goes out when the admission ends). */
+        s->body_len += len;
+        if (s->req->refused_status == 0)
+            tdm_http_request_too_large(s->req);
         return;
     }
     if (s->body_len + len > s->body_cap) {
@@ -749,6 +748,7 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     }
     memcpy(s->body + s->body_len, data, len);
     s->body_len += len;
+    tdm_http_request_body_grew(s->req, s->body_len);
 }
 
 /* ---- Early answers ------------------------------------------------------------------------ */

@@ -337,6 +337,10 @@ static int on_headers_complete(http_parser *p)
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     h->state = TDM_H1_BODY;
     h->max_body = tdm_http_request_on_headers(req);
+    if (h->state == TDM_H1_LINGERING) {
+        /* Answered from on_headers, before the limit was known: linger by it. */
+        h->linger_left = h->max_body + H1_LINGER_EXTRA_BYTES;
+    }
     if (h->responded) {
         /* Answered from on_headers (401, 404, ...): without a body the connection
          * goes on; with one, tdm_h1_respond closed it. */
@@ -344,10 +348,10 @@ static int on_headers_complete(http_parser *p)
     }
     bool has_body = h->has_body;
     if (p->content_length != ULLONG_MAX && p->content_length > h->max_body) {
-        static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
         h->keep_alive = false;
-        tdm_http_respond(req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-        return -1;
+        /* Held back while the handler decides on the request: its body is dropped
+         * meanwhile (on_body) and reading soon stops. */
+        return tdm_http_request_too_large(req) ? 0 : -1;
     }
     if (has_body) {
         const char *expect = tdm_http_header_get(req, "expect");
@@ -369,11 +373,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     tdm_h1 *h = p->data;
     tdm_http_request *req = h->req;
+    if (req->refused_status != 0)
+        return 0; /* refused, the answer held back by a pending admission */
     if (len > h->max_body - h->body_len) {
-        static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
         h->keep_alive = false;
-        tdm_http_respond(req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-        return -1;
+        return tdm_http_request_too_large(req) ? 0 : -1;
     }
     if (h->body_len + len > h->body_cap) {
         size_t cap = h->body_cap == 0 ? 4096 : h->body_cap * 2;
@@ -393,6 +397,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     }
     memcpy(h->body + h->body_len, at, len);
     h->body_len += len;
+    tdm_http_request_body_grew(req, h->body_len);
     return 0;
 }
 
@@ -466,7 +471,8 @@ static void h1_pump(tdm_h1 *h)
     while (conn->state == TDM_CONN_OPEN && h->state != TDM_H1_DEAD) {
         if (h->state == TDM_H1_WAITING && h->req != NULL &&
             h->req->state == TDM_HTTP_REQ_RECEIVING) {
-            tdm_http_request_dispatch(h->req);
+            if (!tdm_http_request_dispatch(h->req))
+                break; /* its admission is pending: tdm_http_admit dispatches */
             continue;
         }
         if (h->state == TDM_H1_WAITING) {
@@ -555,7 +561,7 @@ void tdm_h1_conn_free(tdm_conn *conn)
     tdm_http_request *req = h->req;
     if (req != NULL) {
         req->conn = NULL;
-        if (req->state == TDM_HTTP_REQ_DISPATCHED) {
+        if (tdm_http_request_with_handler(req)) {
             /* The handler still holds it: it is freed when it responds. */
             tdm_http_request_cancelled(req);
         } else {

@@ -53,10 +53,14 @@
 #define TDM_HEADER_TIMEOUT_MS_DEFAULT 10000u
 /* Output that cannot be sent (peer window 0, or a socket that does not drain) for
  * this long ends the stream or the connection (TANDEM_SEND_STALL_TIMEOUT_MS). */
-#define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT 20000u
-#define TDM_GRPC_HEADER_BYTES             5u
-#define TDM_GRPC_TIMEOUT_MAX_DIGITS       8u
-#define TDM_HTTP1_MAX_PIPELINED_BYTES     (64u * 1024u)
+#define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT       20000u
+#define TDM_GRPC_HEADER_BYTES                   5u
+#define TDM_GRPC_TIMEOUT_MAX_DIGITS             8u
+#define TDM_HTTP1_MAX_PIPELINED_BYTES           (64u * 1024u)
+#define TDM_RESPONSE_METADATA_MAX               4u /* entries a handler may add to a gRPC status */
+#define TDM_MAX_CONNECTIONS_DEFAULT             10000u
+#define TDM_MAX_CONNECTIONS_PER_ADDRESS_DEFAULT 256u
+#define TDM_ADDRESS_BUCKETS                     1024u /* hash buckets of connections per address */
 
 /* ---- gRPC wire helpers (grpc_wire.c) -------------------------------------------- */
 
@@ -181,8 +185,10 @@ typedef struct tdm_conn {
      * became non-zero: a backlog older than the send-stall timeout closes the
      * connection (a client that does not read). */
     uint64_t write_progress_ms;
-    uint64_t accept_ms; /* when accepted: the sniffing phase is timed from here */
-    uint8_t sniff[24];  /* first bytes, compared with the HTTP/2 client preface */
+    uint64_t accept_ms;                /* when accepted: the sniffing phase is timed from here */
+    char peer[48];                     /* the client's IP address as text ("" when unknown) */
+    struct tdm_address_count *address; /* its entry in srv->addresses, NULL when none */
+    uint8_t sniff[24];                 /* first bytes, compared with the HTTP/2 client preface */
     size_t sniff_len;
     /* HTTP/2 */
     nghttp2_session *h2;
@@ -237,6 +243,13 @@ typedef enum tdm_server_state {
     TDM_SERVER_STOPPED, /* done() has run; freed when the last call completes */
 } tdm_server_state;
 
+/* Connections open from one client address (server.c). */
+typedef struct tdm_address_count {
+    struct tdm_address_count *next; /* in its bucket */
+    uint32_t connections;
+    char address[48];
+} tdm_address_count;
+
 struct tdm_server {
     uv_loop_t *loop;
     tdm_server_state state;
@@ -264,6 +277,8 @@ struct tdm_server {
     size_t write_pool_n;
     /* Metrics (through the global registry). */
     tdm_metric *m_calls, *m_duration, *m_in_flight, *m_http;
+    tdm_metric *m_connections, *m_connections_refused;
+    tdm_address_count *addresses[TDM_ADDRESS_BUCKETS];
 };
 
 /* Called when a connection is freed or a call/request completes during shutdown. */
@@ -348,6 +363,10 @@ struct tdm_h2_stream {
     tdm_call_context ctx;
     int health_last; /* Watch: last status sent, -1 none */
     bool holds_read; /* counted in conn->read_holds */
+    /* Response metadata set by the handler (tdm_call_set_response_metadata), sent
+     * with the status. */
+    tdm_http_header *response_md; /* TDM_RESPONSE_METADATA_MAX entries, in the arena */
+    size_t n_response_md;
 };
 
 /* Serve the connection as h2c; `data` is the first bytes read (including the
@@ -491,6 +510,13 @@ struct tdm_http_request {
     void (*cancel_fn)(void *arg);
     void *cancel_arg;
     uint64_t start_ns;
+    /* tdm_http_defer/tdm_http_admit. While PENDING the handler owns the request as if
+     * dispatched: the transport neither frees nor answers it. */
+    tdm_call_admission admission;
+    bool body_complete; /* the whole body arrived (dispatch was asked for) */
+    bool holds_read;    /* HTTP/1.1: counted in conn->read_holds (HTTP/2: the stream's) */
+    int refused_status; /* the transport's answer (413) held back by a pending admission */
+    void *user;
 };
 
 /* Fill request fields shared by both versions (path/query split, request id). */
@@ -498,8 +524,21 @@ int tdm_http_request_init(tdm_http_request *req, const char *target);
 /* Run the handler's on_headers; returns the body limit (0 and responded if it
  * answered already). */
 size_t tdm_http_request_on_headers(tdm_http_request *req);
-void tdm_http_request_dispatch(tdm_http_request *req);
+/* The body is complete: run on_request, unless the admission is pending (then
+ * tdm_http_admit does). Returns whether on_request ran. */
+bool tdm_http_request_dispatch(tdm_http_request *req);
 void tdm_http_request_cancelled(tdm_http_request *req);
+/* The body has grown to body_len: while the admission is pending, hold reading past
+ * TDM_ADMIT_BUFFER_BYTES. */
+void tdm_http_request_body_grew(tdm_http_request *req, size_t body_len);
+/* The body is over the limit: answer 413 now, or once a pending admission ends.
+ * Returns true when the answer was held back (the request is still receiving). */
+bool tdm_http_request_too_large(tdm_http_request *req);
+/* Whether the handler holds the request (dispatched, or its admission pending). */
+bool tdm_http_request_with_handler(const tdm_http_request *req);
+/* Reading held by a request or stream: the connection reads only without holds. */
+void tdm_conn_hold_read(tdm_conn *conn);
+void tdm_conn_release_read(tdm_conn *conn);
 void tdm_http_metrics(tdm_server *srv, const tdm_http_request *req, int status);
 
 /* HTTP/1.1 (http1.c). */

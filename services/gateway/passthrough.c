@@ -225,6 +225,12 @@ static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p
 {
     grpc_forward *g = arg;
     if (st != NULL) {
+        if (st->code == TDM_RESOURCE_EXHAUSTED && retry_after_s > 0) {
+            /* As REST's Retry-After: whole seconds. */
+            char retry[16];
+            snprintf(retry, sizeof(retry), "%u", retry_after_s);
+            tdm_call_set_response_metadata(g->call, "retry-after", retry);
+        }
         gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
         return;
     }
@@ -273,9 +279,10 @@ static void grpc_forward_admit(tdm_call *call, void *data)
         ra = *declared;
     else
         gw_service_method_auth(service, slash + 1, method_reads(slash + 1), &ra);
-    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
-                    tdm_call_metadata(call, "authorization", NULL),
-                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed, g);
+    gw_auth_resolve_from(gw, tdm_call_peer_address(call), a, g->request_id, g->deadline_ms,
+                         tdm_call_metadata(call, "authorization", NULL),
+                         tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed,
+                         g);
 }
 
 /* The forwarding definitions: static, because the server keeps pointers to them
