@@ -37,13 +37,15 @@ typedef struct tdm_config {
     /* TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS: the key being rotated out (opens, never seals),
      * NULL when unset */
     char *webhook_secret_key_previous;
-    int webhook_retry_base_ms;  /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
-    int outbox_retention_hours; /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
-                                   gateway deletes outbox rows it has fanned out once older */
-    int drain_timeout_ms;       /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
-    bool reflection;            /* TANDEM_REFLECTION, default 1 */
-    int db_pool_size;           /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
-    int send_stall_timeout_ms;  /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
+    int webhook_retry_base_ms;       /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
+    int outbox_retention_hours;      /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
+                                        gateway deletes outbox rows it has fanned out once older */
+    int drain_timeout_ms;            /* TANDEM_DRAIN_TIMEOUT_MS, 0..600000, default 15000 */
+    bool reflection;                 /* TANDEM_REFLECTION, default 1 */
+    int db_pool_size;                /* TANDEM_DB_POOL_SIZE, 1..256, default 8 */
+    int send_stall_timeout_ms;       /* TANDEM_SEND_STALL_TIMEOUT_MS, 1000..600000, default 20000 */
+    int max_connections;             /* TANDEM_MAX_CONNECTIONS, 1..1000000, default 10000 */
+    int max_connections_per_address; /* TANDEM_MAX_CONNECTIONS_PER_ADDRESS, 1..1000000, 256 */
     int run_lease_ms; /* TANDEM_RUN_LEASE_MS, 1000..3600000, default 120000 (matching: how long
                          a run's claim lasts unrenewed; renewed every quarter of it) */
 } tdm_config;

@@ -79,6 +79,13 @@ typedef struct tdm_call tdm_call;
 typedef void (*tdm_rpc_handler_fn)(tdm_call *call, const ProtobufCMessage *request,
                                    void *service_data);
 
+/* Admission of a call from its metadata alone (see tdm_rpc_service_def.admit). */
+typedef void (*tdm_rpc_admit_fn)(tdm_call *call, void *service_data);
+
+/* What a call may buffer of its request message while its admission is pending:
+ * past this the connection stops reading until the call is admitted or refused. */
+#define TDM_ADMIT_BUFFER_BYTES (64u * 1024u)
+
 typedef struct tdm_rpc_method_def {
     const char *name; /* method name as in the descriptor, e.g. "BatchEnrol" */
     tdm_rpc_handler_fn handler;
@@ -91,6 +98,16 @@ typedef struct tdm_rpc_service_def {
     size_t n_methods;
     bool require_context; /* refuse calls without a valid request context (UNAUTHENTICATED) */
     void *service_data;   /* passed to every handler */
+    /* Optional. Runs for every call of the service as soon as its metadata is
+     * complete, before more than TDM_ADMIT_BUFFER_BYTES of its message is read (e.g.
+     * to check credentials before an unauthenticated client can make the process
+     * hold megabytes). It ends with tdm_call_admit(), after which the method's
+     * handler runs once the message is complete, or by failing the call with
+     * tdm_call_fail(); either exactly once, on the loop, now or later. */
+    tdm_rpc_admit_fn admit;
+    /* Handlers get request NULL and read the message's bytes undecoded with
+     * tdm_call_request_bytes() (e.g. to forward them as they came). */
+    bool raw_requests;
 } tdm_rpc_service_def;
 
 /* Register before tdm_server_start. The definition must outlive the server. */
@@ -112,10 +129,28 @@ bool tdm_call_is_cancelled(const tdm_call *call);
  * shutdown) before the handler completed it - e.g. to cancel a database query. */
 void tdm_call_on_cancel(tdm_call *call, void (*fn)(void *arg), void *arg);
 
+/* Admit a call of a service with an admit hook: its handler runs once the request
+ * message is complete (at once if it is already). */
+void tdm_call_admit(tdm_call *call);
+/* The request message as received (raw_requests services; any, in fact, once the
+ * handler runs). The bytes live in the call arena. */
+const uint8_t *tdm_call_request_bytes(const tdm_call *call, size_t *len);
+/* Add key: value to the metadata sent with the call's status (e.g. "retry-after"):
+ * a lower-case key and a printable value, at most 4 entries. Returns 0 or -1. */
+int tdm_call_set_response_metadata(tdm_call *call, const char *key, const char *value);
+/* The client's IP address as text ("" once the connection is gone). */
+const char *tdm_call_peer_address(const tdm_call *call);
+/* A pointer of the service's own, e.g. what its admit hook found for the handler. */
+void tdm_call_set_user(tdm_call *call, void *user);
+void *tdm_call_user(const tdm_call *call);
+
 /* Complete the call. respond packs `response` (which may live in the call arena);
  * fail takes ownership of st (NULL st means INTERNAL). Exactly one of them, once. */
 void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response);
 void tdm_call_fail(tdm_call *call, tdm_status *st);
+/* Respond with a message already packed (e.g. a peer's answer forwarded as it came);
+ * the bytes are copied. */
+void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len);
 
 /* ---- HTTP (HTTP/1.1, and non-gRPC streams on HTTP/2) -------------------------- */
 
@@ -155,6 +190,19 @@ const char *tdm_http_request_id(const tdm_http_request *req); /* X-Request-Id or
 int tdm_http_version(const tdm_http_request *req);            /* 1 or 2 */
 bool tdm_http_is_cancelled(const tdm_http_request *req);
 void tdm_http_on_cancel(tdm_http_request *req, void (*fn)(void *arg), void *arg);
+/* From on_headers: the request waits for admission (e.g. its credentials are checked
+ * asynchronously). Meanwhile at most TDM_ADMIT_BUFFER_BYTES of its body is read (then
+ * the connection stops reading), and a body over the limit is not answered 413
+ * until the admission ends. The handler ends it exactly once: tdm_http_admit(), after
+ * which on_request runs when the body is complete (or the 413 goes out), or by
+ * answering with tdm_http_respond() at any time before. */
+void tdm_http_defer(tdm_http_request *req);
+void tdm_http_admit(tdm_http_request *req);
+/* The client's IP address as text ("" once the connection is gone). */
+const char *tdm_http_peer_address(const tdm_http_request *req);
+/* A pointer of the handler's own, e.g. what its admission found for on_request. */
+void tdm_http_set_user(tdm_http_request *req, void *user);
+void *tdm_http_user(const tdm_http_request *req);
 /* Complete the request; body is copied. X-Request-Id is added automatically. */
 void tdm_http_respond(tdm_http_request *req, int status, const char *content_type, const void *body,
                       size_t len, const tdm_http_header *headers, size_t n_headers);
@@ -170,6 +218,10 @@ typedef struct tdm_server_options {
     /* A response the client does not take (HTTP/2 window left at 0, or a socket that
      * does not drain) for this long is reset, or its connection closed (default 20000). */
     uint32_t send_stall_timeout_ms;
+    /* Connections open at once, in all and from one client address; one more is
+     * closed as soon as it is accepted (defaults 10000 and 256). */
+    uint32_t max_connections;
+    uint32_t max_connections_per_address;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);

@@ -16,6 +16,9 @@
 #define DEFAULT_SEND_STALL_TIMEOUT_MS  20000
 #define MIN_SEND_STALL_TIMEOUT_MS      1000
 #define MAX_SEND_STALL_TIMEOUT_MS      600000
+#define DEFAULT_MAX_CONNECTIONS        10000
+#define DEFAULT_MAX_CONNECTIONS_PER_IP 256
+#define MAX_CONNECTIONS_LIMIT          1000000
 #define DEFAULT_DB_POOL_SIZE           8
 #define MAX_DB_POOL_SIZE               256
 #define MAX_RATE_LIMIT                 1000000
@@ -183,6 +186,10 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (st = read_int(get, "TANDEM_SEND_STALL_TIMEOUT_MS", DEFAULT_SEND_STALL_TIMEOUT_MS,
                        MIN_SEND_STALL_TIMEOUT_MS, MAX_SEND_STALL_TIMEOUT_MS,
                        &cfg->send_stall_timeout_ms)) ||
+        (st = read_int(get, "TANDEM_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1,
+                       MAX_CONNECTIONS_LIMIT, &cfg->max_connections)) ||
+        (st = read_int(get, "TANDEM_MAX_CONNECTIONS_PER_ADDRESS", DEFAULT_MAX_CONNECTIONS_PER_IP, 1,
+                       MAX_CONNECTIONS_LIMIT, &cfg->max_connections_per_address)) ||
         (st = read_int(get, "TANDEM_RUN_LEASE_MS", 120000, 1000, 3600000, &cfg->run_lease_ms)))
         return st;
     if (cfg->webhook_secret_key != NULL &&

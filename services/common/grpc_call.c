@@ -9,12 +9,19 @@
  * A deadline or a client reset cancels the call: the client gets its status at once,
  * the on_cancel hook runs (e.g. to cancel a query), and the handler's later completion
  * is dropped.
+ *
+ * A service with an admit hook gets its calls when the headers are complete: the hook
+ * decides from the metadata (the gateway checks the key) while the message is still
+ * arriving, its buffering bounded by h2_server.c; the handler runs once the call is
+ * admitted and the message complete, whichever comes last. Request messages are
+ * decoded within a budget (protobuf.h): a refusal is RESOURCE_EXHAUSTED.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tandem/log.h"
+#include "tandem/protobuf.h"
 #include "transport_internal.h"
 
 /* ---- Metrics ---------------------------------------------------------------------------- */
@@ -107,6 +114,8 @@ static void call_complete(tdm_call *call, tdm_code code)
 {
     tdm_server *srv = call->srv;
     call->state = TDM_CALL_COMPLETED;
+    if (call->stream->conn != NULL)
+        tdm_h2_release_read(call->stream);
     srv->in_flight--;
     const char *svc = call->svc->def->descriptor->name;
     tdm_call_metrics_in_flight(srv, svc, -1);
@@ -125,7 +134,9 @@ static bool call_attached(const tdm_call *call)
     return call->stream->conn != NULL && !call->cancelled;
 }
 
-void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
+/* Answer with `response` packed into the arena, or with `bytes` as they are (copied). */
+static void call_answer(tdm_call *call, const ProtobufCMessage *response, const uint8_t *bytes,
+                        size_t len)
 {
     if (call->state != TDM_CALL_RUNNING) {
         tdm_log(TDM_LOG_ERROR, call->ctx.request_id, "call %s completed twice", call->method->path);
@@ -134,26 +145,38 @@ void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
     tdm_code code = TDM_OK;
     if (call_attached(call)) {
         tdm_h2_stream *s = call->stream;
-        size_t size = protobuf_c_message_get_packed_size(response);
-        uint8_t *buf =
-            size > call->method->max_request_bytes ? NULL : tdm_arena_alloc(call->arena, size + 1);
-        if (buf == NULL) {
+        size_t size = response != NULL ? protobuf_c_message_get_packed_size(response) : len;
+        uint8_t *packed = NULL;
+        if (response != NULL && size <= call->method->max_request_bytes) {
+            packed = tdm_arena_alloc(call->arena, size + 1);
+            if (packed != NULL)
+                protobuf_c_message_pack(response, packed);
+        }
+        if (size > call->method->max_request_bytes || (response != NULL && packed == NULL)) {
             code = TDM_RESOURCE_EXHAUSTED;
             tdm_log(TDM_LOG_WARN, call->ctx.request_id, "response of %s too large (%zu bytes)",
                     call->method->path, size);
             tdm_h2_grpc_finish(s, code, "response message too large", NULL);
+        } else if (tdm_h2_grpc_append(s, packed != NULL ? packed : bytes, size, packed != NULL) !=
+                   0) {
+            code = TDM_INTERNAL;
+            tdm_h2_grpc_finish(s, code, "internal error", NULL);
         } else {
-            protobuf_c_message_pack(response, buf);
-            if (tdm_h2_grpc_append(s, buf, size, true) != 0) {
-                code = TDM_INTERNAL;
-                tdm_h2_grpc_finish(s, code, "internal error", NULL);
-            } else {
-                tdm_h2_grpc_finish(s, TDM_OK, NULL, NULL);
-            }
+            tdm_h2_grpc_finish(s, TDM_OK, NULL, NULL);
         }
         tdm_h2_after_submit(s);
     }
     call_complete(call, code);
+}
+
+void tdm_call_respond(tdm_call *call, const ProtobufCMessage *response)
+{
+    call_answer(call, response, NULL, 0);
+}
+
+void tdm_call_respond_bytes(tdm_call *call, const uint8_t *message, size_t len)
+{
+    call_answer(call, NULL, message, len);
 }
 
 void tdm_call_fail(tdm_call *call, tdm_status *st)
@@ -189,13 +212,23 @@ static void call_run_cancel_hook(tdm_call *call)
         fn(call->cancel_arg);
 }
 
+/* After a cancellation: the hook, and a call that was admitted but whose message
+ * never completed has no handler that will ever complete it, so it ends here. */
+static void call_cancelled(tdm_call *call)
+{
+    call_run_cancel_hook(call);
+    if (call->state == TDM_CALL_RUNNING && call->admission == TDM_ADMISSION_ADMITTED &&
+        !call->dispatched)
+        tdm_call_fail(call, tdm_status_new(call->cancel_code, "call cancelled"));
+}
+
 void tdm_call_stream_closed(tdm_call *call)
 {
     if (call->state != TDM_CALL_RUNNING || call->cancelled)
         return;
     call->cancelled = true;
     call->cancel_code = TDM_CANCELLED;
-    call_run_cancel_hook(call);
+    call_cancelled(call);
 }
 
 /* The deadline passed while the handler was still working: the client is told
@@ -216,19 +249,20 @@ static void on_deadline(uv_timer_t *t)
         tdm_h2_grpc_finish(s, TDM_DEADLINE_EXCEEDED, "deadline exceeded", NULL);
         tdm_h2_after_submit(s);
     }
-    call_run_cancel_hook(call);
+    call_cancelled(call);
 }
 
-/* ---- Start ------------------------------------------------------------------------------------
- */
+/* ---- Start ------------------------------------------------------------------------------ */
 
-void tdm_call_start(tdm_h2_stream *s)
+/* The call record of a stream, with its deadline timer. NULL when the call is already
+ * over (out of memory, or its deadline passed: the client has its status). */
+static tdm_call *call_create(tdm_h2_stream *s)
 {
     tdm_server *srv = s->srv;
     tdm_call *call = tdm_arena_calloc(s->arena, 1, sizeof(*call));
     if (call == NULL) {
         tdm_h2_grpc_finish(s, TDM_RESOURCE_EXHAUSTED, "out of memory", NULL);
-        return;
+        return NULL;
     }
     call->srv = srv;
     call->stream = s;
@@ -247,22 +281,93 @@ void tdm_call_start(tdm_h2_stream *s)
         uint64_t now = uv_now(srv->loop);
         if (call->ctx.deadline_ms <= now) {
             tdm_call_fail(call, tdm_status_new(TDM_DEADLINE_EXCEEDED, "deadline exceeded"));
-            return;
+            return NULL;
         }
         uv_timer_init(srv->loop, &call->deadline_timer);
         call->deadline_timer.data = call;
         call->timer_open = true;
         uv_timer_start(&call->deadline_timer, on_deadline, call->ctx.deadline_ms - now, 0);
     }
-    ProtobufCMessage *req = protobuf_c_message_unpack(
-        call->method->desc->input, tdm_arena_protobuf_allocator(call->arena), s->msg_len, s->msg);
+    return call;
+}
+
+/* The message is complete and the call admitted (or needs no admission): decode it,
+ * unless the method takes its bytes, and run the handler. */
+static void call_dispatch(tdm_call *call)
+{
+    call->dispatched = true;
+    const tdm_h2_stream *s = call->stream;
+    if (call->svc->def->raw_requests) {
+        call->method->def->handler(call, NULL, call->svc->def->service_data);
+        return;
+    }
+    tdm_status *st = NULL;
+    ProtobufCMessage *req =
+        tdm_protobuf_unpack(call->method->desc->input, call->arena, s->msg, s->msg_len, &st);
     if (req == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_INVALID_ARGUMENT,
-                                           "request message could not be decoded as %s",
-                                           call->method->desc->input->name));
+        tdm_call_fail(call, st);
         return;
     }
     call->method->def->handler(call, req, call->svc->def->service_data);
+}
+
+void tdm_call_start(tdm_h2_stream *s)
+{
+    tdm_call *call = s->call;
+    if (call != NULL) {
+        /* Admission began with the headers: dispatch once it has admitted the call. */
+        call->message_ready = true;
+        if (call->state == TDM_CALL_RUNNING && !call->cancelled &&
+            call->admission == TDM_ADMISSION_ADMITTED)
+            call_dispatch(call);
+        return;
+    }
+    call = call_create(s);
+    if (call != NULL) {
+        call->message_ready = true;
+        call_dispatch(call);
+    }
+}
+
+void tdm_call_begin_admission(tdm_h2_stream *s)
+{
+    tdm_call *call = call_create(s);
+    if (call == NULL)
+        return;
+    call->admission = TDM_ADMISSION_PENDING;
+    call->svc->def->admit(call, call->svc->def->service_data);
+}
+
+void tdm_call_admit(tdm_call *call)
+{
+    if (call->state != TDM_CALL_RUNNING || call->admission != TDM_ADMISSION_PENDING) {
+        tdm_log(TDM_LOG_ERROR, call->ctx.request_id, "call %s admitted twice or after completion",
+                call->method->path);
+        return;
+    }
+    call->admission = TDM_ADMISSION_ADMITTED;
+    if (call->stream->conn != NULL)
+        tdm_h2_release_read(call->stream);
+    if (call->cancelled) {
+        /* The client is gone, was refused or ran out of time: nothing to run. */
+        tdm_call_fail(call, tdm_status_new(call->cancel_code, "call cancelled"));
+        return;
+    }
+    if (call->message_ready)
+        call_dispatch(call);
+}
+
+void tdm_call_refuse(tdm_call *call, tdm_code code, const char *message)
+{
+    if (call->state != TDM_CALL_RUNNING || call->cancelled)
+        return;
+    call->cancelled = true;
+    call->cancel_code = code;
+    if (call->stream->conn != NULL) {
+        tdm_h2_grpc_finish(call->stream, code, message, NULL);
+        tdm_h2_after_submit(call->stream);
+    }
+    call_cancelled(call);
 }
 
 /* ---- Accessors --------------------------------------------------------------------------------
@@ -334,4 +439,56 @@ void tdm_call_on_cancel(tdm_call *call, void (*fn)(void *arg), void *arg)
     /* Registered after the fact: run it now, still on the loop, exactly once. */
     if (call->cancelled && call->state == TDM_CALL_RUNNING)
         call_run_cancel_hook(call);
+}
+
+const uint8_t *tdm_call_request_bytes(const tdm_call *call, size_t *len)
+{
+    const tdm_h2_stream *s = call->stream;
+    if (!call->message_ready || s->msg == NULL) {
+        *len = 0;
+        return NULL;
+    }
+    *len = s->msg_len;
+    return s->msg;
+}
+
+void tdm_call_set_user(tdm_call *call, void *user)
+{
+    call->user = user;
+}
+
+void *tdm_call_user(const tdm_call *call)
+{
+    return call->user;
+}
+
+int tdm_call_set_response_metadata(tdm_call *call, const char *key, const char *value)
+{
+    tdm_h2_stream *s = call->stream;
+    if (s->n_response_md >= TDM_RESPONSE_METADATA_MAX)
+        return -1;
+    for (const char *c = key; *c != '\0'; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' ||
+              *c == '.'))
+            return -1;
+    }
+    for (const char *c = value; *c != '\0'; c++) {
+        if (*c < 0x20 || *c > 0x7e)
+            return -1;
+    }
+    if (s->response_md == NULL)
+        s->response_md =
+            tdm_arena_calloc(call->arena, TDM_RESPONSE_METADATA_MAX, sizeof(*s->response_md));
+    char *k = tdm_arena_strdup(call->arena, key);
+    char *v = tdm_arena_strdup(call->arena, value);
+    if (s->response_md == NULL || k == NULL || v == NULL)
+        return -1;
+    s->response_md[s->n_response_md++] = (tdm_http_header){k, v};
+    return 0;
+}
+
+const char *tdm_call_peer_address(const tdm_call *call)
+{
+    const tdm_conn *conn = call->stream->conn;
+    return conn != NULL ? conn->peer : "";
 }

@@ -88,6 +88,7 @@ static void stream_detach(tdm_h2_stream *s)
     conn->n_streams--;
     if (conn->n_streams == 0)
         conn->last_activity_ms = uv_now(conn->srv->loop);
+    tdm_h2_release_read(s);
     s->conn = NULL;
     watcher_remove(s);
     if (s->builtin != NULL && s->builtin->on_close != NULL)
@@ -294,7 +295,7 @@ void tdm_h2_grpc_finish(tdm_h2_stream *s, tdm_code code, const char *message,
     char *msg = message != NULL && message[0] != '\0' && code != TDM_OK
                     ? tdm_grpc_message_encode(s->arena, message)
                     : NULL;
-    nghttp2_nv *nv = tdm_arena_alloc(s->arena, 6 * sizeof(*nv));
+    nghttp2_nv *nv = tdm_arena_alloc(s->arena, (6 + s->n_response_md) * sizeof(*nv));
     if (status == NULL || nv == NULL) {
         nghttp2_submit_rst_stream(s->conn->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
@@ -313,6 +314,11 @@ void tdm_h2_grpc_finish(tdm_h2_stream *s, tdm_code code, const char *message,
         nv[n++] = MAKE_NV("grpc-message", msg, strlen(msg));
     if (details_b64 != NULL)
         nv[n++] = MAKE_NV("grpc-status-details-bin", details_b64, strlen(details_b64));
+    for (size_t i = 0; i < s->n_response_md; i++) {
+        const tdm_http_header *h = &s->response_md[i];
+        nv[n++] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, strlen(h->name),
+                               strlen(h->value), NGHTTP2_NV_FLAG_NONE};
+    }
     if (trailers_only) {
         s->headers_sent = true;
         nghttp2_submit_response(s->conn->h2, s->id, nv, n, NULL);
@@ -395,8 +401,13 @@ static void refuse_grpc(tdm_h2_stream *s, tdm_code code, const char *fmt, ...)
     va_start(ap, fmt);
     char *msg = tdm_arena_vprintf(s->arena, fmt, ap);
     va_end(ap);
-    tdm_call_metrics(s->srv, s->service_label, s->method_label, code, s->start_ns);
     s->kind = TDM_STREAM_REFUSED;
+    if (s->call != NULL) {
+        /* A call waiting for its admission: it answers, and counts, when it ends. */
+        tdm_call_refuse(s->call, code, msg);
+        return;
+    }
+    tdm_call_metrics(s->srv, s->service_label, s->method_label, code, s->start_ns);
     tdm_h2_grpc_finish(s, code, msg, NULL);
 }
 
@@ -536,12 +547,6 @@ static bool content_length(const tdm_h2_stream *s, uint64_t *out)
     return false;
 }
 
-static void respond_too_large(tdm_h2_stream *s)
-{
-    static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
-    tdm_http_respond(s->req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-}
-
 static void start_http(tdm_h2_stream *s)
 {
     tdm_http_request *req = tdm_arena_calloc(s->arena, 1, sizeof(*req));
@@ -571,7 +576,7 @@ static void start_http(tdm_h2_stream *s)
      * is read. nghttp2 has checked the value's syntax and will hold the DATA to it. */
     uint64_t announced;
     if (content_length(s, &announced) && announced > s->max_body)
-        respond_too_large(s);
+        tdm_http_request_too_large(req);
 }
 
 static void headers_done(tdm_h2_stream *s)
@@ -647,6 +652,41 @@ static void headers_done(tdm_h2_stream *s)
         return;
     }
     tdm_deframer_init(&s->deframer, s->arena, m->max_request_bytes, grpc_on_message, s);
+    if (svc->def->admit != NULL)
+        tdm_call_begin_admission(s);
+}
+
+/* ---- Admission: reading held while a call's credentials are checked ----------------------- */
+
+void tdm_h2_hold_read(tdm_h2_stream *s)
+{
+    tdm_conn *conn = s->conn;
+    if (s->holds_read || conn == NULL)
+        return;
+    s->holds_read = true;
+    tdm_conn_hold_read(conn);
+}
+
+void tdm_h2_release_read(tdm_h2_stream *s)
+{
+    tdm_conn *conn = s->conn;
+    if (!s->holds_read)
+        return;
+    s->holds_read = false;
+    if (conn != NULL)
+        tdm_conn_release_read(conn);
+}
+
+/* While its admission is pending a call keeps at most TDM_ADMIT_BUFFER_BYTES of its
+ * message (plus what the current read brought): then the connection stops reading,
+ * so an unauthenticated client cannot make the process hold its megabytes. */
+static void admission_bound(tdm_h2_stream *s)
+{
+    if (s->call == NULL || s->call->admission != TDM_ADMISSION_PENDING)
+        return;
+    size_t buffered = s->deframer.have + (s->msg != NULL ? s->msg_len : 0);
+    if (buffered >= TDM_ADMIT_BUFFER_BYTES)
+        tdm_h2_hold_read(s);
 }
 
 /* ---- Request bodies ----------------------------------------------------------------------- */
@@ -656,6 +696,7 @@ static void grpc_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     tdm_deframe_result r = tdm_deframer_feed(&s->deframer, data, len);
     switch (r) {
     case TDM_DEFRAME_OK:
+        admission_bound(s);
         return;
     case TDM_DEFRAME_TOO_LARGE:
         /* Refused on the prefix alone; the rest of the body is dropped as it comes
@@ -680,9 +721,13 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
 {
     if (s->req == NULL || s->req->state != TDM_HTTP_REQ_RECEIVING)
         return;
-    if (len > s->max_body - s->body_len || s->body_len > s->max_body) {
-        s->body_len += len; /* from here on counted, not kept (drain_data) */
-        respond_too_large(s);
+    if (s->req->refused_status != 0 || len > s->max_body - s->body_len ||
+        s->body_len > s->max_body) {
+        /* From here on counted, not kept (drain_data); the 413 may be held back by a
+         * pending admission (then it goes out when the admission ends). */
+        s->body_len += len;
+        if (s->req->refused_status == 0)
+            tdm_http_request_too_large(s->req);
         return;
     }
     if (s->body_len + len > s->body_cap) {
@@ -703,6 +748,7 @@ static void http_data(tdm_h2_stream *s, const uint8_t *data, size_t len)
     }
     memcpy(s->body + s->body_len, data, len);
     s->body_len += len;
+    tdm_http_request_body_grew(s->req, s->body_len);
 }
 
 /* ---- Early answers ------------------------------------------------------------------------ */

@@ -9,6 +9,10 @@
  * (server.c's connection timer); the body is bounded by what the handler's
  * on_headers allows (413 before it is buffered when Content-Length says so).
  *
+ * An answer given before the body was read (413, 401, 400) is followed by a
+ * lingering close (H1_LINGER_MS): the rest of the body is read and dropped, so a
+ * client that writes its whole body before reading still sees the answer.
+ *
  * Pipelining: when a request is complete the parser is paused and reading stops;
  * bytes already read stay in `pending` and are parsed once the response is queued,
  * so responses leave in request order.
@@ -24,12 +28,22 @@
 #define H1_MAX_HEADERS 100u
 
 typedef enum tdm_h1_state {
-    TDM_H1_IDLE = 0, /* between requests */
-    TDM_H1_HEADERS,  /* request line and headers arriving */
-    TDM_H1_BODY,     /* body arriving */
-    TDM_H1_WAITING,  /* complete and with the handler, or answered early */
-    TDM_H1_DEAD,     /* protocol error answered; closing */
+    TDM_H1_IDLE = 0,  /* between requests */
+    TDM_H1_HEADERS,   /* request line and headers arriving */
+    TDM_H1_BODY,      /* body arriving */
+    TDM_H1_WAITING,   /* complete and with the handler, or answered early */
+    TDM_H1_LINGERING, /* answered before its body was read: the rest is read and
+                         dropped, then the connection closes (RFC 9112 section 9.6) */
+    TDM_H1_DEAD,      /* protocol error answered; closing */
 } tdm_h1_state;
+
+/* Lingering close: after an early answer (413, 401 on a large body, 400), what the
+ * client still sends is read and dropped - up to the request's body limit plus
+ * H1_LINGER_EXTRA_BYTES, for at most H1_LINGER_MS - before the connection closes.
+ * Closing with unread bytes in the socket makes the kernel send a reset, which
+ * destroys the answer at a client that writes its whole body before reading. */
+#define H1_LINGER_EXTRA_BYTES (8u * 1024u * 1024u)
+#define H1_LINGER_MS          5000u
 
 struct tdm_h1 {
     http_parser parser;
@@ -59,6 +73,9 @@ struct tdm_h1 {
     /* Bytes read after a complete request. */
     uint8_t *pending;
     size_t pending_len;
+    /* TDM_H1_LINGERING: bytes still to be dropped before closing, and since when. */
+    size_t linger_left;
+    uint64_t linger_start_ms;
 };
 
 static http_parser_settings h1_settings;
@@ -78,6 +95,34 @@ static void request_free(tdm_http_request *req)
     tdm_server_release(srv);
 }
 
+/* The answer is queued; read and drop what the client still sends (see
+ * H1_LINGER_MS) instead of closing on unread bytes. */
+static void h1_linger(tdm_h1 *h, size_t limit)
+{
+    tdm_conn *conn = h->conn;
+    h->state = TDM_H1_LINGERING;
+    h->linger_left = limit + H1_LINGER_EXTRA_BYTES;
+    h->linger_start_ms = uv_now(conn->srv->loop);
+    tdm_conn_look_within(conn, H1_LINGER_MS);
+    free(h->pending);
+    h->pending = NULL;
+    h->pending_len = 0;
+    tdm_conn_resume_read(conn);
+}
+
+/* Bytes arriving while lingering: dropped; past the allowance the connection closes
+ * (once the answer is out). */
+static void h1_linger_drop(tdm_h1 *h, size_t len)
+{
+    if (len < h->linger_left) {
+        h->linger_left -= len;
+        return;
+    }
+    h->linger_left = 0;
+    h->state = TDM_H1_DEAD;
+    tdm_conn_close_after_write(h->conn);
+}
+
 /* A protocol-level refusal, outside any handler. */
 static void h1_fail(tdm_h1 *h, int status)
 {
@@ -93,7 +138,8 @@ static void h1_fail(tdm_h1 *h, int status)
         h->req = NULL;
     }
     tdm_conn_write(conn, head, (size_t)n);
-    tdm_conn_close_after_write(conn);
+    /* The request may go on arriving: let the client read the refusal. */
+    h1_linger(h, h->max_body > 0 ? h->max_body : TDM_HTTP_MAX_BODY_DEFAULT);
 }
 
 static bool header_value_safe(const char *v)
@@ -147,9 +193,14 @@ void tdm_h1_respond(tdm_http_request *req, int status, const char *content_type,
     h->responded = true;
     h->req = NULL;
     request_free(req);
+    if (!keep && h->state == TDM_H1_BODY && h->has_body) {
+        /* Answered before its body was read: the rest is read and dropped first. */
+        h1_linger(h, h->max_body);
+        return;
+    }
     if (!keep) {
-        /* The rest of this request (if answered early) and anything pipelined after it
-         * are not read: the connection closes once the response is out. */
+        /* Anything pipelined after this request is not read: the connection closes
+         * once the response is out. */
         h->state = TDM_H1_DEAD;
         tdm_conn_close_after_write(conn);
         return;
@@ -286,6 +337,10 @@ static int on_headers_complete(http_parser *p)
         (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     h->state = TDM_H1_BODY;
     h->max_body = tdm_http_request_on_headers(req);
+    if (h->state == TDM_H1_LINGERING) {
+        /* Answered from on_headers, before the limit was known: linger by it. */
+        h->linger_left = h->max_body + H1_LINGER_EXTRA_BYTES;
+    }
     if (h->responded) {
         /* Answered from on_headers (401, 404, ...): without a body the connection
          * goes on; with one, tdm_h1_respond closed it. */
@@ -293,10 +348,10 @@ static int on_headers_complete(http_parser *p)
     }
     bool has_body = h->has_body;
     if (p->content_length != ULLONG_MAX && p->content_length > h->max_body) {
-        static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
         h->keep_alive = false;
-        tdm_http_respond(req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-        return -1;
+        /* Held back while the handler decides on the request: its body is dropped
+         * meanwhile (on_body) and reading soon stops. */
+        return tdm_http_request_too_large(req) ? 0 : -1;
     }
     if (has_body) {
         const char *expect = tdm_http_header_get(req, "expect");
@@ -318,11 +373,11 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     tdm_h1 *h = p->data;
     tdm_http_request *req = h->req;
+    if (req->refused_status != 0)
+        return 0; /* refused, the answer held back by a pending admission */
     if (len > h->max_body - h->body_len) {
-        static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
         h->keep_alive = false;
-        tdm_http_respond(req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
-        return -1;
+        return tdm_http_request_too_large(req) ? 0 : -1;
     }
     if (h->body_len + len > h->body_cap) {
         size_t cap = h->body_cap == 0 ? 4096 : h->body_cap * 2;
@@ -342,6 +397,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
     }
     memcpy(h->body + h->body_len, at, len);
     h->body_len += len;
+    tdm_http_request_body_grew(req, h->body_len);
     return 0;
 }
 
@@ -383,7 +439,11 @@ static void h1_execute(tdm_h1 *h, const uint8_t *data, size_t len)
     size_t n = http_parser_execute(&h->parser, &h1_settings, (const char *)data, len);
     conn->busy--;
     enum http_errno err = HTTP_PARSER_ERRNO(&h->parser);
-    if (err == HPE_PAUSED) {
+    if (h->state == TDM_H1_LINGERING) {
+        /* Answered from inside the parser: what it did not take is dropped too. */
+        if (n < len)
+            h1_linger_drop(h, len - n);
+    } else if (err == HPE_PAUSED) {
         if (pending_append(h, data + n, len - n) != 0)
             h1_fail(h, 400);
     } else if (err != HPE_OK && h->state != TDM_H1_DEAD) {
@@ -411,7 +471,8 @@ static void h1_pump(tdm_h1 *h)
     while (conn->state == TDM_CONN_OPEN && h->state != TDM_H1_DEAD) {
         if (h->state == TDM_H1_WAITING && h->req != NULL &&
             h->req->state == TDM_HTTP_REQ_RECEIVING) {
-            tdm_http_request_dispatch(h->req);
+            if (!tdm_http_request_dispatch(h->req))
+                break; /* its admission is pending: tdm_http_admit dispatches */
             continue;
         }
         if (h->state == TDM_H1_WAITING) {
@@ -451,6 +512,10 @@ int tdm_h1_conn_read(tdm_conn *conn, const uint8_t *data, size_t len)
     tdm_h1 *h = conn->h1;
     if (h->state == TDM_H1_DEAD)
         return 0;
+    if (h->state == TDM_H1_LINGERING) {
+        h1_linger_drop(h, len);
+        return 0;
+    }
     if (h->state == TDM_H1_WAITING || h->pending_len > 0) {
         if (pending_append(h, data, len) != 0) {
             tdm_conn_close(conn);
@@ -496,7 +561,7 @@ void tdm_h1_conn_free(tdm_conn *conn)
     tdm_http_request *req = h->req;
     if (req != NULL) {
         req->conn = NULL;
-        if (req->state == TDM_HTTP_REQ_DISPATCHED) {
+        if (tdm_http_request_with_handler(req)) {
             /* The handler still holds it: it is freed when it responds. */
             tdm_http_request_cancelled(req);
         } else {
@@ -523,6 +588,15 @@ bool tdm_h1_conn_idle(const tdm_conn *conn)
 {
     const tdm_h1 *h = conn->h1;
     return h == NULL || (h->state == TDM_H1_IDLE && h->pending_len == 0 && h->req == NULL);
+}
+
+int64_t tdm_h1_linger_left_ms(const tdm_conn *conn)
+{
+    const tdm_h1 *h = conn->h1;
+    if (h == NULL || h->state != TDM_H1_LINGERING)
+        return -1;
+    uint64_t spent = uv_now(conn->srv->loop) - h->linger_start_ms;
+    return spent >= H1_LINGER_MS ? 0 : (int64_t)(H1_LINGER_MS - spent);
 }
 
 int64_t tdm_h1_header_started_ms(const tdm_conn *conn)

@@ -295,6 +295,8 @@ static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
         .service_name = spec->name,
         .reflection = rt->cfg.reflection,
         .send_stall_timeout_ms = (uint32_t)rt->cfg.send_stall_timeout_ms,
+        .max_connections = (uint32_t)rt->cfg.max_connections,
+        .max_connections_per_address = (uint32_t)rt->cfg.max_connections_per_address,
     };
     rt->server = tdm_server_new(&rt->loop, &sopts);
     if (rt->server == NULL) {

@@ -251,8 +251,23 @@ void tdm_conn_pause_read(tdm_conn *conn)
     conn->read_paused = true;
 }
 
+void tdm_conn_hold_read(tdm_conn *conn)
+{
+    conn->read_holds++;
+    tdm_conn_pause_read(conn);
+}
+
+void tdm_conn_release_read(tdm_conn *conn)
+{
+    conn->read_holds--;
+    if (conn->read_holds == 0 && conn->state != TDM_CONN_CLOSING)
+        tdm_conn_resume_read(conn);
+}
+
 void tdm_conn_resume_read(tdm_conn *conn)
 {
+    if (conn->read_holds > 0)
+        return; /* an admission is pending (tdm_conn_hold_read) */
     conn->read_paused = false;
     if (conn->state == TDM_CONN_CLOSING || conn->reading)
         return;
@@ -293,11 +308,85 @@ void tdm_conn_close_after_write(tdm_conn *conn)
         tdm_conn_close(conn);
 }
 
+/* ---- Connections per address ------------------------------------------------------------ */
+
+/* Connections are counted per client address in a small chained hash table whose
+ * entries live exactly as long as a connection from their address: at most one per
+ * open connection, so a flood of addresses is bounded by max_connections. */
+static tdm_address_count **address_slot(tdm_server *srv, const char *address)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = address; *c != '\0'; c++) {
+        h ^= (uint8_t)*c;
+        h *= 1099511628211ull;
+    }
+    tdm_address_count **slot = &srv->addresses[h % TDM_ADDRESS_BUCKETS];
+    while (*slot != NULL && strcmp((*slot)->address, address) != 0)
+        slot = &(*slot)->next;
+    return slot;
+}
+
+static void connections_metric(tdm_server *srv)
+{
+    if (srv->m_connections != NULL)
+        tdm_metric_set(srv->m_connections, (const char *const[]){srv->service_name},
+                       (double)srv->n_conns);
+}
+
+/* Whether a connection just accepted may stay: under max_connections in all and
+ * max_connections_per_address from its address. A refused one is counted in
+ * tandem_server_connections_refused_total and closed by the caller. */
+static bool conn_admit(tdm_server *srv, tdm_conn *conn)
+{
+    const char *reason = NULL;
+    tdm_address_count **slot = NULL;
+    if (srv->n_conns > srv->opts.max_connections) {
+        reason = "total";
+    } else if (conn->peer[0] != '\0') {
+        slot = address_slot(srv, conn->peer);
+        if (*slot != NULL && (*slot)->connections >= srv->opts.max_connections_per_address)
+            reason = "per_address";
+    }
+    if (reason != NULL) {
+        if (srv->m_connections_refused != NULL)
+            tdm_metric_inc(srv->m_connections_refused,
+                           (const char *const[]){srv->service_name, reason});
+        tdm_log_fields(TDM_LOG_DEBUG, NULL, "connection refused", "reason", reason, "address",
+                       conn->peer, NULL);
+        return false;
+    }
+    if (slot != NULL) {
+        if (*slot == NULL) {
+            /* Out of memory: the connection goes uncounted rather than refused. */
+            tdm_address_count *entry = calloc(1, sizeof(*entry));
+            if (entry == NULL)
+                return true;
+            memcpy(entry->address, conn->peer, sizeof(entry->address));
+            *slot = entry;
+        }
+        (*slot)->connections++;
+        conn->address = *slot;
+    }
+    return true;
+}
+
+static void conn_release_address(tdm_conn *conn)
+{
+    tdm_address_count *entry = conn->address;
+    conn->address = NULL;
+    if (entry == NULL || --entry->connections > 0)
+        return;
+    tdm_address_count **slot = address_slot(conn->srv, entry->address);
+    *slot = entry->next;
+    free(entry);
+}
+
 /* ---- Connection lifetime ----------------------------------------------------------------- */
 
 static void conn_free(tdm_conn *conn)
 {
     tdm_server *srv = conn->srv;
+    conn_release_address(conn);
     if (conn->prev != NULL)
         conn->prev->next = conn->next;
     else
@@ -305,6 +394,7 @@ static void conn_free(tdm_conn *conn)
     if (conn->next != NULL)
         conn->next->prev = conn->prev;
     srv->n_conns--;
+    connections_metric(srv);
     free(conn);
     tdm_server_check_drained(srv);
 }
@@ -377,12 +467,16 @@ static bool conn_check_stalls(tdm_conn *conn, uint64_t now, uint64_t *next)
     return true;
 }
 
+void tdm_conn_look_within(tdm_conn *conn, uint64_t ms)
+{
+    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= ms)
+        return;
+    uv_timer_start(&conn->timer, on_conn_timer, ms > 0 ? ms : 1, 0);
+}
+
 void tdm_conn_watch_output(tdm_conn *conn)
 {
-    uint64_t look = conn->srv->opts.send_stall_timeout_ms / 4;
-    if (conn->state == TDM_CONN_CLOSING || uv_timer_get_due_in(&conn->timer) <= look)
-        return;
-    uv_timer_start(&conn->timer, on_conn_timer, look > 0 ? look : 1, 0);
+    tdm_conn_look_within(conn, conn->srv->opts.send_stall_timeout_ms / 4);
 }
 
 /* One timer per connection: the HTTP/1.1 header timeout while a request's headers
@@ -414,6 +508,13 @@ static void on_conn_timer(uv_timer_t *t)
             }
             next = header - (uint64_t)started;
         }
+        int64_t linger = conn->proto == TDM_CONN_HTTP1 ? tdm_h1_linger_left_ms(conn) : -1;
+        if (linger == 0) {
+            tdm_conn_close(conn);
+            return;
+        }
+        if (linger > 0 && (uint64_t)linger < next)
+            next = (uint64_t)linger;
     }
     bool idle_now = conn->proto == TDM_CONN_H2      ? tdm_h2_conn_idle(conn)
                     : conn->proto == TDM_CONN_HTTP1 ? tdm_h1_conn_idle(conn)
@@ -465,6 +566,19 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     /* Small gRPC responses must not wait for Nagle. */
     uv_tcp_nodelay(&conn->tcp, 1);
+    struct sockaddr_storage peer;
+    int plen = sizeof(peer);
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&peer, &plen) == 0) {
+        if (peer.ss_family == AF_INET6)
+            uv_ip6_name((const struct sockaddr_in6 *)&peer, conn->peer, sizeof(conn->peer));
+        else if (peer.ss_family == AF_INET)
+            uv_ip4_name((const struct sockaddr_in *)&peer, conn->peer, sizeof(conn->peer));
+    }
+    connections_metric(srv);
+    if (!conn_admit(srv, conn)) {
+        tdm_conn_close(conn);
+        return;
+    }
     conn->last_activity_ms = conn->accept_ms = uv_now(srv->loop);
     uint32_t first = srv->opts.header_timeout_ms < srv->opts.idle_timeout_ms
                          ? srv->opts.header_timeout_ms
@@ -496,6 +610,10 @@ tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts)
         srv->opts.header_timeout_ms = TDM_HEADER_TIMEOUT_MS_DEFAULT;
     if (srv->opts.send_stall_timeout_ms == 0)
         srv->opts.send_stall_timeout_ms = TDM_SEND_STALL_TIMEOUT_MS_DEFAULT;
+    if (srv->opts.max_connections == 0)
+        srv->opts.max_connections = TDM_MAX_CONNECTIONS_DEFAULT;
+    if (srv->opts.max_connections_per_address == 0)
+        srv->opts.max_connections_per_address = TDM_MAX_CONNECTIONS_PER_ADDRESS_DEFAULT;
     srv->ready = false;
     srv->not_ready_reason = strdup("starting");
     tdm_metrics *reg = tdm_metrics_global();
@@ -510,6 +628,12 @@ tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts)
     srv->m_http = tdm_metric_counter(reg, "tandem_http_requests_total",
                                      "HTTP requests served, by route, method and status",
                                      "route,method,status");
+    srv->m_connections = tdm_metric_gauge(reg, "tandem_server_connections",
+                                          "Client connections open, by service", "service");
+    srv->m_connections_refused = tdm_metric_counter(
+        reg, "tandem_server_connections_refused_total",
+        "Client connections closed at accept: too many in all or from one address",
+        "service,reason");
     return srv;
 }
 

@@ -4,8 +4,10 @@
  * /readyz, /metrics, 404 for the rest.
  *
  * A request flows on_headers (which picks the body limit, or answers at once) →
- * body → on_request → exactly one tdm_http_respond. The request's arena is released
- * by whichever of "responded" and "transport done" happens last.
+ * body → on_request → exactly one tdm_http_respond. A handler may defer a request
+ * from on_headers (tdm_http_defer): its body is then read only up to
+ * TDM_ADMIT_BUFFER_BYTES until tdm_http_admit, and the handler owns it meanwhile. The request's
+ * arena is released by whichever of "responded" and "transport done" happens last.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,16 +102,124 @@ size_t tdm_http_request_on_headers(tdm_http_request *req)
     return srv->http.on_headers(req, srv->http.user);
 }
 
-void tdm_http_request_dispatch(tdm_http_request *req)
+bool tdm_http_request_dispatch(tdm_http_request *req)
 {
     tdm_server *srv = req->srv;
     if (req->state != TDM_HTTP_REQ_RECEIVING)
-        return;
+        return false;
+    req->body_complete = true;
+    if (req->admission == TDM_ADMISSION_PENDING)
+        return false; /* tdm_http_admit dispatches */
     req->state = TDM_HTTP_REQ_DISPATCHED;
     if (srv->http.on_request == NULL)
         default_on_request(req, NULL);
     else
         srv->http.on_request(req, srv->http.user);
+    return true;
+}
+
+bool tdm_http_request_with_handler(const tdm_http_request *req)
+{
+    return req->state == TDM_HTTP_REQ_DISPATCHED ||
+           (req->state == TDM_HTTP_REQ_RECEIVING && req->admission == TDM_ADMISSION_PENDING);
+}
+
+/* ---- Admission ------------------------------------------------------------------------------ */
+
+static void http_hold_read(tdm_http_request *req)
+{
+    if (req->version == 2) {
+        if (req->stream != NULL)
+            tdm_h2_hold_read(req->stream);
+        return;
+    }
+    if (req->holds_read || req->conn == NULL)
+        return;
+    req->holds_read = true;
+    tdm_conn_hold_read(req->conn);
+}
+
+static void http_release_read(tdm_http_request *req)
+{
+    if (req->version == 2) {
+        if (req->stream != NULL)
+            tdm_h2_release_read(req->stream);
+        return;
+    }
+    if (!req->holds_read)
+        return;
+    req->holds_read = false;
+    if (req->conn != NULL)
+        tdm_conn_release_read(req->conn);
+}
+
+void tdm_http_defer(tdm_http_request *req)
+{
+    if (req->state == TDM_HTTP_REQ_RECEIVING && req->admission == TDM_ADMISSION_NONE)
+        req->admission = TDM_ADMISSION_PENDING;
+}
+
+void tdm_http_request_body_grew(tdm_http_request *req, size_t body_len)
+{
+    if (req->admission == TDM_ADMISSION_PENDING && body_len >= TDM_ADMIT_BUFFER_BYTES)
+        http_hold_read(req);
+}
+
+static void respond_too_large(tdm_http_request *req)
+{
+    static const char msg[] = "{\"code\":8,\"message\":\"request body too large\"}";
+    tdm_http_respond(req, 413, "application/json", msg, sizeof(msg) - 1, NULL, 0);
+}
+
+bool tdm_http_request_too_large(tdm_http_request *req)
+{
+    if (req->admission == TDM_ADMISSION_PENDING) {
+        /* The handler owns the request until its admission ends: the 413 waits, and
+         * so does the rest of the body. */
+        req->refused_status = 413;
+        http_hold_read(req);
+        return true;
+    }
+    respond_too_large(req);
+    return false;
+}
+
+void tdm_http_admit(tdm_http_request *req)
+{
+    if (req->state != TDM_HTTP_REQ_RECEIVING || req->admission != TDM_ADMISSION_PENDING) {
+        tdm_log(TDM_LOG_ERROR, req->request_id, "HTTP request admitted twice or after its answer");
+        return;
+    }
+    req->admission = TDM_ADMISSION_ADMITTED;
+    http_release_read(req);
+    if (req->cancelled) {
+        /* The client went away meanwhile: release the request (nothing is sent). */
+        tdm_http_respond(req, 499, "text/plain", NULL, 0, NULL, 0);
+        return;
+    }
+    if (req->refused_status == 413) {
+        respond_too_large(req);
+        return;
+    }
+    if (req->body_complete)
+        tdm_http_request_dispatch(req);
+}
+
+const char *tdm_http_peer_address(const tdm_http_request *req)
+{
+    const tdm_conn *conn =
+        req->version == 2 ? (req->stream != NULL ? req->stream->conn : NULL) : req->conn;
+    return conn != NULL ? conn->peer : "";
+}
+
+void tdm_http_set_user(tdm_http_request *req, void *user)
+{
+    req->user = user;
+}
+
+void *tdm_http_user(const tdm_http_request *req)
+{
+    return req->user;
 }
 
 void tdm_http_request_cancelled(tdm_http_request *req)
@@ -117,7 +227,8 @@ void tdm_http_request_cancelled(tdm_http_request *req)
     if (req->state == TDM_HTTP_REQ_RESPONDED || req->cancelled)
         return;
     req->cancelled = true;
-    if (req->state == TDM_HTTP_REQ_RECEIVING && req->version == 2) {
+    if (req->state == TDM_HTTP_REQ_RECEIVING && req->version == 2 &&
+        req->admission != TDM_ADMISSION_PENDING) {
         /* The stream closed before its body was complete: the handler never got the
          * request, so nobody else will ever answer it. Finish it here (499, client
          * closed request - nothing is sent on a closed stream) so its record and its
@@ -173,6 +284,7 @@ void tdm_http_respond(tdm_http_request *req, int status, const char *content_typ
     }
     tdm_server *srv = req->srv;
     req->state = TDM_HTTP_REQ_RESPONDED;
+    http_release_read(req);
     if (req->counted) {
         req->counted = false;
         srv->in_flight--;

@@ -53,10 +53,14 @@
 #define TDM_HEADER_TIMEOUT_MS_DEFAULT 10000u
 /* Output that cannot be sent (peer window 0, or a socket that does not drain) for
  * this long ends the stream or the connection (TANDEM_SEND_STALL_TIMEOUT_MS). */
-#define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT 20000u
-#define TDM_GRPC_HEADER_BYTES             5u
-#define TDM_GRPC_TIMEOUT_MAX_DIGITS       8u
-#define TDM_HTTP1_MAX_PIPELINED_BYTES     (64u * 1024u)
+#define TDM_SEND_STALL_TIMEOUT_MS_DEFAULT       20000u
+#define TDM_GRPC_HEADER_BYTES                   5u
+#define TDM_GRPC_TIMEOUT_MAX_DIGITS             8u
+#define TDM_HTTP1_MAX_PIPELINED_BYTES           (64u * 1024u)
+#define TDM_RESPONSE_METADATA_MAX               4u /* entries a handler may add to a gRPC status */
+#define TDM_MAX_CONNECTIONS_DEFAULT             10000u
+#define TDM_MAX_CONNECTIONS_PER_ADDRESS_DEFAULT 256u
+#define TDM_ADDRESS_BUCKETS                     1024u /* hash buckets of connections per address */
 
 /* ---- gRPC wire helpers (grpc_wire.c) -------------------------------------------- */
 
@@ -181,8 +185,10 @@ typedef struct tdm_conn {
      * became non-zero: a backlog older than the send-stall timeout closes the
      * connection (a client that does not read). */
     uint64_t write_progress_ms;
-    uint64_t accept_ms; /* when accepted: the sniffing phase is timed from here */
-    uint8_t sniff[24];  /* first bytes, compared with the HTTP/2 client preface */
+    uint64_t accept_ms;                /* when accepted: the sniffing phase is timed from here */
+    char peer[48];                     /* the client's IP address as text ("" when unknown) */
+    struct tdm_address_count *address; /* its entry in srv->addresses, NULL when none */
+    uint8_t sniff[24];                 /* first bytes, compared with the HTTP/2 client preface */
     size_t sniff_len;
     /* HTTP/2 */
     nghttp2_session *h2;
@@ -190,6 +196,9 @@ typedef struct tdm_conn {
     size_t n_streams;
     tdm_flood_bucket rst_bucket, ping_bucket, settings_bucket;
     bool goaway_sent;
+    /* Streams whose admission is pending with TDM_ADMIT_BUFFER_BYTES of their message
+     * buffered: reading stays paused while there are any (grpc_call.c). */
+    unsigned read_holds;
     /* HTTP/1.1 */
     tdm_h1 *h1;
 } tdm_conn;
@@ -206,6 +215,8 @@ void tdm_conn_close_after_write(tdm_conn *conn);
 /* Output was queued: make sure the connection's timer looks for a send stall within
  * a quarter of the send-stall timeout (it may be set for the idle timeout). */
 void tdm_conn_watch_output(tdm_conn *conn);
+/* Make sure the connection's timer looks at it again within `ms`. */
+void tdm_conn_look_within(tdm_conn *conn, uint64_t ms);
 
 /* ---- Server state (server.c) ----------------------------------------------------- */
 
@@ -231,6 +242,13 @@ typedef enum tdm_server_state {
     TDM_SERVER_DRAINING,
     TDM_SERVER_STOPPED, /* done() has run; freed when the last call completes */
 } tdm_server_state;
+
+/* Connections open from one client address (server.c). */
+typedef struct tdm_address_count {
+    struct tdm_address_count *next; /* in its bucket */
+    uint32_t connections;
+    char address[48];
+} tdm_address_count;
 
 struct tdm_server {
     uv_loop_t *loop;
@@ -259,6 +277,8 @@ struct tdm_server {
     size_t write_pool_n;
     /* Metrics (through the global registry). */
     tdm_metric *m_calls, *m_duration, *m_in_flight, *m_http;
+    tdm_metric *m_connections, *m_connections_refused;
+    tdm_address_count *addresses[TDM_ADDRESS_BUCKETS];
 };
 
 /* Called when a connection is freed or a call/request completes during shutdown. */
@@ -342,6 +362,11 @@ struct tdm_h2_stream {
     const tdm_srv_method *rpc;
     tdm_call_context ctx;
     int health_last; /* Watch: last status sent, -1 none */
+    bool holds_read; /* counted in conn->read_holds */
+    /* Response metadata set by the handler (tdm_call_set_response_metadata), sent
+     * with the status. */
+    tdm_http_header *response_md; /* TDM_RESPONSE_METADATA_MAX entries, in the arena */
+    size_t n_response_md;
 };
 
 /* Serve the connection as h2c; `data` is the first bytes read (including the
@@ -378,9 +403,16 @@ void tdm_h2_stream_release(tdm_h2_stream *s);
 /* ---- gRPC calls (grpc_call.c) ---------------------------------------------------- */
 
 typedef enum tdm_call_state {
-    TDM_CALL_RUNNING = 0, /* with its handler */
+    TDM_CALL_RUNNING = 0, /* with its admit hook or its handler */
     TDM_CALL_COMPLETED,   /* respond/fail happened */
 } tdm_call_state;
+
+/* Admission (tdm_rpc_service_def.admit) of a running call. */
+typedef enum tdm_call_admission {
+    TDM_ADMISSION_NONE = 0, /* the service has no admit hook */
+    TDM_ADMISSION_PENDING,  /* the hook runs; the message is read up to a bound */
+    TDM_ADMISSION_ADMITTED, /* the handler runs once the message is complete */
+} tdm_call_admission;
 
 struct tdm_call {
     tdm_call_state state;
@@ -397,11 +429,26 @@ struct tdm_call {
     uv_timer_t deadline_timer;
     bool timer_open;
     uint64_t start_ns;
+    tdm_call_admission admission;
+    bool message_ready; /* the request message is complete (END_STREAM seen) */
+    bool dispatched;    /* the handler was called */
+    void *user;         /* tdm_call_set_user */
 };
 
 /* The request of a gRPC stream is complete (END_STREAM): build the call in the
  * stream's arena, unpack the request and run the handler. */
 void tdm_call_start(tdm_h2_stream *s);
+/* The headers of a call whose service has an admit hook are valid: build the call
+ * and run the hook while the message is still arriving. */
+void tdm_call_begin_admission(tdm_h2_stream *s);
+/* The stream is refused by the transport (malformed or oversized message) while its
+ * call waits for admission: the client gets `code` and `message`, and the call
+ * completes when its admit hook ends. */
+void tdm_call_refuse(tdm_call *call, tdm_code code, const char *message);
+/* While a call's admission is pending: hold the connection's reading once the
+ * stream has buffered TDM_ADMIT_BUFFER_BYTES (h2_server.c), and let it go. */
+void tdm_h2_hold_read(tdm_h2_stream *s);
+void tdm_h2_release_read(tdm_h2_stream *s);
 /* Validate gRPC request headers (deadline, context, request id) into s; returns
  * NULL or the status to refuse the stream with (caller frees). */
 tdm_status *tdm_call_check_headers(tdm_h2_stream *s);
@@ -463,6 +510,13 @@ struct tdm_http_request {
     void (*cancel_fn)(void *arg);
     void *cancel_arg;
     uint64_t start_ns;
+    /* tdm_http_defer/tdm_http_admit. While PENDING the handler owns the request as if
+     * dispatched: the transport neither frees nor answers it. */
+    tdm_call_admission admission;
+    bool body_complete; /* the whole body arrived (dispatch was asked for) */
+    bool holds_read;    /* HTTP/1.1: counted in conn->read_holds (HTTP/2: the stream's) */
+    int refused_status; /* the transport's answer (413) held back by a pending admission */
+    void *user;
 };
 
 /* Fill request fields shared by both versions (path/query split, request id). */
@@ -470,8 +524,21 @@ int tdm_http_request_init(tdm_http_request *req, const char *target);
 /* Run the handler's on_headers; returns the body limit (0 and responded if it
  * answered already). */
 size_t tdm_http_request_on_headers(tdm_http_request *req);
-void tdm_http_request_dispatch(tdm_http_request *req);
+/* The body is complete: run on_request, unless the admission is pending (then
+ * tdm_http_admit does). Returns whether on_request ran. */
+bool tdm_http_request_dispatch(tdm_http_request *req);
 void tdm_http_request_cancelled(tdm_http_request *req);
+/* The body has grown to body_len: while the admission is pending, hold reading past
+ * TDM_ADMIT_BUFFER_BYTES. */
+void tdm_http_request_body_grew(tdm_http_request *req, size_t body_len);
+/* The body is over the limit: answer 413 now, or once a pending admission ends.
+ * Returns true when the answer was held back (the request is still receiving). */
+bool tdm_http_request_too_large(tdm_http_request *req);
+/* Whether the handler holds the request (dispatched, or its admission pending). */
+bool tdm_http_request_with_handler(const tdm_http_request *req);
+/* Reading held by a request or stream: the connection reads only without holds. */
+void tdm_conn_hold_read(tdm_conn *conn);
+void tdm_conn_release_read(tdm_conn *conn);
 void tdm_http_metrics(tdm_server *srv, const tdm_http_request *req, int status);
 
 /* HTTP/1.1 (http1.c). */
@@ -488,5 +555,8 @@ void tdm_h1_resume(tdm_conn *conn);
 bool tdm_h1_conn_idle(const tdm_conn *conn);
 /* Header timeout passed (ms since the request began), or -1 when not in headers. */
 int64_t tdm_h1_header_started_ms(const tdm_conn *conn);
+/* Lingering after an early answer: ms left before closing (0: time is up), or -1
+ * when not lingering. */
+int64_t tdm_h1_linger_left_ms(const tdm_conn *conn);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_guard.h"
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
@@ -28,6 +29,7 @@ typedef struct auth_op {
     void *arg;
     uint8_t hash[GW_KEY_HASH_BYTES];
     gw_principal p;
+    const char *address; /* the client's, for the failed-authentication limit */
 } auth_op;
 
 static gw_store_ctx store_ctx(auth_op *op)
@@ -48,6 +50,13 @@ static void fail(auth_op *op, tdm_status *st, uint32_t retry_after_s)
 static tdm_status *unauthenticated(void)
 {
     return tdm_status_new(TDM_UNAUTHENTICATED, "missing, invalid or revoked API key");
+}
+
+/* Missing, malformed, unknown or revoked: counted against the client's address. */
+static void fail_unauthenticated(auth_op *op)
+{
+    gw_auth_guard_failed(op->gw->guard, op->address, uv_now(tdm_runtime_loop(op->gw->rt)));
+    fail(op, unauthenticated(), 0);
 }
 
 static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
@@ -116,9 +125,10 @@ static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
         return;
     }
     if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0) {
-        fail(op, unauthenticated(), 0);
+        fail_unauthenticated(op);
         return;
     }
+    gw_auth_guard_verified(op->gw->guard, op->hash, uv_now(tdm_runtime_loop(op->gw->rt)));
     gw_key_row *k = &rows[0];
     op->p.key_id = k->id;
     op->p.key_tenant_id = k->tenant_id;
@@ -160,6 +170,14 @@ void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uin
                      const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
                      gw_auth_cb cb, void *arg)
 {
+    gw_auth_resolve_from(gw, NULL, arena, request_id, deadline_ms, authorization, tenant_ref, ra,
+                         cb, arg);
+}
+
+void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
+                          const char *request_id, uint64_t deadline_ms, const char *authorization,
+                          const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb, void *arg)
+{
     auth_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL) {
         cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
@@ -178,12 +196,31 @@ void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uin
         fail(op, tdm_status_new(TDM_UNAVAILABLE, "the gateway is starting; retry shortly"), 0);
         return;
     }
+    /* Copied: the connection (and its text) may be gone when the lookup answers. */
+    op->address = address != NULL ? tdm_arena_strdup(arena, address) : NULL;
     const char *token = NULL;
     size_t len = 0;
-    if (!gw_bearer_token(authorization, &token, &len) || gw_key_hash(token, len, op->hash) != 0) {
-        fail(op, unauthenticated(), 0);
+    bool well_formed =
+        gw_bearer_token(authorization, &token, &len) && gw_key_hash(token, len, op->hash) == 0;
+    /* An address past its failed-authentication limit is answered without a lookup,
+     * unless its key is one this replica verified lately (a good client behind the
+     * same NAT as a bad one); that key is still looked up and checked as usual. */
+    uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
+    uint32_t blocked = gw_auth_guard_blocked(gw->guard, address, now);
+    if (blocked > 0 &&
+        !(well_formed && gw_auth_guard_recently_verified(gw->guard, op->hash, now))) {
+        tdm_metric_inc(gw->m_auth_blocked, NULL);
+        fail(op,
+             tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                            "too many failed authentications from this address; retry later"),
+             blocked);
         return;
     }
+    if (!well_formed) {
+        fail_unauthenticated(op);
+        return;
+    }
+    tdm_metric_inc(gw->m_key_lookups, NULL);
     gw_store_ctx c = store_ctx(op);
     if (gw_store_key_by_hash(&c, op->hash, key_found, op) != 0)
         fail(op, tdm_status_new(TDM_UNAVAILABLE, "the key directory is unavailable"), 0);

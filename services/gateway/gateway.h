@@ -38,6 +38,10 @@ typedef struct gw_state {
     uv_timer_t touch_timer;
     bool touch_timer_open;
     tdm_metric *m_requests, *m_duration, *m_ratelimited;
+    /* Failed authentications per client address (auth_guard.h); key lookups made and
+     * requests refused by that limit without one. */
+    struct gw_auth_guard *guard;
+    tdm_metric *m_key_lookups, *m_auth_blocked;
     /* Peer health (enrolment, matching, feedback), probed every second. peer_ok: the
      * last probe answered SERVING (readiness). unresponsive: the last probes all timed
      * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers.
@@ -73,6 +77,14 @@ typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
 void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
                      const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
                      gw_auth_cb cb, void *arg);
+
+/* gw_auth_resolve for a client at `address` (its IP address as text; NULL: not
+ * known), which counts the client's failed authentications and, past the limit,
+ * refuses it RESOURCE_EXHAUSTED (retry_after_s set) without looking the key up. */
+void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
+                          const char *request_id, uint64_t deadline_ms, const char *authorization,
+                          const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb,
+                          void *arg);
 
 /* Remember that a key was used; written in the next batch. */
 void gw_auth_touch(gw_state *gw, const char *key_id);

@@ -4,9 +4,11 @@
  * authentication into the runtime.
  * Ready when the database is reachable and every service it forwards to answers.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_guard.h"
 #include "gateway.h"
 #include "gateway_migrations.h"
 #include "tandem/log.h"
@@ -17,6 +19,47 @@
  * batch and of peer probes may still run while the runtime closes the pool and the
  * peers, after the shutdown hook. */
 static gw_state *STATE;
+
+/* A gateway-only setting: a whole number in [min, max], or `fallback` when unset. */
+static tdm_status *env_uint(const char *name, uint32_t fallback, uint32_t min, uint32_t max,
+                            uint32_t *out)
+{
+    const char *v = getenv(name);
+    *out = fallback;
+    if (v == NULL || v[0] == '\0')
+        return NULL;
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max)
+        return tdm_status_new(TDM_INVALID_ARGUMENT, "%s must be a whole number from %u to %u", name,
+                              min, max);
+    *out = (uint32_t)n;
+    return NULL;
+}
+
+/* Failed authentications per client address (auth_guard.h). */
+static tdm_status *guard_init(gw_state *gw)
+{
+    uint32_t failures, window_ms;
+    tdm_status *st = env_uint("TANDEM_AUTH_FAILURES_PER_ADDRESS", GW_GUARD_FAILURES_DEFAULT, 1,
+                              1000000, &failures);
+    if (st == NULL)
+        st = env_uint("TANDEM_AUTH_FAILURE_WINDOW_MS", GW_GUARD_WINDOW_MS_DEFAULT, 100, 3600000,
+                      &window_ms);
+    if (st != NULL)
+        return st;
+    gw->guard = gw_auth_guard_new(failures, window_ms);
+    if (gw->guard == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    tdm_metrics *reg = tdm_metrics_global();
+    gw->m_key_lookups = tdm_metric_counter(reg, "tandem_gateway_key_lookups_total",
+                                           "API keys looked up in the database", NULL);
+    gw->m_auth_blocked = tdm_metric_counter(
+        reg, "tandem_gateway_auth_address_limited_total",
+        "Requests refused (429) because their address failed to authenticate too often", NULL);
+    return NULL;
+}
 
 static tdm_status *gateway_init(tdm_runtime *rt)
 {
@@ -46,7 +89,9 @@ static tdm_status *gateway_init(tdm_runtime *rt)
                                            "Requests refused by a key's rate limit", NULL);
     STATE = gw;
     tdm_runtime_set_user(rt, gw);
-    tdm_status *st = gw_tenant_register(gw);
+    tdm_status *st = guard_init(gw);
+    if (st == NULL)
+        st = gw_tenant_register(gw);
     if (st == NULL)
         st = gw_webhook_register(gw);
     if (st == NULL)

@@ -3,12 +3,13 @@
  * tandem.v1 service the gateway does not implement itself, and gw_forward(), which
  * the REST front uses too.
  *
- * The transport (server.h) dispatches only registered services and hands handlers a
- * decoded request; it has no hook for raw, unregistered paths. So the gateway
- * registers a forwarding definition per service descriptor and re-packs the decoded
- * request (decode-then-forward); the response bytes from the service are unpacked
- * once to hand to tdm_call_respond. Protobuf-c keeps unknown fields through a decode
- * and pack, so nothing a newer client sends is lost on the way.
+ * The transport (server.h) dispatches only registered services, so the gateway
+ * registers a forwarding definition per service descriptor. Each method checks the
+ * caller's key from the metadata alone (the admit hook), before more than
+ * TDM_ADMIT_BUFFER_BYTES of the message is read, and forwards the message's bytes
+ * undecoded; the service's answer goes back undecoded too. So a caller without a key
+ * cannot make the gateway hold or decode its megabytes, and nothing a newer client
+ * sends is lost on the way.
  *
  * The client's own x-tandem-context-bin never travels on: the outgoing metadata is
  * built here from the authenticated key (the context, x-request-id,
@@ -161,16 +162,22 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
 
 /* ---- the gRPC door ---------------------------------------------------------------------- */
 
-void gw_grpc_complete(tdm_call *call, uint64_t start_ms, const char *request_id,
-                      const gw_principal *p, tdm_status *st, const ProtobufCMessage *response)
+/* The access log line of a gRPC call at the gateway; written before completing,
+ * which may free the call. */
+static void grpc_access_log(tdm_call *call, uint64_t start_ms, const char *request_id,
+                            const gw_principal *p, tdm_code code)
 {
-    /* The access log line first: completing may free the call. */
     char ms[32];
     snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(uv_now(tdm_call_loop(call)) - start_ms));
     tdm_log_fields(TDM_LOG_INFO, request_id, "grpc call", "path", tdm_call_path(call), "code",
-                   tdm_code_name(st != NULL ? st->code : TDM_OK), "duration_ms", ms, "key_id",
-                   p != NULL ? p->key_id : NULL, "tenant_id", p != NULL ? p->tenant_id : NULL,
-                   NULL);
+                   tdm_code_name(code), "duration_ms", ms, "key_id", p != NULL ? p->key_id : NULL,
+                   "tenant_id", p != NULL ? p->tenant_id : NULL, NULL);
+}
+
+void gw_grpc_complete(tdm_call *call, uint64_t start_ms, const char *request_id,
+                      const gw_principal *p, tdm_status *st, const ProtobufCMessage *response)
+{
+    grpc_access_log(call, start_ms, request_id, p, st != NULL ? st->code : TDM_OK);
     if (st != NULL)
         tdm_call_fail(call, st);
     else
@@ -182,25 +189,35 @@ typedef struct grpc_forward {
     tdm_call *call;
     uint64_t start_ms;
     const gw_principal *principal;
-    const ProtobufCMethodDescriptor *method;
     const char *peer;
-    const ProtobufCMessage *request;
     const char *request_id;
     uint64_t deadline_ms;
 } grpc_forward;
 
+/* The service's answer goes back to the client as it came, undecoded. */
 static void grpc_forward_done(void *arg, tdm_status *st, const uint8_t *response, size_t len)
 {
     grpc_forward *g = arg;
-    ProtobufCMessage *m = NULL;
-    if (st == NULL) {
-        m = protobuf_c_message_unpack(g->method->output,
-                                      tdm_arena_protobuf_allocator(tdm_call_arena(g->call)), len,
-                                      response);
-        if (m == NULL)
-            st = tdm_status_new(TDM_INTERNAL, "the service answered garbage");
+    if (st != NULL) {
+        gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, NULL);
+        return;
     }
-    gw_grpc_complete(g->call, g->start_ms, g->request_id, g->principal, st, m);
+    grpc_access_log(g->call, g->start_ms, g->request_id, g->principal, TDM_OK);
+    tdm_call_respond_bytes(g->call, response, len);
+}
+
+/* The message is complete and its caller admitted: forward its bytes undecoded (the
+ * owning service validates it; unknown fields of a newer client travel on). */
+static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+{
+    (void)request;
+    (void)data;
+    grpc_forward *g = tdm_call_user(call);
+    size_t len = 0;
+    const uint8_t *bytes = tdm_call_request_bytes(call, &len);
+    gw_forward(g->gw, g->peer, tdm_call_path(call), bytes != NULL ? bytes : (const uint8_t *)"",
+               len, g->principal, g->request_id, tdm_call_metadata(call, "idempotency-key", NULL),
+               g->deadline_ms, tdm_call_arena(call), grpc_forward_done, g);
 }
 
 static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p,
@@ -208,22 +225,22 @@ static void grpc_forward_authed(void *arg, tdm_status *st, const gw_principal *p
 {
     grpc_forward *g = arg;
     if (st != NULL) {
+        if (st->code == TDM_RESOURCE_EXHAUSTED && retry_after_s > 0) {
+            /* As REST's Retry-After: whole seconds. */
+            char retry[16];
+            snprintf(retry, sizeof(retry), "%u", retry_after_s);
+            tdm_call_set_response_metadata(g->call, "retry-after", retry);
+        }
         gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL, st, NULL);
         return;
     }
-    tdm_arena *a = tdm_call_arena(g->call);
-    g->principal = tdm_arena_memdup(a, p, sizeof(*p));
-    size_t len = protobuf_c_message_get_packed_size(g->request);
-    uint8_t *buf = tdm_arena_alloc(a, len + 1);
-    if (buf == NULL || g->principal == NULL) {
+    g->principal = tdm_arena_memdup(tdm_call_arena(g->call), p, sizeof(*p));
+    if (g->principal == NULL) {
         gw_grpc_complete(g->call, g->start_ms, g->request_id, NULL,
                          tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    protobuf_c_message_pack(g->request, buf);
-    gw_forward(g->gw, g->peer, tdm_call_path(g->call), buf, len, g->principal, g->request_id,
-               tdm_call_metadata(g->call, "idempotency-key", NULL), g->deadline_ms, a,
-               grpc_forward_done, g);
+    tdm_call_admit(g->call);
 }
 
 static bool method_reads(const char *name)
@@ -232,7 +249,10 @@ static bool method_reads(const char *name)
            strncmp(name, "Score", 5) == 0 || strncmp(name, "Suggest", 7) == 0;
 }
 
-static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+/* The call's metadata is complete, its message still arriving: the key is checked
+ * now, so a caller without one is refused before the gateway holds more than
+ * TDM_ADMIT_BUFFER_BYTES of what it sends, and nothing of it is ever decoded. */
+static void grpc_forward_admit(tdm_call *call, void *data)
 {
     gw_state *gw = data;
     tdm_arena *a = tdm_call_arena(call);
@@ -247,23 +267,10 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
     g->gw = gw;
     g->call = call;
     g->start_ms = uv_now(tdm_call_loop(call));
-    g->request = request;
     g->peer = gw_service_peer(service);
     g->request_id = gw_grpc_request_id(call);
     g->deadline_ms = tdm_call_ctx(call)->deadline_ms;
-    const ProtobufCServiceDescriptor *sd = NULL;
-    if (strcmp(service, tandem__v1__enrolment_service__descriptor.name) == 0)
-        sd = &tandem__v1__enrolment_service__descriptor;
-    else if (strcmp(service, tandem__v1__matching_service__descriptor.name) == 0)
-        sd = &tandem__v1__matching_service__descriptor;
-    else if (strcmp(service, tandem__v1__feedback_service__descriptor.name) == 0)
-        sd = &tandem__v1__feedback_service__descriptor;
-    g->method = sd != NULL ? protobuf_c_service_descriptor_get_method_by_name(sd, slash + 1) : NULL;
-    if (g->method == NULL) {
-        gw_grpc_complete(call, g->start_ms, g->request_id, NULL,
-                         tdm_status_new(TDM_UNIMPLEMENTED, "unknown method %s", path), NULL);
-        return;
-    }
+    tdm_call_set_user(call, g);
     /* The route table's scope when the method has a REST binding, so both doors agree;
      * otherwise the naming rule (reads are Get*, List*, Score*, Suggest*). */
     gw_route_auth ra;
@@ -272,9 +279,10 @@ static void grpc_forward_handler(tdm_call *call, const ProtobufCMessage *request
         ra = *declared;
     else
         gw_service_method_auth(service, slash + 1, method_reads(slash + 1), &ra);
-    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
-                    tdm_call_metadata(call, "authorization", NULL),
-                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed, g);
+    gw_auth_resolve_from(gw, tdm_call_peer_address(call), a, g->request_id, g->deadline_ms,
+                         tdm_call_metadata(call, "authorization", NULL),
+                         tdm_call_metadata(call, GW_TENANT_HEADER, NULL), &ra, grpc_forward_authed,
+                         g);
 }
 
 /* The forwarding definitions: static, because the server keeps pointers to them
@@ -312,6 +320,8 @@ tdm_status *gw_passthrough_register(gw_state *gw)
             .n_methods = sd->n_methods,
             .require_context = false,
             .service_data = gw,
+            .admit = grpc_forward_admit,
+            .raw_requests = true,
         };
         tdm_status *st = tdm_server_add_service(tdm_runtime_server(gw->rt), &FORWARD_DEFS[s]);
         if (st != NULL)

@@ -173,6 +173,10 @@ static void forward_done(void *arg, tdm_status *st, const uint8_t *response, siz
     respond_message(op, m);
 }
 
+/* The key was checked from the headers alone, while the body may still be arriving
+ * (the transport reads at most TDM_ADMIT_BUFFER_BYTES of it meanwhile): a caller
+ * without a valid key is answered now; otherwise the body is read and on_request
+ * goes on. */
 static void authed(void *arg, tdm_status *st, const gw_principal *p, uint32_t retry_after_s)
 {
     rest_op *op = arg;
@@ -180,17 +184,24 @@ static void authed(void *arg, tdm_status *st, const gw_principal *p, uint32_t re
         respond_error(op, st, retry_after_s);
         return;
     }
-    tdm_arena *a = tdm_http_arena(op->req);
-    op->principal = tdm_arena_memdup(a, p, sizeof(*p));
+    op->principal = tdm_arena_memdup(tdm_http_arena(op->req), p, sizeof(*p));
     if (op->principal == NULL) {
         respond_error(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), 0);
         return;
     }
+    tdm_http_admit(op->req);
+}
+
+/* The body is complete and the caller admitted: build the request message and send
+ * it to the method's owner. */
+static void call_method(rest_op *op)
+{
+    tdm_arena *a = tdm_http_arena(op->req);
     size_t body_len = 0;
     const uint8_t *body = tdm_http_body(op->req, &body_len);
     const char *query = tdm_http_query(op->req);
-    st = tdm_rest_build_request(&op->match, query, strlen(query), (const char *)body, body_len, a,
-                                &op->msg);
+    tdm_status *st = tdm_rest_build_request(&op->match, query, strlen(query), (const char *)body,
+                                            body_len, a, &op->msg);
     if (st != NULL) {
         respond_error(op, st, 0);
         return;
@@ -243,15 +254,34 @@ static bool match_or_answer(tdm_http_request *req, tdm_rest_match *m, uint64_t n
     return false;
 }
 
+/* Headers are complete: route, then check the key before the body is read (the
+ * request waits for its admission, see authed). */
 static size_t on_headers(tdm_http_request *req, void *user)
 {
     if (runtime_path(tdm_http_path(req)))
         return 0;
-    tdm_rest_match m;
-    memset(&m, 0, sizeof(m));
-    if (!match_or_answer(req, &m, uv_now(tdm_http_loop(req))))
+    uint64_t now = uv_now(tdm_http_loop(req));
+    rest_op *op = tdm_arena_calloc(tdm_http_arena(req), 1, sizeof(*op));
+    if (op == NULL) {
+        respond_error_as(req, NULL, 0, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"),
+                         NULL, 0, now, NULL);
         return 0;
-    return m.route->max_request_bytes;
+    }
+    op->req = req;
+    op->start_ms = now;
+    if (!match_or_answer(req, &op->match, now))
+        return 0;
+    op->auth = &ROUTE_AUTH[op->match.route - tdm_rest_routes];
+    op->request_id = tdm_http_request_id(req);
+    op->deadline_ms = now + REST_TIMEOUT_MS;
+    size_t max_body = op->match.route->max_request_bytes;
+    tdm_http_set_user(req, op);
+    tdm_http_defer(req);
+    gw_auth_resolve_from(GW, tdm_http_peer_address(req), tdm_http_arena(req), op->request_id,
+                         op->deadline_ms, tdm_http_header_get(req, "Authorization"),
+                         tdm_http_header_get(req, "X-Tandem-Tenant"), op->auth, authed, op);
+    /* Answered already (no key): the transport sees it and ignores the limit. */
+    return max_body;
 }
 
 static void on_request(tdm_http_request *req, void *user)
@@ -268,22 +298,13 @@ static void on_request(tdm_http_request *req, void *user)
         tdm_server_default_http_request(req);
         return;
     }
-    rest_op *op = tdm_arena_calloc(tdm_http_arena(req), 1, sizeof(*op));
-    if (op == NULL) {
-        respond_error_as(req, NULL, 0, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"),
-                         NULL, 0, now, NULL);
+    rest_op *op = tdm_http_user(req);
+    if (op == NULL || op->principal == NULL) {
+        respond_error_as(req, NULL, 0, tdm_status_new(TDM_INTERNAL, "internal error"), NULL, 0, now,
+                         NULL);
         return;
     }
-    op->req = req;
-    op->start_ms = now;
-    if (!match_or_answer(req, &op->match, now))
-        return;
-    op->auth = &ROUTE_AUTH[op->match.route - tdm_rest_routes];
-    op->request_id = tdm_http_request_id(req);
-    op->deadline_ms = now + REST_TIMEOUT_MS;
-    gw_auth_resolve(GW, tdm_http_arena(req), op->request_id, op->deadline_ms,
-                    tdm_http_header_get(req, "Authorization"),
-                    tdm_http_header_get(req, "X-Tandem-Tenant"), op->auth, authed, op);
+    call_method(op);
 }
 
 /* The authorisation of a route from its declared scope. */
