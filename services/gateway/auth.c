@@ -166,14 +166,6 @@ static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
     resolve_tenant(op);
 }
 
-void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
-                     const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
-                     gw_auth_cb cb, void *arg)
-{
-    gw_auth_resolve_from(gw, NULL, arena, request_id, deadline_ms, authorization, tenant_ref, ra,
-                         cb, arg);
-}
-
 void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
                           const char *request_id, uint64_t deadline_ms, const char *authorization,
                           const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb, void *arg)

@@ -73,14 +73,9 @@ typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
  * key's rate limit, the route's scope and tenancy rules, resolving `tenant_ref`
  * (X-Tandem-Tenant, may be NULL). Keys are looked up on every request, so a revoked
  * key is refused from the next request on. Always calls cb exactly once, possibly
- * before returning. */
-void gw_auth_resolve(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
-                     const char *authorization, const char *tenant_ref, const gw_route_auth *ra,
-                     gw_auth_cb cb, void *arg);
-
-/* gw_auth_resolve for a client at `address` (its IP address as text; NULL: not
- * known), which counts the client's failed authentications and, past the limit,
- * refuses it RESOURCE_EXHAUSTED (retry_after_s set) without looking the key up. */
+ * before returning. The client is at `address` (its IP address as text; NULL: not
+ * known): its failed authentications are counted and, past the limit, it is refused
+ * RESOURCE_EXHAUSTED (retry_after_s set) without the key being looked up. */
 void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
                           const char *request_id, uint64_t deadline_ms, const char *authorization,
                           const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb,
@@ -97,7 +92,7 @@ void gw_auth_stop(gw_state *gw);
 typedef void (*gw_tenant_cb)(void *arg, tdm_status *st, ProtobufCMessage *response);
 
 /* Run TenantService.<method> for an authenticated caller (platform-only rules already
- * applied by gw_auth_resolve; the per-method ones here). idempotency_key may be NULL.
+ * applied by gw_auth_resolve_from; the per-method ones here). idempotency_key may be NULL.
  * Always calls cb once; response lives in arena. */
 void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
                     const gw_principal *p, const char *idempotency_key, const char *request_id,

@@ -72,7 +72,9 @@ void gw_grpc_local(tdm_call *call, const ProtobufCMessage *request, gw_state *gw
         tdm_call_fail(call, tdm_status_new(TDM_UNIMPLEMENTED, "unknown method"));
         return;
     }
-    gw_auth_resolve(gw, a, g->request_id, g->deadline_ms,
-                    tdm_call_metadata(call, "authorization", NULL),
-                    tdm_call_metadata(call, GW_TENANT_HEADER, NULL), ra, local_authed, g);
+    /* With the client's address, so failed authentications count against it here as
+     * on every other door. */
+    gw_auth_resolve_from(gw, tdm_call_peer_address(call), a, g->request_id, g->deadline_ms,
+                         tdm_call_metadata(call, "authorization", NULL),
+                         tdm_call_metadata(call, GW_TENANT_HEADER, NULL), ra, local_authed, g);
 }

@@ -100,7 +100,7 @@ int64_t gw_webhook_retry_delay_ms(int attempts, int64_t base_ms);
 /* ---- webhook.c: the service --------------------------------------------------------- */
 
 /* Run WebhookService.<method> for an authenticated caller (admin scope and the tenant
- * already checked by gw_auth_resolve). Always calls cb once; response in arena. */
+ * already checked by gw_auth_resolve_from). Always calls cb once; response in arena. */
 void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *request,
                      const gw_principal *p, const char *idempotency_key, const char *request_id,
                      uint64_t deadline_ms, tdm_arena *arena, gw_tenant_cb cb, void *arg);
