@@ -300,7 +300,8 @@ static void csr_free(csr *g)
 
 static bool csr_build(edge_vec *e, uint32_t ne, int64_t scale, int64_t offset, csr *g)
 {
-    qsort(e->v, e->n, sizeof *e->v, cmp_edge3);
+    if (e->n > 0) /* an empty graph has no array: qsort must not see NULL */
+        qsort(e->v, e->n, sizeof *e->v, cmp_edge3);
     size_t n = 0;
     for (size_t k = 0; k < e->n; k++)
         if (n == 0 || cmp_edge3(&e->v[n - 1], &e->v[k]) != 0)
@@ -498,6 +499,15 @@ static bool pricing_order(pricer *p)
     return true;
 }
 
+static void report(const pricer *p, uint32_t round, const tdm_assign_result *r, uint64_t violated,
+                   size_t graph_pairs)
+{
+    if (p->in->progress == NULL)
+        return;
+    tdm_assign_progress pg = {round, r->stats.pairs_scored, violated, graph_pairs};
+    p->in->progress(p->in->ctx, &pg);
+}
+
 static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,
                                      uint64_t *seats)
 {
@@ -573,6 +583,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
             goto done;
         }
     }
+    report(&p, 0, r, 0, 0);
     st = collect_candidates(&p, in->capacity, &edges);
     if (st != TDM_ASSIGN_OK)
         goto done;
@@ -636,6 +647,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
                 goto done;
             }
         }
+        report(&p, round + 1, r, violated, g.m);
         if (violated == 0) {
             r->stats.certified = true; /* near misses need not be added: nothing improves */
             break;
