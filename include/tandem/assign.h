@@ -263,7 +263,13 @@ typedef struct tdm_assign_pricing {
     unsigned threads;                /* scanning threads (0: online CPUs) */
     uint32_t max_rounds;             /* give up certification after this many rounds (0: 100) */
     tdm_assign_progress_fn progress; /* may be NULL; called with ctx */
+    /* Pricing skips pairs by bounds kept per block of this many consecutive mentees
+     * (a power of two, at most 64): mentees in the same block should be alike. 0: the
+     * smallest that fits 256 MB; TDM_ASSIGN_NO_BOUND_BLOCKS: none. */
+    uint32_t bound_block;
 } tdm_assign_pricing;
+
+#define TDM_ASSIGN_NO_BOUND_BLOCKS UINT32_MAX
 
 /*
  * OPTIMAL (MAX_PARTICIPATION or MAX_SCORE; MAXIMIN is TDM_ASSIGN_E_UNSUPPORTED) over every
