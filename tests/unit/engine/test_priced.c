@@ -44,6 +44,33 @@ static void fill_scores(matrix_ctx *m, uint64_t *rng, uint32_t holes_percent)
     free(pop);
 }
 
+/* A random size (a minimum plus up to span - 1 more of each side), its weight matrix
+ * (unfilled) and capacities from cap_min to 3; the caller frees the capacities and m->w. */
+static uint32_t *instance_new(matrix_ctx *m, uint64_t *rng, uint32_t nm_min, uint32_t nm_span,
+                              uint32_t ne_min, uint32_t ne_span, uint32_t cap_min)
+{
+    m->nm = nm_min + (uint32_t)(brute_rand(rng) % nm_span);
+    m->ne = ne_min + (uint32_t)(brute_rand(rng) % ne_span);
+    m->w = malloc(sizeof *m->w * m->nm * m->ne);
+    uint32_t *cap = malloc(sizeof *cap * m->nm);
+    for (uint32_t i = 0; i < m->nm; i++)
+        cap[i] = cap_min + (uint32_t)(brute_rand(rng) % (4 - cap_min));
+    return cap;
+}
+
+/* The priced solver's input for m, on two threads. */
+static tdm_assign_pricing pricing_of(matrix_ctx *m, const uint32_t *cap, uint32_t k, uint32_t k2)
+{
+    return (tdm_assign_pricing){.n_mentors = m->nm,
+                                .n_mentees = m->ne,
+                                .capacity = cap,
+                                .score = matrix_score,
+                                .ctx = m,
+                                .mentee_top_k = k,
+                                .mentor_top_k = k2,
+                                .threads = 2};
+}
+
 static tdm_assign_problem *problem_of(const matrix_ctx *m, const uint32_t *cap)
 {
     tdm_assign_problem *p;
@@ -64,12 +91,7 @@ static void priced_agrees_with_dense_and_certifies(void **state)
     uint64_t rng = 2024, added = 0, rounds = 0;
     for (int round = 0; round < 24; round++) {
         matrix_ctx m;
-        m.nm = 5 + (uint32_t)(brute_rand(&rng) % 60);
-        m.ne = 5 + (uint32_t)(brute_rand(&rng) % 120);
-        m.w = malloc(sizeof *m.w * m.nm * m.ne);
-        uint32_t *cap = malloc(sizeof *cap * m.nm);
-        for (uint32_t i = 0; i < m.nm; i++)
-            cap[i] = (uint32_t)(brute_rand(&rng) % 4);
+        uint32_t *cap = instance_new(&m, &rng, 5, 60, 5, 120, 0);
         fill_scores(&m, &rng, round % 3 == 0 ? 40 : 5);
         tdm_assign_problem *p = problem_of(&m, cap);
         assert_non_null(p);
@@ -79,14 +101,7 @@ static void priced_agrees_with_dense_and_certifies(void **state)
             tdm_assign_options_init(&o);
             o.objective = obj ? TDM_ASSIGN_MAX_SCORE : TDM_ASSIGN_MAX_PARTICIPATION;
             o.min_weight = round % 4 == 1 ? 30 : 0;
-            tdm_assign_pricing pr = {.n_mentors = m.nm,
-                                     .n_mentees = m.ne,
-                                     .capacity = cap,
-                                     .score = matrix_score,
-                                     .ctx = &m,
-                                     .mentee_top_k = 1 + round % 3,
-                                     .mentor_top_k = 1 + round % 2,
-                                     .threads = 2};
+            tdm_assign_pricing pr = pricing_of(&m, cap, 1 + round % 3, 1 + round % 2);
             tdm_assign_result a, b;
             assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
             assert_true(a.stats.certified);
@@ -219,12 +234,7 @@ static void block_bounds_keep_the_optimum_on_flat_scores(void **state)
     static const uint32_t blocks[] = {1, 4, 64, 0};
     for (int round = 0; round < 16; round++) {
         matrix_ctx m;
-        m.nm = 20 + (uint32_t)(brute_rand(&rng) % 60);
-        m.ne = 40 + (uint32_t)(brute_rand(&rng) % 200);
-        m.w = malloc(sizeof *m.w * m.nm * m.ne);
-        uint32_t *cap = malloc(sizeof *cap * m.nm);
-        for (uint32_t i = 0; i < m.nm; i++)
-            cap[i] = 1 + (uint32_t)(brute_rand(&rng) % 3);
+        uint32_t *cap = instance_new(&m, &rng, 20, 60, 40, 200, 1);
         for (uint32_t j = 0; j < m.ne; j++)
             for (uint32_t i = 0; i < m.nm; i++) {
                 bool hole = brute_rand(&rng) % 100 < (round % 2 ? 20u : 0u);
@@ -237,15 +247,8 @@ static void block_bounds_keep_the_optimum_on_flat_scores(void **state)
         tdm_assign_options_init(&o);
         o.objective = round % 3 == 2 ? TDM_ASSIGN_MAX_PARTICIPATION : TDM_ASSIGN_MAX_SCORE;
         o.min_weight = round % 4 == 1 ? 62 : 0;
-        tdm_assign_pricing pr = {.n_mentors = m.nm,
-                                 .n_mentees = m.ne,
-                                 .capacity = cap,
-                                 .score = matrix_score,
-                                 .ctx = &m,
-                                 .mentee_top_k = 2,
-                                 .mentor_top_k = 2,
-                                 .threads = 2,
-                                 .bound_block = TDM_ASSIGN_NO_BOUND_BLOCKS};
+        tdm_assign_pricing pr = pricing_of(&m, cap, 2, 2);
+        pr.bound_block = TDM_ASSIGN_NO_BOUND_BLOCKS;
         tdm_assign_result base;
         assert_int_equal(tdm_assign_solve_priced(&pr, &o, &base), TDM_ASSIGN_OK);
         assert_true(base.stats.certified);
