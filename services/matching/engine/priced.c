@@ -40,7 +40,8 @@
 #define MAX_THREADS        64
 #define BACKBONE_TRIES     64 /* mentors tried per mentee for the backbone */
 /* Memory for the block bounds: the mentees per block is the smallest power of two
- * (1..SCAN_CHUNK) that keeps the table under this. 100,000 people: 16 a block, 234 MB. */
+ * (1..SCAN_CHUNK) that keeps the table under this: 25,000 mentors x 75,000 mentees
+ * take 16 a block, 234 MB. */
 #define BOUND_BLOCK_BYTES (256u << 20)
 #define BOUND_NONE        0          /* no admissible pair at or above min_weight */
 #define BOUND_UNKNOWN     UINT16_MAX /* a weight too large to store: no bound */
