@@ -64,7 +64,6 @@ typedef struct plan_ctx {
     bool count_in_engine;
     bool counting; /* until the engine reports its candidates scan done */
     double solve_t0, scan_done_seconds;
-    uint64_t pricing_round;
     pthread_mutex_t lock;
     uint32_t next_row; /* work distribution */
 } plan_ctx;
@@ -264,7 +263,6 @@ static void priced_progress(void *ctx, const tdm_assign_progress *pg)
     } else {
         fraction = 0.8 - 0.3 / (double)(pg->round + 1);
     }
-    c->pricing_round = pg->round;
     if (in->progress != NULL)
         in->progress(in->progress_arg, fraction);
 }
