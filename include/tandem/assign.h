@@ -238,17 +238,38 @@ tdm_assign_status tdm_assign_solve_dense(const tdm_assign_dense *d, const tdm_as
 typedef int64_t (*tdm_assign_score_fn)(void *ctx, uint32_t mentor, uint32_t mentee,
                                        bool *admissible);
 
+/* Where a priced solve stands, reported between its scans of the full pair set. */
+typedef struct tdm_assign_progress {
+    uint32_t round;           /* 0: the candidates scan is done; then each pricing round */
+    uint64_t pairs_scored;    /* score calls so far */
+    uint64_t pairs_violated;  /* pairs with a negative reduced cost found by this round */
+    uint64_t candidate_pairs; /* edges of the sparse graph at this point */
+} tdm_assign_progress;
+
+/* Called on the thread that called tdm_assign_solve_priced(), while no score call is
+ * running. The first call (round 0) ends the candidates scan, which calls score exactly
+ * once for every pair, all pairs of one mentee on one thread, before any other score
+ * call: a caller may count what it needs of every pair there instead of scanning again. */
+typedef void (*tdm_assign_progress_fn)(void *ctx, const tdm_assign_progress *p);
+
 typedef struct tdm_assign_pricing {
     uint32_t n_mentors;
     uint32_t n_mentees;
     const uint32_t *capacity; /* NULL for capacity 1 */
     tdm_assign_score_fn score;
     void *ctx;
-    uint32_t mentee_top_k; /* candidates: each mentee's best K mentors (default 8) */
-    uint32_t mentor_top_k; /* and each mentor's best K' mentees (default 8) */
-    unsigned threads;      /* scanning threads (0: online CPUs) */
-    uint32_t max_rounds;   /* give up certification after this many rounds (0: 100) */
+    uint32_t mentee_top_k;           /* candidates: each mentee's best K mentors (default 16) */
+    uint32_t mentor_top_k;           /* and each mentor's best K' mentees (default 16) */
+    unsigned threads;                /* scanning threads (0: online CPUs) */
+    uint32_t max_rounds;             /* give up certification after this many rounds (0: 100) */
+    tdm_assign_progress_fn progress; /* may be NULL; called with ctx */
+    /* Pricing skips pairs by bounds kept per block of this many consecutive mentees
+     * (a power of two, at most 64): mentees in the same block should be alike. 0: the
+     * smallest that fits 256 MB; TDM_ASSIGN_NO_BOUND_BLOCKS: none. */
+    uint32_t bound_block;
 } tdm_assign_pricing;
+
+#define TDM_ASSIGN_NO_BOUND_BLOCKS UINT32_MAX
 
 /*
  * OPTIMAL (MAX_PARTICIPATION or MAX_SCORE; MAXIMIN is TDM_ASSIGN_E_UNSUPPORTED) over every

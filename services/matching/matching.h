@@ -196,6 +196,9 @@ typedef struct mt_plan_input {
     int algorithm; /* Tandem__V1__Algorithm, resolved (1..3) */
     uint32_t seed;
     unsigned threads; /* scoring threads (0: online CPUs) */
+    /* Programmes of more mentor x mentee cells use the priced solver (0: the default,
+     * 30 million); tests lower it to run the large-programme path on small ones. */
+    uint64_t dense_max_cells;
     /* Where mt_compile keeps its tables (the planning thread's own), or NULL to
      * score without the fast path. */
     tdm_arena *arena;

@@ -39,6 +39,12 @@
 #define SCAN_CHUNK         64 /* mentees per work item of a scan */
 #define MAX_THREADS        64
 #define BACKBONE_TRIES     64 /* mentors tried per mentee for the backbone */
+/* Memory for the block bounds: the mentees per block is the smallest power of two
+ * (1..SCAN_CHUNK) that keeps the table under this: 25,000 mentors x 75,000 mentees
+ * take 16 a block, 234 MB. */
+#define BOUND_BLOCK_BYTES (256u << 20)
+#define BOUND_NONE        0          /* no admissible pair at or above min_weight */
+#define BOUND_UNKNOWN     UINT16_MAX /* a weight too large to store: no bound */
 
 typedef struct cand {
     int64_t w;
@@ -103,6 +109,13 @@ struct pricer {
      * every admissible pair). Pricing skips the callback when even that bound cannot beat
      * the duals; this is what makes the scans affordable at 10^9 pairs. */
     int64_t *mentee_max, *mentor_max;
+    /* Block bounds, from the same scan: for each block of 2^block_shift consecutive
+     * mentees and each mentor, 1 + the largest weight the scan saw between them (see
+     * BOUND_NONE, BOUND_UNKNOWN), at block_max[block * nm + mentor]. A pair whose duals
+     * already reach its block's bound cannot be violated: pricing skips it unscored.
+     * Blocks lie inside one scan chunk, so one thread writes each entry. */
+    uint16_t *block_max;
+    uint32_t block_shift;
     uint32_t *order;    /* mentors with a bound, by decreasing key = bound' - v */
     int64_t *order_key; /* their keys */
     cand *sortbuf;
@@ -160,6 +173,7 @@ static void scan_candidates(worker *wk, uint32_t j)
     pricer *p = wk->pr;
     const tdm_assign_pricing *in = p->in;
     cand *top = p->mentee_top + (size_t)j * p->k;
+    uint16_t *bound = p->block_max ? p->block_max + (size_t)(j >> p->block_shift) * p->nm : NULL;
     uint32_t n = 0;
     uint8_t f = 0;
     int64_t best = -1;
@@ -182,6 +196,11 @@ static void scan_candidates(worker *wk, uint32_t j)
         f |= TDM__HAD_EDGE;
         if (w > best)
             best = w;
+        if (bound != NULL) {
+            uint16_t b = w < BOUND_UNKNOWN - 1 ? (uint16_t)(w + 1) : BOUND_UNKNOWN;
+            if (b > bound[i])
+                bound[i] = b;
+        }
         /* most pairs lose against both lists' weakest: test that before the heaps */
         cand x = {w, i};
         if (n < p->k || weaker(top[0], x))
@@ -216,6 +235,8 @@ static void scan_prices(worker *wk, uint32_t j)
     int64_t uj = p->u[j], cap_j = p->mentee_max[j] * p->scale + p->offset;
     if (uj >= cap_j)
         return; /* no pair can beat this mentee's dual */
+    const uint16_t *bound =
+        p->block_max ? p->block_max + (size_t)(j >> p->block_shift) * p->nm : NULL;
     for (size_t e = p->row[j]; e < p->row[j + 1]; e++)
         wk->stamp[p->col[e]] = j + 1;
     for (uint32_t q = 0; q < p->n_order; q++) {
@@ -225,6 +246,9 @@ static void scan_prices(worker *wk, uint32_t j)
         int64_t have = uj + p->v[i];
         if (have >= cap_j || wk->stamp[i] == j + 1)
             continue; /* cannot be violated, or already an edge */
+        if (bound != NULL && bound[i] != BOUND_UNKNOWN &&
+            (bound[i] == BOUND_NONE || have >= (int64_t)(bound[i] - 1) * p->scale + p->offset))
+            continue; /* nothing in the block beats the duals */
         bool adm = true;
         int64_t w = in->score(in->ctx, i, j, &adm);
         wk->scored++;
@@ -300,7 +324,8 @@ static void csr_free(csr *g)
 
 static bool csr_build(edge_vec *e, uint32_t ne, int64_t scale, int64_t offset, csr *g)
 {
-    qsort(e->v, e->n, sizeof *e->v, cmp_edge3);
+    if (e->n > 0) /* an empty graph has no array: qsort must not see NULL */
+        qsort(e->v, e->n, sizeof *e->v, cmp_edge3);
     size_t n = 0;
     for (size_t k = 0; k < e->n; k++)
         if (n == 0 || cmp_edge3(&e->v[n - 1], &e->v[k]) != 0)
@@ -411,6 +436,7 @@ static void pricer_free(pricer *p)
     free(p->flags);
     free(p->mentee_max);
     free(p->mentor_max);
+    free(p->block_max);
     free(p->order);
     free(p->order_key);
     free(p->sortbuf);
@@ -423,9 +449,33 @@ static void pricer_free(pricer *p)
     }
 }
 
+/* Block size asked for (a power of two up to SCAN_CHUNK), TDM_ASSIGN_NO_BOUND_BLOCKS,
+ * or 0: the smallest that fits BOUND_BLOCK_BYTES, none when even SCAN_CHUNK does not. */
+static tdm_assign_status block_bounds_init(pricer *p, uint32_t asked)
+{
+    if (asked == TDM_ASSIGN_NO_BOUND_BLOCKS || p->nm == 0 || p->ne == 0)
+        return TDM_ASSIGN_OK;
+    if (asked != 0 && (asked > SCAN_CHUNK || (asked & (asked - 1)) != 0))
+        return TDM_ASSIGN_E_INVALID;
+    uint32_t shift = 0;
+    for (;;) {
+        uint64_t blocks = ((uint64_t)p->ne + (1u << shift) - 1) >> shift;
+        uint64_t bytes = blocks * p->nm * sizeof *p->block_max;
+        if (asked != 0 ? (1u << shift) == asked : bytes <= BOUND_BLOCK_BYTES) {
+            p->block_max = calloc(blocks * p->nm, sizeof *p->block_max);
+            p->block_shift = shift;
+            return p->block_max != NULL ? TDM_ASSIGN_OK : TDM_ASSIGN_E_NOMEM;
+        }
+        if ((1u << shift) == SCAN_CHUNK)
+            return TDM_ASSIGN_OK; /* too large even at the widest block: no bounds */
+        shift++;
+    }
+}
+
 static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
                                      const tdm_assign_options *o)
 {
+    tdm_assign_status st;
     memset(p, 0, sizeof *p);
     p->in = in;
     p->nm = in->n_mentors;
@@ -452,6 +502,9 @@ static tdm_assign_status pricer_init(pricer *p, const tdm_assign_pricing *in,
         return TDM_ASSIGN_E_NOMEM;
     for (uint32_t i = 0; i < p->nm; i++)
         p->mentor_max[i] = -1;
+    st = block_bounds_init(p, in->bound_block);
+    if (st != TDM_ASSIGN_OK)
+        return st;
     for (unsigned w = 0; w < p->n_workers; w++) {
         worker *wk = &p->workers[w];
         wk->pr = p;
@@ -496,6 +549,15 @@ static bool pricing_order(pricer *p)
     }
     p->n_order = n;
     return true;
+}
+
+static void report(const pricer *p, uint32_t round, const tdm_assign_result *r, uint64_t violated,
+                   size_t graph_pairs)
+{
+    if (p->in->progress == NULL)
+        return;
+    tdm_assign_progress pg = {round, r->stats.pairs_scored, violated, graph_pairs};
+    p->in->progress(p->in->ctx, &pg);
 }
 
 static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,
@@ -573,6 +635,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
             goto done;
         }
     }
+    report(&p, 0, r, 0, 0);
     st = collect_candidates(&p, in->capacity, &edges);
     if (st != TDM_ASSIGN_OK)
         goto done;
@@ -636,6 +699,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
                 goto done;
             }
         }
+        report(&p, round + 1, r, violated, g.m);
         if (violated == 0) {
             r->stats.certified = true; /* near misses need not be added: nothing improves */
             break;

@@ -44,6 +44,33 @@ static void fill_scores(matrix_ctx *m, uint64_t *rng, uint32_t holes_percent)
     free(pop);
 }
 
+/* A random size (a minimum plus up to span - 1 more of each side), its weight matrix
+ * (unfilled) and capacities from cap_min to 3; the caller frees the capacities and m->w. */
+static uint32_t *instance_new(matrix_ctx *m, uint64_t *rng, uint32_t nm_min, uint32_t nm_span,
+                              uint32_t ne_min, uint32_t ne_span, uint32_t cap_min)
+{
+    m->nm = nm_min + (uint32_t)(brute_rand(rng) % nm_span);
+    m->ne = ne_min + (uint32_t)(brute_rand(rng) % ne_span);
+    m->w = malloc(sizeof *m->w * m->nm * m->ne);
+    uint32_t *cap = malloc(sizeof *cap * m->nm);
+    for (uint32_t i = 0; i < m->nm; i++)
+        cap[i] = cap_min + (uint32_t)(brute_rand(rng) % (4 - cap_min));
+    return cap;
+}
+
+/* The priced solver's input for m, on two threads. */
+static tdm_assign_pricing pricing_of(matrix_ctx *m, const uint32_t *cap, uint32_t k, uint32_t k2)
+{
+    return (tdm_assign_pricing){.n_mentors = m->nm,
+                                .n_mentees = m->ne,
+                                .capacity = cap,
+                                .score = matrix_score,
+                                .ctx = m,
+                                .mentee_top_k = k,
+                                .mentor_top_k = k2,
+                                .threads = 2};
+}
+
 static tdm_assign_problem *problem_of(const matrix_ctx *m, const uint32_t *cap)
 {
     tdm_assign_problem *p;
@@ -64,12 +91,7 @@ static void priced_agrees_with_dense_and_certifies(void **state)
     uint64_t rng = 2024, added = 0, rounds = 0;
     for (int round = 0; round < 24; round++) {
         matrix_ctx m;
-        m.nm = 5 + (uint32_t)(brute_rand(&rng) % 60);
-        m.ne = 5 + (uint32_t)(brute_rand(&rng) % 120);
-        m.w = malloc(sizeof *m.w * m.nm * m.ne);
-        uint32_t *cap = malloc(sizeof *cap * m.nm);
-        for (uint32_t i = 0; i < m.nm; i++)
-            cap[i] = (uint32_t)(brute_rand(&rng) % 4);
+        uint32_t *cap = instance_new(&m, &rng, 5, 60, 5, 120, 0);
         fill_scores(&m, &rng, round % 3 == 0 ? 40 : 5);
         tdm_assign_problem *p = problem_of(&m, cap);
         assert_non_null(p);
@@ -79,14 +101,7 @@ static void priced_agrees_with_dense_and_certifies(void **state)
             tdm_assign_options_init(&o);
             o.objective = obj ? TDM_ASSIGN_MAX_SCORE : TDM_ASSIGN_MAX_PARTICIPATION;
             o.min_weight = round % 4 == 1 ? 30 : 0;
-            tdm_assign_pricing pr = {.n_mentors = m.nm,
-                                     .n_mentees = m.ne,
-                                     .capacity = cap,
-                                     .score = matrix_score,
-                                     .ctx = &m,
-                                     .mentee_top_k = 1 + round % 3,
-                                     .mentor_top_k = 1 + round % 2,
-                                     .threads = 2};
+            tdm_assign_pricing pr = pricing_of(&m, cap, 1 + round % 3, 1 + round % 2);
             tdm_assign_result a, b;
             assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
             assert_true(a.stats.certified);
@@ -186,7 +201,14 @@ static void pricing_adds_pairs_that_top_k_missed(void **state)
         m.w[j * 2 + 1] = 10 + 7 * (int32_t)j % 13;
     }
     uint32_t cap[2] = {3, 3};
-    tdm_assign_pricing pr = {2, 6, cap, matrix_score, &m, 1, 1, 1, 0};
+    tdm_assign_pricing pr = {.n_mentors = 2,
+                             .n_mentees = 6,
+                             .capacity = cap,
+                             .score = matrix_score,
+                             .ctx = &m,
+                             .mentee_top_k = 1,
+                             .mentor_top_k = 1,
+                             .threads = 1};
     tdm_assign_options o;
     tdm_assign_options_init(&o);
     tdm_assign_result a, b;
@@ -201,11 +223,86 @@ static void pricing_adds_pairs_that_top_k_missed(void **state)
     free(m.w);
 }
 
+/* Flat scores with many exact ties (a few popularity levels, little noise): the duals
+ * move most between rounds here, which is where the block bounds prune hardest. Every
+ * block size, and no blocks, must reach the same certified optimum, and the bounds
+ * must spare score calls, never add them. */
+static void block_bounds_keep_the_optimum_on_flat_scores(void **state)
+{
+    (void)state;
+    uint64_t rng = 2311, scored_off = 0, scored_on = 0;
+    static const uint32_t blocks[] = {1, 4, 64, 0};
+    for (int round = 0; round < 16; round++) {
+        matrix_ctx m;
+        uint32_t *cap = instance_new(&m, &rng, 20, 60, 40, 200, 1);
+        for (uint32_t j = 0; j < m.ne; j++)
+            for (uint32_t i = 0; i < m.nm; i++) {
+                bool hole = brute_rand(&rng) % 100 < (round % 2 ? 20u : 0u);
+                int32_t s = 60 + (int32_t)(i % 3) * 2 + (int32_t)(brute_rand(&rng) % 3);
+                m.w[(size_t)j * m.nm + i] = hole ? TDM_ASSIGN_DENSE_NONE : s;
+            }
+        tdm_assign_problem *p = problem_of(&m, cap);
+        assert_non_null(p);
+        tdm_assign_options o;
+        tdm_assign_options_init(&o);
+        o.objective = round % 3 == 2 ? TDM_ASSIGN_MAX_PARTICIPATION : TDM_ASSIGN_MAX_SCORE;
+        o.min_weight = round % 4 == 1 ? 62 : 0;
+        tdm_assign_pricing pr = pricing_of(&m, cap, 2, 2);
+        pr.bound_block = TDM_ASSIGN_NO_BOUND_BLOCKS;
+        tdm_assign_result base;
+        assert_int_equal(tdm_assign_solve_priced(&pr, &o, &base), TDM_ASSIGN_OK);
+        assert_true(base.stats.certified);
+        for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+            pr.bound_block = blocks[b];
+            tdm_assign_result a;
+            assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
+            assert_true(a.stats.certified);
+            assert_int_equal(a.n_pairs, base.n_pairs);
+            assert_int_equal(a.total_weight, base.total_weight);
+            char why[256];
+            if (tdm_assign_check_duals(p, &o, &a, why, sizeof why) != TDM_ASSIGN_OK)
+                fail_msg("round %d, block %u: duals do not certify: %s", round, blocks[b], why);
+            if (blocks[b] == 1) {
+                scored_off += base.stats.pairs_scored;
+                scored_on += a.stats.pairs_scored;
+            }
+            tdm_assign_result_free(&a);
+        }
+        tdm_assign_result_free(&base);
+        tdm_assign_problem_free(p);
+        free(cap);
+        free(m.w);
+    }
+    print_message("block bounds: %llu score calls without, %llu with blocks of one\n",
+                  (unsigned long long)scored_off, (unsigned long long)scored_on);
+    assert_true(scored_on < scored_off);
+}
+
+static void bound_block_must_be_a_small_power_of_two(void **state)
+{
+    (void)state;
+    int32_t w[2] = {5, 7};
+    matrix_ctx m = {2, 1, w};
+    tdm_assign_pricing pr = {.n_mentors = 2, .n_mentees = 1, .score = matrix_score, .ctx = &m};
+    tdm_assign_options o;
+    tdm_assign_options_init(&o);
+    tdm_assign_result r;
+    pr.bound_block = 3;
+    assert_int_equal(tdm_assign_solve_priced(&pr, &o, &r), TDM_ASSIGN_E_INVALID);
+    pr.bound_block = 128;
+    assert_int_equal(tdm_assign_solve_priced(&pr, &o, &r), TDM_ASSIGN_E_INVALID);
+    pr.bound_block = 2;
+    assert_int_equal(tdm_assign_solve_priced(&pr, &o, &r), TDM_ASSIGN_OK);
+    assert_int_equal(r.total_weight, 7);
+    tdm_assign_result_free(&r);
+}
+
 static void priced_refuses_maximin_and_bad_weights(void **state)
 {
     (void)state;
     matrix_ctx m = {1, 1, (int32_t[]){-5}};
-    tdm_assign_pricing pr = {1, 1, NULL, matrix_score, &m, 0, 0, 1, 0};
+    tdm_assign_pricing pr = {
+        .n_mentors = 1, .n_mentees = 1, .score = matrix_score, .ctx = &m, .threads = 1};
     tdm_assign_options o;
     tdm_assign_options_init(&o);
     tdm_assign_result r;
@@ -221,6 +318,8 @@ int main(void)
         cmocka_unit_test(dense_agrees_with_sparse_on_wide_instances),
         cmocka_unit_test(pricing_adds_pairs_that_top_k_missed),
         cmocka_unit_test(priced_refuses_maximin_and_bad_weights),
+        cmocka_unit_test(block_bounds_keep_the_optimum_on_flat_scores),
+        cmocka_unit_test(bound_block_must_be_a_small_power_of_two),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

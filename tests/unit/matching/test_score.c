@@ -445,6 +445,90 @@ static void test_plan_participation_is_maximum(void **state)
     }
 }
 
+/* A person with a few interests and skills drawn from small pools, so that scores are
+ * flat with many exact ties: the hard case for the large-programme solver. */
+static void random_person(fixture *f, mt_person *out, int role, int k)
+{
+    static const char *const POOL[] = {"ai", "privacy", "chess", "music", "design", "data"};
+    Tandem__V1__Participant *p =
+        person(f, tdm_arena_printf(f->a, "%c%d", role == TANDEM__V1__ROLE__MENTOR ? 'm' : 'e', k),
+               role, role == TANDEM__V1__ROLE__MENTOR ? rand() % 6 : 2 + rand() % 7);
+    p->n_interests = 2;
+    p->interests = strs(f->a, 2, POOL[rand() % 6], POOL[rand() % 6]);
+    p->availability_hours_per_month = 2 + rand() % 4;
+    p->capacity = 1 + rand() % 3;
+    assert_null(mt_person_init(out, p, &f->pol, f->a));
+}
+
+/* The large-programme path (the engine's priced solver, which also does the scoring
+ * pass) gives the same optimum, pairs, admissible counts and unmatched reasons as the
+ * dense path on the same programme: pins, exclusions, mentors with no free seat and
+ * min_score included. */
+static void test_plan_priced_path_equals_dense(void **state)
+{
+    fixture *f = *state;
+    srand(23);
+    for (int round = 0; round < 24; round++) {
+        enum { NM = 30, NE = 70 };
+        f->policy.min_score = round % 3 == 0 ? 0 : 20 + rand() % 20;
+        f->policy.objective = round % 2 ? TANDEM__V1__MATCHING_OBJECTIVE__MAX_SCORE
+                                        : TANDEM__V1__MATCHING_OBJECTIVE__MAX_PARTICIPATION;
+        assert_null(mt_policy_init(&f->pol, &f->prog, f->a));
+        mt_person m[NM], e[NE];
+        int free_cap[NM];
+        for (int i = 0; i < NM; i++) {
+            random_person(f, &m[i], TANDEM__V1__ROLE__MENTOR, i);
+            free_cap[i] = rand() % 5 == 0 ? 0 : m[i].capacity;
+        }
+        for (int j = 0; j < NE; j++)
+            random_person(f, &e[j], TANDEM__V1__ROLE__MENTEE, j);
+        uint32_t pins[3][2], excl[12][2];
+        for (int k = 0; k < 3; k++)
+            pins[k][0] = rand() % NM, pins[k][1] = rand() % NE;
+        for (int k = 0; k < 12; k++)
+            excl[k][0] = rand() % NM, excl[k][1] = rand() % NE;
+        mt_plan_input in = {.pol = &f->pol,
+                            .mentors = m,
+                            .n_mentors = NM,
+                            .mentees = e,
+                            .n_mentees = NE,
+                            .free_capacity = free_cap,
+                            .pins = (const uint32_t(*)[2])pins,
+                            .n_pins = 3,
+                            .exclusions = (const uint32_t(*)[2])excl,
+                            .n_exclusions = 12,
+                            .algorithm = TANDEM__V1__ALGORITHM__OPTIMAL,
+                            .seed = 1,
+                            .threads = 2,
+                            .arena = f->a};
+        mt_plan_result dense, priced;
+        assert_int_equal(mt_plan_run(&in, &dense), 0);
+        in.dense_max_cells = 1;
+        assert_int_equal(mt_plan_run(&in, &priced), 0);
+        assert_false(dense.priced);
+        assert_true(priced.priced);
+        assert_true(priced.engine.certified);
+        assert_int_equal(priced.n_pairs, dense.n_pairs);
+        assert_int_equal(priced.total_score, dense.total_score);
+        assert_int_equal(priced.pinned_pairs, dense.pinned_pairs);
+        assert_int_equal(priced.admissible_pairs, dense.admissible_pairs);
+        assert_int_equal(priced.n_unmatched, dense.n_unmatched);
+        /* Ties may leave out different mentees; those left out by both agree. */
+        for (size_t a = 0; a < priced.n_unmatched; a++)
+            for (size_t b = 0; b < dense.n_unmatched; b++) {
+                const mt_plan_unmatched *x = &priced.unmatched[a], *y = &dense.unmatched[b];
+                if (x->mentee != y->mentee)
+                    continue;
+                assert_int_equal(x->reason, y->reason);
+                assert_int_equal(x->admissible, y->admissible);
+                assert_int_equal(x->below_min, y->below_min);
+                assert_int_equal(x->excluded, y->excluded);
+            }
+        mt_plan_result_free(&dense);
+        mt_plan_result_free(&priced);
+    }
+}
+
 static void test_page_tokens(void **state)
 {
     (void)state;
@@ -468,6 +552,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_background_aggregate_with_consent_only, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fast_path_scores_identically, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_priced_path_equals_dense, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_pins_exclusions_and_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_participation_is_maximum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_without_mentors, setup, teardown),

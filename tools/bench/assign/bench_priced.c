@@ -136,7 +136,14 @@ int main(int argc, char **argv)
         p.pop[i] = (float)(x < 0 ? 0 : x > 1 ? 1 : x);
         cap[i] = capacity;
     }
-    tdm_assign_pricing pr = {p.n_mentors, p.n_mentees, cap, score, &p, k, k2, threads, 0};
+    tdm_assign_pricing pr = {.n_mentors = p.n_mentors,
+                             .n_mentees = p.n_mentees,
+                             .capacity = cap,
+                             .score = score,
+                             .ctx = &p,
+                             .mentee_top_k = k,
+                             .mentor_top_k = k2,
+                             .threads = threads};
     tdm_assign_result r;
     double t0 = now();
     tdm_assign_status st = tdm_assign_solve_priced(&pr, &o, &r);
