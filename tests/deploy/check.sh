@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/deploy/check.sh - static checks of the container and Kubernetes files (there is
-# no Docker engine or cluster here, so nothing is built or applied):
+# tests/deploy/check.sh - static checks of the container and Kubernetes files (nothing
+# is built or applied here; the image is built and run by the ctest test deploy_image,
+# tests/deploy/image.sh):
 #
 #   - docker-compose config validates docker-compose.yml with an .env made from
 #     .env.example (in a temporary directory), and refuses the example's empty secrets;
