@@ -260,6 +260,18 @@ tdm_pg_stop() {
   tdm_as_pg_user "$TDM_PG_BIN/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
 }
 
+# tdm_pid_runs PID PROGRAM: whether process PID is alive and runs PROGRAM (the name
+# of its executable). A pid file outlives its process (a crash, a reboot), and its
+# number is soon another process's (pid_max is 32768 here): only this check keeps
+# up.sh from taking a stranger for a running service and down.sh from killing it.
+tdm_pid_runs() {
+  local exe
+  [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null || return 1
+  exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+  exe=${exe% (deleted)} # the binary was rebuilt while it ran
+  [ "${exe##*/}" = "$2" ]
+}
+
 # psql as the superuser over the socket.
 tdm_psql_super() {
   local sock=$1 port=$2

@@ -118,7 +118,7 @@ export TANDEM_WEBHOOK_SECRET_KEY=${TANDEM_WEBHOOK_SECRET_KEY:-$(secret webhook-k
 
 running() {
   local pidfile=$TANDEM_HOME/run/$1.pid
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  [ -f "$pidfile" ] && tdm_pid_runs "$(cat "$pidfile")" "tandem-$1"
 }
 
 # start_service NAME HOST:PORT VARIABLE (the variable that moves its port)

@@ -3,8 +3,10 @@ use them: each test starts real sockets (a listener, a closed connection left in
 TIME-WAIT) and runs the shell function against them."""
 import fcntl
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -137,6 +139,36 @@ class Ports(unittest.TestCase):
         self.assertIn("set TANDEM_PG_PORT to a port below %d" % low, out.stderr)
         out = lib("tdm_warn_if_ephemeral %d TANDEM_PG_PORT PostgreSQL" % (low - 1))
         self.assertEqual(out.stderr, "")
+
+
+class PidFiles(unittest.TestCase):
+    def test_down_leaves_a_process_alone_whose_pid_a_stale_file_names(self):
+        """A pid file left from before a reboot names, by then, some other process:
+        down.sh must not SIGTERM it (it did: kill -0 was its only check)."""
+        stranger = subprocess.Popen(["sleep", "60"])
+        home = tempfile.mkdtemp(prefix="tandem-home-")
+        try:
+            os.makedirs(os.path.join(home, "run"))
+            with open(os.path.join(home, "run", "enrolment.pid"), "w") as f:
+                f.write("%d\n" % stranger.pid)
+            env = dict(os.environ, TANDEM_HOME=home)
+            out = subprocess.run([os.path.join(harness.SOURCE_DIR, "deploy", "down.sh")],
+                                 capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("tandem-enrolment is not running (stale pid file: pid %d"
+                          % stranger.pid, out.stderr)
+            self.assertIsNone(stranger.poll(), "down.sh killed an unrelated process")
+            self.assertFalse(os.path.exists(os.path.join(home, "run", "enrolment.pid")))
+        finally:
+            stranger.kill()
+            stranger.wait()
+            shutil.rmtree(home)
+
+    def test_pid_runs_knows_the_program(self):
+        me, program = os.getpid(), os.path.basename(os.readlink("/proc/self/exe"))
+        self.assertEqual(lib("tdm_pid_runs %d %s" % (me, program)).returncode, 0)
+        self.assertNotEqual(lib("tdm_pid_runs %d tandem-gateway" % me).returncode, 0)
+        self.assertNotEqual(lib("tdm_pid_runs not-a-pid python3").returncode, 0)
 
 
 if __name__ == "__main__":
