@@ -296,15 +296,20 @@ class AbuseTest(unittest.TestCase):
         self.assertLess(self.settled_health(), HEALTH_LATENCY_LIMIT_S)
 
     @classmethod
-    def settled_health(cls, within_s=30):
+    def settled_health(cls, within_s=60):
         """The latency of a health Check once the server has worked off what the test
         left behind (e.g. 20,000 abandoned streams): the first under the limit within
-        within_s, else the last. A wedged server never gets under it; on a loaded
-        machine the first Check right after an attack may queue behind the clean-up
-        (3.9 s seen at load 15), which is not what the bound is about."""
+        within_s, else the last (a Check that fails counts as 5 s). A wedged server
+        never gets under it. On a loaded machine the server is runnable but gets a
+        tenth of a core: right after an attack the first Checks took 2.7-4.9 s, one
+        hit its 5 s deadline, with the server in state R at 0.06-0.09 CPU-s/s (probed
+        at load 18 on 2 cores), which is not what the bound is about."""
         deadline = time.monotonic() + within_s
         while True:
-            latency = cls.health()
+            try:
+                latency = cls.health()
+            except grpc.RpcError:
+                latency = 5.0
             if latency < HEALTH_LATENCY_LIMIT_S or time.monotonic() > deadline:
                 return latency
             time.sleep(0.2)
