@@ -575,8 +575,10 @@ class AbuseTest(unittest.TestCase):
             peer.close()
         # The leak this guards against kept ~125 MiB for good; what a loaded machine
         # shows while the server is still closing connections is transient. So the
-        # bound sits well below the leak and is allowed 10 s to settle.
-        deadline = time.monotonic() + 10
+        # bound sits well below the leak and is allowed 60 s to settle: at load 16 on
+        # 2 cores the server gets a tenth of a core, and 10 s were not enough (55 MiB
+        # still held at 10 s, run 6 of the flake hunt).
+        deadline = time.monotonic() + 60
         while True:
             time.sleep(0.5)
             grown = rss_kb(self.proc.pid) - self.rss_before
@@ -651,7 +653,12 @@ class AbuseTest(unittest.TestCase):
                 break
             ready, _, _ = select.select([s], [], [], 1.0)
             if ready:
-                closed = s.recv(100) == b""
+                try:
+                    closed = s.recv(100) == b""
+                except ConnectionResetError:
+                    # Our last CRLF reached a socket the server had just closed:
+                    # reset rather than end of stream, but closed all the same.
+                    closed = True
         s.close()
         self.assertTrue(closed, "a CRLF-dripping client outlived the header timeout")
 
