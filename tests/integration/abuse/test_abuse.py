@@ -223,6 +223,10 @@ def rss_kb(pid):
     return 0
 
 
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 4 * SLOW_CLIENTS + 1024)
@@ -568,32 +572,36 @@ class AbuseTest(unittest.TestCase):
             literal(":path", "/v1/programmes") + literal(":authority", "abuse") + \
             literal("content-type", "application/json")
 
-        def abandon_20000_streams():
+        def abandon_20000_streams_and_settle():
+            """One round; returns once the server has closed all of its connections
+            (its open descriptors back to what they were), and its RSS then."""
+            fds_before = open_fds(self.proc.pid)
             for _ in range(200):
                 peer = H2Peer(self.port)
                 peer.send(b"".join(frame(HEADERS, END_HEADERS, sid, block)
                                    for sid in range(1, 200, 2)))
                 peer.pump(0.01)
                 peer.close()
+            deadline = time.monotonic() + 60
+            while open_fds(self.proc.pid) > fds_before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertLessEqual(open_fds(self.proc.pid), fds_before,
+                                 "connections still open 60 s after the round")
+            return rss_kb(self.proc.pid)
 
         # The leak this guards against kept ~125 MiB per 20,000 streams, for good. What
         # one round leaves is mostly the allocator's high-water mark: on a loaded machine
         # (more connections open at once while the server gets a tenth of a core) 55-73
         # MiB, and an idle server keeps it, as ASan's allocator returns pages only while
         # it works (run 6 of the flake hunt failed on it after waiting 10 s). So the round
-        # is repeated: a leak adds its ~125 MiB each time, the high-water mark does not
-        # grow (probed at load 10: 73, 52, 34, 34 MiB above the start after rounds 1-4).
-        abandon_20000_streams()
-        after_first = rss_kb(self.proc.pid)
+        # is repeated, each measured once the server has closed every connection of it
+        # (measured before that, run 8 counted round 1's own growth against rounds 2-3):
+        # a leak adds its ~125 MiB each time, the high-water mark does not grow (probed
+        # at load 10: 73, 52, 34, 34 MiB above the start after rounds 1-4).
+        after_first = abandon_20000_streams_and_settle()
         self.rss_before = after_first  # tearDown's bound counts from here too
-        abandon_20000_streams()
-        abandon_20000_streams()
-        deadline = time.monotonic() + 30  # what is still closing is transient
-        while True:
-            time.sleep(0.5)
-            grown = rss_kb(self.proc.pid) - after_first
-            if grown < 48 * 1024 or time.monotonic() > deadline:
-                break
+        abandon_20000_streams_and_settle()
+        grown = abandon_20000_streams_and_settle() - after_first
         self.assertLess(grown, 48 * 1024, "RSS grew by %d KiB for 40,000 more abandoned "
                         "streams" % grown)
 
