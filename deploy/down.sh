@@ -11,14 +11,16 @@ stop_service() {
   local name=$1 pidfile=$TANDEM_HOME/run/$1.pid pid i
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if ! tdm_pid_runs "$pid" "tandem-$name"; then
+    tdm_say "tandem-$name is not running (stale pid file: pid $pid is gone or another program)"
+  else
     tdm_say "stopping tandem-$name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     for i in $(seq 1 $((DRAIN_S * 10))); do
-      kill -0 "$pid" 2>/dev/null || break
+      tdm_pid_runs "$pid" "tandem-$name" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if tdm_pid_runs "$pid" "tandem-$name"; then
       tdm_say "tandem-$name did not stop within ${DRAIN_S}s; killing it"
       kill -KILL "$pid" 2>/dev/null || true
     fi

@@ -8,6 +8,12 @@
 # to call them. Idempotent: run again, it starts whatever is not running and leaves
 # the rest alone. ./deploy/down.sh stops everything it started.
 #
+# Ports (defaults below Linux's ephemeral range, so outgoing connections never hold
+# them): PostgreSQL 15432 (TANDEM_PG_PORT), gateway 8080 (TANDEM_LISTEN), enrolment
+# 15051, matching 15052, feedback 15053 (TANDEM_*_ADDR). Before starting a process
+# up.sh checks its port: it waits up to 60 s for closed connections in TIME-WAIT to
+# expire, and stops, naming the process and the variable, if a process holds it.
+#
 #   ./deploy/up.sh            the stack
 #   ./deploy/up.sh --demo     the stack, then a demo programme (needs tandemctl)
 set -euo pipefail
@@ -18,10 +24,31 @@ DEMO=0
 for arg in "$@"; do
   case $arg in
     --demo) DEMO=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) tdm_die "unknown argument: $arg (try --help)" ;;
   esac
 done
+
+# ---- ports (checked before anything is built) ------------------------------------
+# check_port PORT VARIABLE: stop unless PORT (from VARIABLE) is a TCP port number.
+check_port() {
+  if ! [[ $1 =~ ^[0-9]{1,5}$ ]] || [ "$1" -lt 1 ] || [ "$1" -gt 65535 ]; then
+    tdm_die "$2: '$1' is not a port number (1-65535)"
+  fi
+}
+
+# Below the kernel's ephemeral range (deploy/lib.sh says why). Not the services' own
+# defaults 50051-50053, kept for containers, where each has its network to itself.
+PG_PORT=${TANDEM_PG_PORT:-15432}
+check_port "$PG_PORT" TANDEM_PG_PORT
+export TANDEM_ENROLMENT_ADDR=${TANDEM_ENROLMENT_ADDR:-127.0.0.1:15051}
+export TANDEM_MATCHING_ADDR=${TANDEM_MATCHING_ADDR:-127.0.0.1:15052}
+export TANDEM_FEEDBACK_ADDR=${TANDEM_FEEDBACK_ADDR:-127.0.0.1:15053}
+GATEWAY_LISTEN=${TANDEM_LISTEN:-127.0.0.1:8080}
+check_port "${TANDEM_ENROLMENT_ADDR##*:}" TANDEM_ENROLMENT_ADDR
+check_port "${TANDEM_MATCHING_ADDR##*:}" TANDEM_MATCHING_ADDR
+check_port "${TANDEM_FEEDBACK_ADDR##*:}" TANDEM_FEEDBACK_ADDR
+check_port "${GATEWAY_LISTEN##*:}" TANDEM_LISTEN
 
 export TANDEM_HOME=${TANDEM_HOME:-$TDM_ROOT/.tandem}
 mkdir -p "$TANDEM_HOME"/{logs,run,secrets}
@@ -33,6 +60,7 @@ if [ -n "${TANDEM_DATABASE_URL:-}" ]; then
 else
   tdm_install_packages build local
 fi
+command -v ss >/dev/null 2>&1 || tdm_install_named iproute2 # port checks (deploy/lib.sh)
 
 BUILD_DIR=$TDM_ROOT/build/release
 cmake -S "$TDM_ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTANDEM_WERROR=OFF >/dev/null
@@ -47,7 +75,6 @@ secret() {
 }
 
 # ---- PostgreSQL -------------------------------------------------------------------
-PG_PORT=${TANDEM_PG_PORT:-55432}
 PG_DATA=$TANDEM_HOME/pg/data
 PG_SOCK=$TANDEM_HOME/pg/run
 if [ -z "${TANDEM_DATABASE_URL:-}" ]; then
@@ -55,7 +82,17 @@ if [ -z "${TANDEM_DATABASE_URL:-}" ]; then
     tdm_say "creating a PostgreSQL cluster in $PG_DATA"
     tdm_pg_init "$PG_DATA" scram
   fi
-  if ! tdm_as_pg_user "$TDM_PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+  if tdm_as_pg_user "$TDM_PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    # Already running (an earlier up.sh): use the port it listens on.
+    running_port=$(sed -n 4p "$PG_DATA/postmaster.pid")
+    if [ "$running_port" != "$PG_PORT" ]; then
+      tdm_say "PostgreSQL is already running on port $running_port; using it" \
+        "(./deploy/down.sh, then up.sh again, moves it to $PG_PORT)"
+      PG_PORT=$running_port
+    fi
+  else
+    tdm_warn_if_ephemeral "$PG_PORT" TANDEM_PG_PORT PostgreSQL
+    tdm_wait_port 127.0.0.1 "$PG_PORT" TANDEM_PG_PORT PostgreSQL
     tdm_say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
     mkdir -p "$TANDEM_HOME/pg/log"
     tdm_pg_start "$PG_DATA" "$PG_PORT" "$PG_SOCK" "$TANDEM_HOME/pg/log/postgres.log"
@@ -76,24 +113,23 @@ else
 fi
 
 # ---- the services -----------------------------------------------------------------
-export TANDEM_ENROLMENT_ADDR=${TANDEM_ENROLMENT_ADDR:-127.0.0.1:50051}
-export TANDEM_MATCHING_ADDR=${TANDEM_MATCHING_ADDR:-127.0.0.1:50052}
-export TANDEM_FEEDBACK_ADDR=${TANDEM_FEEDBACK_ADDR:-127.0.0.1:50053}
-GATEWAY_LISTEN=${TANDEM_LISTEN:-127.0.0.1:8080}
 export TANDEM_BOOTSTRAP_KEY=${TANDEM_BOOTSTRAP_KEY:-$(secret bootstrap-key)}
 export TANDEM_WEBHOOK_SECRET_KEY=${TANDEM_WEBHOOK_SECRET_KEY:-$(secret webhook-key)}
 
 running() {
   local pidfile=$TANDEM_HOME/run/$1.pid
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  [ -f "$pidfile" ] && tdm_pid_runs "$(cat "$pidfile")" "tandem-$1"
 }
 
+# start_service NAME HOST:PORT VARIABLE (the variable that moves its port)
 start_service() {
-  local name=$1 listen=$2
+  local name=$1 listen=$2 var=$3
   if running "$name"; then
     tdm_say "tandem-$name already running (pid $(cat "$TANDEM_HOME/run/$name.pid"))"
     return 0
   fi
+  tdm_warn_if_ephemeral "${listen##*:}" "$var" "tandem-$name"
+  tdm_wait_port "${listen%:*}" "${listen##*:}" "$var" "tandem-$name"
   tdm_say "starting tandem-$name on $listen"
   TANDEM_LISTEN=$listen \
   TANDEM_DATABASE_URL=$(db_url "tandem_$name") \
@@ -118,10 +154,10 @@ wait_ready() {
   tdm_die "tandem-$name is not ready after 60 s (log: $TANDEM_HOME/logs/$name.log)"
 }
 
-start_service enrolment "$TANDEM_ENROLMENT_ADDR"
-start_service matching "$TANDEM_MATCHING_ADDR"
-start_service feedback "$TANDEM_FEEDBACK_ADDR"
-start_service gateway "$GATEWAY_LISTEN"
+start_service enrolment "$TANDEM_ENROLMENT_ADDR" TANDEM_ENROLMENT_ADDR
+start_service matching "$TANDEM_MATCHING_ADDR" TANDEM_MATCHING_ADDR
+start_service feedback "$TANDEM_FEEDBACK_ADDR" TANDEM_FEEDBACK_ADDR
+start_service gateway "$GATEWAY_LISTEN" TANDEM_LISTEN
 wait_ready enrolment "$TANDEM_ENROLMENT_ADDR"
 wait_ready matching "$TANDEM_MATCHING_ADDR"
 wait_ready feedback "$TANDEM_FEEDBACK_ADDR"

@@ -31,7 +31,8 @@ cmake --build "$BUILD_DIR" -j "$JOBS"
 TMP=$(mktemp -d /tmp/tandem-test.XXXXXX)
 chmod 755 "$TMP"
 PGDATA_DIR=$TMP/pg/data
-PGPORT_FREE=$(tdm_free_port)
+# Below the ephemeral range, locked against parallel runs until this script exits.
+tdm_reserve_port PGPORT_FREE
 cleanup() {
   local rc=$?
   tdm_pg_stop "$PGDATA_DIR"

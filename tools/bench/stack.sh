@@ -31,7 +31,7 @@ bench_stack_start() {
   WORK=$(mktemp -d "/tmp/$prefix.XXXXXX")
   chmod 755 "$WORK"
   PG_DATA=$WORK/pg/data
-  PG_PORT=$(tdm_free_port)
+  tdm_reserve_port PG_PORT
   trap bench_stack_cleanup EXIT INT TERM
   tdm_pg_init "$PG_DATA" trust
   tdm_pg_start "$PG_DATA" "$PG_PORT" "$WORK/pg" "$WORK/pg/postgres.log" "${3:-}"
@@ -41,12 +41,14 @@ bench_stack_start() {
     -v gateway_password="$PASSWORD" -v enrolment_password="$PASSWORD" \
     -v matching_password="$PASSWORD" -v feedback_password="$PASSWORD" -v dbname=tandem \
     -f "$TDM_ROOT/deploy/sql/bootstrap.sql" >/dev/null
-  TANDEM_ENROLMENT_ADDR=127.0.0.1:$(tdm_free_port)
-  TANDEM_MATCHING_ADDR=127.0.0.1:$(tdm_free_port)
-  TANDEM_FEEDBACK_ADDR=127.0.0.1:$(tdm_free_port)
+  # Ports below the ephemeral range, locked until this script exits (deploy/lib.sh).
+  local port
+  tdm_reserve_port port && TANDEM_ENROLMENT_ADDR=127.0.0.1:$port
+  tdm_reserve_port port && TANDEM_MATCHING_ADDR=127.0.0.1:$port
+  tdm_reserve_port port && TANDEM_FEEDBACK_ADDR=127.0.0.1:$port
   TANDEM_BOOTSTRAP_KEY=tk_$(openssl rand -hex 24)
   export TANDEM_ENROLMENT_ADDR TANDEM_MATCHING_ADDR TANDEM_FEEDBACK_ADDR TANDEM_BOOTSTRAP_KEY
-  GATEWAY=127.0.0.1:$(tdm_free_port)
+  tdm_reserve_port port && GATEWAY=127.0.0.1:$port
 }
 
 db_url() { printf 'postgresql://%s:%s@127.0.0.1:%s/tandem' "$1" "$PASSWORD" "$PG_PORT"; }

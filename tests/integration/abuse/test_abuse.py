@@ -223,6 +223,10 @@ def rss_kb(pid):
     return 0
 
 
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def raise_fd_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, 4 * SLOW_CLIENTS + 1024)
@@ -293,7 +297,26 @@ class AbuseTest(unittest.TestCase):
         self.assertIsNone(self.proc.poll(), "the server process died")
         grown = rss_kb(self.proc.pid) - self.rss_before
         self.assertLess(grown, RSS_GROWTH_LIMIT_KB, "RSS grew by %d KiB" % grown)
-        self.assertLess(self.health(), HEALTH_LATENCY_LIMIT_S)
+        self.assertLess(self.settled_health(), HEALTH_LATENCY_LIMIT_S)
+
+    @classmethod
+    def settled_health(cls, within_s=60):
+        """The latency of a health Check once the server has worked off what the test
+        left behind (e.g. 20,000 abandoned streams): the first under the limit within
+        within_s, else the last (a Check that fails counts as 5 s). A wedged server
+        never gets under it. On a loaded machine the server is runnable but gets a
+        tenth of a core: right after an attack the first Checks took 2.7-4.9 s, one
+        hit its 5 s deadline, with the server in state R at 0.06-0.09 CPU-s/s (probed
+        at load 18 on 2 cores), which is not what the bound is about."""
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                latency = cls.health()
+            except grpc.RpcError:
+                latency = 5.0
+            if latency < HEALTH_LATENCY_LIMIT_S or time.monotonic() > deadline:
+                return latency
+            time.sleep(0.2)
 
     def concurrently_healthy(self, attack):
         """Run attack() while another connection keeps asking for health."""
@@ -548,23 +571,39 @@ class AbuseTest(unittest.TestCase):
         block = literal(":method", "POST") + literal(":scheme", "http") + \
             literal(":path", "/v1/programmes") + literal(":authority", "abuse") + \
             literal("content-type", "application/json")
-        for _ in range(200):
-            peer = H2Peer(self.port)
-            peer.send(b"".join(frame(HEADERS, END_HEADERS, sid, block)
-                               for sid in range(1, 200, 2)))
-            peer.pump(0.01)
-            peer.close()
-        # The leak this guards against kept ~125 MiB for good; what a loaded machine
-        # shows while the server is still closing connections is transient. So the
-        # bound sits well below the leak and is allowed 10 s to settle.
-        deadline = time.monotonic() + 10
-        while True:
-            time.sleep(0.5)
-            grown = rss_kb(self.proc.pid) - self.rss_before
-            if grown < 48 * 1024 or time.monotonic() > deadline:
-                break
-        self.assertLess(grown, 48 * 1024, "RSS grew by %d KiB for 20,000 abandoned streams"
-                        % grown)
+
+        def abandon_20000_streams_and_settle():
+            """One round; returns once the server has closed all of its connections
+            (its open descriptors back to what they were), and its RSS then."""
+            fds_before = open_fds(self.proc.pid)
+            for _ in range(200):
+                peer = H2Peer(self.port)
+                peer.send(b"".join(frame(HEADERS, END_HEADERS, sid, block)
+                                   for sid in range(1, 200, 2)))
+                peer.pump(0.01)
+                peer.close()
+            deadline = time.monotonic() + 60
+            while open_fds(self.proc.pid) > fds_before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            self.assertLessEqual(open_fds(self.proc.pid), fds_before,
+                                 "connections still open 60 s after the round")
+            return rss_kb(self.proc.pid)
+
+        # The leak this guards against kept ~125 MiB per 20,000 streams, for good. What
+        # one round leaves is mostly the allocator's high-water mark: on a loaded machine
+        # (more connections open at once while the server gets a tenth of a core) 55-73
+        # MiB, and an idle server keeps it, as ASan's allocator returns pages only while
+        # it works (run 6 of the flake hunt failed on it after waiting 10 s). So the round
+        # is repeated, each measured once the server has closed every connection of it
+        # (measured before that, run 8 counted round 1's own growth against rounds 2-3):
+        # a leak adds its ~125 MiB each time, the high-water mark does not grow (probed
+        # at load 10: 73, 52, 34, 34 MiB above the start after rounds 1-4).
+        after_first = abandon_20000_streams_and_settle()
+        self.rss_before = after_first  # tearDown's bound counts from here too
+        abandon_20000_streams_and_settle()
+        grown = abandon_20000_streams_and_settle() - after_first
+        self.assertLess(grown, 48 * 1024, "RSS grew by %d KiB for 40,000 more abandoned "
+                        "streams" % grown)
 
     # ---- Slow clients ----------------------------------------------------------------
 
@@ -632,7 +671,12 @@ class AbuseTest(unittest.TestCase):
                 break
             ready, _, _ = select.select([s], [], [], 1.0)
             if ready:
-                closed = s.recv(100) == b""
+                try:
+                    closed = s.recv(100) == b""
+                except ConnectionResetError:
+                    # Our last CRLF reached a socket the server had just closed:
+                    # reset rather than end of stream, but closed all the same.
+                    closed = True
         s.close()
         self.assertTrue(closed, "a CRLF-dripping client outlived the header timeout")
 

@@ -248,7 +248,14 @@ class PostgresCrash(unittest.TestCase):
         jobs = [pool.submit(writer, w) for w in range(6)] + [pool.submit(reader)
                                                              for _ in range(4)]
         try:
-            time.sleep(2.0)
+            # Until the writers have some acknowledged writes to lose (a fixed 2 s gave
+            # 12 on a loaded machine, and the test then judged nothing).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with lock:
+                    if len(acked) > 20:
+                        break
+                time.sleep(0.05)
             before = len(acked)
             pg_stop_immediate()
             down = time.monotonic()
@@ -347,7 +354,34 @@ class PostgresCrash(unittest.TestCase):
                  len(receiver.requests)))
 
 
+class TableLock:
+    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
+    a transaction writing that table waits inside it, for as long as the test needs,
+    whatever the machine's load (readers are not blocked)."""
+
+    def __init__(self, url, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.proc.kill()
+            raise RuntimeError("could not lock %s: %r" % (table, line))
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+
 class KilledMidBatch(unittest.TestCase):
+    """A batch is killed inside its transaction. Its first write of the participants
+    table waits behind a TableLock, so the kill lands mid-batch however fast or slow
+    the machine is (polling for the transaction raced a 4,000-row batch and lost
+    when the machine was loaded: 'the batch finished before the kill')."""
     ROWS = 4000
 
     def setUp(self):
@@ -358,11 +392,27 @@ class KilledMidBatch(unittest.TestCase):
     def tearDown(self):
         self.stack.close()
 
-    def in_transaction(self):
+    def in_transaction(self, waiting_for_lock=False):
         return harness.psql(harness.SUPER_URL, (
             "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' AND usename = "
             "'tandem_enrolment' AND xact_start IS NOT NULL AND state <> 'idle' AND "
-            "query NOT ILIKE '%%pg_stat_activity%%'") % self.stack.dbname) not in ("", "0")
+            "query NOT ILIKE '%%pg_stat_activity%%'%s") % (
+                self.stack.dbname, " AND wait_event_type = 'Lock'" if waiting_for_lock
+                else "")) not in ("", "0")
+
+    def start_batch_held_in_its_transaction(self, send):
+        """Lock the participants table, run send() in a thread and wait until the
+        batch's transaction waits for the lock; (thread, lock), the lock still held."""
+        held = TableLock(self.stack.super_url, "enrolment.participants")
+        self.addCleanup(held.release)
+        t = threading.Thread(target=send)
+        t.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.in_transaction(waiting_for_lock=True):
+            time.sleep(0.05)
+        self.assertTrue(self.in_transaction(waiting_for_lock=True),
+                        "the batch never reached its first write of participants")
+        return t, held
 
     def test_sigkill_mid_batch_then_retry_with_the_same_key(self):
         s = self.stack
@@ -379,16 +429,11 @@ class KilledMidBatch(unittest.TestCase):
         def send():
             first["answer"] = rest(s, "POST", path, body, tenant=tenant, headers=idem,
                                    timeout=120)
-        t = threading.Thread(target=send)
-        t.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.in_transaction() and t.is_alive():
-            time.sleep(0.005)
-        caught = self.in_transaction()
-        time.sleep(0.05)  # a little way into the batch
-        self.assertTrue(t.is_alive(), "the batch finished before the kill: raise ROWS")
+        t, held = self.start_batch_held_in_its_transaction(send)
+        self.assertTrue(t.is_alive(), "the batch was answered while its transaction waited")
         s.procs["enrolment"].send_signal(signal.SIGKILL)
         self.assertEqual(s.procs["enrolment"].wait(timeout=10), -signal.SIGKILL)
+        held.release()  # the orphaned transaction goes on, finds its client gone
         t.join(timeout=60)
         first_status, answer, elapsed = first["answer"]
         self.assertNotEqual(first_status, 200, "the killed batch was acknowledged")
@@ -421,8 +466,7 @@ class KilledMidBatch(unittest.TestCase):
         self.assertEqual(len(programme_external_ids(s, prog)), len(people))
         print("\n  SIGKILL mid-BatchEnrol (%s): first call answered %s after %.2f s, %d rows "
               "committed at the kill, the retry wrote each of %d rows once"
-              % ("inside its transaction" if caught else "before its transaction was seen",
-                 first_status, elapsed, partial, len(people)))
+              % ("inside its transaction", first_status, elapsed, partial, len(people)))
 
 
     def test_gateway_sigkilled_mid_batch_then_retry_with_the_same_key(self):
@@ -437,17 +481,14 @@ class KilledMidBatch(unittest.TestCase):
         idem = {"Idempotency-Key": uuid.uuid4().hex}
         path = "/v1/programmes/%s/participants:batchEnrol" % prog
         first = {}
-        t = threading.Thread(target=lambda: first.update(answer=rest(
-            s, "POST", path, body, tenant=tenant, headers=idem, timeout=120)))
-        t.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.in_transaction() and t.is_alive():
-            time.sleep(0.005)
-        self.assertTrue(t.is_alive(), "the batch finished before the kill: raise ROWS")
+        t, held = self.start_batch_held_in_its_transaction(lambda: first.update(
+            answer=rest(s, "POST", path, body, tenant=tenant, headers=idem, timeout=120)))
+        self.assertTrue(t.is_alive(), "the batch was answered while its transaction waited")
         s.procs["gateway"].send_signal(signal.SIGKILL)
         s.procs["gateway"].wait(timeout=10)
         t.join(timeout=60)
         self.assertEqual(first["answer"][0], 0, "an answer came from a killed gateway")
+        held.release()
         # Enrolment finishes the batch on its own (its caller is gone).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.in_transaction():

@@ -8,6 +8,7 @@
 # TANDEM_BENCH_BUILD_DIR (default build-rpc-rel) and TANDEM_BENCH_SOURCE_DIR override paths.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+source "$ROOT/deploy/lib.sh"
 N=${1:-200000}
 BUILD=${TANDEM_BENCH_BUILD_DIR:-$ROOT/build-rpc-rel}
 cmake -S "${TANDEM_BENCH_SOURCE_DIR:-$ROOT}" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -26,12 +27,21 @@ printf 'ok' > "$TMP/ok"
 PIDS+=($!)
 /usr/bin/python3 "$ROOT/tools/bench/grpc/health_server.py" 8 > "$TMP/grpcio.port" &
 PIDS+=($!)
-NGHTTPD_PORT=$((20000 + RANDOM % 20000))
+# nghttpd cannot take port 0: a free port below the ephemeral range, locked
+# (deploy/lib.sh). The other two bind port 0 themselves and print it.
+tdm_reserve_port NGHTTPD_PORT
 nghttpd --no-tls -d "$TMP" "$NGHTTPD_PORT" >/dev/null 2>&1 &
 PIDS+=($!)
-sleep 1
+# Wait until all three listen (up to 60 s), rather than for a fixed time.
+for _ in $(seq 1 600); do
+  [ -s "$TMP/tandem.port" ] && [ -s "$TMP/grpcio.port" ] &&
+    [ -n "$(ss -Hltn "sport = :$NGHTTPD_PORT")" ] && break
+  sleep 0.1
+done
 TANDEM_PORT=$(awk '{print $2}' "$TMP/tandem.port")
 GRPCIO_PORT=$(awk '{print $2}' "$TMP/grpcio.port")
+[ -n "$TANDEM_PORT" ] && [ -n "$GRPCIO_PORT" ] && [ -n "$(ss -Hltn "sport = :$NGHTTPD_PORT")" ] ||
+  tdm_die "a server did not start within 60 s"
 
 # h2load: one client, one connection, -m concurrent streams; prints req/s and the
 # p99 of request latency (from its per-request timings, -l not needed: the
