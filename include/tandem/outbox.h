@@ -62,7 +62,8 @@ typedef struct tdm_outbox_event {
 
 /*
  * Append n events (1..TDM_OUTBOX_MAX_EVENTS) in tx with one statement; each gets a
- * new UUID and the same create_time. cb gets NULL or the statement's error (the
+ * new UUID and the same create_time, the database's now() (not this process's
+ * clock, which may drift from other replicas'). cb gets NULL or the statement's error (the
  * transaction is then aborted). Returns non-zero, without calling cb, when an
  * argument breaks the rules above (logged) or memory runs out.
  */

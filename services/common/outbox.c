@@ -42,7 +42,6 @@ typedef struct outbox_op {
     char tenant_id[37];
     char service[33];
     char request_id[65];
-    char create_ms[24];
     char sql[OUTBOX_SQL_MAX];
 } outbox_op;
 
@@ -130,6 +129,11 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
                 "outbox: refused an event that breaks outbox.h's rules");
         return -1;
     }
+    /* The event's time is the row's create_time, from the database's clock (the
+     * transaction's now(), like every other time Tandem stores), so events of several
+     * replicas whose clocks drift still compare with each other and with the resources'
+     * times. The NOTIFY envelope only wakes the dispatcher: its time is the writer's
+     * clock, for logs. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t create_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
@@ -188,7 +192,6 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     set_field(op->tenant_id, sizeof(op->tenant_id), src->tenant_id);
     set_field(op->service, sizeof(op->service), src->service);
     set_field(op->request_id, sizeof(op->request_id), src->request_id);
-    snprintf(op->create_ms, sizeof(op->create_ms), "%lld", (long long)create_ms);
     memcpy(op->notify, notify, sizeof(op->notify));
     /* The INSERT is a data-modifying CTE: it runs although the final SELECT does not
      * read it, and the NOTIFY queues with the transaction (delivered at COMMIT, dropped
@@ -198,13 +201,12 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
              " INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, payload,"
              "  source_service, request_id, create_time)"
              " SELECT $2::uuid, (e->>'id')::uuid, e->>'type', (e->>'resource_id')::uuid,"
-             "  e->>'ordering_key', e->'data', $3, $4, to_timestamp($5::float8 / 1000)"
+             "  e->>'ordering_key', e->'data', $3, $4, now()"
              " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord) ORDER BY ord) "
-             "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $6)",
+             "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $5)",
              src->schema);
-    const char *values[6] = {op->doc,        op->tenant_id, op->service,
-                             op->request_id, op->create_ms, op->notify};
-    if (tdm_pg_tx_query(tx, op->sql, 6, values, outbox_done, op) != 0) {
+    const char *values[5] = {op->doc, op->tenant_id, op->service, op->request_id, op->notify};
+    if (tdm_pg_tx_query(tx, op->sql, 5, values, outbox_done, op) != 0) {
         free(op->doc);
         free(op);
         return -1;
