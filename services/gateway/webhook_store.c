@@ -452,7 +452,11 @@ static void fanout_cursor(void *arg, tdm_status *st, PGresult *res)
         return;
     }
     if (PQntuples(res) != 1) {
-        fanout_fail(op, tdm_status_new(TDM_INTERNAL, "no cursor for the %s outbox", op->source));
+        /* SKIP LOCKED: another replica is fanning this outbox out now (the cursor rows
+         * themselves are made by the migrations). Nothing to do this tick, and no
+         * pool connection held waiting on its lock. */
+        if (tdm_pg_tx_end(op->tx, false, fanout_ended, op) != 0)
+            fanout_ended(op, NULL);
         return;
     }
     snprintf(op->from_xact, sizeof(op->from_xact), "%s", PQgetvalue(res, 0, 0));
@@ -483,7 +487,7 @@ static void fanout_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
     const char *values[] = {op->source};
     if (tdm_pg_tx_query(tx,
                         "SELECT last_xact::text, last_seq FROM gateway.outbox_cursors "
-                        "WHERE source = $1 FOR UPDATE",
+                        "WHERE source = $1 FOR UPDATE SKIP LOCKED",
                         1, values, fanout_cursor, op) != 0)
         fanout_fail(op, tdm_status_new(TDM_INTERNAL, "could not lock the cursor"));
 }
