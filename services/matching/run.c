@@ -163,16 +163,33 @@ static void job_fail_status(job *j, const char *what, tdm_status *st)
 
 /* ---- progress ------------------------------------------------------------------------- */
 
-typedef struct progress_op {
+/* A store call beside the job's main chain (progress, lease renewal, hand-back), in a
+ * transaction and arena of its own: the job's arena may be in use by the work thread.
+ * The job is kept alive (pending) until side_end. */
+typedef struct side_op {
     job *j;
     tdm_arena *a;
-} progress_op;
+} side_op;
 
-static void progress_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
+/* NULL when out of memory (the call is then skipped); else *r is the job's request on
+ * the side call's arena. */
+static side_op *side_begin(job *j, mt_req *r)
 {
-    progress_op *p = arg;
-    (void)msg;
-    tdm_status_free(st); /* a lost lease shows at the final write */
+    side_op *p = calloc(1, sizeof(*p));
+    tdm_arena *a = p != NULL ? tdm_arena_new(0) : NULL;
+    if (a == NULL) {
+        free(p);
+        return NULL;
+    }
+    *p = (side_op){j, a};
+    j->pending++;
+    *r = j->req;
+    r->arena = a;
+    return p;
+}
+
+static void side_end(side_op *p)
+{
     job *j = p->j;
     tdm_arena_free(p->a);
     free(p);
@@ -180,21 +197,20 @@ static void progress_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
     job_free_if_done(j);
 }
 
-/* Record progress (and so renew the lease) in its own transaction and arena (the
- * job's arena may be in use by the work thread). */
+static void progress_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    (void)msg;
+    tdm_status_free(st); /* a lost lease shows at the final write */
+    side_end(arg);
+}
+
+/* Record progress, and so renew the lease. */
 static void progress_record(job *j, int permille, mt_store_cb cb)
 {
-    progress_op *p = calloc(1, sizeof(*p));
-    tdm_arena *a = p != NULL ? tdm_arena_new(0) : NULL;
-    if (a == NULL) {
-        free(p);
-        return;
-    }
-    *p = (progress_op){j, a};
-    j->pending++;
-    mt_req r = j->req;
-    r.arena = a;
-    mt_store_run_progress(&r, &j->claim, permille / 1000.0, j->w->lease_ms, cb, p);
+    mt_req r;
+    side_op *p = side_begin(j, &r);
+    if (p != NULL)
+        mt_store_run_progress(&r, &j->claim, permille / 1000.0, j->w->lease_ms, cb, p);
 }
 
 static void progress_send(job *j, int permille)
@@ -207,7 +223,7 @@ static void progress_send(job *j, int permille)
 
 static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
-    progress_op *p = arg;
+    side_op *p = arg;
     (void)msg;
     job *j = p->j;
     if (st != NULL && st->code == TDM_ABORTED && !j->lease_lost) {
@@ -218,10 +234,7 @@ static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
                        "run_id", j->claim.run_id, NULL);
     }
     tdm_status_free(st); /* another failure (database away): the next tick tries again */
-    tdm_arena_free(p->a);
-    free(p);
-    j->pending--;
-    job_free_if_done(j);
+    side_end(p);
 }
 
 static void lease_tick(uv_timer_t *t)
@@ -621,17 +634,12 @@ void mt_worker_wake(mt_service *svc)
         worker_tick(svc->worker);
 }
 
-typedef struct release_op {
-    job *j;
-    tdm_arena *a;
-    tdm_runtime *rt;
-} release_op;
-
 static void released(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
-    release_op *r = arg;
+    side_op *p = arg;
     (void)msg;
-    job *j = r->j;
+    job *j = p->j;
+    tdm_runtime *rt = j->w->svc->rt;
     if (st != NULL)
         tdm_log_fields(TDM_LOG_WARN, NULL,
                        "could not hand the matching run back; its lease will expire", "run_id",
@@ -640,11 +648,7 @@ static void released(void *arg, tdm_status *st, ProtobufCMessage *msg)
         tdm_log_fields(TDM_LOG_INFO, NULL, "matching run handed back for another replica", "run_id",
                        j->claim.run_id, NULL);
     tdm_status_free(st);
-    tdm_runtime *rt = r->rt;
-    tdm_arena_free(r->a);
-    free(r);
-    j->pending--;
-    job_free_if_done(j);
+    side_end(p);
     tdm_runtime_unhold(rt);
 }
 
@@ -663,16 +667,10 @@ void mt_worker_stop(mt_service *svc)
     job *j = w->cur;
     if (j == NULL || j->finished || j->claim.claim == NULL || j->lease_lost)
         return;
-    release_op *r = calloc(1, sizeof(*r));
-    tdm_arena *a = r != NULL ? tdm_arena_new(0) : NULL;
-    if (a == NULL) {
-        free(r);
-        return; /* the lease expires instead */
-    }
-    *r = (release_op){j, a, svc->rt};
-    j->pending++;
+    mt_req r;
+    side_op *p = side_begin(j, &r);
+    if (p == NULL)
+        return; /* out of memory: the lease expires instead */
     tdm_runtime_hold(svc->rt);
-    mt_req req = j->req;
-    req.arena = a;
-    mt_store_release_run(&req, &j->claim, released, r);
+    mt_store_release_run(&r, &j->claim, released, p);
 }
