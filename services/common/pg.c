@@ -1631,7 +1631,7 @@ static bool pool_parse_target(tdm_pg_pool *pool)
         return false;
     }
     const char *host = NULL, *hostaddr = NULL, *port = NULL;
-    bool has_attrs = false, has_user_timeout = false;
+    bool has_user_timeout = false;
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (o->val == NULL || o->val[0] == '\0')
             continue;
@@ -1641,12 +1641,10 @@ static bool pool_parse_target(tdm_pg_pool *pool)
             hostaddr = o->val;
         else if (strcmp(o->keyword, "port") == 0)
             port = o->val;
-        else if (strcmp(o->keyword, "target_session_attrs") == 0)
-            has_attrs = true;
         else if (strcmp(o->keyword, "tcp_user_timeout") == 0)
             has_user_timeout = true;
     }
-    pool->session_attrs = has_attrs ? NULL : "read-write";
+    pool->session_attrs = tdm_pg_write_session_attrs(pool->conninfo); /* one rule for all */
     pool->tcp_user_timeout = has_user_timeout ? NULL : DEFAULT_TCP_USER_TIMEOUT_MS;
     const char *why = NULL;
     char *hosts[MAX_TARGETS], *ports[MAX_TARGETS];
