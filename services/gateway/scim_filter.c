@@ -352,8 +352,9 @@ static bool parse_value(parser *p, scim_value *v)
 
 static const scim_filter *parse_or(parser *p, bool in_value_path);
 
-/* "(" filter ")" at the cursor; the caller has checked the "(". */
-static const scim_filter *parse_group(parser *p, bool in_value_path)
+/* "(" filter ")" or "[" filter "]" at the cursor (the caller has checked the opening
+ * character), close being ')' or ']'. */
+static const scim_filter *parse_enclosed(parser *p, bool in_value_path, char close)
 {
     if (++p->depth > SCIM_FILTER_MAX_DEPTH) {
         fail(p, "the filter nests more than 32 levels");
@@ -364,13 +365,33 @@ static const scim_filter *parse_group(parser *p, bool in_value_path)
     if (inner == NULL)
         return NULL;
     skip_space(p);
-    if (peek(p) != ')') {
-        fail(p, "expected \")\"");
+    if (peek(p) != close) {
+        fail(p, close == ')' ? "expected \")\"" : "expected \"]\"");
         return NULL;
     }
     p->pos++;
     p->depth--;
     return inner;
+}
+
+static const scim_filter *parse_group(parser *p, bool in_value_path)
+{
+    return parse_enclosed(p, in_value_path, ')');
+}
+
+/* The "[" valFilter "]" after path (at the cursor), for filters and PATCH paths alike. */
+static const scim_filter *parse_value_filter(parser *p, const scim_attr_path *path,
+                                             bool in_value_path)
+{
+    if (in_value_path) {
+        fail(p, "a value path may not contain another value path");
+        return NULL;
+    }
+    if (path->sub != NULL) {
+        fail(p, "a value path filters an attribute, not a sub-attribute");
+        return NULL;
+    }
+    return parse_enclosed(p, true, ']');
 }
 
 /* attrExp, or valuePath outside a value path. */
@@ -380,34 +401,12 @@ static const scim_filter *parse_attr_expr(parser *p, bool in_value_path)
     if (!parse_attr_path(p, &path))
         return NULL;
     if (peek(p) == '[') {
-        if (in_value_path) {
-            fail(p, "a value path may not contain another value path");
-            return NULL;
-        }
-        if (path.sub != NULL) {
-            fail(p, "a value path filters an attribute, not a sub-attribute");
-            return NULL;
-        }
-        if (++p->depth > SCIM_FILTER_MAX_DEPTH) {
-            fail(p, "the filter nests more than 32 levels");
-            return NULL;
-        }
-        p->pos++;
         scim_filter *f = new_node(p, SCIM_NODE_VALUE_PATH);
         if (f == NULL)
             return NULL;
         f->attr = path;
-        f->left = parse_or(p, true);
-        if (f->left == NULL)
-            return NULL;
-        skip_space(p);
-        if (peek(p) != ']') {
-            fail(p, "expected \"]\"");
-            return NULL;
-        }
-        p->pos++;
-        p->depth--;
-        return f;
+        f->left = parse_value_filter(p, &path, in_value_path);
+        return f->left != NULL ? f : NULL;
     }
     size_t before = p->pos;
     skip_space(p);
@@ -546,21 +545,9 @@ int scim_patch_path_parse(tdm_arena *a, const char *text, size_t len, scim_patch
     if (!parse_attr_path(&p, &out->attr))
         goto bad;
     if (peek(&p) == '[') {
-        if (out->attr.sub != NULL) {
-            fail(&p, "a value path filters an attribute, not a sub-attribute");
-            goto bad;
-        }
-        p.pos++;
-        p.depth++;
-        out->value_filter = parse_or(&p, true);
+        out->value_filter = parse_value_filter(&p, &out->attr, false);
         if (out->value_filter == NULL)
             goto bad;
-        skip_space(&p);
-        if (peek(&p) != ']') {
-            fail(&p, "expected \"]\"");
-            goto bad;
-        }
-        p.pos++;
         if (peek(&p) == '.') {
             p.pos++;
             size_t start = p.pos;
