@@ -120,6 +120,33 @@ def psql(url, sql, *args, check=True):
     return out.stdout.strip()
 
 
+def tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def await_ready(proc, addr, name, log_path, timeout=60):
+    """Until the process at addr answers /readyz 200; RuntimeError (with its log's
+    tail) when it exits or is not ready within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s:\n%s" % (name, proc.returncode, tail(log_path)))
+        try:
+            with urllib.request.urlopen("http://%s/readyz" % addr, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except urllib.error.HTTPError:
+            pass
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("%s not ready after %ss:\n%s" % (name, timeout, tail(log_path)))
+
+
 class Stack:
     """A database and some Tandem services, started for one test module."""
 
@@ -192,27 +219,24 @@ class Stack:
             return e.code, e.read().decode()
 
     def wait_ready(self, svc, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.procs[svc]
-            if proc.poll() is not None:
-                raise RuntimeError("tandem-%s exited with %s:\n%s" %
-                                   (svc, proc.returncode, self.log_tail(svc)))
-            try:
-                if self.http(svc, "/readyz", timeout=1)[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("tandem-%s not ready after %ss:\n%s" %
-                           (svc, timeout, self.log_tail(svc)))
+        await_ready(self.procs[svc], self.addr(svc), "tandem-" + svc, self.logs[svc], timeout)
+
+    def start_all(self, extra_env=None):
+        """Every service, the gateway last (it is ready only once its peers are);
+        extra_env: {service: {variable: value}}. On failure the stack is closed."""
+        extra_env = extra_env or {}
+        try:
+            for svc in SERVICES[1:]:
+                self.start(svc, extra_env=extra_env.get(svc), wait=False)
+            for svc in SERVICES[1:]:
+                self.wait_ready(svc)
+            self.start("gateway", extra_env=extra_env.get("gateway"))
+        except Exception:
+            self.close()
+            raise
 
     def log_tail(self, svc, lines=30):
-        try:
-            with open(self.logs[svc], errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return tail(self.logs.get(svc, ""), lines)
 
     def stop(self, svc, sig=signal.SIGTERM, timeout=30):
         """Stop a service; returns its exit status."""

@@ -114,10 +114,11 @@ class Failover(unittest.TestCase):
             cls.cluster.close()
             raise
         try:
-            for svc in harness.SERVICES:
-                cls.stack.start(svc, extra_env=cls.both_hosts(svc), wait=False)
-            for svc in harness.SERVICES:
-                cls.stack.wait_ready(svc)
+            cls.stack.start_all({svc: cls.both_hosts(svc) for svc in harness.SERVICES})
+        except Exception:
+            cls.cluster.close()
+            raise
+        try:
             status, t = rest(cls.stack, "POST", "/v1/tenants",
                              {"name": "Failover LLP", "slug": "fo-" + uuid.uuid4().hex[:8]})
             assert status == 200, t

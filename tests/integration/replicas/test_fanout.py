@@ -19,15 +19,7 @@ HOLD_S = 5
 class FanoutLock(unittest.TestCase):
     def setUp(self):
         self.stack = harness.Stack("fanout")
-        try:
-            for svc in ("enrolment", "matching", "feedback"):
-                self.stack.start(svc, wait=False)
-            for svc in ("enrolment", "matching", "feedback"):
-                self.stack.wait_ready(svc)
-            self.stack.start("gateway")
-        except Exception:
-            self.stack.close()
-            raise
+        self.stack.start_all()
 
     def tearDown(self):
         self.stack.close()

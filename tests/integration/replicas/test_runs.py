@@ -48,19 +48,7 @@ class Replica:
                                                        "tandem-matching")],
                                          env=env, stdout=log, stderr=log,
                                          stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("replica exited: %s" % self.log())
-            try:
-                import urllib.request
-                with urllib.request.urlopen("http://%s/readyz" % self.addr, timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("replica not ready: %s" % self.log())
+        harness.await_ready(self.proc, self.addr, "replica " + name, self.log_path)
 
     def log(self):
         with open(self.log_path, errors="replace") as f:
