@@ -38,9 +38,9 @@ typedef struct webhook_op {
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
+    gw_keyed keyed; /* CreateWebhook's Idempotency-Key */
     const char *idem_key;
-    const char *idem_method; /* "CreateWebhook <tenant>": keys are per tenant */
-    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    Tandem__V1__Webhook *shown; /* a created webhook: its secret is shown in this answer */
     tdm_arena *arena;
     gw_store_ctx sc;
     gw_tenant_cb cb;
@@ -52,10 +52,24 @@ typedef struct webhook_op {
     uv_getaddrinfo_t resolve;
 } webhook_op;
 
-static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+static void answer(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
+    webhook_op *op = arg;
+    if (st == NULL && op->shown != NULL) {
+        op->shown->secret = tdm_arena_strdup(op->arena, op->secret);
+        if (op->shown->secret == NULL)
+            st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    }
     OPENSSL_cleanse(op->secret, sizeof(op->secret));
     op->cb(op->arg, st, st == NULL ? response : NULL);
+}
+
+/* Every call ends here. CreateWebhook with an Idempotency-Key first stores its
+ * response under the key (without the secret) and commits the webhook with it, or
+ * rolls both back. */
+static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+{
+    gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
 static tdm_status *invalid(const char *field, const char *why)
@@ -165,31 +179,6 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
     return tdm_violations_take(&v, NULL);
 }
 
-static void idem_stored(webhook_op *op, tdm_status *st)
-{
-    if (st != NULL) {
-        /* The webhook exists; failing to remember the response only costs a replay. */
-        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
-                       "error", st->message, NULL);
-        tdm_status_free(st);
-    }
-}
-
-typedef struct create_reply {
-    webhook_op *op;
-    Tandem__V1__Webhook *w;
-} create_reply;
-
-static void create_replied(void *arg, tdm_status *st)
-{
-    create_reply *r = arg;
-    idem_stored(r->op, st);
-    r->w->secret = tdm_arena_strdup(r->op->arena, r->op->secret);
-    finish(r->op,
-           r->w->secret == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
-           &r->w->base);
-}
-
 static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
 {
     webhook_op *op = arg;
@@ -205,28 +194,12 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
         return;
     }
     Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
-    create_reply *r = tdm_arena_calloc(op->arena, 1, sizeof(*r));
-    if (w == NULL || r == NULL) {
+    if (w == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    r->op = op;
-    r->w = w;
-    if (op->idem_key == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    /* Remembered without the secret: a replay shows the webhook, not its secret. */
-    size_t len = protobuf_c_message_get_packed_size(&w->base);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    protobuf_c_message_pack(&w->base, buf);
-    if (gw_store_idem_put(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request_hash,
-                          buf, len, create_replied, r) != 0)
-        create_replied(r, NULL);
+    op->shown = w;
+    finish(op, NULL, &w->base);
 }
 
 static void create_insert(webhook_op *op)
@@ -250,6 +223,21 @@ static void create_insert(webhook_op *op)
     OPENSSL_cleanse(sealed, sizeof(sealed));
 }
 
+static void claimed(void *arg, tdm_status *st, ProtobufCMessage *replay)
+{
+    webhook_op *op = arg;
+    if (st != NULL || replay != NULL)
+        finish(op, st, replay);
+    else
+        create_insert(op);
+}
+
+/* The key is claimed once the URL has been judged, so no transaction waits on DNS. */
+static void create_claim(webhook_op *op)
+{
+    gw_keyed_begin(&op->keyed, &op->sc, op->p->tenant_id, op->request, claimed, op);
+}
+
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     webhook_op *op = req->data;
@@ -268,16 +256,16 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         finish(op, st, NULL);
         return;
     }
-    create_insert(op);
+    create_claim(op);
 }
 
-/* Where the URL may point, then the insert. */
+/* Where the URL may point, then the key and the insert. */
 static void create_checked(webhook_op *op)
 {
     bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
     bool is_public = false;
     if (allow_private) {
-        create_insert(op);
+        create_claim(op);
         return;
     }
     if (gw_webhook_literal(op->host, &is_public)) {
@@ -288,7 +276,7 @@ static void create_checked(webhook_op *op)
                    NULL);
             return;
         }
-        create_insert(op);
+        create_claim(op);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -296,15 +284,6 @@ static void create_checked(webhook_op *op)
     if (uv_getaddrinfo(tdm_runtime_loop(op->gw->rt), &op->resolve, resolved, op->host, NULL,
                        &hints) != 0)
         finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
-}
-
-static void idem_checked(void *arg, tdm_status *st, ProtobufCMessage *replay)
-{
-    webhook_op *op = arg;
-    if (st != NULL || replay != NULL)
-        finish(op, st, replay);
-    else
-        create_checked(op);
 }
 
 static void create_start(webhook_op *op)
@@ -317,13 +296,16 @@ static void create_start(webhook_op *op)
         return;
     }
     /* Keys are per tenant: a platform key may create webhooks for several. */
-    op->idem_method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id);
-    if (op->idem_method == NULL) {
+    op->keyed = (gw_keyed){
+        .principal_id = op->p->key_id,
+        .method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id),
+        .key = op->idem_key,
+        .desc = &tandem__v1__webhook__descriptor};
+    if (op->keyed.method == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    gw_idem_check(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request,
-                  &tandem__v1__webhook__descriptor, op->request_hash, idem_checked, op);
+    create_checked(op);
 }
 
 /* ---- the other methods --------------------------------------------------------------------------

@@ -297,6 +297,21 @@ class Stack:
         return [("x-tandem-context-bin", ctx.SerializeToString())]
 
 
+def spawn_replica(stack, svc, name, extra_env=None):
+    """Another process of svc on the stack's database - a replica the test starts,
+    stops and kills itself - on a port of its own unless extra_env sets TANDEM_LISTEN.
+    Returns (Popen, address, log path); it is not waited for."""
+    env = {"TANDEM_LISTEN": "127.0.0.1:%d" % free_port()}
+    env.update(extra_env or {})
+    log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
+                            "%s-%s.log" % (stack.dbname, name))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
+                                env=stack.env(svc, env), stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)
+    return proc, env["TANDEM_LISTEN"], log_path
+
+
 class WebhookReceiver:
     """A webhook endpoint on 127.0.0.1: records every POST; per path, a script of
     answers ("500", "sleep", "200"; 200 when the script is empty)."""
