@@ -600,9 +600,9 @@ tdm_status *gw_delivery_start(gw_state *gw)
     memset(&D, 0, sizeof(D));
     D.gw = gw;
     D.loop = tdm_runtime_loop(gw->rt);
-    D.allow_private = tdm_runtime_config(gw->rt)->webhook_allow_private;
-    D.retry_base_ms = tdm_runtime_config(gw->rt)->webhook_retry_base_ms;
-    D.retention_hours = tdm_runtime_config(gw->rt)->outbox_retention_hours;
+    D.allow_private = gw->cfg->webhook_allow_private;
+    D.retry_base_ms = gw->cfg->webhook_retry_base_ms;
+    D.retention_hours = gw->cfg->outbox_retention_hours;
     D.prune_at = uv_now(D.loop) + PRUNE_FIRST_MS;
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",

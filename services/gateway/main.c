@@ -19,6 +19,12 @@
  * batch and of peer probes may still run while the runtime closes the pool and the
  * peers, after the shutdown hook. */
 static gw_state *STATE;
+static gw_config CONFIG;
+
+static tdm_status *load_config(void)
+{
+    return gw_config_load(&CONFIG, NULL);
+}
 
 /* A gateway-only setting: a whole number in [min, max], or `fallback` when unset. */
 static tdm_status *env_uint(const char *name, uint32_t fallback, uint32_t min, uint32_t max,
@@ -66,10 +72,10 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_state *gw = calloc(1, sizeof(*gw));
     if (gw == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    const tdm_config *cfg = tdm_runtime_config(rt);
     gw->rt = rt;
-    gw->default_rps = (uint32_t)cfg->rate_limit_rps;
-    gw->default_burst = (uint32_t)cfg->rate_limit_burst;
+    gw->cfg = &CONFIG;
+    gw->default_rps = (uint32_t)CONFIG.rate_limit_rps;
+    gw->default_burst = (uint32_t)CONFIG.rate_limit_burst;
     gw->limiter = gw_ratelimiter_new();
     gw->touched = calloc(GW_TOUCH_MAX_PENDING, sizeof(*gw->touched));
     if (gw->limiter == NULL || gw->touched == NULL) {
@@ -152,9 +158,12 @@ int main(void)
         .schema = "gateway",
         .migrations = gateway_migrations,
         .n_migrations = GATEWAY_MIGRATIONS_COUNT,
+        .load_config = load_config,
         .init = gateway_init,
         .shutdown = gateway_shutdown,
         .ready_check = gateway_ready,
     };
-    return tdm_runtime_main(&spec);
+    int rc = tdm_runtime_main(&spec);
+    gw_config_free(&CONFIG);
+    return rc;
 }

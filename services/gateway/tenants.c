@@ -586,7 +586,7 @@ static void bootstrap_try(uv_timer_t *timer)
         uv_timer_start(&b->timer, bootstrap_try, 200, 0);
         return;
     }
-    const char *secret = tdm_runtime_config(b->gw->rt)->bootstrap_key;
+    const char *secret = b->gw->cfg->bootstrap_key;
     gw_key_new k = {.tenant_id = NULL,
                     .kind = TDM_PRINCIPAL_PLATFORM,
                     .display_name = "bootstrap (TANDEM_BOOTSTRAP_KEY)",
@@ -600,7 +600,7 @@ static void bootstrap_try(uv_timer_t *timer)
 
 void gw_tenant_bootstrap(gw_state *gw)
 {
-    const char *secret = tdm_runtime_config(gw->rt)->bootstrap_key;
+    const char *secret = gw->cfg->bootstrap_key;
     if (secret == NULL || secret[0] == '\0')
         return;
     bootstrap_op *b = calloc(1, sizeof(*b));

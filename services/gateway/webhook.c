@@ -262,7 +262,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 /* Where the URL may point, then the key and the insert. */
 static void create_checked(webhook_op *op)
 {
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     bool is_public = false;
     if (allow_private) {
         create_claim(op);
@@ -289,7 +289,7 @@ static void create_checked(webhook_op *op)
 static void create_start(webhook_op *op)
 {
     const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     tdm_status *st = validate_create(req, allow_private, op->arena, &op->host);
     if (st != NULL) {
         finish(op, st, NULL);
@@ -513,7 +513,7 @@ tdm_status *gw_webhook_register(gw_state *gw)
     if (d->n_methods != N_WEBHOOK_METHODS)
         return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
     def.service_data = gw;
-    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key,
-                                tdm_runtime_config(gw->rt)->webhook_secret_key_previous);
+    gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key,
+                                gw->cfg->webhook_secret_key_previous);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

@@ -1,0 +1,45 @@
+/*
+ * config.c - the gateway's own settings (see config.h), read with the runtime's
+ * readers so every variable is refused the same way.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+tdm_status *gw_config_load(gw_config *cfg, tdm_getenv_fn get)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    tdm_status *st = NULL;
+    if ((st = tdm_config_secret(get, "TANDEM_BOOTSTRAP_KEY", GW_MIN_BOOTSTRAP_KEY_CHARS,
+                                "of high-entropy secret", &cfg->bootstrap_key)) ||
+        (st = tdm_config_int(get, "TANDEM_RATE_LIMIT_RPS", GW_DEFAULT_RATE_LIMIT_RPS, 1,
+                             GW_MAX_RATE_LIMIT, &cfg->rate_limit_rps)) ||
+        (st = tdm_config_int(get, "TANDEM_RATE_LIMIT_BURST", GW_DEFAULT_RATE_LIMIT_BURST, 1,
+                             GW_MAX_RATE_LIMIT, &cfg->rate_limit_burst)) ||
+        (st = tdm_config_bool(get, "TANDEM_WEBHOOK_ALLOW_PRIVATE", false,
+                              &cfg->webhook_allow_private)) ||
+        (st = tdm_config_secret(get, "TANDEM_WEBHOOK_SECRET_KEY", GW_MIN_WEBHOOK_SECRET_KEY_CHARS,
+                                "of high-entropy secret", &cfg->webhook_secret_key)) ||
+        (st = tdm_config_secret(get, "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS",
+                                GW_MIN_WEBHOOK_SECRET_KEY_CHARS, "(the key being rotated out)",
+                                &cfg->webhook_secret_key_previous)) ||
+        (st = tdm_config_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", GW_DEFAULT_WEBHOOK_RETRY_BASE_MS,
+                             1, GW_DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
+        (st = tdm_config_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", GW_DEFAULT_OUTBOX_RETENTION_H, 1,
+                             GW_MAX_OUTBOX_RETENTION_H, &cfg->outbox_retention_hours)))
+        return st;
+    if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is set without "
+                              "TANDEM_WEBHOOK_SECRET_KEY: rotation needs the new key too");
+    return NULL;
+}
+
+void gw_config_free(gw_config *cfg)
+{
+    free(cfg->bootstrap_key);
+    free(cfg->webhook_secret_key);
+    free(cfg->webhook_secret_key_previous);
+    cfg->bootstrap_key = cfg->webhook_secret_key = cfg->webhook_secret_key_previous = NULL;
+}
