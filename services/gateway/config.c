@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include "auth_guard.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,11 @@ tdm_status *gw_config_load(gw_config *cfg, tdm_getenv_fn get)
                                 &cfg->webhook_secret_key_previous)) ||
         (st = tdm_config_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", GW_DEFAULT_WEBHOOK_RETRY_BASE_MS,
                              1, GW_DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
+        (st =
+             tdm_config_int(get, "TANDEM_AUTH_FAILURES_PER_ADDRESS", (int)GW_GUARD_FAILURES_DEFAULT,
+                            1, 1000000, &cfg->auth_failures_per_address)) ||
+        (st = tdm_config_int(get, "TANDEM_AUTH_FAILURE_WINDOW_MS", (int)GW_GUARD_WINDOW_MS_DEFAULT,
+                             100, 3600000, &cfg->auth_failure_window_ms)) ||
         (st = tdm_config_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", GW_DEFAULT_OUTBOX_RETENTION_H, 1,
                              GW_MAX_OUTBOX_RETENTION_H, &cfg->outbox_retention_hours)))
         return st;

@@ -28,9 +28,11 @@ typedef struct gw_config {
     /* TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS: the key being rotated out (opens, never seals),
      * NULL when unset */
     char *webhook_secret_key_previous;
-    int webhook_retry_base_ms;  /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
-    int outbox_retention_hours; /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
-                                   gateway deletes outbox rows it has fanned out once older */
+    int webhook_retry_base_ms;     /* TANDEM_WEBHOOK_RETRY_BASE_MS, 1..5000, default 5000 */
+    int auth_failures_per_address; /* TANDEM_AUTH_FAILURES_PER_ADDRESS, 1..1000000, default 20 */
+    int auth_failure_window_ms;    /* TANDEM_AUTH_FAILURE_WINDOW_MS, 100..3600000, default 10000 */
+    int outbox_retention_hours;    /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
+                                      gateway deletes outbox rows it has fanned out once older */
 } gw_config;
 
 /* Fill cfg from the environment (get: getenv when NULL). On a bad value, the status

@@ -4,7 +4,6 @@
  * authentication into the runtime.
  * Ready when the database is reachable and every service it forwards to answers.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,36 +25,11 @@ static tdm_status *load_config(void)
     return gw_config_load(&CONFIG, NULL);
 }
 
-/* A gateway-only setting: a whole number in [min, max], or `fallback` when unset. */
-static tdm_status *env_uint(const char *name, uint32_t fallback, uint32_t min, uint32_t max,
-                            uint32_t *out)
-{
-    const char *v = getenv(name);
-    *out = fallback;
-    if (v == NULL || v[0] == '\0')
-        return NULL;
-    char *end = NULL;
-    errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max)
-        return tdm_status_new(TDM_INVALID_ARGUMENT, "%s must be a whole number from %u to %u", name,
-                              min, max);
-    *out = (uint32_t)n;
-    return NULL;
-}
-
 /* Failed authentications per client address (auth_guard.h). */
 static tdm_status *guard_init(gw_state *gw)
 {
-    uint32_t failures, window_ms;
-    tdm_status *st = env_uint("TANDEM_AUTH_FAILURES_PER_ADDRESS", GW_GUARD_FAILURES_DEFAULT, 1,
-                              1000000, &failures);
-    if (st == NULL)
-        st = env_uint("TANDEM_AUTH_FAILURE_WINDOW_MS", GW_GUARD_WINDOW_MS_DEFAULT, 100, 3600000,
-                      &window_ms);
-    if (st != NULL)
-        return st;
-    gw->guard = gw_auth_guard_new(failures, window_ms);
+    gw->guard = gw_auth_guard_new((uint32_t)gw->cfg->auth_failures_per_address,
+                                  (uint32_t)gw->cfg->auth_failure_window_ms);
     if (gw->guard == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     tdm_metrics *reg = tdm_metrics_global();

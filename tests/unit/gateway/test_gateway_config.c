@@ -14,10 +14,16 @@
 #include "config.h"
 
 static const char *const VARIABLES[] = {
-    "TANDEM_BOOTSTRAP_KEY",         "TANDEM_RATE_LIMIT_RPS",
-    "TANDEM_RATE_LIMIT_BURST",      "TANDEM_WEBHOOK_ALLOW_PRIVATE",
-    "TANDEM_WEBHOOK_SECRET_KEY",    "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS",
-    "TANDEM_WEBHOOK_RETRY_BASE_MS", "TANDEM_OUTBOX_RETENTION_HOURS",
+    "TANDEM_BOOTSTRAP_KEY",
+    "TANDEM_RATE_LIMIT_RPS",
+    "TANDEM_RATE_LIMIT_BURST",
+    "TANDEM_WEBHOOK_ALLOW_PRIVATE",
+    "TANDEM_WEBHOOK_SECRET_KEY",
+    "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS",
+    "TANDEM_WEBHOOK_RETRY_BASE_MS",
+    "TANDEM_OUTBOX_RETENTION_HOURS",
+    "TANDEM_AUTH_FAILURES_PER_ADDRESS",
+    "TANDEM_AUTH_FAILURE_WINDOW_MS",
 };
 
 /* Exactly these NAME=value settings (NULL-terminated) of the gateway's variables. */
@@ -44,6 +50,8 @@ static void defaults_follow_the_contract(void **state)
     assert_null(cfg.webhook_secret_key_previous);
     assert_null(cfg.webhook_secret_key);
     assert_null(cfg.bootstrap_key);
+    assert_int_equal(cfg.auth_failures_per_address, 20);
+    assert_int_equal(cfg.auth_failure_window_ms, 10000);
     gw_config_free(&cfg);
 }
 
@@ -100,6 +108,8 @@ static void bad_values_name_their_variable(void **state)
             "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS");
     refused("TANDEM_OUTBOX_RETENTION_HOURS=0", "TANDEM_OUTBOX_RETENTION_HOURS");
     refused("TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS");
+    refused("TANDEM_AUTH_FAILURES_PER_ADDRESS=0", "TANDEM_AUTH_FAILURES_PER_ADDRESS");
+    refused("TANDEM_AUTH_FAILURE_WINDOW_MS=99", "TANDEM_AUTH_FAILURE_WINDOW_MS");
 }
 
 int main(void)
