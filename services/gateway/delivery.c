@@ -54,6 +54,7 @@ typedef struct transfer {
     struct curl_slist *headers;
     char tenant_id[37];
     char id[37];
+    char claim_id[37]; /* the fence: only this claim may record the outcome */
     char event_type[65];
     int attempt_count;
     size_t response_bytes;
@@ -120,6 +121,14 @@ static void recorded(void *arg, tdm_status *st, int status)
         tdm_log_fields(TDM_LOG_WARN, NULL, "webhook delivery outcome not recorded", "delivery_id",
                        t->id, "error", st->message, "detail", st->detail, NULL);
         tdm_status_free(st);
+    } else if (status == -1) {
+        /* Our lease ran out before the outcome was recorded and another replica holds
+         * the delivery now: its attempt's outcome is the one that counts. */
+        count("claim_lost");
+        tdm_log_fields(TDM_LOG_WARN, NULL,
+                       "webhook delivery outcome not recorded: the claim passed to another "
+                       "replica",
+                       "delivery_id", t->id, "tenant_id", t->tenant_id, NULL);
     } else if (status == 3) {
         count("expired");
         tdm_log_fields(TDM_LOG_WARN, NULL, "webhook delivery given up after 24 h", "delivery_id",
@@ -139,8 +148,8 @@ static void record(transfer *t, bool ok, int code, const char *error, const char
                    "outcome", outcome, "error", error, NULL);
     int64_t delay = ok ? 0 : gw_webhook_retry_delay_ms(t->attempt_count + 1, D.retry_base_ms);
     tdm_pg_pool *pool = D.running ? tdm_runtime_pg(D.gw->rt) : NULL;
-    if (pool == NULL || gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, ok, code,
-                                                error, delay, recorded, t) != 0) {
+    if (pool == NULL || gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, t->claim_id,
+                                                ok, code, error, delay, recorded, t) != 0) {
         transfer_free(t);
         D.in_flight--;
     }
@@ -369,8 +378,18 @@ static void batch_release(claim_batch *b)
 typedef struct load_op {
     claim_batch *batch;
     const char *tenant_id;
+    const char **ids, **claim_ids; /* what was claimed, `claimed` of each */
     size_t claimed;
 } load_op;
+
+static const char *claim_of(const load_op *l, const char *delivery_id)
+{
+    for (size_t i = 0; i < l->claimed; i++) {
+        if (strcmp(l->ids[i], delivery_id) == 0)
+            return l->claim_ids[i];
+    }
+    return "";
+}
 
 static void loaded(void *arg, tdm_status *st, gw_attempt_row *rows, size_t n)
 {
@@ -398,6 +417,7 @@ static void loaded(void *arg, tdm_status *st, gw_attempt_row *rows, size_t n)
         t->arena = a;
         snprintf(t->tenant_id, sizeof(t->tenant_id), "%s", l->tenant_id);
         snprintf(t->id, sizeof(t->id), "%s", rows[i].id);
+        snprintf(t->claim_id, sizeof(t->claim_id), "%s", claim_of(l, rows[i].id));
         snprintf(t->event_type, sizeof(t->event_type), "%s", rows[i].event_type);
         t->attempt_count = rows[i].attempt_count;
         if (!D.running) {
@@ -436,16 +456,20 @@ static void claimed(void *arg, tdm_status *st, gw_claim_row *rows, size_t n)
         if (done[i])
             continue;
         const char **ids = tdm_arena_calloc(b->arena, n, sizeof(char *));
+        const char **claim_ids = tdm_arena_calloc(b->arena, n, sizeof(char *));
         load_op *l = tdm_arena_calloc(b->arena, 1, sizeof(*l));
-        if (ids == NULL || l == NULL)
+        if (ids == NULL || claim_ids == NULL || l == NULL)
             break;
         size_t k = 0;
         for (size_t j = i; j < n; j++) {
             if (!done[j] && strcmp(rows[j].tenant_id, rows[i].tenant_id) == 0) {
-                ids[k++] = rows[j].delivery_id;
+                ids[k] = rows[j].delivery_id;
+                claim_ids[k++] = rows[j].claim_id;
                 done[j] = true;
             }
         }
+        l->ids = ids;
+        l->claim_ids = claim_ids;
         l->batch = b;
         l->tenant_id = rows[i].tenant_id;
         l->claimed = k;
@@ -607,7 +631,8 @@ tdm_status *gw_delivery_start(gw_state *gw)
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",
                            "Webhook delivery attempts by outcome (succeeded, http_error, timeout, "
-                           "network_error, blocked; expired: given up after 24 h)",
+                           "network_error, blocked; expired: given up after 24 h; claim_lost: "
+                           "not recorded, another replica had taken the delivery over)",
                            "outcome");
     D.multi = curl_multi_init();
     if (D.multi == NULL)

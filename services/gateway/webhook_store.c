@@ -598,6 +598,7 @@ static void claim_done(void *arg, tdm_status *st, PGresult *res)
     for (int i = 0; i < n; i++) {
         rows[i].tenant_id = dup_at(op->arena, res, i, 0);
         rows[i].delivery_id = dup_at(op->arena, res, i, 1);
+        rows[i].claim_id = dup_at(op->arena, res, i, 2);
     }
     op->claims(op->arg, NULL, rows, (size_t)n);
 }
@@ -620,7 +621,8 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int l
      * one match or participant reach an endpoint in order. */
     return tdm_pg_exec(
         pool, &o,
-        "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms'"
+        "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms',"
+        " claim_id = gen_random_uuid()"
         " FROM (SELECT a.tenant_id, a.delivery_id FROM gateway.webhook_queue a"
         "  WHERE a.next_attempt_time <= now()"
         "  AND (a.lease_until IS NULL OR a.lease_until < now())"
@@ -628,7 +630,7 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int l
         "   AND b.ordering_key = a.ordering_key AND b.position < a.position)"
         "  ORDER BY a.next_attempt_time, a.position LIMIT $1::int FOR UPDATE SKIP LOCKED) c"
         " WHERE q.tenant_id = c.tenant_id AND q.delivery_id = c.delivery_id"
-        " RETURNING q.tenant_id::text, q.delivery_id::text",
+        " RETURNING q.tenant_id::text, q.delivery_id::text, q.claim_id::text",
         2, values, claim_done, op);
 }
 
@@ -703,8 +705,8 @@ static void record_done(void *arg, tdm_status *st, PGresult *res)
 }
 
 int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
-                            const char *id, bool succeeded, int status_code, const char *error,
-                            int64_t delay_ms, gw_record_cb cb, void *arg)
+                            const char *id, const char *claim_id, bool succeeded, int status_code,
+                            const char *error, int64_t delay_ms, gw_record_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL)
@@ -715,13 +717,20 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
     char code_s[16], delay_s[24];
     snprintf(code_s, sizeof(code_s), "%d", status_code);
     snprintf(delay_s, sizeof(delay_s), "%lld", (long long)delay_ms);
-    const char *values[] = {
-        tenant_id, id, succeeded ? "true" : "false", code_s, error != NULL ? error : "", delay_s};
+    const char *values[] = {tenant_id, id, succeeded ? "true" : "false", code_s,
+                            error != NULL ? error : "", delay_s, claim_id};
     tdm_pg_tx_options o = {.tenant_id = tenant_id};
-    /* Over: succeeded, or the next attempt would fall past 24 h after queueing. */
+    /* The fence: the queue row is locked and must still carry this attempt's claim.
+     * A claim taken over by another replica (our lease ran out) has another claim_id,
+     * and FOR UPDATE re-reads a row that a concurrent claim changed, so an outcome is
+     * never written over another replica's claim, nor releases it. Over: succeeded, or
+     * the next attempt would fall past 24 h after queueing. */
     return tdm_pg_exec(
         pool, &o,
-        "WITH c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next), "
+        "WITH mine AS (SELECT q.tenant_id, q.delivery_id FROM gateway.webhook_queue q"
+        "  WHERE q.tenant_id = $1::uuid AND q.delivery_id = $2::uuid AND q.claim_id = $7::uuid"
+        "  FOR UPDATE), "
+        "c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next FROM mine), "
         "d AS (UPDATE gateway.webhook_deliveries x SET attempt_count = x.attempt_count + 1,"
         "  last_attempt_time = now(), last_status_code = $4::int, last_error = left($5, 1000),"
         "  status = CASE WHEN c.ok THEN 2"
@@ -735,8 +744,9 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
         "gone AS (DELETE FROM gateway.webhook_queue q USING d WHERE q.tenant_id = d.tenant_id"
         " AND q.delivery_id = d.id AND d.status <> 1 RETURNING 1), "
         "later AS (UPDATE gateway.webhook_queue q SET next_attempt_time = d.next_attempt_time,"
-        " lease_until = NULL FROM d WHERE q.tenant_id = d.tenant_id AND q.delivery_id = d.id"
-        " AND d.status = 1 RETURNING 1) "
-        "SELECT d.status FROM d",
-        6, values, record_done, op);
+        " lease_until = NULL, claim_id = NULL FROM d WHERE q.tenant_id = d.tenant_id"
+        " AND q.delivery_id = d.id AND d.status = 1 RETURNING 1) "
+        "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM mine) THEN -1"
+        " ELSE coalesce((SELECT status FROM d), 0) END",
+        7, values, record_done, op);
 }

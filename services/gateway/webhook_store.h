@@ -75,9 +75,11 @@ int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_
 typedef struct gw_claim_row {
     const char *tenant_id;
     const char *delivery_id;
+    const char *claim_id; /* this claim's fence: recording needs it (gw_webhook_store_record) */
 } gw_claim_row;
 typedef void (*gw_claims_cb)(void *arg, tdm_status *st, gw_claim_row *rows, size_t n);
-/* Lease up to `limit` due deliveries of any tenant for lease_ms. */
+/* Lease up to `limit` due deliveries of any tenant for lease_ms, each under a fresh
+ * claim id. */
 int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
                            gw_claims_cb cb, void *arg);
 
@@ -99,10 +101,13 @@ int gw_webhook_store_load(tdm_pg_pool *pool, tdm_arena *arena, const char *tenan
 
 /* Record an attempt: succeeded, or failed with the next attempt delay_ms from now
  * unless that is past 24 h after the delivery was queued (then FAILED). The body is
- * cleared once it is over. cb gets the delivery's status afterwards (0: gone). */
+ * cleared once it is over. Only the holder of the claim records: when the queue row no
+ * longer carries claim_id (the lease ran out and another replica claimed it), nothing
+ * is written. cb gets the delivery's status afterwards (0: gone; -1: the claim was
+ * not ours any more, nothing recorded). */
 typedef void (*gw_record_cb)(void *arg, tdm_status *st, int status);
 int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
-                            const char *id, bool succeeded, int status_code, const char *error,
-                            int64_t delay_ms, gw_record_cb cb, void *arg);
+                            const char *id, const char *claim_id, bool succeeded, int status_code,
+                            const char *error, int64_t delay_ms, gw_record_cb cb, void *arg);
 
 #endif
