@@ -28,6 +28,45 @@
 
 static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
 
+/* Every reader of each outbox, by the relation that holds its cursor - one row of
+ * (last_xact, last_seq), the (writing transaction, seq) of the last event it took. A
+ * row of an outbox is pruned only once EVERY reader of that outbox is past it, so a
+ * reader that lags (matching down for a day) loses nothing. A new reader of an outbox
+ * is one line here, plus a grant letting tandem_gateway SELECT its cursor (as
+ * matching's 005_outbox_cursor_reader.sql does); until that grant exists, the outbox
+ * is not pruned at all. */
+static const struct outbox_reader {
+    const char *source; /* the outbox's schema, one of SOURCES */
+    const char *cursor; /* FROM ... that yields its cursor row */
+} OUTBOX_READERS[] = {
+    {"enrolment", "gateway.outbox_cursors WHERE source = 'enrolment'"}, /* webhook fan-out */
+    {"matching", "gateway.outbox_cursors WHERE source = 'matching'"},
+    {"feedback", "gateway.outbox_cursors WHERE source = 'feedback'"},
+    {"enrolment", "matching.enrolment_cursor"}, /* matching's withdrawal follower */
+};
+
+#define N_OUTBOX_READERS (sizeof(OUTBOX_READERS) / sizeof(OUTBOX_READERS[0]))
+
+/* "SELECT last_xact, last_seq FROM <cursor> UNION ALL ..." over source's readers into
+ * out, and their count; 0, or -1 when it does not fit. */
+static int readers_sql(const char *source, char *out, size_t cap, size_t *n_readers)
+{
+    size_t off = 0;
+    *n_readers = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_OUTBOX_READERS; i++) {
+        if (strcmp(OUTBOX_READERS[i].source, source) != 0)
+            continue;
+        int w = snprintf(out + off, cap - off, "%sSELECT last_xact, last_seq FROM %s",
+                         *n_readers > 0 ? " UNION ALL " : "", OUTBOX_READERS[i].cursor);
+        if (w < 0 || (size_t)w >= cap - off)
+            return -1;
+        off += (size_t)w;
+        (*n_readers)++;
+    }
+    return *n_readers > 0 ? 0 : -1;
+}
+
 static const char *source_schema(const char *source)
 {
     for (size_t i = 0; i < sizeof(SOURCES) / sizeof(SOURCES[0]); i++) {
@@ -519,7 +558,7 @@ typedef struct prune_op {
     gw_fanout_cb cb;
     void *arg;
     const char *source;
-    char sql[1024];
+    char sql[2048];
 } prune_op;
 
 static void pruned(void *arg, tdm_status *st, PGresult *res)
@@ -543,28 +582,41 @@ int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_
     if (schema == NULL || batch < 1 || retention_hours < 1)
         return -1;
     prune_op *op = calloc(1, sizeof(*op));
-    if (op == NULL)
+    char readers[1024];
+    size_t n_readers = 0;
+    if (op == NULL || readers_sql(schema, readers, sizeof(readers), &n_readers) != 0) {
+        free(op);
         return -1;
+    }
     op->cb = cb;
     op->arg = arg;
     op->source = schema;
-    /* Oldest first along the cursor's order; the gateway role may delete (and read)
-     * these rows through the webhook_pruner policy of the source's migration. */
-    snprintf(op->sql, sizeof(op->sql),
-             "WITH c AS (SELECT last_xact, last_seq FROM gateway.outbox_cursors"
-             "  WHERE source = $1), "
-             "old AS (SELECT o.tenant_id, o.id FROM %s.outbox o, c"
-             "  WHERE (o.xact_id, o.seq) <= (c.last_xact, c.last_seq)"
-             "  AND o.create_time < now() - $2::int * interval '1 hour'"
-             "  ORDER BY o.xact_id, o.seq LIMIT $3::int), "
-             "gone AS (DELETE FROM %s.outbox o USING old"
-             "  WHERE o.tenant_id = old.tenant_id AND o.id = old.id RETURNING 1) "
-             "SELECT count(*) FROM gone",
-             schema, schema);
-    char hours[16], limit[16];
+    /* Oldest first along the cursors' order, below the lowest cursor of the outbox's
+     * readers - and nothing at all when a reader's cursor row is missing. The gateway
+     * role may delete (and read) these rows through the webhook_pruner policy of the
+     * source's migration. */
+    int w = snprintf(op->sql, sizeof(op->sql),
+                     "WITH r AS (%s), "
+                     "c AS (SELECT last_xact, last_seq FROM r"
+                     "  WHERE (SELECT count(*) FROM r) = $3::int"
+                     "  ORDER BY last_xact, last_seq LIMIT 1), "
+                     "old AS (SELECT o.tenant_id, o.id FROM %s.outbox o, c"
+                     "  WHERE (o.xact_id, o.seq) <= (c.last_xact, c.last_seq)"
+                     "  AND o.create_time < now() - $1::int * interval '1 hour'"
+                     "  ORDER BY o.xact_id, o.seq LIMIT $2::int), "
+                     "gone AS (DELETE FROM %s.outbox o USING old"
+                     "  WHERE o.tenant_id = old.tenant_id AND o.id = old.id RETURNING 1) "
+                     "SELECT count(*) FROM gone",
+                     readers, schema, schema);
+    if (w < 0 || (size_t)w >= sizeof(op->sql)) {
+        free(op);
+        return -1;
+    }
+    char hours[16], limit[16], count[16];
     snprintf(hours, sizeof(hours), "%d", retention_hours);
     snprintf(limit, sizeof(limit), "%d", batch);
-    const char *values[] = {schema, hours, limit};
+    snprintf(count, sizeof(count), "%zu", n_readers);
+    const char *values[] = {hours, limit, count};
     tdm_pg_tx_options o = {.tenant_id = NULL};
     int rc = tdm_pg_exec(pool, &o, op->sql, 3, values, pruned, op);
     if (rc != 0)

@@ -65,10 +65,11 @@ typedef void (*gw_fanout_cb)(void *arg, tdm_status *st, size_t n_events);
 int gw_webhook_store_fanout(tdm_pg_pool *pool, const char *source, int batch, gw_fanout_cb cb,
                             void *arg);
 
-/* Delete up to `batch` rows of source's outbox that are behind its cursor (fanned
- * out) and older than retention_hours, cross-tenant, in one statement. cb gets the
- * number of rows deleted (n_events). The outbox would otherwise keep every event's
- * personal data for ever. */
+/* Delete up to `batch` rows of source's outbox that are behind the cursor of every
+ * reader of that outbox (the fan-out's and any other service's: OUTBOX_READERS in
+ * webhook_store.c) and older than retention_hours, cross-tenant, in one statement. cb
+ * gets the number of rows deleted (n_events). The outbox would otherwise keep every
+ * event's personal data for ever. */
 int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_hours, int batch,
                            gw_fanout_cb cb, void *arg);
 
