@@ -7,7 +7,9 @@
  * Wake-ups: LISTEN tandem_outbox on a connection of its own (delivery_listen.c), and
  * a tick every second as the fallback that alone would suffice. Each wake-up fans
  * out each source (one at a time per source) and claims due deliveries up to the
- * in-flight limit. Everything worth keeping is in PostgreSQL (webhook_store.c): an
+ * replica's in-flight limit, round-robin across tenants and at most
+ * TANDEM_WEBHOOK_TENANT_IN_FLIGHT of one tenant at once, so a tenant whose endpoints
+ * all hang holds that many slots for the 10 s timeout, never all of them. Everything worth keeping is in PostgreSQL (webhook_store.c): an
  * attempt in flight when the process stops has a lease that expires, and is tried
  * again - deliveries are at least once, with a stable Tandem-Delivery id.
  *
@@ -35,7 +37,6 @@
 
 #define TICK_MS              1000
 #define FANOUT_BATCH         500
-#define MAX_IN_FLIGHT        64
 #define LEASE_MS             30000 /* > ATTEMPT_TIMEOUT_MS + time to record */
 #define ATTEMPT_TIMEOUT_MS   10000
 #define SOURCE_COUNT         3
@@ -85,6 +86,7 @@ static struct {
     CURLM *multi;
     transfer *transfers;
     size_t in_flight; /* claimed and not yet recorded */
+    gw_delivery_limits limits;
     bool fanning[SOURCE_COUNT];
     bool claiming, claim_again;
     bool source_warned[SOURCE_COUNT];
@@ -495,7 +497,7 @@ static void claim(void)
         D.claim_again = true;
         return;
     }
-    if (D.in_flight >= MAX_IN_FLIGHT)
+    if (D.in_flight >= D.limits.max_in_flight)
         return;
     claim_batch *b = calloc(1, sizeof(*b));
     if (b == NULL)
@@ -508,7 +510,8 @@ static void claim(void)
     }
     D.claiming = true;
     if (gw_webhook_store_claim(tdm_runtime_pg(D.gw->rt), b->arena,
-                               (int)(MAX_IN_FLIGHT - D.in_flight), LEASE_MS, claimed, b) != 0) {
+                               (int)(D.limits.max_in_flight - D.in_flight),
+                               (int)D.limits.tenant_in_flight, LEASE_MS, claimed, b) != 0) {
         D.claiming = false;
         batch_release(b);
     }
@@ -617,12 +620,13 @@ static void on_tick(uv_timer_t *h)
 /* ---- start and stop
  * ------------------------------------------------------------------------------- */
 
-tdm_status *gw_delivery_start(gw_state *gw)
+tdm_status *gw_delivery_start(gw_state *gw, const gw_delivery_limits *limits)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return tdm_status_new(TDM_INTERNAL, "libcurl did not initialise");
     memset(&D, 0, sizeof(D));
     D.gw = gw;
+    D.limits = *limits;
     D.loop = tdm_runtime_loop(gw->rt);
     D.allow_private = tdm_runtime_config(gw->rt)->webhook_allow_private;
     D.retry_base_ms = tdm_runtime_config(gw->rt)->webhook_retry_base_ms;

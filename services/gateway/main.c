@@ -104,7 +104,13 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    return gw_delivery_start(gw);
+    gw_delivery_limits limits;
+    st = env_uint("TANDEM_WEBHOOK_MAX_IN_FLIGHT", GW_WEBHOOK_MAX_IN_FLIGHT_DEFAULT, 1, 10000,
+                  &limits.max_in_flight);
+    if (st == NULL)
+        st = env_uint("TANDEM_WEBHOOK_TENANT_IN_FLIGHT", GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT, 1,
+                      10000, &limits.tenant_in_flight);
+    return st != NULL ? st : gw_delivery_start(gw, &limits);
 }
 
 static void gateway_shutdown(tdm_runtime *rt)

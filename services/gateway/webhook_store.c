@@ -655,8 +655,8 @@ static void claim_done(void *arg, tdm_status *st, PGresult *res)
     op->claims(op->arg, NULL, rows, (size_t)n);
 }
 
-int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
-                           gw_claims_cb cb, void *arg)
+int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int tenant_cap,
+                           int lease_ms, gw_claims_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL)
@@ -664,26 +664,44 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int l
     op->arena = arena;
     op->claims = cb;
     op->arg = arg;
-    char limit_s[16], lease_s[16];
+    char limit_s[16], lease_s[16], cap_s[16];
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
     snprintf(lease_s, sizeof(lease_s), "%d", lease_ms);
-    const char *values[] = {limit_s, lease_s};
+    snprintf(cap_s, sizeof(cap_s), "%d", tenant_cap);
+    const char *values[] = {limit_s, lease_s, cap_s};
     tdm_pg_tx_options o = {.tenant_id = NULL};
-    /* The oldest pending delivery of each (webhook, ordering key) only, so events of
-     * one match or participant reach an endpoint in order. */
+    /* Due: the oldest pending delivery of each (webhook, ordering key) only, so events
+     * of one match or participant reach an endpoint in order. Fair: each tenant's due
+     * deliveries are numbered (turn) oldest first, a tenant may take as many as its
+     * cap leaves beside its live leases (every replica's), and turns are served
+     * round-robin. Two replicas claiming at the same instant may together pass a
+     * tenant's cap by one claim's worth. The rows are locked (SKIP LOCKED) a level
+     * out from the window function, which FOR UPDATE cannot share a level with, and
+     * checked again there: a row another replica claimed meanwhile is not taken. */
     return tdm_pg_exec(
         pool, &o,
         "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms',"
         " claim_id = gen_random_uuid()"
         " FROM (SELECT a.tenant_id, a.delivery_id FROM gateway.webhook_queue a"
-        "  WHERE a.next_attempt_time <= now()"
-        "  AND (a.lease_until IS NULL OR a.lease_until < now())"
-        "  AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b WHERE b.webhook_id = a.webhook_id"
-        "   AND b.ordering_key = a.ordering_key AND b.position < a.position)"
-        "  ORDER BY a.next_attempt_time, a.position LIMIT $1::int FOR UPDATE SKIP LOCKED) c"
+        "  WHERE (a.tenant_id, a.delivery_id) IN ("
+        "   SELECT r.tenant_id, r.delivery_id FROM ("
+        "    SELECT d.tenant_id, d.delivery_id, d.next_attempt_time, d.position,"
+        "     row_number() OVER (PARTITION BY d.tenant_id"
+        "      ORDER BY d.next_attempt_time, d.position) AS turn"
+        "    FROM gateway.webhook_queue d WHERE d.next_attempt_time <= now()"
+        "    AND (d.lease_until IS NULL OR d.lease_until < now())"
+        "    AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b"
+        "     WHERE b.webhook_id = d.webhook_id AND b.ordering_key = d.ordering_key"
+        "     AND b.position < d.position)) r"
+        "   LEFT JOIN (SELECT l.tenant_id, count(*) AS busy FROM gateway.webhook_queue l"
+        "    WHERE l.lease_until >= now() GROUP BY l.tenant_id) f ON f.tenant_id = r.tenant_id"
+        "   WHERE r.turn <= $3::int - coalesce(f.busy, 0)"
+        "   ORDER BY r.turn, r.next_attempt_time, r.position LIMIT $1::int)"
+        "  AND a.next_attempt_time <= now() AND (a.lease_until IS NULL OR a.lease_until < now())"
+        "  FOR UPDATE SKIP LOCKED) c"
         " WHERE q.tenant_id = c.tenant_id AND q.delivery_id = c.delivery_id"
         " RETURNING q.tenant_id::text, q.delivery_id::text, q.claim_id::text",
-        2, values, claim_done, op);
+        3, values, claim_done, op);
 }
 
 static void load_done(void *arg, tdm_status *st, PGresult *res)

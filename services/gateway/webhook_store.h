@@ -79,10 +79,12 @@ typedef struct gw_claim_row {
     const char *claim_id; /* this claim's fence: recording needs it (gw_webhook_store_record) */
 } gw_claim_row;
 typedef void (*gw_claims_cb)(void *arg, tdm_status *st, gw_claim_row *rows, size_t n);
-/* Lease up to `limit` due deliveries of any tenant for lease_ms, each under a fresh
- * claim id. */
-int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
-                           gw_claims_cb cb, void *arg);
+/* Lease up to `limit` due deliveries for lease_ms, each under a fresh claim id:
+ * round-robin across tenants (every tenant's first due delivery before any tenant's
+ * second) and no tenant past `tenant_cap` leased at once, counting the leases of every
+ * replica. */
+int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int tenant_cap,
+                           int lease_ms, gw_claims_cb cb, void *arg);
 
 typedef struct gw_attempt_row {
     const char *id;
