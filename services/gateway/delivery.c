@@ -9,9 +9,12 @@
  * out each source (one at a time per source) and claims due deliveries up to the
  * replica's in-flight limit, round-robin across tenants and at most
  * TANDEM_WEBHOOK_TENANT_IN_FLIGHT of one tenant at once, so a tenant whose endpoints
- * all hang holds that many slots for the 10 s timeout, never all of them. Everything worth keeping is in PostgreSQL (webhook_store.c): an
- * attempt in flight when the process stops has a lease that expires, and is tried
- * again - deliveries are at least once, with a stable Tandem-Delivery id.
+ * all hang holds that many slots for the 10 s timeout, never all of them.
+ * Everything worth keeping is in PostgreSQL (webhook_store.c): an attempt in flight
+ * when the process stops has a lease that expires, and is tried again - deliveries are
+ * at least once, with a stable Tandem-Delivery id. An attempt's outcome is recorded
+ * only while its claim id is still the delivery's (another replica may have taken it
+ * over after the lease ran out).
  *
  * Each attempt: the body stored at fan-out (the exact bytes), Tandem-Event,
  * Tandem-Delivery, Tandem-Signature over "<t>.<body>"; 10 s timeout; redirects never
@@ -150,8 +153,9 @@ static void record(transfer *t, bool ok, int code, const char *error, const char
                    "outcome", outcome, "error", error, NULL);
     int64_t delay = ok ? 0 : gw_webhook_retry_delay_ms(t->attempt_count + 1, D.retry_base_ms);
     tdm_pg_pool *pool = D.running ? tdm_runtime_pg(D.gw->rt) : NULL;
-    if (pool == NULL || gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, t->claim_id,
-                                                ok, code, error, delay, recorded, t) != 0) {
+    if (pool == NULL ||
+        gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, t->claim_id, ok, code, error,
+                                delay, (int)D.limits.disable_after_hours, recorded, t) != 0) {
         transfer_free(t);
         D.in_flight--;
     }

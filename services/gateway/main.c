@@ -110,6 +110,9 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     if (st == NULL)
         st = env_uint("TANDEM_WEBHOOK_TENANT_IN_FLIGHT", GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT, 1,
                       10000, &limits.tenant_in_flight);
+    if (st == NULL)
+        st = env_uint("TANDEM_WEBHOOK_DISABLE_AFTER_HOURS", GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT,
+                      1, 8760, &limits.disable_after_hours);
     return st != NULL ? st : gw_delivery_start(gw, &limits);
 }
 

@@ -114,11 +114,14 @@ tdm_status *gw_webhook_register(gw_state *gw);
 
 /* How many deliveries may be in flight (API.md "The public edge": one tenant's slow
  * or dead endpoints never delay another tenant's events). */
-#define GW_WEBHOOK_MAX_IN_FLIGHT_DEFAULT    64 /* per gateway replica */
-#define GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT 8  /* per tenant, over every replica */
+#define GW_WEBHOOK_MAX_IN_FLIGHT_DEFAULT       64 /* per gateway replica */
+#define GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT    8  /* per tenant, over every replica */
+#define GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT 72
 typedef struct gw_delivery_limits {
-    uint32_t max_in_flight;    /* TANDEM_WEBHOOK_MAX_IN_FLIGHT */
-    uint32_t tenant_in_flight; /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT */
+    uint32_t max_in_flight;       /* TANDEM_WEBHOOK_MAX_IN_FLIGHT */
+    uint32_t tenant_in_flight;    /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT */
+    uint32_t disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS: every attempt
+                                     failed this long, the endpoint is DISABLED */
 } gw_delivery_limits;
 
 /* Start fan-out and delivery on the runtime's loop (curl, timers, LISTEN). */

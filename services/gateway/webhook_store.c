@@ -17,7 +17,8 @@
 #define US_OF(col) "floor(extract(epoch FROM " col ") * 1000000)::bigint"
 
 #define WEBHOOK_COLUMNS                                                                            \
-    "id::text, url, array_to_string(events, ','), description, " US_OF("create_time") ", seq"
+    "id::text, url, array_to_string(events, ','), description, " US_OF("create_time") ", seq, "    \
+                                                                                      "state"
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id::text, d.webhook_id::text, d.event_id::text, d.event_type, d.attempt_count, d.status, "  \
@@ -123,6 +124,7 @@ static gw_webhook_row *decode_webhooks(tdm_arena *a, const PGresult *res, size_t
         w->description = dup_at(a, res, i, 3);
         w->create_us = int_at(res, i, 4);
         w->seq = int_at(res, i, 5);
+        w->state = (int)int_at(res, i, 6);
     }
     *n_out = (size_t)n;
     return rows;
@@ -154,25 +156,34 @@ static wh_op *new_op(const gw_store_ctx *c, void *arg)
     return op;
 }
 
+/* A text[] literal of event names, in a; NULL when out of memory. The names were
+ * checked against GW_WEBHOOK_EVENT_NAMES, so none needs escaping. */
+static char *events_literal(tdm_arena *a, char *const *events, size_t n_events)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n_events; i++)
+        cap += strlen(events[i]) + 3;
+    char *list = tdm_arena_alloc(a, cap);
+    if (list == NULL)
+        return NULL;
+    size_t off = 0;
+    list[off++] = '{';
+    for (size_t i = 0; i < n_events; i++)
+        off += (size_t)snprintf(list + off, cap - off, "%s\"%s\"", i > 0 ? "," : "", events[i]);
+    snprintf(list + off, cap - off, "}");
+    return list;
+}
+
 int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const char *id,
                             const char *url, char *const *events, size_t n_events,
                             const char *description, const uint8_t *sealed, size_t sealed_len,
                             gw_webhooks_cb cb, void *arg)
 {
     wh_op *op = new_op(c, arg);
-    /* A text[] literal: the names were checked against GW_WEBHOOK_EVENT_NAMES. */
-    size_t cap = 3;
-    for (size_t i = 0; i < n_events; i++)
-        cap += strlen(events[i]) + 3;
-    char *list = tdm_arena_alloc(c->arena, cap);
+    char *list = events_literal(c->arena, events, n_events);
     char *hex = gw_hex_encode(c->arena, sealed, sealed_len);
     if (op == NULL || list == NULL || hex == NULL)
         return -1;
-    size_t off = 0;
-    list[off++] = '{';
-    for (size_t i = 0; i < n_events; i++)
-        off += (size_t)snprintf(list + off, cap - off, "%s\"%s\"", i > 0 ? "," : "", events[i]);
-    snprintf(list + off, cap - off, "}");
     op->webhooks = cb;
     tdm_pg_tx_options o = tenant_opts(c, tenant_id);
     const char *values[] = {tenant_id, id, url, list, description != NULL ? description : "", hex};
@@ -201,6 +212,28 @@ int gw_webhook_store_list(const gw_store_ctx *c, const char *tenant_id, int64_t 
                        " FROM gateway.webhooks WHERE tenant_id = $1::uuid "
                        "AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
                        3, values, webhooks_done, op);
+}
+
+int gw_webhook_store_update(const gw_store_ctx *c, const char *tenant_id, const char *id,
+                            const char *url, char *const *events, size_t n_events,
+                            const char *description, gw_webhooks_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    char *list = n_events > 0 ? events_literal(c->arena, events, n_events) : NULL;
+    if (op == NULL || (n_events > 0 && list == NULL))
+        return -1;
+    op->webhooks = cb;
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    const char *values[] = {tenant_id, id, url, list, description};
+    /* Deliveries already queued go to the new url; events are matched against the new
+     * list from the next fan-out on. */
+    return tdm_pg_exec(c->pool, &o,
+                       "UPDATE gateway.webhooks SET url = coalesce($3, url),"
+                       " events = coalesce($4::text[], events),"
+                       " description = coalesce($5, description), state = 1,"
+                       " failing_since = NULL"
+                       " WHERE tenant_id = $1::uuid AND id = $2::uuid RETURNING " WEBHOOK_COLUMNS,
+                       5, values, webhooks_done, op);
 }
 
 int gw_webhook_store_delete(const gw_store_ctx *c, const char *tenant_id, const char *id,
@@ -400,7 +433,7 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
              "  event_type, ordering_key, source, body, next_attempt_time)"
              " SELECT $1::uuid, md5(w.id::text || ev.id::text)::uuid, w.id, ev.id, ev.type,"
              "  ev.ordering_key, $6, ev.body, now()"
-             " FROM ev JOIN gateway.webhooks w ON w.tenant_id = $1::uuid"
+             " FROM ev JOIN gateway.webhooks w ON w.tenant_id = $1::uuid AND w.state = 1"
              "  AND ev.type = ANY (w.events) AND w.create_time <= ev.create_time"
              " ORDER BY ev.xact_id, ev.seq, w.id"
              " ON CONFLICT DO NOTHING"
@@ -776,7 +809,8 @@ static void record_done(void *arg, tdm_status *st, PGresult *res)
 
 int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
                             const char *id, const char *claim_id, bool succeeded, int status_code,
-                            const char *error, int64_t delay_ms, gw_record_cb cb, void *arg)
+                            const char *error, int64_t delay_ms, int disable_after_hours,
+                            gw_record_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL)
@@ -784,33 +818,62 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
     op->arena = arena;
     op->record = cb;
     op->arg = arg;
-    char code_s[16], delay_s[24];
+    char code_s[16], delay_s[24], hours_s[16];
     snprintf(code_s, sizeof(code_s), "%d", status_code);
     snprintf(delay_s, sizeof(delay_s), "%lld", (long long)delay_ms);
-    const char *values[] = {tenant_id, id, succeeded ? "true" : "false", code_s,
-                            error != NULL ? error : "", delay_s, claim_id};
+    snprintf(hours_s, sizeof(hours_s), "%d", disable_after_hours);
+    const char *values[] = {tenant_id,
+                            id,
+                            succeeded ? "true" : "false",
+                            code_s,
+                            error != NULL ? error : "",
+                            delay_s,
+                            claim_id,
+                            hours_s};
     tdm_pg_tx_options o = {.tenant_id = tenant_id};
     /* The fence: the queue row is locked and must still carry this attempt's claim.
      * A claim taken over by another replica (our lease ran out) has another claim_id,
      * and FOR UPDATE re-reads a row that a concurrent claim changed, so an outcome is
-     * never written over another replica's claim, nor releases it. Over: succeeded, or
-     * the next attempt would fall past 24 h after queueing. */
+     * never written over another replica's claim, nor releases it. Over: succeeded, the
+     * next attempt would fall past 24 h after queueing, or the endpoint is disabled by
+     * this failure (its attempts have all failed for $8 hours: failing_since as it was
+     * before this one). A disabled endpoint's other pending deliveries are given up
+     * too, and leave the queue (an attempt of one in flight then finds its claim gone
+     * and records nothing). */
     return tdm_pg_exec(
         pool, &o,
         "WITH mine AS (SELECT q.tenant_id, q.delivery_id FROM gateway.webhook_queue q"
         "  WHERE q.tenant_id = $1::uuid AND q.delivery_id = $2::uuid AND q.claim_id = $7::uuid"
         "  FOR UPDATE), "
-        "c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next FROM mine), "
+        "hook AS (SELECT w.id, w.failing_since FROM gateway.webhook_deliveries x"
+        "  JOIN gateway.webhooks w ON w.tenant_id = x.tenant_id AND w.id = x.webhook_id"
+        "  WHERE x.tenant_id = $1::uuid AND x.id = $2::uuid), "
+        "c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next,"
+        "  (NOT $3::bool AND hook.failing_since <= now() - $8::int * interval '1 hour')"
+        "   AS disable FROM mine LEFT JOIN hook ON true), "
         "d AS (UPDATE gateway.webhook_deliveries x SET attempt_count = x.attempt_count + 1,"
-        "  last_attempt_time = now(), last_status_code = $4::int, last_error = left($5, 1000),"
+        "  last_attempt_time = now(), last_status_code = $4::int,"
+        "  last_error = left(CASE WHEN c.disable THEN 'the endpoint was disabled after failing"
+        " every attempt for ' || $8::int::text || ' h; last error: ' || $5 ELSE $5 END, 1000),"
         "  status = CASE WHEN c.ok THEN 2"
-        "   WHEN c.next > x.create_time + interval '24 hours' THEN 3 ELSE 1 END,"
-        "  next_attempt_time = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
-        "   THEN NULL ELSE c.next END,"
-        "  body = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
+        "   WHEN c.disable OR c.next > x.create_time + interval '24 hours' THEN 3 ELSE 1 END,"
+        "  next_attempt_time = CASE WHEN c.ok OR c.disable"
+        "   OR c.next > x.create_time + interval '24 hours' THEN NULL ELSE c.next END,"
+        "  body = CASE WHEN c.ok OR c.disable OR c.next > x.create_time + interval '24 hours'"
         "   THEN NULL ELSE x.body END"
         " FROM c WHERE x.tenant_id = $1::uuid AND x.id = $2::uuid AND x.status = 1"
         " RETURNING x.tenant_id, x.id, x.status, x.next_attempt_time), "
+        "endpoint AS (UPDATE gateway.webhooks w SET failing_since = CASE WHEN c.ok THEN NULL"
+        "  ELSE coalesce(w.failing_since, now()) END,"
+        "  state = CASE WHEN c.disable THEN 2 ELSE w.state END"
+        " FROM c, hook, d WHERE w.tenant_id = $1::uuid AND w.id = hook.id RETURNING 1), "
+        "abandoned AS (UPDATE gateway.webhook_deliveries y SET status = 3, body = NULL,"
+        "  next_attempt_time = NULL, last_error = 'given up: the endpoint was disabled after"
+        " failing every attempt for ' || $8::int::text || ' h'"
+        " FROM c, hook WHERE c.disable AND y.tenant_id = $1::uuid AND y.webhook_id = hook.id"
+        "  AND y.status = 1 AND y.id <> $2::uuid RETURNING y.id), "
+        "unqueued AS (DELETE FROM gateway.webhook_queue q USING abandoned a"
+        " WHERE q.tenant_id = $1::uuid AND q.delivery_id = a.id RETURNING 1), "
         "gone AS (DELETE FROM gateway.webhook_queue q USING d WHERE q.tenant_id = d.tenant_id"
         " AND q.delivery_id = d.id AND d.status <> 1 RETURNING 1), "
         "later AS (UPDATE gateway.webhook_queue q SET next_attempt_time = d.next_attempt_time,"
@@ -818,5 +881,5 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
         " AND q.delivery_id = d.id AND d.status = 1 RETURNING 1) "
         "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM mine) THEN -1"
         " ELSE coalesce((SELECT status FROM d), 0) END",
-        7, values, record_done, op);
+        8, values, record_done, op);
 }
