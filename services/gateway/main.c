@@ -116,11 +116,7 @@ static tdm_status *rate_limit_mode(gw_state *gw)
 /* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */
 static tdm_status *key_cache_init(gw_state *gw)
 {
-    uint32_t size;
-    tdm_status *st = env_uint("TANDEM_KEY_CACHE_SIZE", GW_AUTH_CACHE_SIZE_DEFAULT, 0, 10000000,
-                              &size);
-    if (st != NULL)
-        return st;
+    uint32_t size = (uint32_t)gw->cfg->key_cache_size;
     gw->key_cache = gw_auth_cache_new(size, GW_AUTH_CACHE_MAX_AGE_MS);
     if (size > 0 && gw->key_cache == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
@@ -177,7 +173,11 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    st = gw_delivery_start(gw);
+    gw_delivery_limits limits = {
+        .max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
+        .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
+        .disable_after_hours = (uint32_t)CONFIG.webhook_disable_after_hours};
+    st = gw_delivery_start(gw, &limits);
     if (st == NULL)
         listen_start(gw);
     return st;
