@@ -53,6 +53,7 @@ static void defaults_follow_the_contract(void **state)
     /* Without an owner URL, migrations use the service's own connection. */
     assert_string_equal(cfg.migration_database_url, "postgresql://u@h/db");
     assert_null(cfg.bootstrap_key);
+    assert_false(cfg.has_admin_listen); /* metrics on the public port unless asked */
     tdm_config_free(&cfg);
 }
 
@@ -79,8 +80,12 @@ static void every_variable_is_read(void **state)
                          "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=fedcba9876543210",
                          "TANDEM_OUTBOX_RETENTION_HOURS=24",
                          "TANDEM_SEND_STALL_TIMEOUT_MS=5000",
+                         "TANDEM_ADMIN_LISTEN=0.0.0.0:9090",
                          NULL};
     assert_null(load(&cfg, env));
+    assert_true(cfg.has_admin_listen);
+    assert_string_equal(cfg.admin_listen.host, "0.0.0.0");
+    assert_int_equal(cfg.admin_listen.port, 9090);
     assert_string_equal(cfg.webhook_secret_key_previous, "fedcba9876543210");
     assert_int_equal(cfg.outbox_retention_hours, 24);
     assert_int_equal(cfg.send_stall_timeout_ms, 5000);
@@ -126,6 +131,8 @@ static void bad_values_name_their_variable(void **state)
         {"TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=999", "TANDEM_SEND_STALL_TIMEOUT_MS"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=600001", "TANDEM_SEND_STALL_TIMEOUT_MS"},
+        {"TANDEM_ADMIN_LISTEN=9090", "TANDEM_ADMIN_LISTEN"},
+        {"TANDEM_ADMIN_LISTEN=0.0.0.0:50051", "TANDEM_ADMIN_LISTEN"}, /* the public port */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tdm_config cfg;
