@@ -205,7 +205,13 @@ typedef struct mt_plan_input {
     /* Called from the planning thread between phases with a fraction 0..1; may be NULL. */
     void (*progress)(void *arg, double fraction);
     void *progress_arg;
+    /* May be NULL. Raised by another thread (the worker, when the run's lease is lost
+     * or the process stops): scoring stops at its next block of mentees, the engine at
+     * its next check (assign.h), and mt_plan_run fails with MT_PLAN_CANCELLED. */
+    const atomic_bool *cancel;
 } mt_plan_input;
+
+#define MT_PLAN_CANCELLED "the computation was cancelled"
 
 typedef struct mt_plan_pair {
     uint32_t mentor, mentee;
