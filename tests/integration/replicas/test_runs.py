@@ -144,13 +144,7 @@ class RunsAcrossReplicas(unittest.TestCase):
                                 "WHERE run_id = '%s'" % run_id))
 
     def wait(self, what, cond, timeout=300):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = cond()
-            if value:
-                return value
-            time.sleep(0.1)
-        self.fail("%s: not within %s s" % (what, timeout))
+        return harness.wait_until(what, cond, timeout)
 
     def ended(self, run_id):
         status, attempts, error = self.row(run_id)
