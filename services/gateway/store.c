@@ -96,8 +96,9 @@ void gw_idem_check(const gw_store_ctx *c, const char *principal_id, const char *
     gw_key_hash((const char *)buf, len, request_hash);
     *ic = (idem_check){
         .desc = desc, .request_hash = request_hash, .arena = c->arena, .cb = cb, .arg = arg};
-    if (gw_store_idem_get(c, principal_id, method, key, idem_checked, ic) != 0)
-        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    int rc = gw_store_idem_get(c, principal_id, method, key, idem_checked, ic);
+    if (rc != 0)
+        cb(arg, tdm_pg_not_started(rc, "look the idempotency key up"), NULL);
 }
 
 bool gw_is_uuid(const char *s)
@@ -260,7 +261,7 @@ static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void 
 {
     store_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
     if (op == NULL)
-        return -1;
+        return UV_ENOMEM;
     op->arena = c->arena;
     op->kind = kind;
     op->arg = arg;
