@@ -143,6 +143,16 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+def wait_until(what, cond, timeout, interval=0.1):
+    """cond()'s first true value, polled every interval seconds; AssertionError naming
+    what was awaited when none comes within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("%s: not within %s s" % (what, timeout))
 
 
 def tail(path, lines=30):
@@ -406,6 +416,28 @@ def spawn_replica(stack, svc, name, extra_env=None):
                                 env=stack.env(svc, env), stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
     return proc, env["TANDEM_LISTEN"], log_path
+class TableLock:
+    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
+    a transaction writing that table waits inside it, for as long as the test needs,
+    whatever the machine's load (readers are not blocked)."""
+
+    def __init__(self, url, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.proc.kill()
+            raise RuntimeError("could not lock %s: %r" % (table, line))
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
 
 
 class WebhookReceiver:
