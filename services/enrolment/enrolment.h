@@ -40,6 +40,10 @@
 #define ENROL_MAX_EMAIL_BYTES  254u
 #define ENROL_MAX_TZ_BYTES     64u
 #define ENROL_MAX_REASON_CHARS 1000u
+/* anonymity_threshold: API.md "Anonymity that survives a determined reader". */
+#define ENROL_MIN_ANONYMITY_THRESHOLD     3
+#define ENROL_MAX_ANONYMITY_THRESHOLD     1000
+#define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u

@@ -811,7 +811,10 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         objectives[i] = g->objectives[i]->key;
     const char **p = op->params;
     p[0] = g->id;
-    p[1] = fmt_int(a, g->anonymity_threshold > 0 ? g->anonymity_threshold : 5);
+    /* Never below the contract's minimum, whatever a stored row says. */
+    p[1] = fmt_int(a, g->anonymity_threshold >= FB_MIN_ANONYMITY_THRESHOLD
+                          ? g->anonymity_threshold
+                          : (g->anonymity_threshold > 0 ? FB_MIN_ANONYMITY_THRESHOLD : 5));
     p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
     p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
     p[20] = include_diversity ? "true" : "false";

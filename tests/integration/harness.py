@@ -13,6 +13,7 @@ $TANDEM_BUILD_DIR/python.
 """
 import fcntl
 import http.server
+import json
 import os
 import random
 import secrets
@@ -352,3 +353,32 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Api:
+    """One API key against a stack's gateway, over REST: call() answers the decoded
+    JSON body and fails the test unless the status is `expect` (None: any)."""
+
+    def __init__(self, stack, key, tenant=None):
+        self.base = "http://%s" % stack.addr("gateway")
+        self.key = key
+        self.tenant = tenant
+
+    def call(self, method, path, body=None, expect=200, idempotency_key=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.key)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.tenant:
+            req.add_header("X-Tandem-Tenant", self.tenant)
+        if idempotency_key:
+            req.add_header("Idempotency-Key", idempotency_key)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, payload = r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, json.loads(e.read() or b"{}")
+        if expect is not None and status != expect:
+            raise AssertionError("%s %s -> %s %s" % (method, path, status, payload))
+        return payload
