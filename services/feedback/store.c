@@ -1112,7 +1112,10 @@ static void erase_update(tdm_store_op *base, PGresult *res)
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
      * free-text answers are deleted. One UPDATE per table (a row may be both the
-     * person's record and name them as a side). */
+     * person's record and name them as a side). Idempotency records and events that
+     * name the person go too (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH mine AS (SELECT count(*) AS n FROM " FB_SCHEMA ".check_ins"
         "  WHERE tenant_id = " TDM_SQL_TENANT " AND participant_id = ANY($1::uuid[])),"
@@ -1131,9 +1134,13 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         " ans AS (UPDATE " FB_SCHEMA ".survey_answers a SET text = NULL FROM resp"
         "  WHERE a.tenant_id = " TDM_SQL_TENANT
         " AND a.response_id = resp.id AND a.text IS NOT NULL"
-        "  RETURNING 1)"
+        "  RETURNING 1),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", FB_SCHEMA, "$1::uuid[]") ","
+        TDM_ERASE_OUTBOX_CTE("ev", FB_SCHEMA, "$1::uuid[]")
         " SELECT (SELECT n FROM mine), (SELECT count(*) FROM resp),"
-        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans)";
+        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans), (SELECT count(*) FROM idem),"
+        "  (SELECT count(*) FROM ev)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 

@@ -162,6 +162,7 @@ class Stack:
         self.ports = {}
         self.logs = {}
         self.bootstrap_key = "tk_" + secrets.token_hex(24)
+        self.person_hash_key = secrets.token_hex(16)
         psql(self.cluster_url, "CREATE DATABASE %s" % self.dbname)
         self.super_url = with_database(self.cluster_url, self.dbname)
         pw = self.password
@@ -193,6 +194,7 @@ class Stack:
             "TANDEM_LOG_LEVEL": os.environ.get("TANDEM_TEST_LOG_LEVEL", "warn"),
             "TANDEM_WEBHOOK_ALLOW_PRIVATE": "1",
             "TANDEM_DRAIN_TIMEOUT_MS": "5000",
+            "TANDEM_PERSON_HASH_KEY": self.person_hash_key,
         })
         env.update(extra or {})
         return env
