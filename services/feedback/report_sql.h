@@ -52,7 +52,8 @@ static const char FB_REPORT_SQL[] =
     "$20::bool[]) "
     "    AS m(id, mentor_id, mentee_id, status, start_time, declined)), "
     "per_match AS MATERIALIZED ( "
-    "  SELECT s.match_id, s.check_ins AS n, s.rating_sum, s.last_time, s.last_rating "
+    "  SELECT s.match_id, s.check_ins AS n, s.rating_sum, s.last_time, s.last_rating, "
+    "         s.mentor_rated, s.mentee_rated "
     "    FROM feedback.match_stats s "
     "   WHERE s.tenant_id = " FB_T " AND s.programme_id = $1::uuid), "
     "live AS MATERIALIZED ( "
@@ -80,11 +81,14 @@ static const char FB_REPORT_SQL[] =
     "promoters, "
     "         count(*) FILTER (WHERE score <= 6) AS detractors "
     "    FROM nps_answers WHERE participant_id IS NOT NULL GROUP BY participant_id), "
-    /* Who recorded each match's ratings: a rating figure rests on these people. */
+    /* Who recorded each match's ratings (the recorder is always one side, and */
+    /* match_stats keeps which side has): a rating figure rests on these people. */
     "raters AS MATERIALIZED ( "
-    "  SELECT DISTINCT c.match_id, c.participant_id FROM feedback.check_ins c "
-    "   WHERE c.tenant_id = " FB_T " AND c.programme_id = $1::uuid "
-    "     AND c.participant_id IS NOT NULL), "
+    "  SELECT pm.match_id, m.mentor_id AS participant_id FROM per_match pm "
+    "    JOIN m ON m.id = pm.match_id WHERE pm.mentor_rated "
+    "  UNION ALL "
+    "  SELECT pm.match_id, m.mentee_id FROM per_match pm "
+    "    JOIN m ON m.id = pm.match_id WHERE pm.mentee_rated), "
     /* Each enrolled participant's key in every dimension (ord 1..7), one row each; */
     /* without a value the key is '(not stated)', a group like any other, so that no */
     /* suppressed group is the total minus the shown ones. Non-admins get no rows of */
@@ -127,8 +131,10 @@ static const char FB_REPORT_SQL[] =
     "    FROM match_sides s GROUP BY s.ord, s.key), "
     /* The distinct people who recorded the ratings behind each group's mean. */
     "rater_groups AS ( "
-    "  SELECT s.ord, s.key, count(DISTINCT r.participant_id) AS raters "
-    "    FROM match_sides s JOIN raters r ON r.match_id = s.match_id GROUP BY s.ord, s.key), "
+    "  SELECT d.ord, d.key, count(*) AS raters FROM ( "
+    "    SELECT DISTINCT s.ord, s.key, r.participant_id "
+    "      FROM match_sides s JOIN raters r ON r.match_id = s.match_id) d "
+    "   GROUP BY d.ord, d.key), "
     "ranked AS ( "
     "  SELECT g.*, g.n < $2::int AS small, "
     "         count(*) FILTER (WHERE g.n < $2::int) OVER (PARTITION BY g.ord) AS n_small, "

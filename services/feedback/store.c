@@ -149,8 +149,9 @@ static void record_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* The check-in, its goal progress, the match's running totals and latest
-     * progress per objective, and the LOW_RATING notice when the match's latest
+    /* The check-in, its goal progress, the match's running totals (and which side
+     * has rated it: the report's rating figures need threshold distinct raters) and
+     * latest progress per objective, and the LOW_RATING notice when the match's latest
      * check-in (by occurred_time) now rates 2 or less - once per match. */
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
@@ -175,11 +176,15 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   "l.create_time)),"
                   " st AS (INSERT INTO " FB_SCHEMA
                   ".match_stats AS s (tenant_id, match_id, programme_id,"
-                  "  check_ins, rating_sum, last_time, last_create_time, last_rating)"
+                  "  check_ins, rating_sum, last_time, last_create_time, last_rating,"
+                  "  mentor_rated, mentee_rated)"
                   "  SELECT tenant_id, match_id, programme_id, 1, rating, occurred_time, "
-                  "create_time, rating"
+                  "create_time, rating,"
+                  "  participant_id = mentor_id, participant_id = mentee_id"
                   "  FROM c ON CONFLICT (tenant_id, match_id) DO UPDATE SET"
                   "  check_ins = s.check_ins + 1, rating_sum = s.rating_sum + EXCLUDED.rating_sum,"
+                  "  mentor_rated = s.mentor_rated OR EXCLUDED.mentor_rated,"
+                  "  mentee_rated = s.mentee_rated OR EXCLUDED.mentee_rated,"
                   "  last_rating = CASE WHEN (EXCLUDED.last_time, EXCLUDED.last_create_time)"
                   "   > (s.last_time, s.last_create_time) THEN EXCLUDED.last_rating ELSE "
                   "s.last_rating END,"
