@@ -17,9 +17,33 @@ tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, 
     r->pool = tdm_runtime_pg(rt);
     r->arena = tdm_call_arena(call);
     r->ctx = ctx;
+    if (ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT && (scope & TDM_SCOPE_AS_PERSON) == 0)
+        return tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call");
+    scope &= ~TDM_SCOPE_AS_PERSON;
     if (!tdm_scope_allows(ctx->scopes, scope))
         return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
     return NULL;
+}
+
+tdm_status *tdm_handler_person(const tdm_call *call, char **field, const char *name)
+{
+    const tdm_call_context *ctx = tdm_call_ctx(call);
+    if (ctx->principal_kind != TDM_PRINCIPAL_PARTICIPANT)
+        return NULL;
+    if (*field == NULL || (*field)[0] == '\0') {
+        *field = (char *)ctx->participant_id;
+        return NULL;
+    }
+    if (strcmp(*field, ctx->participant_id) == 0)
+        return NULL;
+    return tdm_status_add_violation(
+        tdm_status_new(TDM_PERMISSION_DENIED, "a participant token acts only as its participant"),
+        name, "may only be omitted or name the token's own participant");
+}
+
+const char *tdm_handler_acting_person(const tdm_call_context *ctx)
+{
+    return ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT ? ctx->participant_id : NULL;
 }
 
 tdm_status *tdm_handler_idempotency(tdm_call *call, const char *method,

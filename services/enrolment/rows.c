@@ -176,8 +176,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-/* A Timestamp from Unix microseconds, in the arena. */
-static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
@@ -195,7 +194,7 @@ static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+    return json_is_integer(v) ? enrol_time_from_us(json_integer_value(v), a) : NULL;
 }
 
 static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
@@ -329,7 +328,7 @@ static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, b
 {
     if (us == NULL)
         return NULL;
-    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    Google__Protobuf__Timestamp *t = enrol_time_from_us(strtoll(us, NULL, 10), a);
     *failed = *failed || t == NULL;
     return t;
 }

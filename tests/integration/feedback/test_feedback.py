@@ -108,8 +108,9 @@ def tearDownModule():
 
 # ---- helpers ----------------------------------------------------------------------------
 
-def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60):
-    md = harness.Stack.context(tenant, scopes=scopes)
+def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60,
+         person=None):
+    md = harness.Stack.context(tenant, scopes=scopes, person=person)
     if idem:
         md.append(("idempotency-key", idem))
     ch = STACK.channel(svc)
@@ -338,9 +339,14 @@ class CheckInTest(unittest.TestCase):
         times = [c.occurred_time.ToMicroseconds() for c in seen]
         self.assertEqual(times, sorted(times, reverse=True))
         self.assertEqual(len(seen), len(days))  # the late one is newer than the cursor
-        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
-                                                       participant_id=mentee.id),
-                  F.ListCheckInsResponse, t)
+        # An API key naming a side proves nothing: no notes. A participant token
+        # (its context) of a side reads them.
+        named = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
+                                                        participant_id=mentee.id),
+                   F.ListCheckInsResponse, t)
+        self.assertEqual({c.notes for c in named.check_ins}, {""})
+        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100),
+                  F.ListCheckInsResponse, t, person=(mentee.id, prog.id))
         self.assertIn("private 5", [c.notes for c in mine.check_ins])
         bad = fb_fail("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_token="zz!"),
                       F.ListCheckInsResponse, t)
@@ -741,7 +747,8 @@ class PersonDataTest(unittest.TestCase):
                         req_type(participant_ids=[mentor.id]), resp_type, t)
 
         exp = pd("ExportParticipants", erasure_pb2.ExportParticipantsResponse)
-        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["mentee note", "mentor note"])
+        # Both check-ins of their match; only the notes they wrote.
+        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["", "mentor note"])
         self.assertEqual(len(exp.survey_responses), 1)
         erased = pd("EraseParticipants", erasure_pb2.EraseParticipantsResponse)
         self.assertEqual(erased.counts.check_ins, 1)
