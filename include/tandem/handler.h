@@ -45,6 +45,11 @@
 /* Whether scopes held admit a call that needs `needed` (the rule above). */
 bool tdm_scope_allows(uint32_t held, uint32_t needed);
 
+/* For a call that answers a narrower view to a narrower scope (API.md "Least
+ * privilege in every answer"): the first of the n scopes the caller's scopes admit,
+ * or choices[0] when none does (tdm_handler_init then refuses with it). */
+uint32_t tdm_scope_pick(const tdm_call *call, const uint32_t *choices, size_t n);
+
 /* Fill r for the call (the runtime's pool, the call's arena and context, no key);
  * NULL, or PERMISSION_DENIED when the caller's scopes do not admit `scope`. */
 tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, uint32_t scope);

@@ -10,6 +10,16 @@ bool tdm_scope_allows(uint32_t held, uint32_t needed)
     return (held & needed) == needed || (held & TDM_SCOPE_ADMIN) != 0;
 }
 
+uint32_t tdm_scope_pick(const tdm_call *call, const uint32_t *choices, size_t n)
+{
+    uint32_t held = tdm_call_ctx(call)->scopes;
+    for (size_t i = 0; i < n; i++) {
+        if (tdm_scope_allows(held, choices[i]))
+            return choices[i];
+    }
+    return choices[0];
+}
+
 tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, uint32_t scope)
 {
     const tdm_call_context *ctx = tdm_call_ctx(call);

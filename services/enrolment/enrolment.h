@@ -104,6 +104,10 @@ Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant 
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
                                                     bool include_diversity);
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
+/* A new Participant holding only p's id, programme_id, role and status: what
+ * feedback may know of a person for a feedback key (arena; NULL when out of memory). */
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a);
 /* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */

@@ -562,3 +562,17 @@ void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t o
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
 }
+
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a)
+{
+    Tandem__V1__Participant *out = tdm_arena_alloc(a, sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    tandem__v1__participant__init(out);
+    out->id = p->id;
+    out->programme_id = p->programme_id;
+    out->role = p->role;
+    out->status = p->status;
+    return out;
+}

@@ -18,6 +18,8 @@ tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t sco
     return tdm_handler_init(r, svc->rt, call, scope);
 }
 
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg);
+
 /* ---- lists of a programme --------------------------------------------------------- */
 
 /* A list keyed by a programme first asks enrolment whether the programme exists in
@@ -50,7 +52,7 @@ static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Progra
         break;
     case 2:
         mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
-                              tdm_handler_reply, pl->call);
+                              matches_reply, pl->call);
         break;
     default:
         mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
@@ -81,16 +83,39 @@ static void programme_list_start(tdm_call *call, void *data, const mt_req *r, in
 
 /* ---- matches ------------------------------------------------------------------------ */
 
+/* Who reads matches: matching:read sees them whole; a feedback key (feedback
+ * asking with its caller's scopes) the feedback view (mt_match_cut_to_feedback_view). */
+static const uint32_t MATCH_READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ,
+                                         TDM_SCOPE_FEEDBACK_WRITE};
+#define N_MATCH_READERS (sizeof(MATCH_READERS) / sizeof(MATCH_READERS[0]))
+
+static bool feedback_view(tdm_call *call)
+{
+    return !tdm_scope_allows(tdm_call_ctx(call)->scopes, TDM_SCOPE_MATCHING_READ);
+}
+
 /* GetMatch's answer; a participant token reads only a match it is a side of. */
 static void own_match_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     tdm_call *call = arg;
     const char *person = tdm_handler_acting_person(tdm_call_ctx(call));
-    const Tandem__V1__Match *m = (const void *)msg;
+    Tandem__V1__Match *m = (void *)msg;
     if (st == NULL && person != NULL && strcmp(m->mentor_id, person) != 0 &&
         strcmp(m->mentee_id, person) != 0)
         st = tdm_status_new(TDM_PERMISSION_DENIED,
                             "a participant token reads only the matches it is a side of");
+    if (st == NULL && feedback_view(call))
+        mt_match_cut_to_feedback_view(m);
+    tdm_handler_reply(call, st, msg);
+}
+
+/* ListMatches' answer, each match cut to the caller's scopes. */
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    Tandem__V1__ListMatchesResponse *page = (void *)msg;
+    for (size_t i = 0; st == NULL && feedback_view(call) && i < page->n_matches; i++)
+        mt_match_cut_to_feedback_view(page->matches[i]);
     tdm_handler_reply(call, st, msg);
 }
 
@@ -98,7 +123,8 @@ static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *
 {
     const Tandem__V1__GetMatchRequest *q = (const void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ | TDM_SCOPE_AS_PERSON);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
     if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
     mt_store_get_match(&r, q->id, own_match_reply, call);
@@ -110,7 +136,8 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
     mt_req r;
     int page_size = 0;
     int64_t after = 0;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ | TDM_SCOPE_AS_PERSON);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
     if (st == NULL) /* a token lists only its own matches */
         st = tdm_handler_person(call, &q->participant_id, "participant_id");
     st = mt_check_id(st, q->programme_id, "programme_id");

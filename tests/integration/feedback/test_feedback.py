@@ -663,8 +663,11 @@ class ParticipantColumnsTest(unittest.TestCase):
         t = tenant()
         prog = programme(t)
         people(t, prog.id, [{}])
+        # feedback:read may read them (a feedback:read caller's report, with its own
+        # scopes); feedback:write alone may not.
+        self.assertEqual(self.columns(t, prog.id, scopes=FB_READ).count, 1)
         for other, scopes, code in ((tenant(), harness.ALL_SCOPES, grpc.StatusCode.NOT_FOUND),
-                                    (t, FB_READ, grpc.StatusCode.PERMISSION_DENIED)):
+                                    (t, FB_WRITE, grpc.StatusCode.PERMISSION_DENIED)):
             with self.assertRaises(grpc.RpcError) as e:
                 self.columns(other, prog.id, scopes=scopes)
             self.assertEqual(e.exception.code(), code)
