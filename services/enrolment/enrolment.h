@@ -28,6 +28,7 @@
 #include "tandem/status.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
+#include "tandem/internal/v1/participant_token.pb-c.h"
 
 #define ENROL_SCHEMA           "enrolment"
 #define ENROL_SERVICE          "enrolment"
@@ -107,6 +108,12 @@ Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant 
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
                                                     bool include_diversity);
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
+/* A new Participant holding only p's id, programme_id, role and status: what
+ * feedback may know of a person for a feedback key (arena; NULL when out of memory). */
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a);
+/* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
@@ -129,6 +136,9 @@ typedef struct enrol_req {
     const tdm_idem_key *idem; /* NULL: no Idempotency-Key */
     bool include_diversity;   /* the caller has the admin scope */
 } enrol_req;
+
+/* The store's owner (schema and outbox source) for every store file. */
+extern const tdm_store_owner ENROL_STORE_OWNER;
 
 /* Every store call completes once with a status or its response message. */
 typedef void (*enrol_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
@@ -176,6 +186,19 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
 /* Write the audit row of an export. Response: NULL message. */
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
                               const char *unreachable_array, enrol_store_cb cb, void *arg);
+
+/* ---- token_store.c ----------------------------------------------------------------- */
+
+/* Keep the hash (hex) of a new token acting as participant `id` for ttl_s seconds,
+ * minted by the context's key; expired tokens of the participant are pruned.
+ * Response: ParticipantToken with `token` and its expire_time. NOT_FOUND for an
+ * unknown or erased participant, FAILED_PRECONDITION for a withdrawn one. */
+void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
+                             const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg);
+/* The live token with this hash (hex): Response VerifiedParticipantToken; NOT_FOUND
+ * when unknown, expired, or its participant is withdrawn or erased. */
+void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_store_cb cb,
+                              void *arg);
 
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
 

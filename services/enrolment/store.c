@@ -181,7 +181,7 @@ typedef struct store_op {
     int audit_participants;
 } store_op;
 
-static const tdm_store_owner ENROL_STORE_OWNER = {.schema = ENROL_SCHEMA, .service = ENROL_SERVICE};
+const tdm_store_owner ENROL_STORE_OWNER = {.schema = ENROL_SCHEMA, .service = ENROL_SERVICE};
 
 /* An operation for r; NULL when out of memory (cb has been called). */
 static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)

@@ -320,7 +320,9 @@ static gw_route_auth route_auth(const tdm_rest_route *r)
     if (strcmp(r->scope, "platform") == 0)
         return (gw_route_auth){.scope = TDM_SCOPE_ADMIN, .platform_only = true};
     uint32_t bit = gw_scope_bit(r->scope);
-    return (gw_route_auth){.scope = bit != 0 ? bit : TDM_SCOPE_ADMIN, .tenant_scoped = true};
+    return (gw_route_auth){.scope = bit != 0 ? bit : TDM_SCOPE_ADMIN,
+                           .tenant_scoped = true,
+                           .person = gw_person_may_call(r->service->name, route_method(r)->name)};
 }
 
 const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path)

@@ -393,11 +393,16 @@ class Stack:
         return grpc.insecure_channel(self.addr(svc))
 
     @staticmethod
-    def context(tenant_id, scopes=ALL_SCOPES, principal_id="it-key", kind=1, request_id=None):
-        """gRPC metadata carrying a request context, as the gateway attaches it."""
+    def context(tenant_id, scopes=ALL_SCOPES, principal_id="it-key", kind=1, request_id=None,
+                person=None):
+        """gRPC metadata carrying a request context, as the gateway attaches it;
+        person=(participant id, programme id): a participant token's."""
         from tandem.internal.v1 import context_pb2
         ctx = context_pb2.RequestContext(tenant_id=tenant_id, principal_id=principal_id,
                                          scopes=scopes, request_id=request_id or uuid.uuid4().hex)
+        if person is not None:
+            kind = 3
+            ctx.participant_id, ctx.participant_programme_id = person
         try:
             ctx.principal_kind = kind
         except (AttributeError, TypeError, ValueError):
@@ -418,6 +423,8 @@ def spawn_replica(stack, svc, name, extra_env=None):
                                 env=stack.env(svc, env), stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
     return proc, env["TANDEM_LISTEN"], log_path
+
+
 class TableLock:
     """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
     a transaction writing that table waits inside it, for as long as the test needs,
@@ -440,6 +447,34 @@ class TableLock:
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
             self.proc.stdout.close()
+
+
+class Api:
+    """REST calls through the gateway with one credential (an API key or a
+    participant token), optionally naming the tenant (X-Tandem-Tenant)."""
+
+    def __init__(self, stack, key, tenant=None):
+        self.base = "http://%s" % stack.addr("gateway")
+        self.key = key
+        self.tenant = tenant
+
+    def call(self, method, path, body=None, expect=200):
+        """The JSON answer; fails unless the status is `expect` (None: any)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.key)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.tenant:
+            req.add_header("X-Tandem-Tenant", self.tenant)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, payload = r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, json.loads(e.read() or b"{}")
+        if expect is not None and status != expect:
+            raise AssertionError("%s %s -> %s %s" % (method, path, status, payload))
+        return payload
 
 
 class WebhookReceiver:
