@@ -13,6 +13,8 @@ static enrol_service service;
 static tdm_status *enrolment_init(tdm_runtime *rt)
 {
     tdm_status *st = enrol_register(rt, &service);
+    if (st == NULL)
+        st = enrol_directory_register(rt, &service);
     return st != NULL ? st : enrol_report_inputs_register(rt, &service);
 }
 

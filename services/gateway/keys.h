@@ -24,7 +24,7 @@
 #define GW_KEY_DISPLAY_PREFIX 8   /* characters of the secret shown in listings */
 #define GW_KEY_HASH_BYTES     32
 #define GW_KEY_HASH_HEX_LEN   64
-#define GW_SCOPE_ALL          0x7Fu
+#define GW_SCOPE_ALL          0xFFu
 
 /* Fill out (at least GW_KEY_SECRET_LEN + 1 bytes) with a fresh secret.
  * Returns 0, or -1 when the OS random generator failed (never a weak secret). */
