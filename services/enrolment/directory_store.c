@@ -1,6 +1,6 @@
 /*
  * directory_store.c - every SQL statement of the people directory
- * (tandem.internal.v1.DirectoryService, migrations/006_people_directory.sql).
+ * (tandem.internal.v1.DirectoryService, migrations/017_people_directory.sql).
  *
  * A person travels as its proto3 JSON both ways: the handler's Person is encoded
  * once and the statements read its fields with ->>; rows come back as the same JSON

@@ -1,4 +1,4 @@
--- 006_people_directory.sql - a tenant's people directory (DirectoryService, fed by
+-- 017_people_directory.sql - a tenant's people directory (DirectoryService, fed by
 -- the gateway's SCIM 2.0 front).
 --
 -- A person is the source of truth for the participants whose external_id is the
