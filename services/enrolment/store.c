@@ -1008,6 +1008,14 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  withdraw_time = COALESCE(p.withdraw_time, now()), erase_time = now(),"
         "  person_hash = $2::bytea, update_time = now()"
         "  FROM target t WHERE p.tenant_id = " T " AND p.id = t.id RETURNING 1),"
+        /* The directory's entry of the person goes too (the people they managed
+         * lose the link first, in the same statement). */
+        " dir_unlink AS (UPDATE " ENROL_SCHEMA ".people SET manager_id = NULL,"
+        "  version = version + 1, update_time = now() WHERE tenant_id = " T
+        "  AND manager_id IN (SELECT id FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1)),"
+        " dir AS (DELETE FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1),"
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
         "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[]))"

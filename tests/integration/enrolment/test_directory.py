@@ -259,6 +259,24 @@ class DirectoryTest(unittest.TestCase):
         self.assertEqual(res.results[0].error.code, grpc.StatusCode.FAILED_PRECONDITION.value[0])
         self.assertEqual(res.results[1].participant.external_id, "N")
 
+    def test_erasure_removes_the_directory_entry(self):
+        t = tenant()
+        boss = create(t, "boss@firm.example", external_id="ERASE-B")
+        report = create(t, "report@firm.example", manager_id=boss.id)
+        enrol(t, programme(t).id, "ERASE-B")
+        # Matching and feedback are not running here: enrolment erases its own part
+        # and says the rest must be retried.
+        e = refused(enrolment, "ErasePerson", P.ErasePersonRequest(external_id="ERASE-B"),
+                    P.ErasePersonResponse, t)
+        self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
+        e = refused(directory, "GetPerson", D.GetPersonRequest(id=boss.id), D.Person, t)
+        self.assertEqual(e.code(), grpc.StatusCode.NOT_FOUND)
+        left = directory("GetPerson", D.GetPersonRequest(id=report.id), D.Person, t)
+        self.assertEqual(left.manager_id, "")
+        held = harness.psql(STACK.super_url, "SELECT count(*) FROM enrolment.people"
+                            " WHERE person_key = 'ERASE-B' OR user_name = 'boss@firm.example'")
+        self.assertEqual(held.strip(), "0")
+
 
 if __name__ == "__main__":
     unittest.main()
