@@ -95,7 +95,7 @@ class Scim(unittest.TestCase):
             cls.other = Client(cls.stack, cls.make_key(platform, cls.other_tenant, ["scim"]))
             cls.hr.call("POST", "/v1/webhooks", {
                 "url": cls.receiver.url("/hooks"),
-                "events": ["match.ended", "participant.withdrawn"]})
+                "events": ["match.ended", "participant.withdrawn", "participant.updated"]})
         except Exception:
             cls.stack.close()
             cls.receiver.close()
@@ -282,6 +282,12 @@ class Scim(unittest.TestCase):
         now = self.participant(part["id"])
         self.assertEqual((now["displayName"], now["office"], now["seniorityLevel"]),
                          ("Test User-Renamed", "Manchester", 7))
+        # The HR platform hears of it: participant.updated, with the new profile.
+        updated = wait_for(lambda: [json.loads(r["body"]) for r in self.receiver.at("/hooks")
+                                    if r["headers"].get("Tandem-Event") == "participant.updated"
+                                    and part["id"].encode() in r["body"]], 10,
+                           "the participant.updated webhook")
+        self.assertEqual(updated[-1]["data"]["participant"]["office"], "Manchester")
         # PATCH without a path, as Okta deactivates.
         out = self.patch(user["id"], {"op": "replace", "value": {"active": False}})
         self.assertFalse(out["active"])
