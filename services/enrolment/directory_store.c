@@ -307,8 +307,11 @@ static void manager_checked(tdm_store_op *base, PGresult *res)
 }
 
 /* The manager must exist in the tenant and must not be the person or below them.
- * The manager's row is locked (FOR SHARE) so a concurrent change of their own link
- * cannot close a cycle this check did not see. */
+ * Two people linked to each other at once cannot both pass: each holds its own row
+ * FOR UPDATE (lock_person) and takes the other's FOR SHARE here (as the foreign key
+ * would at the write), so one waits for the other - and then sees its link and
+ * refuses - or the two deadlock and one is aborted (ABORTED, to retry).
+ * test_concurrent_links_never_close_a_cycle races them. */
 static void check_manager(dir_op *op)
 {
     if (op->manager_id == NULL) {
@@ -398,10 +401,10 @@ static void locked(tdm_store_op *base, PGresult *res)
     }
     long long version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (op->if_version != 0 && version != op->if_version) {
-        tdm_store_op_end(base, tdm_status_new(TDM_ABORTED,
-                                              "the person has changed since version %lld "
-                                              "(now %lld)",
-                                              (long long)op->if_version, version));
+        tdm_store_op_end(base, tdm_status_add_violation(
+                                   tdm_status_new(TDM_ABORTED, "the person has changed"),
+                                   "if_version", "is %lld; the stored version is %lld",
+                                   (long long)op->if_version, version));
         return;
     }
     op->key = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 1));

@@ -146,7 +146,11 @@ static void respond_status(scim_call *op, tdm_status *st)
         err.scim_type = "uniqueness";
         break;
     case TDM_ABORTED:
-        err.status = 412; /* only If-Match reaches the directory as a version */
+        /* A stale version (If-Match, or the version a PATCH read) is 412; any other
+         * conflict (two changes that deadlocked) is 409, to be retried. */
+        err.status = st->n_violations > 0 && strcmp(st->violations[0].field, "if_version") == 0
+                         ? 412
+                         : 409;
         break;
     default:
         break;

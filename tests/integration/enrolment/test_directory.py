@@ -9,6 +9,7 @@ tests/integration/scim.
 import json
 import os
 import sys
+import threading
 import unittest
 import uuid
 
@@ -258,6 +259,47 @@ class DirectoryTest(unittest.TestCase):
             P.BatchEnrolResponse, t)
         self.assertEqual(res.results[0].error.code, grpc.StatusCode.FAILED_PRECONDITION.value[0])
         self.assertEqual(res.results[1].participant.external_id, "N")
+
+    def test_concurrent_links_never_close_a_cycle(self):
+        """Two people made each other's manager at the same moment: at most one wins."""
+        t = tenant()
+        channels = [STACK.channel("enrolment") for _ in range(2)]
+        stubs = [ch.unary_unary("/tandem.internal.v1.DirectoryService/ReplacePerson",
+                                request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=D.Person.FromString) for ch in channels]
+        try:
+            for round_ in range(40):
+                a = create(t, "a%d" % round_)
+                b = create(t, "b%d" % round_)
+                a.manager_id, b.manager_id = b.id, a.id
+                outcome = {}
+                barrier = threading.Barrier(2)
+
+                def link(i, p):
+                    barrier.wait()
+                    try:
+                        stubs[i](D.ReplacePersonRequest(person=p), timeout=30,
+                                 metadata=harness.Stack.context(t))
+                        outcome[p.id] = "ok"
+                    except grpc.RpcError as e:
+                        outcome[p.id] = e.code()
+
+                threads = [threading.Thread(target=link, args=(i, p))
+                           for i, p in enumerate((a, b))]
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
+                got_a = directory("GetPerson", D.GetPersonRequest(id=a.id), D.Person, t)
+                got_b = directory("GetPerson", D.GetPersonRequest(id=b.id), D.Person, t)
+                self.assertFalse(got_a.manager_id == b.id and got_b.manager_id == a.id,
+                                 "a cycle was stored in round %d: %s" % (round_, outcome))
+                for v in outcome.values():
+                    self.assertIn(v, ("ok", grpc.StatusCode.INVALID_ARGUMENT,
+                                      grpc.StatusCode.ABORTED))
+        finally:
+            for ch in channels:
+                ch.close()
 
     def test_erasure_removes_the_directory_entry(self):
         t = tenant()
