@@ -191,15 +191,19 @@ static void propagate_or_finish(dir_op *op)
         propagate(op);
 }
 
+/* The events of the rows res changed; false when the operation ended instead. */
+static bool took_events(dir_op *op, PGresult *res, const char *type)
+{
+    tdm_status *st = add_events(op, res, type);
+    if (st != NULL)
+        tdm_store_op_end(&op->base, st);
+    return st == NULL;
+}
+
 static void propagated(tdm_store_op *base, PGresult *res)
 {
-    dir_op *op = (dir_op *)base;
-    tdm_status *st = add_events(op, res, "participant.updated");
-    if (st != NULL) {
-        tdm_store_op_end(base, st);
-        return;
-    }
-    finish(op);
+    if (took_events((dir_op *)base, res, "participant.updated"))
+        finish((dir_op *)base);
 }
 
 static void propagate(dir_op *op)
@@ -232,13 +236,8 @@ static void propagate(dir_op *op)
 
 static void deprovisioned(tdm_store_op *base, PGresult *res)
 {
-    dir_op *op = (dir_op *)base;
-    tdm_status *st = add_events(op, res, "participant.withdrawn");
-    if (st != NULL) {
-        tdm_store_op_end(base, st);
-        return;
-    }
-    propagate_or_finish(op);
+    if (took_events((dir_op *)base, res, "participant.withdrawn"))
+        propagate_or_finish((dir_op *)base);
 }
 
 /* Withdraw the person's governed participants when they are inactive or deleted,

@@ -8,7 +8,7 @@ PUT, PATCH {"active": false} (Okta) - and checks that the participants of a prog
 follow the directory: a new office shows on the participant, a manager change
 changes reporting_chain and so which pairs the next matching run may propose, and
 deactivation withdraws the person and ends their ACTIVE match, with a match.ended
-webhook, within a second. Then the refusals: malformed filters (400 invalidFilter),
+webhook (tools/bench/scim measures that this takes under a second). Then the refusals: malformed filters (400 invalidFilter),
 duplicate userName (409 uniqueness), changing id (400 mutability), another tenant's
 user (404), a key without the scim scope (403), a stale If-Match (412).
 """
@@ -242,29 +242,26 @@ class Scim(unittest.TestCase):
                                  {"participantId": side, "accept": True})
         self.assertEqual(match["status"], "ACTIVE")
 
-        # 5. PATCH active "False": Jo leaves; the match ends, with its webhook, within a
-        # second - measured on the services' own clock (the withdrawal's and the end's
-        # times, written by PostgreSQL) and on the receiver's arrival time, not on this
-        # client's round trips.
+        # 5. PATCH active "False": Jo leaves; the match ends, with its webhook. (How fast
+        # - within a second - is measured by tools/bench/scim, not by this test: the
+        # house rule keeps speed targets out of timed tests. The latencies, on the
+        # services' own clocks, are printed for the log.)
         self.patch(user["id"], {"op": "Replace", "path": "active", "value": "False"})
         jo_gone = self.participant(jo_p["id"])
         self.assertEqual(jo_gone["status"], "WITHDRAWN")
         self.assertEqual(jo_gone["withdrawReason"], "deprovisioned")
         withdrawn_at = rfc3339(jo_gone["withdrawTime"])
         ended = wait_for(lambda: (lambda m: m if m["status"] == "ENDED" else None)(
-            self.hr.call("GET", "/v1/matches/%s" % match["id"])), 10, "the match to end")
+            self.hr.call("GET", "/v1/matches/%s" % match["id"])), 30, "the match to end")
         hook = wait_for(lambda: [r for r in self.receiver.at("/hooks")
                                  if r["headers"].get("Tandem-Event") == "match.ended"
-                                 and match["id"].encode() in r["body"]], 10,
+                                 and match["id"].encode() in r["body"]], 30,
                         "the match.ended webhook")[0]
         ended_after = rfc3339(ended["endTime"]) - withdrawn_at
         delivered_after = hook["wall_time"] - withdrawn_at
         print("deprovisioning: match ended %.3f s, match.ended delivered %.3f s after the "
               "withdrawal" % (ended_after, delivered_after))
-        self.assertLess(ended_after, 1.0, "the match ended %.3f s after the withdrawal" %
-                        ended_after)
-        self.assertLess(delivered_after, 1.0, "match.ended arrived %.3f s after the withdrawal" %
-                        delivered_after)
+        self.assertEqual(ended["endReason"], "the participant withdrew from the programme")
         # 6. DELETE: 204, and the user is gone.
         status, body, _ = self.scim.raw("DELETE", "/scim/v2/Users/%s" % user["id"])
         self.assertEqual(status, 204)
