@@ -499,7 +499,8 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": body, "time": time.monotonic()})
+                                           "body": body, "time": time.monotonic(),
+                                           "wall_time": time.time()})
                     script = outer.scripts.get(self.path, [])
                     action = script.pop(0) if script else "200"
                 if action == "sleep":
