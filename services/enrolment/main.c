@@ -13,7 +13,15 @@ static enrol_service service;
 static tdm_status *enrolment_init(tdm_runtime *rt)
 {
     tdm_status *st = enrol_register(rt, &service);
-    return st != NULL ? st : enrol_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = enrol_report_inputs_register(rt, &service);
+    return st != NULL ? st : enrol_scheduler_start(rt, &service.scheduler);
+}
+
+static void enrolment_shutdown(tdm_runtime *rt)
+{
+    (void)rt;
+    enrol_scheduler_stop(service.scheduler);
 }
 
 int main(void)
@@ -25,7 +33,7 @@ int main(void)
         .migrations = enrolment_migrations,
         .n_migrations = ENROLMENT_MIGRATIONS_COUNT,
         .init = enrolment_init,
-        .shutdown = NULL,
+        .shutdown = enrolment_shutdown,
     };
     return tdm_runtime_main(&spec);
 }
