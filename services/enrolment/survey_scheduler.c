@@ -9,7 +9,7 @@
  *      stamping a new claim_id and a lease (SURVEYS_LEASE_S), so two replicas never
  *      hold the same row;
  *   2. for each, creates the survey in tandem-feedback (CreateSurvey, with the
- *      tenant's context, scope feedback:write only, and the row's id as
+ *      tenant's context, scopes feedback:write and enrolment:read only, the row's id as
  *      Idempotency-Key - a retry after a crash answers the survey already made);
  *   3. records survey_id where claim_id is still its own, with the survey.opened
  *      event, in one transaction of the row's tenant.
@@ -129,11 +129,12 @@ static void next_row(enrol_scheduler *s)
     tandem__v1__create_survey_request__init(req);
     req->programme_id = (char *)row->programme_id;
     req->survey = (Tandem__V1__Survey *)survey;
-    /* The tenant's context with feedback:write alone: what creating a survey needs. */
+    /* The tenant's context with what creating a survey needs: feedback:write, and
+     * enrolment:read, which feedback passes on to check the programme with us. */
     s->ctx = (tdm_call_context){.tenant_id = row->tenant_id,
                                 .principal_id = "survey-scheduler",
                                 .principal_kind = TDM_PRINCIPAL_PLATFORM,
-                                .scopes = TDM_SCOPE_FEEDBACK_WRITE,
+                                .scopes = TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_ENROLMENT_READ,
                                 .request_id = s->request_id};
     s->idem = (tdm_http_header){.name = TDM_IDEM_METADATA_KEY, .value = row->id};
     uint64_t deadline = uv_now(tdm_runtime_loop(s->rt)) + SURVEYS_CALL_TIMEOUT_MS;

@@ -137,7 +137,7 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
         tdm_status_free(url_st);
     }
     if (w->n_events < 1 || w->n_events > GW_WEBHOOK_EVENTS_MAX)
-        tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
+        tdm_violations_add(&v, "webhook.events", "must list 1 to %d events", GW_WEBHOOK_EVENTS_MAX);
     for (size_t i = 0; i < w->n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
         char field[32];
         snprintf(field, sizeof(field), "webhook.events[%zu]", i);
@@ -149,7 +149,7 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
                                "unknown event; one of participant.enrolled, "
                                "participant.withdrawn, matching_run.completed, match.proposed, "
                                "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk");
+                               "check_in.recorded, match.at_risk, survey.opened");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");

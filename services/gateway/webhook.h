@@ -32,7 +32,7 @@
 #define GW_WEBHOOK_SECRET_PREFIX "whsec_"
 #define GW_WEBHOOK_SECRET_LEN    49
 #define GW_WEBHOOK_URL_MAX       2048
-#define GW_WEBHOOK_EVENTS_MAX    9
+#define GW_WEBHOOK_EVENTS_MAX    10
 #define GW_WEBHOOK_DESC_MAX      200
 /* A sealed secret: version byte, 12-byte nonce, ciphertext, 16-byte GCM tag. */
 #define GW_WEBHOOK_SEALED_MAX (1 + 12 + GW_WEBHOOK_SECRET_LEN + 16)

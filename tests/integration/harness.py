@@ -352,3 +352,15 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for(what, fn, timeout=60, interval=0.1):
+    """fn()'s first truthy value, polled every interval seconds; AssertionError naming
+    what after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
