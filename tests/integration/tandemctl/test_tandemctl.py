@@ -179,6 +179,42 @@ class Tandemctl(unittest.TestCase):
         self.assertEqual(back.returncode, 1, back.stderr)
         self.assertIn("HTTP 400", back.stderr)
 
+    def test_templates_and_programmes_from_a_template(self):
+        path = self.write("template.json", json.dumps({
+            "name": "Reverse mentoring", "kind": "REVERSE", "checkInCadenceDays": 14,
+            "objectives": [{"key": "ai", "title": "AI and legal tech"}],
+            "surveys": [{"openDay": 30, "survey": {"title": "Month one", "questions": [
+                {"id": "nps", "text": "Recommend?", "kind": "NPS_0_10"}]}}]}))
+        t = self.json_ok("templates", "create", "--file", path, "--name", "Reverse for firms")
+        self.assertEqual((t["version"], t["name"]), (1, "Reverse for firms"))
+        changes = self.write("changes.json", json.dumps({"checkInCadenceDays": 21}))
+        t2 = self.json_ok("templates", "update", t["id"], "--file", changes,
+                          "--mask", "checkInCadenceDays")
+        self.assertEqual((t2["version"], t2["checkInCadenceDays"]), (2, 21))
+        v1 = self.json_ok("templates", "show", t["id"], "--version", "1")
+        self.assertEqual(v1["checkInCadenceDays"], 14)
+        listed = self.json_ok("templates", "list")["templates"]
+        self.assertIn((t["id"], 2), [(x["id"], x["version"]) for x in listed])
+        text = self.run_ctl("templates", "show", t["id"])
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("day 30", text.stdout)
+        overrides = self.write("overrides.json", json.dumps({"checkInCadenceDays": 7}))
+        p = self.json_ok("programmes", "create", "--from-template", t["id"], "--version", "1",
+                         "--name", "Firm A reverse", "--start", "2027-01-04",
+                         "--overrides", overrides, "--mask", "checkInCadenceDays",
+                         tenant=self.tenant["id"])
+        self.assertEqual(p["template"], {"id": t["id"], "version": 1})
+        self.assertEqual(p["checkInCadenceDays"], 7)
+        shown = self.run_ctl("programmes", "show", p["id"], tenant=self.tenant["id"])
+        self.assertIn("version 1", shown.stdout)
+        missing = self.run_ctl("programmes", "create", "--from-template", t["id"],
+                               tenant=self.tenant["id"])
+        self.assertEqual(missing.returncode, 2, missing.stderr)
+        no_start = self.run_ctl("programmes", "create", "--from-template", t["id"], "--name",
+                                "No start", tenant=self.tenant["id"])
+        self.assertEqual(no_start.returncode, 1, no_start.stderr)
+        self.assertIn("HTTP 400", no_start.stderr)
+
     # ---- participants import ---------------------------------------------------------
 
     def test_csv_import_reports_each_bad_row_and_exits_4(self):
