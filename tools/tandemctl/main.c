@@ -57,6 +57,8 @@ static const char HELP[] =
     "  report PROGRAMME                           the programme report as tables\n"
     "  demo [--seed S] [--count N]                a law firm's reverse-mentoring programme,\n"
     "                                             from enrolment to report, on this server\n"
+    "  demo consultancy [--seed S]                one template run at six firms of different\n"
+    "                                             sizes and cultures, side by side (platform key)\n"
     "  demo generate --count N [--seed S]         write N generated people as a BatchEnrol\n"
     "                                             body ({\"participants\": [...]}) on stdout\n"
     "\n"

@@ -11,6 +11,7 @@ and its HTTP error (the test then skips, saying which).
 """
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,9 @@ class Tandemctl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.stack = harness.Stack("ctl")
-        cls.stack.start("enrolment")
+        # The survey scheduler looks often, so the consultancy demo's day-0 survey opens
+        # within a second.
+        cls.stack.start("enrolment", extra_env={"TANDEM_SURVEY_SCHEDULER_INTERVAL_MS": "200"})
         for svc in ("matching", "feedback"):
             if os.path.exists(os.path.join(harness.BUILD_DIR, "bin", "tandem-" + svc)):
                 try:
@@ -313,6 +316,27 @@ class Tandemctl(unittest.TestCase):
                             tenant=self.tenant["id"])
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertIn("Matching run", text.stdout)
+
+    def test_demo_consultancy_runs_one_template_at_six_firms(self):
+        out = self.run_ctl("demo", "consultancy", "--seed", "7")
+        self.skip_if_service_missing(out, "demo consultancy")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        firms = ("Ashdown Keble LLP", "Brightwater & Co", "Carrow Lind", "Dunmore Vance",
+                 "Elsworth Pike", "Fennimore Grey")
+        for name in firms:
+            self.assertEqual(out.stdout.count(name), 2, (name, out.stdout))  # story and table
+        self.assertIn("open at 6 of 6 firms", out.stdout)
+        tpl_id = re.search(r"template ([0-9a-f-]{36}), version 1", out.stdout).group(1)
+        with open(os.path.join(self.tmp.name, "consultancy.txt"), "w") as f:
+            f.write(out.stdout)
+        self.assertIn("Mean rating", out.stdout)
+        # Six programmes in six tenants, each recording the template's version 1.
+        tenants = self.json_ok("tenants", "list")["tenants"]
+        made = [t for t in tenants if t["name"] in firms]
+        self.assertEqual(len(made), 6)
+        for t in made:
+            progs = self.json_ok("programmes", "list", tenant=t["id"])["programmes"]
+            self.assertEqual([p["template"] for p in progs], [{"id": tpl_id, "version": 1}])
 
     def test_report(self):
         p = self.new_programme("Report")
