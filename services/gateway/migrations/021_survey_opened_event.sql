@@ -1,4 +1,4 @@
--- 018_survey_opened_event.sql - a webhook may subscribe to survey.opened (issue #18),
+-- 021_survey_opened_event.sql - a webhook may subscribe to survey.opened (issue #18),
 -- the tenth event name: an endpoint lists 1 to 10 of them.
 ALTER TABLE gateway.webhooks DROP CONSTRAINT webhooks_events_check;
 ALTER TABLE gateway.webhooks ADD CONSTRAINT webhooks_events_check
