@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       kind: "REVERSE",
       status: "ENROLLING",
       checkInCadenceDays: 14,
-      anonymityThreshold: 3,
+      anonymityThreshold: 5, // the default: a tenant key without admin may not set another
       objectives: [{ key: "ai", title: "AI and legal tech" }],
     },
   }));
