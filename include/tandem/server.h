@@ -41,6 +41,9 @@
 /* Metadata key carrying the gateway's resolved request context (nanopb-encoded
  * tandem.internal.v1.RequestContext). */
 #define TDM_CONTEXT_METADATA_KEY "x-tandem-context-bin"
+/* The tenant of a platform call that acts for no tenant (e.g. programme templates):
+ * the nil UUID, which no tenant has. */
+#define TDM_NIL_TENANT "00000000-0000-0000-0000-000000000000"
 
 /* Scope bits of RequestContext.scopes. */
 enum {
@@ -51,6 +54,8 @@ enum {
     TDM_SCOPE_MATCHING_WRITE = 1u << 4,
     TDM_SCOPE_FEEDBACK_READ = 1u << 5,
     TDM_SCOPE_FEEDBACK_WRITE = 1u << 6,
+    TDM_SCOPE_SCIM = 1u << 7, /* the SCIM 2.0 front: the people directory */
+    TDM_SCOPE_LAST = TDM_SCOPE_SCIM,
 };
 
 /* Who is calling and for whom: decoded from TDM_CONTEXT_METADATA_KEY. Strings live
