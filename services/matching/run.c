@@ -18,9 +18,7 @@
  * lasts, and the worker renews it on a timer every quarter of the lease for as long as
  * it holds the run, the solve included, so a long solve is never taken over by a
  * second replica. A renewal that finds the claim gone (the lease expired while this
- * process was stalled, and another replica took the run), or no renewal succeeding for
- * a whole lease (the database away: another replica may take the run meanwhile), marks
- * the job lost: the computation is cancelled (plan.c stops at its next check, within a
+ * process was stalled, and another replica took the run) marks the job lost: the computation is cancelled (plan.c stops at its next check, within a
  * block of mentees or TDM_ASSIGN_CANCEL_EVERY augmentations) so the worker is free for
  * other runs at once, and nothing of it is written (the final write checks the claim
  * too). SIGTERM cancels the computation the same way. A run
@@ -98,8 +96,7 @@ struct job {
     int pending;     /* store calls in flight besides the main chain */
     bool lease_lost; /* a renewal found the claim gone: discard, write nothing */
     bool finished;
-    uint64_t lease_ok_ms; /* uv_now() of the claim or of the last renewal that held */
-    atomic_bool cancel;   /* read by the work thread: the computation stops (plan.c) */
+    atomic_bool cancel; /* read by the work thread: the computation stops (plan.c) */
 };
 
 static void worker_tick(mt_worker *w);
@@ -221,11 +218,11 @@ static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
     side_op *p = arg;
     (void)msg;
     job *j = p->j;
-    if (st == NULL)
-        j->lease_ok_ms = uv_now(tdm_runtime_loop(j->w->svc->rt));
-    else if (st->code == TDM_ABORTED)
+    /* Only a claim found replaced is a loss: after another failure (the database slow
+     * or away) the run may well still be ours, and the next tick tries again. */
+    if (st != NULL && st->code == TDM_ABORTED)
         lease_lose(j, "another replica took the run");
-    tdm_status_free(st); /* another failure (database away): the next tick tries again */
+    tdm_status_free(st);
     side_end(p);
 }
 
@@ -252,10 +249,6 @@ static void lease_tick(uv_timer_t *t)
     job *j = w->cur;
     if (j == NULL || j->finished || j->claim.claim == NULL || w->stopped || j->lease_lost)
         return;
-    if (uv_now(t->loop) - j->lease_ok_ms >= (uint64_t)w->lease_ms) {
-        lease_lose(j, "no renewal succeeded for a whole lease");
-        return;
-    }
     progress_record(j, j->progress_sent);
 }
 
@@ -586,7 +579,6 @@ static void claimed(void *arg, tdm_status *st, ProtobufCMessage *msg)
     }
     j->tenant_ctx.tenant_id = j->claim.tenant_id;
     j->req.ctx = &j->tenant_ctx;
-    j->lease_ok_ms = uv_now(tdm_runtime_loop(j->w->svc->rt));
     int every = j->w->lease_ms / 4;
     uv_timer_start(&j->w->lease_timer, lease_tick, (uint64_t)every, (uint64_t)every);
     mt_store_start_run(&j->req, &j->claim, &j->run, started, j);

@@ -8,8 +8,10 @@
  * Asserts: a decode either returns a message and no status, or no message and a
  * status that is RESOURCE_EXHAUSTED or INVALID_ARGUMENT; what the decode left in the
  * arena stays within the budget (16x the wire size, at least 64 KiB, at most 64 MiB)
- * plus the arena's block rounding; a decoded message packs again; no read or write
- * outside the input or the arena (ASan).
+ * plus the arena's block rounding, the copy without unknown fields included; a decoded
+ * message packs again; no read or write outside the input or the arena (ASan).
+ * The corpus holds the amplifications: unknown fields at the top and inside rows,
+ * empty rows, unknown fields mixed with known ones at three depths.
  */
 #include <stdint.h>
 #include <stdio.h>

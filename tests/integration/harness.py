@@ -143,6 +143,8 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+
+
 def wait_until(what, cond, timeout=60, interval=0.1):
     """cond()'s first true value, polled every interval seconds; AssertionError naming
     what was awaited when none comes within timeout seconds."""

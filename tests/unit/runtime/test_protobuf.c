@@ -1,9 +1,12 @@
 /*
- * test_protobuf.c - tdm_protobuf_unpack: ordinary messages decode; a message whose
- * decoded form would pass 16x its wire size (unknown fields, empty rows) or 64 MiB
- * is RESOURCE_EXHAUSTED saying which limit; malformed bytes are INVALID_ARGUMENT.
+ * test_protobuf.c - tdm_protobuf_unpack: ordinary messages decode; unknown fields are
+ * dropped at every depth and cost nothing; a message whose decoded form would pass
+ * 16x its wire size (empty rows) or 64 MiB is RESOURCE_EXHAUSTED saying which limit;
+ * malformed bytes are INVALID_ARGUMENT. Also the measured ratios of BatchEnrol rows
+ * that decide the 16x (API.md asks for 8x: see protobuf.h).
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -62,19 +65,172 @@ static tdm_status *decode_pairs(uint8_t tag_byte, size_t n, size_t *used, size_t
     return st;
 }
 
-static void unknown_fields_past_sixteen_times_the_wire_size_are_refused(void **state)
+static void unknown_fields_are_dropped_and_cost_nothing(void **state)
 {
     (void)state;
-    /* 78 00: field 15, varint 0 - unknown to every message. 1 MiB of them. */
+    /* 78 00: field 15, varint 0 - unknown to every message. 4 MiB of them used to
+     * take about 28x decoded (each kept with its own struct and copy); dropped, the
+     * message decodes empty in the arena's first block. */
     size_t used, wire;
-    tdm_status *st = decode_pairs(0x78, 512 * 1024, &used, &wire);
-    assert_non_null(st);
-    assert_int_equal(st->code, TDM_RESOURCE_EXHAUSTED);
-    assert_non_null(strstr(st->message, "16 times"));
-    /* The refusal stopped at the budget: the arena holds about 16x, not the 28x or
-     * more a whole decode of these fields would take. */
-    assert_true(used <= tdm_protobuf_decode_budget(wire) + 64 * 1024);
+    tdm_status *st = decode_pairs(0x78, 2 * 1024 * 1024, &used, &wire);
+    assert_null(st);
+    assert_true(used < 64 * 1024);
+}
+
+/* Rows of `n` Participants of the given fields, packed, plus `unknown` fields
+ * `c0 3e 00` (field 1000, varint 0: unknown to Participant) appended inside each row. */
+static uint8_t *batch_rows(size_t n, bool full, size_t unknown, size_t *len)
+{
+    Tandem__V1__BatchEnrolRequest req = TANDEM__V1__BATCH_ENROL_REQUEST__INIT;
+    Tandem__V1__Participant *rows = calloc(n, sizeof(*rows));
+    Tandem__V1__Participant **ptrs = calloc(n, sizeof(*ptrs));
+    char(*ext)[16] = calloc(n, sizeof(*ext));
+    char(*name)[40] = calloc(n, sizeof(*name));
+    char(*email)[64] = calloc(n, sizeof(*email));
+    static char en[] = "en", fr[] = "fr";
+    static char *langs[] = {en, fr};
+    assert_non_null(rows);
+    assert_non_null(ptrs);
+    assert_non_null(ext);
+    assert_non_null(name);
+    assert_non_null(email);
+    for (size_t i = 0; i < n; i++) {
+        tandem__v1__participant__init(&rows[i]);
+        rows[i].external_id = ext[i];
+        rows[i].display_name = name[i];
+        rows[i].role = TANDEM__V1__ROLE__MENTEE;
+        if (full) {
+            /* An HR platform's row: an employee number, a full name, a work e-mail,
+             * seniority, office, department and languages. */
+            snprintf(ext[i], sizeof(ext[i]), "HR-%06zu", i);
+            snprintf(name[i], sizeof(name[i]), "Amelie Dupont-Moreau %zu", i);
+            snprintf(email[i], sizeof(email[i]), "amelie.dupont-moreau.%zu@firm-example.com", i);
+            rows[i].email = email[i];
+            rows[i].seniority_level = 3;
+            rows[i].office = (char *)"London";
+            rows[i].department = (char *)"Corporate";
+            rows[i].n_languages = 2;
+            rows[i].languages = langs;
+        } else {
+            /* As the enrolment integration test sends: an id, a name and a role. */
+            snprintf(ext[i], sizeof(ext[i]), "pg%05zu", i);
+            snprintf(name[i], sizeof(name[i]), "Person pg%05zu", i);
+        }
+        ptrs[i] = &rows[i];
+    }
+    char id[] = "0b5c1c8e-8f51-4a53-9d55-5d2f5b3c2a11";
+    req.programme_id = id;
+    req.n_participants = n;
+    req.participants = ptrs;
+    size_t packed = protobuf_c_message_get_packed_size(&req.base);
+    uint8_t *buf = malloc(packed + n * (3 * unknown + 8));
+    assert_non_null(buf);
+    protobuf_c_message_pack(&req.base, buf);
+    if (unknown > 0) {
+        /* Re-pack each row with the unknown bytes inside it: field 1 (programme_id)
+         * first, then every row as 12 <len> <row bytes> <78 00 ...>. */
+        Tandem__V1__BatchEnrolRequest head = TANDEM__V1__BATCH_ENROL_REQUEST__INIT;
+        head.programme_id = id;
+        size_t out = protobuf_c_message_pack(&head.base, buf);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t row[512];
+            size_t row_len = protobuf_c_message_pack(&rows[i].base, row);
+            for (size_t k = 0; k < unknown; k++) {
+                row[row_len++] = 0xc0;
+                row[row_len++] = 0x3e;
+                row[row_len++] = 0x00;
+            }
+            buf[out++] = 0x12;
+            assert_true(row_len < 128 * 128);
+            if (row_len < 128) {
+                buf[out++] = (uint8_t)row_len;
+            } else {
+                buf[out++] = (uint8_t)(0x80 | (row_len & 0x7f));
+                buf[out++] = (uint8_t)(row_len >> 7);
+            }
+            memcpy(buf + out, row, row_len);
+            out += row_len;
+        }
+        packed = out;
+    }
+    free(email);
+    free(name);
+    free(ext);
+    free(ptrs);
+    free(rows);
+    *len = packed;
+    return buf;
+}
+
+/* Decode rows; the decoded bytes over the wire bytes (the arena's growth counts
+ * every allocation of the decode), or 0 when refused. */
+static double decode_ratio(const uint8_t *buf, size_t len, size_t rows, bool *no_unknown)
+{
+    tdm_arena *a = tdm_arena_new(0);
+    size_t before = tdm_arena_used(a);
+    tdm_status *st = NULL;
+    ProtobufCMessage *m =
+        tdm_protobuf_unpack(&tandem__v1__batch_enrol_request__descriptor, a, buf, len, &st);
+    double ratio = 0;
+    if (m != NULL) {
+        Tandem__V1__BatchEnrolRequest *r = (Tandem__V1__BatchEnrolRequest *)m;
+        assert_int_equal(r->n_participants, rows);
+        *no_unknown = r->base.n_unknown_fields == 0;
+        for (size_t i = 0; i < r->n_participants; i++)
+            *no_unknown = *no_unknown && r->participants[i]->base.n_unknown_fields == 0;
+        ratio = (double)(tdm_arena_used(a) - before) / (double)len;
+    }
     tdm_status_free(st);
+    tdm_arena_free(a);
+    return ratio;
+}
+
+static void unknown_fields_inside_rows_are_dropped(void **state)
+{
+    (void)state;
+    size_t plain_len, len;
+    uint8_t *plain = batch_rows(2000, true, 0, &plain_len);
+    uint8_t *noisy = batch_rows(2000, true, 20, &len);
+    bool clean = false;
+    assert_true(len > plain_len + 2000 * 60);
+    assert_true(decode_ratio(noisy, len, 2000, &clean) > 0);
+    assert_true(clean);
+    /* What was decoded packs back to the rows without the unknown fields. */
+    tdm_arena *a = tdm_arena_new(0);
+    tdm_status *st = NULL;
+    ProtobufCMessage *m =
+        tdm_protobuf_unpack(&tandem__v1__batch_enrol_request__descriptor, a, noisy, len, &st);
+    assert_non_null(m);
+    uint8_t *again = malloc(plain_len);
+    assert_non_null(again);
+    assert_int_equal(protobuf_c_message_get_packed_size(m), plain_len);
+    protobuf_c_message_pack(m, again);
+    assert_memory_equal(again, plain, plain_len);
+    free(again);
+    tdm_arena_free(a);
+    free(noisy);
+    free(plain);
+}
+
+/* The measurement behind TDM_DECODE_EXPANSION_MAX (protobuf.h, docs/operations.md):
+ * an HR platform's rows decode within API.md's 8x; compact rows of an id, a name and
+ * a role - legitimate, and what the enrolment tests send - take about 11x, so the
+ * bound is 16x. */
+static void realistic_rows_decode_within_8x_and_compact_ones_need_16x(void **state)
+{
+    (void)state;
+    size_t len;
+    bool clean;
+    uint8_t *full = batch_rows(2500, true, 0, &len);
+    double full_ratio = decode_ratio(full, len, 2500, &clean);
+    print_message("HR rows: %zu bytes, %.2fx decoded\n", len, full_ratio);
+    assert_true(full_ratio > 0 && full_ratio <= 8.0);
+    free(full);
+    uint8_t *compact = batch_rows(2500, false, 0, &len);
+    double compact_ratio = decode_ratio(compact, len, 2500, &clean);
+    print_message("compact rows: %zu bytes, %.2fx decoded\n", len, compact_ratio);
+    assert_true(compact_ratio > 8.0 && compact_ratio <= (double)TDM_DECODE_EXPANSION_MAX);
+    free(compact);
 }
 
 static void empty_rows_past_sixteen_times_the_wire_size_are_refused(void **state)
@@ -88,59 +244,6 @@ static void empty_rows_past_sixteen_times_the_wire_size_are_refused(void **state
     tdm_status_free(st);
 }
 
-static void compact_batch_rows_decode(void **state)
-{
-    (void)state;
-    /* As the enrolment integration test sends: 2,500 rows of an external id, a
-     * display name and a role, about 29 bytes each (11x decoded with protobuf-c). */
-    enum { ROWS = 2500 };
-    Tandem__V1__BatchEnrolRequest req = TANDEM__V1__BATCH_ENROL_REQUEST__INIT;
-    Tandem__V1__Participant *rows = calloc(ROWS, sizeof(*rows));
-    Tandem__V1__Participant **ptrs = calloc(ROWS, sizeof(*ptrs));
-    char(*ext)[16] = calloc(ROWS, sizeof(*ext));
-    char(*name)[24] = calloc(ROWS, sizeof(*name));
-    assert_non_null(rows);
-    assert_non_null(ptrs);
-    assert_non_null(ext);
-    assert_non_null(name);
-    for (size_t i = 0; i < ROWS; i++) {
-        tandem__v1__participant__init(&rows[i]);
-        snprintf(ext[i], sizeof(ext[i]), "pg%05zu", i);
-        snprintf(name[i], sizeof(name[i]), "Person pg%05zu", i);
-        rows[i].external_id = ext[i];
-        rows[i].display_name = name[i];
-        rows[i].role = TANDEM__V1__ROLE__MENTEE;
-        ptrs[i] = &rows[i];
-    }
-    char id[] = "0b5c1c8e-8f51-4a53-9d55-5d2f5b3c2a11";
-    req.programme_id = id;
-    req.n_participants = ROWS;
-    req.participants = ptrs;
-    size_t len = protobuf_c_message_get_packed_size(&req.base);
-    uint8_t *buf = malloc(len);
-    assert_non_null(buf);
-    protobuf_c_message_pack(&req.base, buf);
-    tdm_arena *a = tdm_arena_new(0);
-    tdm_status *st = NULL;
-    ProtobufCMessage *m =
-        tdm_protobuf_unpack(&tandem__v1__batch_enrol_request__descriptor, a, buf, len, &st);
-    assert_null(st);
-    assert_non_null(m);
-    assert_int_equal(((Tandem__V1__BatchEnrolRequest *)m)->n_participants, ROWS);
-    tdm_arena_free(a);
-    free(buf);
-    free(name);
-    free(ext);
-    free(ptrs);
-    free(rows);
-}
-
-static void a_few_unknown_fields_are_accepted(void **state)
-{
-    (void)state;
-    size_t used, wire;
-    assert_null(decode_pairs(0x78, 16, &used, &wire));
-}
 
 static void the_budget_is_sixteen_times_with_a_floor_and_a_ceiling(void **state)
 {
@@ -154,9 +257,9 @@ static void the_budget_is_sixteen_times_with_a_floor_and_a_ceiling(void **state)
 static void a_message_over_64_mib_decoded_names_that_limit(void **state)
 {
     (void)state;
-    /* 12 MiB of unknown fields: 16x would be 192 MiB, so the 64 MiB ceiling applies. */
+    /* 12 MiB of empty rows: 16x would be 192 MiB, so the 64 MiB ceiling applies. */
     size_t used, wire;
-    tdm_status *st = decode_pairs(0x78, 6 * 1024 * 1024, &used, &wire);
+    tdm_status *st = decode_pairs(0x12, 6 * 1024 * 1024, &used, &wire);
     assert_non_null(st);
     assert_int_equal(st->code, TDM_RESOURCE_EXHAUSTED);
     assert_non_null(strstr(st->message, "64 MiB"));
@@ -181,10 +284,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_ordinary_message_decodes),
-        cmocka_unit_test(unknown_fields_past_sixteen_times_the_wire_size_are_refused),
+        cmocka_unit_test(unknown_fields_are_dropped_and_cost_nothing),
+        cmocka_unit_test(unknown_fields_inside_rows_are_dropped),
         cmocka_unit_test(empty_rows_past_sixteen_times_the_wire_size_are_refused),
-        cmocka_unit_test(compact_batch_rows_decode),
-        cmocka_unit_test(a_few_unknown_fields_are_accepted),
+        cmocka_unit_test(realistic_rows_decode_within_8x_and_compact_ones_need_16x),
         cmocka_unit_test(the_budget_is_sixteen_times_with_a_floor_and_a_ceiling),
         cmocka_unit_test(a_message_over_64_mib_decoded_names_that_limit),
         cmocka_unit_test(malformed_bytes_are_invalid_argument),
