@@ -34,7 +34,7 @@ static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
  * row of an outbox is pruned only once EVERY reader of that outbox is past it, so a
  * reader that lags (matching down for a day) loses nothing. A new reader of an outbox
  * is one line here, plus a grant letting tandem_gateway SELECT its cursor (as
- * matching's 005_outbox_cursor_reader.sql does); until that grant exists, the outbox
+ * matching's 014_outbox_cursor_reader.sql does); until that grant exists, the outbox
  * is not pruned at all. */
 static const struct outbox_reader {
     const char *source; /* the outbox's schema, one of SOURCES */

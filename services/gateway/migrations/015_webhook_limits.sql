@@ -1,4 +1,4 @@
--- 005_webhook_limits.sql - at most 20 endpoints per tenant (API.md "The public edge").
+-- 015_webhook_limits.sql - at most 20 endpoints per tenant (API.md "The public edge").
 --
 -- Every endpoint of a tenant takes a share of the delivery worker's time, so their
 -- number is bounded. A trigger, not a count in the INSERT: it takes a per-tenant
