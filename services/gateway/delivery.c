@@ -4,7 +4,7 @@
  * gateway's libuv loop (curl_multi_socket_action driven by a uv_poll per socket and
  * one uv_timer).
  *
- * Wake-ups: LISTEN tandem_outbox on a connection of its own (delivery_listen.c), and
+ * Wake-ups: LISTEN tandem_outbox on the gateway's LISTEN connection (listen.c), and
  * a tick every second as the fallback that alone would suffice. Each wake-up fans
  * out each source (one at a time per source) and claims due deliveries up to the
  * replica's in-flight limit, round-robin across tenants and at most
@@ -632,9 +632,9 @@ tdm_status *gw_delivery_start(gw_state *gw, const gw_delivery_limits *limits)
     D.gw = gw;
     D.limits = *limits;
     D.loop = tdm_runtime_loop(gw->rt);
-    D.allow_private = tdm_runtime_config(gw->rt)->webhook_allow_private;
-    D.retry_base_ms = tdm_runtime_config(gw->rt)->webhook_retry_base_ms;
-    D.retention_hours = tdm_runtime_config(gw->rt)->outbox_retention_hours;
+    D.allow_private = gw->cfg->webhook_allow_private;
+    D.retry_base_ms = gw->cfg->webhook_retry_base_ms;
+    D.retention_hours = gw->cfg->outbox_retention_hours;
     D.prune_at = uv_now(D.loop) + PRUNE_FIRST_MS;
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",
@@ -651,7 +651,6 @@ tdm_status *gw_delivery_start(gw_state *gw, const gw_delivery_limits *limits)
     uv_timer_init(D.loop, &D.curl_timer);
     D.running = true;
     uv_timer_start(&D.tick, on_tick, TICK_MS, TICK_MS);
-    gw_delivery_listen_start(D.loop, tdm_runtime_config(gw->rt)->database_url);
     if (D.allow_private)
         tdm_log(TDM_LOG_WARN, NULL,
                 "TANDEM_WEBHOOK_ALLOW_PRIVATE=1: webhooks may reach loopback and private "
@@ -664,7 +663,6 @@ void gw_delivery_stop(void)
     if (!D.running)
         return;
     D.running = false;
-    gw_delivery_listen_stop();
     uv_timer_stop(&D.tick);
     uv_close((uv_handle_t *)&D.tick, NULL);
     /* Attempts in flight are abandoned: their leases expire and they are tried again. */

@@ -39,9 +39,9 @@ struct webhook_op {
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
+    gw_keyed keyed; /* CreateWebhook's Idempotency-Key */
     const char *idem_key;
-    const char *idem_method; /* "CreateWebhook <tenant>": keys are per tenant */
-    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    Tandem__V1__Webhook *shown; /* a created webhook: its secret is shown in this answer */
     tdm_arena *arena;
     gw_store_ctx sc;
     gw_tenant_cb cb;
@@ -61,10 +61,24 @@ struct webhook_op {
 #define WEBHOOK_DESCRIPTION 4u
 #define WEBHOOK_WRITABLE    (WEBHOOK_URL | WEBHOOK_EVENTS | WEBHOOK_DESCRIPTION)
 
-static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+static void answer(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
+    webhook_op *op = arg;
+    if (st == NULL && op->shown != NULL) {
+        op->shown->secret = tdm_arena_strdup(op->arena, op->secret);
+        if (op->shown->secret == NULL)
+            st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    }
     OPENSSL_cleanse(op->secret, sizeof(op->secret));
     op->cb(op->arg, st, st == NULL ? response : NULL);
+}
+
+/* Every call ends here. CreateWebhook with an Idempotency-Key first stores its
+ * response under the key (without the secret) and commits the webhook with it, or
+ * rolls both back. */
+static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+{
+    gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
 static tdm_status *invalid(const char *field, const char *why)
@@ -179,31 +193,6 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
     return tdm_violations_take(&v, NULL);
 }
 
-static void idem_stored(webhook_op *op, tdm_status *st)
-{
-    if (st != NULL) {
-        /* The webhook exists; failing to remember the response only costs a replay. */
-        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
-                       "error", st->message, NULL);
-        tdm_status_free(st);
-    }
-}
-
-typedef struct create_reply {
-    webhook_op *op;
-    Tandem__V1__Webhook *w;
-} create_reply;
-
-static void create_replied(void *arg, tdm_status *st)
-{
-    create_reply *r = arg;
-    idem_stored(r->op, st);
-    r->w->secret = tdm_arena_strdup(r->op->arena, r->op->secret);
-    finish(r->op,
-           r->w->secret == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
-           &r->w->base);
-}
-
 static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
 {
     webhook_op *op = arg;
@@ -225,28 +214,12 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
         return;
     }
     Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
-    create_reply *r = tdm_arena_calloc(op->arena, 1, sizeof(*r));
-    if (w == NULL || r == NULL) {
+    if (w == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    r->op = op;
-    r->w = w;
-    if (op->idem_key == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    /* Remembered without the secret: a replay shows the webhook, not its secret. */
-    size_t len = protobuf_c_message_get_packed_size(&w->base);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    protobuf_c_message_pack(&w->base, buf);
-    if (gw_store_idem_put(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request_hash,
-                          buf, len, create_replied, r) != 0)
-        create_replied(r, NULL);
+    op->shown = w;
+    finish(op, NULL, &w->base);
 }
 
 static void create_insert(webhook_op *op)
@@ -268,6 +241,21 @@ static void create_insert(webhook_op *op)
                                 w->description, sealed, sealed_len, created, op) != 0)
         finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
     OPENSSL_cleanse(sealed, sizeof(sealed));
+}
+
+static void claimed(void *arg, tdm_status *st, ProtobufCMessage *replay)
+{
+    webhook_op *op = arg;
+    if (st != NULL || replay != NULL)
+        finish(op, st, replay);
+    else
+        create_insert(op);
+}
+
+/* The key is claimed once the URL has been judged, so no transaction waits on DNS. */
+static void create_claim(webhook_op *op)
+{
+    gw_keyed_begin(&op->keyed, &op->sc, op->p->tenant_id, op->request, claimed, op);
 }
 
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -294,7 +282,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 /* Where the URL may point, then op->write. */
 static void check_url_target(webhook_op *op)
 {
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     bool is_public = false;
     if (allow_private) {
         op->write(op);
@@ -318,19 +306,10 @@ static void check_url_target(webhook_op *op)
         finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
 }
 
-static void idem_checked(void *arg, tdm_status *st, ProtobufCMessage *replay)
-{
-    webhook_op *op = arg;
-    if (st != NULL || replay != NULL)
-        finish(op, st, replay);
-    else
-        check_url_target(op);
-}
-
 static void create_start(webhook_op *op)
 {
     const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     tdm_status *st =
         validate_webhook(req->webhook, WEBHOOK_WRITABLE, allow_private, op->arena, &op->host);
     if (st != NULL) {
@@ -338,14 +317,17 @@ static void create_start(webhook_op *op)
         return;
     }
     /* Keys are per tenant: a platform key may create webhooks for several. */
-    op->idem_method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id);
-    if (op->idem_method == NULL) {
+    op->keyed = (gw_keyed){
+        .principal_id = op->p->key_id,
+        .method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id),
+        .key = op->idem_key,
+        .desc = &tandem__v1__webhook__descriptor};
+    if (op->keyed.method == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    op->write = create_insert;
-    gw_idem_check(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request,
-                  &tandem__v1__webhook__descriptor, op->request_hash, idem_checked, op);
+    op->write = create_claim;
+    check_url_target(op);
 }
 
 /* ---- the other methods --------------------------------------------------------------------------
@@ -529,7 +511,7 @@ static tdm_status *update_webhook(webhook_op *op)
     if (!tdm_uuid_valid(req->webhook->id))
         return invalid("webhook.id", "must be a webhook id (UUID)");
     tdm_status *st = mask_fields(req->update_mask, &op->fields);
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     if (st == NULL)
         st = validate_webhook(req->webhook, op->fields, allow_private, op->arena, &op->host);
     if (st != NULL)
@@ -625,7 +607,7 @@ tdm_status *gw_webhook_register(gw_state *gw)
     if (d->n_methods != N_WEBHOOK_METHODS)
         return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
     def.service_data = gw;
-    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key,
-                                tdm_runtime_config(gw->rt)->webhook_secret_key_previous);
+    gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key,
+                                gw->cfg->webhook_secret_key_previous);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

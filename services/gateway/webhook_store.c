@@ -187,11 +187,12 @@ int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const 
     op->webhooks = cb;
     tdm_pg_tx_options o = tenant_opts(c, tenant_id);
     const char *values[] = {tenant_id, id, url, list, description != NULL ? description : "", hex};
-    return tdm_pg_exec(c->pool, &o,
-                       "INSERT INTO gateway.webhooks (tenant_id, id, url, events, description, "
-                       "secret_sealed) VALUES ($1::uuid, $2::uuid, $3, $4::text[], $5, "
-                       "decode($6, 'hex')) RETURNING " WEBHOOK_COLUMNS,
-                       6, values, webhooks_done, op);
+    const char *sql = "INSERT INTO gateway.webhooks (tenant_id, id, url, events, description, "
+                      "secret_sealed) VALUES ($1::uuid, $2::uuid, $3, $4::text[], $5, "
+                      "decode($6, 'hex')) RETURNING " WEBHOOK_COLUMNS;
+    if (c->tx != NULL) /* in the transaction of its Idempotency-Key */
+        return tdm_pg_tx_query(c->tx, sql, 6, values, webhooks_done, op);
+    return tdm_pg_exec(c->pool, &o, sql, 6, values, webhooks_done, op);
 }
 
 int gw_webhook_store_list(const gw_store_ctx *c, const char *tenant_id, int64_t after, int limit,

@@ -121,6 +121,30 @@ def psql(url, sql, *args, check=True):
     return out.stdout.strip()
 
 
+def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, timeout=10):
+    """(status, decoded JSON body) of a REST call to the gateway at addr, errors included
+    (a body that is not JSON comes back as {"raw": text})."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key is not None:
+        req.add_header("Authorization", "Bearer " + key)
+    if tenant is not None:
+        req.add_header("X-Tandem-Tenant", tenant)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw or b"{}")
+        except ValueError:
+            return e.code, {"raw": raw.decode(errors="replace")}
+
+
 def tail(path, lines=30):
     try:
         with open(path, errors="replace") as f:
@@ -258,18 +282,27 @@ class Stack:
         env.update(extra or {})
         return env
 
-    def start(self, svc, extra_env=None, wait=True):
+    def start(self, svc, extra_env=None, wait=True, name=None):
+        """Start tandem-<svc>. name: another replica of it, under that name (its own
+        port, log and process, addressed as stack.addr(name), stopped by close())."""
+        name = name or svc
+        env = self.env(svc, extra_env)
+        if name not in self.ports:
+            self.ports[name], lock = reserve_port()
+            self.port_locks.append(lock)
+        if name != svc:
+            env["TANDEM_LISTEN"] = self.addr(name)
         binary = os.path.join(BUILD_DIR, "bin", "tandem-" + svc)
         log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                                "%s-%s.log" % (self.dbname, svc))
+                                "%s-%s.log" % (self.dbname, name))
         log = open(log_path, "ab")
-        self.logs[svc] = log_path
-        self.procs[svc] = subprocess.Popen([binary], env=self.env(svc, extra_env),
-                                           stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.logs[name] = log_path
+        self.procs[name] = subprocess.Popen([binary], env=env,
+                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         if wait:
-            self.wait_ready(svc)
-        return self.procs[svc]
+            self.wait_ready(name)
+        return self.procs[name]
 
     def http(self, svc, path, timeout=2):
         """(status, body) of GET http://<svc>/<path>."""
@@ -281,6 +314,7 @@ class Stack:
             return e.code, e.read().decode()
 
     def wait_ready(self, svc, timeout=60):
+        """svc: a service, or the name of a replica started with start(name=...)."""
         await_ready(self.procs[svc], self.addr(svc), "tandem-" + svc, self.logs[svc], timeout)
 
     def start_all(self, extra_env=None):
@@ -357,6 +391,21 @@ class Stack:
         except (AttributeError, TypeError, ValueError):
             pass
         return [("x-tandem-context-bin", ctx.SerializeToString())]
+
+
+def spawn_replica(stack, svc, name, extra_env=None):
+    """Another process of svc on the stack's database - a replica the test starts,
+    stops and kills itself - on a port of its own unless extra_env sets TANDEM_LISTEN.
+    Returns (Popen, address, log path); it is not waited for."""
+    env = {"TANDEM_LISTEN": "127.0.0.1:%d" % free_port()}
+    env.update(extra_env or {})
+    log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
+                            "%s-%s.log" % (stack.dbname, name))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
+                                env=stack.env(svc, env), stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)
+    return proc, env["TANDEM_LISTEN"], log_path
 
 
 class WebhookReceiver:
