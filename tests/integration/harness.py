@@ -184,37 +184,14 @@ def wait_for(pred, timeout=30, what="condition", interval=0.1):
     raise AssertionError("timed out waiting for " + what)
 
 
-def rest(addr, method, path, body=None, key=None, tenant=None, timeout=10):
-    """(status, decoded JSON body) of a REST call to the gateway at addr."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", "Bearer " + key)
-    if tenant is not None:
-        req.add_header("X-Tandem-Tenant", tenant)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 class Replica:
     """One more process of a stack's service, on a port of its own, started by a test
     so it can kill it (the stack's own processes are stopped by its close())."""
 
     def __init__(self, stack, svc, name, extra_env=None):
         self.port, self.port_lock = reserve_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                                     "%s-%s.log" % (stack.dbname, name))
-        env = stack.env(svc, dict(extra_env or {}, TANDEM_LISTEN=self.addr))
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
-                                         env=env, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+        self.proc, self.addr, self.log_path = spawn_replica(
+            stack, svc, name, dict(extra_env or {}, TANDEM_LISTEN="127.0.0.1:%d" % self.port))
         await_ready(self.proc, self.addr, "%s replica %s" % (svc, name), self.log_path)
 
     def log(self):
