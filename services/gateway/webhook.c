@@ -204,7 +204,7 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
             tdm_status_free(st);
             st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
         } else if (st->detail != NULL && strstr(st->detail, "(constraint webhooks_per_tenant)")) {
-            /* migrations/005_webhook_limits.sql: the tenant has its 20 already. */
+            /* migrations/015_webhook_limits.sql: the tenant has its 20 already. */
             tdm_status_free(st);
             st = tdm_status_new(TDM_FAILED_PRECONDITION,
                                 "a tenant may have at most %d webhooks; delete one first",

@@ -34,7 +34,7 @@
 #define GW_WEBHOOK_URL_MAX       2048
 #define GW_WEBHOOK_EVENTS_MAX    11
 #define GW_WEBHOOK_DESC_MAX      200
-/* Endpoints per tenant (migrations/005_webhook_limits.sql enforces it). */
+/* Endpoints per tenant (migrations/015_webhook_limits.sql enforces it). */
 #define GW_WEBHOOKS_PER_TENANT_MAX 20
 /* A sealed secret: version byte, 12-byte nonce, ciphertext, 16-byte GCM tag. */
 #define GW_WEBHOOK_SEALED_MAX (1 + 12 + GW_WEBHOOK_SECRET_LEN + 16)

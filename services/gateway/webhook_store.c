@@ -34,7 +34,7 @@ static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
  * row of an outbox is pruned only once EVERY reader of that outbox is past it, so a
  * reader that lags (matching down for a day) loses nothing. A new reader of an outbox
  * is one line here, plus a grant letting tandem_gateway SELECT its cursor (as
- * matching's 005_outbox_cursor_reader.sql does); until that grant exists, the outbox
+ * matching's 014_outbox_cursor_reader.sql does); until that grant exists, the outbox
  * is not pruned at all. */
 static const struct outbox_reader {
     const char *source; /* the outbox's schema, one of SOURCES */
@@ -709,12 +709,15 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int t
     const char *values[] = {limit_s, lease_s, cap_s};
     tdm_pg_tx_options o = {.tenant_id = NULL};
     /* Due: the oldest pending delivery of each (webhook, ordering key) only, so events
-     * of one match or participant reach an endpoint in order. Fair: each tenant's due
-     * deliveries are numbered (turn) oldest first, a tenant may take as many as its
+     * of one match or participant reach an endpoint in order. Fair: the tenants with
+     * due rows are found by a loose index scan (one probe per tenant), each gives at
+     * most its cap of due rows, oldest first, through webhook_queue_tenant_due (so a
+     * tenant's backlog of 200,000 is not read for 64 claims: bench/RESULTS.md
+     * "Webhook claims"), those are numbered (turn), a tenant may take as many as its
      * cap leaves beside its live leases (every replica's), and turns are served
      * round-robin. Two replicas claiming at the same instant may together pass a
-     * tenant's cap by one claim's worth. The rows are locked (SKIP LOCKED) a level
-     * out from the window function, which FOR UPDATE cannot share a level with, and
+     * tenant's cap by one claim's worth. The rows are locked (SKIP LOCKED) a level out
+     * from the window function, which FOR UPDATE cannot share a level with, and
      * checked again there: a row another replica claimed meanwhile is not taken. */
     return tdm_pg_exec(
         pool, &o,
@@ -723,14 +726,26 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int t
         " FROM (SELECT a.tenant_id, a.delivery_id FROM gateway.webhook_queue a"
         "  WHERE (a.tenant_id, a.delivery_id) IN ("
         "   SELECT r.tenant_id, r.delivery_id FROM ("
-        "    SELECT d.tenant_id, d.delivery_id, d.next_attempt_time, d.position,"
-        "     row_number() OVER (PARTITION BY d.tenant_id"
-        "      ORDER BY d.next_attempt_time, d.position) AS turn"
-        "    FROM gateway.webhook_queue d WHERE d.next_attempt_time <= now()"
-        "    AND (d.lease_until IS NULL OR d.lease_until < now())"
-        "    AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b"
-        "     WHERE b.webhook_id = d.webhook_id AND b.ordering_key = d.ordering_key"
-        "     AND b.position < d.position)) r"
+        "    WITH RECURSIVE tenants AS ("
+        "     (SELECT t.tenant_id FROM gateway.webhook_queue t WHERE t.next_attempt_time <= now()"
+        "      ORDER BY t.tenant_id LIMIT 1)"
+        "     UNION ALL"
+        "     SELECT (SELECT t.tenant_id FROM gateway.webhook_queue t"
+        "      WHERE t.tenant_id > p.tenant_id AND t.next_attempt_time <= now()"
+        "      ORDER BY t.tenant_id LIMIT 1)"
+        "     FROM tenants p WHERE p.tenant_id IS NOT NULL)"
+        "    SELECT e.tenant_id, e.delivery_id, e.next_attempt_time, e.position,"
+        "     row_number() OVER (PARTITION BY e.tenant_id"
+        "      ORDER BY e.next_attempt_time, e.position) AS turn"
+        "    FROM tenants tn CROSS JOIN LATERAL ("
+        "     SELECT d.tenant_id, d.delivery_id, d.next_attempt_time, d.position"
+        "     FROM gateway.webhook_queue d WHERE d.tenant_id = tn.tenant_id"
+        "     AND d.next_attempt_time <= now()"
+        "     AND (d.lease_until IS NULL OR d.lease_until < now())"
+        "     AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b"
+        "      WHERE b.webhook_id = d.webhook_id AND b.ordering_key = d.ordering_key"
+        "      AND b.position < d.position)"
+        "     ORDER BY d.next_attempt_time, d.position LIMIT $3::int) e) r"
         "   LEFT JOIN (SELECT l.tenant_id, count(*) AS busy FROM gateway.webhook_queue l"
         "    WHERE l.lease_until >= now() GROUP BY l.tenant_id) f ON f.tenant_id = r.tenant_id"
         "   WHERE r.turn <= $3::int - coalesce(f.busy, 0)"

@@ -202,14 +202,8 @@ class Replica:
 
     def __init__(self, stack, svc, name, extra_env=None):
         self.port, self.port_lock = reserve_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                                     "%s-%s.log" % (stack.dbname, name))
-        env = stack.env(svc, dict(extra_env or {}, TANDEM_LISTEN=self.addr))
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
-                                         env=env, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+        self.proc, self.addr, self.log_path = spawn_replica(
+            stack, svc, name, dict(extra_env or {}, TANDEM_LISTEN="127.0.0.1:%d" % self.port))
         await_ready(self.proc, self.addr, "%s replica %s" % (svc, name), self.log_path)
 
     def log(self):

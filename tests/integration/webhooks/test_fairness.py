@@ -1,12 +1,15 @@
 """Webhook fairness between tenants (API.md, "The public edge"; issue #14).
 
 Proves: a tenant may register at most 20 endpoints (the 21st is FAILED_PRECONDITION,
-HTTP 400, and creates nothing; deleting one makes room again); and a tenant whose
+HTTP 400, and creates nothing; deleting one makes room again), also when two
+transactions race for the last place (the second waits on the first's per-tenant lock,
+then counts its row; without the lock it counted 19 and made a 21st); and a tenant whose
 20 endpoints all hang past the 10 s attempt timeout does not delay another tenant's
 delivery by more than 5 s. Before deliveries were claimed round-robin across tenants
 with a per-tenant in-flight cap, the hanging tenant's 80 deliveries took every one of
 the gateway's 64 slots and the other tenant's event waited for their timeouts.
 """
+import subprocess
 import time
 import unittest
 import uuid
@@ -68,6 +71,35 @@ class Fairness(unittest.TestCase):
         # A deleted endpoint makes room.
         self.call("DELETE", "/v1/webhooks/%s" % made[0], tenant=t)
         self.webhook(t, "/max-again")
+
+    def test_two_creates_racing_for_the_last_place_make_one(self):
+        t, _ = self.tenant()
+        for i in range(ENDPOINTS_MAX - 1):
+            self.webhook(t, "/race-%d" % i)
+
+        def insert(url):
+            return ("INSERT INTO gateway.webhooks (tenant_id, id, url, events, secret_sealed)"
+                    " VALUES ('%s', gen_random_uuid(), '%s', '{participant.enrolled}',"
+                    " '\\x00');" % (t, url))
+        # Two replicas' transactions: the first has made the 20th and not committed yet
+        # when the second makes its own.
+        first = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                  self.stack.super_url], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        first.stdin.write("BEGIN;\n" + insert("https://first.example/") + "\n"
+                          "SELECT pg_sleep(3);\nCOMMIT;\n")
+        first.stdin.close()
+        wait_for(lambda: harness.psql(
+            self.stack.super_url, "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query LIKE 'SELECT pg_sleep(3)%'") == "1", 10, "the first transaction")
+        second = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                                 self.stack.super_url, "-c", insert("https://second.example/")],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(first.wait(timeout=30), 0, first.stderr.read())
+        self.assertNotEqual(second.returncode, 0, "the second insert made a 21st webhook")
+        self.assertIn("at most 20", second.stderr)
+        self.assertEqual(harness.psql(self.stack.super_url, "SELECT count(*) FROM"
+                                      " gateway.webhooks WHERE tenant_id = '%s'" % t), "20")
 
     def test_a_tenant_whose_endpoints_hang_does_not_delay_another(self):
         slow, slow_programme = self.tenant()

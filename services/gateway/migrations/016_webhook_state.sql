@@ -1,4 +1,4 @@
--- 006_webhook_state.sql - an endpoint that fails every attempt for 72 h is DISABLED;
+-- 016_webhook_state.sql - an endpoint that fails every attempt for 72 h is DISABLED;
 -- UpdateWebhook changes an endpoint and re-enables it (API.md "The public edge").
 --
 -- failing_since: when the first failed attempt after the endpoint's last success (or

@@ -1,4 +1,4 @@
--- 004_delivery_claims.sql - a delivery's outcome is written by the holder of its claim.
+-- 014_delivery_claims.sql - a delivery's outcome is written by the holder of its claim.
 --
 -- A claim used to be only a lease: whoever recorded an outcome while the delivery was
 -- PENDING won, so a replica that was slow to record (a long GC-like stall, a frozen

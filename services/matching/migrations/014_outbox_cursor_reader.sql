@@ -1,4 +1,4 @@
--- 005_outbox_cursor_reader.sql - let the gateway see how far the withdrawal follower
+-- 014_outbox_cursor_reader.sql - let the gateway see how far the withdrawal follower
 -- has read enrolment's outbox.
 --
 -- The gateway prunes the services' outboxes (TANDEM_OUTBOX_RETENTION_HOURS), and an

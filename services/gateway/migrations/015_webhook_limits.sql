@@ -1,4 +1,4 @@
--- 005_webhook_limits.sql - at most 20 endpoints per tenant (API.md "The public edge").
+-- 015_webhook_limits.sql - at most 20 endpoints per tenant (API.md "The public edge").
 --
 -- Every endpoint of a tenant takes a share of the delivery worker's time, so their
 -- number is bounded. A trigger, not a count in the INSERT: it takes a per-tenant
@@ -21,6 +21,10 @@ $fn$;
 CREATE TRIGGER webhooks_per_tenant BEFORE INSERT ON gateway.webhooks
     FOR EACH ROW EXECUTE FUNCTION gateway.webhooks_per_tenant();
 
--- The fair claim (webhook_store.c) counts each tenant's live leases.
+-- The fair claim (webhook_store.c) finds the tenants with due deliveries and each
+-- one's oldest due ones (webhook_queue_tenant_due), and counts each tenant's live
+-- leases (webhook_queue_leased).
+CREATE INDEX webhook_queue_tenant_due ON gateway.webhook_queue
+    (tenant_id, next_attempt_time, position);
 CREATE INDEX webhook_queue_leased ON gateway.webhook_queue (tenant_id)
     WHERE lease_until IS NOT NULL;
