@@ -118,6 +118,14 @@ typedef struct tdm_rpc_service_def {
 /* Register before tdm_server_start. The definition must outlive the server. */
 tdm_status *tdm_server_add_service(tdm_server *srv, const tdm_rpc_service_def *def);
 
+/* The usual case of tdm_server_add_service, the way every domain service registers:
+ * the methods of `descriptor` (a table in static storage), each call required to carry
+ * a request context, every handler given service_data. The server keeps its own
+ * definition. */
+tdm_status *tdm_server_add_methods(tdm_server *srv, const ProtobufCServiceDescriptor *descriptor,
+                                   const tdm_rpc_method_def *methods, size_t n_methods,
+                                   void *service_data);
+
 const tdm_call_context *tdm_call_ctx(const tdm_call *call);
 tdm_arena *tdm_call_arena(tdm_call *call);
 uv_loop_t *tdm_call_loop(tdm_call *call);
@@ -177,8 +185,8 @@ typedef struct tdm_http_handler {
     void *user;
 } tdm_http_handler;
 
-/* Replace the default handler (which serves /healthz, /readyz and /metrics and
- * answers 404 to the rest). A custom handler can fall back on the default with
+/* Replace the default handler (which serves /healthz, /readyz and /metrics - unless
+ * opts.metrics_elsewhere - and answers 404 to the rest). A custom handler can fall back on the default with
  * tdm_server_default_http_request(). */
 void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
 void tdm_server_default_http_request(tdm_http_request *req);
@@ -227,6 +235,9 @@ typedef struct tdm_server_options {
      * closed as soon as it is accepted (defaults 10000 and 256). */
     uint32_t max_connections;
     uint32_t max_connections_per_address;
+    /* The default handler answers /metrics with 404: the metrics are served by another
+     * server of the process, on its admin port (TANDEM_ADMIN_LISTEN), never this one. */
+    bool metrics_elsewhere;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);

@@ -19,6 +19,7 @@
 
 #include "tandem/log.h"
 #include "tandem/outbox.h"
+#include "tandem/person_data.h"
 #include "tandem/store.h"
 
 #define T     TDM_SQL_TENANT
@@ -312,33 +313,23 @@ void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_c
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, programme_row_done);
 }
 
+/* List items (tdm_store_op_page); a document of this file's SQL that does not
+ * decode is out of memory. */
+static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                  void **out)
+{
+    (void)ctx;
+    *out = enrol_programme_from_row(doc, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void list_programmes_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListProgrammesResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_programmes_response__init(out);
-    out->programmes = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
-                                       sizeof(*out->programmes));
-    for (int i = 0; out->programmes != NULL && i < take; i++) {
-        Tandem__V1__Programme *p = enrol_programme_from_row(
-            PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), op->base.req.arena);
-        if (p == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->programmes[out->n_programmes++] = p;
-    }
-    if (n > op->page_size)
-        out->next_page_token = tdm_page_token_encode_seq(
-            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_programmes_response__descriptor,
+                                        .field = "programmes",
+                                        .column = 1,
+                                        .row = programme_item};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_programmes_select(tdm_store_op *base, PGresult *res)
@@ -458,34 +449,23 @@ void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, participant_row_done);
 }
 
+/* ctx: the caller may see diversity data (const bool *). */
+static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                    void **out)
+{
+    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void list_participants_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    Tandem__V1__ListParticipantsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_participants_response__init(out);
-    out->participants = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
-                                         sizeof(*out->participants));
-    for (int i = 0; out->participants != NULL && i < take; i++) {
-        Tandem__V1__Participant *p =
-            enrol_participant_from_row(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
-                                       op->base.req.arena, op->include_diversity);
-        if (p == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->participants[out->n_participants++] = p;
-    }
-    if (n > op->page_size)
-        out->next_page_token = tdm_page_token_encode_seq(
-            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    const tdm_store_page page = {.desc = &tandem__v1__list_participants_response__descriptor,
+                                 .field = "participants",
+                                 .column = 1,
+                                 .row = participant_item,
+                                 .row_ctx = &op->include_diversity};
+    tdm_store_op_page(base, res, op->page_size, &page);
 }
 
 static void list_participants_select(tdm_store_op *base, PGresult *res)
@@ -1000,12 +980,18 @@ static void erase_update(tdm_store_op *base, PGresult *res)
     (void)res;
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
-     * person_hash lets a retried ErasePerson find the ids again for the peers. */
+     * person_hash lets a retried ErasePerson find the ids again for the peers. The
+     * person's participant.* events keep only ids and role, marked erased (the gateway
+     * fans them out no more; matching's withdrawal follower still reads the ids),
+     * their external id leaves other people's reporting chains (rows and events), and
+     * idempotency records that name them go (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH target AS (SELECT id, programme_id, role FROM " ENROL_SCHEMA ".participants"
         "  WHERE tenant_id = " T " AND external_id = $1 AND erase_time IS NULL FOR UPDATE),"
         " events AS (UPDATE " ENROL_SCHEMA ".outbox o SET payload = jsonb_build_object("
-        "  'participant', jsonb_build_object('id', t.id::text, 'programmeId',"
+        "  'erased', true, 'participant', jsonb_build_object('id', t.id::text, 'programmeId',"
         "  t.programme_id::text, 'role', CASE t.role WHEN 1 THEN 'MENTOR' ELSE 'MENTEE' END))"
         "  FROM target t WHERE o.tenant_id = " T " AND o.resource_id = t.id"
         "  AND o.type LIKE 'participant.%' RETURNING 1),"
@@ -1021,13 +1007,28 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  withdraw_time = COALESCE(p.withdraw_time, now()), erase_time = now(),"
         "  person_hash = $2::bytea, update_time = now()"
         "  FROM target t WHERE p.tenant_id = " T " AND p.id = t.id RETURNING 1),"
+        " chains AS (UPDATE " ENROL_SCHEMA ".participants p SET"
+        "  reporting_chain = array_remove(p.reporting_chain, $1), update_time = now()"
+        "  WHERE p.tenant_id = " T " AND $1 = ANY (p.reporting_chain)"
+        "  AND p.id NOT IN (SELECT id FROM target) RETURNING 1),"
+        " chain_events AS (UPDATE " ENROL_SCHEMA ".outbox o SET payload = jsonb_set(o.payload,"
+        "  '{participant,reportingChain}', (o.payload->'participant'->'reportingChain') - $1)"
+        "  WHERE o.tenant_id = " T " AND o.payload->'participant'->'reportingChain' ? $1"
+        "  AND o.resource_id NOT IN (SELECT id FROM target) RETURNING 1),"
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
-        "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[]))"
+        "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[])),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", ENROL_SCHEMA, "(SELECT array_agg(id) FROM target)") ","
+        /* Someone else's enrolment answered with the person in its reporting chain: */
+        /* Enrol and BatchEnrol are safe to run again (conflict, upsert). */
+        " idem_chains AS (DELETE FROM " ENROL_SCHEMA ".idempotency_keys k"
+        "  WHERE k.tenant_id = " T " AND k.method IN ('Enrol', 'BatchEnrol')"
+        "  AND position(convert_to($1, 'UTF8') IN k.response) > 0 RETURNING 1)"
         " SELECT (SELECT count(*) FROM anon), (SELECT count(*) FROM div),"
         "  (SELECT count(*) FROM events),"
         "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
         "  (SELECT min(id::text) FROM target)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 5, op->params, erase_done);
 }
 

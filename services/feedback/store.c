@@ -159,8 +159,9 @@ static void record_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* The check-in, its goal progress, the match's running totals and latest
-     * progress per objective, and the LOW_RATING notice when the match's latest
+    /* The check-in, its goal progress, the match's running totals (and which side
+     * has rated it: the report's rating figures need threshold distinct raters) and
+     * latest progress per objective, and the LOW_RATING notice when the match's latest
      * check-in (by occurred_time) now rates 2 or less - once per match. */
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
@@ -185,11 +186,15 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   "l.create_time)),"
                   " st AS (INSERT INTO " FB_SCHEMA
                   ".match_stats AS s (tenant_id, match_id, programme_id,"
-                  "  check_ins, rating_sum, last_time, last_create_time, last_rating)"
+                  "  check_ins, rating_sum, last_time, last_create_time, last_rating,"
+                  "  mentor_rated, mentee_rated)"
                   "  SELECT tenant_id, match_id, programme_id, 1, rating, occurred_time, "
-                  "create_time, rating"
+                  "create_time, rating,"
+                  "  participant_id = mentor_id, participant_id = mentee_id"
                   "  FROM c ON CONFLICT (tenant_id, match_id) DO UPDATE SET"
                   "  check_ins = s.check_ins + 1, rating_sum = s.rating_sum + EXCLUDED.rating_sum,"
+                  "  mentor_rated = s.mentor_rated OR EXCLUDED.mentor_rated,"
+                  "  mentee_rated = s.mentee_rated OR EXCLUDED.mentee_rated,"
                   "  last_rating = CASE WHEN (EXCLUDED.last_time, EXCLUDED.last_create_time)"
                   "   > (s.last_time, s.last_create_time) THEN EXCLUDED.last_rating ELSE "
                   "s.last_rating END,"
@@ -263,55 +268,28 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
     tdm_store_op_start(&op->base, false, record_insert);
 }
 
-typedef void *(*row_decoder)(const char *json, size_t len, tdm_arena *a);
-
-static void *check_in_row(const char *json, size_t len, tdm_arena *a)
+/* List items (tdm_store_op_page): a row document that does not decode is out of
+ * memory (the documents are built by this file's own SQL). */
+static tdm_status *check_in_row(const char *json, size_t len, tdm_arena *a, const void *ctx,
+                                void **out)
 {
-    return fb_check_in_from_row(json, len, a);
+    (void)ctx;
+    *out = fb_check_in_from_row(json, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
 }
 
-static void *survey_row(const char *json, size_t len, tdm_arena *a)
+static tdm_status *survey_row(const char *json, size_t len, tdm_arena *a, const void *ctx,
+                              void **out)
 {
-    return fb_survey_from_row(json, len, a);
+    (void)ctx;
+    *out = fb_survey_from_row(json, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
 }
 
-/* The answer of a list: a new `desc` page whose repeated `field` holds the first
- * op->page_size rows of res (column 0 a row document, decoded), and whose
- * next_page_token is token(last row shown) when the statement found one row more
- * than the page holds. Ends the op. */
-static void page_answer(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *desc,
-                        const char *field, row_decoder decode,
-                        char *(*token)(const void *last, tdm_arena *a))
+static char *check_in_token(const void *last, const PGresult *res, int row, tdm_arena *a)
 {
-    tdm_arena *a = op->base.req.arena;
-    const ProtobufCFieldDescriptor *items_f =
-        protobuf_c_message_descriptor_get_field_by_name(desc, field);
-    const ProtobufCFieldDescriptor *token_f =
-        protobuf_c_message_descriptor_get_field_by_name(desc, "next_page_token");
-    int rows = PQntuples(res);
-    int take = rows > op->page_size ? op->page_size : rows;
-    ProtobufCMessage *page = tdm_arena_alloc(a, desc->sizeof_message);
-    void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
-    for (int i = 0; items != NULL && i < take; i++) {
-        items[i] = decode(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (items[i] == NULL)
-            items = NULL;
-    }
-    char *next = items != NULL && rows > op->page_size ? token(items[take - 1], a) : (char *)"";
-    if (page == NULL || items == NULL || next == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    protobuf_c_message_init(desc, page);
-    *(size_t *)((char *)page + items_f->quantifier_offset) = (size_t)take;
-    *(void ***)((char *)page + items_f->offset) = items;
-    *(char **)((char *)page + token_f->offset) = next;
-    op->base.response = page;
-    tdm_store_op_end(&op->base, NULL);
-}
-
-static char *check_in_token(const void *last, tdm_arena *a)
-{
+    (void)res;
+    (void)row;
     const Tandem__V1__CheckIn *c = last;
     return tdm_page_token_encode_keyset(fb_timestamp_us(c->occurred_time),
                                         fb_timestamp_us(c->create_time), c->id, a);
@@ -319,8 +297,11 @@ static char *check_in_token(const void *last, tdm_arena *a)
 
 static void list_check_ins_done(tdm_store_op *base, PGresult *res)
 {
-    page_answer((store_op *)base, res, &tandem__v1__list_check_ins_response__descriptor,
-                "check_ins", check_in_row, check_in_token);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_check_ins_response__descriptor,
+                                        .field = "check_ins",
+                                        .row = check_in_row,
+                                        .token = check_in_token};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_check_ins_select(tdm_store_op *base, PGresult *res)
@@ -499,16 +480,21 @@ void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb,
     tdm_store_op_start(&op->base, true, get_survey_select);
 }
 
-static char *survey_token(const void *last, tdm_arena *a)
+static char *survey_token(const void *last, const PGresult *res, int row, tdm_arena *a)
 {
+    (void)res;
+    (void)row;
     const Tandem__V1__Survey *sv = last;
     return tdm_page_token_encode_keyset(fb_timestamp_us(sv->create_time), 0, sv->id, a);
 }
 
 static void list_surveys_done(tdm_store_op *base, PGresult *res)
 {
-    page_answer((store_op *)base, res, &tandem__v1__list_surveys_response__descriptor, "surveys",
-                survey_row, survey_token);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_surveys_response__descriptor,
+                                        .field = "surveys",
+                                        .row = survey_row,
+                                        .token = survey_token};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_surveys_select(tdm_store_op *base, PGresult *res)
@@ -821,7 +807,10 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         objectives[i] = g->objectives[i]->key;
     const char **p = op->params;
     p[0] = g->id;
-    p[1] = fmt_int(a, g->anonymity_threshold > 0 ? g->anonymity_threshold : 5);
+    /* Never below the contract's minimum, whatever a stored row says. */
+    p[1] = fmt_int(a, g->anonymity_threshold >= FB_MIN_ANONYMITY_THRESHOLD
+                          ? g->anonymity_threshold
+                          : (g->anonymity_threshold > 0 ? FB_MIN_ANONYMITY_THRESHOLD : 5));
     p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
     p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
     p[20] = include_diversity ? "true" : "false";
@@ -1120,7 +1109,10 @@ static void erase_update(tdm_store_op *base, PGresult *res)
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
      * free-text answers are deleted. One UPDATE per table (a row may be both the
-     * person's record and name them as a side). */
+     * person's record and name them as a side). Idempotency records and events that
+     * name the person go too (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH mine AS (SELECT count(*) AS n FROM " FB_SCHEMA ".check_ins"
         "  WHERE tenant_id = " TDM_SQL_TENANT " AND participant_id = ANY($1::uuid[])),"
@@ -1139,9 +1131,13 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         " ans AS (UPDATE " FB_SCHEMA ".survey_answers a SET text = NULL FROM resp"
         "  WHERE a.tenant_id = " TDM_SQL_TENANT
         " AND a.response_id = resp.id AND a.text IS NOT NULL"
-        "  RETURNING 1)"
+        "  RETURNING 1),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", FB_SCHEMA, "$1::uuid[]") ","
+        TDM_ERASE_OUTBOX_CTE("ev", FB_SCHEMA, "$1::uuid[]")
         " SELECT (SELECT n FROM mine), (SELECT count(*) FROM resp),"
-        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans)";
+        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans), (SELECT count(*) FROM idem),"
+        "  (SELECT count(*) FROM ev)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 

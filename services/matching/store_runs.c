@@ -84,20 +84,8 @@ void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg
 
 static void list_runs_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListMatchingRunsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_matching_runs_response__init(out);
-    void **items = NULL;
-    if (op_page(op, res, &tandem__v1__matching_run__descriptor, &items, &out->n_matching_runs,
-                &out->next_page_token) != 0)
-        return;
-    out->matching_runs = (Tandem__V1__MatchingRun **)items;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    op_page((store_op *)base, res, &tandem__v1__list_matching_runs_response__descriptor,
+            "matching_runs", &tandem__v1__matching_run__descriptor);
 }
 
 static void list_runs_select(tdm_store_op *base, PGresult *res)
@@ -128,20 +116,8 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
 
 static void list_proposals_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListProposalsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_proposals_response__init(out);
-    void **items = NULL;
-    if (op_page(op, res, &tandem__v1__proposal__descriptor, &items, &out->n_proposals,
-                &out->next_page_token) != 0)
-        return;
-    out->proposals = (Tandem__V1__Proposal **)items;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    op_page((store_op *)base, res, &tandem__v1__list_proposals_response__descriptor, "proposals",
+            &tandem__v1__proposal__descriptor);
 }
 
 static void list_proposals_select(tdm_store_op *base, PGresult *res)
@@ -621,7 +597,10 @@ static void erase_write(tdm_store_op *base, PGresult *res)
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
      * free-text reasons are cleared, and a live match ends. A repeat finds nothing
-     * left to erase (erase_time), so it counts 0. */
+     * left to erase (erase_time), so it counts 0. Idempotency records and events that
+     * name the person go too (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH pr AS (DELETE FROM " MT_SCHEMA ".proposals WHERE tenant_id = " T " AND" NAMES_ANY
         "  RETURNING 1),"
@@ -633,9 +612,12 @@ static void erase_write(tdm_store_op *base, PGresult *res)
         " pi AS (DELETE FROM " MT_SCHEMA ".pins WHERE tenant_id = " T " AND" NAMES_ANY
         "  RETURNING 1),"
         " ex AS (DELETE FROM " MT_SCHEMA ".exclusions WHERE tenant_id = " T " AND" NAMES_ANY
-        "  RETURNING 1)"
+        "  RETURNING 1),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", MT_SCHEMA, "$1::uuid[]") ","
+        TDM_ERASE_OUTBOX_CTE("ev", MT_SCHEMA, "$1::uuid[]")
         " SELECT (SELECT count(*) FROM pr), (SELECT count(*) FROM ma), (SELECT count(*) FROM pi),"
-        " (SELECT count(*) FROM ex)";
+        " (SELECT count(*) FROM ex), (SELECT count(*) FROM idem), (SELECT count(*) FROM ev)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 
