@@ -242,6 +242,46 @@ class PrivacyAccess(unittest.TestCase):
             self.assert_withheld(match)
             self.assertNotIn(b"declared dimension", r["body"])
 
+    def test_migrations_rewrite_events_written_before(self):
+        """Events written by earlier releases are rewritten as new ones are written:
+        the migrations' statements, run again on rows in the old form."""
+        import os
+        t, m = str(uuid.uuid4()), str(uuid.uuid4())
+        old_match = {"id": m, "mentorId": str(uuid.uuid4()), "menteeId": str(uuid.uuid4()),
+                     "programmeId": str(uuid.uuid4()), "status": "DECLINED", "score": 70.5,
+                     "explanation": [
+                         {"criterion": "skills", "contribution": 40.25, "detail": "x"},
+                         {"criterion": "background", "contribution": 20,
+                          "detail": "different backgrounds on 1 of 1 declared dimension"},
+                         {"criterion": "language", "contribution": 10.25, "detail": "en"}],
+                     "menteeResponse": {"decision": "DECLINED", "reason": "my old boss"}}
+        insert = ("INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, "
+                  "payload, source_service, create_time) VALUES ('%s', gen_random_uuid(), "
+                  "'%s', '%s', '%s', $j$%s$j$::jsonb, 'test', now());")
+        harness.psql(self.stack.super_url,
+                     insert % ("matching", t, "match.declined", m, m,
+                               json.dumps({"match": old_match})) +
+                     insert % ("feedback", t, "match.at_risk", m, m,
+                               json.dumps({"match": old_match, "reason": "PARTICIPANT_DECLINED"})))
+        src = os.environ["TANDEM_SOURCE_DIR"]
+        for path in ("services/matching/migrations/012_events_without_diversity.sql",
+                     "services/feedback/migrations/012_at_risk_events_least_privilege.sql"):
+            with open(os.path.join(src, path)) as f:
+                harness.psql(self.stack.super_url, "BEGIN;" + f.read() + "COMMIT;")
+        got = {}
+        for schema in ("matching", "feedback"):
+            got[schema] = json.loads(harness.psql(
+                self.stack.super_url, "SELECT payload FROM %s.outbox WHERE tenant_id = '%s'"
+                % (schema, t)))
+        matched = got["matching"]["match"]
+        self.assertEqual([e["criterion"] for e in matched["explanation"]], ["skills", "language"])
+        self.assertAlmostEqual(matched["score"], 50.5)
+        at_risk = got["feedback"]
+        self.assertEqual(set(at_risk["match"]), {"id", "programmeId", "mentorId", "menteeId",
+                                                 "status"})
+        self.assertEqual(at_risk["reason"], "PARTICIPANT_DECLINED")
+        self.assertNotIn("my old boss", json.dumps(at_risk))
+
     # ---- participant tokens --------------------------------------------------------------
 
     def test_token_reads_the_notes_of_its_own_match_and_nothing_of_others(self):
