@@ -380,6 +380,34 @@ class PrivacyAccess(unittest.TestCase):
         named = Api(self.stack, me.key, tenant=other["id"])
         named.call("GET", "/v1/participants/%s" % self.active["menteeId"], expect=403)
 
+    def test_token_over_grpc_has_the_same_rules(self):
+        import grpc
+        from tandem.v1 import enrolment_pb2 as E
+        mine = self.active["menteeId"]
+        ch = grpc.insecure_channel(self.stack.addr("gateway"))
+        try:
+            md = [("authorization", "Bearer " + self.mentee_token.key)]
+
+            def call(method, req, resp):
+                fn = ch.unary_unary("/tandem.v1.EnrolmentService/" + method,
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=resp.FromString)
+                return fn(req, metadata=md, timeout=30)
+
+            self.assertEqual(call("GetParticipant", E.GetParticipantRequest(id=mine),
+                                  E.Participant).id, mine)
+            for method, req, resp in (
+                    ("GetParticipant", E.GetParticipantRequest(id=self.active["mentorId"]),
+                     E.Participant),
+                    ("ListParticipants", E.ListParticipantsRequest(
+                        programme_id=self.prog["id"], role=1), E.ListParticipantsResponse),
+                    ("ListProgrammes", E.ListProgrammesRequest(), E.ListProgrammesResponse)):
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(method, req, resp)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED, method)
+        finally:
+            ch.close()
+
     def test_token_issue_rules(self):
         mine = self.active["menteeId"]
         path = "/v1/participants/%s:issueToken" % mine
