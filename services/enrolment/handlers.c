@@ -79,19 +79,25 @@ static tdm_status *own_programme(const enrol_req *r, const char *programme_id)
         "programme_id", "is not the token's programme");
 }
 
-/* Programmes and participants are read by enrolment:read, and by feedback for its
- * callers with their own feedback scopes (API.md "Least privilege in every answer"):
- * the programme whole (no personal data), a participant cut to what feedback needs. */
+/* Participants are read by enrolment:read, and by feedback for its callers with
+ * their own feedback scopes, cut to what feedback needs (API.md "Least privilege in
+ * every answer"). A programme (the tenant's configuration, no personal data) also by
+ * the callers of matching and feedback, which read it with their callers' scopes. */
 static const uint32_t READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_FEEDBACK_READ,
                                    TDM_SCOPE_FEEDBACK_WRITE};
 #define N_READERS (sizeof(READERS) / sizeof(READERS[0]))
+static const uint32_t PROGRAMME_READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_MATCHING_READ,
+                                             TDM_SCOPE_MATCHING_WRITE, TDM_SCOPE_FEEDBACK_READ,
+                                             TDM_SCOPE_FEEDBACK_WRITE};
+#define N_PROGRAMME_READERS (sizeof(PROGRAMME_READERS) / sizeof(PROGRAMME_READERS[0]))
 
 static void handle_get_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__GetProgrammeRequest *req = (const void *)msg;
     enrol_req r;
     tdm_status *st = enrol_req_init(&r, data, call,
-                                    tdm_scope_pick(call, READERS, N_READERS) | TDM_SCOPE_AS_PERSON);
+                                    tdm_scope_pick(call, PROGRAMME_READERS, N_PROGRAMME_READERS) |
+                                        TDM_SCOPE_AS_PERSON);
     if (st == NULL)
         st = tdm_check_uuid(req->id, "id");
     if (st == NULL)
@@ -511,13 +517,13 @@ tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
 {
     svc->rt = rt;
     enrol_timezones_load();
-    tdm_status *st = tdm_server_add_methods(
-        tdm_runtime_server(rt), &tandem__v1__enrolment_service__descriptor, enrol_methods,
-        sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
+    tdm_server *srv = tdm_runtime_server(rt);
+    tdm_status *st =
+        tdm_server_add_methods(srv, &tandem__v1__enrolment_service__descriptor, enrol_methods,
+                               sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
     if (st == NULL)
-        st = tdm_server_add_methods(tdm_runtime_server(rt),
-                                    &tandem__internal__v1__participant_token_service__descriptor,
-                                    token_methods, sizeof(token_methods) / sizeof(token_methods[0]),
-                                    svc);
+        st = tdm_server_add_methods(
+            srv, &tandem__internal__v1__participant_token_service__descriptor, token_methods,
+            sizeof(token_methods) / sizeof(token_methods[0]), svc);
     return st;
 }

@@ -93,10 +93,20 @@ static const char *fmt_int(tdm_arena *a, int v)
 static const char *AT_RISK_REASON_NAMES[] = {"AT_RISK_REASON_UNSPECIFIED", "CHECK_IN_OVERDUE",
                                              "LOW_RATING", "PARTICIPANT_DECLINED"};
 
-/* The data of a match.at_risk event: {"match": {...}, "reason": "LOW_RATING"}. */
+/* The data of a match.at_risk event: {"match": {...}, "reason": "LOW_RATING"}. The
+ * match as a feedback:read caller sees it (ids, status, start): whatever the scopes
+ * of the call that noticed it, a webhook gets no explanation, score or decline
+ * reason (API.md "Least privilege in every answer"). */
 static char *at_risk_event_json(const Tandem__V1__Match *m, int reason, tdm_arena *a)
 {
-    char *match = tdm_json_encode(&m->base, a, NULL);
+    Tandem__V1__Match shown = TANDEM__V1__MATCH__INIT;
+    shown.id = m->id;
+    shown.programme_id = m->programme_id;
+    shown.mentor_id = m->mentor_id;
+    shown.mentee_id = m->mentee_id;
+    shown.status = m->status;
+    shown.start_time = m->start_time;
+    char *match = tdm_json_encode(&shown.base, a, NULL);
     if (match == NULL || reason < 1 || reason > 3)
         return NULL;
     return tdm_arena_printf(a, "{\"match\":%s,\"reason\":\"%s\"}", match,

@@ -36,7 +36,8 @@ typedef struct auth_op {
     gw_cached_key key;    /* the verified key; p's strings point into it */
     gw_rl_waiter rate;    /* waiting for the key's rate limit */
     gw_principal p;
-    const char *address; /* the client's, for the failed-authentication limit */
+    const char *address;     /* the client's, for the failed-authentication limit */
+    const gw_person *person; /* a participant token's person; NULL for an API key */
 } auth_op;
 
 static gw_store_ctx store_ctx(auth_op *op)
@@ -132,42 +133,6 @@ static void resolve_tenant(auth_op *op)
 
 static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s);
 
-/* The key's rate limit (a participant token's calls count against the key that
- * minted it); then rate_decided. */
-static void take_rate(auth_op *op, const char *key_id, uint32_t rate_rps, uint32_t rate_burst)
-{
-    gw_state *gw = op->gw;
-    uint32_t rps = rate_rps != 0 ? rate_rps : gw->default_rps;
-    uint32_t burst = rate_burst != 0 ? rate_burst : gw->default_burst;
-    gw_auth_touch(gw, key_id);
-    op->rate.cb = rate_decided;
-    op->rate.arg = op;
-    gw_rate_limit(gw, key_id, rps, burst, &op->rate);
-}
-
-/* A participant token checked (participant_auth.c): it acts as its person, only in
- * the calls of API.md's list, only in its own tenant. */
-static void person_verified(void *arg, tdm_status *st, const gw_person *person, const gw_key_row *k)
-{
-    auth_op *op = arg;
-    if (st != NULL) {
-        fail(op, st, 0);
-        return;
-    }
-    if (person == NULL) {
-        fail_unauthenticated(op);
-        return;
-    }
-    gw_auth_guard_verified(op->gw->guard, op->hash, loop_now(op->gw));
-    op->p.key_id = k->id;
-    op->p.key_tenant_id = person->tenant_id;
-    op->p.kind = TDM_PRINCIPAL_PARTICIPANT;
-    op->p.participant_id = person->participant_id;
-    op->p.participant_programme_id = person->programme_id;
-    op->p.scopes = GW_PERSON_SCOPES;
-    take_rate(op, k->id, k->rate_rps, k->rate_burst);
-}
-
 /* The caller's key is op->key, verified (from the database or the cache): apply its
  * rate limit, then (rate_decided) the route's scope and tenancy rules. */
 static void key_verified(auth_op *op)
@@ -178,32 +143,43 @@ static void key_verified(auth_op *op)
     op->p.key_tenant_id = k->tenant_id[0] != '\0' ? k->tenant_id : NULL;
     op->p.kind = k->kind;
     op->p.scopes = (k->scopes & TDM_SCOPE_ADMIN) != 0 ? GW_SCOPE_ALL : k->scopes;
-    take_rate(op, k->id, k->rate_rps, k->rate_burst);
+    if (op->person != NULL) {
+        /* A participant token acts as its person with the scopes of the calls it may
+         * make, in the token's tenant; its calls count against the minting key. */
+        op->p.kind = TDM_PRINCIPAL_PARTICIPANT;
+        op->p.key_tenant_id = op->person->tenant_id;
+        op->p.participant_id = op->person->participant_id;
+        op->p.participant_programme_id = op->person->programme_id;
+        op->p.scopes = GW_PERSON_SCOPES;
+    }
+
+    gw_state *gw = op->gw;
+    uint32_t rps = k->rate_rps != 0 ? k->rate_rps : gw->default_rps;
+    uint32_t burst = k->rate_burst != 0 ? k->rate_burst : gw->default_burst;
+    gw_auth_touch(gw, k->id);
+    op->rate.cb = rate_decided;
+    op->rate.arg = op;
+    gw_rate_limit(gw, k->id, rps, burst, &op->rate);
 }
 
-/* The rate limit has answered: the route's scope and tenancy rules. */
+/* The key's rate limit has answered: the route's scope and tenancy rules. */
 static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
 {
     auth_op *op = arg;
     gw_state *gw = op->gw;
+    gw_cached_key *k = &op->key;
     if (!allowed) {
         tdm_metric_inc(gw->m_ratelimited, NULL);
         fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "rate limit of this API key exceeded"),
              retry_after_s);
         return;
     }
-    if (op->p.kind == TDM_PRINCIPAL_PARTICIPANT) {
-        if (!op->ra.person || !op->ra.tenant_scoped ||
-            !gw_scope_allows(op->p.scopes, op->ra.scope)) {
-            fail(op,
-                 tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call"),
-                 0);
-            return;
-        }
-        resolve_tenant(op);
+    if (op->person != NULL && (!op->ra.person || !op->ra.tenant_scoped)) {
+        fail(op,
+             tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call"),
+             0);
         return;
     }
-    gw_cached_key *k = &op->key;
     if (op->ra.platform_only && k->kind != 1) {
         fail(op, tdm_status_new(TDM_PERMISSION_DENIED, "this method needs a platform API key"), 0);
         return;
@@ -221,6 +197,35 @@ static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
         return;
     }
     resolve_tenant(op);
+}
+
+/* A participant token checked (participant_auth.c): k is the live key that minted
+ * it. Only the calls of API.md's list, only in the token's tenant. */
+static void person_verified(void *arg, tdm_status *st, const gw_person *person, const gw_key_row *k)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (person == NULL || strlen(k->id) >= sizeof(op->key.id)) {
+        fail_unauthenticated(op);
+        return;
+    }
+    gw_person *kept = tdm_arena_memdup(op->arena, person, sizeof(*person));
+    if (kept == NULL) {
+        fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), 0);
+        return;
+    }
+    op->person = kept;
+    gw_cached_key *c = &op->key;
+    strcpy(c->id, k->id);
+    strcpy(c->tenant_id, person->tenant_id);
+    c->kind = k->kind;
+    c->scopes = 0;
+    c->rate_rps = k->rate_rps;
+    c->rate_burst = k->rate_burst;
+    key_verified(op);
 }
 
 static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
@@ -295,16 +300,18 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
         fail_unauthenticated(op);
         return;
     }
+    if (strncmp(token, TDM_PARTICIPANT_TOKEN_PREFIX, strlen(TDM_PARTICIPANT_TOKEN_PREFIX)) == 0) {
+        /* Checked afresh on every call (participant_auth.c), never cached. */
+        tdm_metric_inc(gw->m_key_lookups, NULL);
+        gw_person_verify(gw, arena, request_id, deadline_ms, token, len, person_verified, op);
+        return;
+    }
     if (gw_auth_cache_get(gw->key_cache, op->hash, now, gw_listen_fresh_until(), &op->key)) {
         tdm_metric_inc(gw->m_key_cache_hits, NULL);
         key_verified(op);
         return;
     }
     tdm_metric_inc(gw->m_key_lookups, NULL);
-    if (strncmp(token, TDM_PARTICIPANT_TOKEN_PREFIX, strlen(TDM_PARTICIPANT_TOKEN_PREFIX)) == 0) {
-        gw_person_verify(gw, arena, request_id, deadline_ms, token, len, person_verified, op);
-        return;
-    }
     gw_store_ctx c = store_ctx(op);
     op->cache_epoch = gw_auth_cache_epoch(gw->key_cache);
     int rc = gw_store_key_by_hash(&c, op->hash, key_found, op);

@@ -20,6 +20,19 @@ tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t sco
 
 static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg);
 
+/* Complete a call (a store callback, arg the call). Its answer first loses what was
+ * derived from diversity data unless the caller is an admin (API.md "Least
+ * privilege in every answer"); the optimisation itself used the full score. */
+static void mt_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    if (st == NULL && msg != NULL &&
+        !tdm_scope_allows(tdm_call_ctx(call)->scopes, TDM_SCOPE_ADMIN) &&
+        mt_withhold_diversity(msg, tdm_call_arena(call)) != 0)
+        st = tdm_store_oom();
+    tdm_handler_reply(call, st, st == NULL ? msg : NULL);
+}
+
 /* ---- lists of a programme --------------------------------------------------------- */
 
 /* A list keyed by a programme first asks enrolment whether the programme exists in
@@ -48,15 +61,15 @@ static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Progra
     case 0:
     case 1:
         mt_store_list_pair_rules(&pl->req, pl->kind, pl->programme_id, pl->page_size, pl->after,
-                                 tdm_handler_reply, pl->call);
+                                 mt_reply, pl->call);
         break;
     case 2:
         mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
                               matches_reply, pl->call);
         break;
     default:
-        mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
-                           tdm_handler_reply, pl->call);
+        mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after, mt_reply,
+                           pl->call);
         break;
     }
 }
@@ -106,7 +119,7 @@ static void own_match_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
                             "a participant token reads only the matches it is a side of");
     if (st == NULL && feedback_view(call))
         mt_match_cut_to_feedback_view(m);
-    tdm_handler_reply(call, st, msg);
+    mt_reply(call, st, msg);
 }
 
 /* ListMatches' answer, each match cut to the caller's scopes. */
@@ -116,7 +129,7 @@ static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
     Tandem__V1__ListMatchesResponse *page = (void *)msg;
     for (size_t i = 0; st == NULL && feedback_view(call) && i < page->n_matches; i++)
         mt_match_cut_to_feedback_view(page->matches[i]);
-    tdm_handler_reply(call, st, msg);
+    mt_reply(call, st, msg);
 }
 
 static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -163,7 +176,7 @@ static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *da
     st = mt_check_id(st, q->participant_id, "participant_id");
     if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
         return;
-    mt_store_respond(&r, q, tdm_handler_reply, call);
+    mt_store_respond(&r, q, mt_reply, call);
 }
 
 static void handle_end_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -174,7 +187,7 @@ static void handle_end_match(tdm_call *call, const ProtobufCMessage *msg, void *
     st = mt_check_id(st, q->id, "id");
     if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
         return;
-    mt_store_end_match(&r, q->id, q->reason, tdm_handler_reply, call);
+    mt_store_end_match(&r, q->id, q->reason, mt_reply, call);
 }
 
 /* ---- pair queries: pins, exclusions, ScorePair, SuggestMentors ------------------------ */
@@ -247,7 +260,7 @@ static void pair_people_fetched(void *arg, tdm_status *st, Tandem__V1__Programme
         if (tdm_handler_fail(pq->call, bad))
             return;
         mt_store_add_pair_rule(&pq->req, pq->kind, pq->programme_id, pq->mentor_id, pq->mentee_id,
-                               pq->reason, tdm_handler_reply, pq->call);
+                               pq->reason, mt_reply, pq->call);
         return;
     }
     if (pq->kind == 3 && pq->mentee->role != TANDEM__V1__ROLE__MENTEE) {
@@ -355,7 +368,7 @@ static void pair_scored(pair_query *pq)
     out->admissible = n == 0;
     out->inadmissible_reasons = reasons;
     out->n_inadmissible_reasons = n;
-    tdm_call_respond(pq->call, &out->base);
+    mt_reply(pq->call, NULL, &out->base);
 }
 
 static void pair_suggest(pair_query *pq)
@@ -392,7 +405,7 @@ static void pair_suggest(pair_query *pq)
         s->free_capacity = best[i].free;
         out->suggestions[out->n_suggestions++] = s;
     }
-    tdm_call_respond(pq->call, &out->base);
+    mt_reply(pq->call, NULL, &out->base);
 }
 
 static void handle_pin(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -477,7 +490,7 @@ static void delete_rule(tdm_call *call, void *data, int kind, const char *id)
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
     if (tdm_handler_fail(call, mt_check_id(st, id, "id")))
         return;
-    mt_store_delete_pair_rule(&r, kind, id, tdm_handler_reply, call);
+    mt_store_delete_pair_rule(&r, kind, id, mt_reply, call);
 }
 
 static void handle_delete_pin(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -505,7 +518,7 @@ static void run_queued(void *arg, tdm_status *st, ProtobufCMessage *msg)
     if (tdm_handler_fail(so->call, st))
         return;
     mt_worker_wake(so->svc);
-    tdm_call_respond(so->call, msg);
+    mt_reply(so->call, NULL, msg);
 }
 
 static void start_programme_fetched(void *arg, tdm_status *st, Tandem__V1__Programme *prog,
@@ -565,7 +578,7 @@ static void handle_get_run(tdm_call *call, const ProtobufCMessage *msg, void *da
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
-    mt_store_get_run(&r, q->id, tdm_handler_reply, call);
+    mt_store_get_run(&r, q->id, mt_reply, call);
 }
 
 static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -592,7 +605,7 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     st = mt_check_id(st, q->run_id, "run_id");
     if (tdm_handler_fail(call, mt_check_page(st, q->page_size, q->page_token, &page_size, &after)))
         return;
-    mt_store_list_proposals(&r, q->run_id, page_size, after, tdm_handler_reply, call);
+    mt_store_list_proposals(&r, q->run_id, page_size, after, mt_reply, call);
 }
 
 /* ApproveRun: read the run (its programme), ask enrolment for the programme's
@@ -621,7 +634,7 @@ static void approve_withdrawn(void *arg, tdm_status *st, Tandem__V1__Programme *
         if (tdm_uuid_valid(people[i]->id))
             ids[k++] = people[i]->id;
     }
-    mt_store_approve_run(&ao->req, ao->id, ids, k, tdm_handler_reply, ao->call);
+    mt_store_approve_run(&ao->req, ao->id, ids, k, mt_reply, ao->call);
 }
 
 static void approve_run_read(void *arg, tdm_status *st, ProtobufCMessage *msg)

@@ -269,7 +269,15 @@ char *mt_explanation_json(Tandem__V1__ExplanationItem **items, size_t n, tdm_are
 /* Keep only id, programme_id, mentor_id, mentee_id, status and start_time: the
  * answer to a caller whose scopes allow feedback but not matching:read. */
 void mt_match_cut_to_feedback_view(Tandem__V1__Match *m);
-/* {"<name>": <message JSON>} for an event's data (arena). */
+/* Leave out of m (a Match, Proposal, any answer holding them) every explanation item
+ * computed from diversity data, and make each score shown the sum of the items
+ * shown (API.md "Least privilege in every answer": a withheld number could be
+ * recovered as the difference). For every caller but an admin, and for every event.
+ * Replaces the explanation arrays (new ones in a), never changes the items. 0, or
+ * -1 when out of memory. */
+int mt_withhold_diversity(ProtobufCMessage *m, tdm_arena *a);
+/* {"<name>": <message JSON>} for an event's data, diversity-derived items withheld
+ * (arena). */
 char *mt_event_json(const char *name, const ProtobufCMessage *m, tdm_arena *a);
 
 /* ---- store.c ---------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
  */
 #include "matching.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,13 @@ char *mt_explanation_json(Tandem__V1__ExplanationItem **items, size_t n, tdm_are
 
 char *mt_event_json(const char *name, const ProtobufCMessage *m, tdm_arena *a)
 {
-    char *body = tdm_json_encode(m, a, NULL);
+    /* Events reach webhooks: nothing derived from diversity data goes in them. The
+     * caller's message stays whole (it may be an admin's answer): a shallow copy
+     * loses the items. */
+    ProtobufCMessage *copy = tdm_arena_memdup(a, m, m->descriptor->sizeof_message);
+    if (copy == NULL || mt_withhold_diversity(copy, a) != 0)
+        return NULL;
+    char *body = tdm_json_encode(copy, a, NULL);
     if (body == NULL)
         return NULL;
     return tdm_arena_printf(a, "{\"%s\":%s}", name, body);
@@ -67,4 +74,68 @@ void mt_match_cut_to_feedback_view(Tandem__V1__Match *m)
     m->create_time = NULL;
     m->end_time = NULL;
     m->update_time = NULL;
+}
+
+/* The criterion computed from diversity data (score.c, "background"). */
+static bool diversity_derived(const Tandem__V1__ExplanationItem *e)
+{
+    return e->criterion != NULL && strcmp(e->criterion, "background") == 0;
+}
+
+/* Drop the diversity-derived items of one explanation field of m; the message's
+ * score, when it has one, becomes the sum of the items kept. 0, or -1 when out of
+ * memory (m unchanged). */
+static int withhold_in(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, tdm_arena *a)
+{
+    size_t *n = (size_t *)((char *)m + f->quantifier_offset);
+    Tandem__V1__ExplanationItem **items = *(Tandem__V1__ExplanationItem ***)((char *)m + f->offset);
+    Tandem__V1__ExplanationItem **kept = tdm_arena_calloc(a, *n + 1, sizeof(*kept));
+    if (kept == NULL)
+        return -1;
+    size_t k = 0;
+    double sum = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (diversity_derived(items[i]))
+            continue;
+        kept[k++] = items[i];
+        sum += items[i]->contribution;
+    }
+    if (k == *n)
+        return 0;
+    *(Tandem__V1__ExplanationItem ***)((char *)m + f->offset) = kept;
+    *n = k;
+    const ProtobufCFieldDescriptor *score =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "score");
+    if (score != NULL && score->type == PROTOBUF_C_TYPE_DOUBLE &&
+        score->label != PROTOBUF_C_LABEL_REPEATED)
+        *(double *)((char *)m + score->offset) = round(sum * 100.0) / 100.0;
+    return 0;
+}
+
+int mt_withhold_diversity(ProtobufCMessage *m, tdm_arena *a)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        void *member = (char *)m + f->offset;
+        if (f->descriptor == &tandem__v1__explanation_item__descriptor &&
+            f->label == PROTOBUF_C_LABEL_REPEATED) {
+            if (withhold_in(m, f, a) != 0)
+                return -1;
+            continue;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+            ProtobufCMessage **sub = *(ProtobufCMessage ***)member;
+            for (size_t k = 0; k < n; k++)
+                if (sub[k] != NULL && mt_withhold_diversity(sub[k], a) != 0)
+                    return -1;
+        } else if (*(ProtobufCMessage **)member != NULL &&
+                   mt_withhold_diversity(*(ProtobufCMessage **)member, a) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }

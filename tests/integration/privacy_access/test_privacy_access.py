@@ -22,10 +22,19 @@ NOTES = "private to the pair: worried about the partnership vote"
 Api = harness.Api
 
 
-def person(ext, role, level):
-    return {"externalId": ext, "displayName": "Person " + ext, "role": role,
-            "seniorityLevel": level, "office": "London", "languages": ["en"],
-            "interests": ["legal tech"], "consent": {"dataProcessing": True}}
+def person(ext, role, level, gender=None):
+    p = {"externalId": ext, "displayName": "Person " + ext, "role": role,
+         "seniorityLevel": level, "office": "London", "languages": ["en"],
+         "interests": ["legal tech"], "consent": {"dataProcessing": True}}
+    if gender:
+        p["consent"]["diversityData"] = True
+        p["diversity"] = {"gender": gender}
+    return p
+
+
+def diversity_items(explained):
+    """The explanation items computed from diversity data ("background")."""
+    return [e for e in explained.get("explanation", []) if e.get("criterion") == "background"]
 
 
 def rfc3339(seconds_ago):
@@ -45,6 +54,7 @@ class PrivacyAccess(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.receiver.close()
         cls.stack.close()
 
     @classmethod
@@ -82,8 +92,13 @@ class PrivacyAccess(unittest.TestCase):
         cls.prog = api.call("POST", "/v1/programmes", {
             "name": "Reverse", "kind": "REVERSE", "status": "ENROLLING",
             "checkInCadenceDays": 14})
-        people = [person("j1", "MENTOR", 1), person("j2", "MENTOR", 2),
-                  person("s1", "MENTEE", 8), person("s2", "MENTEE", 9)]
+        # Consented diversity data: an admin's run scores "background" from it.
+        people = [person("j1", "MENTOR", 1, "woman"), person("j2", "MENTOR", 2, "man"),
+                  person("s1", "MENTEE", 8, "man"), person("s2", "MENTEE", 9, "woman")]
+        cls.receiver = harness.WebhookReceiver()
+        api.call("POST", "/v1/webhooks", {
+            "url": cls.receiver.url("/hooks"),
+            "events": ["match.proposed", "match.accepted", "match.declined", "match.at_risk"]})
         out = api.call("POST", "/v1/programmes/%s/participants:batchEnrol" % cls.prog["id"],
                        {"participants": people})
         cls.people = {r["participant"]["externalId"]: r["participant"] for r in out["results"]}
@@ -94,6 +109,7 @@ class PrivacyAccess(unittest.TestCase):
             time.sleep(0.2)
             run = api.call("GET", "/v1/matchingRuns/%s" % run["id"])
         assert run["status"] == "SUCCEEDED", run
+        cls.match_run = run
         api.call("POST", "/v1/matchingRuns/%s:approve" % run["id"], {})
         matches = api.call("GET", "/v1/programmes/%s/matches" % cls.prog["id"])["matches"]
         assert len(matches) == 2, matches
@@ -180,6 +196,91 @@ class PrivacyAccess(unittest.TestCase):
         reader.call("GET", "/v1/matches/%s" % self.active["id"], expect=403)
         reader.call("GET", "/v1/participants/%s" % self.active["mentorId"], expect=403)
         reader.call("GET", "/v1/programmes/%s/participants" % self.prog["id"], expect=403)
+
+    # ---- diversity-derived explanations ---------------------------------------------------
+
+    def assert_withheld(self, explained):
+        self.assertEqual(diversity_items(explained), [], explained)
+        shown = sum(e.get("contribution", 0) for e in explained.get("explanation", []))
+        self.assertAlmostEqual(explained.get("score", 0), shown, places=2)
+
+    def test_diversity_explanations_only_for_admins(self):
+        """"different backgrounds on 0 of 1 declared dimension" told any matching:read
+        key whether two people share a gender."""
+        proposals = self.admin.call("GET", "/v1/matchingRuns/%s/proposals" % self.match_run["id"])
+        self.assertTrue(any("declared dimension" in e.get("detail", "")
+                            for p in proposals["proposals"] for e in diversity_items(p)),
+                        "the admin sees the background entries (the setup uses them)")
+        reader = self.key("matching:read")
+        for p in reader.call("GET", "/v1/matchingRuns/%s/proposals" % self.match_run["id"])[
+                "proposals"]:
+            self.assert_withheld(p)
+        for m in reader.call("GET", "/v1/programmes/%s/matches" % self.prog["id"])["matches"]:
+            self.assert_withheld(m)
+        self.assert_withheld(reader.call("GET", "/v1/matches/%s" % self.active["id"]))
+        self.assert_withheld(self.mentee_token.call("GET", "/v1/matches/%s" % self.active["id"]))
+        # ScorePair reads the pair's profiles: enrolment:read as well.
+        self.assert_withheld(self.key("matching:read", "enrolment:read").call(
+            "GET", "/v1/programmes/%s/score?mentorId=%s&menteeId=%s" % (
+                self.prog["id"], self.active["mentorId"], self.active["menteeId"])))
+        both = self.key("matching:read", "feedback:read")
+        for x in both.call("GET", "/v1/programmes/%s/atRiskMatches" % self.prog["id"])[
+                "atRiskMatches"]:
+            self.assert_withheld(x["match"])
+        whole = self.admin.call("GET", "/v1/matches/%s" % self.active["id"])
+        self.assertTrue(diversity_items(whole))
+
+    def test_events_and_webhooks_carry_nothing_derived_from_diversity(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(self.receiver.at("/hooks")) < 3:
+            time.sleep(0.2)
+        got = self.receiver.at("/hooks")
+        self.assertGreaterEqual(len(got), 3, "match.proposed x2 and match.accepted expected")
+        for r in got:
+            body = json.loads(r["body"])
+            match = body["data"].get("match", {})
+            self.assert_withheld(match)
+            self.assertNotIn(b"declared dimension", r["body"])
+
+    def test_migrations_rewrite_events_written_before(self):
+        """Events written by earlier releases are rewritten as new ones are written:
+        the migrations' statements, run again on rows in the old form."""
+        import os
+        t, m = str(uuid.uuid4()), str(uuid.uuid4())
+        old_match = {"id": m, "mentorId": str(uuid.uuid4()), "menteeId": str(uuid.uuid4()),
+                     "programmeId": str(uuid.uuid4()), "status": "DECLINED", "score": 70.5,
+                     "explanation": [
+                         {"criterion": "skills", "contribution": 40.25, "detail": "x"},
+                         {"criterion": "background", "contribution": 20,
+                          "detail": "different backgrounds on 1 of 1 declared dimension"},
+                         {"criterion": "language", "contribution": 10.25, "detail": "en"}],
+                     "menteeResponse": {"decision": "DECLINED", "reason": "my old boss"}}
+        insert = ("INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, "
+                  "payload, source_service, create_time) VALUES ('%s', gen_random_uuid(), "
+                  "'%s', '%s', '%s', $j$%s$j$::jsonb, 'test', now());")
+        harness.psql(self.stack.super_url,
+                     insert % ("matching", t, "match.declined", m, m,
+                               json.dumps({"match": old_match})) +
+                     insert % ("feedback", t, "match.at_risk", m, m,
+                               json.dumps({"match": old_match, "reason": "PARTICIPANT_DECLINED"})))
+        src = os.environ["TANDEM_SOURCE_DIR"]
+        for path in ("services/matching/migrations/012_events_without_diversity.sql",
+                     "services/feedback/migrations/012_at_risk_events_least_privilege.sql"):
+            with open(os.path.join(src, path)) as f:
+                harness.psql(self.stack.super_url, "BEGIN;" + f.read() + "COMMIT;")
+        got = {}
+        for schema in ("matching", "feedback"):
+            got[schema] = json.loads(harness.psql(
+                self.stack.super_url, "SELECT payload FROM %s.outbox WHERE tenant_id = '%s'"
+                % (schema, t)))
+        matched = got["matching"]["match"]
+        self.assertEqual([e["criterion"] for e in matched["explanation"]], ["skills", "language"])
+        self.assertAlmostEqual(matched["score"], 50.5)
+        at_risk = got["feedback"]
+        self.assertEqual(set(at_risk["match"]), {"id", "programmeId", "mentorId", "menteeId",
+                                                 "status"})
+        self.assertEqual(at_risk["reason"], "PARTICIPANT_DECLINED")
+        self.assertNotIn("my old boss", json.dumps(at_risk))
 
     # ---- participant tokens --------------------------------------------------------------
 
@@ -278,6 +379,34 @@ class PrivacyAccess(unittest.TestCase):
             "name": "Other LLP", "slug": "other-%s" % uuid.uuid4().hex[:8]})
         named = Api(self.stack, me.key, tenant=other["id"])
         named.call("GET", "/v1/participants/%s" % self.active["menteeId"], expect=403)
+
+    def test_token_over_grpc_has_the_same_rules(self):
+        import grpc
+        from tandem.v1 import enrolment_pb2 as E
+        mine = self.active["menteeId"]
+        ch = grpc.insecure_channel(self.stack.addr("gateway"))
+        try:
+            md = [("authorization", "Bearer " + self.mentee_token.key)]
+
+            def call(method, req, resp):
+                fn = ch.unary_unary("/tandem.v1.EnrolmentService/" + method,
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=resp.FromString)
+                return fn(req, metadata=md, timeout=30)
+
+            self.assertEqual(call("GetParticipant", E.GetParticipantRequest(id=mine),
+                                  E.Participant).id, mine)
+            for method, req, resp in (
+                    ("GetParticipant", E.GetParticipantRequest(id=self.active["mentorId"]),
+                     E.Participant),
+                    ("ListParticipants", E.ListParticipantsRequest(
+                        programme_id=self.prog["id"], role=1), E.ListParticipantsResponse),
+                    ("ListProgrammes", E.ListProgrammesRequest(), E.ListProgrammesResponse)):
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(method, req, resp)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED, method)
+        finally:
+            ch.close()
 
     def test_token_issue_rules(self):
         mine = self.active["menteeId"]
