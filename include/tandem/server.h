@@ -113,6 +113,14 @@ typedef struct tdm_rpc_service_def {
 /* Register before tdm_server_start. The definition must outlive the server. */
 tdm_status *tdm_server_add_service(tdm_server *srv, const tdm_rpc_service_def *def);
 
+/* The usual case of tdm_server_add_service, the way every domain service registers:
+ * the methods of `descriptor` (a table in static storage), each call required to carry
+ * a request context, every handler given service_data. The server keeps its own
+ * definition. */
+tdm_status *tdm_server_add_methods(tdm_server *srv, const ProtobufCServiceDescriptor *descriptor,
+                                   const tdm_rpc_method_def *methods, size_t n_methods,
+                                   void *service_data);
+
 const tdm_call_context *tdm_call_ctx(const tdm_call *call);
 tdm_arena *tdm_call_arena(tdm_call *call);
 uv_loop_t *tdm_call_loop(tdm_call *call);

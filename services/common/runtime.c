@@ -279,6 +279,8 @@ static void on_signal(uv_signal_t *handle, int signum)
 static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
 {
     tdm_status *st = tdm_config_load(&rt->cfg, spec->name, spec->default_port, NULL);
+    if (st == NULL && spec->load_config != NULL)
+        st = spec->load_config();
     if (st != NULL) {
         tdm_log_init(spec->name, TDM_LOG_INFO);
         tdm_log_fields(TDM_LOG_ERROR, NULL, "invalid configuration", "error", st->message, NULL);

@@ -368,14 +368,9 @@ static const tdm_rpc_method_def enrol_methods[] = {
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__enrolment_service__descriptor,
-        .methods = enrol_methods,
-        .n_methods = sizeof(enrol_methods) / sizeof(enrol_methods[0]),
-        .require_context = true,
-    };
     svc->rt = rt;
-    def.service_data = svc;
     enrol_timezones_load();
-    return tdm_server_add_service(tdm_runtime_server(rt), &def);
+    return tdm_server_add_methods(tdm_runtime_server(rt),
+                                  &tandem__v1__enrolment_service__descriptor, enrol_methods,
+                                  sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
 }

@@ -148,12 +148,7 @@ static const tdm_rpc_method_def columns_methods[] = {
 
 tdm_status *enrol_report_inputs_register(tdm_runtime *rt, enrol_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__internal__v1__participant_columns_service__descriptor,
-        .methods = columns_methods,
-        .n_methods = sizeof(columns_methods) / sizeof(columns_methods[0]),
-        .require_context = true,
-    };
-    def.service_data = svc;
-    return tdm_server_add_service(tdm_runtime_server(rt), &def);
+    return tdm_server_add_methods(
+        tdm_runtime_server(rt), &tandem__internal__v1__participant_columns_service__descriptor,
+        columns_methods, sizeof(columns_methods) / sizeof(columns_methods[0]), svc);
 }

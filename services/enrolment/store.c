@@ -312,33 +312,23 @@ void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_c
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, programme_row_done);
 }
 
+/* List items (tdm_store_op_page); a document of this file's SQL that does not
+ * decode is out of memory. */
+static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                  void **out)
+{
+    (void)ctx;
+    *out = enrol_programme_from_row(doc, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void list_programmes_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListProgrammesResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_programmes_response__init(out);
-    out->programmes = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
-                                       sizeof(*out->programmes));
-    for (int i = 0; out->programmes != NULL && i < take; i++) {
-        Tandem__V1__Programme *p = enrol_programme_from_row(
-            PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), op->base.req.arena);
-        if (p == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->programmes[out->n_programmes++] = p;
-    }
-    if (n > op->page_size)
-        out->next_page_token = tdm_page_token_encode_seq(
-            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_programmes_response__descriptor,
+                                        .field = "programmes",
+                                        .column = 1,
+                                        .row = programme_item};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_programmes_select(tdm_store_op *base, PGresult *res)
@@ -458,34 +448,23 @@ void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, participant_row_done);
 }
 
+/* ctx: the caller may see diversity data (const bool *). */
+static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                    void **out)
+{
+    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void list_participants_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    Tandem__V1__ListParticipantsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    int n = PQntuples(res);
-    int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_participants_response__init(out);
-    out->participants = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1),
-                                         sizeof(*out->participants));
-    for (int i = 0; out->participants != NULL && i < take; i++) {
-        Tandem__V1__Participant *p =
-            enrol_participant_from_row(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
-                                       op->base.req.arena, op->include_diversity);
-        if (p == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        out->participants[out->n_participants++] = p;
-    }
-    if (n > op->page_size)
-        out->next_page_token = tdm_page_token_encode_seq(
-            strtoll(PQgetvalue(res, take - 1, 0), NULL, 10), op->base.req.arena);
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    const tdm_store_page page = {.desc = &tandem__v1__list_participants_response__descriptor,
+                                 .field = "participants",
+                                 .column = 1,
+                                 .row = participant_item,
+                                 .row_ctx = &op->include_diversity};
+    tdm_store_op_page(base, res, op->page_size, &page);
 }
 
 static void list_participants_select(tdm_store_op *base, PGresult *res)

@@ -411,15 +411,10 @@ static const tdm_rpc_method_def fb_methods[] = {
 
 tdm_status *fb_register(tdm_runtime *rt, fb_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__feedback_service__descriptor,
-        .methods = fb_methods,
-        .n_methods = sizeof(fb_methods) / sizeof(fb_methods[0]),
-        .require_context = true,
-    };
     svc->rt = rt;
-    def.service_data = svc;
-    tdm_status *st = tdm_server_add_service(tdm_runtime_server(rt), &def);
+    tdm_status *st =
+        tdm_server_add_methods(tdm_runtime_server(rt), &tandem__v1__feedback_service__descriptor,
+                               fb_methods, sizeof(fb_methods) / sizeof(fb_methods[0]), svc);
     if (st == NULL)
         st = fb_register_persondata(rt, svc);
     return st;

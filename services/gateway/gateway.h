@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config.h"
 #include "principal.h"
 #include "ratelimit.h"
 #include "tandem/metrics.h"
@@ -29,6 +30,7 @@
 
 typedef struct gw_state {
     tdm_runtime *rt;
+    const gw_config *cfg; /* the gateway's own settings */
     gw_ratelimiter *limiter;
     uint32_t default_rps, default_burst;
     /* TANDEM_RATE_LIMIT_MODE: shared (true, default) or replica (ratelimit.h). */

@@ -663,15 +663,10 @@ static const tdm_rpc_method_def mt_methods[] = {
 
 tdm_status *mt_register(tdm_runtime *rt, mt_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__matching_service__descriptor,
-        .methods = mt_methods,
-        .n_methods = sizeof(mt_methods) / sizeof(mt_methods[0]),
-        .require_context = true,
-    };
     svc->rt = rt;
-    def.service_data = svc;
-    tdm_status *st = tdm_server_add_service(tdm_runtime_server(rt), &def);
+    tdm_status *st =
+        tdm_server_add_methods(tdm_runtime_server(rt), &tandem__v1__matching_service__descriptor,
+                               mt_methods, sizeof(mt_methods) / sizeof(mt_methods[0]), svc);
     if (st == NULL)
         st = mt_person_data_register(rt, svc);
     if (st == NULL)

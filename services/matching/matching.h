@@ -38,10 +38,11 @@
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/matching.pb-c.h"
 
-#define MT_SCHEMA           "matching"
-#define MT_SERVICE          "matching"
-#define MT_MAX_REASON_CHARS 1000u
-#define MT_MAX_DETAIL_BYTES 500u
+#define MT_SCHEMA               "matching"
+#define MT_SERVICE              "matching"
+#define MT_MAX_REASON_CHARS     1000u
+#define MT_DEFAULT_RUN_LEASE_MS 120000
+#define MT_MAX_DETAIL_BYTES     500u
 /* Stats keep at most this many unmatched mentees (the count is exact). */
 #define MT_MAX_UNMATCHED_LISTED 10000u
 /* Exports answer at most this many items of each kind. */
@@ -364,6 +365,9 @@ typedef struct mt_worker mt_worker;
 
 typedef struct mt_service {
     tdm_runtime *rt;
+    /* TANDEM_RUN_LEASE_MS, 1000..3600000, default 120000: how long a run's claim lasts
+     * unrenewed (renewed every quarter of it). matching's own setting (main.c). */
+    int run_lease_ms;
     tdm_person_data_service person_data;
     mt_worker *worker;
     struct mt_withdrawals *withdrawals;

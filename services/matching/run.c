@@ -616,7 +616,7 @@ tdm_status *mt_worker_start(mt_service *svc)
     if (w == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     w->svc = svc;
-    w->lease_ms = tdm_runtime_config(svc->rt)->run_lease_ms;
+    w->lease_ms = svc->run_lease_ms;
     uv_loop_t *loop = tdm_runtime_loop(svc->rt);
     uv_timer_init(loop, &w->poll);
     uv_timer_init(loop, &w->lease_timer);

@@ -130,9 +130,9 @@ class Shutdown(unittest.TestCase):
     def test_a_bad_variable_stops_start_up_naming_it(self):
         stack = Stack("badcfg")
         try:
-            proc = stack.start("matching", {"TANDEM_RATE_LIMIT_RPS": "lots"}, wait=False)
+            proc = stack.start("matching", {"TANDEM_RUN_LEASE_MS": "lots"}, wait=False)
             self.assertEqual(proc.wait(timeout=10), 2)
-            self.assertIn("TANDEM_RATE_LIMIT_RPS", stack.log_tail("matching"))
+            self.assertIn("TANDEM_RUN_LEASE_MS", stack.log_tail("matching"))
             stack.procs.pop("matching")  # exiting 2 was the point: close() need not see it
         finally:
             stack.close()
