@@ -184,23 +184,6 @@ def wait_for(pred, timeout=30, what="condition", interval=0.1):
     raise AssertionError("timed out waiting for " + what)
 
 
-def rest(addr, method, path, body=None, key=None, tenant=None, timeout=10):
-    """(status, decoded JSON body) of a REST call to the gateway at addr."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", "Bearer " + key)
-    if tenant is not None:
-        req.add_header("X-Tandem-Tenant", tenant)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 class Replica:
     """One more process of a stack's service, on a port of its own, started by a test
     so it can kill it (the stack's own processes are stopped by its close())."""
