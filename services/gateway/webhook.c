@@ -164,7 +164,7 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
     }
     size_t n_events = fields & WEBHOOK_EVENTS ? w->n_events : 0;
     if ((fields & WEBHOOK_EVENTS) && (n_events < 1 || n_events > GW_WEBHOOK_EVENTS_MAX))
-        tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
+        tdm_violations_add(&v, "webhook.events", "must list 1 to %d events", GW_WEBHOOK_EVENTS_MAX);
     for (size_t i = 0; i < n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
         char field[32];
         snprintf(field, sizeof(field), "webhook.events[%zu]", i);
@@ -176,7 +176,7 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
                                "unknown event; one of participant.enrolled, "
                                "participant.withdrawn, matching_run.completed, match.proposed, "
                                "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk");
+                               "check_in.recorded, match.at_risk, participant.updated, survey.opened");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");
@@ -237,9 +237,10 @@ static void create_insert(webhook_op *op)
         return;
     }
     const Tandem__V1__Webhook *w = req->webhook;
-    if (gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events, w->n_events,
-                                w->description, sealed, sealed_len, created, op) != 0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    int rc = gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events,
+                                     w->n_events, w->description, sealed, sealed_len, created, op);
+    if (rc != 0)
+        finish(op, tdm_pg_not_started(rc, "store the webhook"), NULL);
     OPENSSL_cleanse(sealed, sizeof(sealed));
 }
 
