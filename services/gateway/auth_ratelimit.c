@@ -126,7 +126,7 @@ void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burs
 {
     uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
     uint32_t retry = 0;
-    if (!gw->rate_limit_shared) {
+    if (!gw->cfg->rate_limit_shared) {
         bool ok = gw_ratelimiter_take(gw->limiter, key_id, rps, burst, now, &retry);
         w->cb(w->arg, ok, retry);
         return;

@@ -33,8 +33,6 @@ typedef struct gw_state {
     const gw_config *cfg; /* the gateway's own settings */
     gw_ratelimiter *limiter;
     uint32_t default_rps, default_burst;
-    /* TANDEM_RATE_LIMIT_MODE: shared (true, default) or replica (ratelimit.h). */
-    bool rate_limit_shared;
     /* Keys used since the last flush (ids, deduplicated). */
     char (*touched)[37];
     size_t n_touched;
@@ -91,7 +89,7 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
                           const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb,
                           void *arg);
 
-/* Apply key_id's rate limit (auth_ratelimit.c, in the mode gw->rate_limit_shared
+/* Apply key_id's rate limit (auth_ratelimit.c, in the mode gw->cfg->rate_limit_shared
  * says): calls w->cb(w->arg, allowed, retry_after_s) exactly once, possibly before
  * returning; w lives until then. */
 void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,

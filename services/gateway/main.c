@@ -98,21 +98,6 @@ static void listen_start(gw_state *gw)
                     handlers, sizeof(handlers) / sizeof(handlers[0]));
 }
 
-/* TANDEM_RATE_LIMIT_MODE: shared (default; every replica spends one bucket per key in
- * PostgreSQL) or replica (each gateway its own, for a single gateway). */
-static tdm_status *rate_limit_mode(gw_state *gw)
-{
-    const char *v = getenv("TANDEM_RATE_LIMIT_MODE");
-    if (v == NULL || v[0] == '\0' || strcmp(v, "shared") == 0)
-        gw->rate_limit_shared = true;
-    else if (strcmp(v, "replica") == 0)
-        gw->rate_limit_shared = false;
-    else
-        return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_RATE_LIMIT_MODE must be \"shared\" or \"replica\"");
-    return NULL;
-}
-
 /* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */
 static tdm_status *key_cache_init(gw_state *gw)
 {
@@ -157,8 +142,6 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     tdm_status *st = guard_init(gw);
     if (st == NULL)
         st = key_cache_init(gw);
-    if (st == NULL)
-        st = rate_limit_mode(gw);
     if (st == NULL)
         st = gw_tenant_register(gw);
     if (st == NULL)

@@ -131,35 +131,51 @@ class KeysAcrossReplicas(unittest.TestCase):
     def test_a_rate_limit_holds_across_both_gateways(self):
         k = self.make_key(rate={"requestsPerSecond": 50, "burst": 50})
         start = time.monotonic()
-        until = start + 7.5
-        passed = []
+        until = start + 9
+        passed, refused, other = [], [], []
         lock = threading.Lock()
 
         def client(gw):
             host, port = self.stack.addr(gw).split(":")
             conn = http.client.HTTPConnection(host, int(port), timeout=10)
             headers = {"Authorization": "Bearer " + k["secret"]}
-            while time.monotonic() < until:
-                conn.request("GET", "/v1/programmes", headers=headers)
-                r = conn.getresponse()
-                r.read()
-                t = time.monotonic()
-                self.assertIn(r.status, (200, 429))
-                if r.status == 200:
+            try:
+                while time.monotonic() < until:
+                    # The gateway's own GetTenant: no peer service in the way.
+                    conn.request("GET", "/v1/tenants/%s" % self.tenant["id"], headers=headers)
+                    r = conn.getresponse()
+                    body = r.read()
+                    t = time.monotonic()
                     with lock:
-                        passed.append(t - start)
-            conn.close()
+                        if r.status == 200:
+                            passed.append(t - start)
+                        elif r.status == 429:
+                            refused.append(t - start)
+                        else:
+                            other.append((gw, r.status, body[:200]))
+            except Exception as e:  # reported below: a thread's failure is not the test's
+                with lock:
+                    other.append((gw, repr(e)))
+            finally:
+                conn.close()
 
         threads = [threading.Thread(target=client, args=(gw,)) for gw in GATEWAYS for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        # The first second spends the burst; from the second on, the refill rate. The
-        # rate is measured over 5 s (the contract's +-10 %); single seconds are also
+        # The burst is spent when the first request is refused; a second later the
+        # refill rate alone is what passes. On a loaded machine the clients may take
+        # longer than a second to spend the burst, hence the start at the first 429.
+        self.assertEqual(other, [], "answers other than 200 and 429")
+        self.assertTrue(refused, "the key was never limited (%d passed)" % len(passed))
+        first = min(refused)
+        self.assertLess(first, 3.0, "the burst of 50 took more than 3 s to spend")
+        begin = first + 1.0
+        per_second = [sum(1 for t in passed if begin + s <= t < begin + s + 1) for s in range(5)]
+        # The rate is measured over 5 s (the contract's +-10 %); single seconds are also
         # bounded, more loosely: on a loaded machine a response delayed across a second's
         # boundary moves a few requests from one second to the next (seen: 44 then 55).
-        per_second = [sum(1 for t in passed if s <= t < s + 1) for s in range(2, 7)]
         mode = os.environ.get("TANDEM_RATE_LIMIT_MODE", "shared")
         rate = sum(per_second) / len(per_second)
         self.assertTrue(45 <= rate <= 55, "%.1f requests/s passed through both gateways, by "

@@ -24,6 +24,7 @@ static const char *const VARIABLES[] = {
     "TANDEM_OUTBOX_RETENTION_HOURS",
     "TANDEM_AUTH_FAILURES_PER_ADDRESS",
     "TANDEM_AUTH_FAILURE_WINDOW_MS",
+    "TANDEM_RATE_LIMIT_MODE",
 };
 
 /* Exactly these NAME=value settings (NULL-terminated) of the gateway's variables. */
@@ -52,6 +53,7 @@ static void defaults_follow_the_contract(void **state)
     assert_null(cfg.bootstrap_key);
     assert_int_equal(cfg.auth_failures_per_address, 20);
     assert_int_equal(cfg.auth_failure_window_ms, 10000);
+    assert_true(cfg.rate_limit_shared);
     gw_config_free(&cfg);
 }
 
@@ -67,6 +69,7 @@ static void every_variable_is_read(void **state)
                          "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
                          "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=fedcba9876543210",
                          "TANDEM_OUTBOX_RETENTION_HOURS=24",
+                         "TANDEM_RATE_LIMIT_MODE=replica",
                          NULL};
     assert_null(load(&cfg, env));
     assert_string_equal(cfg.webhook_secret_key_previous, "fedcba9876543210");
@@ -77,6 +80,7 @@ static void every_variable_is_read(void **state)
     assert_true(cfg.webhook_allow_private);
     assert_string_equal(cfg.webhook_secret_key, "0123456789abcdef");
     assert_int_equal(cfg.webhook_retry_base_ms, 200);
+    assert_false(cfg.rate_limit_shared);
     gw_config_free(&cfg);
 }
 
@@ -110,6 +114,7 @@ static void bad_values_name_their_variable(void **state)
     refused("TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS");
     refused("TANDEM_AUTH_FAILURES_PER_ADDRESS=0", "TANDEM_AUTH_FAILURES_PER_ADDRESS");
     refused("TANDEM_AUTH_FAILURE_WINDOW_MS=99", "TANDEM_AUTH_FAILURE_WINDOW_MS");
+    refused("TANDEM_RATE_LIMIT_MODE=global", "TANDEM_RATE_LIMIT_MODE");
 }
 
 int main(void)

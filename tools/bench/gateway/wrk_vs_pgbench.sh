@@ -103,6 +103,14 @@ cpu_pg() {
   echo "$total"
 }
 
+# The gateway's API key lookups and key-cache hits so far (older builds: lookups only).
+key_metrics() {
+  curl -fsS "http://$GATEWAY/metrics" | awk '
+    $1 == "tandem_gateway_key_lookups_total" { l = $2 }
+    $1 == "tandem_gateway_key_cache_hits_total" { h = $2 }
+    END { printf "%s / %s", (l == "" ? 0 : l), (h == "" ? "-" : h) }'
+}
+
 echo "machine: $(nproc) vCPUs, load $(cut -d' ' -f1-3 /proc/loadavg); PostgreSQL $($TDM_PG_BIN/postgres -V | awk '{print $3}'); $SECONDS_PER_RUN s per run"
 printf '%-9s %7s %10s %8s %8s %8s %8s  %s\n' run clients "req|tx/s" "p50 ms" "p99 ms" errors \
   "" "CPU s: gateway enrolment postgres"
@@ -129,6 +137,7 @@ for c in $CLIENTS; do
   errs=$(awk '/Non-2xx|Socket errors/ {sub(/^[^:]*: */, ""); printf "%s ", $0}' "$WORK/wrk-$c.txt")
   printf '%-9s %7s %10s %8s %8s %8s %8s  %s %s %s\n' wrk "$c" "$rps" "$p50" "$p99" "${errs:-0}" "" \
     "$(echo "$g1 - $g0" | bc)" "$(echo "$e1 - $e0" | bc)" "$(echo "$p1 - $p0" | bc)"
+  echo "          (load $(cut -d' ' -f1-3 /proc/loadavg) after this wrk run; gateway key lookups / cache hits so far: $(key_metrics))"
 
   for mode in simple prepared; do
     p0=$(cpu_pg)
