@@ -77,9 +77,9 @@ typedef struct tdm_pg_tx_options {
     bool read_only;
     const char *request_id; /* for logs */
     /* tdm_pg_exec* only: run the statement in the implicit transaction of its
-     * pipeline (no BEGIN/COMMIT, a single statement's own atomicity), for a statement
-     * that is not tenant-scoped. Honoured only with tenant_id NULL/empty and read_only
-     * false (otherwise an explicit transaction is used); the deadline still bounds it. */
+     * pipeline (no BEGIN/COMMIT, a single statement's own atomicity and snapshot): one
+     * round trip of the settings (tenant, deadline, read-only, all local to that
+     * transaction, which ends at the pipeline's sync) and the statement. */
     bool implicit_tx;
 } tdm_pg_tx_options;
 
@@ -136,5 +136,12 @@ int tdm_pg_exec_prepared(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const
 tdm_status *tdm_pg_status_from_result(const PGresult *res);
 /* The SQLSTATE of a failed result ("" when none). */
 const char *tdm_pg_sqlstate(const PGresult *res);
+
+/* The status of a database call that did not start (an async function of this header
+ * returned rc != 0, so its callback never runs): RESOURCE_EXHAUSTED for UV_ENOMEM,
+ * else INTERNAL - a bug such as a malformed tenant id - never UNAVAILABLE, which tells
+ * clients to retry what cannot succeed. `what` says which call ("begin a transaction"),
+ * for the operator (in the detail). */
+tdm_status *tdm_pg_not_started(int rc, const char *what);
 
 #endif

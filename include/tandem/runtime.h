@@ -37,6 +37,9 @@ typedef struct tdm_service_spec {
     const char *schema; /* the PostgreSQL schema the service owns */
     const tdm_migration *migrations;
     size_t n_migrations;
+    /* Read the service's own settings (tandem/config.h's readers), after the runtime's:
+     * a status is an invalid configuration (exit 2). May be NULL. */
+    tdm_status *(*load_config)(void);
     /* Register gRPC services, the HTTP handler, background work. Runs once, before
      * the database is necessarily reachable. A status stops the process (exit 1). */
     tdm_status *(*init)(tdm_runtime *rt);

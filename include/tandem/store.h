@@ -138,6 +138,30 @@ void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const O
                                const char *const *values, const int *lengths, const int *formats,
                                tdm_store_step next);
 
+/* ---- lists ---------------------------------------------------------------------- */
+
+/* One row's document (column `column` of res) as a list item: *out, or a status. */
+typedef tdm_status *(*tdm_store_row_fn)(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                        void **out);
+/* The next_page_token that follows the last row shown (its item and row index). */
+typedef char *(*tdm_store_token_fn)(const void *item, const PGresult *res, int row, tdm_arena *a);
+
+/* How a list's answer is made from the rows of its statement. */
+typedef struct tdm_store_page {
+    const ProtobufCMessageDescriptor *desc; /* the List...Response message */
+    const char *field;                      /* its repeated field of items */
+    int column;                             /* the column of each row's document */
+    tdm_store_row_fn row;
+    const void *row_ctx;      /* given to row */
+    tdm_store_token_fn token; /* NULL: a seq token of column 0 (tdm_page_token_encode_seq) */
+} tdm_store_page;
+
+/* The answer of a list whose statement asked for page_size + 1 rows: a new p->desc
+ * message as op->response, its p->field holding the first page_size rows, its
+ * next_page_token set when the statement found one row more; then
+ * tdm_store_op_end. A row that does not decode ends the op with row's status. */
+void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm_store_page *p);
+
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);

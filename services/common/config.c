@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_RATE_LIMIT_RPS         200
-#define DEFAULT_RATE_LIMIT_BURST       400
 #define DEFAULT_DRAIN_TIMEOUT_MS       15000
 #define MAX_DRAIN_TIMEOUT_MS           600000
 #define DEFAULT_SEND_STALL_TIMEOUT_MS  20000
@@ -21,11 +19,6 @@
 #define MAX_CONNECTIONS_LIMIT          1000000
 #define DEFAULT_DB_POOL_SIZE           8
 #define MAX_DB_POOL_SIZE               256
-#define MAX_RATE_LIMIT                 1000000
-#define DEFAULT_WEBHOOK_RETRY_BASE_MS  5000 /* API.md: the first retry within 5 s */
-#define DEFAULT_OUTBOX_RETENTION_HOURS 168  /* a week */
-#define MAX_OUTBOX_RETENTION_HOURS     8760
-#define MIN_WEBHOOK_SECRET_KEY_CHARS   16
 
 static const char *env_getenv(const char *name)
 {
@@ -69,10 +62,10 @@ static tdm_status *bad(const char *name, const char *value, const char *expected
                           expected);
 }
 
-static tdm_status *read_int(const char *(*get)(const char *), const char *name, int dflt, int min,
-                            int max, int *out)
+tdm_status *tdm_config_int(tdm_getenv_fn get, const char *name, int dflt, int min, int max,
+                           int *out)
 {
-    const char *v = get(name);
+    const char *v = (get != NULL ? get : env_getenv)(name);
     if (v == NULL || v[0] == '\0') {
         *out = dflt;
         return NULL;
@@ -89,10 +82,9 @@ static tdm_status *read_int(const char *(*get)(const char *), const char *name, 
     return NULL;
 }
 
-static tdm_status *read_bool(const char *(*get)(const char *), const char *name, bool dflt,
-                             bool *out)
+tdm_status *tdm_config_bool(tdm_getenv_fn get, const char *name, bool dflt, bool *out)
 {
-    const char *v = get(name);
+    const char *v = (get != NULL ? get : env_getenv)(name);
     if (v == NULL || v[0] == '\0') {
         *out = dflt;
         return NULL;
@@ -119,9 +111,20 @@ static tdm_status *read_addr(const char *(*get)(const char *), const char *name,
     return NULL;
 }
 
-static tdm_status *read_string(const char *(*get)(const char *), const char *name, char **out)
+/* An address that may be left unset (then *set is false). */
+static tdm_status *read_optional_addr(const char *(*get)(const char *), const char *name,
+                                      tdm_addr *out, bool *set)
 {
     const char *v = get(name);
+    *set = v != NULL && v[0] != '\0';
+    if (*set && tdm_addr_parse(v, out) != 0)
+        return bad(name, v, "host:port with a port from 0 to 65535, or unset");
+    return NULL;
+}
+
+tdm_status *tdm_config_string(tdm_getenv_fn get, const char *name, char **out)
+{
+    const char *v = (get != NULL ? get : env_getenv)(name);
     *out = NULL;
     if (v == NULL || v[0] == '\0')
         return NULL;
@@ -129,6 +132,17 @@ static tdm_status *read_string(const char *(*get)(const char *), const char *nam
     if (*out == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory reading %s", name);
     return NULL;
+}
+
+tdm_status *tdm_config_secret(tdm_getenv_fn get, const char *name, size_t min_chars,
+                              const char *what, char **out)
+{
+    tdm_status *st = tdm_config_string(get, name, out);
+    if (st == NULL && *out != NULL && strlen(*out) < min_chars)
+        st = tdm_status_new(TDM_INVALID_ARGUMENT,
+                            "%s is too short: it must be at least %zu characters %s", name,
+                            min_chars, what);
+    return st;
 }
 
 tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_port,
@@ -149,70 +163,45 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
             return bad("TANDEM_LOG_LEVEL", level, "debug, info, warn or error");
         cfg->log_level = (tdm_log_level)parsed;
     }
-    if ((st = read_string(get, "TANDEM_DATABASE_URL", &cfg->database_url)) != NULL)
+    if ((st = tdm_config_string(get, "TANDEM_DATABASE_URL", &cfg->database_url)) != NULL)
         return st;
     if (cfg->database_url == NULL)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
                               "TANDEM_DATABASE_URL is not set: give a libpq connection "
                               "string, e.g. postgresql://tandem_%s@localhost/tandem",
                               service);
-    if ((st = read_string(get, "TANDEM_MIGRATION_DATABASE_URL", &cfg->migration_database_url)))
+    if ((st =
+             tdm_config_string(get, "TANDEM_MIGRATION_DATABASE_URL", &cfg->migration_database_url)))
         return st;
     if (cfg->migration_database_url == NULL &&
         (cfg->migration_database_url = strdup(cfg->database_url)) == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     if ((st = read_addr(get, "TANDEM_LISTEN", listen_default, &cfg->listen)) != NULL ||
+        (st = read_optional_addr(get, "TANDEM_ADMIN_LISTEN", &cfg->admin_listen,
+                                 &cfg->has_admin_listen)) ||
         (st = read_addr(get, "TANDEM_ENROLMENT_ADDR", "127.0.0.1:50051", &cfg->enrolment_addr)) ||
         (st = read_addr(get, "TANDEM_MATCHING_ADDR", "127.0.0.1:50052", &cfg->matching_addr)) ||
         (st = read_addr(get, "TANDEM_FEEDBACK_ADDR", "127.0.0.1:50053", &cfg->feedback_addr)) ||
-        (st = read_string(get, "TANDEM_BOOTSTRAP_KEY", &cfg->bootstrap_key)) ||
-        (st = read_int(get, "TANDEM_RATE_LIMIT_RPS", DEFAULT_RATE_LIMIT_RPS, 1, MAX_RATE_LIMIT,
-                       &cfg->rate_limit_rps)) ||
-        (st = read_int(get, "TANDEM_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST, 1, MAX_RATE_LIMIT,
-                       &cfg->rate_limit_burst)) ||
-        (st = read_bool(get, "TANDEM_WEBHOOK_ALLOW_PRIVATE", false, &cfg->webhook_allow_private)) ||
-        (st = read_int(get, "TANDEM_DRAIN_TIMEOUT_MS", DEFAULT_DRAIN_TIMEOUT_MS, 0,
-                       MAX_DRAIN_TIMEOUT_MS, &cfg->drain_timeout_ms)) ||
-        (st = read_bool(get, "TANDEM_REFLECTION", true, &cfg->reflection)) ||
-        (st = read_string(get, "TANDEM_WEBHOOK_SECRET_KEY", &cfg->webhook_secret_key)) ||
-        (st = read_string(get, "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS",
-                          &cfg->webhook_secret_key_previous)) ||
-        (st = read_int(get, "TANDEM_WEBHOOK_RETRY_BASE_MS", DEFAULT_WEBHOOK_RETRY_BASE_MS, 1,
-                       DEFAULT_WEBHOOK_RETRY_BASE_MS, &cfg->webhook_retry_base_ms)) ||
-        (st = read_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
-                       &cfg->db_pool_size)) ||
-        (st = read_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", DEFAULT_OUTBOX_RETENTION_HOURS, 1,
-                       MAX_OUTBOX_RETENTION_HOURS, &cfg->outbox_retention_hours)) ||
-        (st = read_int(get, "TANDEM_SEND_STALL_TIMEOUT_MS", DEFAULT_SEND_STALL_TIMEOUT_MS,
-                       MIN_SEND_STALL_TIMEOUT_MS, MAX_SEND_STALL_TIMEOUT_MS,
-                       &cfg->send_stall_timeout_ms)) ||
-        (st = read_int(get, "TANDEM_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1,
-                       MAX_CONNECTIONS_LIMIT, &cfg->max_connections)) ||
-        (st = read_int(get, "TANDEM_MAX_CONNECTIONS_PER_ADDRESS", DEFAULT_MAX_CONNECTIONS_PER_IP, 1,
-                       MAX_CONNECTIONS_LIMIT, &cfg->max_connections_per_address)) ||
-        (st = read_int(get, "TANDEM_RUN_LEASE_MS", 120000, 1000, 3600000, &cfg->run_lease_ms)))
+        (st = tdm_config_int(get, "TANDEM_DRAIN_TIMEOUT_MS", DEFAULT_DRAIN_TIMEOUT_MS, 0,
+                             MAX_DRAIN_TIMEOUT_MS, &cfg->drain_timeout_ms)) ||
+        (st = tdm_config_bool(get, "TANDEM_REFLECTION", true, &cfg->reflection)) ||
+        (st = tdm_config_int(get, "TANDEM_DB_POOL_SIZE", DEFAULT_DB_POOL_SIZE, 1, MAX_DB_POOL_SIZE,
+                             &cfg->db_pool_size)) ||
+        (st = tdm_config_int(get, "TANDEM_SEND_STALL_TIMEOUT_MS", DEFAULT_SEND_STALL_TIMEOUT_MS,
+                             MIN_SEND_STALL_TIMEOUT_MS, MAX_SEND_STALL_TIMEOUT_MS,
+                             &cfg->send_stall_timeout_ms)) ||
+        (st = tdm_config_int(get, "TANDEM_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1,
+                             MAX_CONNECTIONS_LIMIT, &cfg->max_connections)) ||
+        (st = tdm_config_int(get, "TANDEM_MAX_CONNECTIONS_PER_ADDRESS",
+                             DEFAULT_MAX_CONNECTIONS_PER_IP, 1, MAX_CONNECTIONS_LIMIT,
+                             &cfg->max_connections_per_address)))
         return st;
-    if (cfg->webhook_secret_key != NULL &&
-        strlen(cfg->webhook_secret_key) < MIN_WEBHOOK_SECRET_KEY_CHARS)
+    if (cfg->has_admin_listen && cfg->admin_listen.port != 0 &&
+        cfg->admin_listen.port == cfg->listen.port)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_WEBHOOK_SECRET_KEY is too short: it must be at least %d "
-                              "characters of high-entropy secret",
-                              MIN_WEBHOOK_SECRET_KEY_CHARS);
-    if (cfg->webhook_secret_key_previous != NULL &&
-        strlen(cfg->webhook_secret_key_previous) < MIN_WEBHOOK_SECRET_KEY_CHARS)
-        return tdm_status_new(
-            TDM_INVALID_ARGUMENT,
-            "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is too short: it must be at least "
-            "%d characters (the key being rotated out)",
-            MIN_WEBHOOK_SECRET_KEY_CHARS);
-    if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
-        return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is set without "
-                              "TANDEM_WEBHOOK_SECRET_KEY: rotation needs the new key too");
-    if (cfg->bootstrap_key != NULL && strlen(cfg->bootstrap_key) < 32)
-        return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_BOOTSTRAP_KEY is too short: it must be at least 32 "
-                              "characters of high-entropy secret");
+                              "TANDEM_ADMIN_LISTEN uses the port of TANDEM_LISTEN (%d): the admin "
+                              "port (metrics and probes) must be a port of its own",
+                              cfg->listen.port);
     return NULL;
 }
 
@@ -220,9 +209,5 @@ void tdm_config_free(tdm_config *cfg)
 {
     free(cfg->database_url);
     free(cfg->migration_database_url);
-    free(cfg->bootstrap_key);
-    free(cfg->webhook_secret_key);
-    free(cfg->webhook_secret_key_previous);
-    cfg->database_url = cfg->migration_database_url = cfg->bootstrap_key = NULL;
-    cfg->webhook_secret_key = cfg->webhook_secret_key_previous = NULL;
+    cfg->database_url = cfg->migration_database_url = NULL;
 }

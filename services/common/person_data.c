@@ -89,12 +89,7 @@ static const tdm_rpc_method_def PERSON_DATA_METHODS[] = {
 
 tdm_status *tdm_person_data_register(tdm_person_data_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__internal__v1__person_data_service__descriptor,
-        .methods = PERSON_DATA_METHODS,
-        .n_methods = sizeof(PERSON_DATA_METHODS) / sizeof(PERSON_DATA_METHODS[0]),
-        .require_context = true,
-    };
-    def.service_data = svc;
-    return tdm_server_add_service(tdm_runtime_server(svc->rt), &def);
+    return tdm_server_add_methods(
+        tdm_runtime_server(svc->rt), &tandem__internal__v1__person_data_service__descriptor,
+        PERSON_DATA_METHODS, sizeof(PERSON_DATA_METHODS) / sizeof(PERSON_DATA_METHODS[0]), svc);
 }

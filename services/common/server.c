@@ -642,6 +642,7 @@ static void methods_free(tdm_srv_service *svc)
     for (size_t i = 0; i < svc->n_methods; i++)
         free(svc->methods[i].path);
     free(svc->methods);
+    free(svc->owned_def);
 }
 
 tdm_status *tdm_server_add_service(tdm_server *srv, const tdm_rpc_service_def *def)
@@ -696,6 +697,26 @@ tdm_status *tdm_server_add_service(tdm_server *srv, const tdm_rpc_service_def *d
     srv->services = grown;
     srv->services[srv->n_services++] = svc;
     return NULL;
+}
+
+tdm_status *tdm_server_add_methods(tdm_server *srv, const ProtobufCServiceDescriptor *descriptor,
+                                   const tdm_rpc_method_def *methods, size_t n_methods,
+                                   void *service_data)
+{
+    tdm_rpc_service_def *def = calloc(1, sizeof(*def));
+    if (def == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    *def = (tdm_rpc_service_def){.descriptor = descriptor,
+                                 .methods = methods,
+                                 .n_methods = n_methods,
+                                 .require_context = true,
+                                 .service_data = service_data};
+    tdm_status *st = tdm_server_add_service(srv, def);
+    if (st != NULL)
+        free(def);
+    else
+        srv->services[srv->n_services - 1].owned_def = def;
+    return st;
 }
 
 const tdm_srv_method *tdm_server_find_method(const tdm_server *srv, const char *path,
@@ -963,6 +984,8 @@ const char *tdm_status_text(int status)
         return "Request Timeout";
     case 409:
         return "Conflict";
+    case 412:
+        return "Precondition Failed";
     case 413:
         return "Content Too Large";
     case 415:

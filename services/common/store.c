@@ -6,7 +6,10 @@
  */
 #include "tandem/store.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "tandem/page_token.h"
 
 tdm_status *tdm_store_oom(void)
 {
@@ -231,6 +234,7 @@ void tdm_store_op_read_once(tdm_store_op *op, const char *sql, int n, const char
         return;
     }
     tdm_pg_tx_options opts = tx_options(op);
+    opts.implicit_tx = true; /* settings and statement, one round trip, no BEGIN/COMMIT */
     if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, result, op) != 0)
         tdm_store_op_end(op, not_started("send a query"));
 }
@@ -270,4 +274,50 @@ void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
     op->events_done += n;
     if (tdm_outbox_append(op->tx, &src, first, n, events_appended, op) != 0)
         tdm_store_op_end(op, not_started("record the events"));
+}
+
+/* ---- lists ------------------------------------------------------------------------- */
+
+static char *seq_token(const PGresult *res, int row, tdm_arena *a)
+{
+    return tdm_page_token_encode_seq(strtoll(PQgetvalue(res, row, 0), NULL, 10), a);
+}
+
+void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm_store_page *p)
+{
+    tdm_arena *a = op->req.arena;
+    const ProtobufCFieldDescriptor *items_f =
+        protobuf_c_message_descriptor_get_field_by_name(p->desc, p->field);
+    const ProtobufCFieldDescriptor *token_f =
+        protobuf_c_message_descriptor_get_field_by_name(p->desc, "next_page_token");
+    int rows = PQntuples(res);
+    int take = rows > page_size ? page_size : rows;
+    ProtobufCMessage *page = tdm_arena_alloc(a, p->desc->sizeof_message);
+    void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
+    if (page == NULL || items == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return;
+    }
+    for (int i = 0; i < take; i++) {
+        tdm_status *st = p->row(PQgetvalue(res, i, p->column),
+                                (size_t)PQgetlength(res, i, p->column), a, p->row_ctx, &items[i]);
+        if (st != NULL) {
+            tdm_store_op_end(op, st);
+            return;
+        }
+    }
+    char *next = (char *)"";
+    if (rows > page_size && take > 0)
+        next = p->token != NULL ? p->token(items[take - 1], res, take - 1, a)
+                                : seq_token(res, take - 1, a);
+    if (next == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return;
+    }
+    protobuf_c_message_init(p->desc, page);
+    *(size_t *)((char *)page + items_f->quantifier_offset) = (size_t)take;
+    *(void ***)((char *)page + items_f->offset) = items;
+    *(char **)((char *)page + token_f->offset) = next;
+    op->response = page;
+    tdm_store_op_end(op, NULL);
 }

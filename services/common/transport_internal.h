@@ -229,7 +229,8 @@ typedef struct tdm_srv_method {
 
 typedef struct tdm_srv_service {
     const tdm_rpc_service_def *def;
-    tdm_srv_method *methods; /* one per descriptor method, in descriptor order */
+    tdm_rpc_service_def *owned_def; /* tdm_server_add_methods' copy, freed with the server */
+    tdm_srv_method *methods;        /* one per descriptor method, in descriptor order */
     size_t n_methods;
 } tdm_srv_service;
 

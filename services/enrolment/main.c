@@ -42,6 +42,8 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
     if (st != NULL)
         return st;
     st = enrol_register(rt, &service);
+    if (st == NULL)
+        st = enrol_directory_register(rt, &service);
     return st != NULL ? st : enrol_report_inputs_register(rt, &service);
 }
 

@@ -177,8 +177,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-/* A Timestamp from Unix microseconds, in the arena. */
-static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
@@ -196,7 +195,7 @@ static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+    return json_is_integer(v) ? enrol_time_from_us(json_integer_value(v), a) : NULL;
 }
 
 static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
@@ -330,7 +329,7 @@ static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, b
 {
     if (us == NULL)
         return NULL;
-    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    Google__Protobuf__Timestamp *t = enrol_time_from_us(strtoll(us, NULL, 10), a);
     *failed = *failed || t == NULL;
     return t;
 }
@@ -567,4 +566,18 @@ int enrol_person_hash(const char *key, const char *tenant_id, const char *extern
 done:
     free(msg);
     return rc;
+}
+
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a)
+{
+    Tandem__V1__Participant *out = tdm_arena_alloc(a, sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    tandem__v1__participant__init(out);
+    out->id = p->id;
+    out->programme_id = p->programme_id;
+    out->role = p->role;
+    out->status = p->status;
+    return out;
 }

@@ -116,9 +116,11 @@ static void record_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__RecordCheckInRequest *req = (const void *)msg;
+    Tandem__V1__RecordCheckInRequest *req = (void *)msg;
     fb_req r;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL) {
         tdm_violations v = {0};
         fb_validate_check_in(req, fb_now_s(), &v);
@@ -148,17 +150,24 @@ static void list_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
         tdm_call_fail(op->call, st);
         return;
     }
-    bool notes = is_side((const Tandem__V1__Match *)msg, req->participant_id);
+    /* Notes go only to a participant token of one side: an API key naming a side's
+     * participant_id asserts an identity it has not proven (API.md "Acting as a
+     * person"). */
+    const tdm_call_context *ctx = op->req.ctx;
+    bool notes = ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT &&
+                 is_side((const Tandem__V1__Match *)msg, ctx->participant_id);
     fb_store_list_check_ins(&op->req, req->match_id, op->page_size, req->page_token, notes,
                             tdm_handler_reply, op->call);
 }
 
 static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__ListCheckInsRequest *req = (const void *)msg;
+    Tandem__V1__ListCheckInsRequest *req = (void *)msg;
     fb_req r;
     int page_size = 0;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL)
         st = tdm_check_uuid(req->match_id, "match_id");
     if (st == NULL && req->participant_id[0] != '\0')
@@ -311,9 +320,11 @@ static void submit_survey_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__SubmitSurveyResponseRequest *req = (const void *)msg;
+    Tandem__V1__SubmitSurveyResponseRequest *req = (void *)msg;
     fb_req r;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL) {
         tdm_violations v = {0};
         if (!tdm_uuid_valid(req->survey_id))
@@ -411,15 +422,10 @@ static const tdm_rpc_method_def fb_methods[] = {
 
 tdm_status *fb_register(tdm_runtime *rt, fb_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__feedback_service__descriptor,
-        .methods = fb_methods,
-        .n_methods = sizeof(fb_methods) / sizeof(fb_methods[0]),
-        .require_context = true,
-    };
     svc->rt = rt;
-    def.service_data = svc;
-    tdm_status *st = tdm_server_add_service(tdm_runtime_server(rt), &def);
+    tdm_status *st =
+        tdm_server_add_methods(tdm_runtime_server(rt), &tandem__v1__feedback_service__descriptor,
+                               fb_methods, sizeof(fb_methods) / sizeof(fb_methods[0]), svc);
     if (st == NULL)
         st = fb_register_persondata(rt, svc);
     return st;

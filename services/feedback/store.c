@@ -258,55 +258,28 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
     tdm_store_op_start(&op->base, false, record_insert);
 }
 
-typedef void *(*row_decoder)(const char *json, size_t len, tdm_arena *a);
-
-static void *check_in_row(const char *json, size_t len, tdm_arena *a)
+/* List items (tdm_store_op_page): a row document that does not decode is out of
+ * memory (the documents are built by this file's own SQL). */
+static tdm_status *check_in_row(const char *json, size_t len, tdm_arena *a, const void *ctx,
+                                void **out)
 {
-    return fb_check_in_from_row(json, len, a);
+    (void)ctx;
+    *out = fb_check_in_from_row(json, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
 }
 
-static void *survey_row(const char *json, size_t len, tdm_arena *a)
+static tdm_status *survey_row(const char *json, size_t len, tdm_arena *a, const void *ctx,
+                              void **out)
 {
-    return fb_survey_from_row(json, len, a);
+    (void)ctx;
+    *out = fb_survey_from_row(json, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
 }
 
-/* The answer of a list: a new `desc` page whose repeated `field` holds the first
- * op->page_size rows of res (column 0 a row document, decoded), and whose
- * next_page_token is token(last row shown) when the statement found one row more
- * than the page holds. Ends the op. */
-static void page_answer(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *desc,
-                        const char *field, row_decoder decode,
-                        char *(*token)(const void *last, tdm_arena *a))
+static char *check_in_token(const void *last, const PGresult *res, int row, tdm_arena *a)
 {
-    tdm_arena *a = op->base.req.arena;
-    const ProtobufCFieldDescriptor *items_f =
-        protobuf_c_message_descriptor_get_field_by_name(desc, field);
-    const ProtobufCFieldDescriptor *token_f =
-        protobuf_c_message_descriptor_get_field_by_name(desc, "next_page_token");
-    int rows = PQntuples(res);
-    int take = rows > op->page_size ? op->page_size : rows;
-    ProtobufCMessage *page = tdm_arena_alloc(a, desc->sizeof_message);
-    void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
-    for (int i = 0; items != NULL && i < take; i++) {
-        items[i] = decode(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (items[i] == NULL)
-            items = NULL;
-    }
-    char *next = items != NULL && rows > op->page_size ? token(items[take - 1], a) : (char *)"";
-    if (page == NULL || items == NULL || next == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    protobuf_c_message_init(desc, page);
-    *(size_t *)((char *)page + items_f->quantifier_offset) = (size_t)take;
-    *(void ***)((char *)page + items_f->offset) = items;
-    *(char **)((char *)page + token_f->offset) = next;
-    op->base.response = page;
-    tdm_store_op_end(&op->base, NULL);
-}
-
-static char *check_in_token(const void *last, tdm_arena *a)
-{
+    (void)res;
+    (void)row;
     const Tandem__V1__CheckIn *c = last;
     return tdm_page_token_encode_keyset(fb_timestamp_us(c->occurred_time),
                                         fb_timestamp_us(c->create_time), c->id, a);
@@ -314,8 +287,11 @@ static char *check_in_token(const void *last, tdm_arena *a)
 
 static void list_check_ins_done(tdm_store_op *base, PGresult *res)
 {
-    page_answer((store_op *)base, res, &tandem__v1__list_check_ins_response__descriptor,
-                "check_ins", check_in_row, check_in_token);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_check_ins_response__descriptor,
+                                        .field = "check_ins",
+                                        .row = check_in_row,
+                                        .token = check_in_token};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_check_ins_select(tdm_store_op *base, PGresult *res)
@@ -494,16 +470,21 @@ void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb,
     tdm_store_op_start(&op->base, true, get_survey_select);
 }
 
-static char *survey_token(const void *last, tdm_arena *a)
+static char *survey_token(const void *last, const PGresult *res, int row, tdm_arena *a)
 {
+    (void)res;
+    (void)row;
     const Tandem__V1__Survey *sv = last;
     return tdm_page_token_encode_keyset(fb_timestamp_us(sv->create_time), 0, sv->id, a);
 }
 
 static void list_surveys_done(tdm_store_op *base, PGresult *res)
 {
-    page_answer((store_op *)base, res, &tandem__v1__list_surveys_response__descriptor, "surveys",
-                survey_row, survey_token);
+    static const tdm_store_page page = {.desc = &tandem__v1__list_surveys_response__descriptor,
+                                        .field = "surveys",
+                                        .row = survey_row,
+                                        .token = survey_token};
+    tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
 static void list_surveys_select(tdm_store_op *base, PGresult *res)
@@ -1078,15 +1059,16 @@ static void export_check_ins(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* Check-ins of their matches, with notes: the export goes to the person, who
-     * is one side of each of these matches. */
+    /* Check-ins of their matches, with the notes they wrote: the other side's notes
+     * are that person's, not this one's (API.md "Acting as a person"). */
     static const char sql[] =
-        "SELECT " CHECK_IN_JSON("c.notes") " FROM " FB_SCHEMA ".check_ins c"
-                                           " WHERE c.tenant_id = " TDM_SQL_TENANT
-                                           " AND (c.participant_id = ANY($1::uuid[])"
-                                           " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
-                                           "ANY($1::uuid[]))"
-                                           " ORDER BY c.occurred_time, c.id LIMIT $2::int";
+        "SELECT " CHECK_IN_JSON("CASE WHEN c.participant_id = ANY($1::uuid[]) THEN c.notes ELSE '' "
+                                "END") " FROM " FB_SCHEMA ".check_ins c"
+                                       " WHERE c.tenant_id = " TDM_SQL_TENANT
+                                       " AND (c.participant_id = ANY($1::uuid[])"
+                                       " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
+                                       "ANY($1::uuid[]))"
+                                       " ORDER BY c.occurred_time, c.id LIMIT $2::int";
     tdm_store_op_query(&op->base, sql, 2, op->params, export_check_ins_done);
 }
 

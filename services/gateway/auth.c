@@ -3,20 +3,24 @@
  * limit, scope and tenancy rules (API.md "Credentials"), and the batched
  * last_used_time writes.
  *
- * Keys are looked up by the SHA-256 of the presented secret on every request (one
- * indexed primary-key-sized lookup), not cached: revocation then takes effect on the
- * next request on every replica without any invalidation protocol. The stored hash is
+ * Keys are looked up by the SHA-256 of the presented secret (one indexed lookup) the
+ * first time this replica sees them, and verified from memory after that
+ * (auth_cache.h): a change to a key reaches every replica by LISTEN/NOTIFY
+ * (listen.h), so a revoked key stops working within 1 s everywhere. The stored hash is
  * compared again in constant time, so the database index is never the only judge.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_cache.h"
 #include "auth_guard.h"
 #include "gateway.h"
 #include "keys.h"
+#include "listen.h"
 #include "store.h"
 #include "tandem/log.h"
+#include "tandem/participant_token.h"
 
 typedef struct auth_op {
     gw_state *gw;
@@ -28,6 +32,9 @@ typedef struct auth_op {
     gw_auth_cb cb;
     void *arg;
     uint8_t hash[GW_KEY_HASH_BYTES];
+    uint64_t cache_epoch; /* the key cache's epoch when the lookup started */
+    gw_cached_key key;    /* the verified key; p's strings point into it */
+    gw_rl_waiter rate;    /* waiting for the key's rate limit */
     gw_principal p;
     const char *address; /* the client's, for the failed-authentication limit */
 } auth_op;
@@ -47,6 +54,11 @@ static void fail(auth_op *op, tdm_status *st, uint32_t retry_after_s)
     op->cb(op->arg, st, NULL, retry_after_s);
 }
 
+static uint64_t loop_now(const gw_state *gw)
+{
+    return uv_now(tdm_runtime_loop(gw->rt));
+}
+
 static tdm_status *unauthenticated(void)
 {
     return tdm_status_new(TDM_UNAUTHENTICATED, "missing, invalid or revoked API key");
@@ -55,7 +67,7 @@ static tdm_status *unauthenticated(void)
 /* Missing, malformed, unknown or revoked: counted against the client's address. */
 static void fail_unauthenticated(auth_op *op)
 {
-    gw_auth_guard_failed(op->gw->guard, op->address, uv_now(tdm_runtime_loop(op->gw->rt)));
+    gw_auth_guard_failed(op->gw->guard, op->address, loop_now(op->gw));
     fail(op, unauthenticated(), 0);
 }
 
@@ -66,8 +78,8 @@ static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size
         fail(op, st, 0);
         return;
     }
-    if (op->p.kind == 2) {
-        /* A tenant key naming a tenant by slug: only its own. */
+    if (op->p.kind != TDM_PRINCIPAL_PLATFORM) {
+        /* A tenant key (or participant token) naming a tenant by slug: only its own. */
         if (n == 0 || op->p.key_tenant_id == NULL || strcmp(rows[0].id, op->p.key_tenant_id) != 0) {
             fail(op,
                  tdm_status_new(TDM_PERMISSION_DENIED,
@@ -87,7 +99,7 @@ static void resolve_tenant(auth_op *op)
 {
     const char *ref = op->tenant_ref;
     bool named = ref != NULL && ref[0] != '\0';
-    if (op->p.kind == 2) {
+    if (op->p.kind != TDM_PRINCIPAL_PLATFORM) {
         if (!named || (op->p.key_tenant_id != NULL && strcmp(ref, op->p.key_tenant_id) == 0)) {
             op->p.tenant_id = op->p.key_tenant_id;
             op->cb(op->arg, NULL, &op->p, 0);
@@ -113,40 +125,85 @@ static void resolve_tenant(auth_op *op)
         return;
     }
     gw_store_ctx c = store_ctx(op);
-    if (gw_store_tenant_resolve(&c, ref, tenant_resolved, op) != 0)
-        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the tenant directory is unavailable"), 0);
+    int rc = gw_store_tenant_resolve(&c, ref, tenant_resolved, op);
+    if (rc != 0)
+        fail(op, tdm_pg_not_started(rc, "look the tenant up"), 0);
 }
 
-static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s);
+
+/* The key's rate limit (a participant token's calls count against the key that
+ * minted it); then rate_decided. */
+static void take_rate(auth_op *op, const char *key_id, uint32_t rate_rps, uint32_t rate_burst)
+{
+    gw_state *gw = op->gw;
+    uint32_t rps = rate_rps != 0 ? rate_rps : gw->default_rps;
+    uint32_t burst = rate_burst != 0 ? rate_burst : gw->default_burst;
+    gw_auth_touch(gw, key_id);
+    op->rate.cb = rate_decided;
+    op->rate.arg = op;
+    gw_rate_limit(gw, key_id, rps, burst, &op->rate);
+}
+
+/* A participant token checked (participant_auth.c): it acts as its person, only in
+ * the calls of API.md's list, only in its own tenant. */
+static void person_verified(void *arg, tdm_status *st, const gw_person *person, const gw_key_row *k)
 {
     auth_op *op = arg;
     if (st != NULL) {
         fail(op, st, 0);
         return;
     }
-    if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0) {
+    if (person == NULL) {
         fail_unauthenticated(op);
         return;
     }
-    gw_auth_guard_verified(op->gw->guard, op->hash, uv_now(tdm_runtime_loop(op->gw->rt)));
-    gw_key_row *k = &rows[0];
+    gw_auth_guard_verified(op->gw->guard, op->hash, loop_now(op->gw));
     op->p.key_id = k->id;
-    op->p.key_tenant_id = k->tenant_id;
+    op->p.key_tenant_id = person->tenant_id;
+    op->p.kind = TDM_PRINCIPAL_PARTICIPANT;
+    op->p.participant_id = person->participant_id;
+    op->p.participant_programme_id = person->programme_id;
+    op->p.scopes = GW_PERSON_SCOPES;
+    take_rate(op, k->id, k->rate_rps, k->rate_burst);
+}
+
+/* The caller's key is op->key, verified (from the database or the cache): apply its
+ * rate limit, then (rate_decided) the route's scope and tenancy rules. */
+static void key_verified(auth_op *op)
+{
+    gw_cached_key *k = &op->key;
+    gw_auth_guard_verified(op->gw->guard, op->hash, loop_now(op->gw));
+    op->p.key_id = k->id;
+    op->p.key_tenant_id = k->tenant_id[0] != '\0' ? k->tenant_id : NULL;
     op->p.kind = k->kind;
     op->p.scopes = (k->scopes & TDM_SCOPE_ADMIN) != 0 ? GW_SCOPE_ALL : k->scopes;
+    take_rate(op, k->id, k->rate_rps, k->rate_burst);
+}
 
+/* The rate limit has answered: the route's scope and tenancy rules. */
+static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
+{
+    auth_op *op = arg;
     gw_state *gw = op->gw;
-    uint32_t rps = k->rate_rps != 0 ? k->rate_rps : gw->default_rps;
-    uint32_t burst = k->rate_burst != 0 ? k->rate_burst : gw->default_burst;
-    uint32_t retry = 0;
-    gw_auth_touch(gw, k->id);
-    if (!gw_ratelimiter_take(gw->limiter, k->id, rps, burst, uv_now(tdm_runtime_loop(gw->rt)),
-                             &retry)) {
+    if (!allowed) {
         tdm_metric_inc(gw->m_ratelimited, NULL);
         fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "rate limit of this API key exceeded"),
-             retry);
+             retry_after_s);
         return;
     }
+    if (op->p.kind == TDM_PRINCIPAL_PARTICIPANT) {
+        if (!op->ra.person || !op->ra.tenant_scoped ||
+            !gw_scope_allows(op->p.scopes, op->ra.scope)) {
+            fail(op,
+                 tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call"),
+                 0);
+            return;
+        }
+        resolve_tenant(op);
+        return;
+    }
+    gw_cached_key *k = &op->key;
     if (op->ra.platform_only && k->kind != 1) {
         fail(op, tdm_status_new(TDM_PERMISSION_DENIED, "this method needs a platform API key"), 0);
         return;
@@ -164,6 +221,32 @@ static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
         return;
     }
     resolve_tenant(op);
+}
+
+static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0 ||
+        strlen(rows[0].id) >= sizeof(op->key.id) ||
+        (rows[0].tenant_id != NULL && strlen(rows[0].tenant_id) >= sizeof(op->key.tenant_id))) {
+        fail_unauthenticated(op);
+        return;
+    }
+    gw_key_row *r = &rows[0];
+    gw_cached_key *k = &op->key;
+    strcpy(k->id, r->id);
+    strcpy(k->tenant_id, r->tenant_id != NULL ? r->tenant_id : "");
+    k->kind = r->kind;
+    k->scopes = r->scopes;
+    k->rate_rps = r->rate_rps;
+    k->rate_burst = r->rate_burst;
+    /* Kept unless a key changed (or the LISTEN was lost) while this lookup ran. */
+    gw_auth_cache_put(op->gw->key_cache, op->hash, k, op->cache_epoch, loop_now(op->gw));
+    key_verified(op);
 }
 
 void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
@@ -197,7 +280,7 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
     /* An address past its failed-authentication limit is answered without a lookup,
      * unless its key is one this replica verified lately (a good client behind the
      * same NAT as a bad one); that key is still looked up and checked as usual. */
-    uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
+    uint64_t now = loop_now(gw);
     uint32_t blocked = gw_auth_guard_blocked(gw->guard, address, now);
     if (blocked > 0 &&
         !(well_formed && gw_auth_guard_recently_verified(gw->guard, op->hash, now))) {
@@ -212,10 +295,21 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
         fail_unauthenticated(op);
         return;
     }
+    if (gw_auth_cache_get(gw->key_cache, op->hash, now, gw_listen_fresh_until(), &op->key)) {
+        tdm_metric_inc(gw->m_key_cache_hits, NULL);
+        key_verified(op);
+        return;
+    }
     tdm_metric_inc(gw->m_key_lookups, NULL);
+    if (strncmp(token, TDM_PARTICIPANT_TOKEN_PREFIX, strlen(TDM_PARTICIPANT_TOKEN_PREFIX)) == 0) {
+        gw_person_verify(gw, arena, request_id, deadline_ms, token, len, person_verified, op);
+        return;
+    }
     gw_store_ctx c = store_ctx(op);
-    if (gw_store_key_by_hash(&c, op->hash, key_found, op) != 0)
-        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the key directory is unavailable"), 0);
+    op->cache_epoch = gw_auth_cache_epoch(gw->key_cache);
+    int rc = gw_store_key_by_hash(&c, op->hash, key_found, op);
+    if (rc != 0)
+        fail(op, tdm_pg_not_started(rc, "look the key up"), 0);
 }
 
 /* ---- last_used_time, batched ----------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config.h"
 #include "principal.h"
 #include "ratelimit.h"
 #include "tandem/metrics.h"
@@ -29,8 +30,11 @@
 
 typedef struct gw_state {
     tdm_runtime *rt;
+    const gw_config *cfg; /* the gateway's own settings */
     gw_ratelimiter *limiter;
     uint32_t default_rps, default_burst;
+    /* TANDEM_RATE_LIMIT_MODE: shared (true, default) or replica (ratelimit.h). */
+    bool rate_limit_shared;
     /* Keys used since the last flush (ids, deduplicated). */
     char (*touched)[37];
     size_t n_touched;
@@ -42,6 +46,10 @@ typedef struct gw_state {
      * requests refused by that limit without one. */
     struct gw_auth_guard *guard;
     tdm_metric *m_key_lookups, *m_auth_blocked;
+    /* Keys verified from memory (auth_cache.h; NULL: TANDEM_KEY_CACHE_SIZE=0), kept
+     * current by the LISTEN connection (listen.h); requests it answered. */
+    struct gw_auth_cache *key_cache;
+    tdm_metric *m_key_cache_hits;
     /* Peer health (enrolment, matching, feedback), probed every second. peer_ok: the
      * last probe answered SERVING (readiness). unresponsive: the last probes all timed
      * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers.
@@ -62,6 +70,7 @@ typedef struct gw_route_auth {
     uint32_t scope;     /* TDM_SCOPE_* bits required (0: any valid key) */
     bool tenant_scoped; /* acts for a tenant: the key's, or X-Tandem-Tenant's for platform keys */
     bool platform_only; /* tenant keys are refused (PERMISSION_DENIED) */
+    bool person;        /* a participant token may call it (gw_person_may_call) */
 } gw_route_auth;
 
 /* st NULL: p is the caller. Otherwise p is NULL and, for RESOURCE_EXHAUSTED,
@@ -71,8 +80,9 @@ typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
 
 /* Authenticate `authorization` (the header/metadata value, may be NULL), apply the
  * key's rate limit, the route's scope and tenancy rules, resolving `tenant_ref`
- * (X-Tandem-Tenant, may be NULL). Keys are looked up on every request, so a revoked
- * key is refused from the next request on. Always calls cb exactly once, possibly
+ * (X-Tandem-Tenant, may be NULL). A key is looked up once, then verified from the key
+ * cache while that is kept current (auth_cache.h), so a revoked key is refused within
+ * 1 s on every replica. Always calls cb exactly once, possibly
  * before returning. The client is at `address` (its IP address as text; NULL: not
  * known): its failed authentications are counted and, past the limit, it is refused
  * RESOURCE_EXHAUSTED (retry_after_s set) without the key being looked up. */
@@ -81,11 +91,43 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
                           const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb,
                           void *arg);
 
+/* Apply key_id's rate limit (auth_ratelimit.c, in the mode gw->rate_limit_shared
+ * says): calls w->cb(w->arg, allowed, retry_after_s) exactly once, possibly before
+ * returning; w lives until then. */
+void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,
+                   gw_rl_waiter *w);
+
 /* Remember that a key was used; written in the next batch. */
 void gw_auth_touch(gw_state *gw, const char *key_id);
 /* Start/stop the batch timer. stop flushes nothing further. */
 void gw_auth_start(gw_state *gw);
 void gw_auth_stop(gw_state *gw);
+
+/* ---- participant tokens (participant_auth.c) ------------------------------------- */
+
+/* Enrolment's answer is awaited at most this long when the call has no deadline. */
+#define GW_PERSON_VERIFY_MS 5000u
+
+/* Whether a participant token may make this call (API.md "Acting as a person"). */
+bool gw_person_may_call(const char *service_full_name, const char *method);
+
+/* A live participant token: whom it acts as. Strings live in the request's arena. */
+typedef struct gw_person {
+    const char *tenant_id;
+    const char *participant_id;
+    const char *programme_id;
+} gw_person;
+
+struct gw_key_row;
+/* st set: the check could not be made. Otherwise person and key are both NULL when
+ * the token is malformed, unknown, expired, of a withdrawn or erased participant, or
+ * minted by a revoked key; else the person and the key that minted it. */
+typedef void (*gw_person_cb)(void *arg, tdm_status *st, const gw_person *person,
+                             const struct gw_key_row *key);
+
+/* Check a presented participant token (token[0..len)). Always calls cb once. */
+void gw_person_verify(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
+                      const char *token, size_t len, gw_person_cb cb, void *arg);
 
 /* ---- TenantService (tenants.c) -------------------------------------------------- */
 
@@ -171,6 +213,11 @@ tdm_status *gw_rest_install(gw_state *gw);
  * binding), so both doors apply the same rule; NULL when the method has no binding. */
 const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path);
 void gw_rest_uninstall(void);
+
+/* Count, time and log one answered HTTP request (tandem_http_requests_total{route,
+ * method,status}); route_label: the route's template, or NULL ("unmatched"). */
+void gw_http_observe(tdm_http_request *req, const char *route_label, int status,
+                     uint64_t start_ms, const gw_principal *p);
 
 /* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */
 int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms);

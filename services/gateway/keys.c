@@ -23,6 +23,7 @@ static const struct {
     {"matching:write", TDM_SCOPE_MATCHING_WRITE},
     {"feedback:read", TDM_SCOPE_FEEDBACK_READ},
     {"feedback:write", TDM_SCOPE_FEEDBACK_WRITE},
+    {"scim", TDM_SCOPE_SCIM},
 };
 
 int gw_key_generate(char *out, size_t out_size)
@@ -66,6 +67,15 @@ void gw_key_hash_hex(const uint8_t hash[GW_KEY_HASH_BYTES], char *out)
         out[2 * i + 1] = HEX[hash[i] & 0xF];
     }
     out[GW_KEY_HASH_HEX_LEN] = '\0';
+}
+
+bool gw_key_hash_from_hex(const char *hex, uint8_t out[GW_KEY_HASH_BYTES])
+{
+    size_t n = 0;
+    /* OpenSSL's parser; '\0': no separator between the pairs of digits. */
+    return hex != NULL && strlen(hex) == GW_KEY_HASH_HEX_LEN &&
+           OPENSSL_hexstr2buf_ex(out, GW_KEY_HASH_BYTES, &n, hex, '\0') == 1 &&
+           n == GW_KEY_HASH_BYTES;
 }
 
 bool gw_key_hash_equal(const uint8_t *a, const uint8_t *b)

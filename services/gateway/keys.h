@@ -24,7 +24,11 @@
 #define GW_KEY_DISPLAY_PREFIX 8   /* characters of the secret shown in listings */
 #define GW_KEY_HASH_BYTES     32
 #define GW_KEY_HASH_HEX_LEN   64
-#define GW_SCOPE_ALL          0x7Fu
+#define GW_SCOPE_ALL          0xFFu
+/* What a participant token holds: the read and write scopes of the calls it may
+ * make (never admin, never enrolment:write); which calls, and for whom, is narrower
+ * still (gw_person_may_call, and each service). */
+#define GW_PERSON_SCOPES 0x7Au
 
 /* Fill out (at least GW_KEY_SECRET_LEN + 1 bytes) with a fresh secret.
  * Returns 0, or -1 when the OS random generator failed (never a weak secret). */
@@ -35,6 +39,14 @@ int gw_key_hash(const char *secret, size_t len, uint8_t out[GW_KEY_HASH_BYTES]);
 
 /* Lower-case hex of a hash; out has GW_KEY_HASH_HEX_LEN + 1 bytes. */
 void gw_key_hash_hex(const uint8_t hash[GW_KEY_HASH_BYTES], char *out);
+
+/* The hash that GW_KEY_HASH_HEX_LEN hex digits (either case) spell; false when the
+ * text is anything else. */
+bool gw_key_hash_from_hex(const char *hex, uint8_t out[GW_KEY_HASH_BYTES]);
+
+/* The channel on which every change to a key is notified, with its hash in hex
+ * (migration 019; listen.h). */
+#define GW_KEYS_CHANNEL "tandem_api_keys"
 
 /* Constant-time equality of two hashes. */
 bool gw_key_hash_equal(const uint8_t *a, const uint8_t *b);

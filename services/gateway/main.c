@@ -4,14 +4,18 @@
  * authentication into the runtime.
  * Ready when the database is reachable and every service it forwards to answers.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_cache.h"
 #include "auth_guard.h"
+#include "delivery.h"
 #include "gateway.h"
 #include "gateway_migrations.h"
+#include "keys.h"
+#include "listen.h"
 #include "tandem/log.h"
+#include "tandem/outbox.h"
 #include "tandem/runtime.h"
 #include "webhook.h"
 
@@ -19,37 +23,18 @@
  * batch and of peer probes may still run while the runtime closes the pool and the
  * peers, after the shutdown hook. */
 static gw_state *STATE;
+static gw_config CONFIG;
 
-/* A gateway-only setting: a whole number in [min, max], or `fallback` when unset. */
-static tdm_status *env_uint(const char *name, uint32_t fallback, uint32_t min, uint32_t max,
-                            uint32_t *out)
+static tdm_status *load_config(void)
 {
-    const char *v = getenv(name);
-    *out = fallback;
-    if (v == NULL || v[0] == '\0')
-        return NULL;
-    char *end = NULL;
-    errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max)
-        return tdm_status_new(TDM_INVALID_ARGUMENT, "%s must be a whole number from %u to %u", name,
-                              min, max);
-    *out = (uint32_t)n;
-    return NULL;
+    return gw_config_load(&CONFIG, NULL);
 }
 
 /* Failed authentications per client address (auth_guard.h). */
 static tdm_status *guard_init(gw_state *gw)
 {
-    uint32_t failures, window_ms;
-    tdm_status *st = env_uint("TANDEM_AUTH_FAILURES_PER_ADDRESS", GW_GUARD_FAILURES_DEFAULT, 1,
-                              1000000, &failures);
-    if (st == NULL)
-        st = env_uint("TANDEM_AUTH_FAILURE_WINDOW_MS", GW_GUARD_WINDOW_MS_DEFAULT, 100, 3600000,
-                      &window_ms);
-    if (st != NULL)
-        return st;
-    gw->guard = gw_auth_guard_new(failures, window_ms);
+    gw->guard = gw_auth_guard_new((uint32_t)gw->cfg->auth_failures_per_address,
+                                  (uint32_t)gw->cfg->auth_failure_window_ms);
     if (gw->guard == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     tdm_metrics *reg = tdm_metrics_global();
@@ -61,15 +46,95 @@ static tdm_status *guard_init(gw_state *gw)
     return NULL;
 }
 
+/* ---- the LISTEN connection's channels (listen.h) ---------------------------------- */
+
+static void outbox_notified(void *arg, const char *payload)
+{
+    (void)arg;
+    (void)payload;
+    gw_delivery_wake();
+}
+
+static void outbox_listening(void *arg)
+{
+    (void)arg;
+    gw_delivery_wake(); /* whatever was written while not listening */
+}
+
+/* A key changed: its secret hash in hex. Anything else empties the cache. */
+static void key_changed(void *arg, const char *payload)
+{
+    gw_state *gw = arg;
+    uint8_t hash[GW_KEY_HASH_BYTES];
+    if (gw_key_hash_from_hex(payload, hash))
+        gw_auth_cache_forget(gw->key_cache, hash);
+    else
+        gw_auth_cache_enable(gw->key_cache, true);
+}
+
+static void keys_listening(void *arg)
+{
+    gw_state *gw = arg;
+    gw_auth_cache_enable(gw->key_cache, true);
+}
+
+static void keys_not_listening(void *arg)
+{
+    gw_state *gw = arg;
+    gw_auth_cache_enable(gw->key_cache, false);
+}
+
+static void listen_start(gw_state *gw)
+{
+    const gw_listen_handler handlers[] = {
+        {.channel = TDM_OUTBOX_CHANNEL, .notify = outbox_notified, .up = outbox_listening},
+        {.channel = GW_KEYS_CHANNEL,
+         .notify = key_changed,
+         .up = keys_listening,
+         .down = keys_not_listening,
+         .arg = gw},
+    };
+    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url,
+                    handlers, sizeof(handlers) / sizeof(handlers[0]));
+}
+
+/* TANDEM_RATE_LIMIT_MODE: shared (default; every replica spends one bucket per key in
+ * PostgreSQL) or replica (each gateway its own, for a single gateway). */
+static tdm_status *rate_limit_mode(gw_state *gw)
+{
+    const char *v = getenv("TANDEM_RATE_LIMIT_MODE");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "shared") == 0)
+        gw->rate_limit_shared = true;
+    else if (strcmp(v, "replica") == 0)
+        gw->rate_limit_shared = false;
+    else
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_RATE_LIMIT_MODE must be \"shared\" or \"replica\"");
+    return NULL;
+}
+
+/* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */
+static tdm_status *key_cache_init(gw_state *gw)
+{
+    uint32_t size = (uint32_t)gw->cfg->key_cache_size;
+    gw->key_cache = gw_auth_cache_new(size, GW_AUTH_CACHE_MAX_AGE_MS);
+    if (size > 0 && gw->key_cache == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    gw->m_key_cache_hits = tdm_metric_counter(
+        tdm_metrics_global(), "tandem_gateway_key_cache_hits_total",
+        "API keys verified from the gateway's memory without a database lookup", NULL);
+    return NULL;
+}
+
 static tdm_status *gateway_init(tdm_runtime *rt)
 {
     gw_state *gw = calloc(1, sizeof(*gw));
     if (gw == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    const tdm_config *cfg = tdm_runtime_config(rt);
     gw->rt = rt;
-    gw->default_rps = (uint32_t)cfg->rate_limit_rps;
-    gw->default_burst = (uint32_t)cfg->rate_limit_burst;
+    gw->cfg = &CONFIG;
+    gw->default_rps = (uint32_t)CONFIG.rate_limit_rps;
+    gw->default_burst = (uint32_t)CONFIG.rate_limit_burst;
     gw->limiter = gw_ratelimiter_new();
     gw->touched = calloc(GW_TOUCH_MAX_PENDING, sizeof(*gw->touched));
     if (gw->limiter == NULL || gw->touched == NULL) {
@@ -91,6 +156,10 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     tdm_runtime_set_user(rt, gw);
     tdm_status *st = guard_init(gw);
     if (st == NULL)
+        st = key_cache_init(gw);
+    if (st == NULL)
+        st = rate_limit_mode(gw);
+    if (st == NULL)
         st = gw_tenant_register(gw);
     if (st == NULL)
         st = gw_webhook_register(gw);
@@ -104,7 +173,14 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    return gw_delivery_start(gw);
+    gw_delivery_limits limits = {
+        .max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
+        .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
+        .disable_after_hours = (uint32_t)CONFIG.webhook_disable_after_hours};
+    st = gw_delivery_start(gw, &limits);
+    if (st == NULL)
+        listen_start(gw);
+    return st;
 }
 
 static void gateway_shutdown(tdm_runtime *rt)
@@ -114,6 +190,7 @@ static void gateway_shutdown(tdm_runtime *rt)
         return;
     gw_auth_stop(gw);
     gw_probe_stop(gw);
+    gw_listen_stop();
     gw_delivery_stop();
     gw_webhook_reseal_stop();
     gw_rest_uninstall();
@@ -152,9 +229,12 @@ int main(void)
         .schema = "gateway",
         .migrations = gateway_migrations,
         .n_migrations = GATEWAY_MIGRATIONS_COUNT,
+        .load_config = load_config,
         .init = gateway_init,
         .shutdown = gateway_shutdown,
         .ready_check = gateway_ready,
     };
-    return tdm_runtime_main(&spec);
+    int rc = tdm_runtime_main(&spec);
+    gw_config_free(&CONFIG);
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tandem/idempotency.h"
 #include "tandem/log.h"
 #include "webhook.h" /* gw_hex_encode */
 
@@ -23,7 +24,7 @@
     "coalesce(floor(extract(epoch FROM revoke_time) * 1000000)::bigint, 0), "                      \
     "encode(secret_hash, 'hex')"
 
-typedef enum op_kind { OP_TENANTS, OP_KEYS, OP_DONE, OP_IDEM } op_kind;
+typedef enum op_kind { OP_TENANTS, OP_KEYS, OP_DONE } op_kind;
 
 typedef struct store_op {
     tdm_arena *arena;
@@ -32,73 +33,9 @@ typedef struct store_op {
         gw_store_tenants_cb tenants;
         gw_store_keys_cb keys;
         gw_store_done_cb done;
-        gw_store_idem_cb idem;
     } cb;
     void *arg;
 } store_op;
-
-/* ---- Idempotency-Key of the gateway's own methods ------------------------------------------ */
-
-#define IDEM_KEY_MAX 200
-
-typedef struct idem_check {
-    const ProtobufCMessageDescriptor *desc;
-    const uint8_t *request_hash;
-    tdm_arena *arena;
-    gw_idem_cb cb;
-    void *arg;
-} idem_check;
-
-static void idem_checked(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
-                         const uint8_t *response, size_t len)
-{
-    idem_check *ic = arg;
-    if (st != NULL || !found) {
-        ic->cb(ic->arg, st, NULL);
-        return;
-    }
-    if (!gw_key_hash_equal(request_hash, ic->request_hash)) {
-        ic->cb(ic->arg,
-               tdm_status_new(TDM_ABORTED,
-                              "Idempotency-Key was already used with a different request"),
-               NULL);
-        return;
-    }
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(ic->desc, tdm_arena_protobuf_allocator(ic->arena), len, response);
-    ic->cb(ic->arg, m == NULL ? tdm_status_new(TDM_INTERNAL, "internal error") : NULL, m);
-}
-
-void gw_idem_check(const gw_store_ctx *c, const char *principal_id, const char *method,
-                   const char *key, const ProtobufCMessage *request,
-                   const ProtobufCMessageDescriptor *desc, uint8_t request_hash[GW_KEY_HASH_BYTES],
-                   gw_idem_cb cb, void *arg)
-{
-    if (key == NULL) {
-        cb(arg, NULL, NULL);
-        return;
-    }
-    if (strlen(key) > IDEM_KEY_MAX) {
-        tdm_status *st =
-            tdm_status_new(TDM_INVALID_ARGUMENT, "Idempotency-Key: must be at most 200 characters");
-        cb(arg, tdm_status_add_violation(st, "Idempotency-Key", "must be at most 200 characters"),
-           NULL);
-        return;
-    }
-    size_t len = protobuf_c_message_get_packed_size(request);
-    uint8_t *buf = tdm_arena_alloc(c->arena, len + 1);
-    idem_check *ic = tdm_arena_alloc(c->arena, sizeof(*ic));
-    if (buf == NULL || ic == NULL) {
-        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    protobuf_c_message_pack(request, buf);
-    gw_key_hash((const char *)buf, len, request_hash);
-    *ic = (idem_check){
-        .desc = desc, .request_hash = request_hash, .arena = c->arena, .cb = cb, .arg = arg};
-    if (gw_store_idem_get(c, principal_id, method, key, idem_checked, ic) != 0)
-        cb(arg, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
-}
 
 bool gw_is_uuid(const char *s)
 {
@@ -140,6 +77,208 @@ static long hex_decode(const char *hex, uint8_t *out, size_t cap)
         out[i] = (uint8_t)(hi << 4 | lo);
     }
     return (long)(n / 2);
+}
+
+/* ---- Idempotency-Key of the gateway's own methods ------------------------------------------ */
+
+#define IDEM_KEY_MAX 200
+
+#define IDEM_WHERE "WHERE principal_id = $1::uuid AND method = $2 AND key = $3"
+
+static void keyed_answer(gw_keyed *k, tdm_status *st, ProtobufCMessage *replay)
+{
+    k->cb(k->arg, st, st == NULL ? replay : NULL);
+}
+
+/* The first error of the key's transaction wins over the end's own status. */
+static tdm_status *first_error(gw_keyed *k, tdm_status *st)
+{
+    tdm_status *err = k->err;
+    k->err = NULL;
+    if (err == NULL)
+        return st;
+    tdm_status_free(st);
+    return err;
+}
+
+static void keyed_replay_ended(void *arg, tdm_status *st)
+{
+    gw_keyed *k = arg;
+    keyed_answer(k, first_error(k, st), k->replay);
+}
+
+/* The key is not ours: end the transaction (nothing was written), then answer err or
+ * k->replay. */
+static void keyed_release(gw_keyed *k, tdm_status *err)
+{
+    tdm_pg_tx *tx = k->sc->tx;
+    k->sc->tx = NULL;
+    k->err = err;
+    if (tdm_pg_tx_end(tx, false, keyed_replay_ended, k) != 0)
+        keyed_replay_ended(k, NULL);
+}
+
+static void keyed_existing(void *arg, tdm_status *st, PGresult *res)
+{
+    gw_keyed *k = arg;
+    if (st != NULL) {
+        keyed_release(k, st);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        keyed_release(k, tdm_status_new(TDM_ABORTED, "a request with this Idempotency-Key was "
+                                                     "in progress; retry"));
+        return;
+    }
+    uint8_t hash[GW_KEY_HASH_BYTES];
+    if (hex_decode(PQgetvalue(res, 0, 0), hash, sizeof(hash)) != GW_KEY_HASH_BYTES ||
+        !gw_key_hash_equal(hash, k->request_hash)) {
+        keyed_release(k, tdm_idem_conflict_status());
+        return;
+    }
+    const char *hex = PQgetvalue(res, 0, 1);
+    size_t cap = strlen(hex) / 2 + 1;
+    uint8_t *bytes = tdm_arena_alloc(k->sc->arena, cap);
+    long n = bytes != NULL ? hex_decode(hex, bytes, cap) : -1;
+    if (n > 0)
+        k->replay = protobuf_c_message_unpack(k->desc, tdm_arena_protobuf_allocator(k->sc->arena),
+                                              (size_t)n, bytes);
+    keyed_release(k, k->replay == NULL ? tdm_status_new(TDM_INTERNAL, "could not read the stored "
+                                                                      "response")
+                                       : NULL);
+}
+
+static void keyed_claimed(void *arg, tdm_status *st, PGresult *res)
+{
+    gw_keyed *k = arg;
+    if (st != NULL) {
+        keyed_release(k, st);
+        return;
+    }
+    if (PQntuples(res) == 1) {
+        k->held = true;
+        keyed_answer(k, NULL, NULL); /* ours: do the work in k->sc->tx */
+        return;
+    }
+    /* Another request holds or held the key: its transaction has ended (the claim
+     * waited for it on the primary key), and this new statement sees what it stored. */
+    const char *v[] = {k->principal_id, k->method, k->key};
+    if (tdm_pg_tx_query_prepared(k->sc->tx,
+                                 "SELECT encode(request_hash, 'hex'), encode(response, 'hex') "
+                                 "FROM gateway.idempotency " IDEM_WHERE,
+                                 3, v, keyed_existing, k) != 0)
+        keyed_release(k, tdm_status_new(TDM_INTERNAL, "could not read the idempotency key"));
+}
+
+static void keyed_begun(void *arg, tdm_status *st, tdm_pg_tx *tx)
+{
+    gw_keyed *k = arg;
+    if (st != NULL) {
+        keyed_answer(k, st, NULL);
+        return;
+    }
+    k->sc->tx = tx;
+    char hex[GW_KEY_HASH_HEX_LEN + 1];
+    gw_key_hash_hex(k->request_hash, hex);
+    const char *v[] = {k->principal_id, k->method, k->key, hex};
+    /* The claim: a row comes back iff the key is ours. A live row of another
+     * transaction makes this wait until that one ends; an expired row is taken over.
+     * The response is written by gw_keyed_end in this same transaction, so no other
+     * transaction ever sees the empty one. */
+    if (tdm_pg_tx_query_prepared(
+            tx,
+            "INSERT INTO gateway.idempotency AS i (principal_id, method, key, request_hash, "
+            "response) VALUES ($1::uuid, $2, $3, decode($4, 'hex'), '') "
+            "ON CONFLICT (principal_id, method, key) DO UPDATE SET "
+            "request_hash = EXCLUDED.request_hash, response = EXCLUDED.response, "
+            "create_time = now() WHERE i.create_time <= now() - interval '24 hours' "
+            "RETURNING 1",
+            4, v, keyed_claimed, k) != 0)
+        keyed_release(k, tdm_status_new(TDM_INTERNAL, "could not claim the idempotency key"));
+}
+
+void gw_keyed_begin(gw_keyed *k, gw_store_ctx *c, const char *tenant_id,
+                    const ProtobufCMessage *request, gw_keyed_cb cb, void *arg)
+{
+    k->sc = c;
+    k->cb = cb;
+    k->arg = arg;
+    if (k->key == NULL) {
+        cb(arg, NULL, NULL);
+        return;
+    }
+    if (strlen(k->key) > IDEM_KEY_MAX) {
+        tdm_status *st =
+            tdm_status_new(TDM_INVALID_ARGUMENT, "Idempotency-Key: must be at most 200 characters");
+        cb(arg, tdm_status_add_violation(st, "Idempotency-Key", "must be at most 200 characters"),
+           NULL);
+        return;
+    }
+    size_t len = protobuf_c_message_get_packed_size(request);
+    uint8_t *buf = tdm_arena_alloc(c->arena, len + 1);
+    if (buf == NULL) {
+        cb(arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
+        return;
+    }
+    protobuf_c_message_pack(request, buf);
+    gw_key_hash((const char *)buf, len, k->request_hash);
+    tdm_pg_tx_options opts = {.tenant_id = tenant_id,
+                              .deadline_ms = c->deadline_ms,
+                              .request_id = c->request_id};
+    if (tdm_pg_tx_begin(c->pool, &opts, keyed_begun, k) != 0)
+        cb(arg, tdm_status_new(TDM_INTERNAL, "could not begin a transaction"), NULL);
+}
+
+static void keyed_ended(void *arg, tdm_status *st)
+{
+    gw_keyed *k = arg;
+    st = first_error(k, st);
+    k->done(k->done_arg, st, st == NULL ? k->response : NULL);
+}
+
+static void keyed_stored(void *arg, tdm_status *st, PGresult *res)
+{
+    gw_keyed *k = arg;
+    (void)res;
+    k->err = st;
+    tdm_pg_tx *tx = k->sc->tx;
+    k->sc->tx = NULL;
+    if (tdm_pg_tx_end(tx, st == NULL, keyed_ended, k) != 0)
+        keyed_ended(k, tdm_status_new(TDM_INTERNAL, "could not end the transaction"));
+}
+
+void gw_keyed_end(gw_keyed *k, tdm_status *st, ProtobufCMessage *response, gw_keyed_cb cb,
+                  void *arg)
+{
+    if (!k->held) {
+        cb(arg, st, st == NULL ? response : NULL);
+        return;
+    }
+    k->held = false;
+    k->response = response;
+    k->done = cb;
+    k->done_arg = arg;
+    char *resp_hex = NULL;
+    if (st == NULL) {
+        size_t len = protobuf_c_message_get_packed_size(response);
+        uint8_t *buf = tdm_arena_alloc(k->sc->arena, len + 1);
+        if (buf != NULL) {
+            protobuf_c_message_pack(response, buf);
+            resp_hex = gw_hex_encode(k->sc->arena, buf, len);
+        }
+        if (resp_hex == NULL)
+            st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (st != NULL) {
+        keyed_stored(k, st, NULL);
+        return;
+    }
+    const char *v[] = {k->principal_id, k->method, k->key, resp_hex};
+    if (tdm_pg_tx_query_prepared(k->sc->tx,
+                                 "UPDATE gateway.idempotency SET response = decode($4, 'hex') "
+                                 IDEM_WHERE,
+                                 4, v, keyed_stored, k) != 0)
+        keyed_stored(k, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"), NULL);
 }
 
 static const char *text_or_null(tdm_arena *a, const PGresult *res, int row, int col)
@@ -219,29 +358,6 @@ static void op_finish(store_op *op, tdm_status *st, PGresult *res)
     case OP_DONE:
         op->cb.done(op->arg, st);
         break;
-    case OP_IDEM: {
-        if (st != NULL || PQntuples(res) == 0) {
-            op->cb.idem(op->arg, st, false, NULL, NULL, 0);
-            break;
-        }
-        uint8_t *req_hash = tdm_arena_alloc(op->arena, GW_KEY_HASH_BYTES);
-        const char *resp_hex = PQgetvalue(res, 0, 1);
-        size_t cap = strlen(resp_hex) / 2 + 1;
-        uint8_t *resp = tdm_arena_alloc(op->arena, cap);
-        long rn = -1;
-        if (req_hash != NULL && resp != NULL &&
-            hex_decode(PQgetvalue(res, 0, 0), req_hash, GW_KEY_HASH_BYTES) == GW_KEY_HASH_BYTES)
-            rn = hex_decode(resp_hex, resp, cap);
-        if (rn < 0) {
-            op->cb.idem(op->arg,
-                        tdm_status_set_detail(tdm_status_new(TDM_INTERNAL, "internal error"),
-                                              "undecodable idempotency row"),
-                        false, NULL, NULL, 0);
-            break;
-        }
-        op->cb.idem(op->arg, NULL, true, req_hash, resp, (size_t)rn);
-        break;
-    }
     }
 }
 
@@ -260,7 +376,7 @@ static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void 
 {
     store_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
     if (op == NULL)
-        return -1;
+        return UV_ENOMEM;
     op->arena = c->arena;
     op->kind = kind;
     op->arg = arg;
@@ -274,9 +390,6 @@ static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void 
     case OP_DONE:
         op->cb.done = (gw_store_done_cb)cb;
         break;
-    case OP_IDEM:
-        op->cb.idem = (gw_store_idem_cb)cb;
-        break;
     }
     tdm_pg_tx_options opts = {
         .tenant_id = NULL,
@@ -285,6 +398,8 @@ static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void 
         .request_id = c->request_id,
         .implicit_tx = implicit,
     };
+    if (c->tx != NULL)
+        return tdm_pg_tx_query_prepared(c->tx, sql, n, values, op_result, op);
     return tdm_pg_exec_prepared(c->pool, &opts, sql, n, values, op_result, op);
 }
 
@@ -436,35 +551,4 @@ int gw_store_bootstrap_key(const gw_store_ctx *c, const gw_key_new *k, gw_store_
                "secret_hash, secret_prefix) VALUES (NULL, 1, $1, $2::int, decode($3, 'hex'), $4) "
                "ON CONFLICT (secret_hash) DO NOTHING",
                4, v);
-}
-
-int gw_store_idem_get(const gw_store_ctx *c, const char *principal_id, const char *method,
-                      const char *key, gw_store_idem_cb cb, void *arg)
-{
-    const char *v[] = {principal_id, method, key};
-    return run(c, OP_IDEM, (void (*)(void))cb, arg,
-               "SELECT encode(request_hash, 'hex'), encode(response, 'hex') "
-               "FROM gateway.idempotency WHERE principal_id = $1::uuid AND method = $2 "
-               "AND key = $3 AND create_time > now() - interval '24 hours'",
-               3, v);
-}
-
-int gw_store_idem_put(const gw_store_ctx *c, const char *principal_id, const char *method,
-                      const char *key, const uint8_t request_hash[GW_KEY_HASH_BYTES],
-                      const uint8_t *response, size_t len, gw_store_done_cb cb, void *arg)
-{
-    char *hash_hex = gw_hex_encode(c->arena, request_hash, GW_KEY_HASH_BYTES);
-    char *resp_hex = gw_hex_encode(c->arena, response, len);
-    if (hash_hex == NULL || resp_hex == NULL)
-        return -1;
-    const char *v[] = {principal_id, method, key, hash_hex, resp_hex};
-    /* An expired row for the same key is replaced; a live one is kept. */
-    return run(c, OP_DONE, (void (*)(void))cb, arg,
-               "INSERT INTO gateway.idempotency (principal_id, method, key, request_hash, "
-               "response) VALUES ($1::uuid, $2, $3, decode($4, 'hex'), decode($5, 'hex')) "
-               "ON CONFLICT (principal_id, method, key) DO UPDATE SET "
-               "request_hash = EXCLUDED.request_hash, response = EXCLUDED.response, "
-               "create_time = now() "
-               "WHERE gateway.idempotency.create_time <= now() - interval '24 hours'",
-               5, v);
 }

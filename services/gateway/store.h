@@ -46,13 +46,12 @@ typedef struct gw_store_ctx {
     tdm_arena *arena; /* rows are allocated here */
     const char *request_id;
     uint64_t deadline_ms; /* 0 = none */
+    tdm_pg_tx *tx;        /* set: every statement runs in this transaction (gw_keyed) */
 } gw_store_ctx;
 
 typedef void (*gw_store_tenants_cb)(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n);
 typedef void (*gw_store_keys_cb)(void *arg, tdm_status *st, gw_key_row *rows, size_t n);
 typedef void (*gw_store_done_cb)(void *arg, tdm_status *st);
-typedef void (*gw_store_idem_cb)(void *arg, tdm_status *st, bool found, const uint8_t *request_hash,
-                                 const uint8_t *response, size_t response_len);
 
 /* The key whose secret hashes to `hash` (revoked keys included: the caller decides). */
 int gw_store_key_by_hash(const gw_store_ctx *c, const uint8_t hash[GW_KEY_HASH_BYTES],
@@ -101,25 +100,50 @@ int gw_store_keys_touch(const gw_store_ctx *c, const char *const *ids, size_t n,
 int gw_store_bootstrap_key(const gw_store_ctx *c, const gw_key_new *k, gw_store_done_cb cb,
                            void *arg);
 
-/* A stored response for (principal, method, key) younger than 24 h. */
-int gw_store_idem_get(const gw_store_ctx *c, const char *principal_id, const char *method,
-                      const char *key, gw_store_idem_cb cb, void *arg);
-/* Store a response; a concurrent duplicate keeps the first. */
-int gw_store_idem_put(const gw_store_ctx *c, const char *principal_id, const char *method,
-                      const char *key, const uint8_t request_hash[GW_KEY_HASH_BYTES],
-                      const uint8_t *response, size_t len, gw_store_done_cb cb, void *arg);
+/* The Idempotency-Key of a method the gateway implements itself, claimed in the
+ * transaction of the work it protects, as the services do (tandem/idempotency.h):
+ *
+ *     gw_keyed_begin(&op->keyed, &op->sc, tenant, request, begun, op)
+ *       begun(op, NULL, NULL)   the key is ours (or there is none): do the work
+ *                               through op->sc, whose statements now run in the
+ *                               key's transaction, then
+ *       gw_keyed_end(&op->keyed, st, response, answer, op)
+ *                               st: roll back; else store the response and commit;
+ *                               answer(op, NULL, response) or (op, status, NULL)
+ *       begun(op, NULL, replay) the same request committed under this key before:
+ *                               answer replay (the transaction has ended)
+ *       begun(op, st, NULL)     a bad key (INVALID_ARGUMENT), a key used with another
+ *                               request (ABORTED), the database's error
+ *
+ * Concurrency: the claim is an INSERT on the key's primary key, so a second request
+ * with the same key - on this replica or another - waits until the first one's
+ * transaction ends, then replays what it stored, or claims the key if it rolled back.
+ * Keys are per calling API key and method, kept 24 h (an expired one is taken over). */
+/* (NULL, NULL): go on; (NULL, message): answer it; (status, NULL): fail. */
+typedef void (*gw_keyed_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
+typedef struct gw_keyed {
+    /* Set by the caller before gw_keyed_begin. */
+    const char *principal_id;               /* the calling API key's id */
+    const char *method;                     /* e.g. "CreateTenant" */
+    const char *key;                        /* the client's key; NULL: none */
+    const ProtobufCMessageDescriptor *desc; /* the response's type, to decode a replay */
 
-/* The Idempotency-Key front of a method the gateway implements itself. With no key,
- * cb(arg, NULL, NULL) at once: run the method. Otherwise the key's length is checked,
- * request_hash (the caller's, for gw_store_idem_put later) is filled from the packed
- * request, and cb gets a status (a bad key, the store's error, ABORTED for a key used
- * with another request), or the stored response as a `desc` message to answer again,
- * or (NULL, NULL): run the method and store its response. */
-typedef void (*gw_idem_cb)(void *arg, tdm_status *st, ProtobufCMessage *replay);
-void gw_idem_check(const gw_store_ctx *c, const char *principal_id, const char *method,
-                   const char *key, const ProtobufCMessage *request,
-                   const ProtobufCMessageDescriptor *desc, uint8_t request_hash[GW_KEY_HASH_BYTES],
-                   gw_idem_cb cb, void *arg);
+    /* Private to store.c. */
+    gw_store_ctx *sc;
+    bool held;
+    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    ProtobufCMessage *replay, *response;
+    tdm_status *err;
+    gw_keyed_cb cb, done;
+    void *arg, *done_arg;
+} gw_keyed;
+
+/* tenant_id: the transaction's tenant (row-level security of the work), or NULL. */
+void gw_keyed_begin(gw_keyed *k, gw_store_ctx *c, const char *tenant_id,
+                    const ProtobufCMessage *request, gw_keyed_cb cb, void *arg);
+/* Takes st. Without a held key (none was given): cb at once with st or response. */
+void gw_keyed_end(gw_keyed *k, tdm_status *st, ProtobufCMessage *response, gw_keyed_cb cb,
+                  void *arg);
 
 bool gw_is_uuid(const char *s);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth_cache.h"
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
@@ -37,9 +38,8 @@ typedef struct tenant_op {
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
-    const char *idem_key;
-    uint8_t request_hash[GW_KEY_HASH_BYTES];
-    ProtobufCMessage *response;
+    gw_keyed keyed; /* the Idempotency-Key of CreateTenant and CreateApiKey */
+    Tandem__V1__ApiKey *shown_key; /* a created key: its secret is shown in this answer */
     tdm_arena *arena;
     gw_store_ctx sc;
     gw_tenant_cb cb;
@@ -48,9 +48,19 @@ typedef struct tenant_op {
     int page_size;
 } tenant_op;
 
+static void answer(void *arg, tdm_status *st, ProtobufCMessage *response)
+{
+    tenant_op *op = arg;
+    if (st == NULL && op->shown_key != NULL)
+        op->shown_key->secret = op->secret;
+    op->cb(op->arg, st, response);
+}
+
+/* Every call ends here. A keyed one first stores its response under the key (without
+ * a secret: see the file comment) and commits the work with it, or rolls both back. */
 static void finish(tenant_op *op, tdm_status *st, ProtobufCMessage *response)
 {
-    op->cb(op->arg, st, st == NULL ? response : NULL);
+    gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
 static tdm_status *invalid(const char *field, const char *why)
@@ -114,10 +124,10 @@ static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
     k->kind =
         r->kind == 1 ? TANDEM__V1__API_KEY__KIND__PLATFORM : TANDEM__V1__API_KEY__KIND__TENANT;
     k->display_name = (char *)r->display_name;
-    k->scopes = tdm_arena_calloc(a, 8, sizeof(char *));
+    k->scopes = tdm_arena_calloc(a, 9, sizeof(char *));
     if (k->scopes == NULL)
         return NULL;
-    for (uint32_t bit = 1; bit <= TDM_SCOPE_FEEDBACK_WRITE; bit <<= 1) {
+    for (uint32_t bit = 1; bit <= TDM_SCOPE_LAST; bit <<= 1) {
         if ((r->scopes & bit) != 0)
             k->scopes[k->n_scopes++] = (char *)gw_scope_name(bit);
     }
@@ -137,38 +147,6 @@ static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
 }
 
 /* ---- idempotency ------------------------------------------------------------------------ */
-
-static void respond_after_idem_put(void *arg, tdm_status *st)
-{
-    tenant_op *op = arg;
-    if (st != NULL) {
-        /* The effect committed; failing to remember it only costs a later replay. */
-        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
-                       "error", st->message, "detail", st->detail, NULL);
-        tdm_status_free(st);
-    }
-    finish(op, NULL, op->response);
-}
-
-/* The effect is done: remember the response under the key, then answer. */
-static void complete(tenant_op *op, ProtobufCMessage *response)
-{
-    op->response = response;
-    if (op->idem_key == NULL) {
-        finish(op, NULL, response);
-        return;
-    }
-    size_t len = protobuf_c_message_get_packed_size(response);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL) {
-        finish(op, NULL, response);
-        return;
-    }
-    protobuf_c_message_pack(response, buf);
-    if (gw_store_idem_put(&op->sc, op->p->key_id, op->method, op->idem_key, op->request_hash, buf,
-                          len, respond_after_idem_put, op) != 0)
-        finish(op, NULL, response);
-}
 
 static void run_method(tenant_op *op);
 
@@ -205,7 +183,7 @@ static void tenant_rows_one(void *arg, tdm_status *st, gw_tenant_row *rows, size
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    complete(op, &t->base);
+    finish(op, NULL, &t->base);
 }
 
 static void tenant_rows_list(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
@@ -254,29 +232,9 @@ static void key_rows_one(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    if (op->secret[0] != '\0') {
-        /* Remember the response without the secret (see the file comment), then show it
-         * this once. */
-        op->response = &k->base;
-        if (op->idem_key == NULL) {
-            k->secret = op->secret;
-            finish(op, NULL, &k->base);
-            return;
-        }
-        size_t len = protobuf_c_message_get_packed_size(&k->base);
-        uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-        if (buf != NULL) {
-            protobuf_c_message_pack(&k->base, buf);
-            k->secret = op->secret;
-            if (gw_store_idem_put(&op->sc, op->p->key_id, op->method, op->idem_key,
-                                  op->request_hash, buf, len, respond_after_idem_put, op) == 0)
-                return;
-        }
-        k->secret = op->secret;
-        finish(op, NULL, &k->base);
-        return;
-    }
-    complete(op, &k->base);
+    if (op->secret[0] != '\0')
+        op->shown_key = k;
+    finish(op, NULL, &k->base);
 }
 
 static void key_rows_list(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
@@ -334,10 +292,10 @@ static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *re
     size_t chars = tdm_utf8_chars(in->display_name != NULL ? in->display_name : "");
     if (chars < 1 || chars > NAME_MAX_CHARS)
         tdm_violations_add(&v, "api_key.display_name", "must be 1 to 200 characters");
-    if (in->n_scopes < 1 || in->n_scopes > 7)
-        tdm_violations_add(&v, "api_key.scopes", "must list 1 to 7 scopes");
+    if (in->n_scopes < 1 || in->n_scopes > 8)
+        tdm_violations_add(&v, "api_key.scopes", "must list 1 to 8 scopes");
     k->scopes = 0;
-    for (size_t i = 0; i < in->n_scopes && i < 7; i++) {
+    for (size_t i = 0; i < in->n_scopes && i < 8; i++) {
         uint32_t bit = gw_scope_bit(in->scopes[i]);
         if (bit == 0) {
             char field[40];
@@ -450,12 +408,22 @@ static tdm_status *list_api_keys(tenant_op *op)
                                      key_rows_list, op));
 }
 
+/* Revoked: this replica forgets the key before answering, so the caller's next request
+ * here is refused at once; other replicas hear of it by NOTIFY (auth_cache.h). */
+static void key_revoked(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st == NULL && n > 0)
+        gw_auth_cache_forget(op->gw->key_cache, rows[0].secret_hash);
+    key_rows_one(arg, st, rows, n);
+}
+
 static tdm_status *revoke_api_key(tenant_op *op)
 {
     const Tandem__V1__RevokeApiKeyRequest *req = (const void *)op->request;
     if (!tdm_uuid_valid(req->id))
         return invalid("id", "must be an API key id (UUID)");
-    return started(gw_store_key_revoke(&op->sc, req->id, key_rows_one, op));
+    return started(gw_store_key_revoke(&op->sc, req->id, key_revoked, op));
 }
 
 /* TenantService's methods in the order of its service descriptor (checked when the
@@ -518,7 +486,6 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
     op->method = method;
     op->request = request;
     op->p = p;
-    op->idem_key = idempotency_key != NULL && idempotency_key[0] != '\0' ? idempotency_key : NULL;
     op->arena = arena;
     op->cb = cb;
     op->arg = arg;
@@ -540,8 +507,12 @@ void gw_tenant_call(gw_state *gw, const char *method, const ProtobufCMessage *re
         run_method(op);
         return;
     }
-    gw_idem_check(&op->sc, op->p->key_id, op->method, op->idem_key, op->request, op->m->keyed,
-                  op->request_hash, idem_checked, op);
+    op->keyed = (gw_keyed){
+        .principal_id = p->key_id,
+        .method = method,
+        .key = idempotency_key != NULL && idempotency_key[0] != '\0' ? idempotency_key : NULL,
+        .desc = op->m->keyed};
+    gw_keyed_begin(&op->keyed, &op->sc, NULL, op->request, idem_checked, op);
 }
 
 /* ---- the gRPC door ------------------------------------------------------------------------- */
@@ -626,7 +597,7 @@ static void bootstrap_try(uv_timer_t *timer)
         uv_timer_start(&b->timer, bootstrap_try, 200, 0);
         return;
     }
-    const char *secret = tdm_runtime_config(b->gw->rt)->bootstrap_key;
+    const char *secret = b->gw->cfg->bootstrap_key;
     gw_key_new k = {.tenant_id = NULL,
                     .kind = TDM_PRINCIPAL_PLATFORM,
                     .display_name = "bootstrap (TANDEM_BOOTSTRAP_KEY)",
@@ -640,7 +611,7 @@ static void bootstrap_try(uv_timer_t *timer)
 
 void gw_tenant_bootstrap(gw_state *gw)
 {
-    const char *secret = tdm_runtime_config(gw->rt)->bootstrap_key;
+    const char *secret = gw->cfg->bootstrap_key;
     if (secret == NULL || secret[0] == '\0')
         return;
     bootstrap_op *b = calloc(1, sizeof(*b));

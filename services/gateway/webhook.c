@@ -33,14 +33,15 @@
 
 static const gw_route_auth AUTH_TENANT_ADMIN = {.scope = TDM_SCOPE_ADMIN, .tenant_scoped = true};
 
-typedef struct webhook_op {
+typedef struct webhook_op webhook_op;
+struct webhook_op {
     gw_state *gw;
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
+    gw_keyed keyed; /* CreateWebhook's Idempotency-Key */
     const char *idem_key;
-    const char *idem_method; /* "CreateWebhook <tenant>": keys are per tenant */
-    uint8_t request_hash[GW_KEY_HASH_BYTES];
+    Tandem__V1__Webhook *shown; /* a created webhook: its secret is shown in this answer */
     tdm_arena *arena;
     gw_store_ctx sc;
     gw_tenant_cb cb;
@@ -50,12 +51,34 @@ typedef struct webhook_op {
     char secret[GW_WEBHOOK_SECRET_LEN + 1];
     const char *host;
     uv_getaddrinfo_t resolve;
-} webhook_op;
+    void (*write)(webhook_op *op); /* once the URL's target is checked */
+    unsigned fields;               /* UpdateWebhook: the WEBHOOK_* fields it changes */
+};
 
-static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+/* The fields of a Webhook a caller writes. */
+#define WEBHOOK_URL         1u
+#define WEBHOOK_EVENTS      2u
+#define WEBHOOK_DESCRIPTION 4u
+#define WEBHOOK_WRITABLE    (WEBHOOK_URL | WEBHOOK_EVENTS | WEBHOOK_DESCRIPTION)
+
+static void answer(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
+    webhook_op *op = arg;
+    if (st == NULL && op->shown != NULL) {
+        op->shown->secret = tdm_arena_strdup(op->arena, op->secret);
+        if (op->shown->secret == NULL)
+            st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    }
     OPENSSL_cleanse(op->secret, sizeof(op->secret));
     op->cb(op->arg, st, st == NULL ? response : NULL);
+}
+
+/* Every call ends here. CreateWebhook with an Idempotency-Key first stores its
+ * response under the key (without the secret) and commits the webhook with it, or
+ * rolls both back. */
+static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
+{
+    gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
 static tdm_status *invalid(const char *field, const char *why)
@@ -89,6 +112,7 @@ static Tandem__V1__Webhook *webhook_message(tdm_arena *a, const gw_webhook_row *
     w->n_events = r->n_events;
     w->description = (char *)(r->description != NULL ? r->description : "");
     w->create_time = timestamp(a, r->create_us);
+    w->state = (Tandem__V1__Webhook__State)r->state;
     return w;
 }
 
@@ -120,25 +144,28 @@ static tdm_status *page_args(int32_t size, const char *token, int *page_size, in
 
 /* ---- CreateWebhook -------------------------------------------------------------------------- */
 
-static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, bool allow_private,
-                                   tdm_arena *a, const char **host)
+/* The `fields` (WEBHOOK_*) of w, checked as CreateWebhook and UpdateWebhook write
+ * them; *host gets the URL's host when WEBHOOK_URL is among them. */
+static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned fields,
+                                    bool allow_private, tdm_arena *a, const char **host)
 {
     tdm_violations v = {0};
-    const Tandem__V1__Webhook *w = req->webhook;
     if (w == NULL) {
         tdm_violations_add(&v, "webhook", "required");
         return tdm_violations_take(&v, NULL);
     }
-    tdm_status *url_st = gw_webhook_url_check(a, w->url, allow_private, host);
+    tdm_status *url_st =
+        fields & WEBHOOK_URL ? gw_webhook_url_check(a, w->url, allow_private, host) : NULL;
     if (url_st != NULL) {
         tdm_violations_add(&v, "webhook.url", "%s",
                            url_st->n_violations > 0 ? url_st->violations[0].description
                                                     : url_st->message);
         tdm_status_free(url_st);
     }
-    if (w->n_events < 1 || w->n_events > GW_WEBHOOK_EVENTS_MAX)
-        tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
-    for (size_t i = 0; i < w->n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
+    size_t n_events = fields & WEBHOOK_EVENTS ? w->n_events : 0;
+    if ((fields & WEBHOOK_EVENTS) && (n_events < 1 || n_events > GW_WEBHOOK_EVENTS_MAX))
+        tdm_violations_add(&v, "webhook.events", "must list 1 to 10 events");
+    for (size_t i = 0; i < n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
         char field[32];
         snprintf(field, sizeof(field), "webhook.events[%zu]", i);
         bool known = false;
@@ -149,7 +176,7 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
                                "unknown event; one of participant.enrolled, "
                                "participant.withdrawn, matching_run.completed, match.proposed, "
                                "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk");
+                               "check_in.recorded, match.at_risk, participant.updated");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");
@@ -158,36 +185,12 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
         }
     }
     size_t chars = 0;
-    for (const char *s = w->description != NULL ? w->description : ""; *s != '\0'; s++)
+    const char *desc = fields & WEBHOOK_DESCRIPTION && w->description != NULL ? w->description : "";
+    for (const char *s = desc; *s != '\0'; s++)
         chars += ((unsigned char)*s & 0xC0) != 0x80;
     if (chars > GW_WEBHOOK_DESC_MAX)
         tdm_violations_add(&v, "webhook.description", "must be at most 200 characters");
     return tdm_violations_take(&v, NULL);
-}
-
-static void idem_stored(webhook_op *op, tdm_status *st)
-{
-    if (st != NULL) {
-        /* The webhook exists; failing to remember the response only costs a replay. */
-        tdm_log_fields(TDM_LOG_WARN, op->sc.request_id, "could not store idempotent response",
-                       "error", st->message, NULL);
-        tdm_status_free(st);
-    }
-}
-
-typedef struct create_reply {
-    webhook_op *op;
-    Tandem__V1__Webhook *w;
-} create_reply;
-
-static void create_replied(void *arg, tdm_status *st)
-{
-    create_reply *r = arg;
-    idem_stored(r->op, st);
-    r->w->secret = tdm_arena_strdup(r->op->arena, r->op->secret);
-    finish(r->op,
-           r->w->secret == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
-           &r->w->base);
 }
 
 static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
@@ -200,33 +203,23 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
         if (st->code == TDM_FAILED_PRECONDITION) {
             tdm_status_free(st);
             st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+        } else if (st->detail != NULL && strstr(st->detail, "(constraint webhooks_per_tenant)")) {
+            /* migrations/005_webhook_limits.sql: the tenant has its 20 already. */
+            tdm_status_free(st);
+            st = tdm_status_new(TDM_FAILED_PRECONDITION,
+                                "a tenant may have at most %d webhooks; delete one first",
+                                GW_WEBHOOKS_PER_TENANT_MAX);
         }
         finish(op, st, NULL);
         return;
     }
     Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
-    create_reply *r = tdm_arena_calloc(op->arena, 1, sizeof(*r));
-    if (w == NULL || r == NULL) {
+    if (w == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    r->op = op;
-    r->w = w;
-    if (op->idem_key == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    /* Remembered without the secret: a replay shows the webhook, not its secret. */
-    size_t len = protobuf_c_message_get_packed_size(&w->base);
-    uint8_t *buf = tdm_arena_alloc(op->arena, len + 1);
-    if (buf == NULL) {
-        create_replied(r, NULL);
-        return;
-    }
-    protobuf_c_message_pack(&w->base, buf);
-    if (gw_store_idem_put(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request_hash,
-                          buf, len, create_replied, r) != 0)
-        create_replied(r, NULL);
+    op->shown = w;
+    finish(op, NULL, &w->base);
 }
 
 static void create_insert(webhook_op *op)
@@ -244,10 +237,26 @@ static void create_insert(webhook_op *op)
         return;
     }
     const Tandem__V1__Webhook *w = req->webhook;
-    if (gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events, w->n_events,
-                                w->description, sealed, sealed_len, created, op) != 0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    int rc = gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events,
+                                     w->n_events, w->description, sealed, sealed_len, created, op);
+    if (rc != 0)
+        finish(op, tdm_pg_not_started(rc, "store the webhook"), NULL);
     OPENSSL_cleanse(sealed, sizeof(sealed));
+}
+
+static void claimed(void *arg, tdm_status *st, ProtobufCMessage *replay)
+{
+    webhook_op *op = arg;
+    if (st != NULL || replay != NULL)
+        finish(op, st, replay);
+    else
+        create_insert(op);
+}
+
+/* The key is claimed once the URL has been judged, so no transaction waits on DNS. */
+static void create_claim(webhook_op *op)
+{
+    gw_keyed_begin(&op->keyed, &op->sc, op->p->tenant_id, op->request, claimed, op);
 }
 
 static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
@@ -268,16 +277,16 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         finish(op, st, NULL);
         return;
     }
-    create_insert(op);
+    op->write(op);
 }
 
-/* Where the URL may point, then the insert. */
-static void create_checked(webhook_op *op)
+/* Where the URL may point, then op->write. */
+static void check_url_target(webhook_op *op)
 {
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
+    bool allow_private = op->gw->cfg->webhook_allow_private;
     bool is_public = false;
     if (allow_private) {
-        create_insert(op);
+        op->write(op);
         return;
     }
     if (gw_webhook_literal(op->host, &is_public)) {
@@ -288,7 +297,7 @@ static void create_checked(webhook_op *op)
                    NULL);
             return;
         }
-        create_insert(op);
+        op->write(op);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -298,32 +307,28 @@ static void create_checked(webhook_op *op)
         finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
 }
 
-static void idem_checked(void *arg, tdm_status *st, ProtobufCMessage *replay)
-{
-    webhook_op *op = arg;
-    if (st != NULL || replay != NULL)
-        finish(op, st, replay);
-    else
-        create_checked(op);
-}
-
 static void create_start(webhook_op *op)
 {
     const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
-    bool allow_private = tdm_runtime_config(op->gw->rt)->webhook_allow_private;
-    tdm_status *st = validate_create(req, allow_private, op->arena, &op->host);
+    bool allow_private = op->gw->cfg->webhook_allow_private;
+    tdm_status *st =
+        validate_webhook(req->webhook, WEBHOOK_WRITABLE, allow_private, op->arena, &op->host);
     if (st != NULL) {
         finish(op, st, NULL);
         return;
     }
     /* Keys are per tenant: a platform key may create webhooks for several. */
-    op->idem_method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id);
-    if (op->idem_method == NULL) {
+    op->keyed = (gw_keyed){
+        .principal_id = op->p->key_id,
+        .method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id),
+        .key = op->idem_key,
+        .desc = &tandem__v1__webhook__descriptor};
+    if (op->keyed.method == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    gw_idem_check(&op->sc, op->p->key_id, op->idem_method, op->idem_key, op->request,
-                  &tandem__v1__webhook__descriptor, op->request_hash, idem_checked, op);
+    op->write = create_claim;
+    check_url_target(op);
 }
 
 /* ---- the other methods --------------------------------------------------------------------------
@@ -447,16 +452,88 @@ static tdm_status *list_webhook_deliveries(webhook_op *op)
                                                deliveries_listed, op));
 }
 
+/* ---- UpdateWebhook ------------------------------------------------------------------------- */
+
+static void updated(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
+{
+    webhook_op *op = arg;
+    if (st == NULL && n == 0)
+        st = tdm_status_new(TDM_NOT_FOUND, "webhook not found");
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
+    finish(op, w == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
+           w != NULL ? &w->base : NULL);
+}
+
+static void update_write(webhook_op *op)
+{
+    const Tandem__V1__Webhook *w = ((const Tandem__V1__UpdateWebhookRequest *)op->request)->webhook;
+    bool events = op->fields & WEBHOOK_EVENTS;
+    if (gw_webhook_store_update(
+            &op->sc, op->p->tenant_id, w->id, op->fields & WEBHOOK_URL ? w->url : NULL,
+            events ? w->events : NULL, events ? w->n_events : 0,
+            op->fields & WEBHOOK_DESCRIPTION ? w->description : NULL, updated, op) != 0)
+        finish(op, tdm_status_new(TDM_INTERNAL, "could not start a database operation"), NULL);
+}
+
+/* The WEBHOOK_* fields an update mask names (none or "*": all of them). */
+static tdm_status *mask_fields(const Google__Protobuf__FieldMask *mask, unsigned *fields)
+{
+    static const struct {
+        const char *path;
+        unsigned field;
+    } PATHS[] = {{"url", WEBHOOK_URL},
+                 {"events", WEBHOOK_EVENTS},
+                 {"description", WEBHOOK_DESCRIPTION},
+                 {"*", WEBHOOK_WRITABLE}};
+    *fields = mask == NULL || mask->n_paths == 0 ? WEBHOOK_WRITABLE : 0;
+    for (size_t i = 0; mask != NULL && i < mask->n_paths; i++) {
+        unsigned f = 0;
+        for (size_t k = 0; k < sizeof(PATHS) / sizeof(PATHS[0]) && f == 0; k++)
+            f = strcmp(mask->paths[i], PATHS[k].path) == 0 ? PATHS[k].field : 0;
+        if (f == 0)
+            return tdm_status_add_violation(
+                tdm_status_new(TDM_INVALID_ARGUMENT, "invalid update_mask"), "update_mask",
+                "\"%s\" is not a field UpdateWebhook changes (url, events, description)",
+                mask->paths[i]);
+        *fields |= f;
+    }
+    return NULL;
+}
+
+static tdm_status *update_webhook(webhook_op *op)
+{
+    const Tandem__V1__UpdateWebhookRequest *req = (const void *)op->request;
+    if (req->webhook == NULL)
+        return invalid("webhook", "required");
+    if (!tdm_uuid_valid(req->webhook->id))
+        return invalid("webhook.id", "must be a webhook id (UUID)");
+    tdm_status *st = mask_fields(req->update_mask, &op->fields);
+    bool allow_private = op->gw->cfg->webhook_allow_private;
+    if (st == NULL)
+        st = validate_webhook(req->webhook, op->fields, allow_private, op->arena, &op->host);
+    if (st != NULL)
+        return st;
+    op->write = update_write;
+    if (op->fields & WEBHOOK_URL)
+        check_url_target(op);
+    else
+        update_write(op);
+    return NULL;
+}
+
 /* WebhookService's methods in the order of its service descriptor (checked when the
  * service is registered); both doors dispatch through this table. */
 static const struct webhook_method {
     const char *name;
     tdm_status *(*run)(webhook_op *op);
 } WEBHOOK_METHODS[] = {
-    {"CreateWebhook", create_webhook},
-    {"ListWebhooks", list_webhooks},
-    {"DeleteWebhook", delete_webhook},
-    {"ListWebhookDeliveries", list_webhook_deliveries},
+    {"CreateWebhook", create_webhook}, {"ListWebhooks", list_webhooks},
+    {"DeleteWebhook", delete_webhook}, {"ListWebhookDeliveries", list_webhook_deliveries},
+    {"UpdateWebhook", update_webhook},
 };
 
 #define N_WEBHOOK_METHODS (sizeof(WEBHOOK_METHODS) / sizeof(WEBHOOK_METHODS[0]))
@@ -531,7 +608,7 @@ tdm_status *gw_webhook_register(gw_state *gw)
     if (d->n_methods != N_WEBHOOK_METHODS)
         return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
     def.service_data = gw;
-    gw_webhook_sealing_key_load(tdm_runtime_config(gw->rt)->webhook_secret_key,
-                                tdm_runtime_config(gw->rt)->webhook_secret_key_previous);
+    gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key,
+                                gw->cfg->webhook_secret_key_previous);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

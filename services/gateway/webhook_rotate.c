@@ -68,7 +68,7 @@ static void finish(reseal_op *op, tdm_status *st)
                        "they were sealed under is configured",
                        "unopenable", n[1], "resealed", n[0], "webhooks", n[2], NULL);
     } else if (op->resealed > 0 ||
-               tdm_runtime_config(op->gw->rt)->webhook_secret_key_previous != NULL) {
+               op->gw->cfg->webhook_secret_key_previous != NULL) {
         tdm_log_fields(TDM_LOG_INFO, NULL,
                        "webhook secrets: all sealed under TANDEM_WEBHOOK_SECRET_KEY; "
                        "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS, if set, can be removed",

@@ -13,6 +13,13 @@
 
 static mt_service service;
 
+/* matching's own settings (the runtime's configuration holds what every process reads). */
+static tdm_status *load_config(void)
+{
+    return tdm_config_int(NULL, "TANDEM_RUN_LEASE_MS", MT_DEFAULT_RUN_LEASE_MS, 1000, 3600000,
+                          &service.run_lease_ms);
+}
+
 static tdm_status *matching_init(tdm_runtime *rt)
 {
     tdm_status *st = mt_register(rt, &service);
@@ -34,6 +41,7 @@ int main(void)
         .schema = MT_SCHEMA,
         .migrations = matching_migrations,
         .n_migrations = MATCHING_MIGRATIONS_COUNT,
+        .load_config = load_config,
         .init = matching_init,
         .shutdown = matching_shutdown,
     };

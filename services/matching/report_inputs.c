@@ -66,7 +66,10 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
 {
     const Tandem__Internal__V1__ListMatchColumnsRequest *q = (const void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    /* The report's own input: a feedback:read caller's report reads it with its own
+     * scopes (nothing here names a person beyond the pair's ids). */
+    static const uint32_t READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ};
+    tdm_status *st = mt_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2));
     if (st == NULL && !tdm_uuid_valid(q->programme_id))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
                                       "programme_id", "must be a UUID");
@@ -117,12 +120,7 @@ static const tdm_rpc_method_def columns_methods[] = {
 
 tdm_status *mt_report_inputs_register(tdm_runtime *rt, mt_service *svc)
 {
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__internal__v1__match_columns_service__descriptor,
-        .methods = columns_methods,
-        .n_methods = sizeof(columns_methods) / sizeof(columns_methods[0]),
-        .require_context = true,
-    };
-    def.service_data = svc;
-    return tdm_server_add_service(tdm_runtime_server(rt), &def);
+    return tdm_server_add_methods(
+        tdm_runtime_server(rt), &tandem__internal__v1__match_columns_service__descriptor,
+        columns_methods, sizeof(columns_methods) / sizeof(columns_methods[0]), svc);
 }

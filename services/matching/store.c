@@ -53,20 +53,8 @@ void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *a
 
 static void list_matches_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListMatchesResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_matches_response__init(out);
-    void **items = NULL;
-    if (op_page(op, res, &tandem__v1__match__descriptor, &items, &out->n_matches,
-                &out->next_page_token) != 0)
-        return;
-    out->matches = (Tandem__V1__Match **)items;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    op_page((store_op *)base, res, &tandem__v1__list_matches_response__descriptor, "matches",
+            &tandem__v1__match__descriptor);
 }
 
 static void list_matches_select(tdm_store_op *base, PGresult *res)
@@ -344,35 +332,11 @@ void mt_store_add_pair_rule(const mt_req *r, int kind, const char *programme_id,
 static void list_rules_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    void **items = NULL;
-    size_t n = 0;
-    char *token = NULL;
-    if (op_page(op, res, rule_desc(op->kind), &items, &n, &token) != 0)
-        return;
-    if (op->kind == 0) {
-        Tandem__V1__ListPinsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-        if (out == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        tandem__v1__list_pins_response__init(out);
-        out->pins = (Tandem__V1__Pin **)items;
-        out->n_pins = n;
-        out->next_page_token = token;
-        op->base.response = &out->base;
-    } else {
-        Tandem__V1__ListExclusionsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-        if (out == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        tandem__v1__list_exclusions_response__init(out);
-        out->exclusions = (Tandem__V1__Exclusion **)items;
-        out->n_exclusions = n;
-        out->next_page_token = token;
-        op->base.response = &out->base;
-    }
-    tdm_store_op_end(&op->base, NULL);
+    if (op->kind == 0)
+        op_page(op, res, &tandem__v1__list_pins_response__descriptor, "pins", rule_desc(0));
+    else
+        op_page(op, res, &tandem__v1__list_exclusions_response__descriptor, "exclusions",
+                rule_desc(1));
 }
 
 static void list_rules_select(tdm_store_op *base, PGresult *res)

@@ -51,42 +51,34 @@ const char *op_lower(tdm_arena *a, const char *s)
     return out != NULL ? out : "";
 }
 
+tdm_status *op_json_row(const char *doc, size_t len, tdm_arena *a, const void *ctx, void **out)
+{
+    const ProtobufCMessageDescriptor *d = ctx;
+    *out = mt_from_json(d, doc, len, a);
+    if (*out != NULL)
+        return NULL;
+    return tdm_status_set_detail(
+        tdm_status_new(TDM_INTERNAL, "a stored %s could not be read", d->short_name),
+        "row document: %.200s", doc);
+}
+
 ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
                          const ProtobufCMessageDescriptor *d)
 {
-    ProtobufCMessage *m = mt_from_json(d, PQgetvalue(res, row, col),
-                                       (size_t)PQgetlength(res, row, col), op->base.req.arena);
-    if (m == NULL)
-        tdm_store_op_end(
-            &op->base,
-            tdm_status_set_detail(
-                tdm_status_new(TDM_INTERNAL, "a stored %s could not be read", d->short_name),
-                "row document: %.200s", PQgetvalue(res, row, col)));
+    void *m = NULL;
+    tdm_status *st = op_json_row(PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col),
+                                 op->base.req.arena, d, &m);
+    if (st != NULL)
+        tdm_store_op_end(&op->base, st);
     return m;
 }
 
-int op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *d, void ***items,
-            size_t *n, char **token)
+void op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *list, const char *field,
+             const ProtobufCMessageDescriptor *item)
 {
-    int rows = PQntuples(res);
-    int take = rows > op->page_size ? op->page_size : rows;
-    *n = 0;
-    *token = (char *)"";
-    *items = tdm_arena_calloc(op->base.req.arena, (size_t)(take > 0 ? take : 1), sizeof(void *));
-    if (*items == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return -1;
-    }
-    for (int i = 0; i < take; i++) {
-        ProtobufCMessage *m = op_row(op, res, i, 1, d);
-        if (m == NULL)
-            return -1;
-        (*items)[(*n)++] = m;
-    }
-    if (rows > op->page_size)
-        *token = tdm_page_token_encode_seq(strtoll(PQgetvalue(res, take - 1, 0), NULL, 10),
-                                           op->base.req.arena);
-    return 0;
+    const tdm_store_page page = {
+        .desc = list, .field = field, .column = 1, .row = op_json_row, .row_ctx = item};
+    tdm_store_op_page(&op->base, res, op->page_size, &page);
 }
 
 int op_event(store_op *op, const char *type, const char *resource_id, const char *data,

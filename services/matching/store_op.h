@@ -82,10 +82,14 @@ tdm_status *op_not_found(const char *what);
 /* The message of res[row][col]; NULL (and the op ended) when it does not decode. */
 ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
                          const ProtobufCMessageDescriptor *d);
-/* A page: column 0 the keyset value, column 1 the document; at most op->page_size
- * items, and a token when there are more. -1 when the op was ended. */
-int op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *d, void ***items,
-            size_t *n, char **token);
+/* A row document of type ctx (a ProtobufCMessageDescriptor) as a message; INTERNAL
+ * when it does not decode (a tdm_store_row_fn). */
+tdm_status *op_json_row(const char *doc, size_t len, tdm_arena *a, const void *ctx, void **out);
+/* The answer of a list, then the op's end (tdm_store_op_page): column 0 the keyset
+ * value, column 1 an `item` document; the `list` response's `field` holds at most
+ * op->page_size of them, and its token follows the last one shown. */
+void op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *list, const char *field,
+             const ProtobufCMessageDescriptor *item);
 /* Append one event in the op's transaction, then next(op, NULL). -1 when the op was
  * ended (out of memory). */
 int op_event(store_op *op, const char *type, const char *resource_id, const char *data,

@@ -84,20 +84,8 @@ void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg
 
 static void list_runs_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListMatchingRunsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_matching_runs_response__init(out);
-    void **items = NULL;
-    if (op_page(op, res, &tandem__v1__matching_run__descriptor, &items, &out->n_matching_runs,
-                &out->next_page_token) != 0)
-        return;
-    out->matching_runs = (Tandem__V1__MatchingRun **)items;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    op_page((store_op *)base, res, &tandem__v1__list_matching_runs_response__descriptor,
+            "matching_runs", &tandem__v1__matching_run__descriptor);
 }
 
 static void list_runs_select(tdm_store_op *base, PGresult *res)
@@ -128,20 +116,8 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
 
 static void list_proposals_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__V1__ListProposalsResponse *out = tdm_arena_alloc(op->base.req.arena, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_proposals_response__init(out);
-    void **items = NULL;
-    if (op_page(op, res, &tandem__v1__proposal__descriptor, &items, &out->n_proposals,
-                &out->next_page_token) != 0)
-        return;
-    out->proposals = (Tandem__V1__Proposal **)items;
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    op_page((store_op *)base, res, &tandem__v1__list_proposals_response__descriptor, "proposals",
+            &tandem__v1__proposal__descriptor);
 }
 
 static void list_proposals_select(tdm_store_op *base, PGresult *res)

@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 import unittest
+import uuid
 
 import grpc
 
@@ -112,6 +113,18 @@ class FourProcesses(unittest.TestCase):
                     call(b"", timeout=5)
                 self.assertEqual(err.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
 
+    def test_a_database_call_that_cannot_start_is_internal_not_unavailable(self):
+        # A tenant id the pool refuses (not a UUID: only a bug of an internal caller
+        # sends one) stops the call before it reaches PostgreSQL. That is INTERNAL:
+        # UNAVAILABLE would tell the caller to retry what can never succeed.
+        request = b"\x0a\x24" + str(uuid.uuid4()).encode()  # programme_id
+        with self.stack.channel("matching") as ch:
+            call = ch.unary_unary("/tandem.internal.v1.MatchColumnsService/ListMatchColumns",
+                                  request_serializer=identity, response_deserializer=identity)
+            with self.assertRaises(grpc.RpcError) as err:
+                call(request, metadata=Stack.context("not-a-uuid"), timeout=10)
+            self.assertEqual(err.exception.code(), grpc.StatusCode.INTERNAL)
+
 
 class Shutdown(unittest.TestCase):
     def test_sigterm_drains_and_exits_zero_leaving_no_listener(self):
@@ -130,9 +143,9 @@ class Shutdown(unittest.TestCase):
     def test_a_bad_variable_stops_start_up_naming_it(self):
         stack = Stack("badcfg")
         try:
-            proc = stack.start("matching", {"TANDEM_RATE_LIMIT_RPS": "lots"}, wait=False)
+            proc = stack.start("matching", {"TANDEM_RUN_LEASE_MS": "lots"}, wait=False)
             self.assertEqual(proc.wait(timeout=10), 2)
-            self.assertIn("TANDEM_RATE_LIMIT_RPS", stack.log_tail("matching"))
+            self.assertIn("TANDEM_RUN_LEASE_MS", stack.log_tail("matching"))
             stack.procs.pop("matching")  # exiting 2 was the point: close() need not see it
         finally:
             stack.close()

@@ -1,6 +1,7 @@
 /*
  * test_config.c - configuration from the environment: defaults, every variable
- * read, and a bad value refused with a message naming the variable.
+ * read, and a bad value refused with a message naming the variable. (The gateway's
+ * own settings moved to tests/unit/gateway/test_gateway_config.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,20 +40,13 @@ static void defaults_follow_the_contract(void **state)
     assert_int_equal(cfg.listen.port, 50051);
     assert_int_equal(cfg.matching_addr.port, 50052);
     assert_int_equal(cfg.feedback_addr.port, 50053);
-    assert_int_equal(cfg.rate_limit_rps, 200);
-    assert_int_equal(cfg.rate_limit_burst, 400);
     assert_int_equal(cfg.log_level, TDM_LOG_INFO);
-    assert_false(cfg.webhook_allow_private);
     assert_true(cfg.reflection);
     assert_int_equal(cfg.drain_timeout_ms, 15000);
-    assert_int_equal(cfg.webhook_retry_base_ms, 5000);
-    assert_int_equal(cfg.outbox_retention_hours, 168);
     assert_int_equal(cfg.send_stall_timeout_ms, 20000);
-    assert_null(cfg.webhook_secret_key_previous);
-    assert_null(cfg.webhook_secret_key);
     /* Without an owner URL, migrations use the service's own connection. */
     assert_string_equal(cfg.migration_database_url, "postgresql://u@h/db");
-    assert_null(cfg.bootstrap_key);
+    assert_false(cfg.has_admin_listen); /* metrics on the public port unless asked */
     tdm_config_free(&cfg);
 }
 
@@ -66,39 +60,27 @@ static void every_variable_is_read(void **state)
                          "TANDEM_ENROLMENT_ADDR=enrolment:1",
                          "TANDEM_MATCHING_ADDR=matching:2",
                          "TANDEM_FEEDBACK_ADDR=feedback:3",
-                         "TANDEM_BOOTSTRAP_KEY=0123456789abcdef0123456789abcdef",
                          "TANDEM_LOG_LEVEL=debug",
-                         "TANDEM_RATE_LIMIT_RPS=5",
-                         "TANDEM_RATE_LIMIT_BURST=10",
-                         "TANDEM_WEBHOOK_ALLOW_PRIVATE=1",
                          "TANDEM_DRAIN_TIMEOUT_MS=2500",
                          "TANDEM_REFLECTION=0",
                          "TANDEM_DB_POOL_SIZE=3",
-                         "TANDEM_WEBHOOK_SECRET_KEY=0123456789abcdef",
-                         "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
-                         "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=fedcba9876543210",
-                         "TANDEM_OUTBOX_RETENTION_HOURS=24",
                          "TANDEM_SEND_STALL_TIMEOUT_MS=5000",
+                         "TANDEM_ADMIN_LISTEN=0.0.0.0:9090",
                          NULL};
     assert_null(load(&cfg, env));
-    assert_string_equal(cfg.webhook_secret_key_previous, "fedcba9876543210");
-    assert_int_equal(cfg.outbox_retention_hours, 24);
+    assert_true(cfg.has_admin_listen);
+    assert_string_equal(cfg.admin_listen.host, "0.0.0.0");
+    assert_int_equal(cfg.admin_listen.port, 9090);
     assert_int_equal(cfg.send_stall_timeout_ms, 5000);
     assert_string_equal(cfg.listen.host, "::1");
     assert_int_equal(cfg.listen.port, 7000);
     assert_string_equal(cfg.enrolment_addr.host, "enrolment");
     assert_int_equal(cfg.feedback_addr.port, 3);
     assert_string_equal(cfg.migration_database_url, "host=/tmp dbname=t user=owner");
-    assert_string_equal(cfg.bootstrap_key, "0123456789abcdef0123456789abcdef");
     assert_int_equal(cfg.log_level, TDM_LOG_DEBUG);
-    assert_int_equal(cfg.rate_limit_rps, 5);
-    assert_int_equal(cfg.rate_limit_burst, 10);
-    assert_true(cfg.webhook_allow_private);
     assert_int_equal(cfg.drain_timeout_ms, 2500);
     assert_false(cfg.reflection);
     assert_int_equal(cfg.db_pool_size, 3);
-    assert_string_equal(cfg.webhook_secret_key, "0123456789abcdef");
-    assert_int_equal(cfg.webhook_retry_base_ms, 200);
     tdm_config_free(&cfg);
 }
 
@@ -111,21 +93,12 @@ static void bad_values_name_their_variable(void **state)
         {"TANDEM_LISTEN=localhost", "TANDEM_LISTEN"},
         {"TANDEM_LISTEN=:80", "TANDEM_LISTEN"},
         {"TANDEM_MATCHING_ADDR=m:99999", "TANDEM_MATCHING_ADDR"},
-        {"TANDEM_RATE_LIMIT_RPS=0", "TANDEM_RATE_LIMIT_RPS"},
-        {"TANDEM_RATE_LIMIT_BURST=1000001", "TANDEM_RATE_LIMIT_BURST"},
-        {"TANDEM_RATE_LIMIT_RPS=12abc", "TANDEM_RATE_LIMIT_RPS"},
-        {"TANDEM_WEBHOOK_ALLOW_PRIVATE=yes", "TANDEM_WEBHOOK_ALLOW_PRIVATE"},
         {"TANDEM_DRAIN_TIMEOUT_MS=-1", "TANDEM_DRAIN_TIMEOUT_MS"},
         {"TANDEM_DB_POOL_SIZE=0", "TANDEM_DB_POOL_SIZE"},
-        {"TANDEM_BOOTSTRAP_KEY=short", "TANDEM_BOOTSTRAP_KEY"},
-        {"TANDEM_WEBHOOK_SECRET_KEY=short", "TANDEM_WEBHOOK_SECRET_KEY"},
-        {"TANDEM_WEBHOOK_RETRY_BASE_MS=5001", "TANDEM_WEBHOOK_RETRY_BASE_MS"},
-        {"TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=0123456789abcdef",
-         "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS"}, /* without the new key */
-        {"TANDEM_OUTBOX_RETENTION_HOURS=0", "TANDEM_OUTBOX_RETENTION_HOURS"},
-        {"TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=999", "TANDEM_SEND_STALL_TIMEOUT_MS"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=600001", "TANDEM_SEND_STALL_TIMEOUT_MS"},
+        {"TANDEM_ADMIN_LISTEN=9090", "TANDEM_ADMIN_LISTEN"},
+        {"TANDEM_ADMIN_LISTEN=0.0.0.0:50051", "TANDEM_ADMIN_LISTEN"}, /* the public port */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tdm_config cfg;
