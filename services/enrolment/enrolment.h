@@ -244,7 +244,7 @@ tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
 
 typedef struct enrol_service {
     tdm_runtime *rt;
-    const char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
+    char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);
