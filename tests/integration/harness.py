@@ -143,6 +143,8 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+
+
 def wait_until(what, cond, timeout, interval=0.1):
     """cond()'s first true value, polled every interval seconds; AssertionError naming
     what was awaited when none comes within timeout seconds."""
@@ -192,23 +194,6 @@ def wait_for(pred, timeout=30, what="condition", interval=0.1):
             return v
         time.sleep(interval)
     raise AssertionError("timed out waiting for " + what)
-
-
-def rest(addr, method, path, body=None, key=None, tenant=None, timeout=10):
-    """(status, decoded JSON body) of a REST call to the gateway at addr."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", "Bearer " + key)
-    if tenant is not None:
-        req.add_header("X-Tandem-Tenant", tenant)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 class Replica:
@@ -458,7 +443,7 @@ class Api:
         self.key = key
         self.tenant = tenant
 
-    def call(self, method, path, body=None, expect=200):
+    def call(self, method, path, body=None, expect=200, idempotency_key=None):
         """The JSON answer; fails unless the status is `expect` (None: any)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method)
@@ -467,6 +452,8 @@ class Api:
             req.add_header("Content-Type", "application/json")
         if self.tenant:
             req.add_header("X-Tandem-Tenant", self.tenant)
+        if idempotency_key:
+            req.add_header("Idempotency-Key", idempotency_key)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 status, payload = r.status, json.loads(r.read() or b"{}")
@@ -546,32 +533,3 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-class Api:
-    """One API key against a stack's gateway, over REST: call() answers the decoded
-    JSON body and fails the test unless the status is `expect` (None: any)."""
-
-    def __init__(self, stack, key, tenant=None):
-        self.base = "http://%s" % stack.addr("gateway")
-        self.key = key
-        self.tenant = tenant
-
-    def call(self, method, path, body=None, expect=200, idempotency_key=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", "Bearer " + self.key)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.tenant:
-            req.add_header("X-Tandem-Tenant", self.tenant)
-        if idempotency_key:
-            req.add_header("Idempotency-Key", idempotency_key)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                status, payload = r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            status, payload = e.code, json.loads(e.read() or b"{}")
-        if expect is not None and status != expect:
-            raise AssertionError("%s %s -> %s %s" % (method, path, status, payload))
-        return payload
