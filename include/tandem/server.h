@@ -41,6 +41,9 @@
 /* Metadata key carrying the gateway's resolved request context (nanopb-encoded
  * tandem.internal.v1.RequestContext). */
 #define TDM_CONTEXT_METADATA_KEY "x-tandem-context-bin"
+/* The tenant of a platform call that acts for no tenant (e.g. programme templates):
+ * the nil UUID, which no tenant has. */
+#define TDM_NIL_TENANT "00000000-0000-0000-0000-000000000000"
 
 /* Scope bits of RequestContext.scopes. */
 enum {

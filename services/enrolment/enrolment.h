@@ -88,6 +88,27 @@ void enrol_validate_person(const Tandem__Internal__V1__Person *p, const char *pr
 /* Load the zone list (call once at start-up; later calls are no-ops). */
 void enrol_timezones_load(void);
 
+/* ---- template_rules.c (pure) ------------------------------------------------------ */
+
+#define ENROL_MAX_TEMPLATE_SURVEYS 20u
+#define ENROL_MAX_SURVEY_OPEN_DAY  3660
+
+/* Add every violation of t (as a template to store) to v, fields prefixed
+ * "template"; its surveys are checked by feedback's own rule for CreateSurvey. */
+void enrol_validate_template(const Tandem__V1__ProgrammeTemplate *t, tdm_violations *v);
+/* Merge the fields of src named by the mask (every writable field when n == 0) into
+ * dst; INVALID_ARGUMENT naming update_mask for unknown or output-only paths. */
+tdm_status *enrol_merge_template(Tandem__V1__ProgrammeTemplate *dst,
+                                 const Tandem__V1__ProgrammeTemplate *src, char **paths, size_t n,
+                                 tdm_arena *a);
+/* The programme CreateProgrammeFromTemplate makes of template version t: the
+ * template's fields, the request's name and dates, then req->overrides under
+ * req->update_mask (paths already normalised: n paths). NULL, or the refusal. */
+tdm_status *enrol_programme_from_template(const Tandem__V1__ProgrammeTemplate *t,
+                                          const Tandem__V1__CreateProgrammeFromTemplateRequest *req,
+                                          char **paths, size_t n, tdm_arena *a,
+                                          Tandem__V1__Programme **out);
+
 /* ---- rows.c --------------------------------------------------------------------- */
 
 /* The rows to write (those without a row error; each keeps its index as "ord") as
@@ -121,6 +142,15 @@ Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Parti
                                                          tdm_arena *a);
 /* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
+/* A template version from its row document ({id, version, body, create_us,
+ * update_us}). NULL when out of memory or malformed. */
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len,
+                                                       tdm_arena *a);
+/* What a template version stores: its JSON without id, version and times. */
+char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
+/* The template's surveys as the schedule the programme insert takes:
+ * [{"ordinal", "open_day", "survey"}] (arena). */
+char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
@@ -157,7 +187,11 @@ typedef tdm_status *(*enrol_programme_apply_fn)(void *arg, const Tandem__V1__Pro
 typedef tdm_status *(*enrol_participant_apply_fn)(void *arg, const Tandem__V1__Participant *current,
                                                   Tandem__V1__Participant **next);
 
+/* Create p; when from is set (CreateProgrammeFromTemplate), record the template
+ * version and schedule its surveys (schedule: enrol_schedule_document, relative to
+ * p->start_date) in the same transaction. */
 void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
+                                  const Tandem__V1__TemplateRef *from, const char *schedule,
                                   enrol_store_cb cb, void *arg);
 void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg);
 void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
@@ -236,6 +270,47 @@ void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool
                             tdm_store_step next);
 tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
                                   tdm_status **row_errors, size_t n, tdm_arena *a);
+/* ---- store_templates.c ------------------------------------------------------------ */
+
+/* Read-modify-write of a template: called inside the transaction with the latest
+ * version; returns NULL with *next set, or the status that aborts the update. */
+typedef tdm_status *(*enrol_template_apply_fn)(void *arg,
+                                               const Tandem__V1__ProgrammeTemplate *current,
+                                               Tandem__V1__ProgrammeTemplate **next);
+
+void enrol_store_create_template(const enrol_req *r, const Tandem__V1__ProgrammeTemplate *t,
+                                 enrol_store_cb cb, void *arg);
+/* version 0: the latest. NOT_FOUND when there is no such template or version. */
+void enrol_store_get_template(const enrol_req *r, const char *id, int32_t version,
+                              enrol_store_cb cb, void *arg);
+void enrol_store_list_templates(const enrol_req *r, int page_size, int64_t after_seq,
+                                enrol_store_cb cb, void *arg);
+/* A new version: apply(latest) under the template's lock, stored as latest + 1. */
+void enrol_store_update_template(const enrol_req *r, const char *id,
+                                 enrol_template_apply_fn apply, void *apply_arg,
+                                 enrol_store_cb cb, void *arg);
+
+/* Claim due scheduled surveys of every tenant; params: $1 the clock offset in
+ * seconds, $2 how many, $3 the lease in seconds, $4 the attempts after which a row
+ * is left alone. cb gets rows (tenant_id, id, programme_id, claim_id, survey JSON).
+ * Non-zero when it could not start (cb is not called). */
+int enrol_store_claim_due_surveys(tdm_pg_pool *pool, const char *request_id,
+                                  const char *const params[4], tdm_pg_result_cb cb, void *arg);
+/* In the row's tenant (r->ctx): record that scheduled survey `id`, claimed with
+ * claim_id, was created as `survey`, with its survey.opened event. ABORTED when the
+ * claim was lost (another replica took the row over); the response is the survey. */
+void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const char *claim_id,
+                                      const Tandem__V1__Survey *survey, enrol_store_cb cb,
+                                      void *arg);
+
+/* ---- survey_scheduler.c ----------------------------------------------------------- */
+
+typedef struct enrol_scheduler enrol_scheduler;
+/* Start the scheduler (TANDEM_SURVEY_SCHEDULER_INTERVAL_MS, TANDEM_TEST_CLOCK_OFFSET);
+ * INVALID_ARGUMENT naming a malformed variable. */
+tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out);
+/* Take no new work; a pass in flight completes on its own. */
+void enrol_scheduler_stop(enrol_scheduler *s);
 
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
 
@@ -244,7 +319,8 @@ tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
 
 typedef struct enrol_service {
     tdm_runtime *rt;
-    char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
+    char *person_hash_key;             /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
+    struct enrol_scheduler *scheduler; /* survey_scheduler.c */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);
@@ -254,5 +330,11 @@ void enrol_handle_export_person(tdm_call *call, const ProtobufCMessage *req, voi
 void enrol_handle_erase_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope);
+/* The template RPCs (templates.c), registered with the service's other methods. */
+void enrol_handle_create_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_get_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_list_templates(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_update_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_create_from_template(tdm_call *call, const ProtobufCMessage *req, void *data);
 
 #endif

@@ -64,7 +64,7 @@ static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg,
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_create_programme(&r, req->programme, tdm_handler_reply, call);
+    enrol_store_create_programme(&r, req->programme, NULL, NULL, tdm_handler_reply, call);
 }
 
 /* A participant token reads only its own programme (PERMISSION_DENIED). */
@@ -500,6 +500,11 @@ static const tdm_rpc_method_def enrol_methods[] = {
     {"IssueParticipantToken", handle_issue_token, 0},
     {"ExportPerson", enrol_handle_export_person, 0},
     {"ErasePerson", enrol_handle_erase_person, 0},
+    {"CreateProgrammeTemplate", enrol_handle_create_template, 0},
+    {"GetProgrammeTemplate", enrol_handle_get_template, 0},
+    {"ListProgrammeTemplates", enrol_handle_list_templates, 0},
+    {"UpdateProgrammeTemplate", enrol_handle_update_template, 0},
+    {"CreateProgrammeFromTemplate", enrol_handle_create_from_template, 0},
 };
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)

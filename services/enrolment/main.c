@@ -34,7 +34,15 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
     tdm_status *st = enrol_register(rt, &service);
     if (st == NULL)
         st = enrol_directory_register(rt, &service);
-    return st != NULL ? st : enrol_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = enrol_report_inputs_register(rt, &service);
+    return st != NULL ? st : enrol_scheduler_start(rt, &service.scheduler);
+}
+
+static void enrolment_shutdown(tdm_runtime *rt)
+{
+    (void)rt;
+    enrol_scheduler_stop(service.scheduler);
 }
 
 int main(void)
@@ -47,7 +55,7 @@ int main(void)
         .n_migrations = ENROLMENT_MIGRATIONS_COUNT,
         .load_config = load_config,
         .init = enrolment_init,
-        .shutdown = NULL,
+        .shutdown = enrolment_shutdown,
     };
     return tdm_runtime_main(&spec);
 }

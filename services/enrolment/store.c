@@ -40,7 +40,7 @@
     " 'forbid_reporting_line', g.forbid_reporting_line,"                                           \
     " 'require_shared_language', g.require_shared_language, 'objective', g.objective,"             \
     " 'create_us', " US("g.create_time") ", 'update_us', " US(                                     \
-        "g.update_time") ","                                                                       \
+        "g.update_time") ", 'template_id', g.template_id, 'template_version', g.template_version," \
                          " 'mentor_count', (SELECT count(*) FROM " ENROL_SCHEMA ".participants c"  \
                          "   WHERE c.tenant_id = g.tenant_id AND c.programme_id = g.id AND "       \
                          "c.role = 1"                                                              \
@@ -191,7 +191,8 @@ static const char *fmt_bool(bool v)
 /* $1 = id (or NULL), $2.. the writable columns of p. NULL when out of memory. */
 static const char **programme_params(const Tandem__V1__Programme *p, const char *id, tdm_arena *a)
 {
-    const char **v = tdm_arena_calloc(a, PROGRAMME_NPARAMS, sizeof(*v));
+    /* Two more for the create's template_id and template_version ($28, $29). */
+    const char **v = tdm_arena_calloc(a, PROGRAMME_NPARAMS + 2, sizeof(*v));
     if (v == NULL)
         return NULL;
     const Tandem__V1__MatchingPolicy *mp = p->matching_policy;
@@ -249,18 +250,57 @@ static void programme_row_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_commit(&op->base);
 }
 
+static void create_programme_scheduled(tdm_store_op *base, PGresult *res)
+{
+    (void)res;
+    tdm_store_op_commit(base);
+}
+
+/* A template's surveys, scheduled to open relative to the programme's start_date
+ * (the scheduler creates them in feedback on their day). */
+static void create_programme_schedule(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    Tandem__V1__Programme *p = PQntuples(res) == 1 ? enrol_programme_from_row(
+                                                         PQgetvalue(res, 0, 0),
+                                                         (size_t)PQgetlength(res, 0, 0),
+                                                         op->base.req.arena)
+                                                   : NULL;
+    if (p == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    op->base.response = &p->base;
+    const char **params = tdm_arena_calloc(op->base.req.arena, 3, sizeof(*params));
+    if (params == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    params[0] = p->id;
+    params[1] = p->start_date;
+    params[2] = op->doc;
+    static const char sql[] =
+        "INSERT INTO " ENROL_SCHEMA ".scheduled_surveys (tenant_id, programme_id, ordinal,"
+        " open_date, survey) SELECT " T ", $1::uuid, s.ordinal, $2::date + s.open_day, s.survey"
+        " FROM jsonb_to_recordset($3::jsonb) AS s(ordinal int, open_day int, survey jsonb)";
+    tdm_store_op_query(&op->base, sql, 3, params, create_programme_scheduled);
+}
+
 static void create_programme_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
-        "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, " PROGRAMME_COLUMNS
-        ") VALUES (" T ", COALESCE($1::uuid, gen_random_uuid()), " PROGRAMME_VALUES
+        "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, template_id,"
+        " template_version, " PROGRAMME_COLUMNS ") VALUES (" T ", COALESCE($1::uuid,"
+        " gen_random_uuid()), $28::uuid, $29::int, " PROGRAMME_VALUES
         ") RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
-    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS + 2, op->params,
+                       op->doc != NULL ? create_programme_schedule : programme_row_done);
 }
 
 void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
+                                  const Tandem__V1__TemplateRef *from, const char *schedule,
                                   enrol_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
@@ -271,6 +311,11 @@ void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programm
     if (op->params == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
+    }
+    if (from != NULL) {
+        op->params[PROGRAMME_NPARAMS] = from->id;
+        op->params[PROGRAMME_NPARAMS + 1] = fmt_int(r->arena, from->version);
+        op->doc = (char *)schedule;
     }
     tdm_store_op_start(&op->base, false, create_programme_insert);
 }

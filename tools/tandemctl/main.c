@@ -34,9 +34,18 @@ static const char HELP[] =
     "              [--description TEXT] [--objective KEY=TITLE]... [--status STATUS]\n"
     "              [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--cadence DAYS]\n"
     "              [--anonymity-threshold N] [--file PROGRAMME.json]\n"
+    "  programmes create --from-template TEMPLATE_ID --name NAME [--start YYYY-MM-DD]\n"
+    "              [--end YYYY-MM-DD] [--version N] [--overrides PROGRAMME.json --mask a,b]\n"
+    "                                             a programme from a template version\n"
     "  programmes list                            list programmes\n"
     "  programmes show ID                         one programme\n"
     "  programmes set-status ID STATUS            move a programme forward (ENROLLING, ...)\n"
+    "  templates create --file TEMPLATE.json [--name NAME]\n"
+    "                                             create a programme template (platform key)\n"
+    "  templates list                             list templates, each at its latest version\n"
+    "  templates show ID [--version N]            one template (default: its latest version)\n"
+    "  templates update ID --file CHANGES.json [--mask a,b]\n"
+    "                                             a new version with the masked fields changed\n"
     "  participants import PROGRAMME FILE.csv|FILE.json [--chunk N] [--format csv|json]\n"
     "                                             bulk enrolment (BatchEnrol, <= 10,000 rows\n"
     "                                             a call); every refused row is reported\n"
@@ -49,6 +58,8 @@ static const char HELP[] =
     "  report PROGRAMME                           the programme report as tables\n"
     "  demo [--seed S] [--count N]                a law firm's reverse-mentoring programme,\n"
     "                                             from enrolment to report, on this server\n"
+    "  demo consultancy [--seed S]                one template run at six firms of different\n"
+    "                                             sizes and cultures, side by side (platform key)\n"
     "  demo generate --count N [--seed S]         write N generated people as a BatchEnrol\n"
     "                                             body ({\"participants\": [...]}) on stdout\n"
     "\n"
@@ -305,6 +316,7 @@ static int dispatch(ctl *c)
         {"tenants", cmd_tenants},
         {"keys", cmd_keys},
         {"programmes", cmd_programmes},
+        {"templates", cmd_templates},
         {"participants", cmd_participants},
         {"match", cmd_match},
         {"report", cmd_report},
