@@ -319,7 +319,7 @@ void enrol_scheduler_stop(enrol_scheduler *s);
 
 typedef struct enrol_service {
     tdm_runtime *rt;
-    const char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
+    char *person_hash_key;             /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
     struct enrol_scheduler *scheduler; /* survey_scheduler.c */
 } enrol_service;
 

@@ -7,7 +7,8 @@
  * (match_stats) and objective progress through each match's latest percent
  * (goal_progress_latest), both kept by RecordCheckIn, so the statement reads one
  * row per match rather than every check-in. Everything is aggregated here, the
- * breakdowns in one pass over (person, dimension, key) rows and one over the matches:
+ * breakdowns in one pass over the people and one over the matches, each unpivoted to
+ * (dimension, key) rows after its joins:
  * counts, means, NPS, the response rate, the at-risk count and the breakdowns,
  * with the anonymity rules of API.md ("Anonymity that survives a determined reader",
  * docs/privacy.md): groups under the threshold suppressed, and the smallest shown
@@ -89,43 +90,55 @@ static const char FB_REPORT_SQL[] =
     "  UNION ALL "
     "  SELECT pm.match_id, m.mentee_id FROM per_match pm "
     "    JOIN m ON m.id = pm.match_id WHERE pm.mentee_rated), "
-    /* Each enrolled participant's key in every dimension (ord 1..7), one row each; */
-    /* without a value the key is '(not stated)', a group like any other, so that no */
-    /* suppressed group is the total minus the shown ones. Non-admins get no rows of */
-    /* the diversity dimensions (4..7). */
+    /* Each enrolled participant's key in every dimension (k1..k7); without a value */
+    /* the key is '(not stated)', a group like any other, so that no suppressed group */
+    /* is the total minus the shown ones. Non-admins get no diversity keys (NULL). */
     "keyed AS MATERIALIZED ( "
-    "  SELECT p.id, v.ord, v.key FROM p CROSS JOIN LATERAL (VALUES "
-    "      (1, COALESCE(NULLIF(p.office, ''), '(not stated)')), "
-    "      (2, COALESCE(NULLIF(p.practice_area, ''), '(not stated)')), "
-    "      (3, CASE WHEN p.seniority IS NULL THEN '(not stated)' WHEN p.seniority <= 2 THEN '0-2' "
-    "               WHEN p.seniority <= 5 THEN '3-5' WHEN p.seniority <= 8 THEN '6-8' "
-    "               ELSE '9-10' END), "
-    "      (4, COALESCE(NULLIF(p.gender, ''), '(not stated)')), "
-    "      (5, COALESCE(NULLIF(p.ethnicity, ''), '(not stated)')), "
-    "      (6, COALESCE(NULLIF(p.first_gen, ''), '(not stated)')), "
-    "      (7, COALESCE(NULLIF(p.disability, ''), '(not stated)'))) v(ord, key) "
-    "   WHERE p.status <> 3 AND (v.ord <= 3 OR $21::bool)), "
+    "  SELECT p.id, COALESCE(NULLIF(p.office, ''), '(not stated)') AS k1, "
+    "         COALESCE(NULLIF(p.practice_area, ''), '(not stated)') AS k2, "
+    "         CASE WHEN p.seniority IS NULL THEN '(not stated)' WHEN p.seniority <= 2 THEN '0-2' "
+    "              WHEN p.seniority <= 5 THEN '3-5' WHEN p.seniority <= 8 THEN '6-8' ELSE '9-10' "
+    "END AS k3, "
+    "         CASE WHEN $21::bool THEN COALESCE(NULLIF(p.gender, ''), '(not stated)') END AS k4, "
+    "         CASE WHEN $21::bool THEN COALESCE(NULLIF(p.ethnicity, ''), '(not stated)') END "
+    "AS k5, "
+    "         CASE WHEN $21::bool THEN COALESCE(NULLIF(p.first_gen, ''), '(not stated)') END "
+    "AS k6, "
+    "         CASE WHEN $21::bool THEN COALESCE(NULLIF(p.disability, ''), '(not stated)') END "
+    "AS k7 "
+    "    FROM p WHERE p.status <> 3), "
     "dims AS ( "
     "  SELECT d.dim, d.ord FROM (VALUES ('office', 1), ('practice_area', 2), ('seniority_band', "
     "3), "
     "      ('gender', 4), ('ethnicity', 5), ('first_generation_professional', 6), ('disability', "
     "7)) d(dim, ord) "
     "   WHERE d.ord <= 3 OR $21::bool), "
+    /* Each person's figures joined once, then one row per (dimension, key), grouped. */
     "people_groups AS ( "
-    "  SELECT k.ord, k.key, count(*) AS n, count(l.id) AS matched, count(nb.id) AS nps_people, "
+    "  SELECT v.ord, v.key, count(*) AS n, count(l.id) AS matched, count(nb.id) AS nps_people, "
     "         sum(nb.n) AS nps_n, sum(nb.promoters) AS promoters, "
     "         sum(nb.detractors) AS detractors "
     "    FROM keyed k LEFT JOIN live l ON l.id = k.id LEFT JOIN nps_by_person nb ON nb.id = k.id "
-    "   GROUP BY k.ord, k.key), "
-    /* Check-ins of matches with a group member, once per match and group: the UNION */
-    /* keeps one row when both sides share a group. A side not enrolled (withdrawn or */
-    /* erased) has no keys and counts in no group. */
+    "    CROSS JOIN LATERAL (VALUES (1, k.k1), (2, k.k2), (3, k.k3), (4, k.k4), (5, k.k5), "
+    "                               (6, k.k6), (7, k.k7)) v(ord, key) "
+    "   WHERE v.key IS NOT NULL GROUP BY v.ord, v.key), "
+    /* Check-ins of matches with a group member: each match with both sides' keys (one */
+    /* pass, two joins), then one row per (dimension, key) of either side, the mentee's */
+    /* key dropped where it is the mentor's, so a match counts once in a group. A side */
+    /* not enrolled (withdrawn or erased) has no keys and counts in no group. */
+    "pairs AS MATERIALIZED ( "
+    "  SELECT pm.match_id, pm.n, pm.rating_sum, a.k1 AS a1, a.k2 AS a2, a.k3 AS a3, a.k4 AS a4, "
+    "         a.k5 AS a5, a.k6 AS a6, a.k7 AS a7, b.k1 AS b1, b.k2 AS b2, b.k3 AS b3, "
+    "         b.k4 AS b4, b.k5 AS b5, b.k6 AS b6, b.k7 AS b7 "
+    "    FROM per_match pm JOIN m ON m.id = pm.match_id "
+    "    LEFT JOIN keyed a ON a.id = m.mentor_id LEFT JOIN keyed b ON b.id = m.mentee_id), "
     "match_sides AS MATERIALIZED ( "
-    "  SELECT pm.match_id, pm.n, pm.rating_sum, k.ord, k.key "
-    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed k ON k.id = m.mentor_id "
-    "  UNION "
-    "  SELECT pm.match_id, pm.n, pm.rating_sum, k.ord, k.key "
-    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed k ON k.id = m.mentee_id), "
+    "  SELECT p.match_id, p.n, p.rating_sum, v.ord, v.key FROM pairs p "
+    "    CROSS JOIN LATERAL (VALUES (1, p.a1), (2, p.a2), (3, p.a3), (4, p.a4), (5, p.a5), "
+    "      (6, p.a6), (7, p.a7), (1, NULLIF(p.b1, p.a1)), (2, NULLIF(p.b2, p.a2)), "
+    "      (3, NULLIF(p.b3, p.a3)), (4, NULLIF(p.b4, p.a4)), (5, NULLIF(p.b5, p.a5)), "
+    "      (6, NULLIF(p.b6, p.a6)), (7, NULLIF(p.b7, p.a7))) v(ord, key) "
+    "   WHERE v.key IS NOT NULL), "
     "match_groups AS ( "
     "  SELECT s.ord, s.key, sum(s.n) AS n, sum(s.rating_sum) AS rating_sum "
     "    FROM match_sides s GROUP BY s.ord, s.key), "
@@ -188,7 +201,7 @@ static const char FB_REPORT_SQL[] =
     "         (SELECT count(DISTINCT COALESCE(participant_id, id)) FROM counted) AS respondents, "
     "         (SELECT (extract(epoch FROM max(create_time)) * 1000000)::bigint FROM counted) "
     "AS as_of_us, "
-    "         (SELECT count(*) FROM p WHERE p.status <> 3) AS enrolled) "
+    "         (SELECT count(*) FROM keyed) AS enrolled) "
     "SELECT json_build_object( "
     "  'enrolled_mentors', (SELECT count(*) FROM p WHERE p.role = 1 AND p.status <> 3), "
     "  'enrolled_mentees', (SELECT count(*) FROM p WHERE p.role = 2 AND p.status <> 3), "

@@ -240,7 +240,13 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None):
     lines.append("PREPARE rep(%s) AS %s;" % (", ".join(types), sql or report_sql()))
     args = ", ".join(":'p%d'" % i for i in range(len(params)))
     lines += backend_cpu_lines("EXECUTE rep(%s) \\g /dev/null" % args, runs)
+    if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
+        # The plan of the last statement timed, with actual rows and times, to stderr.
+        lines.append("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE rep(%s);" % args)
     out = harness.psql(stack.super_url, "\n".join(lines) + "\n")
+    if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
+        plan = out[:out.rfind("Execution Time")]
+        print(plan[plan.rfind(" ms\n", 0, plan.rfind("Planning Time")) + 4:], file=sys.stderr)
     return [float(x) for x in re.findall(r"Time: ([0-9.]+) ms", out)], backend_cpu_ms(runs)
 
 
