@@ -63,15 +63,20 @@ typedef enum tdm_principal_kind {
     TDM_PRINCIPAL_UNSPECIFIED = 0,
     TDM_PRINCIPAL_PLATFORM = 1, /* a platform key: acts for any tenant it names */
     TDM_PRINCIPAL_TENANT = 2,   /* a tenant key: acts for its own tenant only */
+    /* a participant token: acts as one participant (participant_id), only in the
+     * calls API.md "Acting as a person" lists */
+    TDM_PRINCIPAL_PARTICIPANT = 3,
 } tdm_principal_kind;
 
 typedef struct tdm_call_context {
     const char *tenant_id;    /* UUID text; NULL when the call carries no context */
-    const char *principal_id; /* API key id */
+    const char *principal_id; /* API key id (for a participant token: the minting key's) */
     tdm_principal_kind principal_kind;
-    uint32_t scopes;        /* TDM_SCOPE_* bits */
-    const char *request_id; /* from the context, x-request-id, or generated */
-    uint64_t deadline_ms;   /* absolute, uv_now() clock; 0 = no deadline */
+    const char *participant_id;           /* TDM_PRINCIPAL_PARTICIPANT: the person; else NULL */
+    const char *participant_programme_id; /* and their programme; else NULL */
+    uint32_t scopes;                      /* TDM_SCOPE_* bits */
+    const char *request_id;               /* from the context, x-request-id, or generated */
+    uint64_t deadline_ms;                 /* absolute, uv_now() clock; 0 = no deadline */
 } tdm_call_context;
 
 typedef struct tdm_server tdm_server;
@@ -183,8 +188,8 @@ typedef struct tdm_http_handler {
     void *user;
 } tdm_http_handler;
 
-/* Replace the default handler (which serves /healthz, /readyz and /metrics and
- * answers 404 to the rest). A custom handler can fall back on the default with
+/* Replace the default handler (which serves /healthz, /readyz and /metrics - unless
+ * opts.metrics_elsewhere - and answers 404 to the rest). A custom handler can fall back on the default with
  * tdm_server_default_http_request(). */
 void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
 void tdm_server_default_http_request(tdm_http_request *req);
@@ -233,6 +238,9 @@ typedef struct tdm_server_options {
      * closed as soon as it is accepted (defaults 10000 and 256). */
     uint32_t max_connections;
     uint32_t max_connections_per_address;
+    /* The default handler answers /metrics with 404: the metrics are served by another
+     * server of the process, on its admin port (TANDEM_ADMIN_LISTEN), never this one. */
+    bool metrics_elsewhere;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);

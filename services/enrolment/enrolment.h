@@ -28,6 +28,7 @@
 #include "tandem/status.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
+#include "tandem/internal/v1/participant_token.pb-c.h"
 
 #define ENROL_SCHEMA           "enrolment"
 #define ENROL_SERVICE          "enrolment"
@@ -40,6 +41,10 @@
 #define ENROL_MAX_EMAIL_BYTES  254u
 #define ENROL_MAX_TZ_BYTES     64u
 #define ENROL_MAX_REASON_CHARS 1000u
+/* anonymity_threshold: API.md "Anonymity that survives a determined reader". */
+#define ENROL_MIN_ANONYMITY_THRESHOLD     3
+#define ENROL_MAX_ANONYMITY_THRESHOLD     1000
+#define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
@@ -126,19 +131,29 @@ Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
 /* A template version from its row document ({id, version, body, create_us,
  * update_us}). NULL when out of memory or malformed. */
-Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len,
-                                                       tdm_arena *a);
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len, tdm_arena *a);
 /* What a template version stores: its JSON without id, version and times. */
 char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* The template's surveys as the schedule the programme insert takes:
  * [{"ordinal", "open_day", "survey"}] (arena). */
 char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
+/* A new Participant holding only p's id, programme_id, role and status: what
+ * feedback may know of a person for a feedback key (arena; NULL when out of memory). */
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a);
+/* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
 char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *a);
-/* SHA-256 of "<tenant>:<external_id>" (names a person in the audit and erased rows). */
-void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32]);
+/* HMAC-SHA256(key, tenant_id || external_id): names a person in the audit and in
+ * erased rows, answerable by whoever knows the id and the key, not reversible by
+ * trying ids without the key (API.md "Erasure that leaves nothing behind"). The
+ * tenant id is a UUID of fixed length, so the concatenation is unambiguous.
+ * 0, or -1 when the key is missing or libcrypto fails. */
+int enrol_person_hash(const char *key, const char *tenant_id, const char *external_id,
+                      uint8_t out[32]);
 
 /* ---- store.c -------------------------------------------------------------------- */
 
@@ -150,6 +165,9 @@ typedef struct enrol_req {
     const tdm_idem_key *idem; /* NULL: no Idempotency-Key */
     bool include_diversity;   /* the caller has the admin scope */
 } enrol_req;
+
+/* The store's owner (schema and outbox source) for every store file. */
+extern const tdm_store_owner ENROL_STORE_OWNER;
 
 /* Every store call completes once with a status or its response message. */
 typedef void (*enrol_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
@@ -218,9 +236,8 @@ void enrol_store_get_template(const enrol_req *r, const char *id, int32_t versio
 void enrol_store_list_templates(const enrol_req *r, int page_size, int64_t after_seq,
                                 enrol_store_cb cb, void *arg);
 /* A new version: apply(latest) under the template's lock, stored as latest + 1. */
-void enrol_store_update_template(const enrol_req *r, const char *id,
-                                 enrol_template_apply_fn apply, void *apply_arg,
-                                 enrol_store_cb cb, void *arg);
+void enrol_store_update_template(const enrol_req *r, const char *id, enrol_template_apply_fn apply,
+                                 void *apply_arg, enrol_store_cb cb, void *arg);
 
 /* Claim due scheduled surveys of every tenant; params: $1 the clock offset in
  * seconds, $2 how many, $3 the lease in seconds, $4 the attempts after which a row
@@ -243,12 +260,28 @@ typedef struct enrol_scheduler enrol_scheduler;
 tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out);
 /* Take no new work; a pass in flight completes on its own. */
 void enrol_scheduler_stop(enrol_scheduler *s);
+/* ---- token_store.c ----------------------------------------------------------------- */
+
+/* Keep the hash (hex) of a new token acting as participant `id` for ttl_s seconds,
+ * minted by the context's key; expired tokens of the participant are pruned.
+ * Response: ParticipantToken with `token` and its expire_time. NOT_FOUND for an
+ * unknown or erased participant, FAILED_PRECONDITION for a withdrawn one. */
+void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
+                             const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg);
+/* The live token with this hash (hex): Response VerifiedParticipantToken; NOT_FOUND
+ * when unknown, expired, or its participant is withdrawn or erased. */
+void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_store_cb cb,
+                              void *arg);
 
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
+
+/* TANDEM_PERSON_HASH_KEY: at least this many characters of high-entropy secret. */
+#define ENROL_MIN_PERSON_HASH_KEY_CHARS 16
 
 typedef struct enrol_service {
     tdm_runtime *rt;
     struct enrol_scheduler *scheduler; /* survey_scheduler.c */
+    const char *person_hash_key;       /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);

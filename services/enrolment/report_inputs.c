@@ -94,7 +94,10 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
 {
     const Tandem__Internal__V1__ListParticipantColumnsRequest *q = (const void *)msg;
     enrol_req r;
-    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    /* The report's own input, read with a feedback:read caller's own scopes: office,
+     * practice area, seniority and (for admins only) diversity, no names. */
+    static const uint32_t READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_FEEDBACK_READ};
+    tdm_status *st = enrol_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2));
     if (st == NULL && !tdm_uuid_valid(q->programme_id))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
                                       "programme_id", "must be a UUID");

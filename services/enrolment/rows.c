@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "tandem/json.h"
 
@@ -176,8 +177,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-/* A Timestamp from Unix microseconds, in the arena. */
-static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
@@ -195,7 +195,7 @@ static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+    return json_is_integer(v) ? enrol_time_from_us(json_integer_value(v), a) : NULL;
 }
 
 static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
@@ -329,7 +329,7 @@ static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, b
 {
     if (us == NULL)
         return NULL;
-    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    Google__Protobuf__Timestamp *t = enrol_time_from_us(strtoll(us, NULL, 10), a);
     *failed = *failed || t == NULL;
     return t;
 }
@@ -613,18 +613,36 @@ char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *
     return tdm_json_writer_finish(&w, a, NULL);
 }
 
-void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32])
+int enrol_person_hash(const char *key, const char *tenant_id, const char *external_id,
+                      uint8_t out[32])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t t_len = strlen(tenant_id), e_len = strlen(external_id);
     unsigned int len = 0;
-    if (md == NULL) {
-        memset(out, 0, 32);
-        return;
-    }
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, tenant_id, strlen(tenant_id));
-    EVP_DigestUpdate(md, ":", 1);
-    EVP_DigestUpdate(md, external_id, strlen(external_id));
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
+    unsigned char *msg = malloc(t_len + e_len + 1);
+    int rc = -1;
+    memset(out, 0, 32);
+    if (key == NULL || msg == NULL)
+        goto done;
+    memcpy(msg, tenant_id, t_len);
+    memcpy(msg + t_len, external_id, e_len);
+    if (HMAC(EVP_sha256(), key, (int)strlen(key), msg, t_len + e_len, out, &len) != NULL &&
+        len == 32)
+        rc = 0;
+done:
+    free(msg);
+    return rc;
+}
+
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a)
+{
+    Tandem__V1__Participant *out = tdm_arena_alloc(a, sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    tandem__v1__participant__init(out);
+    out->id = p->id;
+    out->programme_id = p->programme_id;
+    out->role = p->role;
+    out->status = p->status;
+    return out;
 }

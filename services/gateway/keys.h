@@ -25,6 +25,10 @@
 #define GW_KEY_HASH_BYTES     32
 #define GW_KEY_HASH_HEX_LEN   64
 #define GW_SCOPE_ALL          0x7Fu
+/* What a participant token holds: the read and write scopes of the calls it may
+ * make (never admin, never enrolment:write); which calls, and for whom, is narrower
+ * still (gw_person_may_call, and each service). */
+#define GW_PERSON_SCOPES 0x7Au
 
 /* Fill out (at least GW_KEY_SECRET_LEN + 1 bytes) with a fresh secret.
  * Returns 0, or -1 when the OS random generator failed (never a weak secret). */

@@ -18,6 +18,8 @@ tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t sco
     return tdm_handler_init(r, svc->rt, call, scope);
 }
 
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg);
+
 /* ---- lists of a programme --------------------------------------------------------- */
 
 /* A list keyed by a programme first asks enrolment whether the programme exists in
@@ -50,7 +52,7 @@ static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Progra
         break;
     case 2:
         mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
-                              tdm_handler_reply, pl->call);
+                              matches_reply, pl->call);
         break;
     default:
         mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
@@ -81,23 +83,63 @@ static void programme_list_start(tdm_call *call, void *data, const mt_req *r, in
 
 /* ---- matches ------------------------------------------------------------------------ */
 
+/* Who reads matches: matching:read sees them whole; a feedback key (feedback
+ * asking with its caller's scopes) the feedback view (mt_match_cut_to_feedback_view). */
+static const uint32_t MATCH_READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ,
+                                         TDM_SCOPE_FEEDBACK_WRITE};
+#define N_MATCH_READERS (sizeof(MATCH_READERS) / sizeof(MATCH_READERS[0]))
+
+static bool feedback_view(tdm_call *call)
+{
+    return !tdm_scope_allows(tdm_call_ctx(call)->scopes, TDM_SCOPE_MATCHING_READ);
+}
+
+/* GetMatch's answer; a participant token reads only a match it is a side of. */
+static void own_match_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    const char *person = tdm_handler_acting_person(tdm_call_ctx(call));
+    Tandem__V1__Match *m = (void *)msg;
+    if (st == NULL && person != NULL && strcmp(m->mentor_id, person) != 0 &&
+        strcmp(m->mentee_id, person) != 0)
+        st = tdm_status_new(TDM_PERMISSION_DENIED,
+                            "a participant token reads only the matches it is a side of");
+    if (st == NULL && feedback_view(call))
+        mt_match_cut_to_feedback_view(m);
+    tdm_handler_reply(call, st, msg);
+}
+
+/* ListMatches' answer, each match cut to the caller's scopes. */
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    Tandem__V1__ListMatchesResponse *page = (void *)msg;
+    for (size_t i = 0; st == NULL && feedback_view(call) && i < page->n_matches; i++)
+        mt_match_cut_to_feedback_view(page->matches[i]);
+    tdm_handler_reply(call, st, msg);
+}
+
 static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__GetMatchRequest *q = (const void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
     if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
-    mt_store_get_match(&r, q->id, tdm_handler_reply, call);
+    mt_store_get_match(&r, q->id, own_match_reply, call);
 }
 
 static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__ListMatchesRequest *q = (const void *)msg;
+    Tandem__V1__ListMatchesRequest *q = (void *)msg;
     mt_req r;
     int page_size = 0;
     int64_t after = 0;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
+    if (st == NULL) /* a token lists only its own matches */
+        st = tdm_handler_person(call, &q->participant_id, "participant_id");
     st = mt_check_id(st, q->programme_id, "programme_id");
     if (st == NULL && q->participant_id[0] != '\0')
         st = mt_check_id(st, q->participant_id, "participant_id");
@@ -112,9 +154,11 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
 
 static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__RespondToMatchRequest *q = (const void *)msg;
+    Tandem__V1__RespondToMatchRequest *q = (void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
+    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &q->participant_id, "participant_id");
     st = mt_check_id(st, q->id, "id");
     st = mt_check_id(st, q->participant_id, "participant_id");
     if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
@@ -314,20 +358,6 @@ static void pair_scored(pair_query *pq)
     tdm_call_respond(pq->call, &out->base);
 }
 
-typedef struct suggestion {
-    size_t mentor;
-    int64_t score;
-    int free;
-} suggestion;
-
-static int cmp_suggestion(const void *x, const void *y)
-{
-    const suggestion *a = x, *b = y;
-    if (a->score != b->score)
-        return a->score > b->score ? -1 : 1;
-    return a->mentor < b->mentor ? -1 : (a->mentor > b->mentor);
-}
-
 static void pair_suggest(pair_query *pq)
 {
     tdm_arena *a = pq->req.arena;
@@ -336,41 +366,22 @@ static void pair_suggest(pair_query *pq)
     tdm_status *st = mt_policy_init(&pol, pq->prog, a);
     if (st == NULL)
         st = mt_person_init(&e, pq->mentee, &pol, a);
-    suggestion *cand = tdm_arena_calloc(a, pq->n_mentors + 1, sizeof(*cand));
+    mt_suggestion *best = tdm_arena_calloc(a, (size_t)pq->k, sizeof(*best));
     Tandem__V1__SuggestMentorsResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    if (st == NULL && (cand == NULL || out == NULL))
+    if (st == NULL && (best == NULL || out == NULL))
         st = tdm_store_oom();
+    size_t k = 0;
+    if (st == NULL)
+        st = mt_suggest(&pol, &e, pq->mentors, pq->n_mentors, &pq->state, (size_t)pq->k, a, best,
+                        &k);
     if (tdm_handler_fail(pq->call, st))
         return;
     tandem__v1__suggest_mentors_response__init(out);
-    size_t n = 0;
-    for (size_t i = 0; i < pq->n_mentors; i++) {
-        const Tandem__V1__Participant *p = pq->mentors[i];
-        mt_person m;
-        if ((st = mt_person_init(&m, p, &pol, a)) != NULL) {
-            tdm_call_fail(pq->call, st);
-            return;
-        }
-        int live = 0;
-        for (size_t k = 0; k < pq->state.n_live; k++)
-            live += same_id(pq->state.live_mentor[k], p->id);
-        int free_seats = m.capacity - live;
-        if (free_seats <= 0 || mt_hard_check(&pol, &m, &e) != 0 ||
-            state_has(pq->state.excl_mentor, pq->state.excl_mentee, pq->state.n_exclusions, p->id,
-                      pq->mentee->id))
-            continue;
-        int64_t score = mt_score(&pol, &m, &e);
-        if (score < pol.min_score)
-            continue;
-        cand[n++] = (suggestion){i, score, free_seats};
-    }
-    qsort(cand, n, sizeof(*cand), cmp_suggestion);
-    size_t k = (size_t)pq->k < n ? (size_t)pq->k : n;
     out->suggestions = tdm_arena_calloc(a, k > 0 ? k : 1, sizeof(*out->suggestions));
     for (size_t i = 0; out->suggestions != NULL && i < k; i++) {
         Tandem__V1__MentorSuggestion *s = tdm_arena_alloc(a, sizeof(*s));
         mt_person m;
-        if (s == NULL || mt_person_init(&m, pq->mentors[cand[i].mentor], &pol, a) != NULL) {
+        if (s == NULL || mt_person_init(&m, pq->mentors[best[i].mentor], &pol, a) != NULL) {
             tdm_call_fail(pq->call, tdm_store_oom());
             return;
         }
@@ -378,7 +389,7 @@ static void pair_suggest(pair_query *pq)
         s->mentor_id = m.src->id;
         s->score = (double)mt_explain(&pol, &m, &e, a, &s->explanation, &s->n_explanation) /
                    MT_SCORE_SCALE;
-        s->free_capacity = cand[i].free;
+        s->free_capacity = best[i].free;
         out->suggestions[out->n_suggestions++] = s;
     }
     tdm_call_respond(pq->call, &out->base);
@@ -417,7 +428,9 @@ static void handle_score_pair(tdm_call *call, const ProtobufCMessage *msg, void 
 
 static void handle_suggest(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__SuggestMentorsRequest *q = (const void *)msg;
+    Tandem__V1__SuggestMentorsRequest *q = (void *)msg;
+    if (tdm_handler_fail(call, tdm_handler_person(call, &q->mentee_id, "mentee_id")))
+        return;
     if (q->k < 0 || q->k > MT_MAX_SUGGESTIONS) {
         tdm_call_fail(call,
                       tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid k"),
@@ -425,8 +438,8 @@ static void handle_suggest(tdm_call *call, const ProtobufCMessage *msg, void *da
                                                MT_MAX_SUGGESTIONS, MT_DEFAULT_SUGGESTIONS));
         return;
     }
-    pair_query *pq =
-        pair_new(call, data, 3, TDM_SCOPE_MATCHING_READ, q->programme_id, NULL, q->mentee_id);
+    pair_query *pq = pair_new(call, data, 3, TDM_SCOPE_MATCHING_READ | TDM_SCOPE_AS_PERSON,
+                              q->programme_id, NULL, q->mentee_id);
     if (pq == NULL)
         return;
     pq->k = q->k == 0 ? MT_DEFAULT_SUGGESTIONS : q->k;

@@ -66,7 +66,10 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
 {
     const Tandem__Internal__V1__ListMatchColumnsRequest *q = (const void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    /* The report's own input: a feedback:read caller's report reads it with its own
+     * scopes (nothing here names a person beyond the pair's ids). */
+    static const uint32_t READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ};
+    tdm_status *st = mt_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2));
     if (st == NULL && !tdm_uuid_valid(q->programme_id))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
                                       "programme_id", "must be a UUID");

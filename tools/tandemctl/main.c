@@ -50,6 +50,7 @@ static const char HELP[] =
     "                                             bulk enrolment (BatchEnrol, <= 10,000 rows\n"
     "                                             a call); every refused row is reported\n"
     "  participants list PROGRAMME [--role MENTOR|MENTEE] [--status STATUS]\n"
+    "  participants token PARTICIPANT_ID [--ttl SECONDS]   a participant token (stdout)\n"
     "  match run PROGRAMME [--algorithm OPTIMAL|STABLE|GREEDY] [--scope ALL|UNMATCHED]\n"
     "            [--dry-run] [--approve] [--wait SECONDS] [--pairs N]\n"
     "                                             run matching, follow it live, show pairs\n"

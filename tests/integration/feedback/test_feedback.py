@@ -108,8 +108,9 @@ def tearDownModule():
 
 # ---- helpers ----------------------------------------------------------------------------
 
-def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60):
-    md = harness.Stack.context(tenant, scopes=scopes)
+def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60,
+         person=None):
+    md = harness.Stack.context(tenant, scopes=scopes, person=person)
     if idem:
         md.append(("idempotency-key", idem))
     ch = STACK.channel(svc)
@@ -338,9 +339,14 @@ class CheckInTest(unittest.TestCase):
         times = [c.occurred_time.ToMicroseconds() for c in seen]
         self.assertEqual(times, sorted(times, reverse=True))
         self.assertEqual(len(seen), len(days))  # the late one is newer than the cursor
-        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
-                                                       participant_id=mentee.id),
-                  F.ListCheckInsResponse, t)
+        # An API key naming a side proves nothing: no notes. A participant token
+        # (its context) of a side reads them.
+        named = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
+                                                        participant_id=mentee.id),
+                   F.ListCheckInsResponse, t)
+        self.assertEqual({c.notes for c in named.check_ins}, {""})
+        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100),
+                  F.ListCheckInsResponse, t, person=(mentee.id, prog.id))
         self.assertIn("private 5", [c.notes for c in mine.check_ins])
         bad = fb_fail("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_token="zz!"),
                       F.ListCheckInsResponse, t)
@@ -538,10 +544,12 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(rep.active_matches, 5)
         self.assertEqual(rep.check_ins, len(ratings))
         self.assertAlmostEqual(rep.mean_rating, sum(ratings) / len(ratings), places=12)
-        self.assertAlmostEqual(rep.nps.value, nps_of(nps_scores), places=12)
+        # Survey figures move in steps of the threshold: the first 3 of 5 responses.
+        counted = nps_scores[:3]
+        self.assertAlmostEqual(rep.nps.value, nps_of(counted), places=12)
         self.assertEqual(rep.surveys, 2)
-        self.assertEqual(rep.survey_responses, 5)
-        self.assertAlmostEqual(rep.survey_response_rate, 5 / (2 * len(ps)), places=12)
+        self.assertEqual(rep.survey_responses, 3)
+        self.assertAlmostEqual(rep.survey_response_rate, 3 / (2 * len(ps)), places=12)
         self.assertEqual(rep.anonymity_threshold, 3)
         got = {o.objective_key: (o.mean_percent, o.matches_reporting)
                for o in rep.objective_progress}
@@ -564,7 +572,7 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(london.matched, len([i for i in london_ids
                                               if any(i in (m.mentor_id, m.mentee_id)
                                                      for m in ms[:5])]))
-        london_nps = [s for p, s in zip(ps, nps_scores) if p.id in london_ids]
+        london_nps = [s for p, s in zip(ps, counted) if p.id in london_ids]
         self.assertAlmostEqual(london.nps.value, nps_of(london_nps), places=12)
         # Paris is large enough to show, but its mean rating rests on 2 check-ins and
         # its members gave no NPS answer: neither figure is shown.
@@ -598,14 +606,14 @@ class ReportTest(unittest.TestCase):
 
     def test_diversity_only_for_admins_and_consented(self):
         t = tenant()
-        prog = programme(t, threshold=2)
-        rows = [{"office": "London", "diversity": {"gender": "woman"}} for _ in range(3)]
-        rows += [{"office": "London", "diversity": {"gender": "man"}} for _ in range(2)]
+        prog = programme(t, threshold=3)
+        rows = [{"office": "London", "diversity": {"gender": "woman"}} for _ in range(4)]
+        rows += [{"office": "London", "diversity": {"gender": "man"}} for _ in range(3)]
         people(t, prog.id, rows)
         rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=prog.id),
                  F.ProgrammeReport, t)
         gender = group(rep, "gender")
-        self.assertEqual({g.key: g.count for g in gender.groups}, {"woman": 3, "man": 2})
+        self.assertEqual({g.key: g.count for g in gender.groups}, {"woman": 4, "man": 3})
         rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=prog.id),
                  F.ProgrammeReport, t, scopes=FB_READ)
         self.assertEqual([b.dimension for b in rep.breakdowns],
@@ -657,8 +665,11 @@ class ParticipantColumnsTest(unittest.TestCase):
         t = tenant()
         prog = programme(t)
         people(t, prog.id, [{}])
+        # feedback:read may read them (a feedback:read caller's report, with its own
+        # scopes); feedback:write alone may not.
+        self.assertEqual(self.columns(t, prog.id, scopes=FB_READ).count, 1)
         for other, scopes, code in ((tenant(), harness.ALL_SCOPES, grpc.StatusCode.NOT_FOUND),
-                                    (t, FB_READ, grpc.StatusCode.PERMISSION_DENIED)):
+                                    (t, FB_WRITE, grpc.StatusCode.PERMISSION_DENIED)):
             with self.assertRaises(grpc.RpcError) as e:
                 self.columns(other, prog.id, scopes=scopes)
             self.assertEqual(e.exception.code(), code)
@@ -727,7 +738,7 @@ class AtRiskTest(unittest.TestCase):
 class PersonDataTest(unittest.TestCase):
     def test_export_and_erase_keep_aggregates(self):
         t = tenant()
-        prog, mentor, mentee, m = pair(t, threshold=2)
+        prog, mentor, mentee, m = pair(t, threshold=3)
         check_in(t, m, mentor, rating=2, notes="mentor note", topics=["AI"])
         check_in(t, m, mentee, rating=5, notes="mentee note")
         s = survey(t, prog.id)
@@ -741,7 +752,8 @@ class PersonDataTest(unittest.TestCase):
                         req_type(participant_ids=[mentor.id]), resp_type, t)
 
         exp = pd("ExportParticipants", erasure_pb2.ExportParticipantsResponse)
-        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["mentee note", "mentor note"])
+        # Both check-ins of their match; only the notes they wrote.
+        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["", "mentor note"])
         self.assertEqual(len(exp.survey_responses), 1)
         erased = pd("EraseParticipants", erasure_pb2.EraseParticipantsResponse)
         self.assertEqual(erased.counts.check_ins, 1)
@@ -787,7 +799,8 @@ class PersonDataTest(unittest.TestCase):
         rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=prog.id),
                  F.ProgrammeReport, t)
         self.assertEqual(rep.check_ins, 1)
-        self.assertEqual(rep.mean_rating, 4)
+        # One person's rating: withheld by the anonymity rules, erased or not.
+        self.assertIn("meanRating", rep.suppressed)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ class RealMatchingTest(unittest.TestCase):
         t = str(uuid.uuid4())
         prog = enrolment("CreateProgramme", E.CreateProgrammeRequest(programme=E.Programme(
             name="Reverse", kind=E.REVERSE, status=E.Programme.ENROLLING,
-            check_in_cadence_days=14, anonymity_threshold=2,
+            check_in_cadence_days=14, anonymity_threshold=3,
             objectives=[E.Objective(key="digital", title="Digital")])), E.Programme, t)
         rows = []
         for i in range(2):
@@ -150,13 +150,16 @@ class RealMatchingTest(unittest.TestCase):
         self.assertEqual(rep.active_matches, 1)
         self.assertEqual(rep.matched, 2)
         self.assertEqual(rep.check_ins, 1)
-        self.assertEqual(rep.mean_rating, 5)
+        # One person rated: the mean would be their rating, so it is withheld.
+        self.assertEqual(rep.mean_rating, 0)
+        self.assertIn("meanRating", rep.suppressed)
         self.assertEqual(rep.at_risk_count, 1)
         self.assertEqual([(o.objective_key, o.mean_percent) for o in rep.objective_progress],
                          [("digital", 40)])
 
         # The report read the matches through ListMatchColumns: the same matches as
-        # ListMatches, only for the tenant, only with matching:read.
+        # ListMatches, only for the tenant, only with matching:read or feedback:read
+        # (a feedback:read caller's report reads them with its own scopes).
         listed = matching("ListMatches", M.ListMatchesRequest(programme_id=prog.id),
                           M.ListMatchesResponse, t).matches
         cols = match_columns(t, prog.id)
@@ -168,8 +171,9 @@ class RealMatchingTest(unittest.TestCase):
         self.assertEqual(pgarray.ints(cols.status), [by_id[i].status for i in ids])
         self.assertEqual(pgarray.bools(cols.declined), [i == declined.id for i in ids])
         self.assertEqual(match_columns(str(uuid.uuid4()), prog.id).count, 0)
+        self.assertEqual(match_columns(t, prog.id, scopes=0x20).count, cols.count)
         with self.assertRaises(grpc.RpcError) as e:
-            match_columns(t, prog.id, scopes=0x20)  # feedback:read alone
+            match_columns(t, prog.id, scopes=0x40)  # feedback:write alone
         self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 
 

@@ -72,6 +72,8 @@ static void every_api_route_resolves_to_its_method(void **state)
          "participant.id", "a1"},
         {"POST", "/v1/participants/a1:withdraw", "/tandem.v1.EnrolmentService/WithdrawParticipant",
          "id", "a1"},
+        {"POST", "/v1/participants/a1:issueToken",
+         "/tandem.v1.EnrolmentService/IssueParticipantToken", "id", "a1"},
         {"GET", "/v1/people/E-1:export", "/tandem.v1.EnrolmentService/ExportPerson", "external_id",
          "E-1"},
         {"POST", "/v1/people/E-1:erase", "/tandem.v1.EnrolmentService/ErasePerson", "external_id",

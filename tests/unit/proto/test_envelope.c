@@ -182,6 +182,7 @@ static const struct binding CONTRACT[] = {
     {"EnrolmentService", "UpdateParticipant", "patch", "/v1/participants/{participant.id}",
      "participant"},
     {"EnrolmentService", "WithdrawParticipant", "post", "/v1/participants/{id}:withdraw", "*"},
+    {"EnrolmentService", "IssueParticipantToken", "post", "/v1/participants/{id}:issueToken", "*"},
     {"EnrolmentService", "ExportPerson", "get", "/v1/people/{external_id}:export", ""},
     {"EnrolmentService", "ErasePerson", "post", "/v1/people/{external_id}:erase", "*"},
     {"EnrolmentService", "CreateProgrammeTemplate", "post", "/v1/templates", "template"},
