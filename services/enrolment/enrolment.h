@@ -289,6 +289,13 @@ void enrol_handle_export_person(tdm_call *call, const ProtobufCMessage *req, voi
 void enrol_handle_erase_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope);
+/* Whether the call's key has the admin scope. */
+bool enrol_req_admin(const enrol_req *r);
+/* The anonymity threshold guards every report of the programme, so only an admin
+ * key sets it to anything but the default or changes it (API.md); `from` is the
+ * value it replaces (stored, or the template's), 0 on creation. PERMISSION_DENIED
+ * naming `field`, else NULL. */
+tdm_status *enrol_check_threshold_change(bool admin, int32_t from, int32_t to, const char *field);
 /* The template RPCs (templates.c), registered with the service's other methods. */
 void enrol_handle_create_template(tdm_call *call, const ProtobufCMessage *req, void *data);
 void enrol_handle_get_template(tdm_call *call, const ProtobufCMessage *req, void *data);
