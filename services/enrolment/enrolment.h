@@ -255,9 +255,17 @@ void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const 
 /* ---- survey_scheduler.c ----------------------------------------------------------- */
 
 typedef struct enrol_scheduler enrol_scheduler;
-/* Start the scheduler (TANDEM_SURVEY_SCHEDULER_INTERVAL_MS, TANDEM_TEST_CLOCK_OFFSET);
- * INVALID_ARGUMENT naming a malformed variable. */
-tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out);
+/* The scheduler's settings: TANDEM_SURVEY_SCHEDULER_INTERVAL_MS (how often each
+ * replica looks) and TANDEM_TEST_CLOCK_OFFSET (seconds added to "now"; tests only). */
+typedef struct enrol_scheduler_config {
+    int interval_ms;
+    int clock_offset_s;
+} enrol_scheduler_config;
+/* Read them (tandem/config.h's readers); INVALID_ARGUMENT naming a bad variable. */
+tdm_status *enrol_scheduler_config_load(enrol_scheduler_config *cfg);
+/* Start the scheduler with cfg. */
+tdm_status *enrol_scheduler_start(tdm_runtime *rt, const enrol_scheduler_config *cfg,
+                                  enrol_scheduler **out);
 /* Take no new work; a pass in flight completes on its own. */
 void enrol_scheduler_stop(enrol_scheduler *s);
 /* ---- token_store.c ----------------------------------------------------------------- */

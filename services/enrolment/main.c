@@ -14,6 +14,12 @@
 #include "tandem/log.h"
 
 static enrol_service service;
+static enrol_scheduler_config scheduler_config;
+
+static tdm_status *enrolment_load_config(void)
+{
+    return enrol_scheduler_config_load(&scheduler_config);
+}
 
 /* TANDEM_PERSON_HASH_KEY keys the person hash of erasures and exports; unset, the
  * service runs but refuses ExportPerson and ErasePerson (and says so at start). */
@@ -44,7 +50,7 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
     st = enrol_register(rt, &service);
     if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
-    return st != NULL ? st : enrol_scheduler_start(rt, &service.scheduler);
+    return st != NULL ? st : enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
 }
 
 static void enrolment_shutdown(tdm_runtime *rt)
@@ -61,6 +67,7 @@ int main(void)
         .schema = ENROL_SCHEMA,
         .migrations = enrolment_migrations,
         .n_migrations = ENROLMENT_MIGRATIONS_COUNT,
+        .load_config = enrolment_load_config,
         .init = enrolment_init,
         .shutdown = enrolment_shutdown,
     };
