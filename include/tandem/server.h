@@ -54,6 +54,8 @@ enum {
     TDM_SCOPE_MATCHING_WRITE = 1u << 4,
     TDM_SCOPE_FEEDBACK_READ = 1u << 5,
     TDM_SCOPE_FEEDBACK_WRITE = 1u << 6,
+    TDM_SCOPE_SCIM = 1u << 7, /* the SCIM 2.0 front: the people directory */
+    TDM_SCOPE_LAST = TDM_SCOPE_SCIM,
 };
 
 /* Who is calling and for whom: decoded from TDM_CONTEXT_METADATA_KEY. Strings live

@@ -26,6 +26,8 @@
 #include "tandem/runtime.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
+#include "tandem/store.h"
+#include "tandem/internal/v1/directory.pb-c.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/internal/v1/participant_token.pb-c.h"
@@ -45,6 +47,7 @@
 #define ENROL_MIN_ANONYMITY_THRESHOLD     3
 #define ENROL_MAX_ANONYMITY_THRESHOLD     1000
 #define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
+#define ENROL_MAX_PERSON_EMAILS 10u
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
@@ -78,6 +81,10 @@ tdm_status *enrol_merge_programme(Tandem__V1__Programme *dst, const Tandem__V1__
 tdm_status *enrol_merge_participant(Tandem__V1__Participant *dst,
                                     const Tandem__V1__Participant *src, char **paths, size_t n,
                                     tdm_arena *a);
+/* Add every violation of p (a directory person to store) to v, fields prefixed by
+ * prefix ("person"). */
+void enrol_validate_person(const Tandem__Internal__V1__Person *p, const char *prefix,
+                           tdm_violations *v);
 /* Load the zone list (call once at start-up; later calls are no-ops). */
 void enrol_timezones_load(void);
 
@@ -129,20 +136,21 @@ Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant 
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
                                                     bool include_diversity);
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
-/* A template version from its row document ({id, version, body, create_us,
- * update_us}). NULL when out of memory or malformed. */
-Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len, tdm_arena *a);
-/* What a template version stores: its JSON without id, version and times. */
-char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
-/* The template's surveys as the schedule the programme insert takes:
- * [{"ordinal", "open_day", "survey"}] (arena). */
-char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* A new Participant holding only p's id, programme_id, role and status: what
  * feedback may know of a person for a feedback key (arena; NULL when out of memory). */
 Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
                                                          tdm_arena *a);
 /* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
+/* A template version from its row document ({id, version, body, create_us,
+ * update_us}). NULL when out of memory or malformed. */
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len,
+                                                       tdm_arena *a);
+/* What a template version stores: its JSON without id, version and times. */
+char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
+/* The template's surveys as the schedule the programme insert takes:
+ * [{"ordinal", "open_day", "survey"}] (arena). */
+char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
@@ -220,6 +228,48 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
                               const char *unreachable_array, enrol_store_cb cb, void *arg);
 
+/* ---- token_store.c ----------------------------------------------------------------- */
+
+/* Keep the hash (hex) of a new token acting as participant `id` for ttl_s seconds,
+ * minted by the context's key; expired tokens of the participant are pruned.
+ * Response: ParticipantToken with `token` and its expire_time. NOT_FOUND for an
+ * unknown or erased participant, FAILED_PRECONDITION for a withdrawn one. */
+void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
+                             const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg);
+/* The live token with this hash (hex): Response VerifiedParticipantToken; NOT_FOUND
+ * when unknown, expired, or its participant is withdrawn or erased. */
+void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_store_cb cb,
+                              void *arg);
+
+/* ---- directory_store.c: the people directory (DirectoryService) ------------------ */
+
+/* Create / replace / delete a person and carry the change to the participants the
+ * directory governs, in one transaction (see directory_store.c). Responses: the
+ * Person, or Empty for a delete. */
+void enrol_store_create_person(const enrol_req *r, const Tandem__Internal__V1__Person *p,
+                               enrol_store_cb cb, void *arg);
+void enrol_store_replace_person(const enrol_req *r, const Tandem__Internal__V1__Person *p,
+                                int64_t if_version, enrol_store_cb cb, void *arg);
+void enrol_store_delete_person(const enrol_req *r, const char *id, int64_t if_version,
+                               enrol_store_cb cb, void *arg);
+void enrol_store_get_person(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg);
+void enrol_store_list_people(const enrol_req *r, const Tandem__Internal__V1__ListPeopleRequest *q,
+                             int page_size, int64_t after_seq, enrol_store_cb cb, void *arg);
+
+/* Enrolling a directory person (Enrol, BatchEnrol, UpdateParticipant): the store
+ * sends enrol_directory_lookup for the JSON array of the rows' external ids
+ * (enrol_directory_keys, rows without an error), then enrol_directory_apply
+ * writes each found person's profile onto their rows - name, e-mail, the set ones
+ * of department, office, practice area, seniority and years, and the
+ * reporting_chain of their manager links. A row of a deprovisioned person is
+ * refused: its row error (BatchEnrol), or the status returned. lock: FOR SHARE on
+ * the people (new participants; see directory_store.c). */
+char *enrol_directory_keys(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                           tdm_arena *a);
+void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool lock,
+                            tdm_store_step next);
+tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
+                                  tdm_status **row_errors, size_t n, tdm_arena *a);
 /* ---- store_templates.c ------------------------------------------------------------ */
 
 /* Read-modify-write of a template: called inside the transaction with the latest
@@ -236,8 +286,9 @@ void enrol_store_get_template(const enrol_req *r, const char *id, int32_t versio
 void enrol_store_list_templates(const enrol_req *r, int page_size, int64_t after_seq,
                                 enrol_store_cb cb, void *arg);
 /* A new version: apply(latest) under the template's lock, stored as latest + 1. */
-void enrol_store_update_template(const enrol_req *r, const char *id, enrol_template_apply_fn apply,
-                                 void *apply_arg, enrol_store_cb cb, void *arg);
+void enrol_store_update_template(const enrol_req *r, const char *id,
+                                 enrol_template_apply_fn apply, void *apply_arg,
+                                 enrol_store_cb cb, void *arg);
 
 /* Claim due scheduled surveys of every tenant; params: $1 the clock offset in
  * seconds, $2 how many, $3 the lease in seconds, $4 the attempts after which a row
@@ -268,18 +319,6 @@ tdm_status *enrol_scheduler_start(tdm_runtime *rt, const enrol_scheduler_config 
                                   enrol_scheduler **out);
 /* Take no new work; a pass in flight completes on its own. */
 void enrol_scheduler_stop(enrol_scheduler *s);
-/* ---- token_store.c ----------------------------------------------------------------- */
-
-/* Keep the hash (hex) of a new token acting as participant `id` for ttl_s seconds,
- * minted by the context's key; expired tokens of the participant are pruned.
- * Response: ParticipantToken with `token` and its expire_time. NOT_FOUND for an
- * unknown or erased participant, FAILED_PRECONDITION for a withdrawn one. */
-void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
-                             const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg);
-/* The live token with this hash (hex): Response VerifiedParticipantToken; NOT_FOUND
- * when unknown, expired, or its participant is withdrawn or erased. */
-void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_store_cb cb,
-                              void *arg);
 
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
 
@@ -288,11 +327,13 @@ void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_st
 
 typedef struct enrol_service {
     tdm_runtime *rt;
+    const char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
     struct enrol_scheduler *scheduler; /* survey_scheduler.c */
-    const char *person_hash_key;       /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);
+/* directory.c: registers DirectoryService. */
+tdm_status *enrol_directory_register(tdm_runtime *rt, enrol_service *svc);
 void enrol_handle_export_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 void enrol_handle_erase_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */

@@ -49,6 +49,8 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
         return st;
     st = enrol_register(rt, &service);
     if (st == NULL)
+        st = enrol_directory_register(rt, &service);
+    if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
     return st != NULL ? st : enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
 }

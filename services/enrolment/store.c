@@ -22,35 +22,7 @@
 #include "tandem/person_data.h"
 #include "tandem/store.h"
 
-#define T     TDM_SQL_TENANT
-#define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
-
-/* A participant row (alias p) with its diversity record (alias d, may be absent). */
-/* clang-format off */
-#define PARTICIPANT_JSON                                                                      \
-    "json_build_object('id', p.id, 'programme_id', p.programme_id,"                           \
-    " 'external_id', p.external_id, 'display_name', p.display_name, 'email', p.email,"        \
-    " 'role', p.role, 'seniority_level', p.seniority_level,"                                  \
-    " 'years_qualified', p.years_qualified, 'practice_area', p.practice_area,"                \
-    " 'office', p.office, 'department', p.department, 'reporting_chain', p.reporting_chain,"  \
-    " 'skill_names', p.skill_names, 'skill_levels', p.skill_levels,"                          \
-    " 'interests', p.interests, 'goals', p.goals, 'languages', p.languages,"                  \
-    " 'availability_hours_per_month', p.availability_hours_per_month,"                        \
-    " 'timezone', p.timezone, 'capacity', p.capacity, 'status', p.status,"                    \
-    " 'consent_data_processing', p.consent_data_processing,"                                  \
-    " 'consent_diversity_data', p.consent_diversity_data,"                                    \
-    " 'consent_granted_us', " US("p.consent_granted_time") ","                                \
-    " 'create_us', " US("p.create_time") ", 'update_us', " US("p.update_time") ","            \
-    " 'withdraw_us', " US("p.withdraw_time") ", 'withdraw_reason', p.withdraw_reason,"        \
-    " 'diversity', CASE WHEN d.participant_id IS NOT NULL THEN json_build_object("            \
-    "  'gender', d.gender, 'ethnicity', d.ethnicity,"                                         \
-    "  'first_generation_professional', d.first_generation_professional,"                     \
-    "  'disability', d.disability, 'other', d.other) END)::text"
-/* clang-format on */
-
-#define PARTICIPANT_FROM                                                                           \
-    " FROM " ENROL_SCHEMA ".participants p LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"     \
-    " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"
+#include "participant_sql.h"
 
 #define PROGRAMME_JSON                                                                             \
     "json_build_object('id', g.id, 'name', g.name, 'description', g.description, 'kind', g.kind,"  \
@@ -166,6 +138,7 @@ typedef struct store_op {
     bool batch;  /* answer a BatchEnrolResponse */
     bool upsert; /* ON CONFLICT (external_id) DO UPDATE */
     char *doc;
+    const char *keys; /* the rows' external ids, a JSON array (the directory lookup) */
     const char **params;
     enrol_programme_apply_fn apply_programme;
     enrol_participant_apply_fn apply_participant;
@@ -687,8 +660,20 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
     tdm_store_op_emit(&op->base, NULL);
 }
 
-static void enrol_write(store_op *op)
+static void enrol_upsert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
+    tdm_status *st = enrol_directory_apply(res, op->rows, op->row_errors, op->n_rows,
+                                           op->base.req.arena);
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
+    }
+    op->doc = enrol_participants_document(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+    if (op->doc == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     const char *values[2] = {op->programme_id, op->doc};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
     if (op->params == NULL) {
@@ -697,6 +682,18 @@ static void enrol_write(store_op *op)
     }
     tdm_store_op_query(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params,
                        enrol_written);
+}
+
+/* The directory's profile of the people first (directory_store.c), then the upsert;
+ * new participants (Enrol, BatchEnrol) hold the people's rows FOR SHARE. */
+static void enrol_write(store_op *op)
+{
+    op->keys = enrol_directory_keys(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+    if (op->keys == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    enrol_directory_lookup(&op->base, &op->keys, op->batch || !op->upsert, enrol_upsert);
 }
 
 static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
@@ -764,11 +761,6 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->base.response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
                                    : &tandem__v1__participant__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
-    op->doc = enrol_participants_document(rows, row_errors, n, r->arena);
-    if (op->doc == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
     tdm_store_op_start(&op->base, false, enrol_check_programme);
 }
 
@@ -803,11 +795,6 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
-    op->doc = enrol_participants_document(op->rows, NULL, 1, op->base.req.arena);
-    if (op->doc == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
     enrol_write(op);
 }
 
@@ -1060,6 +1047,14 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  '{participant,reportingChain}', (o.payload->'participant'->'reportingChain') - $1)"
         "  WHERE o.tenant_id = " T " AND o.payload->'participant'->'reportingChain' ? $1"
         "  AND o.resource_id NOT IN (SELECT id FROM target) RETURNING 1),"
+        /* The directory's entry of the person goes too (the people they managed
+         * lose the link first, in the same statement). */
+        " dir_unlink AS (UPDATE " ENROL_SCHEMA ".people SET manager_id = NULL,"
+        "  version = version + 1, update_time = now() WHERE tenant_id = " T
+        "  AND manager_id IN (SELECT id FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1)),"
+        " dir AS (DELETE FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1),"
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
         "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[])),"

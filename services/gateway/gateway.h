@@ -214,6 +214,11 @@ tdm_status *gw_rest_install(gw_state *gw);
 const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path);
 void gw_rest_uninstall(void);
 
+/* Count, time and log one answered HTTP request (tandem_http_requests_total{route,
+ * method,status}); route_label: the route's template, or NULL ("unmatched"). */
+void gw_http_observe(tdm_http_request *req, const char *route_label, int status,
+                     uint64_t start_ms, const gw_principal *p);
+
 /* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */
 int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms);
 

@@ -176,7 +176,7 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
                                "unknown event; one of participant.enrolled, "
                                "participant.withdrawn, matching_run.completed, match.proposed, "
                                "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk, survey.opened");
+                               "check_in.recorded, match.at_risk, participant.updated, survey.opened");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");

@@ -143,7 +143,7 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
-def wait_until(what, cond, timeout, interval=0.1):
+def wait_until(what, cond, timeout=60, interval=0.1):
     """cond()'s first true value, polled every interval seconds; AssertionError naming
     what was awaited when none comes within timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -449,34 +449,6 @@ class TableLock:
             self.proc.stdout.close()
 
 
-class Api:
-    """REST calls through the gateway with one credential (an API key or a
-    participant token), optionally naming the tenant (X-Tandem-Tenant)."""
-
-    def __init__(self, stack, key, tenant=None):
-        self.base = "http://%s" % stack.addr("gateway")
-        self.key = key
-        self.tenant = tenant
-
-    def call(self, method, path, body=None, expect=200):
-        """The JSON answer; fails unless the status is `expect` (None: any)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", "Bearer " + self.key)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if self.tenant:
-            req.add_header("X-Tandem-Tenant", self.tenant)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                status, payload = r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            status, payload = e.code, json.loads(e.read() or b"{}")
-        if expect is not None and status != expect:
-            raise AssertionError("%s %s -> %s %s" % (method, path, status, payload))
-        return payload
-
-
 class WebhookReceiver:
     """A webhook endpoint on 127.0.0.1: records every POST; per path, a script of
     answers ("500", "sleep", "200"; 200 when the script is empty; "hold:<code>" keeps
@@ -499,7 +471,8 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": body, "time": time.monotonic()})
+                                           "body": body, "time": time.monotonic(),
+                                           "wall_time": time.time()})
                     script = outer.scripts.get(self.path, [])
                     action = script.pop(0) if script else "200"
                 if action == "sleep":
@@ -548,7 +521,8 @@ class WebhookReceiver:
 
 
 class Api:
-    """One API key against a stack's gateway, over REST: call() answers the decoded
+    """One credential (an API key or a participant token) against a stack's gateway,
+    optionally naming the tenant (X-Tandem-Tenant), over REST: call() answers the decoded
     JSON body and fails the test unless the status is `expect` (None: any)."""
 
     def __init__(self, stack, key, tenant=None):

@@ -25,7 +25,7 @@ static const char HELP[] =
     "Commands:\n"
     "  tenants create --name NAME --slug SLUG     create a tenant (platform key)\n"
     "  tenants list                               list tenants (platform key)\n"
-    "  keys create TENANT_ID --name NAME [--scopes admin,enrolment:read,...]\n"
+    "  keys create TENANT_ID --name NAME [--scopes admin,enrolment:read,...,scim]\n"
     "              [--kind TENANT|PLATFORM] [--rps N --burst N]\n"
     "                                             create an API key; its secret is shown once\n"
     "  keys list TENANT_ID [--show-revoked]       list a tenant's API keys\n"

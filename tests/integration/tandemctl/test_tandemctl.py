@@ -182,6 +182,25 @@ class Tandemctl(unittest.TestCase):
         self.assertEqual(back.returncode, 1, back.stderr)
         self.assertIn("HTTP 400", back.stderr)
 
+    # ---- participants token ----------------------------------------------------------
+
+    def test_participants_token_prints_a_token_that_acts_as_the_person(self):
+        p = self.new_programme("Tokens")
+        path = self.write("one.csv", "external_id,display_name,role\r\nt1,Tara Token,MENTEE\r\n")
+        self.assertEqual(self.run_ctl("participants", "import", p["id"], path,
+                                      tenant=self.tenant["id"]).returncode, 0)
+        people = self.json_ok("participants", "list", p["id"], tenant=self.tenant["id"])
+        pid = people["participants"][0]["id"]
+        out = self.run_ctl("participants", "token", pid, "--ttl", "60", tenant=self.tenant["id"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        token = out.stdout.strip()
+        self.assertTrue(token.startswith("tpt_"), out.stdout)
+        self.assertIn("expires", out.stderr)
+        me = harness.Api(self.stack, token).call("GET", "/v1/participants/%s" % pid)
+        self.assertEqual(me["displayName"], "Tara Token")
+        bad = self.run_ctl("participants", "token", pid, "--ttl", "4000", tenant=self.tenant["id"])
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+
     def test_templates_and_programmes_from_a_template(self):
         path = self.write("template.json", json.dumps({
             "name": "Reverse mentoring", "kind": "REVERSE", "checkInCadenceDays": 14,
@@ -217,24 +236,6 @@ class Tandemctl(unittest.TestCase):
                                 "No start", tenant=self.tenant["id"])
         self.assertEqual(no_start.returncode, 1, no_start.stderr)
         self.assertIn("HTTP 400", no_start.stderr)
-    # ---- participants token ----------------------------------------------------------
-
-    def test_participants_token_prints_a_token_that_acts_as_the_person(self):
-        p = self.new_programme("Tokens")
-        path = self.write("one.csv", "external_id,display_name,role\r\nt1,Tara Token,MENTEE\r\n")
-        self.assertEqual(self.run_ctl("participants", "import", p["id"], path,
-                                      tenant=self.tenant["id"]).returncode, 0)
-        people = self.json_ok("participants", "list", p["id"], tenant=self.tenant["id"])
-        pid = people["participants"][0]["id"]
-        out = self.run_ctl("participants", "token", pid, "--ttl", "60", tenant=self.tenant["id"])
-        self.assertEqual(out.returncode, 0, out.stderr)
-        token = out.stdout.strip()
-        self.assertTrue(token.startswith("tpt_"), out.stdout)
-        self.assertIn("expires", out.stderr)
-        me = harness.Api(self.stack, token).call("GET", "/v1/participants/%s" % pid)
-        self.assertEqual(me["displayName"], "Tara Token")
-        bad = self.run_ctl("participants", "token", pid, "--ttl", "4000", tenant=self.tenant["id"])
-        self.assertEqual(bad.returncode, 2, bad.stderr)
 
     # ---- participants import ---------------------------------------------------------
 

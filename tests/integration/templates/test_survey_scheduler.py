@@ -140,8 +140,8 @@ class SurveySchedule(unittest.TestCase):
         today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
         pid = programme_from_template(key, [0, 3, 40], today)
 
-        harness.wait_for(lambda: surveys_of(pid) == "Day 0", 60, "the day-0 survey")
-        harness.wait_for(lambda: len(receiver.at("/hook")) >= 1, 60, "its webhook")
+        harness.wait_until("the day-0 survey", lambda: surveys_of(pid) == "Day 0")
+        harness.wait_until("its webhook", lambda: len(receiver.at("/hook")) >= 1)
         time.sleep(3)  # thirty passes of each replica: nothing more may happen
         self.assertEqual(surveys_of(pid), "Day 0")
         self.assertEqual(opened_events(pid), 1)
@@ -162,8 +162,8 @@ class SurveySchedule(unittest.TestCase):
         # Four days on, after a restart of both replicas: the day-3 survey opens once.
         stop_enrolment()
         start_enrolment(4)
-        harness.wait_for(lambda: surveys_of(pid) == "Day 0,Day 3", 60, "the day-3 survey")
-        harness.wait_for(lambda: len(receiver.at("/hook")) >= 2, 60, "its webhook")
+        harness.wait_until("the day-3 survey", lambda: surveys_of(pid) == "Day 0,Day 3")
+        harness.wait_until("its webhook", lambda: len(receiver.at("/hook")) >= 2)
         time.sleep(3)
         self.assertEqual(surveys_of(pid), "Day 0,Day 3")
         self.assertEqual(opened_events(pid), 2)
@@ -192,9 +192,9 @@ class SurveySchedule(unittest.TestCase):
         db("UPDATE enrolment.scheduled_surveys SET open_date = current_date - 1,"
            " claim_id = gen_random_uuid(), lease_until = now() + interval '2 s',"
            " attempts = 1 WHERE id = '%s'" % row_id)
-        harness.wait_for(lambda: db(
+        harness.wait_until("the row recorded", lambda: db(
             "SELECT survey_id IS NOT NULL FROM enrolment.scheduled_surveys "
-            "WHERE id = '%s'" % row_id) == "t", 60, "the row recorded")
+            "WHERE id = '%s'" % row_id) == "t", timeout=60)
         self.assertEqual(db("SELECT survey_id::text FROM enrolment.scheduled_surveys "
                             "WHERE id = '%s'" % row_id), made.id)
         self.assertEqual(db("SELECT count(*) FROM feedback.surveys WHERE programme_id = '%s'"
