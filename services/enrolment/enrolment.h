@@ -306,9 +306,17 @@ void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const 
 /* ---- survey_scheduler.c ----------------------------------------------------------- */
 
 typedef struct enrol_scheduler enrol_scheduler;
-/* Start the scheduler (TANDEM_SURVEY_SCHEDULER_INTERVAL_MS, TANDEM_TEST_CLOCK_OFFSET);
- * INVALID_ARGUMENT naming a malformed variable. */
-tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out);
+/* The scheduler's settings: TANDEM_SURVEY_SCHEDULER_INTERVAL_MS (how often each
+ * replica looks) and TANDEM_TEST_CLOCK_OFFSET (seconds added to "now"; tests only). */
+typedef struct enrol_scheduler_config {
+    int interval_ms;
+    int clock_offset_s;
+} enrol_scheduler_config;
+/* Read them (tandem/config.h's readers); INVALID_ARGUMENT naming a bad variable. */
+tdm_status *enrol_scheduler_config_load(enrol_scheduler_config *cfg);
+/* Start the scheduler with cfg. */
+tdm_status *enrol_scheduler_start(tdm_runtime *rt, const enrol_scheduler_config *cfg,
+                                  enrol_scheduler **out);
 /* Take no new work; a pass in flight completes on its own. */
 void enrol_scheduler_stop(enrol_scheduler *s);
 
@@ -330,6 +338,13 @@ void enrol_handle_export_person(tdm_call *call, const ProtobufCMessage *req, voi
 void enrol_handle_erase_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope);
+/* Whether the call's key has the admin scope. */
+bool enrol_req_admin(const enrol_req *r);
+/* The anonymity threshold guards every report of the programme, so only an admin
+ * key sets it to anything but the default or changes it (API.md); `from` is the
+ * value it replaces (stored, or the template's), 0 on creation. PERMISSION_DENIED
+ * naming `field`, else NULL. */
+tdm_status *enrol_check_threshold_change(bool admin, int32_t from, int32_t to, const char *field);
 /* The template RPCs (templates.c), registered with the service's other methods. */
 void enrol_handle_create_template(tdm_call *call, const ProtobufCMessage *req, void *data);
 void enrol_handle_get_template(tdm_call *call, const ProtobufCMessage *req, void *data);

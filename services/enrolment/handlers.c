@@ -23,17 +23,14 @@ tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uin
     return st;
 }
 
-static bool enrol_req_admin(const enrol_req *r)
+bool enrol_req_admin(const enrol_req *r)
 {
     return (r->ctx->scopes & TDM_SCOPE_ADMIN) != 0;
 }
 
 /* ---- programmes ----------------------------------------------------------------- */
 
-/* The anonymity threshold guards every report of the programme, so only an admin
- * key sets it to anything but the default or changes it (API.md); `from` is the
- * stored value, 0 on creation. PERMISSION_DENIED naming the field, else NULL. */
-static tdm_status *check_threshold_change(bool admin, int32_t from, int32_t to)
+tdm_status *enrol_check_threshold_change(bool admin, int32_t from, int32_t to, const char *field)
 {
     if (from == 0)
         from = ENROL_DEFAULT_ANONYMITY_THRESHOLD;
@@ -41,7 +38,7 @@ static tdm_status *check_threshold_change(bool admin, int32_t from, int32_t to)
         return NULL;
     return tdm_status_add_violation(
         tdm_status_new(TDM_PERMISSION_DENIED, "changing the anonymity threshold needs admin"),
-        "programme.anonymity_threshold", "may be changed only by an admin key");
+        field, "may be changed only by an admin key");
 }
 
 static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -57,7 +54,9 @@ static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg,
     if (st == NULL)
         st = tdm_violations_take(&v, NULL);
     if (st == NULL)
-        st = check_threshold_change(enrol_req_admin(&r), 0, req->programme->anonymity_threshold);
+        st = enrol_check_threshold_change(enrol_req_admin(&r), 0,
+                                          req->programme->anonymity_threshold,
+                                          "programme.anonymity_threshold");
     if (st == NULL)
         st = tdm_handler_idempotency(call, "CreateProgramme", msg, &r.idem);
     if (st != NULL) {
@@ -153,7 +152,8 @@ static tdm_status *apply_programme_update(void *arg, const Tandem__V1__Programme
     enrol_validate_programme(p, "programme", &v);
     if ((st = tdm_violations_take(&v, NULL)) != NULL)
         return st;
-    st = check_threshold_change(u->admin, current->anonymity_threshold, p->anonymity_threshold);
+    st = enrol_check_threshold_change(u->admin, current->anonymity_threshold,
+                                      p->anonymity_threshold, "programme.anonymity_threshold");
     if (st != NULL)
         return st;
     if (p->status < current->status) {

@@ -12,10 +12,12 @@
 #include "tandem/log.h"
 
 static enrol_service service;
+static enrol_scheduler_config scheduler_config;
 
-/* enrolment's own settings: TANDEM_PERSON_HASH_KEY keys the person hash of erasures
- * and exports (a secret of at least ENROL_MIN_PERSON_HASH_KEY_CHARS characters);
- * unset, the service runs but refuses ExportPerson and ErasePerson, and says so. */
+/* enrolment's own settings: the survey scheduler's, and TANDEM_PERSON_HASH_KEY, which
+ * keys the person hash of erasures and exports (a secret of at least
+ * ENROL_MIN_PERSON_HASH_KEY_CHARS characters); unset, the service runs but refuses
+ * ExportPerson and ErasePerson, and says so. */
 static tdm_status *load_config(void)
 {
     tdm_status *st =
@@ -26,7 +28,7 @@ static tdm_status *load_config(void)
                        "TANDEM_PERSON_HASH_KEY is not set: ExportPerson and ErasePerson "
                        "will be refused",
                        NULL);
-    return st;
+    return st != NULL ? st : enrol_scheduler_config_load(&scheduler_config);
 }
 
 static tdm_status *enrolment_init(tdm_runtime *rt)
@@ -36,7 +38,7 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
         st = enrol_directory_register(rt, &service);
     if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
-    return st != NULL ? st : enrol_scheduler_start(rt, &service.scheduler);
+    return st != NULL ? st : enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
 }
 
 static void enrolment_shutdown(tdm_runtime *rt)

@@ -40,7 +40,7 @@
 #define SURVEYS_LEASE_S             60
 #define SURVEYS_MAX_ATTEMPTS        50 /* a row that keeps failing is left for the operator */
 #define SURVEYS_CALL_TIMEOUT_MS     15000
-#define SURVEYS_MAX_OFFSET_S        (3660LL * 86400) /* the furthest a survey opens */
+#define SURVEYS_MAX_OFFSET_S        (3660 * 86400) /* the furthest a survey opens */
 #define SURVEYS_ARENA_BYTES         (16 * 1024)
 
 typedef struct due_row {
@@ -191,44 +191,20 @@ static void tick(uv_timer_t *t)
         pass_end(s);
 }
 
-/* A whole number from the environment within [lo, hi], or def when unset. */
-static tdm_status *env_integer(const char *name, long long def, long long lo, long long hi,
-                               long long *out)
+tdm_status *enrol_scheduler_start(tdm_runtime *rt, const enrol_scheduler_config *cfg,
+                                  enrol_scheduler **out)
 {
-    const char *v = getenv(name);
-    *out = def;
-    if (v == NULL || v[0] == '\0')
-        return NULL;
-    char *end = NULL;
-    long long x = strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || x < lo || x > hi)
-        return tdm_status_new(TDM_INVALID_ARGUMENT, "%s must be a whole number from %lld to %lld",
-                              name, lo, hi);
-    *out = x;
-    return NULL;
-}
-
-tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out)
-{
-    long long interval = 0, offset = 0;
-    tdm_status *st = env_integer("TANDEM_SURVEY_SCHEDULER_INTERVAL_MS", SURVEYS_DEFAULT_INTERVAL_MS,
-                                 SURVEYS_MIN_INTERVAL_MS, SURVEYS_MAX_INTERVAL_MS, &interval);
-    if (st == NULL)
-        st = env_integer("TANDEM_TEST_CLOCK_OFFSET", 0, -SURVEYS_MAX_OFFSET_S, SURVEYS_MAX_OFFSET_S,
-                         &offset);
-    if (st != NULL)
-        return st;
     enrol_scheduler *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return tdm_store_oom();
     s->rt = rt;
-    snprintf(s->offset_s, sizeof(s->offset_s), "%lld", offset);
+    snprintf(s->offset_s, sizeof(s->offset_s), "%d", cfg->clock_offset_s);
     snprintf(s->batch, sizeof(s->batch), "%d", SURVEYS_BATCH);
     snprintf(s->lease_s, sizeof(s->lease_s), "%d", SURVEYS_LEASE_S);
     snprintf(s->max_attempts, sizeof(s->max_attempts), "%d", SURVEYS_MAX_ATTEMPTS);
     uv_timer_init(tdm_runtime_loop(rt), &s->timer);
     s->timer.data = s;
-    uv_timer_start(&s->timer, tick, (uint64_t)interval, (uint64_t)interval);
+    uv_timer_start(&s->timer, tick, (uint64_t)cfg->interval_ms, (uint64_t)cfg->interval_ms);
     *out = s;
     return NULL;
 }
@@ -240,4 +216,15 @@ void enrol_scheduler_stop(enrol_scheduler *s)
     /* The timer handle is closed with the loop's others. */
     s->stopped = true;
     uv_timer_stop(&s->timer);
+}
+
+tdm_status *enrol_scheduler_config_load(enrol_scheduler_config *cfg)
+{
+    tdm_status *st =
+        tdm_config_int(NULL, "TANDEM_SURVEY_SCHEDULER_INTERVAL_MS", SURVEYS_DEFAULT_INTERVAL_MS,
+                       SURVEYS_MIN_INTERVAL_MS, SURVEYS_MAX_INTERVAL_MS, &cfg->interval_ms);
+    if (st == NULL)
+        st = tdm_config_int(NULL, "TANDEM_TEST_CLOCK_OFFSET", 0, -SURVEYS_MAX_OFFSET_S,
+                            SURVEYS_MAX_OFFSET_S, &cfg->clock_offset_s);
+    return st;
 }

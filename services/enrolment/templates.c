@@ -146,6 +146,11 @@ static void template_read(void *arg, tdm_status *st, ProtobufCMessage *msg)
     char *schedule = NULL;
     if (st == NULL)
         st = enrol_programme_from_template(t, f->req, f->paths, f->n_paths, f->r.arena, &p);
+    /* The template's threshold was set by the platform; only an admin key of the
+     * tenant may override it, as on CreateProgramme. */
+    if (st == NULL)
+        st = enrol_check_threshold_change(enrol_req_admin(&f->r), t->anonymity_threshold,
+                                          p->anonymity_threshold, "overrides.anonymity_threshold");
     if (st == NULL) {
         ref = tdm_arena_alloc(f->r.arena, sizeof(*ref));
         schedule = enrol_schedule_document(t, f->r.arena);

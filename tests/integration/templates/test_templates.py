@@ -229,6 +229,27 @@ class Templates(unittest.TestCase):
         self.assertEqual(db("SELECT count(*) FROM enrolment.programmes WHERE tenant_id = '%s'"
                             % tenant), "0")
 
+    def test_only_an_admin_key_overrides_the_anonymity_threshold(self):
+        # The threshold guards every report of the programme: a key without admin may
+        # not lower it through an override any more than through CreateProgramme.
+        t = create_template("Threshold")
+        tenant, key = GW.new_tenant(ROOT, WRITE, prefix="thr")
+        body = {"templateId": t["id"], "name": "Lowered", "startDate": "2027-01-04",
+                "overrides": {"anonymityThreshold": 3}, "updateMask": "anonymityThreshold"}
+        status, e = GW.rest("POST", "/v1/programmes:fromTemplate", body, key=key)
+        self.assertEqual(status, 403, e)
+        self.assertEqual(e["details"][0]["field"], "overrides.anonymity_threshold")
+        self.assertEqual(db("SELECT count(*) FROM enrolment.programmes WHERE tenant_id = '%s'"
+                            % tenant), "0")
+        # The template's own value, and an admin's override, are accepted.
+        body["updateMask"] = ""
+        status, p = GW.rest("POST", "/v1/programmes:fromTemplate", body, key=key)
+        self.assertEqual((status, p.get("anonymityThreshold")), (200, 5), p)
+        _, admin = GW.new_tenant(ROOT, ["admin"], prefix="thradm")
+        body["updateMask"] = "anonymityThreshold"
+        status, p = GW.rest("POST", "/v1/programmes:fromTemplate", body, key=admin)
+        self.assertEqual((status, p.get("anonymityThreshold")), (200, 3), p)
+
     def test_tenant_keys_are_refused_on_templates(self):
         t = create_template("Platform only")
         _, key = GW.new_tenant(ROOT, ["admin"], prefix="tenantadmin")
