@@ -1,7 +1,7 @@
 /*
  * handlers.c - one function per MatchingService RPC: check the scope, validate the
  * request (validate.c: field-level violations), read what is needed from enrolment
- * (fetch.c), call the store, answer. No SQL here. Scoring queries (ScorePair,
+ * (peers.c), call the store, answer. No SQL here. Scoring queries (ScorePair,
  * SuggestMentors) score in the handler with score.c: one pair, or one mentee
  * against the mentors.
  */

@@ -6,8 +6,12 @@
  *   plan.c        pure run planning: scope, pins, exclusions, scoring every pair on
  *                 threads, the engine (include/tandem/assign.h), unmatched reasons
  *   rows.c        row documents (JSON) <-> messages, page tokens, event bodies
- *   store.c       every SQL statement, on the async pool, one transaction each
+ *   store.c       the SQL of matches, pins and exclusions, one tdm_store_op each
+ *   store_runs.c  the SQL of runs, proposals and the run queue
+ *   store_op.c    what both store files share (store_op.h)
+ *   validate.c    pure checks of requests
  *   handlers.c    one function per MatchingService RPC: scope, validation, store
+ *   peers.c       calls to other services: reads from enrolment
  *   run.c         the run worker: claim a queued run, fetch from enrolment, plan on
  *                 the libuv work pool, write proposals, report progress
  *   persondata.c  tandem.internal.v1.PersonDataService (export, erasure)
@@ -387,7 +391,7 @@ tdm_status *mt_worker_start(mt_service *svc);
 void mt_worker_wake(mt_service *svc);
 void mt_worker_stop(mt_service *svc);
 
-/* ---- fetch.c: reads from enrolment --------------------------------------------------- */
+/* ---- peers.c: reads from enrolment --------------------------------------------------- */
 
 /* The programme (and, when role >= 0, its participants of that role - 0: both -
  * every page of ListParticipants) from enrolment, on behalf of ctx. cb gets the
