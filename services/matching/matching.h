@@ -251,9 +251,6 @@ void mt_plan_result_free(mt_plan_result *r);
 tdm_status *mt_check_id(tdm_status *st, const char *value, const char *field);
 /* reason: at most MT_MAX_REASON_CHARS characters of UTF-8. */
 tdm_status *mt_check_reason(tdm_status *st, const char *reason);
-/* page_size (default, lowered to the maximum) and a seq page_token into *after. */
-tdm_status *mt_check_page(tdm_status *st, int32_t size, const char *token, int *page_size,
-                          int64_t *after);
 /* An enum value 0..max. */
 tdm_status *mt_check_enum(tdm_status *st, int value, int max, const char *field);
 
