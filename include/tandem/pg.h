@@ -77,9 +77,9 @@ typedef struct tdm_pg_tx_options {
     bool read_only;
     const char *request_id; /* for logs */
     /* tdm_pg_exec* only: run the statement in the implicit transaction of its
-     * pipeline (no BEGIN/COMMIT, a single statement's own atomicity), for a statement
-     * that is not tenant-scoped. Honoured only with tenant_id NULL/empty and read_only
-     * false (otherwise an explicit transaction is used); the deadline still bounds it. */
+     * pipeline (no BEGIN/COMMIT, a single statement's own atomicity and snapshot): one
+     * round trip of the settings (tenant, deadline, read-only, all local to that
+     * transaction, which ends at the pipeline's sync) and the statement. */
     bool implicit_tx;
 } tdm_pg_tx_options;
 

@@ -1102,8 +1102,10 @@ static bool op_commit(pg_conn *c)
 
 /* BEGIN and the transaction's settings, first in OP_BEGIN and OP_EXEC. The settings
  * are prepared statements: every transaction runs one of them. An implicit exec has no
- * tenant (tx_new_exec makes sure), and app.tenant_id outside a transaction is always
- * empty (the pool sets it only locally), so only its deadline needs a setting. */
+ * BEGIN: its settings are local to the pipeline's implicit transaction, which ends at
+ * the sync after its statement. app.tenant_id outside a transaction is always empty
+ * (the pool sets it only locally), so one without a tenant that is not read-only needs
+ * only its deadline. */
 static bool op_send_prologue(pg_conn *c, tdm_pg_tx *tx)
 {
     char timeout[32];
@@ -1111,6 +1113,16 @@ static bool op_send_prologue(pg_conn *c, tdm_pg_tx *tx)
         uint64_t now = uv_now(c->pool->loop);
         uint64_t left = tx->deadline_ms > now ? tx->deadline_ms - now : 1;
         snprintf(timeout, sizeof(timeout), "%llu", (unsigned long long)left);
+    }
+    if (tx->is_exec && tx->exec_implicit && (tx->tenant_id[0] != '\0' || tx->read_only)) {
+        const char *values[] = {tx->tenant_id, tx->deadline_ms != 0 ? timeout : NULL,
+                                tx->read_only ? "on" : NULL};
+        return op_send_stmt(
+            c, true,
+            "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', "
+            "COALESCE($2, current_setting('statement_timeout')), true), set_config("
+            "'transaction_read_only', COALESCE($3, current_setting('transaction_read_only')), true)",
+            3, NULL, values, NULL, NULL, 0);
     }
     if (tx->is_exec && tx->exec_implicit) {
         const char *values[] = {timeout};
@@ -1826,9 +1838,7 @@ static int exec_submit(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, bool pr
         return UV_ENOMEM;
     tx->is_exec = true;
     tx->exec_prepared = prepared;
-    /* Implicit only where nothing needs BEGIN: no tenant, not read-only (pg.h). */
-    tx->exec_implicit =
-        opts != NULL && opts->implicit_tx && tx->tenant_id[0] == '\0' && !tx->read_only;
+    tx->exec_implicit = opts != NULL && opts->implicit_tx;
     tx->result_cb = cb;
     tx->arg = arg;
     tx->exec_nparams = nparams;

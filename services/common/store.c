@@ -234,6 +234,7 @@ void tdm_store_op_read_once(tdm_store_op *op, const char *sql, int n, const char
         return;
     }
     tdm_pg_tx_options opts = tx_options(op);
+    opts.implicit_tx = true; /* settings and statement, one round trip, no BEGIN/COMMIT */
     if (tdm_pg_exec_prepared(op->req.pool, &opts, sql, n, values, result, op) != 0)
         tdm_store_op_end(op, not_started("send a query"));
 }

@@ -3,18 +3,21 @@
  * limit, scope and tenancy rules (API.md "Credentials"), and the batched
  * last_used_time writes.
  *
- * Keys are looked up by the SHA-256 of the presented secret on every request (one
- * indexed primary-key-sized lookup), not cached: revocation then takes effect on the
- * next request on every replica without any invalidation protocol. The stored hash is
+ * Keys are looked up by the SHA-256 of the presented secret (one indexed lookup) the
+ * first time this replica sees them, and verified from memory after that
+ * (auth_cache.h): a change to a key reaches every replica by LISTEN/NOTIFY
+ * (listen.h), so a revoked key stops working within 1 s everywhere. The stored hash is
  * compared again in constant time, so the database index is never the only judge.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_cache.h"
 #include "auth_guard.h"
 #include "gateway.h"
 #include "keys.h"
+#include "listen.h"
 #include "store.h"
 #include "tandem/log.h"
 
@@ -28,6 +31,9 @@ typedef struct auth_op {
     gw_auth_cb cb;
     void *arg;
     uint8_t hash[GW_KEY_HASH_BYTES];
+    uint64_t cache_epoch; /* the key cache's epoch when the lookup started */
+    gw_cached_key key;    /* the verified key; p's strings point into it */
+    gw_rl_waiter rate;    /* waiting for the key's rate limit */
     gw_principal p;
     const char *address; /* the client's, for the failed-authentication limit */
 } auth_op;
@@ -47,6 +53,11 @@ static void fail(auth_op *op, tdm_status *st, uint32_t retry_after_s)
     op->cb(op->arg, st, NULL, retry_after_s);
 }
 
+static uint64_t loop_now(const gw_state *gw)
+{
+    return uv_now(tdm_runtime_loop(gw->rt));
+}
+
 static tdm_status *unauthenticated(void)
 {
     return tdm_status_new(TDM_UNAUTHENTICATED, "missing, invalid or revoked API key");
@@ -55,7 +66,7 @@ static tdm_status *unauthenticated(void)
 /* Missing, malformed, unknown or revoked: counted against the client's address. */
 static void fail_unauthenticated(auth_op *op)
 {
-    gw_auth_guard_failed(op->gw->guard, op->address, uv_now(tdm_runtime_loop(op->gw->rt)));
+    gw_auth_guard_failed(op->gw->guard, op->address, loop_now(op->gw));
     fail(op, unauthenticated(), 0);
 }
 
@@ -117,34 +128,38 @@ static void resolve_tenant(auth_op *op)
         fail(op, tdm_status_new(TDM_UNAVAILABLE, "the tenant directory is unavailable"), 0);
 }
 
-static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s);
+
+/* The caller's key is op->key, verified (from the database or the cache): apply its
+ * rate limit, then (rate_decided) the route's scope and tenancy rules. */
+static void key_verified(auth_op *op)
 {
-    auth_op *op = arg;
-    if (st != NULL) {
-        fail(op, st, 0);
-        return;
-    }
-    if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0) {
-        fail_unauthenticated(op);
-        return;
-    }
-    gw_auth_guard_verified(op->gw->guard, op->hash, uv_now(tdm_runtime_loop(op->gw->rt)));
-    gw_key_row *k = &rows[0];
+    gw_cached_key *k = &op->key;
+    gw_auth_guard_verified(op->gw->guard, op->hash, loop_now(op->gw));
     op->p.key_id = k->id;
-    op->p.key_tenant_id = k->tenant_id;
+    op->p.key_tenant_id = k->tenant_id[0] != '\0' ? k->tenant_id : NULL;
     op->p.kind = k->kind;
     op->p.scopes = (k->scopes & TDM_SCOPE_ADMIN) != 0 ? GW_SCOPE_ALL : k->scopes;
 
     gw_state *gw = op->gw;
     uint32_t rps = k->rate_rps != 0 ? k->rate_rps : gw->default_rps;
     uint32_t burst = k->rate_burst != 0 ? k->rate_burst : gw->default_burst;
-    uint32_t retry = 0;
     gw_auth_touch(gw, k->id);
-    if (!gw_ratelimiter_take(gw->limiter, k->id, rps, burst, uv_now(tdm_runtime_loop(gw->rt)),
-                             &retry)) {
+    op->rate.cb = rate_decided;
+    op->rate.arg = op;
+    gw_rate_limit(gw, k->id, rps, burst, &op->rate);
+}
+
+/* The key's rate limit has answered: the route's scope and tenancy rules. */
+static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
+{
+    auth_op *op = arg;
+    gw_state *gw = op->gw;
+    gw_cached_key *k = &op->key;
+    if (!allowed) {
         tdm_metric_inc(gw->m_ratelimited, NULL);
         fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "rate limit of this API key exceeded"),
-             retry);
+             retry_after_s);
         return;
     }
     if (op->ra.platform_only && k->kind != 1) {
@@ -164,6 +179,32 @@ static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
         return;
     }
     resolve_tenant(op);
+}
+
+static void key_found(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (n != 1 || !gw_key_hash_equal(rows[0].secret_hash, op->hash) || rows[0].revoke_us != 0 ||
+        strlen(rows[0].id) >= sizeof(op->key.id) ||
+        (rows[0].tenant_id != NULL && strlen(rows[0].tenant_id) >= sizeof(op->key.tenant_id))) {
+        fail_unauthenticated(op);
+        return;
+    }
+    gw_key_row *r = &rows[0];
+    gw_cached_key *k = &op->key;
+    strcpy(k->id, r->id);
+    strcpy(k->tenant_id, r->tenant_id != NULL ? r->tenant_id : "");
+    k->kind = r->kind;
+    k->scopes = r->scopes;
+    k->rate_rps = r->rate_rps;
+    k->rate_burst = r->rate_burst;
+    /* Kept unless a key changed (or the LISTEN was lost) while this lookup ran. */
+    gw_auth_cache_put(op->gw->key_cache, op->hash, k, op->cache_epoch, loop_now(op->gw));
+    key_verified(op);
 }
 
 void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
@@ -197,7 +238,7 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
     /* An address past its failed-authentication limit is answered without a lookup,
      * unless its key is one this replica verified lately (a good client behind the
      * same NAT as a bad one); that key is still looked up and checked as usual. */
-    uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
+    uint64_t now = loop_now(gw);
     uint32_t blocked = gw_auth_guard_blocked(gw->guard, address, now);
     if (blocked > 0 &&
         !(well_formed && gw_auth_guard_recently_verified(gw->guard, op->hash, now))) {
@@ -212,8 +253,14 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
         fail_unauthenticated(op);
         return;
     }
+    if (gw_auth_cache_get(gw->key_cache, op->hash, now, gw_listen_fresh_until(), &op->key)) {
+        tdm_metric_inc(gw->m_key_cache_hits, NULL);
+        key_verified(op);
+        return;
+    }
     tdm_metric_inc(gw->m_key_lookups, NULL);
     gw_store_ctx c = store_ctx(op);
+    op->cache_epoch = gw_auth_cache_epoch(gw->key_cache);
     if (gw_store_key_by_hash(&c, op->hash, key_found, op) != 0)
         fail(op, tdm_status_new(TDM_UNAVAILABLE, "the key directory is unavailable"), 0);
 }

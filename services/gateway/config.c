@@ -4,7 +4,9 @@
  */
 #include "config.h"
 
+#include "auth_cache.h"
 #include "auth_guard.h"
+#include "webhook.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,17 @@ tdm_status *gw_config_load(gw_config *cfg, tdm_getenv_fn get)
         (st = tdm_config_int(get, "TANDEM_AUTH_FAILURE_WINDOW_MS", (int)GW_GUARD_WINDOW_MS_DEFAULT,
                              100, 3600000, &cfg->auth_failure_window_ms)) ||
         (st = tdm_config_int(get, "TANDEM_OUTBOX_RETENTION_HOURS", GW_DEFAULT_OUTBOX_RETENTION_H, 1,
-                             GW_MAX_OUTBOX_RETENTION_H, &cfg->outbox_retention_hours)))
+                             GW_MAX_OUTBOX_RETENTION_H, &cfg->outbox_retention_hours)) ||
+        (st = tdm_config_int(get, "TANDEM_KEY_CACHE_SIZE", (int)GW_AUTH_CACHE_SIZE_DEFAULT, 0,
+                             10000000, &cfg->key_cache_size)) ||
+        (st = tdm_config_int(get, "TANDEM_WEBHOOK_MAX_IN_FLIGHT", GW_WEBHOOK_MAX_IN_FLIGHT_DEFAULT,
+                             1, 10000, &cfg->webhook_max_in_flight)) ||
+        (st = tdm_config_int(get, "TANDEM_WEBHOOK_TENANT_IN_FLIGHT",
+                             GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT, 1, 10000,
+                             &cfg->webhook_tenant_in_flight)) ||
+        (st = tdm_config_int(get, "TANDEM_WEBHOOK_DISABLE_AFTER_HOURS",
+                             GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT, 1, 8760,
+                             &cfg->webhook_disable_after_hours)))
         return st;
     if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
         return tdm_status_new(TDM_INVALID_ARGUMENT,

@@ -33,6 +33,10 @@ typedef struct gw_config {
     int auth_failure_window_ms;    /* TANDEM_AUTH_FAILURE_WINDOW_MS, 100..3600000, default 10000 */
     int outbox_retention_hours;    /* TANDEM_OUTBOX_RETENTION_HOURS, 1..8760, default 168: the
                                       gateway deletes outbox rows it has fanned out once older */
+    int key_cache_size;            /* TANDEM_KEY_CACHE_SIZE, 0..10000000, default 10000 (0: off) */
+    int webhook_max_in_flight;     /* TANDEM_WEBHOOK_MAX_IN_FLIGHT, 1..10000, default 64 */
+    int webhook_tenant_in_flight;  /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT, 1..10000, default 8 */
+    int webhook_disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS, 1..8760, default 72 */
 } gw_config;
 
 /* Fill cfg from the environment (get: getenv when NULL). On a bad value, the status

@@ -4,12 +4,17 @@
  * gateway's libuv loop (curl_multi_socket_action driven by a uv_poll per socket and
  * one uv_timer).
  *
- * Wake-ups: LISTEN tandem_outbox on a connection of its own (delivery_listen.c), and
+ * Wake-ups: LISTEN tandem_outbox on the gateway's LISTEN connection (listen.c), and
  * a tick every second as the fallback that alone would suffice. Each wake-up fans
  * out each source (one at a time per source) and claims due deliveries up to the
- * in-flight limit. Everything worth keeping is in PostgreSQL (webhook_store.c): an
- * attempt in flight when the process stops has a lease that expires, and is tried
- * again - deliveries are at least once, with a stable Tandem-Delivery id.
+ * replica's in-flight limit, round-robin across tenants and at most
+ * TANDEM_WEBHOOK_TENANT_IN_FLIGHT of one tenant at once, so a tenant whose endpoints
+ * all hang holds that many slots for the 10 s timeout, never all of them.
+ * Everything worth keeping is in PostgreSQL (webhook_store.c): an attempt in flight
+ * when the process stops has a lease that expires, and is tried again - deliveries are
+ * at least once, with a stable Tandem-Delivery id. An attempt's outcome is recorded
+ * only while its claim id is still the delivery's (another replica may have taken it
+ * over after the lease ran out).
  *
  * Each attempt: the body stored at fan-out (the exact bytes), Tandem-Event,
  * Tandem-Delivery, Tandem-Signature over "<t>.<body>"; 10 s timeout; redirects never
@@ -35,7 +40,6 @@
 
 #define TICK_MS              1000
 #define FANOUT_BATCH         500
-#define MAX_IN_FLIGHT        64
 #define LEASE_MS             30000 /* > ATTEMPT_TIMEOUT_MS + time to record */
 #define ATTEMPT_TIMEOUT_MS   10000
 #define SOURCE_COUNT         3
@@ -54,6 +58,7 @@ typedef struct transfer {
     struct curl_slist *headers;
     char tenant_id[37];
     char id[37];
+    char claim_id[37]; /* the fence: only this claim may record the outcome */
     char event_type[65];
     int attempt_count;
     size_t response_bytes;
@@ -84,6 +89,7 @@ static struct {
     CURLM *multi;
     transfer *transfers;
     size_t in_flight; /* claimed and not yet recorded */
+    gw_delivery_limits limits;
     bool fanning[SOURCE_COUNT];
     bool claiming, claim_again;
     bool source_warned[SOURCE_COUNT];
@@ -120,6 +126,14 @@ static void recorded(void *arg, tdm_status *st, int status)
         tdm_log_fields(TDM_LOG_WARN, NULL, "webhook delivery outcome not recorded", "delivery_id",
                        t->id, "error", st->message, "detail", st->detail, NULL);
         tdm_status_free(st);
+    } else if (status == -1) {
+        /* Our lease ran out before the outcome was recorded and another replica holds
+         * the delivery now: its attempt's outcome is the one that counts. */
+        count("claim_lost");
+        tdm_log_fields(TDM_LOG_WARN, NULL,
+                       "webhook delivery outcome not recorded: the claim passed to another "
+                       "replica",
+                       "delivery_id", t->id, "tenant_id", t->tenant_id, NULL);
     } else if (status == 3) {
         count("expired");
         tdm_log_fields(TDM_LOG_WARN, NULL, "webhook delivery given up after 24 h", "delivery_id",
@@ -139,8 +153,9 @@ static void record(transfer *t, bool ok, int code, const char *error, const char
                    "outcome", outcome, "error", error, NULL);
     int64_t delay = ok ? 0 : gw_webhook_retry_delay_ms(t->attempt_count + 1, D.retry_base_ms);
     tdm_pg_pool *pool = D.running ? tdm_runtime_pg(D.gw->rt) : NULL;
-    if (pool == NULL || gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, ok, code,
-                                                error, delay, recorded, t) != 0) {
+    if (pool == NULL ||
+        gw_webhook_store_record(pool, t->arena, t->tenant_id, t->id, t->claim_id, ok, code, error,
+                                delay, (int)D.limits.disable_after_hours, recorded, t) != 0) {
         transfer_free(t);
         D.in_flight--;
     }
@@ -369,8 +384,18 @@ static void batch_release(claim_batch *b)
 typedef struct load_op {
     claim_batch *batch;
     const char *tenant_id;
+    const char **ids, **claim_ids; /* what was claimed, `claimed` of each */
     size_t claimed;
 } load_op;
+
+static const char *claim_of(const load_op *l, const char *delivery_id)
+{
+    for (size_t i = 0; i < l->claimed; i++) {
+        if (strcmp(l->ids[i], delivery_id) == 0)
+            return l->claim_ids[i];
+    }
+    return "";
+}
 
 static void loaded(void *arg, tdm_status *st, gw_attempt_row *rows, size_t n)
 {
@@ -398,6 +423,7 @@ static void loaded(void *arg, tdm_status *st, gw_attempt_row *rows, size_t n)
         t->arena = a;
         snprintf(t->tenant_id, sizeof(t->tenant_id), "%s", l->tenant_id);
         snprintf(t->id, sizeof(t->id), "%s", rows[i].id);
+        snprintf(t->claim_id, sizeof(t->claim_id), "%s", claim_of(l, rows[i].id));
         snprintf(t->event_type, sizeof(t->event_type), "%s", rows[i].event_type);
         t->attempt_count = rows[i].attempt_count;
         if (!D.running) {
@@ -436,16 +462,20 @@ static void claimed(void *arg, tdm_status *st, gw_claim_row *rows, size_t n)
         if (done[i])
             continue;
         const char **ids = tdm_arena_calloc(b->arena, n, sizeof(char *));
+        const char **claim_ids = tdm_arena_calloc(b->arena, n, sizeof(char *));
         load_op *l = tdm_arena_calloc(b->arena, 1, sizeof(*l));
-        if (ids == NULL || l == NULL)
+        if (ids == NULL || claim_ids == NULL || l == NULL)
             break;
         size_t k = 0;
         for (size_t j = i; j < n; j++) {
             if (!done[j] && strcmp(rows[j].tenant_id, rows[i].tenant_id) == 0) {
-                ids[k++] = rows[j].delivery_id;
+                ids[k] = rows[j].delivery_id;
+                claim_ids[k++] = rows[j].claim_id;
                 done[j] = true;
             }
         }
+        l->ids = ids;
+        l->claim_ids = claim_ids;
         l->batch = b;
         l->tenant_id = rows[i].tenant_id;
         l->claimed = k;
@@ -471,7 +501,7 @@ static void claim(void)
         D.claim_again = true;
         return;
     }
-    if (D.in_flight >= MAX_IN_FLIGHT)
+    if (D.in_flight >= D.limits.max_in_flight)
         return;
     claim_batch *b = calloc(1, sizeof(*b));
     if (b == NULL)
@@ -484,7 +514,8 @@ static void claim(void)
     }
     D.claiming = true;
     if (gw_webhook_store_claim(tdm_runtime_pg(D.gw->rt), b->arena,
-                               (int)(MAX_IN_FLIGHT - D.in_flight), LEASE_MS, claimed, b) != 0) {
+                               (int)(D.limits.max_in_flight - D.in_flight),
+                               (int)D.limits.tenant_in_flight, LEASE_MS, claimed, b) != 0) {
         D.claiming = false;
         batch_release(b);
     }
@@ -593,12 +624,13 @@ static void on_tick(uv_timer_t *h)
 /* ---- start and stop
  * ------------------------------------------------------------------------------- */
 
-tdm_status *gw_delivery_start(gw_state *gw)
+tdm_status *gw_delivery_start(gw_state *gw, const gw_delivery_limits *limits)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return tdm_status_new(TDM_INTERNAL, "libcurl did not initialise");
     memset(&D, 0, sizeof(D));
     D.gw = gw;
+    D.limits = *limits;
     D.loop = tdm_runtime_loop(gw->rt);
     D.allow_private = gw->cfg->webhook_allow_private;
     D.retry_base_ms = gw->cfg->webhook_retry_base_ms;
@@ -607,7 +639,8 @@ tdm_status *gw_delivery_start(gw_state *gw)
     D.m_deliveries =
         tdm_metric_counter(tdm_metrics_global(), "tandem_webhook_deliveries_total",
                            "Webhook delivery attempts by outcome (succeeded, http_error, timeout, "
-                           "network_error, blocked; expired: given up after 24 h)",
+                           "network_error, blocked; expired: given up after 24 h; claim_lost: "
+                           "not recorded, another replica had taken the delivery over)",
                            "outcome");
     D.multi = curl_multi_init();
     if (D.multi == NULL)
@@ -618,7 +651,6 @@ tdm_status *gw_delivery_start(gw_state *gw)
     uv_timer_init(D.loop, &D.curl_timer);
     D.running = true;
     uv_timer_start(&D.tick, on_tick, TICK_MS, TICK_MS);
-    gw_delivery_listen_start(D.loop, tdm_runtime_config(gw->rt)->database_url);
     if (D.allow_private)
         tdm_log(TDM_LOG_WARN, NULL,
                 "TANDEM_WEBHOOK_ALLOW_PRIVATE=1: webhooks may reach loopback and private "
@@ -631,7 +663,6 @@ void gw_delivery_stop(void)
     if (!D.running)
         return;
     D.running = false;
-    gw_delivery_listen_stop();
     uv_timer_stop(&D.tick);
     uv_close((uv_handle_t *)&D.tick, NULL);
     /* Attempts in flight are abandoned: their leases expire and they are tried again. */

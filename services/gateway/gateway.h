@@ -33,6 +33,8 @@ typedef struct gw_state {
     const gw_config *cfg; /* the gateway's own settings */
     gw_ratelimiter *limiter;
     uint32_t default_rps, default_burst;
+    /* TANDEM_RATE_LIMIT_MODE: shared (true, default) or replica (ratelimit.h). */
+    bool rate_limit_shared;
     /* Keys used since the last flush (ids, deduplicated). */
     char (*touched)[37];
     size_t n_touched;
@@ -44,6 +46,10 @@ typedef struct gw_state {
      * requests refused by that limit without one. */
     struct gw_auth_guard *guard;
     tdm_metric *m_key_lookups, *m_auth_blocked;
+    /* Keys verified from memory (auth_cache.h; NULL: TANDEM_KEY_CACHE_SIZE=0), kept
+     * current by the LISTEN connection (listen.h); requests it answered. */
+    struct gw_auth_cache *key_cache;
+    tdm_metric *m_key_cache_hits;
     /* Peer health (enrolment, matching, feedback), probed every second. peer_ok: the
      * last probe answered SERVING (readiness). unresponsive: the last probes all timed
      * out (a hung peer): calls to it fail fast with UNAVAILABLE until one answers.
@@ -73,8 +79,9 @@ typedef void (*gw_auth_cb)(void *arg, tdm_status *st, const gw_principal *p,
 
 /* Authenticate `authorization` (the header/metadata value, may be NULL), apply the
  * key's rate limit, the route's scope and tenancy rules, resolving `tenant_ref`
- * (X-Tandem-Tenant, may be NULL). Keys are looked up on every request, so a revoked
- * key is refused from the next request on. Always calls cb exactly once, possibly
+ * (X-Tandem-Tenant, may be NULL). A key is looked up once, then verified from the key
+ * cache while that is kept current (auth_cache.h), so a revoked key is refused within
+ * 1 s on every replica. Always calls cb exactly once, possibly
  * before returning. The client is at `address` (its IP address as text; NULL: not
  * known): its failed authentications are counted and, past the limit, it is refused
  * RESOURCE_EXHAUSTED (retry_after_s set) without the key being looked up. */
@@ -82,6 +89,12 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
                           const char *request_id, uint64_t deadline_ms, const char *authorization,
                           const char *tenant_ref, const gw_route_auth *ra, gw_auth_cb cb,
                           void *arg);
+
+/* Apply key_id's rate limit (auth_ratelimit.c, in the mode gw->rate_limit_shared
+ * says): calls w->cb(w->arg, allowed, retry_after_s) exactly once, possibly before
+ * returning; w lives until then. */
+void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,
+                   gw_rl_waiter *w);
 
 /* Remember that a key was used; written in the next batch. */
 void gw_auth_touch(gw_state *gw, const char *key_id);

@@ -68,6 +68,15 @@ void gw_key_hash_hex(const uint8_t hash[GW_KEY_HASH_BYTES], char *out)
     out[GW_KEY_HASH_HEX_LEN] = '\0';
 }
 
+bool gw_key_hash_from_hex(const char *hex, uint8_t out[GW_KEY_HASH_BYTES])
+{
+    size_t n = 0;
+    /* OpenSSL's parser; '\0': no separator between the pairs of digits. */
+    return hex != NULL && strlen(hex) == GW_KEY_HASH_HEX_LEN &&
+           OPENSSL_hexstr2buf_ex(out, GW_KEY_HASH_BYTES, &n, hex, '\0') == 1 &&
+           n == GW_KEY_HASH_BYTES;
+}
+
 bool gw_key_hash_equal(const uint8_t *a, const uint8_t *b)
 {
     return CRYPTO_memcmp(a, b, GW_KEY_HASH_BYTES) == 0;

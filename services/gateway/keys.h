@@ -36,6 +36,14 @@ int gw_key_hash(const char *secret, size_t len, uint8_t out[GW_KEY_HASH_BYTES]);
 /* Lower-case hex of a hash; out has GW_KEY_HASH_HEX_LEN + 1 bytes. */
 void gw_key_hash_hex(const uint8_t hash[GW_KEY_HASH_BYTES], char *out);
 
+/* The hash that GW_KEY_HASH_HEX_LEN hex digits (either case) spell; false when the
+ * text is anything else. */
+bool gw_key_hash_from_hex(const char *hex, uint8_t out[GW_KEY_HASH_BYTES]);
+
+/* The channel on which every change to a key is notified, with its hash in hex
+ * (migration 019; listen.h). */
+#define GW_KEYS_CHANNEL "tandem_api_keys"
+
 /* Constant-time equality of two hashes. */
 bool gw_key_hash_equal(const uint8_t *a, const uint8_t *b);
 

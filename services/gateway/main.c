@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_cache.h"
 #include "auth_guard.h"
+#include "delivery.h"
 #include "gateway.h"
 #include "gateway_migrations.h"
+#include "keys.h"
+#include "listen.h"
 #include "tandem/log.h"
+#include "tandem/outbox.h"
 #include "tandem/runtime.h"
 #include "webhook.h"
 
@@ -38,6 +43,86 @@ static tdm_status *guard_init(gw_state *gw)
     gw->m_auth_blocked = tdm_metric_counter(
         reg, "tandem_gateway_auth_address_limited_total",
         "Requests refused (429) because their address failed to authenticate too often", NULL);
+    return NULL;
+}
+
+/* ---- the LISTEN connection's channels (listen.h) ---------------------------------- */
+
+static void outbox_notified(void *arg, const char *payload)
+{
+    (void)arg;
+    (void)payload;
+    gw_delivery_wake();
+}
+
+static void outbox_listening(void *arg)
+{
+    (void)arg;
+    gw_delivery_wake(); /* whatever was written while not listening */
+}
+
+/* A key changed: its secret hash in hex. Anything else empties the cache. */
+static void key_changed(void *arg, const char *payload)
+{
+    gw_state *gw = arg;
+    uint8_t hash[GW_KEY_HASH_BYTES];
+    if (gw_key_hash_from_hex(payload, hash))
+        gw_auth_cache_forget(gw->key_cache, hash);
+    else
+        gw_auth_cache_enable(gw->key_cache, true);
+}
+
+static void keys_listening(void *arg)
+{
+    gw_state *gw = arg;
+    gw_auth_cache_enable(gw->key_cache, true);
+}
+
+static void keys_not_listening(void *arg)
+{
+    gw_state *gw = arg;
+    gw_auth_cache_enable(gw->key_cache, false);
+}
+
+static void listen_start(gw_state *gw)
+{
+    const gw_listen_handler handlers[] = {
+        {.channel = TDM_OUTBOX_CHANNEL, .notify = outbox_notified, .up = outbox_listening},
+        {.channel = GW_KEYS_CHANNEL,
+         .notify = key_changed,
+         .up = keys_listening,
+         .down = keys_not_listening,
+         .arg = gw},
+    };
+    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url,
+                    handlers, sizeof(handlers) / sizeof(handlers[0]));
+}
+
+/* TANDEM_RATE_LIMIT_MODE: shared (default; every replica spends one bucket per key in
+ * PostgreSQL) or replica (each gateway its own, for a single gateway). */
+static tdm_status *rate_limit_mode(gw_state *gw)
+{
+    const char *v = getenv("TANDEM_RATE_LIMIT_MODE");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "shared") == 0)
+        gw->rate_limit_shared = true;
+    else if (strcmp(v, "replica") == 0)
+        gw->rate_limit_shared = false;
+    else
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_RATE_LIMIT_MODE must be \"shared\" or \"replica\"");
+    return NULL;
+}
+
+/* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */
+static tdm_status *key_cache_init(gw_state *gw)
+{
+    uint32_t size = (uint32_t)gw->cfg->key_cache_size;
+    gw->key_cache = gw_auth_cache_new(size, GW_AUTH_CACHE_MAX_AGE_MS);
+    if (size > 0 && gw->key_cache == NULL)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    gw->m_key_cache_hits = tdm_metric_counter(
+        tdm_metrics_global(), "tandem_gateway_key_cache_hits_total",
+        "API keys verified from the gateway's memory without a database lookup", NULL);
     return NULL;
 }
 
@@ -71,6 +156,10 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     tdm_runtime_set_user(rt, gw);
     tdm_status *st = guard_init(gw);
     if (st == NULL)
+        st = key_cache_init(gw);
+    if (st == NULL)
+        st = rate_limit_mode(gw);
+    if (st == NULL)
         st = gw_tenant_register(gw);
     if (st == NULL)
         st = gw_webhook_register(gw);
@@ -84,7 +173,14 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    return gw_delivery_start(gw);
+    gw_delivery_limits limits = {
+        .max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
+        .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
+        .disable_after_hours = (uint32_t)CONFIG.webhook_disable_after_hours};
+    st = gw_delivery_start(gw, &limits);
+    if (st == NULL)
+        listen_start(gw);
+    return st;
 }
 
 static void gateway_shutdown(tdm_runtime *rt)
@@ -94,6 +190,7 @@ static void gateway_shutdown(tdm_runtime *rt)
         return;
     gw_auth_stop(gw);
     gw_probe_stop(gw);
+    gw_listen_stop();
     gw_delivery_stop();
     gw_webhook_reseal_stop();
     gw_rest_uninstall();

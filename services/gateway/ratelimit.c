@@ -1,7 +1,8 @@
 /*
- * ratelimit.c - token bucket arithmetic and the per-key bucket table (chained hash
- * table; buckets that have refilled completely carry no information and are evicted
- * when the table needs room).
+ * ratelimit.c - token bucket arithmetic and the per-key table (chained hash table;
+ * entries that carry no information - a bucket refilled completely, no lease in flight
+ * and nobody waiting - are evicted when the table needs room), with the shared mode's
+ * accounting of leased tokens (ratelimit.h).
  */
 #include "ratelimit.h"
 
@@ -16,6 +17,13 @@ typedef struct entry {
     gw_bucket bucket;
     uint32_t rps, burst;
     char key_id[40];
+    /* Shared mode: tokens leased and not yet spent (until local_expire_ms), the lease
+     * in flight and who waits for it, the database bucket empty until empty_until_ms,
+     * this replica's own bucket used until fallback_until_ms. */
+    double local;
+    uint64_t local_expire_ms, empty_until_ms, fallback_until_ms;
+    bool leasing;
+    gw_rl_waiter *waiters, **waiters_tail;
 } entry;
 
 struct gw_ratelimiter {
@@ -100,7 +108,8 @@ static void evict_full(gw_ratelimiter *rl, uint64_t now_ms)
         while (*pp != NULL) {
             entry *e = *pp;
             refill(&e->bucket, e->rps, e->burst, now_ms);
-            if (e->bucket.tokens >= e->burst) {
+            if (e->bucket.tokens >= e->burst && !e->leasing && e->waiters == NULL &&
+                now_ms >= e->empty_until_ms) {
                 *pp = e->next;
                 free(e);
                 rl->size--;
@@ -111,30 +120,137 @@ static void evict_full(gw_ratelimiter *rl, uint64_t now_ms)
     }
 }
 
-bool gw_ratelimiter_take(gw_ratelimiter *rl, const char *key_id, uint32_t rps, uint32_t burst,
-                         uint64_t now_ms, uint32_t *retry_after_s)
+/* The entry of key_id, created when missing; NULL when it cannot be (then allow). */
+static entry *entry_of(gw_ratelimiter *rl, const char *key_id, uint64_t now_ms)
 {
     uint32_t slot = hash_key(key_id) % TABLE_SLOTS;
     entry *e = rl->slots[slot];
     while (e != NULL && strcmp(e->key_id, key_id) != 0)
         e = e->next;
-    if (e == NULL) {
-        if (strlen(key_id) >= sizeof(e->key_id))
-            return true;
-        if (rl->size >= GW_RATELIMIT_MAX_BUCKETS)
-            evict_full(rl, now_ms);
-        if (rl->size >= GW_RATELIMIT_MAX_BUCKETS)
-            return true;
-        e = calloc(1, sizeof(*e));
-        if (e == NULL)
-            return true;
-        strcpy(e->key_id, key_id);
-        e->next = rl->slots[slot];
-        rl->slots[slot] = e;
-        rl->size++;
-    }
+    if (e != NULL)
+        return e;
+    if (strlen(key_id) >= sizeof(e->key_id))
+        return NULL;
+    if (rl->size >= GW_RATELIMIT_MAX_BUCKETS)
+        evict_full(rl, now_ms);
+    if (rl->size >= GW_RATELIMIT_MAX_BUCKETS)
+        return NULL;
+    e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return NULL;
+    strcpy(e->key_id, key_id);
+    e->waiters_tail = &e->waiters;
+    e->next = rl->slots[slot];
+    rl->slots[slot] = e;
+    rl->size++;
+    return e;
+}
+
+bool gw_ratelimiter_take(gw_ratelimiter *rl, const char *key_id, uint32_t rps, uint32_t burst,
+                         uint64_t now_ms, uint32_t *retry_after_s)
+{
+    entry *e = entry_of(rl, key_id, now_ms);
+    if (e == NULL)
+        return true;
     /* A changed limit (the key was re-read) applies from now on. */
     e->rps = rps;
     e->burst = burst;
     return gw_bucket_take(&e->bucket, rps, burst, now_ms, retry_after_s);
+}
+
+/* ---- shared mode ----------------------------------------------------------------------- */
+
+static uint32_t batch_of(const entry *e)
+{
+    double want = ceil((double)e->rps * GW_RL_LEASE_MS / 1000.0);
+    uint32_t cap = e->burst < GW_RL_LEASE_MAX ? e->burst : GW_RL_LEASE_MAX;
+    if (want > cap)
+        want = cap;
+    return want < 1.0 ? 1u : (uint32_t)want;
+}
+
+static uint32_t seconds_until(uint64_t until_ms, uint64_t now_ms)
+{
+    uint64_t left = until_ms > now_ms ? until_ms - now_ms : 0;
+    uint32_t s = (uint32_t)((left + 999) / 1000);
+    return s < 1 ? 1u : s;
+}
+
+gw_rl_verdict gw_ratelimiter_take_shared(gw_ratelimiter *rl, const char *key_id, uint32_t rps,
+                                         uint32_t burst, uint64_t now_ms, gw_rl_waiter *w,
+                                         uint32_t *retry_after_s, uint32_t *lease)
+{
+    *lease = 0;
+    entry *e = entry_of(rl, key_id, now_ms);
+    if (e == NULL)
+        return GW_RL_ALLOWED;
+    e->rps = rps != 0 ? rps : 1;
+    e->burst = burst != 0 ? burst : 1;
+    if (now_ms < e->fallback_until_ms)
+        return gw_bucket_take(&e->bucket, rps, burst, now_ms, retry_after_s) ? GW_RL_ALLOWED
+                                                                               : GW_RL_REFUSED;
+    if (now_ms >= e->local_expire_ms)
+        e->local = 0;
+    uint32_t batch = batch_of(e);
+    gw_rl_verdict v;
+    if (e->local >= 1.0) {
+        e->local -= 1.0;
+        v = GW_RL_ALLOWED;
+    } else if (!e->leasing && now_ms < e->empty_until_ms) {
+        *retry_after_s = seconds_until(e->empty_until_ms, now_ms);
+        return GW_RL_REFUSED;
+    } else {
+        w->next = NULL;
+        *e->waiters_tail = w;
+        e->waiters_tail = &w->next;
+        v = GW_RL_QUEUED;
+    }
+    /* The next batch while half of this one is left, unless the bucket is empty. */
+    if (!e->leasing && now_ms >= e->empty_until_ms && e->local < batch / 2.0 + 1.0) {
+        e->leasing = true;
+        *lease = batch;
+    }
+    return v;
+}
+
+void gw_ratelimiter_leased(gw_ratelimiter *rl, const char *key_id, bool ok, uint32_t granted,
+                           uint32_t wait_ms, uint64_t now_ms)
+{
+    uint32_t slot = hash_key(key_id) % TABLE_SLOTS;
+    entry *e = rl->slots[slot];
+    while (e != NULL && strcmp(e->key_id, key_id) != 0)
+        e = e->next;
+    if (e == NULL)
+        return;
+    e->leasing = false;
+    if (!ok) {
+        e->fallback_until_ms = now_ms + GW_RL_FALLBACK_MS;
+    } else {
+        if (now_ms >= e->local_expire_ms)
+            e->local = 0;
+        e->local += granted;
+        e->local_expire_ms = now_ms + GW_RL_LEASE_TTL_MS;
+        if (granted == 0)
+            e->empty_until_ms = now_ms + (wait_ms > GW_RL_MIN_WAIT_MS ? wait_ms : GW_RL_MIN_WAIT_MS);
+    }
+    /* Detach the waiters first: a callback may come back here for the same key. */
+    gw_rl_waiter *w = e->waiters;
+    e->waiters = NULL;
+    e->waiters_tail = &e->waiters;
+    while (w != NULL) {
+        gw_rl_waiter *next = w->next;
+        uint32_t retry = 0;
+        bool allowed;
+        if (!ok) {
+            allowed = gw_bucket_take(&e->bucket, e->rps, e->burst, now_ms, &retry);
+        } else if (e->local >= 1.0) {
+            e->local -= 1.0;
+            allowed = true;
+        } else {
+            allowed = false;
+            retry = seconds_until(e->empty_until_ms, now_ms);
+        }
+        w->cb(w->arg, allowed, retry);
+        w = next;
+    }
 }

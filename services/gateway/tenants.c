@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth_cache.h"
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
@@ -407,12 +408,22 @@ static tdm_status *list_api_keys(tenant_op *op)
                                      key_rows_list, op));
 }
 
+/* Revoked: this replica forgets the key before answering, so the caller's next request
+ * here is refused at once; other replicas hear of it by NOTIFY (auth_cache.h). */
+static void key_revoked(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
+{
+    tenant_op *op = arg;
+    if (st == NULL && n > 0)
+        gw_auth_cache_forget(op->gw->key_cache, rows[0].secret_hash);
+    key_rows_one(arg, st, rows, n);
+}
+
 static tdm_status *revoke_api_key(tenant_op *op)
 {
     const Tandem__V1__RevokeApiKeyRequest *req = (const void *)op->request;
     if (!tdm_uuid_valid(req->id))
         return invalid("id", "must be an API key id (UUID)");
-    return started(gw_store_key_revoke(&op->sc, req->id, key_rows_one, op));
+    return started(gw_store_key_revoke(&op->sc, req->id, key_revoked, op));
 }
 
 /* TenantService's methods in the order of its service descriptor (checked when the

@@ -33,7 +33,8 @@
 
 static const gw_route_auth AUTH_TENANT_ADMIN = {.scope = TDM_SCOPE_ADMIN, .tenant_scoped = true};
 
-typedef struct webhook_op {
+typedef struct webhook_op webhook_op;
+struct webhook_op {
     gw_state *gw;
     const char *method;
     const ProtobufCMessage *request;
@@ -50,7 +51,15 @@ typedef struct webhook_op {
     char secret[GW_WEBHOOK_SECRET_LEN + 1];
     const char *host;
     uv_getaddrinfo_t resolve;
-} webhook_op;
+    void (*write)(webhook_op *op); /* once the URL's target is checked */
+    unsigned fields;               /* UpdateWebhook: the WEBHOOK_* fields it changes */
+};
+
+/* The fields of a Webhook a caller writes. */
+#define WEBHOOK_URL         1u
+#define WEBHOOK_EVENTS      2u
+#define WEBHOOK_DESCRIPTION 4u
+#define WEBHOOK_WRITABLE    (WEBHOOK_URL | WEBHOOK_EVENTS | WEBHOOK_DESCRIPTION)
 
 static void answer(void *arg, tdm_status *st, ProtobufCMessage *response)
 {
@@ -103,6 +112,7 @@ static Tandem__V1__Webhook *webhook_message(tdm_arena *a, const gw_webhook_row *
     w->n_events = r->n_events;
     w->description = (char *)(r->description != NULL ? r->description : "");
     w->create_time = timestamp(a, r->create_us);
+    w->state = (Tandem__V1__Webhook__State)r->state;
     return w;
 }
 
@@ -134,25 +144,28 @@ static tdm_status *page_args(int32_t size, const char *token, int *page_size, in
 
 /* ---- CreateWebhook -------------------------------------------------------------------------- */
 
-static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, bool allow_private,
-                                   tdm_arena *a, const char **host)
+/* The `fields` (WEBHOOK_*) of w, checked as CreateWebhook and UpdateWebhook write
+ * them; *host gets the URL's host when WEBHOOK_URL is among them. */
+static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned fields,
+                                    bool allow_private, tdm_arena *a, const char **host)
 {
     tdm_violations v = {0};
-    const Tandem__V1__Webhook *w = req->webhook;
     if (w == NULL) {
         tdm_violations_add(&v, "webhook", "required");
         return tdm_violations_take(&v, NULL);
     }
-    tdm_status *url_st = gw_webhook_url_check(a, w->url, allow_private, host);
+    tdm_status *url_st =
+        fields & WEBHOOK_URL ? gw_webhook_url_check(a, w->url, allow_private, host) : NULL;
     if (url_st != NULL) {
         tdm_violations_add(&v, "webhook.url", "%s",
                            url_st->n_violations > 0 ? url_st->violations[0].description
                                                     : url_st->message);
         tdm_status_free(url_st);
     }
-    if (w->n_events < 1 || w->n_events > GW_WEBHOOK_EVENTS_MAX)
+    size_t n_events = fields & WEBHOOK_EVENTS ? w->n_events : 0;
+    if ((fields & WEBHOOK_EVENTS) && (n_events < 1 || n_events > GW_WEBHOOK_EVENTS_MAX))
         tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
-    for (size_t i = 0; i < w->n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
+    for (size_t i = 0; i < n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
         char field[32];
         snprintf(field, sizeof(field), "webhook.events[%zu]", i);
         bool known = false;
@@ -172,7 +185,8 @@ static tdm_status *validate_create(const Tandem__V1__CreateWebhookRequest *req, 
         }
     }
     size_t chars = 0;
-    for (const char *s = w->description != NULL ? w->description : ""; *s != '\0'; s++)
+    const char *desc = fields & WEBHOOK_DESCRIPTION && w->description != NULL ? w->description : "";
+    for (const char *s = desc; *s != '\0'; s++)
         chars += ((unsigned char)*s & 0xC0) != 0x80;
     if (chars > GW_WEBHOOK_DESC_MAX)
         tdm_violations_add(&v, "webhook.description", "must be at most 200 characters");
@@ -189,6 +203,12 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
         if (st->code == TDM_FAILED_PRECONDITION) {
             tdm_status_free(st);
             st = tdm_status_new(TDM_NOT_FOUND, "tenant not found");
+        } else if (st->detail != NULL && strstr(st->detail, "(constraint webhooks_per_tenant)")) {
+            /* migrations/005_webhook_limits.sql: the tenant has its 20 already. */
+            tdm_status_free(st);
+            st = tdm_status_new(TDM_FAILED_PRECONDITION,
+                                "a tenant may have at most %d webhooks; delete one first",
+                                GW_WEBHOOKS_PER_TENANT_MAX);
         }
         finish(op, st, NULL);
         return;
@@ -256,16 +276,16 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         finish(op, st, NULL);
         return;
     }
-    create_claim(op);
+    op->write(op);
 }
 
-/* Where the URL may point, then the key and the insert. */
-static void create_checked(webhook_op *op)
+/* Where the URL may point, then op->write. */
+static void check_url_target(webhook_op *op)
 {
     bool allow_private = op->gw->cfg->webhook_allow_private;
     bool is_public = false;
     if (allow_private) {
-        create_claim(op);
+        op->write(op);
         return;
     }
     if (gw_webhook_literal(op->host, &is_public)) {
@@ -276,7 +296,7 @@ static void create_checked(webhook_op *op)
                    NULL);
             return;
         }
-        create_claim(op);
+        op->write(op);
         return;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -290,7 +310,8 @@ static void create_start(webhook_op *op)
 {
     const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
     bool allow_private = op->gw->cfg->webhook_allow_private;
-    tdm_status *st = validate_create(req, allow_private, op->arena, &op->host);
+    tdm_status *st =
+        validate_webhook(req->webhook, WEBHOOK_WRITABLE, allow_private, op->arena, &op->host);
     if (st != NULL) {
         finish(op, st, NULL);
         return;
@@ -305,7 +326,8 @@ static void create_start(webhook_op *op)
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
     }
-    create_checked(op);
+    op->write = create_claim;
+    check_url_target(op);
 }
 
 /* ---- the other methods --------------------------------------------------------------------------
@@ -429,16 +451,88 @@ static tdm_status *list_webhook_deliveries(webhook_op *op)
                                                deliveries_listed, op));
 }
 
+/* ---- UpdateWebhook ------------------------------------------------------------------------- */
+
+static void updated(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
+{
+    webhook_op *op = arg;
+    if (st == NULL && n == 0)
+        st = tdm_status_new(TDM_NOT_FOUND, "webhook not found");
+    if (st != NULL) {
+        finish(op, st, NULL);
+        return;
+    }
+    Tandem__V1__Webhook *w = webhook_message(op->arena, &rows[0]);
+    finish(op, w == NULL ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory") : NULL,
+           w != NULL ? &w->base : NULL);
+}
+
+static void update_write(webhook_op *op)
+{
+    const Tandem__V1__Webhook *w = ((const Tandem__V1__UpdateWebhookRequest *)op->request)->webhook;
+    bool events = op->fields & WEBHOOK_EVENTS;
+    if (gw_webhook_store_update(
+            &op->sc, op->p->tenant_id, w->id, op->fields & WEBHOOK_URL ? w->url : NULL,
+            events ? w->events : NULL, events ? w->n_events : 0,
+            op->fields & WEBHOOK_DESCRIPTION ? w->description : NULL, updated, op) != 0)
+        finish(op, tdm_status_new(TDM_INTERNAL, "could not start a database operation"), NULL);
+}
+
+/* The WEBHOOK_* fields an update mask names (none or "*": all of them). */
+static tdm_status *mask_fields(const Google__Protobuf__FieldMask *mask, unsigned *fields)
+{
+    static const struct {
+        const char *path;
+        unsigned field;
+    } PATHS[] = {{"url", WEBHOOK_URL},
+                 {"events", WEBHOOK_EVENTS},
+                 {"description", WEBHOOK_DESCRIPTION},
+                 {"*", WEBHOOK_WRITABLE}};
+    *fields = mask == NULL || mask->n_paths == 0 ? WEBHOOK_WRITABLE : 0;
+    for (size_t i = 0; mask != NULL && i < mask->n_paths; i++) {
+        unsigned f = 0;
+        for (size_t k = 0; k < sizeof(PATHS) / sizeof(PATHS[0]) && f == 0; k++)
+            f = strcmp(mask->paths[i], PATHS[k].path) == 0 ? PATHS[k].field : 0;
+        if (f == 0)
+            return tdm_status_add_violation(
+                tdm_status_new(TDM_INVALID_ARGUMENT, "invalid update_mask"), "update_mask",
+                "\"%s\" is not a field UpdateWebhook changes (url, events, description)",
+                mask->paths[i]);
+        *fields |= f;
+    }
+    return NULL;
+}
+
+static tdm_status *update_webhook(webhook_op *op)
+{
+    const Tandem__V1__UpdateWebhookRequest *req = (const void *)op->request;
+    if (req->webhook == NULL)
+        return invalid("webhook", "required");
+    if (!tdm_uuid_valid(req->webhook->id))
+        return invalid("webhook.id", "must be a webhook id (UUID)");
+    tdm_status *st = mask_fields(req->update_mask, &op->fields);
+    bool allow_private = op->gw->cfg->webhook_allow_private;
+    if (st == NULL)
+        st = validate_webhook(req->webhook, op->fields, allow_private, op->arena, &op->host);
+    if (st != NULL)
+        return st;
+    op->write = update_write;
+    if (op->fields & WEBHOOK_URL)
+        check_url_target(op);
+    else
+        update_write(op);
+    return NULL;
+}
+
 /* WebhookService's methods in the order of its service descriptor (checked when the
  * service is registered); both doors dispatch through this table. */
 static const struct webhook_method {
     const char *name;
     tdm_status *(*run)(webhook_op *op);
 } WEBHOOK_METHODS[] = {
-    {"CreateWebhook", create_webhook},
-    {"ListWebhooks", list_webhooks},
-    {"DeleteWebhook", delete_webhook},
-    {"ListWebhookDeliveries", list_webhook_deliveries},
+    {"CreateWebhook", create_webhook}, {"ListWebhooks", list_webhooks},
+    {"DeleteWebhook", delete_webhook}, {"ListWebhookDeliveries", list_webhook_deliveries},
+    {"UpdateWebhook", update_webhook},
 };
 
 #define N_WEBHOOK_METHODS (sizeof(WEBHOOK_METHODS) / sizeof(WEBHOOK_METHODS[0]))

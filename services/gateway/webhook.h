@@ -34,6 +34,8 @@
 #define GW_WEBHOOK_URL_MAX       2048
 #define GW_WEBHOOK_EVENTS_MAX    9
 #define GW_WEBHOOK_DESC_MAX      200
+/* Endpoints per tenant (migrations/005_webhook_limits.sql enforces it). */
+#define GW_WEBHOOKS_PER_TENANT_MAX 20
 /* A sealed secret: version byte, 12-byte nonce, ciphertext, 16-byte GCM tag. */
 #define GW_WEBHOOK_SEALED_MAX (1 + 12 + GW_WEBHOOK_SECRET_LEN + 16)
 
@@ -110,8 +112,20 @@ tdm_status *gw_webhook_register(gw_state *gw);
 
 /* ---- delivery.c: the worker ----------------------------------------------------------- */
 
+/* How many deliveries may be in flight (API.md "The public edge": one tenant's slow
+ * or dead endpoints never delay another tenant's events). */
+#define GW_WEBHOOK_MAX_IN_FLIGHT_DEFAULT       64 /* per gateway replica */
+#define GW_WEBHOOK_TENANT_IN_FLIGHT_DEFAULT    8  /* per tenant, over every replica */
+#define GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT 72
+typedef struct gw_delivery_limits {
+    uint32_t max_in_flight;       /* TANDEM_WEBHOOK_MAX_IN_FLIGHT */
+    uint32_t tenant_in_flight;    /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT */
+    uint32_t disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS: every attempt
+                                     failed this long, the endpoint is DISABLED */
+} gw_delivery_limits;
+
 /* Start fan-out and delivery on the runtime's loop (curl, timers, LISTEN). */
-tdm_status *gw_delivery_start(gw_state *gw);
+tdm_status *gw_delivery_start(gw_state *gw, const gw_delivery_limits *limits);
 /* Stop taking work, abandon attempts in flight (their leases expire and they are
  * tried again, by this or another gateway), close every handle. */
 void gw_delivery_stop(void);

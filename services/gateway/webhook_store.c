@@ -17,7 +17,8 @@
 #define US_OF(col) "floor(extract(epoch FROM " col ") * 1000000)::bigint"
 
 #define WEBHOOK_COLUMNS                                                                            \
-    "id::text, url, array_to_string(events, ','), description, " US_OF("create_time") ", seq"
+    "id::text, url, array_to_string(events, ','), description, " US_OF("create_time") ", seq, "    \
+                                                                                      "state"
 
 #define DELIVERY_COLUMNS                                                                           \
     "d.id::text, d.webhook_id::text, d.event_id::text, d.event_type, d.attempt_count, d.status, "  \
@@ -27,6 +28,45 @@
 #define FANOUT_SQL_MAX 4096
 
 static const char *const SOURCES[] = {"enrolment", "matching", "feedback"};
+
+/* Every reader of each outbox, by the relation that holds its cursor - one row of
+ * (last_xact, last_seq), the (writing transaction, seq) of the last event it took. A
+ * row of an outbox is pruned only once EVERY reader of that outbox is past it, so a
+ * reader that lags (matching down for a day) loses nothing. A new reader of an outbox
+ * is one line here, plus a grant letting tandem_gateway SELECT its cursor (as
+ * matching's 005_outbox_cursor_reader.sql does); until that grant exists, the outbox
+ * is not pruned at all. */
+static const struct outbox_reader {
+    const char *source; /* the outbox's schema, one of SOURCES */
+    const char *cursor; /* FROM ... that yields its cursor row */
+} OUTBOX_READERS[] = {
+    {"enrolment", "gateway.outbox_cursors WHERE source = 'enrolment'"}, /* webhook fan-out */
+    {"matching", "gateway.outbox_cursors WHERE source = 'matching'"},
+    {"feedback", "gateway.outbox_cursors WHERE source = 'feedback'"},
+    {"enrolment", "matching.enrolment_cursor"}, /* matching's withdrawal follower */
+};
+
+#define N_OUTBOX_READERS (sizeof(OUTBOX_READERS) / sizeof(OUTBOX_READERS[0]))
+
+/* "SELECT last_xact, last_seq FROM <cursor> UNION ALL ..." over source's readers into
+ * out, and their count; 0, or -1 when it does not fit. */
+static int readers_sql(const char *source, char *out, size_t cap, size_t *n_readers)
+{
+    size_t off = 0;
+    *n_readers = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_OUTBOX_READERS; i++) {
+        if (strcmp(OUTBOX_READERS[i].source, source) != 0)
+            continue;
+        int w = snprintf(out + off, cap - off, "%sSELECT last_xact, last_seq FROM %s",
+                         *n_readers > 0 ? " UNION ALL " : "", OUTBOX_READERS[i].cursor);
+        if (w < 0 || (size_t)w >= cap - off)
+            return -1;
+        off += (size_t)w;
+        (*n_readers)++;
+    }
+    return *n_readers > 0 ? 0 : -1;
+}
 
 static const char *source_schema(const char *source)
 {
@@ -84,6 +124,7 @@ static gw_webhook_row *decode_webhooks(tdm_arena *a, const PGresult *res, size_t
         w->description = dup_at(a, res, i, 3);
         w->create_us = int_at(res, i, 4);
         w->seq = int_at(res, i, 5);
+        w->state = (int)int_at(res, i, 6);
     }
     *n_out = (size_t)n;
     return rows;
@@ -115,25 +156,34 @@ static wh_op *new_op(const gw_store_ctx *c, void *arg)
     return op;
 }
 
+/* A text[] literal of event names, in a; NULL when out of memory. The names were
+ * checked against GW_WEBHOOK_EVENT_NAMES, so none needs escaping. */
+static char *events_literal(tdm_arena *a, char *const *events, size_t n_events)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n_events; i++)
+        cap += strlen(events[i]) + 3;
+    char *list = tdm_arena_alloc(a, cap);
+    if (list == NULL)
+        return NULL;
+    size_t off = 0;
+    list[off++] = '{';
+    for (size_t i = 0; i < n_events; i++)
+        off += (size_t)snprintf(list + off, cap - off, "%s\"%s\"", i > 0 ? "," : "", events[i]);
+    snprintf(list + off, cap - off, "}");
+    return list;
+}
+
 int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const char *id,
                             const char *url, char *const *events, size_t n_events,
                             const char *description, const uint8_t *sealed, size_t sealed_len,
                             gw_webhooks_cb cb, void *arg)
 {
     wh_op *op = new_op(c, arg);
-    /* A text[] literal: the names were checked against GW_WEBHOOK_EVENT_NAMES. */
-    size_t cap = 3;
-    for (size_t i = 0; i < n_events; i++)
-        cap += strlen(events[i]) + 3;
-    char *list = tdm_arena_alloc(c->arena, cap);
+    char *list = events_literal(c->arena, events, n_events);
     char *hex = gw_hex_encode(c->arena, sealed, sealed_len);
     if (op == NULL || list == NULL || hex == NULL)
         return -1;
-    size_t off = 0;
-    list[off++] = '{';
-    for (size_t i = 0; i < n_events; i++)
-        off += (size_t)snprintf(list + off, cap - off, "%s\"%s\"", i > 0 ? "," : "", events[i]);
-    snprintf(list + off, cap - off, "}");
     op->webhooks = cb;
     tdm_pg_tx_options o = tenant_opts(c, tenant_id);
     const char *values[] = {tenant_id, id, url, list, description != NULL ? description : "", hex};
@@ -163,6 +213,28 @@ int gw_webhook_store_list(const gw_store_ctx *c, const char *tenant_id, int64_t 
                        " FROM gateway.webhooks WHERE tenant_id = $1::uuid "
                        "AND seq > $2::bigint ORDER BY seq LIMIT $3::int",
                        3, values, webhooks_done, op);
+}
+
+int gw_webhook_store_update(const gw_store_ctx *c, const char *tenant_id, const char *id,
+                            const char *url, char *const *events, size_t n_events,
+                            const char *description, gw_webhooks_cb cb, void *arg)
+{
+    wh_op *op = new_op(c, arg);
+    char *list = n_events > 0 ? events_literal(c->arena, events, n_events) : NULL;
+    if (op == NULL || (n_events > 0 && list == NULL))
+        return -1;
+    op->webhooks = cb;
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    const char *values[] = {tenant_id, id, url, list, description};
+    /* Deliveries already queued go to the new url; events are matched against the new
+     * list from the next fan-out on. */
+    return tdm_pg_exec(c->pool, &o,
+                       "UPDATE gateway.webhooks SET url = coalesce($3, url),"
+                       " events = coalesce($4::text[], events),"
+                       " description = coalesce($5, description), state = 1,"
+                       " failing_since = NULL"
+                       " WHERE tenant_id = $1::uuid AND id = $2::uuid RETURNING " WEBHOOK_COLUMNS,
+                       5, values, webhooks_done, op);
 }
 
 int gw_webhook_store_delete(const gw_store_ctx *c, const char *tenant_id, const char *id,
@@ -362,7 +434,7 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
              "  event_type, ordering_key, source, body, next_attempt_time)"
              " SELECT $1::uuid, md5(w.id::text || ev.id::text)::uuid, w.id, ev.id, ev.type,"
              "  ev.ordering_key, $6, ev.body, now()"
-             " FROM ev JOIN gateway.webhooks w ON w.tenant_id = $1::uuid"
+             " FROM ev JOIN gateway.webhooks w ON w.tenant_id = $1::uuid AND w.state = 1"
              "  AND ev.type = ANY (w.events) AND w.create_time <= ev.create_time"
              " ORDER BY ev.xact_id, ev.seq, w.id"
              " ON CONFLICT DO NOTHING"
@@ -520,7 +592,7 @@ typedef struct prune_op {
     gw_fanout_cb cb;
     void *arg;
     const char *source;
-    char sql[1024];
+    char sql[2048];
 } prune_op;
 
 static void pruned(void *arg, tdm_status *st, PGresult *res)
@@ -544,28 +616,41 @@ int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_
     if (schema == NULL || batch < 1 || retention_hours < 1)
         return -1;
     prune_op *op = calloc(1, sizeof(*op));
-    if (op == NULL)
+    char readers[1024];
+    size_t n_readers = 0;
+    if (op == NULL || readers_sql(schema, readers, sizeof(readers), &n_readers) != 0) {
+        free(op);
         return -1;
+    }
     op->cb = cb;
     op->arg = arg;
     op->source = schema;
-    /* Oldest first along the cursor's order; the gateway role may delete (and read)
-     * these rows through the webhook_pruner policy of the source's migration. */
-    snprintf(op->sql, sizeof(op->sql),
-             "WITH c AS (SELECT last_xact, last_seq FROM gateway.outbox_cursors"
-             "  WHERE source = $1), "
-             "old AS (SELECT o.tenant_id, o.id FROM %s.outbox o, c"
-             "  WHERE (o.xact_id, o.seq) <= (c.last_xact, c.last_seq)"
-             "  AND o.create_time < now() - $2::int * interval '1 hour'"
-             "  ORDER BY o.xact_id, o.seq LIMIT $3::int), "
-             "gone AS (DELETE FROM %s.outbox o USING old"
-             "  WHERE o.tenant_id = old.tenant_id AND o.id = old.id RETURNING 1) "
-             "SELECT count(*) FROM gone",
-             schema, schema);
-    char hours[16], limit[16];
+    /* Oldest first along the cursors' order, below the lowest cursor of the outbox's
+     * readers - and nothing at all when a reader's cursor row is missing. The gateway
+     * role may delete (and read) these rows through the webhook_pruner policy of the
+     * source's migration. */
+    int w = snprintf(op->sql, sizeof(op->sql),
+                     "WITH r AS (%s), "
+                     "c AS (SELECT last_xact, last_seq FROM r"
+                     "  WHERE (SELECT count(*) FROM r) = $3::int"
+                     "  ORDER BY last_xact, last_seq LIMIT 1), "
+                     "old AS (SELECT o.tenant_id, o.id FROM %s.outbox o, c"
+                     "  WHERE (o.xact_id, o.seq) <= (c.last_xact, c.last_seq)"
+                     "  AND o.create_time < now() - $1::int * interval '1 hour'"
+                     "  ORDER BY o.xact_id, o.seq LIMIT $2::int), "
+                     "gone AS (DELETE FROM %s.outbox o USING old"
+                     "  WHERE o.tenant_id = old.tenant_id AND o.id = old.id RETURNING 1) "
+                     "SELECT count(*) FROM gone",
+                     readers, schema, schema);
+    if (w < 0 || (size_t)w >= sizeof(op->sql)) {
+        free(op);
+        return -1;
+    }
+    char hours[16], limit[16], count[16];
     snprintf(hours, sizeof(hours), "%d", retention_hours);
     snprintf(limit, sizeof(limit), "%d", batch);
-    const char *values[] = {schema, hours, limit};
+    snprintf(count, sizeof(count), "%zu", n_readers);
+    const char *values[] = {hours, limit, count};
     tdm_pg_tx_options o = {.tenant_id = NULL};
     int rc = tdm_pg_exec(pool, &o, op->sql, 3, values, pruned, op);
     if (rc != 0)
@@ -599,12 +684,13 @@ static void claim_done(void *arg, tdm_status *st, PGresult *res)
     for (int i = 0; i < n; i++) {
         rows[i].tenant_id = dup_at(op->arena, res, i, 0);
         rows[i].delivery_id = dup_at(op->arena, res, i, 1);
+        rows[i].claim_id = dup_at(op->arena, res, i, 2);
     }
     op->claims(op->arg, NULL, rows, (size_t)n);
 }
 
-int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
-                           gw_claims_cb cb, void *arg)
+int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int tenant_cap,
+                           int lease_ms, gw_claims_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL)
@@ -612,25 +698,44 @@ int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int l
     op->arena = arena;
     op->claims = cb;
     op->arg = arg;
-    char limit_s[16], lease_s[16];
+    char limit_s[16], lease_s[16], cap_s[16];
     snprintf(limit_s, sizeof(limit_s), "%d", limit);
     snprintf(lease_s, sizeof(lease_s), "%d", lease_ms);
-    const char *values[] = {limit_s, lease_s};
+    snprintf(cap_s, sizeof(cap_s), "%d", tenant_cap);
+    const char *values[] = {limit_s, lease_s, cap_s};
     tdm_pg_tx_options o = {.tenant_id = NULL};
-    /* The oldest pending delivery of each (webhook, ordering key) only, so events of
-     * one match or participant reach an endpoint in order. */
+    /* Due: the oldest pending delivery of each (webhook, ordering key) only, so events
+     * of one match or participant reach an endpoint in order. Fair: each tenant's due
+     * deliveries are numbered (turn) oldest first, a tenant may take as many as its
+     * cap leaves beside its live leases (every replica's), and turns are served
+     * round-robin. Two replicas claiming at the same instant may together pass a
+     * tenant's cap by one claim's worth. The rows are locked (SKIP LOCKED) a level
+     * out from the window function, which FOR UPDATE cannot share a level with, and
+     * checked again there: a row another replica claimed meanwhile is not taken. */
     return tdm_pg_exec(
         pool, &o,
-        "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms'"
+        "UPDATE gateway.webhook_queue q SET lease_until = now() + $2::int * interval '1 ms',"
+        " claim_id = gen_random_uuid()"
         " FROM (SELECT a.tenant_id, a.delivery_id FROM gateway.webhook_queue a"
-        "  WHERE a.next_attempt_time <= now()"
-        "  AND (a.lease_until IS NULL OR a.lease_until < now())"
-        "  AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b WHERE b.webhook_id = a.webhook_id"
-        "   AND b.ordering_key = a.ordering_key AND b.position < a.position)"
-        "  ORDER BY a.next_attempt_time, a.position LIMIT $1::int FOR UPDATE SKIP LOCKED) c"
+        "  WHERE (a.tenant_id, a.delivery_id) IN ("
+        "   SELECT r.tenant_id, r.delivery_id FROM ("
+        "    SELECT d.tenant_id, d.delivery_id, d.next_attempt_time, d.position,"
+        "     row_number() OVER (PARTITION BY d.tenant_id"
+        "      ORDER BY d.next_attempt_time, d.position) AS turn"
+        "    FROM gateway.webhook_queue d WHERE d.next_attempt_time <= now()"
+        "    AND (d.lease_until IS NULL OR d.lease_until < now())"
+        "    AND NOT EXISTS (SELECT 1 FROM gateway.webhook_queue b"
+        "     WHERE b.webhook_id = d.webhook_id AND b.ordering_key = d.ordering_key"
+        "     AND b.position < d.position)) r"
+        "   LEFT JOIN (SELECT l.tenant_id, count(*) AS busy FROM gateway.webhook_queue l"
+        "    WHERE l.lease_until >= now() GROUP BY l.tenant_id) f ON f.tenant_id = r.tenant_id"
+        "   WHERE r.turn <= $3::int - coalesce(f.busy, 0)"
+        "   ORDER BY r.turn, r.next_attempt_time, r.position LIMIT $1::int)"
+        "  AND a.next_attempt_time <= now() AND (a.lease_until IS NULL OR a.lease_until < now())"
+        "  FOR UPDATE SKIP LOCKED) c"
         " WHERE q.tenant_id = c.tenant_id AND q.delivery_id = c.delivery_id"
-        " RETURNING q.tenant_id::text, q.delivery_id::text",
-        2, values, claim_done, op);
+        " RETURNING q.tenant_id::text, q.delivery_id::text, q.claim_id::text",
+        3, values, claim_done, op);
 }
 
 static void load_done(void *arg, tdm_status *st, PGresult *res)
@@ -704,8 +809,9 @@ static void record_done(void *arg, tdm_status *st, PGresult *res)
 }
 
 int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
-                            const char *id, bool succeeded, int status_code, const char *error,
-                            int64_t delay_ms, gw_record_cb cb, void *arg)
+                            const char *id, const char *claim_id, bool succeeded, int status_code,
+                            const char *error, int64_t delay_ms, int disable_after_hours,
+                            gw_record_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
     if (op == NULL)
@@ -713,31 +819,68 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
     op->arena = arena;
     op->record = cb;
     op->arg = arg;
-    char code_s[16], delay_s[24];
+    char code_s[16], delay_s[24], hours_s[16];
     snprintf(code_s, sizeof(code_s), "%d", status_code);
     snprintf(delay_s, sizeof(delay_s), "%lld", (long long)delay_ms);
-    const char *values[] = {
-        tenant_id, id, succeeded ? "true" : "false", code_s, error != NULL ? error : "", delay_s};
+    snprintf(hours_s, sizeof(hours_s), "%d", disable_after_hours);
+    const char *values[] = {tenant_id,
+                            id,
+                            succeeded ? "true" : "false",
+                            code_s,
+                            error != NULL ? error : "",
+                            delay_s,
+                            claim_id,
+                            hours_s};
     tdm_pg_tx_options o = {.tenant_id = tenant_id};
-    /* Over: succeeded, or the next attempt would fall past 24 h after queueing. */
+    /* The fence: the queue row is locked and must still carry this attempt's claim.
+     * A claim taken over by another replica (our lease ran out) has another claim_id,
+     * and FOR UPDATE re-reads a row that a concurrent claim changed, so an outcome is
+     * never written over another replica's claim, nor releases it. Over: succeeded, the
+     * next attempt would fall past 24 h after queueing, or the endpoint is disabled by
+     * this failure (its attempts have all failed for $8 hours: failing_since as it was
+     * before this one). A disabled endpoint's other pending deliveries are given up
+     * too, and leave the queue (an attempt of one in flight then finds its claim gone
+     * and records nothing). */
     return tdm_pg_exec(
         pool, &o,
-        "WITH c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next), "
+        "WITH mine AS (SELECT q.tenant_id, q.delivery_id FROM gateway.webhook_queue q"
+        "  WHERE q.tenant_id = $1::uuid AND q.delivery_id = $2::uuid AND q.claim_id = $7::uuid"
+        "  FOR UPDATE), "
+        "hook AS (SELECT w.id, w.failing_since FROM gateway.webhook_deliveries x"
+        "  JOIN gateway.webhooks w ON w.tenant_id = x.tenant_id AND w.id = x.webhook_id"
+        "  WHERE x.tenant_id = $1::uuid AND x.id = $2::uuid), "
+        "c AS (SELECT $3::bool AS ok, now() + $6::bigint * interval '1 ms' AS next,"
+        "  (NOT $3::bool AND hook.failing_since <= now() - $8::int * interval '1 hour')"
+        "   AS disable FROM mine LEFT JOIN hook ON true), "
         "d AS (UPDATE gateway.webhook_deliveries x SET attempt_count = x.attempt_count + 1,"
-        "  last_attempt_time = now(), last_status_code = $4::int, last_error = left($5, 1000),"
+        "  last_attempt_time = now(), last_status_code = $4::int,"
+        "  last_error = left(CASE WHEN c.disable THEN 'the endpoint was disabled after failing"
+        " every attempt for ' || $8::int::text || ' h; last error: ' || $5 ELSE $5 END, 1000),"
         "  status = CASE WHEN c.ok THEN 2"
-        "   WHEN c.next > x.create_time + interval '24 hours' THEN 3 ELSE 1 END,"
-        "  next_attempt_time = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
-        "   THEN NULL ELSE c.next END,"
-        "  body = CASE WHEN c.ok OR c.next > x.create_time + interval '24 hours'"
+        "   WHEN c.disable OR c.next > x.create_time + interval '24 hours' THEN 3 ELSE 1 END,"
+        "  next_attempt_time = CASE WHEN c.ok OR c.disable"
+        "   OR c.next > x.create_time + interval '24 hours' THEN NULL ELSE c.next END,"
+        "  body = CASE WHEN c.ok OR c.disable OR c.next > x.create_time + interval '24 hours'"
         "   THEN NULL ELSE x.body END"
         " FROM c WHERE x.tenant_id = $1::uuid AND x.id = $2::uuid AND x.status = 1"
         " RETURNING x.tenant_id, x.id, x.status, x.next_attempt_time), "
+        "endpoint AS (UPDATE gateway.webhooks w SET failing_since = CASE WHEN c.ok THEN NULL"
+        "  ELSE coalesce(w.failing_since, now()) END,"
+        "  state = CASE WHEN c.disable THEN 2 ELSE w.state END"
+        " FROM c, hook, d WHERE w.tenant_id = $1::uuid AND w.id = hook.id RETURNING 1), "
+        "abandoned AS (UPDATE gateway.webhook_deliveries y SET status = 3, body = NULL,"
+        "  next_attempt_time = NULL, last_error = 'given up: the endpoint was disabled after"
+        " failing every attempt for ' || $8::int::text || ' h'"
+        " FROM c, hook WHERE c.disable AND y.tenant_id = $1::uuid AND y.webhook_id = hook.id"
+        "  AND y.status = 1 AND y.id <> $2::uuid RETURNING y.id), "
+        "unqueued AS (DELETE FROM gateway.webhook_queue q USING abandoned a"
+        " WHERE q.tenant_id = $1::uuid AND q.delivery_id = a.id RETURNING 1), "
         "gone AS (DELETE FROM gateway.webhook_queue q USING d WHERE q.tenant_id = d.tenant_id"
         " AND q.delivery_id = d.id AND d.status <> 1 RETURNING 1), "
         "later AS (UPDATE gateway.webhook_queue q SET next_attempt_time = d.next_attempt_time,"
-        " lease_until = NULL FROM d WHERE q.tenant_id = d.tenant_id AND q.delivery_id = d.id"
-        " AND d.status = 1 RETURNING 1) "
-        "SELECT d.status FROM d",
-        6, values, record_done, op);
+        " lease_until = NULL, claim_id = NULL FROM d WHERE q.tenant_id = d.tenant_id"
+        " AND q.delivery_id = d.id AND d.status = 1 RETURNING 1) "
+        "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM mine) THEN -1"
+        " ELSE coalesce((SELECT status FROM d), 0) END",
+        8, values, record_done, op);
 }

@@ -22,6 +22,7 @@ typedef struct gw_webhook_row {
     const char *description;
     int64_t create_us;
     int64_t seq;
+    int state; /* 1 ACTIVE, 2 DISABLED */
 } gw_webhook_row;
 
 typedef struct gw_delivery_row {
@@ -49,6 +50,12 @@ int gw_webhook_store_create(const gw_store_ctx *c, const char *tenant_id, const 
 /* Oldest first, after seq `after` (0: from the start). */
 int gw_webhook_store_list(const gw_store_ctx *c, const char *tenant_id, int64_t after, int limit,
                           gw_webhooks_cb cb, void *arg);
+/* Change a webhook's url, events and description - each only when not NULL (events:
+ * when n_events > 0) - and re-enable it (ACTIVE, failures forgotten). The updated
+ * webhook (no row: none). */
+int gw_webhook_store_update(const gw_store_ctx *c, const char *tenant_id, const char *id,
+                            const char *url, char *const *events, size_t n_events,
+                            const char *description, gw_webhooks_cb cb, void *arg);
 /* The deleted webhook (no row: none). Its deliveries and queue entries go with it. */
 int gw_webhook_store_delete(const gw_store_ctx *c, const char *tenant_id, const char *id,
                             gw_webhooks_cb cb, void *arg);
@@ -65,21 +72,26 @@ typedef void (*gw_fanout_cb)(void *arg, tdm_status *st, size_t n_events);
 int gw_webhook_store_fanout(tdm_pg_pool *pool, const char *source, int batch, gw_fanout_cb cb,
                             void *arg);
 
-/* Delete up to `batch` rows of source's outbox that are behind its cursor (fanned
- * out) and older than retention_hours, cross-tenant, in one statement. cb gets the
- * number of rows deleted (n_events). The outbox would otherwise keep every event's
- * personal data for ever. */
+/* Delete up to `batch` rows of source's outbox that are behind the cursor of every
+ * reader of that outbox (the fan-out's and any other service's: OUTBOX_READERS in
+ * webhook_store.c) and older than retention_hours, cross-tenant, in one statement. cb
+ * gets the number of rows deleted (n_events). The outbox would otherwise keep every
+ * event's personal data for ever. */
 int gw_webhook_store_prune(tdm_pg_pool *pool, const char *source, int retention_hours, int batch,
                            gw_fanout_cb cb, void *arg);
 
 typedef struct gw_claim_row {
     const char *tenant_id;
     const char *delivery_id;
+    const char *claim_id; /* this claim's fence: recording needs it (gw_webhook_store_record) */
 } gw_claim_row;
 typedef void (*gw_claims_cb)(void *arg, tdm_status *st, gw_claim_row *rows, size_t n);
-/* Lease up to `limit` due deliveries of any tenant for lease_ms. */
-int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int lease_ms,
-                           gw_claims_cb cb, void *arg);
+/* Lease up to `limit` due deliveries for lease_ms, each under a fresh claim id:
+ * round-robin across tenants (every tenant's first due delivery before any tenant's
+ * second) and no tenant past `tenant_cap` leased at once, counting the leases of every
+ * replica. */
+int gw_webhook_store_claim(tdm_pg_pool *pool, tdm_arena *arena, int limit, int tenant_cap,
+                           int lease_ms, gw_claims_cb cb, void *arg);
 
 typedef struct gw_attempt_row {
     const char *id;
@@ -99,10 +111,16 @@ int gw_webhook_store_load(tdm_pg_pool *pool, tdm_arena *arena, const char *tenan
 
 /* Record an attempt: succeeded, or failed with the next attempt delay_ms from now
  * unless that is past 24 h after the delivery was queued (then FAILED). The body is
- * cleared once it is over. cb gets the delivery's status afterwards (0: gone). */
+ * cleared once it is over. The endpoint's failing_since follows (cleared on success);
+ * a failure when its attempts have all failed for disable_after_hours disables it
+ * (DISABLED) and gives up its pending deliveries (FAILED, dequeued). Only the holder of the claim
+ * records: when the queue row no longer carries claim_id (the lease ran out and another replica
+ * claimed it), nothing is written. cb gets the delivery's status afterwards (0: gone; -1: the claim
+ * was not ours any more, nothing recorded). */
 typedef void (*gw_record_cb)(void *arg, tdm_status *st, int status);
 int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *tenant_id,
-                            const char *id, bool succeeded, int status_code, const char *error,
-                            int64_t delay_ms, gw_record_cb cb, void *arg);
+                            const char *id, const char *claim_id, bool succeeded, int status_code,
+                            const char *error, int64_t delay_ms, int disable_after_hours,
+                            gw_record_cb cb, void *arg);
 
 #endif

@@ -13,6 +13,7 @@ $TANDEM_BUILD_DIR/python.
 """
 import fcntl
 import http.server
+import json
 import os
 import random
 import secrets
@@ -120,6 +121,30 @@ def psql(url, sql, *args, check=True):
     return out.stdout.strip()
 
 
+def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, timeout=10):
+    """(status, decoded JSON body) of a REST call to the gateway at addr, errors included
+    (a body that is not JSON comes back as {"raw": text})."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key is not None:
+        req.add_header("Authorization", "Bearer " + key)
+    if tenant is not None:
+        req.add_header("X-Tandem-Tenant", tenant)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw or b"{}")
+        except ValueError:
+            return e.code, {"raw": raw.decode(errors="replace")}
+
+
 def tail(path, lines=30):
     try:
         with open(path, errors="replace") as f:
@@ -145,6 +170,67 @@ def await_ready(proc, addr, name, log_path, timeout=60):
             pass
         time.sleep(0.1)
     raise RuntimeError("%s not ready after %ss:\n%s" % (name, timeout, tail(log_path)))
+
+
+def wait_for(pred, timeout=30, what="condition", interval=0.1):
+    """pred()'s first true value, polled every interval seconds; AssertionError naming
+    `what` after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def rest(addr, method, path, body=None, key=None, tenant=None, timeout=10):
+    """(status, decoded JSON body) of a REST call to the gateway at addr."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key is not None:
+        req.add_header("Authorization", "Bearer " + key)
+    if tenant is not None:
+        req.add_header("X-Tandem-Tenant", tenant)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+class Replica:
+    """One more process of a stack's service, on a port of its own, started by a test
+    so it can kill it (the stack's own processes are stopped by its close())."""
+
+    def __init__(self, stack, svc, name, extra_env=None):
+        self.port, self.port_lock = reserve_port()
+        self.addr = "127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
+                                     "%s-%s.log" % (stack.dbname, name))
+        env = stack.env(svc, dict(extra_env or {}, TANDEM_LISTEN=self.addr))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
+                                         env=env, stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        await_ready(self.proc, self.addr, "%s replica %s" % (svc, name), self.log_path)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def close(self):
+        """Kill it (a stopped one too) and free its port."""
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGKILL)
+        self.proc.wait(timeout=60)
+        self.port_lock.close()
 
 
 class Stack:
@@ -196,18 +282,27 @@ class Stack:
         env.update(extra or {})
         return env
 
-    def start(self, svc, extra_env=None, wait=True):
+    def start(self, svc, extra_env=None, wait=True, name=None):
+        """Start tandem-<svc>. name: another replica of it, under that name (its own
+        port, log and process, addressed as stack.addr(name), stopped by close())."""
+        name = name or svc
+        env = self.env(svc, extra_env)
+        if name not in self.ports:
+            self.ports[name], lock = reserve_port()
+            self.port_locks.append(lock)
+        if name != svc:
+            env["TANDEM_LISTEN"] = self.addr(name)
         binary = os.path.join(BUILD_DIR, "bin", "tandem-" + svc)
         log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                                "%s-%s.log" % (self.dbname, svc))
+                                "%s-%s.log" % (self.dbname, name))
         log = open(log_path, "ab")
-        self.logs[svc] = log_path
-        self.procs[svc] = subprocess.Popen([binary], env=self.env(svc, extra_env),
-                                           stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.logs[name] = log_path
+        self.procs[name] = subprocess.Popen([binary], env=env,
+                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         if wait:
-            self.wait_ready(svc)
-        return self.procs[svc]
+            self.wait_ready(name)
+        return self.procs[name]
 
     def http(self, svc, path, timeout=2):
         """(status, body) of GET http://<svc>/<path>."""
@@ -219,6 +314,7 @@ class Stack:
             return e.code, e.read().decode()
 
     def wait_ready(self, svc, timeout=60):
+        """svc: a service, or the name of a replica started with start(name=...)."""
         await_ready(self.procs[svc], self.addr(svc), "tandem-" + svc, self.logs[svc], timeout)
 
     def start_all(self, extra_env=None):
@@ -314,12 +410,14 @@ def spawn_replica(stack, svc, name, extra_env=None):
 
 class WebhookReceiver:
     """A webhook endpoint on 127.0.0.1: records every POST; per path, a script of
-    answers ("500", "sleep", "200"; 200 when the script is empty)."""
+    answers ("500", "sleep", "200"; 200 when the script is empty; "hold:<code>" keeps
+    the request open until release(path), then answers <code>)."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.requests = []
         self.scripts = {}
+        self.holds = {}
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -338,6 +436,9 @@ class WebhookReceiver:
                 if action == "sleep":
                     time.sleep(12)
                     action = "200"
+                elif action.startswith("hold:"):
+                    outer.hold(self.path).acquire()
+                    action = action[len("hold:"):]
                 code = int(action)
                 self.send_response(code)
                 self.send_header("Content-Length", "2")
@@ -351,6 +452,14 @@ class WebhookReceiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hold(self, path):
+        with self.lock:
+            return self.holds.setdefault(path, threading.Semaphore(0))
+
+    def release(self, path):
+        """Let one request held at path ("hold:<code>") have its answer."""
+        self.hold(path).release()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)

@@ -12,14 +12,11 @@ answers NOT_FOUND for a programme it does not know; GetCheckIn never carries the
 private notes; a key without feedback:read is refused.
 """
 import datetime
-import json
 import os
 import sys
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 from concurrent import futures
 
@@ -68,22 +65,7 @@ def start_matching(port):
 
 
 def rest(method, path, body=None, key=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://%s%s" % (STACK.addr("gateway"), path), data=data,
-                                 method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", "Bearer " + key)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw or b"{}")
-        except ValueError:
-            return e.code, {"raw": raw.decode(errors="replace")}
+    return harness.rest(STACK.addr("gateway"), method, path, body, key=key, timeout=30)
 
 
 def rpc(service, method, req, resp_type, key, idem=None):

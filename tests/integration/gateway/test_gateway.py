@@ -7,7 +7,6 @@ over its rate limit gets 429 with Retry-After while another key is unaffected;
 malformed HTTP is refused and the process stays healthy; gRPC goes through the
 gateway with `authorization` metadata.
 """
-import json
 import socket
 import time
 import unittest
@@ -45,26 +44,8 @@ class Gateway(unittest.TestCase):
 
     @classmethod
     def call(cls, method, path, body=None, key=None, tenant=None, headers=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request("http://%s%s" % (cls.stack.addr("gateway"), path),
-                                     data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if key is not None:
-            req.add_header("Authorization", "Bearer " + key)
-        if tenant is not None:
-            req.add_header("X-Tandem-Tenant", tenant)
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw or b"{}")
-            except ValueError:
-                return e.code, {"raw": raw.decode(errors="replace")}
+        return harness.rest(cls.stack.addr("gateway"), method, path, body, key=key,
+                            tenant=tenant, headers=headers)
 
     @classmethod
     def make_tenant(cls, prefix):

@@ -4,8 +4,9 @@
  * that (what pg_prepared_statements of that very session shows), the cache recovers
  * when the server terminates the backend, when a DDL changes a statement's result
  * type, and when the statements are deallocated behind the pool's back; the cache
- * stays bounded; an implicit-transaction exec keeps its deadline without leaking the
- * setting. Leaks are AddressSanitizer's to find (the tests run under it).
+ * stays bounded; an implicit-transaction exec keeps its deadline, tenant and read-only
+ * setting without leaking them to the session. Leaks are AddressSanitizer's to find
+ * (the tests run under it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -322,6 +323,43 @@ static void test_an_implicit_exec_keeps_its_deadline_without_leaking_the_setting
     close_pool(&f);
 }
 
+static void test_an_implicit_exec_with_a_tenant_sees_it_read_only_without_leaking_it(void **state)
+{
+    (void)state;
+    fixture f;
+    open_pool(&f);
+    const char *tenant = "0b5f4c1e-6d1a-4c55-9a35-3f2c1a7e9d01";
+    tdm_pg_tx_options opts = {.tenant_id = tenant,
+                              .read_only = true,
+                              .deadline_ms = uv_now(&f.loop) + 5000,
+                              .implicit_tx = true};
+    /* The settings and the statement share the pipeline's implicit transaction. */
+    capture c = run_exec(&f, true, &opts,
+                         "SELECT current_setting('app.tenant_id'), "
+                         "current_setting('transaction_read_only')",
+                         0, NULL);
+    assert_int_equal(c.code, TDM_OK);
+    assert_string_equal(c.first, tenant);
+    assert_string_equal(c.second, "on");
+    /* (A write is not tried here: its 25006 reads as a demoted server to the pool.) */
+    /* A tenant without read-only nor deadline. */
+    tdm_pg_tx_options rw = {.tenant_id = tenant, .implicit_tx = true};
+    c = run_exec(&f, true, &rw,
+                 "SELECT current_setting('app.tenant_id'), current_setting('transaction_read_only')",
+                 0, NULL);
+    assert_int_equal(c.code, TDM_OK);
+    assert_string_equal(c.first, tenant);
+    assert_string_equal(c.second, "off");
+    /* Nothing outlives the implicit transaction. */
+    c = run_exec(&f, false, NULL,
+                 "SELECT coalesce(current_setting('app.tenant_id', true), ''), "
+                 "current_setting('transaction_read_only')",
+                 0, NULL);
+    assert_string_equal(c.first, "");
+    assert_string_equal(c.second, "off");
+    close_pool(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_statements_deallocated_behind_the_pool_are_prepared_again),
         cmocka_unit_test(test_the_cache_is_bounded_and_texts_past_it_still_run),
         cmocka_unit_test(test_an_implicit_exec_keeps_its_deadline_without_leaking_the_setting),
+        cmocka_unit_test(test_an_implicit_exec_with_a_tenant_sees_it_read_only_without_leaking_it),
     };
     if (!tpg_available())
         return TPG_SKIPPED;

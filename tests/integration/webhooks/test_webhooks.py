@@ -307,6 +307,77 @@ class Webhooks(unittest.TestCase):
         self.ok("POST", "/v1/people/%s:erase" % ext, {}, tenant=tenant)
         self.receiver.scripts[path] = []  # let the other delivery through
 
+    def test_update_changes_url_and_events(self):
+        tenant, programme = self.tenant()
+        before, after = "/before-" + uuid.uuid4().hex, "/after-" + uuid.uuid4().hex
+        w = self.webhook(tenant, before)
+        self.assertEqual(w["state"], "ACTIVE")
+        u = self.ok("PATCH", "/v1/webhooks/%s?updateMask=url" % w["id"],
+                    {"url": self.receiver.url(after)}, tenant=tenant)
+        self.assertEqual((u["id"], u["url"], u["events"]), (w["id"], self.receiver.url(after),
+                                                             [EVENT]))
+        self.assertNotIn("secret", u)
+        self.enrol(tenant, programme)
+        got = wait_for(lambda: self.receiver.at(after), 30, "the delivery to the new url")
+        self.assertTrue(verify(w["secret"], got[0]["headers"], got[0]["body"]))  # same secret
+        self.assertEqual(self.receiver.at(before), [])
+        # events (and description) by the mask; fields outside it are kept
+        u = self.ok("PATCH", "/v1/webhooks/%s?updateMask=events,description" % w["id"],
+                    {"url": "https://ignored.example/", "events": ["participant.withdrawn"],
+                     "description": "leavers"}, tenant=tenant)
+        self.assertEqual((u["url"], u["events"], u["description"]),
+                         (self.receiver.url(after), ["participant.withdrawn"], "leavers"))
+        for query, body, field in (("?updateMask=secret", {}, "update_mask"),
+                                   ("?updateMask=events", {"events": ["nope"]},
+                                    "webhook.events[0]"),
+                                   ("?updateMask=url", {"url": "ftp://x.example/"},
+                                    "webhook.url"),
+                                   ("", {"url": self.receiver.url(after)}, "webhook.events")):
+            status, err = self.call("PATCH", "/v1/webhooks/%s%s" % (w["id"], query), body,
+                                    tenant=tenant)
+            self.assertEqual(status, 400, (query, body, err))
+            self.assertIn(field, [d["field"] for d in err["details"]])
+        other, _ = self.tenant()
+        self.assertEqual(self.call("PATCH", "/v1/webhooks/%s?updateMask=url" % w["id"],
+                                   {"url": self.receiver.url(before)}, tenant=other)[0], 404)
+        self.assertEqual(self.call("PATCH", "/v1/webhooks/%s?updateMask=url" % uuid.uuid4(),
+                                   {"url": self.receiver.url(before)}, tenant=tenant)[0], 404)
+
+    def test_an_endpoint_failing_for_72_hours_is_disabled_until_updated(self):
+        tenant, programme = self.tenant()
+        path = "/dead-" + uuid.uuid4().hex
+        self.receiver.scripts[path] = ["500"] * 1000
+        w = self.webhook(tenant, path)
+        self.enrol(tenant, programme)
+        wait_for(lambda: self.receiver.at(path), 30, "a failed attempt")
+        # Its attempts have failed for 73 hours, as far as the database knows.
+        harness.psql(self.stack.super_url,
+                     "UPDATE gateway.webhooks SET failing_since = now() - interval '73 hours'"
+                     " WHERE id = '%s'" % w["id"])
+
+        def state():
+            return self.ok("GET", "/v1/webhooks", tenant=tenant)["webhooks"][0]["state"]
+        wait_for(lambda: state() == "DISABLED", 30, "the endpoint to be disabled")
+        ds = self.settled(tenant, w["id"])
+        self.assertEqual(ds[0]["status"], "FAILED")
+        self.assertIn("disabled", ds[0]["lastError"])
+        # No event is queued for a disabled endpoint, nor sent.
+        tried = len(self.receiver.at(path))
+        self.enrol(tenant, programme)
+        time.sleep(3)
+        self.assertEqual(len(self.receiver.at(path)), tried)
+        self.assertEqual(len(self.deliveries(tenant, w["id"])), 1)
+        # UpdateWebhook re-enables it; events from then on are delivered.
+        self.receiver.scripts[path] = []
+        u = self.ok("PATCH", "/v1/webhooks/%s?updateMask=url" % w["id"],
+                    {"url": self.receiver.url(path)}, tenant=tenant)
+        self.assertEqual(u["state"], "ACTIVE")
+        self.enrol(tenant, programme)
+        wait_for(lambda: len(self.receiver.at(path)) > tried, 30, "a delivery once re-enabled")
+        ds = self.settled(tenant, w["id"], 2)
+        self.assertEqual(ds[0]["status"], "SUCCEEDED")
+        self.assertEqual(state(), "ACTIVE")
+
     def test_registration_is_validated(self):
         tenant, _ = self.tenant()
         for body, field in (({"url": "ftp://example.com/", "events": [EVENT]}, "webhook.url"),

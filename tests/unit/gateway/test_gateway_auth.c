@@ -142,6 +142,117 @@ static void limiter_keeps_keys_apart(void **state)
     gw_ratelimiter_free(rl);
 }
 
+/* Shared mode: what waiting requests were told. */
+typedef struct answers {
+    int allowed, refused;
+    uint32_t retry;
+} answers;
+
+static void answered(void *arg, bool allowed, uint32_t retry_after_s)
+{
+    answers *a = arg;
+    if (allowed)
+        a->allowed++;
+    else
+        a->refused++;
+    a->retry = retry_after_s;
+}
+
+static void shared_first_use_waits_for_one_lease(void **state)
+{
+    (void)state;
+    gw_ratelimiter *rl = gw_ratelimiter_new();
+    const char *k = "00000000-0000-0000-0000-00000000000c";
+    answers got = {0};
+    gw_rl_waiter w[3] = {{.cb = answered, .arg = &got},
+                         {.cb = answered, .arg = &got},
+                         {.cb = answered, .arg = &got}};
+    uint32_t retry = 0, lease = 0, again = 0;
+    /* 50/s: batches of 50 ms, 3 tokens. The first request asks for one lease... */
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 50, 50, 0, &w[0], &retry, &lease),
+                     GW_RL_QUEUED);
+    assert_int_equal(lease, 3);
+    /* ...and the next ones wait for the same one. */
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 50, 50, 0, &w[1], &retry, &again),
+                     GW_RL_QUEUED);
+    assert_int_equal(again, 0);
+    gw_ratelimiter_leased(rl, k, true, 3, 0, 1);
+    assert_int_equal(got.allowed, 2);
+    /* One token left: allowed from memory, and the next batch is asked for early. */
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 50, 50, 2, &w[2], &retry, &lease),
+                     GW_RL_ALLOWED);
+    assert_int_equal(lease, 3);
+    gw_ratelimiter_free(rl);
+}
+
+static void shared_empty_bucket_refuses_from_memory(void **state)
+{
+    (void)state;
+    gw_ratelimiter *rl = gw_ratelimiter_new();
+    const char *k = "00000000-0000-0000-0000-00000000000d";
+    answers got = {0};
+    gw_rl_waiter w = {.cb = answered, .arg = &got};
+    uint32_t retry = 0, lease = 0;
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 1, 0, &w, &retry, &lease), GW_RL_QUEUED);
+    assert_int_equal(lease, 1);
+    /* The database bucket is empty; a token in 1.5 s. */
+    gw_ratelimiter_leased(rl, k, true, 0, 1500, 10);
+    assert_int_equal(got.refused, 1);
+    assert_int_equal(got.retry, 2);
+    /* Refused from memory, no lease, until then. */
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 1, 600, &w, &retry, &lease),
+                     GW_RL_REFUSED);
+    assert_int_equal(lease, 0);
+    assert_int_equal(retry, 1);
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 1, 1510, &w, &retry, &lease),
+                     GW_RL_QUEUED);
+    assert_int_equal(lease, 1);
+    gw_ratelimiter_leased(rl, k, true, 1, 0, 1520);
+    assert_int_equal(got.allowed, 1);
+    gw_ratelimiter_free(rl);
+}
+
+static void shared_unused_tokens_expire(void **state)
+{
+    (void)state;
+    gw_ratelimiter *rl = gw_ratelimiter_new();
+    const char *k = "00000000-0000-0000-0000-00000000000e";
+    answers got = {0};
+    gw_rl_waiter w = {.cb = answered, .arg = &got};
+    uint32_t retry = 0, lease = 0;
+    gw_ratelimiter_take_shared(rl, k, 1000, 1000, 0, &w, &retry, &lease);
+    assert_int_equal(lease, 50);
+    gw_ratelimiter_leased(rl, k, true, 50, 0, 0);
+    assert_int_equal(got.allowed, 1);
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1000, 1000, 10, &w, &retry, &lease),
+                     GW_RL_ALLOWED);
+    /* Held longer than GW_RL_LEASE_TTL_MS: dropped, so the next request waits. */
+    assert_int_equal(
+        gw_ratelimiter_take_shared(rl, k, 1000, 1000, GW_RL_LEASE_TTL_MS, &w, &retry, &lease),
+        GW_RL_QUEUED);
+    gw_ratelimiter_free(rl);
+}
+
+static void shared_failed_lease_falls_back_to_this_replica(void **state)
+{
+    (void)state;
+    gw_ratelimiter *rl = gw_ratelimiter_new();
+    const char *k = "00000000-0000-0000-0000-00000000000f";
+    answers got = {0};
+    gw_rl_waiter w = {.cb = answered, .arg = &got};
+    uint32_t retry = 0, lease = 0;
+    gw_ratelimiter_take_shared(rl, k, 1, 2, 0, &w, &retry, &lease);
+    gw_ratelimiter_leased(rl, k, false, 0, 0, 5);
+    assert_int_equal(got.allowed, 1);
+    /* The local bucket (burst 2) for the next second: one more, then refused. */
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 6, &w, &retry, &lease),
+                     GW_RL_ALLOWED);
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 7, &w, &retry, &lease),
+                     GW_RL_REFUSED);
+    assert_int_equal(lease, 0);
+    gw_ratelimiter_free(rl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +264,10 @@ int main(void)
         cmocka_unit_test(bucket_admits_burst_then_refills_at_rate),
         cmocka_unit_test(retry_after_rounds_up_to_whole_seconds),
         cmocka_unit_test(limiter_keeps_keys_apart),
+        cmocka_unit_test(shared_first_use_waits_for_one_lease),
+        cmocka_unit_test(shared_empty_bucket_refuses_from_memory),
+        cmocka_unit_test(shared_unused_tokens_expire),
+        cmocka_unit_test(shared_failed_lease_falls_back_to_this_replica),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

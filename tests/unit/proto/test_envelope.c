@@ -207,6 +207,7 @@ static const struct binding CONTRACT[] = {
     {"WebhookService", "ListWebhooks", "get", "/v1/webhooks", ""},
     {"WebhookService", "DeleteWebhook", "delete", "/v1/webhooks/{id}", ""},
     {"WebhookService", "ListWebhookDeliveries", "get", "/v1/webhooks/{webhook_id}/deliveries", ""},
+    {"WebhookService", "UpdateWebhook", "patch", "/v1/webhooks/{webhook.id}", "webhook"},
     {"FeedbackService", "RecordCheckIn", "post", "/v1/matches/{match_id}/checkIns", "*"},
     {"FeedbackService", "ListCheckIns", "get", "/v1/matches/{match_id}/checkIns", ""},
     {"FeedbackService", "GetCheckIn", "get", "/v1/checkIns/{id}", ""},

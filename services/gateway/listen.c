@@ -1,14 +1,11 @@
 /*
- * delivery_listen.c - LISTEN tandem_outbox for the webhook worker, on a libpq
- * connection of its own driven by the loop (the pool's connections are leased per
- * transaction and cannot hold a LISTEN).
+ * listen.c - the gateway's LISTEN connection (listen.h), driven by the loop.
  *
  * States: resolving (uv_getaddrinfo, since PQconnectStart's own DNS would block) ->
  * connecting (PQconnectPoll, re-checking PQsocket at every step) -> listening
- * (PQconsumeInput + PQnotifies on readable). Any failure closes the connection and
- * tries again after RECONNECT_MS; each (re)connection wakes the worker once, in case
- * notifications were missed meanwhile. The worker's one-second tick does not depend
- * on any of this.
+ * (PQconsumeInput + PQnotifies on readable; one command in flight at a time: the
+ * LISTENs, then a ping every GW_LISTEN_PING_MS). Any failure closes the connection,
+ * tells the handlers, and tries again after GW_LISTEN_RECONNECT_MS.
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -18,14 +15,12 @@
 
 #include <libpq-fe.h>
 
-#include "delivery.h"
+#include "listen.h"
 #include "tandem/log.h"
-#include "tandem/outbox.h"
 #include "tandem/pg.h"
 
-#define RECONNECT_MS 2000
-
 typedef enum listen_state { L_IDLE, L_RESOLVING, L_CONNECTING, L_LISTENING } listen_state;
+typedef enum in_flight { F_NONE, F_LISTEN, F_PING } in_flight;
 
 static struct {
     uv_loop_t *loop;
@@ -36,9 +31,15 @@ static struct {
     uv_poll_t *poll; /* heap: closed asynchronously when the socket changes */
     int fd;
     uv_timer_t retry;
+    uv_timer_t ping;
     uv_getaddrinfo_t gai;
     bool gai_pending;
     char hostaddr[INET6_ADDRSTRLEN];
+    gw_listen_handler handlers[GW_LISTEN_MAX_CHANNELS];
+    size_t n_handlers;
+    in_flight flight;
+    uint64_t sent_ms; /* when the command in flight was sent */
+    uint64_t fresh_until;
 } L;
 
 static void begin(void);
@@ -86,15 +87,64 @@ static void on_retry(uv_timer_t *h)
 
 static void fail(const char *why)
 {
-    tdm_log_fields(TDM_LOG_DEBUG, NULL, "outbox LISTEN connection lost; reconnecting", "reason",
-                   why, "error", L.conn != NULL ? PQerrorMessage(L.conn) : "", NULL);
+    bool was_listening = L.state == L_LISTENING;
+    tdm_log_fields(was_listening ? TDM_LOG_WARN : TDM_LOG_DEBUG, NULL,
+                   "LISTEN connection lost; reconnecting", "reason", why, "error",
+                   L.conn != NULL ? PQerrorMessage(L.conn) : "", NULL);
     unwatch();
     if (L.conn != NULL)
         PQfinish(L.conn);
     L.conn = NULL;
     L.state = L_IDLE;
+    L.flight = F_NONE;
+    L.fresh_until = 0;
+    uv_timer_stop(&L.ping);
+    for (size_t i = 0; i < L.n_handlers; i++)
+        if (L.handlers[i].down != NULL)
+            L.handlers[i].down(L.handlers[i].arg);
     if (L.running)
-        uv_timer_start(&L.retry, on_retry, RECONNECT_MS, 0);
+        uv_timer_start(&L.retry, on_retry, GW_LISTEN_RECONNECT_MS, 0);
+}
+
+static int send_command(const char *sql, in_flight what)
+{
+    if (PQsendQuery(L.conn, sql) == 0)
+        return -1;
+    L.flight = what;
+    L.sent_ms = uv_now(L.loop);
+    return watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE);
+}
+
+static void on_ping(uv_timer_t *h)
+{
+    (void)h;
+    if (L.state != L_LISTENING || L.flight != F_NONE)
+        return; /* the previous ping is still unanswered: freshness runs out on its own */
+    if (send_command("SELECT 1", F_PING) != 0)
+        fail("ping");
+}
+
+/* The command in flight has ended (its last result read). */
+static void command_done(void)
+{
+    in_flight what = L.flight;
+    L.flight = F_NONE;
+    if (what == F_LISTEN) {
+        tdm_log(TDM_LOG_DEBUG, NULL, "LISTEN connection established");
+        for (size_t i = 0; i < L.n_handlers; i++)
+            if (L.handlers[i].up != NULL)
+                L.handlers[i].up(L.handlers[i].arg);
+        on_ping(&L.ping); /* freshness starts with the first ping after the LISTENs */
+    } else if (what == F_PING) {
+        L.fresh_until = L.sent_ms + GW_LISTEN_FRESH_MS;
+    }
+}
+
+static void dispatch(const PGnotify *n)
+{
+    for (size_t i = 0; i < L.n_handlers; i++)
+        if (strcmp(L.handlers[i].channel, n->relname) == 0)
+            L.handlers[i].notify(L.handlers[i].arg, n->extra != NULL ? n->extra : "");
 }
 
 static void listening_io(int events)
@@ -107,31 +157,29 @@ static void listening_io(int events)
         fail("read");
         return;
     }
-    while (!PQisBusy(L.conn)) {
+    /* Notifications first: those that came before a ping's answer count for it. */
+    PGnotify *n;
+    while ((n = PQnotifies(L.conn)) != NULL) {
+        dispatch(n);
+        PQfreemem(n);
+    }
+    while (L.flight != F_NONE && !PQisBusy(L.conn)) {
         PGresult *res = PQgetResult(L.conn);
-        if (res == NULL)
-            break;
+        if (res == NULL) {
+            command_done();
+            if (L.state != L_LISTENING)
+                return;
+            continue;
+        }
         ExecStatusType s = PQresultStatus(res);
         PQclear(res);
-        if (s != PGRES_COMMAND_OK) {
-            fail("LISTEN refused");
+        if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+            fail(L.flight == F_LISTEN ? "LISTEN refused" : "ping refused");
             return;
         }
     }
-    bool any = false;
-    PGnotify *n;
-    while ((n = PQnotifies(L.conn)) != NULL) {
-        any = true;
-        PQfreemem(n);
-    }
-    if (watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
+    if (watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0)
         fail("poll");
-        return;
-    }
-    if (any) {
-        tdm_log(TDM_LOG_DEBUG, NULL, "outbox NOTIFY received");
-        gw_delivery_wake();
-    }
 }
 
 static void connect_step(void)
@@ -142,18 +190,18 @@ static void connect_step(void)
         return;
     }
     if (s == PGRES_POLLING_OK) {
-        if (PQsetnonblocking(L.conn, 1) != 0 ||
-            PQsendQuery(L.conn, "LISTEN " TDM_OUTBOX_CHANNEL) == 0) {
+        /* One simple query: "LISTEN a; LISTEN b" (fixed identifiers). */
+        char sql[256] = "";
+        for (size_t i = 0; i < L.n_handlers; i++) {
+            size_t used = strlen(sql);
+            snprintf(sql + used, sizeof(sql) - used, "LISTEN %s;", L.handlers[i].channel);
+        }
+        L.state = L_LISTENING;
+        if (PQsetnonblocking(L.conn, 1) != 0 || send_command(sql, F_LISTEN) != 0) {
             fail("LISTEN");
             return;
         }
-        L.state = L_LISTENING;
-        if (watch(PQflush(L.conn) == 1 ? UV_READABLE | UV_WRITABLE : UV_READABLE) != 0) {
-            fail("poll");
-            return;
-        }
-        tdm_log(TDM_LOG_DEBUG, NULL, "outbox LISTEN connection established");
-        gw_delivery_wake(); /* whatever was written while not listening */
+        uv_timer_start(&L.ping, on_ping, GW_LISTEN_PING_MS, GW_LISTEN_PING_MS);
         return;
     }
     if (watch(s == PGRES_POLLING_WRITING ? UV_WRITABLE : UV_READABLE) != 0)
@@ -180,7 +228,7 @@ static void connect_now(const char *hostaddr)
     /* LISTEN needs the primary (a standby refuses it during recovery). */
     const char *keys[] = {"dbname", "application_name", "target_session_attrs",
                           hostaddr != NULL ? "hostaddr" : NULL, NULL};
-    const char *values[] = {L.conninfo, "tandem-gateway-webhooks",
+    const char *values[] = {L.conninfo, "tandem-gateway-listen",
                             tdm_pg_write_session_attrs(L.conninfo), hostaddr, NULL};
     L.conn = PQconnectStartParams(keys, values, 1);
     if (L.conn == NULL || PQstatus(L.conn) == CONNECTION_BAD) {
@@ -257,20 +305,24 @@ static void begin(void)
         fail("resolve");
 }
 
-void gw_delivery_listen_start(uv_loop_t *loop, const char *conninfo)
+void gw_listen_start(uv_loop_t *loop, const char *conninfo, const gw_listen_handler *handlers,
+                     size_t n)
 {
     memset(&L, 0, sizeof(L));
     L.loop = loop;
     L.fd = -1;
+    L.n_handlers = n < GW_LISTEN_MAX_CHANNELS ? n : GW_LISTEN_MAX_CHANNELS;
+    memcpy(L.handlers, handlers, L.n_handlers * sizeof(*handlers));
     L.conninfo = conninfo != NULL ? strdup(conninfo) : NULL;
     if (L.conninfo == NULL)
         return;
     uv_timer_init(loop, &L.retry);
+    uv_timer_init(loop, &L.ping);
     L.running = true;
     begin();
 }
 
-void gw_delivery_listen_stop(void)
+void gw_listen_stop(void)
 {
     if (!L.running)
         return;
@@ -281,8 +333,19 @@ void gw_delivery_listen_stop(void)
     if (L.conn != NULL)
         PQfinish(L.conn);
     L.conn = NULL;
+    L.fresh_until = 0;
+    for (size_t i = 0; i < L.n_handlers; i++)
+        if (L.handlers[i].down != NULL)
+            L.handlers[i].down(L.handlers[i].arg);
     uv_timer_stop(&L.retry);
     uv_close((uv_handle_t *)&L.retry, NULL);
+    uv_timer_stop(&L.ping);
+    uv_close((uv_handle_t *)&L.ping, NULL);
     free(L.conninfo);
     L.conninfo = NULL;
+}
+
+uint64_t gw_listen_fresh_until(void)
+{
+    return L.fresh_until;
 }
