@@ -23,10 +23,12 @@ case $cmd in
       /healthz | /readyz) ;;
       *) echo "healthcheck: path must be /healthz or /readyz, not $path" >&2; exit 2 ;;
     esac
-    # The port the service listens on: TANDEM_LISTEN's (host:port or [v6]:port), or
-    # else each default port in turn (a container runs one service, so at most one
-    # of them answers).
-    if [ -n "${TANDEM_LISTEN:-}" ]; then
+    # The port the service answers probes on: TANDEM_ADMIN_LISTEN's when it has one
+    # (host:port or [v6]:port), else TANDEM_LISTEN's, or else each default port in
+    # turn (a container runs one service, so at most one of them answers).
+    if [ -n "${TANDEM_ADMIN_LISTEN:-}" ]; then
+      ports=${TANDEM_ADMIN_LISTEN##*:}
+    elif [ -n "${TANDEM_LISTEN:-}" ]; then
       ports=${TANDEM_LISTEN##*:}
     else
       ports="8080 50051 50052 50053"

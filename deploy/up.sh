@@ -115,6 +115,7 @@ fi
 # ---- the services -----------------------------------------------------------------
 export TANDEM_BOOTSTRAP_KEY=${TANDEM_BOOTSTRAP_KEY:-$(secret bootstrap-key)}
 export TANDEM_WEBHOOK_SECRET_KEY=${TANDEM_WEBHOOK_SECRET_KEY:-$(secret webhook-key)}
+export TANDEM_PERSON_HASH_KEY=${TANDEM_PERSON_HASH_KEY:-$(secret person-hash-key)}
 
 running() {
   local pidfile=$TANDEM_HOME/run/$1.pid

@@ -37,6 +37,7 @@
 #ifndef TANDEM_ASSIGN_H
 #define TANDEM_ASSIGN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,7 @@ typedef enum tdm_assign_status {
     TDM_ASSIGN_E_UNSUPPORTED, /* option combination this entry point does not offer */
     TDM_ASSIGN_E_NOT_OPTIMAL, /* tdm_assign_check_duals(): the certificate does not hold */
     TDM_ASSIGN_E_INTERNAL,    /* a bug: an internal invariant failed */
+    TDM_ASSIGN_E_CANCELLED,   /* the caller's cancel flag was raised during the solve */
 } tdm_assign_status;
 
 const char *tdm_assign_strerror(tdm_assign_status st);
@@ -224,7 +226,13 @@ typedef struct tdm_assign_dense {
      * other values must lie in [0, TDM_ASSIGN_WEIGHT_MAX]. Not copied; read during the call. */
     const int32_t *weight;
     const uint32_t *capacity; /* n_mentors entries, or NULL for capacity 1 */
+    /* May be NULL. Another thread raises it to stop the solve: it is read between
+     * augmentations (every TDM_ASSIGN_CANCEL_EVERY mentees), and a raised flag ends
+     * the call with TDM_ASSIGN_E_CANCELLED and no result. */
+    const atomic_bool *cancel;
 } tdm_assign_dense;
+
+#define TDM_ASSIGN_CANCEL_EVERY 64u
 
 /* OPTIMAL on a dense matrix (no pins, no exclusions: mark them NONE). Same result and
  * duals as tdm_assign_solve() on the equivalent problem. */
@@ -267,6 +275,9 @@ typedef struct tdm_assign_pricing {
      * (a power of two, at most 64): mentees in the same block should be alike. 0: the
      * smallest that fits 256 MB; TDM_ASSIGN_NO_BOUND_BLOCKS: none. */
     uint32_t bound_block;
+    /* May be NULL: as tdm_assign_dense's, read between pricing rounds (the callback
+     * can make a cancelled round's scan cheap by answering inadmissible). */
+    const atomic_bool *cancel;
 } tdm_assign_pricing;
 
 #define TDM_ASSIGN_NO_BOUND_BLOCKS UINT32_MAX

@@ -28,6 +28,11 @@ typedef struct tdm_config {
     char *database_url;              /* TANDEM_DATABASE_URL (service role) */
     char *migration_database_url;    /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
     tdm_addr listen;                 /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
+    /* TANDEM_ADMIN_LISTEN, unset by default: when set, /metrics, /healthz and /readyz are
+     * served on this address too, and the public port (TANDEM_LISTEN) no longer answers
+     * /metrics. Must differ from TANDEM_LISTEN. */
+    tdm_addr admin_listen;
+    bool has_admin_listen;
     tdm_addr enrolment_addr;         /* TANDEM_ENROLMENT_ADDR, default 127.0.0.1:50051 */
     tdm_addr matching_addr;          /* TANDEM_MATCHING_ADDR, default 127.0.0.1:50052 */
     tdm_addr feedback_addr;          /* TANDEM_FEEDBACK_ADDR, default 127.0.0.1:50053 */

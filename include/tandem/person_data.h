@@ -20,6 +20,34 @@
 /* A person's participants in one request (one per programme they joined). */
 #define TDM_PERSON_DATA_MAX_IDS 1000u
 
+/*
+ * What every service's erasure does in its own schema besides its tables (API.md,
+ * "Erasure that leaves nothing behind"), as CTEs to put in the erasure's statement;
+ * `ids` is an SQL expression of the person's participant ids as uuid[]:
+ *
+ * TDM_ERASE_IDEMPOTENCY_CTE: the Idempotency-Key records whose stored response
+ *   names one of the ids (Enrol, BatchEnrol, RecordCheckIn, SubmitSurveyResponse,
+ *   RespondToMatch... answer the participant, check-in or match with its ids) are
+ *   deleted, response and request hash alike. A retry with such a key runs anew.
+ * TDM_ERASE_OUTBOX_CTE: every event whose payload names one of the ids becomes
+ *   TDM_ERASED_EVENT_PAYLOAD; the gateway never fans such an event out (and the
+ *   person.erased event cancels the deliveries already made of it).
+ *
+ * Both find the ids as text inside the stored bytes: ids are lower-case canonical
+ * UUIDs, as uuid::text writes them, and never a substring of anything else.
+ */
+#define TDM_ERASED_EVENT_PAYLOAD "{\"erased\": true}"
+#define TDM_ERASE_IDEMPOTENCY_CTE(name, schema, ids)                                               \
+    " " name " AS (DELETE FROM " schema ".idempotency_keys k"                                      \
+    "  WHERE k.tenant_id = " TDM_SQL_TENANT " AND k.response IS NOT NULL AND EXISTS ("             \
+    "  SELECT 1 FROM unnest(" ids ") x(id)"                                                        \
+    "   WHERE position(convert_to(x.id::text, 'UTF8') IN k.response) > 0) RETURNING 1)"
+#define TDM_ERASE_OUTBOX_CTE(name, schema, ids)                                                    \
+    " " name " AS (UPDATE " schema ".outbox o SET payload = '" TDM_ERASED_EVENT_PAYLOAD "'"        \
+    "  WHERE o.tenant_id = " TDM_SQL_TENANT " AND NOT (o.payload ? 'erased') AND EXISTS ("         \
+    "  SELECT 1 FROM unnest(" ids ") x(id) WHERE strpos(o.payload::text, x.id::text) > 0)"         \
+    "  RETURNING 1)"
+
 /* A store call over the participant ids (checked), completing through cb. */
 typedef void (*tdm_person_data_fn)(const tdm_store_req *r, char **ids, size_t n, tdm_store_cb cb,
                                    void *arg);

@@ -137,4 +137,11 @@ tdm_status *tdm_pg_status_from_result(const PGresult *res);
 /* The SQLSTATE of a failed result ("" when none). */
 const char *tdm_pg_sqlstate(const PGresult *res);
 
+/* The status of a database call that did not start (an async function of this header
+ * returned rc != 0, so its callback never runs): RESOURCE_EXHAUSTED for UV_ENOMEM,
+ * else INTERNAL - a bug such as a malformed tenant id - never UNAVAILABLE, which tells
+ * clients to retry what cannot succeed. `what` says which call ("begin a transaction"),
+ * for the operator (in the detail). */
+tdm_status *tdm_pg_not_started(int rc, const char *what);
+
 #endif

@@ -180,8 +180,8 @@ typedef struct tdm_http_handler {
     void *user;
 } tdm_http_handler;
 
-/* Replace the default handler (which serves /healthz, /readyz and /metrics and
- * answers 404 to the rest). A custom handler can fall back on the default with
+/* Replace the default handler (which serves /healthz, /readyz and /metrics - unless
+ * opts.metrics_elsewhere - and answers 404 to the rest). A custom handler can fall back on the default with
  * tdm_server_default_http_request(). */
 void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
 void tdm_server_default_http_request(tdm_http_request *req);
@@ -230,6 +230,9 @@ typedef struct tdm_server_options {
      * closed as soon as it is accepted (defaults 10000 and 256). */
     uint32_t max_connections;
     uint32_t max_connections_per_address;
+    /* The default handler answers /metrics with 404: the metrics are served by another
+     * server of the process, on its admin port (TANDEM_ADMIN_LISTEN), never this one. */
+    bool metrics_elsewhere;
 } tdm_server_options;
 
 tdm_server *tdm_server_new(uv_loop_t *loop, const tdm_server_options *opts);

@@ -111,6 +111,17 @@ static tdm_status *read_addr(const char *(*get)(const char *), const char *name,
     return NULL;
 }
 
+/* An address that may be left unset (then *set is false). */
+static tdm_status *read_optional_addr(const char *(*get)(const char *), const char *name,
+                                      tdm_addr *out, bool *set)
+{
+    const char *v = get(name);
+    *set = v != NULL && v[0] != '\0';
+    if (*set && tdm_addr_parse(v, out) != 0)
+        return bad(name, v, "host:port with a port from 0 to 65535, or unset");
+    return NULL;
+}
+
 tdm_status *tdm_config_string(tdm_getenv_fn get, const char *name, char **out)
 {
     const char *v = (get != NULL ? get : env_getenv)(name);
@@ -166,6 +177,8 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
         (cfg->migration_database_url = strdup(cfg->database_url)) == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     if ((st = read_addr(get, "TANDEM_LISTEN", listen_default, &cfg->listen)) != NULL ||
+        (st = read_optional_addr(get, "TANDEM_ADMIN_LISTEN", &cfg->admin_listen,
+                                 &cfg->has_admin_listen)) ||
         (st = read_addr(get, "TANDEM_ENROLMENT_ADDR", "127.0.0.1:50051", &cfg->enrolment_addr)) ||
         (st = read_addr(get, "TANDEM_MATCHING_ADDR", "127.0.0.1:50052", &cfg->matching_addr)) ||
         (st = read_addr(get, "TANDEM_FEEDBACK_ADDR", "127.0.0.1:50053", &cfg->feedback_addr)) ||
@@ -183,6 +196,12 @@ tdm_status *tdm_config_load(tdm_config *cfg, const char *service, int default_po
                              DEFAULT_MAX_CONNECTIONS_PER_IP, 1, MAX_CONNECTIONS_LIMIT,
                              &cfg->max_connections_per_address)))
         return st;
+    if (cfg->has_admin_listen && cfg->admin_listen.port != 0 &&
+        cfg->admin_listen.port == cfg->listen.port)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_ADMIN_LISTEN uses the port of TANDEM_LISTEN (%d): the admin "
+                              "port (metrics and probes) must be a port of its own",
+                              cfg->listen.port);
     return NULL;
 }
 

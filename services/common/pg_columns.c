@@ -119,8 +119,9 @@ void tdm_pg_columns_respond(const tdm_pg_columns *c)
     memcpy(op->header_bytes, c->header_bytes, (size_t)c->n_header * sizeof(int));
     memcpy(op->arrays, c->arrays, (size_t)c->n_arrays * sizeof(*op->arrays));
     op->c.opts.read_only = true;
-    if (tdm_pg_tx_begin(c->pool, &op->c.opts, columns_begun, op) != 0)
-        tdm_call_fail(c->call, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"));
+    int rc = tdm_pg_tx_begin(c->pool, &op->c.opts, columns_begun, op);
+    if (rc != 0)
+        tdm_call_fail(c->call, tdm_pg_not_started(rc, "begin a transaction"));
 }
 
 ProtobufCMessage *tdm_pg_columns_begin(tdm_call *call, tdm_status *st,

@@ -42,6 +42,14 @@ static const sqlstate_rule SQLSTATE_RULES[] = {
     {"53", TDM_RESOURCE_EXHAUSTED, "the database is out of resources; retry later"},
 };
 
+tdm_status *tdm_pg_not_started(int rc, const char *what)
+{
+    tdm_status *st = rc == UV_ENOMEM ? tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory")
+                                     : tdm_status_new(TDM_INTERNAL, "internal error");
+    tdm_status_set_detail(st, "could not %s: %s", what, uv_strerror(rc));
+    return st;
+}
+
 const char *tdm_pg_sqlstate(const PGresult *res)
 {
     const char *s = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

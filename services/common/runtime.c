@@ -7,6 +7,12 @@
  * Readiness is separate from the state: while RUNNING, a one-second timer marks the
  * server ready only when the pool has a live connection, migrations are applied and
  * the service's own check agrees.
+ *
+ * With TANDEM_ADMIN_LISTEN a second server, the admin server, answers /healthz,
+ * /readyz and /metrics on a port of its own (probes and Prometheus go there, so the
+ * public port need not serve metrics, and does not). It registers no gRPC service
+ * and no reflection, follows the main server's readiness, keeps answering the
+ * liveness probe while the main server drains, and is closed once it has drained.
  */
 #include "tandem/runtime.h"
 
@@ -40,6 +46,7 @@ struct tdm_runtime {
     uv_loop_t loop;
     runtime_state state;
     tdm_server *server;
+    tdm_server *admin; /* TANDEM_ADMIN_LISTEN's server, or NULL */
     tdm_pg_pool *pg;
     bool migrated;
     bool migrating;
@@ -115,6 +122,13 @@ tdm_rpc_client *tdm_runtime_peer(tdm_runtime *rt, const char *peer)
 
 /* ---- readiness ------------------------------------------------------------------ */
 
+static void set_ready(tdm_runtime *rt, bool ready, const char *reason)
+{
+    tdm_server_set_ready(rt->server, ready, reason);
+    if (rt->admin != NULL)
+        tdm_server_set_ready(rt->admin, ready, reason);
+}
+
 static void readiness_check(uv_timer_t *timer)
 {
     tdm_runtime *rt = timer->data;
@@ -135,7 +149,7 @@ static void readiness_check(uv_timer_t *timer)
         tdm_log_fields(ready ? TDM_LOG_INFO : TDM_LOG_WARN, NULL,
                        ready ? "service ready" : "service not ready", "reason", reason, NULL);
     }
-    tdm_server_set_ready(rt->server, ready, ready ? NULL : reason);
+    set_ready(rt, ready, ready ? NULL : reason);
     tdm_metric_set(rt->up_gauge, (const char *const[]){rt->spec->name}, ready ? 1 : 0);
 }
 
@@ -211,11 +225,31 @@ static void runtime_closed_one(void *arg)
 
 static void close_peers_and_pool(tdm_runtime *rt);
 
+static void servers_drained(tdm_runtime *rt);
+
+static void admin_drained(void *arg)
+{
+    tdm_runtime *rt = arg;
+    rt->admin = NULL; /* freed by the server after this callback */
+    servers_drained(rt);
+}
+
 static void server_drained(void *arg)
 {
     tdm_runtime *rt = arg;
     rt->state = RT_CLOSING;
     rt->server = NULL; /* freed by the server after this callback */
+    if (rt->admin != NULL) {
+        /* Probes were answered while the public port drained; nothing is in flight on
+         * the admin port for long (its three routes answer at once). */
+        tdm_server_shutdown(rt->admin, 0, admin_drained, rt);
+        return;
+    }
+    servers_drained(rt);
+}
+
+static void servers_drained(tdm_runtime *rt)
+{
     if (rt->spec->shutdown != NULL)
         rt->spec->shutdown(rt);
     if (rt->holds > 0) {
@@ -265,7 +299,7 @@ static void begin_shutdown(tdm_runtime *rt, const char *why)
     rt->state = RT_DRAINING;
     uv_timer_stop(&rt->readiness_timer);
     uv_timer_stop(&rt->migration_timer);
-    tdm_server_set_ready(rt->server, false, "shutting down");
+    set_ready(rt, false, "shutting down");
     tdm_server_shutdown(rt->server, (uint32_t)rt->cfg.drain_timeout_ms, server_drained, rt);
 }
 
@@ -299,13 +333,27 @@ static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
         .send_stall_timeout_ms = (uint32_t)rt->cfg.send_stall_timeout_ms,
         .max_connections = (uint32_t)rt->cfg.max_connections,
         .max_connections_per_address = (uint32_t)rt->cfg.max_connections_per_address,
+        .metrics_elsewhere = rt->cfg.has_admin_listen,
     };
     rt->server = tdm_server_new(&rt->loop, &sopts);
     if (rt->server == NULL) {
         tdm_log(TDM_LOG_ERROR, NULL, "could not create the server");
         return 1;
     }
-    tdm_server_set_ready(rt->server, false, "starting");
+    if (rt->cfg.has_admin_listen) {
+        char admin_name[64];
+        snprintf(admin_name, sizeof(admin_name), "%s-admin", spec->name);
+        tdm_server_options aopts = sopts;
+        aopts.listen = rt->cfg.admin_listen;
+        aopts.service_name = admin_name;
+        aopts.reflection = false;
+        aopts.metrics_elsewhere = false;
+        if ((rt->admin = tdm_server_new(&rt->loop, &aopts)) == NULL) {
+            tdm_log(TDM_LOG_ERROR, NULL, "could not create the admin server");
+            return 1;
+        }
+    }
+    set_ready(rt, false, "starting");
 
     char appname[64];
     snprintf(appname, sizeof(appname), "tandem-%s", spec->name);
@@ -334,6 +382,18 @@ static int runtime_run(tdm_runtime *rt, const tdm_service_spec *spec)
     char listen[300];
     snprintf(listen, sizeof(listen), "%s:%d", rt->cfg.listen.host, tdm_server_port(rt->server));
     tdm_log_fields(TDM_LOG_INFO, NULL, "listening", "address", listen, NULL);
+    if (rt->admin != NULL) {
+        if ((st = tdm_server_start(rt->admin)) != NULL) {
+            tdm_log_fields(TDM_LOG_ERROR, NULL, "could not listen on TANDEM_ADMIN_LISTEN", "error",
+                           st->message, "detail", st->detail, NULL);
+            tdm_status_free(st);
+            return 1;
+        }
+        snprintf(listen, sizeof(listen), "%s:%d", rt->cfg.admin_listen.host,
+                 tdm_server_port(rt->admin));
+        tdm_log_fields(TDM_LOG_INFO, NULL, "admin port listening (metrics and probes)", "address",
+                       listen, NULL);
+    }
 
     rt->state = RT_RUNNING;
     rt->migration_retry_ms = MIGRATION_RETRY_FIRST_MS;
@@ -369,6 +429,8 @@ int tdm_runtime_main(const tdm_service_spec *spec)
         /* Start-up failed: close what was opened, without draining. */
         if (rt->server != NULL)
             tdm_server_shutdown(rt->server, 0, NULL, NULL);
+        if (rt->admin != NULL)
+            tdm_server_shutdown(rt->admin, 0, NULL, NULL);
         if (rt->pg != NULL)
             tdm_pg_pool_close(rt->pg, NULL, NULL);
         uv_walk(&rt->loop, close_walk_cb, NULL);

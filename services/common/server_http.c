@@ -44,7 +44,7 @@ void tdm_server_default_http_request(tdm_http_request *req)
                          body != NULL ? strlen(body) : 0, NULL, 0);
         return;
     }
-    if (get && strcmp(req->path, "/metrics") == 0) {
+    if (get && strcmp(req->path, "/metrics") == 0 && !srv->opts.metrics_elsewhere) {
         size_t len = 0;
         char *text = tdm_metrics_render(tdm_metrics_global(), &len);
         if (text == NULL) {

@@ -40,6 +40,10 @@
 #define ENROL_MAX_EMAIL_BYTES  254u
 #define ENROL_MAX_TZ_BYTES     64u
 #define ENROL_MAX_REASON_CHARS 1000u
+/* anonymity_threshold: API.md "Anonymity that survives a determined reader". */
+#define ENROL_MIN_ANONYMITY_THRESHOLD     3
+#define ENROL_MAX_ANONYMITY_THRESHOLD     1000
+#define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
@@ -107,8 +111,13 @@ Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, td
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
 char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *a);
-/* SHA-256 of "<tenant>:<external_id>" (names a person in the audit and erased rows). */
-void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32]);
+/* HMAC-SHA256(key, tenant_id || external_id): names a person in the audit and in
+ * erased rows, answerable by whoever knows the id and the key, not reversible by
+ * trying ids without the key (API.md "Erasure that leaves nothing behind"). The
+ * tenant id is a UUID of fixed length, so the concatenation is unambiguous.
+ * 0, or -1 when the key is missing or libcrypto fails. */
+int enrol_person_hash(const char *key, const char *tenant_id, const char *external_id,
+                      uint8_t out[32]);
 
 /* ---- store.c -------------------------------------------------------------------- */
 
@@ -170,8 +179,12 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
 
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
 
+/* TANDEM_PERSON_HASH_KEY: at least this many characters of high-entropy secret. */
+#define ENROL_MIN_PERSON_HASH_KEY_CHARS 16
+
 typedef struct enrol_service {
     tdm_runtime *rt;
+    const char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);

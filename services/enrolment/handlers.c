@@ -21,7 +21,26 @@ tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uin
     return st;
 }
 
+static bool enrol_req_admin(const enrol_req *r)
+{
+    return (r->ctx->scopes & TDM_SCOPE_ADMIN) != 0;
+}
+
 /* ---- programmes ----------------------------------------------------------------- */
+
+/* The anonymity threshold guards every report of the programme, so only an admin
+ * key sets it to anything but the default or changes it (API.md); `from` is the
+ * stored value, 0 on creation. PERMISSION_DENIED naming the field, else NULL. */
+static tdm_status *check_threshold_change(bool admin, int32_t from, int32_t to)
+{
+    if (from == 0)
+        from = ENROL_DEFAULT_ANONYMITY_THRESHOLD;
+    if (to == 0 || to == from || admin)
+        return NULL;
+    return tdm_status_add_violation(
+        tdm_status_new(TDM_PERMISSION_DENIED, "changing the anonymity threshold needs admin"),
+        "programme.anonymity_threshold", "may be changed only by an admin key");
+}
 
 static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
@@ -35,6 +54,8 @@ static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg,
         enrol_validate_programme(req->programme, "programme", &v);
     if (st == NULL)
         st = tdm_violations_take(&v, NULL);
+    if (st == NULL)
+        st = check_threshold_change(enrol_req_admin(&r), 0, req->programme->anonymity_threshold);
     if (st == NULL)
         st = tdm_handler_idempotency(call, "CreateProgramme", msg, &r.idem);
     if (st != NULL) {
@@ -74,6 +95,7 @@ static void handle_list_programmes(tdm_call *call, const ProtobufCMessage *msg, 
 }
 
 typedef struct programme_update {
+    bool admin;
     const Tandem__V1__UpdateProgrammeRequest *req;
     char **paths;
     size_t n_paths;
@@ -92,9 +114,16 @@ static tdm_status *apply_programme_update(void *arg, const Tandem__V1__Programme
     tdm_status *st = enrol_merge_programme(p, u->req->programme, u->paths, u->n_paths, u->arena);
     if (st != NULL)
         return st;
+    /* An unset threshold (a full replacement without it) keeps the stored one rather
+     * than falling back to the default. */
+    if (p->anonymity_threshold == 0)
+        p->anonymity_threshold = current->anonymity_threshold;
     tdm_violations v = {0};
     enrol_validate_programme(p, "programme", &v);
     if ((st = tdm_violations_take(&v, NULL)) != NULL)
+        return st;
+    st = check_threshold_change(u->admin, current->anonymity_threshold, p->anonymity_threshold);
+    if (st != NULL)
         return st;
     if (p->status < current->status) {
         return tdm_status_add_violation(
@@ -134,6 +163,7 @@ static void handle_update_programme(tdm_call *call, const ProtobufCMessage *msg,
         tdm_call_fail(call, st);
         return;
     }
+    u->admin = enrol_req_admin(&r);
     u->req = req;
     u->arena = r.arena;
     enrol_store_update_programme(&r, req->programme->id, apply_programme_update, u,

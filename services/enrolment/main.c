@@ -8,11 +8,40 @@
 
 #include "enrolment_migrations.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "tandem/log.h"
+
 static enrol_service service;
+
+/* TANDEM_PERSON_HASH_KEY keys the person hash of erasures and exports; unset, the
+ * service runs but refuses ExportPerson and ErasePerson (and says so at start). */
+static tdm_status *person_hash_key_load(void)
+{
+    const char *key = getenv("TANDEM_PERSON_HASH_KEY");
+    if (key == NULL || key[0] == '\0') {
+        tdm_log_fields(TDM_LOG_WARN, NULL,
+                       "TANDEM_PERSON_HASH_KEY is not set: ExportPerson and ErasePerson "
+                       "will be refused",
+                       NULL);
+        return NULL;
+    }
+    if (strlen(key) < ENROL_MIN_PERSON_HASH_KEY_CHARS)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_PERSON_HASH_KEY is too short: it must be at least %d "
+                              "characters of high-entropy secret",
+                              ENROL_MIN_PERSON_HASH_KEY_CHARS);
+    service.person_hash_key = key;
+    return NULL;
+}
 
 static tdm_status *enrolment_init(tdm_runtime *rt)
 {
-    tdm_status *st = enrol_register(rt, &service);
+    tdm_status *st = person_hash_key_load();
+    if (st != NULL)
+        return st;
+    st = enrol_register(rt, &service);
     return st != NULL ? st : enrol_report_inputs_register(rt, &service);
 }
 

@@ -279,7 +279,14 @@ static void person_start(tdm_call *call, void *data, const char *external_id, bo
     op->erase = erase;
     op->external_id = external_id;
     op->req.include_diversity = true; /* the export goes to the person themself */
-    enrol_person_hash(op->req.ctx->tenant_id, external_id, op->hash);
+    if (enrol_person_hash(op->svc->person_hash_key, op->req.ctx->tenant_id, external_id,
+                          op->hash) != 0) {
+        /* Never audit a person under a hash anyone could reverse by trying ids. */
+        tdm_call_fail(call, tdm_status_new(TDM_FAILED_PRECONDITION,
+                                           "personal-data requests need TANDEM_PERSON_HASH_KEY, "
+                                           "which this deployment does not set"));
+        return;
+    }
     enrol_store_find_person(&op->req, external_id, op->hash, &op->ids, &op->n_ids, person_found,
                             op);
 }

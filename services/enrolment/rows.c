@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "tandem/json.h"
 
@@ -548,18 +549,22 @@ char *enrol_participant_event_json(const Tandem__V1__Participant *p, tdm_arena *
     return tdm_json_writer_finish(&w, a, NULL);
 }
 
-void enrol_person_hash(const char *tenant_id, const char *external_id, uint8_t out[32])
+int enrol_person_hash(const char *key, const char *tenant_id, const char *external_id,
+                      uint8_t out[32])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t t_len = strlen(tenant_id), e_len = strlen(external_id);
     unsigned int len = 0;
-    if (md == NULL) {
-        memset(out, 0, 32);
-        return;
-    }
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-    EVP_DigestUpdate(md, tenant_id, strlen(tenant_id));
-    EVP_DigestUpdate(md, ":", 1);
-    EVP_DigestUpdate(md, external_id, strlen(external_id));
-    EVP_DigestFinal_ex(md, out, &len);
-    EVP_MD_CTX_free(md);
+    unsigned char *msg = malloc(t_len + e_len + 1);
+    int rc = -1;
+    memset(out, 0, 32);
+    if (key == NULL || msg == NULL)
+        goto done;
+    memcpy(msg, tenant_id, t_len);
+    memcpy(msg + t_len, external_id, e_len);
+    if (HMAC(EVP_sha256(), key, (int)strlen(key), msg, t_len + e_len, out, &len) != NULL &&
+        len == 32)
+        rc = 0;
+done:
+    free(msg);
+    return rc;
 }

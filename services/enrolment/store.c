@@ -19,6 +19,7 @@
 
 #include "tandem/log.h"
 #include "tandem/outbox.h"
+#include "tandem/person_data.h"
 #include "tandem/store.h"
 
 #define T     TDM_SQL_TENANT
@@ -979,12 +980,18 @@ static void erase_update(tdm_store_op *base, PGresult *res)
     (void)res;
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
-     * person_hash lets a retried ErasePerson find the ids again for the peers. */
+     * person_hash lets a retried ErasePerson find the ids again for the peers. The
+     * person's participant.* events keep only ids and role, marked erased (the gateway
+     * fans them out no more; matching's withdrawal follower still reads the ids),
+     * their external id leaves other people's reporting chains (rows and events), and
+     * idempotency records that name them go (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH target AS (SELECT id, programme_id, role FROM " ENROL_SCHEMA ".participants"
         "  WHERE tenant_id = " T " AND external_id = $1 AND erase_time IS NULL FOR UPDATE),"
         " events AS (UPDATE " ENROL_SCHEMA ".outbox o SET payload = jsonb_build_object("
-        "  'participant', jsonb_build_object('id', t.id::text, 'programmeId',"
+        "  'erased', true, 'participant', jsonb_build_object('id', t.id::text, 'programmeId',"
         "  t.programme_id::text, 'role', CASE t.role WHEN 1 THEN 'MENTOR' ELSE 'MENTEE' END))"
         "  FROM target t WHERE o.tenant_id = " T " AND o.resource_id = t.id"
         "  AND o.type LIKE 'participant.%' RETURNING 1),"
@@ -1000,13 +1007,28 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  withdraw_time = COALESCE(p.withdraw_time, now()), erase_time = now(),"
         "  person_hash = $2::bytea, update_time = now()"
         "  FROM target t WHERE p.tenant_id = " T " AND p.id = t.id RETURNING 1),"
+        " chains AS (UPDATE " ENROL_SCHEMA ".participants p SET"
+        "  reporting_chain = array_remove(p.reporting_chain, $1), update_time = now()"
+        "  WHERE p.tenant_id = " T " AND $1 = ANY (p.reporting_chain)"
+        "  AND p.id NOT IN (SELECT id FROM target) RETURNING 1),"
+        " chain_events AS (UPDATE " ENROL_SCHEMA ".outbox o SET payload = jsonb_set(o.payload,"
+        "  '{participant,reportingChain}', (o.payload->'participant'->'reportingChain') - $1)"
+        "  WHERE o.tenant_id = " T " AND o.payload->'participant'->'reportingChain' ? $1"
+        "  AND o.resource_id NOT IN (SELECT id FROM target) RETURNING 1),"
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
-        "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[]))"
+        "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[])),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", ENROL_SCHEMA, "(SELECT array_agg(id) FROM target)") ","
+        /* Someone else's enrolment answered with the person in its reporting chain: */
+        /* Enrol and BatchEnrol are safe to run again (conflict, upsert). */
+        " idem_chains AS (DELETE FROM " ENROL_SCHEMA ".idempotency_keys k"
+        "  WHERE k.tenant_id = " T " AND k.method IN ('Enrol', 'BatchEnrol')"
+        "  AND position(convert_to($1, 'UTF8') IN k.response) > 0 RETURNING 1)"
         " SELECT (SELECT count(*) FROM anon), (SELECT count(*) FROM div),"
         "  (SELECT count(*) FROM events),"
         "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
         "  (SELECT min(id::text) FROM target)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 5, op->params, erase_done);
 }
 

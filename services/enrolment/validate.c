@@ -351,7 +351,8 @@ void enrol_validate_programme(const Tandem__V1__Programme *p, const char *prefix
     if (p->check_in_cadence_days != 0)
         check_range(v, prefix, "check_in_cadence_days", p->check_in_cadence_days, 1, 365);
     if (p->anonymity_threshold != 0)
-        check_range(v, prefix, "anonymity_threshold", p->anonymity_threshold, 2, 1000);
+        check_range(v, prefix, "anonymity_threshold", p->anonymity_threshold,
+                    ENROL_MIN_ANONYMITY_THRESHOLD, ENROL_MAX_ANONYMITY_THRESHOLD);
     if (p->matching_policy != NULL)
         validate_policy(p->matching_policy, prefix, v);
 }

@@ -65,6 +65,8 @@
 #define FB_MAX_ANSWERS           50u
 #define FB_MAX_TEXT_ANSWER_CHARS 5000u
 #define FB_MAX_EXPORT_ITEMS      10000
+/* The contract's least anonymity threshold (enrolment refuses lower ones). */
+#define FB_MIN_ANONYMITY_THRESHOLD 3
 /* occurred_time may be at most this old. */
 #define FB_MAX_CHECK_IN_AGE_S (365LL * 24 * 3600)
 /* A device clock this far ahead of ours is not "the future" yet. */

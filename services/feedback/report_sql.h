@@ -7,12 +7,15 @@
  * (match_stats) and objective progress through each match's latest percent
  * (goal_progress_latest), both kept by RecordCheckIn, so the statement reads one
  * row per match rather than every check-in. Everything is aggregated here, the
- * breakdowns in one GROUPING SETS pass over the people and one over the matches:
+ * breakdowns in one pass over (person, dimension, key) rows and one over the matches:
  * counts, means, NPS, the response rate, the at-risk count and the breakdowns,
- * with the anonymity suppression (primary: groups under the threshold; secondary:
- * the smallest shown group when exactly one was suppressed, since the total minus the
- * shown groups would reveal it; and a shown group's mean rating and NPS only when
- * they rest on at least threshold ratings or answers). Notes and free-text answers
+ * with the anonymity rules of API.md ("Anonymity that survives a determined reader",
+ * docs/privacy.md): groups under the threshold suppressed, and the smallest shown
+ * group too when exactly one was suppressed (the total minus the shown groups would
+ * reveal it); everyone without a value in a "(not stated)" group; every mean rating
+ * and NPS, programme-level too, shown only when at least threshold distinct people
+ * gave the ratings or answers (else absent and named in "suppressed"); survey
+ * figures over the first k * threshold responses only. Notes and free-text answers
  * are never read.
  *
  * Parameters: $1 programme id, $2 anonymity threshold, $3 check-in cadence (days),
@@ -49,16 +52,28 @@ static const char FB_REPORT_SQL[] =
     "$20::bool[]) "
     "    AS m(id, mentor_id, mentee_id, status, start_time, declined)), "
     "per_match AS MATERIALIZED ( "
-    "  SELECT s.match_id, s.check_ins AS n, s.rating_sum, s.last_time, s.last_rating "
+    "  SELECT s.match_id, s.check_ins AS n, s.rating_sum, s.last_time, s.last_rating, "
+    "         s.mentor_rated, s.mentee_rated "
     "    FROM feedback.match_stats s "
     "   WHERE s.tenant_id = " FB_T " AND s.programme_id = $1::uuid), "
     "live AS MATERIALIZED ( "
     "  SELECT DISTINCT x AS id FROM m CROSS JOIN LATERAL (VALUES (m.mentor_id), (m.mentee_id)) "
     "v(x) "
     "   WHERE m.status IN (1, 2, 4)), "
+    /* Survey responses in arrival order. The survey figures count only the first */
+    /* floor(n / threshold) * threshold of them, so they move in steps of at least */
+    /* threshold new responses and two reports never differ by fewer people. */
+    "responses AS MATERIALIZED ( "
+    "  SELECT r.id, r.participant_id, r.create_time, "
+    "         row_number() OVER (ORDER BY r.create_time, r.id) AS rn, count(*) OVER () AS total "
+    "    FROM feedback.survey_responses r "
+    "   WHERE r.tenant_id = " FB_T " AND r.programme_id = $1::uuid), "
+    "counted AS MATERIALIZED ( "
+    "  SELECT id, participant_id, create_time FROM responses "
+    "   WHERE rn <= (total / $2::int) * $2::int), "
     "nps_answers AS MATERIALIZED ( "
-    "  SELECT r.participant_id, a.score FROM feedback.survey_answers a "
-    "    JOIN feedback.survey_responses r ON r.tenant_id = a.tenant_id AND r.id = a.response_id "
+    "  SELECT c.participant_id, a.score FROM feedback.survey_answers a "
+    "    JOIN counted c ON c.id = a.response_id "
     "   WHERE a.tenant_id = " FB_T " "
     "     AND a.programme_id = $1::uuid AND a.kind = 2 AND a.score IS NOT NULL), "
     "nps_by_person AS ( "
@@ -66,64 +81,65 @@ static const char FB_REPORT_SQL[] =
     "promoters, "
     "         count(*) FILTER (WHERE score <= 6) AS detractors "
     "    FROM nps_answers WHERE participant_id IS NOT NULL GROUP BY participant_id), "
-    /* Each enrolled participant's key in every dimension (NULL: not in any group). */
+    /* Who recorded each match's ratings (the recorder is always one side, and */
+    /* match_stats keeps which side has): a rating figure rests on these people. */
+    "raters AS MATERIALIZED ( "
+    "  SELECT pm.match_id, m.mentor_id AS participant_id FROM per_match pm "
+    "    JOIN m ON m.id = pm.match_id WHERE pm.mentor_rated "
+    "  UNION ALL "
+    "  SELECT pm.match_id, m.mentee_id FROM per_match pm "
+    "    JOIN m ON m.id = pm.match_id WHERE pm.mentee_rated), "
+    /* Each enrolled participant's key in every dimension (ord 1..7), one row each; */
+    /* without a value the key is '(not stated)', a group like any other, so that no */
+    /* suppressed group is the total minus the shown ones. Non-admins get no rows of */
+    /* the diversity dimensions (4..7). */
     "keyed AS MATERIALIZED ( "
-    "  SELECT p.id, NULLIF(p.office, '') AS k1, NULLIF(p.practice_area, '') AS k2, "
-    "         CASE WHEN p.seniority IS NULL THEN NULL WHEN p.seniority <= 2 THEN '0-2' "
-    "              WHEN p.seniority <= 5 THEN '3-5' WHEN p.seniority <= 8 THEN '6-8' ELSE '9-10' "
-    "END AS k3, "
-    "         CASE WHEN $21::bool THEN NULLIF(p.gender, '') END AS k4, "
-    "         CASE WHEN $21::bool THEN NULLIF(p.ethnicity, '') END AS k5, "
-    "         CASE WHEN $21::bool THEN p.first_gen END AS k6, "
-    "         CASE WHEN $21::bool THEN p.disability END AS k7 "
-    "    FROM p WHERE p.status <> 3), "
+    "  SELECT p.id, v.ord, v.key FROM p CROSS JOIN LATERAL (VALUES "
+    "      (1, COALESCE(NULLIF(p.office, ''), '(not stated)')), "
+    "      (2, COALESCE(NULLIF(p.practice_area, ''), '(not stated)')), "
+    "      (3, CASE WHEN p.seniority IS NULL THEN '(not stated)' WHEN p.seniority <= 2 THEN '0-2' "
+    "               WHEN p.seniority <= 5 THEN '3-5' WHEN p.seniority <= 8 THEN '6-8' "
+    "               ELSE '9-10' END), "
+    "      (4, COALESCE(NULLIF(p.gender, ''), '(not stated)')), "
+    "      (5, COALESCE(NULLIF(p.ethnicity, ''), '(not stated)')), "
+    "      (6, COALESCE(NULLIF(p.first_gen, ''), '(not stated)')), "
+    "      (7, COALESCE(NULLIF(p.disability, ''), '(not stated)'))) v(ord, key) "
+    "   WHERE p.status <> 3 AND (v.ord <= 3 OR $21::bool)), "
     "dims AS ( "
     "  SELECT d.dim, d.ord FROM (VALUES ('office', 1), ('practice_area', 2), ('seniority_band', "
     "3), "
     "      ('gender', 4), ('ethnicity', 5), ('first_generation_professional', 6), ('disability', "
     "7)) d(dim, ord) "
     "   WHERE d.ord <= 3 OR $21::bool), "
-    /* One pass per side of the data with GROUPING SETS, one set per dimension; */
-    /* GROUPING() tells which dimension a row belongs to. */
     "people_groups AS ( "
-    "  SELECT CASE GROUPING(k.k1, k.k2, k.k3, k.k4, k.k5, k.k6, k.k7) "
-    "           WHEN 63 THEN 1 WHEN 95 THEN 2 WHEN 111 THEN 3 WHEN 119 THEN 4 WHEN 123 THEN 5 "
-    "           WHEN 125 THEN 6 ELSE 7 END AS ord, "
-    "         COALESCE(k.k1, k.k2, k.k3, k.k4, k.k5, k.k6, k.k7) AS key, "
-    "         count(*) AS n, count(l.id) AS matched, sum(nb.n) AS nps_n, "
-    "         sum(nb.promoters) AS promoters, sum(nb.detractors) AS detractors "
+    "  SELECT k.ord, k.key, count(*) AS n, count(l.id) AS matched, count(nb.id) AS nps_people, "
+    "         sum(nb.n) AS nps_n, sum(nb.promoters) AS promoters, "
+    "         sum(nb.detractors) AS detractors "
     "    FROM keyed k LEFT JOIN live l ON l.id = k.id LEFT JOIN nps_by_person nb ON nb.id = k.id "
-    "   GROUP BY GROUPING SETS ((k.k1), (k.k2), (k.k3), (k.k4), (k.k5), (k.k6), (k.k7))), "
-    /* Check-ins of matches with a group member: the mentee's side drops a key it shares */
-    /* with the mentor, so a match whose two sides share a group counts once in it. */
-    /* Each match with both sides' keys (one pass, two joins); NULL ids: a side not */
-    /* enrolled (withdrawn or erased), which counts in no group. */
-    "pairs AS MATERIALIZED ( "
-    "  SELECT pm.n, pm.rating_sum, a.id AS a_id, b.id AS b_id, a.k1 AS a1, a.k2 AS a2, a.k3 AS a3, "
-    "         a.k4 AS a4, a.k5 AS a5, a.k6 AS a6, a.k7 AS a7, b.k1 AS b1, b.k2 AS b2, b.k3 AS b3, "
-    "         b.k4 AS b4, b.k5 AS b5, b.k6 AS b6, b.k7 AS b7 "
-    "    FROM per_match pm JOIN m ON m.id = pm.match_id "
-    "    LEFT JOIN keyed a ON a.id = m.mentor_id LEFT JOIN keyed b ON b.id = m.mentee_id), "
-    "match_sides AS ( "
-    "  SELECT n, rating_sum, a1 AS k1, a2 AS k2, a3 AS k3, a4 AS k4, a5 AS k5, a6 AS k6, a7 AS k7 "
-    "    FROM pairs WHERE a_id IS NOT NULL "
-    "  UNION ALL "
-    "  SELECT n, rating_sum, NULLIF(b1, a1), NULLIF(b2, a2), NULLIF(b3, a3), NULLIF(b4, a4), "
-    "         NULLIF(b5, a5), NULLIF(b6, a6), NULLIF(b7, a7) "
-    "    FROM pairs WHERE b_id IS NOT NULL), "
+    "   GROUP BY k.ord, k.key), "
+    /* Check-ins of matches with a group member, once per match and group: the UNION */
+    /* keeps one row when both sides share a group. A side not enrolled (withdrawn or */
+    /* erased) has no keys and counts in no group. */
+    "match_sides AS MATERIALIZED ( "
+    "  SELECT pm.match_id, pm.n, pm.rating_sum, k.ord, k.key "
+    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed k ON k.id = m.mentor_id "
+    "  UNION "
+    "  SELECT pm.match_id, pm.n, pm.rating_sum, k.ord, k.key "
+    "    FROM per_match pm JOIN m ON m.id = pm.match_id JOIN keyed k ON k.id = m.mentee_id), "
     "match_groups AS ( "
-    "  SELECT CASE GROUPING(s.k1, s.k2, s.k3, s.k4, s.k5, s.k6, s.k7) "
-    "           WHEN 63 THEN 1 WHEN 95 THEN 2 WHEN 111 THEN 3 WHEN 119 THEN 4 WHEN 123 THEN 5 "
-    "           WHEN 125 THEN 6 ELSE 7 END AS ord, "
-    "         COALESCE(s.k1, s.k2, s.k3, s.k4, s.k5, s.k6, s.k7) AS key, "
-    "         sum(s.n) AS n, sum(s.rating_sum) AS rating_sum "
-    "    FROM match_sides s GROUP BY GROUPING SETS ((s.k1), (s.k2), (s.k3), (s.k4), (s.k5), "
-    "(s.k6), (s.k7))), "
+    "  SELECT s.ord, s.key, sum(s.n) AS n, sum(s.rating_sum) AS rating_sum "
+    "    FROM match_sides s GROUP BY s.ord, s.key), "
+    /* The distinct people who recorded the ratings behind each group's mean. */
+    "rater_groups AS ( "
+    "  SELECT d.ord, d.key, count(*) AS raters FROM ( "
+    "    SELECT DISTINCT s.ord, s.key, r.participant_id "
+    "      FROM match_sides s JOIN raters r ON r.match_id = s.match_id) d "
+    "   GROUP BY d.ord, d.key), "
     "ranked AS ( "
     "  SELECT g.*, g.n < $2::int AS small, "
     "         count(*) FILTER (WHERE g.n < $2::int) OVER (PARTITION BY g.ord) AS n_small, "
     "         row_number() OVER (PARTITION BY g.ord, g.n < $2::int ORDER BY g.n, g.key) AS rank_up "
-    "    FROM people_groups g WHERE g.key IS NOT NULL), "
+    "    FROM people_groups g), "
     /* Complementary suppression: one suppressed group alone could be recovered by */
     /* subtracting the shown groups from a total, so the smallest shown group goes too. */
     "shown AS ( "
@@ -133,17 +149,24 @@ static const char FB_REPORT_SQL[] =
     "         COALESCE(json_agg(json_build_object( "
     "           'key', s.key, 'count', s.n, 'matched', s.matched, 'check_ins', COALESCE(mg.n, 0), "
     /* A group's mean rating and NPS come from fewer people than the group: shown only */
-    /* when they rest on at least threshold ratings / answers, so that a large group */
-    /* with one respondent does not reveal that respondent's answer. */
-    "           'mean_rating', CASE WHEN mg.n >= $2::int THEN mg.rating_sum::float8 / mg.n ELSE 0 "
-    "END, "
-    "           'nps', CASE WHEN s.nps_n >= $2::int THEN 100.0::float8 * (s.promoters - "
-    "s.detractors) / s.nps_n END) "
+    /* when at least threshold distinct people gave the ratings / answers, so that a */
+    /* large group with one respondent does not reveal that respondent's answer. */
+    "           'mean_rating', CASE WHEN COALESCE(rg.raters, 0) >= $2::int "
+    "                          THEN mg.rating_sum::float8 / mg.n END, "
+    "           'nps', CASE WHEN s.nps_people >= $2::int THEN 100.0::float8 * (s.promoters - "
+    "s.detractors) / s.nps_n END, "
+    "           'suppressed', array_remove(ARRAY[ "
+    "             CASE WHEN COALESCE(rg.raters, 0) < $2::int THEN 'meanRating' END, "
+    "             CASE WHEN s.nps_people < $2::int THEN 'nps' END], NULL)) "
     "           ORDER BY s.n DESC, s.key) FILTER (WHERE s.visible), '[]') AS groups, "
     "         count(*) FILTER (WHERE NOT s.visible) AS suppressed "
-    "    FROM shown s LEFT JOIN match_groups mg ON mg.ord = s.ord AND mg.key = s.key AND mg.key IS "
-    "NOT NULL "
+    "    FROM shown s LEFT JOIN match_groups mg ON mg.ord = s.ord AND mg.key = s.key "
+    "    LEFT JOIN rater_groups rg ON rg.ord = s.ord AND rg.key = s.key "
     "   GROUP BY s.ord), "
+    /* Programme-level contributors: who recorded ratings, who gave NPS answers. */
+    "contributors AS ( "
+    "  SELECT (SELECT count(DISTINCT participant_id) FROM raters) AS raters, "
+    "         (SELECT count(DISTINCT participant_id) FROM nps_answers) AS nps_people), "
     "latest_progress AS ( "
     "  SELECT g.objective_key, g.percent FROM feedback.goal_progress_latest g "
     "   WHERE g.tenant_id = " FB_T " AND g.programme_id = $1::uuid), "
@@ -161,23 +184,30 @@ static const char FB_REPORT_SQL[] =
     "  SELECT (SELECT count(*) FROM feedback.surveys s "
     "           WHERE s.tenant_id = " FB_T " "
     "             AND s.programme_id = $1::uuid) AS n, "
-    "         (SELECT count(*) FROM feedback.survey_responses r "
-    "           WHERE r.tenant_id = " FB_T " "
-    "             AND r.programme_id = $1::uuid) AS responses, "
-    "         (SELECT count(*) FROM keyed) AS enrolled) "
+    "         (SELECT count(*) FROM counted) AS responses, "
+    "         (SELECT count(DISTINCT COALESCE(participant_id, id)) FROM counted) AS respondents, "
+    "         (SELECT (extract(epoch FROM max(create_time)) * 1000000)::bigint FROM counted) "
+    "AS as_of_us, "
+    "         (SELECT count(*) FROM p WHERE p.status <> 3) AS enrolled) "
     "SELECT json_build_object( "
     "  'enrolled_mentors', (SELECT count(*) FROM p WHERE p.role = 1 AND p.status <> 3), "
     "  'enrolled_mentees', (SELECT count(*) FROM p WHERE p.role = 2 AND p.status <> 3), "
     "  'matched', (SELECT count(*) FROM live), "
     "  'active_matches', (SELECT count(*) FROM m WHERE m.status = 4), "
     "  'check_ins', (SELECT COALESCE(sum(n), 0) FROM per_match), "
-    "  'mean_rating', (SELECT COALESCE(sum(rating_sum)::float8 / NULLIF(sum(n), 0), 0) FROM "
-    "per_match), "
+    "  'mean_rating', (SELECT sum(rating_sum)::float8 / NULLIF(sum(n), 0) FROM per_match "
+    "                   WHERE (SELECT raters FROM contributors) >= $2::int), "
     "  'nps', (SELECT 100.0::float8 * (count(*) FILTER (WHERE score >= 9) - count(*) FILTER (WHERE "
     "score <= 6)) "
-    "                 / count(*) FROM nps_answers HAVING count(*) > 0), "
+    "                 / count(*) FROM nps_answers "
+    "          HAVING count(*) > 0 AND (SELECT nps_people FROM contributors) >= $2::int), "
+    "  'suppressed', (SELECT array_remove(ARRAY[ "
+    "                   CASE WHEN raters < $2::int THEN 'meanRating' END, "
+    "                   CASE WHEN nps_people < $2::int THEN 'nps' END], NULL) FROM contributors), "
     "  'surveys', (SELECT n FROM surveys), "
     "  'survey_responses', (SELECT responses FROM surveys), "
+    "  'survey_respondents', (SELECT respondents FROM surveys), "
+    "  'survey_figures_as_of_us', (SELECT as_of_us FROM surveys), "
     "  'survey_response_rate', (SELECT CASE WHEN n = 0 OR enrolled = 0 THEN 0 "
     "                                       ELSE responses::float8 / (n * enrolled) END FROM "
     "surveys), "

@@ -229,7 +229,8 @@ static Tandem__V1__Breakdown *breakdown_from(json_t *b, tdm_arena *a)
         x->check_ins = (int32_t)i64(g, "check_ins");
         x->mean_rating = num(g, "mean_rating");
         x->nps = double_value(json_object_get(g, "nps"), a, &failed);
-        if (failed)
+        if (failed ||
+            str_array(a, json_object_get(g, "suppressed"), &x->suppressed, &x->n_suppressed) != 0)
             return NULL;
         out->groups[out->n_groups++] = x;
     }
@@ -259,6 +260,11 @@ Tandem__V1__ProgrammeReport *fb_report_from_row(const char *json, size_t len, td
     r->nps = double_value(json_object_get(o, "nps"), a, &failed);
     r->surveys = (int32_t)i64(o, "surveys");
     r->survey_responses = (int32_t)i64(o, "survey_responses");
+    r->survey_respondents = (int32_t)i64(o, "survey_respondents");
+    if (json_is_integer(json_object_get(o, "survey_figures_as_of_us")))
+        r->survey_figures_as_of = fb_timestamp_from_us(i64(o, "survey_figures_as_of_us"), a);
+    if (str_array(a, json_object_get(o, "suppressed"), &r->suppressed, &r->n_suppressed) != 0)
+        failed = true;
     r->survey_response_rate = num(o, "survey_response_rate");
     r->at_risk_count = (int32_t)i64(o, "at_risk_count");
     r->objective_progress = tdm_arena_calloc(a, n_prog + 1, sizeof(*r->objective_progress));

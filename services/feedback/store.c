@@ -149,8 +149,9 @@ static void record_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* The check-in, its goal progress, the match's running totals and latest
-     * progress per objective, and the LOW_RATING notice when the match's latest
+    /* The check-in, its goal progress, the match's running totals (and which side
+     * has rated it: the report's rating figures need threshold distinct raters) and
+     * latest progress per objective, and the LOW_RATING notice when the match's latest
      * check-in (by occurred_time) now rates 2 or less - once per match. */
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
@@ -175,11 +176,15 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   "l.create_time)),"
                   " st AS (INSERT INTO " FB_SCHEMA
                   ".match_stats AS s (tenant_id, match_id, programme_id,"
-                  "  check_ins, rating_sum, last_time, last_create_time, last_rating)"
+                  "  check_ins, rating_sum, last_time, last_create_time, last_rating,"
+                  "  mentor_rated, mentee_rated)"
                   "  SELECT tenant_id, match_id, programme_id, 1, rating, occurred_time, "
-                  "create_time, rating"
+                  "create_time, rating,"
+                  "  participant_id = mentor_id, participant_id = mentee_id"
                   "  FROM c ON CONFLICT (tenant_id, match_id) DO UPDATE SET"
                   "  check_ins = s.check_ins + 1, rating_sum = s.rating_sum + EXCLUDED.rating_sum,"
+                  "  mentor_rated = s.mentor_rated OR EXCLUDED.mentor_rated,"
+                  "  mentee_rated = s.mentee_rated OR EXCLUDED.mentee_rated,"
                   "  last_rating = CASE WHEN (EXCLUDED.last_time, EXCLUDED.last_create_time)"
                   "   > (s.last_time, s.last_create_time) THEN EXCLUDED.last_rating ELSE "
                   "s.last_rating END,"
@@ -792,7 +797,10 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         objectives[i] = g->objectives[i]->key;
     const char **p = op->params;
     p[0] = g->id;
-    p[1] = fmt_int(a, g->anonymity_threshold > 0 ? g->anonymity_threshold : 5);
+    /* Never below the contract's minimum, whatever a stored row says. */
+    p[1] = fmt_int(a, g->anonymity_threshold >= FB_MIN_ANONYMITY_THRESHOLD
+                          ? g->anonymity_threshold
+                          : (g->anonymity_threshold > 0 ? FB_MIN_ANONYMITY_THRESHOLD : 5));
     p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
     p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
     p[20] = include_diversity ? "true" : "false";
@@ -1090,7 +1098,10 @@ static void erase_update(tdm_store_op *base, PGresult *res)
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
      * free-text answers are deleted. One UPDATE per table (a row may be both the
-     * person's record and name them as a side). */
+     * person's record and name them as a side). Idempotency records and events that
+     * name the person go too (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH mine AS (SELECT count(*) AS n FROM " FB_SCHEMA ".check_ins"
         "  WHERE tenant_id = " TDM_SQL_TENANT " AND participant_id = ANY($1::uuid[])),"
@@ -1109,9 +1120,13 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         " ans AS (UPDATE " FB_SCHEMA ".survey_answers a SET text = NULL FROM resp"
         "  WHERE a.tenant_id = " TDM_SQL_TENANT
         " AND a.response_id = resp.id AND a.text IS NOT NULL"
-        "  RETURNING 1)"
+        "  RETURNING 1),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", FB_SCHEMA, "$1::uuid[]") ","
+        TDM_ERASE_OUTBOX_CTE("ev", FB_SCHEMA, "$1::uuid[]")
         " SELECT (SELECT n FROM mine), (SELECT count(*) FROM resp),"
-        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans)";
+        "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans), (SELECT count(*) FROM idem),"
+        "  (SELECT count(*) FROM ev)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 

@@ -124,8 +124,9 @@ static void resolve_tenant(auth_op *op)
         return;
     }
     gw_store_ctx c = store_ctx(op);
-    if (gw_store_tenant_resolve(&c, ref, tenant_resolved, op) != 0)
-        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the tenant directory is unavailable"), 0);
+    int rc = gw_store_tenant_resolve(&c, ref, tenant_resolved, op);
+    if (rc != 0)
+        fail(op, tdm_pg_not_started(rc, "look the tenant up"), 0);
 }
 
 static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s);
@@ -261,8 +262,9 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
     tdm_metric_inc(gw->m_key_lookups, NULL);
     gw_store_ctx c = store_ctx(op);
     op->cache_epoch = gw_auth_cache_epoch(gw->key_cache);
-    if (gw_store_key_by_hash(&c, op->hash, key_found, op) != 0)
-        fail(op, tdm_status_new(TDM_UNAVAILABLE, "the key directory is unavailable"), 0);
+    int rc = gw_store_key_by_hash(&c, op->hash, key_found, op);
+    if (rc != 0)
+        fail(op, tdm_pg_not_started(rc, "look the key up"), 0);
 }
 
 /* ---- last_used_time, batched ----------------------------------------------------- */

@@ -22,6 +22,7 @@
 
 #include "gateway.h"
 #include "tandem/log.h"
+#include "webhook_store.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/feedback.pb-c.h"
 #include "tandem/v1/matching.pb-c.h"
@@ -101,7 +102,51 @@ typedef struct forward_op {
     gw_forward_cb cb;
     void *arg;
     tdm_arena *arena;
+    gw_state *gw;
+    const gw_principal *principal;
+    const char *request_id;
+    const char *erased_external_id; /* an ErasePerson call: whom it erases */
+    const uint8_t *response;
+    size_t len;
 } forward_op;
+
+#define ERASE_PERSON_PATH "/tandem.v1.EnrolmentService/ErasePerson"
+
+/* The external id an ErasePerson request names, in arena; NULL for any other call
+ * (or one enrolment will refuse anyway). */
+static const char *erased_external_id(const char *grpc_path, const uint8_t *message, size_t len,
+                                      tdm_arena *arena)
+{
+    if (strcmp(grpc_path, ERASE_PERSON_PATH) != 0)
+        return NULL;
+    Tandem__V1__ErasePersonRequest *r =
+        tandem__v1__erase_person_request__unpack(NULL, len, message);
+    const char *ext =
+        r != NULL && r->external_id[0] != '\0' ? tdm_arena_strdup(arena, r->external_id) : NULL;
+    if (r != NULL)
+        tandem__v1__erase_person_request__free_unpacked(r, NULL);
+    return ext;
+}
+
+static void erasure_settled(void *arg, tdm_status *st)
+{
+    forward_op *op = arg;
+    if (st != NULL) {
+        /* The person is erased; the client retries (ErasePerson is safe to repeat)
+         * until their undelivered webhooks are cancelled too. */
+        tdm_log_fields(TDM_LOG_WARN, op->request_id,
+                       "could not cancel an erased person's "
+                       "webhook deliveries",
+                       "error", st->message, "detail", st->detail, NULL);
+        tdm_status_free(st);
+        op->cb(op->arg,
+               tdm_status_new(TDM_UNAVAILABLE, "the person was erased, but their undelivered "
+                                               "webhooks could not be cancelled yet; retry"),
+               NULL, 0);
+        return;
+    }
+    op->cb(op->arg, NULL, op->response, op->len);
+}
 
 static void forward_done(void *arg, tdm_status *st, const uint8_t *response, size_t len,
                          const tdm_rpc_metadata *md)
@@ -116,6 +161,19 @@ static void forward_done(void *arg, tdm_status *st, const uint8_t *response, siz
         tdm_arena_memdup(op->arena, response != NULL ? response : (const uint8_t *)"", len);
     if (copy == NULL) {
         op->cb(op->arg, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL, 0);
+        return;
+    }
+    if (op->erased_external_id != NULL) {
+        /* "After ErasePerson answers, deliveries not yet made of any event about them
+         * are cancelled" (API.md): so before it answers, not when the fan-out gets to
+         * the person.erased event. */
+        op->response = copy;
+        op->len = len;
+        gw_store_ctx c = {
+            .pool = tdm_runtime_pg(op->gw->rt), .arena = op->arena, .request_id = op->request_id};
+        if (gw_webhook_store_cancel_erased(&c, op->principal->tenant_id, op->erased_external_id,
+                                           erasure_settled, op) != 0)
+            erasure_settled(op, tdm_status_new(TDM_INTERNAL, "could not start the cancellation"));
         return;
     }
     op->cb(op->arg, NULL, copy, len);
@@ -148,6 +206,11 @@ void gw_forward(gw_state *gw, const char *peer, const char *grpc_path, const uin
     op->cb = cb;
     op->arg = arg;
     op->arena = arena;
+    op->gw = gw;
+    op->principal = p;
+    op->request_id = request_id;
+    if (p != NULL && p->tenant_id != NULL)
+        op->erased_external_id = erased_external_id(grpc_path, message, len, arena);
     tdm_http_header md[3];
     size_t n = 0;
     md[n++] = (tdm_http_header){TDM_CONTEXT_METADATA_KEY, ctx};

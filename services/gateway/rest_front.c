@@ -66,10 +66,12 @@ static void observe(tdm_http_request *req, const tdm_rest_route *route, int stat
     tdm_metric_observe(GW->m_duration, (const char *const[]){route_label(route), method}, seconds);
     char ms[32];
     snprintf(ms, sizeof(ms), "%.0f", seconds * 1000.0);
-    tdm_log_fields(TDM_LOG_INFO, tdm_http_request_id(req), "http request", "method", method, "path",
-                   tdm_http_path(req), "route", route_label(route), "status", code, "duration_ms",
-                   ms, "key_id", p != NULL ? p->key_id : NULL, "tenant_id",
-                   p != NULL ? p->tenant_id : NULL, NULL);
+    /* The route template, never the path: paths carry external ids
+     * (/v1/people/{external_id}:erase) and logs never hold who a request was about. */
+    tdm_log_fields(TDM_LOG_INFO, tdm_http_request_id(req), "http request", "method", method,
+                   "route", route_label(route), "status", code, "duration_ms", ms, "key_id",
+                   p != NULL ? p->key_id : NULL, "tenant_id", p != NULL ? p->tenant_id : NULL,
+                   NULL);
 }
 
 /* Answer st as API.md's error body (http 0: the status's mapped one); takes st. */

@@ -376,7 +376,7 @@ static int run_stmt(const gw_store_ctx *c, op_kind kind, void (*cb)(void), void 
 {
     store_op *op = tdm_arena_calloc(c->arena, 1, sizeof(*op));
     if (op == NULL)
-        return -1;
+        return UV_ENOMEM;
     op->arena = c->arena;
     op->kind = kind;
     op->arg = arg;

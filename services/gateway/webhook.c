@@ -237,9 +237,10 @@ static void create_insert(webhook_op *op)
         return;
     }
     const Tandem__V1__Webhook *w = req->webhook;
-    if (gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events, w->n_events,
-                                w->description, sealed, sealed_len, created, op) != 0)
-        finish(op, tdm_status_new(TDM_UNAVAILABLE, "the database is unavailable"), NULL);
+    int rc = gw_webhook_store_create(&op->sc, op->p->tenant_id, op->id, w->url, w->events,
+                                     w->n_events, w->description, sealed, sealed_len, created, op);
+    if (rc != 0)
+        finish(op, tdm_pg_not_started(rc, "store the webhook"), NULL);
     OPENSSL_cleanse(sealed, sizeof(sealed));
 }
 

@@ -95,6 +95,11 @@ static tdm_pg_tx_options tenant_opts(const gw_store_ctx *c, const char *tenant_i
         .tenant_id = tenant_id, .deadline_ms = c->deadline_ms, .request_id = c->request_id};
 }
 
+/* What a delivery cancelled by an erasure becomes (the fan-out and ErasePerson). */
+#define CANCEL_ERASED_SET                                                                          \
+    " SET status = 3, body = NULL, next_attempt_time = NULL,"                                      \
+    "  last_error = 'cancelled: the person it concerns was erased (ErasePerson)'"
+
 /* ---- WebhookService ------------------------------------------------------------------------ */
 
 typedef struct wh_op {
@@ -415,9 +420,10 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
     /* The body is built here, once, as the exact text every attempt sends. A webhook
      * sees only events committed after it was created. A person.erased event (from
      * enrolment's ErasePerson; no webhook can subscribe to it) cancels the deliveries
-     * not yet made of participant.* events about those participants: the body goes,
-     * the delivery shows FAILED with the reason. Their outbox rows were redacted in the
-     * erasure's own transaction, so events fanned out from now on carry ids only. */
+     * not yet made of any event, from any service, that names those participants: the
+     * body goes, the delivery shows FAILED with the reason. Their outbox rows were
+     * marked erased in each service's erasure transaction (tandem/person_data.h), and
+     * a marked event is never fanned out. */
     snprintf(op->sql, sizeof(op->sql),
              "WITH ev AS ("
              " SELECT o.id, o.type, o.ordering_key, o.create_time, o.xact_id, o.seq,"
@@ -428,7 +434,8 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
              "  || ',\"data\":' || o.payload::text || '}' AS body"
              " FROM %s.outbox o WHERE o.tenant_id = $1::uuid"
              "  AND (o.xact_id, o.seq) > ($2::xid8, $3::bigint)"
-             "  AND (o.xact_id, o.seq) <= ($4::xid8, $5::bigint)), "
+             "  AND (o.xact_id, o.seq) <= ($4::xid8, $5::bigint)"
+             "  AND NOT (o.payload ? 'erased')), "
              "ins AS ("
              " INSERT INTO gateway.webhook_deliveries (tenant_id, id, webhook_id, event_id,"
              "  event_type, ordering_key, source, body, next_attempt_time)"
@@ -445,11 +452,8 @@ static void fanout_tenant_set(void *arg, tdm_status *st, PGresult *res)
              "  AND (o.xact_id, o.seq) > ($2::xid8, $3::bigint)"
              "  AND (o.xact_id, o.seq) <= ($4::xid8, $5::bigint)), "
              "cancelled AS ("
-             " UPDATE gateway.webhook_deliveries d SET status = 3, body = NULL,"
-             "  next_attempt_time = NULL,"
-             "  last_error = 'cancelled: the person it concerns was erased (ErasePerson)'"
-             " WHERE d.tenant_id = $1::uuid AND d.status = 1 AND d.source = $6"
-             "  AND d.event_type LIKE 'participant.%%'"
+             " UPDATE gateway.webhook_deliveries d" CANCEL_ERASED_SET
+             " WHERE d.tenant_id = $1::uuid AND d.status = 1"
              "  AND EXISTS (SELECT 1 FROM erased e WHERE strpos(d.body, e.id) > 0)"
              " RETURNING d.id), "
              "dequeued AS (DELETE FROM gateway.webhook_queue q USING cancelled c"
@@ -883,4 +887,44 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
         "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM mine) THEN -1"
         " ELSE coalesce((SELECT status FROM d), 0) END",
         8, values, record_done, op);
+}
+
+/* ---- erasure ------------------------------------------------------------------------------ */
+
+typedef struct cancel_erased_op {
+    gw_store_done_cb cb;
+    void *arg;
+} cancel_erased_op;
+
+static void erased_cancelled(void *arg, tdm_status *st, PGresult *res)
+{
+    cancel_erased_op *op = arg;
+    (void)res;
+    op->cb(op->arg, st);
+}
+
+int gw_webhook_store_cancel_erased(const gw_store_ctx *c, const char *tenant_id,
+                                   const char *external_id, gw_store_done_cb cb, void *arg)
+{
+    cancel_erased_op *op = tdm_arena_alloc(c->arena, sizeof(*op));
+    if (op == NULL)
+        return -1;
+    op->cb = cb;
+    op->arg = arg;
+    tdm_pg_tx_options o = tenant_opts(c, tenant_id);
+    const char *values[] = {tenant_id, external_id};
+    return tdm_pg_exec(
+        c->pool, &o,
+        "WITH erased AS ("
+        " SELECT DISTINCT jsonb_array_elements_text(o.payload->'participantIds') AS id"
+        " FROM enrolment.outbox o WHERE o.tenant_id = $1::uuid AND o.type = 'person.erased'), "
+        "cancelled AS ("
+        " UPDATE gateway.webhook_deliveries d" CANCEL_ERASED_SET
+        " WHERE d.tenant_id = $1::uuid AND d.status = 1"
+        "  AND (strpos(d.body, to_json($2::text)::text) > 0"
+        "   OR EXISTS (SELECT 1 FROM erased e WHERE strpos(d.body, e.id) > 0))"
+        " RETURNING d.id) "
+        "DELETE FROM gateway.webhook_queue q USING cancelled c"
+        " WHERE q.tenant_id = $1::uuid AND q.delivery_id = c.id",
+        2, values, erased_cancelled, op);
 }

@@ -123,4 +123,13 @@ int gw_webhook_store_record(tdm_pg_pool *pool, tdm_arena *arena, const char *ten
                             const char *error, int64_t delay_ms, int disable_after_hours,
                             gw_record_cb cb, void *arg);
 
+/* ErasePerson's own share of the erasure, in the tenant's transaction before the
+ * gateway answers it: every delivery not yet made of an event that names an erased
+ * participant (the ids of the tenant's person.erased events) or the external id (in
+ * JSON, e.g. in someone else's reporting chain) is cancelled - body deleted, status
+ * FAILED with the reason - and leaves the work list. The fan-out does the same when
+ * it reads person.erased; this makes it true when ErasePerson answers. */
+int gw_webhook_store_cancel_erased(const gw_store_ctx *c, const char *tenant_id,
+                                   const char *external_id, gw_store_done_cb cb, void *arg);
+
 #endif

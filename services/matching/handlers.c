@@ -314,20 +314,6 @@ static void pair_scored(pair_query *pq)
     tdm_call_respond(pq->call, &out->base);
 }
 
-typedef struct suggestion {
-    size_t mentor;
-    int64_t score;
-    int free;
-} suggestion;
-
-static int cmp_suggestion(const void *x, const void *y)
-{
-    const suggestion *a = x, *b = y;
-    if (a->score != b->score)
-        return a->score > b->score ? -1 : 1;
-    return a->mentor < b->mentor ? -1 : (a->mentor > b->mentor);
-}
-
 static void pair_suggest(pair_query *pq)
 {
     tdm_arena *a = pq->req.arena;
@@ -336,41 +322,22 @@ static void pair_suggest(pair_query *pq)
     tdm_status *st = mt_policy_init(&pol, pq->prog, a);
     if (st == NULL)
         st = mt_person_init(&e, pq->mentee, &pol, a);
-    suggestion *cand = tdm_arena_calloc(a, pq->n_mentors + 1, sizeof(*cand));
+    mt_suggestion *best = tdm_arena_calloc(a, (size_t)pq->k, sizeof(*best));
     Tandem__V1__SuggestMentorsResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    if (st == NULL && (cand == NULL || out == NULL))
+    if (st == NULL && (best == NULL || out == NULL))
         st = tdm_store_oom();
+    size_t k = 0;
+    if (st == NULL)
+        st = mt_suggest(&pol, &e, pq->mentors, pq->n_mentors, &pq->state, (size_t)pq->k, a, best,
+                        &k);
     if (tdm_handler_fail(pq->call, st))
         return;
     tandem__v1__suggest_mentors_response__init(out);
-    size_t n = 0;
-    for (size_t i = 0; i < pq->n_mentors; i++) {
-        const Tandem__V1__Participant *p = pq->mentors[i];
-        mt_person m;
-        if ((st = mt_person_init(&m, p, &pol, a)) != NULL) {
-            tdm_call_fail(pq->call, st);
-            return;
-        }
-        int live = 0;
-        for (size_t k = 0; k < pq->state.n_live; k++)
-            live += same_id(pq->state.live_mentor[k], p->id);
-        int free_seats = m.capacity - live;
-        if (free_seats <= 0 || mt_hard_check(&pol, &m, &e) != 0 ||
-            state_has(pq->state.excl_mentor, pq->state.excl_mentee, pq->state.n_exclusions, p->id,
-                      pq->mentee->id))
-            continue;
-        int64_t score = mt_score(&pol, &m, &e);
-        if (score < pol.min_score)
-            continue;
-        cand[n++] = (suggestion){i, score, free_seats};
-    }
-    qsort(cand, n, sizeof(*cand), cmp_suggestion);
-    size_t k = (size_t)pq->k < n ? (size_t)pq->k : n;
     out->suggestions = tdm_arena_calloc(a, k > 0 ? k : 1, sizeof(*out->suggestions));
     for (size_t i = 0; out->suggestions != NULL && i < k; i++) {
         Tandem__V1__MentorSuggestion *s = tdm_arena_alloc(a, sizeof(*s));
         mt_person m;
-        if (s == NULL || mt_person_init(&m, pq->mentors[cand[i].mentor], &pol, a) != NULL) {
+        if (s == NULL || mt_person_init(&m, pq->mentors[best[i].mentor], &pol, a) != NULL) {
             tdm_call_fail(pq->call, tdm_store_oom());
             return;
         }
@@ -378,7 +345,7 @@ static void pair_suggest(pair_query *pq)
         s->mentor_id = m.src->id;
         s->score = (double)mt_explain(&pol, &m, &e, a, &s->explanation, &s->n_explanation) /
                    MT_SCORE_SCALE;
-        s->free_capacity = cand[i].free;
+        s->free_capacity = best[i].free;
         out->suggestions[out->n_suggestions++] = s;
     }
     tdm_call_respond(pq->call, &out->base);

@@ -210,7 +210,13 @@ typedef struct mt_plan_input {
     /* Called from the planning thread between phases with a fraction 0..1; may be NULL. */
     void (*progress)(void *arg, double fraction);
     void *progress_arg;
+    /* May be NULL. Raised by another thread (the worker, when the run's lease is lost
+     * or the process stops): scoring stops at its next block of mentees, the engine at
+     * its next check (assign.h), and mt_plan_run fails with MT_PLAN_CANCELLED. */
+    const atomic_bool *cancel;
 } mt_plan_input;
+
+#define MT_PLAN_CANCELLED "the computation was cancelled"
 
 typedef struct mt_plan_pair {
     uint32_t mentor, mentee;
@@ -306,12 +312,33 @@ void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, siz
                           mt_store_cb cb, void *arg);
 
 /* The programme's matching state for scoring queries and runs. */
-typedef struct mt_state {
+/* ---- suggest.c: SuggestMentors' selection ------------------------------------------- */
+
+typedef struct mt_state mt_state;
+
+/* A mentor proposed to a mentee: index into the mentors given, score, free seats. */
+typedef struct mt_suggestion {
+    size_t mentor;
+    int64_t score;
+    int free;
+} mt_suggestion;
+
+/* The best k (<= MT_MAX_SUGGESTIONS) of `mentors` for `mentee`, best first (score, then
+ * the mentors' order) into out (room for k): those with a free seat (capacity minus
+ * their live matches in state), passing every hard constraint, not excluded with the
+ * mentee in state, scoring at least the policy's min_score. Cost O(mentors + k log k +
+ * live matches + exclusions). A status only when out of memory (or from mt_person_init). */
+tdm_status *mt_suggest(const mt_policy *pol, const mt_person *mentee,
+                       Tandem__V1__Participant *const *mentors, size_t n_mentors,
+                       const mt_state *state, size_t k, tdm_arena *a, mt_suggestion *out,
+                       size_t *n_out);
+
+struct mt_state {
     size_t n_pins, n_exclusions, n_live;
     char **pin_mentor, **pin_mentee;
     char **excl_mentor, **excl_mentee;
     char **live_mentor, **live_mentee; /* matches PROPOSED, ACCEPTED or ACTIVE */
-} mt_state;
+};
 
 /* Read pins, exclusions and live matches of a programme. The message of the
  * callback is NULL; *out is filled (arena). */

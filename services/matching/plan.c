@@ -173,12 +173,17 @@ static void count_unseen_rows(plan_ctx *c, uint32_t first, uint32_t last)
     }
 }
 
+static bool cancelled(const mt_plan_input *in)
+{
+    return in->cancel != NULL && atomic_load(in->cancel);
+}
+
 static void *score_worker(void *arg)
 {
     plan_ctx *c = arg;
     const mt_plan_input *in = c->in;
     int64_t admissible = 0;
-    for (;;) {
+    while (!cancelled(in)) {
         pthread_mutex_lock(&c->lock);
         uint32_t first = c->next_row;
         c->next_row = first + ROWS_PER_GRAB;
@@ -238,6 +243,11 @@ static int64_t priced_score(void *ctx, uint32_t col, uint32_t row, bool *admissi
         return *admissible ? w : 0;
     }
     int64_t score = 0;
+    if (cancelled(c->in)) {
+        /* The result will be thrown away: finish the engine's scan at once. */
+        *admissible = false;
+        return 0;
+    }
     uint32_t j = c->mentee_of_row[row];
     int fate = classify(c, c->mentor_of_col[col], j, &score);
     if (c->counting) {
@@ -537,6 +547,8 @@ int mt_plan_run(const mt_plan_input *in, mt_plan_result *r)
     c.count_in_engine = c.counting = !dense;
     if (rc == 0)
         rc = score_all(&c);
+    if (rc == 0 && cancelled(in))
+        rc = fail(r, MT_PLAN_CANCELLED, "");
     r->score_seconds = now_seconds() - t0;
     if (rc == 0 && !c.count_in_engine && in->progress != NULL)
         in->progress(in->progress_arg, 0.5);
@@ -567,20 +579,26 @@ int mt_plan_run(const mt_plan_input *in, mt_plan_result *r)
                 .ctx = &c,
                 .threads = thread_count(in),
                 .progress = priced_progress,
+                .cancel = in->cancel,
             };
             r->priced = true;
             c.solve_t0 = t0;
             st = tdm_assign_solve_priced(&pr, &o, &res);
         } else if (in->algorithm == TANDEM__V1__ALGORITHM__OPTIMAL) {
-            tdm_assign_dense d = {
-                .n_mentors = nc, .n_mentees = nr, .weight = c.matrix, .capacity = cap};
+            tdm_assign_dense d = {.n_mentors = nc,
+                                  .n_mentees = nr,
+                                  .weight = c.matrix,
+                                  .capacity = cap,
+                                  .cancel = in->cancel};
             st = tdm_assign_solve_dense(&d, &o, &res);
         } else {
             o.algorithm = in->algorithm == TANDEM__V1__ALGORITHM__STABLE ? TDM_ASSIGN_STABLE
                                                                          : TDM_ASSIGN_GREEDY;
             st = solve_edges(&c, cap, &o, &res);
         }
-        if (st != TDM_ASSIGN_OK)
+        if (st == TDM_ASSIGN_E_CANCELLED || (st == TDM_ASSIGN_OK && cancelled(in)))
+            rc = fail(r, MT_PLAN_CANCELLED, "");
+        else if (st != TDM_ASSIGN_OK)
             rc = fail(r, "the assignment engine failed: ", tdm_assign_strerror(st));
     }
     r->solve_seconds = now_seconds() - t0;

@@ -18,8 +18,12 @@
  * lasts, and the worker renews it on a timer every quarter of the lease for as long as
  * it holds the run, the solve included, so a long solve is never taken over by a
  * second replica. A renewal that finds the claim gone (the lease expired while this
- * process was stalled, and another replica took the run) marks the job lost: its
- * result is discarded, never written (the final write checks the claim too). A run
+ * process was stalled, and another replica took the run), or no renewal succeeding for
+ * a whole lease (the database away: another replica may take the run meanwhile), marks
+ * the job lost: the computation is cancelled (plan.c stops at its next check, within a
+ * block of mentees or TDM_ASSIGN_CANCEL_EVERY augmentations) so the worker is free for
+ * other runs at once, and nothing of it is written (the final write checks the claim
+ * too). SIGTERM cancels the computation the same way. A run
  * is started at most MAX_ATTEMPTS times: a replica that dies holding it (crash, out of
  * memory) leaves its lease to expire and the attempt counted, and the next start past
  * the limit ends the run FAILED with the reason. SIGTERM hands a held run back at once
@@ -94,6 +98,8 @@ struct job {
     int pending;     /* store calls in flight besides the main chain */
     bool lease_lost; /* a renewal found the claim gone: discard, write nothing */
     bool finished;
+    uint64_t lease_ok_ms; /* uv_now() of the claim or of the last renewal that held */
+    atomic_bool cancel;   /* read by the work thread: the computation stops (plan.c) */
 };
 
 static void worker_tick(mt_worker *w);
@@ -197,28 +203,17 @@ static void side_end(side_op *p)
     job_free_if_done(j);
 }
 
-static void progress_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
+/* The run is no longer this replica's: stop computing it and write nothing of it. */
+static void lease_lose(job *j, const char *why)
 {
-    (void)msg;
-    tdm_status_free(st); /* a lost lease shows at the final write */
-    side_end(arg);
-}
-
-/* Record progress, and so renew the lease. */
-static void progress_record(job *j, int permille, mt_store_cb cb)
-{
-    mt_req r;
-    side_op *p = side_begin(j, &r);
-    if (p != NULL)
-        mt_store_run_progress(&r, &j->claim, permille / 1000.0, j->w->lease_ms, cb, p);
-}
-
-static void progress_send(job *j, int permille)
-{
-    if (j->w->stopped || j->lease_lost || permille <= j->progress_sent)
+    if (j->lease_lost)
         return;
-    j->progress_sent = permille;
-    progress_record(j, permille, progress_recorded);
+    j->lease_lost = true;
+    atomic_store(&j->cancel, true);
+    tdm_log_fields(TDM_LOG_WARN, j->tenant_ctx.request_id,
+                   "matching run lease lost: its computation is cancelled and nothing of it "
+                   "is written",
+                   "run_id", j->claim.run_id, "reason", why, NULL);
 }
 
 static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -226,15 +221,29 @@ static void lease_renewed(void *arg, tdm_status *st, ProtobufCMessage *msg)
     side_op *p = arg;
     (void)msg;
     job *j = p->j;
-    if (st != NULL && st->code == TDM_ABORTED && !j->lease_lost) {
-        j->lease_lost = true;
-        tdm_log_fields(TDM_LOG_WARN, j->tenant_ctx.request_id,
-                       "matching run lease lost: another replica took the run; this result "
-                       "will be discarded",
-                       "run_id", j->claim.run_id, NULL);
-    }
+    if (st == NULL)
+        j->lease_ok_ms = uv_now(tdm_runtime_loop(j->w->svc->rt));
+    else if (st->code == TDM_ABORTED)
+        lease_lose(j, "another replica took the run");
     tdm_status_free(st); /* another failure (database away): the next tick tries again */
     side_end(p);
+}
+
+/* Record progress, and so renew the lease. */
+static void progress_record(job *j, int permille)
+{
+    mt_req r;
+    side_op *p = side_begin(j, &r);
+    if (p != NULL)
+        mt_store_run_progress(&r, &j->claim, permille / 1000.0, j->w->lease_ms, lease_renewed, p);
+}
+
+static void progress_send(job *j, int permille)
+{
+    if (j->w->stopped || j->lease_lost || permille <= j->progress_sent)
+        return;
+    j->progress_sent = permille;
+    progress_record(j, permille);
 }
 
 static void lease_tick(uv_timer_t *t)
@@ -243,7 +252,11 @@ static void lease_tick(uv_timer_t *t)
     job *j = w->cur;
     if (j == NULL || j->finished || j->claim.claim == NULL || w->stopped || j->lease_lost)
         return;
-    progress_record(j, j->progress_sent, lease_renewed);
+    if (uv_now(t->loop) - j->lease_ok_ms >= (uint64_t)w->lease_ms) {
+        lease_lose(j, "no renewal succeeded for a whole lease");
+        return;
+    }
+    progress_record(j, j->progress_sent);
 }
 
 static void progress_async_cb(uv_async_t *h)
@@ -489,6 +502,7 @@ static tdm_status *build_inputs(job *j)
         .arena = j->a,
         .progress = plan_progress,
         .progress_arg = j,
+        .cancel = &j->cancel,
     };
     /* The run's recorded objective wins over a policy changed since it was queued. */
     if (run->objective >= 1 && run->objective <= 3)
@@ -572,6 +586,7 @@ static void claimed(void *arg, tdm_status *st, ProtobufCMessage *msg)
     }
     j->tenant_ctx.tenant_id = j->claim.tenant_id;
     j->req.ctx = &j->tenant_ctx;
+    j->lease_ok_ms = uv_now(tdm_runtime_loop(j->w->svc->rt));
     int every = j->w->lease_ms / 4;
     uv_timer_start(&j->w->lease_timer, lease_tick, (uint64_t)every, (uint64_t)every);
     mt_store_start_run(&j->req, &j->claim, &j->run, started, j);
@@ -665,6 +680,8 @@ void mt_worker_stop(mt_service *svc)
     uv_timer_stop(&w->poll);
     uv_timer_stop(&w->lease_timer);
     job *j = w->cur;
+    if (j != NULL)
+        atomic_store(&j->cancel, true); /* the loop need not wait for the solve to end */
     if (j == NULL || j->finished || j->claim.claim == NULL || j->lease_lost)
         return;
     mt_req r;

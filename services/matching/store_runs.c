@@ -597,7 +597,10 @@ static void erase_write(tdm_store_op *base, PGresult *res)
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
      * free-text reasons are cleared, and a live match ends. A repeat finds nothing
-     * left to erase (erase_time), so it counts 0. */
+     * left to erase (erase_time), so it counts 0. Idempotency records and events that
+     * name the person go too (tandem/person_data.h). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
     static const char sql[] =
         "WITH pr AS (DELETE FROM " MT_SCHEMA ".proposals WHERE tenant_id = " T " AND" NAMES_ANY
         "  RETURNING 1),"
@@ -609,9 +612,12 @@ static void erase_write(tdm_store_op *base, PGresult *res)
         " pi AS (DELETE FROM " MT_SCHEMA ".pins WHERE tenant_id = " T " AND" NAMES_ANY
         "  RETURNING 1),"
         " ex AS (DELETE FROM " MT_SCHEMA ".exclusions WHERE tenant_id = " T " AND" NAMES_ANY
-        "  RETURNING 1)"
+        "  RETURNING 1),"
+        TDM_ERASE_IDEMPOTENCY_CTE("idem", MT_SCHEMA, "$1::uuid[]") ","
+        TDM_ERASE_OUTBOX_CTE("ev", MT_SCHEMA, "$1::uuid[]")
         " SELECT (SELECT count(*) FROM pr), (SELECT count(*) FROM ma), (SELECT count(*) FROM pi),"
-        " (SELECT count(*) FROM ex)";
+        " (SELECT count(*) FROM ex), (SELECT count(*) FROM idem), (SELECT count(*) FROM ev)";
+    /* clang-format on */
     tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
 }
 

@@ -9,9 +9,17 @@
  * events it finds, ends the participants' PROPOSED, ACCEPTED and ACTIVE matches
  * (each with its match.ended event), one transaction per tenant, then moves the
  * cursor. Ending is idempotent (an ended match is no longer live), so a crash between
- * the two, or two replicas reading the same rows, only repeats work; the cursor only
- * moves forward. Rows are taken below the oldest running transaction, as the
- * gateway's fan-out does, so none can commit behind the cursor.
+ * the two only repeats work; the cursor only moves forward. Rows are taken below the
+ * oldest running transaction, as the gateway's fan-out does, so none can commit
+ * behind the cursor.
+ *
+ * Replicas: one follows at a time. A pass starts by taking or renewing the cursor
+ * row's lease (holder = this process's follower id, for FOLLOWER_LEASE_MS) in the
+ * statement that reads the outbox; a replica that finds the lease held by another
+ * skips its tick, so N replicas do the work once, not N times. The holder keeps it
+ * by renewing every pass; when it dies or stops, another takes over once the lease
+ * has expired (a withdrawal then waits up to FOLLOWER_LEASE_MS more). The cursor
+ * moves only where this replica still holds the lease.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,9 @@
 #define BATCH            500   /* rows per pass */
 #define PASS_ARENA_BYTES (64 * 1024)
 #define END_REASON       "the participant withdrew from the programme"
+/* How long a pass's lease on the cursor lasts: passes renew it every POLL_MS, so a
+ * holder keeps it through several missed ticks (a slow database, a busy loop). */
+#define FOLLOWER_LEASE_MS 10000
 
 typedef struct tenant_ids {
     char tenant_id[37];
@@ -45,6 +56,7 @@ struct mt_withdrawals {
     size_t n_tenants, next, n_rows, n_withdrawn;
     char to_xact[32], to_seq[32];
     char request_id[37];
+    char follower_id[37]; /* this process's holder id on the cursor row */
     tdm_call_context ctx;
     mt_req req;
 };
@@ -113,12 +125,13 @@ static void next_tenant(struct mt_withdrawals *w)
         mt_store_end_matches_of(&w->req, t->ids, END_REASON, tenant_done, w);
         return;
     }
-    const char *values[] = {w->to_xact, w->to_seq};
+    const char *values[] = {w->to_xact, w->to_seq, w->follower_id};
     tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = w->request_id};
     if (tdm_pg_exec(tdm_runtime_pg(w->svc->rt), &o,
                     "UPDATE " MT_SCHEMA ".enrolment_cursor SET last_xact = $1::xid8,"
-                    " last_seq = $2::bigint WHERE (last_xact, last_seq) < ($1::xid8, $2::bigint)",
-                    2, values, cursor_moved, w) != 0)
+                    " last_seq = $2::bigint WHERE (last_xact, last_seq) < ($1::xid8, $2::bigint)"
+                    " AND holder = $3::uuid",
+                    3, values, cursor_moved, w) != 0)
         pass_end(w, false);
 }
 
@@ -217,17 +230,27 @@ static void tick(struct mt_withdrawals *w)
     uuid_t u;
     uuid_generate_random(u);
     uuid_unparse_lower(u, w->request_id);
-    char limit[16];
+    char limit[16], lease[16];
     snprintf(limit, sizeof(limit), "%d", BATCH);
-    tdm_pg_tx_options o = {.tenant_id = NULL, .read_only = true, .request_id = w->request_id};
+    snprintf(lease, sizeof(lease), "%d", FOLLOWER_LEASE_MS);
+    /* The lease and the read in one statement: no row when another replica holds the
+     * lease (or nothing is new). SKIP LOCKED: a replica renewing at this moment wins
+     * and this one skips instead of waiting for it. */
+    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = w->request_id};
     if (tdm_pg_exec(tdm_runtime_pg(rt), &o,
-                    "SELECT o.tenant_id::text, o.resource_id::text,"
+                    "WITH c AS (UPDATE " MT_SCHEMA ".enrolment_cursor SET holder = $2::uuid,"
+                    "  held_until = now() + make_interval(secs => $3::int / 1000.0)"
+                    "  WHERE only_row AND only_row IN (SELECT only_row FROM " MT_SCHEMA
+                    ".enrolment_cursor WHERE holder IS NULL OR holder = $2::uuid"
+                    "   OR held_until < now() FOR UPDATE SKIP LOCKED)"
+                    "  RETURNING last_xact, last_seq)"
+                    " SELECT o.tenant_id::text, o.resource_id::text,"
                     " o.type = 'participant.withdrawn', o.xact_id::text, o.seq::text"
-                    " FROM enrolment.outbox o, " MT_SCHEMA ".enrolment_cursor c"
+                    " FROM enrolment.outbox o, c"
                     " WHERE (o.xact_id, o.seq) > (c.last_xact, c.last_seq)"
                     " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
                     " ORDER BY o.xact_id, o.seq LIMIT $1::int",
-                    1, (const char *const[]){limit}, read_done, w) != 0)
+                    3, (const char *const[]){limit, w->follower_id, lease}, read_done, w) != 0)
         pass_end(w, false);
 }
 
@@ -242,6 +265,9 @@ tdm_status *mt_withdrawals_start(mt_service *svc)
     if (w == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     w->svc = svc;
+    uuid_t id;
+    uuid_generate_random(id);
+    uuid_unparse_lower(id, w->follower_id);
     uv_timer_init(tdm_runtime_loop(svc->rt), &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, on_timer, POLL_MS, POLL_MS);

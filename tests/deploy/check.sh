@@ -69,7 +69,7 @@ fi
 # ---- docker-compose ---------------------------------------------------------------
 SECRETS="POSTGRES_PASSWORD TANDEM_OWNER_DB_PASSWORD TANDEM_GATEWAY_DB_PASSWORD
   TANDEM_ENROLMENT_DB_PASSWORD TANDEM_MATCHING_DB_PASSWORD TANDEM_FEEDBACK_DB_PASSWORD
-  TANDEM_BOOTSTRAP_KEY"
+  TANDEM_BOOTSTRAP_KEY TANDEM_PERSON_HASH_KEY"
 # docker-compose with only our .env: no variable of the caller's shell leaks in.
 compose() {
   env -i PATH="$PATH" HOME="$TMP" "$DOCKER_COMPOSE" --project-directory "$ROOT" \

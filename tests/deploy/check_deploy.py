@@ -297,6 +297,27 @@ def check_compose(root):
     check("compose: only the gateway's port is published", problems)
 
     problems = []
+    for svc in SERVICES:
+        s = services.get(svc) or {}
+        env = s.get("environment") or {}
+        admin = str(env.get("TANDEM_ADMIN_LISTEN") or "")
+        listen = str(env.get("TANDEM_LISTEN") or "")
+        if not re.fullmatch(r".+:\d+", admin):
+            problems.append("%s has no TANDEM_ADMIN_LISTEN host:port" % svc)
+            continue
+        admin_port = admin.rsplit(":", 1)[1]
+        if listen.rsplit(":", 1)[-1] == admin_port:
+            problems.append("%s serves its admin port on TANDEM_LISTEN's port" % svc)
+        for p in s.get("ports") or []:
+            if str(p).rsplit(":", 1)[-1].split("/")[0] == admin_port:
+                problems.append("%s publishes its admin port %s" % (svc, admin_port))
+        test = " ".join(str(t) for t in (s.get("healthcheck") or {}).get("test") or [])
+        if "docker-entrypoint.sh healthcheck" not in test and ":%s/" % admin_port not in test:
+            problems.append("%s's health check does not probe the admin port" % svc)
+    check("compose: metrics and probes on TANDEM_ADMIN_LISTEN, a port never published",
+          problems)
+
+    problems = []
     secret_var = re.compile(r"(PASSWORD|BOOTSTRAP_KEY|DATABASE_URL)$")
     for name, s in services.items():
         env = s.get("environment", {})
@@ -353,6 +374,47 @@ def duration_of_prestop(container):
     if sleep and "seconds" in sleep:
         return int(sleep["seconds"])
     return 0
+
+
+def admin_port_of(env):
+    """The port number of TANDEM_ADMIN_LISTEN in a container's environment, or None."""
+    value = str((env.get("TANDEM_ADMIN_LISTEN") or {}).get("value") or "")
+    m = re.fullmatch(r".+:(\d+)", value)
+    return int(m.group(1)) if m else None
+
+
+def container_port_number(containers, port):
+    """A probe's or Service's port (a name or a number) as a container port number."""
+    for c in containers:
+        for p in c.get("ports", []):
+            if port in (p.get("name"), p["containerPort"]):
+                return p["containerPort"]
+    return port if isinstance(port, int) else None
+
+
+def admin_port_problems(deployments, env_of):
+    """Every container serves metrics and probes on TANDEM_ADMIN_LISTEN's port (a
+    declared container port other than TANDEM_LISTEN's), and its probes go there."""
+    problems = []
+    for dname, d in sorted(deployments.items()):
+        containers = d["spec"]["template"]["spec"]["containers"]
+        for c in containers:
+            where = "%s/%s" % (dname, c["name"])
+            env = env_of(None, c)
+            admin = admin_port_of(env)
+            if admin is None:
+                problems.append("%s has no TANDEM_ADMIN_LISTEN host:port" % where)
+                continue
+            listen = str((env.get("TANDEM_LISTEN") or {}).get("value") or "")
+            if listen.rsplit(":", 1)[-1] == str(admin):
+                problems.append("%s's admin port is TANDEM_LISTEN's" % where)
+            if admin not in {p["containerPort"] for p in c.get("ports", [])}:
+                problems.append("%s does not declare its admin port %d" % (where, admin))
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                get = (c.get(kind) or {}).get("httpGet")
+                if get is not None and container_port_number(containers, get.get("port")) != admin:
+                    problems.append("%s %s is not on the admin port" % (where, kind))
+    return problems
 
 
 def check_k8s(rendered, name, production):
@@ -447,6 +509,8 @@ def check_k8s(rendered, name, production):
                      for s in svc for p in s["spec"].get("ports", [])):
             services.append("the Service of %s does not expose its port" % dname)
     check("%s readiness /readyz and liveness /healthz probes" % what, probes)
+    check("%s metrics and probes on TANDEM_ADMIN_LISTEN's port, not the public one" % what,
+          admin_port_problems(deployments, env_of))
     check("%s resource requests and limits" % what, resources)
     check("%s runAsNonRoot, readOnlyRootFilesystem, capabilities.drop [ALL]" % what, security)
     check("%s preStop and terminationGracePeriodSeconds above preStop + drain deadline" % what,
@@ -535,7 +599,12 @@ def check_k8s(rendered, name, production):
     problems = []
     for dname, d in deployments.items():
         ann = d["spec"]["template"]["metadata"].get("annotations") or {}
+        containers = d["spec"]["template"]["spec"]["containers"]
+        admin = {admin_port_of(env_of(None, c)) for c in containers} - {None}
         monitored = ann.get("prometheus.io/scrape") == "true"
+        if monitored and str(ann.get("prometheus.io/port")) not in {str(p) for p in admin}:
+            problems.append("%s is scraped on port %s, not its admin port"
+                            % (dname, ann.get("prometheus.io/port")))
         labels = d["spec"]["template"]["metadata"]["labels"]
         svcs = [s for s in by_kind.get("Service", [])
                 if selector_matches({"matchLabels": s["spec"].get("selector") or {}}, labels)]
@@ -543,12 +612,19 @@ def check_k8s(rendered, name, production):
             port_names = {e.get("port") for e in sm["spec"].get("endpoints", [])
                           if e.get("path", "/metrics") == "/metrics"}
             for s in svcs:
-                if selector_matches(sm["spec"].get("selector"), s["metadata"].get("labels", {})) and \
-                        port_names & {p.get("name") for p in s["spec"].get("ports", [])}:
-                    monitored = True
+                if not selector_matches(sm["spec"].get("selector"), s["metadata"].get("labels", {})):
+                    continue
+                for p in s["spec"].get("ports", []):
+                    if p.get("name") not in port_names:
+                        continue
+                    if container_port_number(containers, p.get("targetPort", p.get("port"))) in admin:
+                        monitored = True
+                    else:
+                        problems.append("the ServiceMonitor scrapes %s on its port %s, not its "
+                                        "admin port" % (dname, p.get("name")))
         if not monitored:
             problems.append("%s is neither annotated for scraping nor behind a ServiceMonitor" % dname)
-    check("%s Prometheus scrapes /metrics of every service" % what, problems)
+    check("%s Prometheus scrapes /metrics of every service on its admin port" % what, problems)
 
     if production:
         problems = []
@@ -563,6 +639,14 @@ def check_k8s(rendered, name, production):
             if o["kind"] != "Namespace" and o["metadata"].get("namespace") is None:
                 problems.append("%s/%s has no namespace" % (o["kind"], o["metadata"]["name"]))
         check("%s pinned images and a namespace of its own" % what, problems)
+
+        problems = []
+        for dname, d in deployments.items():
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                value = (env_of(None, c).get("TANDEM_REFLECTION") or {}).get("value")
+                if str(value) not in ("0", "false"):
+                    problems.append("%s runs with TANDEM_REFLECTION=%s" % (dname, value))
+        check("%s gRPC reflection off" % what, problems)
 
 
 def main(argv):

@@ -143,6 +143,16 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+def wait_until(what, cond, timeout, interval=0.1):
+    """cond()'s first true value, polled every interval seconds; AssertionError naming
+    what was awaited when none comes within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("%s: not within %s s" % (what, timeout))
 
 
 def tail(path, lines=30):
@@ -247,6 +257,7 @@ class Stack:
         self.ports = {}
         self.logs = {}
         self.bootstrap_key = "tk_" + secrets.token_hex(24)
+        self.person_hash_key = secrets.token_hex(16)
         psql(self.cluster_url, "CREATE DATABASE %s" % self.dbname)
         self.super_url = with_database(self.cluster_url, self.dbname)
         pw = self.password
@@ -278,6 +289,7 @@ class Stack:
             "TANDEM_LOG_LEVEL": os.environ.get("TANDEM_TEST_LOG_LEVEL", "warn"),
             "TANDEM_WEBHOOK_ALLOW_PRIVATE": "1",
             "TANDEM_DRAIN_TIMEOUT_MS": "5000",
+            "TANDEM_PERSON_HASH_KEY": self.person_hash_key,
         })
         env.update(extra or {})
         return env
@@ -406,6 +418,28 @@ def spawn_replica(stack, svc, name, extra_env=None):
                                 env=stack.env(svc, env), stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
     return proc, env["TANDEM_LISTEN"], log_path
+class TableLock:
+    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
+    a transaction writing that table waits inside it, for as long as the test needs,
+    whatever the machine's load (readers are not blocked)."""
+
+    def __init__(self, url, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.proc.kill()
+            raise RuntimeError("could not lock %s: %r" % (table, line))
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
 
 
 class WebhookReceiver:
@@ -476,3 +510,32 @@ class WebhookReceiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Api:
+    """One API key against a stack's gateway, over REST: call() answers the decoded
+    JSON body and fails the test unless the status is `expect` (None: any)."""
+
+    def __init__(self, stack, key, tenant=None):
+        self.base = "http://%s" % stack.addr("gateway")
+        self.key = key
+        self.tenant = tenant
+
+    def call(self, method, path, body=None, expect=200, idempotency_key=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + self.key)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.tenant:
+            req.add_header("X-Tandem-Tenant", self.tenant)
+        if idempotency_key:
+            req.add_header("Idempotency-Key", idempotency_key)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, payload = r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            status, payload = e.code, json.loads(e.read() or b"{}")
+        if expect is not None and status != expect:
+            raise AssertionError("%s %s -> %s %s" % (method, path, status, payload))
+        return payload

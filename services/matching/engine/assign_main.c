@@ -514,7 +514,7 @@ int main(int argc, char **argv)
     /* One seat per row: rows and columns play symmetric roles, so the row-major matrix
      * is already the solver's mentee-major layout with rows as "mentees". */
     bool swapped = a.capacity == 1;
-    tdm_assign_dense d = {m.cols, m.rows, m.w, NULL};
+    tdm_assign_dense d = {m.cols, m.rows, m.w, NULL, NULL};
     uint32_t *cap = NULL;
     int32_t *t = NULL;
     if (!swapped) {
@@ -526,7 +526,7 @@ int main(int argc, char **argv)
         }
         for (uint32_t r = 0; r < m.rows; r++)
             cap[r] = a.capacity;
-        d = (tdm_assign_dense){m.rows, m.cols, t, cap};
+        d = (tdm_assign_dense){m.rows, m.cols, t, cap, NULL};
     }
     tdm_assign_result r;
     double t1 = now();

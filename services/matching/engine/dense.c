@@ -566,9 +566,12 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
             return TDM_ASSIGN_E_NOMEM;
         build_lists(s);
     }
-    for (uint32_t j = 0; j < ne; j++)
+    for (uint32_t j = 0; j < ne; j++) {
+        if (j % TDM_ASSIGN_CANCEL_EVERY == 0 && dd->cancel != NULL && atomic_load(dd->cancel))
+            return TDM_ASSIGN_E_CANCELLED;
         if (s->mate[j] == TDM__MATE_NONE)
             augment_from(s, j);
+    }
     return TDM_ASSIGN_OK;
 }
 

@@ -669,6 +669,10 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     uint32_t max_rounds = in->max_rounds ? in->max_rounds : DEFAULT_MAX_ROUNDS;
     p.pricing = true;
     for (uint32_t round = 0; round < max_rounds; round++) {
+        if (in->cancel != NULL && atomic_load(in->cancel)) {
+            st = TDM_ASSIGN_E_CANCELLED;
+            goto done;
+        }
         tdm__ssp_duals(s, u, v);
         p.row = g.row;
         p.col = g.col;

@@ -51,6 +51,8 @@ const char *tdm_assign_strerror(tdm_assign_status st)
         return "optimality certificate does not hold";
     case TDM_ASSIGN_E_INTERNAL:
         return "internal error";
+    case TDM_ASSIGN_E_CANCELLED:
+        return "cancelled";
     }
     return "unknown status";
 }

@@ -354,29 +354,6 @@ class PostgresCrash(unittest.TestCase):
                  len(receiver.requests)))
 
 
-class TableLock:
-    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
-    a transaction writing that table waits inside it, for as long as the test needs,
-    whatever the machine's load (readers are not blocked)."""
-
-    def __init__(self, url, table):
-        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline().strip()
-        if line != "locked":
-            self.proc.kill()
-            raise RuntimeError("could not lock %s: %r" % (table, line))
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-
-
 class KilledMidBatch(unittest.TestCase):
     """A batch is killed inside its transaction. Its first write of the participants
     table waits behind a TableLock, so the kill lands mid-batch however fast or slow
@@ -403,7 +380,7 @@ class KilledMidBatch(unittest.TestCase):
     def start_batch_held_in_its_transaction(self, send):
         """Lock the participants table, run send() in a thread and wait until the
         batch's transaction waits for the lock; (thread, lock), the lock still held."""
-        held = TableLock(self.stack.super_url, "enrolment.participants")
+        held = harness.TableLock(self.stack.super_url, "enrolment.participants")
         self.addCleanup(held.release)
         t = threading.Thread(target=send)
         t.start()

@@ -83,7 +83,7 @@ class RealMatchingTest(unittest.TestCase):
         t = str(uuid.uuid4())
         prog = enrolment("CreateProgramme", E.CreateProgrammeRequest(programme=E.Programme(
             name="Reverse", kind=E.REVERSE, status=E.Programme.ENROLLING,
-            check_in_cadence_days=14, anonymity_threshold=2,
+            check_in_cadence_days=14, anonymity_threshold=3,
             objectives=[E.Objective(key="digital", title="Digital")])), E.Programme, t)
         rows = []
         for i in range(2):
@@ -150,7 +150,9 @@ class RealMatchingTest(unittest.TestCase):
         self.assertEqual(rep.active_matches, 1)
         self.assertEqual(rep.matched, 2)
         self.assertEqual(rep.check_ins, 1)
-        self.assertEqual(rep.mean_rating, 5)
+        # One person rated: the mean would be their rating, so it is withheld.
+        self.assertEqual(rep.mean_rating, 0)
+        self.assertIn("meanRating", rep.suppressed)
         self.assertEqual(rep.at_risk_count, 1)
         self.assertEqual([(o.objective_key, o.mean_percent) for o in rep.objective_progress],
                          [("digital", 40)])

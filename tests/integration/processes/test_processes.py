@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 import unittest
+import uuid
 
 import grpc
 
@@ -111,6 +112,18 @@ class FourProcesses(unittest.TestCase):
                 with self.assertRaises(grpc.RpcError) as err:
                     call(b"", timeout=5)
                 self.assertEqual(err.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_a_database_call_that_cannot_start_is_internal_not_unavailable(self):
+        # A tenant id the pool refuses (not a UUID: only a bug of an internal caller
+        # sends one) stops the call before it reaches PostgreSQL. That is INTERNAL:
+        # UNAVAILABLE would tell the caller to retry what can never succeed.
+        request = b"\x0a\x24" + str(uuid.uuid4()).encode()  # programme_id
+        with self.stack.channel("matching") as ch:
+            call = ch.unary_unary("/tandem.internal.v1.MatchColumnsService/ListMatchColumns",
+                                  request_serializer=identity, response_deserializer=identity)
+            with self.assertRaises(grpc.RpcError) as err:
+                call(request, metadata=Stack.context("not-a-uuid"), timeout=10)
+            self.assertEqual(err.exception.code(), grpc.StatusCode.INTERNAL)
 
 
 class Shutdown(unittest.TestCase):

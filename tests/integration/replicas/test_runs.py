@@ -11,7 +11,8 @@ its solve outlasts it several times, so:
 - SIGTERM of the replica solving a run: it hands the run back and the other replica
   starts it within about a second (its poll interval), the attempt not counted;
 - a run whose every attempt dies with its replica ends FAILED after 3 attempts, with
-  the reason.
+  the reason;
+- a replica whose lease was taken over stops computing the run at once.
 Replicas are started by hand here (not by the harness) so they can be killed.
 """
 import os
@@ -143,13 +144,7 @@ class RunsAcrossReplicas(unittest.TestCase):
                                 "WHERE run_id = '%s'" % run_id))
 
     def wait(self, what, cond, timeout=300):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = cond()
-            if value:
-                return value
-            time.sleep(0.1)
-        self.fail("%s: not within %s s" % (what, timeout))
+        return harness.wait_until(what, cond, timeout)
 
     def ended(self, run_id):
         status, attempts, error = self.row(run_id)
@@ -223,6 +218,40 @@ class RunsAcrossReplicas(unittest.TestCase):
         self.assertIn("attempted 3 times", error)
         self.assertEqual(last.started(run), 0)
         self.assertEqual(self.proposals(run), 0)
+
+    def test_5_a_lost_lease_cancels_the_solve(self):
+        """Another replica took the run over (its claim replaced, as a takeover does):
+        the replica that was computing it stops computing at once instead of finishing
+        a solve whose result it may not write - it goes idle within seconds, while the
+        solve left would take several leases."""
+        a = self.replica("lost")
+        run = self.start_run(a)
+        # Past the fetch from enrolment (0.3), into the computation.
+        self.wait("the computation started", lambda: float(harness.psql(
+            self.stack.super_url, "SELECT progress FROM matching.runs WHERE id = '%s'" % run))
+            >= 0.3, 120)
+        harness.psql(self.stack.super_url,
+                     "UPDATE matching.run_queue SET claim = gen_random_uuid(),"
+                     " lease_until = now() + interval '1 hour' WHERE run_id = '%s'" % run)
+        self.wait("the replica saw its lease lost",
+                  lambda: "lease lost" in a.log(), 10 * LEASE_MS / 1000.0)
+        lost = time.monotonic()
+        idle = None
+        while idle is None and time.monotonic() - lost < 4.0:
+            before = cpu_seconds(a.proc.pid)
+            time.sleep(1.0)
+            if cpu_seconds(a.proc.pid) - before < 0.05:
+                idle = time.monotonic() - lost
+        self.assertIsNotNone(idle, "the replica kept computing a run it had lost")
+        self.assertNotEqual(self.row(run)[0], M.MatchingRun.SUCCEEDED)
+        self.assertEqual(self.proposals(run), 0)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process, every thread included."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ static void priced_agrees_with_dense_and_certifies(void **state)
         fill_scores(&m, &rng, round % 3 == 0 ? 40 : 5);
         tdm_assign_problem *p = problem_of(&m, cap);
         assert_non_null(p);
-        tdm_assign_dense d = {m.nm, m.ne, m.w, cap};
+        tdm_assign_dense d = {m.nm, m.ne, m.w, cap, NULL};
         for (int obj = 0; obj < 2; obj++) {
             tdm_assign_options o;
             tdm_assign_options_init(&o);
@@ -149,7 +149,7 @@ static void dense_agrees_with_sparse_on_wide_instances(void **state)
         fill_scores(&m, &rng, round % 2 == 0 ? 30 : 3);
         tdm_assign_problem *p = problem_of(&m, cap);
         assert_non_null(p);
-        tdm_assign_dense d = {m.nm, m.ne, m.w, cap};
+        tdm_assign_dense d = {m.nm, m.ne, m.w, cap, NULL};
         for (size_t k = 0; k < sizeof objectives / sizeof *objectives; k++) {
             tdm_assign_options o;
             tdm_assign_options_init(&o);
@@ -213,7 +213,7 @@ static void pricing_adds_pairs_that_top_k_missed(void **state)
     tdm_assign_options_init(&o);
     tdm_assign_result a, b;
     assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
-    tdm_assign_dense d = {2, 6, m.w, cap};
+    tdm_assign_dense d = {2, 6, m.w, cap, NULL};
     assert_int_equal(tdm_assign_solve_dense(&d, &o, &b), TDM_ASSIGN_OK);
     assert_true(a.stats.certified);
     assert_int_equal(a.n_pairs, 6);

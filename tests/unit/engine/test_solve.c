@@ -98,7 +98,7 @@ static void dense_of(const instance *in, int32_t *w, tdm_assign_dense *d)
         for (uint32_t i = 0; i < in->nm; i++)
             w[j * in->nm + i] =
                 in->weight[i][j] < 0 ? TDM_ASSIGN_DENSE_NONE : (int32_t)in->weight[i][j];
-    *d = (tdm_assign_dense){in->nm, in->ne, w, in->cap};
+    *d = (tdm_assign_dense){in->nm, in->ne, w, in->cap, NULL};
 }
 
 static void run_random(uint64_t seed, int rounds, uint32_t max_m, uint32_t max_e, int64_t wmax,
@@ -249,8 +249,33 @@ static void bad_input_is_refused_with_a_message(void **state)
     assert_non_null(strstr(tdm_assign_problem_error(p), "more pins than capacity"));
     tdm_assign_problem_free(p);
 
-    tdm_assign_dense d = {1, 1, (int32_t[]){-7}, NULL};
+    tdm_assign_dense d = {1, 1, (int32_t[]){-7}, NULL, NULL};
     assert_int_equal(tdm_assign_solve_dense(&d, &o, &r), TDM_ASSIGN_E_INVALID);
+}
+
+/* A raised cancel flag stops a dense solve (the matching worker raises it when the
+ * run's lease is lost) with its own status and no result; lowered, the same solve
+ * completes. */
+static void a_raised_cancel_flag_stops_the_dense_solve(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    static int32_t w[N * N];
+    for (uint32_t k = 0; k < N * N; k++)
+        w[k] = (int32_t)((k * 2654435761u) % 1000u);
+    atomic_bool cancel = true;
+    tdm_assign_dense d = {N, N, w, NULL, &cancel};
+    tdm_assign_options o;
+    tdm_assign_options_init(&o);
+    tdm_assign_result r;
+    assert_int_equal(tdm_assign_solve_dense(&d, &o, &r), TDM_ASSIGN_E_CANCELLED);
+    assert_null(r.mentor_of);
+    assert_string_equal(tdm_assign_strerror(TDM_ASSIGN_E_CANCELLED), "cancelled");
+    tdm_assign_result_free(&r);
+    atomic_store(&cancel, false);
+    assert_int_equal(tdm_assign_solve_dense(&d, &o, &r), TDM_ASSIGN_OK);
+    assert_int_equal(r.n_pairs, N);
+    tdm_assign_result_free(&r);
 }
 
 static void checker_rejects_a_suboptimal_result(void **state)
@@ -294,7 +319,7 @@ static void dense_and_sparse_agree_on_medium_instances(void **state)
                 if (edge)
                     tdm_assign_problem_add_edges(p, &(tdm_assign_edge){i, j, w[j * nm + i]}, 1);
             }
-        tdm_assign_dense d = {nm, ne, w, cap};
+        tdm_assign_dense d = {nm, ne, w, cap, NULL};
         for (size_t k = 0; k < 3; k++) {
             tdm_assign_options o;
             tdm_assign_options_init(&o);
@@ -325,6 +350,7 @@ int main(void)
         cmocka_unit_test(participation_beats_score_and_maximin_raises_the_worst),
         cmocka_unit_test(bad_input_is_refused_with_a_message),
         cmocka_unit_test(checker_rejects_a_suboptimal_result),
+        cmocka_unit_test(a_raised_cancel_flag_stops_the_dense_solve),
         cmocka_unit_test(dense_and_sparse_agree_on_medium_instances),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

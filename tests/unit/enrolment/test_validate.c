@@ -4,8 +4,10 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -83,6 +85,56 @@ static void test_participant_violations(void **state)
     tdm_status_free(st);
 }
 
+/* The anonymity threshold is 3..1000; 0 (unset) takes the default. */
+static void test_anonymity_threshold_range(void **state)
+{
+    (void)state;
+    static const struct {
+        int32_t value;
+        bool ok;
+    } CASES[] = {{0, true}, {1, false}, {2, false}, {3, true}, {1000, true}, {1001, false}};
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        Tandem__V1__Programme p = TANDEM__V1__PROGRAMME__INIT;
+        char name[] = "Pilot";
+        p.name = name;
+        p.kind = TANDEM__V1__PROGRAMME_KIND__REVERSE;
+        p.anonymity_threshold = CASES[i].value;
+        tdm_violations v = {0};
+        enrol_validate_programme(&p, "programme", &v);
+        tdm_status *st = tdm_violations_take(&v, NULL);
+        if (CASES[i].ok) {
+            assert_null(st);
+            continue;
+        }
+        assert_non_null(st);
+        assert_int_equal(st->n_violations, 1);
+        assert_string_equal(st->violations[0].field, "programme.anonymity_threshold");
+        tdm_status_free(st);
+    }
+}
+
+/* HMAC-SHA256(key, tenant || external_id): the RFC 4231-style vector of
+ * HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), split between
+ * the two parts; no key, no hash. */
+static void test_person_hash_is_keyed(void **state)
+{
+    (void)state;
+    static const char EXPECTED[] =
+        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
+    uint8_t out[32], other[32];
+    char hex[65];
+    assert_int_equal(
+        enrol_person_hash("key", "The quick brown fox ", "jumps over the lazy dog", out), 0);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", out[i]);
+    assert_string_equal(hex, EXPECTED);
+    assert_int_equal(
+        enrol_person_hash("another key", "The quick brown fox ", "jumps over the lazy dog", other),
+        0);
+    assert_memory_not_equal(out, other, 32);
+    assert_int_equal(enrol_person_hash(NULL, "t", "e", out), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +144,8 @@ int main(void)
         cmocka_unit_test(test_utf8_chars),
         cmocka_unit_test(test_page_token_round_trip),
         cmocka_unit_test(test_participant_violations),
+        cmocka_unit_test(test_anonymity_threshold_range),
+        cmocka_unit_test(test_person_hash_is_keyed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -541,6 +541,42 @@ static void test_page_tokens(void **state)
     tdm_arena_free(a);
 }
 
+/* SuggestMentors' selection: a mentor's live matches use its seats, an exclusion with
+ * this mentee (only) rules a mentor out, the best k come first. */
+static void test_suggest_counts_live_seats_and_exclusions(void **state)
+{
+    fixture *f = *state;
+    Tandem__V1__Participant *m[4] = {mentor(f, "m0", 2), mentor(f, "m1", 2), mentor(f, "m2", 2),
+                                     mentor(f, "m3", 2)};
+    int caps[4] = {1, 2, 1, 1};
+    for (int i = 0; i < 4; i++)
+        m[i]->capacity = caps[i];
+    mt_person e;
+    assert_null(mt_person_init(&e, mentee(f, "e", 8), &f->pol, f->a));
+    mt_state st = {
+        .n_live = 3,
+        .live_mentor = strs(f->a, 3, "id-m0", "id-m1", "id-nobody"),
+        .live_mentee = strs(f->a, 3, "id-x", "id-y", "id-z"),
+        .n_exclusions = 2,
+        .excl_mentor = strs(f->a, 2, "id-m2", "id-m3"),
+        .excl_mentee = strs(f->a, 2, "id-e", "id-other"),
+    };
+    mt_suggestion out[5];
+    size_t n = 0;
+    assert_null(mt_suggest(&f->pol, &e, m, 4, &st, 5, f->a, out, &n));
+    /* m0 is full (1 seat, 1 live match), m2 is excluded with e; m3's exclusion is
+     * with someone else. */
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].mentor, 1);
+    assert_int_equal(out[0].free, 1);
+    assert_int_equal(out[1].mentor, 3);
+    assert_int_equal(out[1].free, 1);
+    assert_true(out[0].score >= out[1].score);
+    assert_null(mt_suggest(&f->pol, &e, m, 4, &st, 1, f->a, out, &n));
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].mentor, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +593,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_participation_is_maximum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_without_mentors, setup, teardown),
         cmocka_unit_test(test_page_tokens),
+        cmocka_unit_test_setup_teardown(test_suggest_counts_live_seats_and_exclusions, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,6 +46,7 @@ static void defaults_follow_the_contract(void **state)
     assert_int_equal(cfg.send_stall_timeout_ms, 20000);
     /* Without an owner URL, migrations use the service's own connection. */
     assert_string_equal(cfg.migration_database_url, "postgresql://u@h/db");
+    assert_false(cfg.has_admin_listen); /* metrics on the public port unless asked */
     tdm_config_free(&cfg);
 }
 
@@ -64,8 +65,12 @@ static void every_variable_is_read(void **state)
                          "TANDEM_REFLECTION=0",
                          "TANDEM_DB_POOL_SIZE=3",
                          "TANDEM_SEND_STALL_TIMEOUT_MS=5000",
+                         "TANDEM_ADMIN_LISTEN=0.0.0.0:9090",
                          NULL};
     assert_null(load(&cfg, env));
+    assert_true(cfg.has_admin_listen);
+    assert_string_equal(cfg.admin_listen.host, "0.0.0.0");
+    assert_int_equal(cfg.admin_listen.port, 9090);
     assert_int_equal(cfg.send_stall_timeout_ms, 5000);
     assert_string_equal(cfg.listen.host, "::1");
     assert_int_equal(cfg.listen.port, 7000);
@@ -92,6 +97,8 @@ static void bad_values_name_their_variable(void **state)
         {"TANDEM_DB_POOL_SIZE=0", "TANDEM_DB_POOL_SIZE"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=999", "TANDEM_SEND_STALL_TIMEOUT_MS"},
         {"TANDEM_SEND_STALL_TIMEOUT_MS=600001", "TANDEM_SEND_STALL_TIMEOUT_MS"},
+        {"TANDEM_ADMIN_LISTEN=9090", "TANDEM_ADMIN_LISTEN"},
+        {"TANDEM_ADMIN_LISTEN=0.0.0.0:50051", "TANDEM_ADMIN_LISTEN"}, /* the public port */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         tdm_config cfg;

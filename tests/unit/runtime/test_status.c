@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "tandem/pg.h"
 #include "tandem/status.h"
 
 static void every_code_maps_to_the_http_status_of_the_contract(void **state)
@@ -91,6 +92,23 @@ static void detail_is_kept_apart_from_the_message(void **state)
     tdm_status_free(NULL);
 }
 
+/* A database call that did not start is a bug (or out of memory) on this side: never
+ * UNAVAILABLE, which would tell the client to retry what cannot succeed. */
+static void a_database_call_that_did_not_start_is_internal(void **state)
+{
+    (void)state;
+    tdm_status *st = tdm_pg_not_started(UV_EINVAL, "begin a transaction");
+    assert_int_equal(st->code, TDM_INTERNAL);
+    assert_non_null(strstr(st->detail, "begin a transaction"));
+    tdm_status_free(st);
+    st = tdm_pg_not_started(UV_ENOMEM, "send a query");
+    assert_int_equal(st->code, TDM_RESOURCE_EXHAUSTED);
+    tdm_status_free(st);
+    st = tdm_pg_not_started(-1, "look the key up");
+    assert_int_equal(st->code, TDM_INTERNAL);
+    tdm_status_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +118,7 @@ int main(void)
         cmocka_unit_test(collector_is_null_when_nothing_was_wrong),
         cmocka_unit_test(collector_summarises_the_first_field),
         cmocka_unit_test(detail_is_kept_apart_from_the_message),
+        cmocka_unit_test(a_database_call_that_did_not_start_is_internal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

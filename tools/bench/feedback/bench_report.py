@@ -57,9 +57,9 @@ def call(stack, svc, path, req, resp_type, tenant, timeout=120):
         ch.close()
 
 
-def report_sql():
-    """FB_REPORT_SQL as the service sends it, from its header."""
-    path = os.path.join(harness.SOURCE_DIR, "services", "feedback", "report_sql.h")
+def report_sql(path=None):
+    """FB_REPORT_SQL as the service sends it, from its header (or another copy of it)."""
+    path = path or os.path.join(harness.SOURCE_DIR, "services", "feedback", "report_sql.h")
     text = open(path).read()
     body = text[text.index("FB_REPORT_SQL[] ="):].split("=", 1)[1]
     body = body[:body.index(";\n")]
@@ -130,7 +130,8 @@ SELECT c.tenant_id, c.id, k, floor(random() * 101)::int
  WHERE c.tenant_id = '{t}' AND random() < 0.3;
 INSERT INTO feedback.match_stats SELECT tenant_id, match_id, programme_id, count(*),
     sum(rating), max(occurred_time), (array_agg(create_time ORDER BY occurred_time DESC,
-    create_time DESC))[1], (array_agg(rating ORDER BY occurred_time DESC, create_time DESC))[1]
+    create_time DESC))[1], (array_agg(rating ORDER BY occurred_time DESC, create_time DESC))[1],
+    bool_or(participant_id = mentor_id), bool_or(participant_id = mentee_id)
   FROM feedback.check_ins WHERE tenant_id = '{t}' GROUP BY 1, 2, 3;
 INSERT INTO feedback.goal_progress_latest
 SELECT DISTINCT ON (c.match_id, g.objective_key) c.tenant_id, c.programme_id, c.match_id,
@@ -201,7 +202,7 @@ def calibration(stack):
     return backend_cpu_ms(5)
 
 
-def time_sql(stack, t, prog, ids, matches, runs):
+def time_sql(stack, t, prog, ids, matches, runs, sql=None):
     """The statement alone, as the service role, through psql's \\timing."""
     rnd = random.Random(7)
     part_rows = []
@@ -236,7 +237,7 @@ def time_sql(stack, t, prog, ids, matches, runs):
         with open(path, "w") as f:
             f.write(v)
         lines.append("\\set p%d `cat %s`" % (i, path))
-    lines.append("PREPARE rep(%s) AS %s;" % (", ".join(types), report_sql()))
+    lines.append("PREPARE rep(%s) AS %s;" % (", ".join(types), sql or report_sql()))
     args = ", ".join(":'p%d'" % i for i in range(len(params)))
     lines += backend_cpu_lines("EXECUTE rep(%s) \\g /dev/null" % args, runs)
     out = harness.psql(stack.super_url, "\n".join(lines) + "\n")
@@ -262,6 +263,12 @@ def main():
         prog, ids, matches = load(stack, t)
         print("loaded in %.1f s" % (time.perf_counter() - t0), file=sys.stderr)
         grpc_ms, rep, cpu = time_grpc(stack, t, prog, runs)
+        # TANDEM_BENCH_REPORT_BASELINE: another report_sql.h (e.g. `git show
+        # <commit>:services/feedback/report_sql.h`), timed on the same data just before.
+        baseline = os.environ.get("TANDEM_BENCH_REPORT_BASELINE")
+        if baseline:
+            base_ms, base_cpu = time_sql(stack, t, prog, ids, matches, runs,
+                                         sql=report_sql(baseline))
         sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs)
         cal = calibration(stack)
         print("report: %d mentors, %d mentees, %d check-ins, %d active, %d at risk, "
@@ -271,12 +278,16 @@ def main():
         print("| measured | runs | min ms | median ms | p95 ms | max ms |")
         print("|---|---|---|---|---|---|")
         summary("GetProgrammeReport over gRPC (peers + SQL)", grpc_ms)
+        if baseline:
+            summary("baseline statement alone (%s)" % os.path.basename(baseline), base_ms)
         summary("report statement alone (psql, service role)", sql_ms)
         print()
         print("CPU per report: tandem-feedback %.1f ms, tandem-enrolment %.1f ms, "
               "tandem-matching %.1f ms; the statement's backend (text parameters) %.1f ms "
               "(planning included)."
               % (cpu["feedback"], cpu["enrolment"], cpu["matching"], sql_cpu))
+        if baseline:
+            print("The baseline statement's backend: %.1f ms of CPU per report." % base_cpu)
         print("Machine: a backend counts generate_series(1, 1000000) in %.1f ms of CPU; "
               "load average %s." % (cal, " ".join(open("/proc/loadavg").read().split()[:3])))
     finally:
