@@ -48,6 +48,15 @@ tdm_status *gw_config_load(gw_config *cfg, tdm_getenv_fn get)
                              GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT, 1, 8760,
                              &cfg->webhook_disable_after_hours)))
         return st;
+    char *mode = NULL;
+    if ((st = tdm_config_string(get, "TANDEM_RATE_LIMIT_MODE", &mode)) != NULL)
+        return st;
+    cfg->rate_limit_shared = mode == NULL || strcmp(mode, "shared") == 0;
+    bool known = cfg->rate_limit_shared || strcmp(mode, "replica") == 0;
+    free(mode);
+    if (!known)
+        return tdm_status_new(TDM_INVALID_ARGUMENT,
+                              "TANDEM_RATE_LIMIT_MODE must be \"shared\" or \"replica\"");
     if (cfg->webhook_secret_key_previous != NULL && cfg->webhook_secret_key == NULL)
         return tdm_status_new(TDM_INVALID_ARGUMENT,
                               "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS is set without "

@@ -37,6 +37,9 @@ typedef struct gw_config {
     int webhook_max_in_flight;     /* TANDEM_WEBHOOK_MAX_IN_FLIGHT, 1..10000, default 64 */
     int webhook_tenant_in_flight;  /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT, 1..10000, default 8 */
     int webhook_disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS, 1..8760, default 72 */
+    /* TANDEM_RATE_LIMIT_MODE: shared (default; every replica spends one bucket per key
+     * in PostgreSQL) or replica (each gateway its own, for a single gateway) */
+    bool rate_limit_shared;
 } gw_config;
 
 /* Fill cfg from the environment (get: getenv when NULL). On a bad value, the status

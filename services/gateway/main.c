@@ -94,23 +94,8 @@ static void listen_start(gw_state *gw)
          .down = keys_not_listening,
          .arg = gw},
     };
-    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url,
-                    handlers, sizeof(handlers) / sizeof(handlers[0]));
-}
-
-/* TANDEM_RATE_LIMIT_MODE: shared (default; every replica spends one bucket per key in
- * PostgreSQL) or replica (each gateway its own, for a single gateway). */
-static tdm_status *rate_limit_mode(gw_state *gw)
-{
-    const char *v = getenv("TANDEM_RATE_LIMIT_MODE");
-    if (v == NULL || v[0] == '\0' || strcmp(v, "shared") == 0)
-        gw->rate_limit_shared = true;
-    else if (strcmp(v, "replica") == 0)
-        gw->rate_limit_shared = false;
-    else
-        return tdm_status_new(TDM_INVALID_ARGUMENT,
-                              "TANDEM_RATE_LIMIT_MODE must be \"shared\" or \"replica\"");
-    return NULL;
+    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url, handlers,
+                    sizeof(handlers) / sizeof(handlers[0]));
 }
 
 /* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */
@@ -135,6 +120,7 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw->cfg = &CONFIG;
     gw->default_rps = (uint32_t)CONFIG.rate_limit_rps;
     gw->default_burst = (uint32_t)CONFIG.rate_limit_burst;
+    gw->rate_limit_shared = CONFIG.rate_limit_shared;
     gw->limiter = gw_ratelimiter_new();
     gw->touched = calloc(GW_TOUCH_MAX_PENDING, sizeof(*gw->touched));
     if (gw->limiter == NULL || gw->touched == NULL) {
@@ -158,8 +144,6 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     if (st == NULL)
         st = key_cache_init(gw);
     if (st == NULL)
-        st = rate_limit_mode(gw);
-    if (st == NULL)
         st = gw_tenant_register(gw);
     if (st == NULL)
         st = gw_webhook_register(gw);
@@ -173,10 +157,10 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    gw_delivery_limits limits = {
-        .max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
-        .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
-        .disable_after_hours = (uint32_t)CONFIG.webhook_disable_after_hours};
+    gw_delivery_limits limits = {.max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
+                                 .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
+                                 .disable_after_hours =
+                                     (uint32_t)CONFIG.webhook_disable_after_hours};
     st = gw_delivery_start(gw, &limits);
     if (st == NULL)
         listen_start(gw);

@@ -24,6 +24,7 @@ static const char *const VARIABLES[] = {
     "TANDEM_OUTBOX_RETENTION_HOURS",
     "TANDEM_AUTH_FAILURES_PER_ADDRESS",
     "TANDEM_AUTH_FAILURE_WINDOW_MS",
+    "TANDEM_RATE_LIMIT_MODE",
 };
 
 /* Exactly these NAME=value settings (NULL-terminated) of the gateway's variables. */
@@ -52,6 +53,7 @@ static void defaults_follow_the_contract(void **state)
     assert_null(cfg.bootstrap_key);
     assert_int_equal(cfg.auth_failures_per_address, 20);
     assert_int_equal(cfg.auth_failure_window_ms, 10000);
+    assert_true(cfg.rate_limit_shared);
     gw_config_free(&cfg);
 }
 
@@ -62,6 +64,7 @@ static void every_variable_is_read(void **state)
     const char *env[] = {"TANDEM_BOOTSTRAP_KEY=0123456789abcdef0123456789abcdef",
                          "TANDEM_RATE_LIMIT_RPS=5",
                          "TANDEM_RATE_LIMIT_BURST=10",
+                         "TANDEM_RATE_LIMIT_MODE=replica",
                          "TANDEM_WEBHOOK_ALLOW_PRIVATE=1",
                          "TANDEM_WEBHOOK_SECRET_KEY=0123456789abcdef",
                          "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
@@ -74,6 +77,7 @@ static void every_variable_is_read(void **state)
     assert_string_equal(cfg.bootstrap_key, "0123456789abcdef0123456789abcdef");
     assert_int_equal(cfg.rate_limit_rps, 5);
     assert_int_equal(cfg.rate_limit_burst, 10);
+    assert_false(cfg.rate_limit_shared);
     assert_true(cfg.webhook_allow_private);
     assert_string_equal(cfg.webhook_secret_key, "0123456789abcdef");
     assert_int_equal(cfg.webhook_retry_base_ms, 200);
@@ -110,6 +114,7 @@ static void bad_values_name_their_variable(void **state)
     refused("TANDEM_OUTBOX_RETENTION_HOURS=8761", "TANDEM_OUTBOX_RETENTION_HOURS");
     refused("TANDEM_AUTH_FAILURES_PER_ADDRESS=0", "TANDEM_AUTH_FAILURES_PER_ADDRESS");
     refused("TANDEM_AUTH_FAILURE_WINDOW_MS=99", "TANDEM_AUTH_FAILURE_WINDOW_MS");
+    refused("TANDEM_RATE_LIMIT_MODE=cluster", "TANDEM_RATE_LIMIT_MODE");
 }
 
 int main(void)
