@@ -15,7 +15,8 @@
 # expire, and stops, naming the process and the variable, if a process holds it.
 #
 #   ./deploy/up.sh            the stack
-#   ./deploy/up.sh --demo     the stack, then a demo programme (needs tandemctl)
+#   ./deploy/up.sh --demo     the stack, then a demo programme and the consultancy view
+#                             (one template at six firms; needs tandemctl)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$TDM_ROOT"
@@ -182,4 +183,6 @@ INFO
 if [ $DEMO = 1 ]; then
   [ -x "$BIN/tandemctl" ] || tdm_die "--demo needs tandemctl, which this build does not have yet"
   TANDEM_URL=http://$GATEWAY_LISTEN TANDEM_KEY=$TANDEM_BOOTSTRAP_KEY "$BIN/tandemctl" demo
+  # The consultancy's view: one template run at six firms, side by side.
+  TANDEM_URL=http://$GATEWAY_LISTEN TANDEM_KEY=$TANDEM_BOOTSTRAP_KEY "$BIN/tandemctl" demo consultancy
 fi

@@ -36,12 +36,33 @@
 #include "tandem/status.h"
 #include "tandem/store.h"
 
+/* OR'ed into tdm_handler_init's scope by the handlers of the calls a participant
+ * token may make (API.md "Acting as a person"). Every other call refuses a
+ * participant principal (PERMISSION_DENIED), whatever scope bits it holds, so a call
+ * added later is closed to tokens until its handler says otherwise. */
+#define TDM_SCOPE_AS_PERSON (1u << 31)
+
 /* Whether scopes held admit a call that needs `needed` (the rule above). */
 bool tdm_scope_allows(uint32_t held, uint32_t needed);
+
+/* For a call that answers a narrower view to a narrower scope (API.md "Least
+ * privilege in every answer"): the first of the n scopes the caller's scopes admit,
+ * or choices[0] when none does (tdm_handler_init then refuses with it). */
+uint32_t tdm_scope_pick(const tdm_call *call, const uint32_t *choices, size_t n);
 
 /* Fill r for the call (the runtime's pool, the call's arena and context, no key);
  * NULL, or PERMISSION_DENIED when the caller's scopes do not admit `scope`. */
 tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, uint32_t scope);
+
+/* The participant named by a request's field (`name`, e.g. "participant_id"), under
+ * the rule for participant tokens: a token's call may leave it empty (*field
+ * becomes the token's participant) or name its own participant; any other value is
+ * PERMISSION_DENIED. For other principals *field is left as it is. The request
+ * message belongs to the call (its arena), so the handler may set the field. */
+tdm_status *tdm_handler_person(const tdm_call *call, char **field, const char *name);
+
+/* The participant a participant token acts as, NULL for any other principal. */
+const char *tdm_handler_acting_person(const tdm_call_context *ctx);
 
 /* The Idempotency-Key front of a create/start/batch call: when the call carries
  * `idempotency-key` metadata, hash the request under `method` into a key in the

@@ -53,6 +53,14 @@ int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor
                         const tdm_call_context *ctx, uint64_t deadline_ms, tdm_arena *arena,
                         tdm_rpc_client_cb cb, void *arg);
 
+/* The same with extra request metadata (e.g. idempotency-key); the entries (names
+ * and values) must live until cb has been called. */
+int tdm_rpc_client_call_with(tdm_rpc_client *client, const ProtobufCServiceDescriptor *service,
+                             const char *method, const ProtobufCMessage *request,
+                             const tdm_call_context *ctx, uint64_t deadline_ms,
+                             const tdm_http_header *metadata, size_t n_metadata,
+                             tdm_arena *arena, tdm_rpc_client_cb cb, void *arg);
+
 /* Pass-through form for the gateway: the message bytes travel without re-encoding;
  * extra metadata entries are added to the request. */
 int tdm_rpc_client_call_raw(tdm_rpc_client *client, const char *path, const uint8_t *message,

@@ -41,6 +41,9 @@
 /* Metadata key carrying the gateway's resolved request context (nanopb-encoded
  * tandem.internal.v1.RequestContext). */
 #define TDM_CONTEXT_METADATA_KEY "x-tandem-context-bin"
+/* The tenant of a platform call that acts for no tenant (e.g. programme templates):
+ * the nil UUID, which no tenant has. */
+#define TDM_NIL_TENANT "00000000-0000-0000-0000-000000000000"
 
 /* Scope bits of RequestContext.scopes. */
 enum {
@@ -51,6 +54,8 @@ enum {
     TDM_SCOPE_MATCHING_WRITE = 1u << 4,
     TDM_SCOPE_FEEDBACK_READ = 1u << 5,
     TDM_SCOPE_FEEDBACK_WRITE = 1u << 6,
+    TDM_SCOPE_SCIM = 1u << 7, /* the SCIM 2.0 front: the people directory */
+    TDM_SCOPE_LAST = TDM_SCOPE_SCIM,
 };
 
 /* Who is calling and for whom: decoded from TDM_CONTEXT_METADATA_KEY. Strings live
@@ -60,15 +65,20 @@ typedef enum tdm_principal_kind {
     TDM_PRINCIPAL_UNSPECIFIED = 0,
     TDM_PRINCIPAL_PLATFORM = 1, /* a platform key: acts for any tenant it names */
     TDM_PRINCIPAL_TENANT = 2,   /* a tenant key: acts for its own tenant only */
+    /* a participant token: acts as one participant (participant_id), only in the
+     * calls API.md "Acting as a person" lists */
+    TDM_PRINCIPAL_PARTICIPANT = 3,
 } tdm_principal_kind;
 
 typedef struct tdm_call_context {
     const char *tenant_id;    /* UUID text; NULL when the call carries no context */
-    const char *principal_id; /* API key id */
+    const char *principal_id; /* API key id (for a participant token: the minting key's) */
     tdm_principal_kind principal_kind;
-    uint32_t scopes;        /* TDM_SCOPE_* bits */
-    const char *request_id; /* from the context, x-request-id, or generated */
-    uint64_t deadline_ms;   /* absolute, uv_now() clock; 0 = no deadline */
+    const char *participant_id;           /* TDM_PRINCIPAL_PARTICIPANT: the person; else NULL */
+    const char *participant_programme_id; /* and their programme; else NULL */
+    uint32_t scopes;                      /* TDM_SCOPE_* bits */
+    const char *request_id;               /* from the context, x-request-id, or generated */
+    uint64_t deadline_ms;                 /* absolute, uv_now() clock; 0 = no deadline */
 } tdm_call_context;
 
 typedef struct tdm_server tdm_server;

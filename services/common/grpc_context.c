@@ -24,6 +24,17 @@ int tdm_grpc_context_decode(tdm_arena *a, const uint8_t *data, size_t len, tdm_c
     ctx->principal_id = tdm_arena_strdup(a, rc.principal_id);
     ctx->principal_kind = (tdm_principal_kind)rc.principal_kind;
     ctx->scopes = rc.scopes;
+    ctx->participant_id = NULL;
+    ctx->participant_programme_id = NULL;
+    if (ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT) {
+        /* A participant principal without its person would act as no one: refused. */
+        if (rc.participant_id[0] == '\0' || rc.participant_programme_id[0] == '\0')
+            return -1;
+        ctx->participant_id = tdm_arena_strdup(a, rc.participant_id);
+        ctx->participant_programme_id = tdm_arena_strdup(a, rc.participant_programme_id);
+        if (ctx->participant_id == NULL || ctx->participant_programme_id == NULL)
+            return -1;
+    }
     ctx->request_id =
         rc.request_id[0] != '\0' && tdm_request_id_acceptable(rc.request_id, strlen(rc.request_id))
             ? tdm_arena_strdup(a, rc.request_id)
@@ -48,6 +59,9 @@ char *tdm_grpc_context_encode(tdm_arena *a, const tdm_call_context *ctx, int64_t
     copy_bounded(rc.tenant_id, sizeof(rc.tenant_id), ctx->tenant_id);
     copy_bounded(rc.principal_id, sizeof(rc.principal_id), ctx->principal_id);
     copy_bounded(rc.request_id, sizeof(rc.request_id), ctx->request_id);
+    copy_bounded(rc.participant_id, sizeof(rc.participant_id), ctx->participant_id);
+    copy_bounded(rc.participant_programme_id, sizeof(rc.participant_programme_id),
+                 ctx->participant_programme_id);
     rc.principal_kind = (tandem_internal_v1_PrincipalKind)ctx->principal_kind;
     rc.scopes = ctx->scopes;
     if (remaining_ms >= 0) {

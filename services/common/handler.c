@@ -10,6 +10,16 @@ bool tdm_scope_allows(uint32_t held, uint32_t needed)
     return (held & needed) == needed || (held & TDM_SCOPE_ADMIN) != 0;
 }
 
+uint32_t tdm_scope_pick(const tdm_call *call, const uint32_t *choices, size_t n)
+{
+    uint32_t held = tdm_call_ctx(call)->scopes;
+    for (size_t i = 0; i < n; i++) {
+        if (tdm_scope_allows(held, choices[i]))
+            return choices[i];
+    }
+    return choices[0];
+}
+
 tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, uint32_t scope)
 {
     const tdm_call_context *ctx = tdm_call_ctx(call);
@@ -17,9 +27,33 @@ tdm_status *tdm_handler_init(tdm_store_req *r, tdm_runtime *rt, tdm_call *call, 
     r->pool = tdm_runtime_pg(rt);
     r->arena = tdm_call_arena(call);
     r->ctx = ctx;
+    if (ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT && (scope & TDM_SCOPE_AS_PERSON) == 0)
+        return tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call");
+    scope &= ~TDM_SCOPE_AS_PERSON;
     if (!tdm_scope_allows(ctx->scopes, scope))
         return tdm_status_new(TDM_PERMISSION_DENIED, "the API key lacks the scope this call needs");
     return NULL;
+}
+
+tdm_status *tdm_handler_person(const tdm_call *call, char **field, const char *name)
+{
+    const tdm_call_context *ctx = tdm_call_ctx(call);
+    if (ctx->principal_kind != TDM_PRINCIPAL_PARTICIPANT)
+        return NULL;
+    if (*field == NULL || (*field)[0] == '\0') {
+        *field = (char *)ctx->participant_id;
+        return NULL;
+    }
+    if (strcmp(*field, ctx->participant_id) == 0)
+        return NULL;
+    return tdm_status_add_violation(
+        tdm_status_new(TDM_PERMISSION_DENIED, "a participant token acts only as its participant"),
+        name, "may only be omitted or name the token's own participant");
+}
+
+const char *tdm_handler_acting_person(const tdm_call_context *ctx)
+{
+    return ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT ? ctx->participant_id : NULL;
 }
 
 tdm_status *tdm_handler_idempotency(tdm_call *call, const char *method,

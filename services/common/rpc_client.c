@@ -916,6 +916,16 @@ int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor
                         const tdm_call_context *ctx, uint64_t deadline_ms, tdm_arena *arena,
                         tdm_rpc_client_cb cb, void *arg)
 {
+    return tdm_rpc_client_call_with(client, service, method, request, ctx, deadline_ms, NULL, 0,
+                                    arena, cb, arg);
+}
+
+int tdm_rpc_client_call_with(tdm_rpc_client *client, const ProtobufCServiceDescriptor *service,
+                             const char *method, const ProtobufCMessage *request,
+                             const tdm_call_context *ctx, uint64_t deadline_ms,
+                             const tdm_http_header *metadata, size_t n_metadata,
+                             tdm_arena *arena, tdm_rpc_client_cb cb, void *arg)
+{
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(service, method);
     if (md == NULL || cb == NULL || arena == NULL)
@@ -927,7 +937,7 @@ int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor
     size_t size = protobuf_c_message_get_packed_size(request);
     if (size > TDM_MAX_BATCH_MESSAGE_BYTES)
         return -1;
-    ccall *call = call_new(client, path, ctx, deadline_ms, NULL, 0);
+    ccall *call = call_new(client, path, ctx, deadline_ms, metadata, n_metadata);
     if (call == NULL)
         return -1;
     uint8_t *buf = tdm_arena_alloc(call->arena, TDM_GRPC_HEADER_BYTES + size);

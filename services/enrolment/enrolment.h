@@ -26,8 +26,11 @@
 #include "tandem/runtime.h"
 #include "tandem/server.h"
 #include "tandem/status.h"
+#include "tandem/store.h"
+#include "tandem/internal/v1/directory.pb-c.h"
 #include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/v1/enrolment.pb-c.h"
+#include "tandem/internal/v1/participant_token.pb-c.h"
 
 #define ENROL_SCHEMA           "enrolment"
 #define ENROL_SERVICE          "enrolment"
@@ -44,6 +47,7 @@
 #define ENROL_MIN_ANONYMITY_THRESHOLD     3
 #define ENROL_MAX_ANONYMITY_THRESHOLD     1000
 #define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
+#define ENROL_MAX_PERSON_EMAILS 10u
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
@@ -77,8 +81,33 @@ tdm_status *enrol_merge_programme(Tandem__V1__Programme *dst, const Tandem__V1__
 tdm_status *enrol_merge_participant(Tandem__V1__Participant *dst,
                                     const Tandem__V1__Participant *src, char **paths, size_t n,
                                     tdm_arena *a);
+/* Add every violation of p (a directory person to store) to v, fields prefixed by
+ * prefix ("person"). */
+void enrol_validate_person(const Tandem__Internal__V1__Person *p, const char *prefix,
+                           tdm_violations *v);
 /* Load the zone list (call once at start-up; later calls are no-ops). */
 void enrol_timezones_load(void);
+
+/* ---- template_rules.c (pure) ------------------------------------------------------ */
+
+#define ENROL_MAX_TEMPLATE_SURVEYS 20u
+#define ENROL_MAX_SURVEY_OPEN_DAY  3660
+
+/* Add every violation of t (as a template to store) to v, fields prefixed
+ * "template"; its surveys are checked by feedback's own rule for CreateSurvey. */
+void enrol_validate_template(const Tandem__V1__ProgrammeTemplate *t, tdm_violations *v);
+/* Merge the fields of src named by the mask (every writable field when n == 0) into
+ * dst; INVALID_ARGUMENT naming update_mask for unknown or output-only paths. */
+tdm_status *enrol_merge_template(Tandem__V1__ProgrammeTemplate *dst,
+                                 const Tandem__V1__ProgrammeTemplate *src, char **paths, size_t n,
+                                 tdm_arena *a);
+/* The programme CreateProgrammeFromTemplate makes of template version t: the
+ * template's fields, the request's name and dates, then req->overrides under
+ * req->update_mask (paths already normalised: n paths). NULL, or the refusal. */
+tdm_status *enrol_programme_from_template(const Tandem__V1__ProgrammeTemplate *t,
+                                          const Tandem__V1__CreateProgrammeFromTemplateRequest *req,
+                                          char **paths, size_t n, tdm_arena *a,
+                                          Tandem__V1__Programme **out);
 
 /* ---- rows.c --------------------------------------------------------------------- */
 
@@ -107,6 +136,21 @@ Tandem__V1__Participant *enrol_participant_stored(const Tandem__V1__Participant 
 Tandem__V1__Participant *enrol_participant_from_row(const char *json, size_t len, tdm_arena *a,
                                                     bool include_diversity);
 Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, tdm_arena *a);
+/* A new Participant holding only p's id, programme_id, role and status: what
+ * feedback may know of a person for a feedback key (arena; NULL when out of memory). */
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a);
+/* A Timestamp from Unix microseconds, in the arena; NULL when out of memory. */
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
+/* A template version from its row document ({id, version, body, create_us,
+ * update_us}). NULL when out of memory or malformed. */
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len,
+                                                       tdm_arena *a);
+/* What a template version stores: its JSON without id, version and times. */
+char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
+/* The template's surveys as the schedule the programme insert takes:
+ * [{"ordinal", "open_day", "survey"}] (arena). */
+char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* The programme's objectives as a JSON array text (arena). */
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a);
 /* The participant's JSON for webhooks ({"participant": {...}}), never with diversity. */
@@ -130,6 +174,9 @@ typedef struct enrol_req {
     bool include_diversity;   /* the caller has the admin scope */
 } enrol_req;
 
+/* The store's owner (schema and outbox source) for every store file. */
+extern const tdm_store_owner ENROL_STORE_OWNER;
+
 /* Every store call completes once with a status or its response message. */
 typedef void (*enrol_store_cb)(void *arg, tdm_status *st, ProtobufCMessage *msg);
 
@@ -140,7 +187,11 @@ typedef tdm_status *(*enrol_programme_apply_fn)(void *arg, const Tandem__V1__Pro
 typedef tdm_status *(*enrol_participant_apply_fn)(void *arg, const Tandem__V1__Participant *current,
                                                   Tandem__V1__Participant **next);
 
+/* Create p; when from is set (CreateProgrammeFromTemplate), record the template
+ * version and schedule its surveys (schedule: enrol_schedule_document, relative to
+ * p->start_date) in the same transaction. */
 void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
+                                  const Tandem__V1__TemplateRef *from, const char *schedule,
                                   enrol_store_cb cb, void *arg);
 void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg);
 void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
@@ -177,6 +228,90 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
                               const char *unreachable_array, enrol_store_cb cb, void *arg);
 
+/* ---- token_store.c ----------------------------------------------------------------- */
+
+/* Keep the hash (hex) of a new token acting as participant `id` for ttl_s seconds,
+ * minted by the context's key; expired tokens of the participant are pruned.
+ * Response: ParticipantToken with `token` and its expire_time. NOT_FOUND for an
+ * unknown or erased participant, FAILED_PRECONDITION for a withdrawn one. */
+void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
+                             const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg);
+/* The live token with this hash (hex): Response VerifiedParticipantToken; NOT_FOUND
+ * when unknown, expired, or its participant is withdrawn or erased. */
+void enrol_store_verify_token(const enrol_req *r, const char *hash_hex, enrol_store_cb cb,
+                              void *arg);
+
+/* ---- directory_store.c: the people directory (DirectoryService) ------------------ */
+
+/* Create / replace / delete a person and carry the change to the participants the
+ * directory governs, in one transaction (see directory_store.c). Responses: the
+ * Person, or Empty for a delete. */
+void enrol_store_create_person(const enrol_req *r, const Tandem__Internal__V1__Person *p,
+                               enrol_store_cb cb, void *arg);
+void enrol_store_replace_person(const enrol_req *r, const Tandem__Internal__V1__Person *p,
+                                int64_t if_version, enrol_store_cb cb, void *arg);
+void enrol_store_delete_person(const enrol_req *r, const char *id, int64_t if_version,
+                               enrol_store_cb cb, void *arg);
+void enrol_store_get_person(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg);
+void enrol_store_list_people(const enrol_req *r, const Tandem__Internal__V1__ListPeopleRequest *q,
+                             int page_size, int64_t after_seq, enrol_store_cb cb, void *arg);
+
+/* Enrolling a directory person (Enrol, BatchEnrol, UpdateParticipant): the store
+ * sends enrol_directory_lookup for the JSON array of the rows' external ids
+ * (enrol_directory_keys, rows without an error), then enrol_directory_apply
+ * writes each found person's profile onto their rows - name, e-mail, the set ones
+ * of department, office, practice area, seniority and years, and the
+ * reporting_chain of their manager links. A row of a deprovisioned person is
+ * refused: its row error (BatchEnrol), or the status returned. lock: FOR SHARE on
+ * the people (new participants; see directory_store.c). */
+char *enrol_directory_keys(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+                           tdm_arena *a);
+void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool lock,
+                            tdm_store_step next);
+tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
+                                  tdm_status **row_errors, size_t n, tdm_arena *a);
+/* ---- store_templates.c ------------------------------------------------------------ */
+
+/* Read-modify-write of a template: called inside the transaction with the latest
+ * version; returns NULL with *next set, or the status that aborts the update. */
+typedef tdm_status *(*enrol_template_apply_fn)(void *arg,
+                                               const Tandem__V1__ProgrammeTemplate *current,
+                                               Tandem__V1__ProgrammeTemplate **next);
+
+void enrol_store_create_template(const enrol_req *r, const Tandem__V1__ProgrammeTemplate *t,
+                                 enrol_store_cb cb, void *arg);
+/* version 0: the latest. NOT_FOUND when there is no such template or version. */
+void enrol_store_get_template(const enrol_req *r, const char *id, int32_t version,
+                              enrol_store_cb cb, void *arg);
+void enrol_store_list_templates(const enrol_req *r, int page_size, int64_t after_seq,
+                                enrol_store_cb cb, void *arg);
+/* A new version: apply(latest) under the template's lock, stored as latest + 1. */
+void enrol_store_update_template(const enrol_req *r, const char *id,
+                                 enrol_template_apply_fn apply, void *apply_arg,
+                                 enrol_store_cb cb, void *arg);
+
+/* Claim due scheduled surveys of every tenant; params: $1 the clock offset in
+ * seconds, $2 how many, $3 the lease in seconds, $4 the attempts after which a row
+ * is left alone. cb gets rows (tenant_id, id, programme_id, claim_id, survey JSON).
+ * Non-zero when it could not start (cb is not called). */
+int enrol_store_claim_due_surveys(tdm_pg_pool *pool, const char *request_id,
+                                  const char *const params[4], tdm_pg_result_cb cb, void *arg);
+/* In the row's tenant (r->ctx): record that scheduled survey `id`, claimed with
+ * claim_id, was created as `survey`, with its survey.opened event. ABORTED when the
+ * claim was lost (another replica took the row over); the response is the survey. */
+void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const char *claim_id,
+                                      const Tandem__V1__Survey *survey, enrol_store_cb cb,
+                                      void *arg);
+
+/* ---- survey_scheduler.c ----------------------------------------------------------- */
+
+typedef struct enrol_scheduler enrol_scheduler;
+/* Start the scheduler (TANDEM_SURVEY_SCHEDULER_INTERVAL_MS, TANDEM_TEST_CLOCK_OFFSET);
+ * INVALID_ARGUMENT naming a malformed variable. */
+tdm_status *enrol_scheduler_start(tdm_runtime *rt, enrol_scheduler **out);
+/* Take no new work; a pass in flight completes on its own. */
+void enrol_scheduler_stop(enrol_scheduler *s);
+
 /* ---- handlers.c / persondata.c --------------------------------------------------- */
 
 /* TANDEM_PERSON_HASH_KEY: at least this many characters of high-entropy secret. */
@@ -185,12 +320,21 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
 typedef struct enrol_service {
     tdm_runtime *rt;
     const char *person_hash_key; /* TANDEM_PERSON_HASH_KEY; NULL: no export or erasure */
+    struct enrol_scheduler *scheduler; /* survey_scheduler.c */
 } enrol_service;
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc);
+/* directory.c: registers DirectoryService. */
+tdm_status *enrol_directory_register(tdm_runtime *rt, enrol_service *svc);
 void enrol_handle_export_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 void enrol_handle_erase_person(tdm_call *call, const ProtobufCMessage *req, void *data);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope);
+/* The template RPCs (templates.c), registered with the service's other methods. */
+void enrol_handle_create_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_get_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_list_templates(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_update_template(tdm_call *call, const ProtobufCMessage *req, void *data);
+void enrol_handle_create_from_template(tdm_call *call, const ProtobufCMessage *req, void *data);
 
 #endif

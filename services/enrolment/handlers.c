@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tandem/participant_token.h"
+
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope)
 {
     tdm_store_req sr;
@@ -62,20 +64,40 @@ static void handle_create_programme(tdm_call *call, const ProtobufCMessage *msg,
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_create_programme(&r, req->programme, tdm_handler_reply, call);
+    enrol_store_create_programme(&r, req->programme, NULL, NULL, tdm_handler_reply, call);
 }
+
+/* A participant token reads only its own programme (PERMISSION_DENIED). */
+static tdm_status *own_programme(const enrol_req *r, const char *programme_id)
+{
+    const tdm_call_context *ctx = r->ctx;
+    if (ctx->principal_kind != TDM_PRINCIPAL_PARTICIPANT ||
+        strcmp(ctx->participant_programme_id, programme_id) == 0)
+        return NULL;
+    return tdm_status_add_violation(
+        tdm_status_new(TDM_PERMISSION_DENIED, "a participant token reads only its own programme"),
+        "programme_id", "is not the token's programme");
+}
+
+/* Programmes and participants are read by enrolment:read, and by feedback for its
+ * callers with their own feedback scopes (API.md "Least privilege in every answer"):
+ * the programme whole (no personal data), a participant cut to what feedback needs. */
+static const uint32_t READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_FEEDBACK_READ,
+                                   TDM_SCOPE_FEEDBACK_WRITE};
+#define N_READERS (sizeof(READERS) / sizeof(READERS[0]))
 
 static void handle_get_programme(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__GetProgrammeRequest *req = (const void *)msg;
     enrol_req r;
-    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    tdm_status *st = enrol_req_init(&r, data, call,
+                                    tdm_scope_pick(call, READERS, N_READERS) | TDM_SCOPE_AS_PERSON);
     if (st == NULL)
         st = tdm_check_uuid(req->id, "id");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    if (st == NULL)
+        st = own_programme(&r, req->id);
+    if (tdm_handler_fail(call, st))
         return;
-    }
     enrol_store_get_programme(&r, req->id, tdm_handler_reply, call);
 }
 
@@ -268,18 +290,36 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
                       call);
 }
 
+/* GetParticipant's answer: a caller without enrolment:read (feedback asking for a
+ * feedback key) gets only the id, programme, role and status. */
+static void participant_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    if (st == NULL && !tdm_scope_allows(tdm_call_ctx(call)->scopes, TDM_SCOPE_ENROLMENT_READ)) {
+        Tandem__V1__Participant *cut = enrol_participant_feedback_view(
+            (const Tandem__V1__Participant *)msg, tdm_call_arena(call));
+        if (cut == NULL)
+            st = tdm_store_oom();
+        msg = cut != NULL ? &cut->base : NULL;
+    }
+    tdm_handler_reply(call, st, msg);
+}
+
 static void handle_get_participant(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__GetParticipantRequest *req = (const void *)msg;
+    Tandem__V1__GetParticipantRequest *req = (void *)msg;
     enrol_req r;
-    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    tdm_status *st = enrol_req_init(&r, data, call,
+                                    tdm_scope_pick(call, READERS, N_READERS) | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->id, "id");
     if (st == NULL)
         st = tdm_check_uuid(req->id, "id");
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
     }
-    enrol_store_get_participant(&r, req->id, tdm_handler_reply, call);
+    enrol_store_get_participant(&r, req->id, participant_reply, call);
 }
 
 static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg, void *data)
@@ -288,9 +328,18 @@ static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg
     enrol_req r;
     int page_size = 0;
     int64_t after = 0;
-    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
+    /* A participant token reaches this only through matching's SuggestMentors (the
+     * gateway does not route it here): the mentors of its own programme. */
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ | TDM_SCOPE_AS_PERSON);
     if (st == NULL)
         st = tdm_check_uuid(req->programme_id, "programme_id");
+    if (st == NULL)
+        st = own_programme(&r, req->programme_id);
+    if (st == NULL && tdm_handler_acting_person(r.ctx) != NULL &&
+        req->role != TANDEM__V1__ROLE__MENTOR)
+        st = tdm_status_add_violation(
+            tdm_status_new(TDM_PERMISSION_DENIED, "a participant token lists only mentors"), "role",
+            "must be MENTOR for a participant token");
     if (st == NULL && ((int)req->role < 0 || req->role > TANDEM__V1__ROLE__MENTEE))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid role"), "role",
                                       "unknown value");
@@ -373,6 +422,62 @@ static void handle_withdraw(tdm_call *call, const ProtobufCMessage *msg, void *d
     enrol_store_withdraw(&r, req->id, req->reason, tdm_handler_reply, call);
 }
 
+/* ---- participant tokens ------------------------------------------------------------- */
+
+static void handle_issue_token(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__V1__IssueParticipantTokenRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    if (st == NULL)
+        st = tdm_check_uuid(req->id, "id");
+    if (st == NULL && (req->ttl_seconds < 0 || req->ttl_seconds > TDM_PARTICIPANT_TOKEN_TTL_MAX_S))
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid ttl_seconds"),
+                                      "ttl_seconds", "must be 1 to %d (0 means %d)",
+                                      TDM_PARTICIPANT_TOKEN_TTL_MAX_S,
+                                      TDM_PARTICIPANT_TOKEN_TTL_DEFAULT_S);
+    if (tdm_handler_fail(call, st))
+        return;
+    /* No Idempotency-Key: a replay record would keep the token in clear. A retry
+     * mints another token, which is harmless. */
+    char *token = tdm_arena_alloc(r.arena, TDM_PARTICIPANT_TOKEN_LEN + 1);
+    char hash[65];
+    if (token == NULL ||
+        tdm_participant_token_new(r.ctx->tenant_id, token, TDM_PARTICIPANT_TOKEN_LEN + 1) != 0 ||
+        tdm_participant_token_hash_hex(token, TDM_PARTICIPANT_TOKEN_LEN, hash) != 0) {
+        tdm_call_fail(call, tdm_status_new(TDM_INTERNAL, "could not make a token"));
+        return;
+    }
+    int ttl = req->ttl_seconds != 0 ? req->ttl_seconds : TDM_PARTICIPANT_TOKEN_TTL_DEFAULT_S;
+    enrol_store_issue_token(&r, req->id, token, tdm_arena_strdup(r.arena, hash), ttl,
+                            tdm_handler_reply, call);
+}
+
+/* tandem.internal.v1.ParticipantTokenService: the gateway's check of a token, in the
+ * tenant the token names (the context's). */
+static void handle_verify_token(tdm_call *call, const ProtobufCMessage *msg, void *data)
+{
+    const Tandem__Internal__V1__VerifyParticipantTokenRequest *req = (const void *)msg;
+    enrol_req r;
+    tdm_status *st = enrol_req_init(&r, data, call, 0);
+    if (st == NULL && req->token_hash.len != TDM_PARTICIPANT_TOKEN_HASH_BYTES)
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid token_hash"),
+                                      "token_hash", "must be a SHA-256 (32 bytes)");
+    if (tdm_handler_fail(call, st))
+        return;
+    char *hex = tdm_arena_alloc(r.arena, 2 * TDM_PARTICIPANT_TOKEN_HASH_BYTES + 1);
+    if (hex == NULL) {
+        tdm_call_fail(call, tdm_store_oom());
+        return;
+    }
+    tdm_participant_token_hex(req->token_hash.data, hex);
+    enrol_store_verify_token(&r, hex, tdm_handler_reply, call);
+}
+
+static const tdm_rpc_method_def token_methods[] = {
+    {"VerifyParticipantToken", handle_verify_token, 0},
+};
+
 /* ---- registration ----------------------------------------------------------------- */
 
 static const tdm_rpc_method_def enrol_methods[] = {
@@ -386,15 +491,27 @@ static const tdm_rpc_method_def enrol_methods[] = {
     {"ListParticipants", handle_list_participants, 0},
     {"UpdateParticipant", handle_update_participant, 0},
     {"WithdrawParticipant", handle_withdraw, 0},
+    {"IssueParticipantToken", handle_issue_token, 0},
     {"ExportPerson", enrol_handle_export_person, 0},
     {"ErasePerson", enrol_handle_erase_person, 0},
+    {"CreateProgrammeTemplate", enrol_handle_create_template, 0},
+    {"GetProgrammeTemplate", enrol_handle_get_template, 0},
+    {"ListProgrammeTemplates", enrol_handle_list_templates, 0},
+    {"UpdateProgrammeTemplate", enrol_handle_update_template, 0},
+    {"CreateProgrammeFromTemplate", enrol_handle_create_from_template, 0},
 };
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
 {
     svc->rt = rt;
     enrol_timezones_load();
-    return tdm_server_add_methods(tdm_runtime_server(rt),
-                                  &tandem__v1__enrolment_service__descriptor, enrol_methods,
-                                  sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
+    tdm_status *st = tdm_server_add_methods(
+        tdm_runtime_server(rt), &tandem__v1__enrolment_service__descriptor, enrol_methods,
+        sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
+    if (st == NULL)
+        st = tdm_server_add_methods(tdm_runtime_server(rt),
+                                    &tandem__internal__v1__participant_token_service__descriptor,
+                                    token_methods, sizeof(token_methods) / sizeof(token_methods[0]),
+                                    svc);
+    return st;
 }

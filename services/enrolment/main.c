@@ -42,7 +42,17 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
     if (st != NULL)
         return st;
     st = enrol_register(rt, &service);
-    return st != NULL ? st : enrol_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = enrol_directory_register(rt, &service);
+    if (st == NULL)
+        st = enrol_report_inputs_register(rt, &service);
+    return st != NULL ? st : enrol_scheduler_start(rt, &service.scheduler);
+}
+
+static void enrolment_shutdown(tdm_runtime *rt)
+{
+    (void)rt;
+    enrol_scheduler_stop(service.scheduler);
 }
 
 int main(void)
@@ -54,7 +64,7 @@ int main(void)
         .migrations = enrolment_migrations,
         .n_migrations = ENROLMENT_MIGRATIONS_COUNT,
         .init = enrolment_init,
-        .shutdown = NULL,
+        .shutdown = enrolment_shutdown,
     };
     return tdm_runtime_main(&spec);
 }

@@ -95,11 +95,14 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
 {
     const Tandem__Internal__V1__ListParticipantColumnsRequest *q = (const void *)msg;
     enrol_req r;
+    /* The report's own input, read with a feedback:read caller's own scopes: office,
+     * practice area, seniority and (for admins only) diversity, no names. */
+    static const uint32_t READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_FEEDBACK_READ};
     const char **params = NULL;
-    Tandem__Internal__V1__ParticipantColumns *out =
-        (void *)tdm_pg_columns_begin(call, enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ),
-                                     &tandem__internal__v1__participant_columns__descriptor,
-                                     q->programme_id, q->after, N_PARAMS, &params);
+    Tandem__Internal__V1__ParticipantColumns *out = (void *)tdm_pg_columns_begin(
+        call, enrol_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2)),
+        &tandem__internal__v1__participant_columns__descriptor, q->programme_id, q->after, N_PARAMS,
+        &params);
     if (out == NULL)
         return;
     params[2] = r.include_diversity ? "true" : "false";

@@ -177,8 +177,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
     return out;
 }
 
-/* A Timestamp from Unix microseconds, in the arena. */
-static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
+Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
     Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
     if (t == NULL)
@@ -196,7 +195,7 @@ static Google__Protobuf__Timestamp *time_from_us(long long us, tdm_arena *a)
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)
 {
     json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? time_from_us(json_integer_value(v), a) : NULL;
+    return json_is_integer(v) ? enrol_time_from_us(json_integer_value(v), a) : NULL;
 }
 
 static Google__Protobuf__BoolValue *bool_value(bool v, tdm_arena *a)
@@ -330,7 +329,7 @@ static Google__Protobuf__Timestamp *time_or_null(const char *us, tdm_arena *a, b
 {
     if (us == NULL)
         return NULL;
-    Google__Protobuf__Timestamp *t = time_from_us(strtoll(us, NULL, 10), a);
+    Google__Protobuf__Timestamp *t = enrol_time_from_us(strtoll(us, NULL, 10), a);
     *failed = *failed || t == NULL;
     return t;
 }
@@ -518,7 +517,72 @@ Tandem__V1__Programme *enrol_programme_from_row(const char *json, size_t len, td
     p->update_time = get_time(o, "update_us", a);
     p->mentor_count = get_int(o, "mentor_count");
     p->mentee_count = get_int(o, "mentee_count");
+    if (json_is_string(json_object_get(o, "template_id"))) {
+        p->template_ = tdm_arena_alloc(a, sizeof(*p->template_));
+        if (p->template_ == NULL)
+            return NULL;
+        tandem__v1__template_ref__init(p->template_);
+        p->template_->id = get_str(o, "template_id", a);
+        p->template_->version = get_int(o, "template_version");
+    }
     return p;
+}
+
+/* ---- templates ------------------------------------------------------------------ */
+
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len, tdm_arena *a)
+{
+    json_t *o = parse(json, len);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return NULL;
+    }
+    tdm_arena_defer(a, decref_cb, o);
+    size_t body_len = 0;
+    char *body = tdm_json_dump(json_object_get(o, "body"), a, &body_len);
+    ProtobufCMessage *msg = NULL;
+    tdm_status *st = body != NULL ? tdm_json_decode(&tandem__v1__programme_template__descriptor,
+                                                    body, body_len, a, &msg)
+                                  : tdm_store_oom();
+    if (st != NULL) {
+        tdm_status_free(st);
+        return NULL;
+    }
+    Tandem__V1__ProgrammeTemplate *t = (Tandem__V1__ProgrammeTemplate *)msg;
+    t->id = get_str(o, "id", a);
+    t->version = get_int(o, "version");
+    t->create_time = get_time(o, "create_us", a);
+    t->update_time = get_time(o, "update_us", a);
+    return t->id != NULL ? t : NULL;
+}
+
+char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a)
+{
+    Tandem__V1__ProgrammeTemplate body = *t;
+    body.id = (char *)"";
+    body.version = 0;
+    body.create_time = NULL;
+    body.update_time = NULL;
+    return tdm_json_encode(&body.base, a, NULL);
+}
+
+char *enrol_schedule_document(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a)
+{
+    tdm_json_writer w = {0};
+    tdm_json_writer_raw(&w, "[", 1);
+    for (size_t i = 0; i < t->n_surveys; i++) {
+        if (i > 0)
+            tdm_json_writer_raw(&w, ",", 1);
+        tdm_json_writer_raw(&w, "{\"ordinal\":", 11);
+        tdm_json_writer_int(&w, (long long)i);
+        tdm_json_writer_raw(&w, ",\"open_day\":", 12);
+        tdm_json_writer_int(&w, t->surveys[i]->open_day);
+        tdm_json_writer_raw(&w, ",\"survey\":", 10);
+        tdm_json_writer_message(&w, &t->surveys[i]->survey->base);
+        tdm_json_writer_raw(&w, "}", 1);
+    }
+    tdm_json_writer_raw(&w, "]", 1);
+    return tdm_json_writer_finish(&w, a, NULL);
 }
 
 char *enrol_objectives_json(const Tandem__V1__Programme *p, tdm_arena *a)
@@ -567,4 +631,18 @@ int enrol_person_hash(const char *key, const char *tenant_id, const char *extern
 done:
     free(msg);
     return rc;
+}
+
+Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Participant *p,
+                                                         tdm_arena *a)
+{
+    Tandem__V1__Participant *out = tdm_arena_alloc(a, sizeof(*out));
+    if (out == NULL)
+        return NULL;
+    tandem__v1__participant__init(out);
+    out->id = p->id;
+    out->programme_id = p->programme_id;
+    out->role = p->role;
+    out->status = p->status;
+    return out;
 }

@@ -22,35 +22,7 @@
 #include "tandem/person_data.h"
 #include "tandem/store.h"
 
-#define T     TDM_SQL_TENANT
-#define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
-
-/* A participant row (alias p) with its diversity record (alias d, may be absent). */
-/* clang-format off */
-#define PARTICIPANT_JSON                                                                      \
-    "json_build_object('id', p.id, 'programme_id', p.programme_id,"                           \
-    " 'external_id', p.external_id, 'display_name', p.display_name, 'email', p.email,"        \
-    " 'role', p.role, 'seniority_level', p.seniority_level,"                                  \
-    " 'years_qualified', p.years_qualified, 'practice_area', p.practice_area,"                \
-    " 'office', p.office, 'department', p.department, 'reporting_chain', p.reporting_chain,"  \
-    " 'skill_names', p.skill_names, 'skill_levels', p.skill_levels,"                          \
-    " 'interests', p.interests, 'goals', p.goals, 'languages', p.languages,"                  \
-    " 'availability_hours_per_month', p.availability_hours_per_month,"                        \
-    " 'timezone', p.timezone, 'capacity', p.capacity, 'status', p.status,"                    \
-    " 'consent_data_processing', p.consent_data_processing,"                                  \
-    " 'consent_diversity_data', p.consent_diversity_data,"                                    \
-    " 'consent_granted_us', " US("p.consent_granted_time") ","                                \
-    " 'create_us', " US("p.create_time") ", 'update_us', " US("p.update_time") ","            \
-    " 'withdraw_us', " US("p.withdraw_time") ", 'withdraw_reason', p.withdraw_reason,"        \
-    " 'diversity', CASE WHEN d.participant_id IS NOT NULL THEN json_build_object("            \
-    "  'gender', d.gender, 'ethnicity', d.ethnicity,"                                         \
-    "  'first_generation_professional', d.first_generation_professional,"                     \
-    "  'disability', d.disability, 'other', d.other) END)::text"
-/* clang-format on */
-
-#define PARTICIPANT_FROM                                                                           \
-    " FROM " ENROL_SCHEMA ".participants p LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"     \
-    " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"
+#include "participant_sql.h"
 
 #define PROGRAMME_JSON                                                                             \
     "json_build_object('id', g.id, 'name', g.name, 'description', g.description, 'kind', g.kind,"  \
@@ -68,7 +40,7 @@
     " 'forbid_reporting_line', g.forbid_reporting_line,"                                           \
     " 'require_shared_language', g.require_shared_language, 'objective', g.objective,"             \
     " 'create_us', " US("g.create_time") ", 'update_us', " US(                                     \
-        "g.update_time") ","                                                                       \
+        "g.update_time") ", 'template_id', g.template_id, 'template_version', g.template_version," \
                          " 'mentor_count', (SELECT count(*) FROM " ENROL_SCHEMA ".participants c"  \
                          "   WHERE c.tenant_id = g.tenant_id AND c.programme_id = g.id AND "       \
                          "c.role = 1"                                                              \
@@ -166,6 +138,7 @@ typedef struct store_op {
     bool batch;  /* answer a BatchEnrolResponse */
     bool upsert; /* ON CONFLICT (external_id) DO UPDATE */
     char *doc;
+    const char *keys; /* the rows' external ids, a JSON array (the directory lookup) */
     const char **params;
     enrol_programme_apply_fn apply_programme;
     enrol_participant_apply_fn apply_participant;
@@ -181,7 +154,7 @@ typedef struct store_op {
     int audit_participants;
 } store_op;
 
-static const tdm_store_owner ENROL_STORE_OWNER = {.schema = ENROL_SCHEMA, .service = ENROL_SERVICE};
+const tdm_store_owner ENROL_STORE_OWNER = {.schema = ENROL_SCHEMA, .service = ENROL_SERVICE};
 
 /* An operation for r; NULL when out of memory (cb has been called). */
 static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
@@ -218,7 +191,8 @@ static const char *fmt_bool(bool v)
 /* $1 = id (or NULL), $2.. the writable columns of p. NULL when out of memory. */
 static const char **programme_params(const Tandem__V1__Programme *p, const char *id, tdm_arena *a)
 {
-    const char **v = tdm_arena_calloc(a, PROGRAMME_NPARAMS, sizeof(*v));
+    /* Two more for the create's template_id and template_version ($28, $29). */
+    const char **v = tdm_arena_calloc(a, PROGRAMME_NPARAMS + 2, sizeof(*v));
     if (v == NULL)
         return NULL;
     const Tandem__V1__MatchingPolicy *mp = p->matching_policy;
@@ -276,18 +250,57 @@ static void programme_row_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_commit(&op->base);
 }
 
+static void create_programme_scheduled(tdm_store_op *base, PGresult *res)
+{
+    (void)res;
+    tdm_store_op_commit(base);
+}
+
+/* A template's surveys, scheduled to open relative to the programme's start_date
+ * (the scheduler creates them in feedback on their day). */
+static void create_programme_schedule(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    Tandem__V1__Programme *p = PQntuples(res) == 1 ? enrol_programme_from_row(
+                                                         PQgetvalue(res, 0, 0),
+                                                         (size_t)PQgetlength(res, 0, 0),
+                                                         op->base.req.arena)
+                                                   : NULL;
+    if (p == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    op->base.response = &p->base;
+    const char **params = tdm_arena_calloc(op->base.req.arena, 3, sizeof(*params));
+    if (params == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    params[0] = p->id;
+    params[1] = p->start_date;
+    params[2] = op->doc;
+    static const char sql[] =
+        "INSERT INTO " ENROL_SCHEMA ".scheduled_surveys (tenant_id, programme_id, ordinal,"
+        " open_date, survey) SELECT " T ", $1::uuid, s.ordinal, $2::date + s.open_day, s.survey"
+        " FROM jsonb_to_recordset($3::jsonb) AS s(ordinal int, open_day int, survey jsonb)";
+    tdm_store_op_query(&op->base, sql, 3, params, create_programme_scheduled);
+}
+
 static void create_programme_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
     static const char sql[] =
-        "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, " PROGRAMME_COLUMNS
-        ") VALUES (" T ", COALESCE($1::uuid, gen_random_uuid()), " PROGRAMME_VALUES
+        "WITH g AS (INSERT INTO " ENROL_SCHEMA ".programmes (tenant_id, id, template_id,"
+        " template_version, " PROGRAMME_COLUMNS ") VALUES (" T ", COALESCE($1::uuid,"
+        " gen_random_uuid()), $28::uuid, $29::int, " PROGRAMME_VALUES
         ") RETURNING *) SELECT " PROGRAMME_JSON " FROM g";
-    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
+    tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS + 2, op->params,
+                       op->doc != NULL ? create_programme_schedule : programme_row_done);
 }
 
 void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programme *p,
+                                  const Tandem__V1__TemplateRef *from, const char *schedule,
                                   enrol_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
@@ -298,6 +311,11 @@ void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programm
     if (op->params == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
+    }
+    if (from != NULL) {
+        op->params[PROGRAMME_NPARAMS] = from->id;
+        op->params[PROGRAMME_NPARAMS + 1] = fmt_int(r->arena, from->version);
+        op->doc = (char *)schedule;
     }
     tdm_store_op_start(&op->base, false, create_programme_insert);
 }
@@ -642,8 +660,20 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
     tdm_store_op_emit(&op->base, NULL);
 }
 
-static void enrol_write(store_op *op)
+static void enrol_upsert(tdm_store_op *base, PGresult *res)
 {
+    store_op *op = (store_op *)base;
+    tdm_status *st = enrol_directory_apply(res, op->rows, op->row_errors, op->n_rows,
+                                           op->base.req.arena);
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
+    }
+    op->doc = enrol_participants_document(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+    if (op->doc == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     const char *values[2] = {op->programme_id, op->doc};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
     if (op->params == NULL) {
@@ -652,6 +682,18 @@ static void enrol_write(store_op *op)
     }
     tdm_store_op_query(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params,
                        enrol_written);
+}
+
+/* The directory's profile of the people first (directory_store.c), then the upsert;
+ * new participants (Enrol, BatchEnrol) hold the people's rows FOR SHARE. */
+static void enrol_write(store_op *op)
+{
+    op->keys = enrol_directory_keys(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+    if (op->keys == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    enrol_directory_lookup(&op->base, &op->keys, op->batch || !op->upsert, enrol_upsert);
 }
 
 static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
@@ -719,11 +761,6 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->base.response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
                                    : &tandem__v1__participant__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
-    op->doc = enrol_participants_document(rows, row_errors, n, r->arena);
-    if (op->doc == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
     tdm_store_op_start(&op->base, false, enrol_check_programme);
 }
 
@@ -758,11 +795,6 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
-    op->doc = enrol_participants_document(op->rows, NULL, 1, op->base.req.arena);
-    if (op->doc == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
     enrol_write(op);
 }
 
@@ -1015,6 +1047,14 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  '{participant,reportingChain}', (o.payload->'participant'->'reportingChain') - $1)"
         "  WHERE o.tenant_id = " T " AND o.payload->'participant'->'reportingChain' ? $1"
         "  AND o.resource_id NOT IN (SELECT id FROM target) RETURNING 1),"
+        /* The directory's entry of the person goes too (the people they managed
+         * lose the link first, in the same statement). */
+        " dir_unlink AS (UPDATE " ENROL_SCHEMA ".people SET manager_id = NULL,"
+        "  version = version + 1, update_time = now() WHERE tenant_id = " T
+        "  AND manager_id IN (SELECT id FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1)),"
+        " dir AS (DELETE FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
+        "  AND person_key = $1),"
         " audit AS (INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action,"
         "  person_hash, principal_id, request_id, participants, unreachable_services)"
         "  VALUES (" T ", 'erase', $2::bytea, $3, $4, (SELECT count(*) FROM target), $5::text[])),"

@@ -616,3 +616,58 @@ tdm_status *enrol_merge_participant(Tandem__V1__Participant *dst,
     }
     return NULL;
 }
+
+/* ---- directory people ------------------------------------------------------------- */
+
+void enrol_validate_person(const Tandem__Internal__V1__Person *p, const char *prefix,
+                           tdm_violations *v)
+{
+    char path[256], item[280];
+    check_text(v, prefix, "user_name", p->user_name, ENROL_MAX_NAME_CHARS, true);
+    check_text(v, prefix, "external_id", p->external_id, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "given_name", p->given_name, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "family_name", p->family_name, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "formatted_name", p->formatted_name, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "display_name", p->display_name, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "title", p->title, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "preferred_language", p->preferred_language, ENROL_MAX_TZ_BYTES, false);
+    check_text(v, prefix, "employee_number", p->employee_number, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "department", p->department, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "organization", p->organization, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "division", p->division, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "practice_area", p->practice_area, ENROL_MAX_NAME_CHARS, false);
+    check_text(v, prefix, "office", p->office, ENROL_MAX_NAME_CHARS, false);
+    if (p->timezone != NULL && p->timezone[0] != '\0' && !enrol_timezone_valid(p->timezone))
+        tdm_violations_add(v, path_of(path, sizeof(path), prefix, "timezone"),
+                           "must be an IANA time-zone name (e.g. \"Europe/London\")");
+    if (p->manager_id != NULL && p->manager_id[0] != '\0') {
+        if (!tdm_uuid_valid(p->manager_id))
+            tdm_violations_add(v, path_of(path, sizeof(path), prefix, "manager_id"),
+                               "must be the id of a person of this directory");
+        else if (p->id != NULL && strcmp(p->id, p->manager_id) == 0)
+            tdm_violations_add(v, path_of(path, sizeof(path), prefix, "manager_id"),
+                               "a person cannot be their own manager");
+    }
+    if (p->seniority_level != NULL)
+        check_range(v, prefix, "seniority_level", p->seniority_level->value, 0, 10);
+    if (p->years_qualified != NULL)
+        check_range(v, prefix, "years_qualified", p->years_qualified->value, 0, 70);
+    path_of(path, sizeof(path), prefix, "emails");
+    if (p->n_emails > ENROL_MAX_PERSON_EMAILS)
+        tdm_violations_add(v, path, "must have at most %u items", ENROL_MAX_PERSON_EMAILS);
+    size_t primaries = 0;
+    for (size_t i = 0; i < p->n_emails && i < ENROL_MAX_PERSON_EMAILS; i++) {
+        const Tandem__Internal__V1__PersonEmail *e = p->emails[i];
+        snprintf(item, sizeof(item), "%s[%zu]", path, i);
+        if (e->value == NULL || strlen(e->value) > ENROL_MAX_EMAIL_BYTES ||
+            !enrol_email_valid(e->value))
+            tdm_violations_add(v, path_of(path, sizeof(path), item, "value"),
+                               "must be an e-mail address of at most %u bytes",
+                               ENROL_MAX_EMAIL_BYTES);
+        check_text(v, item, "type", e->type, ENROL_MAX_TZ_BYTES, false);
+        primaries += e->primary;
+        path_of(path, sizeof(path), prefix, "emails");
+    }
+    if (primaries > 1)
+        tdm_violations_add(v, path, "at most one address may be primary");
+}

@@ -116,9 +116,11 @@ static void record_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__RecordCheckInRequest *req = (const void *)msg;
+    Tandem__V1__RecordCheckInRequest *req = (void *)msg;
     fb_req r;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL) {
         tdm_violations v = {0};
         fb_validate_check_in(req, fb_now_s(), &v);
@@ -148,17 +150,24 @@ static void list_match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
         tdm_call_fail(op->call, st);
         return;
     }
-    bool notes = is_side((const Tandem__V1__Match *)msg, req->participant_id);
+    /* Notes go only to a participant token of one side: an API key naming a side's
+     * participant_id asserts an identity it has not proven (API.md "Acting as a
+     * person"). */
+    const tdm_call_context *ctx = op->req.ctx;
+    bool notes = ctx->principal_kind == TDM_PRINCIPAL_PARTICIPANT &&
+                 is_side((const Tandem__V1__Match *)msg, ctx->participant_id);
     fb_store_list_check_ins(&op->req, req->match_id, op->page_size, req->page_token, notes,
                             tdm_handler_reply, op->call);
 }
 
 static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__ListCheckInsRequest *req = (const void *)msg;
+    Tandem__V1__ListCheckInsRequest *req = (void *)msg;
     fb_req r;
     int page_size = 0;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL)
         st = tdm_check_uuid(req->match_id, "match_id");
     if (st == NULL && req->participant_id[0] != '\0')
@@ -311,9 +320,11 @@ static void submit_survey_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__SubmitSurveyResponseRequest *req = (const void *)msg;
+    Tandem__V1__SubmitSurveyResponseRequest *req = (void *)msg;
     fb_req r;
-    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE);
+    tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &req->participant_id, "participant_id");
     if (st == NULL) {
         tdm_violations v = {0};
         if (!tdm_uuid_valid(req->survey_id))

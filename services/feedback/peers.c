@@ -3,11 +3,13 @@
  *
  * Every call carries the caller's request context (tenant, principal, request id)
  * and deadline, bounded by FB_PEER_TIMEOUT_MS, so another tenant's match or
- * programme is NOT_FOUND exactly as it would be for the caller. The context's scopes
- * gain enrolment:read and matching:read: a key allowed to read feedback may see the
- * aggregates built from those reads without being allowed to list people itself.
- * The admin bit is never added, so enrolment returns diversity data only when the
- * caller is an admin (the report omits the diversity breakdowns otherwise).
+ * programme is NOT_FOUND exactly as it would be for the caller. The caller's scopes
+ * travel as they are, never widened (API.md "Least privilege in every answer"): the
+ * owners answer a feedback key the narrow view feedback needs - matching the
+ * match's ids, status and start, enrolment a participant's programme, role and
+ * status, and the report's columns - and the whole resource only to a caller that
+ * also holds their own read scope. Enrolment returns diversity data only to an admin
+ * (the report omits the diversity breakdowns otherwise).
  *
  * A whole programme (at-risk listing) is read as three concurrent chains:
  * GetProgramme, ListParticipants page by page, ListMatches page by page. A report
@@ -36,11 +38,10 @@ static uint64_t peer_deadline(tdm_call *call)
     return uv_now(tdm_call_loop(call)) + FB_PEER_TIMEOUT_MS;
 }
 
-/* The caller's context with the read scopes the service needs of its peers. */
+/* The caller's context as it came: its scopes are passed on, never widened. */
 static void peer_context(tdm_call *call, tdm_call_context *out)
 {
     *out = *tdm_call_ctx(call);
-    out->scopes |= TDM_SCOPE_ENROLMENT_READ | TDM_SCOPE_MATCHING_READ;
 }
 
 static void peer_answered(void *arg, tdm_status *st, ProtobufCMessage *response)

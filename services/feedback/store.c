@@ -1059,15 +1059,16 @@ static void export_check_ins(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* Check-ins of their matches, with notes: the export goes to the person, who
-     * is one side of each of these matches. */
+    /* Check-ins of their matches, with the notes they wrote: the other side's notes
+     * are that person's, not this one's (API.md "Acting as a person"). */
     static const char sql[] =
-        "SELECT " CHECK_IN_JSON("c.notes") " FROM " FB_SCHEMA ".check_ins c"
-                                           " WHERE c.tenant_id = " TDM_SQL_TENANT
-                                           " AND (c.participant_id = ANY($1::uuid[])"
-                                           " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
-                                           "ANY($1::uuid[]))"
-                                           " ORDER BY c.occurred_time, c.id LIMIT $2::int";
+        "SELECT " CHECK_IN_JSON("CASE WHEN c.participant_id = ANY($1::uuid[]) THEN c.notes ELSE '' "
+                                "END") " FROM " FB_SCHEMA ".check_ins c"
+                                       " WHERE c.tenant_id = " TDM_SQL_TENANT
+                                       " AND (c.participant_id = ANY($1::uuid[])"
+                                       " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
+                                       "ANY($1::uuid[]))"
+                                       " ORDER BY c.occurred_time, c.id LIMIT $2::int";
     tdm_store_op_query(&op->base, sql, 2, op->params, export_check_ins_done);
 }
 

@@ -20,6 +20,7 @@
 #include "listen.h"
 #include "store.h"
 #include "tandem/log.h"
+#include "tandem/participant_token.h"
 
 typedef struct auth_op {
     gw_state *gw;
@@ -77,8 +78,8 @@ static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size
         fail(op, st, 0);
         return;
     }
-    if (op->p.kind == 2) {
-        /* A tenant key naming a tenant by slug: only its own. */
+    if (op->p.kind != TDM_PRINCIPAL_PLATFORM) {
+        /* A tenant key (or participant token) naming a tenant by slug: only its own. */
         if (n == 0 || op->p.key_tenant_id == NULL || strcmp(rows[0].id, op->p.key_tenant_id) != 0) {
             fail(op,
                  tdm_status_new(TDM_PERMISSION_DENIED,
@@ -98,7 +99,7 @@ static void resolve_tenant(auth_op *op)
 {
     const char *ref = op->tenant_ref;
     bool named = ref != NULL && ref[0] != '\0';
-    if (op->p.kind == 2) {
+    if (op->p.kind != TDM_PRINCIPAL_PLATFORM) {
         if (!named || (op->p.key_tenant_id != NULL && strcmp(ref, op->p.key_tenant_id) == 0)) {
             op->p.tenant_id = op->p.key_tenant_id;
             op->cb(op->arg, NULL, &op->p, 0);
@@ -131,6 +132,42 @@ static void resolve_tenant(auth_op *op)
 
 static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s);
 
+/* The key's rate limit (a participant token's calls count against the key that
+ * minted it); then rate_decided. */
+static void take_rate(auth_op *op, const char *key_id, uint32_t rate_rps, uint32_t rate_burst)
+{
+    gw_state *gw = op->gw;
+    uint32_t rps = rate_rps != 0 ? rate_rps : gw->default_rps;
+    uint32_t burst = rate_burst != 0 ? rate_burst : gw->default_burst;
+    gw_auth_touch(gw, key_id);
+    op->rate.cb = rate_decided;
+    op->rate.arg = op;
+    gw_rate_limit(gw, key_id, rps, burst, &op->rate);
+}
+
+/* A participant token checked (participant_auth.c): it acts as its person, only in
+ * the calls of API.md's list, only in its own tenant. */
+static void person_verified(void *arg, tdm_status *st, const gw_person *person, const gw_key_row *k)
+{
+    auth_op *op = arg;
+    if (st != NULL) {
+        fail(op, st, 0);
+        return;
+    }
+    if (person == NULL) {
+        fail_unauthenticated(op);
+        return;
+    }
+    gw_auth_guard_verified(op->gw->guard, op->hash, loop_now(op->gw));
+    op->p.key_id = k->id;
+    op->p.key_tenant_id = person->tenant_id;
+    op->p.kind = TDM_PRINCIPAL_PARTICIPANT;
+    op->p.participant_id = person->participant_id;
+    op->p.participant_programme_id = person->programme_id;
+    op->p.scopes = GW_PERSON_SCOPES;
+    take_rate(op, k->id, k->rate_rps, k->rate_burst);
+}
+
 /* The caller's key is op->key, verified (from the database or the cache): apply its
  * rate limit, then (rate_decided) the route's scope and tenancy rules. */
 static void key_verified(auth_op *op)
@@ -141,28 +178,32 @@ static void key_verified(auth_op *op)
     op->p.key_tenant_id = k->tenant_id[0] != '\0' ? k->tenant_id : NULL;
     op->p.kind = k->kind;
     op->p.scopes = (k->scopes & TDM_SCOPE_ADMIN) != 0 ? GW_SCOPE_ALL : k->scopes;
-
-    gw_state *gw = op->gw;
-    uint32_t rps = k->rate_rps != 0 ? k->rate_rps : gw->default_rps;
-    uint32_t burst = k->rate_burst != 0 ? k->rate_burst : gw->default_burst;
-    gw_auth_touch(gw, k->id);
-    op->rate.cb = rate_decided;
-    op->rate.arg = op;
-    gw_rate_limit(gw, k->id, rps, burst, &op->rate);
+    take_rate(op, k->id, k->rate_rps, k->rate_burst);
 }
 
-/* The key's rate limit has answered: the route's scope and tenancy rules. */
+/* The rate limit has answered: the route's scope and tenancy rules. */
 static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
 {
     auth_op *op = arg;
     gw_state *gw = op->gw;
-    gw_cached_key *k = &op->key;
     if (!allowed) {
         tdm_metric_inc(gw->m_ratelimited, NULL);
         fail(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "rate limit of this API key exceeded"),
              retry_after_s);
         return;
     }
+    if (op->p.kind == TDM_PRINCIPAL_PARTICIPANT) {
+        if (!op->ra.person || !op->ra.tenant_scoped ||
+            !gw_scope_allows(op->p.scopes, op->ra.scope)) {
+            fail(op,
+                 tdm_status_new(TDM_PERMISSION_DENIED, "a participant token may not make this call"),
+                 0);
+            return;
+        }
+        resolve_tenant(op);
+        return;
+    }
+    gw_cached_key *k = &op->key;
     if (op->ra.platform_only && k->kind != 1) {
         fail(op, tdm_status_new(TDM_PERMISSION_DENIED, "this method needs a platform API key"), 0);
         return;
@@ -260,6 +301,10 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
         return;
     }
     tdm_metric_inc(gw->m_key_lookups, NULL);
+    if (strncmp(token, TDM_PARTICIPANT_TOKEN_PREFIX, strlen(TDM_PARTICIPANT_TOKEN_PREFIX)) == 0) {
+        gw_person_verify(gw, arena, request_id, deadline_ms, token, len, person_verified, op);
+        return;
+    }
     gw_store_ctx c = store_ctx(op);
     op->cache_epoch = gw_auth_cache_epoch(gw->key_cache);
     int rc = gw_store_key_by_hash(&c, op->hash, key_found, op);

@@ -29,9 +29,16 @@ char *gw_context_metadata(tdm_arena *arena, const gw_principal *p, const char *r
                           int64_t remaining_ms)
 {
     tandem_internal_v1_RequestContext rc = tandem_internal_v1_RequestContext_init_zero;
-    copy_bounded(rc.tenant_id, sizeof(rc.tenant_id), p->tenant_id);
+    /* A platform call that acts for no tenant (the template routes) carries the nil
+     * tenant: services require a tenant in every context, and no tenant has that id,
+     * so such a call can never reach a tenant's rows through row-level security. */
+    copy_bounded(rc.tenant_id, sizeof(rc.tenant_id),
+                 p->tenant_id != NULL ? p->tenant_id : TDM_NIL_TENANT);
     copy_bounded(rc.principal_id, sizeof(rc.principal_id), p->key_id);
     copy_bounded(rc.request_id, sizeof(rc.request_id), request_id);
+    copy_bounded(rc.participant_id, sizeof(rc.participant_id), p->participant_id);
+    copy_bounded(rc.participant_programme_id, sizeof(rc.participant_programme_id),
+                 p->participant_programme_id);
     rc.principal_kind = (tandem_internal_v1_PrincipalKind)p->kind;
     rc.scopes = p->scopes;
     if (remaining_ms != INT64_MAX) {

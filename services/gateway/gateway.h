@@ -70,6 +70,7 @@ typedef struct gw_route_auth {
     uint32_t scope;     /* TDM_SCOPE_* bits required (0: any valid key) */
     bool tenant_scoped; /* acts for a tenant: the key's, or X-Tandem-Tenant's for platform keys */
     bool platform_only; /* tenant keys are refused (PERMISSION_DENIED) */
+    bool person;        /* a participant token may call it (gw_person_may_call) */
 } gw_route_auth;
 
 /* st NULL: p is the caller. Otherwise p is NULL and, for RESOURCE_EXHAUSTED,
@@ -101,6 +102,32 @@ void gw_auth_touch(gw_state *gw, const char *key_id);
 /* Start/stop the batch timer. stop flushes nothing further. */
 void gw_auth_start(gw_state *gw);
 void gw_auth_stop(gw_state *gw);
+
+/* ---- participant tokens (participant_auth.c) ------------------------------------- */
+
+/* Enrolment's answer is awaited at most this long when the call has no deadline. */
+#define GW_PERSON_VERIFY_MS 5000u
+
+/* Whether a participant token may make this call (API.md "Acting as a person"). */
+bool gw_person_may_call(const char *service_full_name, const char *method);
+
+/* A live participant token: whom it acts as. Strings live in the request's arena. */
+typedef struct gw_person {
+    const char *tenant_id;
+    const char *participant_id;
+    const char *programme_id;
+} gw_person;
+
+struct gw_key_row;
+/* st set: the check could not be made. Otherwise person and key are both NULL when
+ * the token is malformed, unknown, expired, of a withdrawn or erased participant, or
+ * minted by a revoked key; else the person and the key that minted it. */
+typedef void (*gw_person_cb)(void *arg, tdm_status *st, const gw_person *person,
+                             const struct gw_key_row *key);
+
+/* Check a presented participant token (token[0..len)). Always calls cb once. */
+void gw_person_verify(gw_state *gw, tdm_arena *arena, const char *request_id, uint64_t deadline_ms,
+                      const char *token, size_t len, gw_person_cb cb, void *arg);
 
 /* ---- TenantService (tenants.c) -------------------------------------------------- */
 
@@ -186,6 +213,11 @@ tdm_status *gw_rest_install(gw_state *gw);
  * binding), so both doors apply the same rule; NULL when the method has no binding. */
 const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path);
 void gw_rest_uninstall(void);
+
+/* Count, time and log one answered HTTP request (tandem_http_requests_total{route,
+ * method,status}); route_label: the route's template, or NULL ("unmatched"). */
+void gw_http_observe(tdm_http_request *req, const char *route_label, int status,
+                     uint64_t start_ms, const gw_principal *p);
 
 /* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */
 int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms);

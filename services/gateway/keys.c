@@ -23,6 +23,7 @@ static const struct {
     {"matching:write", TDM_SCOPE_MATCHING_WRITE},
     {"feedback:read", TDM_SCOPE_FEEDBACK_READ},
     {"feedback:write", TDM_SCOPE_FEEDBACK_WRITE},
+    {"scim", TDM_SCOPE_SCIM},
 };
 
 int gw_key_generate(char *out, size_t out_size)

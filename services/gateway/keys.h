@@ -24,7 +24,11 @@
 #define GW_KEY_DISPLAY_PREFIX 8   /* characters of the secret shown in listings */
 #define GW_KEY_HASH_BYTES     32
 #define GW_KEY_HASH_HEX_LEN   64
-#define GW_SCOPE_ALL          0x7Fu
+#define GW_SCOPE_ALL          0xFFu
+/* What a participant token holds: the read and write scopes of the calls it may
+ * make (never admin, never enrolment:write); which calls, and for whom, is narrower
+ * still (gw_person_may_call, and each service). */
+#define GW_PERSON_SCOPES 0x7Au
 
 /* Fill out (at least GW_KEY_SECRET_LEN + 1 bytes) with a fresh secret.
  * Returns 0, or -1 when the OS random generator failed (never a weak secret). */

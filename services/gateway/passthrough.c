@@ -54,6 +54,7 @@ void gw_service_method_auth(const char *service_full_name, const char *method, b
 {
     out->tenant_scoped = true;
     out->platform_only = false;
+    out->person = gw_person_may_call(service_full_name, method);
     out->scope = TDM_SCOPE_ADMIN;
     if (strcmp(method, "ExportPerson") == 0 || strcmp(method, "ErasePerson") == 0)
         return;

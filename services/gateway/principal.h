@@ -17,6 +17,10 @@ typedef struct gw_principal {
     tdm_principal_kind kind;
     uint32_t scopes;       /* admin expanded to every bit */
     const char *tenant_id; /* the tenant acted for; NULL when the route has none */
+    /* A participant token (kind TDM_PRINCIPAL_PARTICIPANT): the person it acts as;
+     * key_id is then the key that minted it. NULL otherwise. */
+    const char *participant_id;
+    const char *participant_programme_id; /* and their programme */
 } gw_principal;
 
 /* The nanopb RequestContext of p as base64 text (for x-tandem-context-bin), in arena;

@@ -21,6 +21,7 @@
 
 #include "gateway.h"
 #include "keys.h"
+#include "scim.h"
 #include "tandem/json.h"
 #include "tandem/log.h"
 #include "tandem/rest.h"
@@ -50,26 +51,29 @@ typedef struct rest_op {
     const gw_principal *principal;
 } rest_op;
 
-static const char *route_label(const tdm_rest_route *r)
-{
-    return r != NULL ? r->path_template : "unmatched";
-}
-
 static void observe(tdm_http_request *req, const tdm_rest_route *route, int status,
                     uint64_t start_ms, const gw_principal *p)
 {
+    gw_http_observe(req, route != NULL ? route->path_template : NULL, status, start_ms, p);
+}
+
+void gw_http_observe(tdm_http_request *req, const char *label, int status, uint64_t start_ms,
+                     const gw_principal *p)
+{
+    if (label == NULL)
+        label = "unmatched";
     char code[8];
     snprintf(code, sizeof(code), "%d", status);
     const char *method = tdm_http_method(req);
-    tdm_metric_inc(GW->m_requests, (const char *const[]){route_label(route), method, code});
+    tdm_metric_inc(GW->m_requests, (const char *const[]){label, method, code});
     double seconds = (double)(uv_now(tdm_http_loop(req)) - start_ms) / 1000.0;
-    tdm_metric_observe(GW->m_duration, (const char *const[]){route_label(route), method}, seconds);
+    tdm_metric_observe(GW->m_duration, (const char *const[]){label, method}, seconds);
     char ms[32];
     snprintf(ms, sizeof(ms), "%.0f", seconds * 1000.0);
     /* The route template, never the path: paths carry external ids
      * (/v1/people/{external_id}:erase) and logs never hold who a request was about. */
     tdm_log_fields(TDM_LOG_INFO, tdm_http_request_id(req), "http request", "method", method,
-                   "route", route_label(route), "status", code, "duration_ms", ms, "key_id",
+                   "route", label, "status", code, "duration_ms", ms, "key_id",
                    p != NULL ? p->key_id : NULL, "tenant_id", p != NULL ? p->tenant_id : NULL,
                    NULL);
 }
@@ -262,6 +266,8 @@ static size_t on_headers(tdm_http_request *req, void *user)
 {
     if (runtime_path(tdm_http_path(req)))
         return 0;
+    if (gw_scim_path(tdm_http_path(req)))
+        return gw_scim_on_headers(GW, req);
     uint64_t now = uv_now(tdm_http_loop(req));
     rest_op *op = tdm_arena_calloc(tdm_http_arena(req), 1, sizeof(*op));
     if (op == NULL) {
@@ -300,6 +306,10 @@ static void on_request(tdm_http_request *req, void *user)
         tdm_server_default_http_request(req);
         return;
     }
+    if (gw_scim_path(path)) {
+        gw_scim_on_request(req);
+        return;
+    }
     rest_op *op = tdm_http_user(req);
     if (op == NULL || op->principal == NULL) {
         respond_error_as(req, NULL, 0, tdm_status_new(TDM_INTERNAL, "internal error"), NULL, 0, now,
@@ -320,7 +330,9 @@ static gw_route_auth route_auth(const tdm_rest_route *r)
     if (strcmp(r->scope, "platform") == 0)
         return (gw_route_auth){.scope = TDM_SCOPE_ADMIN, .platform_only = true};
     uint32_t bit = gw_scope_bit(r->scope);
-    return (gw_route_auth){.scope = bit != 0 ? bit : TDM_SCOPE_ADMIN, .tenant_scoped = true};
+    return (gw_route_auth){.scope = bit != 0 ? bit : TDM_SCOPE_ADMIN,
+                           .tenant_scoped = true,
+                           .person = gw_person_may_call(r->service->name, route_method(r)->name)};
 }
 
 const gw_route_auth *gw_rest_auth_for_grpc_path(const char *grpc_path)

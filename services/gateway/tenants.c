@@ -124,10 +124,10 @@ static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
     k->kind =
         r->kind == 1 ? TANDEM__V1__API_KEY__KIND__PLATFORM : TANDEM__V1__API_KEY__KIND__TENANT;
     k->display_name = (char *)r->display_name;
-    k->scopes = tdm_arena_calloc(a, 8, sizeof(char *));
+    k->scopes = tdm_arena_calloc(a, 9, sizeof(char *));
     if (k->scopes == NULL)
         return NULL;
-    for (uint32_t bit = 1; bit <= TDM_SCOPE_FEEDBACK_WRITE; bit <<= 1) {
+    for (uint32_t bit = 1; bit <= TDM_SCOPE_LAST; bit <<= 1) {
         if ((r->scopes & bit) != 0)
             k->scopes[k->n_scopes++] = (char *)gw_scope_name(bit);
     }
@@ -292,10 +292,10 @@ static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *re
     size_t chars = tdm_utf8_chars(in->display_name != NULL ? in->display_name : "");
     if (chars < 1 || chars > NAME_MAX_CHARS)
         tdm_violations_add(&v, "api_key.display_name", "must be 1 to 200 characters");
-    if (in->n_scopes < 1 || in->n_scopes > 7)
-        tdm_violations_add(&v, "api_key.scopes", "must list 1 to 7 scopes");
+    if (in->n_scopes < 1 || in->n_scopes > 8)
+        tdm_violations_add(&v, "api_key.scopes", "must list 1 to 8 scopes");
     k->scopes = 0;
-    for (size_t i = 0; i < in->n_scopes && i < 7; i++) {
+    for (size_t i = 0; i < in->n_scopes && i < 8; i++) {
         uint32_t bit = gw_scope_bit(in->scopes[i]);
         if (bit == 0) {
             char field[40];

@@ -164,7 +164,7 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
     }
     size_t n_events = fields & WEBHOOK_EVENTS ? w->n_events : 0;
     if ((fields & WEBHOOK_EVENTS) && (n_events < 1 || n_events > GW_WEBHOOK_EVENTS_MAX))
-        tdm_violations_add(&v, "webhook.events", "must list 1 to 9 events");
+        tdm_violations_add(&v, "webhook.events", "must list 1 to %d events", GW_WEBHOOK_EVENTS_MAX);
     for (size_t i = 0; i < n_events && i < GW_WEBHOOK_EVENTS_MAX; i++) {
         char field[32];
         snprintf(field, sizeof(field), "webhook.events[%zu]", i);
@@ -176,7 +176,7 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
                                "unknown event; one of participant.enrolled, "
                                "participant.withdrawn, matching_run.completed, match.proposed, "
                                "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk");
+                               "check_in.recorded, match.at_risk, participant.updated, survey.opened");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");

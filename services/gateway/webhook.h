@@ -32,7 +32,7 @@
 #define GW_WEBHOOK_SECRET_PREFIX "whsec_"
 #define GW_WEBHOOK_SECRET_LEN    49
 #define GW_WEBHOOK_URL_MAX       2048
-#define GW_WEBHOOK_EVENTS_MAX    9
+#define GW_WEBHOOK_EVENTS_MAX    11
 #define GW_WEBHOOK_DESC_MAX      200
 /* Endpoints per tenant (migrations/005_webhook_limits.sql enforces it). */
 #define GW_WEBHOOKS_PER_TENANT_MAX 20

@@ -18,6 +18,8 @@ tdm_status *mt_req_init(mt_req *r, mt_service *svc, tdm_call *call, uint32_t sco
     return tdm_handler_init(r, svc->rt, call, scope);
 }
 
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg);
+
 /* ---- lists of a programme --------------------------------------------------------- */
 
 /* A list keyed by a programme first asks enrolment whether the programme exists in
@@ -50,7 +52,7 @@ static void programme_list_checked(void *arg, tdm_status *st, Tandem__V1__Progra
         break;
     case 2:
         mt_store_list_matches(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
-                              tdm_handler_reply, pl->call);
+                              matches_reply, pl->call);
         break;
     default:
         mt_store_list_runs(&pl->req, (const void *)pl->q, pl->page_size, pl->after,
@@ -81,23 +83,63 @@ static void programme_list_start(tdm_call *call, void *data, const mt_req *r, in
 
 /* ---- matches ------------------------------------------------------------------------ */
 
+/* Who reads matches: matching:read sees them whole; a feedback key (feedback
+ * asking with its caller's scopes) the feedback view (mt_match_cut_to_feedback_view). */
+static const uint32_t MATCH_READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ,
+                                         TDM_SCOPE_FEEDBACK_WRITE};
+#define N_MATCH_READERS (sizeof(MATCH_READERS) / sizeof(MATCH_READERS[0]))
+
+static bool feedback_view(tdm_call *call)
+{
+    return !tdm_scope_allows(tdm_call_ctx(call)->scopes, TDM_SCOPE_MATCHING_READ);
+}
+
+/* GetMatch's answer; a participant token reads only a match it is a side of. */
+static void own_match_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    const char *person = tdm_handler_acting_person(tdm_call_ctx(call));
+    Tandem__V1__Match *m = (void *)msg;
+    if (st == NULL && person != NULL && strcmp(m->mentor_id, person) != 0 &&
+        strcmp(m->mentee_id, person) != 0)
+        st = tdm_status_new(TDM_PERMISSION_DENIED,
+                            "a participant token reads only the matches it is a side of");
+    if (st == NULL && feedback_view(call))
+        mt_match_cut_to_feedback_view(m);
+    tdm_handler_reply(call, st, msg);
+}
+
+/* ListMatches' answer, each match cut to the caller's scopes. */
+static void matches_reply(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    tdm_call *call = arg;
+    Tandem__V1__ListMatchesResponse *page = (void *)msg;
+    for (size_t i = 0; st == NULL && feedback_view(call) && i < page->n_matches; i++)
+        mt_match_cut_to_feedback_view(page->matches[i]);
+    tdm_handler_reply(call, st, msg);
+}
+
 static void handle_get_match(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__GetMatchRequest *q = (const void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
     if (tdm_handler_fail(call, mt_check_id(st, q->id, "id")))
         return;
-    mt_store_get_match(&r, q->id, tdm_handler_reply, call);
+    mt_store_get_match(&r, q->id, own_match_reply, call);
 }
 
 static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__ListMatchesRequest *q = (const void *)msg;
+    Tandem__V1__ListMatchesRequest *q = (void *)msg;
     mt_req r;
     int page_size = 0;
     int64_t after = 0;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
+    uint32_t scope = tdm_scope_pick(call, MATCH_READERS, N_MATCH_READERS);
+    tdm_status *st = mt_req_init(&r, data, call, scope | TDM_SCOPE_AS_PERSON);
+    if (st == NULL) /* a token lists only its own matches */
+        st = tdm_handler_person(call, &q->participant_id, "participant_id");
     st = mt_check_id(st, q->programme_id, "programme_id");
     if (st == NULL && q->participant_id[0] != '\0')
         st = mt_check_id(st, q->participant_id, "participant_id");
@@ -112,9 +154,11 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
 
 static void handle_respond(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__RespondToMatchRequest *q = (const void *)msg;
+    Tandem__V1__RespondToMatchRequest *q = (void *)msg;
     mt_req r;
-    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE);
+    tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_WRITE | TDM_SCOPE_AS_PERSON);
+    if (st == NULL)
+        st = tdm_handler_person(call, &q->participant_id, "participant_id");
     st = mt_check_id(st, q->id, "id");
     st = mt_check_id(st, q->participant_id, "participant_id");
     if (tdm_handler_fail(call, mt_check_reason(st, q->reason)))
@@ -384,7 +428,9 @@ static void handle_score_pair(tdm_call *call, const ProtobufCMessage *msg, void 
 
 static void handle_suggest(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
-    const Tandem__V1__SuggestMentorsRequest *q = (const void *)msg;
+    Tandem__V1__SuggestMentorsRequest *q = (void *)msg;
+    if (tdm_handler_fail(call, tdm_handler_person(call, &q->mentee_id, "mentee_id")))
+        return;
     if (q->k < 0 || q->k > MT_MAX_SUGGESTIONS) {
         tdm_call_fail(call,
                       tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid k"),
@@ -392,8 +438,8 @@ static void handle_suggest(tdm_call *call, const ProtobufCMessage *msg, void *da
                                                MT_MAX_SUGGESTIONS, MT_DEFAULT_SUGGESTIONS));
         return;
     }
-    pair_query *pq =
-        pair_new(call, data, 3, TDM_SCOPE_MATCHING_READ, q->programme_id, NULL, q->mentee_id);
+    pair_query *pq = pair_new(call, data, 3, TDM_SCOPE_MATCHING_READ | TDM_SCOPE_AS_PERSON,
+                              q->programme_id, NULL, q->mentee_id);
     if (pq == NULL)
         return;
     pq->k = q->k == 0 ? MT_DEFAULT_SUGGESTIONS : q->k;

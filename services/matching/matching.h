@@ -267,6 +267,9 @@ ProtobufCMessage *mt_from_json(const ProtobufCMessageDescriptor *d, const char *
                                tdm_arena *a);
 /* The explanation as the JSON array the store keeps (arena). */
 char *mt_explanation_json(Tandem__V1__ExplanationItem **items, size_t n, tdm_arena *a);
+/* Keep only id, programme_id, mentor_id, mentee_id, status and start_time: the
+ * answer to a caller whose scopes allow feedback but not matching:read. */
+void mt_match_cut_to_feedback_view(Tandem__V1__Match *m);
 /* {"<name>": <message JSON>} for an event's data (arena). */
 char *mt_event_json(const char *name, const ProtobufCMessage *m, tdm_arena *a);
 

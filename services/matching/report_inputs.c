@@ -67,11 +67,14 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
 {
     const Tandem__Internal__V1__ListMatchColumnsRequest *q = (const void *)msg;
     mt_req r;
+    /* The report's own input: a feedback:read caller's report reads it with its own
+     * scopes (nothing here names a person beyond the pair's ids). */
+    static const uint32_t READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ};
     const char **params = NULL;
-    Tandem__Internal__V1__MatchColumns *out =
-        (void *)tdm_pg_columns_begin(call, mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ),
-                                     &tandem__internal__v1__match_columns__descriptor,
-                                     q->programme_id, q->after, N_PARAMS, &params);
+    Tandem__Internal__V1__MatchColumns *out = (void *)tdm_pg_columns_begin(
+        call, mt_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2)),
+        &tandem__internal__v1__match_columns__descriptor, q->programme_id, q->after, N_PARAMS,
+        &params);
     if (out == NULL)
         return;
     params[2] = STR(REPORT_PAGE_ROWS);

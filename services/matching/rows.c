@@ -51,3 +51,20 @@ char *mt_event_json(const char *name, const ProtobufCMessage *m, tdm_arena *a)
         return NULL;
     return tdm_arena_printf(a, "{\"%s\":%s}", name, body);
 }
+
+void mt_match_cut_to_feedback_view(Tandem__V1__Match *m)
+{
+    /* What a feedback key may know of a match (API.md "Least privilege in every
+     * answer"): which pair, in which programme, in what state since when. */
+    m->run_id = (char *)protobuf_c_empty_string;
+    m->proposal_id = (char *)protobuf_c_empty_string;
+    m->end_reason = (char *)protobuf_c_empty_string;
+    m->score = 0;
+    m->n_explanation = 0;
+    m->explanation = NULL;
+    m->mentor_response = NULL;
+    m->mentee_response = NULL;
+    m->create_time = NULL;
+    m->end_time = NULL;
+    m->update_time = NULL;
+}

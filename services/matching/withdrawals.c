@@ -4,7 +4,7 @@
  * WithdrawParticipant belongs to enrolment; matches are ours. Left alone, a mentor
  * who has left the firm would stay in an ACTIVE match for ever (and the pair would
  * turn up as at risk). So this follower reads enrolment's outbox past its cursor
- * (matching.enrolment_cursor) once a second - only the ids, type and order columns,
+ * (matching.enrolment_cursor) five times a second - only the ids, type and order columns,
  * which is all its grant allows: never a payload - and for the participant.withdrawn
  * events it finds, ends the participants' PROPOSED, ACCEPTED and ACTIVE matches
  * (each with its match.ended event), one transaction per tenant, then moves the
@@ -30,7 +30,7 @@
 #include "matching.h"
 #include "tandem/log.h"
 
-#define POLL_MS          1000
+#define POLL_MS          200 /* a deprovisioned person's matches end within a second */
 #define NOT_READY_MS     30000 /* enrolment's outbox not readable yet: try again this often */
 #define BATCH            500   /* rows per pass */
 #define PASS_ARENA_BYTES (64 * 1024)

@@ -143,7 +143,7 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
-def wait_until(what, cond, timeout, interval=0.1):
+def wait_until(what, cond, timeout=60, interval=0.1):
     """cond()'s first true value, polled every interval seconds; AssertionError naming
     what was awaited when none comes within timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -393,11 +393,16 @@ class Stack:
         return grpc.insecure_channel(self.addr(svc))
 
     @staticmethod
-    def context(tenant_id, scopes=ALL_SCOPES, principal_id="it-key", kind=1, request_id=None):
-        """gRPC metadata carrying a request context, as the gateway attaches it."""
+    def context(tenant_id, scopes=ALL_SCOPES, principal_id="it-key", kind=1, request_id=None,
+                person=None):
+        """gRPC metadata carrying a request context, as the gateway attaches it;
+        person=(participant id, programme id): a participant token's."""
         from tandem.internal.v1 import context_pb2
         ctx = context_pb2.RequestContext(tenant_id=tenant_id, principal_id=principal_id,
                                          scopes=scopes, request_id=request_id or uuid.uuid4().hex)
+        if person is not None:
+            kind = 3
+            ctx.participant_id, ctx.participant_programme_id = person
         try:
             ctx.principal_kind = kind
         except (AttributeError, TypeError, ValueError):
@@ -418,6 +423,8 @@ def spawn_replica(stack, svc, name, extra_env=None):
                                 env=stack.env(svc, env), stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
     return proc, env["TANDEM_LISTEN"], log_path
+
+
 class TableLock:
     """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
     a transaction writing that table waits inside it, for as long as the test needs,
@@ -464,7 +471,8 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with outer.lock:
                     outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": body, "time": time.monotonic()})
+                                           "body": body, "time": time.monotonic(),
+                                           "wall_time": time.time()})
                     script = outer.scripts.get(self.path, [])
                     action = script.pop(0) if script else "200"
                 if action == "sleep":
@@ -513,7 +521,8 @@ class WebhookReceiver:
 
 
 class Api:
-    """One API key against a stack's gateway, over REST: call() answers the decoded
+    """One credential (an API key or a participant token) against a stack's gateway,
+    optionally naming the tenant (X-Tandem-Tenant), over REST: call() answers the decoded
     JSON body and fails the test unless the status is `expect` (None: any)."""
 
     def __init__(self, stack, key, tenant=None):

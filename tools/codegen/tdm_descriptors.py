@@ -26,6 +26,10 @@ ADMIN_METHODS = {"ExportPerson", "ErasePerson"}
 ADMIN_SERVICES = {"WebhookService"}
 PLATFORM_SERVICES = {"TenantService"}
 PLATFORM_EXCEPTIONS = {"GetTenant"}
+# Methods of other services that only platform keys may call (API.md, "Programme
+# templates, benchmarks and usage"): they act for no tenant.
+PLATFORM_METHODS = {"CreateProgrammeTemplate", "GetProgrammeTemplate",
+                    "ListProgrammeTemplates", "UpdateProgrammeTemplate"}
 BATCH_METHODS = {"BatchEnrol"}
 
 
@@ -51,6 +55,8 @@ class Route:
         if service in ADMIN_SERVICES or method in ADMIN_METHODS:
             return "admin"
         if service in PLATFORM_SERVICES and method not in PLATFORM_EXCEPTIONS:
+            return "platform"
+        if method in PLATFORM_METHODS:
             return "platform"
         owner = SERVICE_OWNERS.get(service, re.sub(r"Service$", "", service).lower())
         return owner + (":read" if self.verb == "GET" else ":write")

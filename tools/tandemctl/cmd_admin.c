@@ -14,7 +14,7 @@
 #define MAX_PROGRAMME_FILE    (4u * 1024u * 1024u)
 #define PROGRAMME_USAGE_NAMES "programmes create|list|show ID|set-status ID STATUS"
 
-static const char *str(const json_t *obj, const char *key)
+const char *ctl_str(const json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
     return s != NULL ? s : "";
@@ -22,8 +22,8 @@ static const char *str(const json_t *obj, const char *key)
 
 /* POST/GET helper: on success prints the JSON (--json) or nothing and hands the body
  * over in *out (may be NULL); on failure prints the error. Returns an exit code. */
-static int call(ctl *c, const char *what, const char *method, const char *path, json_t *body,
-                const char *idem, json_t **out)
+int ctl_rest(ctl *c, const char *what, const char *method, const char *path, json_t *body,
+             const char *idem, json_t **out)
 {
     ctl_response resp;
     int rc = ctl_call(&c->client, method, path, body, idem, &resp);
@@ -59,8 +59,8 @@ static void print_list_json(const char *field, json_t *items)
 
 /* GET every page of path and print the items: {"<field>": [...]} with --json,
  * otherwise a table of columns with one row() per item. */
-static int list_and_print(ctl *c, const char *what, const char *path, const char *field,
-                          const char *columns, void (*row)(out_table *t, json_t *item))
+int ctl_list_and_print(ctl *c, const char *what, const char *path, const char *field,
+                       const char *columns, void (*row)(out_table *t, json_t *item))
 {
     json_t *items = NULL;
     int rc = list(c, what, path, field, &items);
@@ -102,14 +102,14 @@ static int tenants_create(ctl *c)
     ctl_random_token(idem);
     json_t *body = json_pack("{ssss}", "name", name, "slug", slug);
     json_t *tenant = NULL;
-    rc = call(c, "create tenant", "POST", "/v1/tenants", body, idem, &tenant);
+    rc = ctl_rest(c, "create tenant", "POST", "/v1/tenants", body, idem, &tenant);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(tenant);
         } else {
-            printf("Created tenant %s (%s): %s\n", str(tenant, "name"), str(tenant, "slug"),
-                   str(tenant, "id"));
+            printf("Created tenant %s (%s): %s\n", ctl_str(tenant, "name"), ctl_str(tenant, "slug"),
+                   ctl_str(tenant, "id"));
         }
     }
     json_decref(tenant);
@@ -118,7 +118,8 @@ static int tenants_create(ctl *c)
 
 static void tenant_row(out_table *t, json_t *x)
 {
-    const char *cells[] = {str(x, "id"), str(x, "slug"), str(x, "name"), str(x, "createTime")};
+    const char *cells[] = {ctl_str(x, "id"), ctl_str(x, "slug"), ctl_str(x, "name"),
+                           ctl_str(x, "createTime")};
     out_table_row(t, cells);
 }
 
@@ -128,8 +129,8 @@ static int tenants_list(ctl *c)
     if (rc != 0) {
         return rc;
     }
-    return list_and_print(c, "list tenants", "/v1/tenants", "tenants", "ID|Slug|Name|Created",
-                          tenant_row);
+    return ctl_list_and_print(c, "list tenants", "/v1/tenants", "tenants", "ID|Slug|Name|Created",
+                              tenant_row);
 }
 
 int cmd_tenants(ctl *c)
@@ -199,15 +200,15 @@ static int keys_create(ctl *c)
     char idem[33];
     ctl_random_token(idem);
     json_t *key = NULL;
-    rc = call(c, "create API key", "POST", path, body, idem, &key);
+    rc = ctl_rest(c, "create API key", "POST", path, body, idem, &key);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(key);
         } else {
-            printf("Created API key %s (%s) for tenant %s.\n", str(key, "id"),
-                   str(key, "displayName"), str(key, "tenantId"));
-            printf("Secret (shown once, keep it safe):\n%s\n", str(key, "secret"));
+            printf("Created API key %s (%s) for tenant %s.\n", ctl_str(key, "id"),
+                   ctl_str(key, "displayName"), ctl_str(key, "tenantId"));
+            printf("Secret (shown once, keep it safe):\n%s\n", ctl_str(key, "secret"));
         }
     }
     json_decref(key);
@@ -233,8 +234,8 @@ static void key_row(out_table *t, json_t *x)
     char scopes[256];
     join_strings(json_object_get(x, "scopes"), scopes, sizeof scopes);
     const char *cells[] = {
-        str(x, "id"),           str(x, "displayName"),  str(x, "kind"),      scopes,
-        str(x, "secretPrefix"), str(x, "lastUsedTime"), str(x, "revokeTime")};
+        ctl_str(x, "id"),           ctl_str(x, "displayName"),  ctl_str(x, "kind"),      scopes,
+        ctl_str(x, "secretPrefix"), ctl_str(x, "lastUsedTime"), ctl_str(x, "revokeTime")};
     out_table_row(t, cells);
 }
 
@@ -253,8 +254,8 @@ static int keys_list(ctl *c)
     ctl_path(path,
              show_revoked ? "/v1/tenants/%s/apiKeys?showRevoked=true" : "/v1/tenants/%s/apiKeys",
              tenant);
-    return list_and_print(c, "list API keys", path, "apiKeys",
-                          "ID|Name|Kind|Scopes|Prefix|Last used|Revoked", key_row);
+    return ctl_list_and_print(c, "list API keys", path, "apiKeys",
+                              "ID|Name|Kind|Scopes|Prefix|Last used|Revoked", key_row);
 }
 
 static int keys_revoke(ctl *c)
@@ -267,14 +268,14 @@ static int keys_revoke(ctl *c)
     ctl_path(path, "/v1/apiKeys/%s:revoke", c->words[2]);
     json_t *body = json_object();
     json_t *key = NULL;
-    rc = call(c, "revoke API key", "POST", path, body, NULL, &key);
+    rc = ctl_rest(c, "revoke API key", "POST", path, body, NULL, &key);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(key);
         } else {
-            printf("Revoked API key %s (%s) at %s.\n", str(key, "id"), str(key, "displayName"),
-                   str(key, "revokeTime"));
+            printf("Revoked API key %s (%s) at %s.\n", ctl_str(key, "id"),
+                   ctl_str(key, "displayName"), ctl_str(key, "revokeTime"));
         }
     }
     json_decref(key);
@@ -368,17 +369,22 @@ static int programme_body(ctl *c, json_t **out)
     return 0;
 }
 
-static void print_programme(const json_t *p)
+void ctl_print_programme(const json_t *p)
 {
-    printf("Programme %s\n", str(p, "id"));
-    printf("  name        %s\n", str(p, "name"));
-    if (str(p, "description")[0]) {
-        printf("  description %s\n", str(p, "description"));
+    printf("Programme %s\n", ctl_str(p, "id"));
+    printf("  name        %s\n", ctl_str(p, "name"));
+    if (ctl_str(p, "description")[0]) {
+        printf("  description %s\n", ctl_str(p, "description"));
     }
-    printf("  kind        %s\n", str(p, "kind"));
-    printf("  status      %s\n", str(p, "status"));
-    if (str(p, "startDate")[0] || str(p, "endDate")[0]) {
-        printf("  dates       %s to %s\n", str(p, "startDate"), str(p, "endDate"));
+    printf("  kind        %s\n", ctl_str(p, "kind"));
+    printf("  status      %s\n", ctl_str(p, "status"));
+    json_t *from = json_object_get(p, "template");
+    if (json_is_object(from)) {
+        printf("  template    %s, version %lld\n", ctl_str(from, "id"),
+               json_integer_value(json_object_get(from, "version")));
+    }
+    if (ctl_str(p, "startDate")[0] || ctl_str(p, "endDate")[0]) {
+        printf("  dates       %s to %s\n", ctl_str(p, "startDate"), ctl_str(p, "endDate"));
     }
     json_t *cadence = json_object_get(p, "checkInCadenceDays");
     if (json_is_integer(cadence)) {
@@ -395,13 +401,17 @@ static void print_programme(const json_t *p)
         json_t *o;
         json_array_foreach(objectives, i, o)
         {
-            printf("    %-22s %s\n", str(o, "key"), str(o, "title"));
+            printf("    %-22s %s\n", ctl_str(o, "key"), ctl_str(o, "title"));
         }
     }
 }
 
 static int programmes_create(ctl *c)
 {
+    const char *template_id = ctl_opt(c, "from-template");
+    if (template_id != NULL) {
+        return ctl_programmes_from_template(c, template_id);
+    }
     json_t *body = NULL;
     int rc = programme_body(c, &body);
     if (rc != 0) {
@@ -419,13 +429,13 @@ static int programmes_create(ctl *c)
     char idem[33];
     ctl_random_token(idem);
     json_t *p = NULL;
-    rc = call(c, "create programme", "POST", "/v1/programmes", body, idem, &p);
+    rc = ctl_rest(c, "create programme", "POST", "/v1/programmes", body, idem, &p);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(p);
         } else {
-            print_programme(p);
+            ctl_print_programme(p);
         }
     }
     json_decref(p);
@@ -434,8 +444,9 @@ static int programmes_create(ctl *c)
 
 static void programme_row(out_table *t, json_t *x)
 {
-    out_table_rowf(t, "%s|%s|%s|%s|%lld|%lld", str(x, "id"), str(x, "name"), str(x, "kind"),
-                   str(x, "status"), json_integer_value(json_object_get(x, "mentorCount")),
+    out_table_rowf(t, "%s|%s|%s|%s|%lld|%lld", ctl_str(x, "id"), ctl_str(x, "name"),
+                   ctl_str(x, "kind"), ctl_str(x, "status"),
+                   json_integer_value(json_object_get(x, "mentorCount")),
                    json_integer_value(json_object_get(x, "menteeCount")));
 }
 
@@ -445,8 +456,8 @@ static int programmes_list(ctl *c)
     if (rc != 0) {
         return rc;
     }
-    return list_and_print(c, "list programmes", "/v1/programmes", "programmes",
-                          "ID|Name|Kind|Status|>Mentors|>Mentees", programme_row);
+    return ctl_list_and_print(c, "list programmes", "/v1/programmes", "programmes",
+                              "ID|Name|Kind|Status|>Mentors|>Mentees", programme_row);
 }
 
 static int programmes_show(ctl *c)
@@ -458,12 +469,12 @@ static int programmes_show(ctl *c)
     char path[CTL_MAX_PATH];
     ctl_path(path, "/v1/programmes/%s", c->words[2]);
     json_t *p = NULL;
-    rc = call(c, "show programme", "GET", path, NULL, NULL, &p);
+    rc = ctl_rest(c, "show programme", "GET", path, NULL, NULL, &p);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(p);
         } else {
-            print_programme(p);
+            ctl_print_programme(p);
         }
     }
     json_decref(p);
@@ -480,13 +491,13 @@ static int programmes_set_status(ctl *c)
     ctl_path(path, "/v1/programmes/%s?updateMask=status", c->words[2]);
     json_t *body = json_pack("{ss}", "status", c->words[3]);
     json_t *p = NULL;
-    rc = call(c, "update programme", "PATCH", path, body, NULL, &p);
+    rc = ctl_rest(c, "update programme", "PATCH", path, body, NULL, &p);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         if (c->json) {
             out_json(p);
         } else {
-            printf("Programme %s is now %s.\n", str(p, "id"), str(p, "status"));
+            printf("Programme %s is now %s.\n", ctl_str(p, "id"), ctl_str(p, "status"));
         }
     }
     json_decref(p);

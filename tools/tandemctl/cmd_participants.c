@@ -306,6 +306,35 @@ static int participants_list(ctl *c)
     return CTL_EXIT_OK;
 }
 
+/* A participant token (IssueParticipantToken): the token alone on stdout, so a
+ * script can take it ($(tandemctl participants token ID)); its expiry on stderr. */
+static int participants_token(ctl *c)
+{
+    long ttl = 0;
+    int rc = ctl_opt_long(c, "ttl", 1, 3600, &ttl);
+    if (rc == 0)
+        rc = ctl_done_args(c, 3, 3, "participants token PARTICIPANT_ID [--ttl SECONDS]");
+    if (rc != 0) {
+        return rc;
+    }
+    char path[CTL_MAX_PATH];
+    ctl_path(path, "/v1/participants/%s:issueToken", c->words[2]);
+    json_t *body = ttl > 0 ? json_pack("{sI}", "ttlSeconds", (json_int_t)ttl) : json_object();
+    ctl_response resp;
+    rc = ctl_call(&c->client, "POST", path, body, NULL, &resp);
+    json_decref(body);
+    if (rc != CTL_EXIT_OK) {
+        ctl_call_error("issue participant token", "POST", path, &resp);
+    } else if (c->json) {
+        out_json(resp.body);
+    } else {
+        printf("%s\n", str(resp.body, "token"));
+        fprintf(stderr, "expires %s\n", str(resp.body, "expireTime"));
+    }
+    ctl_response_free(&resp);
+    return rc;
+}
+
 int cmd_participants(ctl *c)
 {
     const char *verb = c->n_words > 1 ? c->words[1] : "";
@@ -315,5 +344,8 @@ int cmd_participants(ctl *c)
     if (strcmp(verb, "list") == 0) {
         return participants_list(c);
     }
-    return ctl_usage_error("usage: tandemctl participants import|list");
+    if (strcmp(verb, "token") == 0) {
+        return participants_token(c);
+    }
+    return ctl_usage_error("usage: tandemctl participants import|list|token");
 }

@@ -59,7 +59,25 @@ char *ctl_read_file(const char *path, size_t max_bytes, size_t *len);
 const char *ctl_path(char buf[CTL_MAX_PATH], const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Shared by the commands (cmd_admin.c). */
+struct out_table;
+/* A string member of obj, "" when absent. */
+const char *ctl_str(const json_t *obj, const char *key);
+/* One REST call: on success hands the body over in *out (may be NULL; the caller
+ * decrefs), on failure prints the error naming `what`. Returns an exit code. */
+int ctl_rest(ctl *c, const char *what, const char *method, const char *path, json_t *body,
+             const char *idem, json_t **out);
+/* GET every page of path and print the items: {"<field>": [...]} with --json,
+ * otherwise a table of columns ("A|B|>C") with one row() per item. */
+int ctl_list_and_print(ctl *c, const char *what, const char *path, const char *field,
+                       const char *columns, void (*row)(struct out_table *t, json_t *item));
+/* A programme as text. */
+void ctl_print_programme(const json_t *p);
+
 /* The commands; each returns its exit code. */
+int cmd_templates(ctl *c);
+/* `programmes create --from-template ID ...` (cmd_templates.c). */
+int ctl_programmes_from_template(ctl *c, const char *template_id);
 int cmd_tenants(ctl *c);
 int cmd_keys(ctl *c);
 int cmd_programmes(ctl *c);

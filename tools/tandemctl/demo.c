@@ -13,8 +13,7 @@
  * Random choices in the story (who declines, ratings, answers) come from the same
  * seed as the people, so a demo run is reproducible too.
  */
-#include "ctl.h"
-#include "gen.h"
+#include "demo.h"
 #include "out.h"
 #include "rows.h"
 
@@ -36,28 +35,16 @@
 #define DEMO_SHOW_PAIRS     10
 #define DEMO_STEPS          11
 
-typedef struct demo {
-    ctl *c;
-    gen_rng rng;
-    size_t count;
-    uint64_t seed;
-    int step;
-    int partial; /* something was refused on the way: exit 4 at the end */
-    char step_title[160];
-    char tenant_id[128];
-    char programme_id[128];
-    char *tenant_key; /* the demo key's secret, used from step 3 on */
-    json_t *programme;
-    json_t *run;
-    json_t *matches;
-    json_t *summary; /* --json output */
-    size_t active, declined, check_ins, responses;
-} demo;
-
 static const char *str(const json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
     return s != NULL ? s : "";
+}
+
+/* Whether the story is told on stdout (not with --json, nor for a consultancy firm). */
+static int demo_talks(const demo *d)
+{
+    return !d->c->json && !d->quiet;
 }
 
 static void step_begin(demo *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -69,7 +56,7 @@ static void step_begin(demo *d, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(d->step_title, sizeof d->step_title, fmt, ap);
     va_end(ap);
-    if (!d->c->json) {
+    if (demo_talks(d)) {
         printf("\n[%d/%d] %s\n", d->step, DEMO_STEPS, d->step_title);
     }
     fflush(stdout);
@@ -120,18 +107,18 @@ static void iso_date(char *buf, size_t size, time_t t)
 
 static int create_tenant(demo *d)
 {
-    step_begin(d, "Creating the tenant of %s, a fictional law firm", DEMO_FIRM_NAME);
+    step_begin(d, "Creating the tenant of %s, a fictional law firm", d->firm_name);
     char token[33], slug[64];
     ctl_random_token(token);
-    snprintf(slug, sizeof slug, "harrow-finch-%.8s", token);
-    json_t *body = json_pack("{ssss}", "name", DEMO_FIRM_NAME, "slug", slug);
+    snprintf(slug, sizeof slug, "%s-%.8s", d->slug_prefix, token);
+    json_t *body = json_pack("{ssss}", "name", d->firm_name, "slug", slug);
     json_t *tenant = NULL;
     int rc = demo_call(d, "create tenant", "POST", "/v1/tenants", body, 1, &tenant);
     json_decref(body);
     if (rc == CTL_EXIT_OK) {
         snprintf(d->tenant_id, sizeof d->tenant_id, "%s", str(tenant, "id"));
         json_object_set(d->summary, "tenant", tenant);
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  tenant %s (%s)\n", d->tenant_id, slug);
         }
     }
@@ -154,7 +141,7 @@ static int create_key(demo *d)
         d->tenant_key = strdup(str(key, "secret"));
         d->c->client.key = d->tenant_key;
         d->c->client.tenant = NULL; /* a tenant key names its own tenant */
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  key %s (tenant scope admin); the rest of the demo uses it\n", str(key, "id"));
         }
     }
@@ -167,6 +154,21 @@ static json_t *objective(const char *key, const char *title, const char *descrip
     return json_pack("{ssssss}", "key", key, "title", title, "description", description);
 }
 
+/* The programme from the consultancy's template, with the firm's overrides. */
+static int create_programme_from_template(demo *d, const char *start, const char *end)
+{
+    json_t *body = json_pack("{sssssssssOss}", "templateId", d->template_id, "name",
+                             "Reverse Mentoring 2027", "startDate", start, "endDate", end,
+                             "overrides", d->overrides, "updateMask", d->mask);
+    int rc = demo_call(d, "create programme from template", "POST", "/v1/programmes:fromTemplate",
+                       body, 1, &d->programme);
+    json_decref(body);
+    if (rc == CTL_EXIT_OK) {
+        snprintf(d->programme_id, sizeof d->programme_id, "%s", str(d->programme, "id"));
+    }
+    return rc;
+}
+
 static int create_programme(demo *d)
 {
     step_begin(d, "Creating the REVERSE programme");
@@ -174,6 +176,9 @@ static int create_programme(demo *d)
     char start[16], end[16];
     iso_date(start, sizeof start, now);
     iso_date(end, sizeof end, now + 365 * 86400);
+    if (d->template_id != NULL) {
+        return create_programme_from_template(d, start, end);
+    }
     json_t *objectives = json_array();
     json_array_append_new(objectives,
                           objective(GEN_OBJECTIVE_DIGITAL, "Digital literacy",
@@ -204,7 +209,7 @@ static int create_programme(demo *d)
     if (rc == CTL_EXIT_OK) {
         snprintf(d->programme_id, sizeof d->programme_id, "%s", str(d->programme, "id"));
         json_object_set(d->summary, "programme", d->programme);
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  programme %s: %s\n", d->programme_id, str(d->programme, "name"));
             printf("  objectives: digital literacy, AI and legal tech, inclusion, leadership "
                    "of juniors\n");
@@ -217,7 +222,7 @@ static int enrol(demo *d)
 {
     step_begin(d, "Enrolling %zu lawyers, trainees to senior partners (seed %llu)", d->count,
                (unsigned long long)d->seed);
-    json_t *people = gen_people(d->count, d->seed, DEMO_EMAIL_DOMAIN);
+    json_t *people = gen_people(d->count, d->seed, d->email_domain);
     if (people == NULL) {
         fprintf(stderr, "tandemctl demo: cannot generate %zu people\n", d->count);
         return CTL_EXIT_USAGE;
@@ -244,7 +249,7 @@ static int enrol(demo *d)
         for (i = 0; i < set.n_rows; i++) {
             mentors += strcmp(str(set.rows[i].participant, "role"), "MENTOR") == 0;
         }
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  enrolled %zu of %zu (%zu juniors as mentors, %zu seniors as mentees)\n",
                    enrolled, set.seen, mentors, set.seen - mentors);
         }
@@ -270,7 +275,7 @@ static int set_status(demo *d, const char *status)
     json_t *p = NULL;
     int rc = demo_call(d, "update programme status", "PATCH", path, body, 0, &p);
     json_decref(body);
-    if (rc == CTL_EXIT_OK && !d->c->json) {
+    if (rc == CTL_EXIT_OK && demo_talks(d)) {
         printf("  programme is now %s\n", str(p, "status"));
     }
     json_decref(p);
@@ -288,7 +293,7 @@ static int run_matching(demo *d)
                                 (json_int_t)(d->seed & 0xFFFFFFFFu));
     rc = ctl_run_matching(d->c, d->programme_id, request, 600, &d->run);
     json_decref(request);
-    if (rc == CTL_EXIT_OK && !d->c->json) {
+    if (rc == CTL_EXIT_OK && demo_talks(d)) {
         rc = ctl_print_run_summary(d->c, d->programme_id, d->run, DEMO_SHOW_PAIRS);
     }
     return rc;
@@ -307,7 +312,7 @@ static int approve(demo *d)
         json_object_update(d->run, run);
         json_decref(run);
         json_object_set(d->summary, "matchingRun", d->run);
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  run %s approved\n", str(d->run, "id"));
         }
     }
@@ -327,7 +332,7 @@ static int open_programme(demo *d)
     rc = ctl_list_all(&d->c->client, path, "matches", &d->matches, &resp);
     if (rc != CTL_EXIT_OK) {
         ctl_call_error("list matches", "GET", path, &resp);
-    } else if (!d->c->json) {
+    } else if (demo_talks(d)) {
         printf("  %zu matches proposed to their pairs\n", json_array_size(d->matches));
     }
     ctl_response_free(&resp);
@@ -385,7 +390,7 @@ static int respond(demo *d)
         }
         json_decref(d->matches);
         d->matches = kept;
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             printf("  %zu matches active, %zu declined\n", d->active, d->declined);
         }
     }
@@ -452,7 +457,7 @@ static int check_ins(demo *d)
         out_progress(d->c->progress, "Check-ins", (double)(i + 1) / (double)n, detail);
     }
     out_progress_done(d->c->progress && n > 0);
-    if (rc == CTL_EXIT_OK && !d->c->json) {
+    if (rc == CTL_EXIT_OK && demo_talks(d)) {
         printf("  %zu check-ins recorded over %zu active matches\n", d->check_ins, n);
     }
     return rc;
@@ -541,7 +546,7 @@ static int survey(demo *d)
         out_progress(d->c->progress, "Survey", (double)(i + 1) / (double)n, detail);
     }
     out_progress_done(d->c->progress && n > 0);
-    if (rc == CTL_EXIT_OK && !d->c->json) {
+    if (rc == CTL_EXIT_OK && demo_talks(d)) {
         printf("  %zu responses from %zu people asked\n", d->responses, json_object_size(asked));
     }
     json_decref(asked);
@@ -557,7 +562,7 @@ static int report(demo *d)
     int rc = demo_call(d, "programme report", "GET", path, NULL, 0, &r);
     if (rc == CTL_EXIT_OK) {
         json_object_set(d->summary, "report", r);
-        if (!d->c->json) {
+        if (demo_talks(d)) {
             ctl_print_report(d->programme, r);
         }
     }
@@ -610,6 +615,9 @@ int cmd_demo(ctl *c)
     if (c->n_words > 1 && strcmp(c->words[1], "generate") == 0) {
         return demo_generate(c);
     }
+    if (c->n_words > 1 && strcmp(c->words[1], "consultancy") == 0) {
+        return demo_consultancy(c);
+    }
     long count = DEMO_DEFAULT_COUNT, seed = DEMO_DEFAULT_SEED;
     int rc = parse_seed_count(c, &count, &seed, DEMO_MAX_COUNT);
     if (rc == 0) {
@@ -618,22 +626,17 @@ int cmd_demo(ctl *c)
     if (rc != 0) {
         return rc;
     }
-    demo d = {.c = c, .count = (size_t)count, .seed = (uint64_t)seed};
-    gen_rng_seed(&d.rng, (uint64_t)seed ^ 0xD3E0ULL);
-    d.summary = json_object();
+    demo d = {.c = c,
+              .count = (size_t)count,
+              .seed = (uint64_t)seed,
+              .firm_name = DEMO_FIRM_NAME,
+              .slug_prefix = "harrow-finch",
+              .email_domain = DEMO_EMAIL_DOMAIN};
     if (!c->json) {
         printf("Tandem demo: a year of reverse mentoring at %s, told through the API at %s\n",
                DEMO_FIRM_NAME, c->client.base_url);
     }
-    static int (*const steps[])(demo *) = {
-        create_tenant,  create_key, create_programme, enrol,  run_matching, approve,
-        open_programme, respond,    check_ins,        survey, report};
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == CTL_EXIT_OK; i++) {
-        rc = steps[i](&d);
-        if (rc != CTL_EXIT_OK) {
-            step_failed(&d, rc);
-        }
-    }
+    rc = demo_run_story(&d);
     if (rc == CTL_EXIT_OK) {
         json_object_set_new(d.summary, "activeMatches", json_integer((json_int_t)d.active));
         json_object_set_new(d.summary, "declinedMatches", json_integer((json_int_t)d.declined));
@@ -650,10 +653,32 @@ int cmd_demo(ctl *c)
             rc = CTL_EXIT_PARTIAL;
         }
     }
-    json_decref(d.summary);
-    json_decref(d.programme);
-    json_decref(d.run);
-    json_decref(d.matches);
-    free(d.tenant_key);
+    demo_free(&d);
     return rc;
+}
+
+int demo_run_story(demo *d)
+{
+    gen_rng_seed(&d->rng, d->seed ^ 0xD3E0ULL);
+    d->summary = json_object();
+    static int (*const steps[])(demo *) = {
+        create_tenant,  create_key, create_programme, enrol,  run_matching, approve,
+        open_programme, respond,    check_ins,        survey, report};
+    int rc = CTL_EXIT_OK;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0] && rc == CTL_EXIT_OK; i++) {
+        rc = steps[i](d);
+        if (rc != CTL_EXIT_OK) {
+            step_failed(d, rc);
+        }
+    }
+    return rc;
+}
+
+void demo_free(demo *d)
+{
+    json_decref(d->summary);
+    json_decref(d->programme);
+    json_decref(d->run);
+    json_decref(d->matches);
+    free(d->tenant_key);
 }

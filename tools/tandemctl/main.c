@@ -25,7 +25,7 @@ static const char HELP[] =
     "Commands:\n"
     "  tenants create --name NAME --slug SLUG     create a tenant (platform key)\n"
     "  tenants list                               list tenants (platform key)\n"
-    "  keys create TENANT_ID --name NAME [--scopes admin,enrolment:read,...]\n"
+    "  keys create TENANT_ID --name NAME [--scopes admin,enrolment:read,...,scim]\n"
     "              [--kind TENANT|PLATFORM] [--rps N --burst N]\n"
     "                                             create an API key; its secret is shown once\n"
     "  keys list TENANT_ID [--show-revoked]       list a tenant's API keys\n"
@@ -34,13 +34,23 @@ static const char HELP[] =
     "              [--description TEXT] [--objective KEY=TITLE]... [--status STATUS]\n"
     "              [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--cadence DAYS]\n"
     "              [--anonymity-threshold N] [--file PROGRAMME.json]\n"
+    "  programmes create --from-template TEMPLATE_ID --name NAME [--start YYYY-MM-DD]\n"
+    "              [--end YYYY-MM-DD] [--version N] [--overrides PROGRAMME.json --mask a,b]\n"
+    "                                             a programme from a template version\n"
     "  programmes list                            list programmes\n"
     "  programmes show ID                         one programme\n"
     "  programmes set-status ID STATUS            move a programme forward (ENROLLING, ...)\n"
+    "  templates create --file TEMPLATE.json [--name NAME]\n"
+    "                                             create a programme template (platform key)\n"
+    "  templates list                             list templates, each at its latest version\n"
+    "  templates show ID [--version N]            one template (default: its latest version)\n"
+    "  templates update ID --file CHANGES.json [--mask a,b]\n"
+    "                                             a new version with the masked fields changed\n"
     "  participants import PROGRAMME FILE.csv|FILE.json [--chunk N] [--format csv|json]\n"
     "                                             bulk enrolment (BatchEnrol, <= 10,000 rows\n"
     "                                             a call); every refused row is reported\n"
     "  participants list PROGRAMME [--role MENTOR|MENTEE] [--status STATUS]\n"
+    "  participants token PARTICIPANT_ID [--ttl SECONDS]   a participant token (stdout)\n"
     "  match run PROGRAMME [--algorithm OPTIMAL|STABLE|GREEDY] [--scope ALL|UNMATCHED]\n"
     "            [--dry-run] [--approve] [--wait SECONDS] [--pairs N]\n"
     "                                             run matching, follow it live, show pairs\n"
@@ -48,6 +58,8 @@ static const char HELP[] =
     "  report PROGRAMME                           the programme report as tables\n"
     "  demo [--seed S] [--count N]                a law firm's reverse-mentoring programme,\n"
     "                                             from enrolment to report, on this server\n"
+    "  demo consultancy [--seed S]                one template run at six firms of different\n"
+    "                                             sizes and cultures, side by side (platform key)\n"
     "  demo generate --count N [--seed S]         write N generated people as a BatchEnrol\n"
     "                                             body ({\"participants\": [...]}) on stdout\n"
     "\n"
@@ -304,6 +316,7 @@ static int dispatch(ctl *c)
         {"tenants", cmd_tenants},
         {"keys", cmd_keys},
         {"programmes", cmd_programmes},
+        {"templates", cmd_templates},
         {"participants", cmd_participants},
         {"match", cmd_match},
         {"report", cmd_report},

@@ -108,8 +108,9 @@ def tearDownModule():
 
 # ---- helpers ----------------------------------------------------------------------------
 
-def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60):
-    md = harness.Stack.context(tenant, scopes=scopes)
+def call(svc, path, req, resp_type, tenant, scopes=harness.ALL_SCOPES, idem=None, timeout=60,
+         person=None):
+    md = harness.Stack.context(tenant, scopes=scopes, person=person)
     if idem:
         md.append(("idempotency-key", idem))
     ch = STACK.channel(svc)
@@ -338,9 +339,14 @@ class CheckInTest(unittest.TestCase):
         times = [c.occurred_time.ToMicroseconds() for c in seen]
         self.assertEqual(times, sorted(times, reverse=True))
         self.assertEqual(len(seen), len(days))  # the late one is newer than the cursor
-        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
-                                                       participant_id=mentee.id),
-                  F.ListCheckInsResponse, t)
+        # An API key naming a side proves nothing: no notes. A participant token
+        # (its context) of a side reads them.
+        named = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100,
+                                                        participant_id=mentee.id),
+                   F.ListCheckInsResponse, t)
+        self.assertEqual({c.notes for c in named.check_ins}, {""})
+        mine = fb("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_size=100),
+                  F.ListCheckInsResponse, t, person=(mentee.id, prog.id))
         self.assertIn("private 5", [c.notes for c in mine.check_ins])
         bad = fb_fail("ListCheckIns", F.ListCheckInsRequest(match_id=m.id, page_token="zz!"),
                       F.ListCheckInsResponse, t)
@@ -659,8 +665,11 @@ class ParticipantColumnsTest(unittest.TestCase):
         t = tenant()
         prog = programme(t)
         people(t, prog.id, [{}])
+        # feedback:read may read them (a feedback:read caller's report, with its own
+        # scopes); feedback:write alone may not.
+        self.assertEqual(self.columns(t, prog.id, scopes=FB_READ).count, 1)
         for other, scopes, code in ((tenant(), harness.ALL_SCOPES, grpc.StatusCode.NOT_FOUND),
-                                    (t, FB_READ, grpc.StatusCode.PERMISSION_DENIED)):
+                                    (t, FB_WRITE, grpc.StatusCode.PERMISSION_DENIED)):
             with self.assertRaises(grpc.RpcError) as e:
                 self.columns(other, prog.id, scopes=scopes)
             self.assertEqual(e.exception.code(), code)
@@ -743,7 +752,8 @@ class PersonDataTest(unittest.TestCase):
                         req_type(participant_ids=[mentor.id]), resp_type, t)
 
         exp = pd("ExportParticipants", erasure_pb2.ExportParticipantsResponse)
-        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["mentee note", "mentor note"])
+        # Both check-ins of their match; only the notes they wrote.
+        self.assertEqual(sorted(c.notes for c in exp.check_ins), ["", "mentor note"])
         self.assertEqual(len(exp.survey_responses), 1)
         erased = pd("EraseParticipants", erasure_pb2.EraseParticipantsResponse)
         self.assertEqual(erased.counts.check_ins, 1)

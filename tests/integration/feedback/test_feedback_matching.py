@@ -158,7 +158,8 @@ class RealMatchingTest(unittest.TestCase):
                          [("digital", 40)])
 
         # The report read the matches through ListMatchColumns: the same matches as
-        # ListMatches, only for the tenant, only with matching:read.
+        # ListMatches, only for the tenant, only with matching:read or feedback:read
+        # (a feedback:read caller's report reads them with its own scopes).
         listed = matching("ListMatches", M.ListMatchesRequest(programme_id=prog.id),
                           M.ListMatchesResponse, t).matches
         cols = match_columns(t, prog.id)
@@ -170,8 +171,9 @@ class RealMatchingTest(unittest.TestCase):
         self.assertEqual(pgarray.ints(cols.status), [by_id[i].status for i in ids])
         self.assertEqual(pgarray.bools(cols.declined), [i == declined.id for i in ids])
         self.assertEqual(match_columns(str(uuid.uuid4()), prog.id).count, 0)
+        self.assertEqual(match_columns(t, prog.id, scopes=0x20).count, cols.count)
         with self.assertRaises(grpc.RpcError) as e:
-            match_columns(t, prog.id, scopes=0x20)  # feedback:read alone
+            match_columns(t, prog.id, scopes=0x40)  # feedback:write alone
         self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 
 

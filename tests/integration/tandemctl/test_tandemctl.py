@@ -11,6 +11,7 @@ and its HTTP error (the test then skips, saying which).
 """
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,9 @@ class Tandemctl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.stack = harness.Stack("ctl")
-        cls.stack.start("enrolment")
+        # The survey scheduler looks often, so the consultancy demo's day-0 survey opens
+        # within a second.
+        cls.stack.start("enrolment", extra_env={"TANDEM_SURVEY_SCHEDULER_INTERVAL_MS": "200"})
         for svc in ("matching", "feedback"):
             if os.path.exists(os.path.join(harness.BUILD_DIR, "bin", "tandem-" + svc)):
                 try:
@@ -179,6 +182,61 @@ class Tandemctl(unittest.TestCase):
         self.assertEqual(back.returncode, 1, back.stderr)
         self.assertIn("HTTP 400", back.stderr)
 
+    # ---- participants token ----------------------------------------------------------
+
+    def test_participants_token_prints_a_token_that_acts_as_the_person(self):
+        p = self.new_programme("Tokens")
+        path = self.write("one.csv", "external_id,display_name,role\r\nt1,Tara Token,MENTEE\r\n")
+        self.assertEqual(self.run_ctl("participants", "import", p["id"], path,
+                                      tenant=self.tenant["id"]).returncode, 0)
+        people = self.json_ok("participants", "list", p["id"], tenant=self.tenant["id"])
+        pid = people["participants"][0]["id"]
+        out = self.run_ctl("participants", "token", pid, "--ttl", "60", tenant=self.tenant["id"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        token = out.stdout.strip()
+        self.assertTrue(token.startswith("tpt_"), out.stdout)
+        self.assertIn("expires", out.stderr)
+        me = harness.Api(self.stack, token).call("GET", "/v1/participants/%s" % pid)
+        self.assertEqual(me["displayName"], "Tara Token")
+        bad = self.run_ctl("participants", "token", pid, "--ttl", "4000", tenant=self.tenant["id"])
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+
+    def test_templates_and_programmes_from_a_template(self):
+        path = self.write("template.json", json.dumps({
+            "name": "Reverse mentoring", "kind": "REVERSE", "checkInCadenceDays": 14,
+            "objectives": [{"key": "ai", "title": "AI and legal tech"}],
+            "surveys": [{"openDay": 30, "survey": {"title": "Month one", "questions": [
+                {"id": "nps", "text": "Recommend?", "kind": "NPS_0_10"}]}}]}))
+        t = self.json_ok("templates", "create", "--file", path, "--name", "Reverse for firms")
+        self.assertEqual((t["version"], t["name"]), (1, "Reverse for firms"))
+        changes = self.write("changes.json", json.dumps({"checkInCadenceDays": 21}))
+        t2 = self.json_ok("templates", "update", t["id"], "--file", changes,
+                          "--mask", "checkInCadenceDays")
+        self.assertEqual((t2["version"], t2["checkInCadenceDays"]), (2, 21))
+        v1 = self.json_ok("templates", "show", t["id"], "--version", "1")
+        self.assertEqual(v1["checkInCadenceDays"], 14)
+        listed = self.json_ok("templates", "list")["templates"]
+        self.assertIn((t["id"], 2), [(x["id"], x["version"]) for x in listed])
+        text = self.run_ctl("templates", "show", t["id"])
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("day 30", text.stdout)
+        overrides = self.write("overrides.json", json.dumps({"checkInCadenceDays": 7}))
+        p = self.json_ok("programmes", "create", "--from-template", t["id"], "--version", "1",
+                         "--name", "Firm A reverse", "--start", "2027-01-04",
+                         "--overrides", overrides, "--mask", "checkInCadenceDays",
+                         tenant=self.tenant["id"])
+        self.assertEqual(p["template"], {"id": t["id"], "version": 1})
+        self.assertEqual(p["checkInCadenceDays"], 7)
+        shown = self.run_ctl("programmes", "show", p["id"], tenant=self.tenant["id"])
+        self.assertIn("version 1", shown.stdout)
+        missing = self.run_ctl("programmes", "create", "--from-template", t["id"],
+                               tenant=self.tenant["id"])
+        self.assertEqual(missing.returncode, 2, missing.stderr)
+        no_start = self.run_ctl("programmes", "create", "--from-template", t["id"], "--name",
+                                "No start", tenant=self.tenant["id"])
+        self.assertEqual(no_start.returncode, 1, no_start.stderr)
+        self.assertIn("HTTP 400", no_start.stderr)
+
     # ---- participants import ---------------------------------------------------------
 
     def test_csv_import_reports_each_bad_row_and_exits_4(self):
@@ -277,6 +335,27 @@ class Tandemctl(unittest.TestCase):
                             tenant=self.tenant["id"])
         self.assertEqual(text.returncode, 0, text.stderr)
         self.assertIn("Matching run", text.stdout)
+
+    def test_demo_consultancy_runs_one_template_at_six_firms(self):
+        out = self.run_ctl("demo", "consultancy", "--seed", "7")
+        self.skip_if_service_missing(out, "demo consultancy")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        firms = ("Ashdown Keble LLP", "Brightwater & Co", "Carrow Lind", "Dunmore Vance",
+                 "Elsworth Pike", "Fennimore Grey")
+        for name in firms:
+            self.assertEqual(out.stdout.count(name), 2, (name, out.stdout))  # story and table
+        self.assertIn("open at 6 of 6 firms", out.stdout)
+        tpl_id = re.search(r"template ([0-9a-f-]{36}), version 1", out.stdout).group(1)
+        with open(os.path.join(self.tmp.name, "consultancy.txt"), "w") as f:
+            f.write(out.stdout)
+        self.assertIn("Mean rating", out.stdout)
+        # Six programmes in six tenants, each recording the template's version 1.
+        tenants = self.json_ok("tenants", "list")["tenants"]
+        made = [t for t in tenants if t["name"] in firms]
+        self.assertEqual(len(made), 6)
+        for t in made:
+            progs = self.json_ok("programmes", "list", tenant=t["id"])["programmes"]
+            self.assertEqual([p["template"] for p in progs], [{"id": tpl_id, "version": 1}])
 
     def test_report(self):
         p = self.new_programme("Report")
