@@ -143,6 +143,8 @@ def rest(addr, method, path, body=None, key=None, tenant=None, headers=None, tim
             return e.code, json.loads(raw or b"{}")
         except ValueError:
             return e.code, {"raw": raw.decode(errors="replace")}
+
+
 def wait_until(what, cond, timeout=60, interval=0.1):
     """cond()'s first true value, polled every interval seconds; AssertionError naming
     what was awaited when none comes within timeout seconds."""
@@ -192,23 +194,6 @@ def wait_for(pred, timeout=30, what="condition", interval=0.1):
             return v
         time.sleep(interval)
     raise AssertionError("timed out waiting for " + what)
-
-
-def rest(addr, method, path, body=None, key=None, tenant=None, timeout=10):
-    """(status, decoded JSON body) of a REST call to the gateway at addr."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://%s%s" % (addr, path), data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", "Bearer " + key)
-    if tenant is not None:
-        req.add_header("X-Tandem-Tenant", tenant)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
 
 
 class Replica:
@@ -408,45 +393,6 @@ class Stack:
         except (AttributeError, TypeError, ValueError):
             pass
         return [("x-tandem-context-bin", ctx.SerializeToString())]
-
-
-def spawn_replica(stack, svc, name, extra_env=None):
-    """Another process of svc on the stack's database - a replica the test starts,
-    stops and kills itself - on a port of its own unless extra_env sets TANDEM_LISTEN.
-    Returns (Popen, address, log path); it is not waited for."""
-    env = {"TANDEM_LISTEN": "127.0.0.1:%d" % free_port()}
-    env.update(extra_env or {})
-    log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                            "%s-%s.log" % (stack.dbname, name))
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
-                                env=stack.env(svc, env), stdout=log, stderr=log,
-                                stdin=subprocess.DEVNULL)
-    return proc, env["TANDEM_LISTEN"], log_path
-
-
-class TableLock:
-    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
-    a transaction writing that table waits inside it, for as long as the test needs,
-    whatever the machine's load (readers are not blocked)."""
-
-    def __init__(self, url, table):
-        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline().strip()
-        if line != "locked":
-            self.proc.kill()
-            raise RuntimeError("could not lock %s: %r" % (table, line))
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=30)
-            self.proc.stdout.close()
 
 
 class WebhookReceiver:
