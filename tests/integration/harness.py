@@ -202,14 +202,8 @@ class Replica:
 
     def __init__(self, stack, svc, name, extra_env=None):
         self.port, self.port_lock = reserve_port()
-        self.addr = "127.0.0.1:%d" % self.port
-        self.log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
-                                     "%s-%s.log" % (stack.dbname, name))
-        env = stack.env(svc, dict(extra_env or {}, TANDEM_LISTEN=self.addr))
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
-                                         env=env, stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL)
+        self.proc, self.addr, self.log_path = spawn_replica(
+            stack, svc, name, dict(extra_env or {}, TANDEM_LISTEN="127.0.0.1:%d" % self.port))
         await_ready(self.proc, self.addr, "%s replica %s" % (svc, name), self.log_path)
 
     def log(self):
@@ -393,6 +387,45 @@ class Stack:
         except (AttributeError, TypeError, ValueError):
             pass
         return [("x-tandem-context-bin", ctx.SerializeToString())]
+
+
+def spawn_replica(stack, svc, name, extra_env=None):
+    """Another process of svc on the stack's database - a replica the test starts,
+    stops and kills itself - on a port of its own unless extra_env sets TANDEM_LISTEN.
+    Returns (Popen, address, log path); it is not waited for."""
+    env = {"TANDEM_LISTEN": "127.0.0.1:%d" % free_port()}
+    env.update(extra_env or {})
+    log_path = os.path.join(os.environ.get("TANDEM_TEST_TMP", "/tmp"),
+                            "%s-%s.log" % (stack.dbname, name))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([os.path.join(BUILD_DIR, "bin", "tandem-" + svc)],
+                                env=stack.env(svc, env), stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)
+    return proc, env["TANDEM_LISTEN"], log_path
+
+
+class TableLock:
+    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
+    a transaction writing that table waits inside it, for as long as the test needs,
+    whatever the machine's load (readers are not blocked)."""
+
+    def __init__(self, url, table):
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline().strip()
+        if line != "locked":
+            self.proc.kill()
+            raise RuntimeError("could not lock %s: %r" % (table, line))
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.write("COMMIT;\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
 
 
 class WebhookReceiver:
