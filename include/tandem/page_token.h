@@ -42,4 +42,10 @@ int tdm_page_token_decode_keyset(const char *token, int64_t *a, int64_t *b, char
 tdm_status *tdm_check_page_token_seq(const char *token, int64_t *seq);
 tdm_status *tdm_check_page_token_keyset(const char *token, int64_t *a, int64_t *b, char id[37]);
 
+/* The paging of a seq-keyed list: its page_size (tdm_check_page_size) and its
+ * page_token (tdm_check_page_token_seq), after the checks before it: st, when set, is
+ * returned as it is (so checks chain: st = tdm_check_page_seq(st, ...)). */
+tdm_status *tdm_check_page_seq(tdm_status *st, int32_t size, const char *token, int *page_size,
+                               int64_t *after);
+
 #endif

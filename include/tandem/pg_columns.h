@@ -40,6 +40,16 @@ typedef struct tdm_pg_columns {
     ProtobufCMessage *response; /* answered once filled */
 } tdm_pg_columns;
 
+/* The start every ListXColumns handler shares, after its own checks (st, taken: a
+ * status fails the call): refuses a programme_id that is not a UUID and a negative
+ * `after` (INVALID_ARGUMENT naming the field), then allocates in the call's arena the
+ * response (a `desc` message, initialised) and *params, n_params statement parameters
+ * with [0] the programme and [1] after as text. NULL after failing the call. */
+ProtobufCMessage *tdm_pg_columns_begin(tdm_call *call, tdm_status *st,
+                                       const ProtobufCMessageDescriptor *desc,
+                                       const char *programme_id, int64_t after, int n_params,
+                                       const char ***params);
+
 /* Run it; the call is completed (c is copied: it may live on the stack). */
 void tdm_pg_columns_respond(const tdm_pg_columns *c);
 

@@ -144,3 +144,12 @@ tdm_status *tdm_check_page_token_keyset(const char *token, int64_t *a, int64_t *
         return NULL;
     return not_ours();
 }
+
+tdm_status *tdm_check_page_seq(tdm_status *st, int32_t size, const char *token, int *page_size,
+                               int64_t *after)
+{
+    if (st != NULL)
+        return st;
+    st = tdm_check_page_size(size, page_size);
+    return st != NULL ? st : tdm_check_page_token_seq(token, after);
+}

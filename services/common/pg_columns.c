@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tandem/arena.h"
+#include "tandem/check.h"
 
 #define MAX_HEADER 4
 #define MAX_ARRAYS 16
@@ -121,4 +122,33 @@ void tdm_pg_columns_respond(const tdm_pg_columns *c)
     int rc = tdm_pg_tx_begin(c->pool, &op->c.opts, columns_begun, op);
     if (rc != 0)
         tdm_call_fail(c->call, tdm_pg_not_started(rc, "begin a transaction"));
+}
+
+ProtobufCMessage *tdm_pg_columns_begin(tdm_call *call, tdm_status *st,
+                                       const ProtobufCMessageDescriptor *desc,
+                                       const char *programme_id, int64_t after, int n_params,
+                                       const char ***params)
+{
+    if (st == NULL && !tdm_uuid_valid(programme_id))
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
+                                      "programme_id", "must be a UUID");
+    if (st == NULL && after < 0)
+        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid after"),
+                                      "after", "must not be negative");
+    if (st != NULL) {
+        tdm_call_fail(call, st);
+        return NULL;
+    }
+    tdm_arena *a = tdm_call_arena(call);
+    ProtobufCMessage *out = tdm_arena_alloc(a, desc->sizeof_message);
+    *params = tdm_arena_calloc(a, (size_t)n_params, sizeof(**params));
+    const char *after_text = tdm_arena_printf(a, "%lld", (long long)after);
+    if (out == NULL || *params == NULL || after_text == NULL) {
+        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
+        return NULL;
+    }
+    protobuf_c_message_init(desc, out);
+    (*params)[0] = programme_id;
+    (*params)[1] = after_text;
+    return out;
 }

@@ -113,10 +113,7 @@ static void handle_list_programmes(tdm_call *call, const ProtobufCMessage *msg, 
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_READ);
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st == NULL)
-        st = tdm_check_page_token_seq(req->page_token, &after);
+    st = tdm_check_page_seq(st, req->page_size, req->page_token, &page_size, &after);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;
@@ -355,10 +352,7 @@ static void handle_list_participants(tdm_call *call, const ProtobufCMessage *msg
     if (st == NULL &&
         ((int)req->status < 0 || req->status > TANDEM__V1__PARTICIPANT__STATUS__WITHDRAWN))
         st = tdm_invalid_field("status", "unknown value");
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st == NULL)
-        st = tdm_check_page_token_seq(req->page_token, &after);
+    st = tdm_check_page_seq(st, req->page_size, req->page_token, &page_size, &after);
     if (st != NULL) {
         tdm_call_fail(call, st);
         return;

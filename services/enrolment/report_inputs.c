@@ -31,6 +31,7 @@
  * uuid 4+16, three int4 4+4 each, four text length words, two "yes"/"no" 4+3. */
 #define REPORT_ROW_FIXED_BYTES 74
 #define N_ARRAYS               10
+#define N_PARAMS               5
 #define STR_(x)                #x
 #define STR(x)                 STR_(x)
 
@@ -97,28 +98,13 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
     /* The report's own input, read with a feedback:read caller's own scopes: office,
      * practice area, seniority and (for admins only) diversity, no names. */
     static const uint32_t READERS[] = {TDM_SCOPE_ENROLMENT_READ, TDM_SCOPE_FEEDBACK_READ};
-    tdm_status *st = enrol_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2));
-    if (st == NULL && !tdm_uuid_valid(q->programme_id))
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
-                                      "programme_id", "must be a UUID");
-    if (st == NULL && q->after < 0)
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid after"),
-                                      "after", "must not be negative");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    const char **params = NULL;
+    Tandem__Internal__V1__ParticipantColumns *out = (void *)tdm_pg_columns_begin(
+        call, enrol_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2)),
+        &tandem__internal__v1__participant_columns__descriptor, q->programme_id, q->after, N_PARAMS,
+        &params);
+    if (out == NULL)
         return;
-    }
-    tdm_arena *a = r.arena;
-    Tandem__Internal__V1__ParticipantColumns *out = tdm_arena_alloc(a, sizeof(*out));
-    const char **params = tdm_arena_calloc(a, 5, sizeof(*params));
-    const char *after = tdm_arena_printf(a, "%lld", (long long)q->after);
-    if (out == NULL || params == NULL || after == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
-        return;
-    }
-    tandem__internal__v1__participant_columns__init(out);
-    params[0] = q->programme_id;
-    params[1] = after;
     params[2] = r.include_diversity ? "true" : "false";
     params[3] = STR(REPORT_PAGE_ROWS);
     params[4] = STR(REPORT_PAGE_BYTES);
@@ -132,7 +118,7 @@ static void handle_participant_columns(tdm_call *call, const ProtobufCMessage *m
                  .deadline_ms = r.ctx->deadline_ms,
                  .request_id = r.ctx->request_id},
         .sql = PARTICIPANT_COLUMNS_SQL,
-        .nparams = 5,
+        .nparams = N_PARAMS,
         .params = params,
         .what = "participant columns",
         .n_header = 3,

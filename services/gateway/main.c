@@ -156,10 +156,10 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
-    gw_delivery_limits limits = {
-        .max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
-        .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
-        .disable_after_hours = (uint32_t)CONFIG.webhook_disable_after_hours};
+    gw_delivery_limits limits = {.max_in_flight = (uint32_t)CONFIG.webhook_max_in_flight,
+                                 .tenant_in_flight = (uint32_t)CONFIG.webhook_tenant_in_flight,
+                                 .disable_after_hours =
+                                     (uint32_t)CONFIG.webhook_disable_after_hours};
     st = gw_delivery_start(gw, &limits);
     if (st == NULL)
         listen_start(gw);

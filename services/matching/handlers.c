@@ -1,7 +1,7 @@
 /*
  * handlers.c - one function per MatchingService RPC: check the scope, validate the
  * request (validate.c: field-level violations), read what is needed from enrolment
- * (fetch.c), call the store, answer. No SQL here. Scoring queries (ScorePair,
+ * (peers.c), call the store, answer. No SQL here. Scoring queries (ScorePair,
  * SuggestMentors) score in the handler with score.c: one pair, or one mentee
  * against the mentors.
  */
@@ -159,7 +159,7 @@ static void handle_list_matches(tdm_call *call, const ProtobufCMessage *msg, voi
     if (st == NULL && q->run_id[0] != '\0')
         st = mt_check_id(st, q->run_id, "run_id");
     st = mt_check_enum(st, q->status, TANDEM__V1__MATCH__STATUS__ENDED, "status");
-    st = mt_check_page(st, q->page_size, q->page_token, &page_size, &after);
+    st = tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after);
     if (tdm_handler_fail(call, st))
         return;
     programme_list_start(call, data, &r, 2, q->programme_id, msg, page_size, after);
@@ -467,7 +467,7 @@ static void list_rules(tdm_call *call, void *data, int kind, const char *program
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = mt_check_id(st, programme_id, "programme_id");
-    if (tdm_handler_fail(call, mt_check_page(st, size, token, &page_size, &after)))
+    if (tdm_handler_fail(call, tdm_check_page_seq(st, size, token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, kind, programme_id, NULL, page_size, after);
 }
@@ -590,7 +590,7 @@ static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = mt_check_id(st, q->programme_id, "programme_id");
     st = mt_check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
-    if (tdm_handler_fail(call, mt_check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call, tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, 3, q->programme_id, msg, page_size, after);
 }
@@ -603,7 +603,7 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = mt_check_id(st, q->run_id, "run_id");
-    if (tdm_handler_fail(call, mt_check_page(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call, tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     mt_store_list_proposals(&r, q->run_id, page_size, after, mt_reply, call);
 }

@@ -6,8 +6,12 @@
  *   plan.c        pure run planning: scope, pins, exclusions, scoring every pair on
  *                 threads, the engine (include/tandem/assign.h), unmatched reasons
  *   rows.c        row documents (JSON) <-> messages, page tokens, event bodies
- *   store.c       every SQL statement, on the async pool, one transaction each
+ *   store.c       the SQL of matches, pins and exclusions, one tdm_store_op each
+ *   store_runs.c  the SQL of runs, proposals and the run queue
+ *   store_op.c    what both store files share (store_op.h)
+ *   validate.c    pure checks of requests
  *   handlers.c    one function per MatchingService RPC: scope, validation, store
+ *   peers.c       calls to other services: reads from enrolment
  *   run.c         the run worker: claim a queued run, fetch from enrolment, plan on
  *                 the libuv work pool, write proposals, report progress
  *   persondata.c  tandem.internal.v1.PersonDataService (export, erasure)
@@ -253,9 +257,6 @@ void mt_plan_result_free(mt_plan_result *r);
 tdm_status *mt_check_id(tdm_status *st, const char *value, const char *field);
 /* reason: at most MT_MAX_REASON_CHARS characters of UTF-8. */
 tdm_status *mt_check_reason(tdm_status *st, const char *reason);
-/* page_size (default, lowered to the maximum) and a seq page_token into *after. */
-tdm_status *mt_check_page(tdm_status *st, int32_t size, const char *token, int *page_size,
-                          int64_t *after);
 /* An enum value 0..max. */
 tdm_status *mt_check_enum(tdm_status *st, int value, int max, const char *field);
 
@@ -425,7 +426,7 @@ tdm_status *mt_worker_start(mt_service *svc);
 void mt_worker_wake(mt_service *svc);
 void mt_worker_stop(mt_service *svc);
 
-/* ---- fetch.c: reads from enrolment --------------------------------------------------- */
+/* ---- peers.c: reads from enrolment --------------------------------------------------- */
 
 /* The programme (and, when role >= 0, its participants of that role - 0: both -
  * every page of ListParticipants) from enrolment, on behalf of ctx. cb gets the

@@ -23,6 +23,7 @@
  * 2.6 MB, under TDM_MAX_MESSAGE_BYTES. */
 #define REPORT_PAGE_ROWS 30000
 #define N_ARRAYS         6
+#define N_PARAMS         3
 #define STR_(x)          #x
 #define STR(x)           STR_(x)
 
@@ -69,28 +70,13 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
     /* The report's own input: a feedback:read caller's report reads it with its own
      * scopes (nothing here names a person beyond the pair's ids). */
     static const uint32_t READERS[] = {TDM_SCOPE_MATCHING_READ, TDM_SCOPE_FEEDBACK_READ};
-    tdm_status *st = mt_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2));
-    if (st == NULL && !tdm_uuid_valid(q->programme_id))
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid programme_id"),
-                                      "programme_id", "must be a UUID");
-    if (st == NULL && q->after < 0)
-        st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid after"),
-                                      "after", "must not be negative");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    const char **params = NULL;
+    Tandem__Internal__V1__MatchColumns *out = (void *)tdm_pg_columns_begin(
+        call, mt_req_init(&r, data, call, tdm_scope_pick(call, READERS, 2)),
+        &tandem__internal__v1__match_columns__descriptor, q->programme_id, q->after, N_PARAMS,
+        &params);
+    if (out == NULL)
         return;
-    }
-    tdm_arena *a = r.arena;
-    Tandem__Internal__V1__MatchColumns *out = tdm_arena_alloc(a, sizeof(*out));
-    const char **params = tdm_arena_calloc(a, 3, sizeof(*params));
-    const char *after = tdm_arena_printf(a, "%lld", (long long)q->after);
-    if (out == NULL || params == NULL || after == NULL) {
-        tdm_call_fail(call, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"));
-        return;
-    }
-    tandem__internal__v1__match_columns__init(out);
-    params[0] = q->programme_id;
-    params[1] = after;
     params[2] = STR(REPORT_PAGE_ROWS);
     ProtobufCBinaryData *const arrays[N_ARRAYS] = {&out->id,     &out->mentor_id,  &out->mentee_id,
                                                    &out->status, &out->start_time, &out->declined};
@@ -101,7 +87,7 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
                  .deadline_ms = r.ctx->deadline_ms,
                  .request_id = r.ctx->request_id},
         .sql = MATCH_COLUMNS_SQL,
-        .nparams = 3,
+        .nparams = N_PARAMS,
         .params = params,
         .what = "match columns",
         .n_header = 2,

@@ -26,15 +26,6 @@ tdm_status *mt_check_reason(tdm_status *st, const char *reason)
     return NULL;
 }
 
-tdm_status *mt_check_page(tdm_status *st, int32_t size, const char *token, int *page_size,
-                          int64_t *after)
-{
-    if (st != NULL)
-        return st;
-    st = tdm_check_page_size(size, page_size);
-    return st != NULL ? st : tdm_check_page_token_seq(token, after);
-}
-
 tdm_status *mt_check_enum(tdm_status *st, int value, int max, const char *field)
 {
     if (st != NULL || (value >= 0 && value <= max))

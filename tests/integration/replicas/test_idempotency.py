@@ -9,90 +9,39 @@ response. Here each round sends one request to both gateways at the same moment:
 exactly one tenant, API key or webhook must exist afterwards, and both answers must
 name it.
 """
-import json
-import signal
 import threading
-import time
 import unittest
-import urllib.error
-import urllib.request
 import uuid
 
 import harness
 
 ROUNDS = 8
-SECRET_KEY = "s" * 32
-
-
-class Gateway:
-    """A tandem-gateway process of the test's own, on the stack's database."""
-
-    def __init__(self, stack, name, addr=None):
-        self.key = stack.bootstrap_key
-        env = {"TANDEM_WEBHOOK_SECRET_KEY": SECRET_KEY, "TANDEM_RATE_LIMIT_RPS": "1000",
+GATEWAY_ENV = {"TANDEM_WEBHOOK_SECRET_KEY": "s" * 32, "TANDEM_RATE_LIMIT_RPS": "1000",
                "TANDEM_RATE_LIMIT_BURST": "1000"}
-        if addr is not None:
-            env["TANDEM_LISTEN"] = addr
-        self.proc, self.addr, self.log_path = harness.spawn_replica(stack, "gateway", name, env)
-
-    def call(self, method, path, body=None, tenant=None, idempotency_key=None):
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + self.key}
-        headers.update({k: v for k, v in (("X-Tandem-Tenant", tenant),
-                                          ("Idempotency-Key", idempotency_key)) if v})
-        req = urllib.request.Request("http://%s%s" % (self.addr, path), method=method,
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
-
-    def wait_serving(self, timeout=60):
-        """Ready needs every peer; this stack runs enrolment only, so wait for the API."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("gateway exited:\n" + harness.tail(self.log_path))
-            try:
-                if self.call("GET", "/v1/tenants")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("gateway not serving:\n" + harness.tail(self.log_path))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
 
 
 class GatewayIdempotencyAcrossReplicas(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.stack = harness.Stack("gwidem")
-        cls.gateways = []
+        cls.stack.start_all(extra_env={"gateway": GATEWAY_ENV})
         try:
-            cls.stack.start("enrolment")
-            cls.gateways = [Gateway(cls.stack, "gateway-a", cls.stack.addr("gateway")),
-                            Gateway(cls.stack, "gateway-b")]
-            for g in cls.gateways:
-                g.wait_serving()
+            cls.replica = harness.Replica(cls.stack, "gateway", "gateway-b", GATEWAY_ENV)
         except Exception:
-            cls.tearDownClass()
+            cls.stack.close()
             raise
+        cls.addrs = [cls.stack.addr("gateway"), cls.replica.addr]
 
     @classmethod
     def tearDownClass(cls):
-        bad = []
-        for g in cls.gateways:
-            rc = g.stop()
-            if rc != 0:
-                bad.append("gateway exit status %s:\n%s" % (rc, harness.tail(g.log_path, 60)))
+        cls.replica.close()
         cls.stack.close()
-        if bad:
-            raise AssertionError("\n".join(bad))
+
+    def call(self, i, method, path, body, tenant=None, idempotency_key=None):
+        """A REST call with the bootstrap key to gateway i (0: the stack's, 1: the replica)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return harness.rest(self.addrs[i], method, path, body, key=self.stack.bootstrap_key,
+                            tenant=tenant, headers=headers, timeout=30)
 
     def both_at_once(self, method, path, body, key, tenant=None):
         """The same request, with the same Idempotency-Key, sent to both gateways at
@@ -102,8 +51,7 @@ class GatewayIdempotencyAcrossReplicas(unittest.TestCase):
 
         def send(i):
             barrier.wait()
-            answers[i] = self.gateways[i].call(method, path, body, tenant=tenant,
-                                               idempotency_key=key)
+            answers[i] = self.call(i, method, path, body, tenant=tenant, idempotency_key=key)
 
         threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
         for t in threads:
@@ -122,8 +70,8 @@ class GatewayIdempotencyAcrossReplicas(unittest.TestCase):
         self.assertEqual(answers[0][1]["id"], answers[1][1]["id"])
 
     def tenant(self):
-        status, t = self.gateways[0].call("POST", "/v1/tenants",
-                                          {"name": "Firm", "slug": "f-" + uuid.uuid4().hex[:10]})
+        status, t = self.call(0, "POST", "/v1/tenants",
+                              {"name": "Firm", "slug": "f-" + uuid.uuid4().hex[:10]})
         self.assertEqual(status, 200, t)
         return t["id"]
 

@@ -25,6 +25,10 @@ static const char *const VARIABLES[] = {
     "TANDEM_AUTH_FAILURES_PER_ADDRESS",
     "TANDEM_AUTH_FAILURE_WINDOW_MS",
     "TANDEM_RATE_LIMIT_MODE",
+    "TANDEM_KEY_CACHE_SIZE",
+    "TANDEM_WEBHOOK_MAX_IN_FLIGHT",
+    "TANDEM_WEBHOOK_TENANT_IN_FLIGHT",
+    "TANDEM_WEBHOOK_DISABLE_AFTER_HOURS",
 };
 
 /* Exactly these NAME=value settings (NULL-terminated) of the gateway's variables. */
@@ -64,12 +68,16 @@ static void every_variable_is_read(void **state)
     const char *env[] = {"TANDEM_BOOTSTRAP_KEY=0123456789abcdef0123456789abcdef",
                          "TANDEM_RATE_LIMIT_RPS=5",
                          "TANDEM_RATE_LIMIT_BURST=10",
+                         "TANDEM_RATE_LIMIT_MODE=replica",
                          "TANDEM_WEBHOOK_ALLOW_PRIVATE=1",
                          "TANDEM_WEBHOOK_SECRET_KEY=0123456789abcdef",
                          "TANDEM_WEBHOOK_RETRY_BASE_MS=200",
                          "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS=fedcba9876543210",
                          "TANDEM_OUTBOX_RETENTION_HOURS=24",
-                         "TANDEM_RATE_LIMIT_MODE=replica",
+                         "TANDEM_KEY_CACHE_SIZE=7",
+                         "TANDEM_WEBHOOK_MAX_IN_FLIGHT=9",
+                         "TANDEM_WEBHOOK_TENANT_IN_FLIGHT=3",
+                         "TANDEM_WEBHOOK_DISABLE_AFTER_HOURS=12",
                          NULL};
     assert_null(load(&cfg, env));
     assert_string_equal(cfg.webhook_secret_key_previous, "fedcba9876543210");
@@ -77,10 +85,14 @@ static void every_variable_is_read(void **state)
     assert_string_equal(cfg.bootstrap_key, "0123456789abcdef0123456789abcdef");
     assert_int_equal(cfg.rate_limit_rps, 5);
     assert_int_equal(cfg.rate_limit_burst, 10);
+    assert_false(cfg.rate_limit_shared);
     assert_true(cfg.webhook_allow_private);
     assert_string_equal(cfg.webhook_secret_key, "0123456789abcdef");
     assert_int_equal(cfg.webhook_retry_base_ms, 200);
-    assert_false(cfg.rate_limit_shared);
+    assert_int_equal(cfg.key_cache_size, 7);
+    assert_int_equal(cfg.webhook_max_in_flight, 9);
+    assert_int_equal(cfg.webhook_tenant_in_flight, 3);
+    assert_int_equal(cfg.webhook_disable_after_hours, 12);
     gw_config_free(&cfg);
 }
 
@@ -115,6 +127,10 @@ static void bad_values_name_their_variable(void **state)
     refused("TANDEM_AUTH_FAILURES_PER_ADDRESS=0", "TANDEM_AUTH_FAILURES_PER_ADDRESS");
     refused("TANDEM_AUTH_FAILURE_WINDOW_MS=99", "TANDEM_AUTH_FAILURE_WINDOW_MS");
     refused("TANDEM_RATE_LIMIT_MODE=global", "TANDEM_RATE_LIMIT_MODE");
+    refused("TANDEM_KEY_CACHE_SIZE=-1", "TANDEM_KEY_CACHE_SIZE");
+    refused("TANDEM_WEBHOOK_MAX_IN_FLIGHT=0", "TANDEM_WEBHOOK_MAX_IN_FLIGHT");
+    refused("TANDEM_WEBHOOK_TENANT_IN_FLIGHT=10001", "TANDEM_WEBHOOK_TENANT_IN_FLIGHT");
+    refused("TANDEM_WEBHOOK_DISABLE_AFTER_HOURS=0", "TANDEM_WEBHOOK_DISABLE_AFTER_HOURS");
 }
 
 int main(void)
