@@ -24,10 +24,10 @@ typedef struct tdm_addr {
 } tdm_addr;
 
 typedef struct tdm_config {
-    const char *service;             /* "gateway", "enrolment", ... (static string) */
-    char *database_url;              /* TANDEM_DATABASE_URL (service role) */
-    char *migration_database_url;    /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
-    tdm_addr listen;                 /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
+    const char *service;          /* "gateway", "enrolment", ... (static string) */
+    char *database_url;           /* TANDEM_DATABASE_URL (service role) */
+    char *migration_database_url; /* TANDEM_MIGRATION_DATABASE_URL (owner), or database_url */
+    tdm_addr listen;              /* TANDEM_LISTEN, default 0.0.0.0:<service port> */
     /* TANDEM_ADMIN_LISTEN, unset by default: when set, /metrics, /healthz and /readyz are
      * served on this address too, and the public port (TANDEM_LISTEN) no longer answers
      * /metrics. Must differ from TANDEM_LISTEN. */

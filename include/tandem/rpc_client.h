@@ -58,8 +58,8 @@ int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor
 int tdm_rpc_client_call_with(tdm_rpc_client *client, const ProtobufCServiceDescriptor *service,
                              const char *method, const ProtobufCMessage *request,
                              const tdm_call_context *ctx, uint64_t deadline_ms,
-                             const tdm_http_header *metadata, size_t n_metadata,
-                             tdm_arena *arena, tdm_rpc_client_cb cb, void *arg);
+                             const tdm_http_header *metadata, size_t n_metadata, tdm_arena *arena,
+                             tdm_rpc_client_cb cb, void *arg);
 
 /* Pass-through form for the gateway: the message bytes travel without re-encoding;
  * extra metadata entries are added to the request. */

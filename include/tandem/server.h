@@ -191,8 +191,8 @@ typedef struct tdm_http_handler {
 } tdm_http_handler;
 
 /* Replace the default handler (which serves /healthz, /readyz and /metrics - unless
- * opts.metrics_elsewhere - and answers 404 to the rest). A custom handler can fall back on the default with
- * tdm_server_default_http_request(). */
+ * opts.metrics_elsewhere - and answers 404 to the rest). A custom handler can fall back on the
+ * default with tdm_server_default_http_request(). */
 void tdm_server_set_http_handler(tdm_server *srv, const tdm_http_handler *handler);
 void tdm_server_default_http_request(tdm_http_request *req);
 

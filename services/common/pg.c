@@ -1121,7 +1121,8 @@ static bool op_send_prologue(pg_conn *c, tdm_pg_tx *tx)
             c, true,
             "SELECT set_config('app.tenant_id', $1, true), set_config('statement_timeout', "
             "COALESCE($2, current_setting('statement_timeout')), true), set_config("
-            "'transaction_read_only', COALESCE($3, current_setting('transaction_read_only')), true)",
+            "'transaction_read_only', COALESCE($3, current_setting('transaction_read_only')), "
+            "true)",
             3, NULL, values, NULL, NULL, 0);
     }
     if (tx->is_exec && tx->exec_implicit) {

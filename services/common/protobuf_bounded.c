@@ -13,8 +13,9 @@
  * descriptors first, at every depth of known message fields (UNKNOWN_SCAN_DEPTH_MAX
  * levels, each scanned once per level above it); only a message that has unknown
  * fields is copied without them (the copy, the size of the known fields, is counted
- * in the budget), so ordinary messages cost a scan and unknown fields nothing. Bytes that are not well-formed, or nest deeper, are decoded as they are, and
- * protobuf-c refuses or bounds them as before.
+ * in the budget), so ordinary messages cost a scan and unknown fields nothing. Bytes that are not
+ * well-formed, or nest deeper, are decoded as they are, and protobuf-c refuses or bounds them as
+ * before.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static void budget_free(void *data, void *ptr)
 
 typedef struct wire_field {
     uint32_t number;
-    unsigned type;             /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+    unsigned type;              /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
     const uint8_t *start, *end; /* the whole field, tag included */
     const uint8_t *after_tag;   /* where the value (or its length) starts */
     const uint8_t *value;       /* wire type 2: the payload */
@@ -124,7 +125,7 @@ static bool next_field(const uint8_t **p, const uint8_t *end, wire_field *f)
 /* The descriptor of field f when it is a known message field carried as bytes (then
  * its payload is a message of that type), NULL otherwise. */
 static const ProtobufCMessageDescriptor *message_field(const ProtobufCMessageDescriptor *desc,
-                                                      const wire_field *f)
+                                                       const wire_field *f)
 {
     const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, f->number);
     if (fd == NULL || f->type != 2 || fd->type != PROTOBUF_C_TYPE_MESSAGE)
@@ -235,8 +236,8 @@ ProtobufCMessage *tdm_protobuf_unpack(const ProtobufCMessageDescriptor *desc, td
     size_t msg_len = len;
     ptrdiff_t known_len = known_size(desc, data, len, 0);
     if (known_len >= 0 && (size_t)known_len < len) {
-        uint8_t *known = budget_alloc(
-            &b, (size_t)known_len + VARINT_LEN_MAX * (UNKNOWN_SCAN_DEPTH_MAX + 1));
+        uint8_t *known =
+            budget_alloc(&b, (size_t)known_len + VARINT_LEN_MAX * (UNKNOWN_SCAN_DEPTH_MAX + 1));
         if (known != NULL) {
             msg_len = copy_known(desc, data, len, known);
             msg = known;

@@ -923,8 +923,8 @@ int tdm_rpc_client_call(tdm_rpc_client *client, const ProtobufCServiceDescriptor
 int tdm_rpc_client_call_with(tdm_rpc_client *client, const ProtobufCServiceDescriptor *service,
                              const char *method, const ProtobufCMessage *request,
                              const tdm_call_context *ctx, uint64_t deadline_ms,
-                             const tdm_http_header *metadata, size_t n_metadata,
-                             tdm_arena *arena, tdm_rpc_client_cb cb, void *arg)
+                             const tdm_http_header *metadata, size_t n_metadata, tdm_arena *arena,
+                             tdm_rpc_client_cb cb, void *arg)
 {
     const ProtobufCMethodDescriptor *md =
         protobuf_c_service_descriptor_get_method_by_name(service, method);

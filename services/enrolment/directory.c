@@ -100,8 +100,8 @@ static void handle_delete_person(tdm_call *call, const ProtobufCMessage *msg, vo
 }
 
 static const tdm_rpc_method_def directory_methods[] = {
-    {"CreatePerson", handle_create_person, 0},   {"GetPerson", handle_get_person, 0},
-    {"ListPeople", handle_list_people, 0},       {"ReplacePerson", handle_replace_person, 0},
+    {"CreatePerson", handle_create_person, 0}, {"GetPerson", handle_get_person, 0},
+    {"ListPeople", handle_list_people, 0},     {"ReplacePerson", handle_replace_person, 0},
     {"DeletePerson", handle_delete_person, 0},
 };
 

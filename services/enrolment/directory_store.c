@@ -100,9 +100,9 @@
 #define DEPROVISIONED_REASON "deprovisioned"
 
 /* The participants an UPDATE ... RETURNING p.* named upd changed, as documents. */
-#define UPDATED_PARTICIPANTS                                                                  \
-    " SELECT " PARTICIPANT_JSON " FROM upd p LEFT JOIN " ENROL_SCHEMA                          \
-    ".participant_diversity d ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"        \
+#define UPDATED_PARTICIPANTS                                                                       \
+    " SELECT " PARTICIPANT_JSON " FROM upd p LEFT JOIN " ENROL_SCHEMA                              \
+    ".participant_diversity d ON d.tenant_id = p.tenant_id AND d.participant_id = p.id"            \
     " ORDER BY p.seq"
 
 typedef struct dir_op {
@@ -111,8 +111,8 @@ typedef struct dir_op {
     const char *id;
     const char *person_json;
     const char *manager_id;
-    const char *key;         /* the person's key, for deprovisioning */
-    const char *roots;       /* "{uuid,...}": whose subtrees to propagate */
+    const char *key;   /* the person's key, for deprovisioning */
+    const char *roots; /* "{uuid,...}": whose subtrees to propagate */
     int64_t if_version;
     bool deleting, active;
     int page_size;
@@ -164,8 +164,8 @@ static tdm_status *add_events(dir_op *op, PGresult *res, const char *type)
         char *data = p != NULL ? enrol_participant_event_json(p, a) : NULL;
         if (data == NULL)
             return tdm_store_oom();
-        ev[op->base.n_events++] = (tdm_outbox_event){
-            .type = type, .resource_id = p->id, .data_json = data};
+        ev[op->base.n_events++] =
+            (tdm_outbox_event){.type = type, .resource_id = p->id, .data_json = data};
     }
     op->base.events = ev;
     return NULL;
@@ -229,8 +229,7 @@ static void propagate(dir_op *op)
         "   COALESCE(f.office, p.office), COALESCE(f.practice_area, p.practice_area),"
         "   COALESCE(f.seniority_level, p.seniority_level),"
         "   COALESCE(f.years_qualified, p.years_qualified), f.reporting_chain)"
-        "  RETURNING p.*)"
-        UPDATED_PARTICIPANTS;
+        "  RETURNING p.*)" UPDATED_PARTICIPANTS;
     tdm_store_op_query(&op->base, sql, 1, &op->roots, propagated);
 }
 
@@ -252,8 +251,8 @@ static void deprovision_then_propagate(dir_op *op)
     static const char sql[] =
         "WITH upd AS (UPDATE " ENROL_SCHEMA ".participants p SET status = 3,"
         "  withdraw_time = now(), withdraw_reason = '" DEPROVISIONED_REASON "',"
-        "  update_time = now() WHERE p.external_id = $1 AND" GOVERNED " RETURNING p.*)"
-        UPDATED_PARTICIPANTS;
+        "  update_time = now() WHERE p.external_id = $1 AND" GOVERNED
+        " RETURNING p.*)" UPDATED_PARTICIPANTS;
     tdm_store_op_query(&op->base, sql, 1, &op->key, deprovisioned);
 }
 
@@ -295,11 +294,10 @@ static void manager_checked(tdm_store_op *base, PGresult *res)
         return;
     }
     if (PQgetvalue(res, 0, 1)[0] == 't') {
-        tdm_store_op_end(base, tdm_status_add_violation(
-                                   tdm_status_new(TDM_INVALID_ARGUMENT,
-                                                  "the manager link would close a cycle"),
-                                   "person.manager_id",
-                                   "is the person or someone who reports to them"));
+        tdm_store_op_end(
+            base, tdm_status_add_violation(
+                      tdm_status_new(TDM_INVALID_ARGUMENT, "the manager link would close a cycle"),
+                      "person.manager_id", "is the person or someone who reports to them"));
         return;
     }
     write_person(op);
@@ -317,11 +315,10 @@ static void check_manager(dir_op *op)
         write_person(op);
         return;
     }
-    static const char sql[] =
-        "SELECT EXISTS (SELECT 1 FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T
-        "  AND id = $2::uuid FOR SHARE),"
-        " $1::uuid IS NOT NULL AND $2::uuid IN"
-        "  (SELECT s FROM enrolment.directory_subtree(" T ", $1::uuid) s)";
+    static const char sql[] = "SELECT EXISTS (SELECT 1 FROM " ENROL_SCHEMA
+                              ".people WHERE tenant_id = " T "  AND id = $2::uuid FOR SHARE),"
+                              " $1::uuid IS NOT NULL AND $2::uuid IN"
+                              "  (SELECT s FROM enrolment.directory_subtree(" T ", $1::uuid) s)";
     const char *values[2] = {op->id, op->manager_id};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
     if (op->params == NULL) {
@@ -340,8 +337,9 @@ static void write_person(dir_op *op)
         ".people (tenant_id, " PERSON_COLUMNS ") SELECT " T ", " PERSON_VALUES " FROM s"
         " RETURNING *) SELECT " PERSON_JSON " FROM x";
     static const char update_sql[] =
-        "WITH s AS (SELECT $2::jsonb AS j), x AS (UPDATE " ENROL_SCHEMA ".people SET (" PERSON_COLUMNS
-        ", version, update_time) = (SELECT " PERSON_VALUES ", people.version + 1, now() FROM s)"
+        "WITH s AS (SELECT $2::jsonb AS j), x AS (UPDATE " ENROL_SCHEMA
+        ".people SET (" PERSON_COLUMNS ", version, update_time) = (SELECT " PERSON_VALUES
+        ", people.version + 1, now() FROM s)"
         " WHERE tenant_id = " T " AND id = $1::uuid RETURNING *) SELECT " PERSON_JSON " FROM x";
     const char *values[2] = {op->id, op->person_json};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
@@ -400,10 +398,10 @@ static void locked(tdm_store_op *base, PGresult *res)
     }
     long long version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (op->if_version != 0 && version != op->if_version) {
-        tdm_store_op_end(base, tdm_status_add_violation(
-                                   tdm_status_new(TDM_ABORTED, "the person has changed"),
-                                   "if_version", "is %lld; the stored version is %lld",
-                                   (long long)op->if_version, version));
+        tdm_store_op_end(
+            base, tdm_status_add_violation(tdm_status_new(TDM_ABORTED, "the person has changed"),
+                                           "if_version", "is %lld; the stored version is %lld",
+                                           (long long)op->if_version, version));
         return;
     }
     op->key = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 1));
@@ -477,11 +475,10 @@ static void delete_row(tdm_store_op *base, PGresult *res)
 
 static void clear_reports(dir_op *op)
 {
-    static const char sql[] =
-        "WITH c AS (UPDATE " ENROL_SCHEMA ".people SET manager_id = NULL,"
-        "  version = version + 1, update_time = now()"
-        "  WHERE tenant_id = " T " AND manager_id = $1::uuid RETURNING id)"
-        " SELECT array_agg(id)::text FROM c";
+    static const char sql[] = "WITH c AS (UPDATE " ENROL_SCHEMA ".people SET manager_id = NULL,"
+                              "  version = version + 1, update_time = now()"
+                              "  WHERE tenant_id = " T " AND manager_id = $1::uuid RETURNING id)"
+                              " SELECT array_agg(id)::text FROM c";
     tdm_store_op_query(&op->base, sql, 1, &op->id, delete_row);
 }
 
@@ -560,18 +557,16 @@ static void people_listed(tdm_store_op *base, PGresult *res)
 void enrol_store_list_people(const enrol_req *r, const Tandem__Internal__V1__ListPeopleRequest *q,
                              int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
 {
-    static const char sql[] =
-        "SELECT x.seq, " PERSON_JSON " FROM " ENROL_SCHEMA ".people x"
-        " WHERE x.tenant_id = " T " AND x.seq > $1::bigint"
-        " AND ($2 = '' OR lower(x.user_name) = lower($2))"
-        " AND ($3 = '' OR x.external_id = $3) ORDER BY x.seq LIMIT $4::int";
+    static const char sql[] = "SELECT x.seq, " PERSON_JSON " FROM " ENROL_SCHEMA ".people x"
+                              " WHERE x.tenant_id = " T " AND x.seq > $1::bigint"
+                              " AND ($2 = '' OR lower(x.user_name) = lower($2))"
+                              " AND ($3 = '' OR x.external_id = $3) ORDER BY x.seq LIMIT $4::int";
     dir_op *op = dir_op_new(r, cb, arg);
     if (op == NULL)
         return;
     op->page_size = page_size;
-    const char *values[4] = {tdm_arena_printf(r->arena, "%lld", (long long)after_seq),
-                             q->user_name, q->external_id,
-                             tdm_arena_printf(r->arena, "%d", page_size + 1)};
+    const char *values[4] = {tdm_arena_printf(r->arena, "%lld", (long long)after_seq), q->user_name,
+                             q->external_id, tdm_arena_printf(r->arena, "%d", page_size + 1)};
     op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
     if (op->params == NULL || values[0] == NULL || values[3] == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
@@ -583,13 +578,13 @@ void enrol_store_list_people(const enrol_req *r, const Tandem__Internal__V1__Lis
 /* ---- enrolment of a directory person -------------------------------------------------- */
 
 /* The profiles of the people whose key is among the JSON array of strings $1. */
-#define PROFILE_LOOKUP(lock)                                                                  \
-    "SELECT json_build_object('key', f.key, 'active', f.active,"                             \
-    " 'display_name', f.display_name, 'email', f.email, 'department', f.department,"         \
-    " 'office', f.office, 'practice_area', f.practice_area,"                                  \
-    " 'seniority_level', f.seniority_level, 'years_qualified', f.years_qualified,"           \
-    " 'reporting_chain', f.reporting_chain)::text FROM (SELECT x.active, " PROFILE_COLUMNS   \
-    "  FROM " ENROL_SCHEMA ".people x WHERE x.tenant_id = " T                                 \
+#define PROFILE_LOOKUP(lock)                                                                       \
+    "SELECT json_build_object('key', f.key, 'active', f.active,"                                   \
+    " 'display_name', f.display_name, 'email', f.email, 'department', f.department,"               \
+    " 'office', f.office, 'practice_area', f.practice_area,"                                       \
+    " 'seniority_level', f.seniority_level, 'years_qualified', f.years_qualified,"                 \
+    " 'reporting_chain', f.reporting_chain)::text FROM (SELECT x.active, " PROFILE_COLUMNS         \
+    "  FROM " ENROL_SCHEMA ".people x WHERE x.tenant_id = " T                                      \
     "  AND x.person_key IN (SELECT jsonb_array_elements_text($1::jsonb))" lock ") f"
 
 void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool lock,

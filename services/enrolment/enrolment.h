@@ -47,7 +47,7 @@
 #define ENROL_MIN_ANONYMITY_THRESHOLD     3
 #define ENROL_MAX_ANONYMITY_THRESHOLD     1000
 #define ENROL_DEFAULT_ANONYMITY_THRESHOLD 5
-#define ENROL_MAX_PERSON_EMAILS 10u
+#define ENROL_MAX_PERSON_EMAILS           10u
 /* Peers of ExportPerson/ErasePerson get at most this long when the call has no
  * earlier deadline. */
 #define ENROL_PEER_TIMEOUT_MS 10000u
@@ -144,8 +144,7 @@ Tandem__V1__Participant *enrol_participant_feedback_view(const Tandem__V1__Parti
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a);
 /* A template version from its row document ({id, version, body, create_us,
  * update_us}). NULL when out of memory or malformed. */
-Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len,
-                                                       tdm_arena *a);
+Tandem__V1__ProgrammeTemplate *enrol_template_from_row(const char *json, size_t len, tdm_arena *a);
 /* What a template version stores: its JSON without id, version and times. */
 char *enrol_template_body_json(const Tandem__V1__ProgrammeTemplate *t, tdm_arena *a);
 /* The template's surveys as the schedule the programme insert takes:
@@ -286,9 +285,8 @@ void enrol_store_get_template(const enrol_req *r, const char *id, int32_t versio
 void enrol_store_list_templates(const enrol_req *r, int page_size, int64_t after_seq,
                                 enrol_store_cb cb, void *arg);
 /* A new version: apply(latest) under the template's lock, stored as latest + 1. */
-void enrol_store_update_template(const enrol_req *r, const char *id,
-                                 enrol_template_apply_fn apply, void *apply_arg,
-                                 enrol_store_cb cb, void *arg);
+void enrol_store_update_template(const enrol_req *r, const char *id, enrol_template_apply_fn apply,
+                                 void *apply_arg, enrol_store_cb cb, void *arg);
 
 /* Claim due scheduled surveys of every tenant; params: $1 the clock offset in
  * seconds, $2 how many, $3 the lease in seconds, $4 the attempts after which a row

@@ -261,11 +261,11 @@ static void create_programme_scheduled(tdm_store_op *base, PGresult *res)
 static void create_programme_schedule(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    Tandem__V1__Programme *p = PQntuples(res) == 1 ? enrol_programme_from_row(
-                                                         PQgetvalue(res, 0, 0),
-                                                         (size_t)PQgetlength(res, 0, 0),
-                                                         op->base.req.arena)
-                                                   : NULL;
+    Tandem__V1__Programme *p =
+        PQntuples(res) == 1
+            ? enrol_programme_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
+                                       op->base.req.arena)
+            : NULL;
     if (p == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
@@ -663,8 +663,8 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
 static void enrol_upsert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    tdm_status *st = enrol_directory_apply(res, op->rows, op->row_errors, op->n_rows,
-                                           op->base.req.arena);
+    tdm_status *st =
+        enrol_directory_apply(res, op->rows, op->row_errors, op->n_rows, op->base.req.arena);
     if (st != NULL) {
         tdm_store_op_end(&op->base, st);
         return;

@@ -54,9 +54,8 @@ static void lease_end(lease_op *op, bool ok, uint32_t granted, uint32_t wait_ms)
 static void lease_failed(lease_op *op, tdm_status *st)
 {
     tdm_log_fields(TDM_LOG_WARN, NULL,
-                   "could not lease rate-limit tokens; this replica's own bucket applies",
-                   "error", st != NULL ? st->message : "", "detail",
-                   st != NULL ? st->detail : NULL, NULL);
+                   "could not lease rate-limit tokens; this replica's own bucket applies", "error",
+                   st != NULL ? st->message : "", "detail", st != NULL ? st->detail : NULL, NULL);
     tdm_status_free(st);
     lease_end(op, false, 0, 0);
 }
@@ -100,8 +99,8 @@ static int lease_send(lease_op *op)
         .implicit_tx = true,
         .deadline_ms = uv_now(tdm_runtime_loop(op->gw->rt)) + LEASE_DEADLINE_MS,
     };
-    return tdm_pg_exec_prepared(tdm_runtime_pg(op->gw->rt), &opts, LEASE_SQL, 4, v,
-                                lease_answered, op);
+    return tdm_pg_exec_prepared(tdm_runtime_pg(op->gw->rt), &opts, LEASE_SQL, 4, v, lease_answered,
+                                op);
 }
 
 static void lease_start(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,
@@ -121,8 +120,7 @@ static void lease_start(gw_state *gw, const char *key_id, uint32_t rps, uint32_t
         lease_failed(op, tdm_status_new(TDM_UNAVAILABLE, "the database pool refused the lease"));
 }
 
-void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,
-                   gw_rl_waiter *w)
+void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst, gw_rl_waiter *w)
 {
     uint64_t now = uv_now(tdm_runtime_loop(gw->rt));
     uint32_t retry = 0;

@@ -37,8 +37,8 @@ typedef struct gw_config {
     /* TANDEM_RATE_LIMIT_MODE: "shared" (true, default: one bucket per key in PostgreSQL
      * for every replica) or "replica" (false: each gateway its own; ratelimit.h) */
     bool rate_limit_shared;
-    int webhook_max_in_flight;     /* TANDEM_WEBHOOK_MAX_IN_FLIGHT, 1..10000, default 64 */
-    int webhook_tenant_in_flight;  /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT, 1..10000, default 8 */
+    int webhook_max_in_flight;       /* TANDEM_WEBHOOK_MAX_IN_FLIGHT, 1..10000, default 64 */
+    int webhook_tenant_in_flight;    /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT, 1..10000, default 8 */
     int webhook_disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS, 1..8760, default 72 */
 } gw_config;
 

@@ -92,8 +92,7 @@ void gw_auth_resolve_from(gw_state *gw, const char *address, tdm_arena *arena,
 /* Apply key_id's rate limit (auth_ratelimit.c, in the mode gw->cfg->rate_limit_shared
  * says): calls w->cb(w->arg, allowed, retry_after_s) exactly once, possibly before
  * returning; w lives until then. */
-void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst,
-                   gw_rl_waiter *w);
+void gw_rate_limit(gw_state *gw, const char *key_id, uint32_t rps, uint32_t burst, gw_rl_waiter *w);
 
 /* Remember that a key was used; written in the next batch. */
 void gw_auth_touch(gw_state *gw, const char *key_id);
@@ -214,8 +213,8 @@ void gw_rest_uninstall(void);
 
 /* Count, time and log one answered HTTP request (tandem_http_requests_total{route,
  * method,status}); route_label: the route's template, or NULL ("unmatched"). */
-void gw_http_observe(tdm_http_request *req, const char *route_label, int status,
-                     uint64_t start_ms, const gw_principal *p);
+void gw_http_observe(tdm_http_request *req, const char *route_label, int status, uint64_t start_ms,
+                     const gw_principal *p);
 
 /* Milliseconds left before deadline_ms on the loop clock (INT64_MAX when none). */
 int64_t gw_remaining_ms(gw_state *gw, uint64_t deadline_ms);

@@ -34,10 +34,10 @@
 #define GW_LISTEN_MAX_CHANNELS 4
 
 typedef struct gw_listen_handler {
-    const char *channel;                             /* a fixed identifier, e.g. "tandem_outbox" */
+    const char *channel;                            /* a fixed identifier, e.g. "tandem_outbox" */
     void (*notify)(void *arg, const char *payload); /* each notification on the channel */
-    void (*up)(void *arg);                          /* LISTEN in force (after each connect); may be NULL */
-    void (*down)(void *arg);                        /* the connection was lost; may be NULL */
+    void (*up)(void *arg);   /* LISTEN in force (after each connect); may be NULL */
+    void (*down)(void *arg); /* the connection was lost; may be NULL */
     void *arg;
 } gw_listen_handler;
 

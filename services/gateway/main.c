@@ -94,8 +94,8 @@ static void listen_start(gw_state *gw)
          .down = keys_not_listening,
          .arg = gw},
     };
-    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url,
-                    handlers, sizeof(handlers) / sizeof(handlers[0]));
+    gw_listen_start(tdm_runtime_loop(gw->rt), tdm_runtime_config(gw->rt)->database_url, handlers,
+                    sizeof(handlers) / sizeof(handlers[0]));
 }
 
 /* The key cache: TANDEM_KEY_CACHE_SIZE keys at most (0: every request looks its key up). */

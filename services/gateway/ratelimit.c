@@ -188,7 +188,7 @@ gw_rl_verdict gw_ratelimiter_take_shared(gw_ratelimiter *rl, const char *key_id,
     e->burst = burst != 0 ? burst : 1;
     if (now_ms < e->fallback_until_ms)
         return gw_bucket_take(&e->bucket, rps, burst, now_ms, retry_after_s) ? GW_RL_ALLOWED
-                                                                               : GW_RL_REFUSED;
+                                                                             : GW_RL_REFUSED;
     if (now_ms >= e->local_expire_ms)
         e->local = 0;
     uint32_t batch = batch_of(e);
@@ -231,7 +231,8 @@ void gw_ratelimiter_leased(gw_ratelimiter *rl, const char *key_id, bool ok, uint
         e->local += granted;
         e->local_expire_ms = now_ms + GW_RL_LEASE_TTL_MS;
         if (granted == 0)
-            e->empty_until_ms = now_ms + (wait_ms > GW_RL_MIN_WAIT_MS ? wait_ms : GW_RL_MIN_WAIT_MS);
+            e->empty_until_ms =
+                now_ms + (wait_ms > GW_RL_MIN_WAIT_MS ? wait_ms : GW_RL_MIN_WAIT_MS);
     }
     /* Detach the waiters first: a callback may come back here for the same key. */
     gw_rl_waiter *w = e->waiters;

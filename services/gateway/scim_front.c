@@ -36,24 +36,24 @@
 #include "tandem/log.h"
 #include "tandem/rest.h"
 
-#define SCIM_PREFIX          "/scim/v2"
-#define SCIM_CONTENT_TYPE    "application/scim+json"
-#define SCIM_SCHEMA_LIST     "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-#define SCIM_MAX_BODY_BYTES  (1024u * 1024u) /* ServiceProviderConfig maxPayloadSize */
-#define SCIM_TIMEOUT_MS      30000
-#define SCIM_LIST_PAGE       500
-#define SCIM_LIST_MAX_SCAN   20000 /* people read to answer one filtered or sorted list */
-#define SCIM_DEFAULT_COUNT   100
-#define SCIM_MAX_COUNT       500 /* ServiceProviderConfig filter.maxResults */
-#define SCIM_PATCH_ATTEMPTS  3   /* a PATCH that lost a race re-reads and re-applies */
-#define DIRECTORY            "/tandem.internal.v1.DirectoryService/"
+#define SCIM_PREFIX         "/scim/v2"
+#define SCIM_CONTENT_TYPE   "application/scim+json"
+#define SCIM_SCHEMA_LIST    "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+#define SCIM_MAX_BODY_BYTES (1024u * 1024u) /* ServiceProviderConfig maxPayloadSize */
+#define SCIM_TIMEOUT_MS     30000
+#define SCIM_LIST_PAGE      500
+#define SCIM_LIST_MAX_SCAN  20000 /* people read to answer one filtered or sorted list */
+#define SCIM_DEFAULT_COUNT  100
+#define SCIM_MAX_COUNT      500 /* ServiceProviderConfig filter.maxResults */
+#define SCIM_PATCH_ATTEMPTS 3   /* a PATCH that lost a race re-reads and re-applies */
+#define DIRECTORY           "/tandem.internal.v1.DirectoryService/"
 
 typedef enum scim_route {
-    SCIM_ROUTE_USERS,     /* /Users */
-    SCIM_ROUTE_USER,      /* /Users/{id} */
-    SCIM_ROUTE_SPC,       /* /ServiceProviderConfig */
-    SCIM_ROUTE_TYPES,     /* /ResourceTypes[/User] */
-    SCIM_ROUTE_SCHEMAS,   /* /Schemas[/{urn}] */
+    SCIM_ROUTE_USERS,   /* /Users */
+    SCIM_ROUTE_USER,    /* /Users/{id} */
+    SCIM_ROUTE_SPC,     /* /ServiceProviderConfig */
+    SCIM_ROUTE_TYPES,   /* /ResourceTypes[/User] */
+    SCIM_ROUTE_SCHEMAS, /* /Schemas[/{urn}] */
 } scim_route;
 
 typedef struct scim_call scim_call;
@@ -64,7 +64,7 @@ struct scim_call {
     tdm_http_request *req;
     tdm_arena *a;
     scim_route route;
-    const char *id;   /* Users/{id}, ResourceTypes/{x}, Schemas/{x} */
+    const char *id;    /* Users/{id}, ResourceTypes/{x}, Schemas/{x} */
     const char *label; /* metrics route label */
     uint64_t start_ms, deadline_ms;
     const char *request_id;
@@ -105,8 +105,8 @@ static void respond_json(scim_call *op, int status, json_t *doc, const char *eta
     char *text = doc != NULL ? tdm_json_dump(doc, op->a, &len) : NULL;
     json_decref(doc);
     if (text == NULL) {
-        static const char FALLBACK[] =
-            "{\"schemas\":[\"" SCIM_SCHEMA_ERROR "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";
+        static const char FALLBACK[] = "{\"schemas\":[\"" SCIM_SCHEMA_ERROR
+                                       "\"],\"status\":\"500\",\"detail\":\"out of memory\"}";
         status = 500;
         text = (char *)FALLBACK;
         len = sizeof(FALLBACK) - 1;
@@ -148,9 +148,8 @@ static void respond_status(scim_call *op, tdm_status *st)
     case TDM_ABORTED:
         /* A stale version (If-Match, or the version a PATCH read) is 412; any other
          * conflict (two changes that deadlocked) is 409, to be retried. */
-        err.status = st->n_violations > 0 && strcmp(st->violations[0].field, "if_version") == 0
-                         ? 412
-                         : 409;
+        err.status =
+            st->n_violations > 0 && strcmp(st->violations[0].field, "if_version") == 0 ? 412 : 409;
         break;
     default:
         break;
@@ -166,8 +165,8 @@ static void respond_status(scim_call *op, tdm_status *st)
 static void respond_user(scim_call *op, int status, const Tandem__Internal__V1__Person *p)
 {
     json_t *u = scim_user_from_person(p, op->users_url);
-    const char *location = status == 201 ? tdm_arena_printf(op->a, "%s/%s", op->users_url, p->id)
-                                         : NULL;
+    const char *location =
+        status == 201 ? tdm_arena_printf(op->a, "%s/%s", op->users_url, p->id) : NULL;
     respond_json(op, status, u, scim_etag(p->version, op->a), location);
 }
 
@@ -180,8 +179,8 @@ static void directory_done(void *arg, tdm_status *st, const uint8_t *response, s
         op->next(op, st, NULL);
         return;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        op->out_desc, tdm_arena_protobuf_allocator(op->a), len, response);
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(op->out_desc, tdm_arena_protobuf_allocator(op->a), len, response);
     if (m == NULL) {
         op->next(op, tdm_status_new(TDM_INTERNAL, "the directory answered garbage"), NULL);
         return;
@@ -433,8 +432,8 @@ static void list_answer(scim_call *op)
         sort_matches(op);
     size_t total = json_array_size(op->matches);
     json_t *resources = json_array();
-    for (size_t i = (size_t)op->start_index - 1; i < total && (long)json_array_size(resources) <
-                                                                 op->count; i++)
+    for (size_t i = (size_t)op->start_index - 1;
+         i < total && (long)json_array_size(resources) < op->count; i++)
         json_array_append(resources, json_array_get(op->matches, i));
     json_t *doc = json_object();
     json_t *schemas = json_array();

@@ -142,8 +142,7 @@ static const json_t *attr(const json_t *obj, const char *schema, const char *nam
 }
 
 /* A string attribute into *out ("" when absent). */
-static int read_str(reader *r, const json_t *obj, const char *schema, const char *name,
-                    char **out)
+static int read_str(reader *r, const json_t *obj, const char *schema, const char *name, char **out)
 {
     const json_t *v = attr(obj, schema, name);
     *out = (char *)"";

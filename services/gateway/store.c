@@ -222,9 +222,8 @@ void gw_keyed_begin(gw_keyed *k, gw_store_ctx *c, const char *tenant_id,
     }
     protobuf_c_message_pack(request, buf);
     gw_key_hash((const char *)buf, len, k->request_hash);
-    tdm_pg_tx_options opts = {.tenant_id = tenant_id,
-                              .deadline_ms = c->deadline_ms,
-                              .request_id = c->request_id};
+    tdm_pg_tx_options opts = {
+        .tenant_id = tenant_id, .deadline_ms = c->deadline_ms, .request_id = c->request_id};
     if (tdm_pg_tx_begin(c->pool, &opts, keyed_begun, k) != 0)
         cb(arg, tdm_status_new(TDM_INTERNAL, "could not begin a transaction"), NULL);
 }
@@ -274,10 +273,9 @@ void gw_keyed_end(gw_keyed *k, tdm_status *st, ProtobufCMessage *response, gw_ke
         return;
     }
     const char *v[] = {k->principal_id, k->method, k->key, resp_hex};
-    if (tdm_pg_tx_query_prepared(k->sc->tx,
-                                 "UPDATE gateway.idempotency SET response = decode($4, 'hex') "
-                                 IDEM_WHERE,
-                                 4, v, keyed_stored, k) != 0)
+    if (tdm_pg_tx_query_prepared(
+            k->sc->tx, "UPDATE gateway.idempotency SET response = decode($4, 'hex') " IDEM_WHERE, 4,
+            v, keyed_stored, k) != 0)
         keyed_stored(k, tdm_status_new(TDM_INTERNAL, "could not store the idempotency key"), NULL);
 }
 

@@ -38,7 +38,7 @@ typedef struct tenant_op {
     const char *method;
     const ProtobufCMessage *request;
     const gw_principal *p;
-    gw_keyed keyed; /* the Idempotency-Key of CreateTenant and CreateApiKey */
+    gw_keyed keyed;                /* the Idempotency-Key of CreateTenant and CreateApiKey */
     Tandem__V1__ApiKey *shown_key; /* a created key: its secret is shown in this answer */
     tdm_arena *arena;
     gw_store_ctx sc;

@@ -172,11 +172,12 @@ static tdm_status *validate_webhook(const Tandem__V1__Webhook *w, unsigned field
         for (size_t k = 0; k < GW_WEBHOOK_EVENTS_MAX && !known; k++)
             known = strcmp(w->events[i], GW_WEBHOOK_EVENT_NAMES[k]) == 0;
         if (!known)
-            tdm_violations_add(&v, field,
-                               "unknown event; one of participant.enrolled, "
-                               "participant.withdrawn, matching_run.completed, match.proposed, "
-                               "match.accepted, match.declined, match.ended, "
-                               "check_in.recorded, match.at_risk, participant.updated, survey.opened");
+            tdm_violations_add(
+                &v, field,
+                "unknown event; one of participant.enrolled, "
+                "participant.withdrawn, matching_run.completed, match.proposed, "
+                "match.accepted, match.declined, match.ended, "
+                "check_in.recorded, match.at_risk, participant.updated, survey.opened");
         for (size_t k = 0; k < i && known; k++) {
             if (strcmp(w->events[i], w->events[k]) == 0) {
                 tdm_violations_add(&v, field, "listed twice");
@@ -318,11 +319,11 @@ static void create_start(webhook_op *op)
         return;
     }
     /* Keys are per tenant: a platform key may create webhooks for several. */
-    op->keyed = (gw_keyed){
-        .principal_id = op->p->key_id,
-        .method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id),
-        .key = op->idem_key,
-        .desc = &tandem__v1__webhook__descriptor};
+    op->keyed =
+        (gw_keyed){.principal_id = op->p->key_id,
+                   .method = tdm_arena_printf(op->arena, "CreateWebhook %s", op->p->tenant_id),
+                   .key = op->idem_key,
+                   .desc = &tandem__v1__webhook__descriptor};
     if (op->keyed.method == NULL) {
         finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
         return;
@@ -608,7 +609,6 @@ tdm_status *gw_webhook_register(gw_state *gw)
     if (d->n_methods != N_WEBHOOK_METHODS)
         return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
     def.service_data = gw;
-    gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key,
-                                gw->cfg->webhook_secret_key_previous);
+    gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key, gw->cfg->webhook_secret_key_previous);
     return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
 }

@@ -67,8 +67,7 @@ static void finish(reseal_op *op, tdm_status *st)
                        "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS; their deliveries fail until the key "
                        "they were sealed under is configured",
                        "unopenable", n[1], "resealed", n[0], "webhooks", n[2], NULL);
-    } else if (op->resealed > 0 ||
-               op->gw->cfg->webhook_secret_key_previous != NULL) {
+    } else if (op->resealed > 0 || op->gw->cfg->webhook_secret_key_previous != NULL) {
         tdm_log_fields(TDM_LOG_INFO, NULL,
                        "webhook secrets: all sealed under TANDEM_WEBHOOK_SECRET_KEY; "
                        "TANDEM_WEBHOOK_SECRET_KEY_PREVIOUS, if set, can be removed",

@@ -33,8 +33,7 @@ const char *const GW_WEBHOOK_EVENT_NAMES[GW_WEBHOOK_EVENTS_MAX] = {
     "participant.enrolled", "participant.withdrawn", "matching_run.completed",
     "match.proposed",       "match.accepted",        "match.declined",
     "match.ended",          "check_in.recorded",     "match.at_risk",
-    "participant.updated",
-    "survey.opened",
+    "participant.updated",  "survey.opened",
 };
 
 static uint8_t SEALING_KEY[32], PREVIOUS_KEY[32];

@@ -590,7 +590,8 @@ static void handle_list_runs(tdm_call *call, const ProtobufCMessage *msg, void *
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = mt_check_id(st, q->programme_id, "programme_id");
     st = mt_check_enum(st, q->status, TANDEM__V1__MATCHING_RUN__STATUS__FAILED, "status");
-    if (tdm_handler_fail(call, tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call,
+                         tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     programme_list_start(call, data, &r, 3, q->programme_id, msg, page_size, after);
 }
@@ -603,7 +604,8 @@ static void handle_list_proposals(tdm_call *call, const ProtobufCMessage *msg, v
     int64_t after = 0;
     tdm_status *st = mt_req_init(&r, data, call, TDM_SCOPE_MATCHING_READ);
     st = mt_check_id(st, q->run_id, "run_id");
-    if (tdm_handler_fail(call, tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
+    if (tdm_handler_fail(call,
+                         tdm_check_page_seq(st, q->page_size, q->page_token, &page_size, &after)))
         return;
     mt_store_list_proposals(&r, q->run_id, page_size, after, mt_reply, call);
 }

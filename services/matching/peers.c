@@ -1,7 +1,7 @@
 /*
  * peers.c - the calls matching makes to other services: it reads from enrolment a
- * programme and its participants (ListParticipants, every page of FETCH_PAGE_SIZE) or some participants by id
- * (GetParticipant, in parallel). Calls go through the runtime's peer client with
+ * programme and its participants (ListParticipants, every page of FETCH_PAGE_SIZE) or some
+ * participants by id (GetParticipant, in parallel). Calls go through the runtime's peer client with
  * the caller's request context, so enrolment applies the caller's tenant and scopes:
  * a programme of another tenant is NOT_FOUND there and here, and diversity data
  * comes back only when the caller had the admin scope.

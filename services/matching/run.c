@@ -18,16 +18,16 @@
  * lasts, and the worker renews it on a timer every quarter of the lease for as long as
  * it holds the run, the solve included, so a long solve is never taken over by a
  * second replica. A renewal that finds the claim gone (the lease expired while this
- * process was stalled, and another replica took the run) marks the job lost: the computation is cancelled (plan.c stops at its next check, within a
- * block of mentees or TDM_ASSIGN_CANCEL_EVERY augmentations) so the worker is free for
- * other runs at once, and nothing of it is written (the final write checks the claim
- * too). SIGTERM cancels the computation the same way. A run
- * is started at most MAX_ATTEMPTS times: a replica that dies holding it (crash, out of
- * memory) leaves its lease to expire and the attempt counted, and the next start past
- * the limit ends the run FAILED with the reason. SIGTERM hands a held run back at once
- * (the lease freed, the attempt not counted), so a rollout does not stall runs. The worker ticks
- * every POLL_INTERVAL_MS (runs queued on other replicas, leases expired by a dead replica, runs
- * left queued over a restart) and at once when this process queued a run.
+ * process was stalled, and another replica took the run) marks the job lost: the computation is
+ * cancelled (plan.c stops at its next check, within a block of mentees or TDM_ASSIGN_CANCEL_EVERY
+ * augmentations) so the worker is free for other runs at once, and nothing of it is written (the
+ * final write checks the claim too). SIGTERM cancels the computation the same way. A run is started
+ * at most MAX_ATTEMPTS times: a replica that dies holding it (crash, out of memory) leaves its
+ * lease to expire and the attempt counted, and the next start past the limit ends the run FAILED
+ * with the reason. SIGTERM hands a held run back at once (the lease freed, the attempt not
+ * counted), so a rollout does not stall runs. The worker ticks every POLL_INTERVAL_MS (runs queued
+ * on other replicas, leases expired by a dead replica, runs left queued over a restart) and at once
+ * when this process queued a run.
  *
  * Diversity data: enrolment returns it only to admin callers, and the worker reads
  * enrolment with the context of the caller who started the run, so the criterion

@@ -30,7 +30,7 @@
 #include "matching.h"
 #include "tandem/log.h"
 
-#define POLL_MS          200 /* a deprovisioned person's matches end within a second */
+#define POLL_MS          200   /* a deprovisioned person's matches end within a second */
 #define NOT_READY_MS     30000 /* enrolment's outbox not readable yet: try again this often */
 #define BATCH            500   /* rows per pass */
 #define PASS_ARENA_BYTES (64 * 1024)

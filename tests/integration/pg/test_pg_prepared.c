@@ -344,9 +344,10 @@ static void test_an_implicit_exec_with_a_tenant_sees_it_read_only_without_leakin
     /* (A write is not tried here: its 25006 reads as a demoted server to the pool.) */
     /* A tenant without read-only nor deadline. */
     tdm_pg_tx_options rw = {.tenant_id = tenant, .implicit_tx = true};
-    c = run_exec(&f, true, &rw,
-                 "SELECT current_setting('app.tenant_id'), current_setting('transaction_read_only')",
-                 0, NULL);
+    c = run_exec(
+        &f, true, &rw,
+        "SELECT current_setting('app.tenant_id'), current_setting('transaction_read_only')", 0,
+        NULL);
     assert_int_equal(c.code, TDM_OK);
     assert_string_equal(c.first, tenant);
     assert_string_equal(c.second, "off");

@@ -245,10 +245,8 @@ static void shared_failed_lease_falls_back_to_this_replica(void **state)
     gw_ratelimiter_leased(rl, k, false, 0, 0, 5);
     assert_int_equal(got.allowed, 1);
     /* The local bucket (burst 2) for the next second: one more, then refused. */
-    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 6, &w, &retry, &lease),
-                     GW_RL_ALLOWED);
-    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 7, &w, &retry, &lease),
-                     GW_RL_REFUSED);
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 6, &w, &retry, &lease), GW_RL_ALLOWED);
+    assert_int_equal(gw_ratelimiter_take_shared(rl, k, 1, 2, 7, &w, &retry, &lease), GW_RL_REFUSED);
     assert_int_equal(lease, 0);
     gw_ratelimiter_free(rl);
 }

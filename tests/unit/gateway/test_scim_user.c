@@ -57,7 +57,8 @@ static void entra_id_create_body(void **state)
 {
     (void)state;
     tdm_arena *a = tdm_arena_new(0);
-    Tandem__Internal__V1__Person *p = person(a,
+    Tandem__Internal__V1__Person *p = person(
+        a,
         "{\"schemas\":[\"" CORE "\",\"" SCIM_SCHEMA_ENTERPRISE "\"],"
         "\"externalId\":\"0a21f0f2\",\"userName\":\"Test_User@firm.example\",\"active\":true,"
         "\"emails\":[{\"primary\":true,\"type\":\"work\",\"value\":\"t@firm.example\"}],"
@@ -82,12 +83,12 @@ static void identity_provider_forms_are_accepted(void **state)
     (void)state;
     tdm_arena *a = tdm_arena_new(0);
     /* Names in any case, "False", numbers as strings, manager as {"value"}. */
-    Tandem__Internal__V1__Person *p = person(a,
-        "{\"USERNAME\":\"okta@firm.example\",\"Active\":\"False\","
-        "\"" SCIM_SCHEMA_TANDEM "\":{\"seniorityLevel\":\"7\",\"Office\":\"Leeds\","
-        "\"yearsQualified\":12},"
-        "\"" SCIM_SCHEMA_ENTERPRISE "\":{\"manager\":{\"value\":\"m-2\"}},"
-        "\"emails\":[{\"value\":\"\"},\"plain@firm.example\"],\"password\":\"x\"}");
+    Tandem__Internal__V1__Person *p =
+        person(a, "{\"USERNAME\":\"okta@firm.example\",\"Active\":\"False\","
+                  "\"" SCIM_SCHEMA_TANDEM "\":{\"seniorityLevel\":\"7\",\"Office\":\"Leeds\","
+                  "\"yearsQualified\":12},"
+                  "\"" SCIM_SCHEMA_ENTERPRISE "\":{\"manager\":{\"value\":\"m-2\"}},"
+                  "\"emails\":[{\"value\":\"\"},\"plain@firm.example\"],\"password\":\"x\"}");
     assert_string_equal(p->user_name, "okta@firm.example");
     assert_false(p->active->value);
     assert_int_equal(p->seniority_level->value, 7);
@@ -117,8 +118,8 @@ static void wrong_types_are_refused_naming_the_attribute(void **state)
             "invalidValue", "seniorityLevel");
     refused("{\"userName\":\"x\",\"" SCIM_SCHEMA_TANDEM "\":{\"seniorityLevel\":99999999999}}",
             "invalidValue", "seniorityLevel");
-    refused("{\"userName\":\"x\",\"" SCIM_SCHEMA_ENTERPRISE "\":{\"manager\":[1]}}",
-            "invalidValue", "manager");
+    refused("{\"userName\":\"x\",\"" SCIM_SCHEMA_ENTERPRISE "\":{\"manager\":[1]}}", "invalidValue",
+            "manager");
     refused("{\"userName\":\"x\",\"emails\":[{\"value\":\"a@b.example\",\"primary\":\"yes\"}]}",
             "invalidValue", "emails.primary");
 }
@@ -145,9 +146,8 @@ static void a_person_round_trips_through_its_user(void **state)
     assert_string_equal(json_string_value(json_object_get(meta, "location")),
                         "https://gw/scim/v2/Users/u-9");
     json_t *ent = json_object_get(u, SCIM_SCHEMA_ENTERPRISE);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(ent, "manager"), "$ref")),
-        "https://gw/scim/v2/Users/m-3");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(ent, "manager"), "$ref")),
+                        "https://gw/scim/v2/Users/m-3");
     scim_error err = {0};
     Tandem__Internal__V1__Person *back = NULL;
     assert_int_equal(scim_user_to_person(u, a, &back, &err), 0);

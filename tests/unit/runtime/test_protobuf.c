@@ -244,7 +244,6 @@ static void empty_rows_past_sixteen_times_the_wire_size_are_refused(void **state
     tdm_status_free(st);
 }
 
-
 static void the_budget_is_sixteen_times_with_a_floor_and_a_ceiling(void **state)
 {
     (void)state;

@@ -53,8 +53,8 @@ static size_t suggest_baseline(const mt_policy *pol, const mt_person *e,
             live += same_id(state->live_mentor[q], mentors[i]->id);
         int free_seats = m.capacity - live;
         if (free_seats <= 0 || mt_hard_check(pol, &m, e) != 0 ||
-            state_has(state->excl_mentor, state->excl_mentee, state->n_exclusions,
-                      mentors[i]->id, e->src->id))
+            state_has(state->excl_mentor, state->excl_mentee, state->n_exclusions, mentors[i]->id,
+                      e->src->id))
             continue;
         int64_t score = mt_score(pol, &m, e);
         if (score >= pol->min_score)
@@ -74,8 +74,9 @@ int main(int argc, char **argv)
     int calls = argc > 3 ? atoi(argv[3]) : 20;
     size_t k = argc > 4 ? (size_t)atol(argv[4]) : 5;
     if (n_mentors == 0 || calls <= 0 || k == 0 || k > MT_MAX_SUGGESTIONS) {
-        fprintf(stderr, "usage: tandem-matching-bench-suggest [mentors>0] [live] [calls>0] "
-                        "[k 1..%d]\n",
+        fprintf(stderr,
+                "usage: tandem-matching-bench-suggest [mentors>0] [live] [calls>0] "
+                "[k 1..%d]\n",
                 MT_MAX_SUGGESTIONS);
         return 2;
     }
@@ -138,8 +139,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; same && i < n_fast; i++)
         same = base[i].mentor == fast[i].mentor && base[i].score == fast[i].score &&
                base[i].free == fast[i].free;
-    printf("mentors %zu, live matches %zu, exclusions 50, k %zu, calls %d\n", n_mentors, n_live,
-           k, calls);
+    printf("mentors %zu, live matches %zu, exclusions 50, k %zu, calls %d\n", n_mentors, n_live, k,
+           calls);
     printf("baseline (mentors x live): %.3f ms per call\n", 1e3 * t_base / calls);
     printf("indexed (mt_suggest):      %.3f ms per call\n", 1e3 * t_fast / calls);
     printf("same suggestions: %s (%zu)\n", same ? "yes" : "NO", n_fast);
