@@ -1,11 +1,10 @@
 """Calls through the gateway's public door, for integration tests: REST+JSON with a
 key (and X-Tandem-Tenant), gRPC with the same, and a new tenant with a key."""
-import json
-import urllib.error
-import urllib.request
 import uuid
 
 import grpc
+
+import harness
 
 
 class Gateway:
@@ -13,27 +12,10 @@ class Gateway:
         self.stack = stack
 
     def rest(self, method, path, body=None, key=None, tenant=None, idem=None, timeout=30):
-        """(HTTP status, decoded JSON body)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request("http://%s%s" % (self.stack.addr("gateway"), path),
-                                     data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if key is not None:
-            req.add_header("Authorization", "Bearer " + key)
-        if tenant is not None:
-            req.add_header("X-Tandem-Tenant", tenant)
-        if idem is not None:
-            req.add_header("Idempotency-Key", idem)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, json.loads(r.read() or b"{}")
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw or b"{}")
-            except ValueError:
-                return e.code, {"raw": raw.decode(errors="replace")}
+        """(HTTP status, decoded JSON body): harness.rest with an Idempotency-Key."""
+        headers = {"Idempotency-Key": idem} if idem is not None else None
+        return harness.rest(self.stack.addr("gateway"), method, path, body, key=key,
+                            tenant=tenant, headers=headers, timeout=timeout)
 
     def rpc(self, service, method, req, resp_type, key, tenant=None, idem=None, timeout=30):
         """A gRPC call; raises grpc.RpcError on a refusal."""

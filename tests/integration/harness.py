@@ -185,15 +185,8 @@ def await_ready(proc, addr, name, log_path, timeout=60):
 
 
 def wait_for(pred, timeout=30, what="condition", interval=0.1):
-    """pred()'s first true value, polled every interval seconds; AssertionError naming
-    `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for " + what)
+    """wait_until with the predicate first (the older callers' order)."""
+    return wait_until(what, pred, timeout, interval)
 
 
 class Replica:
