@@ -161,7 +161,7 @@ class UsageTest(unittest.TestCase):
         restart_enrolment(offset2)
         prog = call("enrolment:write", "POST", "/v1/programmes",
                     {"name": "Reverse", "kind": "REVERSE", "status": "ENROLLING",
-                     "checkInCadenceDays": 14, "anonymityThreshold": 3})
+                     "checkInCadenceDays": 14})
         rows = [person("mentor-0", "MENTOR", 1), person("mentor-1", "MENTOR", 1),
                 person("mentee-0", "MENTEE", 9), person("mentee-1", "MENTEE", 9)]
         res = call("enrolment:write", "POST",
