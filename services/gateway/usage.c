@@ -52,7 +52,9 @@ static struct {
     usage_slot *slots; /* USAGE_TABLE_SLOTS of them, NULL until started */
     size_t used;
     uint64_t dropped; /* calls not counted since the last flush: the table was full */
-    bool flushing;
+    bool flushing;    /* a flush is in flight */
+    bool stopping;    /* gw_usage_stop: the runtime is held until the last flush */
+    bool last_sent;   /* the flush in flight is that last one */
     bool timer_open;
     uv_timer_t timer;
     gw_state *gw;
@@ -118,63 +120,89 @@ static const char *scope_label(uint32_t scope)
 
 /* ---- flushing ------------------------------------------------------------------------- */
 
+/*
+ * One flush at a time. At shutdown (gw_usage_stop) the runtime is held until a last
+ * flush has written what is left: when a periodic flush is still in flight, the last
+ * one starts once it has finished (a failed one puts its counts back first), so
+ * nothing counted before SIGTERM is left behind while the database answers. The
+ * table is freed after that last flush.
+ */
+
 typedef struct flush_batch {
     tdm_arena *arena;
     usage_slot *taken; /* the counts sent, put back if the statement fails */
     size_t n;
-    bool held; /* the runtime is held for this flush (shutdown) */
 } flush_batch;
+
+static void flush(void);
+
+/* After stopping: the last flush is done (or there was nothing to send). */
+static void stopped(void)
+{
+    if (COUNTS.used > 0 || COUNTS.dropped > 0) {
+        char n[24];
+        uint64_t calls = COUNTS.dropped;
+        for (size_t i = 0; i < USAGE_TABLE_SLOTS; i++)
+            calls += (uint64_t)COUNTS.slots[i].count;
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)calls);
+        tdm_log_fields(TDM_LOG_ERROR, NULL, "API calls not recorded at shutdown", "calls", n, NULL);
+    }
+    free(COUNTS.slots);
+    COUNTS.slots = NULL;
+    COUNTS.used = 0;
+    tdm_runtime_unhold(COUNTS.gw->rt);
+}
 
 static void flushed(void *arg, tdm_status *st)
 {
     flush_batch *b = arg;
-    if (st != NULL) {
-        size_t lost = 0;
+    bool failed = st != NULL;
+    if (failed) {
         for (size_t i = 0; i < b->n; i++) {
             if (!slot_add(b->taken[i].tenant_id, b->taken[i].month, b->taken[i].scope,
                           b->taken[i].count))
-                lost += (size_t)b->taken[i].count;
+                COUNTS.dropped += (uint64_t)b->taken[i].count;
         }
-        COUNTS.dropped += lost;
         tdm_log_fields(TDM_LOG_WARN, NULL, "could not record API usage; kept for the next flush",
                        "error", st->message, "detail", st->detail, NULL);
         tdm_status_free(st);
     }
     COUNTS.flushing = false;
-    bool held = b->held;
-    gw_state *gw = COUNTS.gw;
     tdm_arena_free(b->arena);
     free(b->taken);
     free(b);
-    if (held)
-        tdm_runtime_unhold(gw->rt);
+    if (!COUNTS.stopping)
+        return;
+    if (COUNTS.last_sent || failed)
+        stopped(); /* the last flush is done, or the database fails: no retry now */
+    else
+        flush();
 }
 
-/* Send every count held to the table in one statement; held: the runtime waits for it. */
-static void flush(bool hold)
+/* Send every count held to the table in one statement. */
+static void flush(void)
 {
     gw_state *gw = COUNTS.gw;
-    if (COUNTS.dropped > 0) {
+    if (COUNTS.dropped > 0 && !COUNTS.stopping) {
         char n[24];
         snprintf(n, sizeof(n), "%llu", (unsigned long long)COUNTS.dropped);
         tdm_log_fields(TDM_LOG_WARN, NULL,
                        "API calls not counted: too many tenants between flushes", "calls", n, NULL);
         COUNTS.dropped = 0;
     }
-    if (COUNTS.used == 0 || COUNTS.flushing || !tdm_runtime_migrated(gw->rt))
+    if (COUNTS.flushing)
         return;
+    if (COUNTS.used == 0 || !tdm_runtime_migrated(gw->rt)) {
+        if (COUNTS.stopping)
+            stopped();
+        return;
+    }
     flush_batch *b = calloc(1, sizeof(*b));
     usage_slot *taken = calloc(COUNTS.used, sizeof(*taken));
     tdm_arena *arena = tdm_arena_new(0);
     gw_usage_delta *d = arena != NULL ? tdm_arena_calloc(arena, COUNTS.used, sizeof(*d)) : NULL;
-    if (b == NULL || taken == NULL || d == NULL) {
-        free(b);
-        free(taken);
-        tdm_arena_free(arena);
-        return;
-    }
     size_t n = 0;
-    for (size_t i = 0; i < USAGE_TABLE_SLOTS; i++) {
+    for (size_t i = 0; d != NULL && i < USAGE_TABLE_SLOTS; i++) {
         usage_slot *s = &COUNTS.slots[i];
         if (s->tenant_id[0] == '\0')
             continue;
@@ -184,28 +212,32 @@ static void flush(bool hold)
             .month = tdm_arena_printf(arena, "%04d-%02d-01", s->month / 12, s->month % 12 + 1),
             .scope = scope_label(s->scope),
             .count = s->count};
+        if (d[n].month == NULL)
+            break;
         n++;
     }
-    *b = (flush_batch){.arena = arena, .taken = taken, .n = n, .held = hold};
     gw_store_ctx c = {.pool = tdm_runtime_pg(gw->rt), .arena = arena};
-    if (gw_usage_store_add(&c, d, n, flushed, b) != 0) {
-        free(taken);
+    if (b == NULL || taken == NULL || d == NULL || n != COUNTS.used ||
+        gw_usage_store_add(&c, d, n, flushed, b) != 0) {
         free(b);
+        free(taken);
         tdm_arena_free(arena);
+        if (COUNTS.stopping)
+            stopped();
         return;
     }
+    *b = (flush_batch){.arena = arena, .taken = taken, .n = n};
     /* Taken: the table starts afresh; a failure puts these back (flushed). */
     memset(COUNTS.slots, 0, USAGE_TABLE_SLOTS * sizeof(*COUNTS.slots));
     COUNTS.used = 0;
     COUNTS.flushing = true;
-    if (hold)
-        tdm_runtime_hold(gw->rt);
+    COUNTS.last_sent = COUNTS.stopping;
 }
 
 static void flush_tick(uv_timer_t *timer)
 {
     (void)timer;
-    flush(false);
+    flush();
 }
 
 void gw_usage_start(gw_state *gw)
@@ -222,25 +254,18 @@ void gw_usage_start(gw_state *gw)
     uv_timer_start(&COUNTS.timer, flush_tick, every, every);
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-    (void)h;
-    free(COUNTS.slots);
-    COUNTS.slots = NULL;
-}
-
 void gw_usage_stop(gw_state *gw)
 {
-    (void)gw;
     if (!COUNTS.timer_open)
         return;
     uv_timer_stop(&COUNTS.timer);
+    uv_close((uv_handle_t *)&COUNTS.timer, NULL);
     COUNTS.timer_open = false;
-    /* The calls admitted since the last flush; the pool closes once the database has
-     * them (a flush still in flight holds nothing: its failure would put counts back
-     * after this one, to be lost - logged by flushed). */
-    flush(true);
-    uv_close((uv_handle_t *)&COUNTS.timer, timer_closed);
+    /* The calls admitted since the last flush: the pool closes once the database has
+     * them (stopped() releases the hold). */
+    COUNTS.stopping = true;
+    tdm_runtime_hold(gw->rt);
+    flush();
 }
 
 /* ---- gathering one tenant's month ------------------------------------------------------ */
