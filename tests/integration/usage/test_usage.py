@@ -7,9 +7,11 @@ generated - participants enrolled two months ago, one withdrawn last month (acti
 both months, not in this one), one enrolled last month; matches made active and
 check-ins recorded this month; API calls by scope, every one the test made for the
 tenant - over REST and gRPC; the API-call counts held in memory reach the database on
-SIGTERM and survive the gateway's restart; a tenant key sees its own usage only
+SIGTERM and survive the gateway's restart; erasing a person later leaves the months
+they were active in as they were; a tenant key sees its own usage only
 (another tenant's is NOT_FOUND, ListUsage PERMISSION_DENIED); a bad or future month is
-INVALID_ARGUMENT naming `month`; ListUsage pages; `tandemctl usage --csv` writes the
+INVALID_ARGUMENT naming `month`; each owning service answers its counts to its own
+read scope only; ListUsage pages; `tandemctl usage --csv` writes the
 RFC 4180 CSV of every tenant.
 
 The months are made with the session setting tandem.usage_clock_offset_s, given to
@@ -32,6 +34,7 @@ import harness  # noqa: E402
 from gateway_client import Gateway  # noqa: E402
 
 import grpc  # noqa: E402
+from tandem.internal.v1 import usage_pb2 as U  # noqa: E402
 from tandem.v1 import tenant_pb2 as T  # noqa: E402
 
 STACK = None
@@ -132,6 +135,20 @@ def figures(doc):
 
 def by_scope(doc):
     return {c["scope"]: int(c["count"]) for c in doc.get("apiCallsByScope", [])}
+
+
+def usage_counts(svc, tenant, month, scopes):
+    """tandem.internal.v1.UsageService/GetUsageCounts of one service, called directly
+    with a request context of the tenant and scopes."""
+    ch = STACK.channel(svc)
+    try:
+        fn = ch.unary_unary("/tandem.internal.v1.UsageService/GetUsageCounts",
+                            request_serializer=lambda m: m.SerializeToString(),
+                            response_deserializer=U.UsageCounts.FromString)
+        return fn(U.GetUsageCountsRequest(month=month),
+                  metadata=harness.Stack.context(tenant, scopes=scopes), timeout=30)
+    finally:
+        ch.close()
 
 
 def person(ext, role, seniority):
@@ -281,6 +298,27 @@ class UsageTest(unittest.TestCase):
                                  (path, doc))
         status, doc = GW.rest("GET", "/v1/usage?month=%s" % future, key=ROOT)
         self.assertIn("after the current month", doc["details"][0]["description"])
+
+    def test_each_service_answers_its_counts_to_its_read_scope_only(self):
+        # The gateway asks each owner with that owner's read scope alone; any other
+        # scope is refused by the service itself, and so is a malformed month.
+        this, _ = months_back(0)
+        tenant = str(uuid.uuid4())
+        owners = [("enrolment", 0x02, "active_participants"),
+                  ("matching", 0x08, "active_matches"),
+                  ("feedback", 0x20, "check_ins")]
+        for svc, scope, metric in owners:
+            got = usage_counts(svc, tenant, this, scope)
+            self.assertEqual([(c.metric, c.count) for c in got.counts], [(metric, 0)])
+            for other in (0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80):
+                if other == scope:
+                    continue
+                with self.assertRaises(grpc.RpcError) as e:
+                    usage_counts(svc, tenant, this, other)
+                self.assertEqual(e.exception.code(), grpc.StatusCode.PERMISSION_DENIED, svc)
+            with self.assertRaises(grpc.RpcError) as e:
+                usage_counts(svc, tenant, "2027-1", scope)
+            self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, svc)
 
     def test_list_usage_pages_every_tenant_once(self):
         for _ in range(3):
