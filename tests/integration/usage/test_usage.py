@@ -7,12 +7,12 @@ generated - participants enrolled two months ago, one withdrawn last month (acti
 both months, not in this one), one enrolled last month; matches made active and
 check-ins recorded this month; API calls by scope, every one the test made for the
 tenant - over REST and gRPC; the API-call counts held in memory reach the database on
-SIGTERM and survive the gateway's restart; erasing a person later leaves the months
-they were active in as they were; a tenant key sees its own usage only
-(another tenant's is NOT_FOUND, ListUsage PERMISSION_DENIED); a bad or future month is
-INVALID_ARGUMENT naming `month`; each owning service answers its counts to its own
-read scope only; ListUsage pages; `tandemctl usage --csv` writes the
-RFC 4180 CSV of every tenant.
+SIGTERM and survive the gateway's restart; two gateway replicas' counts add up;
+erasing a person later leaves the months they were active in as they were; a tenant
+key sees its own usage only (another tenant's is NOT_FOUND, ListUsage
+PERMISSION_DENIED); a bad or future month is INVALID_ARGUMENT naming `month`; each
+owning service answers its counts to its own read scope only; ListUsage pages;
+`tandemctl usage --csv` writes the RFC 4180 CSV of every tenant.
 
 The months are made with the session setting tandem.usage_clock_offset_s, given to
 tandem-enrolment in its connection string (options=-c ...): enrolment is restarted
@@ -264,6 +264,24 @@ class UsageTest(unittest.TestCase):
         self.assertEqual(status, 403)                        # so not counted
         harness.wait_until("the calls counted", lambda: by_scope(usage(tid, this)) ==
                            {"feedback:read": 3})
+
+    def test_two_gateway_replicas_add_up(self):
+        # Each replica counts what it admitted and adds it to the same rows: the month
+        # holds the sum, neither replica's count overwrites the other's.
+        tid, key = GW.new_tenant(ROOT, ["matching:read"], prefix="replicas")
+        this, _ = months_back(0)
+        STACK.start("gateway", extra_env=GATEWAY_ENV, name="gateway-2")
+        try:
+            for addr, n in ((STACK.addr("gateway"), 3), (STACK.addr("gateway-2"), 4)):
+                for _ in range(n):
+                    status, _ = harness.rest(addr, "GET", "/v1/matches/%s" % uuid.uuid4(),
+                                             key=key)
+                    self.assertNotIn(status, (401, 403, 429))
+            harness.wait_until("both replicas' calls counted",
+                               lambda: by_scope(usage(tid, this)) == {"matching:read": 7})
+        finally:
+            self.assertEqual(STACK.stop("gateway-2"), 0)
+        self.assertEqual(by_scope(usage(tid, this)), {"matching:read": 7})
 
     def test_a_tenant_key_sees_its_own_usage_only(self):
         a, key_a = GW.new_tenant(ROOT, ["enrolment:read"], prefix="own")
