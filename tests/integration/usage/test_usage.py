@@ -7,7 +7,8 @@ generated - participants enrolled two months ago, one withdrawn last month (acti
 both months, not in this one), one enrolled last month; matches made active and
 check-ins recorded this month; API calls by scope, every one the test made for the
 tenant - over REST and gRPC; the API-call counts held in memory reach the database on
-SIGTERM and survive the gateway's restart; two gateway replicas' counts add up;
+SIGTERM and survive the gateway's restart; a flush the database refuses keeps its
+counts for the next; two gateway replicas' counts add up;
 erasing a person later leaves the months they were active in as they were; a tenant
 key sees its own usage only (another tenant's is NOT_FOUND, ListUsage
 PERMISSION_DENIED); a bad or future month is INVALID_ARGUMENT naming `month`; each
@@ -264,6 +265,33 @@ class UsageTest(unittest.TestCase):
         self.assertEqual(status, 403)                        # so not counted
         harness.wait_until("the calls counted", lambda: by_scope(usage(tid, this)) ==
                            {"feedback:read": 3})
+
+    def test_a_failed_flush_keeps_its_counts(self):
+        # The gateway may not write its table for a while (here: its grant taken away,
+        # as a database that refuses writes would): the counts wait in memory and are
+        # all written once it may again.
+        tid, key = GW.new_tenant(ROOT, ["enrolment:read"], prefix="outage")
+        this, _ = months_back(0)
+        log = STACK.logs["gateway"]
+        seen = os.path.getsize(log)
+        harness.psql(STACK.super_url,
+                     "REVOKE INSERT, UPDATE ON gateway.usage_api_calls FROM tandem_gateway")
+        try:
+            for _ in range(5):
+                status, _ = GW.rest("GET", "/v1/participants/%s" % uuid.uuid4(), key=key)
+                self.assertNotIn(status, (401, 403, 429))
+
+            def refused():
+                with open(log, "rb") as f:
+                    f.seek(seen)
+                    return b"could not record API usage" in f.read()
+            harness.wait_until("a flush refused", refused)
+            self.assertEqual(by_scope(usage(tid, this)), {})
+        finally:
+            harness.psql(STACK.super_url,
+                         "GRANT INSERT, UPDATE ON gateway.usage_api_calls TO tandem_gateway")
+        harness.wait_until("the kept counts written",
+                           lambda: by_scope(usage(tid, this)) == {"enrolment:read": 5})
 
     def test_two_gateway_replicas_add_up(self):
         # Each replica counts what it admitted and adds it to the same rows: the month
