@@ -34,29 +34,52 @@ CREATE TABLE enrolment.usage_participant_spans (
 CREATE UNIQUE INDEX usage_participant_spans_open
     ON enrolment.usage_participant_spans (tenant_id, participant_id) WHERE end_time IS NULL;
 
--- Enrolled: ENROLLED (1) or MATCHED (2), and not erased.
-CREATE FUNCTION enrolment.usage_participant_span() RETURNS trigger
+-- Enrolled: ENROLLED (1) or MATCHED (2), and not erased. The triggers are per
+-- statement over its transition tables, so a BatchEnrol of 10,000 rows opens its
+-- spans with one INSERT ... SELECT, not 10,000 (PostgreSQL allows transition tables
+-- only on single-event triggers without a column list: one trigger for INSERT, one
+-- for UPDATE, which compares each row's old and new state).
+CREATE FUNCTION enrolment.usage_participants_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    was boolean := TG_OP = 'UPDATE' AND OLD.status IN (1, 2) AND OLD.erase_time IS NULL;
-    is_now boolean := NEW.status IN (1, 2) AND NEW.erase_time IS NULL;
 BEGIN
-    IF is_now AND NOT was THEN
-        INSERT INTO enrolment.usage_participant_spans (tenant_id, participant_id, start_time)
-        VALUES (NEW.tenant_id, NEW.id, enrolment.usage_now())
-        ON CONFLICT DO NOTHING;
-    ELSIF was AND NOT is_now THEN
-        UPDATE enrolment.usage_participant_spans
-           SET end_time = greatest(start_time, enrolment.usage_now())
-         WHERE tenant_id = NEW.tenant_id AND participant_id = NEW.id AND end_time IS NULL;
-    END IF;
+    INSERT INTO enrolment.usage_participant_spans (tenant_id, participant_id, start_time)
+    SELECT n.tenant_id, n.id, enrolment.usage_now()
+      FROM usage_new n
+     WHERE n.status IN (1, 2) AND n.erase_time IS NULL
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER usage_participant_span
-    AFTER INSERT OR UPDATE OF status, erase_time ON enrolment.participants
-    FOR EACH ROW EXECUTE FUNCTION enrolment.usage_participant_span();
+CREATE FUNCTION enrolment.usage_participants_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Left being enrolled (withdrawn, erased): the open span ends now.
+    UPDATE enrolment.usage_participant_spans s
+       SET end_time = greatest(s.start_time, enrolment.usage_now())
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE o.status IN (1, 2) AND o.erase_time IS NULL
+       AND NOT (n.status IN (1, 2) AND n.erase_time IS NULL)
+       AND s.tenant_id = n.tenant_id AND s.participant_id = n.id AND s.end_time IS NULL;
+    -- Enrolled again (a withdrawn participant re-enrolled): a new span.
+    INSERT INTO enrolment.usage_participant_spans (tenant_id, participant_id, start_time)
+    SELECT n.tenant_id, n.id, enrolment.usage_now()
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE NOT (o.status IN (1, 2) AND o.erase_time IS NULL)
+       AND n.status IN (1, 2) AND n.erase_time IS NULL
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER usage_participants_inserted
+    AFTER INSERT ON enrolment.participants
+    REFERENCING NEW TABLE AS usage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION enrolment.usage_participants_inserted();
+CREATE TRIGGER usage_participants_updated
+    AFTER UPDATE ON enrolment.participants
+    REFERENCING OLD TABLE AS usage_old NEW TABLE AS usage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION enrolment.usage_participants_updated();
 
 -- Participants enrolled before this migration: one span each from their enrolment
 -- (withdrawn ones closed at their withdrawal), so the months since are counted too.

@@ -27,21 +27,25 @@ CREATE TABLE feedback.usage_counts (
     PRIMARY KEY (tenant_id, month, metric)
 );
 
-CREATE FUNCTION feedback.usage_count_check_in() RETURNS trigger
+-- Per statement over its transition table: one upsert per tenant a statement wrote
+-- check-ins for.
+CREATE FUNCTION feedback.usage_count_check_ins() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO feedback.usage_counts AS u (tenant_id, month, metric, count)
-    VALUES (NEW.tenant_id,
-            date_trunc('month', feedback.usage_now() AT TIME ZONE 'UTC')::date,
-            'check_ins', 1)
-    ON CONFLICT (tenant_id, month, metric) DO UPDATE SET count = u.count + 1;
+    SELECT n.tenant_id, date_trunc('month', feedback.usage_now() AT TIME ZONE 'UTC')::date,
+           'check_ins', count(*)
+      FROM usage_new n
+     GROUP BY n.tenant_id
+    ON CONFLICT (tenant_id, month, metric) DO UPDATE SET count = u.count + EXCLUDED.count;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER usage_count_check_in
+CREATE TRIGGER usage_count_check_ins
     AFTER INSERT ON feedback.check_ins
-    FOR EACH ROW EXECUTE FUNCTION feedback.usage_count_check_in();
+    REFERENCING NEW TABLE AS usage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION feedback.usage_count_check_ins();
 
 -- Check-ins recorded before this migration, by the month they were recorded in;
 -- read by the owner across tenants before the new table's row-level security is on.

@@ -30,28 +30,44 @@ CREATE UNIQUE INDEX usage_match_spans_open
     ON matching.usage_match_spans (tenant_id, match_id) WHERE end_time IS NULL;
 CREATE INDEX usage_match_spans_time ON matching.usage_match_spans (tenant_id, start_time);
 
-CREATE FUNCTION matching.usage_match_span() RETURNS trigger
+-- Per statement over its transition tables (one INSERT ... SELECT for a whole
+-- ApproveRun), as enrolment's participant spans: one trigger for INSERT, one for
+-- UPDATE.
+CREATE FUNCTION matching.usage_matches_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    was boolean := TG_OP = 'UPDATE' AND OLD.status = 4;
-    is_now boolean := NEW.status = 4;
 BEGIN
-    IF is_now AND NOT was THEN
-        INSERT INTO matching.usage_match_spans (tenant_id, match_id, start_time)
-        VALUES (NEW.tenant_id, NEW.id, matching.usage_now())
-        ON CONFLICT DO NOTHING;
-    ELSIF was AND NOT is_now THEN
-        UPDATE matching.usage_match_spans
-           SET end_time = greatest(start_time, matching.usage_now())
-         WHERE tenant_id = NEW.tenant_id AND match_id = NEW.id AND end_time IS NULL;
-    END IF;
+    INSERT INTO matching.usage_match_spans (tenant_id, match_id, start_time)
+    SELECT n.tenant_id, n.id, matching.usage_now() FROM usage_new n WHERE n.status = 4
+    ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER usage_match_span
-    AFTER INSERT OR UPDATE OF status ON matching.matches
-    FOR EACH ROW EXECUTE FUNCTION matching.usage_match_span();
+CREATE FUNCTION matching.usage_matches_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE matching.usage_match_spans s
+       SET end_time = greatest(s.start_time, matching.usage_now())
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE o.status = 4 AND n.status <> 4
+       AND s.tenant_id = n.tenant_id AND s.match_id = n.id AND s.end_time IS NULL;
+    INSERT INTO matching.usage_match_spans (tenant_id, match_id, start_time)
+    SELECT n.tenant_id, n.id, matching.usage_now()
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE o.status <> 4 AND n.status = 4
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER usage_matches_inserted
+    AFTER INSERT ON matching.matches
+    REFERENCING NEW TABLE AS usage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION matching.usage_matches_inserted();
+CREATE TRIGGER usage_matches_updated
+    AFTER UPDATE ON matching.matches
+    REFERENCING OLD TABLE AS usage_old NEW TABLE AS usage_new
+    FOR EACH STATEMENT EXECUTE FUNCTION matching.usage_matches_updated();
 
 -- Matches that were ACTIVE or ENDED before this migration: a span from their start
 -- to their end, so the months since are counted too. Read by the owner across
