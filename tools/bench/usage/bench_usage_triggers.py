@@ -4,7 +4,8 @@ API into a new programme, then upserted again, with the participant span trigger
 migrations/040_usage.sql in place and with them dropped, alternately, on the same
 database in the same run. The triggers are per statement (one INSERT ... SELECT per
 BatchEnrol); for comparison the run also measures per-row triggers doing the same
-work, the shape a first version had.
+work, the shape a first version had. A warm-up BatchEnrol comes first, and each round
+runs the variants in another order.
 
 Run from the repository with a built tree and a PostgreSQL superuser URL:
     TANDEM_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
@@ -83,6 +84,15 @@ def timed_batch(stack, tenant, programme_id, people):
 def main():
     stack = harness.Stack("bench_usage")
     try:
+        if os.environ.get("BENCH_EXPLAIN"):
+            # Statements over 100 ms, nested ones (the triggers') included, into the
+            # server's log with their plans.
+            for k, v in (("session_preload_libraries", "auto_explain"),
+                         ("auto_explain.log_min_duration", "100ms"),
+                         ("auto_explain.log_nested_statements", "on"),
+                         ("auto_explain.log_analyze", "on")):
+                harness.psql(stack.super_url,
+                             "ALTER DATABASE %s SET %s = '%s'" % (stack.dbname, k, v))
         stack.start("enrolment")
         defs = harness.psql(stack.super_url,
                             "SELECT pg_get_triggerdef(oid) || ';' FROM pg_trigger "
@@ -91,8 +101,16 @@ def main():
         drop = "".join("DROP TRIGGER %s ON enrolment.participants;" % t for t in TRIGGERS)
         people = batch.rows(ROWS)
         results = {"statement triggers": [], "no triggers": [], "row triggers": []}
+        # A warm-up BatchEnrol (connections, prepared statements, caches), not counted.
+        tenant = str(uuid.uuid4())
+        prog = enrol(stack, tenant, "CreateProgramme", P.CreateProgrammeRequest(
+            programme=P.Programme(name="Warm-up", kind=P.REVERSE,
+                                  status=P.Programme.ENROLLING)), P.Programme)
+        timed_batch(stack, tenant, prog.id, people)
+        variants = ["statement triggers", "no triggers", "row triggers"]
         for round_ in range(REPEAT):
-            for variant in ("statement triggers", "no triggers", "row triggers"):
+            # Each round in another order, so no variant always runs first.
+            for variant in variants[round_ % 3:] + variants[:round_ % 3]:
                 if variant != "statement triggers":
                     harness.psql(stack.super_url, drop)
                 if variant == "row triggers":
