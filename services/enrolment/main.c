@@ -5,6 +5,7 @@
  */
 #include "enrolment.h"
 #include "report_inputs.h"
+#include "usage.h"
 
 #include "enrolment_migrations.h"
 
@@ -38,6 +39,8 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
         st = enrol_directory_register(rt, &service);
     if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = enrol_usage_register(rt);
     return st != NULL ? st : enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
 }
 

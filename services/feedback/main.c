@@ -6,6 +6,7 @@
  * and registers the handlers.
  */
 #include "feedback.h"
+#include "usage.h"
 
 #include "feedback_migrations.h"
 
@@ -13,7 +14,8 @@ static fb_service service;
 
 static tdm_status *feedback_init(tdm_runtime *rt)
 {
-    return fb_register(rt, &service);
+    tdm_status *st = fb_register(rt, &service);
+    return st != NULL ? st : fb_usage_register(rt);
 }
 
 int main(void)

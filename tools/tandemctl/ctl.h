@@ -85,6 +85,7 @@ int cmd_participants(ctl *c);
 int cmd_match(ctl *c);
 int cmd_report(ctl *c);
 int cmd_demo(ctl *c);
+int cmd_usage(ctl *c);
 
 /* Shared by the demo: enrol rows into a programme in chunks (BatchEnrol), with a
  * progress bar and errors collected in set. Returns an exit code. */
