@@ -13,7 +13,8 @@ static fb_service service;
 
 static tdm_status *feedback_init(tdm_runtime *rt)
 {
-    return fb_register(rt, &service);
+    tdm_status *st = fb_register(rt, &service);
+    return st != NULL ? st : fb_programme_figures_register(rt, &service);
 }
 
 int main(void)
