@@ -53,7 +53,7 @@ FIRMS = [
     {"pairs": "AAP", "check_ins": [(0, "mentor", 5), (1, "mentee", 5), (1, "mentor", 4)],
      "nps": [9, 9, 9]},
     {"pairs": "AAA", "check_ins": [(0, "mentor", 3), (1, "mentor", 3), (2, "mentor", 4),
-                                   (2, "mentor", 5)], "nps": []},
+                                   (2, "mentor", 5)], "nps": [9, 6, 10]},
     {"pairs": "AAD", "check_ins": [(0, "mentor", 4), (0, "mentee", 2), (1, "mentee", 5)],
      "nps": [0, 10, 10]},
 ]
@@ -222,7 +222,9 @@ class Benchmarks(unittest.TestCase):
         tid = t["id"]
         # Before any firm: nothing to publish, and the job's asOf is there.
         b = benchmark_after(tid, db_now())
-        self.assertEqual((b["published"], b.get("contributingTenants", 0), b["minTenants"]),
+        # proto3 JSON leaves false and 0 out.
+        self.assertEqual((b.get("published", False), b.get("contributingTenants", 0),
+                          b["minTenants"]),
                          (False, 0, MIN_TENANTS))
         self.assertNotIn("figures", b)
 
@@ -232,7 +234,7 @@ class Benchmarks(unittest.TestCase):
         firms[0].api.call("POST", "/v1/programmes:fromTemplate", {
             "templateId": tid, "name": "Second cohort", "startDate": "2027-09-01"})
         b4 = benchmark_after(tid, db_now())
-        self.assertEqual(b4["published"], False, b4)
+        self.assertEqual(b4.get("published", False), False, b4)
         self.assertEqual((b4["contributingTenants"], b4["minTenants"], b4["programmes"]),
                          (4, MIN_TENANTS, 5))
         self.assertNotIn("figures", b4)
@@ -244,7 +246,7 @@ class Benchmarks(unittest.TestCase):
             "participants": 0.0, "matchRate": None, "acceptanceRate": None,
             "checkInsPerActiveMatchPerMonth": None, "meanRating": None, "nps": None}})()
         b5 = benchmark_after(tid, db_now())
-        self.assertTrue(b5["published"], b5)
+        self.assertTrue(b5.get("published"), b5)
         self.assertEqual((b5["contributingTenants"], b5["programmes"]), (5, 6))
         self.assertGreater(b5["asOf"], b4["asOf"])
         want = pooled(firms + [empty])
@@ -322,21 +324,18 @@ class Benchmarks(unittest.TestCase):
         self.assertIn(status, (403, 404), e)
 
     def test_runs_once_per_interval_across_replicas(self):
-        """Two replicas poll; the job's run counter grows by about one a second, not
-        two (each run is claimed by one replica under the lease)."""
+        """Two replicas poll every second; a run is claimed by one of them and the next
+        falls due a whole interval (1 s) after it is written, so the run counter can
+        never grow faster than one a second - two replicas each running would double
+        it. (An upper bound: a slow machine only makes it easier to hold.)"""
         def runs():
             return int(db("SELECT runs FROM enrolment.benchmark_job"))
-        start = runs()
-        harness.wait_until("three more runs", lambda: runs() >= start + 3, timeout=120)
-        as_of = db("SELECT as_of FROM enrolment.benchmark_job")
-        self.assertNotEqual(as_of, "")
-        # Never two runs inside one interval: consecutive runs start >= ~1 s apart,
-        # so (runs since) <= (elapsed seconds) + 1.
+        harness.wait_until("a first run", lambda: runs() >= 1, timeout=120)
         t0, r0 = time.monotonic(), runs()
-        harness.wait_until("two more runs", lambda: runs() >= r0 + 2, timeout=120)
+        harness.wait_until("five more runs", lambda: runs() >= r0 + 5, timeout=120)
         elapsed = time.monotonic() - t0
-        self.assertLessEqual(runs() - r0, elapsed + 2)
-
+        self.assertLessEqual(runs() - r0, elapsed + 1)
+        self.assertNotEqual(db("SELECT as_of FROM enrolment.benchmark_job"), "")
 
 if __name__ == "__main__":
     unittest.main()
