@@ -34,11 +34,10 @@ int enrol_store_benchmark_claim(tdm_pg_pool *pool, const char *request_id,
                                 const char *const params[2], tdm_pg_result_cb cb, void *arg)
 {
     /* A transaction bound to no tenant: the benchmark_job_reader policy lets it see
-     * every tenant's programmes made from a template (their ids and template
-     * reference). The claim is taken only when a run is due and no live lease holds
-     * it; the programmes are listed in the same statement, so a claim always comes
-     * with its work. No claim: no row. A claim and no programme: one row of NULLs
-     * after the claim. */
+     * every tenant's rows of template_programmes (ids and template reference only;
+     * 030_template_benchmarks.sql). The claim is taken only when a run is due and no live lease
+     * holds it; the programmes are listed in the same statement, so a claim always comes with its
+     * work. No claim: no row. A claim and no programme: one row of NULLs after the claim. */
     static const char sql[] =
         "WITH claim AS (UPDATE " ENROL_SCHEMA ".benchmark_job SET claim_id = gen_random_uuid(),"
         "   lease_until = now() + make_interval(secs => $1::int)"
@@ -48,9 +47,9 @@ int enrol_store_benchmark_claim(tdm_pg_pool *pool, const char *request_id,
         " SELECT c.claim_id::text, c.as_of::text, p.tenant_id::text, p.id::text,"
         "        p.template_id::text, p.template_version::text"
         "   FROM claim c LEFT JOIN LATERAL ("
-        "     SELECT g.tenant_id, g.id, g.template_id, g.template_version"
-        "       FROM " ENROL_SCHEMA ".programmes g WHERE g.template_id IS NOT NULL"
-        "      ORDER BY g.tenant_id, g.id LIMIT $2::int) p ON true";
+        "     SELECT g.tenant_id, g.programme_id AS id, g.template_id, g.template_version"
+        "       FROM " ENROL_SCHEMA ".template_programmes g"
+        "      ORDER BY g.tenant_id, g.programme_id LIMIT $2::int) p ON true";
     tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = request_id};
     return tdm_pg_exec(pool, &o, sql, 2, params, cb, arg);
 }

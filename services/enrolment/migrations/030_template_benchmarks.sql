@@ -51,11 +51,52 @@ CREATE POLICY tenant_isolation ON enrolment.programme_benchmark_figures
 CREATE POLICY benchmark_job ON enrolment.programme_benchmark_figures
     USING (NULLIF(current_setting('app.tenant_id', true), '') IS NULL)
     WITH CHECK (NULLIF(current_setting('app.tenant_id', true), '') IS NULL);
--- The job lists every tenant's programmes made from a template (ids and template
--- reference only are read), in a transaction bound to no tenant.
-CREATE POLICY benchmark_job_reader ON enrolment.programmes FOR SELECT
-    USING (NULLIF(current_setting('app.tenant_id', true), '') IS NULL
-           AND template_id IS NOT NULL);
+
+-- Which programmes were made from a template: ids only, so that the job, which lists
+-- them across tenants in a transaction bound to no tenant, never sees a programme's
+-- name, description or anything else (like matching.run_queue). Kept by a trigger on
+-- the programme's insert (its template reference never changes afterwards), in the
+-- programme's own transaction and tenant; filled here for the programmes already made.
+CREATE TABLE enrolment.template_programmes (
+    tenant_id uuid NOT NULL,
+    programme_id uuid NOT NULL,
+    template_id uuid NOT NULL,
+    template_version integer NOT NULL,
+    PRIMARY KEY (tenant_id, programme_id),
+    FOREIGN KEY (tenant_id, programme_id) REFERENCES enrolment.programmes (tenant_id, id)
+);
+ALTER TABLE enrolment.template_programmes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE enrolment.template_programmes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON enrolment.template_programmes
+    USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid)
+    WITH CHECK (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+CREATE POLICY benchmark_job_reader ON enrolment.template_programmes FOR SELECT
+    USING (NULLIF(current_setting('app.tenant_id', true), '') IS NULL);
+
+-- The backfill reads and writes every tenant's rows: row-level security is lifted
+-- for this statement only (as 008 does), then forced again.
+ALTER TABLE enrolment.programmes NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE enrolment.template_programmes NO FORCE ROW LEVEL SECURITY;
+INSERT INTO enrolment.template_programmes (tenant_id, programme_id, template_id, template_version)
+    SELECT tenant_id, id, template_id, template_version FROM enrolment.programmes
+     WHERE template_id IS NOT NULL;
+ALTER TABLE enrolment.programmes FORCE ROW LEVEL SECURITY;
+ALTER TABLE enrolment.template_programmes FORCE ROW LEVEL SECURITY;
+
+-- SECURITY INVOKER (the default): the insert runs as the service, in the tenant of
+-- the programme's transaction, under the table's tenant_isolation policy.
+CREATE FUNCTION enrolment.record_template_programme() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO enrolment.template_programmes (tenant_id, programme_id, template_id,
+                                               template_version)
+    VALUES (NEW.tenant_id, NEW.id, NEW.template_id, NEW.template_version);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER programmes_template_recorded AFTER INSERT ON enrolment.programmes
+    FOR EACH ROW WHEN (NEW.template_id IS NOT NULL)
+    EXECUTE FUNCTION enrolment.record_template_programme();
 
 -- A template's benchmark: platform data, like the templates (no tenant_id). A
 -- figure is stored only when it may be published: the benchmark has at least
@@ -82,5 +123,6 @@ CREATE TABLE enrolment.template_benchmarks (
 );
 
 GRANT SELECT, UPDATE ON enrolment.benchmark_job TO @service_role@;
+GRANT SELECT, INSERT ON enrolment.template_programmes TO @service_role@;
 GRANT SELECT, INSERT, DELETE ON enrolment.programme_benchmark_figures,
     enrolment.template_benchmarks TO @service_role@;

@@ -323,6 +323,31 @@ class Benchmarks(unittest.TestCase):
         status, e = GW.rest("GET", "/v1/programmes/%s/benchmark" % plain["id"], key=fb_key)
         self.assertIn(status, (403, 404), e)
 
+    def test_the_jobs_tenantless_reads_see_ids_only(self):
+        """The job lists programmes across tenants in a transaction bound to no tenant:
+        as the enrolment service's role, such a transaction sees every row of
+        template_programmes (ids only) and still no programme, participant or
+        anything else."""
+        tenant, key = GW.new_tenant(ROOT, SCOPES, prefix="ids")
+        status, t = GW.rest("POST", "/v1/templates", {"name": "Ids", "kind": "REVERSE"},
+                            key=ROOT)
+        self.assertEqual(status, 200, t)
+        status, p = GW.rest("POST", "/v1/programmes:fromTemplate",
+                            {"templateId": t["id"], "name": "Ids only",
+                             "startDate": "2027-01-04"}, key=key)
+        self.assertEqual(status, 200, p)
+        role = STACK.url("tandem_enrolment")
+        self.assertEqual(harness.psql(role, "SELECT count(*) FROM enrolment.template_programmes "
+                                      "WHERE programme_id = '%s'" % p["id"]).strip(), "1")
+        for table in ("programmes", "participants"):
+            self.assertEqual(harness.psql(role, "SELECT count(*) FROM enrolment.%s" % table)
+                             .strip(), "0", table)
+        # Bound to another tenant, not even the ids.
+        other = str(uuid.uuid4())
+        self.assertEqual(harness.psql(role, "SELECT set_config('app.tenant_id', '%s', false); "
+                                      "SELECT count(*) FROM enrolment.template_programmes"
+                                      % other).strip().splitlines()[-1], "0")
+
     def test_runs_once_per_interval_across_replicas(self):
         """Two replicas poll every second; a run is claimed by one of them and the next
         falls due a whole interval (1 s) after it is written, so the run counter can
