@@ -323,6 +323,23 @@ class Benchmarks(unittest.TestCase):
         status, e = GW.rest("GET", "/v1/programmes/%s/benchmark" % plain["id"], key=fb_key)
         self.assertIn(status, (403, 404), e)
 
+    def test_a_live_lease_is_respected_and_a_dead_one_taken_over(self):
+        """A replica that claimed the run and died leaves its lease: no replica runs
+        while it lasts, and one takes the run over once it has ended. (Simulated by
+        a claim no live replica holds, with a 3 s lease.)"""
+        lease_until = db("UPDATE enrolment.benchmark_job SET claim_id = gen_random_uuid(),"
+                         " lease_until = now() + interval '3 seconds', next_run_time = now()"
+                         " RETURNING to_char(lease_until AT TIME ZONE 'UTC',"
+                         " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        runs = int(db("SELECT runs FROM enrolment.benchmark_job"))
+        harness.wait_until("the run taken over", lambda: int(
+            db("SELECT runs FROM enrolment.benchmark_job")) > runs, timeout=120)
+        # The run that followed began only after the dead holder's lease had ended.
+        as_of = db("SELECT to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+                   " FROM enrolment.benchmark_job")
+        self.assertGreaterEqual(as_of, lease_until)
+        self.assertEqual(db("SELECT claim_id IS NULL FROM enrolment.benchmark_job"), "t")
+
     def test_the_jobs_tenantless_reads_see_ids_only(self):
         """The job lists programmes across tenants in a transaction bound to no tenant:
         as the enrolment service's role, such a transaction sees every row of
