@@ -18,6 +18,9 @@
  * A replica that dies mid-run leaves the claim until its lease ends; another then
  * runs it from the start. A run that fails (a peer unavailable) gives the claim up
  * with a short back-off and changes nothing: the last figures stay, with their asOf.
+ * A programme whose own figures cannot be computed (a lasting refusal, e.g. more
+ * people than a report reads) is left out of the run and logged, so it cannot hold
+ * every other benchmark back.
  */
 #include "benchmarks.h"
 
@@ -48,6 +51,7 @@
 enum { COL_TENANT, COL_ID, COL_TEMPLATE, COL_VERSION, COL_FIGURES };
 typedef struct bench_programme {
     const char *col[ENROL_BENCH_ROW_COLUMNS];
+    bool skipped; /* its figures cannot be computed (see figures_got): left out */
 } bench_programme;
 
 struct enrol_benchmark_job {
@@ -130,7 +134,7 @@ static const char *column_literal(enrol_benchmark_job *j, int col)
     size_t cap = 3;
     for (size_t i = 0; i < j->n_programmes; i++) {
         const char *v = j->programmes[i].col[col];
-        cap += (v != NULL ? strlen(v) : 4) + 1;
+        cap += j->programmes[i].skipped ? 0 : (v != NULL ? strlen(v) : 4) + 1;
     }
     char *s = tdm_arena_alloc(j->a, cap);
     if (s == NULL)
@@ -138,9 +142,11 @@ static const char *column_literal(enrol_benchmark_job *j, int col)
     size_t len = 0;
     s[len++] = '{';
     for (size_t i = 0; i < j->n_programmes; i++) {
+        if (j->programmes[i].skipped)
+            continue;
         const char *v = j->programmes[i].col[col];
         v = v != NULL ? v : "NULL";
-        if (i > 0)
+        if (len > 1)
             s[len++] = ',';
         memcpy(s + len, v, strlen(v));
         len += strlen(v);
@@ -180,17 +186,49 @@ static const char *fmt_int(enrol_benchmark_job *j, int64_t v)
     return tdm_arena_printf(j->a, "%" PRId64, v);
 }
 
+/* Whether a programme's failure would repeat on every run (its own data or the
+ * request is at fault), rather than pass (a peer or the database unavailable, a
+ * deadline, a conflict): the former leave the programme out, the latter fail the
+ * run, which is tried again shortly. */
+static bool programme_failure_is_lasting(tdm_code code)
+{
+    switch (code) {
+    case TDM_INVALID_ARGUMENT:
+    case TDM_NOT_FOUND:
+    case TDM_PERMISSION_DENIED:
+    case TDM_RESOURCE_EXHAUSTED:
+    case TDM_FAILED_PRECONDITION:
+    case TDM_OUT_OF_RANGE:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void figures_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     enrol_benchmark_job *j = arg;
     if (st == NULL && msg == NULL)
         st = tdm_status_new(TDM_UNAVAILABLE, "tandem-feedback answered without a message");
-    if (st != NULL) {
+    bench_programme *p = &j->programmes[j->next - 1];
+    if (st != NULL && !programme_failure_is_lasting(st->code)) {
         run_failed(j, "benchmark job: GetProgrammeFigures failed", st);
         return;
     }
+    if (st != NULL) {
+        /* A programme whose figures cannot be computed (larger than a report reads,
+         * say) must not stop every template's benchmark: it is left out of this run,
+         * and named in the log for the operator. */
+        tdm_log_fields(TDM_LOG_WARN, j->request_id,
+                       "benchmark job: a programme is left out of the benchmarks", "tenant_id",
+                       p->col[COL_TENANT], "programme_id", p->col[COL_ID], "error", st->message,
+                       "detail", st->detail, NULL);
+        tdm_status_free(st);
+        p->skipped = true;
+        next_programme(j);
+        return;
+    }
     const Tandem__Internal__V1__ProgrammeFigures *f = (const void *)msg;
-    bench_programme *p = &j->programmes[j->next - 1];
     const char **v = p->col + COL_FIGURES;
     v[0] = fmt_int(j, f->participants);
     v[1] = fmt_int(j, f->matched);
