@@ -35,9 +35,10 @@ int enrol_store_benchmark_claim(tdm_pg_pool *pool, const char *request_id,
 {
     /* A transaction bound to no tenant: the benchmark_job_reader policy lets it see
      * every tenant's rows of template_programmes (ids and template reference only;
-     * 030_template_benchmarks.sql). The claim is taken only when a run is due and no live lease
-     * holds it; the programmes are listed in the same statement, so a claim always comes with its
-     * work. No claim: no row. A claim and no programme: one row of NULLs after the claim. */
+     * 030_template_benchmarks.sql). The claim is taken only when a run is due and no
+     * live lease holds it; the programmes are listed in the same statement, so a
+     * claim always comes with its work. No claim: no row. A claim and no programme:
+     * one row of NULLs after the claim. */
     static const char sql[] =
         "WITH claim AS (UPDATE " ENROL_SCHEMA ".benchmark_job SET claim_id = gen_random_uuid(),"
         "   lease_until = now() + make_interval(secs => $1::int)"
@@ -108,18 +109,18 @@ static void pool_templates(tdm_store_op *base, PGresult *res)
         "   t.as_of"
         " FROM (SELECT x.template_id, count(DISTINCT x.tenant_id)::int AS tenants,"
         "         count(*)::int AS programmes, min(x.as_of) AS as_of,"
-        "         avg(x.v1) AS v1, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v1 IS NOT "
-        "NULL))::int AS n1,"
-        "         avg(x.v2) AS v2, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v2 IS NOT "
-        "NULL))::int AS n2,"
-        "         avg(x.v3) AS v3, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v3 IS NOT "
-        "NULL))::int AS n3,"
-        "         avg(x.v4) AS v4, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v4 IS NOT "
-        "NULL))::int AS n4,"
-        "         avg(x.v5) AS v5, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v5 IS NOT "
-        "NULL))::int AS n5,"
-        "         avg(x.v6) AS v6, (count(DISTINCT x.tenant_id) FILTER (WHERE x.v6 IS NOT "
-        "NULL))::int AS n6"
+        "         avg(x.v1) AS v1,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v1 IS NOT NULL))::int AS n1,"
+        "         avg(x.v2) AS v2,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v2 IS NOT NULL))::int AS n2,"
+        "         avg(x.v3) AS v3,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v3 IS NOT NULL))::int AS n3,"
+        "         avg(x.v4) AS v4,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v4 IS NOT NULL))::int AS n4,"
+        "         avg(x.v5) AS v5,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v5 IS NOT NULL))::int AS n5,"
+        "         avg(x.v6) AS v6,"
+        "         (count(DISTINCT x.tenant_id) FILTER (WHERE x.v6 IS NOT NULL))::int AS n6"
         "    FROM (SELECT f.tenant_id, f.template_id, f.as_of, " PROGRAMME_FIGURES_SQL
         "            FROM " ENROL_SCHEMA ".programme_benchmark_figures f)"
         "         x(tenant_id, template_id, as_of, v1, v2, v3, v4, v5, v6)"
