@@ -9,6 +9,8 @@
  *   handlers.c    one function per FeedbackService RPC: scope, validation, peers,
  *                 store, reply
  *   persondata.c  tandem.internal.v1.PersonDataService (export/erase for enrolment)
+ *   programme_figures.c  tandem.internal.v1.ProgrammeFiguresService (a programme's
+ *                 figures for the template benchmarks)
  *
  * Matches and participants belong to matching and enrolment: the service never reads
  * their tables. It asks them over gRPC with the caller's tenant, request id and
@@ -236,5 +238,8 @@ tdm_status *fb_register(tdm_runtime *rt, fb_service *svc);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t scope);
 tdm_status *fb_register_persondata(tdm_runtime *rt, fb_service *svc);
+/* programme_figures.c: tandem.internal.v1.ProgrammeFiguresService, one programme's
+ * figures for enrolment's benchmark job (docs/benchmarks.md). */
+tdm_status *fb_programme_figures_register(tdm_runtime *rt, fb_service *svc);
 
 #endif

@@ -15,7 +15,9 @@ static fb_service service;
 static tdm_status *feedback_init(tdm_runtime *rt)
 {
     tdm_status *st = fb_register(rt, &service);
-    return st != NULL ? st : fb_usage_register(rt);
+    if (st == NULL)
+        st = fb_usage_register(rt);
+    return st != NULL ? st : fb_programme_figures_register(rt, &service);
 }
 
 int main(void)
