@@ -3,8 +3,9 @@
  *
  * A match becomes at risk by the clock alone (no check-in for twice the cadence), so
  * no request can be the moment it is noticed - and a GET must never be (API.md "Least
- * privilege in every answer"). Every TANDEM_AT_RISK_SWEEP_SECONDS (default 15 min)
- * one replica of tandem-feedback makes a pass:
+ * privilege in every answer"). Every second one replica of tandem-feedback follows
+ * matching's outbox, and every TANDEM_AT_RISK_SWEEP_SECONDS (default 15 min, counted
+ * from the last pass of any replica) it also sweeps:
  *
  *   1. lease: takes or renews the one row of feedback.at_risk_sweeper (holder = this
  *      process, for the interval plus SWEEP_LEASE_SLACK_S); a replica that finds it
@@ -15,7 +16,7 @@
  *      scope feedback:read: ids, status, start) to learn its programme, records it in
  *      feedback.at_risk_matches, then moves the cursor (only while it holds the lease),
  *      as matching's withdrawals.c follows enrolment's;
- *   3. sweep: for every programme with followed matches, reads the programme (its
+ *   3. sweep, when due: for every programme with followed matches, reads the programme (its
  *      cadence) and its matches' columns (ListMatchColumns, the report's own input)
  *      with scope feedback:read only, and in one transaction of the tenant applies the
  *      listing's rules (store.c FB_AT_RISK_CTES): an at-risk match without an open
@@ -49,8 +50,9 @@
 #define SWEEP_MAX_S         900
 #define SWEEP_LEASE_SLACK_S 60 /* a live holder renews well before its lease ends */
 #define SWEEP_MAX_OFFSET_S  (3660 * 86400)
-#define FOLLOW_BATCH        500 /* outbox rows per read */
-#define NOT_READY_S         30  /* matching's outbox not readable yet: try again */
+#define FOLLOW_BATCH        500  /* outbox rows per read */
+#define FOLLOW_MS           1000 /* the holder follows matching's outbox this often */
+#define NOT_READY_S         30   /* matching's outbox not readable yet: try again */
 #define CALL_TIMEOUT_MS     15000
 #define PASS_ARENA_BYTES    (64 * 1024)
 #define PRINCIPAL           "at-risk-sweep"
@@ -66,10 +68,10 @@ typedef struct programme_ref {
 struct fb_sweep {
     fb_service *svc;
     uv_timer_t timer;
-    bool busy, stopped, warned;
+    bool busy, stopped, warned, sweep_due;
     uint64_t follow_again_at;
     char holder[37];
-    char lease_s[16], batch[16];
+    char lease_s[16], batch[16], interval_s[16];
     /* the pass in progress */
     tdm_arena *a;
     char request_id[37];
@@ -91,7 +93,7 @@ struct fb_sweep {
 
 static void tick(fb_sweep *s);
 static void follow_read(fb_sweep *s);
-static void sweep_list(fb_sweep *s);
+static void followed_all(fb_sweep *s);
 static void next_programme(fb_sweep *s);
 static void next_match(fb_sweep *s);
 
@@ -333,6 +335,16 @@ static void sweep_list(fb_sweep *s)
 
 /* ---- 2. follow matching's outbox ---------------------------------------------------- */
 
+/* Followed up to now: sweep when one is due (the last pass, by any replica, is an
+ * interval old). */
+static void followed_all(fb_sweep *s)
+{
+    if (s->sweep_due && !s->stopped)
+        sweep_list(s);
+    else
+        pass_end(s);
+}
+
 static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
 {
     fb_sweep *s = arg;
@@ -348,7 +360,7 @@ static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
     if (full && !s->stopped)
         follow_read(s); /* more rows are waiting */
     else
-        sweep_list(s);
+        followed_all(s);
 }
 
 static void move_cursor(fb_sweep *s)
@@ -491,13 +503,13 @@ static void follow_done(void *arg, tdm_status *st, PGresult *res)
         if (not_ready)
             s->follow_again_at = uv_now(tdm_runtime_loop(s->svc->rt)) + NOT_READY_S * 1000u;
         tdm_status_free(st);
-        sweep_list(s);
+        followed_all(s);
         return;
     }
     s->warned = false;
     int n = PQntuples(res);
     if (n == 0) {
-        sweep_list(s);
+        followed_all(s);
         return;
     }
     s->n_rows = (size_t)n;
@@ -529,7 +541,7 @@ static void follow_done(void *arg, tdm_status *st, PGresult *res)
 static void follow_read(fb_sweep *s)
 {
     if (uv_now(tdm_runtime_loop(s->svc->rt)) < s->follow_again_at) {
-        sweep_list(s);
+        followed_all(s);
         return;
     }
     /* Rows below the oldest running transaction only, in (xact, seq) order, as the
@@ -564,6 +576,7 @@ static void leased(void *arg, tdm_status *st, PGresult *res)
     }
     snprintf(s->last_xact, sizeof(s->last_xact), "%s", PQgetvalue(res, 0, 0));
     snprintf(s->last_seq, sizeof(s->last_seq), "%s", PQgetvalue(res, 0, 1));
+    s->sweep_due = PQgetvalue(res, 0, 2)[0] == 't';
     follow_read(s);
 }
 
@@ -586,8 +599,10 @@ static void tick(fb_sweep *s)
                     "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = $1::uuid,"
                     " held_until = now() + make_interval(secs => $2::int)"
                     " WHERE only_row AND (holder IS NULL OR holder = $1::uuid"
-                    "  OR held_until < now()) RETURNING last_xact::text, last_seq::text",
-                    2, (const char *const[]){s->holder, s->lease_s}, leased, s) != 0)
+                    "  OR held_until < now()) RETURNING last_xact::text, last_seq::text,"
+                    " last_pass_time IS NULL OR last_pass_time <= now()"
+                    "  - make_interval(secs => $3::int) + interval '100 milliseconds'",
+                    3, (const char *const[]){s->holder, s->lease_s, s->interval_s}, leased, s) != 0)
         pass_end(s);
 }
 
@@ -611,7 +626,8 @@ tdm_status *fb_sweep_start(fb_service *svc)
     uuid_unparse_lower(id, s->holder);
     snprintf(s->lease_s, sizeof(s->lease_s), "%d", svc->at_risk.interval_s + SWEEP_LEASE_SLACK_S);
     snprintf(s->batch, sizeof(s->batch), "%d", FOLLOW_BATCH);
-    uint64_t ms = (uint64_t)svc->at_risk.interval_s * 1000u;
+    snprintf(s->interval_s, sizeof(s->interval_s), "%d", svc->at_risk.interval_s);
+    uint64_t ms = FOLLOW_MS;
     uv_timer_init(tdm_runtime_loop(svc->rt), &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, on_timer, ms, ms);
