@@ -164,6 +164,10 @@ static void counted(void *arg, tdm_status *st, PGresult *res)
 
 static void count_pass(fb_sweep *s)
 {
+    if (s->stopped) {
+        pass_end(s);
+        return;
+    }
     tdm_pg_tx_options o = no_tenant(s);
     if (tdm_pg_exec(tdm_runtime_pg(s->svc->rt), &o,
                     "UPDATE " FB_SCHEMA ".at_risk_sweeper SET passes = passes + 1,"
@@ -412,6 +416,10 @@ static void tenant_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
 /* One transaction per tenant (the rows are grouped by tenant in read order). */
 static void record_tenant(fb_sweep *s)
 {
+    if (s->stopped) {
+        pass_end(s);
+        return;
+    }
     size_t from = s->next_tenant_match;
     if (from >= s->n_matches) {
         move_cursor(s);

@@ -287,6 +287,17 @@ class TwoReplicas(unittest.TestCase):
         for m in (self.silent, self.declined):
             self.assertEqual(at_risk_events(self.stack, m["id"]), 1, m)
 
+    def test_the_gateway_sees_how_far_the_sweep_has_followed_matchings_outbox(self):
+        """The gateway prunes matching's outbox only behind every reader's cursor: the
+        sweeper's moves forward and the gateway's role may read it."""
+        harness.wait_until("the sweeper's cursor past matching's events", lambda: int(
+            harness.psql(self.stack.url("tandem_gateway"),
+                         "SELECT last_seq FROM feedback.at_risk_sweeper")) > 0)
+        # Feedback's role reads the order columns of matching's outbox, not payloads.
+        with self.assertRaises(RuntimeError):
+            harness.psql(self.stack.url("tandem_feedback"),
+                         "SELECT payload FROM matching.outbox LIMIT 1")
+
 
 if __name__ == "__main__":
     unittest.main()
