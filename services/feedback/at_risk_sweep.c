@@ -42,6 +42,7 @@
 #include <uuid/uuid.h>
 
 #include "feedback.h"
+#include "google/protobuf/wrappers.pb-c.h"
 #include "tandem/internal/v1/report_inputs.pb-c.h"
 #include "tandem/log.h"
 
@@ -193,11 +194,12 @@ static void programme_failed(fb_sweep *s, const char *what, tdm_status *st)
 static void swept(void *arg, tdm_status *st, ProtobufCMessage *msg)
 {
     fb_sweep *s = arg;
-    (void)msg;
     if (st != NULL) {
         programme_failed(s, "at-risk sweep: could not sweep a programme", st);
         return;
     }
+    if (msg != NULL)
+        s->opened += (size_t)((const Google__Protobuf__Int32Value *)msg)->value;
     next_programme(s);
 }
 

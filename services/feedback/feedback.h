@@ -227,7 +227,8 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_off
 /* One programme's sweep (at_risk_sweep.c), in one transaction of its tenant: opens an
  * episode, with its match.at_risk event, for each at-risk match that has none open,
  * and closes the open episodes of matches no longer at risk. d holds the programme
- * and the match columns (or Match messages). Response: none (NULL). */
+ * and the match columns (or Match messages). Response: google.protobuf.Int32Value,
+ * the number of episodes opened. */
 void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
                             fb_store_cb cb, void *arg);
 /* Follow these matches (array literals "{...}" of match ids and their programmes, of

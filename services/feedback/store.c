@@ -21,6 +21,7 @@
 #include "tandem/json.h"
 #include "tandem/outbox.h"
 #include "tandem/store.h"
+#include "google/protobuf/wrappers.pb-c.h"
 
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
@@ -956,41 +957,39 @@ static void at_risk_select(tdm_store_op *base, PGresult *res)
     store_op *op = (store_op *)base;
     (void)res;
     /* The page is the most overdue first, keyset (since, id). */
-    static const char
-        sql
-            [] = "WITH " FB_AT_RISK_MATCHES_CTE
-                 "," FB_AT_RISK_CTES(FB_AT_RISK_NOW("$8"), "$7::int") " SELECT id::text, overdue, "
-                                                                      "low, declined, " US("last_"
-                                                                                           "time") ", last_rating, " US(
-                                                                          "since") " FROM risky "
-                                                                                   "WHERE "
-                                                                                   "$9::bigint IS "
-                                                                                   "NULL OR "
-                                                                                   "(since, id) > "
-                                                                                   "(" TS("$9") ", "
-                                                                                                "$1"
-                                                                                                "0:"
-                                                                                                ":u"
-                                                                                                "ui"
-                                                                                                "d)"
-                                                                                                " O"
-                                                                                                "RD"
-                                                                                                "ER"
-                                                                                                " B"
-                                                                                                "Y "
-                                                                                                "si"
-                                                                                                "nc"
-                                                                                                "e,"
-                                                                                                " i"
-                                                                                                "d "
-                                                                                                "LI"
-                                                                                                "MI"
-                                                                                                "T "
-                                                                                                "$1"
-                                                                                                "1:"
-                                                                                                ":i"
-                                                                                                "n"
-                                                                                                "t";
+    static const char sql[] = "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(
+        FB_AT_RISK_NOW("$8"),
+        "$7::int") " SELECT id::text, overdue, "
+                   "low, declined, " US("last_"
+                                        "time") ", last_rating, " US("since") " FROM risky "
+                                                                              "WHERE "
+                                                                              "$9::bigint IS "
+                                                                              "NULL OR "
+                                                                              "(since, id) > "
+                                                                              "(" TS("$9") ", "
+                                                                                           "$1"
+                                                                                           "0:"
+                                                                                           ":u"
+                                                                                           "ui"
+                                                                                           "d)"
+                                                                                           " O"
+                                                                                           "RD"
+                                                                                           "ER"
+                                                                                           " B"
+                                                                                           "Y "
+                                                                                           "si"
+                                                                                           "nc"
+                                                                                           "e,"
+                                                                                           " i"
+                                                                                           "d "
+                                                                                           "LI"
+                                                                                           "MI"
+                                                                                           "T "
+                                                                                           "$1"
+                                                                                           "1:"
+                                                                                           ":i"
+                                                                                           "n"
+                                                                                           "t";
     tdm_store_op_query(&op->base, sql, 11, op->params, at_risk_done);
 }
 
@@ -1087,6 +1086,14 @@ static void sweep_opened(tdm_store_op *base, PGresult *res)
             .data_json = data,
         };
     }
+    Google__Protobuf__Int32Value *opened = tdm_arena_alloc(a, sizeof(*opened));
+    if (opened == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    google__protobuf__int32_value__init(opened);
+    opened->value = n;
+    op->base.response = &opened->base;
     tdm_store_op_emit(&op->base, NULL);
 }
 
