@@ -14,10 +14,12 @@
  *      columns its grant allows (matching 050_at_risk_follower.sql), never a payload -
  *      and for each match it does not follow yet asks matching for it (GetMatch with
  *      scope feedback:read: ids, status, start) to learn its programme, records it in
- *      feedback.at_risk_matches, then moves the cursor (only while it holds the lease),
- *      as matching's withdrawals.c follows enrolment's;
- *   3. sweep, when due: for every programme with followed matches, reads the programme (its
- *      cadence) and its matches' columns (ListMatchColumns, the report's own input)
+ *      feedback.at_risk_matches (and forgets those a match.ended names: ENDED is
+ *      final, so a programme whose matches have all ended is no longer swept), then
+ *      moves the cursor (only while it holds the lease), as matching's withdrawals.c
+ *      follows enrolment's;
+ *   3. sweep, when due: for every programme with followed matches, reads the programme
+ *      (its cadence) and its matches' columns (ListMatchColumns, the report's own input)
  *      with scope feedback:read only, and in one transaction of the tenant applies the
  *      listing's rules (store.c FB_AT_RISK_CTES): an at-risk match without an open
  *      episode gets one and its match.at_risk event; an open episode of a match no
@@ -58,8 +60,11 @@
 #define PASS_ARENA_BYTES    (64 * 1024)
 #define PRINCIPAL           "at-risk-sweep"
 
+/* A match of the batch: new (to follow, once its programme is known) or ended (to
+ * follow no longer). */
 typedef struct followed {
     const char *tenant_id, *match_id, *programme_id;
+    bool ended;
 } followed;
 
 typedef struct programme_ref {
@@ -381,9 +386,11 @@ static void move_cursor(fb_sweep *s)
         pass_end(s);
 }
 
-/* "{a,b}" of field `which` (0 match, 1 programme) of the followed matches of one
- * tenant from index `from` on. */
-static char *id_array(fb_sweep *s, size_t from, size_t to, int which)
+enum id_field { NEW_MATCH_IDS, NEW_PROGRAMME_IDS, ENDED_MATCH_IDS };
+
+/* "{a,b}" of the batch's entries [from, to) (one tenant's): the new matches found at
+ * matching and their programmes, or the ended matches. */
+static char *id_array(fb_sweep *s, size_t from, size_t to, enum id_field which)
 {
     size_t cap = (to - from) * 37 + 3, len = 1;
     char *out = tdm_arena_alloc(s->a, cap);
@@ -392,9 +399,11 @@ static char *id_array(fb_sweep *s, size_t from, size_t to, int which)
     out[0] = '{';
     for (size_t i = from; i < to; i++) {
         const followed *f = &s->matches[i];
-        if (f->programme_id == NULL)
+        if (f->ended != (which == ENDED_MATCH_IDS))
+            continue;
+        if (!f->ended && f->programme_id == NULL)
             continue; /* not found at matching */
-        const char *id = which == 0 ? f->match_id : f->programme_id;
+        const char *id = which == NEW_PROGRAMME_IDS ? f->programme_id : f->match_id;
         len += (size_t)snprintf(out + len, cap - len, "%s%s", len > 1 ? "," : "", id);
     }
     snprintf(out + len, cap - len, "}");
@@ -431,13 +440,15 @@ static void record_tenant(fb_sweep *s)
     while (to < s->n_matches && strcmp(s->matches[to].tenant_id, s->matches[from].tenant_id) == 0)
         to++;
     s->next_tenant_match = to;
-    char *ids = id_array(s, from, to, 0), *programmes = id_array(s, from, to, 1);
-    if (ids == NULL || programmes == NULL) {
+    char *ids = id_array(s, from, to, NEW_MATCH_IDS);
+    char *programmes = id_array(s, from, to, NEW_PROGRAMME_IDS);
+    char *ended = id_array(s, from, to, ENDED_MATCH_IDS);
+    if (ids == NULL || programmes == NULL || ended == NULL) {
         pass_end(s);
         return;
     }
     tenant_context(s, s->matches[from].tenant_id, s->a);
-    fb_store_follow_matches(&s->req, ids, programmes, tenant_recorded, s);
+    fb_store_follow_matches(&s->req, ids, programmes, ended, tenant_recorded, s);
 }
 
 static void match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
@@ -468,6 +479,10 @@ static void next_match(fb_sweep *s)
         return;
     }
     followed *f = &s->matches[s->next_match++];
+    if (f->ended) {
+        next_match(s); /* nothing to ask: it is followed no longer */
+        return;
+    }
     Tandem__V1__GetMatchRequest *q = tdm_arena_alloc(s->a, sizeof(*q));
     if (q == NULL) {
         pass_end(s);
@@ -482,10 +497,10 @@ static void next_match(fb_sweep *s)
                     tdm_status_new(TDM_UNAVAILABLE, "the call could not start"));
 }
 
-static bool seen(const fb_sweep *s, const char *tenant_id, const char *match_id)
+static bool seen(const fb_sweep *s, const char *tenant_id, const char *match_id, bool ended)
 {
     for (size_t i = 0; i < s->n_matches; i++)
-        if (strcmp(s->matches[i].match_id, match_id) == 0 &&
+        if (s->matches[i].ended == ended && strcmp(s->matches[i].match_id, match_id) == 0 &&
             strcmp(s->matches[i].tenant_id, tenant_id) == 0)
             return true;
     return false;
@@ -528,12 +543,15 @@ static void follow_done(void *arg, tdm_status *st, PGresult *res)
         pass_end(s);
         return;
     }
-    /* Columns: tenant, resource id, xact, seq, whether it names a match not followed. */
+    /* Columns: tenant, resource id, xact, seq, whether it names a match not followed,
+     * whether the match ended. */
     for (int i = 0; i < n; i++) {
         const char *tenant_id = PQgetvalue(res, i, 0), *match_id = PQgetvalue(res, i, 1);
-        if (PQgetvalue(res, i, 4)[0] != 't' || seen(s, tenant_id, match_id))
+        bool ended = PQgetvalue(res, i, 5)[0] == 't';
+        if ((!ended && PQgetvalue(res, i, 4)[0] != 't') || seen(s, tenant_id, match_id, ended))
             continue;
         followed *f = &s->matches[s->n_matches];
+        f->ended = ended;
         f->tenant_id = tdm_arena_strdup(s->a, tenant_id);
         f->match_id = tdm_arena_strdup(s->a, match_id);
         if (f->tenant_id == NULL || f->match_id == NULL) {
@@ -561,7 +579,7 @@ static void follow_read(fb_sweep *s)
                     "SELECT o.tenant_id::text, o.resource_id::text, o.xact_id::text, o.seq::text,"
                     " o.type LIKE 'match.%' AND NOT EXISTS (SELECT 1 FROM " FB_SCHEMA
                     ".at_risk_matches f WHERE f.tenant_id = o.tenant_id"
-                    "  AND f.match_id = o.resource_id)"
+                    "  AND f.match_id = o.resource_id), o.type = 'match.ended'"
                     " FROM matching.outbox o"
                     " WHERE (o.xact_id, o.seq) > ($1::xid8, $2::bigint)"
                     " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"

@@ -232,9 +232,10 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_off
 void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
                             fb_store_cb cb, void *arg);
 /* Follow these matches (array literals "{...}" of match ids and their programmes, of
- * the call's tenant) in the sweep. Response: none. */
+ * the call's tenant) in the sweep, and no longer the ended ones (ended_ids). Response:
+ * none. */
 void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char *programme_ids,
-                             fb_store_cb cb, void *arg);
+                             const char *ended_ids, fb_store_cb cb, void *arg);
 /* Response: ExportParticipantsResponse (check_ins, survey_responses). */
 void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg);
 /* Response: EraseParticipantsResponse. */

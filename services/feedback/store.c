@@ -1169,23 +1169,31 @@ static void follow_insert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
+    /* A match proposed and ended within one batch is not followed at all; an ended
+     * match's open episode closes (its programme may be swept no more). */
     static const char sql[] =
-        "INSERT INTO " FB_SCHEMA ".at_risk_matches (tenant_id, match_id, programme_id)"
+        "WITH ended AS (DELETE FROM " FB_SCHEMA ".at_risk_matches"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[]) RETURNING 1),"
+        " closed AS (UPDATE " FB_SCHEMA ".at_risk_episodes SET close_time = now()"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[])"
+        "  AND close_time IS NULL RETURNING 1)"
+        " INSERT INTO " FB_SCHEMA ".at_risk_matches (tenant_id, match_id, programme_id)"
         " SELECT " TDM_SQL_TENANT ", x.m, x.p FROM unnest($1::uuid[], $2::uuid[]) AS x(m, p)"
-        " ON CONFLICT DO NOTHING";
-    tdm_store_op_query(&op->base, sql, 2, op->params, tdm_store_op_done);
+        " WHERE x.m <> ALL($3::uuid[]) ON CONFLICT DO NOTHING";
+    tdm_store_op_query(&op->base, sql, 3, op->params, tdm_store_op_done);
 }
 
 /* Register matches the sweep follows (at_risk_sweep.c learns them from matching's
- * outbox): ids "{...}" and their programmes, as array literals. */
+ * outbox): ids "{...}" and their programmes, as array literals; forget ended ones. */
 void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char *programme_ids,
-                             fb_store_cb cb, void *arg)
+                             const char *ended_ids, fb_store_cb cb, void *arg)
 {
-    store_op *op = op_new(r, cb, arg, 2);
+    store_op *op = op_new(r, cb, arg, 3);
     if (op == NULL)
         return;
     op->params[0] = match_ids;
     op->params[1] = programme_ids;
+    op->params[2] = ended_ids;
     tdm_store_op_start(&op->base, false, follow_insert);
 }
 

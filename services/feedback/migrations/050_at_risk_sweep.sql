@@ -27,7 +27,8 @@ CREATE UNIQUE INDEX at_risk_episodes_open ON feedback.at_risk_episodes (tenant_i
 -- matching's outbox (match.* events: ids only, matching 050_at_risk_follower.sql), the
 -- programme asked of matching once per match (GetMatch, scope feedback:read); and,
 -- for matches whose events are older than the outbox keeps, from the check-ins
--- recorded here. Ids only, no personal data.
+-- recorded here. A match.ended removes its row (ENDED is final), so programmes whose
+-- matches have all ended are no longer swept. Ids only, no personal data.
 CREATE TABLE feedback.at_risk_matches (
     tenant_id    uuid NOT NULL,
     match_id     uuid NOT NULL,
@@ -71,7 +72,7 @@ ALTER TABLE feedback.at_risk_sweeper FORCE ROW LEVEL SECURITY;
 CREATE POLICY sweeper ON feedback.at_risk_sweeper USING (true) WITH CHECK (true);
 
 GRANT SELECT, INSERT, UPDATE (close_time) ON feedback.at_risk_episodes TO @service_role@;
-GRANT SELECT, INSERT ON feedback.at_risk_matches TO @service_role@;
+GRANT SELECT, INSERT, DELETE ON feedback.at_risk_matches TO @service_role@;
 GRANT SELECT, UPDATE ON feedback.at_risk_sweeper TO @service_role@;
 
 -- What was noticed before stays noticed: a match with a notice gets an open episode,

@@ -220,6 +220,13 @@ class SweepEpisodes(unittest.TestCase):
         wait_passes(self.stack, 3)
         self.assertEqual(at_risk_events(self.stack, m["id"]), 2)
         harness.wait_until("both delivered", lambda: deliveries(self.receiver, m["id"]) == 2)
+        # Ends: no longer followed, its episode closed, nothing emitted.
+        self.admin.call("POST", "/v1/matches/%s:end" % m["id"], {"reason": "the year is over"})
+        harness.wait_until("the ended match forgotten", lambda: count(
+            self.stack, "SELECT count(*) FROM feedback.at_risk_matches WHERE match_id = '%s'"
+            % m["id"]) == 0 and open_episodes(self.stack, m["id"]) == 0)
+        wait_passes(self.stack, 2)
+        self.assertEqual(at_risk_events(self.stack, m["id"]), 2)
 
 
 class TwoReplicas(unittest.TestCase):
