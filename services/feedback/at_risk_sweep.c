@@ -8,7 +8,7 @@
  * from the last pass of any replica) it also sweeps:
  *
  *   1. lease: takes or renews the one row of feedback.at_risk_sweeper (holder = this
- *      process, for the interval plus SWEEP_LEASE_SLACK_S); a replica that finds it
+ *      process, for SWEEP_LEASE_S, renewed as the pass goes); a replica that finds it
  *      held by another skips its tick, so N replicas do the work once, not N times;
  *   2. follow: reads matching's outbox past its cursor - only the ids, type and order
  *      columns its grant allows (matching 050_at_risk_follower.sql), never a payload -
@@ -48,17 +48,22 @@
 #include "tandem/internal/v1/report_inputs.pb-c.h"
 #include "tandem/log.h"
 
-#define SWEEP_DEFAULT_S     900 /* API.md: at least every 15 minutes */
-#define SWEEP_MIN_S         1
-#define SWEEP_MAX_S         900
-#define SWEEP_LEASE_SLACK_S 60 /* a live holder renews well before its lease ends */
-#define SWEEP_MAX_OFFSET_S  (3660 * 86400)
-#define FOLLOW_BATCH        500  /* outbox rows per read */
-#define FOLLOW_MS           1000 /* the holder follows matching's outbox this often */
-#define NOT_READY_S         30   /* matching's outbox not readable yet: try again */
-#define CALL_TIMEOUT_MS     15000
-#define PASS_ARENA_BYTES    (64 * 1024)
-#define PRINCIPAL           "at-risk-sweep"
+#define SWEEP_DEFAULT_S 900 /* API.md: at least every 15 minutes */
+#define SWEEP_MIN_S     1
+#define SWEEP_MAX_S     900
+/* The lease: renewed every tick, and every SWEEP_RENEW_MS during a pass, so a live
+ * holder keeps it through a long sweep; a replica that dies leaves it to expire (the
+ * follower and the sweep resume on another within SWEEP_LEASE_S), one that stops
+ * hands it back at once. */
+#define SWEEP_LEASE_S      30
+#define SWEEP_RENEW_MS     10000
+#define SWEEP_MAX_OFFSET_S (3660 * 86400)
+#define FOLLOW_BATCH       500  /* outbox rows per read */
+#define FOLLOW_MS          1000 /* the holder follows matching's outbox this often */
+#define NOT_READY_S        30   /* matching's outbox not readable yet: try again */
+#define CALL_TIMEOUT_MS    15000
+#define PASS_ARENA_BYTES   (64 * 1024)
+#define PRINCIPAL          "at-risk-sweep"
 
 /* A match of the batch: new (to follow, once its programme is known) or ended (to
  * follow no longer). */
@@ -76,6 +81,7 @@ struct fb_sweep {
     uv_timer_t timer;
     bool busy, stopped, warned, sweep_due;
     uint64_t follow_again_at;
+    uint64_t renewed_at; /* uv_now() of the last lease taken or renewed */
     char holder[37];
     char lease_s[16], batch[16], interval_s[16];
     /* the pass in progress */
@@ -279,6 +285,27 @@ static void programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
     ask_columns(s);
 }
 
+static void sweep_programme(fb_sweep *s);
+
+static void lease_renewed(void *arg, tdm_status *st, PGresult *res)
+{
+    fb_sweep *s = arg;
+    if (st != NULL) {
+        pass_failed(s, "at-risk sweep: could not renew the lease", st);
+        return;
+    }
+    if (PQcmdTuples(res)[0] != '1') {
+        /* Taken over (this pass was too slow): the other replica sweeps. What this
+         * one did stands - each episode's event was claimed in the database. */
+        tdm_log_fields(TDM_LOG_INFO, s->request_id,
+                       "at-risk sweep: the lease passed to another replica", NULL);
+        pass_end(s);
+        return;
+    }
+    s->renewed_at = uv_now(tdm_runtime_loop(s->svc->rt));
+    sweep_programme(s);
+}
+
 static void next_programme(fb_sweep *s)
 {
     tdm_arena_free(s->pa);
@@ -287,6 +314,20 @@ static void next_programme(fb_sweep *s)
         pass_end(s);
         return;
     }
+    if (uv_now(tdm_runtime_loop(s->svc->rt)) - s->renewed_at < SWEEP_RENEW_MS) {
+        sweep_programme(s);
+        return;
+    }
+    tdm_pg_tx_options o = no_tenant(s);
+    if (tdm_pg_exec(tdm_runtime_pg(s->svc->rt), &o,
+                    "UPDATE " FB_SCHEMA ".at_risk_sweeper SET held_until = now()"
+                    " + make_interval(secs => $2::int) WHERE holder = $1::uuid",
+                    2, (const char *const[]){s->holder, s->lease_s}, lease_renewed, s) != 0)
+        pass_end(s);
+}
+
+static void sweep_programme(fb_sweep *s)
+{
     if (s->next_programme >= s->n_programmes) {
         count_pass(s);
         return;
@@ -605,6 +646,7 @@ static void leased(void *arg, tdm_status *st, PGresult *res)
     snprintf(s->last_xact, sizeof(s->last_xact), "%s", PQgetvalue(res, 0, 0));
     snprintf(s->last_seq, sizeof(s->last_seq), "%s", PQgetvalue(res, 0, 1));
     s->sweep_due = PQgetvalue(res, 0, 2)[0] == 't';
+    s->renewed_at = uv_now(tdm_runtime_loop(s->svc->rt));
     follow_read(s);
 }
 
@@ -652,14 +694,28 @@ tdm_status *fb_sweep_start(fb_service *svc)
     uuid_t id;
     uuid_generate_random(id);
     uuid_unparse_lower(id, s->holder);
-    snprintf(s->lease_s, sizeof(s->lease_s), "%d", svc->at_risk.interval_s + SWEEP_LEASE_SLACK_S);
+    snprintf(s->lease_s, sizeof(s->lease_s), "%d", SWEEP_LEASE_S);
     snprintf(s->batch, sizeof(s->batch), "%d", FOLLOW_BATCH);
     snprintf(s->interval_s, sizeof(s->interval_s), "%d", svc->at_risk.interval_s);
     uint64_t ms = FOLLOW_MS;
     uv_timer_init(tdm_runtime_loop(svc->rt), &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, on_timer, ms, ms);
+    tdm_log_fields(TDM_LOG_INFO, NULL, "at-risk sweep started", "holder", s->holder, "interval_s",
+                   s->interval_s, NULL);
     return NULL;
+}
+
+static void lease_released(void *arg, tdm_status *st, PGresult *res)
+{
+    fb_sweep *s = arg;
+    (void)res;
+    if (st != NULL) {
+        tdm_log_fields(TDM_LOG_WARN, NULL, "at-risk sweep: could not hand the lease back", "error",
+                       st->message, NULL);
+        tdm_status_free(st);
+    }
+    tdm_runtime_unhold(s->svc->rt);
 }
 
 void fb_sweep_stop(fb_service *svc)
@@ -668,9 +724,20 @@ void fb_sweep_stop(fb_service *svc)
     if (s == NULL)
         return;
     /* A pass in flight finishes on its own (the pool and the peers complete or fail
-     * it) and starts nothing new; the timer handle is closed with the loop's others. */
+     * it) and starts nothing new; the timer handle is closed with the loop's others.
+     * The lease, if this replica holds it, is handed back so another one follows and
+     * sweeps at once (a rolling restart does not pause the sweep for a lease). Its
+     * cursor moves and pass counts are fenced by holder, so a pass still in flight
+     * can change nothing once it is released. */
     s->stopped = true;
     uv_timer_stop(&s->timer);
+    tdm_runtime_hold(svc->rt);
+    tdm_pg_tx_options o = {.tenant_id = NULL};
+    if (tdm_pg_exec(tdm_runtime_pg(svc->rt), &o,
+                    "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = NULL, held_until = NULL"
+                    " WHERE holder = $1::uuid",
+                    1, (const char *const[]){s->holder}, lease_released, s) != 0)
+        tdm_runtime_unhold(svc->rt);
 }
 
 tdm_status *fb_at_risk_config_load(fb_at_risk_config *cfg)

@@ -241,7 +241,8 @@ class TwoReplicas(unittest.TestCase):
         cls.stack = harness.Stack("ar2r")
         cls.stack.start_all({"feedback": cls.ENV})
         try:
-            cls.stack.start("feedback", extra_env=cls.ENV, name="feedback2")
+            cls.stack.start("feedback", extra_env=dict(cls.ENV, TANDEM_LOG_LEVEL="info"),
+                            name="feedback2")
             cls.admin, cls.prog, cls.receiver, (cls.silent, cls.declined) = new_programme(
                 cls.stack, "Replicas")
         except Exception:
@@ -304,6 +305,26 @@ class TwoReplicas(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             harness.psql(self.stack.url("tandem_feedback"),
                          "SELECT payload FROM matching.outbox LIMIT 1")
+
+    def test_z_a_stopping_replica_hands_the_lease_back(self):
+        """SIGTERM releases the lease at once: the other replica need not wait for it
+        to expire. (Named to run last: it stops feedback2.)"""
+        with open(self.stack.logs["feedback2"]) as f:
+            started = [json.loads(line) for line in f if "at-risk sweep started" in line]
+        holder = started[0]["holder"]
+
+        def held_by_it():
+            if harness.psql(self.stack.super_url,
+                            "SELECT holder FROM feedback.at_risk_sweeper") == holder:
+                return True
+            self.expire_lease()
+            return False
+
+        harness.wait_until("feedback2 holding the lease", held_by_it, interval=0.05)
+        self.assertEqual(self.stack.stop("feedback2"), 0)
+        self.assertNotEqual(harness.psql(self.stack.super_url,
+                                         "SELECT holder FROM feedback.at_risk_sweeper"), holder)
+        wait_passes(self.stack, 2)  # the other replica sweeps on
 
 
 if __name__ == "__main__":
