@@ -92,8 +92,10 @@ ALTER TABLE feedback.at_risk_notices FORCE ROW LEVEL SECURITY;
 ALTER TABLE feedback.match_stats FORCE ROW LEVEL SECURITY;
 ALTER TABLE feedback.at_risk_episodes FORCE ROW LEVEL SECURITY;
 ALTER TABLE feedback.at_risk_matches FORCE ROW LEVEL SECURITY;
--- The notices are no longer written (the episodes replace them).
-REVOKE INSERT ON feedback.at_risk_notices FROM @service_role@;
+-- The notices are no longer written by this release (the episodes replace them).
+-- The table stays writable for the replicas of the previous release still serving
+-- during a rolling upgrade (their RecordCheckIn inserts a notice for a low rating;
+-- revoking it would fail their check-ins); a later release drops it.
 
 -- The gateway prunes matching's outbox only once every reader is past a row: the
 -- sweeper is one now (services/gateway/webhook_store.c OUTBOX_READERS). It may read
