@@ -23,6 +23,7 @@ generated Python modules):
   TANDEM_BUILD_DIR=build TANDEM_SOURCE_DIR=. \
   PYTHONPATH=tests/integration /usr/bin/python3 tools/bench/feedback/bench_report.py [runs]
 """
+import json
 import os
 import random
 import re
@@ -202,8 +203,9 @@ def calibration(stack):
     return backend_cpu_ms(5)
 
 
-def time_sql(stack, t, prog, ids, matches, runs, sql=None):
-    """The statement alone, as the service role, through psql's \\timing."""
+def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
+    """The statement alone, as the service role, through psql's \\timing (and its
+    answer, once, into the file `answer` when given)."""
     rnd = random.Random(7)
     part_rows = []
     for i, pid in enumerate(ids):
@@ -239,6 +241,10 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None):
         lines.append("\\set p%d `cat %s`" % (i, path))
     lines.append("PREPARE rep(%s) AS %s;" % (", ".join(types), sql or report_sql()))
     args = ", ".join(":'p%d'" % i for i in range(len(params)))
+    if answer:
+        lines.append("\\pset tuples_only on")
+        lines.append("EXECUTE rep(%s) \\g %s" % (args, answer))
+        lines.append("\\pset tuples_only off")
     lines += backend_cpu_lines("EXECUTE rep(%s) \\g /dev/null" % args, runs)
     if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
         # The plan of the last statement timed, with actual rows and times, to stderr.
@@ -274,8 +280,16 @@ def main():
         baseline = os.environ.get("TANDEM_BENCH_REPORT_BASELINE")
         if baseline:
             base_ms, base_cpu = time_sql(stack, t, prog, ids, matches, runs,
-                                         sql=report_sql(baseline))
-        sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs)
+                                         sql=report_sql(baseline),
+                                         answer="/tmp/fb-bench-answer-baseline.json")
+        sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs,
+                                   answer="/tmp/fb-bench-answer.json")
+        if baseline:
+            # Both statements on the same data must give the same report.
+            same = [json.loads(open("/tmp/fb-bench-answer%s.json" % w).read())
+                    for w in ("-baseline", "")]
+            print("the statement and the baseline give %s reports"
+                  % ("the same" if same[0] == same[1] else "DIFFERENT"), file=sys.stderr)
         cal = calibration(stack)
         print("report: %d mentors, %d mentees, %d check-ins, %d active, %d at risk, "
               "%d breakdowns" % (rep.enrolled_mentors, rep.enrolled_mentees, rep.check_ins,
