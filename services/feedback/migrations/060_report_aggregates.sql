@@ -134,13 +134,18 @@ BEGIN
                              OR OLD.objective_key <> NEW.objective_key) THEN
         RAISE EXCEPTION 'a match''s latest progress keeps its programme and objective';
     END IF;
-    INSERT INTO feedback.objective_stats AS s (tenant_id, programme_id, objective_key,
-        percent_sum, matches)
-    VALUES (NEW.tenant_id, NEW.programme_id, NEW.objective_key,
-            NEW.percent - CASE WHEN TG_OP = 'UPDATE' THEN OLD.percent ELSE 0 END,
-            CASE WHEN TG_OP = 'UPDATE' THEN 0 ELSE 1 END)
-    ON CONFLICT (tenant_id, programme_id, objective_key) DO UPDATE SET
-        percent_sum = s.percent_sum + EXCLUDED.percent_sum, matches = s.matches + EXCLUDED.matches;
+    IF TG_OP = 'UPDATE' THEN
+        -- The row exists: the first progress of this match and objective inserted it.
+        UPDATE feedback.objective_stats s SET percent_sum = s.percent_sum + NEW.percent - OLD.percent
+         WHERE s.tenant_id = NEW.tenant_id AND s.programme_id = NEW.programme_id
+           AND s.objective_key = NEW.objective_key;
+    ELSE
+        INSERT INTO feedback.objective_stats AS s (tenant_id, programme_id, objective_key,
+            percent_sum, matches)
+        VALUES (NEW.tenant_id, NEW.programme_id, NEW.objective_key, NEW.percent, 1)
+        ON CONFLICT (tenant_id, programme_id, objective_key) DO UPDATE SET
+            percent_sum = s.percent_sum + EXCLUDED.percent_sum, matches = s.matches + 1;
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -191,7 +196,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- The service role writes them only through the triggers above (which run as it).
+-- The triggers run as the role that writes the rows (the service role): it needs these.
 GRANT SELECT, INSERT, UPDATE, DELETE ON feedback.report_respondents TO @service_role@;
 GRANT SELECT, INSERT, UPDATE ON feedback.objective_stats TO @service_role@;
 REVOKE EXECUTE ON FUNCTION feedback.report_respondent_add(uuid, uuid, uuid, boolean, integer,
