@@ -165,21 +165,27 @@ def inputs(t, prog, scopes):
             "true" if scopes & ADMIN else "false"]
 
 
-def run_statement(t, sql, params):
-    """The statement's JSON answer, run as the service role under row-level security."""
+def run_statements(t, params, thresholds):
+    """[(reference JSON, current JSON)] for each anonymity threshold in thresholds (in
+    place of $2), run as the service role under row-level security."""
     lines = ["SET ROLE tandem_feedback;", "SET app.tenant_id = '%s';" % t]
     for i, v in enumerate(params):
         path = "/tmp/repagg-%s-p%d.txt" % (t, i)
         with open(path, "w") as f:
             f.write(v)
         lines.append("\\set p%d `cat %s`" % (i, path))
-    lines.append("PREPARE rep(%s) AS %s;" % (", ".join(TYPES), sql))
-    lines.append("EXECUTE rep(%s);" % ", ".join(":'p%d'" % i for i in range(len(params))))
+    lines.append("PREPARE ref(%s) AS %s;" % (", ".join(TYPES), REFERENCE))
+    lines.append("PREPARE cur(%s) AS %s;" % (", ".join(TYPES), CURRENT))
+    for k in thresholds:
+        args = ", ".join("'%d'" % k if i == 1 else ":'p%d'" % i for i in range(len(params)))
+        lines += ["EXECUTE ref(%s);" % args, "EXECUTE cur(%s);" % args]
     try:
-        return json.loads(harness.psql(STACK.super_url, "\n".join(lines) + "\n"))
+        out = harness.psql(STACK.super_url, "\n".join(lines) + "\n").splitlines()
     finally:
         for i in range(len(params)):
             os.unlink("/tmp/repagg-%s-p%d.txt" % (t, i))
+    docs = [json.loads(x) for x in out]
+    return list(zip(docs[0::2], docs[1::2]))
 
 
 def as_report(doc):
@@ -375,15 +381,22 @@ class Programme:
 
 class ReportFromAggregatesTest(unittest.TestCase):
     def assert_report_equals_reference(self, prog, stage):
+        """The report equals the reference's at the programme's threshold; and the
+        current statement equals the reference at EVERY threshold from 1 to 40 on the
+        same inputs, so each distinct-person count (raters, NPS people, respondents,
+        group sizes) is checked exactly, not just on which side of one threshold it
+        falls, and the survey figures' step is tried at every size."""
         p = prog.prog
         for scopes in (harness.ALL_SCOPES, NON_ADMIN):
             rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=p.id),
                      F.ProgrammeReport, prog.t, scopes=scopes)
             params = inputs(prog.t, p, scopes)
-            ref = run_statement(prog.t, REFERENCE, params)
-            cur = run_statement(prog.t, CURRENT, params)
+            thresholds = [p.anonymity_threshold] + list(range(1, 41))
+            pairs = run_statements(prog.t, params, thresholds)
             what = "%s, %s caller" % (stage, "admin" if scopes & ADMIN else "non-admin")
-            self.assertEqual(cur, ref, what)
+            for k, (ref, cur) in zip(thresholds, pairs):
+                self.assertEqual(cur, ref, "%s, threshold %d" % (what, k))
+            ref = pairs[0][0]
             self.assertEqual(from_proto(rep), as_report(ref), what)
         return ref
 
