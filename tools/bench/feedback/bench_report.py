@@ -15,7 +15,12 @@ Participants are enrolled through BatchEnrol; matches are written into matching'
 table by SQL (as ApproveRun and RespondToMatch leave them); check-ins, goal progress, the per-match
 running totals and survey answers are written by SQL with the same shape
 RecordCheckIn and SubmitSurveyResponse give them (recording 100,000 check-ins one
-call at a time would only time the load).
+call at a time would only time the load); the report's per-respondent and
+per-objective totals follow from those rows by feedback's triggers (migration 060).
+
+TANDEM_BENCH_REPORT_BASELINE=<another report_sql.h> times that statement too, on the
+same data just before, and checks both give the same report;
+TANDEM_BENCH_REPORT_EXPLAIN=1 prints each statement's plan with actual times.
 
 Run (Debian python3, a PostgreSQL superuser URL, a build with the binaries and the
 generated Python modules):
@@ -253,7 +258,13 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
     if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
         plan = out[:out.rfind("Execution Time")]
         print(plan[plan.rfind(" ms\n", 0, plan.rfind("Planning Time")) + 4:], file=sys.stderr)
-    return [float(x) for x in re.findall(r"Time: ([0-9.]+) ms", out)], backend_cpu_ms(runs)
+        print("EXPLAIN ANALYZE (%s): %s" % (
+            "baseline" if sql else "statement",
+            ", ".join(re.findall(r"(?:Planning|Execution) Time: [0-9.]+ ms", out))),
+            file=sys.stderr)
+    # The timed runs' \timing lines only (not the EXPLAIN's, nor its "Planning Time").
+    return ([float(x) for x in re.findall(r"^Time: ([0-9.]+) ms", out, flags=re.M)][:runs],
+            backend_cpu_ms(runs))
 
 
 def summary(name, ms):
