@@ -25,6 +25,7 @@ import random
 import re
 import struct
 import sys
+import threading
 import time
 import unittest
 import uuid
@@ -445,6 +446,48 @@ class ReportFromAggregatesTest(unittest.TestCase):
               E.ErasePersonResponse, prog.t)
         self.assertEqual(harness.psql(STACK.super_url, q), "0")
         self.assert_report_equals_reference(prog, "erased")
+
+    def test_concurrent_check_ins_keep_objective_totals(self):
+        """Check-ins of one programme's matches, recorded at once with their objectives in
+        opposite orders, all succeed (each locks the programme's per-objective totals in
+        the same order, never deadlocking) and leave the totals equal to the latest
+        progress rows they sum."""
+        prog = Programme(11)
+        live = [m for m in prog.matches]
+        self.assertGreaterEqual(len(live), 4)
+        errors = []
+
+        def record(i):
+            keys = ["digital", "inclusion", "clients"]
+            if i % 2:
+                keys.reverse()
+            try:
+                for j in range(12):
+                    mid, mentor, _ = live[(i + j) % len(live)]
+                    fb("RecordCheckIn", F.RecordCheckInRequest(
+                        match_id=mid, participant_id=mentor,
+                        occurred_time=ts(min(prog.started[mid] - 0.01, 0.2 + j * 0.01)),
+                        rating=3, goal_progress=[F.GoalProgress(objective_key=k, percent=9 * j)
+                                                 for k in keys]), F.CheckIn, prog.t)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=record, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(errors, [])
+        q = ("SELECT s.objective_key, s.percent_sum, s.matches, sum(g.percent), count(g.*)"
+             " FROM feedback.objective_stats s JOIN feedback.goal_progress_latest g"
+             " ON g.tenant_id = s.tenant_id AND g.programme_id = s.programme_id"
+             " AND g.objective_key = s.objective_key WHERE s.tenant_id = '%s'"
+             " GROUP BY 1, 2, 3 ORDER BY 1" % prog.t)
+        rows = [r.split("|") for r in harness.psql(STACK.super_url, q).splitlines()]
+        self.assertEqual(len(rows), 3)
+        for key, total, n, ref_total, ref_n in rows:
+            self.assertEqual((total, n), (ref_total, ref_n), key)
+        self.assert_report_equals_reference(prog, "concurrent check-ins")
 
 
 if __name__ == "__main__":
