@@ -237,8 +237,11 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
     types = ["uuid", "int", "int", "text[]", "uuid[]", "int[]", "int[]", "text[]", "text[]",
              "int[]", "text[]", "text[]", "text[]", "text[]", "uuid[]", "uuid[]", "uuid[]",
              "int[]", "timestamptz[]", "bool[]", "bool"]
+    # plan_cache_mode: the service runs the statement unnamed, planned with each call's
+    # parameters; without it, PREPARE's executions after the fifth may use a generic
+    # plan (no array lengths known) that the service never runs.
     lines = ["SET ROLE tandem_feedback;", "SET app.tenant_id = '%s';" % t, "SET jit = off;",
-             "SET work_mem = '32MB';"]
+             "SET work_mem = '32MB';", "SET plan_cache_mode = force_custom_plan;"]
     for i, v in enumerate(params):
         path = "/tmp/fb-bench-p%d.txt" % i
         with open(path, "w") as f:
