@@ -72,10 +72,11 @@ static const char FB_REPORT_SQL[] =
     "live AS MATERIALIZED ( "
     "  SELECT DISTINCT x AS id FROM m CROSS JOIN LATERAL (VALUES (m.mentor_id), (m.mentee_id)) v(x) "
     "   WHERE m.status IN (1, 2, 4)), "
-    /* Both sides of every match with check-ins: the side, the other side, whether it rated. */
+    /* Each match with check-ins, with its two sides. */
     "pm_m AS MATERIALIZED ( "
     "  SELECT pm.match_id, pm.n, pm.rating_sum, pm.mentor_rated, pm.mentee_rated, m.mentor_id, m.mentee_id "
     "    FROM per_match pm JOIN m ON m.id = pm.match_id), "
+    /* Both sides of every match with check-ins: the side, the other side, whether it rated. */
     "sides AS MATERIALIZED ( "
     "  SELECT v.id, v.partner, pm.n, pm.rating_sum, v.rated "
     "    FROM pm_m pm "
