@@ -283,7 +283,9 @@ class Programme:
         self.started = {}
         sql = ["SET app.tenant_id = '%s';" % self.t]
         for mid, mentor, mentee in self.matches:
-            self.started[mid] = 0.5 + days_ago(rnd, 6 * CADENCE)
+            self.started[mid] = days_ago(rnd, 6 * CADENCE)
+            while self.started[mid] < 0.5:  # room for check-ins after the start
+                self.started[mid] = days_ago(rnd, 6 * CADENCE)
             start = time.time() - self.started[mid] * 86400
             sql.append(
                 "INSERT INTO matching.matches (tenant_id, id, programme_id, mentor_id, mentee_id,"
