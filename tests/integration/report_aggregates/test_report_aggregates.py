@@ -305,8 +305,8 @@ class Programme:
                      for k in ("digital", "inclusion", "clients") if rnd.random() < 0.3]
             fb("RecordCheckIn", F.RecordCheckInRequest(
                 match_id=mid, participant_id=rnd.choice([mentor, mentee]),
-                occurred_time=ts(days_ago(rnd, self.started[mid] - 0.01)), rating=rnd.randint(1, 5), notes="private",
-                goal_progress=goals), F.CheckIn, self.t)
+                occurred_time=ts(days_ago(rnd, self.started[mid] - 0.01)),
+                rating=rnd.randint(1, 5), notes="private", goal_progress=goals), F.CheckIn, self.t)
 
     def status(self, mid):
         return int(harness.psql(STACK.super_url, "SELECT status FROM matching.matches"
