@@ -17,6 +17,10 @@ service role under row-level security. The current statement is run on the same
 inputs as well and must give the same JSON text's value.
 
 The seed of each programme is printed; TANDEM_REPORT_SEED=<n> replays one.
+
+Also: erasure leaves no total keyed by the person; concurrent check-ins never deadlock
+on the per-objective totals and leave them right; migration 060's backfill equals
+the totals the triggers keep.
 """
 import datetime
 import json
