@@ -203,7 +203,10 @@ static void record_insert(tdm_store_op *base, PGresult *res)
      * latest progress per objective, and the LOW_RATING episode when the match's latest
      * check-in (by occurred_time) now rates 2 or less and the match is not at risk
      * already (its match.at_risk at once, not at the next sweep; the sweep closes the
-     * episode once the match has recovered). */
+     * episode once the match has recovered). Progress is written in objective order:
+     * its trigger adds it to the programme's per-objective totals (migration 060),
+     * which every check-in of the programme then locks in the same order, so
+     * concurrent check-ins never deadlock. */
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
         "  participant_id, mentor_id, mentee_id, occurred_time, duration_minutes, topics, rating,"
@@ -219,7 +222,8 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   ".goal_progress_latest AS l (tenant_id, programme_id,"
                   "  match_id, objective_key, percent, occurred_time, create_time)"
                   "  SELECT c.tenant_id, c.programme_id, c.match_id, g.k, g.p, c.occurred_time,"
-                  "  c.create_time FROM c, g ON CONFLICT (tenant_id, match_id, objective_key) DO "
+                  "  c.create_time FROM c, g ORDER BY g.k ON CONFLICT (tenant_id, match_id, "
+                  "objective_key) DO "
                   "UPDATE"
                   "  SET percent = EXCLUDED.percent, occurred_time = EXCLUDED.occurred_time,"
                   "  create_time = EXCLUDED.create_time"
