@@ -3,9 +3,9 @@
  * transaction (see include/tandem/outbox.h).
  *
  * All the events of one call travel as five binary array parameters, one a column
- * (ids uuid[], types text[], resource ids uuid[], ordering keys text[], data
- * jsonb[], in array_recv's format), so a batch of 10,000 events is one statement and
- * one round trip and the server parses only each event's data, not one document of
+ * (ids uuid[], types text[], resource ids uuid[], ordering keys text[], data as
+ * text[] cast to jsonb per row, in array_recv's format), so a batch of 10,000 events is one
+ * statement and one round trip and the server parses only each event's data, not one document of
  * all of them: the INSERT unnests the arrays in order (seq follows it) and the same
  * statement calls pg_notify once, with the envelope of the first event. The NOTIFY is a wake-up:
  * the dispatcher reads the rows, never the payload, so one per call wakes it as well as one per
@@ -124,12 +124,10 @@ static int check_args(const tdm_outbox_source *src, const tdm_outbox_event *even
 
 /* ---- binary arrays (array_recv's format) ------------------------------------------ */
 
-#define OID_TEXT        25u
-#define OID_UUID        2950u
-#define OID_JSONB       3802u
-#define OID_TEXT_ARRAY  1009u
-#define OID_UUID_ARRAY  2951u
-#define OID_JSONB_ARRAY 3807u
+#define OID_TEXT       25u
+#define OID_UUID       2950u
+#define OID_TEXT_ARRAY 1009u
+#define OID_UUID_ARRAY 2951u
 /* ndim, has-nulls flag, element type, length and lower bound of the one dimension. */
 #define ARRAY_HEADER_BYTES 20u
 
@@ -162,11 +160,11 @@ static void array_start(bin_array *a, uint32_t elem, size_t n, size_t cap)
     a->len = ARRAY_HEADER_BYTES;
 }
 
-/* One element: its length, then an optional first byte (jsonb's version) and bytes. */
-static void array_put(bin_array *a, int prefix, const void *v, size_t n)
+/* One element: its length, then its bytes. */
+static void array_put(bin_array *a, const void *v, size_t n)
 {
-    size_t need = 4 + (prefix >= 0) + n;
-    if (a->failed || n > INT32_MAX - 1) {
+    size_t need = 4 + n;
+    if (a->failed || n > INT32_MAX) {
         a->failed = 1;
         return;
     }
@@ -182,10 +180,8 @@ static void array_put(bin_array *a, int prefix, const void *v, size_t n)
         a->data = p;
         a->cap = cap;
     }
-    put_be32(a->data + a->len, (uint32_t)(n + (prefix >= 0)));
+    put_be32(a->data + a->len, (uint32_t)n);
     a->len += 4;
-    if (prefix >= 0)
-        a->data[a->len++] = (uint8_t)prefix;
     memcpy(a->data + a->len, v, n);
     a->len += n;
 }
@@ -223,7 +219,7 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     array_start(&types, OID_TEXT, n, n * 28);
     array_start(&resources, OID_UUID, n, n * 20);
     array_start(&keys, OID_TEXT, n, n * 40);
-    array_start(&data, OID_JSONB, n, data_bytes);
+    array_start(&data, OID_TEXT, n, data_bytes);
     bin_array *cols[5] = {&ids, &types, &resources, &keys, &data};
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
@@ -238,12 +234,11 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
                   ev->ordering_key != NULL ? ev->ordering_key : ev->resource_id);
         if (i == 0 && envelope_base64(&env, notify) != 0)
             ids.failed = 1;
-        array_put(&ids, -1, id, sizeof(uuid_t));
-        array_put(&types, -1, env.type, strlen(env.type));
-        array_put(&resources, -1, resource, sizeof(uuid_t));
-        array_put(&keys, -1, env.ordering_key, strlen(env.ordering_key));
-        array_put(&data, 1 /* jsonb's binary format version */, ev->data_json,
-                  strlen(ev->data_json));
+        array_put(&ids, id, sizeof(uuid_t));
+        array_put(&types, env.type, strlen(env.type));
+        array_put(&resources, resource, sizeof(uuid_t));
+        array_put(&keys, env.ordering_key, strlen(env.ordering_key));
+        array_put(&data, ev->data_json, strlen(ev->data_json));
     }
     int failed = 0;
     for (int c = 0; c < 5; c++)
@@ -275,8 +270,9 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
              "WITH ins AS ("
              " INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, payload,"
              "  source_service, request_id, create_time)"
-             " SELECT $1::uuid, e.id, e.type, e.resource_id, e.ordering_key, e.data, $2, $3, now()"
-             " FROM unnest($5::uuid[], $6::text[], $7::uuid[], $8::text[], $9::jsonb[])"
+             " SELECT $1::uuid, e.id, e.type, e.resource_id, e.ordering_key, e.data::jsonb, $2, "
+             "$3, now()"
+             " FROM unnest($5::uuid[], $6::text[], $7::uuid[], $8::text[], $9::text[])"
              "  WITH ORDINALITY AS e(id, type, resource_id, ordering_key, data, ord)"
              " ORDER BY e.ord) "
              "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $4)",
@@ -284,15 +280,8 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     const char *values[9] = {op->tenant_id, op->service, op->request_id, op->notify};
     int lengths[9] = {0};
     int formats[9] = {0};
-    Oid oids[9] = {0,
-                   0,
-                   0,
-                   0,
-                   OID_UUID_ARRAY,
-                   OID_TEXT_ARRAY,
-                   OID_UUID_ARRAY,
-                   OID_TEXT_ARRAY,
-                   OID_JSONB_ARRAY};
+    Oid oids[9] = {
+        0, 0, 0, 0, OID_UUID_ARRAY, OID_TEXT_ARRAY, OID_UUID_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY};
     for (int c = 0; c < 5; c++) {
         values[4 + c] = (const char *)cols[c]->data;
         lengths[4 + c] = (int)cols[c]->len;
