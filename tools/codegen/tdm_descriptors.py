@@ -29,7 +29,7 @@ PLATFORM_EXCEPTIONS = {"GetTenant", "GetTenantUsage"}
 # Methods of other services that only platform keys may call (API.md, "Programme
 # templates, benchmarks and usage"): they act for no tenant.
 PLATFORM_METHODS = {"CreateProgrammeTemplate", "GetProgrammeTemplate",
-                    "ListProgrammeTemplates", "UpdateProgrammeTemplate"}
+                    "ListProgrammeTemplates", "UpdateProgrammeTemplate", "GetTemplateBenchmark"}
 BATCH_METHODS = {"BatchEnrol"}
 
 

@@ -60,6 +60,9 @@ static const char HELP[] =
     "                                             what each tenant used in a month (default:\n"
     "                                             this one, UTC): participants, matches,\n"
     "                                             check-ins, API calls; --csv for invoicing\n"
+    "  benchmark TEMPLATE|PROGRAMME               a template's cross-firm benchmark (platform\n"
+    "                                             key), or a programme beside its template's\n"
+    "                                             benchmark (the tenant's own figures)\n"
     "  demo [--seed S] [--count N]                a law firm's reverse-mentoring programme,\n"
     "                                             from enrolment to report, on this server\n"
     "  demo consultancy [--seed S]                one template run at six firms of different\n"
@@ -326,6 +329,7 @@ static int dispatch(ctl *c)
         {"report", cmd_report},
         {"demo", cmd_demo},
         {"usage", cmd_usage},
+        {"benchmark", cmd_benchmark},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(c->words[0], commands[i].name) == 0) {

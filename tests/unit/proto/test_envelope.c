@@ -193,6 +193,8 @@ static const struct binding CONTRACT[] = {
     {"EnrolmentService", "UpdateProgrammeTemplate", "patch", "/v1/templates/{template.id}",
      "template"},
     {"EnrolmentService", "CreateProgrammeFromTemplate", "post", "/v1/programmes:fromTemplate", "*"},
+    {"EnrolmentService", "GetTemplateBenchmark", "get", "/v1/templates/{id}/benchmark", ""},
+    {"EnrolmentService", "GetProgrammeBenchmark", "get", "/v1/programmes/{id}/benchmark", ""},
     {"MatchingService", "StartMatchingRun", "post", "/v1/programmes/{programme_id}/matchingRuns",
      "*"},
     {"MatchingService", "GetMatchingRun", "get", "/v1/matchingRuns/{id}", ""},
