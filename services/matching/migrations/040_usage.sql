@@ -28,6 +28,7 @@ CREATE TABLE matching.usage_match_spans (
 );
 CREATE UNIQUE INDEX usage_match_spans_open
     ON matching.usage_match_spans (tenant_id, match_id) WHERE end_time IS NULL;
+CREATE INDEX usage_match_spans_time ON matching.usage_match_spans (tenant_id, start_time);
 
 -- Per statement over its transition tables (one INSERT ... SELECT for a whole
 -- ApproveRun), as enrolment's participant spans: one trigger for INSERT, one for
@@ -42,25 +43,18 @@ BEGIN
 END
 $$;
 
--- An update looks at each match's new state only, never joins (as enrolment's
--- participant spans: transition tables carry no statistics): one indexed UPDATE per
--- match that left ACTIVE, and an insert that the unique index of open spans turns
--- into nothing for a match already ACTIVE.
 CREATE FUNCTION matching.usage_matches_updated() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    r record;
 BEGIN
-    FOR r IN SELECT n.tenant_id, n.id FROM usage_new n WHERE n.status <> 4
-    LOOP
-        UPDATE matching.usage_match_spans
-           SET end_time = greatest(start_time, matching.usage_now())
-         WHERE tenant_id = r.tenant_id AND match_id = r.id AND end_time IS NULL;
-    END LOOP;
+    UPDATE matching.usage_match_spans s
+       SET end_time = greatest(s.start_time, matching.usage_now())
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE o.status = 4 AND n.status <> 4
+       AND s.tenant_id = n.tenant_id AND s.match_id = n.id AND s.end_time IS NULL;
     INSERT INTO matching.usage_match_spans (tenant_id, match_id, start_time)
     SELECT n.tenant_id, n.id, matching.usage_now()
-      FROM usage_new n
-     WHERE n.status = 4
+      FROM usage_old o JOIN usage_new n ON n.tenant_id = o.tenant_id AND n.id = o.id
+     WHERE o.status <> 4 AND n.status = 4
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
@@ -72,7 +66,7 @@ CREATE TRIGGER usage_matches_inserted
     FOR EACH STATEMENT EXECUTE FUNCTION matching.usage_matches_inserted();
 CREATE TRIGGER usage_matches_updated
     AFTER UPDATE ON matching.matches
-    REFERENCING NEW TABLE AS usage_new
+    REFERENCING OLD TABLE AS usage_old NEW TABLE AS usage_new
     FOR EACH STATEMENT EXECUTE FUNCTION matching.usage_matches_updated();
 
 -- Matches that were ACTIVE or ENDED before this migration: a span from their start
