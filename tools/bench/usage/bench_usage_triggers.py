@@ -1,7 +1,7 @@
 """What the usage triggers cost BatchEnrol: 10,000 realistic rows (the rows of
 tools/bench/enrolment/bench_batch_enrol.py) enrolled through tandem-enrolment's gRPC
 API into a new programme, then upserted again, with the participant span triggers of
-migrations/040_usage.sql in place and with them dropped, alternately, on the same
+migrations 040 and 041 in place and with them dropped, alternately, on the same
 database in the same run. The triggers are per statement (one INSERT ... SELECT per
 BatchEnrol); for comparison the run also measures per-row triggers doing the same
 work, the shape a first version had. A warm-up BatchEnrol comes first, and each round
