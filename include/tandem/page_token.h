@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "tandem/arena.h"
 #include "tandem/status.h"
 
@@ -47,5 +49,30 @@ tdm_status *tdm_check_page_token_keyset(const char *token, int64_t *a, int64_t *
  * returned as it is (so checks chain: st = tdm_check_page_seq(st, ...)). */
 tdm_status *tdm_check_page_seq(tdm_status *st, int32_t size, const char *token, int *page_size,
                                int64_t *after);
+
+/* ---- answers ---------------------------------------------------------------------- */
+
+/* A new List...Response `desc` (in the arena) holding the n items in its repeated
+ * message field `field` and `next` ("" or NULL: none) as its next_page_token. NULL
+ * when out of memory. */
+ProtobufCMessage *tdm_page_message(tdm_arena *arena, const ProtobufCMessageDescriptor *desc,
+                                   const char *field, void **items, size_t n, char *next);
+
+/* How a list's answer is made from rows already read into structs (e.g. the gateway's
+ * stores): each row's item, and the token that follows the last row shown. */
+typedef struct tdm_page_rows {
+    const ProtobufCMessageDescriptor *desc; /* the List...Response message */
+    const char *field;                      /* its repeated field of items */
+    size_t stride;                          /* the size of a row */
+    void *(*item)(tdm_arena *arena, const void *row);
+    char *(*token)(tdm_arena *arena, const void *row);
+} tdm_page_rows;
+
+/* The answer of a list whose store asked for page_size + 1 rows: the first
+ * page_size of the n rows as items, and a next_page_token when there is one more.
+ * st, when set, is returned as it is (a failed read); otherwise NULL with *out, or
+ * RESOURCE_EXHAUSTED. */
+tdm_status *tdm_page_answer(tdm_status *st, tdm_arena *arena, const tdm_page_rows *p,
+                            const void *rows, size_t n, int page_size, ProtobufCMessage **out);
 
 #endif

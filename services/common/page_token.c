@@ -153,3 +153,44 @@ tdm_status *tdm_check_page_seq(tdm_status *st, int32_t size, const char *token, 
     st = tdm_check_page_size(size, page_size);
     return st != NULL ? st : tdm_check_page_token_seq(token, after);
 }
+
+/* ---- answers ---------------------------------------------------------------------- */
+
+ProtobufCMessage *tdm_page_message(tdm_arena *arena, const ProtobufCMessageDescriptor *desc,
+                                   const char *field, void **items, size_t n, char *next)
+{
+    const ProtobufCFieldDescriptor *items_f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, field);
+    const ProtobufCFieldDescriptor *token_f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "next_page_token");
+    ProtobufCMessage *page = tdm_arena_alloc(arena, desc->sizeof_message);
+    if (page == NULL || items_f == NULL || token_f == NULL)
+        return NULL;
+    protobuf_c_message_init(desc, page);
+    *(size_t *)((char *)page + items_f->quantifier_offset) = n;
+    *(void ***)((char *)page + items_f->offset) = items;
+    *(char **)((char *)page + token_f->offset) = next != NULL ? next : (char *)"";
+    return page;
+}
+
+tdm_status *tdm_page_answer(tdm_status *st, tdm_arena *arena, const tdm_page_rows *p,
+                            const void *rows, size_t n, int page_size, ProtobufCMessage **out)
+{
+    if (st != NULL)
+        return st;
+    size_t shown = n > (size_t)page_size ? (size_t)page_size : n;
+    void **items = tdm_arena_calloc(arena, shown + 1, sizeof(*items));
+    for (size_t i = 0; items != NULL && i < shown; i++) {
+        items[i] = p->item(arena, (const char *)rows + i * p->stride);
+        if (items[i] == NULL)
+            items = NULL;
+    }
+    char *next = NULL;
+    if (items != NULL && n > shown && shown > 0) {
+        next = p->token(arena, (const char *)rows + (shown - 1) * p->stride);
+        if (next == NULL)
+            items = NULL;
+    }
+    *out = items != NULL ? tdm_page_message(arena, p->desc, p->field, items, shown, next) : NULL;
+    return *out != NULL ? NULL : tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+}

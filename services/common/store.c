@@ -286,15 +286,10 @@ static char *seq_token(const PGresult *res, int row, tdm_arena *a)
 void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm_store_page *p)
 {
     tdm_arena *a = op->req.arena;
-    const ProtobufCFieldDescriptor *items_f =
-        protobuf_c_message_descriptor_get_field_by_name(p->desc, p->field);
-    const ProtobufCFieldDescriptor *token_f =
-        protobuf_c_message_descriptor_get_field_by_name(p->desc, "next_page_token");
     int rows = PQntuples(res);
     int take = rows > page_size ? page_size : rows;
-    ProtobufCMessage *page = tdm_arena_alloc(a, p->desc->sizeof_message);
     void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
-    if (page == NULL || items == NULL) {
+    if (items == NULL) {
         tdm_store_op_end(op, tdm_store_oom());
         return;
     }
@@ -310,14 +305,7 @@ void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm
     if (rows > page_size && take > 0)
         next = p->token != NULL ? p->token(items[take - 1], res, take - 1, a)
                                 : seq_token(res, take - 1, a);
-    if (next == NULL) {
-        tdm_store_op_end(op, tdm_store_oom());
-        return;
-    }
-    protobuf_c_message_init(p->desc, page);
-    *(size_t *)((char *)page + items_f->quantifier_offset) = (size_t)take;
-    *(void ***)((char *)page + items_f->offset) = items;
-    *(char **)((char *)page + token_f->offset) = next;
-    op->response = page;
-    tdm_store_op_end(op, NULL);
+    op->response =
+        next != NULL ? tdm_page_message(a, p->desc, p->field, items, (size_t)take, next) : NULL;
+    tdm_store_op_end(op, op->response != NULL ? NULL : tdm_store_oom());
 }

@@ -190,6 +190,36 @@ void gw_grpc_local(tdm_call *call, const ProtobufCMessage *request, gw_state *gw
                    const gw_route_auth *(*rule)(const char *path, const char *method),
                    gw_local_fn fn);
 
+/* A service the gateway implements itself (TenantService, WebhookService): its
+ * descriptor, the rule its gRPC door authenticates with, and the function both doors
+ * run. Static storage: gw_local_register fills in the rest and the server keeps it. */
+#define GW_LOCAL_METHODS_MAX 16
+typedef struct gw_local_service {
+    const ProtobufCServiceDescriptor *descriptor;
+    const gw_route_auth *(*rule)(const char *path, const char *method);
+    gw_local_fn fn;
+    gw_state *gw;
+    tdm_rpc_method_def methods[GW_LOCAL_METHODS_MAX];
+    tdm_rpc_service_def def;
+} gw_local_service;
+
+/* INVALID_ARGUMENT "<field>: <why>" with that field's violation. */
+tdm_status *gw_invalid(const char *field, const char *why);
+/* NULL when a store call started (rc 0), else INTERNAL: it never started, a bug or
+ * out of memory (the pool reports an unreachable database through the callback). */
+tdm_status *gw_started(int rc);
+
+/* Register svc's gRPC door. `table` holds n entries `stride` bytes apart, each
+ * starting with its method's name, in the order of svc->descriptor's methods (so a
+ * method's index in the descriptor is its entry): INTERNAL if it does not. */
+tdm_status *gw_local_register(gw_state *gw, gw_local_service *svc, const void *table, size_t stride,
+                              size_t n);
+
+/* The index of `method` among descriptor's first n methods; n when it has no such
+ * method. */
+size_t gw_local_method_index(const ProtobufCServiceDescriptor *descriptor, const char *method,
+                             size_t n);
+
 /* Register a forwarding gRPC service for every tandem.v1 service the gateway does not
  * implement itself. */
 tdm_status *gw_passthrough_register(gw_state *gw);

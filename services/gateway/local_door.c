@@ -2,7 +2,8 @@
  * local_door.c - the gRPC door of the services the gateway implements itself
  * (TenantService in tenants.c, WebhookService in webhook.c): authenticate the call
  * with the method's rule, then run the same function the REST door runs, and
- * complete the call with its access log line.
+ * complete the call with its access log line; and the registration of such a
+ * service.
  */
 #include <string.h>
 
@@ -77,4 +78,53 @@ void gw_grpc_local(tdm_call *call, const ProtobufCMessage *request, gw_state *gw
     gw_auth_resolve_from(gw, tdm_call_peer_address(call), a, g->request_id, g->deadline_ms,
                          tdm_call_metadata(call, "authorization", NULL),
                          tdm_call_metadata(call, GW_TENANT_HEADER, NULL), ra, local_authed, g);
+}
+
+size_t gw_local_method_index(const ProtobufCServiceDescriptor *descriptor, const char *method,
+                             size_t n)
+{
+    const ProtobufCMethodDescriptor *md =
+        protobuf_c_service_descriptor_get_method_by_name(descriptor, method);
+    size_t i = md != NULL ? (size_t)(md - descriptor->methods) : n;
+    return i < n ? i : n;
+}
+
+static void local_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
+{
+    gw_local_service *svc = data;
+    gw_grpc_local(call, request, svc->gw, svc->rule, svc->fn);
+}
+
+tdm_status *gw_local_register(gw_state *gw, gw_local_service *svc, const void *table, size_t stride,
+                              size_t n)
+{
+    const ProtobufCServiceDescriptor *d = svc->descriptor;
+    if (n != d->n_methods || n > GW_LOCAL_METHODS_MAX)
+        return tdm_status_new(TDM_INTERNAL, "%s has %u methods, the gateway's table %zu", d->name,
+                              d->n_methods, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)(const void *)((const char *)table + i * stride);
+        if (strcmp(d->methods[i].name, name) != 0)
+            return tdm_status_new(TDM_INTERNAL, "%s's method table does not follow its descriptor",
+                                  d->name);
+        svc->methods[i] = (tdm_rpc_method_def){d->methods[i].name, local_handler, 0};
+    }
+    svc->gw = gw;
+    svc->def = (tdm_rpc_service_def){.descriptor = d,
+                                     .methods = svc->methods,
+                                     .n_methods = n,
+                                     .require_context = false,
+                                     .service_data = svc};
+    return tdm_server_add_service(tdm_runtime_server(gw->rt), &svc->def);
+}
+
+tdm_status *gw_invalid(const char *field, const char *why)
+{
+    tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
+    return tdm_status_add_violation(st, field, "%s", why);
+}
+
+tdm_status *gw_started(int rc)
+{
+    return rc == 0 ? NULL : tdm_status_new(TDM_INTERNAL, "could not start a database operation");
 }

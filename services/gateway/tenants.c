@@ -16,10 +16,10 @@
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
-#include "google/protobuf/timestamp.pb-c.h"
 #include "tandem/check.h"
 #include "tandem/log.h"
 #include "tandem/page_token.h"
+#include "tandem/timestamp.h"
 #include "tandem/v1/tenant.pb-c.h"
 
 #define NAME_MAX_CHARS     200
@@ -63,12 +63,6 @@ static void finish(tenant_op *op, tdm_status *st, ProtobufCMessage *response)
     gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
-static tdm_status *invalid(const char *field, const char *why)
-{
-    tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
-    return tdm_status_add_violation(st, field, "%s", why);
-}
-
 static bool slug_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -82,24 +76,6 @@ static bool slug_ok(const char *s)
     return true;
 }
 
-static Google__Protobuf__Timestamp *timestamp(tdm_arena *a, int64_t us)
-{
-    if (us == 0)
-        return NULL;
-    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    int64_t s = us / 1000000, rem = us % 1000000;
-    if (rem < 0) {
-        rem += 1000000;
-        s--;
-    }
-    t->seconds = s;
-    t->nanos = (int32_t)(rem * 1000);
-    return t;
-}
-
 static Tandem__V1__Tenant *tenant_message(tdm_arena *a, const gw_tenant_row *r)
 {
     Tandem__V1__Tenant *t = tdm_arena_alloc(a, sizeof(*t));
@@ -109,7 +85,7 @@ static Tandem__V1__Tenant *tenant_message(tdm_arena *a, const gw_tenant_row *r)
     t->id = (char *)r->id;
     t->name = (char *)r->name;
     t->slug = (char *)r->slug;
-    t->create_time = timestamp(a, r->create_us);
+    t->create_time = tdm_timestamp_from_us_or_unset(r->create_us, a);
     return t;
 }
 
@@ -140,9 +116,9 @@ static Tandem__V1__ApiKey *key_message(tdm_arena *a, const gw_key_row *r)
         k->rate_limit->burst = (int32_t)r->rate_burst;
     }
     k->secret_prefix = (char *)r->secret_prefix;
-    k->create_time = timestamp(a, r->create_us);
-    k->last_used_time = timestamp(a, r->last_used_us);
-    k->revoke_time = timestamp(a, r->revoke_us);
+    k->create_time = tdm_timestamp_from_us_or_unset(r->create_us, a);
+    k->last_used_time = tdm_timestamp_from_us_or_unset(r->last_used_us, a);
+    k->revoke_time = tdm_timestamp_from_us_or_unset(r->revoke_us, a);
     return k;
 }
 
@@ -186,29 +162,37 @@ static void tenant_rows_one(void *arg, tdm_status *st, gw_tenant_row *rows, size
     finish(op, NULL, &t->base);
 }
 
+static void *tenant_item(tdm_arena *a, const void *row)
+{
+    return tenant_message(a, row);
+}
+
+static void *key_item(tdm_arena *a, const void *row)
+{
+    return key_message(a, row);
+}
+
+/* Tenants and keys are listed by creation time, ties broken by id. */
+static char *created_token(tdm_arena *a, const void *row)
+{
+    const gw_tenant_row *t = row;
+    return tdm_page_token_encode_keyset(t->create_us, 0, t->id, a);
+}
+
+static char *key_token(tdm_arena *a, const void *row)
+{
+    const gw_key_row *k = row;
+    return tdm_page_token_encode_keyset(k->create_us, 0, k->id, a);
+}
+
 static void tenant_rows_list(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
 {
+    static const tdm_page_rows PAGE = {&tandem__v1__list_tenants_response__descriptor, "tenants",
+                                       sizeof(gw_tenant_row), tenant_item, created_token};
     tenant_op *op = arg;
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    Tandem__V1__ListTenantsResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
-    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
-    Tandem__V1__Tenant **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
-    if (r == NULL || items == NULL) {
-        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    tandem__v1__list_tenants_response__init(r);
-    for (size_t i = 0; i < shown; i++)
-        items[i] = tenant_message(op->arena, &rows[i]);
-    r->tenants = items;
-    r->n_tenants = shown;
-    if (n > shown)
-        r->next_page_token = tdm_page_token_encode_keyset(rows[shown - 1].create_us, 0,
-                                                          rows[shown - 1].id, op->arena);
-    finish(op, NULL, &r->base);
+    ProtobufCMessage *r = NULL;
+    st = tdm_page_answer(st, op->arena, &PAGE, rows, n, op->page_size, &r);
+    finish(op, st, r);
 }
 
 static void key_rows_one(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
@@ -239,27 +223,12 @@ static void key_rows_one(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
 
 static void key_rows_list(void *arg, tdm_status *st, gw_key_row *rows, size_t n)
 {
+    static const tdm_page_rows PAGE = {&tandem__v1__list_api_keys_response__descriptor, "api_keys",
+                                       sizeof(gw_key_row), key_item, key_token};
     tenant_op *op = arg;
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    Tandem__V1__ListApiKeysResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
-    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
-    Tandem__V1__ApiKey **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
-    if (r == NULL || items == NULL) {
-        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    tandem__v1__list_api_keys_response__init(r);
-    for (size_t i = 0; i < shown; i++)
-        items[i] = key_message(op->arena, &rows[i]);
-    r->api_keys = items;
-    r->n_api_keys = shown;
-    if (n > shown)
-        r->next_page_token = tdm_page_token_encode_keyset(rows[shown - 1].create_us, 0,
-                                                          rows[shown - 1].id, op->arena);
-    finish(op, NULL, &r->base);
+    ProtobufCMessage *r = NULL;
+    st = tdm_page_answer(st, op->arena, &PAGE, rows, n, op->page_size, &r);
+    finish(op, st, r);
 }
 
 static tdm_status *validate_create_tenant(const Tandem__V1__CreateTenantRequest *req)
@@ -328,13 +297,6 @@ static tdm_status *validate_create_key(const Tandem__V1__CreateApiKeyRequest *re
     return tdm_violations_take(&v, NULL);
 }
 
-/* A store call that returned non-zero never started: a bug or out of memory (the
- * pool reports an unreachable database through the callback). */
-static tdm_status *started(int rc)
-{
-    return rc == 0 ? NULL : tdm_status_new(TDM_INTERNAL, "could not start a database operation");
-}
-
 static tdm_status *check_create_tenant(tenant_op *op)
 {
     return validate_create_tenant((const void *)op->request);
@@ -343,7 +305,7 @@ static tdm_status *check_create_tenant(tenant_op *op)
 static tdm_status *create_tenant(tenant_op *op)
 {
     const Tandem__V1__CreateTenantRequest *req = (const void *)op->request;
-    return started(
+    return gw_started(
         gw_store_tenant_create(&op->sc, req->tenant->name, req->tenant->slug, tenant_rows_one, op));
 }
 
@@ -358,7 +320,7 @@ static tdm_status *create_api_key(tenant_op *op)
         gw_key_hash(op->secret, strlen(op->secret), k.secret_hash) != 0)
         return tdm_status_new(TDM_INTERNAL, "could not generate a key");
     k.secret_prefix = tdm_arena_strndup(op->arena, op->secret, GW_KEY_DISPLAY_PREFIX);
-    return started(gw_store_key_create(&op->sc, &k, key_rows_one, op));
+    return gw_started(gw_store_key_create(&op->sc, &k, key_rows_one, op));
 }
 
 static tdm_status *get_tenant(tenant_op *op)
@@ -366,7 +328,7 @@ static tdm_status *get_tenant(tenant_op *op)
     const Tandem__V1__GetTenantRequest *req = (const void *)op->request;
     const gw_principal *p = op->p;
     if (!tdm_uuid_valid(req->id))
-        return invalid("id", "must be a tenant id (UUID)");
+        return gw_invalid("id", "must be a tenant id (UUID)");
     if (p->kind != TDM_PRINCIPAL_PLATFORM) {
         /* A tenant key sees only its own tenant; any other is NOT_FOUND. */
         if (p->key_tenant_id == NULL || strcasecmp(req->id, p->key_tenant_id) != 0)
@@ -374,7 +336,7 @@ static tdm_status *get_tenant(tenant_op *op)
     } else if ((p->scopes & TDM_SCOPE_ADMIN) == 0) {
         return tdm_status_new(TDM_PERMISSION_DENIED, "this API key lacks the scope \"admin\"");
     }
-    return started(gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op));
+    return gw_started(gw_store_tenant_resolve(&op->sc, req->id, tenant_rows_one, op));
 }
 
 static tdm_status *list_tenants(tenant_op *op)
@@ -387,8 +349,8 @@ static tdm_status *list_tenants(tenant_op *op)
         st = tdm_check_page_token_keyset(req->page_token, &us, &unused, after);
     if (st != NULL)
         return st;
-    return started(gw_store_tenant_list(&op->sc, us, after[0] != '\0' ? after : NULL,
-                                        op->page_size + 1, tenant_rows_list, op));
+    return gw_started(gw_store_tenant_list(&op->sc, us, after[0] != '\0' ? after : NULL,
+                                           op->page_size + 1, tenant_rows_list, op));
 }
 
 static tdm_status *list_api_keys(tenant_op *op)
@@ -397,15 +359,15 @@ static tdm_status *list_api_keys(tenant_op *op)
     int64_t us = 0, unused = 0;
     char before[37];
     if (!tdm_uuid_valid(req->tenant_id))
-        return invalid("tenant_id", "must be a tenant id (UUID)");
+        return gw_invalid("tenant_id", "must be a tenant id (UUID)");
     tdm_status *st = tdm_check_page_size(req->page_size, &op->page_size);
     if (st == NULL)
         st = tdm_check_page_token_keyset(req->page_token, &us, &unused, before);
     if (st != NULL)
         return st;
-    return started(gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us,
-                                     before[0] != '\0' ? before : NULL, op->page_size + 1,
-                                     key_rows_list, op));
+    return gw_started(gw_store_key_list(&op->sc, req->tenant_id, req->show_revoked, us,
+                                        before[0] != '\0' ? before : NULL, op->page_size + 1,
+                                        key_rows_list, op));
 }
 
 /* Revoked: this replica forgets the key before answering, so the caller's next request
@@ -422,8 +384,8 @@ static tdm_status *revoke_api_key(tenant_op *op)
 {
     const Tandem__V1__RevokeApiKeyRequest *req = (const void *)op->request;
     if (!tdm_uuid_valid(req->id))
-        return invalid("id", "must be an API key id (UUID)");
-    return started(gw_store_key_revoke(&op->sc, req->id, key_revoked, op));
+        return gw_invalid("id", "must be an API key id (UUID)");
+    return gw_started(gw_store_key_revoke(&op->sc, req->id, key_revoked, op));
 }
 
 /* TenantService's methods in the order of its service descriptor (checked when the
@@ -453,9 +415,8 @@ static const tenant_method TENANT_METHODS[] = {
 /* The entry of a method by the service descriptor; NULL for one it does not have. */
 static const tenant_method *tenant_method_named(const char *name)
 {
-    const ProtobufCServiceDescriptor *d = &tandem__v1__tenant_service__descriptor;
-    const ProtobufCMethodDescriptor *md = protobuf_c_service_descriptor_get_method_by_name(d, name);
-    size_t i = md != NULL ? (size_t)(md - d->methods) : N_TENANT_METHODS;
+    size_t i =
+        gw_local_method_index(&tandem__v1__tenant_service__descriptor, name, N_TENANT_METHODS);
     return i < N_TENANT_METHODS ? &TENANT_METHODS[i] : NULL;
 }
 
@@ -523,31 +484,12 @@ static const gw_route_auth *tenant_rule(const char *path, const char *method)
     return gw_tenant_method_auth(method);
 }
 
-static void grpc_tenant_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
-{
-    gw_grpc_local(call, request, data, tenant_rule, gw_tenant_call);
-}
-
 tdm_status *gw_tenant_register(gw_state *gw)
 {
-    static tdm_rpc_method_def methods[N_TENANT_METHODS];
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__tenant_service__descriptor,
-        .methods = methods,
-        .n_methods = N_TENANT_METHODS,
-        .require_context = false,
-    };
-    const ProtobufCServiceDescriptor *d = def.descriptor;
-    for (size_t i = 0; i < N_TENANT_METHODS; i++) {
-        if (i >= d->n_methods || strcmp(d->methods[i].name, TENANT_METHODS[i].name) != 0)
-            return tdm_status_new(TDM_INTERNAL, "TenantService's method table does not follow "
-                                                "its descriptor");
-        methods[i] = (tdm_rpc_method_def){d->methods[i].name, grpc_tenant_handler, 0};
-    }
-    if (d->n_methods != N_TENANT_METHODS)
-        return tdm_status_new(TDM_INTERNAL, "TenantService has methods the gateway lacks");
-    def.service_data = gw;
-    return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
+    static gw_local_service svc = {.descriptor = &tandem__v1__tenant_service__descriptor,
+                                   .rule = tenant_rule,
+                                   .fn = gw_tenant_call};
+    return gw_local_register(gw, &svc, TENANT_METHODS, sizeof(TENANT_METHODS[0]), N_TENANT_METHODS);
 }
 
 /* ---- TANDEM_BOOTSTRAP_KEY -------------------------------------------------------------------- */

@@ -21,12 +21,12 @@
 #include <uuid/uuid.h>
 
 #include "google/protobuf/empty.pb-c.h"
-#include "google/protobuf/timestamp.pb-c.h"
 #include "keys.h"
 #include "store.h"
 #include "tandem/check.h"
 #include "tandem/log.h"
 #include "tandem/page_token.h"
+#include "tandem/timestamp.h"
 #include "tandem/v1/webhook.pb-c.h"
 #include "webhook.h"
 #include "webhook_store.h"
@@ -81,25 +81,6 @@ static void finish(webhook_op *op, tdm_status *st, ProtobufCMessage *response)
     gw_keyed_end(&op->keyed, st, response, answer, op);
 }
 
-static tdm_status *invalid(const char *field, const char *why)
-{
-    tdm_status *st = tdm_status_new(TDM_INVALID_ARGUMENT, "%s: %s", field, why);
-    return tdm_status_add_violation(st, field, "%s", why);
-}
-
-static Google__Protobuf__Timestamp *timestamp(tdm_arena *a, int64_t us)
-{
-    if (us == 0)
-        return NULL;
-    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    t->seconds = us / 1000000;
-    t->nanos = (int32_t)((us % 1000000) * 1000);
-    return t;
-}
-
 static Tandem__V1__Webhook *webhook_message(tdm_arena *a, const gw_webhook_row *r)
 {
     Tandem__V1__Webhook *w = tdm_arena_alloc(a, sizeof(*w));
@@ -111,7 +92,7 @@ static Tandem__V1__Webhook *webhook_message(tdm_arena *a, const gw_webhook_row *
     w->events = r->events;
     w->n_events = r->n_events;
     w->description = (char *)(r->description != NULL ? r->description : "");
-    w->create_time = timestamp(a, r->create_us);
+    w->create_time = tdm_timestamp_from_us_or_unset(r->create_us, a);
     w->state = (Tandem__V1__Webhook__State)r->state;
     return w;
 }
@@ -130,9 +111,9 @@ static Tandem__V1__WebhookDelivery *delivery_message(tdm_arena *a, const gw_deli
     d->status = (Tandem__V1__WebhookDelivery__Status)r->status;
     d->last_status_code = r->last_status_code;
     d->last_error = (char *)(r->last_error != NULL ? r->last_error : "");
-    d->next_attempt_time = timestamp(a, r->next_attempt_us);
-    d->create_time = timestamp(a, r->create_us);
-    d->last_attempt_time = timestamp(a, r->last_attempt_us);
+    d->next_attempt_time = tdm_timestamp_from_us_or_unset(r->next_attempt_us, a);
+    d->create_time = tdm_timestamp_from_us_or_unset(r->create_us, a);
+    d->last_attempt_time = tdm_timestamp_from_us_or_unset(r->last_attempt_us, a);
     return d;
 }
 
@@ -265,12 +246,12 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     webhook_op *op = req->data;
     tdm_status *st = NULL;
     if (status != 0 || res == NULL) {
-        st = invalid("webhook.url", "the host name does not resolve");
+        st = gw_invalid("webhook.url", "the host name does not resolve");
     } else {
         for (struct addrinfo *ai = res; ai != NULL && st == NULL; ai = ai->ai_next) {
             if (!gw_webhook_addr_public(ai->ai_addr))
-                st = invalid("webhook.url", "resolves to a loopback, link-local or private "
-                                            "address (refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)");
+                st = gw_invalid("webhook.url", "resolves to a loopback, link-local or private "
+                                               "address (refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)");
         }
     }
     uv_freeaddrinfo(res);
@@ -293,8 +274,8 @@ static void check_url_target(webhook_op *op)
     if (gw_webhook_literal(op->host, &is_public)) {
         if (!is_public) {
             finish(op,
-                   invalid("webhook.url", "is a loopback, link-local or private address "
-                                          "(refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)"),
+                   gw_invalid("webhook.url", "is a loopback, link-local or private address "
+                                             "(refused: TANDEM_WEBHOOK_ALLOW_PRIVATE)"),
                    NULL);
             return;
         }
@@ -305,7 +286,7 @@ static void check_url_target(webhook_op *op)
     op->resolve.data = op;
     if (uv_getaddrinfo(tdm_runtime_loop(op->gw->rt), &op->resolve, resolved, op->host, NULL,
                        &hints) != 0)
-        finish(op, invalid("webhook.url", "the host name does not resolve"), NULL);
+        finish(op, gw_invalid("webhook.url", "the host name does not resolve"), NULL);
 }
 
 static void create_start(webhook_op *op)
@@ -335,28 +316,35 @@ static void create_start(webhook_op *op)
 /* ---- the other methods --------------------------------------------------------------------------
  */
 
+static void *webhook_item(tdm_arena *a, const void *row)
+{
+    return webhook_message(a, row);
+}
+
+static void *delivery_item(tdm_arena *a, const void *row)
+{
+    return delivery_message(a, row);
+}
+
+/* Webhooks and deliveries are listed by their sequence number. */
+static char *webhook_token(tdm_arena *a, const void *row)
+{
+    return tdm_page_token_encode_seq(((const gw_webhook_row *)row)->seq, a);
+}
+
+static char *delivery_token(tdm_arena *a, const void *row)
+{
+    return tdm_page_token_encode_seq(((const gw_delivery_row *)row)->seq, a);
+}
+
 static void listed(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
 {
+    static const tdm_page_rows PAGE = {&tandem__v1__list_webhooks_response__descriptor, "webhooks",
+                                       sizeof(gw_webhook_row), webhook_item, webhook_token};
     webhook_op *op = arg;
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    Tandem__V1__ListWebhooksResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
-    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
-    Tandem__V1__Webhook **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
-    if (r == NULL || items == NULL) {
-        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    tandem__v1__list_webhooks_response__init(r);
-    for (size_t i = 0; i < shown; i++)
-        items[i] = webhook_message(op->arena, &rows[i]);
-    r->webhooks = items;
-    r->n_webhooks = shown;
-    if (n > shown)
-        r->next_page_token = tdm_page_token_encode_seq(rows[shown - 1].seq, op->arena);
-    finish(op, NULL, &r->base);
+    ProtobufCMessage *r = NULL;
+    st = tdm_page_answer(st, op->arena, &PAGE, rows, n, op->page_size, &r);
+    finish(op, st, r);
 }
 
 static void deleted(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
@@ -381,35 +369,15 @@ static void deleted(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
 static void deliveries_listed(void *arg, tdm_status *st, bool found, gw_delivery_row *rows,
                               size_t n)
 {
+    static const tdm_page_rows PAGE = {&tandem__v1__list_webhook_deliveries_response__descriptor,
+                                       "webhook_deliveries", sizeof(gw_delivery_row), delivery_item,
+                                       delivery_token};
     webhook_op *op = arg;
+    ProtobufCMessage *r = NULL;
     if (st == NULL && !found)
         st = tdm_status_new(TDM_NOT_FOUND, "webhook not found");
-    if (st != NULL) {
-        finish(op, st, NULL);
-        return;
-    }
-    Tandem__V1__ListWebhookDeliveriesResponse *r = tdm_arena_alloc(op->arena, sizeof(*r));
-    size_t shown = n > (size_t)op->page_size ? (size_t)op->page_size : n;
-    Tandem__V1__WebhookDelivery **items = tdm_arena_calloc(op->arena, shown + 1, sizeof(*items));
-    if (r == NULL || items == NULL) {
-        finish(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory"), NULL);
-        return;
-    }
-    tandem__v1__list_webhook_deliveries_response__init(r);
-    for (size_t i = 0; i < shown; i++)
-        items[i] = delivery_message(op->arena, &rows[i]);
-    r->webhook_deliveries = items;
-    r->n_webhook_deliveries = shown;
-    if (n > shown)
-        r->next_page_token = tdm_page_token_encode_seq(rows[shown - 1].seq, op->arena);
-    finish(op, NULL, &r->base);
-}
-
-/* A store call that returned non-zero never started: a bug or out of memory (the
- * pool reports an unreachable database through the callback). */
-static tdm_status *started(int rc)
-{
-    return rc == 0 ? NULL : tdm_status_new(TDM_INTERNAL, "could not start a database operation");
+    st = tdm_page_answer(st, op->arena, &PAGE, rows, n, op->page_size, &r);
+    finish(op, st, r);
 }
 
 static tdm_status *create_webhook(webhook_op *op)
@@ -425,7 +393,7 @@ static tdm_status *list_webhooks(webhook_op *op)
     tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
     if (st != NULL)
         return st;
-    return started(
+    return gw_started(
         gw_webhook_store_list(&op->sc, op->p->tenant_id, seq, op->page_size + 1, listed, op));
 }
 
@@ -433,8 +401,8 @@ static tdm_status *delete_webhook(webhook_op *op)
 {
     const Tandem__V1__DeleteWebhookRequest *req = (const void *)op->request;
     if (!tdm_uuid_valid(req->id))
-        return invalid("id", "must be a webhook id (UUID)");
-    return started(gw_webhook_store_delete(&op->sc, op->p->tenant_id, req->id, deleted, op));
+        return gw_invalid("id", "must be a webhook id (UUID)");
+    return gw_started(gw_webhook_store_delete(&op->sc, op->p->tenant_id, req->id, deleted, op));
 }
 
 static tdm_status *list_webhook_deliveries(webhook_op *op)
@@ -442,15 +410,15 @@ static tdm_status *list_webhook_deliveries(webhook_op *op)
     const Tandem__V1__ListWebhookDeliveriesRequest *req = (const void *)op->request;
     int64_t seq = 0;
     if (!tdm_uuid_valid(req->webhook_id))
-        return invalid("webhook_id", "must be a webhook id (UUID)");
+        return gw_invalid("webhook_id", "must be a webhook id (UUID)");
     if ((int)req->status < 0 || (int)req->status > 3)
-        return invalid("status", "must be PENDING, SUCCEEDED or FAILED");
+        return gw_invalid("status", "must be PENDING, SUCCEEDED or FAILED");
     tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
     if (st != NULL)
         return st;
-    return started(gw_webhook_store_deliveries(&op->sc, op->p->tenant_id, req->webhook_id,
-                                               (int)req->status, seq, op->page_size + 1,
-                                               deliveries_listed, op));
+    return gw_started(gw_webhook_store_deliveries(&op->sc, op->p->tenant_id, req->webhook_id,
+                                                  (int)req->status, seq, op->page_size + 1,
+                                                  deliveries_listed, op));
 }
 
 /* ---- UpdateWebhook ------------------------------------------------------------------------- */
@@ -477,7 +445,7 @@ static void update_write(webhook_op *op)
             &op->sc, op->p->tenant_id, w->id, op->fields & WEBHOOK_URL ? w->url : NULL,
             events ? w->events : NULL, events ? w->n_events : 0,
             op->fields & WEBHOOK_DESCRIPTION ? w->description : NULL, updated, op) != 0)
-        finish(op, tdm_status_new(TDM_INTERNAL, "could not start a database operation"), NULL);
+        finish(op, gw_started(-1), NULL);
 }
 
 /* The WEBHOOK_* fields an update mask names (none or "*": all of them). */
@@ -509,9 +477,9 @@ static tdm_status *update_webhook(webhook_op *op)
 {
     const Tandem__V1__UpdateWebhookRequest *req = (const void *)op->request;
     if (req->webhook == NULL)
-        return invalid("webhook", "required");
+        return gw_invalid("webhook", "required");
     if (!tdm_uuid_valid(req->webhook->id))
-        return invalid("webhook.id", "must be a webhook id (UUID)");
+        return gw_invalid("webhook.id", "must be a webhook id (UUID)");
     tdm_status *st = mask_fields(req->update_mask, &op->fields);
     bool allow_private = op->gw->cfg->webhook_allow_private;
     if (st == NULL)
@@ -560,10 +528,8 @@ void gw_webhook_call(gw_state *gw, const char *method, const ProtobufCMessage *r
                             .arena = arena,
                             .request_id = request_id,
                             .deadline_ms = deadline_ms};
-    const ProtobufCServiceDescriptor *d = &tandem__v1__webhook_service__descriptor;
-    const ProtobufCMethodDescriptor *md =
-        protobuf_c_service_descriptor_get_method_by_name(d, method);
-    size_t i = md != NULL ? (size_t)(md - d->methods) : N_WEBHOOK_METHODS;
+    size_t i =
+        gw_local_method_index(&tandem__v1__webhook_service__descriptor, method, N_WEBHOOK_METHODS);
     tdm_status *st = NULL;
     if (p->tenant_id == NULL)
         st = tdm_status_new(TDM_INVALID_ARGUMENT, "the call names no tenant");
@@ -585,30 +551,12 @@ static const gw_route_auth *webhook_rule(const char *path, const char *method)
     return ra != NULL ? ra : &AUTH_TENANT_ADMIN;
 }
 
-static void grpc_webhook_handler(tdm_call *call, const ProtobufCMessage *request, void *data)
-{
-    gw_grpc_local(call, request, data, webhook_rule, gw_webhook_call);
-}
-
 tdm_status *gw_webhook_register(gw_state *gw)
 {
-    static tdm_rpc_method_def methods[N_WEBHOOK_METHODS];
-    static tdm_rpc_service_def def = {
-        .descriptor = &tandem__v1__webhook_service__descriptor,
-        .methods = methods,
-        .n_methods = N_WEBHOOK_METHODS,
-        .require_context = false,
-    };
-    const ProtobufCServiceDescriptor *d = def.descriptor;
-    for (size_t i = 0; i < N_WEBHOOK_METHODS; i++) {
-        if (i >= d->n_methods || strcmp(d->methods[i].name, WEBHOOK_METHODS[i].name) != 0)
-            return tdm_status_new(TDM_INTERNAL, "WebhookService's method table does not follow "
-                                                "its descriptor");
-        methods[i] = (tdm_rpc_method_def){d->methods[i].name, grpc_webhook_handler, 0};
-    }
-    if (d->n_methods != N_WEBHOOK_METHODS)
-        return tdm_status_new(TDM_INTERNAL, "WebhookService has methods the gateway lacks");
-    def.service_data = gw;
+    static gw_local_service svc = {.descriptor = &tandem__v1__webhook_service__descriptor,
+                                   .rule = webhook_rule,
+                                   .fn = gw_webhook_call};
     gw_webhook_sealing_key_load(gw->cfg->webhook_secret_key, gw->cfg->webhook_secret_key_previous);
-    return tdm_server_add_service(tdm_runtime_server(gw->rt), &def);
+    return gw_local_register(gw, &svc, WEBHOOK_METHODS, sizeof(WEBHOOK_METHODS[0]),
+                             N_WEBHOOK_METHODS);
 }
