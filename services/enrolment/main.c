@@ -6,6 +6,7 @@
 #include "enrolment.h"
 #include "benchmarks.h"
 #include "report_inputs.h"
+#include "usage.h"
 
 #include "enrolment_migrations.h"
 
@@ -44,6 +45,8 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
         st = enrol_directory_register(rt, &service);
     if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = enrol_usage_register(rt);
     if (st == NULL)
         st = enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
     return st != NULL ? st : enrol_benchmark_job_start(rt, &benchmark_config, &benchmark_job);

@@ -85,6 +85,7 @@ int cmd_participants(ctl *c);
 int cmd_match(ctl *c);
 int cmd_report(ctl *c);
 int cmd_demo(ctl *c);
+int cmd_usage(ctl *c);
 /* `benchmark TEMPLATE|PROGRAMME` (cmd_benchmark.c). */
 int cmd_benchmark(ctl *c);
 /* A TemplateBenchmark as text: published or withheld and why, asOf, the figures. */

@@ -168,6 +168,8 @@ static const struct binding CONTRACT[] = {
     {"TenantService", "CreateApiKey", "post", "/v1/tenants/{tenant_id}/apiKeys", "api_key"},
     {"TenantService", "ListApiKeys", "get", "/v1/tenants/{tenant_id}/apiKeys", ""},
     {"TenantService", "RevokeApiKey", "post", "/v1/apiKeys/{id}:revoke", "*"},
+    {"TenantService", "GetTenantUsage", "get", "/v1/tenants/{tenant_id}/usage", ""},
+    {"TenantService", "ListUsage", "get", "/v1/usage", ""},
     {"EnrolmentService", "CreateProgramme", "post", "/v1/programmes", "programme"},
     {"EnrolmentService", "GetProgramme", "get", "/v1/programmes/{id}", ""},
     {"EnrolmentService", "ListProgrammes", "get", "/v1/programmes", ""},
