@@ -218,8 +218,11 @@ void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_s
 void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
                               const Tandem__V1__SubmitSurveyResponseRequest *q, fb_store_cb cb,
                               void *arg);
-/* Response: the ProgrammeReport, computed by one statement. include_diversity adds
- * the consented diversity dimensions (the caller is an admin). */
+/* Response: the ProgrammeReport, computed by one statement (report_sql.h) from the
+ * programme's inputs d and feedback's maintained totals, the anonymity rules applied.
+ * include_diversity adds the consented diversity dimensions (the caller is an admin).
+ * The one place that yields one programme's report figures: anything built from
+ * several programmes' figures calls it per programme rather than copying the SQL. */
 void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
                      fb_store_cb cb, void *arg);
 /* Response: ListAtRiskMatchesResponse, read in a read-only transaction: it writes
