@@ -8,9 +8,23 @@
  * fields are dropped before decoding, at every depth of known message fields (no
  * Tandem service re-serialises them), so they cost nothing; every allocation of the
  * decode is counted, and the decode is refused as soon as the total would pass
- * TDM_DECODE_EXPANSION_MAX (16) times the wire size (at least TDM_DECODE_FLOOR_BYTES,
+ * TDM_DECODE_EXPANSION_MAX (8) times the wire size (at least TDM_DECODE_FLOOR_BYTES,
  * so the fixed size of a small message's struct never refuses it) or
  * TDM_DECODE_BYTES_MAX.
+ *
+ * Lazy fields. protobuf-c decodes every element of a repeated message field into a
+ * fixed struct of all its fields (a Participant is 256 bytes on x86-64), so compact
+ * rows (29 bytes on the wire) would take 12x. A repeated message field registered
+ * with tdm_protobuf_set_lazy is not decoded: each element is kept as a slice of the
+ * wire bytes (no copy) in the message's unknown_fields - tag the field's number,
+ * data its length prefix and payload, sizeof(ProtobufCMessageUnknownField) = 24
+ * bytes whatever the element holds - and the handler decodes one element at a time
+ * with tdm_protobuf_lazy_unpack into a scratch arena it frees before the next. The
+ * rest of the message is decoded as above. Packing the message writes the elements
+ * back as they came (protobuf-c packs unknown fields after the known ones), so a
+ * hash of the packed request (Idempotency-Key) still covers them. The message
+ * points into the wire bytes: they must outlive it (a call's request bytes live in
+ * its arena).
  */
 #ifndef TANDEM_PROTOBUF_H
 #define TANDEM_PROTOBUF_H
@@ -22,16 +36,13 @@
 #include "tandem/arena.h"
 #include "tandem/status.h"
 
-/* API.md asks for 8x. protobuf-c cannot meet that for every legitimate message: a
- * decoded message is a fixed struct of all its fields (a Participant is 256 bytes on
- * x86-64) however few are on the wire. Measured (test_runtime_protobuf): BatchEnrol
- * rows as an HR platform sends them (employee number, full name, work e-mail,
- * seniority, office, department, two languages; 2,500 rows, 290,318 bytes) take 4.2x;
- * compact rows of an external id, a display name and a role (2,500 rows, 72,538
- * bytes, 29 bytes a row, as the enrolment tests send) take 12.0x. 16x admits both and
- * still refuses empty rows (about 130x); unknown fields, once 28x, are dropped; the
- * 64 MiB ceiling bounds every large message anyway. */
-#define TDM_DECODE_EXPANSION_MAX 16u
+/* API.md: at most 8x the wire size. BatchEnrol's rows are lazy (tandem-enrolment
+ * registers them), so a row costs its 24-byte slice decoded: compact rows of an
+ * external id, a display name and a role (29 bytes a row) take under 1x, an HR
+ * platform's rows less; empty rows (`12 00`, 2 bytes for a 24-byte slice) are
+ * refused. Measured in test_runtime_protobuf. A message without a lazy field is
+ * decoded whole, within the same bound. */
+#define TDM_DECODE_EXPANSION_MAX 8u
 #define TDM_DECODE_FLOOR_BYTES   (64u * 1024u)
 #define TDM_DECODE_BYTES_MAX     (64u * 1024u * 1024u)
 
@@ -46,5 +57,19 @@ size_t tdm_protobuf_decode_budget(size_t wire_bytes);
  */
 ProtobufCMessage *tdm_protobuf_unpack(const ProtobufCMessageDescriptor *desc, tdm_arena *arena,
                                       const uint8_t *data, size_t len, tdm_status **st);
+
+/* Decode `field` (a repeated message field) of messages of `desc` lazily, in this
+ * process, from now on. Call at start-up, before any decode. 0, or -1 when the field
+ * is not a repeated message field, desc has another lazy field, or too many are
+ * registered. */
+int tdm_protobuf_set_lazy(const ProtobufCMessageDescriptor *desc, uint32_t field);
+/* How many elements of its lazy field a message decoded by tdm_protobuf_unpack
+ * kept (0 for a message without one). */
+size_t tdm_protobuf_lazy_count(const ProtobufCMessage *m);
+/* Decode element i (< tdm_protobuf_lazy_count) of m's lazy field into the arena,
+ * bounded as tdm_protobuf_unpack is; NULL and *st as there (INVALID_ARGUMENT when
+ * the element's bytes are not such a message). */
+ProtobufCMessage *tdm_protobuf_lazy_unpack(const ProtobufCMessage *m, size_t i, tdm_arena *arena,
+                                           tdm_status **st);
 
 #endif

@@ -2,14 +2,15 @@
  * outbox.c - append events to a service's outbox and NOTIFY, in the caller's
  * transaction (see include/tandem/outbox.h).
  *
- * All the events of one call travel as ONE jsonb parameter - an array of
- * {"id", "type", "resource_id", "ordering_key", "data"} - so a batch of 10,000 events
- * is one statement and one round trip: the INSERT reads the array in order (seq
- * follows it) and the same statement calls pg_notify once, with the envelope of the
- * first event. The NOTIFY is a wake-up: the dispatcher reads the rows, never the
- * payload, so one per call wakes it as well as one per event did - and 10,000
- * distinct payloads cost PostgreSQL 10,000 queue entries and the listener 10,000
- * messages to drain.
+ * All the events of one call travel as five binary array parameters, one a column
+ * (ids uuid[], types text[], resource ids uuid[], ordering keys text[], data as
+ * text[] cast to jsonb per row, in array_recv's format), so a batch of 10,000 events is one
+ * statement and one round trip and the server parses only each event's data, not one document of
+ * all of them: the INSERT unnests the arrays in order (seq follows it) and the same
+ * statement calls pg_notify once, with the envelope of the first event. The NOTIFY is a wake-up:
+ * the dispatcher reads the rows, never the payload, so one per call wakes it as well as one per
+ * event did - and 10,000 distinct payloads cost PostgreSQL 10,000 queue entries and the listener
+ * 10,000 messages to drain.
  */
 #include "tandem/outbox.h"
 
@@ -23,7 +24,6 @@
 #include <uuid/uuid.h>
 
 #include "tandem/internal/v1/event.pb.h"
-#include "tandem/json.h"
 #include "tandem/log.h"
 
 /* PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
@@ -37,7 +37,7 @@ _Static_assert(ENVELOPE_BASE64_BYTES < NOTIFY_PAYLOAD_LIMIT,
 typedef struct outbox_op {
     tdm_pg_done_cb cb;
     void *arg;
-    char *doc; /* the jsonb parameter */
+    uint8_t *cols[5]; /* the array parameters (malloc'd) */
     char notify[ENVELOPE_BASE64_BYTES + 1];
     char tenant_id[37];
     char service[33];
@@ -95,7 +95,8 @@ static void outbox_done(void *arg, tdm_status *st, PGresult *res)
     (void)res;
     tdm_pg_done_cb cb = op->cb;
     void *cb_arg = op->arg;
-    free(op->doc);
+    for (int i = 0; i < 5; i++)
+        free(op->cols[i]);
     free(op);
     cb(cb_arg, st);
 }
@@ -121,6 +122,70 @@ static int check_args(const tdm_outbox_source *src, const tdm_outbox_event *even
     return 0;
 }
 
+/* ---- binary arrays (array_recv's format) ------------------------------------------ */
+
+#define OID_TEXT       25u
+#define OID_UUID       2950u
+#define OID_TEXT_ARRAY 1009u
+#define OID_UUID_ARRAY 2951u
+/* ndim, has-nulls flag, element type, length and lower bound of the one dimension. */
+#define ARRAY_HEADER_BYTES 20u
+
+typedef struct bin_array {
+    uint8_t *data;
+    size_t len, cap;
+    int failed;
+} bin_array;
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void array_start(bin_array *a, uint32_t elem, size_t n, size_t cap)
+{
+    a->cap = cap + ARRAY_HEADER_BYTES;
+    a->data = malloc(a->cap);
+    a->failed = a->data == NULL;
+    if (a->failed)
+        return;
+    put_be32(a->data, 1);
+    put_be32(a->data + 4, 0);
+    put_be32(a->data + 8, elem);
+    put_be32(a->data + 12, (uint32_t)n);
+    put_be32(a->data + 16, 1);
+    a->len = ARRAY_HEADER_BYTES;
+}
+
+/* One element: its length, then its bytes. */
+static void array_put(bin_array *a, const void *v, size_t n)
+{
+    size_t need = 4 + n;
+    if (a->failed || n > INT32_MAX) {
+        a->failed = 1;
+        return;
+    }
+    if (a->cap - a->len < need) {
+        size_t cap = a->cap * 2;
+        while (cap - a->len < need)
+            cap *= 2;
+        uint8_t *p = realloc(a->data, cap);
+        if (p == NULL) {
+            a->failed = 1;
+            return;
+        }
+        a->data = p;
+        a->cap = cap;
+    }
+    put_be32(a->data + a->len, (uint32_t)n);
+    a->len += 4;
+    memcpy(a->data + a->len, v, n);
+    a->len += n;
+}
+
 int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_outbox_event *events,
                       size_t n, tdm_pg_done_cb cb, void *arg)
 {
@@ -144,51 +209,56 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     set_field(env.request_id, sizeof(env.request_id), src->request_id);
     env.create_time_unix_ms = create_ms;
 
-    /* Every piece written below is from a checked charset (UUIDs, names), so it needs
-     * no JSON escaping; data_json is the caller's JSON object. */
+    /* The columns; every piece but data is from a checked charset (UUIDs, names). */
     char notify[ENVELOPE_BASE64_BYTES + 1];
-    tdm_json_writer doc = {0};
-    tdm_json_writer_raw(&doc, "[", 1);
+    size_t data_bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        data_bytes += strlen(events[i].data_json) + 5;
+    bin_array ids, types, resources, keys, data;
+    array_start(&ids, OID_UUID, n, n * 20);
+    array_start(&types, OID_TEXT, n, n * 28);
+    array_start(&resources, OID_UUID, n, n * 20);
+    array_start(&keys, OID_TEXT, n, n * 40);
+    array_start(&data, OID_TEXT, n, data_bytes);
+    bin_array *cols[5] = {&ids, &types, &resources, &keys, &data};
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
-        uuid_t id;
+        uuid_t id, resource;
         uuid_generate(id);
         uuid_unparse_lower(id, env.id);
+        if (uuid_parse(ev->resource_id, resource) != 0)
+            ids.failed = 1;
         set_field(env.type, sizeof(env.type), ev->type);
         set_field(env.resource_id, sizeof(env.resource_id), ev->resource_id);
         set_field(env.ordering_key, sizeof(env.ordering_key),
                   ev->ordering_key != NULL ? ev->ordering_key : ev->resource_id);
-        if (i == 0 && envelope_base64(&env, notify) != 0) {
-            free(tdm_json_writer_take(&doc, NULL));
-            return -1;
-        }
-        char head[512];
-        int head_len =
-            snprintf(head, sizeof(head),
-                     "%s{\"id\":\"%s\",\"type\":\"%s\",\"resource_id\":\"%s\","
-                     "\"ordering_key\":\"%s\",\"data\":",
-                     i > 0 ? "," : "", env.id, env.type, env.resource_id, env.ordering_key);
-        if (head_len < 0 || (size_t)head_len >= sizeof(head)) {
-            free(tdm_json_writer_take(&doc, NULL));
-            return -1;
-        }
-        tdm_json_writer_raw(&doc, head, (size_t)head_len);
-        tdm_json_writer_raw(&doc, ev->data_json, strlen(ev->data_json));
-        tdm_json_writer_raw(&doc, "}", 1);
+        if (i == 0 && envelope_base64(&env, notify) != 0)
+            ids.failed = 1;
+        array_put(&ids, id, sizeof(uuid_t));
+        array_put(&types, env.type, strlen(env.type));
+        array_put(&resources, resource, sizeof(uuid_t));
+        array_put(&keys, env.ordering_key, strlen(env.ordering_key));
+        array_put(&data, ev->data_json, strlen(ev->data_json));
     }
-    tdm_json_writer_raw(&doc, "]", 1);
-    char *text = tdm_json_writer_take(&doc, NULL);
-    if (text == NULL)
+    int failed = 0;
+    for (int c = 0; c < 5; c++)
+        failed |= cols[c]->failed || cols[c]->len > INT32_MAX;
+    if (failed) {
+        for (int c = 0; c < 5; c++)
+            free(cols[c]->data);
         return -1;
+    }
 
     outbox_op *op = calloc(1, sizeof(*op));
     if (op == NULL) {
-        free(text);
+        for (int c = 0; c < 5; c++)
+            free(cols[c]->data);
         return -1;
     }
     op->cb = cb;
     op->arg = arg;
-    op->doc = text;
+    for (int c = 0; c < 5; c++)
+        op->cols[c] = cols[c]->data;
     set_field(op->tenant_id, sizeof(op->tenant_id), src->tenant_id);
     set_field(op->service, sizeof(op->service), src->service);
     set_field(op->request_id, sizeof(op->request_id), src->request_id);
@@ -200,14 +270,27 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
              "WITH ins AS ("
              " INSERT INTO %s.outbox (tenant_id, id, type, resource_id, ordering_key, payload,"
              "  source_service, request_id, create_time)"
-             " SELECT $2::uuid, (e->>'id')::uuid, e->>'type', (e->>'resource_id')::uuid,"
-             "  e->>'ordering_key', e->'data', $3, $4, now()"
-             " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord) ORDER BY ord) "
-             "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $5)",
+             " SELECT $1::uuid, e.id, e.type, e.resource_id, e.ordering_key, e.data::jsonb, $2, "
+             "$3, now()"
+             " FROM unnest($5::uuid[], $6::text[], $7::uuid[], $8::text[], $9::text[])"
+             "  WITH ORDINALITY AS e(id, type, resource_id, ordering_key, data, ord)"
+             " ORDER BY e.ord) "
+             "SELECT pg_notify('" TDM_OUTBOX_CHANNEL "', $4)",
              src->schema);
-    const char *values[5] = {op->doc, op->tenant_id, op->service, op->request_id, op->notify};
-    if (tdm_pg_tx_query(tx, op->sql, 5, values, outbox_done, op) != 0) {
-        free(op->doc);
+    const char *values[9] = {op->tenant_id, op->service, op->request_id, op->notify};
+    int lengths[9] = {0};
+    int formats[9] = {0};
+    Oid oids[9] = {
+        0, 0, 0, 0, OID_UUID_ARRAY, OID_TEXT_ARRAY, OID_UUID_ARRAY, OID_TEXT_ARRAY, OID_TEXT_ARRAY};
+    for (int c = 0; c < 5; c++) {
+        values[4 + c] = (const char *)cols[c]->data;
+        lengths[4 + c] = (int)cols[c]->len;
+        formats[4 + c] = 1;
+    }
+    if (tdm_pg_tx_query_params(tx, op->sql, 9, oids, values, lengths, formats, 0, outbox_done,
+                               op) != 0) {
+        for (int c = 0; c < 5; c++)
+            free(op->cols[c]);
         free(op);
         return -1;
     }

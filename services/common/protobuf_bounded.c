@@ -157,7 +157,7 @@ static size_t varint_size(uint64_t v)
  * known message fields; -1 when they are not well-formed or nest past
  * UNKNOWN_SCAN_DEPTH_MAX (then they are decoded as they are). */
 static ptrdiff_t known_size(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                            int depth)
+                            int depth, uint32_t skip)
 {
     if (depth > UNKNOWN_SCAN_DEPTH_MAX)
         return -1;
@@ -167,14 +167,15 @@ static ptrdiff_t known_size(const ProtobufCMessageDescriptor *desc, const uint8_
         wire_field f;
         if (!next_field(&p, end, &f))
             return -1;
-        if (protobuf_c_message_descriptor_get_field(desc, f.number) == NULL)
+        if (protobuf_c_message_descriptor_get_field(desc, f.number) == NULL ||
+            (f.number == skip && f.type == 2))
             continue;
         const ProtobufCMessageDescriptor *sub = message_field(desc, &f);
         if (sub == NULL) {
             n += (size_t)(f.end - f.start);
             continue;
         }
-        ptrdiff_t sub_len = known_size(sub, f.value, f.value_len, depth + 1);
+        ptrdiff_t sub_len = known_size(sub, f.value, f.value_len, depth + 1, 0);
         if (sub_len < 0)
             return -1;
         n += (size_t)(f.after_tag - f.start) + varint_size((uint64_t)sub_len) + (size_t)sub_len;
@@ -185,14 +186,15 @@ static ptrdiff_t known_size(const ProtobufCMessageDescriptor *desc, const uint8_
 /* Copy well-formed bytes (known_size said so) without their unknown fields into out,
  * which has room for len + VARINT_LEN_MAX per level of nesting; returns the length. */
 static size_t copy_known(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t len,
-                         uint8_t *out)
+                         uint8_t *out, uint32_t skip)
 {
     const uint8_t *end = p + len;
     size_t n = 0;
     while (p < end) {
         wire_field f;
         (void)next_field(&p, end, &f);
-        if (protobuf_c_message_descriptor_get_field(desc, f.number) == NULL)
+        if (protobuf_c_message_descriptor_get_field(desc, f.number) == NULL ||
+            (f.number == skip && f.type == 2))
             continue;
         const ProtobufCMessageDescriptor *sub = message_field(desc, &f);
         if (sub == NULL) {
@@ -206,7 +208,7 @@ static size_t copy_known(const ProtobufCMessageDescriptor *desc, const uint8_t *
         memcpy(out + n, f.start, tag_len);
         n += tag_len;
         uint8_t *payload = out + n + VARINT_LEN_MAX;
-        size_t sub_len = copy_known(sub, f.value, f.value_len, payload);
+        size_t sub_len = copy_known(sub, f.value, f.value_len, payload, 0);
         size_t len_len = write_varint(out + n, sub_len);
         memmove(out + n + len_len, payload, sub_len);
         n += len_len + sub_len;
@@ -222,6 +224,156 @@ size_t tdm_protobuf_decode_budget(size_t wire_bytes)
     return budget < TDM_DECODE_FLOOR_BYTES ? TDM_DECODE_FLOOR_BYTES : budget;
 }
 
+/* ---- lazy fields ---------------------------------------------------------------------- */
+
+#define LAZY_FIELDS_MAX 8
+
+static struct {
+    const ProtobufCMessageDescriptor *desc;
+    uint32_t field;
+} lazy_fields[LAZY_FIELDS_MAX];
+static size_t n_lazy_fields;
+
+int tdm_protobuf_set_lazy(const ProtobufCMessageDescriptor *desc, uint32_t field)
+{
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(desc, field);
+    if (fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE || fd->label != PROTOBUF_C_LABEL_REPEATED)
+        return -1;
+    for (size_t i = 0; i < n_lazy_fields; i++) {
+        if (lazy_fields[i].desc == desc)
+            return lazy_fields[i].field == field ? 0 : -1;
+    }
+    if (n_lazy_fields == LAZY_FIELDS_MAX)
+        return -1;
+    lazy_fields[n_lazy_fields].desc = desc;
+    lazy_fields[n_lazy_fields].field = field;
+    n_lazy_fields++;
+    return 0;
+}
+
+static uint32_t lazy_field_of(const ProtobufCMessageDescriptor *desc)
+{
+    for (size_t i = 0; i < n_lazy_fields; i++) {
+        if (lazy_fields[i].desc == desc)
+            return lazy_fields[i].field;
+    }
+    return 0;
+}
+
+/* How many elements of field `lazy` (length-delimited) the top level of the bytes
+ * holds; -1 when the top level is not well-formed. */
+static ptrdiff_t count_lazy(const uint8_t *p, size_t len, uint32_t lazy)
+{
+    const uint8_t *end = p + len;
+    ptrdiff_t n = 0;
+    while (p < end) {
+        wire_field f;
+        if (!next_field(&p, end, &f))
+            return -1;
+        n += f.number == lazy && f.type == 2;
+    }
+    return n;
+}
+
+size_t tdm_protobuf_lazy_count(const ProtobufCMessage *m)
+{
+    return m->n_unknown_fields;
+}
+
+ProtobufCMessage *tdm_protobuf_lazy_unpack(const ProtobufCMessage *m, size_t i, tdm_arena *arena,
+                                           tdm_status **st)
+{
+    *st = NULL;
+    const ProtobufCFieldDescriptor *fd =
+        i < m->n_unknown_fields
+            ? protobuf_c_message_descriptor_get_field(m->descriptor, m->unknown_fields[i].tag)
+            : NULL;
+    if (fd == NULL || fd->type != PROTOBUF_C_TYPE_MESSAGE) {
+        *st = tdm_status_new(TDM_INTERNAL, "no lazy element %zu in %s", i, m->descriptor->name);
+        return NULL;
+    }
+    /* The slice is the length prefix and the payload, as the wire had them. */
+    const uint8_t *p = m->unknown_fields[i].data, *end = p + m->unknown_fields[i].len;
+    uint64_t n = 0;
+    if (!read_varint(&p, end, &n) || n != (uint64_t)(end - p)) {
+        *st = tdm_status_new(TDM_INTERNAL, "lazy element %zu of %s is not length-delimited", i,
+                             m->descriptor->name);
+        return NULL;
+    }
+    return tdm_protobuf_unpack(fd->descriptor, arena, p, (size_t)n, st);
+}
+
+/* ---- decoding ------------------------------------------------------------------------- */
+
+static tdm_status *refusal(const decode_budget *b, const ProtobufCMessageDescriptor *desc,
+                           size_t len)
+{
+    if (b->out_of_memory)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
+    if (b->exceeded && tdm_protobuf_decode_budget(len) == TDM_DECODE_BYTES_MAX)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                              "request message would take more than %u MiB decoded",
+                              TDM_DECODE_BYTES_MAX / (1024u * 1024u));
+    if (b->exceeded)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                              "request message would take more than %u times its %zu bytes "
+                              "decoded (too many fields)",
+                              TDM_DECODE_EXPANSION_MAX, len);
+    return tdm_status_new(TDM_INVALID_ARGUMENT, "request message could not be decoded as %s",
+                          desc->name);
+}
+
+/* A message with a lazy field: the elements become slices, the rest is decoded
+ * without them (and without unknown fields). */
+static ProtobufCMessage *unpack_lazy(const ProtobufCMessageDescriptor *desc, decode_budget *b,
+                                     const uint8_t *data, size_t len, uint32_t lazy,
+                                     tdm_status **st)
+{
+    ptrdiff_t n = count_lazy(data, len, lazy);
+    ptrdiff_t rest_len = n < 0 ? -1 : known_size(desc, data, len, 0, lazy);
+    if (rest_len < 0) {
+        *st = refusal(b, desc, len);
+        return NULL;
+    }
+    ProtobufCMessageUnknownField *slices = NULL;
+    if (n > 0) {
+        slices = budget_alloc(b, (size_t)n * sizeof(*slices));
+        if (slices == NULL) {
+            *st = refusal(b, desc, len);
+            return NULL;
+        }
+        const uint8_t *p = data, *end = data + len;
+        size_t k = 0;
+        while (p < end) {
+            wire_field f;
+            (void)next_field(&p, end, &f);
+            if (f.number != lazy || f.type != 2)
+                continue;
+            slices[k++] = (ProtobufCMessageUnknownField){
+                .tag = lazy,
+                .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                .len = (size_t)(f.end - f.after_tag),
+                .data = (uint8_t *)(uintptr_t)f.after_tag,
+            };
+        }
+    }
+    uint8_t *rest =
+        budget_alloc(b, (size_t)rest_len + VARINT_LEN_MAX * (UNKNOWN_SCAN_DEPTH_MAX + 1));
+    if (rest == NULL) {
+        *st = refusal(b, desc, len);
+        return NULL;
+    }
+    size_t rest_n = copy_known(desc, data, len, rest, lazy);
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &b->allocator, rest_n, rest);
+    if (m == NULL) {
+        *st = refusal(b, desc, len);
+        return NULL;
+    }
+    m->n_unknown_fields = (unsigned)n;
+    m->unknown_fields = slices;
+    return m;
+}
+
 ProtobufCMessage *tdm_protobuf_unpack(const ProtobufCMessageDescriptor *desc, tdm_arena *arena,
                                       const uint8_t *data, size_t len, tdm_status **st)
 {
@@ -232,33 +384,22 @@ ProtobufCMessage *tdm_protobuf_unpack(const ProtobufCMessageDescriptor *desc, td
     };
     b.allocator.allocator_data = &b;
     *st = NULL;
+    uint32_t lazy = lazy_field_of(desc);
+    if (lazy != 0)
+        return unpack_lazy(desc, &b, data, len, lazy, st);
     const uint8_t *msg = data;
     size_t msg_len = len;
-    ptrdiff_t known_len = known_size(desc, data, len, 0);
+    ptrdiff_t known_len = known_size(desc, data, len, 0, 0);
     if (known_len >= 0 && (size_t)known_len < len) {
         uint8_t *known =
             budget_alloc(&b, (size_t)known_len + VARINT_LEN_MAX * (UNKNOWN_SCAN_DEPTH_MAX + 1));
         if (known != NULL) {
-            msg_len = copy_known(desc, data, len, known);
+            msg_len = copy_known(desc, data, len, known, 0);
             msg = known;
         }
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &b.allocator, msg_len, msg);
-    if (m != NULL)
-        return m;
-    if (b.out_of_memory)
-        *st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    else if (b.exceeded && tdm_protobuf_decode_budget(len) == TDM_DECODE_BYTES_MAX)
-        *st = tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                             "request message would take more than %u MiB decoded",
-                             TDM_DECODE_BYTES_MAX / (1024u * 1024u));
-    else if (b.exceeded)
-        *st = tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                             "request message would take more than %u times its %zu bytes "
-                             "decoded (too many fields)",
-                             TDM_DECODE_EXPANSION_MAX, len);
-    else
-        *st = tdm_status_new(TDM_INVALID_ARGUMENT, "request message could not be decoded as %s",
-                             desc->name);
-    return NULL;
+    if (m == NULL)
+        *st = refusal(&b, desc, len);
+    return m;
 }

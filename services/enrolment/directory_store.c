@@ -598,7 +598,7 @@ void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool
     tdm_store_op_query(op, lock ? sql_lock : sql_read, 1, keys_json, next);
 }
 
-char *enrol_directory_keys(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+char *enrol_directory_keys(const char *const *external_ids, tdm_status **row_errors, size_t n,
                            tdm_arena *a)
 {
     tdm_json_writer w = {0};
@@ -610,7 +610,7 @@ char *enrol_directory_keys(Tandem__V1__Participant **rows, tdm_status **row_erro
         if (!first)
             tdm_json_writer_raw(&w, ",", 1);
         first = false;
-        tdm_json_writer_string(&w, rows[i]->external_id);
+        tdm_json_writer_string(&w, external_ids[i]);
     }
     tdm_json_writer_raw(&w, "]", 1);
     return tdm_json_writer_finish(&w, a, NULL);
@@ -649,18 +649,20 @@ static tdm_status *fill_row(Tandem__V1__Participant *p, json_t *o, tdm_arena *a)
     return NULL;
 }
 
-tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
-                                  tdm_status **row_errors, size_t n, tdm_arena *a)
+tdm_status *enrol_directory_match(PGresult *res, const char *const *external_ids,
+                                  tdm_status **row_errors, size_t n, char **profiles, tdm_arena *a)
 {
     for (int r = 0; r < PQntuples(res); r++) {
-        json_t *o = json_loadb(PQgetvalue(res, r, 0), (size_t)PQgetlength(res, r, 0), 0, NULL);
+        const char *doc = PQgetvalue(res, r, 0);
+        json_t *o = json_loadb(doc, (size_t)PQgetlength(res, r, 0), 0, NULL);
         const char *key = json_string_value(json_object_get(o, "key"));
         tdm_status *st = o == NULL || key == NULL ? tdm_store_oom() : NULL;
+        bool active = json_is_true(json_object_get(o, "active"));
+        char *kept = NULL;
         for (size_t i = 0; st == NULL && i < n; i++) {
-            if ((row_errors != NULL && row_errors[i] != NULL) ||
-                strcmp(rows[i]->external_id, key) != 0)
+            if ((row_errors != NULL && row_errors[i] != NULL) || strcmp(external_ids[i], key) != 0)
                 continue;
-            if (!json_is_true(json_object_get(o, "active"))) {
+            if (!active) {
                 tdm_status *refused = tdm_status_add_violation(
                     tdm_status_new(TDM_FAILED_PRECONDITION,
                                    "the person is deprovisioned in the directory"),
@@ -672,11 +674,23 @@ tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
                     row_errors[i] = refused;
                 continue;
             }
-            st = fill_row(rows[i], o, a);
+            if (kept == NULL)
+                kept = tdm_arena_strndup(a, doc, (size_t)PQgetlength(res, r, 0));
+            if (kept == NULL)
+                st = tdm_store_oom();
+            profiles[i] = kept;
         }
         json_decref(o);
         if (st != NULL)
             return st;
     }
     return NULL;
+}
+
+tdm_status *enrol_directory_fill(Tandem__V1__Participant *p, const char *profile, tdm_arena *a)
+{
+    json_t *o = json_loads(profile, 0, NULL);
+    tdm_status *st = o == NULL ? tdm_store_oom() : fill_row(p, o, a);
+    json_decref(o);
+    return st;
 }

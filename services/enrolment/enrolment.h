@@ -6,6 +6,7 @@
  *   validate.c    pure checks of requests (no I/O but the time-zone list, read once)
  *   rows.c        SQL row documents (JSON) <-> protobuf messages, page tokens
  *   store.c       every SQL statement, run on the async pool in one transaction each
+ *   benchmarks.h  the template benchmarks: their job, store and handlers
  *
  * Everything a call allocates lives in its arena (tdm_call_arena).
  */
@@ -111,11 +112,56 @@ tdm_status *enrol_programme_from_template(const Tandem__V1__ProgrammeTemplate *t
 
 /* ---- rows.c --------------------------------------------------------------------- */
 
-/* The rows to write (those without a row error; each keeps its index as "ord") as
- * the upsert statement's jsonb array, in the arena. NULL when out of memory or when a
- * string is not UTF-8. */
-char *enrol_participants_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
-                                  tdm_arena *a);
+/* The rows to write as the upsert's parameters: one binary array (array_recv's
+ * format) a column, in this order (the statement's $2..$29); lists are text[]
+ * literals cast per row. Zero-initialise, enrol_rows_add each row to write (ord: its
+ * index in the request), then enrol_rows_finish. */
+enum {
+    ENROL_COL_ORD,
+    ENROL_COL_EXTERNAL_ID,
+    ENROL_COL_DISPLAY_NAME,
+    ENROL_COL_EMAIL,
+    ENROL_COL_ROLE,
+    ENROL_COL_SENIORITY,
+    ENROL_COL_YEARS,
+    ENROL_COL_PRACTICE_AREA,
+    ENROL_COL_OFFICE,
+    ENROL_COL_DEPARTMENT,
+    ENROL_COL_REPORTING_CHAIN,
+    ENROL_COL_SKILL_NAMES,
+    ENROL_COL_SKILL_LEVELS,
+    ENROL_COL_INTERESTS,
+    ENROL_COL_GOALS,
+    ENROL_COL_LANGUAGES,
+    ENROL_COL_AVAILABILITY,
+    ENROL_COL_TIMEZONE,
+    ENROL_COL_CAPACITY,
+    ENROL_COL_CONSENT_DATA,
+    ENROL_COL_CONSENT_DIVERSITY,
+    ENROL_COL_CONSENT_SECS,
+    ENROL_COL_HAS_DIVERSITY,
+    ENROL_COL_GENDER,
+    ENROL_COL_ETHNICITY,
+    ENROL_COL_FIRST_GENERATION,
+    ENROL_COL_DISABILITY,
+    ENROL_COL_OTHER,
+    ENROL_ROW_COLUMNS
+};
+typedef struct enrol_column {
+    uint8_t *data; /* malloc'd: the array's header, then its elements */
+    size_t len, cap;
+    bool nulls;
+} enrol_column;
+typedef struct enrol_rows {
+    enrol_column col[ENROL_ROW_COLUMNS];
+    size_t n;
+    bool failed; /* out of memory */
+} enrol_rows;
+void enrol_rows_add(enrol_rows *b, const Tandem__V1__Participant *p, int ord);
+/* The columns as parameters (values, lengths, types: ENROL_ROW_COLUMNS each; format
+ * binary); the buffers are freed with the arena. 0, or -1 when out of memory or
+ * there is no row. */
+int enrol_rows_finish(enrol_rows *b, tdm_arena *a, const char **values, int *lengths, Oid *types);
 /* The columns the upsert answers besides what it was sent (text as libpq gives it;
  * NULL for SQL NULL): output-only fields and what the database fills in. */
 typedef struct enrol_stored_columns {
@@ -124,7 +170,7 @@ typedef struct enrol_stored_columns {
     const char *withdraw_reason;
 } enrol_stored_columns;
 /* The participant as stored by the upsert of `sent` (one of the rows of
- * enrol_participants_document): its written fields as sent, the rest from `col`.
+ * enrol_rows_add): its written fields as sent, the rest from `col`.
  * Equal to what enrol_participant_from_row gives for the row read back; saves the
  * statement building and this process parsing a JSON document per row. Diversity is
  * kept only when include_diversity. NULL when out of memory. */
@@ -204,6 +250,13 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
  * response is the Participant (Enrol) or the BatchEnrolResponse. */
 void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1__Participant **rows,
                        tdm_status **row_errors, size_t n, bool batch, enrol_store_cb cb, void *arg);
+/* BatchEnrol: its rows kept as bytes in `request` (a BatchEnrolRequest decoded
+ * with its participants lazy, tandem/protobuf.h), decoded one at a time as they are
+ * written and once more for the response; external_ids[i] is row i's. Otherwise as
+ * enrol_store_enrol with batch. */
+void enrol_store_batch_enrol(const enrol_req *r, const char *programme_id,
+                             const ProtobufCMessage *request, const char **external_ids,
+                             tdm_status **row_errors, size_t n, enrol_store_cb cb, void *arg);
 void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg);
 void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,
                                    int page_size, int64_t after_seq, enrol_store_cb cb, void *arg);
@@ -257,18 +310,22 @@ void enrol_store_list_people(const enrol_req *r, const Tandem__Internal__V1__Lis
 
 /* Enrolling a directory person (Enrol, BatchEnrol, UpdateParticipant): the store
  * sends enrol_directory_lookup for the JSON array of the rows' external ids
- * (enrol_directory_keys, rows without an error), then enrol_directory_apply
- * writes each found person's profile onto their rows - name, e-mail, the set ones
+ * (enrol_directory_keys, rows without an error), then enrol_directory_match finds
+ * each found person's rows: a row of a deprovisioned person is refused (its row
+ * error in BatchEnrol, or the status returned), the others get the person's profile
+ * document in profiles[i] (arena; NULL for a row of no directory person).
+ * enrol_directory_fill writes a profile onto its row - name, e-mail, the set ones
  * of department, office, practice area, seniority and years, and the
- * reporting_chain of their manager links. A row of a deprovisioned person is
- * refused: its row error (BatchEnrol), or the status returned. lock: FOR SHARE on
+ * reporting_chain of their manager links - when the row is decoded (BatchEnrol's
+ * rows are decoded one at a time, so nothing holds them all). lock: FOR SHARE on
  * the people (new participants; see directory_store.c). */
-char *enrol_directory_keys(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
+char *enrol_directory_keys(const char *const *external_ids, tdm_status **row_errors, size_t n,
                            tdm_arena *a);
 void enrol_directory_lookup(tdm_store_op *op, const char *const *keys_json, bool lock,
                             tdm_store_step next);
-tdm_status *enrol_directory_apply(PGresult *res, Tandem__V1__Participant **rows,
-                                  tdm_status **row_errors, size_t n, tdm_arena *a);
+tdm_status *enrol_directory_match(PGresult *res, const char *const *external_ids,
+                                  tdm_status **row_errors, size_t n, char **profiles, tdm_arena *a);
+tdm_status *enrol_directory_fill(Tandem__V1__Participant *p, const char *profile, tdm_arena *a);
 /* ---- store_templates.c ------------------------------------------------------------ */
 
 /* Read-modify-write of a template: called inside the transaction with the latest

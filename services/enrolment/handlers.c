@@ -4,11 +4,13 @@
  * personal-data RPCs, which also talk to peers, are in persondata.c.
  */
 #include "enrolment.h"
+#include "benchmarks.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "tandem/participant_token.h"
+#include "tandem/protobuf.h"
 
 tdm_status *enrol_req_init(enrol_req *r, enrol_service *svc, tdm_call *call, uint32_t scope)
 {
@@ -251,14 +253,22 @@ static int cmp_row_keys(const void *a, const void *b)
     return x->row < y->row ? -1 : (x->row > y->row);
 }
 
+/* BatchEnrol's rows arrive undecoded (enrol_register makes them lazy): each is
+ * decoded into a scratch arena, checked, and only its external_id kept, so the call
+ * holds the rows' bytes, their slices and one decoded row - not 10,000 decoded
+ * Participants (API.md "The public edge": decoded at most 8x the wire size). The
+ * store decodes them again one at a time as it writes them. */
 static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void *data)
 {
     const Tandem__V1__BatchEnrolRequest *req = (const void *)msg;
     enrol_req r;
+    size_t n = tdm_protobuf_lazy_count(msg);
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_ENROLMENT_WRITE);
+    if (st == NULL && req->n_participants != 0)
+        st = tdm_status_new(TDM_INTERNAL, "BatchEnrol's rows were decoded eagerly");
     if (st == NULL)
         st = tdm_check_uuid(req->programme_id, "programme_id");
-    if (st == NULL && (req->n_participants == 0 || req->n_participants > ENROL_MAX_BATCH_ROWS))
+    if (st == NULL && (n == 0 || n > ENROL_MAX_BATCH_ROWS))
         st = tdm_status_add_violation(tdm_status_new(TDM_INVALID_ARGUMENT, "invalid participants"),
                                       "participants", "must have 1 to %u rows",
                                       ENROL_MAX_BATCH_ROWS);
@@ -268,17 +278,34 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
         tdm_call_fail(call, st);
         return;
     }
-    size_t n = req->n_participants;
     tdm_status **errors = tdm_arena_calloc(r.arena, n, sizeof(*errors));
     row_key *keys = tdm_arena_calloc(r.arena, n, sizeof(*keys));
-    if (errors == NULL || keys == NULL) {
+    const char **ids = tdm_arena_calloc(r.arena, n, sizeof(*ids));
+    if (errors == NULL || keys == NULL || ids == NULL) {
         tdm_call_fail(call, tdm_store_oom());
         return;
     }
     /* Row errors are relative to the row ("email"), as RowError documents. */
-    for (size_t i = 0; i < n; i++) {
-        errors[i] = check_participant(req->participants[i], "");
-        keys[i] = (row_key){req->participants[i]->external_id, i};
+    for (size_t i = 0; i < n && st == NULL; i++) {
+        tdm_arena *scratch = tdm_arena_new(0);
+        const Tandem__V1__Participant *p =
+            scratch != NULL ? (const void *)tdm_protobuf_lazy_unpack(msg, i, scratch, &st) : NULL;
+        if (scratch == NULL)
+            st = tdm_store_oom();
+        if (p != NULL) {
+            errors[i] = check_participant(p, "");
+            ids[i] = tdm_arena_strdup(r.arena, p->external_id);
+            if (ids[i] == NULL)
+                st = tdm_store_oom();
+            keys[i] = (row_key){ids[i], i};
+        }
+        tdm_arena_free(scratch);
+    }
+    if (st != NULL) {
+        for (size_t i = 0; i < n; i++)
+            tdm_status_free(errors[i]);
+        tdm_call_fail(call, st);
+        return;
     }
     /* An external_id appearing twice is an error on the later row. */
     qsort(keys, n, sizeof(*keys), cmp_row_keys);
@@ -292,8 +319,7 @@ static void handle_batch_enrol(tdm_call *call, const ProtobufCMessage *msg, void
                 tdm_status_new(TDM_INVALID_ARGUMENT, "duplicate external_id in this batch"),
                 "external_id", "appears on an earlier row");
     }
-    enrol_store_enrol(&r, req->programme_id, req->participants, errors, n, true, tdm_handler_reply,
-                      call);
+    enrol_store_batch_enrol(&r, req->programme_id, msg, ids, errors, n, tdm_handler_reply, call);
 }
 
 /* GetParticipant's answer: a caller without enrolment:read (feedback asking for a
@@ -505,12 +531,17 @@ static const tdm_rpc_method_def enrol_methods[] = {
     {"ListProgrammeTemplates", enrol_handle_list_templates, 0},
     {"UpdateProgrammeTemplate", enrol_handle_update_template, 0},
     {"CreateProgrammeFromTemplate", enrol_handle_create_from_template, 0},
+    {"GetTemplateBenchmark", enrol_handle_get_template_benchmark, 0},
+    {"GetProgrammeBenchmark", enrol_handle_get_programme_benchmark, 0},
 };
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
 {
     svc->rt = rt;
     enrol_timezones_load();
+    if (tdm_protobuf_set_lazy(&tandem__v1__batch_enrol_request__descriptor, 2 /* participants */) !=
+        0)
+        return tdm_status_new(TDM_INTERNAL, "could not make BatchEnrol's rows lazy");
     tdm_server *srv = tdm_runtime_server(rt);
     tdm_status *st =
         tdm_server_add_methods(srv, &tandem__v1__enrolment_service__descriptor, enrol_methods,

@@ -1,8 +1,9 @@
 /*
  * rows.c - the documents that travel between the store and the messages.
  *
- * The store's statements take participants as one jsonb array (jsonb_to_recordset
- * turns it into typed rows, arrays included), written straight into one buffer, and
+ * The upsert takes participants as binary array parameters, one array a column
+ * (array_recv's wire format; unnest turns them into rows), so the server neither
+ * parses a jsonb document nor this process writes one; the store's reads
  * answer each row as one json object with snake_case keys and times in Unix
  * microseconds. This file maps both ways, builds the webhook JSON of a participant,
  * and the opaque keyset page tokens.
@@ -15,139 +16,282 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "tandem/timestamp.h"
 #include "tandem/json.h"
 
-/* ---- messages -> the upsert's rows ----------------------------------------------- */
+/* ---- messages -> the upsert's rows, in binary ------------------------------------ */
 
-static void key(tdm_json_writer *w, const char *k)
-{
-    tdm_json_writer_raw(w, ",\"", 2);
-    tdm_json_writer_raw(w, k, strlen(k));
-    tdm_json_writer_raw(w, "\":", 2);
-}
+/* Element types of the columns (pg_type OIDs) and of their arrays. */
+#define OID_BOOL 16u
+#define OID_INT2 21u
+#define OID_INT4 23u
+#define OID_TEXT 25u
 
-static void put_str(tdm_json_writer *w, const char *k, const char *v)
-{
-    key(w, k);
-    tdm_json_writer_string(w, v);
-}
+static const struct {
+    uint32_t elem;
+    Oid array;
+} COLUMN_TYPES[ENROL_ROW_COLUMNS] = {
+    [ENROL_COL_ORD] = {OID_INT4, 1007},
+    [ENROL_COL_EXTERNAL_ID] = {OID_TEXT, 1009},
+    [ENROL_COL_DISPLAY_NAME] = {OID_TEXT, 1009},
+    [ENROL_COL_EMAIL] = {OID_TEXT, 1009},
+    [ENROL_COL_ROLE] = {OID_INT2, 1005},
+    [ENROL_COL_SENIORITY] = {OID_INT4, 1007},
+    [ENROL_COL_YEARS] = {OID_INT4, 1007},
+    [ENROL_COL_PRACTICE_AREA] = {OID_TEXT, 1009},
+    [ENROL_COL_OFFICE] = {OID_TEXT, 1009},
+    [ENROL_COL_DEPARTMENT] = {OID_TEXT, 1009},
+    [ENROL_COL_REPORTING_CHAIN] = {OID_TEXT, 1009},
+    [ENROL_COL_SKILL_NAMES] = {OID_TEXT, 1009},
+    [ENROL_COL_SKILL_LEVELS] = {OID_TEXT, 1009},
+    [ENROL_COL_INTERESTS] = {OID_TEXT, 1009},
+    [ENROL_COL_GOALS] = {OID_TEXT, 1009},
+    [ENROL_COL_LANGUAGES] = {OID_TEXT, 1009},
+    [ENROL_COL_AVAILABILITY] = {OID_INT4, 1007},
+    [ENROL_COL_TIMEZONE] = {OID_TEXT, 1009},
+    [ENROL_COL_CAPACITY] = {OID_INT4, 1007},
+    [ENROL_COL_CONSENT_DATA] = {OID_BOOL, 1000},
+    [ENROL_COL_CONSENT_DIVERSITY] = {OID_BOOL, 1000},
+    [ENROL_COL_CONSENT_SECS] = {OID_TEXT, 1009},
+    [ENROL_COL_HAS_DIVERSITY] = {OID_BOOL, 1000},
+    [ENROL_COL_GENDER] = {OID_TEXT, 1009},
+    [ENROL_COL_ETHNICITY] = {OID_TEXT, 1009},
+    [ENROL_COL_FIRST_GENERATION] = {OID_BOOL, 1000},
+    [ENROL_COL_DISABILITY] = {OID_BOOL, 1000},
+    [ENROL_COL_OTHER] = {OID_TEXT, 1009},
+};
 
-static void put_int(tdm_json_writer *w, const char *k, long long v)
-{
-    key(w, k);
-    tdm_json_writer_int(w, v);
-}
+/* array_recv's header: ndim, has-nulls flag, element type, then per dimension its
+ * length and lower bound. Written when the column is finished. */
+#define ARRAY_HEADER_BYTES 20u
 
-static void put_bool(tdm_json_writer *w, const char *k, bool v)
+static void col_reserve(enrol_column *c, size_t more, bool *failed)
 {
-    key(w, k);
-    tdm_json_writer_bool(w, v);
-}
-
-static void put_str_array(tdm_json_writer *w, const char *k, char **items, size_t n)
-{
-    key(w, k);
-    tdm_json_writer_raw(w, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            tdm_json_writer_raw(w, ",", 1);
-        tdm_json_writer_string(w, items[i]);
+    if (*failed)
+        return;
+    if (c->data == NULL) {
+        c->cap = 256;
+        c->data = malloc(c->cap);
+        c->len = ARRAY_HEADER_BYTES;
+        if (c->data == NULL) {
+            *failed = true;
+            return;
+        }
     }
-    tdm_json_writer_raw(w, "]", 1);
-}
-
-static void put_bool_or_null(tdm_json_writer *w, const char *k,
-                             const Google__Protobuf__BoolValue *b)
-{
-    key(w, k);
-    if (b != NULL)
-        tdm_json_writer_bool(w, b->value);
-    else
-        tdm_json_writer_raw(w, "null", 4);
-}
-
-/* to_timestamp() of the seconds, in SQL: keep it text, cast there. */
-static void put_time_or_null(tdm_json_writer *w, const char *k,
-                             const Google__Protobuf__Timestamp *t)
-{
-    key(w, k);
-    if (t == NULL) {
-        tdm_json_writer_raw(w, "null", 4);
+    if (c->cap - c->len >= more)
+        return;
+    size_t cap = c->cap;
+    while (cap - c->len < more)
+        cap *= 2;
+    uint8_t *p = realloc(c->data, cap);
+    if (p == NULL) {
+        *failed = true;
         return;
     }
-    char buf[64];
-    snprintf(buf, sizeof(buf), "%lld.%09d", (long long)t->seconds, (int)t->nanos);
-    tdm_json_writer_string(w, buf);
+    c->data = p;
+    c->cap = cap;
 }
 
-static void participant_row(tdm_json_writer *w, const Tandem__V1__Participant *p, int ord)
+static void put_be32(uint8_t *p, uint32_t v)
 {
-    tdm_json_writer_raw(w, "{\"ord\":", 7);
-    tdm_json_writer_int(w, ord);
-    put_str(w, "external_id", p->external_id);
-    put_str(w, "display_name", p->display_name);
-    put_str(w, "email", p->email);
-    put_int(w, "role", p->role);
-    put_int(w, "seniority_level", p->seniority_level);
-    put_int(w, "years_qualified", p->years_qualified);
-    put_str(w, "practice_area", p->practice_area);
-    put_str(w, "office", p->office);
-    put_str(w, "department", p->department);
-    put_str_array(w, "reporting_chain", p->reporting_chain, p->n_reporting_chain);
-    key(w, "skill_names");
-    tdm_json_writer_raw(w, "[", 1);
-    for (size_t i = 0; i < p->n_skills; i++) {
-        if (i > 0)
-            tdm_json_writer_raw(w, ",", 1);
-        tdm_json_writer_string(w, p->skills[i]->name);
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* One element: its length (-1 for NULL) and bytes. */
+static void col_put(enrol_rows *b, int col, const void *v, size_t n, bool null)
+{
+    enrol_column *c = &b->col[col];
+    col_reserve(c, 4 + n, &b->failed);
+    if (b->failed)
+        return;
+    if (n > INT32_MAX) {
+        b->failed = true;
+        return;
     }
-    tdm_json_writer_raw(w, "]", 1);
-    key(w, "skill_levels");
-    tdm_json_writer_raw(w, "[", 1);
-    for (size_t i = 0; i < p->n_skills; i++) {
-        if (i > 0)
-            tdm_json_writer_raw(w, ",", 1);
-        tdm_json_writer_int(w, p->skills[i]->level == 0 ? 3 : p->skills[i]->level);
+    if (null) {
+        put_be32(c->data + c->len, UINT32_MAX);
+        c->len += 4;
+        c->nulls = true;
+        return;
     }
-    tdm_json_writer_raw(w, "]", 1);
-    put_str_array(w, "interests", p->interests, p->n_interests);
-    put_str_array(w, "goals", p->goals, p->n_goals);
-    put_str_array(w, "languages", p->languages, p->n_languages);
-    put_int(w, "availability_hours_per_month", p->availability_hours_per_month);
-    put_str(w, "timezone", p->timezone);
-    put_int(w, "capacity", p->capacity);
+    put_be32(c->data + c->len, (uint32_t)n);
+    memcpy(c->data + c->len + 4, v, n);
+    c->len += 4 + n;
+}
+
+static void col_text(enrol_rows *b, int col, const char *s)
+{
+    col_put(b, col, s != NULL ? s : "", s != NULL ? strlen(s) : 0, false);
+}
+
+static void col_text_or_null(enrol_rows *b, int col, const char *s, bool null)
+{
+    col_put(b, col, s != NULL ? s : "", s != NULL ? strlen(s) : 0, null);
+}
+
+static void col_int4(enrol_rows *b, int col, int32_t v)
+{
+    uint8_t be[4];
+    put_be32(be, (uint32_t)v);
+    col_put(b, col, be, 4, false);
+}
+
+static void col_int2(enrol_rows *b, int col, int16_t v)
+{
+    uint8_t be[2] = {(uint8_t)((uint16_t)v >> 8), (uint8_t)v};
+    col_put(b, col, be, 2, false);
+}
+
+static void col_bool(enrol_rows *b, int col, bool v)
+{
+    uint8_t x = v ? 1 : 0;
+    col_put(b, col, &x, 1, false);
+}
+
+static void col_bool_or_null(enrol_rows *b, int col, const Google__Protobuf__BoolValue *v)
+{
+    uint8_t x = v != NULL && v->value ? 1 : 0;
+    col_put(b, col, &x, 1, v == NULL);
+}
+
+/* A list as a text[] literal ({"a","b"}), which the statement casts per row: the
+ * rows' lists differ in length, which a two-dimensional array cannot hold. */
+static void literal_append(tdm_json_writer *w, const char *s)
+{
+    tdm_json_writer_raw(w, "\"", 1);
+    for (const char *p = s != NULL ? s : ""; *p != '\0';) {
+        size_t run = strcspn(p, "\"\\");
+        tdm_json_writer_raw(w, p, run);
+        p += run;
+        if (*p != '\0') {
+            tdm_json_writer_raw(w, "\\", 1);
+            tdm_json_writer_raw(w, p, 1);
+            p++;
+        }
+    }
+    tdm_json_writer_raw(w, "\"", 1);
+}
+
+static void col_list(enrol_rows *b, int col, char **items, size_t n)
+{
+    if (n == 0) {
+        col_put(b, col, "{}", 2, false);
+        return;
+    }
+    tdm_json_writer w = {0};
+    tdm_json_writer_raw(&w, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            tdm_json_writer_raw(&w, ",", 1);
+        literal_append(&w, items[i]);
+    }
+    tdm_json_writer_raw(&w, "}", 1);
+    if (w.failed)
+        b->failed = true;
+    else
+        col_put(b, col, w.data, w.len, false);
+    free(w.data);
+}
+
+static void col_skills(enrol_rows *b, const Tandem__V1__Participant *p)
+{
+    tdm_json_writer names = {0}, levels = {0};
+    tdm_json_writer_raw(&names, "{", 1);
+    tdm_json_writer_raw(&levels, "{", 1);
+    for (size_t i = 0; i < p->n_skills; i++) {
+        if (i > 0) {
+            tdm_json_writer_raw(&names, ",", 1);
+            tdm_json_writer_raw(&levels, ",", 1);
+        }
+        literal_append(&names, p->skills[i]->name);
+        tdm_json_writer_int(&levels, p->skills[i]->level == 0 ? 3 : p->skills[i]->level);
+    }
+    tdm_json_writer_raw(&names, "}", 1);
+    tdm_json_writer_raw(&levels, "}", 1);
+    if (names.failed || levels.failed) {
+        b->failed = true;
+    } else {
+        col_put(b, ENROL_COL_SKILL_NAMES, names.data, names.len, false);
+        col_put(b, ENROL_COL_SKILL_LEVELS, levels.data, levels.len, false);
+    }
+    free(names.data);
+    free(levels.data);
+}
+
+void enrol_rows_add(enrol_rows *b, const Tandem__V1__Participant *p, int ord)
+{
+    col_int4(b, ENROL_COL_ORD, ord);
+    col_text(b, ENROL_COL_EXTERNAL_ID, p->external_id);
+    col_text(b, ENROL_COL_DISPLAY_NAME, p->display_name);
+    col_text(b, ENROL_COL_EMAIL, p->email);
+    col_int2(b, ENROL_COL_ROLE, (int16_t)p->role);
+    col_int4(b, ENROL_COL_SENIORITY, p->seniority_level);
+    col_int4(b, ENROL_COL_YEARS, p->years_qualified);
+    col_text(b, ENROL_COL_PRACTICE_AREA, p->practice_area);
+    col_text(b, ENROL_COL_OFFICE, p->office);
+    col_text(b, ENROL_COL_DEPARTMENT, p->department);
+    col_list(b, ENROL_COL_REPORTING_CHAIN, p->reporting_chain, p->n_reporting_chain);
+    col_skills(b, p);
+    col_list(b, ENROL_COL_INTERESTS, p->interests, p->n_interests);
+    col_list(b, ENROL_COL_GOALS, p->goals, p->n_goals);
+    col_list(b, ENROL_COL_LANGUAGES, p->languages, p->n_languages);
+    col_int4(b, ENROL_COL_AVAILABILITY, p->availability_hours_per_month);
+    col_text(b, ENROL_COL_TIMEZONE, p->timezone);
+    col_int4(b, ENROL_COL_CAPACITY, p->capacity);
     const Tandem__V1__Consent *c = p->consent;
     const Tandem__V1__Diversity *d = p->diversity;
-    put_bool(w, "consent_data_processing", c != NULL && c->data_processing);
-    put_bool(w, "consent_diversity_data", c != NULL && c->diversity_data);
-    put_time_or_null(w, "consent_granted_secs", c != NULL ? c->granted_time : NULL);
-    put_bool(w, "has_diversity", d != NULL);
-    if (d != NULL) {
-        put_str(w, "gender", d->gender);
-        put_str(w, "ethnicity", d->ethnicity);
-        put_bool_or_null(w, "first_generation_professional", d->first_generation_professional);
-        put_bool_or_null(w, "disability", d->disability);
-        put_str(w, "other", d->other);
-    }
-    tdm_json_writer_raw(w, "}", 1);
+    col_bool(b, ENROL_COL_CONSENT_DATA, c != NULL && c->data_processing);
+    col_bool(b, ENROL_COL_CONSENT_DIVERSITY, c != NULL && c->diversity_data);
+    /* to_timestamp() of the seconds, in SQL: kept as text, cast there. */
+    const Google__Protobuf__Timestamp *t = c != NULL ? c->granted_time : NULL;
+    char secs[64] = "";
+    if (t != NULL)
+        snprintf(secs, sizeof(secs), "%lld.%09d", (long long)t->seconds, (int)t->nanos);
+    col_text_or_null(b, ENROL_COL_CONSENT_SECS, secs, t == NULL);
+    col_bool(b, ENROL_COL_HAS_DIVERSITY, d != NULL);
+    col_text_or_null(b, ENROL_COL_GENDER, d != NULL ? d->gender : NULL, d == NULL);
+    col_text_or_null(b, ENROL_COL_ETHNICITY, d != NULL ? d->ethnicity : NULL, d == NULL);
+    col_bool_or_null(b, ENROL_COL_FIRST_GENERATION,
+                     d != NULL ? d->first_generation_professional : NULL);
+    col_bool_or_null(b, ENROL_COL_DISABILITY, d != NULL ? d->disability : NULL);
+    col_text_or_null(b, ENROL_COL_OTHER, d != NULL ? d->other : NULL, d == NULL);
+    b->n++;
 }
 
-char *enrol_participants_document(Tandem__V1__Participant **rows, tdm_status **row_errors, size_t n,
-                                  tdm_arena *a)
+static void free_columns(void *arg)
 {
-    tdm_json_writer w = {0};
-    bool first = true;
-    tdm_json_writer_raw(&w, "[", 1);
-    for (size_t i = 0; i < n && !w.failed; i++) {
-        if (row_errors != NULL && row_errors[i] != NULL)
-            continue;
-        if (!first)
-            tdm_json_writer_raw(&w, ",", 1);
-        first = false;
-        participant_row(&w, rows[i], (int)i);
+    enrol_rows *b = arg;
+    for (int i = 0; i < ENROL_ROW_COLUMNS; i++) {
+        free(b->col[i].data);
+        b->col[i].data = NULL;
     }
-    tdm_json_writer_raw(&w, "]", 1);
-    return tdm_json_writer_finish(&w, a, NULL);
+}
+
+int enrol_rows_finish(enrol_rows *b, tdm_arena *a, const char **values, int *lengths, Oid *types)
+{
+    if (tdm_arena_defer(a, free_columns, b) != 0) {
+        free_columns(b);
+        return -1;
+    }
+    if (b->failed || b->n == 0 || b->n > INT32_MAX)
+        return -1;
+    for (int i = 0; i < ENROL_ROW_COLUMNS; i++) {
+        enrol_column *c = &b->col[i];
+        if (c->data == NULL || c->len > INT32_MAX)
+            return -1;
+        put_be32(c->data, 1);
+        put_be32(c->data + 4, c->nulls ? 1 : 0);
+        put_be32(c->data + 8, COLUMN_TYPES[i].elem);
+        put_be32(c->data + 12, (uint32_t)b->n);
+        put_be32(c->data + 16, 1);
+        values[i] = (const char *)c->data;
+        lengths[i] = (int)c->len;
+        types[i] = COLUMN_TYPES[i].array;
+    }
+    return 0;
 }
 
 /* ---- rows -> messages ------------------------------------------------------------ */
@@ -179,17 +323,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
 
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
-    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    t->seconds = us / 1000000;
-    t->nanos = (int32_t)(us % 1000000) * 1000;
-    if (t->nanos < 0) {
-        t->seconds -= 1;
-        t->nanos += 1000000000;
-    }
-    return t;
+    return tdm_timestamp_from_us(us, a);
 }
 
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)

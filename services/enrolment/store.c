@@ -20,6 +20,7 @@
 #include "tandem/log.h"
 #include "tandem/outbox.h"
 #include "tandem/person_data.h"
+#include "tandem/protobuf.h"
 #include "tandem/store.h"
 
 #include "participant_sql.h"
@@ -64,17 +65,27 @@
     " $26::bool, $27::smallint"
 #define PROGRAMME_NPARAMS 27
 
-/* The upsert of participants from a jsonb array ($2) into programme $1. A row just
- * inserted has no diversity record to drop, so div_drop probes only updated rows. */
+/* The upsert of participants into programme $1 from binary arrays, one a column
+ * ($2..$29, rows.c's enrol_rows: lists come as text[] literals, cast per row). A
+ * row just inserted has no diversity record to drop, so div_drop probes only
+ * updated rows. */
 #define UPSERT_INPUT                                                                               \
-    "WITH input AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($2::jsonb) AS r("                \
-    " ord int, external_id text, display_name text, email text, role smallint,"                    \
-    " seniority_level int, years_qualified int, practice_area text, office text,"                  \
-    " department text, reporting_chain text[], skill_names text[], skill_levels smallint[],"       \
-    " interests text[], goals text[], languages text[], availability_hours_per_month int,"         \
-    " timezone text, capacity int, consent_data_processing bool, consent_diversity_data bool,"     \
-    " consent_granted_secs text, has_diversity bool, gender text, ethnicity text,"                 \
-    " first_generation_professional bool, disability bool, other text)), "                         \
+    "WITH input AS MATERIALIZED (SELECT ord, external_id, display_name, email, role,"              \
+    " seniority_level, years_qualified, practice_area, office, department,"                        \
+    " reporting_chain::text[] AS reporting_chain, skill_names::text[] AS skill_names,"             \
+    " skill_levels::smallint[] AS skill_levels, interests::text[] AS interests,"                   \
+    " goals::text[] AS goals, languages::text[] AS languages, availability_hours_per_month,"       \
+    " timezone, capacity, consent_data_processing, consent_diversity_data, consent_granted_secs,"  \
+    " has_diversity, gender, ethnicity, first_generation_professional, disability, other"          \
+    " FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::int[],"       \
+    " $8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"     \
+    " $15::text[], $16::text[], $17::text[], $18::int[], $19::text[], $20::int[], $21::bool[],"    \
+    " $22::bool[], $23::text[], $24::bool[], $25::text[], $26::text[], $27::bool[], $28::bool[],"  \
+    " $29::text[]) AS r(ord, external_id, display_name, email, role, seniority_level,"             \
+    " years_qualified, practice_area, office, department, reporting_chain, skill_names,"           \
+    " skill_levels, interests, goals, languages, availability_hours_per_month, timezone,"          \
+    " capacity, consent_data_processing, consent_diversity_data, consent_granted_secs,"            \
+    " has_diversity, gender, ethnicity, first_generation_professional, disability, other)), "      \
     "up AS (INSERT INTO " ENROL_SCHEMA ".participants AS t (tenant_id, programme_id,"              \
     " external_id, display_name, email, role, seniority_level, years_qualified, practice_area,"    \
     " office, department, reporting_chain, skill_names, skill_levels, interests, goals,"           \
@@ -132,11 +143,15 @@ typedef struct store_op {
     bool include_diversity; /* the caller has the admin scope */
     const char *id;
     const char *programme_id;
-    Tandem__V1__Participant **rows;
+    Tandem__V1__Participant **rows; /* decoded rows (Enrol, UpdateParticipant) */
+    const ProtobufCMessage *lazy;   /* or BatchEnrol's request, its rows still bytes */
+    const char **external_ids;      /* each row's */
+    char **profiles;                /* each row's directory profile, or NULL */
     tdm_status **row_errors;
     size_t n_rows;
     bool batch;  /* answer a BatchEnrolResponse */
     bool upsert; /* ON CONFLICT (external_id) DO UPDATE */
+    enrol_rows columns;
     char *doc;
     const char *keys; /* the rows' external ids, a JSON array (the directory lookup) */
     const char **params;
@@ -560,6 +575,21 @@ static tdm_status *row_error_status(tdm_status *st, Tandem__V1__RowError **out, 
     return NULL;
 }
 
+/* Row i as it is written: BatchEnrol's decoded from its bytes into `a` with its
+ * directory profile applied; the others as they are (their profile was applied
+ * once). NULL with *st set when it cannot be decoded or out of memory. */
+static Tandem__V1__Participant *op_row(store_op *op, size_t i, tdm_arena *a, tdm_status **st)
+{
+    *st = NULL;
+    if (op->lazy == NULL)
+        return op->rows[i];
+    Tandem__V1__Participant *p =
+        (Tandem__V1__Participant *)tdm_protobuf_lazy_unpack(op->lazy, i, a, st);
+    if (p != NULL && op->profiles != NULL && op->profiles[i] != NULL)
+        *st = enrol_directory_fill(p, op->profiles[i], a);
+    return *st == NULL ? p : NULL;
+}
+
 static void enrol_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
@@ -593,7 +623,13 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
             .withdraw_us = PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8),
             .withdraw_reason = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9),
         };
-        stored[ord] = enrol_participant_stored(op->rows[ord], &col, op->include_diversity, a);
+        tdm_status *st = NULL;
+        Tandem__V1__Participant *sent = op_row(op, (size_t)ord, a, &st);
+        if (sent == NULL) {
+            tdm_store_op_end(&op->base, st);
+            return;
+        }
+        stored[ord] = enrol_participant_stored(sent, &col, op->include_diversity, a);
         if (stored[ord] == NULL) {
             tdm_store_op_end(&op->base, tdm_store_oom());
             return;
@@ -660,35 +696,88 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
     tdm_store_op_emit(&op->base, NULL);
 }
 
+/* The rows to write as the upsert's columns, each row decoded (BatchEnrol) into a
+ * scratch arena freed before the next, so what this holds is about the columns. */
+static tdm_status *enrol_columns(store_op *op)
+{
+    for (size_t i = 0; i < op->n_rows; i++) {
+        if (op->row_errors != NULL && op->row_errors[i] != NULL)
+            continue;
+        tdm_arena *scratch = op->lazy != NULL ? tdm_arena_new(0) : NULL;
+        if (op->lazy != NULL && scratch == NULL)
+            return tdm_store_oom();
+        tdm_status *st = NULL;
+        Tandem__V1__Participant *p = op_row(op, i, scratch, &st);
+        if (p != NULL)
+            enrol_rows_add(&op->columns, p, (int)i);
+        tdm_arena_free(scratch);
+        if (st != NULL)
+            return st;
+    }
+    return NULL;
+}
+
 static void enrol_upsert(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
+    op->profiles = tdm_arena_calloc(a, op->n_rows, sizeof(*op->profiles));
+    if (op->profiles == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     tdm_status *st =
-        enrol_directory_apply(res, op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+        enrol_directory_match(res, op->external_ids, op->row_errors, op->n_rows, op->profiles, a);
+    /* Decoded rows take their profile now, once. */
+    for (size_t i = 0; st == NULL && op->lazy == NULL && i < op->n_rows; i++) {
+        if (op->profiles[i] != NULL)
+            st = enrol_directory_fill(op->rows[i], op->profiles[i], a);
+    }
+    if (st == NULL)
+        st = enrol_columns(op);
     if (st != NULL) {
         tdm_store_op_end(&op->base, st);
         return;
     }
-    op->doc = enrol_participants_document(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
-    if (op->doc == NULL) {
+    size_t valid = 0;
+    for (size_t i = 0; i < op->n_rows; i++)
+        valid += op->row_errors == NULL || op->row_errors[i] == NULL;
+    if (valid == 0) {
+        /* Every row named a deprovisioned person: nothing to write. */
+        PGresult *empty = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+        enrol_written(&op->base, empty);
+        PQclear(empty);
+        return;
+    }
+    enum { N = 1 + ENROL_ROW_COLUMNS };
+    const char **values = tdm_arena_calloc(a, N, sizeof(*values));
+    int *lengths = tdm_arena_calloc(a, N, sizeof(*lengths));
+    int *formats = tdm_arena_calloc(a, N, sizeof(*formats));
+    Oid *types = tdm_arena_calloc(a, N, sizeof(*types));
+    if (values == NULL || lengths == NULL || formats == NULL || types == NULL ||
+        enrol_rows_finish(&op->columns, a, values + 1, lengths + 1, types + 1) != 0) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    const char *values[2] = {op->programme_id, op->doc};
-    op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_query(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, 2, op->params,
-                       enrol_written);
+    values[0] = op->programme_id;
+    for (int i = 1; i < N; i++)
+        formats[i] = 1;
+    tdm_store_op_query_params(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, N,
+                              types, values, lengths, formats, enrol_written);
 }
 
 /* The directory's profile of the people first (directory_store.c), then the upsert;
  * new participants (Enrol, BatchEnrol) hold the people's rows FOR SHARE. */
 static void enrol_write(store_op *op)
 {
-    op->keys = enrol_directory_keys(op->rows, op->row_errors, op->n_rows, op->base.req.arena);
+    if (op->external_ids == NULL) {
+        op->external_ids = tdm_arena_calloc(op->base.req.arena, op->n_rows, sizeof(char *));
+        for (size_t i = 0; op->external_ids != NULL && i < op->n_rows; i++)
+            op->external_ids[i] = op->rows[i]->external_id;
+    }
+    op->keys = op->external_ids == NULL ? NULL
+                                        : enrol_directory_keys(op->external_ids, op->row_errors,
+                                                               op->n_rows, op->base.req.arena);
     if (op->keys == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
@@ -760,6 +849,28 @@ void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1_
     op->upsert = batch;
     op->base.response_desc = batch ? &tandem__v1__batch_enrol_response__descriptor
                                    : &tandem__v1__participant__descriptor;
+    tdm_arena_defer(r->arena, free_row_errors, op);
+    tdm_store_op_start(&op->base, false, enrol_check_programme);
+}
+
+void enrol_store_batch_enrol(const enrol_req *r, const char *programme_id,
+                             const ProtobufCMessage *request, const char **external_ids,
+                             tdm_status **row_errors, size_t n, enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL) {
+        for (size_t i = 0; i < n; i++)
+            tdm_status_free(row_errors[i]);
+        return;
+    }
+    op->programme_id = programme_id;
+    op->lazy = request;
+    op->external_ids = external_ids;
+    op->row_errors = row_errors;
+    op->n_rows = n;
+    op->batch = true;
+    op->upsert = true;
+    op->base.response_desc = &tandem__v1__batch_enrol_response__descriptor;
     tdm_arena_defer(r->arena, free_row_errors, op);
     tdm_store_op_start(&op->base, false, enrol_check_programme);
 }

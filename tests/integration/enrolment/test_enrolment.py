@@ -368,6 +368,53 @@ class BatchAndIdempotencyTest(unittest.TestCase):
                          rpc("GetParticipant", P.GetParticipantRequest(id=answered[1].id),
                              P.Participant, t, scopes=reader))
 
+    def test_list_items_with_array_syntax_are_stored_as_sent(self):
+        """BatchEnrol sends each row's lists as text[] literals in binary array
+        parameters: items holding quotes, backslashes, commas, braces, spaces or the
+        word NULL come back exactly as sent."""
+        t = tenant()
+        p = programme(t)
+        odd = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', ' h ', 'é ü', '\\"']
+        row = person("arr1", interests=odd, goals=list(reversed(odd)), languages=["x,y"],
+                     reporting_chain=['m"1', 'm\\2'],
+                     skills=[P.Skill(name='s"1', level=2), P.Skill(name="s{2}", level=0)],
+                     display_name='Quote "Q" \\ Back', department="NULL")
+        r = rpc("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id, participants=[row]),
+                P.BatchEnrolResponse, t)
+        got = r.results[0].participant
+        read = rpc("GetParticipant", P.GetParticipantRequest(id=got.id), P.Participant, t)
+        for x in (got, read):
+            self.assertEqual(list(x.interests), odd)
+            self.assertEqual(list(x.goals), list(reversed(odd)))
+            self.assertEqual(list(x.languages), ["x,y"])
+            self.assertEqual(list(x.reporting_chain), ['m"1', 'm\\2'])
+            self.assertEqual([(s.name, s.level) for s in x.skills], [('s"1', 2), ("s{2}", 3)])
+            self.assertEqual(x.display_name, 'Quote "Q" \\ Back')
+            self.assertEqual(x.department, "NULL")
+
+    def test_a_malformed_row_refuses_the_whole_batch(self):
+        """Rows are decoded one at a time after the request: bytes that are not a
+        Participant in any row refuse the call (INVALID_ARGUMENT) and write nothing."""
+        t = tenant()
+        p = programme(t)
+        good = person("mal1").SerializeToString()
+        bad = b"\x1a\x10ab"  # external_id of 16 bytes, 2 given
+        field = lambda b: b"\x12" + bytes([len(b)]) + b  # noqa: E731
+        body = P.BatchEnrolRequest(programme_id=p.id).SerializeToString() + field(good) + field(bad)
+        md = harness.Stack.context(t)
+        ch = STACK.channel("enrolment")
+        try:
+            call = ch.unary_unary(SVC + "BatchEnrol", request_serializer=lambda b: b,
+                                  response_deserializer=P.BatchEnrolResponse.FromString)
+            with self.assertRaises(grpc.RpcError) as e:
+                call(body, metadata=md, timeout=60)
+        finally:
+            ch.close()
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        listed = rpc("ListParticipants", P.ListParticipantsRequest(programme_id=p.id),
+                     P.ListParticipantsResponse, t)
+        self.assertEqual(len(listed.participants), 0)
+
     def test_idempotent_replay_and_conflict(self):
         t = tenant()
         p = programme(t)

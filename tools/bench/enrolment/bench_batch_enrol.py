@@ -11,6 +11,14 @@ the four measurements one run makes (each round on new programmes). BENCH_REST_B
 names a BatchEnrol JSON body for the REST calls instead of these rows (e.g. the output
 of `tandemctl demo generate --count 10000 --seed 7`). Use a Release
 build: the sanitizers of build/test make every figure several times slower.
+
+BENCH_REST=0 skips the REST calls (on a heavily loaded machine the gateway's peer
+probe can time out while tandem-enrolment is busy with a batch, and answer 503).
+
+Besides the wall times, each round prints the CPU seconds the gRPC call cost
+tandem-enrolment (enrolment_cpu_s) and the database's backends of the bench database
+(pg_backends_cpu_s), from /proc: on a loaded machine they move far less than wall
+times do. The database must run on this machine for the second one.
 """
 import csv
 import json
@@ -31,6 +39,7 @@ from tandem.v1 import common_pb2, enrolment_pb2 as P  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", "10000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
+WITH_REST = os.environ.get("BENCH_REST", "1") != "0"
 OFFICES = ["London", "Paris", "Frankfurt", "New York", "Singapore", "Madrid"]
 AREAS = ["Corporate", "Litigation", "Tax", "Employment", "Real Estate", "IP"]
 SKILLS = ["generative AI", "legal tech", "data privacy", "client service", "inclusion",
@@ -86,6 +95,23 @@ def wait_gateway(stack):
             pass
         time.sleep(0.2)
     raise RuntimeError("the gateway is not ready:\n" + stack.log_tail("gateway"))
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of process pid so far (0 when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends_cpu_s(stack):
+    """CPU seconds so far of the database's backends connected to the bench database."""
+    pids = harness.psql(stack.super_url, "SELECT pid FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND pid <> pg_backend_pid()").split()
+    return sum(cpu_s(int(p)) for p in pids)
 
 
 def copy_rows(stack, tenant, programme_id, data):
@@ -146,16 +172,21 @@ def main():
             prog = call("CreateProgramme", P.CreateProgrammeRequest(programme=P.Programme(
                 name="Bench", kind=P.REVERSE, status=P.Programme.ENROLLING)), P.Programme)
             req = P.BatchEnrolRequest(programme_id=prog.id, participants=data)
+            enrolment_pid = stack.procs["enrolment"].pid
+            cpu0, pg0 = cpu_s(enrolment_pid), backends_cpu_s(stack)
             t0 = time.monotonic()
             resp = call("BatchEnrol", req, P.BatchEnrolResponse)
             grpc_s = time.monotonic() - t0
+            cpu1, pg1 = cpu_s(enrolment_pid), backends_cpu_s(stack)
             ok = sum(1 for r in resp.results if r.WhichOneof("result") == "participant")
             assert ok == ROWS, "only %d rows stored over gRPC" % ok
 
-            rest_prog = rest(stack, "POST", "/v1/programmes", programme, tenant)[2]["id"]
-            path = "/v1/programmes/%s/participants:batchEnrol" % rest_prog
-            times = []
-            for _attempt in ("insert", "upsert"):
+            times = [float("nan"), float("nan")]
+            if WITH_REST:
+                rest_prog = rest(stack, "POST", "/v1/programmes", programme, tenant)[2]["id"]
+                path = "/v1/programmes/%s/participants:batchEnrol" % rest_prog
+                times = []
+            for _attempt in ("insert", "upsert") if WITH_REST else ():
                 seconds, status, out = rest(stack, "POST", path, body, tenant)
                 ok = sum(1 for r in out["results"] if "participant" in r)
                 assert status == 200 and ok == rest_rows, "only %d rows stored over REST" % ok
@@ -163,9 +194,10 @@ def main():
 
             copy_s = copy_rows(stack, tenant, prog.id, data)
             print("rows=%d batch_enrol_grpc_s=%.3f rest_insert_s=%.3f rest_upsert_s=%.3f "
-                  "psql_copy_s=%.3f ratio=%.2f request_bytes=%d rest_request_bytes=%d"
-                  % (ROWS, grpc_s, times[0], times[1], copy_s, grpc_s / copy_s, req.ByteSize(),
-                     len(body)), flush=True)
+                  "psql_copy_s=%.3f ratio=%.2f enrolment_cpu_s=%.3f pg_backends_cpu_s=%.3f "
+                  "request_bytes=%d rest_request_bytes=%d"
+                  % (ROWS, grpc_s, times[0], times[1], copy_s, grpc_s / copy_s, cpu1 - cpu0,
+                     pg1 - pg0, req.ByteSize(), len(body)), flush=True)
         ch.close()
     finally:
         stack.close()
