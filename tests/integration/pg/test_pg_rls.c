@@ -231,9 +231,12 @@ static void test_catalog_every_tenant_table_is_protected_and_services_own_nothin
      *    runs across tenants: RLS enabled and forced, with a cross-tenant policy;
      *  - gateway.webhook_queue likewise holds ids, ordering keys and times only, for
      *    the delivery worker to claim due deliveries across tenants (each delivery is
-     *    then read and updated in its own tenant's transaction). */
+     *    then read and updated in its own tenant's transaction);
+     *  - gateway.usage_api_calls holds counts of API calls per tenant, month and scope,
+     *    added for many tenants in one statement by each gateway's usage flush. */
     const char *directory = "'gateway.api_keys'";
-    const char *cross_tenant = "'gateway.api_keys', 'matching.run_queue', 'gateway.webhook_queue'";
+    const char *cross_tenant = "'gateway.api_keys', 'matching.run_queue', 'gateway.webhook_queue', "
+                               "'gateway.usage_api_calls'";
     char sql[2048];
     snprintf(sql, sizeof(sql),
              "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = "
