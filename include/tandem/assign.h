@@ -246,18 +246,24 @@ tdm_assign_status tdm_assign_solve_dense(const tdm_assign_dense *d, const tdm_as
 typedef int64_t (*tdm_assign_score_fn)(void *ctx, uint32_t mentor, uint32_t mentee,
                                        bool *admissible);
 
-/* Where a priced solve stands, reported between its scans of the full pair set. */
+/* Where a priced solve stands, reported between its scans of the full pair set and, while
+ * the exact sparse solve that follows a scan runs (it can take minutes at 10^5 people),
+ * every few searches with solving set. */
 typedef struct tdm_assign_progress {
     uint32_t round;           /* 0: the candidates scan is done; then each pricing round */
     uint64_t pairs_scored;    /* score calls so far */
     uint64_t pairs_violated;  /* pairs with a negative reduced cost found by this round */
     uint64_t candidate_pairs; /* edges of the sparse graph at this point */
+    /* Reports during the solve after the round's scan: solving is true and routed the
+     * share (0-1) of the mentees left to route that are routed. */
+    bool solving;
+    double routed;
 } tdm_assign_progress;
 
 /* Called on the thread that called tdm_assign_solve_priced(), while no score call is
- * running. The first call (round 0) ends the candidates scan, which calls score exactly
- * once for every pair, all pairs of one mentee on one thread, before any other score
- * call: a caller may count what it needs of every pair there instead of scanning again. */
+ * running. The first call (round 0, solving false) ends the candidates scan, which calls score
+ * exactly once for every pair, all pairs of one mentee on one thread, before any other score call:
+ * a caller may count what it needs of every pair there instead of scanning again. */
 typedef void (*tdm_assign_progress_fn)(void *ctx, const tdm_assign_progress *p);
 
 typedef struct tdm_assign_pricing {

@@ -6,6 +6,7 @@
  *   validate.c    pure checks of requests (no I/O but the time-zone list, read once)
  *   rows.c        SQL row documents (JSON) <-> protobuf messages, page tokens
  *   store.c       every SQL statement, run on the async pool in one transaction each
+ *   benchmarks.h  the template benchmarks: their job, store and handlers
  *
  * Everything a call allocates lives in its arena (tdm_call_arena).
  */

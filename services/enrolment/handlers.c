@@ -4,6 +4,7 @@
  * personal-data RPCs, which also talk to peers, are in persondata.c.
  */
 #include "enrolment.h"
+#include "benchmarks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -530,6 +531,8 @@ static const tdm_rpc_method_def enrol_methods[] = {
     {"ListProgrammeTemplates", enrol_handle_list_templates, 0},
     {"UpdateProgrammeTemplate", enrol_handle_update_template, 0},
     {"CreateProgrammeFromTemplate", enrol_handle_create_from_template, 0},
+    {"GetTemplateBenchmark", enrol_handle_get_template_benchmark, 0},
+    {"GetProgrammeBenchmark", enrol_handle_get_programme_benchmark, 0},
 };
 
 tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)

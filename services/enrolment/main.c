@@ -4,7 +4,9 @@
  * names the service, its schema and migrations, and registers the handlers.
  */
 #include "enrolment.h"
+#include "benchmarks.h"
 #include "report_inputs.h"
+#include "usage.h"
 
 #include "enrolment_migrations.h"
 
@@ -13,8 +15,11 @@
 
 static enrol_service service;
 static enrol_scheduler_config scheduler_config;
+static enrol_benchmark_config benchmark_config;
+static enrol_benchmark_job *benchmark_job;
 
-/* enrolment's own settings: the survey scheduler's, and TANDEM_PERSON_HASH_KEY, which
+/* enrolment's own settings: the survey scheduler's, the benchmark job's
+ * (TANDEM_BENCHMARK_INTERVAL_SECONDS), and TANDEM_PERSON_HASH_KEY, which
  * keys the person hash of erasures and exports (a secret of at least
  * ENROL_MIN_PERSON_HASH_KEY_CHARS characters); unset, the service runs but refuses
  * ExportPerson and ErasePerson, and says so. */
@@ -28,7 +33,9 @@ static tdm_status *load_config(void)
                        "TANDEM_PERSON_HASH_KEY is not set: ExportPerson and ErasePerson "
                        "will be refused",
                        NULL);
-    return st != NULL ? st : enrol_scheduler_config_load(&scheduler_config);
+    if (st == NULL)
+        st = enrol_scheduler_config_load(&scheduler_config);
+    return st != NULL ? st : enrol_benchmark_config_load(&benchmark_config);
 }
 
 static tdm_status *enrolment_init(tdm_runtime *rt)
@@ -38,13 +45,18 @@ static tdm_status *enrolment_init(tdm_runtime *rt)
         st = enrol_directory_register(rt, &service);
     if (st == NULL)
         st = enrol_report_inputs_register(rt, &service);
-    return st != NULL ? st : enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
+    if (st == NULL)
+        st = enrol_usage_register(rt);
+    if (st == NULL)
+        st = enrol_scheduler_start(rt, &scheduler_config, &service.scheduler);
+    return st != NULL ? st : enrol_benchmark_job_start(rt, &benchmark_config, &benchmark_job);
 }
 
 static void enrolment_shutdown(tdm_runtime *rt)
 {
     (void)rt;
     enrol_scheduler_stop(service.scheduler);
+    enrol_benchmark_job_stop(benchmark_job);
 }
 
 int main(void)

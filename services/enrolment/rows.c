@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "tandem/timestamp.h"
 #include "tandem/json.h"
 
 /* ---- messages -> the upsert's rows, in binary ------------------------------------ */
@@ -318,17 +319,7 @@ static char **get_str_array(json_t *o, const char *key, tdm_arena *a, size_t *n)
 
 Google__Protobuf__Timestamp *enrol_time_from_us(long long us, tdm_arena *a)
 {
-    Google__Protobuf__Timestamp *t = tdm_arena_alloc(a, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    t->seconds = us / 1000000;
-    t->nanos = (int32_t)(us % 1000000) * 1000;
-    if (t->nanos < 0) {
-        t->seconds -= 1;
-        t->nanos += 1000000000;
-    }
-    return t;
+    return tdm_timestamp_from_us(us, a);
 }
 
 static Google__Protobuf__Timestamp *get_time(json_t *o, const char *key, tdm_arena *a)

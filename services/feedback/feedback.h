@@ -9,6 +9,9 @@
  *   handlers.c    one function per FeedbackService RPC: scope, validation, peers,
  *                 store, reply
  *   persondata.c  tandem.internal.v1.PersonDataService (export/erase for enrolment)
+ *   programme_figures.c  tandem.internal.v1.ProgrammeFiguresService (a programme's
+ *                 figures for the template benchmarks)
+ *   at_risk_sweep.c  the periodic sweep that emits match.at_risk once per episode
  *
  * Matches and participants belong to matching and enrolment: the service never reads
  * their tables. It asks them over gRPC with the caller's tenant, request id and
@@ -180,6 +183,8 @@ void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *program
  * packed columns (public List calls for a peer that answers UNIMPLEMENTED). */
 void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
                            fb_programme_data_cb cb, void *arg);
+/* Empty match columns of ListMatchColumns' element types (fb_programme_data.mcols). */
+void fb_match_columns_init(fb_pg_array cols[FB_MATCH_COLUMNS]);
 
 /* ---- store.c ------------------------------------------------------------------------ */
 
@@ -189,7 +194,8 @@ typedef tdm_store_cb fb_store_cb;
 
 /* Record a check-in of `match` (already checked: the recorder is a side, the status
  * allows it); updates the match's running totals and emits check_in.recorded (and
- * match.at_risk LOW_RATING once, when the match's latest rating is 2 or less).
+ * match.at_risk LOW_RATING when the match's latest rating is 2 or less and it has no
+ * open at-risk episode: it opens one, as the sweep would).
  * Response: the CheckIn. */
 void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
                               const Tandem__V1__Match *match, fb_store_cb cb, void *arg);
@@ -216,10 +222,22 @@ void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
  * the consented diversity dimensions (the caller is an admin). */
 void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
                      fb_store_cb cb, void *arg);
-/* Response: ListAtRiskMatchesResponse. Emits match.at_risk once per match and reason
- * (for every at-risk match of the programme, not only the page). */
-void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size,
-                      const char *after_token, fb_store_cb cb, void *arg);
+/* Response: ListAtRiskMatchesResponse, read in a read-only transaction: it writes
+ * nothing and emits nothing (the sweep does). clock_offset_s moves "now" (tests). */
+void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
+                      int page_size, const char *after_token, fb_store_cb cb, void *arg);
+/* One programme's sweep (at_risk_sweep.c), in one transaction of its tenant: opens an
+ * episode, with its match.at_risk event, for each at-risk match that has none open,
+ * and closes the open episodes of matches no longer at risk. d holds the programme
+ * and the match columns (or Match messages). Response: google.protobuf.Int32Value,
+ * the number of episodes opened. */
+void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
+                            fb_store_cb cb, void *arg);
+/* Follow these matches (array literals "{...}" of match ids and their programmes, of
+ * the call's tenant) in the sweep, and no longer the ended ones (ended_ids). Response:
+ * none. */
+void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char *programme_ids,
+                             const char *ended_ids, fb_store_cb cb, void *arg);
 /* Response: ExportParticipantsResponse (check_ins, survey_responses). */
 void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg);
 /* Response: EraseParticipantsResponse. */
@@ -227,14 +245,36 @@ void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void 
 
 /* ---- handlers.c / persondata.c ------------------------------------------------------ */
 
+/* ---- at_risk_sweep.c ------------------------------------------------------------------ */
+
+/* feedback's own settings (TANDEM_AT_RISK_SWEEP_SECONDS, TANDEM_TEST_CLOCK_OFFSET). */
+typedef struct fb_at_risk_config {
+    int interval_s;     /* seconds between sweeps, 1..900 */
+    int clock_offset_s; /* added to the database's now() by the at-risk rules (tests) */
+} fb_at_risk_config;
+
+typedef struct fb_sweep fb_sweep;
+tdm_status *fb_at_risk_config_load(fb_at_risk_config *cfg);
+
+/* ---- handlers.c / persondata.c ------------------------------------------------------ */
+
 struct fb_service {
     tdm_runtime *rt;
     tdm_person_data_service person_data;
+    fb_at_risk_config at_risk;
+    fb_sweep *sweep;
 };
+
+/* Start the periodic at-risk sweep on the runtime's loop; stop it at shutdown. */
+tdm_status *fb_sweep_start(fb_service *svc);
+void fb_sweep_stop(fb_service *svc);
 
 tdm_status *fb_register(tdm_runtime *rt, fb_service *svc);
 /* Fill r for a call; NULL, or PERMISSION_DENIED when a scope bit is missing. */
 tdm_status *fb_req_init(fb_req *r, fb_service *svc, tdm_call *call, uint32_t scope);
 tdm_status *fb_register_persondata(tdm_runtime *rt, fb_service *svc);
+/* programme_figures.c: tandem.internal.v1.ProgrammeFiguresService, one programme's
+ * figures for enrolment's benchmark job (docs/benchmarks.md). */
+tdm_status *fb_programme_figures_register(tdm_runtime *rt, fb_service *svc);
 
 #endif

@@ -395,7 +395,8 @@ static void at_risk_data_got(void *arg, tdm_status *st, fb_programme_data *d)
         tdm_call_fail(op->call, st);
         return;
     }
-    fb_store_at_risk(&op->req, d, op->page_size, req->page_token, tdm_handler_reply, op->call);
+    fb_store_at_risk(&op->req, d, op->svc->at_risk.clock_offset_s, op->page_size, req->page_token,
+                     tdm_handler_reply, op->call);
 }
 
 static void handle_at_risk(tdm_call *call, const ProtobufCMessage *msg, void *data)

@@ -482,3 +482,9 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
     column_chain_start(op, &chains[0]);
     column_chain_start(op, &chains[1]);
 }
+
+void fb_match_columns_init(fb_pg_array cols[FB_MATCH_COLUMNS])
+{
+    for (int i = 0; i < FB_MATCH_COLUMNS; i++)
+        cols[i] = (fb_pg_array){.elemtype = MATCH_TYPES[i].oid, .width = MATCH_TYPES[i].width};
+}

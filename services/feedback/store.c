@@ -21,9 +21,34 @@
 #include "tandem/json.h"
 #include "tandem/outbox.h"
 #include "tandem/store.h"
+#include "google/protobuf/wrappers.pb-c.h"
 
 #define US(x) "(extract(epoch FROM " x ") * 1000000)::bigint"
 #define TS(p) "('epoch'::timestamptz + " p "::bigint * interval '1 microsecond')"
+
+/* The at-risk rules of API.md, shared by ListAtRiskMatches and the sweep. A CTE m
+ * of the programme's matches from $1..$6 (id, mentor, mentee, status, start,
+ * declined arrays: text literals or the peers' binary columns); then r, each live
+ * match with its latest check-in and which rule holds, and risky, those where one
+ * does. NOW is "now" as SQL, CADENCE the programme's cadence in days. */
+#define FB_AT_RISK_MATCHES_CTE                                                                     \
+    " m AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"                   \
+    "  $5::timestamptz[], $6::bool[]) AS m(id, mentor_id, mentee_id, status, start_time,"          \
+    "  declined))"
+#define FB_AT_RISK_CTES(NOW, CADENCE)                                                              \
+    " r AS MATERIALIZED (SELECT m.id, s.last_time, s.last_rating,"                                 \
+    "  COALESCE(s.last_time, m.start_time) AS since,"                                              \
+    "  " NOW " - COALESCE(s.last_time, m.start_time) > make_interval(days => 2 * " CADENCE ")"     \
+    "   AS overdue,"                                                                               \
+    "  COALESCE(s.last_rating, 5) <= 2 AS low, m.declined OR m.status = 3 AS declined"             \
+    "  FROM m LEFT JOIN " FB_SCHEMA ".match_stats s ON s.tenant_id = " TDM_SQL_TENANT              \
+    "  AND s.match_id = m.id WHERE m.status <> 5),"                                                \
+    " risky AS (SELECT * FROM r WHERE overdue OR low OR declined)"
+/* "Now" moved by TANDEM_TEST_CLOCK_OFFSET seconds (parameter P; 0 in production). */
+#define FB_AT_RISK_NOW(P) "(now() + make_interval(secs => " P "::int))"
+/* Opening an episode when the match has no open one (at_risk_episodes_open). */
+#define FB_AT_RISK_OPEN_CONFLICT                                                                   \
+    "ON CONFLICT (tenant_id, match_id) WHERE close_time IS NULL DO NOTHING"
 
 #include "report_sql.h"
 
@@ -59,6 +84,7 @@ typedef struct store_op {
     const Tandem__V1__Survey *survey;
     const fb_programme_data *data;
     Tandem__V1__Match **sorted_matches;
+    const char *lock_key; /* the sweep's programme id */
 } store_op;
 
 static const tdm_store_owner FB_STORE_OWNER = {.schema = FB_SCHEMA, .service = FB_SERVICE};
@@ -93,11 +119,15 @@ static const char *fmt_int(tdm_arena *a, int v)
 static const char *AT_RISK_REASON_NAMES[] = {"AT_RISK_REASON_UNSPECIFIED", "CHECK_IN_OVERDUE",
                                              "LOW_RATING", "PARTICIPANT_DECLINED"};
 
-/* The data of a match.at_risk event: {"match": {...}, "reason": "LOW_RATING"}. The
- * match as a feedback:read caller sees it (ids, status, start): whatever the scopes
- * of the call that noticed it, a webhook gets no explanation, score or decline
- * reason (API.md "Least privilege in every answer"). */
-static char *at_risk_event_json(const Tandem__V1__Match *m, int reason, tdm_arena *a)
+/* The data of a match.at_risk event: {"match": {...}, "reason": "LOW_RATING",
+ * "reasons": ["LOW_RATING", ...]} - the first reason found, and every reason the
+ * episode opened with. The match as a feedback:read caller sees it (ids, status,
+ * start): whatever the scopes of the call that noticed it, a webhook gets no
+ * explanation, score or decline reason (API.md "Least privilege in every answer").
+ * The mentor and mentee ids are what the erasure's outbox redaction finds the event
+ * by (008_erasure_redacts_events.sql). NULL when out of memory or a reason is not one. */
+static char *at_risk_event_json(const Tandem__V1__Match *m, const int *reasons, size_t n_reasons,
+                                tdm_arena *a)
 {
     Tandem__V1__Match shown = TANDEM__V1__MATCH__INIT;
     shown.id = m->id;
@@ -107,10 +137,18 @@ static char *at_risk_event_json(const Tandem__V1__Match *m, int reason, tdm_aren
     shown.status = m->status;
     shown.start_time = m->start_time;
     char *match = tdm_json_encode(&shown.base, a, NULL);
-    if (match == NULL || reason < 1 || reason > 3)
+    if (match == NULL || n_reasons == 0 || n_reasons > 3)
         return NULL;
-    return tdm_arena_printf(a, "{\"match\":%s,\"reason\":\"%s\"}", match,
-                            AT_RISK_REASON_NAMES[reason]);
+    char list[80] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < n_reasons; i++) {
+        if (reasons[i] < 1 || reasons[i] > 3)
+            return NULL;
+        off += (size_t)snprintf(list + off, sizeof(list) - off, "%s\"%s\"", i > 0 ? "," : "",
+                                AT_RISK_REASON_NAMES[reasons[i]]);
+    }
+    return tdm_arena_printf(a, "{\"match\":%s,\"reason\":\"%s\",\"reasons\":[%s]}", match,
+                            AT_RISK_REASON_NAMES[reasons[0]], list);
 }
 
 /* ---- check-ins ------------------------------------------------------------------- */
@@ -140,7 +178,8 @@ static void record_written(tdm_store_op *base, PGresult *res)
         .data_json = data,
     };
     if (at_risk) {
-        char *risk = at_risk_event_json(op->match, TANDEM__V1__AT_RISK_REASON__LOW_RATING, a);
+        static const int LOW[] = {TANDEM__V1__AT_RISK_REASON__LOW_RATING};
+        char *risk = at_risk_event_json(op->match, LOW, 1, a);
         if (risk == NULL) {
             tdm_store_op_end(&op->base, tdm_store_oom());
             return;
@@ -161,8 +200,13 @@ static void record_insert(tdm_store_op *base, PGresult *res)
     (void)res;
     /* The check-in, its goal progress, the match's running totals (and which side
      * has rated it: the report's rating figures need threshold distinct raters) and
-     * latest progress per objective, and the LOW_RATING notice when the match's latest
-     * check-in (by occurred_time) now rates 2 or less - once per match. */
+     * latest progress per objective, and the LOW_RATING episode when the match's latest
+     * check-in (by occurred_time) now rates 2 or less and the match is not at risk
+     * already (its match.at_risk at once, not at the next sweep; the sweep closes the
+     * episode once the match has recovered). Progress is written in objective order:
+     * its trigger adds it to the programme's per-objective totals (migration 060),
+     * which every check-in of the programme then locks in the same order, so
+     * concurrent check-ins never deadlock. */
     static const char sql[] =
         "WITH c AS (INSERT INTO " FB_SCHEMA ".check_ins (tenant_id, match_id, programme_id,"
         "  participant_id, mentor_id, mentee_id, occurred_time, duration_minutes, topics, rating,"
@@ -178,7 +222,8 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   ".goal_progress_latest AS l (tenant_id, programme_id,"
                   "  match_id, objective_key, percent, occurred_time, create_time)"
                   "  SELECT c.tenant_id, c.programme_id, c.match_id, g.k, g.p, c.occurred_time,"
-                  "  c.create_time FROM c, g ON CONFLICT (tenant_id, match_id, objective_key) DO "
+                  "  c.create_time FROM c, g ORDER BY g.k ON CONFLICT (tenant_id, match_id, "
+                  "objective_key) DO "
                   "UPDATE"
                   "  SET percent = EXCLUDED.percent, occurred_time = EXCLUDED.occurred_time,"
                   "  create_time = EXCLUDED.create_time"
@@ -204,9 +249,9 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                   "  last_time = GREATEST(s.last_time, EXCLUDED.last_time)"
                   "  RETURNING s.last_rating),"
                   " risk AS (INSERT INTO " FB_SCHEMA
-                  ".at_risk_notices (tenant_id, match_id, reason)"
-                  "  SELECT " TDM_SQL_TENANT ", $1::uuid, 2 FROM st WHERE st.last_rating <= 2"
-                  "  ON CONFLICT DO NOTHING RETURNING 1)"
+                  ".at_risk_episodes (tenant_id, match_id, reasons)"
+                  "  SELECT " TDM_SQL_TENANT ", $1::uuid, '{2}' FROM st WHERE st.last_rating <= 2"
+                  "  " FB_AT_RISK_OPEN_CONFLICT " RETURNING 1)"
                   " SELECT json_build_object('id', c.id, 'match_id', c.match_id,"
                   "  'programme_id', c.programme_id, 'participant_id', c.participant_id,"
                   "  'occurred_us', " US(
@@ -846,14 +891,15 @@ static const Tandem__V1__Match *find_match(store_op *op, const char *id)
     return hit != NULL ? *hit : NULL;
 }
 
+/* The page of ListAtRiskMatches: a pure read (API.md "Least privilege in every
+ * answer": a GET never writes and never emits; the sweep below does). */
 static void at_risk_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     Tandem__V1__ListAtRiskMatchesResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
-    if (out == NULL || op->base.events == NULL) {
+    if (out == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
@@ -866,29 +912,13 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
     }
     int64_t last_since = 0;
     bool more = false;
-    /* Columns: kind ('n' notice | 'p' page row), match id, reason (notice), overdue,
-     * low, declined, last check-in us, last rating, since us. */
+    /* Columns: match id, overdue, low, declined, last check-in us, last rating,
+     * since us. */
     for (int i = 0; i < n; i++) {
-        const char *kind = PQgetvalue(res, i, 0);
-        const Tandem__V1__Match *m = find_match(op, PQgetvalue(res, i, 1));
+        const Tandem__V1__Match *m = find_match(op, PQgetvalue(res, i, 0));
         if (m == NULL) {
             tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "an unknown match came back"));
             return;
-        }
-        if (kind[0] == 'n') {
-            int reason = atoi(PQgetvalue(res, i, 2));
-            char *data = at_risk_event_json(m, reason, a);
-            if (data == NULL) {
-                tdm_store_op_end(&op->base, tdm_store_oom());
-                return;
-            }
-            op->base.events[op->base.n_events++] = (tdm_outbox_event){
-                .type = "match.at_risk",
-                .resource_id = m->id,
-                .ordering_key = m->id,
-                .data_json = data,
-            };
-            continue;
         }
         if ((int)out->n_at_risk_matches == op->page_size) {
             more = true;
@@ -904,14 +934,14 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
         x->match = (Tandem__V1__Match *)m;
         x->reasons = (Tandem__V1__AtRiskReason *)reasons;
         for (int k = 0; k < 3; k++)
-            if (PQgetvalue(res, i, 3 + k)[0] == 't')
+            if (PQgetvalue(res, i, 1 + k)[0] == 't')
                 x->reasons[x->n_reasons++] = (Tandem__V1__AtRiskReason)(k + 1);
-        if (!PQgetisnull(res, i, 6)) {
+        if (!PQgetisnull(res, i, 4)) {
             x->last_check_in_time =
-                fb_timestamp_from_us(strtoll(PQgetvalue(res, i, 6), NULL, 10), a);
-            x->last_rating = atoi(PQgetvalue(res, i, 7));
+                fb_timestamp_from_us(strtoll(PQgetvalue(res, i, 4), NULL, 10), a);
+            x->last_rating = atoi(PQgetvalue(res, i, 5));
         }
-        last_since = strtoll(PQgetvalue(res, i, 8), NULL, 10);
+        last_since = strtoll(PQgetvalue(res, i, 6), NULL, 10);
         out->at_risk_matches[out->n_at_risk_matches++] = x;
     }
     if (more) {
@@ -923,48 +953,61 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
         }
     }
     op->base.response = &out->base;
-    tdm_store_op_emit(&op->base, NULL);
+    tdm_store_op_end(&op->base, NULL);
 }
 
 static void at_risk_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    /* Every at-risk match of the programme is computed; notices are inserted for
-     * each (match, reason) not yet notified (one match.at_risk event each); the page
-     * is the most overdue first, keyset (since, id). */
-    static const char sql[] =
-        "WITH m AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],"
-        "  $5::timestamptz[], $6::bool[]) AS m(id, mentor_id, mentee_id, status, start_time,"
-        "  declined)),"
-        " r AS MATERIALIZED (SELECT m.id, s.last_time, s.last_rating,"
-        "  COALESCE(s.last_time, m.start_time) AS since,"
-        "  now() - COALESCE(s.last_time, m.start_time) > make_interval(days => 2 * $7::int)"
-        "   AS overdue,"
-        "  COALESCE(s.last_rating, 5) <= 2 AS low, m.declined OR m.status = 3 AS declined"
-        "  FROM m LEFT JOIN " FB_SCHEMA ".match_stats s ON s.tenant_id = " TDM_SQL_TENANT
-        "  AND s.match_id = m.id WHERE m.status <> 5),"
-        " risky AS (SELECT * FROM r WHERE overdue OR low OR declined),"
-        " notices AS (INSERT INTO " FB_SCHEMA ".at_risk_notices (tenant_id, match_id, reason)"
-        "  SELECT " TDM_SQL_TENANT ", risky.id, x.reason FROM risky CROSS JOIN LATERAL"
-        "  (VALUES (1, risky.overdue), (2, risky.low), (3, risky.declined)) x(reason, yes)"
-        "  WHERE x.yes ON CONFLICT DO NOTHING RETURNING match_id, reason)"
-        " SELECT 'n', match_id::text, reason, NULL::bool, NULL::bool, NULL::bool, NULL::bigint,"
-        "  NULL::int, NULL::bigint FROM notices"
-        " UNION ALL (SELECT 'p', id::text, NULL, overdue, low, declined, " US(
-            "last_time") ","
-                         "  last_rating, " US(
-                             "since") " FROM risky"
-                                      "  WHERE $8::bigint IS NULL OR (since, id) > (" TS(
-                                          "$8") ", $9::uuid)"
-                                                "  ORDER BY since, id LIMIT $10::int)";
-    tdm_store_op_query(&op->base, sql, 10, op->params, at_risk_done);
+    /* The page is the most overdue first, keyset (since, id). */
+    static const char sql[] = "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(
+        FB_AT_RISK_NOW("$8"),
+        "$7::int") " SELECT id::text, overdue, "
+                   "low, declined, " US("last_"
+                                        "time") ", last_rating, " US("since") " FROM risky "
+                                                                              "WHERE "
+                                                                              "$9::bigint IS "
+                                                                              "NULL OR "
+                                                                              "(since, id) > "
+                                                                              "(" TS("$9") ", "
+                                                                                           "$1"
+                                                                                           "0:"
+                                                                                           ":u"
+                                                                                           "ui"
+                                                                                           "d)"
+                                                                                           " O"
+                                                                                           "RD"
+                                                                                           "ER"
+                                                                                           " B"
+                                                                                           "Y "
+                                                                                           "si"
+                                                                                           "nc"
+                                                                                           "e,"
+                                                                                           " i"
+                                                                                           "d "
+                                                                                           "LI"
+                                                                                           "MI"
+                                                                                           "T "
+                                                                                           "$1"
+                                                                                           "1:"
+                                                                                           ":i"
+                                                                                           "n"
+                                                                                           "t";
+    tdm_store_op_query(&op->base, sql, 11, op->params, at_risk_done);
 }
 
-void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size,
-                      const char *after_token, fb_store_cb cb, void *arg)
+/* The programme's cadence in days ($7 of the at-risk statements). */
+static const char *cadence_param(const fb_programme_data *d, tdm_arena *a)
 {
-    store_op *op = op_new(r, cb, arg, 10);
+    const Tandem__V1__Programme *g = d->programme;
+    return fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
+}
+
+void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
+                      int page_size, const char *after_token, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 11);
     if (op == NULL)
         return;
     tdm_arena *a = r->arena;
@@ -978,8 +1021,8 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size
     if (d->n_matches > 0)
         memcpy(op->sorted_matches, d->matches, d->n_matches * sizeof(*op->sorted_matches));
     qsort(op->sorted_matches, d->n_matches, sizeof(*op->sorted_matches), cmp_match_id);
-    const Tandem__V1__Programme *g = d->programme;
-    op->params[6] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
+    op->params[6] = cadence_param(d, a);
+    op->params[7] = fmt_int(a, clock_offset_s);
     int64_t since = 0, unused = 0;
     char id[37];
     tdm_status *st = tdm_check_page_token_keyset(after_token, &since, &unused, id);
@@ -988,11 +1031,174 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int page_size
         return;
     }
     if (id[0] != '\0') {
-        op->params[7] = fmt_i64(a, since);
-        op->params[8] = tdm_arena_strdup(a, id);
+        op->params[8] = fmt_i64(a, since);
+        op->params[9] = tdm_arena_strdup(a, id);
     }
-    op->params[9] = fmt_int(a, page_size + 1);
-    tdm_store_op_start(&op->base, false, at_risk_select);
+    op->params[10] = fmt_int(a, page_size + 1);
+    if (op->params[6] == NULL || op->params[7] == NULL || op->params[10] == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    tdm_store_op_start(&op->base, true, at_risk_select);
+}
+
+/* ---- the at-risk sweep (at_risk_sweep.c) -------------------------------------------- */
+
+/* The episodes opened: one match.at_risk each. Columns: match id, reasons
+ * ("1,3"), mentor, mentee, status, start us. */
+static void sweep_opened(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    tdm_arena *a = op->base.req.arena;
+    int n = PQntuples(res);
+    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
+    if (op->base.events == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        Tandem__V1__Match *m = tdm_arena_alloc(a, sizeof(*m));
+        if (m == NULL) {
+            tdm_store_op_end(&op->base, tdm_store_oom());
+            return;
+        }
+        tandem__v1__match__init(m);
+        m->id = tdm_arena_strdup(a, PQgetvalue(res, i, 0));
+        m->programme_id = (char *)op->data->programme->id;
+        m->mentor_id = tdm_arena_strdup(a, PQgetvalue(res, i, 2));
+        m->mentee_id = tdm_arena_strdup(a, PQgetvalue(res, i, 3));
+        m->status = (Tandem__V1__Match__Status)atoi(PQgetvalue(res, i, 4));
+        /* The start the listing shows: only once the match has started. */
+        if (m->status == TANDEM__V1__MATCH__STATUS__ACTIVE && !PQgetisnull(res, i, 5))
+            m->start_time = fb_timestamp_from_us(strtoll(PQgetvalue(res, i, 5), NULL, 10), a);
+        int reasons[3];
+        size_t n_reasons = 0;
+        for (const char *c = PQgetvalue(res, i, 1); *c != '\0' && n_reasons < 3; c++)
+            if (*c >= '1' && *c <= '3')
+                reasons[n_reasons++] = *c - '0';
+        char *data = m->id != NULL && m->mentor_id != NULL && m->mentee_id != NULL
+                         ? at_risk_event_json(m, reasons, n_reasons, a)
+                         : NULL;
+        if (data == NULL) {
+            tdm_store_op_end(&op->base, tdm_store_oom());
+            return;
+        }
+        op->base.events[op->base.n_events++] = (tdm_outbox_event){
+            .type = "match.at_risk",
+            .resource_id = m->id,
+            .ordering_key = m->id,
+            .data_json = data,
+        };
+    }
+    Google__Protobuf__Int32Value *opened = tdm_arena_alloc(a, sizeof(*opened));
+    if (opened == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    google__protobuf__int32_value__init(opened);
+    opened->value = n;
+    op->base.response = &opened->base;
+    tdm_store_op_emit(&op->base, NULL);
+}
+
+static void sweep_claim(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    /* Close the open episodes of matches no longer at risk (ended ones included);
+     * open one for each at-risk match without one. The unique open episode decides
+     * who emits: a concurrent sweep's INSERT waits for this transaction and then does
+     * nothing, so each episode has one match.at_risk whichever replicas sweep. */
+    /* clang-format off */
+    static const char sql[] =
+        "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(FB_AT_RISK_NOW("$8"), "$7::int") ","
+        " closed AS (UPDATE " FB_SCHEMA ".at_risk_episodes e SET close_time = now() FROM m"
+        "  WHERE e.tenant_id = " TDM_SQL_TENANT " AND e.match_id = m.id AND e.close_time IS NULL"
+        "  AND NOT EXISTS (SELECT 1 FROM risky WHERE risky.id = e.match_id) RETURNING 1),"
+        " opened AS (INSERT INTO " FB_SCHEMA ".at_risk_episodes (tenant_id, match_id, reasons)"
+        "  SELECT " TDM_SQL_TENANT ", id, array_remove(ARRAY[CASE WHEN overdue THEN 1 END,"
+        "   CASE WHEN low THEN 2 END, CASE WHEN declined THEN 3 END], NULL)::smallint[]"
+        "  FROM risky " FB_AT_RISK_OPEN_CONFLICT " RETURNING match_id, reasons)"
+        " SELECT o.match_id::text, array_to_string(o.reasons, ','), m.mentor_id::text,"
+        "  m.mentee_id::text, m.status, " US("m.start_time")
+        " FROM opened o JOIN m ON m.id = o.match_id, (SELECT count(*) FROM closed) c"
+        " ORDER BY o.match_id";
+    /* clang-format on */
+    tdm_store_op_query_params(&op->base, sql, 8, op->param_types, op->params, op->param_lengths,
+                              op->param_formats, sweep_opened);
+}
+
+/* Sweeps of one programme take turns (a transaction-scoped advisory lock of the
+ * tenant and programme), so each decides on what the one before it committed. */
+static void sweep_lock(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    static const char sql[] =
+        "SELECT pg_advisory_xact_lock(hashtextextended('feedback.at_risk:' || " TDM_SQL_TENANT
+        "::text || $1, 0))";
+    tdm_store_op_query(&op->base, sql, 1, &op->lock_key, sweep_claim);
+}
+
+void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
+                            fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 8);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->data = d;
+    op->lock_key = d->programme->id;
+    op->param_types = tdm_arena_calloc(a, 8, sizeof(*op->param_types));
+    op->param_lengths = tdm_arena_calloc(a, 8, sizeof(*op->param_lengths));
+    op->param_formats = tdm_arena_calloc(a, 8, sizeof(*op->param_formats));
+    if (op->param_types == NULL || op->param_lengths == NULL || op->param_formats == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    int failed = d->match_columns ? bind_columns(op, 0, d->mcols, FB_MATCH_COLUMNS)
+                                  : match_arrays(d, a, op->params);
+    op->params[6] = cadence_param(d, a);
+    op->params[7] = fmt_int(a, clock_offset_s);
+    for (int i = 0; failed == 0 && i < 8; i++)
+        failed = op->params[i] == NULL ? -1 : 0;
+    if (failed != 0) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    tdm_store_op_start(&op->base, false, sweep_lock);
+}
+
+static void follow_insert(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    /* A match proposed and ended within one batch is not followed at all; an ended
+     * match's open episode closes (its programme may be swept no more). */
+    static const char sql[] =
+        "WITH ended AS (DELETE FROM " FB_SCHEMA ".at_risk_matches"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[]) RETURNING 1),"
+        " closed AS (UPDATE " FB_SCHEMA ".at_risk_episodes SET close_time = now()"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[])"
+        "  AND close_time IS NULL RETURNING 1)"
+        " INSERT INTO " FB_SCHEMA ".at_risk_matches (tenant_id, match_id, programme_id)"
+        " SELECT " TDM_SQL_TENANT ", x.m, x.p FROM unnest($1::uuid[], $2::uuid[]) AS x(m, p)"
+        " WHERE x.m <> ALL($3::uuid[]) ON CONFLICT DO NOTHING";
+    tdm_store_op_query(&op->base, sql, 3, op->params, tdm_store_op_done);
+}
+
+/* Register matches the sweep follows (at_risk_sweep.c learns them from matching's
+ * outbox): ids "{...}" and their programmes, as array literals; forget ended ones. */
+void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char *programme_ids,
+                             const char *ended_ids, fb_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg, 3);
+    if (op == NULL)
+        return;
+    op->params[0] = match_ids;
+    op->params[1] = programme_ids;
+    op->params[2] = ended_ids;
+    tdm_store_op_start(&op->base, false, follow_insert);
 }
 
 /* ---- personal data ---------------------------------------------------------------- */

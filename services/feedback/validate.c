@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tandem/timestamp.h"
 #include "tandem/check.h"
 
 /* A string of min..max characters of UTF-8. */
@@ -374,19 +375,7 @@ int64_t fb_timestamp_us(const Google__Protobuf__Timestamp *t)
 
 Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena)
 {
-    Google__Protobuf__Timestamp *t = tdm_arena_alloc(arena, sizeof(*t));
-    if (t == NULL)
-        return NULL;
-    google__protobuf__timestamp__init(t);
-    int64_t secs = us / 1000000;
-    int64_t frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    t->seconds = secs;
-    t->nanos = (int32_t)(frac * 1000);
-    return t;
+    return tdm_timestamp_from_us(us, arena);
 }
 
 /* ---- binary arrays of tandem.internal.v1 columns ------------------------------------- */

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "listen.h"
 #include "store.h"
+#include "usage.h"
 #include "tandem/log.h"
 #include "tandem/participant_token.h"
 
@@ -72,6 +73,18 @@ static void fail_unauthenticated(auth_op *op)
     fail(op, unauthenticated(), 0);
 }
 
+/* The caller may make the call: it is counted as the tenant's usage (usage.h) - the
+ * tenant acted for, or a tenant key's own on a route that names none - then goes on. */
+static void admitted(auth_op *op)
+{
+    const char *tenant = op->p.tenant_id;
+    if (tenant == NULL && op->p.kind != TDM_PRINCIPAL_PLATFORM)
+        tenant = op->p.key_tenant_id;
+    if (tenant != NULL)
+        gw_usage_count(op->gw, tenant, op->ra.scope);
+    op->cb(op->arg, NULL, &op->p, 0);
+}
+
 static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size_t n)
 {
     auth_op *op = arg;
@@ -93,7 +106,7 @@ static void tenant_resolved(void *arg, tdm_status *st, gw_tenant_row *rows, size
         return;
     }
     op->p.tenant_id = rows[0].id;
-    op->cb(op->arg, NULL, &op->p, 0);
+    admitted(op);
 }
 
 static void resolve_tenant(auth_op *op)
@@ -103,7 +116,7 @@ static void resolve_tenant(auth_op *op)
     if (op->p.kind != TDM_PRINCIPAL_PLATFORM) {
         if (!named || (op->p.key_tenant_id != NULL && strcmp(ref, op->p.key_tenant_id) == 0)) {
             op->p.tenant_id = op->p.key_tenant_id;
-            op->cb(op->arg, NULL, &op->p, 0);
+            admitted(op);
             return;
         }
         if (gw_is_uuid(ref)) {
@@ -193,7 +206,7 @@ static void rate_decided(void *arg, bool allowed, uint32_t retry_after_s)
         return;
     }
     if (!op->ra.tenant_scoped) {
-        op->cb(op->arg, NULL, &op->p, 0);
+        admitted(op);
         return;
     }
     resolve_tenant(op);

@@ -46,7 +46,9 @@ tdm_status *gw_config_load(gw_config *cfg, tdm_getenv_fn get)
                              &cfg->webhook_tenant_in_flight)) ||
         (st = tdm_config_int(get, "TANDEM_WEBHOOK_DISABLE_AFTER_HOURS",
                              GW_WEBHOOK_DISABLE_AFTER_HOURS_DEFAULT, 1, 8760,
-                             &cfg->webhook_disable_after_hours)))
+                             &cfg->webhook_disable_after_hours)) ||
+        (st = tdm_config_int(get, "TANDEM_USAGE_FLUSH_MS", GW_DEFAULT_USAGE_FLUSH_MS, 100, 3600000,
+                             &cfg->usage_flush_ms)))
         return st;
     char *mode = NULL;
     if ((st = tdm_config_string(get, "TANDEM_RATE_LIMIT_MODE", &mode)) != NULL)

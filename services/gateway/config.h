@@ -18,6 +18,7 @@
 #define GW_MAX_OUTBOX_RETENTION_H        8760
 #define GW_MIN_WEBHOOK_SECRET_KEY_CHARS  16
 #define GW_MIN_BOOTSTRAP_KEY_CHARS       32
+#define GW_DEFAULT_USAGE_FLUSH_MS        1000
 
 typedef struct gw_config {
     char *bootstrap_key;        /* TANDEM_BOOTSTRAP_KEY (32+ chars), NULL when unset */
@@ -40,6 +41,8 @@ typedef struct gw_config {
     int webhook_max_in_flight;       /* TANDEM_WEBHOOK_MAX_IN_FLIGHT, 1..10000, default 64 */
     int webhook_tenant_in_flight;    /* TANDEM_WEBHOOK_TENANT_IN_FLIGHT, 1..10000, default 8 */
     int webhook_disable_after_hours; /* TANDEM_WEBHOOK_DISABLE_AFTER_HOURS, 1..8760, default 72 */
+    int usage_flush_ms; /* TANDEM_USAGE_FLUSH_MS, 100..3600000, default 1000: how often the API
+                           calls counted in memory are added to gateway.usage_api_calls */
 } gw_config;
 
 /* Fill cfg from the environment (get: getenv when NULL). On a bad value, the status

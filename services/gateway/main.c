@@ -18,6 +18,7 @@
 #include "tandem/outbox.h"
 #include "tandem/runtime.h"
 #include "webhook.h"
+#include "usage.h"
 
 /* The gateway's state lives as long as the process: callbacks of the last key-use
  * batch and of peer probes may still run while the runtime closes the pool and the
@@ -153,6 +154,7 @@ static tdm_status *gateway_init(tdm_runtime *rt)
     if (st != NULL)
         return st;
     gw_auth_start(gw);
+    gw_usage_start(gw);
     gw_probe_start(gw);
     gw_tenant_bootstrap(gw);
     gw_webhook_reseal_start(gw);
@@ -172,6 +174,7 @@ static void gateway_shutdown(tdm_runtime *rt)
     if (gw == NULL)
         return;
     gw_auth_stop(gw);
+    gw_usage_stop(gw);
     gw_probe_stop(gw);
     gw_listen_stop();
     gw_delivery_stop();

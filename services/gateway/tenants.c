@@ -16,6 +16,7 @@
 #include "gateway.h"
 #include "keys.h"
 #include "store.h"
+#include "usage.h"
 #include "tandem/check.h"
 #include "tandem/log.h"
 #include "tandem/page_token.h"
@@ -388,6 +389,23 @@ static tdm_status *revoke_api_key(tenant_op *op)
     return gw_started(gw_store_key_revoke(&op->sc, req->id, key_revoked, op));
 }
 
+/* GetTenantUsage and ListUsage (usage.c) answer through finish like the others. */
+static void usage_answered(void *arg, tdm_status *st, ProtobufCMessage *response)
+{
+    finish(arg, st, response);
+}
+
+static tdm_status *get_tenant_usage(tenant_op *op)
+{
+    return gw_usage_get_tenant(op->gw, &op->sc, op->p, (const void *)op->request, usage_answered,
+                               op);
+}
+
+static tdm_status *list_usage(tenant_op *op)
+{
+    return gw_usage_list(op->gw, &op->sc, op->p, (const void *)op->request, usage_answered, op);
+}
+
 /* TenantService's methods in the order of its service descriptor (checked when the
  * service is registered): each method's rule, its Idempotency-Key (the response
  * type of a replay; NULL: not keyed), the checks made before the key is claimed,
@@ -408,6 +426,8 @@ static const tenant_method TENANT_METHODS[] = {
     {"CreateApiKey", &AUTH_PLATFORM_ADMIN, &tandem__v1__api_key__descriptor, NULL, create_api_key},
     {"ListApiKeys", &AUTH_PLATFORM_ADMIN, NULL, NULL, list_api_keys},
     {"RevokeApiKey", &AUTH_PLATFORM_ADMIN, NULL, NULL, revoke_api_key},
+    {"GetTenantUsage", &AUTH_ANY_KEY, NULL, NULL, get_tenant_usage},
+    {"ListUsage", &AUTH_PLATFORM_ADMIN, NULL, NULL, list_usage},
 };
 
 #define N_TENANT_METHODS (sizeof(TENANT_METHODS) / sizeof(TENANT_METHODS[0]))

@@ -44,6 +44,7 @@ static const struct outbox_reader {
     {"matching", "gateway.outbox_cursors WHERE source = 'matching'"},
     {"feedback", "gateway.outbox_cursors WHERE source = 'feedback'"},
     {"enrolment", "matching.enrolment_cursor"}, /* matching's withdrawal follower */
+    {"matching", "feedback.at_risk_sweeper"},   /* feedback's at-risk sweep */
 };
 
 #define N_OUTBOX_READERS (sizeof(OUTBOX_READERS) / sizeof(OUTBOX_READERS[0]))

@@ -8,6 +8,7 @@
  */
 #include "matching.h"
 #include "report_inputs.h"
+#include "usage.h"
 
 #include "matching_migrations.h"
 
@@ -23,7 +24,9 @@ static tdm_status *load_config(void)
 static tdm_status *matching_init(tdm_runtime *rt)
 {
     tdm_status *st = mt_register(rt, &service);
-    return st != NULL ? st : mt_report_inputs_register(rt, &service);
+    if (st == NULL)
+        st = mt_report_inputs_register(rt, &service);
+    return st != NULL ? st : mt_usage_register(rt);
 }
 
 static void matching_shutdown(tdm_runtime *rt)

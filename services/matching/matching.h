@@ -142,6 +142,9 @@ enum {
     MT_FAST_INTERESTS = 1u << 0,
     MT_FAST_LANGUAGES = 1u << 1,
     MT_FAST_GOALS = 1u << 2,
+    /* In no reporting chain of the run's other side: with both sides so marked, a pair
+     * has no reporting line and the chain lookups are skipped. */
+    MT_FAST_UNCHAINED = 1u << 3,
 };
 
 /* Intern interests, languages and goal words over a whole run's people, so scoring

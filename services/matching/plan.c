@@ -261,17 +261,22 @@ static int64_t priced_score(void *ctx, uint32_t col, uint32_t row, bool *admissi
 
 /* Progress through the solve, so a watching user and the lease see it move: the
  * candidates scan is the scoring pass (to 0.5), then each pricing round moves a
- * further share of what is left before 0.8 (the rounds needed are not known ahead). */
+ * further share of what is left before 0.8 (the rounds needed are not known ahead),
+ * and the exact solve after each scan moves it on towards the next round's value as it
+ * routes mentees (the engine ticks every few searches). */
 static void priced_progress(void *ctx, const tdm_assign_progress *pg)
 {
     plan_ctx *c = ctx;
     const mt_plan_input *in = c->in;
-    double fraction = 0.5;
-    if (pg->round == 0) {
+    double fraction = pg->round == 0 ? 0.5 : 0.8 - 0.3 / (double)(pg->round + 1);
+    if (pg->round == 0 && !pg->solving) {
         c->counting = false;
         c->scan_done_seconds = now_seconds() - c->solve_t0;
-    } else {
-        fraction = 0.8 - 0.3 / (double)(pg->round + 1);
+    }
+    if (pg->solving) {
+        /* the solve after this round's scan: most of the way to the next round's value */
+        double next = 0.8 - 0.3 / (double)(pg->round + 2);
+        fraction += (next - fraction) * 0.9 * pg->routed;
     }
     if (in->progress != NULL)
         in->progress(in->progress_arg, fraction);

@@ -428,7 +428,7 @@ uint32_t mt_hard_check(const mt_policy *pol, const mt_person *m, const mt_person
         bits |= MT_HARD_GAP;
     if (pol->forbid_same_department && m->department != 0 && m->department == e->department)
         bits |= MT_HARD_DEPARTMENT;
-    if (pol->forbid_reporting_line &&
+    if (pol->forbid_reporting_line && !(m->fast & e->fast & MT_FAST_UNCHAINED) &&
         (set_has(&e->chain, m->external_hash) || set_has(&m->chain, e->external_hash)))
         bits |= MT_HARD_REPORTING;
     if (pol->require_shared_language && !languages_shared(m, e))
@@ -968,10 +968,37 @@ static tdm_status *compile_bits(mt_person *people, size_t n, mt_person *others, 
     return st;
 }
 
+/* Mark MT_FAST_UNCHAINED each of people whose external id is in none of others'
+ * reporting chains (all of others' chain entries, sorted, answer that). */
+static tdm_status *mark_unchained(mt_person *people, size_t n, const mt_person *others,
+                                  size_t n_others)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n_others; k++)
+        total += others[k].chain.n;
+    uint64_t *h = malloc((total + 1) * sizeof(*h));
+    if (h == NULL)
+        return oom();
+    size_t at = 0;
+    for (size_t k = 0; k < n_others; k++)
+        for (uint32_t t = 0; t < others[k].chain.n; t++)
+            h[at++] = others[k].chain.h[t];
+    mt_hashset all = {h, sort_unique(h, total)};
+    for (size_t i = 0; i < n; i++)
+        if (!set_has(&all, people[i].external_hash))
+            people[i].fast |= MT_FAST_UNCHAINED;
+    free(h);
+    return NULL;
+}
+
 tdm_status *mt_compile(mt_person *mentors, size_t n_mentors, mt_person *mentees, size_t n_mentees,
                        tdm_arena *a)
 {
     tdm_status *st = compile_bits(mentors, n_mentors, mentees, n_mentees);
+    if (st == NULL)
+        st = mark_unchained(mentors, n_mentors, mentees, n_mentees);
+    if (st == NULL)
+        st = mark_unchained(mentees, n_mentees, mentors, n_mentors);
     if (st != NULL)
         return st;
     vocab vg = {0};

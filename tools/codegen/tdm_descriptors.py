@@ -25,11 +25,11 @@ SERVICE_OWNERS = {
 ADMIN_METHODS = {"ExportPerson", "ErasePerson"}
 ADMIN_SERVICES = {"WebhookService"}
 PLATFORM_SERVICES = {"TenantService"}
-PLATFORM_EXCEPTIONS = {"GetTenant"}
+PLATFORM_EXCEPTIONS = {"GetTenant", "GetTenantUsage"}
 # Methods of other services that only platform keys may call (API.md, "Programme
 # templates, benchmarks and usage"): they act for no tenant.
 PLATFORM_METHODS = {"CreateProgrammeTemplate", "GetProgrammeTemplate",
-                    "ListProgrammeTemplates", "UpdateProgrammeTemplate"}
+                    "ListProgrammeTemplates", "UpdateProgrammeTemplate", "GetTemplateBenchmark"}
 BATCH_METHODS = {"BatchEnrol"}
 
 

@@ -85,6 +85,11 @@ int cmd_participants(ctl *c);
 int cmd_match(ctl *c);
 int cmd_report(ctl *c);
 int cmd_demo(ctl *c);
+int cmd_usage(ctl *c);
+/* `benchmark TEMPLATE|PROGRAMME` (cmd_benchmark.c). */
+int cmd_benchmark(ctl *c);
+/* A TemplateBenchmark as text: published or withheld and why, asOf, the figures. */
+void ctl_print_template_benchmark(const json_t *benchmark);
 
 /* Shared by the demo: enrol rows into a programme in chunks (BatchEnrol), with a
  * progress bar and errors collected in set. Returns an exit code. */

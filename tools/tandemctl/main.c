@@ -56,6 +56,13 @@ static const char HELP[] =
     "                                             run matching, follow it live, show pairs\n"
     "  match approve RUN_ID                       approve a run: proposals become matches\n"
     "  report PROGRAMME                           the programme report as tables\n"
+    "  usage [--month YYYY-MM] [--tenant TENANT_ID] [--csv]\n"
+    "                                             what each tenant used in a month (default:\n"
+    "                                             this one, UTC): participants, matches,\n"
+    "                                             check-ins, API calls; --csv for invoicing\n"
+    "  benchmark TEMPLATE|PROGRAMME               a template's cross-firm benchmark (platform\n"
+    "                                             key), or a programme beside its template's\n"
+    "                                             benchmark (the tenant's own figures)\n"
     "  demo [--seed S] [--count N]                a law firm's reverse-mentoring programme,\n"
     "                                             from enrolment to report, on this server\n"
     "  demo consultancy [--seed S]                one template run at six firms of different\n"
@@ -238,7 +245,7 @@ const char *ctl_path(char buf[CTL_MAX_PATH], const char *fmt, ...)
 }
 
 static const char *const FLAGS[] = {"json",         "help",    "dry-run", "no-progress",
-                                    "show-revoked", "approve", "h"};
+                                    "show-revoked", "approve", "h",       "csv"};
 
 static int is_flag(const char *name)
 {
@@ -321,6 +328,8 @@ static int dispatch(ctl *c)
         {"match", cmd_match},
         {"report", cmd_report},
         {"demo", cmd_demo},
+        {"usage", cmd_usage},
+        {"benchmark", cmd_benchmark},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(c->words[0], commands[i].name) == 0) {

@@ -74,6 +74,10 @@ const int32_t *tdm__ssp_mate(const tdm__ssp *s);
 /* LP duals (see assign.h) into u (n_mentees) and v (n_mentors). */
 void tdm__ssp_duals(const tdm__ssp *s, int64_t *u, int64_t *v);
 uint64_t tdm__ssp_iterations(const tdm__ssp *s);
+/* Called every few searches of a solve with the mentees still to route and those to
+ * route when the searches began (NULL: none). */
+typedef void (*tdm__ssp_tick_fn)(void *ctx, uint32_t left, uint32_t start);
+void tdm__ssp_set_tick(tdm__ssp *s, tdm__ssp_tick_fn fn, void *ctx);
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s);
 
 /* ---- helpers (solve.c) ---- */

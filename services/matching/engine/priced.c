@@ -60,6 +60,10 @@ typedef struct edge3 {
  * violators: the duals move a little at each re-solve, and taking the near misses now
  * saves whole scans later. Extra edges never change the optimum, only the graph size. */
 #define NEAR_MARGIN_DIVISOR 50
+/* Pairs a pricing round adds per mentee at most (see keep_most_violated). */
+#define ADD_PER_MENTEE 8
+/* A pricing round that touches more than this share of the mentees re-solves cold. */
+#define COLD_RESOLVE_DIVISOR 8
 
 typedef struct edge_vec {
     edge3 *v;
@@ -222,6 +226,37 @@ static void scan_candidates(worker *wk, uint32_t j)
         wk->max_w = best;
 }
 
+/* Partial pricing: of mentee j's pairs found by a round (found.v[first..]), only the
+ * ADD_PER_MENTEE of least reduced cost are added. A round on flat scores finds a
+ * hundred or more violated pairs per mentee against the first duals, most of which the
+ * next duals satisfy anyway; adding them all multiplied the graph (and each solve's
+ * cost) several times over. The violated count still covers every pair, so a round
+ * certifies only when nothing at all is violated. */
+static void keep_most_violated(pricer *p, worker *wk, uint32_t j, size_t first)
+{
+    size_t n = wk->found.n - first;
+    if (n <= ADD_PER_MENTEE)
+        return;
+    edge3 *e = wk->found.v + first;
+    int64_t uj = p->u[j];
+    /* selection by reduced cost u_j + v_i - w' (small n: insertion into the first slots) */
+    for (size_t a = 0; a < ADD_PER_MENTEE; a++) {
+        size_t best = a;
+        int64_t rb = uj + p->v[e[a].mentor] - (e[a].w * p->scale + p->offset);
+        for (size_t b = a + 1; b < n; b++) {
+            int64_t rc = uj + p->v[e[b].mentor] - (e[b].w * p->scale + p->offset);
+            if (rc < rb || (rc == rb && e[b].mentor < e[best].mentor)) {
+                rb = rc;
+                best = b;
+            }
+        }
+        edge3 t = e[a];
+        e[a] = e[best];
+        e[best] = t;
+    }
+    wk->found.n = first + ADD_PER_MENTEE;
+}
+
 /* Pricing of mentee j. A pair (i, j) outside the graph can only be violated when
  * u_j + v_i < bound_i, i.e. when key_i = bound_i - v_i > u_j: mentors come by decreasing
  * key (sorted each round, as v changes), so the scan stops at the first key <= u_j. Edges
@@ -239,6 +274,7 @@ static void scan_prices(worker *wk, uint32_t j)
         p->block_max ? p->block_max + (size_t)(j >> p->block_shift) * p->nm : NULL;
     for (size_t e = p->row[j]; e < p->row[j + 1]; e++)
         wk->stamp[p->col[e]] = j + 1;
+    size_t first = wk->found.n;
     for (uint32_t q = 0; q < p->n_order; q++) {
         if (p->order_key[q] <= uj)
             break;
@@ -261,6 +297,7 @@ static void scan_prices(worker *wk, uint32_t j)
         if (!edge_push(&wk->found, j, i, w))
             wk->nomem = true;
     }
+    keep_most_violated(p, wk, j, first);
 }
 
 static void *worker_main(void *arg)
@@ -556,8 +593,32 @@ static void report(const pricer *p, uint32_t round, const tdm_assign_result *r, 
 {
     if (p->in->progress == NULL)
         return;
-    tdm_assign_progress pg = {round, r->stats.pairs_scored, violated, graph_pairs};
+    tdm_assign_progress pg = {round, r->stats.pairs_scored, violated, graph_pairs, false, 0};
     p->in->progress(p->in->ctx, &pg);
+}
+
+/* The solver's ticks, as progress of the round whose solve is running. */
+typedef struct ticker {
+    const pricer *p;
+    const tdm_assign_result *r;
+    uint32_t round;
+    uint64_t violated;
+    size_t graph_pairs;
+} ticker;
+
+static void solve_tick(void *ctx, uint32_t left, uint32_t start)
+{
+    const ticker *t = ctx;
+    tdm_assign_progress pg = {t->round,    t->r->stats.pairs_scored,
+                              t->violated, t->graph_pairs,
+                              true,        start > 0 ? 1.0 - (double)left / start : 1.0};
+    t->p->in->progress(t->p->in->ctx, &pg);
+}
+
+static void solver_new_ticking(tdm__ssp *s, ticker *t)
+{
+    if (s != NULL && t->p->in->progress != NULL)
+        tdm__ssp_set_tick(s, solve_tick, t);
 }
 
 static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,
@@ -615,6 +676,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     tdm__ssp *s = NULL;
     int64_t *u = NULL, *v = NULL;
     uint8_t *touched = NULL;
+    uint64_t iters_before = 0, init_before = 0; /* of solvers replaced by cold re-solves */
     st = pricer_init(&p, in, o);
     if (st != TDM_ASSIGN_OK)
         goto done;
@@ -652,6 +714,8 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
 
     /* 2. exact sparse solve */
     s = tdm__ssp_new(p.nm, p.ne, in->capacity);
+    ticker tick = {&p, r, 0, 0, g.m};
+    solver_new_ticking(s, &tick);
     u = malloc(sizeof *u * ((size_t)p.ne + 1));
     v = malloc(sizeof *v * ((size_t)p.nm + 1));
     touched = malloc((size_t)p.ne + 1);
@@ -691,7 +755,7 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
         r->stats.scan_seconds += tdm__now() - ts;
         r->stats.pricing_rounds++;
         size_t added = 0;
-        uint64_t violated = 0;
+        uint64_t violated = 0, n_touched = 0;
         memset(touched, 0, p.ne);
         for (unsigned t = 0; t < p.n_workers; t++) {
             worker *wk = &p.workers[t];
@@ -716,19 +780,39 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
                     st = TDM_ASSIGN_E_NOMEM;
                     goto done;
                 }
+                n_touched += !touched[e.mentee];
                 touched[e.mentee] = 1;
                 added++;
             }
         }
         r->stats.pairs_added += added;
+        tick = (ticker){&p, r, round + 1, violated, g.m + added};
         csr_free(&g);
         if (!csr_build(&edges, p.ne, p.scale, p.offset, &g)) {
             st = TDM_ASSIGN_E_NOMEM;
             goto done;
         }
-        tdm__ssp_set_graph(s, g.row, g.col, g.wp);
         ts = tdm__now();
-        st = tdm__ssp_resolve(s, touched);
+        if (n_touched > (uint64_t)p.ne / COLD_RESOLVE_DIVISOR) {
+            /* Most mentees would be re-routed: a warm re-solve would search from
+             * thousands of excess mentees at once (each search and tight phase costs
+             * in proportion to them), while a cold solve's initialisation seats most
+             * of them without a search. Same optimum either way. */
+            iters_before += tdm__ssp_iterations(s);
+            init_before += tdm__ssp_init_matched(s);
+            tdm__ssp_free(s);
+            s = tdm__ssp_new(p.nm, p.ne, in->capacity);
+            if (s == NULL) {
+                st = TDM_ASSIGN_E_NOMEM;
+                goto done;
+            }
+            solver_new_ticking(s, &tick);
+            tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+            st = tdm__ssp_solve(s);
+        } else {
+            tdm__ssp_set_graph(s, g.row, g.col, g.wp);
+            st = tdm__ssp_resolve(s, touched);
+        }
         r->stats.solve_seconds += tdm__now() - ts;
         r->stats.solves++;
         if (st != TDM_ASSIGN_OK)
@@ -738,8 +822,8 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     if (st == TDM_ASSIGN_OK) {
         r->dual_scale = p.scale;
         r->dual_offset = p.offset;
-        r->stats.iterations = tdm__ssp_iterations(s);
-        r->stats.init_matched = tdm__ssp_init_matched(s);
+        r->stats.iterations = iters_before + tdm__ssp_iterations(s);
+        r->stats.init_matched = init_before + tdm__ssp_init_matched(s);
         r->stats.seconds = tdm__now() - t0;
     }
 done:

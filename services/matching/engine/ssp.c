@@ -42,6 +42,13 @@
 
 #define ARR_PASSES_ONE_SEAT 2
 #define ARR_PASSES_SEATS    32
+/* Lazy rows (see expand): a mentee's LAZY_K best mentors are relaxed at once, the rest
+ * of its row when the search reaches a distance where they could matter. Rows of at most
+ * LAZY_MIN_ROW edges are always scanned in full. */
+/* Searches between two progress ticks. */
+#define TICK_SEARCHES 64
+#define LAZY_K        16
+#define LAZY_MIN_ROW  32
 
 enum { MARK_NONE = 0, MARK_HEAP = 1, MARK_DONE = 2 };
 
@@ -64,7 +71,18 @@ struct tdm__ssp {
     int64_t *pred_w;
     uint8_t *mark;
     uint32_t *heap, *hpos, *touched, *path;
-    uint32_t *seen; /* tight phase: phase number that reached the node */
+    uint32_t *seen;   /* tight phase: phase number that reached the node */
+    uint32_t *recent; /* excess mentees settled by the last search */
+    uint32_t n_recent;
+    /* Lazy rows: per mentee, LAZY_K edge offsets (within its row) of the largest
+     * w' + p_i, and lbv a bound on w' + p_i over the edges not listed (INT64_MIN: the
+     * list holds them all); valid while lvalid[j] (a new graph clears it). Nodes
+     * nn + j of the search scratch stand for row j's waiting full scan. */
+    uint32_t *lst;
+    int64_t *lbv;
+    uint8_t *lvalid;
+    tdm__ssp_tick_fn tick;
+    void *tick_ctx;
     size_t *cursor;
     uint32_t phase;
     uint32_t n_heap, n_touched;
@@ -92,19 +110,25 @@ tdm__ssp *tdm__ssp_new(uint32_t nm, uint32_t ne, const uint32_t *capacity)
     s->seat_of = malloc(sizeof *s->seat_of * (ne + 1));
     s->used = calloc(nm + 1, sizeof *s->used);
     s->out = calloc(nm + 1, sizeof *s->out);
-    s->dist = malloc(sizeof *s->dist * s->nn);
-    s->pred = malloc(sizeof *s->pred * s->nn);
-    s->pred_w = malloc(sizeof *s->pred_w * s->nn);
-    s->mark = calloc(s->nn, 1);
-    s->heap = malloc(sizeof *s->heap * s->nn);
-    s->hpos = malloc(sizeof *s->hpos * s->nn);
-    s->touched = malloc(sizeof *s->touched * s->nn);
+    size_t scratch = (size_t)s->nn + ne; /* nodes, then the waiting rows */
+    s->dist = malloc(sizeof *s->dist * scratch);
+    s->pred = malloc(sizeof *s->pred * scratch);
+    s->pred_w = malloc(sizeof *s->pred_w * scratch);
+    s->mark = calloc(scratch, 1);
+    s->heap = malloc(sizeof *s->heap * scratch);
+    s->hpos = malloc(sizeof *s->hpos * scratch);
+    s->touched = malloc(sizeof *s->touched * scratch);
+    s->lst = malloc(sizeof *s->lst * ((size_t)ne * LAZY_K + 1));
+    s->lbv = malloc(sizeof *s->lbv * (ne + 1));
+    s->lvalid = calloc(ne + 1, 1);
     s->path = malloc(sizeof *s->path * (s->nn + 1));
     s->seen = calloc(s->nn, sizeof *s->seen);
+    s->recent = malloc(sizeof *s->recent * (ne + 1));
     s->cursor = malloc(sizeof *s->cursor * s->nn);
     if (!s->cap || !s->p || !s->mate || !s->mate_w || !s->seat_off || !s->seat || !s->seat_of ||
         !s->used || !s->out || !s->dist || !s->pred || !s->pred_w || !s->mark || !s->heap ||
-        !s->hpos || !s->touched || !s->path || !s->seen || !s->cursor) {
+        !s->hpos || !s->touched || !s->path || !s->seen || !s->cursor || !s->recent || !s->lst ||
+        !s->lbv || !s->lvalid) {
         tdm__ssp_free(s);
         return NULL;
     }
@@ -143,6 +167,10 @@ void tdm__ssp_free(tdm__ssp *s)
     free(s->touched);
     free(s->path);
     free(s->seen);
+    free(s->recent);
+    free(s->lst);
+    free(s->lbv);
+    free(s->lvalid);
     free(s->cursor);
     free(s->alt);
     free(s);
@@ -153,6 +181,7 @@ void tdm__ssp_set_graph(tdm__ssp *s, const size_t *row, const uint32_t *col, con
     s->row = row;
     s->col = col;
     s->wp = wp;
+    memset(s->lvalid, 0, s->ne); /* edge offsets and values changed */
 }
 
 const int32_t *tdm__ssp_mate(const tdm__ssp *s)
@@ -163,6 +192,12 @@ const int32_t *tdm__ssp_mate(const tdm__ssp *s)
 uint64_t tdm__ssp_iterations(const tdm__ssp *s)
 {
     return s->iterations;
+}
+
+void tdm__ssp_set_tick(tdm__ssp *s, tdm__ssp_tick_fn fn, void *ctx)
+{
+    s->tick = fn;
+    s->tick_ctx = ctx;
 }
 
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s)
@@ -273,6 +308,70 @@ static void relax(tdm__ssp *s, uint32_t y, int64_t nd, uint32_t from, int64_t w)
     }
 }
 
+/*
+ * Lazy rows. In a market with about as many seats as mentees a search settles most
+ * mentors and so reaches most mentees, and relaxing every edge of every row reached is
+ * most of a search's work; yet the arcs that matter are those of small reduced cost.
+ * Mentor potentials only go down (searches lower settled nodes, initialisation lowers
+ * the displacing mentor's), so w' + p_i of an edge only goes down: the (K+1)-th largest
+ * value taken when a row was scanned bounds every edge not listed then, for as long as
+ * the graph stays the same. A mentee reached at distance d relaxes its K listed mentors
+ * and its full scan waits in the heap at d + max(0, p_j - lbv), a lower bound of what
+ * any unlisted arc gives; a search that ends before never pays for it. Settled
+ * distances are exactly those of full scans, and so are the potentials.
+ */
+
+/* Row j scanned in full from its settled mentee node (every arc relaxed), and its list
+ * rebuilt at the current potentials. */
+static void scan_row(tdm__ssp *s, uint32_t j)
+{
+    uint32_t x = s->nm + j;
+    int64_t base = s->dist[x] + s->p[x];
+    int32_t mine = s->mate[j];
+    size_t lo = s->row[j], hi = s->row[j + 1];
+    int64_t val[LAZY_K + 1];
+    uint32_t idx[LAZY_K + 1];
+    uint32_t n = 0;
+    for (size_t e = lo; e < hi; e++) {
+        uint32_t i = s->col[e];
+        if ((int32_t)i != mine)
+            relax(s, i, base - s->wp[e] - s->p[i], x, s->wp[e]);
+        if (hi - lo <= LAZY_MIN_ROW)
+            continue;
+        int64_t a = s->wp[e] + s->p[i];
+        if (n == LAZY_K + 1 && a <= val[LAZY_K])
+            continue;
+        uint32_t q = n < LAZY_K + 1 ? n++ : LAZY_K;
+        while (q > 0 && val[q - 1] < a) {
+            val[q] = val[q - 1];
+            idx[q] = idx[q - 1];
+            q--;
+        }
+        val[q] = a;
+        idx[q] = (uint32_t)(e - lo);
+    }
+    if (hi - lo <= LAZY_MIN_ROW)
+        return;
+    /* the row has more than LAZY_K + 1 edges: the list is full and lbv a real bound */
+    memcpy(s->lst + (size_t)j * LAZY_K, idx, sizeof idx[0] * LAZY_K);
+    s->lbv[j] = val[LAZY_K];
+    s->lvalid[j] = 1;
+}
+
+/* Row j's full scan waits in the heap at key (node nn + j). */
+static void wait_row(tdm__ssp *s, uint32_t j, int64_t key)
+{
+    uint32_t y = s->nn + j;
+    if (s->mark[y] != MARK_NONE)
+        return; /* a mentee is expanded once per search */
+    s->mark[y] = MARK_HEAP;
+    s->touched[s->n_touched++] = y;
+    s->dist[y] = key;
+    s->pred[y] = -1;
+    s->heap[s->n_heap] = y;
+    heap_up(s, s->n_heap++);
+}
+
 static bool is_terminal(const tdm__ssp *s, uint32_t x)
 {
     if (x == s->t)
@@ -302,16 +401,27 @@ static void expand(tdm__ssp *s, uint32_t x)
             relax(s, s->t, dx + pi - s->p[s->t], x, 0);
     } else {
         uint32_t j = x - s->nm;
-        int64_t base = dx + s->p[x];
         int32_t mine = s->mate[j];
-        for (size_t e = s->row[j]; e < s->row[j + 1]; e++) {
-            uint32_t i = s->col[e];
-            if ((int32_t)i == mine)
-                continue;
-            relax(s, i, base - s->wp[e] - s->p[i], x, s->wp[e]);
+        size_t lo = s->row[j];
+        if (s->row[j + 1] - lo <= LAZY_MIN_ROW || !s->lvalid[j]) {
+            scan_row(s, j);
+        } else {
+            int64_t base = dx + s->p[x];
+            const uint32_t *l = s->lst + (size_t)j * LAZY_K;
+            for (uint32_t r = 0; r < LAZY_K; r++) {
+                size_t e = lo + l[r];
+                uint32_t i = s->col[e];
+                if ((int32_t)i != mine)
+                    relax(s, i, base - s->wp[e] - s->p[i], x, s->wp[e]);
+            }
+            if (s->lbv[j] != INT64_MIN) {
+                /* every arc not listed has rc = p_x - w' - p_i >= p_x - lbv (and >= 0) */
+                int64_t gap = s->p[x] - s->lbv[j];
+                wait_row(s, j, dx + (gap > 0 ? gap : 0));
+            }
         }
         if (mine != TDM__MATE_DUMMY)
-            relax(s, s->t, base - s->p[s->t], x, 0);
+            relax(s, s->t, dx + s->p[x] - s->p[s->t], x, 0);
     }
 }
 
@@ -377,6 +487,10 @@ static tdm_assign_status route_many(tdm__ssp *s, const uint32_t *excess, uint32_
     while (s->n_heap > 0) {
         uint32_t x = heap_pop(s);
         s->mark[x] = MARK_DONE;
+        if (x >= s->nn) {
+            scan_row(s, x - s->nn); /* the search got to where its other arcs matter */
+            continue;
+        }
         if (is_terminal(s, x)) {
             term = x;
             break;
@@ -389,10 +503,14 @@ static tdm_assign_status route_many(tdm__ssp *s, const uint32_t *excess, uint32_
         return TDM_ASSIGN_E_INTERNAL; /* t is always reachable: a bug */
     }
     int64_t dt = s->dist[term];
+    s->n_recent = 0;
     for (uint32_t q = 0; q < s->n_touched; q++) {
         uint32_t x = s->touched[q];
-        if (s->mark[x] == MARK_DONE)
+        if (s->mark[x] == MARK_DONE && x < s->nn) {
             s->p[x] += s->dist[x] - dt;
+            if (x >= s->nm && x != s->t && s->mate[x - s->nm] == TDM__MATE_NONE)
+                s->recent[s->n_recent++] = x - s->nm;
+        }
         s->mark[x] = MARK_NONE;
     }
     uint32_t src = term;
@@ -501,11 +619,20 @@ static tdm_assign_status route_all(tdm__ssp *s)
         if (s->mate[j] == TDM__MATE_NONE)
             excess[n++] = j;
     tdm_assign_status st = TDM_ASSIGN_OK;
+    uint32_t start = n, searches = 0;
     while (n > 0) {
+        if (s->tick != NULL && ++searches % TICK_SEARCHES == 0)
+            s->tick(s->tick_ctx, n, start);
         st = route_many(s, excess, n);
         if (st != TDM_ASSIGN_OK)
             break;
-        tight_phase(s, excess, n);
+        /* Only the excess mentees the search settled: the potential update made new
+         * tight arcs only out of settled nodes, so a DFS from any other excess mentee
+         * meets the arcs that failed it before (it may still succeed through a reverse
+         * arc an augmentation made; a later search finds that path then). Trying every
+         * excess mentee after every search cost O(excess x row) per search: quadratic in
+         * the excess, which after a large pricing round is most of the mentees. */
+        tight_phase(s, s->recent, s->n_recent);
         uint32_t m = 0;
         for (uint32_t q = 0; q < n; q++)
             if (s->mate[excess[q]] == TDM__MATE_NONE)

@@ -7,13 +7,15 @@ revocation reaches every replica within 1 s (LISTEN/NOTIFY), so:
 - when the LISTEN connection is killed (pg_terminate_backend) the cache is emptied:
   the next request looks its key up again;
 - a key limited to 50 requests/s gets 50 +- 5 a second through both gateways at once
-  (TANDEM_RATE_LIMIT_MODE=shared, the default; with "replica" each gateway would let
-  50 through, 100 in all).
+  while its clients ask for more (TANDEM_RATE_LIMIT_MODE=shared, the default; with
+  "replica" each gateway would let 50 through, 100 in all).
 The cache's hits and lookups are read from /metrics.
 """
+import bisect
 import http.client
 import os
 import re
+import sys
 import threading
 import time
 import unittest
@@ -25,6 +27,9 @@ GATEWAYS = ("gateway", "gateway2")
 # The revocation tests send a revoked key hundreds of times from 127.0.0.1: the
 # failed-authentication limit per address would answer later tests' new keys 429.
 GATEWAY_ENV = {"TANDEM_AUTH_FAILURES_PER_ADDRESS": "1000000"}
+# Two refusals at most this far apart (the bucket empty at both) bound time the key was
+# over its limit: well under burst / rps (1 s), in which the bucket could fill up.
+SATURATED_GAP_S = 0.5
 
 
 def metric(stack, gw, name):
@@ -129,28 +134,42 @@ class KeysAcrossReplicas(unittest.TestCase):
         self.assertEqual(self.get("gateway", k["secret"]), 401)
 
     def test_a_rate_limit_holds_across_both_gateways(self):
-        k = self.make_key(rate={"requestsPerSecond": 50, "burst": 50})
+        """50/s, burst 50, through both gateways at once: 50 +- 10 % a second passed while
+        the key was over its limit.
+
+        A limit shows only while the clients ask for more than it: a token not asked for
+        is not lost while the bucket fills, and is lost once it is full (burst). On a
+        loaded machine the clients (and the gateways) stall at times, so a fixed window
+        of wall-clock time (this test's first form: "45 to 55 in each of 5 seconds",
+        which failed at load 30+) measures the machine, not the limiter. Here the rate is
+        measured only over the time the key was seen saturated: between two refusals
+        (the bucket was empty at each) less than SATURATED_GAP_S apart, so the bucket
+        cannot have filled up in between, the passes are exactly the tokens it earned,
+        rps * gap, whatever the load. The clients run until 5 s of such time is
+        collected (at most 120 s)."""
+        rps, burst = 50, 50
+        k = self.make_key(rate={"requestsPerSecond": rps, "burst": burst})
         start = time.monotonic()
-        until = start + 9
+        stop = threading.Event()
         passed, refused, other = [], [], []
         lock = threading.Lock()
 
         def client(gw):
             host, port = self.stack.addr(gw).split(":")
-            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
             headers = {"Authorization": "Bearer " + k["secret"]}
             try:
-                while time.monotonic() < until:
+                while not stop.is_set():
                     # The gateway's own GetTenant: no peer service in the way.
                     conn.request("GET", "/v1/tenants/%s" % self.tenant["id"], headers=headers)
                     r = conn.getresponse()
                     body = r.read()
-                    t = time.monotonic()
+                    t = time.monotonic() - start
                     with lock:
                         if r.status == 200:
-                            passed.append(t - start)
+                            passed.append(t)
                         elif r.status == 429:
-                            refused.append(t - start)
+                            refused.append(t)
                         else:
                             other.append((gw, r.status, body[:200]))
             except Exception as e:  # reported below: a thread's failure is not the test's
@@ -159,30 +178,59 @@ class KeysAcrossReplicas(unittest.TestCase):
             finally:
                 conn.close()
 
+        def measure():
+            """(seconds saturated, passes in them, intervals) after the first refusal
+            plus a second (the burst spent, the refill rate alone passing)."""
+            with lock:
+                ts, ps = sorted(refused), sorted(passed)
+            if not ts:
+                return 0.0, 0, []
+            begin = ts[0] + 1.0
+            ts = [t for t in ts if t >= begin]
+            intervals = []
+            for a, b in zip(ts, ts[1:]):
+                if b - a > SATURATED_GAP_S:
+                    continue
+                if intervals and intervals[-1][1] == a:
+                    intervals[-1][1] = b
+                else:
+                    intervals.append([a, b])
+            seconds = sum(b - a for a, b in intervals)
+            n = sum(bisect.bisect_right(ps, b) - bisect.bisect_right(ps, a) for a, b in intervals)
+            return seconds, n, intervals
+
         threads = [threading.Thread(target=client, args=(gw,)) for gw in GATEWAYS for _ in range(3)]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
-        # The burst is spent when the first request is refused; a second later the
-        # refill rate alone is what passes. On a loaded machine the clients may take
-        # longer than a second to spend the burst, hence the start at the first 429.
+        try:
+            harness.wait_until("5 s of the key over its limit",
+                               lambda: other or measure()[0] >= 5.0, 120, 0.2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        elapsed = time.monotonic() - start
         self.assertEqual(other, [], "answers other than 200 and 429")
         self.assertTrue(refused, "the key was never limited (%d passed)" % len(passed))
-        first = min(refused)
-        self.assertLess(first, 3.0, "the burst of 50 took more than 3 s to spend")
-        begin = first + 1.0
-        per_second = [sum(1 for t in passed if begin + s <= t < begin + s + 1) for s in range(5)]
-        # The rate is measured over 5 s (the contract's +-10 %); single seconds are also
-        # bounded, more loosely: on a loaded machine a response delayed across a second's
-        # boundary moves a few requests from one second to the next (seen: 44 then 55).
         mode = os.environ.get("TANDEM_RATE_LIMIT_MODE", "shared")
-        rate = sum(per_second) / len(per_second)
-        self.assertTrue(45 <= rate <= 55, "%.1f requests/s passed through both gateways, by "
-                                          "second %s (mode %s)" % (rate, per_second, mode))
-        for n in per_second:
-            self.assertTrue(40 <= n <= 60, "requests passed a second through both gateways: "
-                                           "%s (mode %s)" % (per_second, mode))
+        # The burst: until the first refusal no more than burst + what the refill earned.
+        first = min(refused)
+        early = sum(1 for t in passed if t < first)
+        self.assertLessEqual(early, 1.1 * (burst + rps * first),
+                             "%d passed in the %.2f s before the first refusal (mode %s)"
+                             % (early, first, mode))
+        # Over the whole run, whatever the load: burst + rps * elapsed at most.
+        self.assertLessEqual(len(passed), 1.1 * (burst + rps * elapsed),
+                             "%d passed in %.1f s (mode %s)" % (len(passed), elapsed, mode))
+        seconds, n, intervals = measure()
+        rate = n / seconds
+        sys.stderr.write("%s: %d passed, %d refused in %.1f s; %.2f s saturated in %d "
+                         "intervals, %d passed in them: %.1f/s\n"
+                         % (self.id(), len(passed), len(refused), elapsed, seconds,
+                            len(intervals), n, rate))
+        self.assertTrue(0.9 * rps <= rate <= 1.1 * rps,
+                        "%.1f requests/s passed through both gateways while the key was over "
+                        "its limit (%d in %.2f s; mode %s)" % (rate, n, seconds, mode))
 
     def test_the_cache_is_emptied_when_the_listen_connection_is_killed(self):
         k = self.make_key()

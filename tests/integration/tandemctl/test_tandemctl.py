@@ -33,7 +33,10 @@ class Tandemctl(unittest.TestCase):
         cls.stack = harness.Stack("ctl")
         # The survey scheduler looks often, so the consultancy demo's day-0 survey opens
         # within a second.
-        cls.stack.start("enrolment", extra_env={"TANDEM_SURVEY_SCHEDULER_INTERVAL_MS": "200"})
+        # The benchmark job runs every second, so the consultancy demo's benchmark comes
+        # from a run after the firms' activity without a long wait.
+        cls.stack.start("enrolment", extra_env={"TANDEM_SURVEY_SCHEDULER_INTERVAL_MS": "200",
+                                                "TANDEM_BENCHMARK_INTERVAL_SECONDS": "1"})
         for svc in ("matching", "feedback"):
             if os.path.exists(os.path.join(harness.BUILD_DIR, "bin", "tandem-" + svc)):
                 try:
@@ -356,6 +359,28 @@ class Tandemctl(unittest.TestCase):
         for t in made:
             progs = self.json_ok("programmes", "list", tenant=t["id"])["programmes"]
             self.assertEqual([p["template"] for p in progs], [{"id": tpl_id, "version": 1}])
+        # The demo ends with the template's benchmark across the six firms, computed by
+        # the job after their activity (published: six tenants, at least five needed).
+        self.assertIn("Benchmark of template %s" % tpl_id, out.stdout)
+        self.assertIn("Published: 6 tenants, 6 programmes", out.stdout)
+        self.assertNotIn("has not run since", out.stdout)
+        bench = self.json_ok("benchmark", tpl_id)
+        self.assertEqual((bench["published"], bench["contributingTenants"]), (True, 6))
+        self.assertIn("asOf", bench)
+        # Participants: the mean of the six firms' enrolled people (36 to 220 each).
+        self.assertTrue(36 <= bench["figures"]["participants"] <= 220, bench)
+        # A firm's own programme beside it (a platform key acting for the firm).
+        firm = made[0]
+        prog = self.json_ok("programmes", "list", tenant=firm["id"])["programmes"][0]
+        mine = self.json_ok("benchmark", prog["id"], tenant=firm["id"])
+        self.assertEqual(mine["programmeId"], prog["id"])
+        self.assertEqual(mine["benchmark"]["figures"], bench["figures"])
+        self.assertIn("participants", mine["programme"])
+        text = self.run_ctl("benchmark", prog["id"], tenant=firm["id"])
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("This programme", text.stdout)
+        missing = self.run_ctl("benchmark", str(uuid.uuid4()))
+        self.assertEqual(missing.returncode, 1, missing.stdout)
 
     def test_report(self):
         p = self.new_programme("Report")

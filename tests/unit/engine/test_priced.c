@@ -278,6 +278,128 @@ static void block_bounds_keep_the_optimum_on_flat_scores(void **state)
     assert_true(scored_on < scored_off);
 }
 
+/* Seats exactly the mentees (every mentee must be seated, the case of a national
+ * programme), flat scores with many exact ties and tiny candidate lists: the first
+ * pricing round touches most mentees, so the re-solve is cold, and rounds add only the
+ * most violated pairs of each mentee. The sparse solver on the full problem has rows of
+ * 40+ mentors, so its searches scan rows lazily. Each must reach the dense optimum with
+ * duals that certify the full problem. */
+static void cold_resolve_partial_pricing_and_lazy_rows_keep_the_optimum(void **state)
+{
+    (void)state;
+    uint64_t rng = 4242, cold = 0;
+    for (int round = 0; round < 12; round++) {
+        matrix_ctx m;
+        m.nm = 40 + (uint32_t)(brute_rand(&rng) % 40);
+        uint32_t *cap = malloc(sizeof *cap * m.nm);
+        uint32_t seats = 0;
+        for (uint32_t i = 0; i < m.nm; i++) {
+            cap[i] = 1 + (uint32_t)(brute_rand(&rng) % 3);
+            seats += cap[i];
+        }
+        m.ne = round % 3 == 2 ? seats - 3 : seats;
+        m.w = malloc(sizeof *m.w * m.nm * m.ne);
+        for (uint32_t j = 0; j < m.ne; j++)
+            for (uint32_t i = 0; i < m.nm; i++) {
+                bool hole = round % 4 == 3 && brute_rand(&rng) % 100 < 10;
+                int32_t s = 60 + (int32_t)(i % 4) * 2 + (int32_t)(brute_rand(&rng) % 3);
+                m.w[(size_t)j * m.nm + i] = hole ? TDM_ASSIGN_DENSE_NONE : s;
+            }
+        tdm_assign_problem *p = problem_of(&m, cap);
+        assert_non_null(p);
+        tdm_assign_dense d = {m.nm, m.ne, m.w, cap, NULL};
+        for (int obj = 0; obj < 2; obj++) {
+            tdm_assign_options o;
+            tdm_assign_options_init(&o);
+            o.objective = obj ? TDM_ASSIGN_MAX_SCORE : TDM_ASSIGN_MAX_PARTICIPATION;
+            tdm_assign_pricing pr = pricing_of(&m, cap, 1 + round % 2, 1);
+            tdm_assign_result a, b, c;
+            assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
+            assert_true(a.stats.certified);
+            assert_int_equal(tdm_assign_solve_dense(&d, &o, &b), TDM_ASSIGN_OK);
+            assert_int_equal(tdm_assign_solve(p, &o, &c), TDM_ASSIGN_OK);
+            assert_int_equal(a.n_pairs, b.n_pairs);
+            assert_int_equal(a.total_weight, b.total_weight);
+            assert_int_equal(c.n_pairs, b.n_pairs);
+            assert_int_equal(c.total_weight, b.total_weight);
+            /* a cold re-solve runs the initialisation again: more mentees seated by it */
+            cold += a.stats.init_matched > m.ne;
+            char why[256];
+            if (tdm_assign_check_duals(p, &o, &a, why, sizeof why) != TDM_ASSIGN_OK)
+                fail_msg("round %d: priced duals do not certify: %s", round, why);
+            if (tdm_assign_check_duals(p, &o, &c, why, sizeof why) != TDM_ASSIGN_OK)
+                fail_msg("round %d: sparse duals do not certify: %s", round, why);
+            tdm_assign_result_free(&a);
+            tdm_assign_result_free(&b);
+            tdm_assign_result_free(&c);
+        }
+        tdm_assign_problem_free(p);
+        free(cap);
+        free(m.w);
+    }
+    print_message("cold re-solves in %llu of 24 priced solves\n", (unsigned long long)cold);
+    assert_true(cold > 0);
+}
+
+typedef struct ticks {
+    uint32_t solving, last_round;
+    double last_routed;
+    bool scan_done;
+} ticks;
+
+static ticks g_ticks; /* the callback's ctx is the score's (a matrix_ctx) */
+
+static void count_ticks(void *ctx, const tdm_assign_progress *pg)
+{
+    (void)ctx;
+    ticks *t = &g_ticks;
+    if (!pg->solving) {
+        if (pg->round == 0)
+            t->scan_done = true;
+        t->last_round = pg->round;
+        t->last_routed = 0;
+        return;
+    }
+    /* during a solve: after the candidates scan, for the round just reported, moving on */
+    assert_true(t->scan_done);
+    assert_int_equal(pg->round, t->last_round);
+    assert_true(pg->routed >= t->last_routed && pg->routed <= 1.0);
+    t->last_routed = pg->routed;
+    t->solving++;
+}
+
+/* A solve that takes many searches reports progress while it runs, not only between
+ * scans: a watching user (and the run's lease) sees the run move. */
+static void progress_moves_during_the_solve(void **state)
+{
+    (void)state;
+    uint64_t rng = 99;
+    ticks *t = &g_ticks;
+    matrix_ctx m;
+    m.nm = 300;
+    uint32_t *cap = malloc(sizeof *cap * m.nm);
+    for (uint32_t i = 0; i < m.nm; i++)
+        cap[i] = 3;
+    m.ne = 900;
+    m.w = malloc(sizeof *m.w * m.nm * m.ne);
+    for (uint32_t j = 0; j < m.ne; j++)
+        for (uint32_t i = 0; i < m.nm; i++)
+            m.w[(size_t)j * m.nm + i] = 60 + (int32_t)(i % 4) * 2 + (int32_t)(brute_rand(&rng) % 3);
+    tdm_assign_pricing pr = pricing_of(&m, cap, 2, 2);
+    pr.progress = count_ticks;
+    tdm_assign_options o;
+    tdm_assign_options_init(&o);
+    tdm_assign_result a;
+    assert_int_equal(tdm_assign_solve_priced(&pr, &o, &a), TDM_ASSIGN_OK);
+    assert_true(a.stats.certified);
+    print_message("%u progress reports during solves, %llu searches\n", t->solving,
+                  (unsigned long long)a.stats.iterations);
+    assert_true(t->solving > 0);
+    tdm_assign_result_free(&a);
+    free(cap);
+    free(m.w);
+}
+
 static void bound_block_must_be_a_small_power_of_two(void **state)
 {
     (void)state;
@@ -320,6 +442,8 @@ int main(void)
         cmocka_unit_test(priced_refuses_maximin_and_bad_weights),
         cmocka_unit_test(block_bounds_keep_the_optimum_on_flat_scores),
         cmocka_unit_test(bound_block_must_be_a_small_power_of_two),
+        cmocka_unit_test(cold_resolve_partial_pricing_and_lazy_rows_keep_the_optimum),
+        cmocka_unit_test(progress_moves_during_the_solve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

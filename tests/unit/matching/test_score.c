@@ -273,20 +273,34 @@ static void test_fast_path_scores_identically(void **state)
         p->skills[0] = skill(f, words[rand() % 8], 1 + rand() % 5);
         p->skills[1] = skill(f, words[rand() % 8], 1 + rand() % 5);
         p->n_skills = 2;
+        /* Reporting lines: some point at people of the other side, some outside. */
+        if (i % 3 == 0) {
+            int boss = rand() % (NM + NE);
+            p->reporting_chain = strs(
+                f->a, 1,
+                i % 2 ? tdm_arena_printf(f->a, "%c%d", boss < NM ? 'm' : 'e', boss) : "partner");
+            p->n_reporting_chain = 1;
+        }
         mt_person *slow = is_m ? &slow_m[i] : &slow_e[i - NM];
         assert_null(mt_person_init(slow, p, &f->pol, f->a));
         *(is_m ? &fast_m[i] : &fast_e[i - NM]) = *slow;
     }
     assert_null(mt_compile(fast_m, NM, fast_e, NE, f->a));
     assert_true(fast_m[0].fast & MT_FAST_GOALS);
+    int reporting = 0, unchained = 0;
     for (int i = 0; i < NM; i++) {
         for (int j = 0; j < NE; j++) {
             assert_int_equal(mt_score(&f->pol, &slow_m[i], &slow_e[j]),
                              mt_score(&f->pol, &fast_m[i], &fast_e[j]));
-            assert_int_equal(mt_hard_check(&f->pol, &slow_m[i], &slow_e[j]),
-                             mt_hard_check(&f->pol, &fast_m[i], &fast_e[j]));
+            uint32_t h = mt_hard_check(&f->pol, &slow_m[i], &slow_e[j]);
+            assert_int_equal(h, mt_hard_check(&f->pol, &fast_m[i], &fast_e[j]));
+            reporting += (h & MT_HARD_REPORTING) != 0;
+            unchained += (fast_m[i].fast & fast_e[j].fast & MT_FAST_UNCHAINED) != 0;
         }
     }
+    /* both the skipped chain lookups and the kept ones were exercised */
+    assert_true(reporting > 0);
+    assert_true(unchained > 0);
 }
 
 /* ---- planning -------------------------------------------------------------------- */

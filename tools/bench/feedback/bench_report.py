@@ -15,7 +15,12 @@ Participants are enrolled through BatchEnrol; matches are written into matching'
 table by SQL (as ApproveRun and RespondToMatch leave them); check-ins, goal progress, the per-match
 running totals and survey answers are written by SQL with the same shape
 RecordCheckIn and SubmitSurveyResponse give them (recording 100,000 check-ins one
-call at a time would only time the load).
+call at a time would only time the load); the report's per-respondent and
+per-objective totals follow from those rows by feedback's triggers (migration 060).
+
+TANDEM_BENCH_REPORT_BASELINE=<another report_sql.h> times that statement too, on the
+same data just before, and checks both give the same report;
+TANDEM_BENCH_REPORT_EXPLAIN=1 prints each statement's plan with actual times.
 
 Run (Debian python3, a PostgreSQL superuser URL, a build with the binaries and the
 generated Python modules):
@@ -23,6 +28,7 @@ generated Python modules):
   TANDEM_BUILD_DIR=build TANDEM_SOURCE_DIR=. \
   PYTHONPATH=tests/integration /usr/bin/python3 tools/bench/feedback/bench_report.py [runs]
 """
+import json
 import os
 import random
 import re
@@ -202,8 +208,9 @@ def calibration(stack):
     return backend_cpu_ms(5)
 
 
-def time_sql(stack, t, prog, ids, matches, runs, sql=None):
-    """The statement alone, as the service role, through psql's \\timing."""
+def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
+    """The statement alone, as the service role, through psql's \\timing (and its
+    answer, once, into the file `answer` when given)."""
     rnd = random.Random(7)
     part_rows = []
     for i, pid in enumerate(ids):
@@ -230,8 +237,11 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None):
     types = ["uuid", "int", "int", "text[]", "uuid[]", "int[]", "int[]", "text[]", "text[]",
              "int[]", "text[]", "text[]", "text[]", "text[]", "uuid[]", "uuid[]", "uuid[]",
              "int[]", "timestamptz[]", "bool[]", "bool"]
+    # plan_cache_mode: the service runs the statement unnamed, planned with each call's
+    # parameters; without it, PREPARE's executions after the fifth may use a generic
+    # plan (no array lengths known) that the service never runs.
     lines = ["SET ROLE tandem_feedback;", "SET app.tenant_id = '%s';" % t, "SET jit = off;",
-             "SET work_mem = '32MB';"]
+             "SET work_mem = '32MB';", "SET plan_cache_mode = force_custom_plan;"]
     for i, v in enumerate(params):
         path = "/tmp/fb-bench-p%d.txt" % i
         with open(path, "w") as f:
@@ -239,6 +249,10 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None):
         lines.append("\\set p%d `cat %s`" % (i, path))
     lines.append("PREPARE rep(%s) AS %s;" % (", ".join(types), sql or report_sql()))
     args = ", ".join(":'p%d'" % i for i in range(len(params)))
+    if answer:
+        lines.append("\\pset tuples_only on")
+        lines.append("EXECUTE rep(%s) \\g %s" % (args, answer))
+        lines.append("\\pset tuples_only off")
     lines += backend_cpu_lines("EXECUTE rep(%s) \\g /dev/null" % args, runs)
     if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
         # The plan of the last statement timed, with actual rows and times, to stderr.
@@ -247,7 +261,13 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None):
     if os.environ.get("TANDEM_BENCH_REPORT_EXPLAIN"):
         plan = out[:out.rfind("Execution Time")]
         print(plan[plan.rfind(" ms\n", 0, plan.rfind("Planning Time")) + 4:], file=sys.stderr)
-    return [float(x) for x in re.findall(r"Time: ([0-9.]+) ms", out)], backend_cpu_ms(runs)
+        print("EXPLAIN ANALYZE (%s): %s" % (
+            "baseline" if sql else "statement",
+            ", ".join(re.findall(r"(?:Planning|Execution) Time: [0-9.]+ ms", out))),
+            file=sys.stderr)
+    # The timed runs' \timing lines only (not the EXPLAIN's, nor its "Planning Time").
+    return ([float(x) for x in re.findall(r"^Time: ([0-9.]+) ms", out, flags=re.M)][:runs],
+            backend_cpu_ms(runs))
 
 
 def summary(name, ms):
@@ -274,8 +294,16 @@ def main():
         baseline = os.environ.get("TANDEM_BENCH_REPORT_BASELINE")
         if baseline:
             base_ms, base_cpu = time_sql(stack, t, prog, ids, matches, runs,
-                                         sql=report_sql(baseline))
-        sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs)
+                                         sql=report_sql(baseline),
+                                         answer="/tmp/fb-bench-answer-baseline.json")
+        sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs,
+                                   answer="/tmp/fb-bench-answer.json")
+        if baseline:
+            # Both statements on the same data must give the same report.
+            same = [json.loads(open("/tmp/fb-bench-answer%s.json" % w).read())
+                    for w in ("-baseline", "")]
+            print("the statement and the baseline give %s reports"
+                  % ("the same" if same[0] == same[1] else "DIFFERENT"), file=sys.stderr)
         cal = calibration(stack)
         print("report: %d mentors, %d mentees, %d check-ins, %d active, %d at risk, "
               "%d breakdowns" % (rep.enrolled_mentors, rep.enrolled_mentees, rep.check_ins,

@@ -4,6 +4,7 @@
 #include "bench_data.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static const char *const OFFICES[] = {"London",   "Paris",     "Frankfurt",
@@ -38,21 +39,33 @@ static char **strings(tdm_arena *a, const char *const *pool, size_t pool_n, size
     return out;
 }
 
+bool bench_national(void)
+{
+    const char *s = getenv("BENCH_SHAPE");
+    return s != NULL && strcmp(s, "national") == 0;
+}
+
 Tandem__V1__Participant *bench_person(tdm_arena *a, int i, int n)
 {
     Tandem__V1__Participant *p = tdm_arena_alloc(a, sizeof(*p));
     tandem__v1__participant__init(p);
-    bool mentor = i % 3 == 0;
+    bool national = bench_national();
+    bool mentor = national ? i % 4 == 0 : i % 3 == 0;
     p->id = tdm_arena_printf(a, "00000000-0000-4000-8000-%012d", i);
     p->external_id = tdm_arena_printf(a, "HR-%06d", i);
     p->role = mentor ? TANDEM__V1__ROLE__MENTOR : TANDEM__V1__ROLE__MENTEE;
-    p->seniority_level = mentor ? rand() % 6 : 3 + rand() % 8;
+    /* national: a mentor is never more senior than a mentee (REVERSE), so every pair is
+     * admissible */
+    p->seniority_level =
+        national ? (mentor ? rand() % 4 : 3 + rand() % 8) : (mentor ? rand() % 6 : 3 + rand() % 8);
     p->practice_area = (char *)PICK(AREAS);
     p->office = (char *)PICK(OFFICES);
     p->department = tdm_arena_printf(a, "Dept %d", 1 + rand() % 40);
     p->n_reporting_chain = 1;
     p->reporting_chain = tdm_arena_calloc(a, 1, sizeof(char *));
-    p->reporting_chain[0] = tdm_arena_printf(a, "HR-%06d", rand() % n);
+    /* national: managers outside the programme (a partner), so no reporting-line pair */
+    p->reporting_chain[0] = national ? tdm_arena_printf(a, "PARTNER-%03d", rand() % 400)
+                                     : tdm_arena_printf(a, "HR-%06d", rand() % n);
     p->n_skills = 4;
     p->skills = tdm_arena_calloc(a, 4, sizeof(*p->skills));
     for (size_t k = 0; k < 4; k++) {
@@ -71,7 +84,7 @@ Tandem__V1__Participant *bench_person(tdm_arena *a, int i, int n)
     p->languages[1] = (char *)(rand() % 2 ? "fr" : "de");
     p->availability_hours_per_month = 2 + rand() % 11;
     p->timezone = (char *)PICK(ZONES);
-    p->capacity = mentor ? 1 + rand() % 3 : 0;
+    p->capacity = mentor ? (national ? 3 : 1 + rand() % 3) : 0;
     p->status = TANDEM__V1__PARTICIPANT__STATUS__ENROLLED;
     return p;
 }
@@ -94,7 +107,7 @@ Tandem__V1__Programme *bench_programme(tdm_arena *a, int objective)
     }
     tandem__v1__programme__init(prog);
     tandem__v1__matching_policy__init(pol);
-    pol->min_score = 10;
+    pol->min_score = bench_national() ? 0 : 10;
     pol->objective = objective;
     pol->default_mentor_capacity = 2;
     prog->kind = TANDEM__V1__PROGRAMME_KIND__REVERSE;

@@ -9,6 +9,9 @@
 
 #include "matching.h"
 
+/* BENCH_SHAPE=national (issue 23): a quarter mentors with 3 seats each, seniority and
+ * reporting chains such that every pair is admissible, min_score 0. */
+bool bench_national(void);
 /* Monotonic seconds. */
 double bench_now(void);
 /* Person i of n: a mentor when i % 3 == 0, else a mentee. In the arena. */

@@ -46,6 +46,9 @@ int main(int argc, char **argv)
                         .algorithm = TANDEM__V1__ALGORITHM__OPTIMAL,
                         .seed = 1,
                         .threads = threads,
+                        .dense_max_cells = getenv("BENCH_DENSE_MAX_CELLS") != NULL
+                                               ? strtoull(getenv("BENCH_DENSE_MAX_CELLS"), NULL, 10)
+                                               : 0,
                         .arena = a};
     mt_plan_result r;
     if (mt_plan_run(&in, &r) != 0) {

@@ -11,7 +11,10 @@ Run from the repository with a built tree and a PostgreSQL superuser URL:
 BENCH_PEOPLE changes the size; BENCH_LIMIT_S the pass/fail limit (10 s). The
 national-scale case of issue 23 is BENCH_PEOPLE=100000 BENCH_LIMIT_S=60 (enrolment,
 in BatchEnrol pages of 5,000, comes first, untimed). The peak resident memory of
-tandem-matching (VmHWM) is printed with the times.
+tandem-matching (VmHWM) is printed with the times. BENCH_SHAPE=national gives the
+issue's proportions instead: a quarter mentors with 3 seats each, seniority and
+reporting chains (managers outside the programme) such that every pair is admissible,
+min_score 0 and no seniority gap (as tandem-matching-bench-plan with the same variable).
 """
 import os
 import random
@@ -26,6 +29,7 @@ from google.protobuf import wrappers_pb2  # noqa: E402
 from tandem.v1 import common_pb2, enrolment_pb2 as E, matching_pb2 as M  # noqa: E402
 
 PEOPLE = int(os.environ.get("BENCH_PEOPLE", "10000"))
+NATIONAL = os.environ.get("BENCH_SHAPE") == "national"
 LIMIT_S = float(os.environ.get("BENCH_LIMIT_S", "10"))
 OFFICES = ["London", "Paris", "Frankfurt", "New York", "Singapore", "Madrid"]
 AREAS = ["Corporate", "Litigation", "Tax", "Employment", "Real Estate", "IP"]
@@ -42,19 +46,24 @@ def people(n):
     rnd = random.Random(42)
     out = []
     for i in range(n):
-        mentor = i % 3 == 0
+        mentor = i % 4 == 0 if NATIONAL else i % 3 == 0
+        if NATIONAL:
+            seniority = rnd.randint(0, 3) if mentor else rnd.randint(3, 10)
+        else:
+            seniority = rnd.randint(0, 5) if mentor else rnd.randint(3, 10)
         out.append(E.Participant(
             external_id="HR-%06d" % i, display_name="Person %d" % i,
             role=common_pb2.MENTOR if mentor else common_pb2.MENTEE,
-            seniority_level=rnd.randint(0, 5) if mentor else rnd.randint(3, 10),
+            seniority_level=seniority,
             practice_area=rnd.choice(AREAS), office=rnd.choice(OFFICES),
             department="Dept %d" % rnd.randint(1, 40),
-            reporting_chain=["HR-%06d" % rnd.randint(0, n - 1)],
+            reporting_chain=["PARTNER-%03d" % rnd.randint(0, 399) if NATIONAL
+                             else "HR-%06d" % rnd.randint(0, n - 1)],
             skills=[E.Skill(name=s, level=rnd.randint(1, 5)) for s in rnd.sample(SKILLS, 4)],
             interests=rnd.sample(INTERESTS, 3), goals=rnd.sample(GOALS, 2),
             languages=["en", rnd.choice(["fr", "de", "es"])],
             availability_hours_per_month=rnd.randint(2, 12), timezone=rnd.choice(ZONES),
-            capacity=rnd.randint(1, 3) if mentor else 0,
+            capacity=(3 if NATIONAL else rnd.randint(1, 3)) if mentor else 0,
             consent=E.Consent(data_processing=True)))
     return out
 
@@ -89,10 +98,13 @@ def main():
         stack.start("matching")
         tenant = str(uuid.uuid4())
         md = harness.Stack.context(tenant)
-        pol = E.MatchingPolicy(
-            default_mentor_capacity=2, min_score=10,
-            seniority_gap=E.SeniorityGap(min=wrappers_pb2.Int32Value(value=0),
-                                         max=wrappers_pb2.Int32Value(value=8)))
+        if NATIONAL:
+            pol = E.MatchingPolicy(default_mentor_capacity=3, min_score=0)
+        else:
+            pol = E.MatchingPolicy(
+                default_mentor_capacity=2, min_score=10,
+                seniority_gap=E.SeniorityGap(min=wrappers_pb2.Int32Value(value=0),
+                                             max=wrappers_pb2.Int32Value(value=8)))
         prog = call(stack, "enrolment", "tandem.v1.EnrolmentService", "CreateProgramme",
                     E.CreateProgrammeRequest(programme=E.Programme(
                         name="Bench", kind=E.REVERSE, status=E.Programme.MATCHING,
