@@ -158,10 +158,12 @@ typedef struct enrol_rows {
     bool failed; /* out of memory */
 } enrol_rows;
 void enrol_rows_add(enrol_rows *b, const Tandem__V1__Participant *p, int ord);
+/* Free the columns' buffers (give it to tdm_arena_defer before the first add). */
+void enrol_rows_free(void *b);
 /* The columns as parameters (values, lengths, types: ENROL_ROW_COLUMNS each; format
- * binary); the buffers are freed with the arena. 0, or -1 when out of memory or
- * there is no row. */
-int enrol_rows_finish(enrol_rows *b, tdm_arena *a, const char **values, int *lengths, Oid *types);
+ * binary), pointing into b's buffers. 0, or -1 when out of memory or there is no
+ * row. */
+int enrol_rows_finish(enrol_rows *b, const char **values, int *lengths, Oid *types);
 /* The columns the upsert answers besides what it was sent (text as libpq gives it;
  * NULL for SQL NULL): output-only fields and what the database fills in. */
 typedef struct enrol_stored_columns {

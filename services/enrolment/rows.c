@@ -261,7 +261,7 @@ void enrol_rows_add(enrol_rows *b, const Tandem__V1__Participant *p, int ord)
     b->n++;
 }
 
-static void free_columns(void *arg)
+void enrol_rows_free(void *arg)
 {
     enrol_rows *b = arg;
     for (int i = 0; i < ENROL_ROW_COLUMNS; i++) {
@@ -270,12 +270,8 @@ static void free_columns(void *arg)
     }
 }
 
-int enrol_rows_finish(enrol_rows *b, tdm_arena *a, const char **values, int *lengths, Oid *types)
+int enrol_rows_finish(enrol_rows *b, const char **values, int *lengths, Oid *types)
 {
-    if (tdm_arena_defer(a, free_columns, b) != 0) {
-        free_columns(b);
-        return -1;
-    }
     if (b->failed || b->n == 0 || b->n > INT32_MAX)
         return -1;
     for (int i = 0; i < ENROL_ROW_COLUMNS; i++) {

@@ -594,6 +594,7 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
+    enrol_rows_free(&op->columns); /* sent: the response takes their place */
     int n = PQntuples(res);
     Tandem__V1__Participant **stored = tdm_arena_calloc(a, op->n_rows, sizeof(*stored));
     op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
@@ -726,6 +727,10 @@ static void enrol_upsert(tdm_store_op *base, PGresult *res)
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
+    if (tdm_arena_defer(a, enrol_rows_free, &op->columns) != 0) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     tdm_status *st =
         enrol_directory_match(res, op->external_ids, op->row_errors, op->n_rows, op->profiles, a);
     /* Decoded rows take their profile now, once. */
@@ -755,7 +760,7 @@ static void enrol_upsert(tdm_store_op *base, PGresult *res)
     int *formats = tdm_arena_calloc(a, N, sizeof(*formats));
     Oid *types = tdm_arena_calloc(a, N, sizeof(*types));
     if (values == NULL || lengths == NULL || formats == NULL || types == NULL ||
-        enrol_rows_finish(&op->columns, a, values + 1, lengths + 1, types + 1) != 0) {
+        enrol_rows_finish(&op->columns, values + 1, lengths + 1, types + 1) != 0) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
