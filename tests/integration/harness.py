@@ -398,15 +398,17 @@ def spawn_replica(stack, svc, name, extra_env=None):
 
 
 class TableLock:
-    """LOCK TABLE ... IN SHARE MODE held by a psql session of its own until release():
+    """LOCK TABLE ... IN <mode> MODE held by a psql session of its own until release():
     a transaction writing that table waits inside it, for as long as the test needs,
-    whatever the machine's load (readers are not blocked)."""
+    whatever the machine's load. SHARE (the default) blocks writers only; ACCESS
+    EXCLUSIVE blocks readers too."""
 
-    def __init__(self, url, table):
+    def __init__(self, url, table, mode="SHARE"):
         self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                                       url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
-        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN SHARE MODE;\n\\echo locked\n" % table)
+        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN %s MODE;\n\\echo locked\n"
+                              % (table, mode))
         self.proc.stdin.flush()
         line = self.proc.stdout.readline().strip()
         if line != "locked":
@@ -417,7 +419,7 @@ class TableLock:
         if self.proc.poll() is None:
             self.proc.stdin.write("COMMIT;\n")
             self.proc.stdin.close()
-            self.proc.wait(timeout=30)
+            self.proc.wait(timeout=60)
             self.proc.stdout.close()
 
 

@@ -196,7 +196,7 @@ class RunsAcrossReplicas(unittest.TestCase):
         # The run waits at its read of pins (after the fetch, before the solve) for as
         # long as the lock is held: here, until its first lease would have expired
         # twice over, whatever the machine's speed.
-        lock = ExclusiveLock(self.stack.super_url, "matching.pins")
+        lock = harness.TableLock(self.stack.super_url, "matching.pins", "ACCESS EXCLUSIVE")
         try:
             run = self.start_run(a)
             claim, left, now = self.wait("the run claimed", lambda: self.claimed(run), 120)
@@ -285,30 +285,6 @@ class RunsAcrossReplicas(unittest.TestCase):
         self.assertLess(spent, CANCELLED_CPU_S, "the replica kept computing a run it had lost")
         self.assertNotEqual(self.row(run)[0], M.MatchingRun.SUCCEEDED)
         self.assertEqual(self.proposals(run), 0)
-
-
-class ExclusiveLock:
-    """LOCK TABLE ... IN ACCESS EXCLUSIVE MODE held by a psql session of its own until
-    release(): readers of the table wait too (harness.TableLock blocks writers only)."""
-
-    def __init__(self, url, table):
-        self.proc = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                                      url], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True)
-        self.proc.stdin.write("BEGIN;\nLOCK TABLE %s IN ACCESS EXCLUSIVE MODE;\n"
-                              "\\echo locked\n" % table)
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline().strip()
-        if line != "locked":
-            self.proc.kill()
-            raise RuntimeError("could not lock %s: %r" % (table, line))
-
-    def release(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.write("COMMIT;\n")
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-            self.proc.stdout.close()
 
 
 def runnable_threads(pid):
