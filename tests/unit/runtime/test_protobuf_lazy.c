@@ -19,9 +19,11 @@
 #include "tandem/protobuf.h"
 #include "tandem/v1/enrolment.pb-c.h"
 
+#include "batch_rows.h"
+
 #define PARTICIPANTS 2 /* BatchEnrolRequest.participants */
 
-static const char PROGRAMME[] = "0b5c1c8e-8f51-4a53-9d55-5d2f5b3c2a11";
+static const char PROGRAMME[] = BATCH_ROWS_PROGRAMME;
 
 static int register_lazy(void **state)
 {
@@ -29,54 +31,10 @@ static int register_lazy(void **state)
     return tdm_protobuf_set_lazy(&tandem__v1__batch_enrol_request__descriptor, PARTICIPANTS);
 }
 
-/* A BatchEnrolRequest of n rows, packed by protobuf-c: HR rows (employee number,
- * full name, e-mail, seniority, office, department, two languages) or compact rows
- * (an external id, a display name and a role: 29 bytes each). */
+/* A BatchEnrolRequest of n rows (batch_rows.h), as protobuf-c packs it. */
 static uint8_t *batch(size_t n, bool full, size_t *len)
 {
-    Tandem__V1__BatchEnrolRequest req = TANDEM__V1__BATCH_ENROL_REQUEST__INIT;
-    Tandem__V1__Participant *rows = calloc(n, sizeof(*rows));
-    Tandem__V1__Participant **ptrs = calloc(n, sizeof(*ptrs));
-    char(*ext)[16] = calloc(n, sizeof(*ext));
-    char(*name)[40] = calloc(n, sizeof(*name));
-    char(*email)[64] = calloc(n, sizeof(*email));
-    static char en[] = "en", fr[] = "fr";
-    static char *langs[] = {en, fr};
-    assert_true(rows && ptrs && ext && name && email);
-    for (size_t i = 0; i < n; i++) {
-        tandem__v1__participant__init(&rows[i]);
-        rows[i].external_id = ext[i];
-        rows[i].display_name = name[i];
-        rows[i].role = TANDEM__V1__ROLE__MENTEE;
-        if (full) {
-            snprintf(ext[i], sizeof(ext[i]), "HR-%06zu", i);
-            snprintf(name[i], sizeof(name[i]), "Amelie Dupont-Moreau %zu", i);
-            snprintf(email[i], sizeof(email[i]), "amelie.dupont-moreau.%zu@firm-example.com", i);
-            rows[i].email = email[i];
-            rows[i].seniority_level = 3;
-            rows[i].office = (char *)"London";
-            rows[i].department = (char *)"Corporate";
-            rows[i].n_languages = 2;
-            rows[i].languages = langs;
-        } else {
-            snprintf(ext[i], sizeof(ext[i]), "pg%05zu", i);
-            snprintf(name[i], sizeof(name[i]), "Person pg%05zu", i);
-        }
-        ptrs[i] = &rows[i];
-    }
-    req.programme_id = (char *)PROGRAMME;
-    req.n_participants = n;
-    req.participants = ptrs;
-    *len = protobuf_c_message_get_packed_size(&req.base);
-    uint8_t *buf = malloc(*len);
-    assert_non_null(buf);
-    assert_int_equal(protobuf_c_message_pack(&req.base, buf), *len);
-    free(email);
-    free(name);
-    free(ext);
-    free(ptrs);
-    free(rows);
-    return buf;
+    return batch_rows(n, full, 0, len);
 }
 
 /* Decode buf lazily; check every row decodes to itself; the decoded bytes over the
