@@ -281,8 +281,9 @@ typedef struct tdm_assign_pricing {
      * (a power of two, at most 64): mentees in the same block should be alike. 0: the
      * smallest that fits 256 MB; TDM_ASSIGN_NO_BOUND_BLOCKS: none. */
     uint32_t bound_block;
-    /* May be NULL: as tdm_assign_dense's, read between pricing rounds (the callback
-     * can make a cancelled round's scan cheap by answering inadmissible). */
+    /* May be NULL: as tdm_assign_dense's, read between pricing rounds and between
+     * the searches of each sparse solve (the callback can make a cancelled round's
+     * scan cheap by answering inadmissible). */
     const atomic_bool *cancel;
 } tdm_assign_pricing;
 

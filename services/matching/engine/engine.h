@@ -11,6 +11,7 @@
 
 #include "tandem/assign.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -78,6 +79,9 @@ uint64_t tdm__ssp_iterations(const tdm__ssp *s);
  * route when the searches began (NULL: none). */
 typedef void (*tdm__ssp_tick_fn)(void *ctx, uint32_t left, uint32_t start);
 void tdm__ssp_set_tick(tdm__ssp *s, tdm__ssp_tick_fn fn, void *ctx);
+/* Raised by another thread, the flag ends a solve between two searches with
+ * TDM_ASSIGN_E_CANCELLED (NULL: never). */
+void tdm__ssp_set_cancel(tdm__ssp *s, const atomic_bool *cancel);
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s);
 
 /* ---- helpers (solve.c) ---- */

@@ -615,10 +615,16 @@ static void solve_tick(void *ctx, uint32_t left, uint32_t start)
     t->p->in->progress(t->p->in->ctx, &pg);
 }
 
+/* A new solver reports its searches as progress and stops when the run is cancelled
+ * (a lost lease, a stopping replica): a solve after a large pricing round can take
+ * seconds, too long to wait for the next round's check. */
 static void solver_new_ticking(tdm__ssp *s, ticker *t)
 {
-    if (s != NULL && t->p->in->progress != NULL)
+    if (s == NULL)
+        return;
+    if (t->p->in->progress != NULL)
         tdm__ssp_set_tick(s, solve_tick, t);
+    tdm__ssp_set_cancel(s, t->p->in->cancel);
 }
 
 static tdm_assign_status check_input(const tdm_assign_pricing *in, const tdm_assign_options *o,

@@ -83,6 +83,7 @@ struct tdm__ssp {
     uint8_t *lvalid;
     tdm__ssp_tick_fn tick;
     void *tick_ctx;
+    const atomic_bool *cancel;
     size_t *cursor;
     uint32_t phase;
     uint32_t n_heap, n_touched;
@@ -198,6 +199,11 @@ void tdm__ssp_set_tick(tdm__ssp *s, tdm__ssp_tick_fn fn, void *ctx)
 {
     s->tick = fn;
     s->tick_ctx = ctx;
+}
+
+void tdm__ssp_set_cancel(tdm__ssp *s, const atomic_bool *cancel)
+{
+    s->cancel = cancel;
 }
 
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s)
@@ -621,6 +627,10 @@ static tdm_assign_status route_all(tdm__ssp *s)
     tdm_assign_status st = TDM_ASSIGN_OK;
     uint32_t start = n, searches = 0;
     while (n > 0) {
+        if (s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed)) {
+            st = TDM_ASSIGN_E_CANCELLED;
+            break;
+        }
         if (s->tick != NULL && ++searches % TICK_SEARCHES == 0)
             s->tick(s->tick_ctx, n, start);
         st = route_many(s, excess, n);
