@@ -305,6 +305,10 @@ static void *worker_main(void *arg)
     worker *wk = arg;
     pricer *p = wk->pr;
     for (;;) {
+        /* A cancelled solve ends its scan at the next chunk: the callback answering
+         * inadmissible at once still costs a call per pair, seconds at large sizes. */
+        if (p->in->cancel != NULL && atomic_load_explicit(p->in->cancel, memory_order_relaxed))
+            break;
         uint32_t c = (uint32_t)atomic_fetch_add(&p->next_chunk, 1);
         uint64_t lo = (uint64_t)c * SCAN_CHUNK;
         if (lo >= p->ne)
@@ -691,6 +695,10 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
     double ts = tdm__now();
     run_scan(&p);
     r->stats.scan_seconds += tdm__now() - ts;
+    if (in->cancel != NULL && atomic_load(in->cancel)) {
+        st = TDM_ASSIGN_E_CANCELLED;
+        goto done;
+    }
     int64_t max_w = 0;
     for (unsigned t = 0; t < p.n_workers; t++) {
         worker *wk = &p.workers[t];
@@ -760,6 +768,10 @@ tdm_assign_status tdm_assign_solve_priced(const tdm_assign_pricing *in, const td
         run_scan(&p);
         r->stats.scan_seconds += tdm__now() - ts;
         r->stats.pricing_rounds++;
+        if (in->cancel != NULL && atomic_load(in->cancel)) {
+            st = TDM_ASSIGN_E_CANCELLED;
+            goto done;
+        }
         size_t added = 0;
         uint64_t violated = 0, n_touched = 0;
         memset(touched, 0, p.ne);

