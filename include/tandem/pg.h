@@ -42,6 +42,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
+#include "tandem/arena.h"
 #include "tandem/status.h"
 
 typedef struct tdm_pg_pool tdm_pg_pool;
@@ -88,6 +89,11 @@ typedef struct tdm_pg_tx_options {
  * none, so a tenant table's row-level security then matches nothing. Every
  * statement names its tenant with it: "WHERE tenant_id = " TDM_SQL_TENANT. */
 #define TDM_SQL_TENANT "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
+/* The text of a uuid[] parameter, "{id,id,...}", in arena a, of the ids among ids[0..n)
+ * that are UUIDs (tdm_uuid_valid; any other is left out, never copied); "{}" when
+ * none is. NULL when out of memory. */
+char *tdm_pg_uuid_array(const char *const *ids, size_t n, tdm_arena *a);
 
 typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
 typedef void (*tdm_pg_result_cb)(void *arg, tdm_status *st, PGresult *res);

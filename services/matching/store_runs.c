@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *uuid_array(char **ids, size_t n, tdm_arena *a);
-
 /* ---- queueing and reading ----------------------------------------------------------- */
 
 static void run_row_done(tdm_store_op *base, PGresult *res)
@@ -271,7 +269,9 @@ void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, siz
                           mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(withdrawn, n_withdrawn, r->arena) : NULL;
+    const char *arr = op != NULL
+                          ? tdm_pg_uuid_array((const char *const *)withdrawn, n_withdrawn, r->arena)
+                          : NULL;
     if (op == NULL)
         return;
     if (arr == NULL) {
@@ -490,25 +490,6 @@ void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const c
 
 /* ---- personal data ---------------------------------------------------------------------- */
 
-/* '{id,id,...}' of validated UUIDs, for a uuid[] parameter. */
-static const char *uuid_array(char **ids, size_t n, tdm_arena *a)
-{
-    char *out = tdm_arena_alloc(a, n * 37 + 3);
-    if (out == NULL)
-        return NULL;
-    size_t k = 0;
-    out[k++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            out[k++] = ',';
-        memcpy(out + k, ids[i], 36);
-        k += 36;
-    }
-    out[k++] = '}';
-    out[k] = '\0';
-    return out;
-}
-
 #define NAMES_ANY " (mentor_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[]))"
 
 static void export_done(tdm_store_op *base, PGresult *res)
@@ -572,7 +553,7 @@ static void export_select(tdm_store_op *base, PGresult *res)
 void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(ids, n, r->arena) : NULL;
+    const char *arr = op != NULL ? tdm_pg_uuid_array((const char *const *)ids, n, r->arena) : NULL;
     if (op == NULL)
         return;
     if (arr == NULL) {
@@ -624,7 +605,7 @@ static void erase_write(tdm_store_op *base, PGresult *res)
 void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(ids, n, r->arena) : NULL;
+    const char *arr = op != NULL ? tdm_pg_uuid_array((const char *const *)ids, n, r->arena) : NULL;
     if (op == NULL)
         return;
     if (arr == NULL) {
