@@ -151,23 +151,18 @@ static tdm_status *add_events(dir_op *op, PGresult *res, const char *type)
 {
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
-    if (n == 0)
-        return NULL;
-    tdm_outbox_event *ev = tdm_arena_calloc(a, op->base.n_events + (size_t)n, sizeof(*ev));
-    if (ev == NULL)
-        return tdm_store_oom();
-    if (op->base.n_events > 0)
-        memcpy(ev, op->base.events, op->base.n_events * sizeof(*ev));
     for (int i = 0; i < n; i++) {
         Tandem__V1__Participant *p = enrol_participant_from_row(
             PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a, false);
-        char *data = p != NULL ? enrol_participant_event_json(p, a) : NULL;
-        if (data == NULL)
+        if (p == NULL)
             return tdm_store_oom();
-        ev[op->base.n_events++] =
-            (tdm_outbox_event){.type = type, .resource_id = p->id, .data_json = data};
+        tdm_status *st = tdm_store_op_add_event(
+            &op->base, (tdm_outbox_event){.type = type,
+                                          .resource_id = p->id,
+                                          .data_json = enrol_participant_event_json(p, a)});
+        if (st != NULL)
+            return st;
     }
-    op->base.events = ev;
     return NULL;
 }
 

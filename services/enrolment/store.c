@@ -365,19 +365,6 @@ static void list_programmes_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
-static void list_programmes_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first: keyset on seq descending; 0 means "from the newest". */
-    static const char sql[] =
-        "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
-        " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
-        " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
-        " ORDER BY g.seq DESC LIMIT $4::int";
-    tdm_store_op_query(&op->base, sql, 4, op->params, list_programmes_done);
-}
-
 void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
                                  int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
 {
@@ -394,7 +381,13 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
     op->params[1] = fmt_int(r->arena, q->status);
     op->params[2] = fmt_int(r->arena, q->kind);
     op->params[3] = fmt_int(r->arena, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_programmes_select);
+    /* Newest first: keyset on seq descending; 0 means "from the newest". */
+    static const char sql[] =
+        "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+        " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
+        " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
+        " ORDER BY g.seq DESC LIMIT $4::int";
+    tdm_store_op_start_query(&op->base, true, sql, 4, op->params, list_programmes_done);
 }
 
 static void update_programme_write(tdm_store_op *base, PGresult *res)
@@ -519,15 +512,6 @@ static void list_participants_select(tdm_store_op *base, PGresult *res)
     tdm_store_op_query_prepared(&op->base, sql, 6, op->params, list_participants_done);
 }
 
-static void list_participants_programme(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
-                              " WHERE tenant_id = " T " AND id = $1::uuid";
-    tdm_store_op_query_prepared(&op->base, sql, 1, op->params, list_participants_select);
-}
-
 void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,
                                    int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
 {
@@ -546,7 +530,9 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
     op->params[3] = fmt_int(r->arena, q->status);
     op->params[4] = q->external_id;
     op->params[5] = fmt_int(r->arena, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_participants_programme);
+    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
+                              " WHERE tenant_id = " T " AND id = $1::uuid";
+    tdm_store_op_start_prepared(&op->base, true, sql, 1, op->params, list_participants_select);
 }
 
 /* ---- enrolment (Enrol, BatchEnrol, and the write of UpdateParticipant) ----------- */
@@ -960,22 +946,27 @@ static void withdraw_done(tdm_store_op *base, PGresult *res)
         tdm_store_op_end(&op->base, NULL); /* idempotent: no second event */
         return;
     }
-    char *data = enrol_participant_event_json(p, op->base.req.arena);
-    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
-    if (data == NULL || op->base.events == NULL) {
+    tdm_store_op_emit_event(&op->base,
+                            (tdm_outbox_event){
+                                .type = "participant.withdrawn",
+                                .resource_id = p->id,
+                                .data_json = enrol_participant_event_json(p, op->base.req.arena),
+                            },
+                            NULL);
+}
+
+void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
+                          void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    const char *values[2] = {id, reason};
+    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
+    if (op->params == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->base.events[0] = (tdm_outbox_event){
-        .type = "participant.withdrawn", .resource_id = p->id, .data_json = data};
-    op->base.n_events = 1;
-    tdm_store_op_emit(&op->base, NULL);
-}
-
-static void withdraw_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
     /* The previous status comes from the locking subquery in FROM, which runs before
      * the update: a FOR UPDATE CTE read beside the UPDATE would see the row the same
      * command just changed and return nothing, making a second withdrawal look like
@@ -991,22 +982,7 @@ static void withdraw_update(tdm_store_op *base, PGresult *res)
         " SELECT p.old_status = 3, " PARTICIPANT_JSON " FROM upd p"
         " LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
         " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id";
-    tdm_store_op_query(&op->base, sql, 2, op->params, withdraw_done);
-}
-
-void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
-                          void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
-        return;
-    const char *values[2] = {id, reason};
-    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start(&op->base, false, withdraw_update);
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, withdraw_done);
 }
 
 /* ---- personal data -------------------------------------------------------------- */
@@ -1059,17 +1035,6 @@ static void find_person_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void find_person_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
-        " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
-        " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
-    tdm_store_op_query(&op->base, sql, 2, op->params, find_person_done);
-}
-
 void enrol_store_find_person(const enrol_req *r, const char *external_id,
                              const uint8_t person_hash[32], char ***ids, size_t *n_ids,
                              enrol_store_cb cb, void *arg)
@@ -1086,7 +1051,11 @@ void enrol_store_find_person(const enrol_req *r, const char *external_id,
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, find_person_select);
+    static const char sql[] =
+        "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
+        " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
+        " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
+    tdm_store_op_start_query(&op->base, true, sql, 2, op->params, find_person_done);
 }
 
 static void erase_done(tdm_store_op *base, PGresult *res)
@@ -1109,23 +1078,45 @@ static void erase_done(tdm_store_op *base, PGresult *res)
     }
     /* The gateway cancels undelivered webhooks about these participants when it reads
      * this event; no webhook can subscribe to it (not a public event type). */
-    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
-    char *data = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 3));
     char *first = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 4));
-    if (op->base.events == NULL || data == NULL || first == NULL) {
+    if (first == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->base.events[0] = (tdm_outbox_event){
-        .type = "person.erased", .resource_id = first, .ordering_key = "person", .data_json = data};
-    op->base.n_events = 1;
-    tdm_store_op_emit(&op->base, NULL);
+    tdm_store_op_emit_event(
+        &op->base,
+        (tdm_outbox_event){
+            .type = "person.erased",
+            .resource_id = first,
+            .ordering_key = "person",
+            .data_json = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 3)),
+        },
+        NULL);
 }
 
-static void erase_update(tdm_store_op *base, PGresult *res)
+static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
+                                 const char *unreachable)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    const char *values[5] = {first, hash_hex(h, r->arena),
+                             r->ctx->principal_id != NULL ? r->ctx->principal_id : "",
+                             r->ctx->request_id != NULL ? r->ctx->request_id : "", unreachable};
+    if (values[1] == NULL)
+        return NULL;
+    return tdm_arena_memdup(r->arena, values, sizeof(values));
+}
+
+void enrol_store_erase_person(const enrol_req *r, const char *external_id,
+                              const uint8_t person_hash[32], const char *unreachable_array,
+                              enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->params = audit_params(r, external_id, person_hash, unreachable_array);
+    if (op->params == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
      * person_hash lets a retried ErasePerson find the ids again for the peers. The
@@ -1185,44 +1176,7 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
         "  (SELECT min(id::text) FROM target)";
     /* clang-format on */
-    tdm_store_op_query(&op->base, sql, 5, op->params, erase_done);
-}
-
-static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
-                                 const char *unreachable)
-{
-    const char *values[5] = {first, hash_hex(h, r->arena),
-                             r->ctx->principal_id != NULL ? r->ctx->principal_id : "",
-                             r->ctx->request_id != NULL ? r->ctx->request_id : "", unreachable};
-    if (values[1] == NULL)
-        return NULL;
-    return tdm_arena_memdup(r->arena, values, sizeof(values));
-}
-
-void enrol_store_erase_person(const enrol_req *r, const char *external_id,
-                              const uint8_t person_hash[32], const char *unreachable_array,
-                              enrol_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
-        return;
-    op->params = audit_params(r, external_id, person_hash, unreachable_array);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start(&op->base, false, erase_update);
-}
-
-static void audit_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
-        " principal_id, request_id, participants, unreachable_services)"
-        " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
-    tdm_store_op_query(&op->base, sql, 5, op->params, tdm_store_op_done);
+    tdm_store_op_start_query(&op->base, false, sql, 5, op->params, erase_done);
 }
 
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
@@ -1236,5 +1190,9 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, audit_insert);
+    static const char sql[] =
+        "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
+        " principal_id, request_id, participants, unreachable_services)"
+        " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
+    tdm_store_op_start_query(&op->base, false, sql, 5, op->params, tdm_store_op_done);
 }

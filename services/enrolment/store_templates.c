@@ -78,20 +78,6 @@ static void template_written(tdm_store_op *base, PGresult *res)
 
 /* ---- create --------------------------------------------------------------------- */
 
-static void create_template_insert(tdm_store_op *base, PGresult *res)
-{
-    template_op *op = (template_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH h AS (INSERT INTO " ENROL_SCHEMA ".programme_templates (id, latest_version)"
-        " VALUES (gen_random_uuid(), 1) RETURNING id, create_time),"
-        " v AS (INSERT INTO " ENROL_SCHEMA ".programme_template_versions (template_id, version,"
-        " body, create_time) SELECT h.id, 1, $1::jsonb, h.create_time FROM h"
-        " RETURNING version, body, create_time)"
-        " SELECT " TEMPLATE_JSON " FROM h, v";
-    tdm_store_op_query(&op->base, sql, 1, op->params, template_written);
-}
-
 void enrol_store_create_template(const enrol_req *r, const Tandem__V1__ProgrammeTemplate *t,
                                  enrol_store_cb cb, void *arg)
 {
@@ -104,7 +90,14 @@ void enrol_store_create_template(const enrol_req *r, const Tandem__V1__Programme
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, create_template_insert);
+    static const char sql[] =
+        "WITH h AS (INSERT INTO " ENROL_SCHEMA ".programme_templates (id, latest_version)"
+        " VALUES (gen_random_uuid(), 1) RETURNING id, create_time),"
+        " v AS (INSERT INTO " ENROL_SCHEMA ".programme_template_versions (template_id, version,"
+        " body, create_time) SELECT h.id, 1, $1::jsonb, h.create_time FROM h"
+        " RETURNING version, body, create_time)"
+        " SELECT " TEMPLATE_JSON " FROM h, v";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, template_written);
 }
 
 /* ---- get and list ----------------------------------------------------------------- */
@@ -234,15 +227,6 @@ static void update_template_read(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 1, op->params, update_template_write);
 }
 
-static void update_template_lock(tdm_store_op *base, PGresult *res)
-{
-    template_op *op = (template_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programme_templates"
-                              " WHERE id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, update_template_read);
-}
-
 void enrol_store_update_template(const enrol_req *r, const char *id, enrol_template_apply_fn apply,
                                  void *apply_arg, enrol_store_cb cb, void *arg)
 {
@@ -252,7 +236,9 @@ void enrol_store_update_template(const enrol_req *r, const char *id, enrol_templ
     op->params[0] = id;
     op->apply = apply;
     op->apply_arg = apply_arg;
-    tdm_store_op_start(&op->base, false, update_template_lock);
+    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programme_templates"
+                              " WHERE id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, update_template_read);
 }
 
 /* ---- the survey schedule ---------------------------------------------------------- */
@@ -297,19 +283,15 @@ static void survey_opened(tdm_store_op *base, PGresult *res)
     tdm_json_writer_raw(&w, "{\"survey\":", 10);
     tdm_json_writer_message(&w, &op->survey->base);
     tdm_json_writer_raw(&w, "}", 1);
-    char *data = tdm_json_writer_finish(&w, a, NULL);
-    op->base.events = tdm_arena_alloc(a, sizeof(*op->base.events));
-    if (data == NULL || op->base.events == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
-        return;
-    }
-    op->base.events[0] = (tdm_outbox_event){.type = "survey.opened",
-                                            .resource_id = op->survey->id,
-                                            .ordering_key = op->survey->programme_id,
-                                            .data_json = data};
-    op->base.n_events = 1;
     op->base.response = (ProtobufCMessage *)&op->survey->base;
-    tdm_store_op_emit(base, NULL);
+    tdm_store_op_emit_event(base,
+                            (tdm_outbox_event){
+                                .type = "survey.opened",
+                                .resource_id = op->survey->id,
+                                .ordering_key = op->survey->programme_id,
+                                .data_json = tdm_json_writer_finish(&w, a, NULL),
+                            },
+                            NULL);
 }
 
 static void record_survey_opened(tdm_store_op *base, PGresult *res)

@@ -34,41 +34,20 @@ static void match_row_done(tdm_store_op *base, PGresult *res)
     }
 }
 
-static void get_match_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
-                              " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, match_row_done);
-}
-
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
-    tdm_store_op_start(&op->base, true, get_match_select);
+    static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
+                              " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, match_row_done);
 }
 
 static void list_matches_done(tdm_store_op *base, PGresult *res)
 {
     op_page((store_op *)base, res, &tandem__v1__list_matches_response__descriptor, "matches",
             &tandem__v1__match__descriptor);
-}
-
-static void list_matches_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first: keyset on seq descending; 0 means "from the newest". */
-    static const char sql[] =
-        "SELECT m.seq, " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
-        " WHERE m.tenant_id = " T " AND m.programme_id = $1::uuid"
-        " AND ($2::bigint = 0 OR m.seq < $2::bigint) AND ($3::int = 0 OR m.status = $3::int)"
-        " AND ($4 = '' OR m.mentor_id::text = $4 OR m.mentee_id::text = $4)"
-        " AND ($5 = '' OR m.run_id::text = $5) ORDER BY m.seq DESC LIMIT $6::int";
-    tdm_store_op_query(&op->base, sql, 6, op->params, list_matches_done);
 }
 
 void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest *q, int page_size,
@@ -81,7 +60,14 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
                                 op_int(a, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    tdm_store_op_start(&op->base, true, list_matches_select);
+    /* Newest first: keyset on seq descending; 0 means "from the newest". */
+    static const char sql[] =
+        "SELECT m.seq, " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
+        " WHERE m.tenant_id = " T " AND m.programme_id = $1::uuid"
+        " AND ($2::bigint = 0 OR m.seq < $2::bigint) AND ($3::int = 0 OR m.status = $3::int)"
+        " AND ($4 = '' OR m.mentor_id::text = $4 OR m.mentee_id::text = $4)"
+        " AND ($5 = '' OR m.run_id::text = $5) ORDER BY m.seq DESC LIMIT $6::int";
+    tdm_store_op_start_query(&op->base, true, sql, 6, op->params, list_matches_done);
 }
 
 /* ---- RespondToMatch and EndMatch ---------------------------------------------------- */
@@ -164,16 +150,6 @@ static void respond_locked(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 5, op->params, match_changed);
 }
 
-static void respond_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
-                              " mentee_response FROM " MT_SCHEMA ".matches"
-                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, respond_locked);
-}
-
 void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *q, mt_store_cb cb,
                       void *arg)
 {
@@ -181,7 +157,10 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
     if (op == NULL || op_params(op, 1, q->id) != 0)
         return;
     op->respond = q;
-    tdm_store_op_start(&op->base, false, respond_lock);
+    static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
+                              " mentee_response FROM " MT_SCHEMA ".matches"
+                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, respond_locked);
 }
 
 static void end_locked(tdm_store_op *base, PGresult *res)
@@ -211,22 +190,15 @@ static void end_locked(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 2, op->params, match_changed);
 }
 
-static void end_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
-                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, end_locked);
-}
-
 void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_store_cb cb,
                         void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, id, reason) != 0)
         return;
-    tdm_store_op_start(&op->base, false, end_lock);
+    static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
+                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, end_locked);
 }
 
 static void ended_of(tdm_store_op *base, PGresult *res)
@@ -235,25 +207,18 @@ static void ended_of(tdm_store_op *base, PGresult *res)
     op_match_events(op, res, "match.ended", NULL);
 }
 
-static void end_of_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
-        " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
-        " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
-        " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
-    tdm_store_op_query(&op->base, sql, 2, op->params, ended_of);
-}
-
 void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const char *reason,
                              mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, participant_ids, reason) != 0)
         return;
-    tdm_store_op_start(&op->base, false, end_of_lock);
+    static const char sql[] =
+        "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
+        " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
+        " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
+        " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, ended_of);
 }
 
 /* ---- pins and exclusions ------------------------------------------------------------ */
@@ -435,20 +400,6 @@ static void read_state_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void read_state_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT 0, mentor_id, mentee_id FROM " MT_SCHEMA ".pins"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
-        " UNION ALL SELECT 1, mentor_id, mentee_id FROM " MT_SCHEMA ".exclusions"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
-        " UNION ALL SELECT 2, mentor_id, mentee_id FROM " MT_SCHEMA ".matches"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid AND status IN (1, 2, 4)";
-    tdm_store_op_query(&op->base, sql, 1, op->params, read_state_done);
-}
-
 void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *out, mt_store_cb cb,
                          void *arg)
 {
@@ -457,5 +408,12 @@ void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *ou
         return;
     memset(out, 0, sizeof(*out));
     op->state = out;
-    tdm_store_op_start(&op->base, true, read_state_select);
+    static const char sql[] =
+        "SELECT 0, mentor_id, mentee_id FROM " MT_SCHEMA ".pins"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
+        " UNION ALL SELECT 1, mentor_id, mentee_id FROM " MT_SCHEMA ".exclusions"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
+        " UNION ALL SELECT 2, mentor_id, mentee_id FROM " MT_SCHEMA ".matches"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid AND status IN (1, 2, 4)";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, read_state_done);
 }

@@ -84,14 +84,12 @@ void op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *list
 int op_event(store_op *op, const char *type, const char *resource_id, const char *data,
              tdm_store_step next)
 {
-    tdm_outbox_event *ev = tdm_arena_alloc(op->base.req.arena, sizeof(*ev));
-    if (ev == NULL || data == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    tdm_status *st = tdm_store_op_add_event(
+        &op->base, (tdm_outbox_event){.type = type, .resource_id = resource_id, .data_json = data});
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
         return -1;
     }
-    *ev = (tdm_outbox_event){.type = type, .resource_id = resource_id, .data_json = data};
-    op->base.events = ev;
-    op->base.n_events = 1;
     tdm_store_op_emit(&op->base, next);
     return 0;
 }
@@ -99,29 +97,21 @@ int op_event(store_op *op, const char *type, const char *resource_id, const char
 int op_match_events(store_op *op, PGresult *res, const char *type, tdm_store_step next)
 {
     int n = PQntuples(res);
-    tdm_outbox_event *events =
-        tdm_arena_calloc(op->base.req.arena, (size_t)(n > 0 ? n : 1), sizeof(*events));
-    if (events == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return -1;
-    }
     for (int i = 0; i < n; i++) {
         ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
         if (m == NULL)
             return -1;
-        char *data = mt_event_json("match", m, op->base.req.arena);
-        if (data == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        tdm_status *st = tdm_store_op_add_event(
+            &op->base, (tdm_outbox_event){
+                           .type = type,
+                           .resource_id = ((Tandem__V1__Match *)m)->id,
+                           .data_json = mt_event_json("match", m, op->base.req.arena),
+                       });
+        if (st != NULL) {
+            tdm_store_op_end(&op->base, st);
             return -1;
         }
-        events[i] = (tdm_outbox_event){
-            .type = type,
-            .resource_id = ((Tandem__V1__Match *)m)->id,
-            .data_json = data,
-        };
     }
-    op->base.events = events;
-    op->base.n_events = (size_t)n;
     tdm_store_op_emit(&op->base, next);
     return 0;
 }
