@@ -142,6 +142,10 @@ int tdm_pg_exec_prepared(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const
 tdm_status *tdm_pg_status_from_result(const PGresult *res);
 /* The SQLSTATE of a failed result ("" when none). */
 const char *tdm_pg_sqlstate(const PGresult *res);
+/* Whether a read of another service's table failed because that service is not ready
+ * for it yet: its schema, table or column is not there (not migrated, 3F000, 42P01,
+ * 42703) or its grant to this role is missing (42501). False for NULL. */
+bool tdm_pg_peer_not_ready(const PGresult *res);
 
 /* The status of a database call that did not start (an async function of this header
  * returned rc != 0, so its callback never runs): RESOURCE_EXHAUSTED for UV_ENOMEM,

@@ -553,11 +553,9 @@ static void follow_done(void *arg, tdm_status *st, PGresult *res)
 {
     fb_sweep *s = arg;
     if (st != NULL) {
-        const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
         /* Matching not migrated yet (or its grant missing): expected for a while; the
          * programmes already followed are swept meanwhile. */
-        bool not_ready = strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
-                         strcmp(state, "42501") == 0 || strcmp(state, "42703") == 0;
+        bool not_ready = tdm_pg_peer_not_ready(res);
         tdm_log_fields(not_ready && s->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN,
                        tdm_job_request_id(s->job),
                        "at-risk sweep: could not read matching's outbox", "error", st->message,

@@ -361,9 +361,8 @@ static void fanout_ended(void *arg, tdm_status *st)
  * its 002_outbox_reader.sql is missing) is not an error of this gateway. */
 static tdm_status *source_status(tdm_status *st, const PGresult *res, const char *source)
 {
-    const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
-    if (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 || strcmp(state, "42501") == 0 ||
-        strcmp(state, "42703") == 0) {
+    if (tdm_pg_peer_not_ready(res)) {
+        const char *state = tdm_pg_sqlstate(res);
         tdm_status *s =
             tdm_status_new(TDM_FAILED_PRECONDITION,
                            "the %s outbox is not readable yet (SQLSTATE %s)", source, state);

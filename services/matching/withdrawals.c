@@ -181,10 +181,8 @@ static void read_done(void *arg, tdm_status *st, PGresult *res)
 {
     struct mt_withdrawals *w = arg;
     if (st != NULL) {
-        const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
         /* Enrolment not migrated yet (or its grant missing): expected for a while. */
-        bool not_ready = strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
-                         strcmp(state, "42501") == 0 || strcmp(state, "42703") == 0;
+        bool not_ready = tdm_pg_peer_not_ready(res);
         if (not_ready)
             tdm_job_defer(w->job, NOT_READY_MS);
         tdm_log_fields(not_ready && w->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN, NULL,
