@@ -152,6 +152,21 @@ void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const O
                                const char *const *values, const int *lengths, const int *formats,
                                tdm_store_step next);
 
+/* The answer of a call that answers google.protobuf.Empty (a delete): a new Empty as
+ * op->response. False after ending op with RESOURCE_EXHAUSTED. */
+bool tdm_store_op_answer_empty(tdm_store_op *op);
+
+/* ---- one row ---------------------------------------------------------------------- */
+
+/* Whether the statement answered exactly one row. When it did not, ends op with
+ * NOT_FOUND "<what> not found" (the resource is not in the caller's tenant) and
+ * returns false: the step then returns. */
+bool tdm_store_op_found(tdm_store_op *op, const PGresult *res, const char *what);
+/* The same with another code and message (e.g. ABORTED "the claim was lost" when a
+ * fenced write matched no row). */
+bool tdm_store_op_one_row(tdm_store_op *op, const PGresult *res, tdm_code code,
+                          const char *message);
+
 /* ---- lists ---------------------------------------------------------------------- */
 
 /* One row's document (column `column` of res) as a list item: *out, or a status. */

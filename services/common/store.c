@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "google/protobuf/empty.pb-c.h"
 #include "tandem/page_token.h"
 
 tdm_status *tdm_store_oom(void)
@@ -335,6 +336,36 @@ void tdm_store_op_emit_event(tdm_store_op *op, tdm_outbox_event ev, tdm_store_st
         return;
     }
     tdm_store_op_emit(op, after);
+}
+
+bool tdm_store_op_answer_empty(tdm_store_op *op)
+{
+    Google__Protobuf__Empty *e = tdm_arena_alloc(op->req.arena, sizeof(*e));
+    if (e == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return false;
+    }
+    google__protobuf__empty__init(e);
+    op->response = &e->base;
+    return true;
+}
+
+/* ---- one row ----------------------------------------------------------------------- */
+
+bool tdm_store_op_found(tdm_store_op *op, const PGresult *res, const char *what)
+{
+    if (PQntuples(res) == 1)
+        return true;
+    tdm_store_op_end(op, tdm_status_new(TDM_NOT_FOUND, "%s not found", what));
+    return false;
+}
+
+bool tdm_store_op_one_row(tdm_store_op *op, const PGresult *res, tdm_code code, const char *message)
+{
+    if (PQntuples(res) == 1)
+        return true;
+    tdm_store_op_end(op, tdm_status_new(code, "%s", message));
+    return false;
 }
 
 /* ---- lists ------------------------------------------------------------------------- */

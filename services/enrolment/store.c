@@ -181,11 +181,6 @@ static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
     return op;
 }
 
-static tdm_status *not_found(const char *what)
-{
-    return tdm_status_new(TDM_NOT_FOUND, "%s not found", what);
-}
-
 /* ---- programmes ----------------------------------------------------------------- */
 
 static const char *fmt_double(tdm_arena *a, double v)
@@ -251,10 +246,8 @@ static const char **programme_params(const Tandem__V1__Programme *p, const char 
 static void programme_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     Tandem__V1__Programme *p = enrol_programme_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (p == NULL) {
@@ -393,10 +386,8 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
 static void update_programme_write(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     Tandem__V1__Programme *current = enrol_programme_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (current == NULL) {
@@ -421,15 +412,6 @@ static void update_programme_write(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
 }
 
-static void update_programme_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
-                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, &op->id, update_programme_write);
-}
-
 void enrol_store_update_programme(const enrol_req *r, const char *id,
                                   enrol_programme_apply_fn apply, void *apply_arg,
                                   enrol_store_cb cb, void *arg)
@@ -440,7 +422,9 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
     op->id = id;
     op->apply_programme = apply;
     op->apply_arg = apply_arg;
-    tdm_store_op_start(&op->base, false, update_programme_lock);
+    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->id, update_programme_write);
 }
 
 /* ---- participants --------------------------------------------------------------- */
@@ -448,10 +432,8 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
 static void participant_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
+    if (!tdm_store_op_found(&op->base, res, "participant"))
         return;
-    }
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
                                    op->base.req.arena, op->include_diversity);
@@ -497,10 +479,8 @@ static void list_participants_done(tdm_store_op *base, PGresult *res)
 static void list_participants_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     /* Enrolment order: keyset on seq, which an upsert keeps, so rows inserted
      * between pages land after the cursor and nothing is skipped or repeated. */
     static const char sql[] =
@@ -779,10 +759,8 @@ static void enrol_write(store_op *op)
 static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status != TANDEM__V1__PROGRAMME__STATUS__ENROLLING &&
         status != TANDEM__V1__PROGRAMME__STATUS__MATCHING &&
@@ -869,10 +847,8 @@ void enrol_store_batch_enrol(const enrol_req *r, const char *programme_id,
 static void update_participant_write(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
+    if (!tdm_store_op_found(&op->base, res, "participant"))
         return;
-    }
     Tandem__V1__Participant *current = enrol_participant_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena, true);
     if (current == NULL) {
@@ -900,16 +876,6 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
     enrol_write(op);
 }
 
-static void update_participant_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
-        " AND p.erase_time IS NULL FOR UPDATE OF p";
-    tdm_store_op_query(&op->base, sql, 1, &op->id, update_participant_write);
-}
-
 void enrol_store_update_participant(const enrol_req *r, const char *id,
                                     enrol_participant_apply_fn apply, void *apply_arg,
                                     enrol_store_cb cb, void *arg)
@@ -921,7 +887,10 @@ void enrol_store_update_participant(const enrol_req *r, const char *id,
     op->apply_participant = apply;
     op->apply_arg = apply_arg;
     op->base.response_desc = &tandem__v1__participant__descriptor;
-    tdm_store_op_start(&op->base, false, update_participant_lock);
+    static const char sql[] =
+        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
+        " AND p.erase_time IS NULL FOR UPDATE OF p";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->id, update_participant_write);
 }
 
 /* ---- withdrawal ----------------------------------------------------------------- */
@@ -929,10 +898,8 @@ void enrol_store_update_participant(const enrol_req *r, const char *id,
 static void withdraw_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
+    if (!tdm_store_op_found(&op->base, res, "participant"))
         return;
-    }
     bool already = PQgetvalue(res, 0, 0)[0] == 't';
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
@@ -1005,7 +972,7 @@ static void find_person_done(tdm_store_op *base, PGresult *res)
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     if (n == 0) {
-        tdm_store_op_end(&op->base, not_found("person"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "person not found"));
         return;
     }
     Tandem__V1__PersonExport *out = tdm_arena_alloc(a, sizeof(*out));

@@ -47,10 +47,8 @@ static template_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
 /* The one template row the statement answered becomes the response; end_fn ends. */
 static void template_row(tdm_store_op *base, PGresult *res, void (*end_fn)(tdm_store_op *))
 {
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(base, res, "template"))
         return;
-    }
     Tandem__V1__ProgrammeTemplate *t = enrol_template_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), base->req.arena);
     if (t == NULL) {
@@ -179,10 +177,8 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
 {
     template_op *op = (template_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(&op->base, res, "template"))
         return;
-    }
     Tandem__V1__ProgrammeTemplate *current =
         enrol_template_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     if (current == NULL) {
@@ -216,10 +212,8 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
 static void update_template_read(tdm_store_op *base, PGresult *res)
 {
     template_op *op = (template_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(&op->base, res, "template"))
         return;
-    }
     static const char sql[] =
         "SELECT " TEMPLATE_JSON " FROM " ENROL_SCHEMA ".programme_templates h"
         " JOIN " ENROL_SCHEMA ".programme_template_versions v ON v.template_id = h.id"
@@ -275,10 +269,8 @@ static void survey_opened(tdm_store_op *base, PGresult *res)
 {
     opened_op *op = (opened_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_ABORTED, "the claim was lost"));
+    if (!tdm_store_op_one_row(base, res, TDM_ABORTED, "the claim was lost"))
         return;
-    }
     tdm_json_writer w = {0};
     tdm_json_writer_raw(&w, "{\"survey\":", 10);
     tdm_json_writer_message(&w, &op->survey->base);
@@ -294,17 +286,6 @@ static void survey_opened(tdm_store_op *base, PGresult *res)
                             NULL);
 }
 
-static void record_survey_opened(tdm_store_op *base, PGresult *res)
-{
-    opened_op *op = (opened_op *)base;
-    (void)res;
-    static const char sql[] =
-        "UPDATE " ENROL_SCHEMA ".scheduled_surveys SET survey_id = $3::uuid, open_time = now(),"
-        " lease_until = NULL WHERE tenant_id = " TDM_SQL_TENANT " AND id = $1::uuid"
-        " AND claim_id = $2::uuid AND survey_id IS NULL RETURNING id";
-    tdm_store_op_query(base, sql, 3, op->params, survey_opened);
-}
-
 void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const char *claim_id,
                                       const Tandem__V1__Survey *survey, enrol_store_cb cb,
                                       void *arg)
@@ -317,5 +298,9 @@ void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const 
     op->params[1] = claim_id;
     op->params[2] = survey->id;
     op->survey = survey;
-    tdm_store_op_start(&op->base, false, record_survey_opened);
+    static const char sql[] =
+        "UPDATE " ENROL_SCHEMA ".scheduled_surveys SET survey_id = $3::uuid, open_time = now(),"
+        " lease_until = NULL WHERE tenant_id = " TDM_SQL_TENANT " AND id = $1::uuid"
+        " AND claim_id = $2::uuid AND survey_id IS NULL RETURNING id";
+    tdm_store_op_start_query(&op->base, false, sql, 3, op->params, survey_opened);
 }

@@ -157,10 +157,8 @@ static void record_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the check-in was not stored"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the check-in was not stored"))
         return;
-    }
     Tandem__V1__CheckIn *c =
         fb_check_in_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     bool at_risk = PQgetvalue(res, 0, 1)[0] == 't';
@@ -384,10 +382,8 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
 static void check_in_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "check-in not found"));
+    if (!tdm_store_op_found(&op->base, res, "check-in"))
         return;
-    }
     Tandem__V1__CheckIn *c = fb_check_in_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (c == NULL) {
@@ -427,10 +423,8 @@ void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb
 static void survey_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "survey not found"));
+    if (!tdm_store_op_found(&op->base, res, "survey"))
         return;
-    }
     Tandem__V1__Survey *s = fb_survey_from_row(PQgetvalue(res, 0, 0),
                                                (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (s == NULL) {
@@ -542,10 +536,8 @@ void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_s
 static void submit_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the response was not stored"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the response was not stored"))
         return;
-    }
     Tandem__V1__SurveyResponse *sr = fb_survey_response_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (sr == NULL) {
@@ -654,10 +646,8 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
 static void report_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the report was not computed"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the report was not computed"))
         return;
-    }
     Tandem__V1__ProgrammeReport *rep = fb_report_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (rep == NULL) {
@@ -682,15 +672,6 @@ static void report_select(tdm_store_op *base, PGresult *res)
 
 /* A large statement over arrays: a JIT compile would cost more than it saves, and
  * its sorts and hashes fit in memory. Local to the transaction. */
-static void report_settings(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT set_config('jit', 'off', true),"
-                              " set_config('work_mem', '32MB', true)";
-    tdm_store_op_query(&op->base, sql, 0, NULL, report_select);
-}
-
 /* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
 static const char *yes_no(const Google__Protobuf__BoolValue *b)
 {
@@ -820,7 +801,9 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, report_settings);
+    static const char sql[] = "SELECT set_config('jit', 'off', true),"
+                              " set_config('work_mem', '32MB', true)";
+    tdm_store_op_start_query(&op->base, true, sql, 0, NULL, report_select);
 }
 
 /* ---- at-risk matches ------------------------------------------------------------------ */
@@ -949,39 +932,15 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_off
         return;
     }
     /* The page is the most overdue first, keyset (since, id). */
-    static const char sql[] = "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(
-        FB_AT_RISK_NOW("$8"),
-        "$7::int") " SELECT id::text, overdue, "
-                   "low, declined, " US("last_"
-                                        "time") ", last_rating, " US("since") " FROM risky "
-                                                                              "WHERE "
-                                                                              "$9::bigint IS "
-                                                                              "NULL OR "
-                                                                              "(since, id) > "
-                                                                              "(" TS("$9") ", "
-                                                                                           "$1"
-                                                                                           "0:"
-                                                                                           ":u"
-                                                                                           "ui"
-                                                                                           "d)"
-                                                                                           " O"
-                                                                                           "RD"
-                                                                                           "ER"
-                                                                                           " B"
-                                                                                           "Y "
-                                                                                           "si"
-                                                                                           "nc"
-                                                                                           "e,"
-                                                                                           " i"
-                                                                                           "d "
-                                                                                           "LI"
-                                                                                           "MI"
-                                                                                           "T "
-                                                                                           "$1"
-                                                                                           "1:"
-                                                                                           ":i"
-                                                                                           "n"
-                                                                                           "t";
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
+    static const char sql[] =
+        "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(FB_AT_RISK_NOW("$8"), "$7::int")
+        " SELECT id::text, overdue, low, declined, " US("last_time") ", last_rating, "
+        US("since") " FROM risky"
+        " WHERE $9::bigint IS NULL OR (since, id) > (" TS("$9") ", $10::uuid)"
+        " ORDER BY since, id LIMIT $11::int";
+    /* clang-format on */
     tdm_store_op_start_query(&op->base, true, sql, 11, op->params, at_risk_done);
 }
 
@@ -1068,16 +1027,6 @@ static void sweep_claim(tdm_store_op *base, PGresult *res)
 
 /* Sweeps of one programme take turns (a transaction-scoped advisory lock of the
  * tenant and programme), so each decides on what the one before it committed. */
-static void sweep_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT pg_advisory_xact_lock(hashtextextended('feedback.at_risk:' || " TDM_SQL_TENANT
-        "::text || $1, 0))";
-    tdm_store_op_query(&op->base, sql, 1, &op->lock_key, sweep_claim);
-}
-
 void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
                             fb_store_cb cb, void *arg)
 {
@@ -1104,7 +1053,10 @@ void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clo
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, sweep_lock);
+    static const char sql[] =
+        "SELECT pg_advisory_xact_lock(hashtextextended('feedback.at_risk:' || " TDM_SQL_TENANT
+        "::text || $1, 0))";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->lock_key, sweep_claim);
 }
 
 /* Register matches the sweep follows (at_risk_sweep.c learns them from matching's
@@ -1162,13 +1114,10 @@ static void export_check_ins_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
     int n = PQntuples(res);
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (out == NULL)
         return;
-    }
-    tandem__internal__v1__export_participants_response__init(out);
     out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
     if (out->check_ins == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());

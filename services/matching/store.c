@@ -23,10 +23,8 @@
 static void match_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
     if (m != NULL) {
         op->base.response = m;
@@ -76,10 +74,8 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
 static void match_changed(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
     if (m == NULL)
         return;
@@ -91,10 +87,8 @@ static void match_changed(tdm_store_op *base, PGresult *res)
 static void respond_locked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     const char *mentor = PQgetvalue(res, 0, 1), *mentee = PQgetvalue(res, 0, 2);
     int mentor_resp = atoi(PQgetvalue(res, 0, 3)), mentee_resp = atoi(PQgetvalue(res, 0, 4));
@@ -166,10 +160,8 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
 static void end_locked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status == TANDEM__V1__MATCH__STATUS__ENDED) {
         static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
@@ -231,10 +223,8 @@ static const ProtobufCMessageDescriptor *rule_desc(int kind)
 static void rule_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+    if (!tdm_store_op_found(&op->base, res, op->kind == 0 ? "pin" : "exclusion"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, rule_desc(op->kind));
     if (m != NULL) {
         op->base.response = m;
@@ -333,18 +323,10 @@ void mt_store_list_pair_rules(const mt_req *r, int kind, const char *programme_i
 static void delete_rule_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+    if (!tdm_store_op_found(&op->base, res, op->kind == 0 ? "pin" : "exclusion"))
         return;
-    }
-    Google__Protobuf__Empty *e = tdm_arena_alloc(op->base.req.arena, sizeof(*e));
-    if (e == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    google__protobuf__empty__init(e);
-    op->base.response = &e->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_store_op_answer_empty(&op->base))
+        tdm_store_op_end(&op->base, NULL);
 }
 
 static void delete_rule(tdm_store_op *base, PGresult *res)

@@ -12,11 +12,6 @@
 
 static const tdm_store_owner MT_STORE_OWNER = {.schema = MT_SCHEMA, .service = MT_SERVICE};
 
-tdm_status *op_not_found(const char *what)
-{
-    return tdm_status_new(TDM_NOT_FOUND, "%s not found", what);
-}
-
 store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg)
 {
     return tdm_store_op_new(sizeof(store_op), r, &MT_STORE_OWNER, cb, arg);
@@ -41,6 +36,14 @@ int op_params(store_op *op, int n, ...)
 const char *op_int(tdm_arena *a, int64_t v)
 {
     return tdm_arena_printf(a, "%lld", (long long)v);
+}
+
+const char *op_uuid_array(store_op *op, char **ids, size_t n)
+{
+    const char *arr = tdm_pg_uuid_array((const char *const *)ids, n, op->base.req.arena);
+    if (arr == NULL)
+        tdm_store_op_end(&op->base, tdm_store_oom());
+    return arr;
 }
 
 const char *op_lower(tdm_arena *a, const char *s)

@@ -15,10 +15,8 @@
 static void run_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m != NULL) {
         op->base.response = m;
@@ -100,10 +98,8 @@ static void list_proposals_done(tdm_store_op *base, PGresult *res)
 static void list_proposals_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     /* Best score first: rank is the run's order of its proposals (1 = best). */
     static const char sql[] = "SELECT p.rank, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p"
                               " WHERE p.tenant_id = " T " AND p.run_id = $1::uuid"
@@ -174,10 +170,8 @@ static void approve_create(tdm_store_op *base, PGresult *res)
 static void approve_checked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     bool dry = PQgetvalue(res, 0, 1)[0] == 't';
     bool approved = PQgetvalue(res, 0, 2)[0] == 't';
@@ -227,16 +221,8 @@ void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, siz
                           mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL
-                          ? tdm_pg_uuid_array((const char *const *)withdrawn, n_withdrawn, r->arena)
-                          : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 2, id, arr) != 0)
+    const char *arr = op != NULL ? op_uuid_array(op, withdrawn, n_withdrawn) : NULL;
+    if (arr == NULL || op_params(op, 2, id, arr) != 0)
         return;
     static const char sql[] =
         "SELECT r.status, r.dry_run, r.approve_time IS NOT NULL,"
@@ -326,10 +312,8 @@ void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_
 static void progress_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_ABORTED, "the run's lease was lost"))
         return;
-    }
     tdm_store_op_end(&op->base, NULL);
 }
 
@@ -350,13 +334,6 @@ void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, 
     tdm_store_op_start_query(&op->base, false, sql, 4, op->params, progress_done);
 }
 
-static void release_done(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    tdm_store_op_end(&op->base, NULL);
-}
-
 void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
@@ -371,16 +348,14 @@ void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, vo
         " RETURNING 1)"
         " UPDATE " MT_SCHEMA ".runs SET attempts = GREATEST(attempts - 1, 0)"
         " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM q)";
-    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, release_done);
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, tdm_store_op_done);
 }
 
 static void finish_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_ABORTED, "the run's lease was lost"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m == NULL)
         return;
@@ -426,13 +401,10 @@ static void export_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
     int n = PQntuples(res);
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (out == NULL)
         return;
-    }
-    tandem__internal__v1__export_participants_response__init(out);
     size_t cap = (size_t)(n > 0 ? n : 1);
     out->proposals = tdm_arena_calloc(a, cap, sizeof(void *));
     out->matches = tdm_arena_calloc(a, cap, sizeof(void *));
@@ -467,14 +439,8 @@ static void export_done(tdm_store_op *base, PGresult *res)
 void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? tdm_pg_uuid_array((const char *const *)ids, n, r->arena) : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 1, arr) != 0)
+    const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
+    if (arr == NULL || op_params(op, 1, arr) != 0)
         return;
     static const char sql[] =
         "(SELECT 0, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
@@ -497,14 +463,8 @@ static void erase_done(tdm_store_op *op, PGresult *res)
 void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? tdm_pg_uuid_array((const char *const *)ids, n, r->arena) : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 1, arr) != 0)
+    const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
+    if (arr == NULL || op_params(op, 1, arr) != 0)
         return;
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
