@@ -191,6 +191,13 @@ typedef struct tdm_store_page {
  * tdm_store_op_end. A row that does not decode ends the op with row's status. */
 void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm_store_page *p);
 
+/* The answer of a call that reads or writes one resource: the statement's one row,
+ * its document in column 0 decoded by row (with ctx) as op->response. False after
+ * ending op: NOT_FOUND "<what> not found" when there is no row (tdm_store_op_found),
+ * or row's status. The step then ends the operation its own way (_end, _commit). */
+bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
+                             tdm_store_row_fn row, const void *ctx);
+
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);

@@ -368,6 +368,22 @@ bool tdm_store_op_one_row(tdm_store_op *op, const PGresult *res, tdm_code code, 
     return false;
 }
 
+bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
+                             tdm_store_row_fn row, const void *ctx)
+{
+    if (!tdm_store_op_found(op, res, what))
+        return false;
+    void *item = NULL;
+    tdm_status *st =
+        row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena, ctx, &item);
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return false;
+    }
+    op->response = item;
+    return true;
+}
+
 /* ---- lists ------------------------------------------------------------------------- */
 
 static char *seq_token(const PGresult *res, int row, tdm_arena *a)

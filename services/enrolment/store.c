@@ -243,19 +243,20 @@ static const char **programme_params(const Tandem__V1__Programme *p, const char 
 }
 
 /* A single programme row answered by the statement just run, or NOT_FOUND. */
+/* List items (tdm_store_op_page); a document of this file's SQL that does not
+ * decode is out of memory. */
+static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                  void **out)
+{
+    (void)ctx;
+    *out = enrol_programme_from_row(doc, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void programme_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_found(&op->base, res, "programme"))
-        return;
-    Tandem__V1__Programme *p = enrol_programme_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &p->base;
-    tdm_store_op_commit(&op->base);
+    if (tdm_store_op_answer_row(base, res, "programme", programme_item, NULL))
+        tdm_store_op_commit(base);
 }
 
 static void create_programme_scheduled(tdm_store_op *base, PGresult *res)
@@ -339,16 +340,6 @@ void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_c
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, programme_row_done);
 }
 
-/* List items (tdm_store_op_page); a document of this file's SQL that does not
- * decode is out of memory. */
-static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
-                                  void **out)
-{
-    (void)ctx;
-    *out = enrol_programme_from_row(doc, len, a);
-    return *out != NULL ? NULL : tdm_store_oom();
-}
-
 static void list_programmes_done(tdm_store_op *base, PGresult *res)
 {
     static const tdm_store_page page = {.desc = &tandem__v1__list_programmes_response__descriptor,
@@ -429,20 +420,19 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
 
 /* ---- participants --------------------------------------------------------------- */
 
+/* ctx: the caller may see diversity data (const bool *). */
+static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                    void **out)
+{
+    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void participant_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (!tdm_store_op_found(&op->base, res, "participant"))
-        return;
-    Tandem__V1__Participant *p =
-        enrol_participant_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                                   op->base.req.arena, op->include_diversity);
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &p->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_store_op_answer_row(base, res, "participant", participant_item, &op->include_diversity))
+        tdm_store_op_end(base, NULL);
 }
 
 void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
@@ -455,14 +445,6 @@ void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store
         return;
     op->id = id;
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, participant_row_done);
-}
-
-/* ctx: the caller may see diversity data (const bool *). */
-static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
-                                    void **out)
-{
-    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
-    return *out != NULL ? NULL : tdm_store_oom();
 }
 
 static void list_participants_done(tdm_store_op *base, PGresult *res)

@@ -381,17 +381,8 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
 
 static void check_in_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_found(&op->base, res, "check-in"))
-        return;
-    Tandem__V1__CheckIn *c = fb_check_in_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (c == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &c->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_store_op_answer_row(base, res, "check-in", check_in_row, NULL))
+        tdm_store_op_end(base, NULL);
 }
 
 void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb cb, void *arg)
@@ -422,17 +413,8 @@ void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb
 
 static void survey_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_found(&op->base, res, "survey"))
-        return;
-    Tandem__V1__Survey *s = fb_survey_from_row(PQgetvalue(res, 0, 0),
-                                               (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (s == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &s->base;
-    tdm_store_op_commit(&op->base);
+    if (tdm_store_op_answer_row(base, res, "survey", survey_row, NULL))
+        tdm_store_op_commit(base);
 }
 
 void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,

@@ -22,14 +22,8 @@
 
 static void match_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_found(&op->base, res, "match"))
-        return;
-    ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
-    if (m != NULL) {
-        op->base.response = m;
-        tdm_store_op_end(&op->base, NULL);
-    }
+    if (tdm_store_op_answer_row(base, res, "match", op_json_row, &tandem__v1__match__descriptor))
+        tdm_store_op_end(base, NULL);
 }
 
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
