@@ -94,6 +94,10 @@ typedef struct tdm_pg_tx_options {
  * that are UUIDs (tdm_uuid_valid; any other is left out, never copied); "{}" when
  * none is. NULL when out of memory. */
 char *tdm_pg_uuid_array(const char *const *ids, size_t n, tdm_arena *a);
+/* The text of an array parameter, "{a,b,...}", in arena a, of values[0..n) that need
+ * no quoting (UUIDs, dates, numbers, names of [a-z_:.]); a NULL value is SQL NULL.
+ * NULL when out of memory. */
+char *tdm_pg_array_literal(const char *const *values, size_t n, tdm_arena *a);
 
 typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
 typedef void (*tdm_pg_result_cb)(void *arg, tdm_status *st, PGresult *res);

@@ -128,33 +128,19 @@ static void written(void *arg, tdm_status *st, ProtobufCMessage *msg)
     run_end(j);
 }
 
-/* One column of the rows as a PostgreSQL array literal ({a,b,NULL}); every value is
- * a UUID or a number, so none needs quoting. NULL when out of memory. */
+/* One column of the rows (those not left out) as a PostgreSQL array literal
+ * ({a,b,NULL}); every value is a UUID or a number, so none needs quoting. NULL when
+ * out of memory. */
 static const char *column_literal(enrol_benchmark_job *j, int col)
 {
-    size_t cap = 3;
-    for (size_t i = 0; i < j->n_programmes; i++) {
-        const char *v = j->programmes[i].col[col];
-        cap += j->programmes[i].skipped ? 0 : (v != NULL ? strlen(v) : 4) + 1;
-    }
-    char *s = tdm_arena_alloc(j->a, cap);
-    if (s == NULL)
+    const char **values = tdm_arena_calloc(j->a, j->n_programmes + 1, sizeof(*values));
+    if (values == NULL)
         return NULL;
-    size_t len = 0;
-    s[len++] = '{';
-    for (size_t i = 0; i < j->n_programmes; i++) {
-        if (j->programmes[i].skipped)
-            continue;
-        const char *v = j->programmes[i].col[col];
-        v = v != NULL ? v : "NULL";
-        if (len > 1)
-            s[len++] = ',';
-        memcpy(s + len, v, strlen(v));
-        len += strlen(v);
-    }
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
+    size_t n = 0;
+    for (size_t i = 0; i < j->n_programmes; i++)
+        if (!j->programmes[i].skipped)
+            values[n++] = j->programmes[i].col[col];
+    return tdm_pg_array_literal(values, n, j->a);
 }
 
 static void write_results(enrol_benchmark_job *j)
