@@ -237,8 +237,9 @@ static tdm_status *refuse_at(const char *json, size_t stop, const ProtobufCMessa
     return tdm_json_refusal(p.text, "%s", description);
 }
 
-tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
-                           const char *field_prefix, json_t **out)
+/* The checks on the raw bytes before anything is built: size, nesting, values. */
+static tdm_status *prescan(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                           const char *field_prefix)
 {
     if (len > TDM_JSON_MAX_INPUT_BYTES)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "JSON document larger than %u bytes",
@@ -256,14 +257,40 @@ tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageD
         /* Re-scan to the point where the 65th level opens; stop == len finds it again. */
         return refuse_at(json, len, desc, field_prefix, "nesting deeper than 64");
     }
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (root != NULL) {
-        *out = root;
-        return NULL;
+    return NULL;
+}
+
+/* Line and column (1-based, in bytes) of json[at]. */
+static void line_column(const char *json, size_t at, int *line, int *column)
+{
+    size_t line_start = 0;
+    *line = 1;
+    for (size_t i = 0; i < at; i++) {
+        if (json[i] == '\n') {
+            (*line)++;
+            line_start = i + 1;
+        }
+    }
+    *column = (int)(at - line_start) + 1;
+}
+
+/* jansson's refusal of json[base...] (the whole document when base is 0, else one
+ * piece of it), naming the field where it broke. */
+static tdm_status *jansson_refusal(const char *json, size_t len, size_t base,
+                                   const json_error_t *err_in,
+                                   const ProtobufCMessageDescriptor *desc, const char *field_prefix)
+{
+    json_error_t e = *err_in;
+    const json_error_t *err = &e;
+    if (base > 0) {
+        /* Positions in the piece -> positions in the document. */
+        int line, column;
+        line_column(json, base, &line, &column);
+        e.column = e.line <= 1 ? column + e.column - 1 : e.column;
+        e.line = line + (e.line > 1 ? e.line - 1 : 0);
     }
     char description[256];
-    switch (json_error_code(&err)) {
+    switch (json_error_code(err)) {
     case json_error_duplicate_key:
         snprintf(description, sizeof description, "duplicate key");
         break;
@@ -281,22 +308,40 @@ tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageD
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     default:
         snprintf(description, sizeof description, "malformed JSON at line %d column %d: %.160s",
-                 err.line, err.column, err.text);
+                 err->line, err->column, err->text);
         break;
     }
-    size_t stop = err.position > 0 && (size_t)err.position <= len ? (size_t)err.position : len;
+    size_t stop = base + (err->position > 0 ? (size_t)err->position : 0);
+    if (stop > len)
+        stop = len;
     /* A syntax error is reported after the offending token was read; name the place
      * before it, so that `{"a":}` blames "a" rather than the object that `}` closed. */
-    if (json_error_code(&err) == json_error_invalid_syntax && stop > 0)
+    if (json_error_code(err) == json_error_invalid_syntax && stop > 0)
         stop--;
     return refuse_at(json, stop, desc, field_prefix, description);
+}
+
+tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                           const char *field_prefix, json_t **out)
+{
+    tdm_status *st = prescan(json, len, desc, field_prefix);
+    if (st != NULL)
+        return st;
+    json_error_t err;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (root != NULL) {
+        *out = root;
+        return NULL;
+    }
+    return jansson_refusal(json, len, 0, &err, desc, field_prefix);
 }
 
 /* ---- the decoder ---------------------------------------------------------------- */
 
 typedef struct decoder {
     tdm_arena *arena;
-    tdm_status *st; /* the first refusal; decoding stops there */
+    tdm_status *st;          /* the first refusal; decoding stops there */
+    tdm_json_budget *budget; /* NULL: a tree the caller built, not counted */
     path_buf path;
 } decoder;
 
@@ -319,6 +364,17 @@ static bool out_of_memory(decoder *d)
 {
     if (d->st == NULL)
         d->st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory decoding JSON");
+    return false;
+}
+
+/* Whether `bytes` more fit in the decode's budget (and what was allocated since the
+ * last check still fits); false with the refusal set when not. */
+static bool reserve(decoder *d, size_t bytes)
+{
+    if (d->budget == NULL || tdm_json_budget_reserve(d->budget, bytes))
+        return true;
+    if (d->st == NULL)
+        d->st = tdm_json_budget_refusal(d->budget);
     return false;
 }
 
@@ -417,7 +473,8 @@ static bool decode_enum(decoder *d, const ProtobufCFieldDescriptor *f, json_t *v
 }
 
 /* One value of field f's type into slot (a singular member or an array element). */
-static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *value, void *slot)
+static bool decode_value_into(decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
+                              void *slot)
 {
     const char *why = NULL;
     if (json_is_null(value) && !is_null_value_enum(f) &&
@@ -449,6 +506,8 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
     case PROTOBUF_C_TYPE_STRING: {
         if (!json_is_string(value))
             return fail(d, "must be a string");
+        if (!reserve(d, json_string_length(value) + 1))
+            return false;
         char *copy =
             tdm_arena_memdup(d->arena, json_string_value(value), json_string_length(value) + 1);
         if (copy == NULL)
@@ -459,6 +518,8 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
     case PROTOBUF_C_TYPE_BYTES:
         if (!json_is_string(value))
             return fail(d, "must be a base64 string");
+        if (!reserve(d, json_string_length(value)))
+            return false;
         why = tdm_json_base64_decode(json_string_value(value), json_string_length(value), d->arena,
                                      slot);
         break;
@@ -466,6 +527,9 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
         return decode_enum(d, f, value, slot);
     case PROTOBUF_C_TYPE_MESSAGE: {
         ProtobufCMessage **sub = slot;
+        if (*sub == NULL &&
+            !reserve(d, ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+            return false;
         if (*sub == NULL)
             *sub = tdm_json_message_new(f->descriptor, d->arena);
         if (*sub == NULL)
@@ -474,6 +538,13 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
     }
     }
     return why == NULL ? true : fail(d, "%s", why);
+}
+
+/* decode_value_into, then a check that what it allocated (a well-known type's text
+ * forms allocate as they go) still fits the budget. */
+static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *value, void *slot)
+{
+    return decode_value_into(d, f, value, slot) && reserve(d, 0);
 }
 
 static bool decode_repeated(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
@@ -485,6 +556,8 @@ static bool decode_repeated(decoder *d, ProtobufCMessage *msg, const ProtobufCFi
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
         return fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
     size_t size = tdm_json_element_size(f->type);
+    if (!reserve(d, n * size))
+        return false;
     char *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
     if (n > 0 && array == NULL)
         return out_of_memory(d);
@@ -507,6 +580,8 @@ static bool decode_map_key(decoder *d, const ProtobufCFieldDescriptor *kf, const
     size_t len = strlen(key);
     switch (kf->type) {
     case PROTOBUF_C_TYPE_STRING:
+        if (!reserve(d, len + 1))
+            return false;
         *(char **)slot = tdm_arena_memdup(d->arena, key, len + 1);
         return *(char **)slot != NULL ? true : out_of_memory(d);
     case PROTOBUF_C_TYPE_BOOL:
@@ -529,6 +604,8 @@ static bool decode_map(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDe
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
         return fail(d, "more than %u entries", TDM_JSON_MAX_LIST_ELEMENTS);
     const ProtobufCMessageDescriptor *ed = f->descriptor;
+    if (!reserve(d, n * sizeof(ProtobufCMessage *)))
+        return false;
     ProtobufCMessage **entries = n > 0 ? tdm_arena_calloc(d->arena, n, sizeof *entries) : NULL;
     if (n > 0 && entries == NULL)
         return out_of_memory(d);
@@ -538,7 +615,8 @@ static bool decode_map(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDe
     json_object_foreach(value, key, item)
     {
         size_t before = path_push_key(&d->path, key, strlen(key));
-        ProtobufCMessage *entry = tdm_json_message_new(ed, d->arena);
+        ProtobufCMessage *entry =
+            reserve(d, ed->sizeof_message) ? tdm_json_message_new(ed, d->arena) : NULL;
         bool ok = entry != NULL ? true : out_of_memory(d);
         ok = ok &&
              decode_map_key(d, &ed->fields[0], key, tdm_json_member(entry, ed->fields[0].offset));
@@ -597,6 +675,8 @@ static bool decode_object(decoder *d, ProtobufCMessage *msg, json_t *value)
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     if (!json_is_object(value))
         return fail(d, "must be an object");
+    if (!reserve(d, desc->n_fields))
+        return false;
     uint8_t *seen = desc->n_fields > 0 ? tdm_arena_calloc(d->arena, desc->n_fields, 1) : NULL;
     if (desc->n_fields > 0 && seen == NULL)
         return out_of_memory(d);
@@ -638,6 +718,8 @@ static bool decode_message_value(decoder *d, ProtobufCMessage *msg, json_t *valu
         f = tdm_json_field_named(desc, "paths");
         if (f != NULL) /* a mask given twice is replaced, not appended */
             *(size_t *)tdm_json_member(msg, f->quantifier_offset) = 0;
+        if (!reserve(d, json_string_length(value) + 1))
+            return false;
         const char *why = tdm_json_set_wkt_from_text(msg, json_string_value(value),
                                                      json_string_length(value), d->arena);
         return why == NULL ? true : fail(d, "%s", why);
@@ -724,13 +806,14 @@ static bool is_whole_message_path(const char *path)
     return path == NULL || path[0] == '\0' || strcmp(path, "*") == 0;
 }
 
-tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char *path,
-                                  tdm_arena *arena)
+/* The JSON value obj into msg at path (tdm_json_merge_object), with d's budget;
+ * a refusal of the path itself is returned, a refusal of the value left in d->st. */
+static tdm_status *merge_object(decoder *d, json_t *obj, ProtobufCMessage *msg, const char *path)
 {
-    decoder d = {.arena = arena, .st = NULL, .path = {.len = 0}};
+    tdm_arena *arena = d->arena;
     if (is_whole_message_path(path)) {
-        decode_message_value(&d, msg, obj);
-        return d.st;
+        decode_message_value(d, msg, obj);
+        return NULL;
     }
     ProtobufCMessage *cur = msg;
     const char *seg = path;
@@ -742,16 +825,19 @@ tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char
             return tdm_status_set_detail(
                 tdm_status_new(TDM_INTERNAL, "request body cannot be mapped"),
                 "body path \"%s\" names no field of %s", path, cur->descriptor->name);
-        path_push_name(&d.path, f->name, strlen(f->name));
+        path_push_name(&d->path, f->name, strlen(f->name));
         if (dot == NULL) {
-            decode_field(&d, cur, f, obj);
-            return d.st;
+            decode_field(d, cur, f, obj);
+            return NULL;
         }
         if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
             return tdm_status_set_detail(
                 tdm_status_new(TDM_INTERNAL, "request body cannot be mapped"),
                 "body path \"%s\" crosses a non-message field", path);
         ProtobufCMessage **sub = tdm_json_member(cur, f->offset);
+        if (*sub == NULL &&
+            !reserve(d, ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+            return NULL;
         if (*sub == NULL)
             *sub = tdm_json_message_new(f->descriptor, arena);
         if (*sub == NULL)
@@ -762,19 +848,374 @@ tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char
     }
 }
 
+tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char *path,
+                                  tdm_arena *arena)
+{
+    decoder d = {.arena = arena, .st = NULL, .budget = NULL, .path = {.len = 0}};
+    tdm_status *st = merge_object(&d, obj, msg, path);
+    if (st != NULL) {
+        tdm_status_free(d.st);
+        return st;
+    }
+    return d.st;
+}
+
+/* ---- decoding a document piece by piece ------------------------------------------ */
+
+/*
+ * jansson builds a tree of the whole document before the decoder sees any of it, and
+ * the tree is heavy: a member such as "office":"London" takes about ten times its
+ * bytes in jansson's structures, so a batch of HR rows would pass 8x in the tree
+ * alone. A document whose root is a message's object is therefore taken apart here:
+ * the root object's members are found on the raw bytes, and each member's value is
+ * given to jansson alone, converted, and freed before the next; the elements of a
+ * repeated message field (BatchEnrol's rows, a programme's objectives) are given to
+ * jansson one element at a time. So the tree never holds more than one member or one
+ * element, and what a decode holds is the message plus that. jansson still checks
+ * every value's syntax; the punctuation between them (braces, colons, commas) is
+ * checked here. Any other document (a bare well-known type, a list, null) is parsed
+ * whole, within the same budget.
+ */
+
+typedef struct doc_text {
+    const char *s;
+    size_t len;
+    const ProtobufCMessageDescriptor *desc; /* the document's message, for error paths */
+    const char *prefix;                     /* its path in the request, or NULL */
+} doc_text;
+
+static bool is_json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_space(const doc_text *t, size_t i, size_t end)
+{
+    while (i < end && is_json_space(t->s[i]))
+        i++;
+    return i;
+}
+
+static size_t trim_space(const doc_text *t, size_t start, size_t end)
+{
+    while (end > start && is_json_space(t->s[end - 1]))
+        end--;
+    return end;
+}
+
+/* The index after the string token that starts at s[i] ('"'); > end when it is not
+ * terminated before end. */
+static size_t string_end(const doc_text *t, size_t i, size_t end)
+{
+    for (i++; i < end; i++) {
+        if (t->s[i] == '\\')
+            i++;
+        else if (t->s[i] == '"')
+            return i + 1;
+    }
+    return end + 1;
+}
+
+/* From s[i], where one value ends: the index of the first ',', ']' or '}' outside
+ * strings and outside the containers the value opens; end when there is none. */
+static size_t value_end(const doc_text *t, size_t i, size_t end)
+{
+    size_t depth = 0;
+    while (i < end) {
+        char c = t->s[i];
+        if (c == '"') {
+            i = string_end(t, i, end);
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0)
+                return i;
+            depth--;
+        } else if (c == ',' && depth == 0) {
+            return i;
+        }
+        i++;
+    }
+    return end;
+}
+
+static bool malformed_at(decoder *d, const doc_text *t, size_t at, const char *what)
+{
+    if (d->st != NULL)
+        return false;
+    int line, column;
+    line_column(t->s, at, &line, &column);
+    char description[128];
+    snprintf(description, sizeof description, "malformed JSON at line %d column %d: %s", line,
+             column, what);
+    d->st = refuse_at(t->s, at, t->desc, t->prefix, description);
+    return false;
+}
+
+/* jansson's tree of s[start..end), counted in the budget; NULL with the refusal set. */
+static json_t *load_piece(decoder *d, const doc_text *t, size_t start, size_t end)
+{
+    json_error_t err;
+    json_t *v =
+        json_loadb(t->s + start, end - start, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (v != NULL || d->st != NULL)
+        return v;
+    if (d->budget->exceeded)
+        d->st = tdm_json_budget_refusal(d->budget);
+    else
+        d->st = jansson_refusal(t->s, t->len, start, &err, t->desc, t->prefix);
+    return NULL;
+}
+
+/* The list s[vs..ve) ('[' at vs) into repeated message field f, one element at a
+ * time. */
+static bool stream_list(decoder *d, const doc_text *t, ProtobufCMessage *msg,
+                        const ProtobufCFieldDescriptor *f, size_t vs, size_t ve)
+{
+    size_t n = 0, i = skip_space(t, vs + 1, ve), close;
+    if (i < ve && t->s[i] == ']') {
+        close = i;
+    } else {
+        for (;;) {
+            size_t e = value_end(t, i, ve);
+            n++;
+            if (e >= ve)
+                return malformed_at(d, t, ve, "']' expected");
+            if (t->s[e] == ']') {
+                close = e;
+                break;
+            }
+            if (t->s[e] == '}')
+                return malformed_at(d, t, e, "',' or ']' expected");
+            i = e + 1;
+        }
+    }
+    if (skip_space(t, close + 1, ve) != ve)
+        return malformed_at(d, t, close + 1, "',' or '}' expected");
+    if (n > TDM_JSON_MAX_LIST_ELEMENTS)
+        return fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
+    size_t size = tdm_json_element_size(f->type);
+    if (!reserve(d, n * size))
+        return false;
+    char *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
+    if (n > 0 && array == NULL)
+        return out_of_memory(d);
+    i = vs + 1;
+    for (size_t k = 0; k < n; k++) {
+        size_t e = value_end(t, i, ve);
+        size_t es = skip_space(t, i, e), ee = trim_space(t, es, e);
+        size_t before = path_push_index(&d->path, k);
+        json_t *element = es < ee ? load_piece(d, t, es, ee) : NULL;
+        bool ok = element != NULL ? decode_value(d, f, element, array + k * size)
+                                  : malformed_at(d, t, es, "value expected");
+        json_decref(element);
+        path_pop(&d->path, before);
+        if (!ok)
+            return false;
+        i = e + 1;
+    }
+    *(size_t *)tdm_json_member(msg, f->quantifier_offset) = n;
+    *(void **)tdm_json_member(msg, f->offset) = array;
+    return true;
+}
+
+/* One member of the root object: the key token s[ks..ke), the value s[vs..ve).
+ * seen_at[i] is where the key that gave field i starts (+1; 0: not given). */
+static bool stream_member(decoder *d, const doc_text *t, ProtobufCMessage *msg, size_t *seen_at,
+                          size_t ks, size_t ke, size_t vs, size_t ve)
+{
+    json_t *key_json = load_piece(d, t, ks, ke);
+    if (key_json == NULL)
+        return false;
+    const char *key = json_string_value(key_json);
+    size_t key_len = json_string_length(key_json);
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    const ProtobufCFieldDescriptor *f = tdm_json_find_field(desc, key, key_len);
+    size_t before;
+    bool ok;
+    if (f == NULL) {
+        before = path_push_name(&d->path, key, key_len);
+        ok = fail(d, "unknown field \"%.*s\"", KEY_QUOTE_MAX_BYTES, key);
+        path_pop(&d->path, before);
+        json_decref(key_json);
+        return ok;
+    }
+    json_decref(key_json);
+    before = path_push_name(&d->path, f->name, strlen(f->name));
+    size_t index = (size_t)(f - desc->fields);
+    if (seen_at[index] != 0) {
+        size_t first = seen_at[index] - 1;
+        bool same = string_end(t, first, t->len) - first == ke - ks &&
+                    memcmp(t->s + first, t->s + ks, ke - ks) == 0;
+        ok = fail(d, same ? "duplicate key" : "duplicate key (given by both names)");
+    } else if (vs == ve) {
+        ok = malformed_at(d, t, vs, "value expected");
+    } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED &&
+               !tdm_json_is_map_field(f) && t->s[vs] == '[') {
+        ok = stream_list(d, t, msg, f, vs, ve);
+    } else {
+        json_t *value = load_piece(d, t, vs, ve);
+        ok = value != NULL && decode_field(d, msg, f, value);
+        json_decref(value);
+    }
+    seen_at[index] = ks + 1;
+    path_pop(&d->path, before);
+    return ok;
+}
+
+/* The document's root object (its first non-space byte is '{') into msg. */
+static bool stream_object(decoder *d, const doc_text *t, ProtobufCMessage *msg)
+{
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    size_t len = t->len;
+    if (!reserve(d, desc->n_fields * sizeof(size_t)))
+        return false;
+    size_t *seen_at =
+        desc->n_fields > 0 ? tdm_arena_calloc(d->arena, desc->n_fields, sizeof(size_t)) : NULL;
+    if (desc->n_fields > 0 && seen_at == NULL)
+        return out_of_memory(d);
+    size_t i = skip_space(t, skip_space(t, 0, len) + 1, len);
+    if (i < len && t->s[i] == '}') {
+        i++;
+    } else {
+        for (;;) {
+            if (i >= len || t->s[i] != '"')
+                return malformed_at(d, t, i, "string or '}' expected");
+            size_t ks = i, ke = string_end(t, i, len);
+            if (ke > len)
+                return malformed_at(d, t, len, "unterminated string");
+            i = skip_space(t, ke, len);
+            if (i >= len || t->s[i] != ':')
+                return malformed_at(d, t, i, "':' expected");
+            size_t vs = skip_space(t, i + 1, len);
+            size_t e = value_end(t, vs, len);
+            if (e >= len)
+                return malformed_at(d, t, len, "'}' expected");
+            if (t->s[e] == ']')
+                return malformed_at(d, t, e, "',' or '}' expected");
+            if (!stream_member(d, t, msg, seen_at, ks, ke, vs, trim_space(t, vs, e)))
+                return false;
+            i = e + 1;
+            if (t->s[e] == '}')
+                break;
+            i = skip_space(t, i, len);
+        }
+    }
+    if (skip_space(t, i, len) != len)
+        return malformed_at(d, t, skip_space(t, i, len), "end of file expected");
+    return true;
+}
+
+/* The message the document's root object goes into when it can be taken apart (a
+ * message of fields, reached by `path` through singular message fields outside
+ * oneofs), creating it and the messages on the way; NULL when the document must be
+ * parsed whole (or on a refusal, then d->st is set). */
+static ProtobufCMessage *stream_target(decoder *d, ProtobufCMessage *msg, const char *path)
+{
+    if (is_whole_message_path(path))
+        return tdm_json_wkt_of(msg->descriptor) == TDM_JSON_WKT_NONE ? msg : NULL;
+    /* Check the whole path before changing anything. */
+    const ProtobufCMessageDescriptor *desc = msg->descriptor;
+    for (const char *seg = path; seg != NULL;) {
+        const char *dot = strchr(seg, '.');
+        size_t seg_len = dot != NULL ? (size_t)(dot - seg) : strlen(seg);
+        const ProtobufCFieldDescriptor *f = tdm_json_find_field(desc, seg, seg_len);
+        if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+            f->label == PROTOBUF_C_LABEL_REPEATED || (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+            return NULL;
+        desc = f->descriptor;
+        seg = dot != NULL ? dot + 1 : NULL;
+    }
+    if (tdm_json_wkt_of(desc) != TDM_JSON_WKT_NONE)
+        return NULL;
+    ProtobufCMessage *cur = msg;
+    for (const char *seg = path; seg != NULL;) {
+        const char *dot = strchr(seg, '.');
+        size_t seg_len = dot != NULL ? (size_t)(dot - seg) : strlen(seg);
+        const ProtobufCFieldDescriptor *f = tdm_json_find_field(cur->descriptor, seg, seg_len);
+        path_push_name(&d->path, f->name, strlen(f->name));
+        ProtobufCMessage **sub = tdm_json_member(cur, f->offset);
+        if (*sub == NULL) {
+            if (!reserve(d, ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+                return NULL;
+            *sub = tdm_json_message_new(f->descriptor, d->arena);
+        }
+        if (*sub == NULL) {
+            out_of_memory(d);
+            return NULL;
+        }
+        tdm_json_mark_present(cur, f);
+        cur = *sub;
+        seg = dot != NULL ? dot + 1 : NULL;
+    }
+    return cur;
+}
+
+/* The descriptor of the message `path` names in `desc`'s messages, for error paths;
+ * NULL when it names none. */
+static const ProtobufCMessageDescriptor *path_descriptor(const ProtobufCMessageDescriptor *desc,
+                                                         const char *path)
+{
+    if (is_whole_message_path(path))
+        return desc;
+    for (const char *seg = path; desc != NULL && seg != NULL;) {
+        const char *dot = strchr(seg, '.');
+        size_t seg_len = dot != NULL ? (size_t)(dot - seg) : strlen(seg);
+        const ProtobufCFieldDescriptor *f = tdm_json_find_field(desc, seg, seg_len);
+        if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+            return NULL;
+        desc = f->descriptor;
+        seg = dot != NULL ? dot + 1 : NULL;
+    }
+    return desc;
+}
+
+tdm_status *tdm_json_merge_text(const char *json, size_t len, ProtobufCMessage *msg,
+                                const char *path, tdm_arena *arena)
+{
+    const char *prefix = is_whole_message_path(path) ? NULL : path;
+    doc_text t = {
+        .s = json, .len = len, .desc = path_descriptor(msg->descriptor, path), .prefix = prefix};
+    tdm_status *st = prescan(json, len, t.desc, prefix);
+    if (st != NULL)
+        return st;
+    tdm_json_budget budget;
+    tdm_json_budget_begin(&budget, arena, len);
+    decoder d = {.arena = arena, .st = NULL, .budget = &budget, .path = {.len = 0}};
+    size_t first = skip_space(&t, 0, len);
+    ProtobufCMessage *target =
+        first < len && json[first] == '{' ? stream_target(&d, msg, path) : NULL;
+    if (target != NULL) {
+        stream_object(&d, &t, target);
+    } else if (d.st == NULL) {
+        json_error_t err;
+        json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+        if (root == NULL && budget.exceeded) {
+            d.st = tdm_json_budget_refusal(&budget);
+        } else if (root == NULL) {
+            d.st = jansson_refusal(json, len, 0, &err, t.desc, prefix);
+        } else {
+            st = merge_object(&d, root, msg, path);
+            json_decref(root);
+            if (st != NULL) {
+                tdm_status_free(d.st);
+                d.st = st;
+            }
+        }
+    }
+    tdm_json_budget_end(&budget);
+    return d.st;
+}
+
 tdm_status *tdm_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                             tdm_arena *arena, ProtobufCMessage **out)
 {
-    json_t *root = NULL;
-    tdm_status *st = tdm_json_parse(json, len, desc, NULL, &root);
-    if (st != NULL)
-        return st;
     ProtobufCMessage *msg = tdm_json_message_new(desc, arena);
     if (msg == NULL)
-        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory decoding JSON");
-    else
-        st = tdm_json_merge_object(root, msg, NULL, arena);
-    json_decref(root);
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory decoding JSON");
+    tdm_status *st = tdm_json_merge_text(json, len, msg, NULL, arena);
     if (st == NULL)
         *out = msg;
     return st;

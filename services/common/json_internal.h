@@ -97,4 +97,34 @@ tdm_status *tdm_json_refusal(const char *field, const char *fmt, ...)
 const ProtobufCFieldDescriptor *tdm_json_field_named(const ProtobufCMessageDescriptor *desc,
                                                      const char *name);
 
+/* ---- the decode budget (json_budget.c) ------------------------------------------ */
+
+/*
+ * What one decode may hold (API.md "The public edge"): jansson's allocations, counted
+ * through the allocation functions json_budget.c gives jansson, plus the bytes the
+ * message takes in the arena since the decode began, against
+ * tdm_protobuf_decode_budget(wire bytes). The budget is per thread: allocations of
+ * other threads, and jansson's allocations outside a decode (encoding, configuration),
+ * are passed to malloc and free uncounted.
+ */
+typedef struct tdm_json_budget {
+    tdm_arena *arena;
+    size_t arena_start; /* tdm_arena_used when the decode began */
+    size_t wire_bytes;
+    size_t limit;
+    size_t dom_bytes; /* jansson memory held now (malloc's usable size and header) */
+    size_t peak;      /* the most held at once */
+    bool exceeded;
+    struct tdm_json_budget *outer; /* the budget active before this one, if any */
+} tdm_json_budget;
+
+/* Count this thread's jansson allocations against b until tdm_json_budget_end. */
+void tdm_json_budget_begin(tdm_json_budget *b, tdm_arena *arena, size_t wire_bytes);
+/* Stop counting; records the decode's peak for tdm_json_decode_peak. */
+void tdm_json_budget_end(tdm_json_budget *b);
+/* Whether `bytes` more fit; false (and b->exceeded) when they do not. */
+bool tdm_json_budget_reserve(tdm_json_budget *b, size_t bytes);
+/* The refusal of a decode over its budget, in protobuf's words (tdm_decode_refusal). */
+tdm_status *tdm_json_budget_refusal(const tdm_json_budget *b);
+
 #endif
