@@ -39,6 +39,14 @@ def peak_rss_kb(pid):
     raise AssertionError("no VmHWM for %d" % pid)
 
 
+def current_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def reset_peak_rss(pid):
     """Start VmHWM afresh (Linux: 5 > clear_refs), so each attack is measured alone."""
     with open("/proc/%d/clear_refs" % pid, "w") as f:
@@ -220,6 +228,71 @@ class Edge(unittest.TestCase):
         self.assertLessEqual(set(statuses), {401, 429}, statuses)
         self.assertLess(peak, PEAK_RSS_LIMIT_KB, "peak RSS %d KiB" % peak)
         self.assert_served(results)
+
+    def test_rest_batch_enrol_of_empty_rows_with_a_key(self):
+        """8 concurrent authenticated REST BatchEnrol bodies of 99,999 empty rows
+        (300 KB each, rows at the list limit): the gateway's JSON decoding, which
+        once built jansson's tree of every row and a 256-byte Participant for each
+        (about 160 times the body, 48 MB), stops at 8 times the body and answers 429
+        RESOURCE_EXHAUSTED naming that limit; its memory grows by little more than
+        the bodies; legitimate calls keep succeeding, and a real batch after it is
+        enrolled."""
+        import http.client
+        import json
+        rows = 99999
+        body = b'{"participants":[' + b"{}," * (rows - 1) + b"{}]}"
+        path = "/v1/programmes/%s/participants:batchEnrol" % uuid.uuid4()
+        answers = []
+
+        def one(i):
+            host, port = self.stack.addr("gateway").split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=120)
+            try:
+                conn.request("POST", path, body=body, headers={
+                    "Content-Type": "application/json", "Authorization": "Bearer " + self.root,
+                    "X-Tandem-Tenant": self.tenant["id"]})
+                r = conn.getresponse()
+                answers.append((r.status, json.loads(r.read() or b"{}")))
+            except (OSError, ValueError) as e:
+                answers.append((repr(e), {}))
+            finally:
+                conn.close()
+
+        def attack():
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(300)
+
+        before = current_rss_kb(self.pid)
+        results, peak = self.attack_while_serving(attack)
+        self.assertEqual(len(answers), 8, answers)
+        for status, answer in answers:
+            self.assertEqual(status, 429, answer)
+            self.assertEqual(answer.get("code"), 8, answer)
+            self.assertIn("request message would take more than 8 times its %d bytes decoded"
+                          % len(body), answer.get("message", ""))
+        # The bodies (2.4 MB), what each decode may hold (2.4 MB, one at a time on the
+        # loop) and AddressSanitizer's 16 MiB quarantine; one request decoded without
+        # the bound took 48 MB more.
+        self.assertLess(peak - before, 40 * 1024,
+                        "gateway peak RSS %d KiB, %d KiB before" % (peak, before))
+        self.assertLess(peak, PEAK_RSS_LIMIT_KB, "peak RSS %d KiB" % peak)
+        self.assert_served(results)
+        status, prog = self.call("POST", "/v1/programmes",
+                                 {"name": "After the attack", "kind": "REVERSE",
+                                  "status": "ENROLLING"},
+                                 key=self.root, tenant=self.tenant["id"])
+        self.assertEqual(status, 200, prog)
+        rows = [{"externalId": "hr-%d" % i, "displayName": "Person %d" % i,
+                 "role": "MENTEE", "office": "London", "languages": ["en", "fr"]}
+                for i in range(50)]
+        status, out = self.call("POST", "/v1/programmes/%s/participants:batchEnrol" % prog["id"],
+                                {"participants": rows}, key=self.root, tenant=self.tenant["id"])
+        self.assertEqual(status, 200, out)
+        self.assertEqual(len(out["results"]), 50)
+        self.assertTrue(all("participant" in r for r in out["results"]), out["results"][:3])
 
     def metric(self, name):
         status, text = self.stack.http("gateway", "/metrics")
