@@ -75,6 +75,13 @@ tdm_status *tdm_json_decode(const ProtobufCMessageDescriptor *desc, const char *
 tdm_status *tdm_json_merge_text(const char *json, size_t len, ProtobufCMessage *msg,
                                 const char *path, tdm_arena *arena);
 
+/* jansson's json_loadb(text, len, flags, err) for documents kept as jansson trees
+ * (SCIM's), within the same bound on the tree alone: NULL with *st set to
+ * RESOURCE_EXHAUSTED (tdm_decode_limit_refusal) when the tree would pass it, NULL
+ * with *st NULL when jansson refuses the text (err says why). */
+json_t *tdm_json_load_bounded(const char *text, size_t len, size_t flags, json_error_t *err,
+                              tdm_status **st);
+
 /* The most memory the latest tdm_json_merge_text (or tdm_json_decode) of this thread
  * held at once, in bytes: jansson's blocks (usable size and malloc's header) and the
  * arena bytes of the message. For measurements and tests. */

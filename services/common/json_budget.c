@@ -38,7 +38,7 @@ static _Thread_local size_t last_peak;
 
 static size_t held(const tdm_json_budget *b)
 {
-    return b->dom_bytes + (tdm_arena_used(b->arena) - b->arena_start);
+    return b->dom_bytes + (b->arena != NULL ? tdm_arena_used(b->arena) - b->arena_start : 0);
 }
 
 static size_t block_bytes(void *p)
@@ -97,7 +97,7 @@ void tdm_json_budget_begin(tdm_json_budget *b, tdm_arena *arena, size_t wire_byt
 {
     *b = (tdm_json_budget){
         .arena = arena,
-        .arena_start = tdm_arena_used(arena),
+        .arena_start = arena != NULL ? tdm_arena_used(arena) : 0,
         .wire_bytes = wire_bytes,
         .limit = tdm_protobuf_decode_budget(wire_bytes),
         .outer = active_budget,
@@ -122,4 +122,17 @@ tdm_status *tdm_json_budget_refusal(const tdm_json_budget *b)
 size_t tdm_json_decode_peak(void)
 {
     return last_peak;
+}
+
+json_t *tdm_json_load_bounded(const char *text, size_t len, size_t flags, json_error_t *err,
+                              tdm_status **st)
+{
+    tdm_json_budget b;
+    *st = NULL;
+    tdm_json_budget_begin(&b, NULL, len);
+    json_t *doc = json_loadb(text, len, flags, err);
+    tdm_json_budget_end(&b);
+    if (doc == NULL && b.exceeded)
+        *st = tdm_json_budget_refusal(&b);
+    return doc;
 }

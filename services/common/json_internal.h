@@ -118,7 +118,8 @@ typedef struct tdm_json_budget {
     struct tdm_json_budget *outer; /* the budget active before this one, if any */
 } tdm_json_budget;
 
-/* Count this thread's jansson allocations against b until tdm_json_budget_end. */
+/* Count this thread's jansson allocations against b until tdm_json_budget_end; the
+ * arena (may be NULL: jansson's tree alone) is the one the message is built in. */
 void tdm_json_budget_begin(tdm_json_budget *b, tdm_arena *arena, size_t wire_bytes);
 /* Stop counting; records the decode's peak for tdm_json_decode_peak. */
 void tdm_json_budget_end(tdm_json_budget *b);

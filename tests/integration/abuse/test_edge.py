@@ -294,6 +294,44 @@ class Edge(unittest.TestCase):
         self.assertEqual(len(out["results"]), 50)
         self.assertTrue(all("participant" in r for r in out["results"]), out["results"][:3])
 
+    def test_scim_body_of_empty_objects_with_a_key(self):
+        """SCIM keeps its request bodies as jansson trees: a 1 MiB body (the SCIM
+        limit) of empty objects, which jansson once built into 80 MB, is answered 429
+        naming the 8x limit, and the gateway's memory stays put."""
+        import http.client
+        import json
+        status, key = self.call("POST", "/v1/tenants/%s/apiKeys" % self.tenant["id"],
+                                {"displayName": "scim", "scopes": ["scim"], "kind": "TENANT"},
+                                key=self.root)
+        self.assertEqual(status, 200, key)
+        # Another test may have just spent this address's failed authentications (its
+        # window is 10 s): wait until the new key is let through and verified.
+        harness.wait_until("the scim key to be accepted", lambda: harness.rest(
+            self.stack.addr("gateway"), "GET", "/scim/v2/Users?count=1",
+            key=key["secret"])[0] == 200, timeout=60, interval=0.5)
+        head = (b'{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],'
+                b'"userName":"amplified","x":[')
+        n = (MIB - len(head) - 64) // 3
+        body = head + b"{}," * (n - 1) + b"{}]}"
+        before = current_rss_kb(self.pid)
+        reset_peak_rss(self.pid)
+        host, port = self.stack.addr("gateway").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            conn.request("POST", "/scim/v2/Users", body=body, headers={
+                "Content-Type": "application/scim+json",
+                "Authorization": "Bearer " + key["secret"]})
+            r = conn.getresponse()
+            status, answer = r.status, json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+        peak = peak_rss_kb(self.pid)
+        self.assertEqual(status, 429, answer)
+        self.assertIn("request message would take more than 8 times its %d bytes decoded"
+                      % len(body), answer.get("detail", ""))
+        self.assertLess(peak - before, 40 * 1024,
+                        "gateway peak RSS %d KiB, %d KiB before" % (peak, before))
+
     def metric(self, name):
         status, text = self.stack.http("gateway", "/metrics")
         self.assertEqual(status, 200)

@@ -384,6 +384,27 @@ static void a_document_taken_apart_is_still_checked_whole(void **state)
     tdm_arena_free(a);
 }
 
+/* SCIM keeps its bodies as jansson trees: the tree alone is bounded the same way. */
+static void a_tree_kept_whole_is_bounded_too(void **state)
+{
+    (void)state;
+    text big = list_body(50000, "{}");
+    json_error_t err;
+    tdm_status *st = NULL;
+    assert_null(tdm_json_load_bounded(big.s, big.len, JSON_REJECT_DUPLICATES, &err, &st));
+    expect_budget_refusal(st, "request message would take more than 8 times its");
+    const char *user = "{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],"
+                       "\"userName\":\"ada@firm-example.com\",\"emails\":[{\"value\":"
+                       "\"ada@firm-example.com\",\"type\":\"work\",\"primary\":true}]}";
+    json_t *doc = tdm_json_load_bounded(user, strlen(user), JSON_REJECT_DUPLICATES, &err, &st);
+    assert_null(st);
+    assert_non_null(doc);
+    json_decref(doc);
+    assert_null(tdm_json_load_bounded("{\"a\":", 5, 0, &err, &st));
+    assert_null(st); /* jansson's refusal, not the bound's */
+    free(big.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +414,7 @@ int main(void)
         cmocka_unit_test(a_decode_over_64_mib_names_that_limit),
         cmocka_unit_test(a_refusal_leaks_nothing_and_changes_nothing_after),
         cmocka_unit_test(a_document_taken_apart_is_still_checked_whole),
+        cmocka_unit_test(a_tree_kept_whole_is_bounded_too),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
