@@ -867,14 +867,16 @@ tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char
  * the tree is heavy: a member such as "office":"London" takes about ten times its
  * bytes in jansson's structures, so a batch of HR rows would pass 8x in the tree
  * alone. A document whose root is a message's object is therefore taken apart here:
- * the root object's members are found on the raw bytes, and each member's value is
- * given to jansson alone, converted, and freed before the next; the elements of a
- * repeated message field (BatchEnrol's rows, a programme's objectives) are given to
- * jansson one element at a time. So the tree never holds more than one member or one
+ * the object's members are found on the raw bytes, and each member's value is given
+ * to jansson alone, converted, and freed before the next; a member that is itself a
+ * message's object is taken apart the same way (a MatchingRun's stats, with their
+ * thousands of unmatched mentees), and the elements of a repeated message field
+ * (BatchEnrol's rows, a programme's objectives) are given to jansson one element at a
+ * time. So the tree never holds more than one scalar member, list of scalars, map or
  * element, and what a decode holds is the message plus that. jansson still checks
  * every value's syntax; the punctuation between them (braces, colons, commas) is
- * checked here. Any other document (a bare well-known type, a list, null) is parsed
- * whole, within the same budget.
+ * checked here, and fuzz_json_codec checks that both ways agree. Any other document
+ * (a bare well-known type, a list, null) is parsed whole, within the same budget.
  */
 
 typedef struct doc_text {
@@ -1021,7 +1023,45 @@ static bool stream_list(decoder *d, const doc_text *t, ProtobufCMessage *msg,
     return true;
 }
 
-/* One member of the root object: the key token s[ks..ke), the value s[vs..ve).
+static bool stream_object(decoder *d, const doc_text *t, ProtobufCMessage *msg, size_t start,
+                          size_t len);
+
+/* Whether a member of field f whose value starts with c is taken apart too: a list
+ * of messages element by element, a message (of fields, outside a oneof) member by
+ * member. */
+static bool streams_list(const ProtobufCFieldDescriptor *f, char c)
+{
+    return c == '[' && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+           f->label == PROTOBUF_C_LABEL_REPEATED && !tdm_json_is_map_field(f);
+}
+
+static bool streams_message(const ProtobufCFieldDescriptor *f, char c)
+{
+    return c == '{' && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+           f->label != PROTOBUF_C_LABEL_REPEATED && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+           tdm_json_wkt_of(f->descriptor) == TDM_JSON_WKT_NONE;
+}
+
+/* A member's message value s[vs..ve) into the field f of msg, as decode_field would
+ * (merged into the message already there, if any). */
+static bool stream_sub_message(decoder *d, const doc_text *t, ProtobufCMessage *msg,
+                               const ProtobufCFieldDescriptor *f, size_t vs, size_t ve)
+{
+    ProtobufCMessage **sub = tdm_json_member(msg, f->offset);
+    if (*sub == NULL) {
+        if (!reserve(d, ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+            return false;
+        *sub = tdm_json_message_new(f->descriptor, d->arena);
+        if (*sub == NULL)
+            return out_of_memory(d);
+    }
+    if (!stream_object(d, t, *sub, vs, ve))
+        return false;
+    tdm_json_mark_present(msg, f);
+    return true;
+}
+
+/* One member of an object: the key token s[ks..ke), the value s[vs..ve).
  * seen_at[i] is where the key that gave field i starts (+1; 0: not given). */
 static bool stream_member(decoder *d, const doc_text *t, ProtobufCMessage *msg, size_t *seen_at,
                           size_t ks, size_t ke, size_t vs, size_t ve)
@@ -1052,9 +1092,10 @@ static bool stream_member(decoder *d, const doc_text *t, ProtobufCMessage *msg, 
         ok = fail(d, same ? "duplicate key" : "duplicate key (given by both names)");
     } else if (vs == ve) {
         ok = malformed_at(d, t, vs, "value expected");
-    } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label == PROTOBUF_C_LABEL_REPEATED &&
-               !tdm_json_is_map_field(f) && t->s[vs] == '[') {
+    } else if (streams_list(f, t->s[vs])) {
         ok = stream_list(d, t, msg, f, vs, ve);
+    } else if (streams_message(f, t->s[vs])) {
+        ok = stream_sub_message(d, t, msg, f, vs, ve);
     } else {
         json_t *value = load_piece(d, t, vs, ve);
         ok = value != NULL && decode_field(d, msg, f, value);
@@ -1065,18 +1106,19 @@ static bool stream_member(decoder *d, const doc_text *t, ProtobufCMessage *msg, 
     return ok;
 }
 
-/* The document's root object (its first non-space byte is '{') into msg. */
-static bool stream_object(decoder *d, const doc_text *t, ProtobufCMessage *msg)
+/* The object s[start..len) ('{' at start, nothing but spaces after its '}') into msg:
+ * the document's root object, or a member's value. */
+static bool stream_object(decoder *d, const doc_text *t, ProtobufCMessage *msg, size_t start,
+                          size_t len)
 {
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
-    size_t len = t->len;
     if (!reserve(d, desc->n_fields * sizeof(size_t)))
         return false;
     size_t *seen_at =
         desc->n_fields > 0 ? tdm_arena_calloc(d->arena, desc->n_fields, sizeof(size_t)) : NULL;
     if (desc->n_fields > 0 && seen_at == NULL)
         return out_of_memory(d);
-    size_t i = skip_space(t, skip_space(t, 0, len) + 1, len);
+    size_t i = skip_space(t, start + 1, len);
     if (i < len && t->s[i] == '}') {
         i++;
     } else {
@@ -1104,7 +1146,8 @@ static bool stream_object(decoder *d, const doc_text *t, ProtobufCMessage *msg)
         }
     }
     if (skip_space(t, i, len) != len)
-        return malformed_at(d, t, skip_space(t, i, len), "end of file expected");
+        return malformed_at(d, t, skip_space(t, i, len),
+                            len == t->len ? "end of file expected" : "',' or '}' expected");
     return true;
 }
 
@@ -1188,7 +1231,7 @@ tdm_status *tdm_json_merge_text(const char *json, size_t len, ProtobufCMessage *
     ProtobufCMessage *target =
         first < len && json[first] == '{' ? stream_target(&d, msg, path) : NULL;
     if (target != NULL) {
-        stream_object(&d, &t, target);
+        stream_object(&d, &t, target, first, len);
     } else if (d.st == NULL) {
         json_error_t err;
         json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);

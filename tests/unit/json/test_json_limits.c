@@ -9,7 +9,9 @@
  * figures are the same documents decoded the way the codec did before the bound
  * (jansson's tree of the whole document, then the message), for comparison.
  */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +28,7 @@
 #include "tandem/protobuf.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/feedback.pb-c.h"
+#include "tandem/v1/matching.pb-c.h"
 
 #define PROGRAMME_ID "0b5c1c8e-8f51-4a53-9d55-5d2f5b3c2a11"
 
@@ -115,6 +118,29 @@ static text check_in_body(void)
             "\"digital\",\"percent\":40},{\"objectiveKey\":\"clients\",\"percent\":25}],"
             "\"notes\":\"Walked through the contract review assistant; next time: "
             "prompts for due diligence.\"}");
+    return t;
+}
+
+/* A MatchingRun as tandem-matching reads its row back (GetMatchingRun): stats with
+ * the most unmatched mentees a run lists (MT_MAX_UNMATCHED_LISTED, 10,000), each with
+ * the reason and detail run.c writes. */
+static text matching_run_row(size_t unmatched)
+{
+    text t = {0};
+    put(&t,
+        "{\"id\":\"7d4f2a1e-0c3b-4b8e-9f61-2a5d8c3e1b70\",\"programmeId\":\"%s\","
+        "\"status\":\"SUCCEEDED\",\"algorithm\":\"OPTIMAL\",\"progress\":1,"
+        "\"stats\":{\"participants\":12000,\"mentors\":2000,\"mentees\":10000,"
+        "\"admissiblePairs\":\"1850000\",\"pairs\":%zu,\"totalScore\":1234.5,"
+        "\"meanScore\":61.7,\"minScore\":40.2,\"unmatchedMentees\":[",
+        PROGRAMME_ID, 10000 - unmatched);
+    for (size_t i = 0; i < unmatched; i++)
+        put(&t,
+            "{\"menteeId\":\"5d0c7c52-1d6f-4e0e-9a53-%012zu\",\"reason\":"
+            "\"ALL_ADMISSIBLE_MENTORS_FULL\",\"detail\":\"3 admissible mentors, all "
+            "full\"}%s",
+            i, i + 1 < unmatched ? "," : "");
+    put(&t, "],\"unmatchedMenteeCount\":%zu}}", unmatched);
     return t;
 }
 
@@ -226,6 +252,8 @@ static void realistic_requests_fit_within_eight_times(void **state)
         {"CreateProgramme", programme_body(), &tandem__v1__create_programme_request__descriptor,
          "programme"},
         {"RecordCheckIn", check_in_body(), &tandem__v1__record_check_in_request__descriptor, "*"},
+        {"MatchingRun row, 10,000 unmatched", matching_run_row(10000),
+         &tandem__v1__matching_run__descriptor, "*"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double ratio = 0;
@@ -384,6 +412,54 @@ static void a_document_taken_apart_is_still_checked_whole(void **state)
     tdm_arena_free(a);
 }
 
+/* Another thread's jansson allocations (matching's work pool encodes run statistics
+ * while the loop decodes) are neither counted in nor refused by the loop's decode. */
+static atomic_bool stop_allocating;
+
+static void *allocate_elsewhere(void *arg)
+{
+    size_t *failures = arg;
+    size_t big_len = 1u << 20;
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memset(big, 'a', big_len - 1);
+    big[big_len - 1] = '\0';
+    while (!atomic_load(&stop_allocating)) {
+        json_t *v = json_pack("{s:s, s:[i,i,i]}", "big", big, "list", 1, 2, 3);
+        if (v == NULL)
+            (*failures)++;
+        json_decref(v);
+    }
+    free(big);
+    return NULL;
+}
+
+static void other_threads_are_not_counted_nor_refused(void **state)
+{
+    (void)state;
+    size_t failures = 0;
+    pthread_t thread;
+    atomic_store(&stop_allocating, false);
+    assert_int_equal(pthread_create(&thread, NULL, allocate_elsewhere, &failures), 0);
+    text ok = batch_body(100, ROWS_HR), refused = batch_body(50000, ROWS_EMPTY);
+    size_t first_peak = 0;
+    for (int i = 0; i < 20; i++) {
+        assert_null(decode(&tandem__v1__batch_enrol_request__descriptor, "*", &ok, NULL));
+        /* The same document holds exactly the same at its peak, whatever the other
+         * thread allocates meanwhile. */
+        if (i == 0)
+            first_peak = tdm_json_decode_peak();
+        assert_int_equal(tdm_json_decode_peak(), first_peak);
+        expect_budget_refusal(
+            decode(&tandem__v1__batch_enrol_request__descriptor, "*", &refused, NULL), "8 times");
+    }
+    atomic_store(&stop_allocating, true);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(failures, 0);
+    free(ok.s);
+    free(refused.s);
+}
+
 /* SCIM keeps its bodies as jansson trees: the tree alone is bounded the same way. */
 static void a_tree_kept_whole_is_bounded_too(void **state)
 {
@@ -415,6 +491,7 @@ int main(void)
         cmocka_unit_test(a_refusal_leaks_nothing_and_changes_nothing_after),
         cmocka_unit_test(a_document_taken_apart_is_still_checked_whole),
         cmocka_unit_test(a_tree_kept_whole_is_bounded_too),
+        cmocka_unit_test(other_threads_are_not_counted_nor_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
