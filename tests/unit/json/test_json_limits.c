@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "../../../services/common/json_internal.h"
+#include "codec_test.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "tandem/json.h"
 #include "tandem/protobuf.h"
@@ -460,6 +461,55 @@ static void other_threads_are_not_counted_nor_refused(void **state)
     free(refused.s);
 }
 
+/* A message that holds itself (codec_test's AllTypes.child), nested 20 deep - past
+ * the 8 levels json_stream.c takes apart, the rest is given to jansson whole - with
+ * lists of messages and maps at every level: decoded in pieces, it is the message
+ * the whole tree gives. */
+static void a_deep_message_decodes_as_the_whole_tree_does(void **state)
+{
+    (void)state;
+    text t = {0};
+    for (int level = 0; level < 20; level++)
+        put(&t,
+            "{\"fInt32\":%d,\"r_message\":[{\"name\":\"s%d\",\"level\":%d},{}],"
+            "\"fMessage\":{\"name\":\"m%d\"},\"child\":",
+            level, level, level % 5, level);
+    put(&t, "{\"fString\":\"bottom\"}");
+    for (int level = 0; level < 20; level++)
+        put(&t, "}");
+    tdm_arena *a = tdm_arena_new(0);
+    ProtobufCMessage *pieces = NULL;
+    assert_null(tdm_json_decode(&tandem__codectest__all_types__descriptor, t.s, t.len, a, &pieces));
+    ProtobufCMessage *whole = tdm_json_message_new(&tandem__codectest__all_types__descriptor, a);
+    json_t *root = NULL;
+    assert_null(tdm_json_parse(t.s, t.len, NULL, NULL, &root));
+    assert_null(tdm_json_merge_object(root, whole, NULL, a));
+    json_decref(root);
+    size_t n1 = protobuf_c_message_get_packed_size(pieces);
+    size_t n2 = protobuf_c_message_get_packed_size(whole);
+    assert_int_equal(n1, n2);
+    uint8_t *b1 = tdm_arena_alloc(a, n1), *b2 = tdm_arena_alloc(a, n2);
+    protobuf_c_message_pack(pieces, b1);
+    protobuf_c_message_pack(whole, b2);
+    assert_memory_equal(b1, b2, n1);
+    /* And a refusal at the bottom names its whole path. */
+    t.len = 0;
+    for (int level = 0; level < 12; level++)
+        put(&t, "{\"child\":");
+    put(&t, "{\"fInt32\":\"x\"}");
+    for (int level = 0; level < 12; level++)
+        put(&t, "}");
+    ProtobufCMessage *m = NULL;
+    tdm_status *st = tdm_json_decode(&tandem__codectest__all_types__descriptor, t.s, t.len, a, &m);
+    assert_non_null(st);
+    assert_int_equal(st->code, TDM_INVALID_ARGUMENT);
+    assert_string_equal(st->violations[0].field, "child.child.child.child.child.child.child.child."
+                                                 "child.child.child.child.f_int32");
+    tdm_status_free(st);
+    tdm_arena_free(a);
+    free(t.s);
+}
+
 /* SCIM keeps its bodies as jansson trees: the tree alone is bounded the same way. */
 static void a_tree_kept_whole_is_bounded_too(void **state)
 {
@@ -491,6 +541,7 @@ int main(void)
         cmocka_unit_test(a_refusal_leaks_nothing_and_changes_nothing_after),
         cmocka_unit_test(a_document_taken_apart_is_still_checked_whole),
         cmocka_unit_test(a_tree_kept_whole_is_bounded_too),
+        cmocka_unit_test(a_deep_message_decodes_as_the_whole_tree_does),
         cmocka_unit_test(other_threads_are_not_counted_nor_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
