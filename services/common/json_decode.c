@@ -308,7 +308,8 @@ tdm_status *tdm_json_jansson_refusal(const char *json, size_t len, size_t base,
                  err->line, err->column, err->text);
         break;
     }
-    size_t stop = base + (err->position > 0 ? (size_t)err->position : 0);
+    /* No position: the end of the whole document, as before, or the piece's start. */
+    size_t stop = err->position > 0 ? base + (size_t)err->position : base > 0 ? base : len;
     if (stop > len)
         stop = len;
     /* A syntax error is reported after the offending token was read; name the place
