@@ -55,6 +55,11 @@
 
 #define FB_REPORT_NPARAMS 21
 
+/* How the service runs the statement: prepared once per connection, by its generic
+ * plan (store.c says why). tools/bench/feedback reads this line too and times the
+ * statement the same way (a report_sql.h without it: planned for every call). */
+#define FB_REPORT_PLAN_CACHE_MODE "force_generic_plan"
+
 /* clang-format off */
 static const char FB_REPORT_SQL[] =
     "WITH p AS MATERIALIZED ( "
