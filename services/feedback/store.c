@@ -762,13 +762,13 @@ static void report_select(tdm_store_op *base, PGresult *res)
 
 /* A large statement over arrays: a JIT compile would cost more than it saves, and
  * its sorts and hashes fit in memory. The generic plan: planning the statement for
- * each call's 10,000-element arrays cost ~50 ms of a backend's CPU per report on the
- * benchmark's programme (bench/RESULTS.md), and PostgreSQL would otherwise plan the
- * first five executions of every connection afresh. The generic plan estimates each
- * unnested array at a few rows, so it joins the statement's materialised CTEs by
- * hashing, which is also the faster plan at 10,000 people (bench/RESULTS.md); every
- * join in it is a hash or merge join or a per-row VALUES list, so no estimate can
- * make it quadratic. Local to the transaction. */
+ * each call's 10,000-element arrays cost 25-50 ms of a backend's CPU per report on
+ * the benchmark's programme (bench/RESULTS.md), and PostgreSQL would otherwise plan
+ * the first five executions of every connection afresh. The generic plan estimates
+ * each unnested array at a few rows, so it joins the statement's materialised CTEs
+ * by hashing, which is also the faster plan at 10,000 people (bench/RESULTS.md); its
+ * only nested loops pair a row with a VALUES list or look up the few newest survey
+ * answers by index, so no estimate makes it quadratic. Local to the transaction. */
 static void report_settings(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
