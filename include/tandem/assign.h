@@ -226,13 +226,12 @@ typedef struct tdm_assign_dense {
      * other values must lie in [0, TDM_ASSIGN_WEIGHT_MAX]. Not copied; read during the call. */
     const int32_t *weight;
     const uint32_t *capacity; /* n_mentors entries, or NULL for capacity 1 */
-    /* May be NULL. Another thread raises it to stop the solve: it is read between
-     * augmentations (every TDM_ASSIGN_CANCEL_EVERY mentees), and a raised flag ends
-     * the call with TDM_ASSIGN_E_CANCELLED and no result. */
+    /* May be NULL. Another thread raises it to stop the solve: it is read before every
+     * row scan of the reduction and the lists and before every augmentation, so a
+     * raised flag ends the call within one of them, with TDM_ASSIGN_E_CANCELLED and no
+     * result. */
     const atomic_bool *cancel;
 } tdm_assign_dense;
-
-#define TDM_ASSIGN_CANCEL_EVERY 64u
 
 /* OPTIMAL on a dense matrix (no pins, no exclusions: mark them NONE). Same result and
  * duals as tdm_assign_solve() on the equivalent problem. */

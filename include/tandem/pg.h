@@ -120,6 +120,13 @@ int tdm_pg_tx_query_params(tdm_pg_tx *tx, const char *sql, int nparams, const Oi
 /* tdm_pg_tx_query, through the connection's prepared-statement cache (top of file). */
 int tdm_pg_tx_query_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const char *const *values,
                              tdm_pg_result_cb cb, void *arg);
+/* tdm_pg_tx_query_params, through the same cache. The cache is keyed by the text
+ * alone: types are sent with the statement's first use on a connection only, so every
+ * call with one text must pass the same types (or leave them all to the SQL's casts). */
+int tdm_pg_tx_query_params_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
+                                    const char *const *values, const int *lengths,
+                                    const int *formats, int result_format, tdm_pg_result_cb cb,
+                                    void *arg);
 
 /* COMMIT (commit=true, after no error) or ROLLBACK, then the connection returns to
  * the pool. cb gets NULL or the commit's error (e.g. serialization failure). */

@@ -151,6 +151,11 @@ void tdm_store_op_query_prepared(tdm_store_op *op, const char *sql, int n,
 void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
                                const char *const *values, const int *lengths, const int *formats,
                                tdm_store_step next);
+/* The same through the connection's prepared-statement cache (SQL fixed in code, and
+ * the same types with every call: tdm_pg_tx_query_params_prepared). */
+void tdm_store_op_query_params_prepared(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                                        const char *const *values, const int *lengths,
+                                        const int *formats, tdm_store_step next);
 
 /* The answer of a call that answers google.protobuf.Empty (a delete): a new Empty as
  * op->response. False after ending op with RESOURCE_EXHAUSTED. */

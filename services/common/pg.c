@@ -1921,6 +1921,15 @@ int tdm_pg_tx_query_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const 
     return tx_query(tx, true, sql, nparams, NULL, values, NULL, NULL, 0, cb, arg);
 }
 
+int tdm_pg_tx_query_params_prepared(tdm_pg_tx *tx, const char *sql, int nparams, const Oid *types,
+                                    const char *const *values, const int *lengths,
+                                    const int *formats, int result_format, tdm_pg_result_cb cb,
+                                    void *arg)
+{
+    return tx_query(tx, true, sql, nparams, types, values, lengths, formats, result_format, cb,
+                    arg);
+}
+
 int tdm_pg_tx_end(tdm_pg_tx *tx, bool commit, tdm_pg_done_cb cb, void *arg)
 {
     if (tx == NULL || cb == NULL)

@@ -125,6 +125,16 @@ void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const O
         tdm_store_op_end(op, not_started("send a query"));
 }
 
+void tdm_store_op_query_params_prepared(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                                        const char *const *values, const int *lengths,
+                                        const int *formats, tdm_store_step next)
+{
+    op->next = next;
+    if (tdm_pg_tx_query_params_prepared(op->tx, sql, n, types, values, lengths, formats, 0, result,
+                                        op) != 0)
+        tdm_store_op_end(op, not_started("send a query"));
+}
+
 /* ---- idempotency ------------------------------------------------------------------ */
 
 static void idem_claimed(void *arg, tdm_status *st, tdm_idem_outcome outcome,

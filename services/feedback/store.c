@@ -644,37 +644,68 @@ static void report_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
+/* The statement's parameter types, the same with every call (binary arrays from the
+ * peers and text literals from the List calls alike): the connection's prepared
+ * statement is parsed with them once. */
+static const Oid REPORT_PARAM_TYPES[FB_REPORT_NPARAMS] = {
+    2950, /* $1 uuid */
+    23,   /* $2 int4 */
+    23,   /* $3 int4 */
+    1009, /* $4 text[] */
+    2951, /* $5 uuid[] */
+    1007, /* $6 int4[] */
+    1007, /* $7 int4[] */
+    1009, /* $8 text[] */
+    1009, /* $9 text[] */
+    1007, /* $10 int4[] */
+    1009, /* $11 text[] */
+    1009, /* $12 text[] */
+    1009, /* $13 text[] */
+    1009, /* $14 text[] */
+    2951, /* $15 uuid[] */
+    2951, /* $16 uuid[] */
+    2951, /* $17 uuid[] */
+    1007, /* $18 int4[] */
+    1185, /* $19 timestamptz[] */
+    1000, /* $20 bool[] */
+    16,   /* $21 bool */
+};
+
+/* Prepared once per pooled connection and run by its generic plan (see
+ * report_settings), so a report pays neither parsing nor planning. */
 static void report_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    tdm_store_op_query_params(&op->base, FB_REPORT_SQL, FB_REPORT_NPARAMS, op->param_types,
-                              op->params, op->param_lengths, op->param_formats, report_done);
+    tdm_store_op_query_params_prepared(&op->base, FB_REPORT_SQL, FB_REPORT_NPARAMS,
+                                       REPORT_PARAM_TYPES, op->params, op->param_lengths,
+                                       op->param_formats, report_done);
 }
 
 /* A large statement over arrays: a JIT compile would cost more than it saves, and
- * its sorts and hashes fit in memory. Local to the transaction. */
+ * its sorts and hashes fit in memory. The generic plan: planning the statement for
+ * each call's 10,000-element arrays cost 25-50 ms of a backend's CPU per report on
+ * the benchmark's programme (bench/RESULTS.md), and PostgreSQL would otherwise plan
+ * the first five executions of every connection afresh. The generic plan estimates
+ * each unnested array at a few rows, so it joins the statement's materialised CTEs
+ * by hashing, which is also the faster plan at 10,000 people (bench/RESULTS.md); its
+ * only nested loops pair a row with a VALUES list or look up the few newest survey
+ * answers by index, so no estimate makes it quadratic. Local to the transaction. */
+static void report_settings(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    static const char sql[] =
+        "SELECT set_config('jit', 'off', true),"
+        " set_config('work_mem', '32MB', true),"
+        " set_config('plan_cache_mode', '" FB_REPORT_PLAN_CACHE_MODE "', true)";
+    tdm_store_op_query_prepared(&op->base, sql, 0, NULL, report_select);
+}
+
 /* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
 static const char *yes_no(const Google__Protobuf__BoolValue *b)
 {
     return b == NULL ? NULL : b->value ? "yes" : "no";
-}
-
-/* The array type of a column's element type (pg_type.typarray). */
-static Oid array_type(uint32_t elemtype)
-{
-    switch (elemtype) {
-    case 16:
-        return 1000; /* bool[] */
-    case 23:
-        return 1007; /* int4[] */
-    case 25:
-        return 1009; /* text[] */
-    case 1184:
-        return 1185; /* timestamptz[] */
-    default:
-        return 2951; /* uuid[] */
-    }
 }
 
 /* Bind n packed columns (binary arrays from the peers) as parameters first..; -1
@@ -686,7 +717,6 @@ static int bind_columns(store_op *op, int first, const fb_pg_array *cols, int n)
         int k = first + i;
         op->params[k] = fb_pg_array_finish(&c, &op->param_lengths[k], op->base.req.arena);
         op->param_formats[k] = 1;
-        op->param_types[k] = array_type(c.elemtype);
         if (op->params[k] == NULL)
             return -1;
     }
@@ -753,11 +783,9 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
     op->data = d;
     const Tandem__V1__Programme *g = d->programme;
     const char **objectives = tdm_arena_calloc(a, g->n_objectives + 1, sizeof(*objectives));
-    op->param_types = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_types));
     op->param_lengths = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_lengths));
     op->param_formats = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_formats));
-    if (objectives == NULL || op->param_types == NULL || op->param_lengths == NULL ||
-        op->param_formats == NULL) {
+    if (objectives == NULL || op->param_lengths == NULL || op->param_formats == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
@@ -783,9 +811,7 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    static const char sql[] = "SELECT set_config('jit', 'off', true),"
-                              " set_config('work_mem', '32MB', true)";
-    tdm_store_op_start_query(&op->base, true, sql, 0, NULL, report_select);
+    tdm_store_op_start(&op->base, true, report_settings);
 }
 
 /* ---- at-risk matches ------------------------------------------------------------------ */

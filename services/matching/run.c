@@ -19,8 +19,8 @@
  * it holds the run, the solve included, so a long solve is never taken over by a
  * second replica. A renewal that finds the claim gone (the lease expired while this
  * process was stalled, and another replica took the run) marks the job lost: the computation is
- * cancelled (plan.c stops at its next check, within a block of mentees or TDM_ASSIGN_CANCEL_EVERY
- * augmentations) so the worker is free for other runs at once, and nothing of it is written (the
+ * cancelled (plan.c stops at its next check, within a block of mentees, one row scan or one
+ * augmentation) so the worker is free for other runs at once, and nothing of it is written (the
  * final write checks the claim too). SIGTERM cancels the computation the same way. A run is started
  * at most MAX_ATTEMPTS times: a replica that dies holding it (crash, out of memory) leaves its
  * lease to expire and the attempt counted, and the next start past the limit ends the run FAILED

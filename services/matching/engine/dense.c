@@ -72,7 +72,16 @@ typedef struct dense_solver {
     int64_t *bval; /* K + 1 scratch entries for build_row */
     uint32_t *bidx;
     uint64_t iterations, init_matched;
+    const atomic_bool *cancel; /* tdm_assign_dense.cancel */
 } dense_solver;
+
+/* Read once per row scan or augmentation: each costs O(mentors) at least, so the load is
+ * free beside it, and a cancelled solve stops within one of them (a lost lease should
+ * not cost seconds of a core). */
+static bool dense_cancelled(const dense_solver *s)
+{
+    return s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed);
+}
 
 static inline int64_t wprime(const dense_solver *s, int32_t w)
 {
@@ -166,25 +175,30 @@ static void arr_step(dense_solver *s, uint32_t j, uint32_t *freelist, uint32_t *
     }
 }
 
-static bool arr(dense_solver *s)
+static tdm_assign_status arr(dense_solver *s)
 {
     uint32_t *a = malloc(sizeof *a * ((size_t)s->ne + 1));
     uint32_t *b = malloc(sizeof *b * ((size_t)s->ne + 1));
     if (a == NULL || b == NULL) {
         free(a);
         free(b);
-        return false;
+        return TDM_ASSIGN_E_NOMEM;
     }
+    tdm_assign_status st = TDM_ASSIGN_OK;
     uint32_t na = 0, nb;
     for (uint32_t j = s->ne; j-- > 0;)
         a[na++] = j;
     /* Passes as in LAPJV. Every mentee is looked at in the first pass (so each has a
      * valid potential); a displaced mentee is retried at once only while the budget
      * lasts, which keeps ARR O(n) row scans. */
-    for (int pass = 0; pass < s->arr_passes && na > 0; pass++) {
+    for (int pass = 0; pass < s->arr_passes && na > 0 && st == TDM_ASSIGN_OK; pass++) {
         nb = 0;
         uint64_t budget = 2 * (uint64_t)na + 16;
         while (na > 0) {
+            if (dense_cancelled(s)) {
+                st = TDM_ASSIGN_E_CANCELLED;
+                break;
+            }
             uint32_t j = a[--na];
             if (s->mate[j] != TDM__MATE_NONE)
                 continue;
@@ -196,7 +210,7 @@ static bool arr(dense_solver *s)
     }
     free(a);
     free(b);
-    return true;
+    return st;
 }
 
 /* ---- one shortest augmenting path search from mentee src ---- */
@@ -318,10 +332,14 @@ static void build_row(dense_solver *s, uint32_t j, int64_t *val, uint32_t *idx)
     s->lbv[j] = n == K + 1 ? val[K] : INT64_MIN;
 }
 
-static void build_lists(dense_solver *s)
+static tdm_assign_status build_lists(dense_solver *s)
 {
-    for (uint32_t j = 0; j < s->ne; j++)
+    for (uint32_t j = 0; j < s->ne; j++) {
+        if (dense_cancelled(s))
+            return TDM_ASSIGN_E_CANCELLED;
         build_row(s, j, s->bval, s->bidx);
+    }
+    return TDM_ASSIGN_OK;
 }
 
 /* Row k reached at distance dk: its listed mentors now, the rest when the search gets to
@@ -519,6 +537,7 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
     s->scale = scale;
     s->offset = offset;
     s->thr = thr;
+    s->cancel = dd->cancel;
     uint32_t *c = malloc(sizeof *c * ((size_t)nm + 1));
     s->cap = c;
     s->pm = calloc((size_t)nm + 1, sizeof *s->pm);
@@ -549,8 +568,9 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
         return TDM_ASSIGN_E_NOMEM;
     for (uint32_t j = 0; j < ne; j++)
         s->mate[j] = TDM__MATE_NONE;
-    if (!arr(s))
-        return TDM_ASSIGN_E_NOMEM;
+    tdm_assign_status st = arr(s);
+    if (st != TDM_ASSIGN_OK)
+        return st;
     s->k = LAZY_K;
     if ((uint64_t)s->k * LAZY_MIN_RATIO > nm)
         s->k = 0;
@@ -564,10 +584,11 @@ static tdm_assign_status dense_run(dense_solver *s, const tdm_assign_dense *dd, 
         s->bidx = malloc(sizeof *s->bidx * ((size_t)s->k + 1));
         if (!s->lst || !s->lbv || !s->dkk || !s->hkey || !s->hrow || !s->bval || !s->bidx)
             return TDM_ASSIGN_E_NOMEM;
-        build_lists(s);
+        if ((st = build_lists(s)) != TDM_ASSIGN_OK)
+            return st;
     }
     for (uint32_t j = 0; j < ne; j++) {
-        if (j % TDM_ASSIGN_CANCEL_EVERY == 0 && dd->cancel != NULL && atomic_load(dd->cancel))
+        if (dense_cancelled(s))
             return TDM_ASSIGN_E_CANCELLED;
         if (s->mate[j] == TDM__MATE_NONE)
             augment_from(s, j);

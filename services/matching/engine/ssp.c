@@ -740,7 +740,7 @@ static void arr_step(tdm__ssp *s, uint32_t j, uint32_t *again, uint32_t *n_again
     }
 }
 
-static bool init_arr(tdm__ssp *s)
+static tdm_assign_status init_arr(tdm__ssp *s)
 {
     uint32_t *a = malloc(sizeof *a * ((size_t)s->ne + 1));
     uint32_t *b = malloc(sizeof *b * ((size_t)s->ne + 1));
@@ -748,8 +748,9 @@ static bool init_arr(tdm__ssp *s)
     if (!a || !b || !s->alt) {
         free(a);
         free(b);
-        return false;
+        return TDM_ASSIGN_E_NOMEM;
     }
+    tdm_assign_status st = TDM_ASSIGN_OK;
     int passes = ARR_PASSES_ONE_SEAT;
     for (uint32_t i = 0; i < s->nm; i++)
         if (s->cap[i] > 1)
@@ -757,10 +758,14 @@ static bool init_arr(tdm__ssp *s)
     uint32_t na = 0, nb;
     for (uint32_t j = s->ne; j-- > 0;)
         a[na++] = j;
-    for (int pass = 0; pass < passes && na > 0; pass++) {
+    for (int pass = 0; pass < passes && na > 0 && st == TDM_ASSIGN_OK; pass++) {
         nb = 0;
         uint64_t budget = 2 * (uint64_t)na + 16;
         while (na > 0) {
+            if (s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed)) {
+                st = TDM_ASSIGN_E_CANCELLED; /* as route_all: a lost run stops at once */
+                break;
+            }
             uint32_t j = a[--na];
             if (s->mate[j] == TDM__MATE_NONE)
                 arr_step(s, j, a, &na, b, &nb, &budget);
@@ -771,14 +776,13 @@ static bool init_arr(tdm__ssp *s)
     }
     free(a);
     free(b);
-    return true;
+    return st;
 }
 
 tdm_assign_status tdm__ssp_solve(tdm__ssp *s)
 {
-    if (!init_arr(s))
-        return TDM_ASSIGN_E_NOMEM;
-    return route_all(s);
+    tdm_assign_status st = init_arr(s);
+    return st != TDM_ASSIGN_OK ? st : route_all(s);
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 
 #include "pg_test_support.h"
@@ -361,6 +362,42 @@ static void test_an_implicit_exec_with_a_tenant_sees_it_read_only_without_leakin
     close_pool(&f);
 }
 
+/* Binary parameters with explicit types, as the feedback report binds its arrays:
+ * prepared on first use with those types, executed by name after, same answers. */
+static void test_binary_typed_parameters_run_prepared_by_name(void **state)
+{
+    (void)state;
+    fixture f;
+    open_pool(&f);
+    static const char sql[] = "SELECT $1 + 1, $2::text";
+    const Oid types[] = {23 /* int4 */, 25 /* text */};
+    const int formats[] = {1, 0};
+    for (int i = 0; i < 3; i++) {
+        uint32_t be = htonl((uint32_t)(40 + i));
+        const char *values[] = {(const char *)&be, "x"};
+        const int lengths[] = {(int)sizeof(be), 0};
+        tx_run r = {0};
+        assert_int_equal(tdm_pg_tx_begin(f.pool, NULL, tx_begun, &r), 0);
+        assert_true(tpg_run_until(&f.loop, &r.begun, WAIT_MS));
+        assert_int_equal(r.begin_code, TDM_OK);
+        capture c = {0};
+        assert_int_equal(tdm_pg_tx_query_params_prepared(r.tx, sql, 2, types, values, lengths,
+                                                         formats, 0, capture_result, &c),
+                         0);
+        assert_true(tpg_run_until(&f.loop, &c.done, WAIT_MS));
+        assert_int_equal(c.code, TDM_OK);
+        assert_int_equal(atoi(c.first), 41 + i);
+        assert_string_equal(c.second, "x");
+        assert_int_equal(tdm_pg_tx_end(r.tx, true, tx_ended, &r), 0);
+        assert_true(tpg_run_until(&f.loop, &r.ended, WAIT_MS));
+    }
+    long count = 0, executions = 0;
+    count_prepared(&f, sql, &count, &executions);
+    assert_int_equal(count, 1);
+    assert_int_equal(executions, 3);
+    close_pool(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_the_cache_is_bounded_and_texts_past_it_still_run),
         cmocka_unit_test(test_an_implicit_exec_keeps_its_deadline_without_leaking_the_setting),
         cmocka_unit_test(test_an_implicit_exec_with_a_tenant_sees_it_read_only_without_leaking_it),
+        cmocka_unit_test(test_binary_typed_parameters_run_prepared_by_name),
     };
     if (!tpg_available())
         return TPG_SKIPPED;

@@ -77,6 +77,15 @@ def report_sql(path=None):
     return "".join(out)
 
 
+def plan_cache_mode(path=None):
+    """How the service runs the statement of a report_sql.h: FB_REPORT_PLAN_CACHE_MODE
+    when the header names one (prepared, by its generic plan), else planned for each
+    call's parameters (the service sent it unnamed)."""
+    path = path or os.path.join(harness.SOURCE_DIR, "services", "feedback", "report_sql.h")
+    found = re.search(r'#define FB_REPORT_PLAN_CACHE_MODE "([a-z_]+)"', open(path).read())
+    return found.group(1) if found else "force_custom_plan"
+
+
 def load(stack, t):
     prog = call(stack, "enrolment", "/tandem.v1.EnrolmentService/CreateProgramme",
                 E.CreateProgrammeRequest(programme=E.Programme(
@@ -168,18 +177,39 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
+def backend_cpu(stack):
+    """{service: {backend pid: CPU ms}} of the services' PostgreSQL connections (the
+    cluster runs on this machine, so /proc has them)."""
+    rows = harness.psql(stack.super_url, "SELECT application_name, pid FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name LIKE 'tandem-%'")
+    out = {}
+    for line in rows.splitlines():
+        app, pid = line.split("|")
+        try:
+            out.setdefault(app[len("tandem-"):], {})[int(pid)] = cpu_ms(int(pid))
+        except FileNotFoundError:  # the connection closed meanwhile
+            pass
+    return out
+
+
 def time_grpc(stack, t, prog, runs):
-    """Wall times of the calls, and CPU ms per call of feedback and enrolment."""
+    """Wall times of the calls, and CPU ms per call of the services and of their
+    PostgreSQL backends (the report statement runs in feedback's)."""
     times = []
     rep = None
     procs = {svc: stack.procs[svc].pid for svc in ("feedback", "enrolment", "matching")}
     before = {svc: cpu_ms(pid) for svc, pid in procs.items()}
+    backends_before = backend_cpu(stack)
     for _ in range(runs):
         t0 = time.perf_counter()
         rep = call(stack, "feedback", "/tandem.v1.FeedbackService/GetProgrammeReport",
                    F.GetProgrammeReportRequest(programme_id=prog.id), F.ProgrammeReport, t)
         times.append((time.perf_counter() - t0) * 1000)
     cpu = {svc: (cpu_ms(pid) - before[svc]) / runs for svc, pid in procs.items()}
+    # A backend connected during the runs counts from zero (its connection included).
+    for svc, pids in backend_cpu(stack).items():
+        old = backends_before.get(svc, {})
+        cpu[svc + " backends"] = sum(ms - old.get(pid, 0.0) for pid, ms in pids.items()) / runs
     return times, rep, cpu
 
 
@@ -208,7 +238,7 @@ def calibration(stack):
     return backend_cpu_ms(5)
 
 
-def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
+def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None, plan="force_custom_plan"):
     """The statement alone, as the service role, through psql's \\timing (and its
     answer, once, into the file `answer` when given)."""
     rnd = random.Random(7)
@@ -237,11 +267,13 @@ def time_sql(stack, t, prog, ids, matches, runs, sql=None, answer=None):
     types = ["uuid", "int", "int", "text[]", "uuid[]", "int[]", "int[]", "text[]", "text[]",
              "int[]", "text[]", "text[]", "text[]", "text[]", "uuid[]", "uuid[]", "uuid[]",
              "int[]", "timestamptz[]", "bool[]", "bool"]
-    # plan_cache_mode: the service runs the statement unnamed, planned with each call's
-    # parameters; without it, PREPARE's executions after the fifth may use a generic
-    # plan (no array lengths known) that the service never runs.
+    # plan_cache_mode as the service runs the statement (plan_cache_mode() above): a
+    # statement sent unnamed is planned with each call's parameters, so without
+    # force_custom_plan PREPARE's executions after the fifth could use a generic plan
+    # (no array lengths known) that the service never ran; one the service prepares
+    # runs by the mode its header names.
     lines = ["SET ROLE tandem_feedback;", "SET app.tenant_id = '%s';" % t, "SET jit = off;",
-             "SET work_mem = '32MB';", "SET plan_cache_mode = force_custom_plan;"]
+             "SET work_mem = '32MB';", "SET plan_cache_mode = %s;" % plan]
     for i, v in enumerate(params):
         path = "/tmp/fb-bench-p%d.txt" % i
         with open(path, "w") as f:
@@ -295,9 +327,10 @@ def main():
         if baseline:
             base_ms, base_cpu = time_sql(stack, t, prog, ids, matches, runs,
                                          sql=report_sql(baseline),
-                                         answer="/tmp/fb-bench-answer-baseline.json")
+                                         answer="/tmp/fb-bench-answer-baseline.json",
+                                         plan=plan_cache_mode(baseline))
         sql_ms, sql_cpu = time_sql(stack, t, prog, ids, matches, runs,
-                                   answer="/tmp/fb-bench-answer.json")
+                                   answer="/tmp/fb-bench-answer.json", plan=plan_cache_mode())
         if baseline:
             # Both statements on the same data must give the same report.
             same = [json.loads(open("/tmp/fb-bench-answer%s.json" % w).read())
@@ -317,9 +350,12 @@ def main():
         summary("report statement alone (psql, service role)", sql_ms)
         print()
         print("CPU per report: tandem-feedback %.1f ms, tandem-enrolment %.1f ms, "
-              "tandem-matching %.1f ms; the statement's backend (text parameters) %.1f ms "
-              "(planning included)."
-              % (cpu["feedback"], cpu["enrolment"], cpu["matching"], sql_cpu))
+              "tandem-matching %.1f ms; their PostgreSQL backends over gRPC: feedback's "
+              "%.1f ms, enrolment's %.1f ms, matching's %.1f ms; the statement's backend "
+              "alone (psql, text parameters) %.1f ms (planning included)."
+              % (cpu["feedback"], cpu["enrolment"], cpu["matching"],
+                 cpu.get("feedback backends", 0.0), cpu.get("enrolment backends", 0.0),
+                 cpu.get("matching backends", 0.0), sql_cpu))
         if baseline:
             print("The baseline statement's backend: %.1f ms of CPU per report." % base_cpu)
         print("Machine: a backend counts generate_series(1, 1000000) in %.1f ms of CPU; "
