@@ -24,6 +24,9 @@
  * case). False for NULL. */
 bool tdm_uuid_valid(const char *s);
 
+/* The value of one hexadecimal digit (either case), or -1 for any other character. */
+int tdm_hex_digit(char c);
+
 /* The characters (code points) of a UTF-8 string; SIZE_MAX when it is not UTF-8
  * (a stray or missing continuation byte, an overlong form, a surrogate, a value past
  * U+10FFFF). */

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "tandem/internal/v1/erasure.pb-c.h"
 #include "tandem/runtime.h"
 #include "tandem/status.h"
 #include "tandem/store.h"
@@ -57,6 +58,10 @@ typedef struct tdm_person_data_service {
     tdm_person_data_fn export_participants; /* answers ExportParticipantsResponse */
     tdm_person_data_fn erase_participants;  /* answers EraseParticipantsResponse */
 } tdm_person_data_service;
+
+/* The answer an export fills: a new, initialised ExportParticipantsResponse in the
+ * operation's arena; NULL after ending op with RESOURCE_EXHAUSTED. */
+Tandem__Internal__V1__ExportParticipantsResponse *tdm_person_data_export_new(tdm_store_op *op);
 
 /* The last step of an erasure: its statement answers one row whose columns are the
  * counts of the ErasureCounts fields named in `fields` (proto names, in column

@@ -42,6 +42,7 @@
 #include <libpq-fe.h>
 #include <uv.h>
 
+#include "tandem/arena.h"
 #include "tandem/status.h"
 
 typedef struct tdm_pg_pool tdm_pg_pool;
@@ -88,6 +89,15 @@ typedef struct tdm_pg_tx_options {
  * none, so a tenant table's row-level security then matches nothing. Every
  * statement names its tenant with it: "WHERE tenant_id = " TDM_SQL_TENANT. */
 #define TDM_SQL_TENANT "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+
+/* The text of a uuid[] parameter, "{id,id,...}", in arena a, of the ids among ids[0..n)
+ * that are UUIDs (tdm_uuid_valid; any other is left out, never copied); "{}" when
+ * none is. NULL when out of memory. */
+char *tdm_pg_uuid_array(const char *const *ids, size_t n, tdm_arena *a);
+/* The text of an array parameter, "{a,b,...}", in arena a, of values[0..n) that need
+ * no quoting (UUIDs, dates, numbers, names of [a-z_:.]); a NULL value is SQL NULL.
+ * NULL when out of memory. */
+char *tdm_pg_array_literal(const char *const *values, size_t n, tdm_arena *a);
 
 typedef void (*tdm_pg_tx_cb)(void *arg, tdm_status *st, tdm_pg_tx *tx);
 typedef void (*tdm_pg_result_cb)(void *arg, tdm_status *st, PGresult *res);
@@ -143,6 +153,10 @@ int tdm_pg_exec_prepared(tdm_pg_pool *pool, const tdm_pg_tx_options *opts, const
 tdm_status *tdm_pg_status_from_result(const PGresult *res);
 /* The SQLSTATE of a failed result ("" when none). */
 const char *tdm_pg_sqlstate(const PGresult *res);
+/* Whether a read of another service's table failed because that service is not ready
+ * for it yet: its schema, table or column is not there (not migrated, 3F000, 42P01,
+ * 42703) or its grant to this role is missing (42501). False for NULL. */
+bool tdm_pg_peer_not_ready(const PGresult *res);
 
 /* The status of a database call that did not start (an async function of this header
  * returned rc != 0, so its callback never runs): RESOURCE_EXHAUSTED for UV_ENOMEM,

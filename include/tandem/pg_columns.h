@@ -26,8 +26,9 @@ typedef tdm_status *(*tdm_pg_columns_header_fn)(const PGresult *res, void *ctx);
 typedef struct tdm_pg_columns {
     tdm_call *call;
     tdm_pg_pool *pool;
-    tdm_pg_tx_options opts; /* the caller's tenant, deadline, request id; read-only */
-    const char *sql;        /* the statement; its values must outlive the call */
+    const tdm_call_context *ctx; /* the caller's: the transaction's tenant, deadline and
+                                    request id (it is read-only) */
+    const char *sql;             /* the statement; its values must outlive the call */
     int nparams;
     const char *const *params;
     const char *what;        /* "match columns": names the rows in an internal error */

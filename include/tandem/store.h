@@ -95,7 +95,7 @@ struct tdm_store_op {
     const char *conflict_message;                    /* replaces ALREADY_EXISTS' message */
     const char *conflict_field;                      /* and adds this field's violation */
     const char *conflict_description;
-    tdm_outbox_event *events; /* appended by tdm_store_op_emit */
+    tdm_outbox_event *events; /* appended by tdm_store_op_emit; add with _add_event */
     size_t n_events;
     bool read_only; /* set by _start; a step that wrote nothing may set it, so the
                        transaction ends without a commit */
@@ -103,8 +103,13 @@ struct tdm_store_op {
     /* Private to store.c. */
     tdm_pg_tx *tx;
     tdm_store_step next, first, after_events;
+    const char *first_sql; /* the first statement of _start_query/_start_prepared */
+    const char *const *first_values;
+    int first_n;
+    bool first_prepared;
     tdm_status *err;
     size_t events_done;
+    size_t events_cap; /* room in events when tdm_store_op_add_event allocated it */
 };
 
 /* RESOURCE_EXHAUSTED "out of memory": the status of an allocation that failed. */
@@ -119,6 +124,15 @@ void *tdm_store_op_new(size_t size, const tdm_store_req *r, const tdm_store_owne
 /* Begin the transaction (read-only ones commit nothing), claim the Idempotency-Key
  * when r->idem is set (a write), then run first(op, NULL). */
 void tdm_store_op_start(tdm_store_op *op, bool read_only, tdm_store_step first);
+
+/* The same, when the first step is one statement: begin (and claim the key), then
+ * send sql with values (n of them; the caller keeps sql and values alive until the
+ * operation ends) and run next with its result - the statement a first step would
+ * only send. _prepared sends it through the connection's prepared-statement cache. */
+void tdm_store_op_start_query(tdm_store_op *op, bool read_only, const char *sql, int n,
+                              const char *const *values, tdm_store_step next);
+void tdm_store_op_start_prepared(tdm_store_op *op, bool read_only, const char *sql, int n,
+                                 const char *const *values, tdm_store_step next);
 
 /* A read of one prepared statement in its own read-only transaction, sent as one
  * round trip (tdm_pg_exec_prepared), instead of tdm_store_op_start: next decodes
@@ -142,6 +156,21 @@ void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const O
 void tdm_store_op_query_params_prepared(tdm_store_op *op, const char *sql, int n, const Oid *types,
                                         const char *const *values, const int *lengths,
                                         const int *formats, tdm_store_step next);
+
+/* The answer of a call that answers google.protobuf.Empty (a delete): a new Empty as
+ * op->response. False after ending op with RESOURCE_EXHAUSTED. */
+bool tdm_store_op_answer_empty(tdm_store_op *op);
+
+/* ---- one row ---------------------------------------------------------------------- */
+
+/* Whether the statement answered exactly one row. When it did not, ends op with
+ * NOT_FOUND "<what> not found" (the resource is not in the caller's tenant) and
+ * returns false: the step then returns. */
+bool tdm_store_op_found(tdm_store_op *op, const PGresult *res, const char *what);
+/* The same with another code and message (e.g. ABORTED "the claim was lost" when a
+ * fenced write matched no row). */
+bool tdm_store_op_one_row(tdm_store_op *op, const PGresult *res, tdm_code code,
+                          const char *message);
 
 /* ---- lists ---------------------------------------------------------------------- */
 
@@ -167,6 +196,13 @@ typedef struct tdm_store_page {
  * tdm_store_op_end. A row that does not decode ends the op with row's status. */
 void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm_store_page *p);
 
+/* The answer of a call that reads or writes one resource: the statement's one row,
+ * its document in column 0 decoded by row (with ctx) as op->response. False after
+ * ending op: NOT_FOUND "<what> not found" when there is no row (tdm_store_op_found),
+ * or row's status. The step then ends the operation its own way (_end, _commit). */
+bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
+                             tdm_store_row_fn row, const void *ctx);
+
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);
@@ -180,5 +216,16 @@ void tdm_store_op_commit(tdm_store_op *op);
  * TDM_OUTBOX_MAX_EVENTS) to the owner's outbox, then run after(op, NULL) - or, when
  * after is NULL, tdm_store_op_commit. */
 void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after);
+
+/* ---- events ---------------------------------------------------------------------- */
+
+/* Add ev to op->events (kept in order, grown in the call's arena; events set there by
+ * hand stay first), for tdm_store_op_emit to append. NULL, or RESOURCE_EXHAUSTED when
+ * out of memory - also when ev.data_json is NULL, which is how an event body that
+ * could not be encoded arrives - and then op->events is unchanged. */
+tdm_status *tdm_store_op_add_event(tdm_store_op *op, tdm_outbox_event ev);
+/* The tail of a write with one event: tdm_store_op_add_event, then
+ * tdm_store_op_emit(op, after); or, out of memory, tdm_store_op_end with the status. */
+void tdm_store_op_emit_event(tdm_store_op *op, tdm_outbox_event ev, tdm_store_step after);
 
 #endif

@@ -21,6 +21,17 @@ bool tdm_uuid_valid(const char *s)
     return true;
 }
 
+int tdm_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 size_t tdm_utf8_chars(const char *s)
 {
     size_t n = 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
+#include "tandem/check.h"
 #include "transport_internal.h"
 
 /* ---- Framing ----------------------------------------------------------------------- */
@@ -195,17 +196,6 @@ char *tdm_grpc_message_encode(tdm_arena *a, const char *msg)
     return out;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *tdm_grpc_message_decode(tdm_arena *a, const char *value, size_t len)
 {
     char *out = tdm_arena_alloc(a, len + 1);
@@ -214,8 +204,8 @@ char *tdm_grpc_message_decode(tdm_arena *a, const char *value, size_t len)
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (value[i] == '%' && i + 2 < len) {
-            int hi = hex_value(value[i + 1]);
-            int lo = hex_value(value[i + 2]);
+            int hi = tdm_hex_digit(value[i + 1]);
+            int lo = tdm_hex_digit(value[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out[o++] = (char)((hi << 4) | lo);
                 i += 2;

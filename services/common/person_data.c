@@ -51,6 +51,18 @@ static void handle_erase(tdm_call *call, const ProtobufCMessage *msg, void *data
     serve(call, svc, svc->erase_participants, q->participant_ids, q->n_participant_ids);
 }
 
+Tandem__Internal__V1__ExportParticipantsResponse *tdm_person_data_export_new(tdm_store_op *op)
+{
+    Tandem__Internal__V1__ExportParticipantsResponse *out =
+        tdm_arena_alloc(op->req.arena, sizeof(*out));
+    if (out == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return NULL;
+    }
+    tandem__internal__v1__export_participants_response__init(out);
+    return out;
+}
+
 void tdm_person_data_erased(tdm_store_op *op, PGresult *res, const char *const *fields,
                             size_t n_fields)
 {

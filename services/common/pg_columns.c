@@ -15,6 +15,7 @@ typedef struct columns_op {
     tdm_pg_columns c;
     int header_bytes[MAX_HEADER];
     ProtobufCBinaryData *arrays[MAX_ARRAYS];
+    tdm_pg_tx_options opts;
     tdm_pg_tx *tx;
     tdm_status *err;
 } columns_op;
@@ -118,8 +119,11 @@ void tdm_pg_columns_respond(const tdm_pg_columns *c)
     op->c = *c;
     memcpy(op->header_bytes, c->header_bytes, (size_t)c->n_header * sizeof(int));
     memcpy(op->arrays, c->arrays, (size_t)c->n_arrays * sizeof(*op->arrays));
-    op->c.opts.read_only = true;
-    int rc = tdm_pg_tx_begin(c->pool, &op->c.opts, columns_begun, op);
+    op->opts = (tdm_pg_tx_options){.tenant_id = c->ctx->tenant_id,
+                                   .deadline_ms = c->ctx->deadline_ms,
+                                   .read_only = true,
+                                   .request_id = c->ctx->request_id};
+    int rc = tdm_pg_tx_begin(c->pool, &op->opts, columns_begun, op);
     if (rc != 0)
         tdm_call_fail(c->call, tdm_pg_not_started(rc, "begin a transaction"));
 }

@@ -56,6 +56,13 @@ const char *tdm_pg_sqlstate(const PGresult *res)
     return s != NULL ? s : "";
 }
 
+bool tdm_pg_peer_not_ready(const PGresult *res)
+{
+    const char *s = tdm_pg_sqlstate(res);
+    return strcmp(s, "42P01") == 0 || strcmp(s, "3F000") == 0 || strcmp(s, "42501") == 0 ||
+           strcmp(s, "42703") == 0;
+}
+
 tdm_status *tdm_pg_status_from_result(const PGresult *res)
 {
     const char *sqlstate = tdm_pg_sqlstate(res);

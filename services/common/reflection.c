@@ -149,6 +149,16 @@ static const uint8_t *field_name(const uint8_t *data, size_t len, size_t *name_l
     return NULL;
 }
 
+/* "<scope>.<name>" (or name alone at the top) into out (SYMBOL_MAX_BYTES): its
+ * length, or -1 when it does not fit. */
+static int scope_join(char *out, const char *scope, size_t scope_len, const uint8_t *name,
+                      size_t nlen)
+{
+    int n = snprintf(out, SYMBOL_MAX_BYTES, "%.*s%s%.*s", (int)scope_len, scope,
+                     scope_len > 0 ? "." : "", (int)nlen, (const char *)name);
+    return n < 0 || (size_t)n >= SYMBOL_MAX_BYTES ? -1 : n;
+}
+
 /* A DescriptorProto (message) or its nested messages and enums define sym? */
 static bool message_defines(const uint8_t *data, size_t len, const char *scope, size_t scope_len,
                             const char *sym)
@@ -158,9 +168,8 @@ static bool message_defines(const uint8_t *data, size_t len, const char *scope, 
     if (name == NULL || scoped_eq(scope, scope_len, name, nlen, sym))
         return name != NULL;
     char inner[SYMBOL_MAX_BYTES];
-    int il = snprintf(inner, sizeof(inner), "%.*s%s%.*s", (int)scope_len, scope,
-                      scope_len > 0 ? "." : "", (int)nlen, (const char *)name);
-    if (il < 0 || (size_t)il >= sizeof(inner))
+    int il = scope_join(inner, scope, scope_len, name, nlen);
+    if (il < 0)
         return false;
     wire w = {data, data + len};
     wire_field f = {0};
@@ -189,9 +198,8 @@ static bool service_defines(const uint8_t *data, size_t len, const char *scope, 
     if (scoped_eq(scope, scope_len, name, nlen, sym))
         return true;
     char inner[SYMBOL_MAX_BYTES];
-    int il = snprintf(inner, sizeof(inner), "%.*s%s%.*s", (int)scope_len, scope,
-                      scope_len > 0 ? "." : "", (int)nlen, (const char *)name);
-    if (il < 0 || (size_t)il >= sizeof(inner))
+    int il = scope_join(inner, scope, scope_len, name, nlen);
+    if (il < 0)
         return false;
     wire w = {data, data + len};
     wire_field f = {0};

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "json_internal.h"
+#include "tandem/check.h"
 #include "tandem/json.h"
 #include "tandem/rest.h"
 
@@ -221,17 +222,6 @@ void tdm_rest_router_free(tdm_rest_router *router)
 
 /* ---- matching ------------------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *tdm_rest_percent_decode(const char *s, size_t len, bool plus_is_space, tdm_arena *arena)
 {
     char *out = tdm_arena_alloc(arena, len + 1);
@@ -240,8 +230,8 @@ char *tdm_rest_percent_decode(const char *s, size_t len, bool plus_is_space, tdm
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? tdm_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < len ? tdm_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return NULL;
             out[o++] = (char)(hi * 16 + lo);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "google/protobuf/empty.pb-c.h"
 #include "tandem/page_token.h"
 
 tdm_status *tdm_store_oom(void)
@@ -234,6 +235,39 @@ void tdm_store_op_start(tdm_store_op *op, bool read_only, tdm_store_step first)
         tdm_store_op_end(op, not_started("begin a transaction"));
 }
 
+/* The first step of _start_query and _start_prepared. */
+static void first_statement(tdm_store_op *op, PGresult *res)
+{
+    (void)res;
+    if (op->first_prepared)
+        tdm_store_op_query_prepared(op, op->first_sql, op->first_n, op->first_values, op->next);
+    else
+        tdm_store_op_query(op, op->first_sql, op->first_n, op->first_values, op->next);
+}
+
+static void start_statement(tdm_store_op *op, bool read_only, bool prepared, const char *sql, int n,
+                            const char *const *values, tdm_store_step next)
+{
+    op->first_sql = sql;
+    op->first_n = n;
+    op->first_values = values;
+    op->first_prepared = prepared;
+    op->next = next;
+    tdm_store_op_start(op, read_only, first_statement);
+}
+
+void tdm_store_op_start_query(tdm_store_op *op, bool read_only, const char *sql, int n,
+                              const char *const *values, tdm_store_step next)
+{
+    start_statement(op, read_only, false, sql, n, values, next);
+}
+
+void tdm_store_op_start_prepared(tdm_store_op *op, bool read_only, const char *sql, int n,
+                                 const char *const *values, tdm_store_step next)
+{
+    start_statement(op, read_only, true, sql, n, values, next);
+}
+
 void tdm_store_op_read_once(tdm_store_op *op, const char *sql, int n, const char *const *values,
                             tdm_store_step next)
 {
@@ -284,6 +318,80 @@ void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
     op->events_done += n;
     if (tdm_outbox_append(op->tx, &src, first, n, events_appended, op) != 0)
         tdm_store_op_end(op, not_started("record the events"));
+}
+
+tdm_status *tdm_store_op_add_event(tdm_store_op *op, tdm_outbox_event ev)
+{
+    if (ev.data_json == NULL)
+        return tdm_store_oom();
+    if (op->n_events >= op->events_cap) { /* none yet, full, or set by hand */
+        size_t cap = op->events_cap > 0 ? 2 * op->events_cap : op->n_events + 4;
+        tdm_outbox_event *grown = tdm_arena_calloc(op->req.arena, cap, sizeof(*grown));
+        if (grown == NULL)
+            return tdm_store_oom();
+        if (op->n_events > 0)
+            memcpy(grown, op->events, op->n_events * sizeof(*grown));
+        op->events = grown;
+        op->events_cap = cap;
+    }
+    op->events[op->n_events++] = ev;
+    return NULL;
+}
+
+void tdm_store_op_emit_event(tdm_store_op *op, tdm_outbox_event ev, tdm_store_step after)
+{
+    tdm_status *st = tdm_store_op_add_event(op, ev);
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return;
+    }
+    tdm_store_op_emit(op, after);
+}
+
+bool tdm_store_op_answer_empty(tdm_store_op *op)
+{
+    Google__Protobuf__Empty *e = tdm_arena_alloc(op->req.arena, sizeof(*e));
+    if (e == NULL) {
+        tdm_store_op_end(op, tdm_store_oom());
+        return false;
+    }
+    google__protobuf__empty__init(e);
+    op->response = &e->base;
+    return true;
+}
+
+/* ---- one row ----------------------------------------------------------------------- */
+
+bool tdm_store_op_found(tdm_store_op *op, const PGresult *res, const char *what)
+{
+    if (PQntuples(res) == 1)
+        return true;
+    tdm_store_op_end(op, tdm_status_new(TDM_NOT_FOUND, "%s not found", what));
+    return false;
+}
+
+bool tdm_store_op_one_row(tdm_store_op *op, const PGresult *res, tdm_code code, const char *message)
+{
+    if (PQntuples(res) == 1)
+        return true;
+    tdm_store_op_end(op, tdm_status_new(code, "%s", message));
+    return false;
+}
+
+bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
+                             tdm_store_row_fn row, const void *ctx)
+{
+    if (!tdm_store_op_found(op, res, what))
+        return false;
+    void *item = NULL;
+    tdm_status *st =
+        row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->req.arena, ctx, &item);
+    if (st != NULL) {
+        tdm_store_op_end(op, st);
+        return false;
+    }
+    op->response = item;
+    return true;
 }
 
 /* ---- lists ------------------------------------------------------------------------- */

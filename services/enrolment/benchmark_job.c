@@ -21,6 +21,9 @@
  * A programme whose own figures cannot be computed (a lasting refusal, e.g. more
  * people than a report reads) is left out of the run and logged, so it cannot hold
  * every other benchmark back.
+ * The timer, the runs (one at a time, each with its arena and request id) and the
+ * renewal clock are the runtime's periodic job (tandem/job.h); the lease is the claim
+ * (claim_id), which fences the write.
  */
 #include "benchmarks.h"
 
@@ -29,9 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "tandem/internal/v1/benchmark.pb-c.h"
+#include "tandem/job.h"
 #include "tandem/log.h"
 
 #define BENCH_DEFAULT_INTERVAL_S 3600
@@ -56,16 +58,14 @@ typedef struct bench_programme {
 
 struct enrol_benchmark_job {
     tdm_runtime *rt;
-    uv_timer_t timer;
-    bool busy, stopped;
+    tdm_job_spec spec; /* the poll interval follows the setting */
+    tdm_job *job;
     char interval_s[16], lease_s[16], retry_s[16], max_programmes[16], min_tenants[8];
     /* The run in progress. */
     tdm_arena *a;
-    char request_id[37];
     const char *claim_id, *as_of;
     bench_programme *programmes;
     size_t n_programmes, next;
-    uint64_t renewed_ms;
     tdm_call_context ctx;
     enrol_req req;
 };
@@ -74,12 +74,11 @@ static void next_programme(enrol_benchmark_job *j);
 
 static void run_end(enrol_benchmark_job *j)
 {
-    tdm_arena_free(j->a);
     j->a = NULL;
     j->programmes = NULL;
     j->n_programmes = j->next = 0;
     j->claim_id = j->as_of = NULL;
-    j->busy = false;
+    tdm_job_pass_end(j->job, false);
 }
 
 static void released(void *arg, tdm_status *st, PGresult *res)
@@ -87,8 +86,8 @@ static void released(void *arg, tdm_status *st, PGresult *res)
     enrol_benchmark_job *j = arg;
     (void)res;
     if (st != NULL) {
-        tdm_log_fields(TDM_LOG_WARN, j->request_id, "benchmark job: could not give the claim up",
-                       "error", st->message, NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job),
+                       "benchmark job: could not give the claim up", "error", st->message, NULL);
         tdm_status_free(st);
     }
     run_end(j);
@@ -98,12 +97,13 @@ static void released(void *arg, tdm_status *st, PGresult *res)
  * (or, if even that fails, left to its lease). */
 static void run_failed(enrol_benchmark_job *j, const char *what, tdm_status *st)
 {
-    tdm_log_fields(TDM_LOG_WARN, j->request_id, what, "error", st != NULL ? st->message : "",
-                   "detail", st != NULL ? st->detail : NULL, NULL);
+    tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job), what, "error",
+                   st != NULL ? st->message : "", "detail", st != NULL ? st->detail : NULL, NULL);
     tdm_status_free(st);
     const char *params[2] = {j->claim_id, j->retry_s};
-    if (j->claim_id == NULL || enrol_store_benchmark_release(tdm_runtime_pg(j->rt), j->request_id,
-                                                             params, released, j) != 0)
+    if (j->claim_id == NULL ||
+        enrol_store_benchmark_release(tdm_runtime_pg(j->rt), tdm_job_request_id(j->job), params,
+                                      released, j) != 0)
         run_end(j);
 }
 
@@ -114,46 +114,33 @@ static void written(void *arg, tdm_status *st, ProtobufCMessage *msg)
     if (st != NULL) {
         /* ABORTED: another replica took the claim over (this one stalled past its
          * lease); its run stands. */
-        tdm_log_fields(TDM_LOG_WARN, j->request_id, "benchmark job: results not written", "error",
-                       st->message, "detail", st->detail, NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job),
+                       "benchmark job: results not written", "error", st->message, "detail",
+                       st->detail, NULL);
         tdm_status_free(st);
         run_end(j);
         return;
     }
     char n[24];
     snprintf(n, sizeof(n), "%zu", j->n_programmes);
-    tdm_log_fields(TDM_LOG_INFO, j->request_id, "benchmarks computed", "programmes", n, "as_of",
-                   j->as_of, NULL);
+    tdm_log_fields(TDM_LOG_INFO, tdm_job_request_id(j->job), "benchmarks computed", "programmes", n,
+                   "as_of", j->as_of, NULL);
     run_end(j);
 }
 
-/* One column of the rows as a PostgreSQL array literal ({a,b,NULL}); every value is
- * a UUID or a number, so none needs quoting. NULL when out of memory. */
+/* One column of the rows (those not left out) as a PostgreSQL array literal
+ * ({a,b,NULL}); every value is a UUID or a number, so none needs quoting. NULL when
+ * out of memory. */
 static const char *column_literal(enrol_benchmark_job *j, int col)
 {
-    size_t cap = 3;
-    for (size_t i = 0; i < j->n_programmes; i++) {
-        const char *v = j->programmes[i].col[col];
-        cap += j->programmes[i].skipped ? 0 : (v != NULL ? strlen(v) : 4) + 1;
-    }
-    char *s = tdm_arena_alloc(j->a, cap);
-    if (s == NULL)
+    const char **values = tdm_arena_calloc(j->a, j->n_programmes + 1, sizeof(*values));
+    if (values == NULL)
         return NULL;
-    size_t len = 0;
-    s[len++] = '{';
-    for (size_t i = 0; i < j->n_programmes; i++) {
-        if (j->programmes[i].skipped)
-            continue;
-        const char *v = j->programmes[i].col[col];
-        v = v != NULL ? v : "NULL";
-        if (len > 1)
-            s[len++] = ',';
-        memcpy(s + len, v, strlen(v));
-        len += strlen(v);
-    }
-    s[len++] = '}';
-    s[len] = '\0';
-    return s;
+    size_t n = 0;
+    for (size_t i = 0; i < j->n_programmes; i++)
+        if (!j->programmes[i].skipped)
+            values[n++] = j->programmes[i].col[col];
+    return tdm_pg_array_literal(values, n, j->a);
 }
 
 static void write_results(enrol_benchmark_job *j)
@@ -170,7 +157,7 @@ static void write_results(enrol_benchmark_job *j)
     j->ctx = (tdm_call_context){.tenant_id = NULL,
                                 .principal_id = "benchmark-job",
                                 .principal_kind = TDM_PRINCIPAL_PLATFORM,
-                                .request_id = j->request_id};
+                                .request_id = tdm_job_request_id(j->job)};
     j->req = (enrol_req){.pool = tdm_runtime_pg(j->rt), .arena = j->a, .ctx = &j->ctx};
     enrol_store_benchmark_write(&j->req, j->claim_id, j->as_of, j->interval_s, &rows,
                                 j->min_tenants, written, j);
@@ -219,7 +206,7 @@ static void figures_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
         /* A programme whose figures cannot be computed (larger than a report reads,
          * say) must not stop every template's benchmark: it is left out of this run,
          * and named in the log for the operator. */
-        tdm_log_fields(TDM_LOG_WARN, j->request_id,
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job),
                        "benchmark job: a programme is left out of the benchmarks", "tenant_id",
                        p->col[COL_TENANT], "programme_id", p->col[COL_ID], "error", st->message,
                        "detail", st->detail, NULL);
@@ -264,7 +251,7 @@ static void call_feedback(enrol_benchmark_job *j)
                                 .principal_id = "benchmark-job",
                                 .principal_kind = TDM_PRINCIPAL_PLATFORM,
                                 .scopes = TDM_SCOPE_FEEDBACK_READ,
-                                .request_id = j->request_id};
+                                .request_id = tdm_job_request_id(j->job)};
     uint64_t deadline = uv_now(tdm_runtime_loop(j->rt)) + BENCH_CALL_TIMEOUT_MS;
     tdm_rpc_client *feedback = tdm_runtime_peer(j->rt, "feedback");
     if (feedback == NULL ||
@@ -280,7 +267,8 @@ static void renewed(void *arg, tdm_status *st, PGresult *res)
     enrol_benchmark_job *j = arg;
     if (st == NULL && PQntuples(res) != 1) {
         /* Another replica holds the job now: this run stops without writing. */
-        tdm_log_fields(TDM_LOG_WARN, j->request_id, "benchmark job: the claim was lost", NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job),
+                       "benchmark job: the claim was lost", NULL);
         run_end(j);
         return;
     }
@@ -288,13 +276,13 @@ static void renewed(void *arg, tdm_status *st, PGresult *res)
         run_failed(j, "benchmark job: could not renew the lease", st);
         return;
     }
-    j->renewed_ms = uv_now(tdm_runtime_loop(j->rt));
+    tdm_job_lease_held(j->job);
     call_feedback(j);
 }
 
 static void next_programme(enrol_benchmark_job *j)
 {
-    if (j->stopped) {
+    if (tdm_job_stopped(j->job)) {
         run_end(j); /* the lease ends; another replica runs it */
         return;
     }
@@ -302,10 +290,10 @@ static void next_programme(enrol_benchmark_job *j)
         write_results(j);
         return;
     }
-    if (uv_now(tdm_runtime_loop(j->rt)) - j->renewed_ms >= BENCH_RENEW_AFTER_MS) {
+    if (tdm_job_lease_due(j->job)) {
         const char *params[2] = {j->claim_id, j->lease_s};
-        if (enrol_store_benchmark_renew(tdm_runtime_pg(j->rt), j->request_id, params, renewed, j) !=
-            0)
+        if (enrol_store_benchmark_renew(tdm_runtime_pg(j->rt), tdm_job_request_id(j->job), params,
+                                        renewed, j) != 0)
             run_failed(j, "benchmark job: could not renew the lease",
                        tdm_status_new(TDM_INTERNAL, "the statement could not start"));
         return;
@@ -317,8 +305,8 @@ static void claimed(void *arg, tdm_status *st, PGresult *res)
 {
     enrol_benchmark_job *j = arg;
     if (st != NULL) {
-        tdm_log_fields(TDM_LOG_WARN, j->request_id, "benchmark job: could not claim", "error",
-                       st->message, "detail", st->detail, NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job), "benchmark job: could not claim",
+                       "error", st->message, "detail", st->detail, NULL);
         tdm_status_free(st);
         run_end(j);
         return;
@@ -347,28 +335,21 @@ static void claimed(void *arg, tdm_status *st, PGresult *res)
         j->n_programmes++;
     }
     if (j->n_programmes >= BENCH_MAX_PROGRAMMES)
-        tdm_log_fields(TDM_LOG_WARN, j->request_id,
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(j->job),
                        "benchmark job: more programmes from templates than a run reads; the "
                        "benchmarks cover the first ones only",
                        "max", j->max_programmes, NULL);
-    j->renewed_ms = uv_now(tdm_runtime_loop(j->rt));
+    tdm_job_lease_held(j->job);
     next_programme(j);
 }
 
-static void tick(uv_timer_t *t)
+static void pass(tdm_job *job)
 {
-    enrol_benchmark_job *j = t->data;
-    if (j->busy || j->stopped || !tdm_runtime_migrated(j->rt))
-        return;
-    j->a = tdm_arena_new(BENCH_ARENA_BYTES);
-    if (j->a == NULL)
-        return;
-    j->busy = true;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, j->request_id);
+    enrol_benchmark_job *j = tdm_job_data(job);
+    j->a = tdm_job_arena(job);
     const char *params[2] = {j->lease_s, j->max_programmes};
-    if (enrol_store_benchmark_claim(tdm_runtime_pg(j->rt), j->request_id, params, claimed, j) != 0)
+    if (enrol_store_benchmark_claim(tdm_runtime_pg(j->rt), tdm_job_request_id(job), params, claimed,
+                                    j) != 0)
         run_end(j);
 }
 
@@ -388,20 +369,26 @@ tdm_status *enrol_benchmark_job_start(tdm_runtime *rt, const enrol_benchmark_con
     uint64_t poll_ms = (uint64_t)cfg->interval_s * 1000;
     if (poll_ms > BENCH_POLL_MAX_MS)
         poll_ms = BENCH_POLL_MAX_MS;
-    uv_timer_init(tdm_runtime_loop(rt), &j->timer);
-    j->timer.data = j;
-    uv_timer_start(&j->timer, tick, poll_ms, poll_ms);
+    /* A replica stopping mid-run leaves the claim to its lease (a run is repeated
+     * whole by the next holder), so the job hands nothing back. */
+    j->spec = (tdm_job_spec){.name = "benchmark job",
+                             .interval_ms = poll_ms,
+                             .arena_bytes = BENCH_ARENA_BYTES,
+                             .pass = pass,
+                             .renew_after_ms = BENCH_RENEW_AFTER_MS};
+    tdm_status *st = tdm_job_start(rt, &j->spec, j, &j->job);
+    if (st != NULL) {
+        free(j);
+        return st;
+    }
     *out = j;
     return NULL;
 }
 
 void enrol_benchmark_job_stop(enrol_benchmark_job *j)
 {
-    if (j == NULL)
-        return;
-    /* The timer handle is closed with the loop's others. */
-    j->stopped = true;
-    uv_timer_stop(&j->timer);
+    if (j != NULL)
+        tdm_job_stop(j->job);
 }
 
 tdm_status *enrol_benchmark_config_load(enrol_benchmark_config *cfg)

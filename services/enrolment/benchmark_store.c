@@ -85,12 +85,6 @@ typedef struct write_op {
     const char *pool[1];
 } write_op;
 
-static void pooled(tdm_store_op *base, PGresult *res)
-{
-    (void)res;
-    tdm_store_op_end(base, NULL);
-}
-
 static void pool_templates(tdm_store_op *base, PGresult *res)
 {
     write_op *op = (write_op *)base;
@@ -125,7 +119,7 @@ static void pool_templates(tdm_store_op *base, PGresult *res)
         "            FROM " ENROL_SCHEMA ".programme_benchmark_figures f)"
         "         x(tenant_id, template_id, as_of, v1, v2, v3, v4, v5, v6)"
         "   GROUP BY x.template_id) t";
-    tdm_store_op_query(base, sql, 1, op->pool, pooled);
+    tdm_store_op_query(base, sql, 1, op->pool, tdm_store_op_done);
 }
 
 static void clear_templates(tdm_store_op *base, PGresult *res)
@@ -150,26 +144,10 @@ static void insert_programmes(tdm_store_op *base, PGresult *res)
 
 static void clear_programmes(tdm_store_op *base, PGresult *res)
 {
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_ABORTED, "the benchmark claim was lost"));
+    if (!tdm_store_op_one_row(base, res, TDM_ABORTED, "the benchmark claim was lost"))
         return;
-    }
     tdm_store_op_query(base, "DELETE FROM " ENROL_SCHEMA ".programme_benchmark_figures", 0, NULL,
                        insert_programmes);
-}
-
-static void fence(tdm_store_op *base, PGresult *res)
-{
-    write_op *op = (write_op *)base;
-    (void)res;
-    /* $1 claim id, $2 as_of, $3 interval seconds: the run is recorded only by the
-     * holder of the claim, and the next one falls due an interval later. */
-    static const char sql[] =
-        "UPDATE " ENROL_SCHEMA ".benchmark_job SET claim_id = NULL, lease_until = NULL,"
-        " as_of = $2::timestamptz, runs = runs + 1,"
-        " next_run_time = now() + make_interval(secs => $3::int)"
-        " WHERE id = 1 AND claim_id = $1::uuid RETURNING id";
-    tdm_store_op_query(base, sql, 3, op->fence, clear_programmes);
 }
 
 void enrol_store_benchmark_write(const enrol_req *r, const char *claim_id, const char *as_of,
@@ -187,7 +165,14 @@ void enrol_store_benchmark_write(const enrol_req *r, const char *claim_id, const
         op->rows[i] = rows->columns[i];
     op->rows[ENROL_BENCH_ROW_COLUMNS] = as_of;
     op->pool[0] = min_tenants;
-    tdm_store_op_start(&op->base, false, fence);
+    /* $1 claim id, $2 as_of, $3 interval seconds: the run is recorded only by the
+     * holder of the claim, and the next one falls due an interval later. */
+    static const char sql[] =
+        "UPDATE " ENROL_SCHEMA ".benchmark_job SET claim_id = NULL, lease_until = NULL,"
+        " as_of = $2::timestamptz, runs = runs + 1,"
+        " next_run_time = now() + make_interval(secs => $3::int)"
+        " WHERE id = 1 AND claim_id = $1::uuid RETURNING id";
+    tdm_store_op_start_query(&op->base, false, sql, 3, op->fence, clear_programmes);
 }
 
 /* ---- the API's reads -------------------------------------------------------------- */
@@ -285,26 +270,12 @@ static tdm_status *benchmark_from(const PGresult *res, int first, const char *te
 static void template_read(tdm_store_op *base, PGresult *res)
 {
     read_op *op = (read_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(base, res, "template"))
         return;
-    }
     Tandem__V1__TemplateBenchmark *b = NULL;
     tdm_status *st = benchmark_from(res, 0, op->params[0], op->base.req.arena, &b);
     op->base.response = b != NULL ? &b->base : NULL;
     tdm_store_op_end(base, st);
-}
-
-static void select_template(tdm_store_op *base, PGresult *res)
-{
-    read_op *op = (read_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT " BENCHMARK_COLUMNS_SQL " FROM " ENROL_SCHEMA ".programme_templates t"
-        " CROSS JOIN " ENROL_SCHEMA ".benchmark_job j"
-        " LEFT JOIN " ENROL_SCHEMA ".template_benchmarks b ON b.template_id = t.id"
-        " WHERE t.id = $1::uuid AND j.id = 1";
-    tdm_store_op_query(base, sql, 1, op->params, template_read);
 }
 
 void enrol_store_get_template_benchmark(const enrol_req *r, const char *template_id,
@@ -315,7 +286,12 @@ void enrol_store_get_template_benchmark(const enrol_req *r, const char *template
     if (op == NULL)
         return;
     op->params[0] = template_id;
-    tdm_store_op_start(&op->base, true, select_template);
+    static const char sql[] =
+        "SELECT " BENCHMARK_COLUMNS_SQL " FROM " ENROL_SCHEMA ".programme_templates t"
+        " CROSS JOIN " ENROL_SCHEMA ".benchmark_job j"
+        " LEFT JOIN " ENROL_SCHEMA ".template_benchmarks b ON b.template_id = t.id"
+        " WHERE t.id = $1::uuid AND j.id = 1";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, template_read);
 }
 
 /* Columns of the programme read: template id, version, whether the programme has a
@@ -345,10 +321,8 @@ static void programme_read(tdm_store_op *base, PGresult *res)
 {
     read_op *op = (read_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "programme not found"));
+    if (!tdm_store_op_found(base, res, "programme"))
         return;
-    }
     if (PQgetisnull(res, 0, 0)) {
         tdm_store_op_end(base, tdm_status_new(TDM_FAILED_PRECONDITION,
                                               "the programme was not made from a template, so "
@@ -375,21 +349,6 @@ static void programme_read(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(base, st);
 }
 
-static void select_programme(tdm_store_op *base, PGresult *res)
-{
-    read_op *op = (read_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT g.template_id::text, g.template_version, f.programme_id IS NOT NULL,"
-        "       " PROGRAMME_FIGURES_SQL ", " BENCHMARK_COLUMNS_SQL "  FROM " ENROL_SCHEMA
-        ".programmes g CROSS JOIN " ENROL_SCHEMA ".benchmark_job j"
-        "  LEFT JOIN " ENROL_SCHEMA ".programme_benchmark_figures f"
-        "    ON f.tenant_id = g.tenant_id AND f.programme_id = g.id"
-        "  LEFT JOIN " ENROL_SCHEMA ".template_benchmarks b ON b.template_id = g.template_id"
-        " WHERE g.tenant_id = " TDM_SQL_TENANT " AND g.id = $1::uuid AND j.id = 1";
-    tdm_store_op_query(base, sql, 1, op->params, programme_read);
-}
-
 void enrol_store_get_programme_benchmark(const enrol_req *r, const char *programme_id,
                                          enrol_store_cb cb, void *arg)
 {
@@ -398,5 +357,13 @@ void enrol_store_get_programme_benchmark(const enrol_req *r, const char *program
     if (op == NULL)
         return;
     op->params[0] = programme_id;
-    tdm_store_op_start(&op->base, true, select_programme);
+    static const char sql[] =
+        "SELECT g.template_id::text, g.template_version, f.programme_id IS NOT NULL,"
+        "       " PROGRAMME_FIGURES_SQL ", " BENCHMARK_COLUMNS_SQL "  FROM " ENROL_SCHEMA
+        ".programmes g CROSS JOIN " ENROL_SCHEMA ".benchmark_job j"
+        "  LEFT JOIN " ENROL_SCHEMA ".programme_benchmark_figures f"
+        "    ON f.tenant_id = g.tenant_id AND f.programme_id = g.id"
+        "  LEFT JOIN " ENROL_SCHEMA ".template_benchmarks b ON b.template_id = g.template_id"
+        " WHERE g.tenant_id = " TDM_SQL_TENANT " AND g.id = $1::uuid AND j.id = 1";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, programme_read);
 }

@@ -62,11 +62,8 @@ static void handle_list_people(tdm_call *call, const ProtobufCMessage *msg, void
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = enrol_req_init(&r, data, call, TDM_SCOPE_SCIM);
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st == NULL)
-        st = tdm_check_page_token_seq(req->page_token, &after);
-    if (tdm_handler_fail(call, st))
+    if (tdm_handler_fail(
+            call, tdm_check_page_seq(st, req->page_size, req->page_token, &page_size, &after)))
         return;
     enrol_store_list_people(&r, req, page_size, after, tdm_handler_reply, call);
 }

@@ -128,11 +128,6 @@ static dir_op *dir_op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
     return tdm_store_op_new(sizeof(dir_op), &sr, &DIR_STORE_OWNER, cb, arg);
 }
 
-static tdm_status *person_not_found(void)
-{
-    return tdm_status_new(TDM_NOT_FOUND, "person not found");
-}
-
 static Tandem__Internal__V1__Person *person_from_row(dir_op *op, PGresult *res, int row, int col,
                                                      tdm_status **st)
 {
@@ -151,23 +146,18 @@ static tdm_status *add_events(dir_op *op, PGresult *res, const char *type)
 {
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
-    if (n == 0)
-        return NULL;
-    tdm_outbox_event *ev = tdm_arena_calloc(a, op->base.n_events + (size_t)n, sizeof(*ev));
-    if (ev == NULL)
-        return tdm_store_oom();
-    if (op->base.n_events > 0)
-        memcpy(ev, op->base.events, op->base.n_events * sizeof(*ev));
     for (int i = 0; i < n; i++) {
         Tandem__V1__Participant *p = enrol_participant_from_row(
             PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a, false);
-        char *data = p != NULL ? enrol_participant_event_json(p, a) : NULL;
-        if (data == NULL)
+        if (p == NULL)
             return tdm_store_oom();
-        ev[op->base.n_events++] =
-            (tdm_outbox_event){.type = type, .resource_id = p->id, .data_json = data};
+        tdm_status *st = tdm_store_op_add_event(
+            &op->base, (tdm_outbox_event){.type = type,
+                                          .resource_id = p->id,
+                                          .data_json = enrol_participant_event_json(p, a)});
+        if (st != NULL)
+            return st;
     }
-    op->base.events = ev;
     return NULL;
 }
 
@@ -260,10 +250,8 @@ static void deprovision_then_propagate(dir_op *op)
 static void person_written(tdm_store_op *base, PGresult *res)
 {
     dir_op *op = (dir_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, person_not_found());
+    if (!tdm_store_op_found(base, res, "person"))
         return;
-    }
     tdm_status *st = NULL;
     op->person = person_from_row(op, res, 0, 0, &st);
     if (op->person == NULL) {
@@ -392,10 +380,8 @@ static void clear_reports(dir_op *op);
 static void locked(tdm_store_op *base, PGresult *res)
 {
     dir_op *op = (dir_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, person_not_found());
+    if (!tdm_store_op_found(base, res, "person"))
         return;
-    }
     long long version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     if (op->if_version != 0 && version != op->if_version) {
         tdm_store_op_end(
@@ -447,14 +433,8 @@ static void deleted(tdm_store_op *base, PGresult *res)
 {
     dir_op *op = (dir_op *)base;
     (void)res;
-    Google__Protobuf__Empty *e = tdm_arena_alloc(op->base.req.arena, sizeof(*e));
-    if (e == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
-        return;
-    }
-    google__protobuf__empty__init(e);
-    op->base.response = &e->base;
-    deprovision_then_propagate(op);
+    if (tdm_store_op_answer_empty(base))
+        deprovision_then_propagate(op);
 }
 
 static void delete_row(tdm_store_op *base, PGresult *res)
@@ -499,10 +479,8 @@ void enrol_store_delete_person(const enrol_req *r, const char *id, int64_t if_ve
 static void person_read(tdm_store_op *base, PGresult *res)
 {
     dir_op *op = (dir_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, person_not_found());
+    if (!tdm_store_op_found(base, res, "person"))
         return;
-    }
     tdm_status *st = NULL;
     Tandem__Internal__V1__Person *p = person_from_row(op, res, 0, 0, &st);
     if (p != NULL)

@@ -181,11 +181,6 @@ static store_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
     return op;
 }
 
-static tdm_status *not_found(const char *what)
-{
-    return tdm_status_new(TDM_NOT_FOUND, "%s not found", what);
-}
-
 /* ---- programmes ----------------------------------------------------------------- */
 
 static const char *fmt_double(tdm_arena *a, double v)
@@ -248,21 +243,20 @@ static const char **programme_params(const Tandem__V1__Programme *p, const char 
 }
 
 /* A single programme row answered by the statement just run, or NOT_FOUND. */
+/* List items (tdm_store_op_page); a document of this file's SQL that does not
+ * decode is out of memory. */
+static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                  void **out)
+{
+    (void)ctx;
+    *out = enrol_programme_from_row(doc, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void programme_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
-        return;
-    }
-    Tandem__V1__Programme *p = enrol_programme_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &p->base;
-    tdm_store_op_commit(&op->base);
+    if (tdm_store_op_answer_row(base, res, "programme", programme_item, NULL))
+        tdm_store_op_commit(base);
 }
 
 static void create_programme_scheduled(tdm_store_op *base, PGresult *res)
@@ -346,16 +340,6 @@ void enrol_store_get_programme(const enrol_req *r, const char *id, enrol_store_c
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, programme_row_done);
 }
 
-/* List items (tdm_store_op_page); a document of this file's SQL that does not
- * decode is out of memory. */
-static tdm_status *programme_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
-                                  void **out)
-{
-    (void)ctx;
-    *out = enrol_programme_from_row(doc, len, a);
-    return *out != NULL ? NULL : tdm_store_oom();
-}
-
 static void list_programmes_done(tdm_store_op *base, PGresult *res)
 {
     static const tdm_store_page page = {.desc = &tandem__v1__list_programmes_response__descriptor,
@@ -363,19 +347,6 @@ static void list_programmes_done(tdm_store_op *base, PGresult *res)
                                         .column = 1,
                                         .row = programme_item};
     tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
-}
-
-static void list_programmes_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first: keyset on seq descending; 0 means "from the newest". */
-    static const char sql[] =
-        "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
-        " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
-        " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
-        " ORDER BY g.seq DESC LIMIT $4::int";
-    tdm_store_op_query(&op->base, sql, 4, op->params, list_programmes_done);
 }
 
 void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgrammesRequest *q,
@@ -394,16 +365,20 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
     op->params[1] = fmt_int(r->arena, q->status);
     op->params[2] = fmt_int(r->arena, q->kind);
     op->params[3] = fmt_int(r->arena, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_programmes_select);
+    /* Newest first: keyset on seq descending; 0 means "from the newest". */
+    static const char sql[] =
+        "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+        " WHERE g.tenant_id = " T " AND ($1::bigint = 0 OR g.seq < $1::bigint)"
+        " AND ($2::int = 0 OR g.status = $2::int) AND ($3::int = 0 OR g.kind = $3::int)"
+        " ORDER BY g.seq DESC LIMIT $4::int";
+    tdm_store_op_start_query(&op->base, true, sql, 4, op->params, list_programmes_done);
 }
 
 static void update_programme_write(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     Tandem__V1__Programme *current = enrol_programme_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (current == NULL) {
@@ -428,15 +403,6 @@ static void update_programme_write(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, PROGRAMME_NPARAMS, op->params, programme_row_done);
 }
 
-static void update_programme_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
-                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, &op->id, update_programme_write);
-}
-
 void enrol_store_update_programme(const enrol_req *r, const char *id,
                                   enrol_programme_apply_fn apply, void *apply_arg,
                                   enrol_store_cb cb, void *arg)
@@ -447,27 +413,26 @@ void enrol_store_update_programme(const enrol_req *r, const char *id,
     op->id = id;
     op->apply_programme = apply;
     op->apply_arg = apply_arg;
-    tdm_store_op_start(&op->base, false, update_programme_lock);
+    static const char sql[] = "SELECT " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
+                              " WHERE g.tenant_id = " T " AND g.id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->id, update_programme_write);
 }
 
 /* ---- participants --------------------------------------------------------------- */
 
+/* ctx: the caller may see diversity data (const bool *). */
+static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
+                                    void **out)
+{
+    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
 static void participant_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
-        return;
-    }
-    Tandem__V1__Participant *p =
-        enrol_participant_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
-                                   op->base.req.arena, op->include_diversity);
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &p->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_store_op_answer_row(base, res, "participant", participant_item, &op->include_diversity))
+        tdm_store_op_end(base, NULL);
 }
 
 void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store_cb cb, void *arg)
@@ -480,14 +445,6 @@ void enrol_store_get_participant(const enrol_req *r, const char *id, enrol_store
         return;
     op->id = id;
     tdm_store_op_read_once(&op->base, sql, 1, &op->id, participant_row_done);
-}
-
-/* ctx: the caller may see diversity data (const bool *). */
-static tdm_status *participant_item(const char *doc, size_t len, tdm_arena *a, const void *ctx,
-                                    void **out)
-{
-    *out = enrol_participant_from_row(doc, len, a, *(const bool *)ctx);
-    return *out != NULL ? NULL : tdm_store_oom();
 }
 
 static void list_participants_done(tdm_store_op *base, PGresult *res)
@@ -504,10 +461,8 @@ static void list_participants_done(tdm_store_op *base, PGresult *res)
 static void list_participants_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     /* Enrolment order: keyset on seq, which an upsert keeps, so rows inserted
      * between pages land after the cursor and nothing is skipped or repeated. */
     static const char sql[] =
@@ -517,15 +472,6 @@ static void list_participants_select(tdm_store_op *base, PGresult *res)
         " AND ($4::int = 0 OR p.status = $4::int) AND ($5 = '' OR p.external_id = $5)"
         " ORDER BY p.seq LIMIT $6::int";
     tdm_store_op_query_prepared(&op->base, sql, 6, op->params, list_participants_done);
-}
-
-static void list_participants_programme(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
-                              " WHERE tenant_id = " T " AND id = $1::uuid";
-    tdm_store_op_query_prepared(&op->base, sql, 1, op->params, list_participants_select);
 }
 
 void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListParticipantsRequest *q,
@@ -546,7 +492,9 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
     op->params[3] = fmt_int(r->arena, q->status);
     op->params[4] = q->external_id;
     op->params[5] = fmt_int(r->arena, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_participants_programme);
+    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
+                              " WHERE tenant_id = " T " AND id = $1::uuid";
+    tdm_store_op_start_prepared(&op->base, true, sql, 1, op->params, list_participants_select);
 }
 
 /* ---- enrolment (Enrol, BatchEnrol, and the write of UpdateParticipant) ----------- */
@@ -793,10 +741,8 @@ static void enrol_write(store_op *op)
 static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("programme"));
+    if (!tdm_store_op_found(&op->base, res, "programme"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status != TANDEM__V1__PROGRAMME__STATUS__ENROLLING &&
         status != TANDEM__V1__PROGRAMME__STATUS__MATCHING &&
@@ -883,10 +829,8 @@ void enrol_store_batch_enrol(const enrol_req *r, const char *programme_id,
 static void update_participant_write(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
+    if (!tdm_store_op_found(&op->base, res, "participant"))
         return;
-    }
     Tandem__V1__Participant *current = enrol_participant_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena, true);
     if (current == NULL) {
@@ -914,16 +858,6 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
     enrol_write(op);
 }
 
-static void update_participant_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
-        " AND p.erase_time IS NULL FOR UPDATE OF p";
-    tdm_store_op_query(&op->base, sql, 1, &op->id, update_participant_write);
-}
-
 void enrol_store_update_participant(const enrol_req *r, const char *id,
                                     enrol_participant_apply_fn apply, void *apply_arg,
                                     enrol_store_cb cb, void *arg)
@@ -935,7 +869,10 @@ void enrol_store_update_participant(const enrol_req *r, const char *id,
     op->apply_participant = apply;
     op->apply_arg = apply_arg;
     op->base.response_desc = &tandem__v1__participant__descriptor;
-    tdm_store_op_start(&op->base, false, update_participant_lock);
+    static const char sql[] =
+        "SELECT " PARTICIPANT_JSON PARTICIPANT_FROM " WHERE p.tenant_id = " T " AND p.id = $1::uuid"
+        " AND p.erase_time IS NULL FOR UPDATE OF p";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->id, update_participant_write);
 }
 
 /* ---- withdrawal ----------------------------------------------------------------- */
@@ -943,10 +880,8 @@ void enrol_store_update_participant(const enrol_req *r, const char *id,
 static void withdraw_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, not_found("participant"));
+    if (!tdm_store_op_found(&op->base, res, "participant"))
         return;
-    }
     bool already = PQgetvalue(res, 0, 0)[0] == 't';
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
@@ -960,22 +895,27 @@ static void withdraw_done(tdm_store_op *base, PGresult *res)
         tdm_store_op_end(&op->base, NULL); /* idempotent: no second event */
         return;
     }
-    char *data = enrol_participant_event_json(p, op->base.req.arena);
-    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
-    if (data == NULL || op->base.events == NULL) {
+    tdm_store_op_emit_event(&op->base,
+                            (tdm_outbox_event){
+                                .type = "participant.withdrawn",
+                                .resource_id = p->id,
+                                .data_json = enrol_participant_event_json(p, op->base.req.arena),
+                            },
+                            NULL);
+}
+
+void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
+                          void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    const char *values[2] = {id, reason};
+    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
+    if (op->params == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->base.events[0] = (tdm_outbox_event){
-        .type = "participant.withdrawn", .resource_id = p->id, .data_json = data};
-    op->base.n_events = 1;
-    tdm_store_op_emit(&op->base, NULL);
-}
-
-static void withdraw_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
     /* The previous status comes from the locking subquery in FROM, which runs before
      * the update: a FOR UPDATE CTE read beside the UPDATE would see the row the same
      * command just changed and return nothing, making a second withdrawal look like
@@ -991,22 +931,7 @@ static void withdraw_update(tdm_store_op *base, PGresult *res)
         " SELECT p.old_status = 3, " PARTICIPANT_JSON " FROM upd p"
         " LEFT JOIN " ENROL_SCHEMA ".participant_diversity d"
         " ON d.tenant_id = p.tenant_id AND d.participant_id = p.id";
-    tdm_store_op_query(&op->base, sql, 2, op->params, withdraw_done);
-}
-
-void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason, enrol_store_cb cb,
-                          void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
-        return;
-    const char *values[2] = {id, reason};
-    op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start(&op->base, false, withdraw_update);
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, withdraw_done);
 }
 
 /* ---- personal data -------------------------------------------------------------- */
@@ -1029,7 +954,7 @@ static void find_person_done(tdm_store_op *base, PGresult *res)
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     if (n == 0) {
-        tdm_store_op_end(&op->base, not_found("person"));
+        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "person not found"));
         return;
     }
     Tandem__V1__PersonExport *out = tdm_arena_alloc(a, sizeof(*out));
@@ -1059,17 +984,6 @@ static void find_person_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void find_person_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
-        " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
-        " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
-    tdm_store_op_query(&op->base, sql, 2, op->params, find_person_done);
-}
-
 void enrol_store_find_person(const enrol_req *r, const char *external_id,
                              const uint8_t person_hash[32], char ***ids, size_t *n_ids,
                              enrol_store_cb cb, void *arg)
@@ -1086,7 +1000,11 @@ void enrol_store_find_person(const enrol_req *r, const char *external_id,
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, find_person_select);
+    static const char sql[] =
+        "SELECT p.id, p.erase_time IS NULL, " PARTICIPANT_JSON PARTICIPANT_FROM
+        " WHERE p.tenant_id = " T " AND ((p.external_id = $1 AND p.erase_time IS NULL)"
+        " OR p.person_hash = $2::bytea) ORDER BY p.seq LIMIT 1000";
+    tdm_store_op_start_query(&op->base, true, sql, 2, op->params, find_person_done);
 }
 
 static void erase_done(tdm_store_op *base, PGresult *res)
@@ -1109,23 +1027,45 @@ static void erase_done(tdm_store_op *base, PGresult *res)
     }
     /* The gateway cancels undelivered webhooks about these participants when it reads
      * this event; no webhook can subscribe to it (not a public event type). */
-    op->base.events = tdm_arena_alloc(op->base.req.arena, sizeof(*op->base.events));
-    char *data = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 3));
     char *first = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 4));
-    if (op->base.events == NULL || data == NULL || first == NULL) {
+    if (first == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    op->base.events[0] = (tdm_outbox_event){
-        .type = "person.erased", .resource_id = first, .ordering_key = "person", .data_json = data};
-    op->base.n_events = 1;
-    tdm_store_op_emit(&op->base, NULL);
+    tdm_store_op_emit_event(
+        &op->base,
+        (tdm_outbox_event){
+            .type = "person.erased",
+            .resource_id = first,
+            .ordering_key = "person",
+            .data_json = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 3)),
+        },
+        NULL);
 }
 
-static void erase_update(tdm_store_op *base, PGresult *res)
+static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
+                                 const char *unreachable)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    const char *values[5] = {first, hash_hex(h, r->arena),
+                             r->ctx->principal_id != NULL ? r->ctx->principal_id : "",
+                             r->ctx->request_id != NULL ? r->ctx->request_id : "", unreachable};
+    if (values[1] == NULL)
+        return NULL;
+    return tdm_arena_memdup(r->arena, values, sizeof(values));
+}
+
+void enrol_store_erase_person(const enrol_req *r, const char *external_id,
+                              const uint8_t person_hash[32], const char *unreachable_array,
+                              enrol_store_cb cb, void *arg)
+{
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL)
+        return;
+    op->params = audit_params(r, external_id, person_hash, unreachable_array);
+    if (op->params == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
      * person_hash lets a retried ErasePerson find the ids again for the peers. The
@@ -1185,44 +1125,7 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  (SELECT json_build_object('participantIds', json_agg(id::text)) FROM target)::text,"
         "  (SELECT min(id::text) FROM target)";
     /* clang-format on */
-    tdm_store_op_query(&op->base, sql, 5, op->params, erase_done);
-}
-
-static const char **audit_params(const enrol_req *r, const char *first, const uint8_t h[32],
-                                 const char *unreachable)
-{
-    const char *values[5] = {first, hash_hex(h, r->arena),
-                             r->ctx->principal_id != NULL ? r->ctx->principal_id : "",
-                             r->ctx->request_id != NULL ? r->ctx->request_id : "", unreachable};
-    if (values[1] == NULL)
-        return NULL;
-    return tdm_arena_memdup(r->arena, values, sizeof(values));
-}
-
-void enrol_store_erase_person(const enrol_req *r, const char *external_id,
-                              const uint8_t person_hash[32], const char *unreachable_array,
-                              enrol_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
-        return;
-    op->params = audit_params(r, external_id, person_hash, unreachable_array);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start(&op->base, false, erase_update);
-}
-
-static void audit_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
-        " principal_id, request_id, participants, unreachable_services)"
-        " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
-    tdm_store_op_query(&op->base, sql, 5, op->params, tdm_store_op_done);
+    tdm_store_op_start_query(&op->base, false, sql, 5, op->params, erase_done);
 }
 
 void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32], int participants,
@@ -1236,5 +1139,9 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, audit_insert);
+    static const char sql[] =
+        "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
+        " principal_id, request_id, participants, unreachable_services)"
+        " VALUES (" T ", 'export', $2::bytea, $3, $4, $1::int, $5::text[])";
+    tdm_store_op_start_query(&op->base, false, sql, 5, op->params, tdm_store_op_done);
 }

@@ -47,10 +47,8 @@ static template_op *op_new(const enrol_req *r, enrol_store_cb cb, void *arg)
 /* The one template row the statement answered becomes the response; end_fn ends. */
 static void template_row(tdm_store_op *base, PGresult *res, void (*end_fn)(tdm_store_op *))
 {
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(base, res, "template"))
         return;
-    }
     Tandem__V1__ProgrammeTemplate *t = enrol_template_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), base->req.arena);
     if (t == NULL) {
@@ -78,20 +76,6 @@ static void template_written(tdm_store_op *base, PGresult *res)
 
 /* ---- create --------------------------------------------------------------------- */
 
-static void create_template_insert(tdm_store_op *base, PGresult *res)
-{
-    template_op *op = (template_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH h AS (INSERT INTO " ENROL_SCHEMA ".programme_templates (id, latest_version)"
-        " VALUES (gen_random_uuid(), 1) RETURNING id, create_time),"
-        " v AS (INSERT INTO " ENROL_SCHEMA ".programme_template_versions (template_id, version,"
-        " body, create_time) SELECT h.id, 1, $1::jsonb, h.create_time FROM h"
-        " RETURNING version, body, create_time)"
-        " SELECT " TEMPLATE_JSON " FROM h, v";
-    tdm_store_op_query(&op->base, sql, 1, op->params, template_written);
-}
-
 void enrol_store_create_template(const enrol_req *r, const Tandem__V1__ProgrammeTemplate *t,
                                  enrol_store_cb cb, void *arg)
 {
@@ -104,7 +88,14 @@ void enrol_store_create_template(const enrol_req *r, const Tandem__V1__Programme
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, create_template_insert);
+    static const char sql[] =
+        "WITH h AS (INSERT INTO " ENROL_SCHEMA ".programme_templates (id, latest_version)"
+        " VALUES (gen_random_uuid(), 1) RETURNING id, create_time),"
+        " v AS (INSERT INTO " ENROL_SCHEMA ".programme_template_versions (template_id, version,"
+        " body, create_time) SELECT h.id, 1, $1::jsonb, h.create_time FROM h"
+        " RETURNING version, body, create_time)"
+        " SELECT " TEMPLATE_JSON " FROM h, v";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, template_written);
 }
 
 /* ---- get and list ----------------------------------------------------------------- */
@@ -186,10 +177,8 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
 {
     template_op *op = (template_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(&op->base, res, "template"))
         return;
-    }
     Tandem__V1__ProgrammeTemplate *current =
         enrol_template_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     if (current == NULL) {
@@ -223,24 +212,13 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
 static void update_template_read(tdm_store_op *base, PGresult *res)
 {
     template_op *op = (template_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "template not found"));
+    if (!tdm_store_op_found(&op->base, res, "template"))
         return;
-    }
     static const char sql[] =
         "SELECT " TEMPLATE_JSON " FROM " ENROL_SCHEMA ".programme_templates h"
         " JOIN " ENROL_SCHEMA ".programme_template_versions v ON v.template_id = h.id"
         " AND v.version = h.latest_version WHERE h.id = $1::uuid";
     tdm_store_op_query(&op->base, sql, 1, op->params, update_template_write);
-}
-
-static void update_template_lock(tdm_store_op *base, PGresult *res)
-{
-    template_op *op = (template_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programme_templates"
-                              " WHERE id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, update_template_read);
 }
 
 void enrol_store_update_template(const enrol_req *r, const char *id, enrol_template_apply_fn apply,
@@ -252,7 +230,9 @@ void enrol_store_update_template(const enrol_req *r, const char *id, enrol_templ
     op->params[0] = id;
     op->apply = apply;
     op->apply_arg = apply_arg;
-    tdm_store_op_start(&op->base, false, update_template_lock);
+    static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programme_templates"
+                              " WHERE id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, update_template_read);
 }
 
 /* ---- the survey schedule ---------------------------------------------------------- */
@@ -289,38 +269,21 @@ static void survey_opened(tdm_store_op *base, PGresult *res)
 {
     opened_op *op = (opened_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_ABORTED, "the claim was lost"));
+    if (!tdm_store_op_one_row(base, res, TDM_ABORTED, "the claim was lost"))
         return;
-    }
     tdm_json_writer w = {0};
     tdm_json_writer_raw(&w, "{\"survey\":", 10);
     tdm_json_writer_message(&w, &op->survey->base);
     tdm_json_writer_raw(&w, "}", 1);
-    char *data = tdm_json_writer_finish(&w, a, NULL);
-    op->base.events = tdm_arena_alloc(a, sizeof(*op->base.events));
-    if (data == NULL || op->base.events == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
-        return;
-    }
-    op->base.events[0] = (tdm_outbox_event){.type = "survey.opened",
-                                            .resource_id = op->survey->id,
-                                            .ordering_key = op->survey->programme_id,
-                                            .data_json = data};
-    op->base.n_events = 1;
     op->base.response = (ProtobufCMessage *)&op->survey->base;
-    tdm_store_op_emit(base, NULL);
-}
-
-static void record_survey_opened(tdm_store_op *base, PGresult *res)
-{
-    opened_op *op = (opened_op *)base;
-    (void)res;
-    static const char sql[] =
-        "UPDATE " ENROL_SCHEMA ".scheduled_surveys SET survey_id = $3::uuid, open_time = now(),"
-        " lease_until = NULL WHERE tenant_id = " TDM_SQL_TENANT " AND id = $1::uuid"
-        " AND claim_id = $2::uuid AND survey_id IS NULL RETURNING id";
-    tdm_store_op_query(base, sql, 3, op->params, survey_opened);
+    tdm_store_op_emit_event(base,
+                            (tdm_outbox_event){
+                                .type = "survey.opened",
+                                .resource_id = op->survey->id,
+                                .ordering_key = op->survey->programme_id,
+                                .data_json = tdm_json_writer_finish(&w, a, NULL),
+                            },
+                            NULL);
 }
 
 void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const char *claim_id,
@@ -335,5 +298,9 @@ void enrol_store_record_survey_opened(const enrol_req *r, const char *id, const 
     op->params[1] = claim_id;
     op->params[2] = survey->id;
     op->survey = survey;
-    tdm_store_op_start(&op->base, false, record_survey_opened);
+    static const char sql[] =
+        "UPDATE " ENROL_SCHEMA ".scheduled_surveys SET survey_id = $3::uuid, open_time = now(),"
+        " lease_until = NULL WHERE tenant_id = " TDM_SQL_TENANT " AND id = $1::uuid"
+        " AND claim_id = $2::uuid AND survey_id IS NULL RETURNING id";
+    tdm_store_op_start_query(&op->base, false, sql, 3, op->params, survey_opened);
 }

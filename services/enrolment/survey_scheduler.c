@@ -19,6 +19,10 @@
  * exactly once whichever replicas run, stop or die, and a restart loses nothing:
  * the schedule is in the database.
  *
+ * The timer and the passes (one at a time, each with its arena and request id) are
+ * the runtime's periodic job (tandem/job.h); the leases are per row, so the job has
+ * no lease of its own.
+ *
  * "Today" is the database's now() in UTC, moved by TANDEM_TEST_CLOCK_OFFSET seconds
  * (tests and demos only; 0 by default).
  */
@@ -26,9 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "enrolment.h"
+#include "tandem/job.h"
 #include "tandem/json.h"
 #include "tandem/log.h"
 #include "tandem/v1/feedback.pb-c.h"
@@ -49,14 +52,13 @@ typedef struct due_row {
 
 struct enrol_scheduler {
     tdm_runtime *rt;
-    uv_timer_t timer;
-    bool busy, stopped;
+    tdm_job_spec spec; /* the interval is a setting */
+    tdm_job *job;
     char offset_s[24], batch[12], lease_s[12], max_attempts[12]; /* the claim's parameters */
     /* The pass in progress. */
     tdm_arena *a;
     due_row *rows;
     size_t n_rows, next;
-    char request_id[37];
     tdm_call_context ctx;
     enrol_req req;
     tdm_http_header idem;
@@ -66,18 +68,17 @@ static void next_row(enrol_scheduler *s);
 
 static void pass_end(enrol_scheduler *s)
 {
-    tdm_arena_free(s->a);
     s->a = NULL;
     s->rows = NULL;
     s->n_rows = s->next = 0;
-    s->busy = false;
+    tdm_job_pass_end(s->job, false);
 }
 
 static void row_failed(enrol_scheduler *s, const char *what, tdm_status *st)
 {
     /* The row stays claimed until its lease ends, then any replica tries again. */
-    tdm_log_fields(TDM_LOG_WARN, s->request_id, what, "scheduled_survey", s->rows[s->next - 1].id,
-                   "error", st->message, "detail", st->detail, NULL);
+    tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(s->job), what, "scheduled_survey",
+                   s->rows[s->next - 1].id, "error", st->message, "detail", st->detail, NULL);
     tdm_status_free(st);
     next_row(s);
 }
@@ -90,9 +91,9 @@ static void recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
         row_failed(s, "survey scheduler: could not record the opened survey", st);
         return;
     }
-    tdm_log_fields(TDM_LOG_INFO, s->request_id, "scheduled survey opened", "scheduled_survey",
-                   s->rows[s->next - 1].id, "programme_id", s->rows[s->next - 1].programme_id,
-                   NULL);
+    tdm_log_fields(TDM_LOG_INFO, tdm_job_request_id(s->job), "scheduled survey opened",
+                   "scheduled_survey", s->rows[s->next - 1].id, "programme_id",
+                   s->rows[s->next - 1].programme_id, NULL);
     next_row(s);
 }
 
@@ -111,7 +112,7 @@ static void created(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void next_row(enrol_scheduler *s)
 {
-    if (s->next >= s->n_rows || s->stopped) {
+    if (s->next >= s->n_rows || tdm_job_stopped(s->job)) {
         pass_end(s);
         return;
     }
@@ -135,7 +136,7 @@ static void next_row(enrol_scheduler *s)
                                 .principal_id = "survey-scheduler",
                                 .principal_kind = TDM_PRINCIPAL_PLATFORM,
                                 .scopes = TDM_SCOPE_FEEDBACK_WRITE | TDM_SCOPE_ENROLMENT_READ,
-                                .request_id = s->request_id};
+                                .request_id = tdm_job_request_id(s->job)};
     s->idem = (tdm_http_header){.name = TDM_IDEM_METADATA_KEY, .value = row->id};
     uint64_t deadline = uv_now(tdm_runtime_loop(s->rt)) + SURVEYS_CALL_TIMEOUT_MS;
     tdm_rpc_client *feedback = tdm_runtime_peer(s->rt, "feedback");
@@ -150,8 +151,9 @@ static void claimed(void *arg, tdm_status *st, PGresult *res)
 {
     enrol_scheduler *s = arg;
     if (st != NULL) {
-        tdm_log_fields(TDM_LOG_WARN, s->request_id, "survey scheduler: could not claim", "error",
-                       st->message, "detail", st->detail, NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(s->job),
+                       "survey scheduler: could not claim", "error", st->message, "detail",
+                       st->detail, NULL);
         tdm_status_free(st);
         pass_end(s);
         return;
@@ -173,21 +175,13 @@ static void claimed(void *arg, tdm_status *st, PGresult *res)
     next_row(s);
 }
 
-static void tick(uv_timer_t *t)
+static void pass(tdm_job *job)
 {
-    enrol_scheduler *s = t->data;
-    if (s->busy || s->stopped || !tdm_runtime_migrated(s->rt))
-        return;
-    s->a = tdm_arena_new(SURVEYS_ARENA_BYTES);
-    if (s->a == NULL)
-        return;
-    s->busy = true;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, s->request_id);
+    enrol_scheduler *s = tdm_job_data(job);
+    s->a = tdm_job_arena(job);
     const char *params[4] = {s->offset_s, s->batch, s->lease_s, s->max_attempts};
-    if (enrol_store_claim_due_surveys(tdm_runtime_pg(s->rt), s->request_id, params, claimed, s) !=
-        0)
+    if (enrol_store_claim_due_surveys(tdm_runtime_pg(s->rt), tdm_job_request_id(job), params,
+                                      claimed, s) != 0)
         pass_end(s);
 }
 
@@ -198,24 +192,27 @@ tdm_status *enrol_scheduler_start(tdm_runtime *rt, const enrol_scheduler_config 
     if (s == NULL)
         return tdm_store_oom();
     s->rt = rt;
+    s->spec = (tdm_job_spec){.name = "survey scheduler",
+                             .interval_ms = (uint64_t)cfg->interval_ms,
+                             .arena_bytes = SURVEYS_ARENA_BYTES,
+                             .pass = pass};
     snprintf(s->offset_s, sizeof(s->offset_s), "%d", cfg->clock_offset_s);
     snprintf(s->batch, sizeof(s->batch), "%d", SURVEYS_BATCH);
     snprintf(s->lease_s, sizeof(s->lease_s), "%d", SURVEYS_LEASE_S);
     snprintf(s->max_attempts, sizeof(s->max_attempts), "%d", SURVEYS_MAX_ATTEMPTS);
-    uv_timer_init(tdm_runtime_loop(rt), &s->timer);
-    s->timer.data = s;
-    uv_timer_start(&s->timer, tick, (uint64_t)cfg->interval_ms, (uint64_t)cfg->interval_ms);
+    tdm_status *st = tdm_job_start(rt, &s->spec, s, &s->job);
+    if (st != NULL) {
+        free(s);
+        return st;
+    }
     *out = s;
     return NULL;
 }
 
 void enrol_scheduler_stop(enrol_scheduler *s)
 {
-    if (s == NULL)
-        return;
-    /* The timer handle is closed with the loop's others. */
-    s->stopped = true;
-    uv_timer_stop(&s->timer);
+    if (s != NULL)
+        tdm_job_stop(s->job);
 }
 
 tdm_status *enrol_scheduler_config_load(enrol_scheduler_config *cfg)

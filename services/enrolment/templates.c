@@ -66,11 +66,8 @@ void enrol_handle_list_templates(tdm_call *call, const ProtobufCMessage *msg, vo
     int page_size = 0;
     int64_t after = 0;
     tdm_status *st = platform_req_init(&r, data, call);
-    if (st == NULL)
-        st = tdm_check_page_size(req->page_size, &page_size);
-    if (st == NULL)
-        st = tdm_check_page_token_seq(req->page_token, &after);
-    if (tdm_handler_fail(call, st))
+    if (tdm_handler_fail(
+            call, tdm_check_page_seq(st, req->page_size, req->page_token, &page_size, &after)))
         return;
     enrol_store_list_templates(&r, page_size, after, tdm_handler_reply, call);
 }

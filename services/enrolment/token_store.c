@@ -32,10 +32,8 @@ static void issued(tdm_store_op *base, PGresult *res)
 {
     token_op *op = (token_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "participant not found"));
+    if (!tdm_store_op_found(base, res, "participant"))
         return;
-    }
     if (PQgetisnull(res, 0, 0)) {
         tdm_store_op_end(base,
                          tdm_status_add_violation(tdm_status_new(TDM_FAILED_PRECONDITION,
@@ -61,26 +59,6 @@ static void issued(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(base, NULL);
 }
 
-static void issue_insert(tdm_store_op *base, PGresult *res)
-{
-    token_op *op = (token_op *)base;
-    (void)res;
-    /* One row for a participant that exists and is not erased; its expire time when
-     * it is not withdrawn (a token is then kept), NULL when it is. */
-    static const char sql[] =
-        "WITH p AS (SELECT id, status <> 3 AND withdraw_time IS NULL AS live"
-        "  FROM " ENROL_SCHEMA ".participants WHERE tenant_id = " T " AND id = $1::uuid"
-        "  AND erase_time IS NULL),"
-        " pruned AS (DELETE FROM " ENROL_SCHEMA ".participant_tokens WHERE tenant_id = " T
-        "  AND participant_id = $1::uuid AND expire_time <= now()),"
-        " kept AS (INSERT INTO " ENROL_SCHEMA ".participant_tokens (tenant_id, token_hash,"
-        "  participant_id, key_id, expire_time)"
-        "  SELECT " T ", decode($2, 'hex'), p.id, $3, now() + make_interval(secs => $4::int)"
-        "  FROM p WHERE p.live RETURNING expire_time)"
-        " SELECT (SELECT " US("expire_time") " FROM kept) FROM p";
-    tdm_store_op_query(base, sql, 4, op->params, issued);
-}
-
 void enrol_store_issue_token(const enrol_req *r, const char *id, const char *token,
                              const char *hash_hex, int ttl_s, enrol_store_cb cb, void *arg)
 {
@@ -96,16 +74,27 @@ void enrol_store_issue_token(const enrol_req *r, const char *id, const char *tok
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, issue_insert);
+    /* One row for a participant that exists and is not erased; its expire time when
+     * it is not withdrawn (a token is then kept), NULL when it is. */
+    static const char sql[] =
+        "WITH p AS (SELECT id, status <> 3 AND withdraw_time IS NULL AS live"
+        "  FROM " ENROL_SCHEMA ".participants WHERE tenant_id = " T " AND id = $1::uuid"
+        "  AND erase_time IS NULL),"
+        " pruned AS (DELETE FROM " ENROL_SCHEMA ".participant_tokens WHERE tenant_id = " T
+        "  AND participant_id = $1::uuid AND expire_time <= now()),"
+        " kept AS (INSERT INTO " ENROL_SCHEMA ".participant_tokens (tenant_id, token_hash,"
+        "  participant_id, key_id, expire_time)"
+        "  SELECT " T ", decode($2, 'hex'), p.id, $3, now() + make_interval(secs => $4::int)"
+        "  FROM p WHERE p.live RETURNING expire_time)"
+        " SELECT (SELECT " US("expire_time") " FROM kept) FROM p";
+    tdm_store_op_start_query(&op->base, false, sql, 4, op->params, issued);
 }
 
 static void verified(tdm_store_op *base, PGresult *res)
 {
     tdm_arena *a = base->req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_NOT_FOUND, "no live participant token"));
+    if (!tdm_store_op_one_row(base, res, TDM_NOT_FOUND, "no live participant token"))
         return;
-    }
     Tandem__Internal__V1__VerifiedParticipantToken *out = tdm_arena_alloc(a, sizeof(*out));
     if (out == NULL) {
         tdm_store_op_end(base, tdm_store_oom());

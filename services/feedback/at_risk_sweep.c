@@ -41,11 +41,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "feedback.h"
 #include "google/protobuf/wrappers.pb-c.h"
 #include "tandem/internal/v1/report_inputs.pb-c.h"
+#include "tandem/job.h"
 #include "tandem/log.h"
 
 #define SWEEP_DEFAULT_S 900 /* API.md: at least every 15 minutes */
@@ -78,15 +77,12 @@ typedef struct programme_ref {
 
 struct fb_sweep {
     fb_service *svc;
-    uv_timer_t timer;
-    bool busy, stopped, warned, sweep_due;
+    tdm_job *job; /* the timer, the pass's arena and request id, the lease's holder */
+    bool warned, sweep_due;
     uint64_t follow_again_at;
-    uint64_t renewed_at; /* uv_now() of the last lease taken or renewed */
-    char holder[37];
     char lease_s[16], batch[16], interval_s[16];
     /* the pass in progress */
     tdm_arena *a;
-    char request_id[37];
     char last_xact[32], last_seq[32], to_xact[32], to_seq[32];
     size_t n_rows;
     followed *matches; /* new matches of this batch, and how far asked */
@@ -103,7 +99,6 @@ struct fb_sweep {
     int64_t after;
 };
 
-static void tick(fb_sweep *s);
 static void follow_read(fb_sweep *s);
 static void followed_all(fb_sweep *s);
 static void next_programme(fb_sweep *s);
@@ -111,27 +106,26 @@ static void next_match(fb_sweep *s);
 
 static void pass_end(fb_sweep *s)
 {
-    tdm_arena_free(s->pa);
-    tdm_arena_free(s->a);
+    tdm_arena_free(s->pa); /* the programme's; the pass's own goes with the pass */
     s->pa = s->a = NULL;
     s->matches = NULL;
     s->programmes = NULL;
     s->n_rows = s->n_matches = s->next_match = s->next_tenant_match = 0;
     s->n_programmes = s->next_programme = s->opened = 0;
-    s->busy = false;
+    tdm_job_pass_end(s->job, false);
 }
 
 static void pass_failed(fb_sweep *s, const char *what, tdm_status *st)
 {
-    tdm_log_fields(TDM_LOG_WARN, s->request_id, what, "error", st->message, "detail", st->detail,
-                   NULL);
+    tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(s->job), what, "error", st->message, "detail",
+                   st->detail, NULL);
     tdm_status_free(st);
     pass_end(s);
 }
 
 static tdm_pg_tx_options no_tenant(fb_sweep *s)
 {
-    return (tdm_pg_tx_options){.tenant_id = NULL, .request_id = s->request_id};
+    return (tdm_pg_tx_options){.tenant_id = NULL, .request_id = tdm_job_request_id(s->job)};
 }
 
 /* The context of every peer call and store transaction of one tenant. */
@@ -141,7 +135,7 @@ static void tenant_context(fb_sweep *s, const char *tenant_id, tdm_arena *a)
                                 .principal_id = PRINCIPAL,
                                 .principal_kind = TDM_PRINCIPAL_PLATFORM,
                                 .scopes = TDM_SCOPE_FEEDBACK_READ,
-                                .request_id = s->request_id};
+                                .request_id = tdm_job_request_id(s->job)};
     s->req = (fb_req){.pool = tdm_runtime_pg(s->svc->rt), .arena = a, .ctx = &s->ctx};
 }
 
@@ -169,14 +163,15 @@ static void counted(void *arg, tdm_status *st, PGresult *res)
     if (s->opened > 0) {
         char n[24];
         snprintf(n, sizeof(n), "%zu", s->opened);
-        tdm_log_fields(TDM_LOG_INFO, s->request_id, "at-risk episodes opened", "matches", n, NULL);
+        tdm_log_fields(TDM_LOG_INFO, tdm_job_request_id(s->job), "at-risk episodes opened",
+                       "matches", n, NULL);
     }
     pass_end(s);
 }
 
 static void count_pass(fb_sweep *s)
 {
-    if (s->stopped) {
+    if (tdm_job_stopped(s->job)) {
         pass_end(s);
         return;
     }
@@ -184,7 +179,7 @@ static void count_pass(fb_sweep *s)
     if (tdm_pg_exec(tdm_runtime_pg(s->svc->rt), &o,
                     "UPDATE " FB_SCHEMA ".at_risk_sweeper SET passes = passes + 1,"
                     " last_pass_time = now() WHERE holder = $1::uuid",
-                    1, (const char *const[]){s->holder}, counted, s) != 0)
+                    1, (const char *const[]){tdm_job_holder(s->job)}, counted, s) != 0)
         pass_end(s);
 }
 
@@ -195,9 +190,9 @@ static void programme_failed(fb_sweep *s, const char *what, tdm_status *st)
     /* One programme's failure (a peer down, a programme erased) does not stop the
      * others; it is swept again next pass. */
     const programme_ref *p = &s->programmes[s->next_programme - 1];
-    tdm_log_fields(st->code == TDM_NOT_FOUND ? TDM_LOG_DEBUG : TDM_LOG_WARN, s->request_id, what,
-                   "tenant_id", p->tenant_id, "programme_id", p->programme_id, "error", st->message,
-                   NULL);
+    tdm_log_fields(st->code == TDM_NOT_FOUND ? TDM_LOG_DEBUG : TDM_LOG_WARN,
+                   tdm_job_request_id(s->job), what, "tenant_id", p->tenant_id, "programme_id",
+                   p->programme_id, "error", st->message, NULL);
     tdm_status_free(st);
     next_programme(s);
 }
@@ -297,12 +292,12 @@ static void lease_renewed(void *arg, tdm_status *st, PGresult *res)
     if (PQcmdTuples(res)[0] != '1') {
         /* Taken over (this pass was too slow): the other replica sweeps. What this
          * one did stands - each episode's event was claimed in the database. */
-        tdm_log_fields(TDM_LOG_INFO, s->request_id,
+        tdm_log_fields(TDM_LOG_INFO, tdm_job_request_id(s->job),
                        "at-risk sweep: the lease passed to another replica", NULL);
         pass_end(s);
         return;
     }
-    s->renewed_at = uv_now(tdm_runtime_loop(s->svc->rt));
+    tdm_job_lease_held(s->job);
     sweep_programme(s);
 }
 
@@ -310,11 +305,11 @@ static void next_programme(fb_sweep *s)
 {
     tdm_arena_free(s->pa);
     s->pa = NULL;
-    if (s->stopped) {
+    if (tdm_job_stopped(s->job)) {
         pass_end(s);
         return;
     }
-    if (uv_now(tdm_runtime_loop(s->svc->rt)) - s->renewed_at < SWEEP_RENEW_MS) {
+    if (!tdm_job_lease_due(s->job)) {
         sweep_programme(s);
         return;
     }
@@ -322,7 +317,8 @@ static void next_programme(fb_sweep *s)
     if (tdm_pg_exec(tdm_runtime_pg(s->svc->rt), &o,
                     "UPDATE " FB_SCHEMA ".at_risk_sweeper SET held_until = now()"
                     " + make_interval(secs => $2::int) WHERE holder = $1::uuid",
-                    2, (const char *const[]){s->holder, s->lease_s}, lease_renewed, s) != 0)
+                    2, (const char *const[]){tdm_job_holder(s->job), s->lease_s}, lease_renewed,
+                    s) != 0)
         pass_end(s);
 }
 
@@ -391,7 +387,7 @@ static void sweep_list(fb_sweep *s)
  * interval old). */
 static void followed_all(fb_sweep *s)
 {
-    if (s->sweep_due && !s->stopped)
+    if (s->sweep_due && !tdm_job_stopped(s->job))
         sweep_list(s);
     else
         pass_end(s);
@@ -409,7 +405,7 @@ static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
     snprintf(s->last_xact, sizeof(s->last_xact), "%s", s->to_xact);
     snprintf(s->last_seq, sizeof(s->last_seq), "%s", s->to_seq);
     s->n_rows = s->n_matches = s->next_match = s->next_tenant_match = 0;
-    if (full && !s->stopped)
+    if (full && !tdm_job_stopped(s->job))
         follow_read(s); /* more rows are waiting */
     else
         followed_all(s);
@@ -422,8 +418,8 @@ static void move_cursor(fb_sweep *s)
                     "UPDATE " FB_SCHEMA ".at_risk_sweeper SET last_xact = $1::xid8,"
                     " last_seq = $2::bigint WHERE (last_xact, last_seq) < ($1::xid8, $2::bigint)"
                     " AND holder = $3::uuid",
-                    3, (const char *const[]){s->to_xact, s->to_seq, s->holder}, cursor_moved,
-                    s) != 0)
+                    3, (const char *const[]){s->to_xact, s->to_seq, tdm_job_holder(s->job)},
+                    cursor_moved, s) != 0)
         pass_end(s);
 }
 
@@ -468,7 +464,7 @@ static void tenant_recorded(void *arg, tdm_status *st, ProtobufCMessage *msg)
 /* One transaction per tenant (the rows are grouped by tenant in read order). */
 static void record_tenant(fb_sweep *s)
 {
-    if (s->stopped) {
+    if (tdm_job_stopped(s->job)) {
         pass_end(s);
         return;
     }
@@ -511,7 +507,7 @@ static void match_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void next_match(fb_sweep *s)
 {
-    if (s->stopped) {
+    if (tdm_job_stopped(s->job)) {
         pass_end(s);
         return;
     }
@@ -557,12 +553,11 @@ static void follow_done(void *arg, tdm_status *st, PGresult *res)
 {
     fb_sweep *s = arg;
     if (st != NULL) {
-        const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
         /* Matching not migrated yet (or its grant missing): expected for a while; the
          * programmes already followed are swept meanwhile. */
-        bool not_ready = strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
-                         strcmp(state, "42501") == 0 || strcmp(state, "42703") == 0;
-        tdm_log_fields(not_ready && s->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN, s->request_id,
+        bool not_ready = tdm_pg_peer_not_ready(res);
+        tdm_log_fields(not_ready && s->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN,
+                       tdm_job_request_id(s->job),
                        "at-risk sweep: could not read matching's outbox", "error", st->message,
                        "detail", st->detail, NULL);
         s->warned = not_ready;
@@ -646,98 +641,70 @@ static void leased(void *arg, tdm_status *st, PGresult *res)
     snprintf(s->last_xact, sizeof(s->last_xact), "%s", PQgetvalue(res, 0, 0));
     snprintf(s->last_seq, sizeof(s->last_seq), "%s", PQgetvalue(res, 0, 1));
     s->sweep_due = PQgetvalue(res, 0, 2)[0] == 't';
-    s->renewed_at = uv_now(tdm_runtime_loop(s->svc->rt));
+    tdm_job_lease_held(s->job);
     follow_read(s);
-}
-
-static void tick(fb_sweep *s)
-{
-    fb_service *svc = s->svc;
-    if (s->busy || s->stopped || !tdm_runtime_migrated(svc->rt) || tdm_runtime_stopping(svc->rt))
-        return;
-    s->a = tdm_arena_new(PASS_ARENA_BYTES);
-    if (s->a == NULL)
-        return;
-    s->busy = true;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, s->request_id);
-    /* Taken when free, expired or already ours. A replica renewing at this moment
-     * holds the row lock: this one waits the statement out and then finds it held. */
-    tdm_pg_tx_options o = no_tenant(s);
-    if (tdm_pg_exec(tdm_runtime_pg(svc->rt), &o,
-                    "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = $1::uuid,"
-                    " held_until = now() + make_interval(secs => $2::int)"
-                    " WHERE only_row AND (holder IS NULL OR holder = $1::uuid"
-                    "  OR held_until < now()) RETURNING last_xact::text, last_seq::text,"
-                    " last_pass_time IS NULL OR last_pass_time <= now()"
-                    "  - make_interval(secs => $3::int) + interval '100 milliseconds'",
-                    3, (const char *const[]){s->holder, s->lease_s, s->interval_s}, leased, s) != 0)
-        pass_end(s);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    tick(t->data);
 }
 
 /* One sweep per process, for its life (static: nothing to free while a pass may
  * still be in flight at shutdown). */
 static fb_sweep the_sweep;
 
+/* A pass: take or renew the lease. */
+static void pass(tdm_job *job)
+{
+    fb_sweep *s = tdm_job_data(job);
+    s->a = tdm_job_arena(job);
+    /* Taken when free, expired or already ours. A replica renewing at this moment
+     * holds the row lock: this one waits the statement out and then finds it held. */
+    tdm_pg_tx_options o = no_tenant(s);
+    if (tdm_pg_exec(tdm_runtime_pg(s->svc->rt), &o,
+                    "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = $1::uuid,"
+                    " held_until = now() + make_interval(secs => $2::int)"
+                    " WHERE only_row AND (holder IS NULL OR holder = $1::uuid"
+                    "  OR held_until < now()) RETURNING last_xact::text, last_seq::text,"
+                    " last_pass_time IS NULL OR last_pass_time <= now()"
+                    "  - make_interval(secs => $3::int) + interval '100 milliseconds'",
+                    3, (const char *const[]){tdm_job_holder(job), s->lease_s, s->interval_s},
+                    leased, s) != 0)
+        pass_end(s);
+}
+
+static const tdm_job_spec SWEEP_JOB = {
+    .name = "at-risk sweep",
+    .interval_ms = FOLLOW_MS,
+    .arena_bytes = PASS_ARENA_BYTES,
+    .pass = pass,
+    .renew_after_ms = SWEEP_RENEW_MS,
+    /* The lease, if this replica holds it, is handed back at stop so another one
+     * follows and sweeps at once (a rolling restart does not pause the sweep for a
+     * lease). Its cursor moves and pass counts are fenced by holder, so a pass still
+     * in flight can change nothing once it is released. */
+    .release_sql = "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = NULL, held_until = NULL"
+                   " WHERE holder = $1::uuid",
+};
+
 tdm_status *fb_sweep_start(fb_service *svc)
 {
     fb_sweep *s = &the_sweep;
     memset(s, 0, sizeof(*s));
-    svc->sweep = s;
     s->svc = svc;
-    uuid_t id;
-    uuid_generate_random(id);
-    uuid_unparse_lower(id, s->holder);
     snprintf(s->lease_s, sizeof(s->lease_s), "%d", SWEEP_LEASE_S);
     snprintf(s->batch, sizeof(s->batch), "%d", FOLLOW_BATCH);
     snprintf(s->interval_s, sizeof(s->interval_s), "%d", svc->at_risk.interval_s);
-    uint64_t ms = FOLLOW_MS;
-    uv_timer_init(tdm_runtime_loop(svc->rt), &s->timer);
-    s->timer.data = s;
-    uv_timer_start(&s->timer, on_timer, ms, ms);
-    tdm_log_fields(TDM_LOG_INFO, NULL, "at-risk sweep started", "holder", s->holder, "interval_s",
-                   s->interval_s, NULL);
+    tdm_status *st = tdm_job_start(svc->rt, &SWEEP_JOB, s, &s->job);
+    if (st != NULL)
+        return st;
+    svc->sweep = s;
+    tdm_log_fields(TDM_LOG_INFO, NULL, "at-risk sweep started", "holder", tdm_job_holder(s->job),
+                   "interval_s", s->interval_s, NULL);
     return NULL;
-}
-
-static void lease_released(void *arg, tdm_status *st, PGresult *res)
-{
-    fb_sweep *s = arg;
-    (void)res;
-    if (st != NULL) {
-        tdm_log_fields(TDM_LOG_WARN, NULL, "at-risk sweep: could not hand the lease back", "error",
-                       st->message, NULL);
-        tdm_status_free(st);
-    }
-    tdm_runtime_unhold(s->svc->rt);
 }
 
 void fb_sweep_stop(fb_service *svc)
 {
     fb_sweep *s = svc->sweep;
-    if (s == NULL)
-        return;
-    /* A pass in flight finishes on its own (the pool and the peers complete or fail
-     * it) and starts nothing new; the timer handle is closed with the loop's others.
-     * The lease, if this replica holds it, is handed back so another one follows and
-     * sweeps at once (a rolling restart does not pause the sweep for a lease). Its
-     * cursor moves and pass counts are fenced by holder, so a pass still in flight
-     * can change nothing once it is released. */
-    s->stopped = true;
-    uv_timer_stop(&s->timer);
-    tdm_runtime_hold(svc->rt);
-    tdm_pg_tx_options o = {.tenant_id = NULL};
-    if (tdm_pg_exec(tdm_runtime_pg(svc->rt), &o,
-                    "UPDATE " FB_SCHEMA ".at_risk_sweeper SET holder = NULL, held_until = NULL"
-                    " WHERE holder = $1::uuid",
-                    1, (const char *const[]){s->holder}, lease_released, s) != 0)
-        tdm_runtime_unhold(svc->rt);
+    if (s != NULL)
+        tdm_job_stop(s->job);
 }
 
 tdm_status *fb_at_risk_config_load(fb_at_risk_config *cfg)

@@ -27,12 +27,18 @@ struct call_op {
     void (*then)(call_op *op); /* after the programme was found (programme_got) */
 };
 
-static call_op *call_op_new(fb_service *svc, tdm_call *call, const fb_req *r,
-                            const ProtobufCMessage *request)
+/* The call's op once its checks are done (st: their refusal, or NULL): NULL, after
+ * failing the call, when st is set or out of memory. */
+static call_op *call_op_start(fb_service *svc, tdm_call *call, const fb_req *r,
+                              const ProtobufCMessage *request, tdm_status *st)
 {
-    call_op *op = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*op));
-    if (op == NULL)
+    if (tdm_handler_fail(call, st))
         return NULL;
+    call_op *op = tdm_arena_calloc(tdm_call_arena(call), 1, sizeof(*op));
+    if (op == NULL) {
+        tdm_call_fail(call, tdm_store_oom());
+        return NULL;
+    }
     op->svc = svc;
     op->call = call;
     op->req = *r;
@@ -58,14 +64,9 @@ static call_op *programme_list_op(tdm_call *call, const ProtobufCMessage *msg, v
         st = tdm_check_uuid(programme_id, "programme_id");
     if (st == NULL)
         st = tdm_check_page_size(page_size, &size);
-    if (tdm_handler_fail(call, st))
-        return NULL;
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return NULL;
-    }
-    op->page_size = size;
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op != NULL)
+        op->page_size = size;
     return op;
 }
 
@@ -128,15 +129,9 @@ static void handle_record_check_in(tdm_call *call, const ProtobufCMessage *msg, 
     }
     if (st == NULL)
         st = tdm_handler_idempotency(call, "RecordCheckIn", msg, &r.idem);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
     fb_peer_get_match(data, call, req->match_id, record_match_got, op);
 }
 
@@ -174,15 +169,9 @@ static void handle_list_check_ins(tdm_call *call, const ProtobufCMessage *msg, v
         st = tdm_check_uuid(req->participant_id, "participant_id");
     if (st == NULL)
         st = tdm_check_page_size(req->page_size, &page_size);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
     op->page_size = page_size;
     fb_peer_get_match(data, call, req->match_id, list_match_got, op);
 }
@@ -247,15 +236,9 @@ static void handle_create_survey(tdm_call *call, const ProtobufCMessage *msg, vo
     }
     if (st == NULL)
         st = tdm_handler_idempotency(call, "CreateSurvey", msg, &r.idem);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
     /* The programme must exist in the caller's tenant (else NOT_FOUND). */
     op->then = create_survey_store;
     fb_peer_get_programme(data, call, req->programme_id, programme_got, op);
@@ -339,15 +322,9 @@ static void handle_submit_response(tdm_call *call, const ProtobufCMessage *msg, 
     }
     if (st == NULL)
         st = tdm_handler_idempotency(call, "SubmitSurveyResponse", msg, &r.idem);
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
     fb_store_get_survey(&r, req->survey_id, submit_survey_got, op);
 }
 
@@ -373,15 +350,9 @@ static void handle_report(tdm_call *call, const ProtobufCMessage *msg, void *dat
     tdm_status *st = fb_req_init(&r, data, call, TDM_SCOPE_FEEDBACK_READ);
     if (st == NULL)
         st = tdm_check_uuid(req->programme_id, "programme_id");
-    if (st != NULL) {
-        tdm_call_fail(call, st);
+    call_op *op = call_op_start(data, call, &r, msg, st);
+    if (op == NULL)
         return;
-    }
-    call_op *op = call_op_new(data, call, &r, msg);
-    if (op == NULL) {
-        tdm_call_fail(call, tdm_store_oom());
-        return;
-    }
     fb_peer_report_inputs(data, call, req->programme_id, report_data_got, op);
 }
 

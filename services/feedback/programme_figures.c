@@ -68,10 +68,8 @@ static void match_figures_read(tdm_store_op *base, PGresult *res)
 {
     match_op *op = (match_op *)base;
     Tandem__Internal__V1__ProgrammeFigures *out = op->f->out;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(base, tdm_status_new(TDM_INTERNAL, "the match figures are missing"));
+    if (!tdm_store_op_one_row(base, res, TDM_INTERNAL, "the match figures are missing"))
         return;
-    }
     out->matches_decided = atoi(PQgetvalue(res, 0, 0));
     out->matches_accepted = atoi(PQgetvalue(res, 0, 1));
     out->active_matches = atoi(PQgetvalue(res, 0, 2));

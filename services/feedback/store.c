@@ -157,47 +157,78 @@ static void record_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the check-in was not stored"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the check-in was not stored"))
         return;
-    }
     Tandem__V1__CheckIn *c =
         fb_check_in_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     bool at_risk = PQgetvalue(res, 0, 1)[0] == 't';
-    op->base.events = tdm_arena_calloc(a, 2, sizeof(*op->base.events));
-    char *data = c != NULL ? fb_check_in_event_json(c, a) : NULL;
-    if (c == NULL || op->base.events == NULL || data == NULL) {
+    if (c == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
     op->base.response = &c->base;
-    op->base.events[op->base.n_events++] = (tdm_outbox_event){
-        .type = "check_in.recorded",
-        .resource_id = c->id,
-        .ordering_key = op->match->id,
-        .data_json = data,
-    };
-    if (at_risk) {
+    tdm_status *st =
+        tdm_store_op_add_event(&op->base, (tdm_outbox_event){
+                                              .type = "check_in.recorded",
+                                              .resource_id = c->id,
+                                              .ordering_key = op->match->id,
+                                              .data_json = fb_check_in_event_json(c, a),
+                                          });
+    if (st == NULL && at_risk) {
         static const int LOW[] = {TANDEM__V1__AT_RISK_REASON__LOW_RATING};
-        char *risk = at_risk_event_json(op->match, LOW, 1, a);
-        if (risk == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-        op->base.events[op->base.n_events++] = (tdm_outbox_event){
-            .type = "match.at_risk",
-            .resource_id = op->match->id,
-            .ordering_key = op->match->id,
-            .data_json = risk,
-        };
+        st = tdm_store_op_add_event(&op->base,
+                                    (tdm_outbox_event){
+                                        .type = "match.at_risk",
+                                        .resource_id = op->match->id,
+                                        .ordering_key = op->match->id,
+                                        .data_json = at_risk_event_json(op->match, LOW, 1, a),
+                                    });
+    }
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
+        return;
     }
     tdm_store_op_emit(&op->base, NULL);
 }
 
-static void record_insert(tdm_store_op *base, PGresult *res)
+void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
+                              const Tandem__V1__Match *match, fb_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg, 12);
+    if (op == NULL)
+        return;
+    tdm_arena *a = r->arena;
+    op->match = match;
+    op->base.response_desc = &tandem__v1__check_in__descriptor;
+    const char **keys = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*keys));
+    int32_t *percents = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*percents));
+    if (keys == NULL || percents == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
+    for (size_t i = 0; i < q->n_goal_progress; i++) {
+        keys[i] = q->goal_progress[i]->objective_key;
+        percents[i] = q->goal_progress[i]->percent;
+    }
+    const char **p = op->params;
+    p[0] = match->id;
+    p[1] = match->programme_id;
+    p[2] = q->participant_id;
+    p[3] = match->mentor_id;
+    p[4] = match->mentee_id;
+    p[5] = fmt_i64(a, fb_timestamp_us(q->occurred_time));
+    p[6] = fmt_int(a, q->duration_minutes);
+    p[7] = fb_pg_text_array((const char *const *)q->topics, q->n_topics, a);
+    p[8] = fmt_int(a, q->rating);
+    p[9] = q->notes;
+    p[10] = fb_pg_text_array(keys, q->n_goal_progress, a);
+    p[11] = fb_pg_int_array(percents, q->n_goal_progress, a);
+    for (int i = 0; i < 12; i++) {
+        if (p[i] == NULL) {
+            tdm_store_op_end(&op->base, tdm_store_oom());
+            return;
+        }
+    }
     /* The check-in, its goal progress, the match's running totals (and which side
      * has rated it: the report's rating figures need threshold distinct raters) and
      * latest progress per objective, and the LOW_RATING episode when the match's latest
@@ -269,48 +300,7 @@ static void record_insert(tdm_store_op *base, PGresult *res)
                                                               "FROM g))::text,"
                                                               " EXISTS (SELECT 1 FROM "
                                                               "risk) FROM c";
-    tdm_store_op_query(&op->base, sql, 12, op->params, record_written);
-}
-
-void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRequest *q,
-                              const Tandem__V1__Match *match, fb_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg, 12);
-    if (op == NULL)
-        return;
-    tdm_arena *a = r->arena;
-    op->match = match;
-    op->base.response_desc = &tandem__v1__check_in__descriptor;
-    const char **keys = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*keys));
-    int32_t *percents = tdm_arena_calloc(a, q->n_goal_progress + 1, sizeof(*percents));
-    if (keys == NULL || percents == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (size_t i = 0; i < q->n_goal_progress; i++) {
-        keys[i] = q->goal_progress[i]->objective_key;
-        percents[i] = q->goal_progress[i]->percent;
-    }
-    const char **p = op->params;
-    p[0] = match->id;
-    p[1] = match->programme_id;
-    p[2] = q->participant_id;
-    p[3] = match->mentor_id;
-    p[4] = match->mentee_id;
-    p[5] = fmt_i64(a, fb_timestamp_us(q->occurred_time));
-    p[6] = fmt_int(a, q->duration_minutes);
-    p[7] = fb_pg_text_array((const char *const *)q->topics, q->n_topics, a);
-    p[8] = fmt_int(a, q->rating);
-    p[9] = q->notes;
-    p[10] = fb_pg_text_array(keys, q->n_goal_progress, a);
-    p[11] = fb_pg_int_array(percents, q->n_goal_progress, a);
-    for (int i = 0; i < 12; i++) {
-        if (p[i] == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
-            return;
-        }
-    }
-    tdm_store_op_start(&op->base, false, record_insert);
+    tdm_store_op_start_query(&op->base, false, sql, 12, op->params, record_written);
 }
 
 /* List items (tdm_store_op_page): a row document that does not decode is out of
@@ -349,27 +339,6 @@ static void list_check_ins_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
 }
 
-static void list_check_ins_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Latest first; the keyset (occurred_time, create_time, id) is exact to the
-     * microsecond, so check-ins recorded between pages never shift the cursor. */
-    static const char sql[] = "SELECT " CHECK_IN_JSON(
-        "CASE WHEN $5::bool THEN c.notes ELSE '' END") " FROM " FB_SCHEMA
-                                                       ".check_ins c WHERE c.tenant_id "
-                                                       "= " TDM_SQL_TENANT
-                                                       " AND c.match_id = $1::uuid"
-                                                       " AND ($2::bigint IS NULL OR "
-                                                       "(c.occurred_time, c.create_time, c.id)"
-                                                       "  < (" TS("$2") ", " TS(
-                                                           "$3") ", $4::uuid))"
-                                                                 " ORDER BY c.occurred_time DESC, "
-                                                                 "c.create_time DESC, c.id DESC "
-                                                                 "LIMIT $6::int";
-    tdm_store_op_query(&op->base, sql, 6, op->params, list_check_ins_done);
-}
-
 void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_size,
                              const char *after_token, bool include_notes, fb_store_cb cb, void *arg)
 {
@@ -393,36 +362,27 @@ void fb_store_list_check_ins(const fb_req *r, const char *match_id, int page_siz
     }
     op->params[4] = include_notes ? "true" : "false";
     op->params[5] = fmt_int(a, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_check_ins_select);
+    /* Latest first; the keyset (occurred_time, create_time, id) is exact to the
+     * microsecond, so check-ins recorded between pages never shift the cursor. */
+    static const char sql[] = "SELECT " CHECK_IN_JSON(
+        "CASE WHEN $5::bool THEN c.notes ELSE '' END") " FROM " FB_SCHEMA
+                                                       ".check_ins c WHERE c.tenant_id "
+                                                       "= " TDM_SQL_TENANT
+                                                       " AND c.match_id = $1::uuid"
+                                                       " AND ($2::bigint IS NULL OR "
+                                                       "(c.occurred_time, c.create_time, c.id)"
+                                                       "  < (" TS("$2") ", " TS(
+                                                           "$3") ", $4::uuid))"
+                                                                 " ORDER BY c.occurred_time DESC, "
+                                                                 "c.create_time DESC, c.id DESC "
+                                                                 "LIMIT $6::int";
+    tdm_store_op_start_query(&op->base, true, sql, 6, op->params, list_check_ins_done);
 }
 
 static void check_in_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "check-in not found"));
-        return;
-    }
-    Tandem__V1__CheckIn *c = fb_check_in_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (c == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &c->base;
-    tdm_store_op_end(&op->base, NULL);
-}
-
-static void get_check_in_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Never the notes: they go only to a participant token of one side. */
-    static const char sql[] =
-        "SELECT " CHECK_IN_JSON("''") " FROM " FB_SCHEMA
-                                      ".check_ins c WHERE c.tenant_id = " TDM_SQL_TENANT
-                                      " AND c.id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, check_in_row_done);
+    if (tdm_store_op_answer_row(base, res, "check-in", check_in_row, NULL))
+        tdm_store_op_end(base, NULL);
 }
 
 void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb cb, void *arg)
@@ -431,7 +391,12 @@ void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb
     if (op == NULL)
         return;
     op->params[0] = check_in_id;
-    tdm_store_op_start(&op->base, true, get_check_in_select);
+    /* Never the notes: they go only to a participant token of one side. */
+    static const char sql[] =
+        "SELECT " CHECK_IN_JSON("''") " FROM " FB_SCHEMA
+                                      ".check_ins c WHERE c.tenant_id = " TDM_SQL_TENANT
+                                      " AND c.id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, check_in_row_done);
 }
 
 /* ---- surveys ---------------------------------------------------------------------- */
@@ -448,43 +413,8 @@ void fb_store_get_check_in(const fb_req *r, const char *check_in_id, fb_store_cb
 
 static void survey_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_NOT_FOUND, "survey not found"));
-        return;
-    }
-    Tandem__V1__Survey *s = fb_survey_from_row(PQgetvalue(res, 0, 0),
-                                               (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (s == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    op->base.response = &s->base;
-    tdm_store_op_commit(&op->base);
-}
-
-static void create_survey_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH s AS (INSERT INTO " FB_SCHEMA ".surveys (tenant_id, programme_id, title, description)"
-        "  VALUES (" TDM_SQL_TENANT ", $1::uuid, $2, $3) RETURNING *),"
-        " q AS (INSERT INTO " FB_SCHEMA ".survey_questions (tenant_id, survey_id, question_id,"
-        "  position, text, kind, choices, required)"
-        "  SELECT s.tenant_id, s.id, x.id, x.position, x.text, x.kind,"
-        "  ARRAY(SELECT jsonb_array_elements_text(x.choices)), x.required"
-        "  FROM s, jsonb_to_recordset($4::jsonb) AS x(id text, position int, text text,"
-        "  kind int, choices jsonb, required bool) RETURNING *)"
-        " SELECT json_build_object('id', s.id, 'programme_id', s.programme_id, 'title', s.title,"
-        "  'description', s.description, 'create_us', " US(
-            "s.create_time") ","
-                             "  'questions', (SELECT COALESCE(json_agg(json_build_object('id', "
-                             "q.question_id,"
-                             "  'text', q.text, 'kind', q.kind, 'choices', q.choices, 'required', "
-                             "q.required)"
-                             "  ORDER BY q.position), '[]') FROM q))::text FROM s";
-    tdm_store_op_query(&op->base, sql, 4, op->params, survey_row_done);
+    if (tdm_store_op_answer_row(base, res, "survey", survey_row, NULL))
+        tdm_store_op_commit(base);
 }
 
 void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tandem__V1__Survey *s,
@@ -502,16 +432,24 @@ void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tan
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, create_survey_insert);
-}
-
-static void get_survey_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
-                              " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, survey_row_done);
+    static const char sql[] =
+        "WITH s AS (INSERT INTO " FB_SCHEMA ".surveys (tenant_id, programme_id, title, description)"
+        "  VALUES (" TDM_SQL_TENANT ", $1::uuid, $2, $3) RETURNING *),"
+        " q AS (INSERT INTO " FB_SCHEMA ".survey_questions (tenant_id, survey_id, question_id,"
+        "  position, text, kind, choices, required)"
+        "  SELECT s.tenant_id, s.id, x.id, x.position, x.text, x.kind,"
+        "  ARRAY(SELECT jsonb_array_elements_text(x.choices)), x.required"
+        "  FROM s, jsonb_to_recordset($4::jsonb) AS x(id text, position int, text text,"
+        "  kind int, choices jsonb, required bool) RETURNING *)"
+        " SELECT json_build_object('id', s.id, 'programme_id', s.programme_id, 'title', s.title,"
+        "  'description', s.description, 'create_us', " US(
+            "s.create_time") ","
+                             "  'questions', (SELECT COALESCE(json_agg(json_build_object('id', "
+                             "q.question_id,"
+                             "  'text', q.text, 'kind', q.kind, 'choices', q.choices, 'required', "
+                             "q.required)"
+                             "  ORDER BY q.position), '[]') FROM q))::text FROM s";
+    tdm_store_op_start_query(&op->base, false, sql, 4, op->params, survey_row_done);
 }
 
 void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb, void *arg)
@@ -522,7 +460,9 @@ void fb_store_get_survey(const fb_req *r, const char *survey_id, fb_store_cb cb,
     if (op == NULL)
         return;
     op->params[0] = survey_id;
-    tdm_store_op_start(&op->base, true, get_survey_select);
+    static const char sql[] = "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
+                              " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, survey_row_done);
 }
 
 static char *survey_token(const void *last, const PGresult *res, int row, tdm_arena *a)
@@ -540,20 +480,6 @@ static void list_surveys_done(tdm_store_op *base, PGresult *res)
                                         .row = survey_row,
                                         .token = survey_token};
     tdm_store_op_page(base, res, ((store_op *)base)->page_size, &page);
-}
-
-static void list_surveys_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first; the keyset (create_time, id) is exact to the microsecond. */
-    static const char sql[] =
-        "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
-        " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.programme_id = $1::uuid"
-        " AND ($2::bigint IS NULL OR (s.create_time, s.id) < (" TS(
-            "$2") ", $3::uuid))"
-                  " ORDER BY s.create_time DESC, s.id DESC LIMIT $4::int";
-    tdm_store_op_query(&op->base, sql, 4, op->params, list_surveys_done);
 }
 
 void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_size,
@@ -579,16 +505,21 @@ void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_s
         op->params[2] = tdm_arena_strdup(a, id);
     }
     op->params[3] = fmt_int(a, page_size + 1);
-    tdm_store_op_start(&op->base, true, list_surveys_select);
+    /* Newest first; the keyset (create_time, id) is exact to the microsecond. */
+    static const char sql[] =
+        "SELECT " SURVEY_JSON " FROM " FB_SCHEMA ".surveys s"
+        " WHERE s.tenant_id = " TDM_SQL_TENANT " AND s.programme_id = $1::uuid"
+        " AND ($2::bigint IS NULL OR (s.create_time, s.id) < (" TS(
+            "$2") ", $3::uuid))"
+                  " ORDER BY s.create_time DESC, s.id DESC LIMIT $4::int";
+    tdm_store_op_start_query(&op->base, true, sql, 4, op->params, list_surveys_done);
 }
 
 static void submit_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the response was not stored"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the response was not stored"))
         return;
-    }
     Tandem__V1__SurveyResponse *sr = fb_survey_response_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (sr == NULL) {
@@ -597,31 +528,6 @@ static void submit_written(tdm_store_op *base, PGresult *res)
     }
     op->base.response = &sr->base;
     tdm_store_op_commit(&op->base);
-}
-
-static void submit_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH r AS (INSERT INTO " FB_SCHEMA ".survey_responses (tenant_id, survey_id, programme_id,"
-        "  participant_id) VALUES (" TDM_SQL_TENANT ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
-        " a AS (INSERT INTO " FB_SCHEMA ".survey_answers (tenant_id, response_id, programme_id,"
-        "  question_id, kind, score, text, choice)"
-        "  SELECT r.tenant_id, r.id, r.programme_id, x.question_id, x.kind, x.score,"
-        "  NULLIF(x.text, ''), NULLIF(x.choice, '')"
-        "  FROM r, jsonb_to_recordset($4::jsonb) AS x(question_id text, kind int, score int,"
-        "  text text, choice text) RETURNING *)"
-        " SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
-        "  'programme_id', r.programme_id, 'participant_id', r.participant_id,"
-        "  'create_us', " US("r.create_time") ","
-                                              "  'answers', (SELECT "
-                                              "COALESCE(json_agg(json_build_object('question_id',"
-                                              "  a.question_id, 'score', a.score, 'text', a.text, "
-                                              "'choice', a.choice)"
-                                              "  ORDER BY a.question_id), '[]') FROM a))::text "
-                                              "FROM r";
-    tdm_store_op_query(&op->base, sql, 4, op->params, submit_written);
 }
 
 void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
@@ -643,7 +549,25 @@ void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, submit_insert);
+    static const char sql[] =
+        "WITH r AS (INSERT INTO " FB_SCHEMA ".survey_responses (tenant_id, survey_id, programme_id,"
+        "  participant_id) VALUES (" TDM_SQL_TENANT ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
+        " a AS (INSERT INTO " FB_SCHEMA ".survey_answers (tenant_id, response_id, programme_id,"
+        "  question_id, kind, score, text, choice)"
+        "  SELECT r.tenant_id, r.id, r.programme_id, x.question_id, x.kind, x.score,"
+        "  NULLIF(x.text, ''), NULLIF(x.choice, '')"
+        "  FROM r, jsonb_to_recordset($4::jsonb) AS x(question_id text, kind int, score int,"
+        "  text text, choice text) RETURNING *)"
+        " SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
+        "  'programme_id', r.programme_id, 'participant_id', r.participant_id,"
+        "  'create_us', " US("r.create_time") ","
+                                              "  'answers', (SELECT "
+                                              "COALESCE(json_agg(json_build_object('question_id',"
+                                              "  a.question_id, 'score', a.score, 'text', a.text, "
+                                              "'choice', a.choice)"
+                                              "  ORDER BY a.question_id), '[]') FROM a))::text "
+                                              "FROM r";
+    tdm_store_op_start_query(&op->base, false, sql, 4, op->params, submit_written);
 }
 
 /* ---- the programme's matches as array parameters ------------------------------------ */
@@ -704,10 +628,8 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
 static void report_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "the report was not computed"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the report was not computed"))
         return;
-    }
     Tandem__V1__ProgrammeReport *rep = fb_report_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
     if (rep == NULL) {
@@ -975,47 +897,6 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void at_risk_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* The page is the most overdue first, keyset (since, id). */
-    static const char sql[] = "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(
-        FB_AT_RISK_NOW("$8"),
-        "$7::int") " SELECT id::text, overdue, "
-                   "low, declined, " US("last_"
-                                        "time") ", last_rating, " US("since") " FROM risky "
-                                                                              "WHERE "
-                                                                              "$9::bigint IS "
-                                                                              "NULL OR "
-                                                                              "(since, id) > "
-                                                                              "(" TS("$9") ", "
-                                                                                           "$1"
-                                                                                           "0:"
-                                                                                           ":u"
-                                                                                           "ui"
-                                                                                           "d)"
-                                                                                           " O"
-                                                                                           "RD"
-                                                                                           "ER"
-                                                                                           " B"
-                                                                                           "Y "
-                                                                                           "si"
-                                                                                           "nc"
-                                                                                           "e,"
-                                                                                           " i"
-                                                                                           "d "
-                                                                                           "LI"
-                                                                                           "MI"
-                                                                                           "T "
-                                                                                           "$1"
-                                                                                           "1:"
-                                                                                           ":i"
-                                                                                           "n"
-                                                                                           "t";
-    tdm_store_op_query(&op->base, sql, 11, op->params, at_risk_done);
-}
-
 /* The programme's cadence in days ($7 of the at-risk statements). */
 static const char *cadence_param(const fb_programme_data *d, tdm_arena *a)
 {
@@ -1058,7 +939,17 @@ void fb_store_at_risk(const fb_req *r, const fb_programme_data *d, int clock_off
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, at_risk_select);
+    /* The page is the most overdue first, keyset (since, id). */
+    /* The shared CTEs are macros amid the statement's strings: laid out by hand. */
+    /* clang-format off */
+    static const char sql[] =
+        "WITH " FB_AT_RISK_MATCHES_CTE "," FB_AT_RISK_CTES(FB_AT_RISK_NOW("$8"), "$7::int")
+        " SELECT id::text, overdue, low, declined, " US("last_time") ", last_rating, "
+        US("since") " FROM risky"
+        " WHERE $9::bigint IS NULL OR (since, id) > (" TS("$9") ", $10::uuid)"
+        " ORDER BY since, id LIMIT $11::int";
+    /* clang-format on */
+    tdm_store_op_start_query(&op->base, true, sql, 11, op->params, at_risk_done);
 }
 
 /* ---- the at-risk sweep (at_risk_sweep.c) -------------------------------------------- */
@@ -1070,11 +961,6 @@ static void sweep_opened(tdm_store_op *base, PGresult *res)
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
-    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
-    if (op->base.events == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
     for (int i = 0; i < n; i++) {
         Tandem__V1__Match *m = tdm_arena_alloc(a, sizeof(*m));
         if (m == NULL) {
@@ -1098,16 +984,16 @@ static void sweep_opened(tdm_store_op *base, PGresult *res)
         char *data = m->id != NULL && m->mentor_id != NULL && m->mentee_id != NULL
                          ? at_risk_event_json(m, reasons, n_reasons, a)
                          : NULL;
-        if (data == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        tdm_status *st = tdm_store_op_add_event(&op->base, (tdm_outbox_event){
+                                                               .type = "match.at_risk",
+                                                               .resource_id = m->id,
+                                                               .ordering_key = m->id,
+                                                               .data_json = data,
+                                                           });
+        if (st != NULL) {
+            tdm_store_op_end(&op->base, st);
             return;
         }
-        op->base.events[op->base.n_events++] = (tdm_outbox_event){
-            .type = "match.at_risk",
-            .resource_id = m->id,
-            .ordering_key = m->id,
-            .data_json = data,
-        };
     }
     Google__Protobuf__Int32Value *opened = tdm_arena_alloc(a, sizeof(*opened));
     if (opened == NULL) {
@@ -1149,16 +1035,6 @@ static void sweep_claim(tdm_store_op *base, PGresult *res)
 
 /* Sweeps of one programme take turns (a transaction-scoped advisory lock of the
  * tenant and programme), so each decides on what the one before it committed. */
-static void sweep_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT pg_advisory_xact_lock(hashtextextended('feedback.at_risk:' || " TDM_SQL_TENANT
-        "::text || $1, 0))";
-    tdm_store_op_query(&op->base, sql, 1, &op->lock_key, sweep_claim);
-}
-
 void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clock_offset_s,
                             fb_store_cb cb, void *arg)
 {
@@ -1185,25 +1061,10 @@ void fb_store_at_risk_sweep(const fb_req *r, const fb_programme_data *d, int clo
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, false, sweep_lock);
-}
-
-static void follow_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* A match proposed and ended within one batch is not followed at all; an ended
-     * match's open episode closes (its programme may be swept no more). */
     static const char sql[] =
-        "WITH ended AS (DELETE FROM " FB_SCHEMA ".at_risk_matches"
-        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[]) RETURNING 1),"
-        " closed AS (UPDATE " FB_SCHEMA ".at_risk_episodes SET close_time = now()"
-        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[])"
-        "  AND close_time IS NULL RETURNING 1)"
-        " INSERT INTO " FB_SCHEMA ".at_risk_matches (tenant_id, match_id, programme_id)"
-        " SELECT " TDM_SQL_TENANT ", x.m, x.p FROM unnest($1::uuid[], $2::uuid[]) AS x(m, p)"
-        " WHERE x.m <> ALL($3::uuid[]) ON CONFLICT DO NOTHING";
-    tdm_store_op_query(&op->base, sql, 3, op->params, tdm_store_op_done);
+        "SELECT pg_advisory_xact_lock(hashtextextended('feedback.at_risk:' || " TDM_SQL_TENANT
+        "::text || $1, 0))";
+    tdm_store_op_start_query(&op->base, false, sql, 1, &op->lock_key, sweep_claim);
 }
 
 /* Register matches the sweep follows (at_risk_sweep.c learns them from matching's
@@ -1217,7 +1078,18 @@ void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char 
     op->params[0] = match_ids;
     op->params[1] = programme_ids;
     op->params[2] = ended_ids;
-    tdm_store_op_start(&op->base, false, follow_insert);
+    /* A match proposed and ended within one batch is not followed at all; an ended
+     * match's open episode closes (its programme may be swept no more). */
+    static const char sql[] =
+        "WITH ended AS (DELETE FROM " FB_SCHEMA ".at_risk_matches"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[]) RETURNING 1),"
+        " closed AS (UPDATE " FB_SCHEMA ".at_risk_episodes SET close_time = now()"
+        "  WHERE tenant_id = " TDM_SQL_TENANT " AND match_id = ANY($3::uuid[])"
+        "  AND close_time IS NULL RETURNING 1)"
+        " INSERT INTO " FB_SCHEMA ".at_risk_matches (tenant_id, match_id, programme_id)"
+        " SELECT " TDM_SQL_TENANT ", x.m, x.p FROM unnest($1::uuid[], $2::uuid[]) AS x(m, p)"
+        " WHERE x.m <> ALL($3::uuid[]) ON CONFLICT DO NOTHING";
+    tdm_store_op_start_query(&op->base, false, sql, 3, op->params, tdm_store_op_done);
 }
 
 /* ---- personal data ---------------------------------------------------------------- */
@@ -1250,13 +1122,10 @@ static void export_check_ins_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
     int n = PQntuples(res);
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (out == NULL)
         return;
-    }
-    tandem__internal__v1__export_participants_response__init(out);
     out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
     if (out->check_ins == NULL) {
         tdm_store_op_end(&op->base, tdm_store_oom());
@@ -1290,23 +1159,6 @@ static void export_check_ins_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 2, op->params, export_responses_done);
 }
 
-static void export_check_ins(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Check-ins of their matches, with the notes they wrote: the other side's notes
-     * are that person's, not this one's (API.md "Acting as a person"). */
-    static const char sql[] =
-        "SELECT " CHECK_IN_JSON("CASE WHEN c.participant_id = ANY($1::uuid[]) THEN c.notes ELSE '' "
-                                "END") " FROM " FB_SCHEMA ".check_ins c"
-                                       " WHERE c.tenant_id = " TDM_SQL_TENANT
-                                       " AND (c.participant_id = ANY($1::uuid[])"
-                                       " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
-                                       "ANY($1::uuid[]))"
-                                       " ORDER BY c.occurred_time, c.id LIMIT $2::int";
-    tdm_store_op_query(&op->base, sql, 2, op->params, export_check_ins_done);
-}
-
 void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg, 2);
@@ -1318,7 +1170,17 @@ void fb_store_export(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, export_check_ins);
+    /* Check-ins of their matches, with the notes they wrote: the other side's notes
+     * are that person's, not this one's (API.md "Acting as a person"). */
+    static const char sql[] =
+        "SELECT " CHECK_IN_JSON("CASE WHEN c.participant_id = ANY($1::uuid[]) THEN c.notes ELSE '' "
+                                "END") " FROM " FB_SCHEMA ".check_ins c"
+                                       " WHERE c.tenant_id = " TDM_SQL_TENANT
+                                       " AND (c.participant_id = ANY($1::uuid[])"
+                                       " OR c.mentor_id = ANY($1::uuid[]) OR c.mentee_id = "
+                                       "ANY($1::uuid[]))"
+                                       " ORDER BY c.occurred_time, c.id LIMIT $2::int";
+    tdm_store_op_start_query(&op->base, true, sql, 2, op->params, export_check_ins_done);
 }
 
 static void erase_done(tdm_store_op *op, PGresult *res)
@@ -1327,10 +1189,16 @@ static void erase_done(tdm_store_op *op, PGresult *res)
     tdm_person_data_erased(op, res, COUNTS, sizeof(COUNTS) / sizeof(COUNTS[0]));
 }
 
-static void erase_update(tdm_store_op *base, PGresult *res)
+void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg, 1);
+    if (op == NULL)
+        return;
+    op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
+    if (op->params[0] == NULL) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return;
+    }
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
      * free-text answers are deleted. One UPDATE per table (a row may be both the
@@ -1363,18 +1231,5 @@ static void erase_update(tdm_store_op *base, PGresult *res)
         "  (SELECT count(*) FROM ci), (SELECT count(*) FROM ans), (SELECT count(*) FROM idem),"
         "  (SELECT count(*) FROM ev)";
     /* clang-format on */
-    tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
-}
-
-void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg, 1);
-    if (op == NULL)
-        return;
-    op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
-    if (op->params[0] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start(&op->base, false, erase_update);
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, erase_done);
 }

@@ -20,6 +20,7 @@
 #include "listen.h"
 #include "store.h"
 #include "usage.h"
+#include "tandem/check.h"
 #include "tandem/log.h"
 #include "tandem/participant_token.h"
 
@@ -119,7 +120,7 @@ static void resolve_tenant(auth_op *op)
             admitted(op);
             return;
         }
-        if (gw_is_uuid(ref)) {
+        if (tdm_uuid_valid(ref)) {
             fail(op,
                  tdm_status_new(TDM_PERMISSION_DENIED,
                                 "a tenant API key acts only for its own tenant"),

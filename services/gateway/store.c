@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tandem/check.h"
 #include "tandem/idempotency.h"
 #include "tandem/log.h"
 #include "webhook.h" /* gw_hex_encode */
@@ -37,33 +38,6 @@ typedef struct store_op {
     void *arg;
 } store_op;
 
-bool gw_is_uuid(const char *s)
-{
-    static const int DASHES[] = {8, 13, 18, 23};
-    if (s == NULL || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == DASHES[0] || i == DASHES[1] || i == DASHES[2] || i == DASHES[3];
-        char ch = s[i];
-        if (dash ? ch != '-'
-                 : !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-                     (ch >= 'A' && ch <= 'F')))
-            return false;
-    }
-    return true;
-}
-
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Hex text into out (cap bytes); the decoded length, or -1. */
 static long hex_decode(const char *hex, uint8_t *out, size_t cap)
 {
@@ -71,7 +45,7 @@ static long hex_decode(const char *hex, uint8_t *out, size_t cap)
     if (n % 2 != 0 || n / 2 > cap)
         return -1;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        int hi = tdm_hex_digit(hex[2 * i]), lo = tdm_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -422,7 +396,7 @@ int gw_store_tenant_resolve(const gw_store_ctx *c, const char *ref, gw_store_ten
                             void *arg)
 {
     const char *v[] = {ref};
-    if (gw_is_uuid(ref))
+    if (tdm_uuid_valid(ref))
         return run_stmt(c, OP_TENANTS, (void (*)(void))cb, arg, true,
                         "SELECT " TENANT_COLUMNS " FROM gateway.tenants WHERE id = $1::uuid", 1, v);
     return run_stmt(c, OP_TENANTS, (void (*)(void))cb, arg, true,
@@ -513,23 +487,10 @@ int gw_store_key_revoke(const gw_store_ctx *c, const char *id, gw_store_keys_cb 
 int gw_store_keys_touch(const gw_store_ctx *c, const char *const *ids, size_t n,
                         gw_store_done_cb cb, void *arg)
 {
-    /* One text array literal of UUIDs: {id,id,...}; ids are validated UUIDs. */
-    size_t cap = n * 37 + 3;
-    char *arr = tdm_arena_alloc(c->arena, cap);
+    /* One text array literal of the ids that are UUIDs. */
+    char *arr = tdm_pg_uuid_array(ids, n, c->arena);
     if (arr == NULL)
         return -1;
-    size_t off = 0;
-    arr[off++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (!gw_is_uuid(ids[i]))
-            continue;
-        if (off > 1)
-            arr[off++] = ',';
-        memcpy(arr + off, ids[i], 36);
-        off += 36;
-    }
-    arr[off++] = '}';
-    arr[off] = '\0';
     const char *v[] = {arr};
     return run(c, OP_DONE, (void (*)(void))cb, arg,
                "UPDATE gateway.api_keys SET last_used_time = now() WHERE id = ANY($1::uuid[]) "

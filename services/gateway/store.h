@@ -145,6 +145,4 @@ void gw_keyed_begin(gw_keyed *k, gw_store_ctx *c, const char *tenant_id,
 void gw_keyed_end(gw_keyed *k, tdm_status *st, ProtobufCMessage *response, gw_keyed_cb cb,
                   void *arg);
 
-bool gw_is_uuid(const char *s);
-
 #endif

@@ -24,30 +24,6 @@ static tdm_pg_tx_options tx_options(const gw_store_ctx *c, bool read_only)
                                .implicit_tx = true};
 }
 
-/* A text array literal {a,b,...} of values that need no quoting (UUIDs, dates, scope
- * names, numbers), in arena. */
-static char *array_literal(tdm_arena *a, const char *const *values, size_t n)
-{
-    size_t cap = 3;
-    for (size_t i = 0; i < n; i++)
-        cap += strlen(values[i]) + 1;
-    char *s = tdm_arena_alloc(a, cap);
-    if (s == NULL)
-        return NULL;
-    size_t off = 0;
-    s[off++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        size_t len = strlen(values[i]);
-        if (i > 0)
-            s[off++] = ',';
-        memcpy(s + off, values[i], len);
-        off += len;
-    }
-    s[off++] = '}';
-    s[off] = '\0';
-    return s;
-}
-
 static void added(void *arg, tdm_status *st, PGresult *res)
 {
     (void)res;
@@ -75,7 +51,7 @@ int gw_usage_store_add(const gw_store_ctx *c, const gw_usage_delta *deltas, size
     }
     const char *v[4];
     for (int k = 0; k < 4; k++) {
-        v[k] = array_literal(a, cols[k], n);
+        v[k] = tdm_pg_array_literal(cols[k], n, a);
         if (v[k] == NULL)
             return UV_ENOMEM;
     }

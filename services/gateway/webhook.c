@@ -117,12 +117,6 @@ static Tandem__V1__WebhookDelivery *delivery_message(tdm_arena *a, const gw_deli
     return d;
 }
 
-static tdm_status *page_args(int32_t size, const char *token, int *page_size, int64_t *seq)
-{
-    tdm_status *st = tdm_check_page_size(size, page_size);
-    return st != NULL ? st : tdm_check_page_token_seq(token, seq);
-}
-
 /* ---- CreateWebhook -------------------------------------------------------------------------- */
 
 /* The `fields` (WEBHOOK_*) of w, checked as CreateWebhook and UpdateWebhook write
@@ -390,7 +384,8 @@ static tdm_status *list_webhooks(webhook_op *op)
 {
     const Tandem__V1__ListWebhooksRequest *req = (const void *)op->request;
     int64_t seq = 0;
-    tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
+    tdm_status *st =
+        tdm_check_page_seq(NULL, req->page_size, req->page_token, &op->page_size, &seq);
     if (st != NULL)
         return st;
     return gw_started(
@@ -413,7 +408,8 @@ static tdm_status *list_webhook_deliveries(webhook_op *op)
         return gw_invalid("webhook_id", "must be a webhook id (UUID)");
     if ((int)req->status < 0 || (int)req->status > 3)
         return gw_invalid("status", "must be PENDING, SUCCEEDED or FAILED");
-    tdm_status *st = page_args(req->page_size, req->page_token, &op->page_size, &seq);
+    tdm_status *st =
+        tdm_check_page_seq(NULL, req->page_size, req->page_token, &op->page_size, &seq);
     if (st != NULL)
         return st;
     return gw_started(gw_webhook_store_deliveries(&op->sc, op->p->tenant_id, req->webhook_id,

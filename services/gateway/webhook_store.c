@@ -361,9 +361,8 @@ static void fanout_ended(void *arg, tdm_status *st)
  * its 002_outbox_reader.sql is missing) is not an error of this gateway. */
 static tdm_status *source_status(tdm_status *st, const PGresult *res, const char *source)
 {
-    const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
-    if (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 || strcmp(state, "42501") == 0 ||
-        strcmp(state, "42703") == 0) {
+    if (tdm_pg_peer_not_ready(res)) {
+        const char *state = tdm_pg_sqlstate(res);
         tdm_status *s =
             tdm_status_new(TDM_FAILED_PRECONDITION,
                            "the %s outbox is not readable yet (SQLSTATE %s)", source, state);
@@ -790,22 +789,12 @@ int gw_webhook_store_load(tdm_pg_pool *pool, tdm_arena *arena, const char *tenan
                           const char *const *ids, size_t n, gw_attempts_cb cb, void *arg)
 {
     worker_op *op = tdm_arena_calloc(arena, 1, sizeof(*op));
-    char *list = tdm_arena_alloc(arena, n * 38 + 3);
+    char *list = tdm_pg_uuid_array(ids, n, arena);
     if (op == NULL || list == NULL)
         return -1;
     op->arena = arena;
     op->attempts = cb;
     op->arg = arg;
-    size_t off = 0;
-    list[off++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            list[off++] = ',';
-        memcpy(list + off, ids[i], 36);
-        off += 36;
-    }
-    list[off++] = '}';
-    list[off] = '\0';
     const char *values[] = {tenant_id, list};
     tdm_pg_tx_options o = {.tenant_id = tenant_id, .read_only = true};
     return tdm_pg_exec(pool, &o,

@@ -83,9 +83,7 @@ static void handle_match_columns(tdm_call *call, const ProtobufCMessage *msg, vo
     tdm_pg_columns_respond(&(tdm_pg_columns){
         .call = call,
         .pool = r.pool,
-        .opts = {.tenant_id = r.ctx->tenant_id,
-                 .deadline_ms = r.ctx->deadline_ms,
-                 .request_id = r.ctx->request_id},
+        .ctx = r.ctx,
         .sql = MATCH_COLUMNS_SQL,
         .nparams = N_PARAMS,
         .params = params,

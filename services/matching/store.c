@@ -22,25 +22,8 @@
 
 static void match_row_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
-        return;
-    }
-    ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
-    if (m != NULL) {
-        op->base.response = m;
-        tdm_store_op_end(&op->base, NULL);
-    }
-}
-
-static void get_match_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
-                              " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, match_row_done);
+    if (tdm_store_op_answer_row(base, res, "match", op_json_row, &tandem__v1__match__descriptor))
+        tdm_store_op_end(base, NULL);
 }
 
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
@@ -48,27 +31,15 @@ void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *a
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
-    tdm_store_op_start(&op->base, true, get_match_select);
+    static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
+                              " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, match_row_done);
 }
 
 static void list_matches_done(tdm_store_op *base, PGresult *res)
 {
     op_page((store_op *)base, res, &tandem__v1__list_matches_response__descriptor, "matches",
             &tandem__v1__match__descriptor);
-}
-
-static void list_matches_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first: keyset on seq descending; 0 means "from the newest". */
-    static const char sql[] =
-        "SELECT m.seq, " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
-        " WHERE m.tenant_id = " T " AND m.programme_id = $1::uuid"
-        " AND ($2::bigint = 0 OR m.seq < $2::bigint) AND ($3::int = 0 OR m.status = $3::int)"
-        " AND ($4 = '' OR m.mentor_id::text = $4 OR m.mentee_id::text = $4)"
-        " AND ($5 = '' OR m.run_id::text = $5) ORDER BY m.seq DESC LIMIT $6::int";
-    tdm_store_op_query(&op->base, sql, 6, op->params, list_matches_done);
 }
 
 void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest *q, int page_size,
@@ -81,7 +52,14 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
                                 op_int(a, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    tdm_store_op_start(&op->base, true, list_matches_select);
+    /* Newest first: keyset on seq descending; 0 means "from the newest". */
+    static const char sql[] =
+        "SELECT m.seq, " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
+        " WHERE m.tenant_id = " T " AND m.programme_id = $1::uuid"
+        " AND ($2::bigint = 0 OR m.seq < $2::bigint) AND ($3::int = 0 OR m.status = $3::int)"
+        " AND ($4 = '' OR m.mentor_id::text = $4 OR m.mentee_id::text = $4)"
+        " AND ($5 = '' OR m.run_id::text = $5) ORDER BY m.seq DESC LIMIT $6::int";
+    tdm_store_op_start_query(&op->base, true, sql, 6, op->params, list_matches_done);
 }
 
 /* ---- RespondToMatch and EndMatch ---------------------------------------------------- */
@@ -90,10 +68,8 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
 static void match_changed(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__match__descriptor);
     if (m == NULL)
         return;
@@ -105,10 +81,8 @@ static void match_changed(tdm_store_op *base, PGresult *res)
 static void respond_locked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     const char *mentor = PQgetvalue(res, 0, 1), *mentee = PQgetvalue(res, 0, 2);
     int mentor_resp = atoi(PQgetvalue(res, 0, 3)), mentee_resp = atoi(PQgetvalue(res, 0, 4));
@@ -164,16 +138,6 @@ static void respond_locked(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 5, op->params, match_changed);
 }
 
-static void respond_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
-                              " mentee_response FROM " MT_SCHEMA ".matches"
-                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, respond_locked);
-}
-
 void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *q, mt_store_cb cb,
                       void *arg)
 {
@@ -181,16 +145,17 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
     if (op == NULL || op_params(op, 1, q->id) != 0)
         return;
     op->respond = q;
-    tdm_store_op_start(&op->base, false, respond_lock);
+    static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
+                              " mentee_response FROM " MT_SCHEMA ".matches"
+                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, respond_locked);
 }
 
 static void end_locked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("match"));
+    if (!tdm_store_op_found(&op->base, res, "match"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     if (status == TANDEM__V1__MATCH__STATUS__ENDED) {
         static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
@@ -211,22 +176,15 @@ static void end_locked(tdm_store_op *base, PGresult *res)
     tdm_store_op_query(&op->base, sql, 2, op->params, match_changed);
 }
 
-static void end_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
-                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, end_locked);
-}
-
 void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_store_cb cb,
                         void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, id, reason) != 0)
         return;
-    tdm_store_op_start(&op->base, false, end_lock);
+    static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
+                              " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, end_locked);
 }
 
 static void ended_of(tdm_store_op *base, PGresult *res)
@@ -235,25 +193,18 @@ static void ended_of(tdm_store_op *base, PGresult *res)
     op_match_events(op, res, "match.ended", NULL);
 }
 
-static void end_of_lock(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
-        " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
-        " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
-        " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
-    tdm_store_op_query(&op->base, sql, 2, op->params, ended_of);
-}
-
 void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const char *reason,
                              mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 2, participant_ids, reason) != 0)
         return;
-    tdm_store_op_start(&op->base, false, end_of_lock);
+    static const char sql[] =
+        "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
+        " end_reason = $2, update_time = now() WHERE tenant_id = " T " AND status IN (1, 2, 4)"
+        " AND (mentor_id = ANY ($1::uuid[]) OR mentee_id = ANY ($1::uuid[])) RETURNING *)"
+        " SELECT " MATCH_JSON " FROM m ORDER BY m.id";
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, ended_of);
 }
 
 /* ---- pins and exclusions ------------------------------------------------------------ */
@@ -266,10 +217,8 @@ static const ProtobufCMessageDescriptor *rule_desc(int kind)
 static void rule_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+    if (!tdm_store_op_found(&op->base, res, op->kind == 0 ? "pin" : "exclusion"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, rule_desc(op->kind));
     if (m != NULL) {
         op->base.response = m;
@@ -368,18 +317,10 @@ void mt_store_list_pair_rules(const mt_req *r, int kind, const char *programme_i
 static void delete_rule_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found(op->kind == 0 ? "pin" : "exclusion"));
+    if (!tdm_store_op_found(&op->base, res, op->kind == 0 ? "pin" : "exclusion"))
         return;
-    }
-    Google__Protobuf__Empty *e = tdm_arena_alloc(op->base.req.arena, sizeof(*e));
-    if (e == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    google__protobuf__empty__init(e);
-    op->base.response = &e->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_store_op_answer_empty(&op->base))
+        tdm_store_op_end(&op->base, NULL);
 }
 
 static void delete_rule(tdm_store_op *base, PGresult *res)
@@ -435,20 +376,6 @@ static void read_state_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void read_state_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT 0, mentor_id, mentee_id FROM " MT_SCHEMA ".pins"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
-        " UNION ALL SELECT 1, mentor_id, mentee_id FROM " MT_SCHEMA ".exclusions"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
-        " UNION ALL SELECT 2, mentor_id, mentee_id FROM " MT_SCHEMA ".matches"
-        " WHERE tenant_id = " T " AND programme_id = $1::uuid AND status IN (1, 2, 4)";
-    tdm_store_op_query(&op->base, sql, 1, op->params, read_state_done);
-}
-
 void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *out, mt_store_cb cb,
                          void *arg)
 {
@@ -457,5 +384,12 @@ void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *ou
         return;
     memset(out, 0, sizeof(*out));
     op->state = out;
-    tdm_store_op_start(&op->base, true, read_state_select);
+    static const char sql[] =
+        "SELECT 0, mentor_id, mentee_id FROM " MT_SCHEMA ".pins"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
+        " UNION ALL SELECT 1, mentor_id, mentee_id FROM " MT_SCHEMA ".exclusions"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid"
+        " UNION ALL SELECT 2, mentor_id, mentee_id FROM " MT_SCHEMA ".matches"
+        " WHERE tenant_id = " T " AND programme_id = $1::uuid AND status IN (1, 2, 4)";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, read_state_done);
 }

@@ -12,11 +12,6 @@
 
 static const tdm_store_owner MT_STORE_OWNER = {.schema = MT_SCHEMA, .service = MT_SERVICE};
 
-tdm_status *op_not_found(const char *what)
-{
-    return tdm_status_new(TDM_NOT_FOUND, "%s not found", what);
-}
-
 store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg)
 {
     return tdm_store_op_new(sizeof(store_op), r, &MT_STORE_OWNER, cb, arg);
@@ -41,6 +36,14 @@ int op_params(store_op *op, int n, ...)
 const char *op_int(tdm_arena *a, int64_t v)
 {
     return tdm_arena_printf(a, "%lld", (long long)v);
+}
+
+const char *op_uuid_array(store_op *op, char **ids, size_t n)
+{
+    const char *arr = tdm_pg_uuid_array((const char *const *)ids, n, op->base.req.arena);
+    if (arr == NULL)
+        tdm_store_op_end(&op->base, tdm_store_oom());
+    return arr;
 }
 
 const char *op_lower(tdm_arena *a, const char *s)
@@ -84,14 +87,12 @@ void op_page(store_op *op, PGresult *res, const ProtobufCMessageDescriptor *list
 int op_event(store_op *op, const char *type, const char *resource_id, const char *data,
              tdm_store_step next)
 {
-    tdm_outbox_event *ev = tdm_arena_alloc(op->base.req.arena, sizeof(*ev));
-    if (ev == NULL || data == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    tdm_status *st = tdm_store_op_add_event(
+        &op->base, (tdm_outbox_event){.type = type, .resource_id = resource_id, .data_json = data});
+    if (st != NULL) {
+        tdm_store_op_end(&op->base, st);
         return -1;
     }
-    *ev = (tdm_outbox_event){.type = type, .resource_id = resource_id, .data_json = data};
-    op->base.events = ev;
-    op->base.n_events = 1;
     tdm_store_op_emit(&op->base, next);
     return 0;
 }
@@ -99,29 +100,21 @@ int op_event(store_op *op, const char *type, const char *resource_id, const char
 int op_match_events(store_op *op, PGresult *res, const char *type, tdm_store_step next)
 {
     int n = PQntuples(res);
-    tdm_outbox_event *events =
-        tdm_arena_calloc(op->base.req.arena, (size_t)(n > 0 ? n : 1), sizeof(*events));
-    if (events == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return -1;
-    }
     for (int i = 0; i < n; i++) {
         ProtobufCMessage *m = op_row(op, res, i, 0, &tandem__v1__match__descriptor);
         if (m == NULL)
             return -1;
-        char *data = mt_event_json("match", m, op->base.req.arena);
-        if (data == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        tdm_status *st = tdm_store_op_add_event(
+            &op->base, (tdm_outbox_event){
+                           .type = type,
+                           .resource_id = ((Tandem__V1__Match *)m)->id,
+                           .data_json = mt_event_json("match", m, op->base.req.arena),
+                       });
+        if (st != NULL) {
+            tdm_store_op_end(&op->base, st);
             return -1;
         }
-        events[i] = (tdm_outbox_event){
-            .type = type,
-            .resource_id = ((Tandem__V1__Match *)m)->id,
-            .data_json = data,
-        };
     }
-    op->base.events = events;
-    op->base.n_events = (size_t)n;
     tdm_store_op_emit(&op->base, next);
     return 0;
 }

@@ -76,9 +76,11 @@ store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg);
 /* Set op->params to n strings; on out of memory ends the op and returns -1. */
 int op_params(store_op *op, int n, ...);
 const char *op_int(tdm_arena *a, int64_t v);
+/* The uuid[] parameter of ids (tdm_pg_uuid_array); on out of memory ends the op and
+ * returns NULL. */
+const char *op_uuid_array(store_op *op, char **ids, size_t n);
 /* An ASCII-lower-cased copy (UUIDs come back lower-case from PostgreSQL). */
 const char *op_lower(tdm_arena *a, const char *s);
-tdm_status *op_not_found(const char *what);
 /* The message of res[row][col]; NULL (and the op ended) when it does not decode. */
 ProtobufCMessage *op_row(store_op *op, PGresult *res, int row, int col,
                          const ProtobufCMessageDescriptor *d);

@@ -10,41 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *uuid_array(char **ids, size_t n, tdm_arena *a);
-
 /* ---- queueing and reading ----------------------------------------------------------- */
 
 static void run_row_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m != NULL) {
         op->base.response = m;
         tdm_store_op_commit(&op->base);
     }
-}
-
-static void queue_insert(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* seed 0: derived from the run id, so a run can be replayed from its record. */
-    static const char sql[] =
-        "WITH n AS (SELECT gen_random_uuid() AS id),"
-        " r AS (INSERT INTO " MT_SCHEMA ".runs (tenant_id, id, programme_id, algorithm, scope,"
-        "  objective, dry_run, seed, principal_id, principal_kind, scopes, request_id)"
-        "  SELECT " T ", n.id, $1::uuid, $2::smallint, $3::smallint, $4::smallint, $5::bool,"
-        "  CASE WHEN $6::bigint = 0 THEN ('x' || substr(md5(n.id::text), 1, 8))::bit(32)::bigint"
-        "  & 4294967295 ELSE $6::bigint END, $7, $8::smallint, $9::int, $10 FROM n RETURNING *),"
-        " q AS (INSERT INTO " MT_SCHEMA ".run_queue (tenant_id, run_id)"
-        "  SELECT tenant_id, id FROM r)"
-        " SELECT " RUN_JSON " FROM r";
-    op->base.conflict_message = "a matching run of this programme is already queued or running";
-    tdm_store_op_query(&op->base, sql, 10, op->params, run_row_done);
 }
 
 void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunRequest *q,
@@ -62,16 +39,19 @@ void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunReque
                   op_int(a, (int64_t)c->scopes), c->request_id != NULL ? c->request_id : "") != 0)
         return;
     op->base.response_desc = &tandem__v1__matching_run__descriptor;
-    tdm_store_op_start(&op->base, false, queue_insert);
-}
-
-static void get_run_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] = "SELECT " RUN_JSON " FROM " MT_SCHEMA ".runs r"
-                              " WHERE r.tenant_id = " T " AND r.id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, run_row_done);
+    /* seed 0: derived from the run id, so a run can be replayed from its record. */
+    static const char sql[] =
+        "WITH n AS (SELECT gen_random_uuid() AS id),"
+        " r AS (INSERT INTO " MT_SCHEMA ".runs (tenant_id, id, programme_id, algorithm, scope,"
+        "  objective, dry_run, seed, principal_id, principal_kind, scopes, request_id)"
+        "  SELECT " T ", n.id, $1::uuid, $2::smallint, $3::smallint, $4::smallint, $5::bool,"
+        "  CASE WHEN $6::bigint = 0 THEN ('x' || substr(md5(n.id::text), 1, 8))::bit(32)::bigint"
+        "  & 4294967295 ELSE $6::bigint END, $7, $8::smallint, $9::int, $10 FROM n RETURNING *),"
+        " q AS (INSERT INTO " MT_SCHEMA ".run_queue (tenant_id, run_id)"
+        "  SELECT tenant_id, id FROM r)"
+        " SELECT " RUN_JSON " FROM r";
+    op->base.conflict_message = "a matching run of this programme is already queued or running";
+    tdm_store_op_start_query(&op->base, false, sql, 10, op->params, run_row_done);
 }
 
 void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
@@ -79,27 +59,15 @@ void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg
     store_op *op = op_new(r, cb, arg);
     if (op == NULL || op_params(op, 1, id) != 0)
         return;
-    tdm_store_op_start(&op->base, true, get_run_select);
+    static const char sql[] = "SELECT " RUN_JSON " FROM " MT_SCHEMA ".runs r"
+                              " WHERE r.tenant_id = " T " AND r.id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, run_row_done);
 }
 
 static void list_runs_done(tdm_store_op *base, PGresult *res)
 {
     op_page((store_op *)base, res, &tandem__v1__list_matching_runs_response__descriptor,
             "matching_runs", &tandem__v1__matching_run__descriptor);
-}
-
-static void list_runs_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* Newest first; the listing leaves out the (long) list of unmatched mentees. */
-    static const char sql[] = "SELECT r.seq, " RUN_JSON_WITH(
-        "(r.stats - 'unmatchedMentees')") " FROM " MT_SCHEMA ".runs r WHERE r.tenant_id = " T
-                                          " AND r.programme_id = $1::uuid"
-                                          " AND ($2::bigint = 0 OR r.seq < $2::bigint) AND "
-                                          "($3::int = 0 OR r.status = $3::int)"
-                                          " ORDER BY r.seq DESC LIMIT $4::int";
-    tdm_store_op_query(&op->base, sql, 4, op->params, list_runs_done);
 }
 
 void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsRequest *q,
@@ -111,7 +79,14 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
                                 op_int(a, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    tdm_store_op_start(&op->base, true, list_runs_select);
+    /* Newest first; the listing leaves out the (long) list of unmatched mentees. */
+    static const char sql[] = "SELECT r.seq, " RUN_JSON_WITH(
+        "(r.stats - 'unmatchedMentees')") " FROM " MT_SCHEMA ".runs r WHERE r.tenant_id = " T
+                                          " AND r.programme_id = $1::uuid"
+                                          " AND ($2::bigint = 0 OR r.seq < $2::bigint) AND "
+                                          "($3::int = 0 OR r.status = $3::int)"
+                                          " ORDER BY r.seq DESC LIMIT $4::int";
+    tdm_store_op_start_query(&op->base, true, sql, 4, op->params, list_runs_done);
 }
 
 static void list_proposals_done(tdm_store_op *base, PGresult *res)
@@ -123,24 +98,13 @@ static void list_proposals_done(tdm_store_op *base, PGresult *res)
 static void list_proposals_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     /* Best score first: rank is the run's order of its proposals (1 = best). */
     static const char sql[] = "SELECT p.rank, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p"
                               " WHERE p.tenant_id = " T " AND p.run_id = $1::uuid"
                               " AND p.rank > $2::int ORDER BY p.rank LIMIT $3::int";
     tdm_store_op_query(&op->base, sql, 3, op->params, list_proposals_done);
-}
-
-static void list_proposals_run(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT 1 FROM " MT_SCHEMA ".runs WHERE tenant_id = " T " AND id = $1::uuid";
-    tdm_store_op_query(&op->base, sql, 1, op->params, list_proposals_select);
 }
 
 void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size, int64_t after,
@@ -151,7 +115,9 @@ void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size,
         op_params(op, 3, run_id, op_int(r->arena, after), op_int(r->arena, page_size + 1)) != 0)
         return;
     op->page_size = page_size;
-    tdm_store_op_start(&op->base, true, list_proposals_run);
+    static const char sql[] =
+        "SELECT 1 FROM " MT_SCHEMA ".runs WHERE tenant_id = " T " AND id = $1::uuid";
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, list_proposals_select);
 }
 
 /* ---- approval ----------------------------------------------------------------------- */
@@ -204,10 +170,8 @@ static void approve_create(tdm_store_op *base, PGresult *res)
 static void approve_checked(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, op_not_found("matching run"));
+    if (!tdm_store_op_found(&op->base, res, "matching run"))
         return;
-    }
     int status = atoi(PQgetvalue(res, 0, 0));
     bool dry = PQgetvalue(res, 0, 1)[0] == 't';
     bool approved = PQgetvalue(res, 0, 2)[0] == 't';
@@ -253,10 +217,13 @@ static void approve_checked(tdm_store_op *base, PGresult *res)
 }
 
 /* Columns: status, dry_run, approved, a later successful run, the run document. */
-static void approve_lock(tdm_store_op *base, PGresult *res)
+void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, size_t n_withdrawn,
+                          mt_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg);
+    const char *arr = op != NULL ? op_uuid_array(op, withdrawn, n_withdrawn) : NULL;
+    if (arr == NULL || op_params(op, 2, id, arr) != 0)
+        return;
     static const char sql[] =
         "SELECT r.status, r.dry_run, r.approve_time IS NOT NULL,"
         " EXISTS (SELECT 1 FROM " MT_SCHEMA ".runs l WHERE l.tenant_id = r.tenant_id"
@@ -264,23 +231,7 @@ static void approve_lock(tdm_store_op *base, PGresult *res)
         "l.dry_run),"
         " " RUN_JSON " FROM " MT_SCHEMA ".runs r WHERE r.tenant_id = " T
         " AND r.id = $1::uuid FOR UPDATE";
-    tdm_store_op_query(&op->base, sql, 1, op->params, approve_checked);
-}
-
-void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, size_t n_withdrawn,
-                          mt_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(withdrawn, n_withdrawn, r->arena) : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 2, id, arr) != 0)
-        return;
-    tdm_store_op_start(&op->base, false, approve_lock);
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, approve_checked);
 }
 
 /* ---- the worker ----------------------------------------------------------------------- */
@@ -297,20 +248,6 @@ static void claim_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void claim_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    /* SKIP LOCKED: replicas claiming at the same moment take different entries. */
-    static const char sql[] =
-        "UPDATE " MT_SCHEMA ".run_queue q SET claim = gen_random_uuid(),"
-        " lease_until = now() + make_interval(secs => $1::int / 1000.0)"
-        " WHERE (q.tenant_id, q.run_id) = (SELECT tenant_id, run_id FROM " MT_SCHEMA ".run_queue"
-        "  WHERE lease_until IS NULL OR lease_until < now() ORDER BY enqueue_time LIMIT 1"
-        "  FOR UPDATE SKIP LOCKED) RETURNING q.tenant_id, q.run_id, q.claim";
-    tdm_store_op_query(&op->base, sql, 1, op->params, claim_done);
-}
-
 void mt_store_claim_run(const mt_req *r, int lease_ms, mt_claim *out, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
@@ -318,7 +255,14 @@ void mt_store_claim_run(const mt_req *r, int lease_ms, mt_claim *out, mt_store_c
         return;
     memset(out, 0, sizeof(*out));
     op->user = out;
-    tdm_store_op_start(&op->base, false, claim_update);
+    /* SKIP LOCKED: replicas claiming at the same moment take different entries. */
+    static const char sql[] =
+        "UPDATE " MT_SCHEMA ".run_queue q SET claim = gen_random_uuid(),"
+        " lease_until = now() + make_interval(secs => $1::int / 1000.0)"
+        " WHERE (q.tenant_id, q.run_id) = (SELECT tenant_id, run_id FROM " MT_SCHEMA ".run_queue"
+        "  WHERE lease_until IS NULL OR lease_until < now() ORDER BY enqueue_time LIMIT 1"
+        "  FOR UPDATE SKIP LOCKED) RETURNING q.tenant_id, q.run_id, q.claim";
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, claim_done);
 }
 
 static void start_done(tdm_store_op *base, PGresult *res)
@@ -346,21 +290,6 @@ static void start_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void start_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH r AS (UPDATE " MT_SCHEMA ".runs SET status = 2, progress = 0.05,"
-        " start_time = COALESCE(start_time, now()), attempts = attempts + 1"
-        " WHERE tenant_id = " T " AND id = $1::uuid AND status IN (1, 2)"
-        " AND EXISTS (SELECT 1 FROM " MT_SCHEMA ".run_queue q WHERE q.tenant_id = " T
-        "  AND q.run_id = $1::uuid AND q.claim = $2::uuid) RETURNING *)"
-        " SELECT " RUN_JSON ", r.principal_id, r.principal_kind, r.scopes, r.request_id,"
-        " r.attempts FROM r";
-    tdm_store_op_query(&op->base, sql, 2, op->params, start_done);
-}
-
 void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_store_cb cb,
                         void *arg)
 {
@@ -369,30 +298,23 @@ void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_
         return;
     memset(job, 0, sizeof(*job));
     op->user = job;
-    tdm_store_op_start(&op->base, false, start_update);
+    static const char sql[] =
+        "WITH r AS (UPDATE " MT_SCHEMA ".runs SET status = 2, progress = 0.05,"
+        " start_time = COALESCE(start_time, now()), attempts = attempts + 1"
+        " WHERE tenant_id = " T " AND id = $1::uuid AND status IN (1, 2)"
+        " AND EXISTS (SELECT 1 FROM " MT_SCHEMA ".run_queue q WHERE q.tenant_id = " T
+        "  AND q.run_id = $1::uuid AND q.claim = $2::uuid) RETURNING *)"
+        " SELECT " RUN_JSON ", r.principal_id, r.principal_kind, r.scopes, r.request_id,"
+        " r.attempts FROM r";
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, start_done);
 }
 
 static void progress_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_ABORTED, "the run's lease was lost"))
         return;
-    }
     tdm_store_op_end(&op->base, NULL);
-}
-
-static void progress_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "WITH l AS (UPDATE " MT_SCHEMA ".run_queue SET lease_until = now() +"
-        " make_interval(secs => $4::int / 1000.0) WHERE tenant_id = " T " AND run_id = $1::uuid"
-        " AND claim = $2::uuid RETURNING 1)"
-        " UPDATE " MT_SCHEMA ".runs SET progress = GREATEST(progress, $3::real)"
-        " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM l) RETURNING 1";
-    tdm_store_op_query(&op->base, sql, 4, op->params, progress_done);
 }
 
 void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_ms,
@@ -403,20 +325,20 @@ void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, 
         op_params(op, 4, c->run_id, c->claim, tdm_arena_printf(r->arena, "%.3f", progress),
                   op_int(r->arena, lease_ms)) != 0)
         return;
-    tdm_store_op_start(&op->base, false, progress_update);
+    static const char sql[] =
+        "WITH l AS (UPDATE " MT_SCHEMA ".run_queue SET lease_until = now() +"
+        " make_interval(secs => $4::int / 1000.0) WHERE tenant_id = " T " AND run_id = $1::uuid"
+        " AND claim = $2::uuid RETURNING 1)"
+        " UPDATE " MT_SCHEMA ".runs SET progress = GREATEST(progress, $3::real)"
+        " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM l) RETURNING 1";
+    tdm_store_op_start_query(&op->base, false, sql, 4, op->params, progress_done);
 }
 
-static void release_done(tdm_store_op *base, PGresult *res)
+void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
-    tdm_store_op_end(&op->base, NULL);
-}
-
-static void release_update(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL || op_params(op, 2, c->run_id, c->claim) != 0)
+        return;
     /* A new claim token fences this replica out (its writes need the old one); the
      * free lease lets any replica claim the run at its next tick; the attempt is not
      * counted, since the replica stopped on purpose and did not fail. */
@@ -426,24 +348,14 @@ static void release_update(tdm_store_op *base, PGresult *res)
         " RETURNING 1)"
         " UPDATE " MT_SCHEMA ".runs SET attempts = GREATEST(attempts - 1, 0)"
         " WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM q)";
-    tdm_store_op_query(&op->base, sql, 2, op->params, release_done);
-}
-
-void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 2, c->run_id, c->claim) != 0)
-        return;
-    tdm_store_op_start(&op->base, false, release_update);
+    tdm_store_op_start_query(&op->base, false, sql, 2, op->params, tdm_store_op_done);
 }
 
 static void finish_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (PQntuples(res) != 1) {
-        tdm_store_op_end(&op->base, tdm_status_new(TDM_ABORTED, "the run's lease was lost"));
+    if (!tdm_store_op_one_row(&op->base, res, TDM_ABORTED, "the run's lease was lost"))
         return;
-    }
     ProtobufCMessage *m = op_row(op, res, 0, 0, &tandem__v1__matching_run__descriptor);
     if (m == NULL)
         return;
@@ -453,10 +365,13 @@ static void finish_done(tdm_store_op *base, PGresult *res)
              mt_event_json("matchingRun", m, op->base.req.arena), NULL);
 }
 
-static void finish_write(tdm_store_op *base, PGresult *res)
+void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const char *proposals,
+                         const char *stats, const char *error, mt_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg);
+    if (op == NULL || op_params(op, 6, c->run_id, c->claim, proposals != NULL ? proposals : "[]",
+                                stats, op_int(r->arena, status), error != NULL ? error : "") != 0)
+        return;
     /* Everything only when the queue entry is still ours (the lease): the DELETE
      * decides, and the other parts depend on it, so a lost lease writes nothing. */
     static const char sql[] =
@@ -475,39 +390,10 @@ static void finish_write(tdm_store_op *base, PGresult *res)
         "  error_message = NULLIF($6, ''), end_time = now()"
         "  WHERE tenant_id = " T " AND id = $1::uuid AND EXISTS (SELECT 1 FROM q) RETURNING *)"
         " SELECT " RUN_JSON " FROM r";
-    tdm_store_op_query(&op->base, sql, 6, op->params, finish_done);
-}
-
-void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const char *proposals,
-                         const char *stats, const char *error, mt_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 6, c->run_id, c->claim, proposals != NULL ? proposals : "[]",
-                                stats, op_int(r->arena, status), error != NULL ? error : "") != 0)
-        return;
-    tdm_store_op_start(&op->base, false, finish_write);
+    tdm_store_op_start_query(&op->base, false, sql, 6, op->params, finish_done);
 }
 
 /* ---- personal data ---------------------------------------------------------------------- */
-
-/* '{id,id,...}' of validated UUIDs, for a uuid[] parameter. */
-static const char *uuid_array(char **ids, size_t n, tdm_arena *a)
-{
-    char *out = tdm_arena_alloc(a, n * 37 + 3);
-    if (out == NULL)
-        return NULL;
-    size_t k = 0;
-    out[k++] = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            out[k++] = ',';
-        memcpy(out + k, ids[i], 36);
-        k += 36;
-    }
-    out[k++] = '}';
-    out[k] = '\0';
-    return out;
-}
 
 #define NAMES_ANY " (mentor_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[]))"
 
@@ -515,13 +401,10 @@ static void export_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
     int n = PQntuples(res);
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (out == NULL)
         return;
-    }
-    tandem__internal__v1__export_participants_response__init(out);
     size_t cap = (size_t)(n > 0 ? n : 1);
     out->proposals = tdm_arena_calloc(a, cap, sizeof(void *));
     out->matches = tdm_arena_calloc(a, cap, sizeof(void *));
@@ -553,10 +436,12 @@ static void export_done(tdm_store_op *base, PGresult *res)
     tdm_store_op_end(&op->base, NULL);
 }
 
-static void export_select(tdm_store_op *base, PGresult *res)
+void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg);
+    const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
+    if (arr == NULL || op_params(op, 1, arr) != 0)
+        return;
     static const char sql[] =
         "(SELECT 0, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
         " AND" NAMES_ANY " ORDER BY p.create_time, p.id LIMIT 10000)"
@@ -566,22 +451,7 @@ static void export_select(tdm_store_op *base, PGresult *res)
         " AND" NAMES_ANY " ORDER BY x.seq LIMIT 10000)"
         " UNION ALL (SELECT 3, " RULE_JSON " FROM " MT_SCHEMA ".exclusions x WHERE x.tenant_id = " T
         " AND" NAMES_ANY " ORDER BY x.seq LIMIT 10000)";
-    tdm_store_op_query(&op->base, sql, 1, op->params, export_done);
-}
-
-void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(ids, n, r->arena) : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 1, arr) != 0)
-        return;
-    tdm_store_op_start(&op->base, true, export_select);
+    tdm_store_op_start_query(&op->base, true, sql, 1, op->params, export_done);
 }
 
 static void erase_done(tdm_store_op *op, PGresult *res)
@@ -590,10 +460,12 @@ static void erase_done(tdm_store_op *op, PGresult *res)
     tdm_person_data_erased(op, res, COUNTS, sizeof(COUNTS) / sizeof(COUNTS[0]));
 }
 
-static void erase_write(tdm_store_op *base, PGresult *res)
+void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
-    store_op *op = (store_op *)base;
-    (void)res;
+    store_op *op = op_new(r, cb, arg);
+    const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
+    if (arr == NULL || op_params(op, 1, arr) != 0)
+        return;
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
      * free-text reasons are cleared, and a live match ends. A repeat finds nothing
@@ -618,20 +490,5 @@ static void erase_write(tdm_store_op *base, PGresult *res)
         " SELECT (SELECT count(*) FROM pr), (SELECT count(*) FROM ma), (SELECT count(*) FROM pi),"
         " (SELECT count(*) FROM ex), (SELECT count(*) FROM idem), (SELECT count(*) FROM ev)";
     /* clang-format on */
-    tdm_store_op_query(&op->base, sql, 1, op->params, erase_done);
-}
-
-void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg);
-    const char *arr = op != NULL ? uuid_array(ids, n, r->arena) : NULL;
-    if (op == NULL)
-        return;
-    if (arr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    if (op_params(op, 1, arr) != 0)
-        return;
-    tdm_store_op_start(&op->base, false, erase_write);
+    tdm_store_op_start_query(&op->base, false, sql, 1, op->params, erase_done);
 }

@@ -18,16 +18,17 @@
  * statement that reads the outbox; a replica that finds the lease held by another
  * skips its tick, so N replicas do the work once, not N times. The holder keeps it
  * by renewing every pass; when it dies or stops, another takes over once the lease
- * has expired (a withdrawal then waits up to FOLLOWER_LEASE_MS more). The cursor
- * moves only where this replica still holds the lease.
+ * has expired (a withdrawal then waits up to FOLLOWER_LEASE_MS more); one that stops
+ * hands it back at once. The cursor moves only where this replica still holds the
+ * lease. The timer, the passes and the lease's holder id are the runtime's periodic
+ * job (tandem/job.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <uuid/uuid.h>
-
 #include "matching.h"
+#include "tandem/job.h"
 #include "tandem/log.h"
 
 #define POLL_MS          200   /* a deprovisioned person's matches end within a second */
@@ -47,31 +48,35 @@ typedef struct tenant_ids {
 
 struct mt_withdrawals {
     mt_service *svc;
-    uv_timer_t timer;
-    bool busy, stopped, warned;
-    uint64_t retry_at;
+    tdm_job *job; /* the timer, the pass's arena and request id, the lease's holder */
+    bool warned;
     /* the pass in progress */
     tdm_arena *a;
     tenant_ids *tenants;
     size_t n_tenants, next, n_rows, n_withdrawn;
     char to_xact[32], to_seq[32];
-    char request_id[37];
-    char follower_id[37]; /* this process's holder id on the cursor row */
     tdm_call_context ctx;
     mt_req req;
 };
 
-static void tick(struct mt_withdrawals *w);
-
-static void pass_end(struct mt_withdrawals *w, bool again)
+/* The pass's state goes with its arena. */
+static void pass_forget(struct mt_withdrawals *w)
 {
-    tdm_arena_free(w->a);
     w->a = NULL;
     w->tenants = NULL;
     w->n_tenants = w->next = w->n_rows = w->n_withdrawn = 0;
-    w->busy = false;
-    if (again && !w->stopped)
-        tick(w); /* a full batch: more rows are waiting */
+}
+
+static void pass_end(struct mt_withdrawals *w, bool again)
+{
+    pass_forget(w);
+    tdm_job_pass_end(w->job, again); /* again: a full batch, more rows are waiting */
+}
+
+static void pass_failed(struct mt_withdrawals *w, const char *what, tdm_status *st)
+{
+    pass_forget(w);
+    tdm_job_pass_failed(w->job, what, st);
 }
 
 static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
@@ -79,17 +84,14 @@ static void cursor_moved(void *arg, tdm_status *st, PGresult *res)
     struct mt_withdrawals *w = arg;
     (void)res;
     if (st != NULL) {
-        tdm_log_fields(TDM_LOG_WARN, NULL, "withdrawals: could not move the cursor", "error",
-                       st->message, "detail", st->detail, NULL);
-        tdm_status_free(st);
-        pass_end(w, false);
+        pass_failed(w, "could not move the cursor", st);
         return;
     }
     if (w->n_withdrawn > 0) {
         char n[24];
         snprintf(n, sizeof(n), "%zu", w->n_withdrawn);
-        tdm_log_fields(TDM_LOG_INFO, w->request_id, "live matches of withdrawn participants ended",
-                       "participants", n, NULL);
+        tdm_log_fields(TDM_LOG_INFO, tdm_job_request_id(w->job),
+                       "live matches of withdrawn participants ended", "participants", n, NULL);
     }
     pass_end(w, w->n_rows == BATCH);
 }
@@ -102,9 +104,10 @@ static void tenant_done(void *arg, tdm_status *st, ProtobufCMessage *msg)
     (void)msg;
     if (st != NULL) {
         /* The cursor stays: the whole batch is tried again on the next tick. */
-        tdm_log_fields(TDM_LOG_WARN, w->request_id, "withdrawals: could not end matches",
-                       "tenant_id", w->tenants[w->next - 1].tenant_id, "error", st->message,
-                       "detail", st->detail, NULL);
+        tdm_log_fields(TDM_LOG_WARN, tdm_job_request_id(w->job),
+                       "withdrawals: could not end matches", "tenant_id",
+                       w->tenants[w->next - 1].tenant_id, "error", st->message, "detail",
+                       st->detail, NULL);
         tdm_status_free(st);
         pass_end(w, false);
         return;
@@ -114,19 +117,20 @@ static void tenant_done(void *arg, tdm_status *st, ProtobufCMessage *msg)
 
 static void next_tenant(struct mt_withdrawals *w)
 {
-    if (w->stopped) {
+    if (tdm_job_stopped(w->job)) {
         pass_end(w, false);
         return;
     }
     if (w->next < w->n_tenants) {
         tenant_ids *t = &w->tenants[w->next++];
-        w->ctx = (tdm_call_context){.tenant_id = t->tenant_id, .request_id = w->request_id};
+        w->ctx =
+            (tdm_call_context){.tenant_id = t->tenant_id, .request_id = tdm_job_request_id(w->job)};
         w->req = (mt_req){.pool = tdm_runtime_pg(w->svc->rt), .arena = w->a, .ctx = &w->ctx};
         mt_store_end_matches_of(&w->req, t->ids, END_REASON, tenant_done, w);
         return;
     }
-    const char *values[] = {w->to_xact, w->to_seq, w->follower_id};
-    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = w->request_id};
+    const char *values[] = {w->to_xact, w->to_seq, tdm_job_holder(w->job)};
+    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = tdm_job_request_id(w->job)};
     if (tdm_pg_exec(tdm_runtime_pg(w->svc->rt), &o,
                     "UPDATE " MT_SCHEMA ".enrolment_cursor SET last_xact = $1::xid8,"
                     " last_seq = $2::bigint WHERE (last_xact, last_seq) < ($1::xid8, $2::bigint)"
@@ -177,12 +181,10 @@ static void read_done(void *arg, tdm_status *st, PGresult *res)
 {
     struct mt_withdrawals *w = arg;
     if (st != NULL) {
-        const char *state = res != NULL ? tdm_pg_sqlstate(res) : "";
         /* Enrolment not migrated yet (or its grant missing): expected for a while. */
-        bool not_ready = strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0 ||
-                         strcmp(state, "42501") == 0 || strcmp(state, "42703") == 0;
+        bool not_ready = tdm_pg_peer_not_ready(res);
         if (not_ready)
-            w->retry_at = uv_now(tdm_runtime_loop(w->svc->rt)) + NOT_READY_MS;
+            tdm_job_defer(w->job, NOT_READY_MS);
         tdm_log_fields(not_ready && w->warned ? TDM_LOG_DEBUG : TDM_LOG_WARN, NULL,
                        "withdrawals: could not read enrolment's outbox", "error", st->message,
                        "detail", st->detail, NULL);
@@ -217,27 +219,19 @@ static void read_done(void *arg, tdm_status *st, PGresult *res)
     next_tenant(w);
 }
 
-static void tick(struct mt_withdrawals *w)
+/* A pass: the lease and the read in one statement. */
+static void pass(tdm_job *job)
 {
-    tdm_runtime *rt = w->svc->rt;
-    if (w->busy || w->stopped || !tdm_runtime_migrated(rt) ||
-        uv_now(tdm_runtime_loop(rt)) < w->retry_at)
-        return;
-    w->a = tdm_arena_new(PASS_ARENA_BYTES);
-    if (w->a == NULL)
-        return;
-    w->busy = true;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, w->request_id);
+    struct mt_withdrawals *w = tdm_job_data(job);
+    w->a = tdm_job_arena(job);
     char limit[16], lease[16];
     snprintf(limit, sizeof(limit), "%d", BATCH);
     snprintf(lease, sizeof(lease), "%d", FOLLOWER_LEASE_MS);
-    /* The lease and the read in one statement: no row when another replica holds the
-     * lease (or nothing is new). SKIP LOCKED: a replica renewing at this moment wins
-     * and this one skips instead of waiting for it. */
-    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = w->request_id};
-    if (tdm_pg_exec(tdm_runtime_pg(rt), &o,
+    /* No row when another replica holds the lease (or nothing is new). SKIP LOCKED: a
+     * replica renewing at this moment wins and this one skips instead of waiting for
+     * it. */
+    tdm_pg_tx_options o = {.tenant_id = NULL, .request_id = tdm_job_request_id(job)};
+    if (tdm_pg_exec(tdm_runtime_pg(w->svc->rt), &o,
                     "WITH c AS (UPDATE " MT_SCHEMA ".enrolment_cursor SET holder = $2::uuid,"
                     "  held_until = now() + make_interval(secs => $3::int / 1000.0)"
                     "  WHERE only_row AND only_row IN (SELECT only_row FROM " MT_SCHEMA
@@ -250,14 +244,20 @@ static void tick(struct mt_withdrawals *w)
                     " WHERE (o.xact_id, o.seq) > (c.last_xact, c.last_seq)"
                     " AND o.xact_id < pg_snapshot_xmin(pg_current_snapshot())"
                     " ORDER BY o.xact_id, o.seq LIMIT $1::int",
-                    3, (const char *const[]){limit, w->follower_id, lease}, read_done, w) != 0)
+                    3, (const char *const[]){limit, tdm_job_holder(job), lease}, read_done, w) != 0)
         pass_end(w, false);
 }
 
-static void on_timer(uv_timer_t *t)
-{
-    tick(t->data);
-}
+static const tdm_job_spec WITHDRAWALS_JOB = {
+    .name = "withdrawals",
+    .interval_ms = POLL_MS,
+    .arena_bytes = PASS_ARENA_BYTES,
+    .pass = pass,
+    /* Handed back at stop, so another replica follows at once; the cursor moves only
+     * WHERE holder is the mover, so a pass still in flight then changes nothing. */
+    .release_sql = "UPDATE " MT_SCHEMA ".enrolment_cursor SET holder = NULL, held_until = NULL"
+                   " WHERE holder = $1::uuid",
+};
 
 tdm_status *mt_withdrawals_start(mt_service *svc)
 {
@@ -265,12 +265,11 @@ tdm_status *mt_withdrawals_start(mt_service *svc)
     if (w == NULL)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     w->svc = svc;
-    uuid_t id;
-    uuid_generate_random(id);
-    uuid_unparse_lower(id, w->follower_id);
-    uv_timer_init(tdm_runtime_loop(svc->rt), &w->timer);
-    w->timer.data = w;
-    uv_timer_start(&w->timer, on_timer, POLL_MS, POLL_MS);
+    tdm_status *st = tdm_job_start(svc->rt, &WITHDRAWALS_JOB, w, &w->job);
+    if (st != NULL) {
+        free(w);
+        return st;
+    }
     svc->withdrawals = w;
     return NULL;
 }
@@ -278,10 +277,6 @@ tdm_status *mt_withdrawals_start(mt_service *svc)
 void mt_withdrawals_stop(mt_service *svc)
 {
     struct mt_withdrawals *w = svc->withdrawals;
-    if (w == NULL)
-        return;
-    /* A pass in flight finishes on its own (the pool completes or fails it) and
-     * starts nothing new; the timer handle is closed with the loop's others. */
-    w->stopped = true;
-    uv_timer_stop(&w->timer);
+    if (w != NULL)
+        tdm_job_stop(w->job);
 }
