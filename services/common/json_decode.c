@@ -538,20 +538,29 @@ bool tdm_json_decode_value(tdm_json_decoder *d, const ProtobufCFieldDescriptor *
     return decode_value_into(d, f, value, slot) && tdm_json_reserve(d, 0);
 }
 
-static bool decode_repeated(tdm_json_decoder *d, ProtobufCMessage *msg,
-                            const ProtobufCFieldDescriptor *f, json_t *value)
+bool tdm_json_list_alloc(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, size_t n,
+                         char **array)
 {
-    if (!json_is_array(value))
-        return tdm_json_fail(d, "must be a list");
-    size_t n = json_array_size(value);
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
         return tdm_json_fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
     size_t size = tdm_json_element_size(f->type);
     if (!tdm_json_reserve(d, n * size))
         return false;
-    char *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
-    if (n > 0 && array == NULL)
+    *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
+    if (n > 0 && *array == NULL)
         return tdm_json_out_of_memory(d);
+    return true;
+}
+
+static bool decode_repeated(tdm_json_decoder *d, ProtobufCMessage *msg,
+                            const ProtobufCFieldDescriptor *f, json_t *value)
+{
+    if (!json_is_array(value))
+        return tdm_json_fail(d, "must be a list");
+    size_t n = json_array_size(value), size = tdm_json_element_size(f->type);
+    char *array;
+    if (!tdm_json_list_alloc(d, f, n, &array))
+        return false;
     for (size_t i = 0; i < n; i++) {
         size_t before = tdm_json_path_push_index(&d->path, i);
         bool ok = tdm_json_decode_value(d, f, json_array_get(value, i), array + i * size);

@@ -160,6 +160,13 @@ bool tdm_json_out_of_memory(tdm_json_decoder *d);
  * last check still fits); false with the refusal set when not. */
 bool tdm_json_reserve(tdm_json_decoder *d, size_t bytes);
 
+/* The storage of a repeated field f of n elements: refuses more than
+ * TDM_JSON_MAX_LIST_ELEMENTS (or past the decoder's budget) with the decoder's error and
+ * false; on success *array is n zeroed elements of the field's size in the arena (NULL
+ * for n == 0). */
+bool tdm_json_list_alloc(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, size_t n,
+                         char **array);
+
 /* One value of field f's type into slot (a singular member or an array element). */
 bool tdm_json_decode_value(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
                            void *slot);

@@ -146,14 +146,10 @@ static bool stream_list(tdm_json_decoder *d, const doc_text *t, ProtobufCMessage
     }
     if (skip_space(t, close + 1, ve) != ve)
         return malformed_at(d, t, close + 1, "',' or '}' expected");
-    if (n > TDM_JSON_MAX_LIST_ELEMENTS)
-        return tdm_json_fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
     size_t size = tdm_json_element_size(f->type);
-    if (!tdm_json_reserve(d, n * size))
+    char *array;
+    if (!tdm_json_list_alloc(d, f, n, &array))
         return false;
-    char *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
-    if (n > 0 && array == NULL)
-        return tdm_json_out_of_memory(d);
     i = vs + 1;
     for (size_t k = 0; k < n; k++) {
         size_t e = value_end(t, i, ve);
