@@ -144,24 +144,9 @@ static void arr_step(dense_solver *s, uint32_t j, uint32_t *freelist, uint32_t *
     }
     /* The occupant with the least slack leaves; the others stay tight while the price
      * drops by delta, which their slack (potential minus best alternative) must cover. */
-    uint32_t kmin = UINT32_MAX;
-    int64_t smin = INT64_MAX, s2 = INT64_MAX;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
-        uint32_t k = s->seat[q];
-        int64_t sl = s->pe[k] - s->alt[k];
-        if (sl < smin) {
-            s2 = smin;
-            smin = sl;
-            kmin = k;
-        } else if (sl < s2) {
-            s2 = sl;
-        }
-    }
-    int64_t delta = a1 - a2 < s2 ? a1 - a2 : s2;
-    s->pm[i] -= delta;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
-        if (s->seat[q] != kmin)
-            s->pe[s->seat[q]] -= delta;
+    int64_t delta;
+    uint32_t kmin = tdm__arr_displace(s->seat + s->seat_off[i], s->used[i], s->pe, s->alt,
+                                      &s->pm[i], a1 - a2, &delta);
     s->pe[j] = a1 - delta;
     s->alt[j] = a2;
     uint32_t pos = s->seat_of[kmin];
