@@ -140,5 +140,12 @@ int64_t tdm__graph_weight(const void *g, uint32_t mentor, uint32_t mentee);
  * against the number of nodes. max_pairs bounds the number of pairs in any solution. */
 tdm_assign_status tdm__transform(tdm_assign_objective obj, int64_t max_w, uint64_t max_pairs,
                                  uint64_t n_nodes, int64_t *scale, int64_t *offset);
+/* MAXIMIN's threshold search (solve.c's sparse path and dense.c's matrix): over n >= 1
+ * distinct weights the caller keeps in increasing order, pairs_at(ctx, k, &pairs) runs
+ * one exact solve with the k-th weight as threshold and counts its pairs. *best_k is the
+ * largest k that keeps as many pairs as k = 0, found by binary search; on an error the
+ * search stops and returns it. */
+typedef tdm_assign_status (*tdm__pairs_at)(void *ctx, size_t k, uint64_t *pairs);
+tdm_assign_status tdm__maximin_search(size_t n, tdm__pairs_at pairs_at, void *ctx, size_t *best_k);
 
 #endif
