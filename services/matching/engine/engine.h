@@ -54,6 +54,10 @@ void tdm__graph_free(tdm__graph *g);
 /* Build g from p and o; on failure the message is written to err. */
 tdm_assign_status tdm__graph_build(const tdm_assign_problem *p, const tdm_assign_options *o,
                                    tdm__graph *g, char *err, size_t err_len);
+/* The same for a solve's entry point: on failure the message goes to p's error, where
+ * tdm_assign_problem_error() reads it. */
+tdm_assign_status tdm__graph_build_solve(const tdm_assign_problem *p, const tdm_assign_options *o,
+                                         tdm__graph *g);
 
 /* ---- the shortest augmenting path solver (ssp.c) ---- */
 

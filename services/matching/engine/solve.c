@@ -375,12 +375,9 @@ tdm_assign_status tdm_assign_solve(const tdm_assign_problem *p, const tdm_assign
         return TDM_ASSIGN_E_INVALID;
     }
     tdm__graph g;
-    char err[sizeof p->error];
-    tdm_assign_status st = tdm__graph_build(p, o, &g, err, sizeof err);
-    if (st != TDM_ASSIGN_OK) {
-        memcpy(((tdm_assign_problem *)p)->error, err, sizeof err);
+    tdm_assign_status st = tdm__graph_build_solve(p, o, &g);
+    if (st != TDM_ASSIGN_OK)
         return st;
-    }
     st = solve_graph(&g, o, r);
     tdm__graph_free(&g);
     if (st != TDM_ASSIGN_OK) {
