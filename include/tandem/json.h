@@ -43,18 +43,49 @@
  * (each JSON level of a Struct is two messages, Value and Struct). */
 #define TDM_JSON_MAX_ENCODE_DEPTH 200
 
-/* Parse a JSON document under the codec's rules: duplicate keys, invalid UTF-8, NUL
- * characters and nesting deeper than TDM_JSON_MAX_DEPTH are refused. `desc` (may be
- * NULL) is the message the document is meant for, and `field_prefix` (may be NULL or
+/* Parse a JSON document under the codec's rules (not bounded by the decode budget:
+ * the caller holds the whole tree; requests go through tdm_json_merge_text): duplicate keys,
+ * invalid UTF-8, NUL characters and nesting deeper than TDM_JSON_MAX_DEPTH are refused. `desc` (may
+ * be NULL) is the message the document is meant for, and `field_prefix` (may be NULL or
  * "") the path of that message in the request: both only make error paths speak in
  * proto field names. On success *out holds a new reference (json_decref it). */
 tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
                            const char *field_prefix, json_t **out);
 
 /* Parse `json` and decode it into a new message of type `desc`, allocated (with every
- * string, array and sub-message) in `arena`. *out is set only on success. */
+ * string, array and sub-message) in `arena`. *out is set only on success. Bounded as
+ * tdm_json_merge_text. */
 tdm_status *tdm_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                             tdm_arena *arena, ProtobufCMessage **out);
+
+/*
+ * Parse the document json[0..len) and merge it into `msg` as tdm_json_merge_object
+ * does (`path` as there: NULL, "" or "*" for the message itself, else the dotted path
+ * of a field, the REST body's), refusing as tdm_json_parse does - and bounded
+ * (API.md "The public edge"): what the decode holds at once, jansson's tree and the
+ * arena bytes of the message together, may not pass tdm_protobuf_decode_budget(len)
+ * (8 times len, at least TDM_DECODE_FLOOR_BYTES, at most TDM_DECODE_BYTES_MAX); past
+ * it the decode stops with RESOURCE_EXHAUSTED in protobuf's words
+ * (tdm_decode_limit_refusal). A document whose root is an object of a message is
+ * decoded member by member, and a repeated message field's list element by element,
+ * so jansson's tree never holds more than one of them (json_decode.c). On a refusal
+ * `msg` may be partly changed: the caller drops it (and the arena keeps what was
+ * allocated until it is freed).
+ */
+tdm_status *tdm_json_merge_text(const char *json, size_t len, ProtobufCMessage *msg,
+                                const char *path, tdm_arena *arena);
+
+/* jansson's json_loadb(text, len, flags, err) for documents kept as jansson trees
+ * (SCIM's), within the same bound on the tree alone: NULL with *st set to
+ * RESOURCE_EXHAUSTED (tdm_decode_limit_refusal) when the tree would pass it, NULL
+ * with *st NULL when jansson refuses the text (err says why). */
+json_t *tdm_json_load_bounded(const char *text, size_t len, size_t flags, json_error_t *err,
+                              tdm_status **st);
+
+/* The most memory the latest tdm_json_merge_text (or tdm_json_decode) of this thread
+ * held at once, in bytes: jansson's blocks (usable size and malloc's header) and the
+ * arena bytes of the message. For measurements and tests. */
+size_t tdm_json_decode_peak(void);
 
 /* Merge the JSON value `obj` into `msg`: into the message itself when `path` is NULL,
  * "" or "*", otherwise into the field named by the dotted path (e.g. "programme",

@@ -48,6 +48,10 @@
 
 /* What a message of `wire_bytes` may take decoded. */
 size_t tdm_protobuf_decode_budget(size_t wire_bytes);
+/* The refusal of a message of `wire_bytes` whose decoding would pass that budget:
+ * RESOURCE_EXHAUSTED naming the limit reached (the 64 MiB ceiling, or 8 times the wire
+ * size). Shared by every decoder (protobuf, JSON) so each says it in the same words. */
+tdm_status *tdm_decode_limit_refusal(size_t wire_bytes);
 
 /*
  * Unpack `len` bytes as `desc` into the arena. Returns the message, or NULL and sets

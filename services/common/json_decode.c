@@ -8,7 +8,9 @@
  * the jansson tree against the message descriptor, allocating everything in the
  * caller's arena, and stops at the first refusal (one violation, always naming the
  * field by its proto path). Work is linear in the input: each JSON value is visited
- * once and each key is looked up among its message's fields.
+ * once and each key is looked up among its message's fields. Requests are decoded
+ * through json_stream.c, which gives jansson the document one piece at a time and
+ * uses this decoder on each piece, within the decode budget (json_budget.c).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -19,20 +21,13 @@
 
 #include "json_internal.h"
 
-/* Object keys quoted in paths and messages are cut to this many bytes. */
-#define KEY_QUOTE_MAX_BYTES 64
-
 /* ---- field paths ---------------------------------------------------------------- */
 
-typedef struct path_buf {
-    char text[TDM_JSON_MAX_PATH_BYTES];
-    size_t len;
-} path_buf;
-
-static size_t path_appendf(path_buf *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_appendf(tdm_json_path *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Appends, cutting at the buffer's end; returns the length before, for path_pop. */
-static size_t path_appendf(path_buf *p, const char *fmt, ...)
+static size_t path_appendf(tdm_json_path *p, const char *fmt, ...)
 {
     size_t before = p->len;
     if (p->len + 1 >= sizeof p->text)
@@ -46,24 +41,24 @@ static size_t path_appendf(path_buf *p, const char *fmt, ...)
     return before;
 }
 
-static size_t path_push_name(path_buf *p, const char *name, size_t len)
+size_t tdm_json_path_push_name(tdm_json_path *p, const char *name, size_t len)
 {
-    int n = len > KEY_QUOTE_MAX_BYTES ? KEY_QUOTE_MAX_BYTES : (int)len;
+    int n = len > TDM_JSON_KEY_QUOTE_MAX_BYTES ? TDM_JSON_KEY_QUOTE_MAX_BYTES : (int)len;
     return path_appendf(p, "%s%.*s", p->len > 0 ? "." : "", n, name);
 }
 
-static size_t path_push_index(path_buf *p, size_t index)
+size_t tdm_json_path_push_index(tdm_json_path *p, size_t index)
 {
     return path_appendf(p, "[%zu]", index);
 }
 
-static size_t path_push_key(path_buf *p, const char *key, size_t len)
+static size_t path_push_key(tdm_json_path *p, const char *key, size_t len)
 {
-    int n = len > KEY_QUOTE_MAX_BYTES ? KEY_QUOTE_MAX_BYTES : (int)len;
+    int n = len > TDM_JSON_KEY_QUOTE_MAX_BYTES ? TDM_JSON_KEY_QUOTE_MAX_BYTES : (int)len;
     return path_appendf(p, "[\"%.*s\"]", n, key);
 }
 
-static void path_pop(path_buf *p, size_t before)
+void tdm_json_path_pop(tdm_json_path *p, size_t before)
 {
     p->len = before;
     p->text[before] = '\0';
@@ -185,7 +180,7 @@ static walk walk_into_element(const ProtobufCFieldDescriptor *f)
 
 /* Name the scanned position in proto field names ("participants[3].skills[0]"). */
 static void name_scanned_path(const scan_state *st, const ProtobufCMessageDescriptor *desc,
-                              path_buf *p)
+                              tdm_json_path *p)
 {
     walk w = desc != NULL ? walk_into_message(desc) : (walk){.kind = WALK_OPAQUE};
     for (size_t k = 0; k < st->depth; k++) {
@@ -193,7 +188,7 @@ static void name_scanned_path(const scan_state *st, const ProtobufCMessageDescri
         if (lv->is_object && lv->key == NULL)
             return;
         if (!lv->is_object) {
-            path_push_index(p, lv->index);
+            tdm_json_path_push_index(p, lv->index);
             w = w.kind == WALK_LIST && w.field != NULL ? walk_into_element(w.field)
                                                        : (walk){.kind = WALK_OPAQUE};
             continue;
@@ -207,10 +202,10 @@ static void name_scanned_path(const scan_state *st, const ProtobufCMessageDescri
         const ProtobufCFieldDescriptor *f =
             w.kind == WALK_MESSAGE ? tdm_json_find_field(w.desc, lv->key, lv->key_len) : NULL;
         if (f == NULL) {
-            path_push_name(p, lv->key, lv->key_len);
+            tdm_json_path_push_name(p, lv->key, lv->key_len);
             w = (walk){.kind = WALK_OPAQUE};
         } else {
-            path_push_name(p, f->name, strlen(f->name));
+            tdm_json_path_push_name(p, f->name, strlen(f->name));
             if (tdm_json_is_map_field(f))
                 w = (walk){.kind = WALK_MAP, .field = f};
             else if (f->label == PROTOBUF_C_LABEL_REPEATED)
@@ -221,11 +216,12 @@ static void name_scanned_path(const scan_state *st, const ProtobufCMessageDescri
     }
 }
 
-static tdm_status *refuse_at(const char *json, size_t stop, const ProtobufCMessageDescriptor *desc,
-                             const char *prefix, const char *description)
+tdm_status *tdm_json_refuse_at(const char *json, size_t stop,
+                               const ProtobufCMessageDescriptor *desc, const char *prefix,
+                               const char *description)
 {
     scan_state *st = calloc(1, sizeof *st);
-    path_buf p = {.len = 0};
+    tdm_json_path p = {.len = 0};
     if (prefix != NULL && prefix[0] != '\0' && strcmp(prefix, "*") != 0)
         path_appendf(&p, "%s", prefix);
     p.text[p.len] = '\0';
@@ -237,8 +233,9 @@ static tdm_status *refuse_at(const char *json, size_t stop, const ProtobufCMessa
     return tdm_json_refusal(p.text, "%s", description);
 }
 
-tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
-                           const char *field_prefix, json_t **out)
+/* The checks on the raw bytes before anything is built: size, nesting, values. */
+tdm_status *tdm_json_prescan(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                             const char *field_prefix)
 {
     if (len > TDM_JSON_MAX_INPUT_BYTES)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "JSON document larger than %u bytes",
@@ -254,16 +251,43 @@ tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageD
                               TDM_JSON_MAX_VALUES);
     if (too_deep) {
         /* Re-scan to the point where the 65th level opens; stop == len finds it again. */
-        return refuse_at(json, len, desc, field_prefix, "nesting deeper than 64");
+        return tdm_json_refuse_at(json, len, desc, field_prefix, "nesting deeper than 64");
     }
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (root != NULL) {
-        *out = root;
-        return NULL;
+    return NULL;
+}
+
+/* Line and column (1-based, in bytes) of json[at]. */
+void tdm_json_line_column(const char *json, size_t at, int *line, int *column)
+{
+    size_t line_start = 0;
+    *line = 1;
+    for (size_t i = 0; i < at; i++) {
+        if (json[i] == '\n') {
+            (*line)++;
+            line_start = i + 1;
+        }
+    }
+    *column = (int)(at - line_start) + 1;
+}
+
+/* jansson's refusal of json[base...] (the whole document when base is 0, else one
+ * piece of it), naming the field where it broke. */
+tdm_status *tdm_json_jansson_refusal(const char *json, size_t len, size_t base,
+                                     const json_error_t *err_in,
+                                     const ProtobufCMessageDescriptor *desc,
+                                     const char *field_prefix)
+{
+    json_error_t e = *err_in;
+    const json_error_t *err = &e;
+    if (base > 0) {
+        /* Positions in the piece -> positions in the document. */
+        int line, column;
+        tdm_json_line_column(json, base, &line, &column);
+        e.column = e.line <= 1 ? column + e.column - 1 : e.column;
+        e.line = line + (e.line > 1 ? e.line - 1 : 0);
     }
     char description[256];
-    switch (json_error_code(&err)) {
+    switch (json_error_code(err)) {
     case json_error_duplicate_key:
         snprintf(description, sizeof description, "duplicate key");
         break;
@@ -281,28 +305,38 @@ tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageD
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
     default:
         snprintf(description, sizeof description, "malformed JSON at line %d column %d: %.160s",
-                 err.line, err.column, err.text);
+                 err->line, err->column, err->text);
         break;
     }
-    size_t stop = err.position > 0 && (size_t)err.position <= len ? (size_t)err.position : len;
+    /* No position: the end of the whole document, as before, or the piece's start. */
+    size_t stop = err->position > 0 ? base + (size_t)err->position : base > 0 ? base : len;
+    if (stop > len)
+        stop = len;
     /* A syntax error is reported after the offending token was read; name the place
      * before it, so that `{"a":}` blames "a" rather than the object that `}` closed. */
-    if (json_error_code(&err) == json_error_invalid_syntax && stop > 0)
+    if (json_error_code(err) == json_error_invalid_syntax && stop > 0)
         stop--;
-    return refuse_at(json, stop, desc, field_prefix, description);
+    return tdm_json_refuse_at(json, stop, desc, field_prefix, description);
+}
+
+tdm_status *tdm_json_parse(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                           const char *field_prefix, json_t **out)
+{
+    tdm_status *st = tdm_json_prescan(json, len, desc, field_prefix);
+    if (st != NULL)
+        return st;
+    json_error_t err;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    if (root != NULL) {
+        *out = root;
+        return NULL;
+    }
+    return tdm_json_jansson_refusal(json, len, 0, &err, desc, field_prefix);
 }
 
 /* ---- the decoder ---------------------------------------------------------------- */
 
-typedef struct decoder {
-    tdm_arena *arena;
-    tdm_status *st; /* the first refusal; decoding stops there */
-    path_buf path;
-} decoder;
-
-static bool fail(decoder *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static bool fail(decoder *d, const char *fmt, ...)
+bool tdm_json_fail(tdm_json_decoder *d, const char *fmt, ...)
 {
     if (d->st != NULL)
         return false;
@@ -315,16 +349,25 @@ static bool fail(decoder *d, const char *fmt, ...)
     return false;
 }
 
-static bool out_of_memory(decoder *d)
+bool tdm_json_out_of_memory(tdm_json_decoder *d)
 {
     if (d->st == NULL)
         d->st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory decoding JSON");
     return false;
 }
 
-static bool decode_message_value(decoder *d, ProtobufCMessage *msg, json_t *value);
-static bool decode_field(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                         json_t *value);
+/* Whether `bytes` more fit in the decode's budget (and what was allocated since the
+ * last check still fits); false with the refusal set when not. */
+bool tdm_json_reserve(tdm_json_decoder *d, size_t bytes)
+{
+    if (d->budget == NULL || tdm_json_budget_reserve(d->budget, bytes))
+        return true;
+    if (d->st == NULL)
+        d->st = tdm_json_budget_refusal(d->budget);
+    return false;
+}
+
+static bool decode_message_value(tdm_json_decoder *d, ProtobufCMessage *msg, json_t *value);
 
 static const char *integer_from_json(json_t *value, ProtobufCType type, void *slot)
 {
@@ -390,7 +433,8 @@ static bool is_null_value_enum(const ProtobufCFieldDescriptor *f)
                   "google.protobuf.NullValue") == 0;
 }
 
-static bool decode_enum(decoder *d, const ProtobufCFieldDescriptor *f, json_t *value, int *slot)
+static bool decode_enum(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
+                        int *slot)
 {
     const ProtobufCEnumDescriptor *ed = f->descriptor;
     const ProtobufCEnumValue *ev = NULL;
@@ -401,29 +445,31 @@ static bool decode_enum(decoder *d, const ProtobufCFieldDescriptor *f, json_t *v
     if (json_is_string(value)) {
         ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_string_value(value));
         if (ev == NULL)
-            return fail(d, "unknown enum value \"%.*s\" for %s", KEY_QUOTE_MAX_BYTES,
-                        json_string_value(value), ed->name);
+            return tdm_json_fail(d, "unknown enum value \"%.*s\" for %s",
+                                 TDM_JSON_KEY_QUOTE_MAX_BYTES, json_string_value(value), ed->name);
     } else if (json_is_integer(value)) {
         json_int_t n = json_integer_value(value);
         if (n >= INT32_MIN && n <= INT32_MAX)
             ev = protobuf_c_enum_descriptor_get_value(ed, (int)n);
         if (ev == NULL)
-            return fail(d, "unknown enum value %" JSON_INTEGER_FORMAT " for %s", n, ed->name);
+            return tdm_json_fail(d, "unknown enum value %" JSON_INTEGER_FORMAT " for %s", n,
+                                 ed->name);
     } else {
-        return fail(d, "must be a %s name or number", ed->name);
+        return tdm_json_fail(d, "must be a %s name or number", ed->name);
     }
     *slot = ev->value;
     return true;
 }
 
 /* One value of field f's type into slot (a singular member or an array element). */
-static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *value, void *slot)
+static bool decode_value_into(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
+                              void *slot)
 {
     const char *why = NULL;
     if (json_is_null(value) && !is_null_value_enum(f) &&
         !(f->type == PROTOBUF_C_TYPE_MESSAGE &&
           tdm_json_wkt_of(f->descriptor) == TDM_JSON_WKT_VALUE))
-        return fail(d, "must not be null");
+        return tdm_json_fail(d, "must not be null");
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -443,22 +489,26 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
         break;
     case PROTOBUF_C_TYPE_BOOL:
         if (!json_is_boolean(value))
-            return fail(d, "must be true or false");
+            return tdm_json_fail(d, "must be true or false");
         *(protobuf_c_boolean *)slot = json_is_true(value);
         return true;
     case PROTOBUF_C_TYPE_STRING: {
         if (!json_is_string(value))
-            return fail(d, "must be a string");
+            return tdm_json_fail(d, "must be a string");
+        if (!tdm_json_reserve(d, json_string_length(value) + 1))
+            return false;
         char *copy =
             tdm_arena_memdup(d->arena, json_string_value(value), json_string_length(value) + 1);
         if (copy == NULL)
-            return out_of_memory(d);
+            return tdm_json_out_of_memory(d);
         *(char **)slot = copy;
         return true;
     }
     case PROTOBUF_C_TYPE_BYTES:
         if (!json_is_string(value))
-            return fail(d, "must be a base64 string");
+            return tdm_json_fail(d, "must be a base64 string");
+        if (!tdm_json_reserve(d, json_string_length(value)))
+            return false;
         why = tdm_json_base64_decode(json_string_value(value), json_string_length(value), d->arena,
                                      slot);
         break;
@@ -466,32 +516,46 @@ static bool decode_value(decoder *d, const ProtobufCFieldDescriptor *f, json_t *
         return decode_enum(d, f, value, slot);
     case PROTOBUF_C_TYPE_MESSAGE: {
         ProtobufCMessage **sub = slot;
+        if (*sub == NULL &&
+            !tdm_json_reserve(d,
+                              ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+            return false;
         if (*sub == NULL)
             *sub = tdm_json_message_new(f->descriptor, d->arena);
         if (*sub == NULL)
-            return out_of_memory(d);
+            return tdm_json_out_of_memory(d);
         return decode_message_value(d, *sub, value);
     }
     }
-    return why == NULL ? true : fail(d, "%s", why);
+    return why == NULL ? true : tdm_json_fail(d, "%s", why);
 }
 
-static bool decode_repeated(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                            json_t *value)
+/* decode_value_into, then a check that what it allocated (a well-known type's text
+ * forms allocate as they go) still fits the budget. */
+bool tdm_json_decode_value(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
+                           void *slot)
+{
+    return decode_value_into(d, f, value, slot) && tdm_json_reserve(d, 0);
+}
+
+static bool decode_repeated(tdm_json_decoder *d, ProtobufCMessage *msg,
+                            const ProtobufCFieldDescriptor *f, json_t *value)
 {
     if (!json_is_array(value))
-        return fail(d, "must be a list");
+        return tdm_json_fail(d, "must be a list");
     size_t n = json_array_size(value);
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
-        return fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
+        return tdm_json_fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
     size_t size = tdm_json_element_size(f->type);
+    if (!tdm_json_reserve(d, n * size))
+        return false;
     char *array = n > 0 ? tdm_arena_calloc(d->arena, n, size) : NULL;
     if (n > 0 && array == NULL)
-        return out_of_memory(d);
+        return tdm_json_out_of_memory(d);
     for (size_t i = 0; i < n; i++) {
-        size_t before = path_push_index(&d->path, i);
-        bool ok = decode_value(d, f, json_array_get(value, i), array + i * size);
-        path_pop(&d->path, before);
+        size_t before = tdm_json_path_push_index(&d->path, i);
+        bool ok = tdm_json_decode_value(d, f, json_array_get(value, i), array + i * size);
+        tdm_json_path_pop(&d->path, before);
         if (!ok)
             return false;
     }
@@ -500,51 +564,56 @@ static bool decode_repeated(decoder *d, ProtobufCMessage *msg, const ProtobufCFi
     return true;
 }
 
-static bool decode_map_key(decoder *d, const ProtobufCFieldDescriptor *kf, const char *key,
+static bool decode_map_key(tdm_json_decoder *d, const ProtobufCFieldDescriptor *kf, const char *key,
                            void *slot)
 {
     const char *why = NULL;
     size_t len = strlen(key);
     switch (kf->type) {
     case PROTOBUF_C_TYPE_STRING:
+        if (!tdm_json_reserve(d, len + 1))
+            return false;
         *(char **)slot = tdm_arena_memdup(d->arena, key, len + 1);
-        return *(char **)slot != NULL ? true : out_of_memory(d);
+        return *(char **)slot != NULL ? true : tdm_json_out_of_memory(d);
     case PROTOBUF_C_TYPE_BOOL:
         if (strcmp(key, "true") != 0 && strcmp(key, "false") != 0)
-            return fail(d, "map key must be \"true\" or \"false\"");
+            return tdm_json_fail(d, "map key must be \"true\" or \"false\"");
         *(protobuf_c_boolean *)slot = key[0] == 't';
         return true;
     default:
         why = tdm_json_parse_integer(key, len, kf->type, slot);
-        return why == NULL ? true : fail(d, "map key %s", why);
+        return why == NULL ? true : tdm_json_fail(d, "map key %s", why);
     }
 }
 
-static bool decode_map(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                       json_t *value)
+static bool decode_map(tdm_json_decoder *d, ProtobufCMessage *msg,
+                       const ProtobufCFieldDescriptor *f, json_t *value)
 {
     if (!json_is_object(value))
-        return fail(d, "must be an object (a map)");
+        return tdm_json_fail(d, "must be an object (a map)");
     size_t n = json_object_size(value);
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
-        return fail(d, "more than %u entries", TDM_JSON_MAX_LIST_ELEMENTS);
+        return tdm_json_fail(d, "more than %u entries", TDM_JSON_MAX_LIST_ELEMENTS);
     const ProtobufCMessageDescriptor *ed = f->descriptor;
+    if (!tdm_json_reserve(d, n * sizeof(ProtobufCMessage *)))
+        return false;
     ProtobufCMessage **entries = n > 0 ? tdm_arena_calloc(d->arena, n, sizeof *entries) : NULL;
     if (n > 0 && entries == NULL)
-        return out_of_memory(d);
+        return tdm_json_out_of_memory(d);
     size_t i = 0;
     const char *key;
     json_t *item;
     json_object_foreach(value, key, item)
     {
         size_t before = path_push_key(&d->path, key, strlen(key));
-        ProtobufCMessage *entry = tdm_json_message_new(ed, d->arena);
-        bool ok = entry != NULL ? true : out_of_memory(d);
+        ProtobufCMessage *entry =
+            tdm_json_reserve(d, ed->sizeof_message) ? tdm_json_message_new(ed, d->arena) : NULL;
+        bool ok = entry != NULL ? true : tdm_json_out_of_memory(d);
         ok = ok &&
              decode_map_key(d, &ed->fields[0], key, tdm_json_member(entry, ed->fields[0].offset));
-        ok = ok &&
-             decode_value(d, &ed->fields[1], item, tdm_json_member(entry, ed->fields[1].offset));
-        path_pop(&d->path, before);
+        ok = ok && tdm_json_decode_value(d, &ed->fields[1], item,
+                                         tdm_json_member(entry, ed->fields[1].offset));
+        tdm_json_path_pop(&d->path, before);
         if (!ok)
             return false;
         entries[i++] = entry;
@@ -555,7 +624,7 @@ static bool decode_map(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDe
 }
 
 /* google.protobuf.Value from any JSON value. */
-static bool decode_struct_value(decoder *d, ProtobufCMessage *msg, json_t *value)
+static bool decode_struct_value(tdm_json_decoder *d, ProtobufCMessage *msg, json_t *value)
 {
     const char *name;
     switch (json_typeof(value)) {
@@ -582,24 +651,26 @@ static bool decode_struct_value(decoder *d, ProtobufCMessage *msg, json_t *value
     }
     const ProtobufCFieldDescriptor *f = tdm_json_field_named(msg->descriptor, name);
     if (f == NULL)
-        return fail(d, "google.protobuf.Value lacks field %s", name);
+        return tdm_json_fail(d, "google.protobuf.Value lacks field %s", name);
     void *slot = tdm_json_member(msg, f->offset);
     if (f->type == PROTOBUF_C_TYPE_MESSAGE)
         *(ProtobufCMessage **)slot = NULL;
-    if (!decode_value(d, f, value, slot))
+    if (!tdm_json_decode_value(d, f, value, slot))
         return false;
     tdm_json_mark_present(msg, f);
     return true;
 }
 
-static bool decode_object(decoder *d, ProtobufCMessage *msg, json_t *value)
+static bool decode_object(tdm_json_decoder *d, ProtobufCMessage *msg, json_t *value)
 {
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     if (!json_is_object(value))
-        return fail(d, "must be an object");
+        return tdm_json_fail(d, "must be an object");
+    if (!tdm_json_reserve(d, desc->n_fields))
+        return false;
     uint8_t *seen = desc->n_fields > 0 ? tdm_arena_calloc(d->arena, desc->n_fields, 1) : NULL;
     if (desc->n_fields > 0 && seen == NULL)
-        return out_of_memory(d);
+        return tdm_json_out_of_memory(d);
     const char *key;
     json_t *item;
     json_object_foreach(value, key, item)
@@ -608,24 +679,24 @@ static bool decode_object(decoder *d, ProtobufCMessage *msg, json_t *value)
         const ProtobufCFieldDescriptor *f = tdm_json_find_field(desc, key, key_len);
         size_t before;
         if (f == NULL) {
-            before = path_push_name(&d->path, key, key_len);
-            fail(d, "unknown field \"%.*s\"", KEY_QUOTE_MAX_BYTES, key);
-            path_pop(&d->path, before);
+            before = tdm_json_path_push_name(&d->path, key, key_len);
+            tdm_json_fail(d, "unknown field \"%.*s\"", TDM_JSON_KEY_QUOTE_MAX_BYTES, key);
+            tdm_json_path_pop(&d->path, before);
             return false;
         }
-        before = path_push_name(&d->path, f->name, strlen(f->name));
+        before = tdm_json_path_push_name(&d->path, f->name, strlen(f->name));
         size_t index = (size_t)(f - desc->fields);
-        bool ok = seen[index] == 0 ? true : fail(d, "duplicate key (given by both names)");
+        bool ok = seen[index] == 0 ? true : tdm_json_fail(d, "duplicate key (given by both names)");
         seen[index] = 1;
-        ok = ok && decode_field(d, msg, f, item);
-        path_pop(&d->path, before);
+        ok = ok && tdm_json_decode_field(d, msg, f, item);
+        tdm_json_path_pop(&d->path, before);
         if (!ok)
             return false;
     }
     return true;
 }
 
-static bool decode_message_value(decoder *d, ProtobufCMessage *msg, json_t *value)
+static bool decode_message_value(tdm_json_decoder *d, ProtobufCMessage *msg, json_t *value)
 {
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     const ProtobufCFieldDescriptor *f;
@@ -634,17 +705,19 @@ static bool decode_message_value(decoder *d, ProtobufCMessage *msg, json_t *valu
     case TDM_JSON_WKT_DURATION:
     case TDM_JSON_WKT_FIELD_MASK: {
         if (!json_is_string(value))
-            return fail(d, "must be a string");
+            return tdm_json_fail(d, "must be a string");
         f = tdm_json_field_named(desc, "paths");
         if (f != NULL) /* a mask given twice is replaced, not appended */
             *(size_t *)tdm_json_member(msg, f->quantifier_offset) = 0;
+        if (!tdm_json_reserve(d, json_string_length(value) + 1))
+            return false;
         const char *why = tdm_json_set_wkt_from_text(msg, json_string_value(value),
                                                      json_string_length(value), d->arena);
-        return why == NULL ? true : fail(d, "%s", why);
+        return why == NULL ? true : tdm_json_fail(d, "%s", why);
     }
     case TDM_JSON_WKT_WRAPPER:
         f = tdm_json_field_named(desc, "value");
-        return f != NULL && decode_value(d, f, value, tdm_json_member(msg, f->offset));
+        return f != NULL && tdm_json_decode_value(d, f, value, tdm_json_member(msg, f->offset));
     case TDM_JSON_WKT_STRUCT:
         f = tdm_json_field_named(desc, "fields");
         return f != NULL && decode_map(d, msg, f, value);
@@ -654,7 +727,7 @@ static bool decode_message_value(decoder *d, ProtobufCMessage *msg, json_t *valu
     case TDM_JSON_WKT_VALUE:
         return decode_struct_value(d, msg, value);
     case TDM_JSON_WKT_ANY:
-        return fail(d, "google.protobuf.Any is not supported");
+        return tdm_json_fail(d, "google.protobuf.Any is not supported");
     case TDM_JSON_WKT_EMPTY:
     case TDM_JSON_WKT_NONE:
         break;
@@ -687,8 +760,8 @@ static void clear_field(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f
         memset(member, 0, tdm_json_element_size(f->type));
 }
 
-static bool decode_field(decoder *d, ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
-                         json_t *value)
+bool tdm_json_decode_field(tdm_json_decoder *d, ProtobufCMessage *msg,
+                           const ProtobufCFieldDescriptor *f, json_t *value)
 {
     bool is_value_message =
         f->type == PROTOBUF_C_TYPE_MESSAGE && tdm_json_wkt_of(f->descriptor) == TDM_JSON_WKT_VALUE;
@@ -705,13 +778,13 @@ static bool decode_field(decoder *d, ProtobufCMessage *msg, const ProtobufCField
         if (which != 0 && which != f->id) {
             const ProtobufCFieldDescriptor *other =
                 protobuf_c_message_descriptor_get_field(msg->descriptor, which);
-            return fail(d, "only one field of its oneof may be set (already set: %s)",
-                        other != NULL ? other->name : "another field");
+            return tdm_json_fail(d, "only one field of its oneof may be set (already set: %s)",
+                                 other != NULL ? other->name : "another field");
         }
         if (which != f->id && f->type == PROTOBUF_C_TYPE_MESSAGE)
             *(ProtobufCMessage **)tdm_json_member(msg, f->offset) = NULL;
     }
-    if (!decode_value(d, f, value, tdm_json_member(msg, f->offset)))
+    if (!tdm_json_decode_value(d, f, value, tdm_json_member(msg, f->offset)))
         return false;
     tdm_json_mark_present(msg, f);
     return true;
@@ -719,18 +792,20 @@ static bool decode_field(decoder *d, ProtobufCMessage *msg, const ProtobufCField
 
 /* ---- entry points --------------------------------------------------------------- */
 
-static bool is_whole_message_path(const char *path)
+bool tdm_json_whole_message_path(const char *path)
 {
     return path == NULL || path[0] == '\0' || strcmp(path, "*") == 0;
 }
 
-tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char *path,
-                                  tdm_arena *arena)
+/* The JSON value obj into msg at path (tdm_json_merge_object), with d's budget;
+ * a refusal of the path itself is returned, a refusal of the value left in d->st. */
+tdm_status *tdm_json_merge_tree(tdm_json_decoder *d, json_t *obj, ProtobufCMessage *msg,
+                                const char *path)
 {
-    decoder d = {.arena = arena, .st = NULL, .path = {.len = 0}};
-    if (is_whole_message_path(path)) {
-        decode_message_value(&d, msg, obj);
-        return d.st;
+    tdm_arena *arena = d->arena;
+    if (tdm_json_whole_message_path(path)) {
+        decode_message_value(d, msg, obj);
+        return NULL;
     }
     ProtobufCMessage *cur = msg;
     const char *seg = path;
@@ -742,16 +817,20 @@ tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char
             return tdm_status_set_detail(
                 tdm_status_new(TDM_INTERNAL, "request body cannot be mapped"),
                 "body path \"%s\" names no field of %s", path, cur->descriptor->name);
-        path_push_name(&d.path, f->name, strlen(f->name));
+        tdm_json_path_push_name(&d->path, f->name, strlen(f->name));
         if (dot == NULL) {
-            decode_field(&d, cur, f, obj);
-            return d.st;
+            tdm_json_decode_field(d, cur, f, obj);
+            return NULL;
         }
         if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
             return tdm_status_set_detail(
                 tdm_status_new(TDM_INTERNAL, "request body cannot be mapped"),
                 "body path \"%s\" crosses a non-message field", path);
         ProtobufCMessage **sub = tdm_json_member(cur, f->offset);
+        if (*sub == NULL &&
+            !tdm_json_reserve(d,
+                              ((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message))
+            return NULL;
         if (*sub == NULL)
             *sub = tdm_json_message_new(f->descriptor, arena);
         if (*sub == NULL)
@@ -762,20 +841,14 @@ tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char
     }
 }
 
-tdm_status *tdm_json_decode(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
-                            tdm_arena *arena, ProtobufCMessage **out)
+tdm_status *tdm_json_merge_object(json_t *obj, ProtobufCMessage *msg, const char *path,
+                                  tdm_arena *arena)
 {
-    json_t *root = NULL;
-    tdm_status *st = tdm_json_parse(json, len, desc, NULL, &root);
-    if (st != NULL)
+    tdm_json_decoder d = {.arena = arena, .st = NULL, .budget = NULL, .path = {.len = 0}};
+    tdm_status *st = tdm_json_merge_tree(&d, obj, msg, path);
+    if (st != NULL) {
+        tdm_status_free(d.st);
         return st;
-    ProtobufCMessage *msg = tdm_json_message_new(desc, arena);
-    if (msg == NULL)
-        st = tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory decoding JSON");
-    else
-        st = tdm_json_merge_object(root, msg, NULL, arena);
-    json_decref(root);
-    if (st == NULL)
-        *out = msg;
-    return st;
+    }
+    return d.st;
 }

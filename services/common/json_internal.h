@@ -97,4 +97,95 @@ tdm_status *tdm_json_refusal(const char *field, const char *fmt, ...)
 const ProtobufCFieldDescriptor *tdm_json_field_named(const ProtobufCMessageDescriptor *desc,
                                                      const char *name);
 
+/* ---- the decode budget (json_budget.c) ------------------------------------------ */
+
+/*
+ * What one decode may hold (API.md "The public edge"): jansson's allocations, counted
+ * through the allocation functions json_budget.c gives jansson, plus the bytes the
+ * message takes in the arena since the decode began, against
+ * tdm_protobuf_decode_budget(wire bytes). The budget is per thread: allocations of
+ * other threads, and jansson's allocations outside a decode (encoding, configuration),
+ * are passed to malloc and free uncounted.
+ */
+typedef struct tdm_json_budget {
+    tdm_arena *arena;
+    size_t arena_start; /* tdm_arena_used when the decode began */
+    size_t wire_bytes;
+    size_t limit;
+    size_t dom_bytes; /* jansson memory held now (malloc's usable size and header) */
+    size_t peak;      /* the most held at once */
+    bool exceeded;
+    struct tdm_json_budget *outer; /* the budget active before this one, if any */
+} tdm_json_budget;
+
+/* Count this thread's jansson allocations against b until tdm_json_budget_end; the
+ * arena (may be NULL: jansson's tree alone) is the one the message is built in. */
+void tdm_json_budget_begin(tdm_json_budget *b, tdm_arena *arena, size_t wire_bytes);
+/* Stop counting; records the decode's peak for tdm_json_decode_peak. */
+void tdm_json_budget_end(tdm_json_budget *b);
+/* Whether `bytes` more fit; false (and b->exceeded) when they do not. */
+bool tdm_json_budget_reserve(tdm_json_budget *b, size_t bytes);
+/* The refusal of a decode over its budget, in protobuf's words (tdm_decode_refusal). */
+tdm_status *tdm_json_budget_refusal(const tdm_json_budget *b);
+
+/* ---- the decoder (json_decode.c), as json_stream.c uses it ----------------------- */
+
+/* Object keys quoted in paths and messages are cut to this many bytes. */
+#define TDM_JSON_KEY_QUOTE_MAX_BYTES 64
+
+/* The proto path of the value being decoded ("participants[3].skills[0]"). */
+typedef struct tdm_json_path {
+    char text[TDM_JSON_MAX_PATH_BYTES];
+    size_t len;
+} tdm_json_path;
+
+/* Each push appends, cutting at the buffer's end, and returns the length before it,
+ * for tdm_json_path_pop. */
+size_t tdm_json_path_push_name(tdm_json_path *p, const char *name, size_t len);
+size_t tdm_json_path_push_index(tdm_json_path *p, size_t index);
+void tdm_json_path_pop(tdm_json_path *p, size_t before);
+
+typedef struct tdm_json_decoder {
+    tdm_arena *arena;
+    tdm_status *st;          /* the first refusal; decoding stops there */
+    tdm_json_budget *budget; /* NULL: a tree the caller built, not counted */
+    tdm_json_path path;
+    unsigned nesting; /* json_stream.c: message objects being taken apart */
+} tdm_json_decoder;
+
+/* Each sets d->st to its refusal (unless one is set already) and returns false. */
+bool tdm_json_fail(tdm_json_decoder *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool tdm_json_out_of_memory(tdm_json_decoder *d);
+/* Whether `bytes` more fit in the decode's budget (and what was allocated since the
+ * last check still fits); false with the refusal set when not. */
+bool tdm_json_reserve(tdm_json_decoder *d, size_t bytes);
+
+/* One value of field f's type into slot (a singular member or an array element). */
+bool tdm_json_decode_value(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, json_t *value,
+                           void *slot);
+/* The value of field f of msg (null: the default; repeated, map, oneof rules). */
+bool tdm_json_decode_field(tdm_json_decoder *d, ProtobufCMessage *msg,
+                           const ProtobufCFieldDescriptor *f, json_t *value);
+/* The tree obj into msg at path (tdm_json_merge_object), with d's budget; a refusal of
+ * the path itself is returned, a refusal of the value left in d->st. */
+tdm_status *tdm_json_merge_tree(tdm_json_decoder *d, json_t *obj, ProtobufCMessage *msg,
+                                const char *path);
+/* NULL, "" or "*": the message itself. */
+bool tdm_json_whole_message_path(const char *path);
+
+/* Refusals on the raw text. The checks before anything is built (size, nesting,
+ * values); an INVALID_ARGUMENT naming the field open at json[stop]; jansson's
+ * refusal of json[base...] (the whole document when base is 0, else one piece of it). */
+tdm_status *tdm_json_prescan(const char *json, size_t len, const ProtobufCMessageDescriptor *desc,
+                             const char *field_prefix);
+tdm_status *tdm_json_refuse_at(const char *json, size_t stop,
+                               const ProtobufCMessageDescriptor *desc, const char *prefix,
+                               const char *description);
+tdm_status *tdm_json_jansson_refusal(const char *json, size_t len, size_t base,
+                                     const json_error_t *err,
+                                     const ProtobufCMessageDescriptor *desc,
+                                     const char *field_prefix);
+/* Line and column (1-based, in bytes) of json[at]. */
+void tdm_json_line_column(const char *json, size_t at, int *line, int *column);
+
 #endif

@@ -224,6 +224,18 @@ size_t tdm_protobuf_decode_budget(size_t wire_bytes)
     return budget < TDM_DECODE_FLOOR_BYTES ? TDM_DECODE_FLOOR_BYTES : budget;
 }
 
+tdm_status *tdm_decode_limit_refusal(size_t wire_bytes)
+{
+    if (tdm_protobuf_decode_budget(wire_bytes) == TDM_DECODE_BYTES_MAX)
+        return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                              "request message would take more than %u MiB decoded",
+                              TDM_DECODE_BYTES_MAX / (1024u * 1024u));
+    return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
+                          "request message would take more than %u times its %zu bytes "
+                          "decoded (too many fields)",
+                          TDM_DECODE_EXPANSION_MAX, wire_bytes);
+}
+
 /* ---- lazy fields ---------------------------------------------------------------------- */
 
 #define LAZY_FIELDS_MAX 8
@@ -310,15 +322,8 @@ static tdm_status *refusal(const decode_budget *b, const ProtobufCMessageDescrip
 {
     if (b->out_of_memory)
         return tdm_status_new(TDM_RESOURCE_EXHAUSTED, "out of memory");
-    if (b->exceeded && tdm_protobuf_decode_budget(len) == TDM_DECODE_BYTES_MAX)
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                              "request message would take more than %u MiB decoded",
-                              TDM_DECODE_BYTES_MAX / (1024u * 1024u));
     if (b->exceeded)
-        return tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                              "request message would take more than %u times its %zu bytes "
-                              "decoded (too many fields)",
-                              TDM_DECODE_EXPANSION_MAX, len);
+        return tdm_decode_limit_refusal(len);
     return tdm_status_new(TDM_INVALID_ARGUMENT, "request message could not be decoded as %s",
                           desc->name);
 }

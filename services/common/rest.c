@@ -490,27 +490,6 @@ static bool path_within(const char *path, const char *prefix)
     return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '.');
 }
 
-static const ProtobufCMessageDescriptor *body_descriptor(const ProtobufCMessageDescriptor *input,
-                                                         const char *body)
-{
-    if (strcmp(body, "*") == 0)
-        return input;
-    char resolved[TDM_JSON_MAX_PATH_BYTES];
-    const ProtobufCMessageDescriptor *desc = input;
-    for (const char *seg = body; desc != NULL;) {
-        const char *dot = strchr(seg, '.');
-        size_t len = dot != NULL ? (size_t)(dot - seg) : strlen(seg);
-        const ProtobufCFieldDescriptor *f = tdm_json_find_field(desc, seg, len);
-        if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
-            return NULL;
-        desc = f->descriptor;
-        if (dot == NULL)
-            return proto_path(input, body, resolved, sizeof resolved) ? desc : NULL;
-        seg = dot + 1;
-    }
-    return NULL;
-}
-
 static bool only_whitespace(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -527,15 +506,7 @@ static tdm_status *merge_body(const tdm_rest_route *route, ProtobufCMessage *msg
                               route->max_request_bytes);
     if (body == NULL || only_whitespace(body, body_len))
         return NULL; /* an empty body is {} */
-    json_t *root = NULL;
-    bool whole = strcmp(route->body, "*") == 0;
-    tdm_status *st = tdm_json_parse(body, body_len, body_descriptor(msg->descriptor, route->body),
-                                    whole ? NULL : route->body, &root);
-    if (st != NULL)
-        return st;
-    st = tdm_json_merge_object(root, msg, route->body, arena);
-    json_decref(root);
-    return st;
+    return tdm_json_merge_text(body, body_len, msg, route->body, arena);
 }
 
 static tdm_status *apply_query(const tdm_rest_match *match, ProtobufCMessage *msg,

@@ -603,7 +603,13 @@ static void dispatch(scim_call *op)
         size_t len = 0;
         const uint8_t *body = tdm_http_body(op->req, &len);
         json_error_t jerr;
-        op->body = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+        tdm_status *too_big = NULL;
+        op->body =
+            tdm_json_load_bounded((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr, &too_big);
+        if (too_big != NULL) {
+            respond_status(op, too_big);
+            return;
+        }
         if (op->body == NULL || !json_is_object(op->body)) {
             respond_error(op, 400, "invalidSyntax", "the body must be a JSON object");
             return;
