@@ -489,14 +489,10 @@ static int collect(plan_ctx *c, const tdm_assign_result *res, mt_plan_result *r)
             worst[col] = res->pairs[k].weight;
         r->pairs[r->n_pairs++] = (mt_plan_pair){i, j, res->pairs[k].weight, false};
     }
+    int rc = 0;
     if (matched == NULL || mentor_used == NULL) {
-        free(matched);
-        free(mentor_used);
-        free(mate);
-        free(row_score);
-        free(used);
-        free(worst);
-        return fail(r, "out of memory", "");
+        rc = fail(r, "out of memory", "");
+        goto done;
     }
     if (c->matrix != NULL)
         r->blocking_pairs = blocking_pairs(c, mate, row_score, used, worst);
@@ -519,13 +515,14 @@ static int collect(plan_ctx *c, const tdm_assign_result *res, mt_plan_result *r)
             r->unmatched_mentors++;
     }
     qsort(r->pairs, r->n_pairs, sizeof(*r->pairs), cmp_pairs);
+done:
     free(matched);
     free(mentor_used);
     free(mate);
     free(row_score);
     free(used);
     free(worst);
-    return 0;
+    return rc;
 }
 
 int mt_plan_run(const mt_plan_input *in, mt_plan_result *r)

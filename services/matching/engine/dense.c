@@ -144,24 +144,9 @@ static void arr_step(dense_solver *s, uint32_t j, uint32_t *freelist, uint32_t *
     }
     /* The occupant with the least slack leaves; the others stay tight while the price
      * drops by delta, which their slack (potential minus best alternative) must cover. */
-    uint32_t kmin = UINT32_MAX;
-    int64_t smin = INT64_MAX, s2 = INT64_MAX;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
-        uint32_t k = s->seat[q];
-        int64_t sl = s->pe[k] - s->alt[k];
-        if (sl < smin) {
-            s2 = smin;
-            smin = sl;
-            kmin = k;
-        } else if (sl < s2) {
-            s2 = sl;
-        }
-    }
-    int64_t delta = a1 - a2 < s2 ? a1 - a2 : s2;
-    s->pm[i] -= delta;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
-        if (s->seat[q] != kmin)
-            s->pe[s->seat[q]] -= delta;
+    int64_t delta;
+    uint32_t kmin = tdm__arr_displace(s->seat + s->seat_off[i], s->used[i], s->pe, s->alt,
+                                      &s->pm[i], a1 - a2, &delta);
     s->pe[j] = a1 - delta;
     s->alt[j] = a2;
     uint32_t pos = s->seat_of[kmin];
@@ -630,6 +615,25 @@ static int cmp_i32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One probe of the threshold search: solve with the k-th weight as threshold. */
+typedef struct dense_probe {
+    const tdm_assign_dense *d;
+    const int32_t *ws;
+    tdm_assign_stats *stats;
+} dense_probe;
+
+static tdm_assign_status dense_pairs_at(void *ctx, size_t k, uint64_t *pairs)
+{
+    const dense_probe *c = ctx;
+    dense_solver s;
+    tdm_assign_status st = dense_run(&s, c->d, c->d->capacity, 0, 1, c->ws[k]);
+    *pairs = st == TDM_ASSIGN_OK ? count_pairs(&s) : 0;
+    c->stats->solves++;
+    c->stats->iterations += s.iterations;
+    dense_free(&s);
+    return st;
+}
+
 /* MAXIMIN on the matrix: as in solve.c, by binary search over the distinct weights. */
 static tdm_assign_status dense_threshold(const tdm_assign_dense *d, int64_t min_w,
                                          tdm_assign_stats *stats, int64_t *thr)
@@ -651,24 +655,9 @@ static tdm_assign_status dense_threshold(const tdm_assign_dense *d, int64_t min_
     for (size_t k = 0; k < nd; k++)
         if (u == 0 || ws[u - 1] != ws[k])
             ws[u++] = ws[k];
-    dense_solver s;
-    tdm_assign_status st = dense_run(&s, d, d->capacity, 0, 1, ws[0]);
-    uint64_t best = st == TDM_ASSIGN_OK ? count_pairs(&s) : 0;
-    stats->solves++;
-    dense_free(&s);
-    size_t lo = 0, hi = u - 1;
-    while (st == TDM_ASSIGN_OK && lo < hi) {
-        size_t mid = lo + (hi - lo + 1) / 2;
-        st = dense_run(&s, d, d->capacity, 0, 1, ws[mid]);
-        uint64_t got = st == TDM_ASSIGN_OK ? count_pairs(&s) : 0;
-        stats->solves++;
-        stats->iterations += s.iterations;
-        dense_free(&s);
-        if (got == best)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
+    size_t lo;
+    dense_probe probe = {d, ws, stats};
+    tdm_assign_status st = tdm__maximin_search(u, dense_pairs_at, &probe, &lo);
     *thr = ws[lo];
     free(ws);
     return st;

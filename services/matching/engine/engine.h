@@ -54,6 +54,10 @@ void tdm__graph_free(tdm__graph *g);
 /* Build g from p and o; on failure the message is written to err. */
 tdm_assign_status tdm__graph_build(const tdm_assign_problem *p, const tdm_assign_options *o,
                                    tdm__graph *g, char *err, size_t err_len);
+/* The same for a solve's entry point: on failure the message goes to p's error, where
+ * tdm_assign_problem_error() reads it. */
+tdm_assign_status tdm__graph_build_solve(const tdm_assign_problem *p, const tdm_assign_options *o,
+                                         tdm__graph *g);
 
 /* ---- the shortest augmenting path solver (ssp.c) ---- */
 
@@ -84,6 +88,41 @@ void tdm__ssp_set_tick(tdm__ssp *s, tdm__ssp_tick_fn fn, void *ctx);
 void tdm__ssp_set_cancel(tdm__ssp *s, const atomic_bool *cancel);
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s);
 
+/* ---- augmenting row reduction, shared by ssp.c and dense.c ---- */
+
+/* ARR's step at a full mentor whose seats seat[0..n) are all taken (dense.c's comment
+ * gives the argument): the occupant with the least slack (its potential pe[k] minus its
+ * cached best alternative alt[k]) is the one to leave. The mentor's price *pm drops by
+ * delta = min(gap, the second smallest slack), gap being the arriving mentee's a1 - a2,
+ * and the occupants that stay drop with it, so they stay tight. pe is indexed by mentee.
+ * Returns the leaving mentee; *delta_out is the drop. Inline: ARR runs it once per
+ * displacement, in the loop that seats every mentee. */
+static inline uint32_t tdm__arr_displace(const uint32_t *seat, uint32_t n, int64_t *pe,
+                                         const int64_t *alt, int64_t *pm, int64_t gap,
+                                         int64_t *delta_out)
+{
+    uint32_t kmin = UINT32_MAX;
+    int64_t smin = INT64_MAX, s2 = INT64_MAX;
+    for (uint32_t q = 0; q < n; q++) {
+        uint32_t k = seat[q];
+        int64_t sl = pe[k] - alt[k];
+        if (sl < smin) {
+            s2 = smin;
+            smin = sl;
+            kmin = k;
+        } else if (sl < s2) {
+            s2 = sl;
+        }
+    }
+    int64_t delta = gap < s2 ? gap : s2;
+    *pm -= delta;
+    for (uint32_t q = 0; q < n; q++)
+        if (seat[q] != kmin)
+            pe[seat[q]] -= delta;
+    *delta_out = delta;
+    return kmin;
+}
+
 /* ---- helpers (solve.c) ---- */
 
 double tdm__now(void);
@@ -105,5 +144,12 @@ int64_t tdm__graph_weight(const void *g, uint32_t mentor, uint32_t mentee);
  * against the number of nodes. max_pairs bounds the number of pairs in any solution. */
 tdm_assign_status tdm__transform(tdm_assign_objective obj, int64_t max_w, uint64_t max_pairs,
                                  uint64_t n_nodes, int64_t *scale, int64_t *offset);
+/* MAXIMIN's threshold search (solve.c's sparse path and dense.c's matrix): over n >= 1
+ * distinct weights the caller keeps in increasing order, pairs_at(ctx, k, &pairs) runs
+ * one exact solve with the k-th weight as threshold and counts its pairs. *best_k is the
+ * largest k that keeps as many pairs as k = 0, found by binary search; on an error the
+ * search stops and returns it. */
+typedef tdm_assign_status (*tdm__pairs_at)(void *ctx, size_t k, uint64_t *pairs);
+tdm_assign_status tdm__maximin_search(size_t n, tdm__pairs_at pairs_at, void *ctx, size_t *best_k);
 
 #endif

@@ -257,6 +257,16 @@ static tdm_assign_status apply_pins(const tdm_assign_problem *p, const tdm_assig
     return TDM_ASSIGN_OK;
 }
 
+tdm_assign_status tdm__graph_build_solve(const tdm_assign_problem *p, const tdm_assign_options *o,
+                                         tdm__graph *g)
+{
+    char err[sizeof p->error];
+    tdm_assign_status st = tdm__graph_build(p, o, g, err, sizeof err);
+    if (st != TDM_ASSIGN_OK)
+        memcpy(((tdm_assign_problem *)p)->error, err, sizeof err);
+    return st;
+}
+
 tdm_assign_status tdm__graph_build(const tdm_assign_problem *p, const tdm_assign_options *o,
                                    tdm__graph *g, char *err, size_t err_len)
 {

@@ -248,6 +248,47 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+tdm_assign_status tdm__maximin_search(size_t n, tdm__pairs_at pairs_at, void *ctx, size_t *best_k)
+{
+    uint64_t best;
+    tdm_assign_status st = pairs_at(ctx, 0, &best);
+    size_t lo = 0, hi = n - 1; /* invariant: the lo-th weight keeps `best` pairs */
+    while (st == TDM_ASSIGN_OK && lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        uint64_t got;
+        st = pairs_at(ctx, mid, &got);
+        if (st != TDM_ASSIGN_OK)
+            break;
+        if (got == best)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *best_k = lo;
+    return st;
+}
+
+/* One probe of the sparse search: solve g with the k-th weight as threshold. */
+typedef struct sparse_probe {
+    const tdm__graph *g;
+    const int64_t *ws;
+    tdm_assign_stats *stats;
+} sparse_probe;
+
+static tdm_assign_status sparse_pairs_at(void *ctx, size_t k, uint64_t *pairs)
+{
+    const sparse_probe *c = ctx;
+    tdm__ssp *s;
+    wgraph h;
+    tdm_assign_status st = solve_once(c->g, 0, 1, c->ws[k], &s, &h, c->stats);
+    if (st != TDM_ASSIGN_OK)
+        return st;
+    *pairs = count_pairs(s, c->g->n_mentees);
+    tdm__ssp_free(s);
+    wgraph_free(&h);
+    return TDM_ASSIGN_OK;
+}
+
 /* MAXIMIN's threshold: the largest T keeping the maximum number of pairs. */
 static tdm_assign_status maximin_threshold(const tdm__graph *g, tdm_assign_stats *stats,
                                            int64_t *threshold)
@@ -265,35 +306,13 @@ static tdm_assign_status maximin_threshold(const tdm__graph *g, tdm_assign_stats
     for (size_t k = 0; k < m; k++)
         if (nd == 0 || ws[nd - 1] != ws[k])
             ws[nd++] = ws[k];
-    tdm__ssp *s;
-    wgraph h;
-    tdm_assign_status st = solve_once(g, 0, 1, ws[0], &s, &h, stats);
-    if (st != TDM_ASSIGN_OK) {
-        free(ws);
-        return st;
-    }
-    size_t best = count_pairs(s, g->n_mentees);
-    tdm__ssp_free(s);
-    wgraph_free(&h);
-    size_t lo = 0, hi = nd - 1; /* invariant: ws[lo] keeps `best` pairs */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo + 1) / 2;
-        st = solve_once(g, 0, 1, ws[mid], &s, &h, stats);
-        if (st != TDM_ASSIGN_OK) {
-            free(ws);
-            return st;
-        }
-        size_t n = count_pairs(s, g->n_mentees);
-        tdm__ssp_free(s);
-        wgraph_free(&h);
-        if (n == best)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    *threshold = ws[lo];
+    size_t lo;
+    sparse_probe probe = {g, ws, stats};
+    tdm_assign_status st = tdm__maximin_search(nd, sparse_pairs_at, &probe, &lo);
+    if (st == TDM_ASSIGN_OK)
+        *threshold = ws[lo];
     free(ws);
-    return TDM_ASSIGN_OK;
+    return st;
 }
 
 static tdm_assign_status solve_graph(const tdm__graph *g, const tdm_assign_options *o,
@@ -356,12 +375,9 @@ tdm_assign_status tdm_assign_solve(const tdm_assign_problem *p, const tdm_assign
         return TDM_ASSIGN_E_INVALID;
     }
     tdm__graph g;
-    char err[sizeof p->error];
-    tdm_assign_status st = tdm__graph_build(p, o, &g, err, sizeof err);
-    if (st != TDM_ASSIGN_OK) {
-        memcpy(((tdm_assign_problem *)p)->error, err, sizeof err);
+    tdm_assign_status st = tdm__graph_build_solve(p, o, &g);
+    if (st != TDM_ASSIGN_OK)
         return st;
-    }
     st = solve_graph(&g, o, r);
     tdm__graph_free(&g);
     if (st != TDM_ASSIGN_OK) {

@@ -706,24 +706,9 @@ static void arr_step(tdm__ssp *s, uint32_t j, uint32_t *again, uint32_t *n_again
         later[(*n_later)++] = j;
         return;
     }
-    uint32_t kmin = UINT32_MAX;
-    int64_t smin = INT64_MAX, s2 = INT64_MAX;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++) {
-        uint32_t k = s->seat[q];
-        int64_t sl = s->p[s->nm + k] - s->alt[k];
-        if (sl < smin) {
-            s2 = smin;
-            smin = sl;
-            kmin = k;
-        } else if (sl < s2) {
-            s2 = sl;
-        }
-    }
-    int64_t delta = a1 - a2 < s2 ? a1 - a2 : s2;
-    s->p[i] -= delta;
-    for (uint32_t q = s->seat_off[i]; q < s->seat_off[i] + s->used[i]; q++)
-        if (s->seat[q] != kmin)
-            s->p[s->nm + s->seat[q]] -= delta;
+    int64_t delta;
+    uint32_t kmin = tdm__arr_displace(s->seat + s->seat_off[i], s->used[i], s->p + s->nm, s->alt,
+                                      &s->p[i], a1 - a2, &delta);
     s->p[x] = a1 - delta;
     s->alt[j] = a2;
     uint32_t pos = s->seat_of[kmin];

@@ -89,84 +89,49 @@ static void held_down(pref *h, uint32_t n)
     }
 }
 
-static tdm_assign_status finish(tdm__graph *g, const int32_t *mate, uint64_t seed, double t0,
-                                tdm_assign_result *r)
+/* STABLE: deferred acceptance, mentees proposing; mate[j] is j's mentor or -1. */
+static tdm_assign_status deferred_acceptance(const tdm__graph *g, uint64_t seed, int32_t *mate)
 {
-    tdm_assign_status st =
-        tdm__result_fill(r, g->n_mentors, g->n_mentees, mate, tdm__graph_weight, g, g);
-    if (st != TDM_ASSIGN_OK) {
-        tdm_assign_result_free(r);
-        return st;
-    }
-    tdm__result_reasons(r, g);
-    r->seed = seed;
-    r->stats.seconds = tdm__now() - t0;
-    return TDM_ASSIGN_OK;
-}
-
-static tdm_assign_status build(const tdm_assign_problem *p, const tdm_assign_options *o,
-                               tdm__graph *g, tdm_assign_result *r)
-{
-    memset(r, 0, sizeof *r);
-    if (o->min_weight < 0)
-        return TDM_ASSIGN_E_INVALID;
-    char err[sizeof p->error];
-    tdm_assign_status st = tdm__graph_build(p, o, g, err, sizeof err);
-    if (st != TDM_ASSIGN_OK)
-        memcpy(((tdm_assign_problem *)p)->error, err, sizeof err);
-    return st;
-}
-
-tdm_assign_status tdm_assign_stable(const tdm_assign_problem *p, const tdm_assign_options *o,
-                                    tdm_assign_result *r)
-{
-    double t0 = tdm__now();
-    tdm__graph g;
-    tdm_assign_status st = build(p, o, &g, r);
-    if (st != TDM_ASSIGN_OK)
-        return st;
-    uint64_t seed = pick_seed(o->seed);
-    uint32_t nm = g.n_mentors, ne = g.n_mentees;
-    size_t m = g.row[ne];
+    uint32_t nm = g->n_mentors, ne = g->n_mentees;
+    size_t m = g->row[ne];
     uint64_t *lot_mentor = lottery(seed, 0x6d656e746f72ULL, nm);
     uint64_t *lot_mentee = lottery(seed, 0x6d656e746565ULL, ne);
     pref *prefs = malloc(sizeof *prefs * (m + 1));
     size_t *next = malloc(sizeof *next * ((size_t)ne + 1));
     size_t *held_off = malloc(sizeof *held_off * ((size_t)nm + 1));
     uint32_t *n_held = calloc((size_t)nm + 1, sizeof *n_held);
-    int32_t *mate = malloc(sizeof *mate * ((size_t)ne + 1));
     uint32_t *queue = malloc(sizeof *queue * ((size_t)ne + 1));
     pref *held = NULL;
-    st = TDM_ASSIGN_E_NOMEM;
-    if (!lot_mentor || !lot_mentee || !prefs || !next || !held_off || !n_held || !mate || !queue)
+    tdm_assign_status st = TDM_ASSIGN_E_NOMEM;
+    if (!lot_mentor || !lot_mentee || !prefs || !next || !held_off || !n_held || !queue)
         goto done;
     size_t seats = 0;
     for (uint32_t i = 0; i < nm; i++) {
         held_off[i] = seats;
-        seats += g.capacity[i];
+        seats += g->capacity[i];
     }
     held = malloc(sizeof *held * (seats + 1));
     if (held == NULL)
         goto done;
     uint32_t qn = 0;
     for (uint32_t j = 0; j < ne; j++) {
-        for (size_t e = g.row[j]; e < g.row[j + 1]; e++)
-            prefs[e] = (pref){g.w[e], lot_mentor[g.col[e]], g.col[e]};
-        qsort(prefs + g.row[j], g.row[j + 1] - g.row[j], sizeof *prefs, cmp_pref);
-        next[j] = g.row[j];
+        for (size_t e = g->row[j]; e < g->row[j + 1]; e++)
+            prefs[e] = (pref){g->w[e], lot_mentor[g->col[e]], g->col[e]};
+        qsort(prefs + g->row[j], g->row[j + 1] - g->row[j], sizeof *prefs, cmp_pref);
+        next[j] = g->row[j];
         mate[j] = -1;
-        if (g.pin_mentor[j] < 0)
+        if (g->pin_mentor[j] < 0)
             queue[qn++] = j;
     }
     /* A stack of free mentees; each proposal advances next[j], so at most m proposals. */
     while (qn > 0) {
         uint32_t j = queue[--qn];
-        while (next[j] < g.row[j + 1]) {
+        while (next[j] < g->row[j + 1]) {
             pref *pr = &prefs[next[j]++];
             uint32_t i = pr->who;
             pref mine = {pr->w, lot_mentee[j], j};
             pref *h = held + held_off[i];
-            if (n_held[i] < g.capacity[i]) {
+            if (n_held[i] < g->capacity[i]) {
                 h[n_held[i]] = mine;
                 held_up(h, n_held[i]++);
                 mate[j] = (int32_t)i;
@@ -183,7 +148,7 @@ tdm_assign_status tdm_assign_stable(const tdm_assign_problem *p, const tdm_assig
             }
         }
     }
-    st = finish(&g, mate, seed, t0, r);
+    st = TDM_ASSIGN_OK;
 done:
     free(lot_mentor);
     free(lot_mentee);
@@ -191,10 +156,8 @@ done:
     free(next);
     free(held_off);
     free(n_held);
-    free(mate);
     free(queue);
     free(held);
-    tdm__graph_free(&g);
     return st;
 }
 
@@ -212,39 +175,75 @@ static int cmp_gedge(const void *a, const void *b)
     return x->lot < y->lot ? -1 : x->lot > y->lot;
 }
 
-tdm_assign_status tdm_assign_greedy(const tdm_assign_problem *p, const tdm_assign_options *o,
-                                    tdm_assign_result *r)
+/* GREEDY: pairs by weight descending, ties by a lottery from the seed. */
+static tdm_assign_status greedy(const tdm__graph *g, uint64_t seed, int32_t *mate)
 {
-    double t0 = tdm__now();
-    tdm__graph g;
-    tdm_assign_status st = build(p, o, &g, r);
-    if (st != TDM_ASSIGN_OK)
-        return st;
-    uint64_t seed = pick_seed(o->seed), rng = seed;
-    size_t m = g.row[g.n_mentees];
+    uint64_t rng = seed;
+    size_t m = g->row[g->n_mentees];
     gedge *es = malloc(sizeof *es * (m + 1));
-    uint32_t *load = calloc((size_t)g.n_mentors + 1, sizeof *load);
-    int32_t *mate = malloc(sizeof *mate * ((size_t)g.n_mentees + 1));
-    st = TDM_ASSIGN_E_NOMEM;
-    if (!es || !load || !mate)
+    uint32_t *load = calloc((size_t)g->n_mentors + 1, sizeof *load);
+    tdm_assign_status st = TDM_ASSIGN_E_NOMEM;
+    if (!es || !load)
         goto done;
-    for (uint32_t j = 0; j < g.n_mentees; j++) {
+    for (uint32_t j = 0; j < g->n_mentees; j++) {
         mate[j] = -1;
-        for (size_t e = g.row[j]; e < g.row[j + 1]; e++)
-            es[e] = (gedge){g.w[e], tdm__splitmix(&rng), g.col[e], j};
+        for (size_t e = g->row[j]; e < g->row[j + 1]; e++)
+            es[e] = (gedge){g->w[e], tdm__splitmix(&rng), g->col[e], j};
     }
     qsort(es, m, sizeof *es, cmp_gedge);
     for (size_t k = 0; k < m; k++) {
-        if (mate[es[k].mentee] >= 0 || load[es[k].mentor] >= g.capacity[es[k].mentor])
+        if (mate[es[k].mentee] >= 0 || load[es[k].mentor] >= g->capacity[es[k].mentor])
             continue;
         mate[es[k].mentee] = (int32_t)es[k].mentor;
         load[es[k].mentor]++;
     }
-    st = finish(&g, mate, seed, t0, r);
+    st = TDM_ASSIGN_OK;
 done:
     free(es);
     free(load);
+    return st;
+}
+
+/* Both algorithms run alike: the clock, the graph, the seed, the algorithm's mate array,
+ * then the result with the pins added back and the reasons of the unmatched. */
+typedef tdm_assign_status (*algorithm)(const tdm__graph *g, uint64_t seed, int32_t *mate);
+
+static tdm_assign_status run(const tdm_assign_problem *p, const tdm_assign_options *o,
+                             tdm_assign_result *r, algorithm algo)
+{
+    double t0 = tdm__now();
+    memset(r, 0, sizeof *r);
+    if (o->min_weight < 0)
+        return TDM_ASSIGN_E_INVALID;
+    tdm__graph g;
+    tdm_assign_status st = tdm__graph_build_solve(p, o, &g);
+    if (st != TDM_ASSIGN_OK)
+        return st;
+    uint64_t seed = pick_seed(o->seed);
+    int32_t *mate = malloc(sizeof *mate * ((size_t)g.n_mentees + 1));
+    st = mate == NULL ? TDM_ASSIGN_E_NOMEM : algo(&g, seed, mate);
+    if (st == TDM_ASSIGN_OK)
+        st = tdm__result_fill(r, g.n_mentors, g.n_mentees, mate, tdm__graph_weight, &g, &g);
+    if (st == TDM_ASSIGN_OK) {
+        tdm__result_reasons(r, &g);
+        r->seed = seed;
+        r->stats.seconds = tdm__now() - t0;
+    } else {
+        tdm_assign_result_free(r);
+    }
     free(mate);
     tdm__graph_free(&g);
     return st;
+}
+
+tdm_assign_status tdm_assign_stable(const tdm_assign_problem *p, const tdm_assign_options *o,
+                                    tdm_assign_result *r)
+{
+    return run(p, o, r, deferred_acceptance);
+}
+
+tdm_assign_status tdm_assign_greedy(const tdm_assign_problem *p, const tdm_assign_options *o,
+                                    tdm_assign_result *r)
+{
+    return run(p, o, r, greedy);
 }
