@@ -541,6 +541,7 @@ bool tdm_json_decode_value(tdm_json_decoder *d, const ProtobufCFieldDescriptor *
 bool tdm_json_list_alloc(tdm_json_decoder *d, const ProtobufCFieldDescriptor *f, size_t n,
                          char **array)
 {
+    *array = NULL;
     if (n > TDM_JSON_MAX_LIST_ELEMENTS)
         return tdm_json_fail(d, "more than %u elements", TDM_JSON_MAX_LIST_ELEMENTS);
     size_t size = tdm_json_element_size(f->type);
@@ -558,7 +559,7 @@ static bool decode_repeated(tdm_json_decoder *d, ProtobufCMessage *msg,
     if (!json_is_array(value))
         return tdm_json_fail(d, "must be a list");
     size_t n = json_array_size(value), size = tdm_json_element_size(f->type);
-    char *array;
+    char *array = NULL;
     if (!tdm_json_list_alloc(d, f, n, &array))
         return false;
     for (size_t i = 0; i < n; i++) {

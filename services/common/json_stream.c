@@ -147,7 +147,7 @@ static bool stream_list(tdm_json_decoder *d, const doc_text *t, ProtobufCMessage
     if (skip_space(t, close + 1, ve) != ve)
         return malformed_at(d, t, close + 1, "',' or '}' expected");
     size_t size = tdm_json_element_size(f->type);
-    char *array;
+    char *array = NULL;
     if (!tdm_json_list_alloc(d, f, n, &array))
         return false;
     i = vs + 1;
