@@ -672,7 +672,7 @@ static const Oid REPORT_PARAM_TYPES[FB_REPORT_NPARAMS] = {
 };
 
 /* Prepared once per pooled connection and run by its generic plan (see
- * report_settings), so a report pays neither parsing nor planning. */
+ * REPORT_SETTINGS_SQL), so a report pays neither parsing nor planning. */
 static void report_select(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
@@ -691,16 +691,10 @@ static void report_select(tdm_store_op *base, PGresult *res)
  * by hashing, which is also the faster plan at 10,000 people (bench/RESULTS.md); its
  * only nested loops pair a row with a VALUES list or look up the few newest survey
  * answers by index, so no estimate makes it quadratic. Local to the transaction. */
-static void report_settings(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    static const char sql[] =
-        "SELECT set_config('jit', 'off', true),"
-        " set_config('work_mem', '32MB', true),"
-        " set_config('plan_cache_mode', '" FB_REPORT_PLAN_CACHE_MODE "', true)";
-    tdm_store_op_query_prepared(&op->base, sql, 0, NULL, report_select);
-}
+static const char REPORT_SETTINGS_SQL[] =
+    "SELECT set_config('jit', 'off', true),"
+    " set_config('work_mem', '32MB', true),"
+    " set_config('plan_cache_mode', '" FB_REPORT_PLAN_CACHE_MODE "', true)";
 
 /* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
 static const char *yes_no(const Google__Protobuf__BoolValue *b)
@@ -811,7 +805,7 @@ void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_d
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
     }
-    tdm_store_op_start(&op->base, true, report_settings);
+    tdm_store_op_start_prepared(&op->base, true, REPORT_SETTINGS_SQL, 0, NULL, report_select);
 }
 
 /* ---- at-risk matches ------------------------------------------------------------------ */
