@@ -206,6 +206,13 @@ void tdm__ssp_set_cancel(tdm__ssp *s, const atomic_bool *cancel)
     s->cancel = cancel;
 }
 
+/* Read before every search and every reduction step: a cancelled solve (a lost lease)
+ * stops within one of them. */
+static bool ssp_cancelled(const tdm__ssp *s)
+{
+    return s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed);
+}
+
 uint64_t tdm__ssp_init_matched(const tdm__ssp *s)
 {
     return s->init_matched;
@@ -627,7 +634,7 @@ static tdm_assign_status route_all(tdm__ssp *s)
     tdm_assign_status st = TDM_ASSIGN_OK;
     uint32_t start = n, searches = 0;
     while (n > 0) {
-        if (s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed)) {
+        if (ssp_cancelled(s)) {
             st = TDM_ASSIGN_E_CANCELLED;
             break;
         }
@@ -747,7 +754,7 @@ static tdm_assign_status init_arr(tdm__ssp *s)
         nb = 0;
         uint64_t budget = 2 * (uint64_t)na + 16;
         while (na > 0) {
-            if (s->cancel != NULL && atomic_load_explicit(s->cancel, memory_order_relaxed)) {
+            if (ssp_cancelled(s)) {
                 st = TDM_ASSIGN_E_CANCELLED; /* as route_all: a lost run stops at once */
                 break;
             }
