@@ -215,6 +215,12 @@ class Failover(unittest.TestCase):
         self.assertEqual(self.enrol("ro-before")[0], 200)
         harness.psql(primary, "ALTER SYSTEM SET default_transaction_read_only = on; "
                      "SELECT pg_reload_conf();")
+        # pg_reload_conf() only signals the postmaster: it rereads the file and then
+        # signals every session, after the call has returned. A new session that sees
+        # the setting on was forked after that, so from then on every open session
+        # applies it before its next command (CI once sent a write in between).
+        self.wait_until("the server read-only", lambda: harness.psql(
+            primary, "SHOW default_transaction_read_only") == "on", 30)
         try:
             # Sessions already open learn of it at their next transaction: the write
             # is refused as retryable, and the session is dropped, not kept.
