@@ -115,6 +115,10 @@ struct tdm_store_op {
 /* RESOURCE_EXHAUSTED "out of memory": the status of an allocation that failed. */
 tdm_status *tdm_store_oom(void);
 
+/* Whether an allocation succeeded: when p is NULL, ends op with RESOURCE_EXHAUSTED
+ * (tdm_store_oom) and returns false; the step then returns. */
+bool tdm_store_op_allocated(tdm_store_op *op, const void *p);
+
 /* A zeroed operation of `size` bytes (a struct whose first member is a
  * tdm_store_op) in r->arena, for r and owner (which must outlive it). NULL when out
  * of memory, after calling cb(arg, RESOURCE_EXHAUSTED, NULL). */

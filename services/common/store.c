@@ -348,13 +348,19 @@ void tdm_store_op_emit_event(tdm_store_op *op, tdm_outbox_event ev, tdm_store_st
     tdm_store_op_emit(op, after);
 }
 
+bool tdm_store_op_allocated(tdm_store_op *op, const void *p)
+{
+    if (p != NULL)
+        return true;
+    tdm_store_op_end(op, tdm_store_oom());
+    return false;
+}
+
 bool tdm_store_op_answer_empty(tdm_store_op *op)
 {
     Google__Protobuf__Empty *e = tdm_arena_alloc(op->req.arena, sizeof(*e));
-    if (e == NULL) {
-        tdm_store_op_end(op, tdm_store_oom());
+    if (!tdm_store_op_allocated(op, e))
         return false;
-    }
     google__protobuf__empty__init(e);
     op->response = &e->base;
     return true;
@@ -407,10 +413,8 @@ void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm
     int rows = PQntuples(res);
     int take = rows > page_size ? page_size : rows;
     void **items = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*items));
-    if (items == NULL) {
-        tdm_store_op_end(op, tdm_store_oom());
+    if (!tdm_store_op_allocated(op, items))
         return;
-    }
     for (int i = 0; i < take; i++) {
         tdm_status *st = p->row(PQgetvalue(res, i, p->column),
                                 (size_t)PQgetlength(res, i, p->column), a, p->row_ctx, &items[i]);

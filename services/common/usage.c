@@ -62,10 +62,8 @@ static void counted(tdm_store_op *base, PGresult *res)
     tandem__internal__v1__usage_counts__init(out);
     for (int i = 0; i < n; i++) {
         Tandem__Internal__V1__UsageCount *c = tdm_arena_alloc(a, sizeof(*c));
-        if (c == NULL) {
-            tdm_store_op_end(base, tdm_store_oom());
+        if (!tdm_store_op_allocated(base, c))
             return;
-        }
         tandem__internal__v1__usage_count__init(c);
         c->metric = tdm_arena_strdup(a, PQgetvalue(res, i, 0));
         c->count = strtoll(PQgetvalue(res, i, 1), NULL, 10);

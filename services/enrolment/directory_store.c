@@ -309,10 +309,8 @@ static void check_manager(dir_op *op)
                               "  (SELECT s FROM enrolment.directory_subtree(" T ", $1::uuid) s)";
     const char *values[2] = {op->id, op->manager_id};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     tdm_store_op_query(&op->base, sql, 2, op->params, manager_checked);
 }
 
@@ -331,10 +329,8 @@ static void write_person(dir_op *op)
         " WHERE tenant_id = " T " AND id = $1::uuid RETURNING *) SELECT " PERSON_JSON " FROM x";
     const char *values[2] = {op->id, op->person_json};
     op->params = tdm_arena_memdup(op->base.req.arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     if (op->id == NULL)
         tdm_store_op_query(&op->base, insert_sql, 1, op->params + 1, person_written);
     else
@@ -391,10 +387,8 @@ static void locked(tdm_store_op *base, PGresult *res)
         return;
     }
     op->key = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 1));
-    if (op->key == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, op->key))
         return;
-    }
     if (op->deleting)
         clear_reports(op);
     else
@@ -443,10 +437,8 @@ static void delete_row(tdm_store_op *base, PGresult *res)
     /* The people this person managed have no manager now: their chains change. */
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         op->roots = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 0));
-        if (op->roots == NULL) {
-            tdm_store_op_end(base, tdm_store_oom());
+        if (!tdm_store_op_allocated(base, op->roots))
             return;
-        }
     }
     static const char sql[] =
         "DELETE FROM " ENROL_SCHEMA ".people WHERE tenant_id = " T " AND id = $1::uuid";
@@ -506,16 +498,12 @@ static void people_listed(tdm_store_op *base, PGresult *res)
     int n = PQntuples(res);
     int take = n > op->page_size ? op->page_size : n;
     Tandem__Internal__V1__ListPeopleResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, out))
         return;
-    }
     tandem__internal__v1__list_people_response__init(out);
     out->people = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->people));
-    if (out->people == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, out->people))
         return;
-    }
     for (int i = 0; i < take; i++) {
         tdm_status *st = NULL;
         Tandem__Internal__V1__Person *p = person_from_row(op, res, i, 1, &st);

@@ -275,16 +275,12 @@ static void create_programme_schedule(tdm_store_op *base, PGresult *res)
             ? enrol_programme_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0),
                                        op->base.req.arena)
             : NULL;
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, p))
         return;
-    }
     op->base.response = &p->base;
     const char **params = tdm_arena_calloc(op->base.req.arena, 3, sizeof(*params));
-    if (params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, params))
         return;
-    }
     params[0] = p->id;
     params[1] = p->start_date;
     params[2] = op->doc;
@@ -317,10 +313,8 @@ void enrol_store_create_programme(const enrol_req *r, const Tandem__V1__Programm
         return;
     op->base.response_desc = &tandem__v1__programme__descriptor;
     op->params = programme_params(p, NULL, r->arena);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     if (from != NULL) {
         op->params[PROGRAMME_NPARAMS] = from->id;
         op->params[PROGRAMME_NPARAMS + 1] = fmt_int(r->arena, from->version);
@@ -357,10 +351,8 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
         return;
     op->page_size = page_size;
     op->params = tdm_arena_calloc(r->arena, 4, sizeof(*op->params));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     op->params[0] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
     op->params[1] = fmt_int(r->arena, q->status);
     op->params[2] = fmt_int(r->arena, q->kind);
@@ -381,10 +373,8 @@ static void update_programme_write(tdm_store_op *base, PGresult *res)
         return;
     Tandem__V1__Programme *current = enrol_programme_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (current == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, current))
         return;
-    }
     Tandem__V1__Programme *next = NULL;
     tdm_status *st = op->apply_programme(op->apply_arg, current, &next);
     if (st != NULL) {
@@ -392,10 +382,8 @@ static void update_programme_write(tdm_store_op *base, PGresult *res)
         return;
     }
     op->params = programme_params(next, op->id, op->base.req.arena);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     static const char sql[] =
         "WITH g AS (UPDATE " ENROL_SCHEMA ".programmes SET (" PROGRAMME_COLUMNS
         ", update_time) = (" PROGRAMME_VALUES ", now()) WHERE tenant_id = " T
@@ -482,10 +470,8 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
         return;
     op->page_size = page_size;
     op->params = tdm_arena_calloc(r->arena, 6, sizeof(*op->params));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     op->params[0] = q->programme_id;
     op->params[1] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
     op->params[2] = fmt_int(r->arena, q->role);
@@ -551,10 +537,8 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
         return;
     }
     bool *inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*inserted));
-    if (inserted == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, inserted))
         return;
-    }
     /* Each row answers in no particular order: ord places it. */
     for (int i = 0; i < n; i++) {
         long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
@@ -579,10 +563,8 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
             return;
         }
         stored[ord] = enrol_participant_stored(sent, &col, op->include_diversity, a);
-        if (stored[ord] == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, stored[ord]))
             return;
-        }
         inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
     }
     /* Events in the order of the rows sent, as their seq follows it. */
@@ -590,10 +572,8 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
         if (!inserted[ord])
             continue;
         char *data = enrol_participant_event_json(stored[ord], a);
-        if (data == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, data))
             return;
-        }
         op->base.events[op->base.n_events++] = (tdm_outbox_event){
             .type = "participant.enrolled",
             .resource_id = stored[ord]->id,
@@ -609,18 +589,14 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
         op->base.response = &stored[0]->base;
     } else {
         Tandem__V1__BatchEnrolResponse *out = tdm_arena_alloc(a, sizeof(*out));
-        if (out == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, out))
             return;
-        }
         tandem__v1__batch_enrol_response__init(out);
         out->results = tdm_arena_calloc(a, op->n_rows, sizeof(*out->results));
         for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
             Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
-            if (r == NULL) {
-                tdm_store_op_end(&op->base, tdm_store_oom());
+            if (!tdm_store_op_allocated(&op->base, r))
                 return;
-            }
             tandem__v1__batch_enrol_result__init(r);
             if (stored[i] != NULL) {
                 r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_PARTICIPANT;
@@ -671,10 +647,8 @@ static void enrol_upsert(tdm_store_op *base, PGresult *res)
     store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
     op->profiles = tdm_arena_calloc(a, op->n_rows, sizeof(*op->profiles));
-    if (op->profiles == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->profiles))
         return;
-    }
     if (tdm_arena_defer(a, enrol_rows_free, &op->columns) != 0) {
         tdm_store_op_end(&op->base, tdm_store_oom());
         return;
@@ -731,10 +705,8 @@ static void enrol_write(store_op *op)
     op->keys = op->external_ids == NULL ? NULL
                                         : enrol_directory_keys(op->external_ids, op->row_errors,
                                                                op->n_rows, op->base.req.arena);
-    if (op->keys == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->keys))
         return;
-    }
     enrol_directory_lookup(&op->base, &op->keys, op->batch || !op->upsert, enrol_upsert);
 }
 
@@ -833,10 +805,8 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
         return;
     Tandem__V1__Participant *current = enrol_participant_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena, true);
-    if (current == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, current))
         return;
-    }
     Tandem__V1__Participant *next = NULL;
     tdm_status *st = op->apply_participant(op->apply_arg, current, &next);
     if (st != NULL) {
@@ -848,10 +818,8 @@ static void update_participant_write(tdm_store_op *base, PGresult *res)
     next->external_id = current->external_id;
     op->programme_id = current->programme_id;
     op->rows = tdm_arena_alloc(op->base.req.arena, sizeof(*op->rows));
-    if (op->rows == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->rows))
         return;
-    }
     op->rows[0] = next;
     op->n_rows = 1;
     op->upsert = true;
@@ -886,10 +854,8 @@ static void withdraw_done(tdm_store_op *base, PGresult *res)
     Tandem__V1__Participant *p =
         enrol_participant_from_row(PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1),
                                    op->base.req.arena, op->include_diversity);
-    if (p == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, p))
         return;
-    }
     op->base.response = &p->base;
     if (already) {
         tdm_store_op_end(&op->base, NULL); /* idempotent: no second event */
@@ -912,10 +878,8 @@ void enrol_store_withdraw(const enrol_req *r, const char *id, const char *reason
         return;
     const char *values[2] = {id, reason};
     op->params = tdm_arena_memdup(r->arena, values, sizeof(values));
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     /* The previous status comes from the locking subquery in FROM, which runs before
      * the update: a FOR UPDATE CTE read beside the UPDATE would see the row the same
      * command just changed and return nothing, making a second withdrawal look like
@@ -972,10 +936,8 @@ static void find_person_done(tdm_store_op *base, PGresult *res)
             continue; /* erased earlier: only its id remains, for the peers */
         Tandem__V1__Participant *p = enrol_participant_from_row(
             PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2), a, true);
-        if (p == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, p))
             return;
-        }
         out->participants[out->n_participants++] = p;
     }
     *op->ids_out = ids;
@@ -1028,10 +990,8 @@ static void erase_done(tdm_store_op *base, PGresult *res)
     /* The gateway cancels undelivered webhooks about these participants when it reads
      * this event; no webhook can subscribe to it (not a public event type). */
     char *first = tdm_arena_strdup(op->base.req.arena, PQgetvalue(res, 0, 4));
-    if (first == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, first))
         return;
-    }
     tdm_store_op_emit_event(
         &op->base,
         (tdm_outbox_event){
@@ -1062,10 +1022,8 @@ void enrol_store_erase_person(const enrol_req *r, const char *external_id,
     if (op == NULL)
         return;
     op->params = audit_params(r, external_id, person_hash, unreachable_array);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     /* Identifying fields are cleared and the external_id replaced by a random token;
      * role, seniority, programme and status stay for anonymous aggregates. The
      * person_hash lets a retried ErasePerson find the ids again for the peers. The
@@ -1135,10 +1093,8 @@ void enrol_store_audit_export(const enrol_req *r, const uint8_t person_hash[32],
     if (op == NULL)
         return;
     op->params = audit_params(r, fmt_int(r->arena, participants), person_hash, unreachable_array);
-    if (op->params == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params))
         return;
-    }
     static const char sql[] =
         "INSERT INTO " ENROL_SCHEMA ".person_data_audit (tenant_id, action, person_hash,"
         " principal_id, request_id, participants, unreachable_services)"

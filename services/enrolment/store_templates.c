@@ -51,10 +51,8 @@ static void template_row(tdm_store_op *base, PGresult *res, void (*end_fn)(tdm_s
         return;
     Tandem__V1__ProgrammeTemplate *t = enrol_template_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), base->req.arena);
-    if (t == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, t))
         return;
-    }
     base->response = &t->base;
     end_fn(base);
 }
@@ -84,10 +82,8 @@ void enrol_store_create_template(const enrol_req *r, const Tandem__V1__Programme
         return;
     op->base.response_desc = &tandem__v1__programme_template__descriptor;
     op->params[0] = enrol_template_body_json(t, r->arena);
-    if (op->params[0] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[0]))
         return;
-    }
     static const char sql[] =
         "WITH h AS (INSERT INTO " ENROL_SCHEMA ".programme_templates (id, latest_version)"
         " VALUES (gen_random_uuid(), 1) RETURNING id, create_time),"
@@ -113,10 +109,8 @@ void enrol_store_get_template(const enrol_req *r, const char *id, int32_t versio
         return;
     op->params[0] = id;
     op->params[1] = tdm_arena_printf(r->arena, "%d", (int)version);
-    if (op->params[1] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[1]))
         return;
-    }
     tdm_store_op_read_once(&op->base, sql, 2, op->params, template_read);
 }
 
@@ -127,19 +121,15 @@ static void list_templates_done(tdm_store_op *base, PGresult *res)
     Tandem__V1__ListProgrammeTemplatesResponse *out = tdm_arena_alloc(a, sizeof(*out));
     int n = PQntuples(res);
     int take = n > op->page_size ? op->page_size : n;
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, out))
         return;
-    }
     tandem__v1__list_programme_templates_response__init(out);
     out->templates = tdm_arena_calloc(a, (size_t)(take > 0 ? take : 1), sizeof(*out->templates));
     for (int i = 0; out->templates != NULL && i < take; i++) {
         Tandem__V1__ProgrammeTemplate *t =
             enrol_template_from_row(PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1), a);
-        if (t == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, t))
             return;
-        }
         out->templates[out->n_templates++] = t;
     }
     if (n > op->page_size)
@@ -181,10 +171,8 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
         return;
     Tandem__V1__ProgrammeTemplate *current =
         enrol_template_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
-    if (current == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, current))
         return;
-    }
     Tandem__V1__ProgrammeTemplate *next = NULL;
     tdm_status *st = op->apply(op->apply_arg, current, &next);
     if (st != NULL) {
@@ -192,10 +180,8 @@ static void update_template_write(tdm_store_op *base, PGresult *res)
         return;
     }
     op->params[1] = enrol_template_body_json(next, a);
-    if (op->params[1] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[1]))
         return;
-    }
     static const char sql[] =
         "WITH h AS (UPDATE " ENROL_SCHEMA ".programme_templates"
         " SET latest_version = latest_version + 1 WHERE id = $1::uuid"

@@ -42,17 +42,13 @@ static void issued(tdm_store_op *base, PGresult *res)
         return;
     }
     Tandem__V1__ParticipantToken *out = tdm_arena_alloc(a, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, out))
         return;
-    }
     tandem__v1__participant_token__init(out);
     out->token = (char *)op->token;
     out->expire_time = enrol_time_from_us(strtoll(PQgetvalue(res, 0, 0), NULL, 10), a);
-    if (out->expire_time == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, out->expire_time))
         return;
-    }
     /* Not through tdm_store_op_commit's replay record: the response holds the token
      * in clear, which is never stored (the call takes no Idempotency-Key). */
     op->base.response = &out->base;
@@ -70,10 +66,8 @@ void enrol_store_issue_token(const enrol_req *r, const char *id, const char *tok
     op->params[1] = hash_hex;
     op->params[2] = r->ctx->principal_id;
     op->params[3] = tdm_arena_printf(r->arena, "%d", ttl_s);
-    if (op->params[3] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[3]))
         return;
-    }
     /* One row for a participant that exists and is not erased; its expire time when
      * it is not withdrawn (a token is then kept), NULL when it is. */
     static const char sql[] =
@@ -96,10 +90,8 @@ static void verified(tdm_store_op *base, PGresult *res)
     if (!tdm_store_op_one_row(base, res, TDM_NOT_FOUND, "no live participant token"))
         return;
     Tandem__Internal__V1__VerifiedParticipantToken *out = tdm_arena_alloc(a, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(base, tdm_store_oom());
+    if (!tdm_store_op_allocated(base, out))
         return;
-    }
     tandem__internal__v1__verified_participant_token__init(out);
     out->participant_id = tdm_arena_strdup(a, PQgetvalue(res, 0, 0));
     out->programme_id = tdm_arena_strdup(a, PQgetvalue(res, 0, 1));

@@ -162,10 +162,8 @@ static void record_written(tdm_store_op *base, PGresult *res)
     Tandem__V1__CheckIn *c =
         fb_check_in_from_row(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), a);
     bool at_risk = PQgetvalue(res, 0, 1)[0] == 't';
-    if (c == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, c))
         return;
-    }
     op->base.response = &c->base;
     tdm_status *st =
         tdm_store_op_add_event(&op->base, (tdm_outbox_event){
@@ -224,10 +222,8 @@ void fb_store_record_check_in(const fb_req *r, const Tandem__V1__RecordCheckInRe
     p[10] = fb_pg_text_array(keys, q->n_goal_progress, a);
     p[11] = fb_pg_int_array(percents, q->n_goal_progress, a);
     for (int i = 0; i < 12; i++) {
-        if (p[i] == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, p[i]))
             return;
-        }
     }
     /* The check-in, its goal progress, the match's running totals (and which side
      * has rated it: the report's rating figures need threshold distinct raters) and
@@ -428,10 +424,8 @@ void fb_store_create_survey(const fb_req *r, const char *programme_id, const Tan
     op->params[1] = s->title;
     op->params[2] = s->description;
     op->params[3] = fb_questions_document(s, r->arena);
-    if (op->params[3] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[3]))
         return;
-    }
     static const char sql[] =
         "WITH s AS (INSERT INTO " FB_SCHEMA ".surveys (tenant_id, programme_id, title, description)"
         "  VALUES (" TDM_SQL_TENANT ", $1::uuid, $2, $3) RETURNING *),"
@@ -522,10 +516,8 @@ static void submit_written(tdm_store_op *base, PGresult *res)
         return;
     Tandem__V1__SurveyResponse *sr = fb_survey_response_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (sr == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, sr))
         return;
-    }
     op->base.response = &sr->base;
     tdm_store_op_commit(&op->base);
 }
@@ -545,10 +537,8 @@ void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
     op->params[1] = survey->programme_id;
     op->params[2] = q->participant_id;
     op->params[3] = fb_answers_document(q, survey, r->arena);
-    if (op->params[3] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[3]))
         return;
-    }
     static const char sql[] =
         "WITH r AS (INSERT INTO " FB_SCHEMA ".survey_responses (tenant_id, survey_id, programme_id,"
         "  participant_id) VALUES (" TDM_SQL_TENANT ", $1::uuid, $2::uuid, $3::uuid) RETURNING *),"
@@ -632,10 +622,8 @@ static void report_done(tdm_store_op *base, PGresult *res)
         return;
     Tandem__V1__ProgrammeReport *rep = fb_report_from_row(
         PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (rep == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, rep))
         return;
-    }
     const Tandem__V1__Programme *g = op->data->programme;
     rep->programme_id = g->id;
     rep->anonymity_threshold = g->anonymity_threshold;
@@ -834,17 +822,13 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
     tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
     Tandem__V1__ListAtRiskMatchesResponse *out = tdm_arena_alloc(a, sizeof(*out));
-    if (out == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, out))
         return;
-    }
     tandem__v1__list_at_risk_matches_response__init(out);
     out->at_risk_matches =
         tdm_arena_calloc(a, (size_t)op->page_size + 1, sizeof(*out->at_risk_matches));
-    if (out->at_risk_matches == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, out->at_risk_matches))
         return;
-    }
     int64_t last_since = 0;
     bool more = false;
     /* Columns: match id, overdue, low, declined, last check-in us, last rating,
@@ -882,10 +866,8 @@ static void at_risk_done(tdm_store_op *base, PGresult *res)
     if (more) {
         const Tandem__V1__AtRiskMatch *last = out->at_risk_matches[out->n_at_risk_matches - 1];
         out->next_page_token = tdm_page_token_encode_keyset(last_since, 0, last->match->id, a);
-        if (out->next_page_token == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, out->next_page_token))
             return;
-        }
     }
     op->base.response = &out->base;
     tdm_store_op_end(&op->base, NULL);
@@ -957,10 +939,8 @@ static void sweep_opened(tdm_store_op *base, PGresult *res)
     int n = PQntuples(res);
     for (int i = 0; i < n; i++) {
         Tandem__V1__Match *m = tdm_arena_alloc(a, sizeof(*m));
-        if (m == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, m))
             return;
-        }
         tandem__v1__match__init(m);
         m->id = tdm_arena_strdup(a, PQgetvalue(res, i, 0));
         m->programme_id = (char *)op->data->programme->id;
@@ -990,10 +970,8 @@ static void sweep_opened(tdm_store_op *base, PGresult *res)
         }
     }
     Google__Protobuf__Int32Value *opened = tdm_arena_alloc(a, sizeof(*opened));
-    if (opened == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, opened))
         return;
-    }
     google__protobuf__int32_value__init(opened);
     opened->value = n;
     op->base.response = &opened->base;
@@ -1096,17 +1074,13 @@ static void export_responses_done(tdm_store_op *base, PGresult *res)
     int n = PQntuples(res);
     out->survey_responses =
         tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->survey_responses));
-    if (out->survey_responses == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, out->survey_responses))
         return;
-    }
     for (int i = 0; i < n; i++) {
         Tandem__V1__SurveyResponse *sr =
             fb_survey_response_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (sr == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, sr))
             return;
-        }
         out->survey_responses[out->n_survey_responses++] = sr;
     }
     tdm_store_op_end(&op->base, NULL);
@@ -1121,17 +1095,13 @@ static void export_check_ins_done(tdm_store_op *base, PGresult *res)
     if (out == NULL)
         return;
     out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
-    if (out->check_ins == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, out->check_ins))
         return;
-    }
     for (int i = 0; i < n; i++) {
         Tandem__V1__CheckIn *c =
             fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (c == NULL) {
-            tdm_store_op_end(&op->base, tdm_store_oom());
+        if (!tdm_store_op_allocated(&op->base, c))
             return;
-        }
         out->check_ins[out->n_check_ins++] = c;
     }
     op->base.response = &out->base;
@@ -1189,10 +1159,8 @@ void fb_store_erase(const fb_req *r, char **ids, size_t n, fb_store_cb cb, void 
     if (op == NULL)
         return;
     op->params[0] = fb_pg_text_array((const char *const *)ids, n, r->arena);
-    if (op->params[0] == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (!tdm_store_op_allocated(&op->base, op->params[0]))
         return;
-    }
     /* The person's ids go; ratings, durations, progress and scores stay, so every
      * aggregate is unchanged. Check-ins they recorded lose notes and topics; their
      * free-text answers are deleted. One UPDATE per table (a row may be both the
