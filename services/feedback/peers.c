@@ -117,6 +117,21 @@ void fb_peer_get_participant(fb_service *svc, tdm_call *call, const char *partic
 
 /* ---- a whole programme ------------------------------------------------------------ */
 
+/* One owner's public List pages (ListParticipants, ListMatches): the request has
+ * programme_id, page_size and page_token, the response one repeated field of items
+ * and next_page_token, so one chain reads either through its method's descriptors. */
+typedef struct list_chain {
+    struct data_op *op;
+    const char *peer;
+    const ProtobufCServiceDescriptor *service;
+    const char *method;
+    const char *field; /* the response's repeated field, also the noun of its limit */
+    void ***items;     /* where the items go: fb_programme_data's array and count */
+    size_t *n;
+    size_t cap;
+    size_t max;
+} list_chain;
+
 typedef struct data_op {
     fb_service *svc;
     tdm_call *call;
@@ -126,8 +141,7 @@ typedef struct data_op {
     tdm_status *err;
     fb_programme_data_cb cb;
     void *arg;
-    size_t cap_participants;
-    size_t cap_matches;
+    list_chain participants, matches;
 } data_op;
 
 static void data_step_done(data_op *op, tdm_status *st)
@@ -173,118 +187,117 @@ static void programme_got(void *arg, tdm_status *st, ProtobufCMessage *msg)
     data_step_done(op, st);
 }
 
-static void list_participants(data_op *op, const char *token);
-
-static void participants_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+static void *field_at(const ProtobufCMessage *m, const char *name)
 {
-    data_op *op = arg;
-    if (st == NULL && msg == NULL)
-        st = tdm_status_new(TDM_INTERNAL, "enrolment answered no participants page");
-    if (st != NULL || msg == NULL) {
-        data_step_done(op, st);
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    return f == NULL ? NULL : (char *)m + f->offset;
+}
+
+static void list_page_ask(list_chain *l, const char *token);
+
+static void list_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
+{
+    list_chain *l = arg;
+    if (st != NULL) {
+        data_step_done(l->op, st);
         return;
     }
-    Tandem__V1__ListParticipantsResponse *r = (void *)msg;
-    fb_programme_data *d = op->data;
-    if (append(tdm_call_arena(op->call), (void ***)&d->participants, &d->n_participants,
-               &op->cap_participants, (void **)r->participants, r->n_participants) != 0) {
-        data_step_done(op, tdm_store_oom());
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, l->field);
+    char **next = field_at(msg, "next_page_token");
+    if (f == NULL || f->label != PROTOBUF_C_LABEL_REPEATED || next == NULL) {
+        data_step_done(l->op, tdm_status_new(TDM_INTERNAL, "%s answered an unexpected page of %s",
+                                             l->peer, l->field));
         return;
     }
-    if (d->n_participants > FB_MAX_PROGRAMME_PARTICIPANTS) {
-        data_step_done(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                                          "the programme has more than %u participants",
-                                          FB_MAX_PROGRAMME_PARTICIPANTS));
+    size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
+    void **src = *(void ***)((char *)msg + f->offset);
+    if (append(tdm_call_arena(l->op->call), l->items, l->n, &l->cap, src, n) != 0) {
+        data_step_done(l->op, tdm_store_oom());
         return;
     }
-    if (r->next_page_token != NULL && r->next_page_token[0] != '\0')
-        list_participants(op, r->next_page_token);
+    if (*l->n > l->max) {
+        data_step_done(l->op,
+                       tdm_status_new(TDM_RESOURCE_EXHAUSTED, "the programme has more than %zu %s",
+                                      l->max, l->field));
+        return;
+    }
+    if (*next != NULL && (*next)[0] != '\0')
+        list_page_ask(l, *next);
     else
-        data_step_done(op, NULL);
+        data_step_done(l->op, NULL);
 }
 
-static void list_participants(data_op *op, const char *token)
+static void list_page_ask(list_chain *l, const char *token)
 {
-    Tandem__V1__ListParticipantsRequest *q = tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
+    const ProtobufCMethodDescriptor *method =
+        protobuf_c_service_descriptor_get_method_by_name(l->service, l->method);
+    ProtobufCMessage *q = method == NULL ? NULL
+                                         : tdm_arena_alloc(tdm_call_arena(l->op->call),
+                                                           method->input->sizeof_message);
     if (q == NULL) {
-        data_step_done(op, tdm_store_oom());
+        data_step_done(l->op, tdm_store_oom());
         return;
     }
-    tandem__v1__list_participants_request__init(q);
-    q->programme_id = (char *)op->programme_id;
-    q->page_size = FB_PEER_PAGE_SIZE;
-    q->page_token = (char *)token;
-    peer_call(op->svc, op->call, "enrolment", &tandem__v1__enrolment_service__descriptor,
-              "ListParticipants", &q->base, participants_page, op);
+    method->input->message_init(q);
+    char **programme_id = field_at(q, "programme_id");
+    int32_t *page_size = field_at(q, "page_size");
+    char **page_token = field_at(q, "page_token");
+    if (programme_id == NULL || page_size == NULL || page_token == NULL) {
+        data_step_done(l->op, tdm_status_new(TDM_INTERNAL, "unexpected list request"));
+        return;
+    }
+    *programme_id = (char *)l->op->programme_id;
+    *page_size = FB_PEER_PAGE_SIZE;
+    *page_token = (char *)token;
+    peer_call(l->op->svc, l->op->call, l->peer, l->service, l->method, q, list_page, l);
 }
 
-static void list_matches(data_op *op, const char *token);
-
-static void matches_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
-{
-    data_op *op = arg;
-    if (st == NULL && msg == NULL)
-        st = tdm_status_new(TDM_INTERNAL, "matching answered no matches page");
-    if (st != NULL || msg == NULL) {
-        data_step_done(op, st);
-        return;
-    }
-    Tandem__V1__ListMatchesResponse *r = (void *)msg;
-    fb_programme_data *d = op->data;
-    if (append(tdm_call_arena(op->call), (void ***)&d->matches, &d->n_matches, &op->cap_matches,
-               (void **)r->matches, r->n_matches) != 0) {
-        data_step_done(op, tdm_store_oom());
-        return;
-    }
-    if (d->n_matches > FB_MAX_PROGRAMME_MATCHES) {
-        data_step_done(op, tdm_status_new(TDM_RESOURCE_EXHAUSTED,
-                                          "the programme has more than %u matches",
-                                          FB_MAX_PROGRAMME_MATCHES));
-        return;
-    }
-    if (r->next_page_token != NULL && r->next_page_token[0] != '\0')
-        list_matches(op, r->next_page_token);
-    else
-        data_step_done(op, NULL);
-}
-
-static void list_matches(data_op *op, const char *token)
-{
-    Tandem__V1__ListMatchesRequest *q = tdm_arena_alloc(tdm_call_arena(op->call), sizeof(*q));
-    if (q == NULL) {
-        data_step_done(op, tdm_store_oom());
-        return;
-    }
-    tandem__v1__list_matches_request__init(q);
-    q->programme_id = (char *)op->programme_id;
-    q->page_size = FB_PEER_PAGE_SIZE;
-    q->page_token = (char *)token;
-    peer_call(op->svc, op->call, "matching", &tandem__v1__matching_service__descriptor,
-              "ListMatches", &q->base, matches_page, op);
-}
-
-void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *programme_id,
-                            bool with_participants, fb_programme_data_cb cb, void *arg)
+/* A whole programme's data operation: the three chains' targets set, none started. */
+static data_op *data_op_new(fb_service *svc, tdm_call *call, const char *programme_id,
+                            fb_programme_data_cb cb, void *arg)
 {
     tdm_arena *a = tdm_call_arena(call);
     data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
     fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
     if (op == NULL || d == NULL) {
         cb(arg, tdm_store_oom(), NULL);
-        return;
+        return NULL;
     }
-    op->svc = svc;
-    op->call = call;
-    op->programme_id = programme_id;
-    op->data = d;
-    op->cb = cb;
-    op->arg = arg;
+    *op = (data_op){
+        .svc = svc, .call = call, .programme_id = programme_id, .data = d, .cb = cb, .arg = arg};
+    op->participants = (list_chain){.op = op,
+                                    .peer = "enrolment",
+                                    .service = &tandem__v1__enrolment_service__descriptor,
+                                    .method = "ListParticipants",
+                                    .field = "participants",
+                                    .items = (void ***)&d->participants,
+                                    .n = &d->n_participants,
+                                    .max = FB_MAX_PROGRAMME_PARTICIPANTS};
+    op->matches = (list_chain){.op = op,
+                               .peer = "matching",
+                               .service = &tandem__v1__matching_service__descriptor,
+                               .method = "ListMatches",
+                               .field = "matches",
+                               .items = (void ***)&d->matches,
+                               .n = &d->n_matches,
+                               .max = FB_MAX_PROGRAMME_MATCHES};
+    return op;
+}
+
+void fb_peer_programme_data(fb_service *svc, tdm_call *call, const char *programme_id,
+                            bool with_participants, fb_programme_data_cb cb, void *arg)
+{
+    data_op *op = data_op_new(svc, call, programme_id, cb, arg);
+    if (op == NULL)
+        return;
     /* Every chain completes through data_step_done exactly once. */
     op->pending = with_participants ? 3 : 2;
     fb_peer_get_programme(svc, call, programme_id, programme_got, op);
     if (with_participants)
-        list_participants(op, "");
-    list_matches(op, "");
+        list_page_ask(&op->participants, "");
+    list_page_ask(&op->matches, "");
 }
 
 /* ---- the report's inputs as packed columns ------------------------------------------- */
@@ -354,17 +367,10 @@ typedef struct column_chain {
     fb_pg_array *cols;
     size_t n_cols;
     size_t max_rows;
-    bool *done;                                       /* set once the last page is in */
-    void (*fallback)(data_op *op, const char *token); /* the public List chain */
-    int64_t after;                                    /* cursor of the page asked last */
+    bool *done;           /* set once the last page is in */
+    list_chain *fallback; /* the public List chain */
+    int64_t after;        /* cursor of the page asked last */
 } column_chain;
-
-static void *field_at(const ProtobufCMessage *m, const char *name)
-{
-    const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
-    return f == NULL ? NULL : (char *)m + f->offset;
-}
 
 static void column_page_ask(column_chain *c);
 
@@ -373,7 +379,7 @@ static void column_page(void *arg, tdm_status *st, ProtobufCMessage *msg)
     column_chain *c = arg;
     if (st != NULL && st->code == TDM_UNIMPLEMENTED && c->after == 0) {
         tdm_status_free(st);
-        c->fallback(c->op, "");
+        list_page_ask(c->fallback, "");
         return;
     }
     if (st != NULL) {
@@ -442,25 +448,19 @@ static void column_chain_start(data_op *op, column_chain *c)
 void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programme_id,
                            fb_programme_data_cb cb, void *arg)
 {
-    tdm_arena *a = tdm_call_arena(call);
-    data_op *op = tdm_arena_calloc(a, 1, sizeof(*op));
-    fb_programme_data *d = tdm_arena_calloc(a, 1, sizeof(*d));
-    column_chain *chains = tdm_arena_calloc(a, 2, sizeof(*chains));
-    if (op == NULL || d == NULL || chains == NULL) {
+    data_op *op = data_op_new(svc, call, programme_id, cb, arg);
+    if (op == NULL)
+        return;
+    column_chain *chains = tdm_arena_calloc(tdm_call_arena(call), 2, sizeof(*chains));
+    if (chains == NULL) {
         cb(arg, tdm_store_oom(), NULL);
         return;
     }
+    fb_programme_data *d = op->data;
     for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)
         d->pcols[i] = (fb_pg_array){.elemtype = PARTICIPANT_TYPES[i].oid,
                                     .width = PARTICIPANT_TYPES[i].width};
-    for (int i = 0; i < FB_MATCH_COLUMNS; i++)
-        d->mcols[i] = (fb_pg_array){.elemtype = MATCH_TYPES[i].oid, .width = MATCH_TYPES[i].width};
-    op->svc = svc;
-    op->call = call;
-    op->programme_id = programme_id;
-    op->data = d;
-    op->cb = cb;
-    op->arg = arg;
+    fb_match_columns_init(d->mcols);
     /* Every chain completes through data_step_done exactly once. */
     op->pending = 3;
     chains[0] =
@@ -470,14 +470,14 @@ void fb_peer_report_inputs(fb_service *svc, tdm_call *call, const char *programm
                        .n_cols = FB_PARTICIPANT_COLUMNS,
                        .max_rows = FB_MAX_PROGRAMME_PARTICIPANTS,
                        .done = &d->participant_columns,
-                       .fallback = list_participants};
+                       .fallback = &op->participants};
     chains[1] = (column_chain){.peer = "matching",
                                .service = &tandem__internal__v1__match_columns_service__descriptor,
                                .cols = d->mcols,
                                .n_cols = FB_MATCH_COLUMNS,
                                .max_rows = FB_MAX_PROGRAMME_MATCHES,
                                .done = &d->match_columns,
-                               .fallback = list_matches};
+                               .fallback = &op->matches};
     fb_peer_get_programme(svc, call, programme_id, programme_got, op);
     column_chain_start(op, &chains[0]);
     column_chain_start(op, &chains[1]);
