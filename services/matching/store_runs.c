@@ -311,10 +311,9 @@ void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_
 
 static void progress_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_one_row(&op->base, res, TDM_ABORTED, "the run's lease was lost"))
+    if (!tdm_store_op_one_row(base, res, TDM_ABORTED, "the run's lease was lost"))
         return;
-    tdm_store_op_end(&op->base, NULL);
+    tdm_store_op_end(base, NULL);
 }
 
 void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, int lease_ms,
