@@ -4,8 +4,8 @@
  *   validate.c    pure checks of requests (no I/O), array literals
  *   peers.c       what the service reads from enrolment and matching over gRPC
  *   store.c       every SQL statement, one transaction per store call
- *   report_sql.h  the one aggregate statement of GetProgrammeReport (shared with the
- *                 benchmark)
+ *   report.c      GetProgrammeReport: feedback's totals (report_sql.h, shared with the
+ *                 benchmark) folded with the owners' rows (report_fold.c, pure)
  *   handlers.c    one function per FeedbackService RPC: scope, validation, peers,
  *                 store, reply
  *   persondata.c  tandem.internal.v1.PersonDataService (export/erase for enrolment)
@@ -15,10 +15,9 @@
  *
  * Matches and participants belong to matching and enrolment: the service never reads
  * their tables. It asks them over gRPC with the caller's tenant, request id and
- * deadline, and ships what the report needs into one SQL statement as arrays, so the
- * aggregation and the anonymity suppression happen in PostgreSQL (DESIGN, report).
- * For a report the owners answer only the needed columns, already as PostgreSQL
- * binary arrays (tandem.internal.v1 report_inputs.proto), bound as they are. The
+ * deadline. For a report the owners answer only the needed columns, as PostgreSQL
+ * binary arrays (tandem.internal.v1 report_inputs.proto), which the report folds with
+ * feedback's own maintained totals, the anonymity rules applied at read time. The
  * report is as fresh as the moment of each read (one transaction per page at each
  * owner, one page for programmes of up to 25,000 people / 30,000 matches): nothing
  * is cached or projected, so no invalidation and no staleness beyond the call.
@@ -135,6 +134,10 @@ fb_pg_array_result fb_pg_array_append(fb_pg_array *arr, const uint8_t *page, siz
 /* The finished array (header written), for a binary parameter; NULL when out of
  * memory. *len gets its byte length. */
 const char *fb_pg_array_finish(fb_pg_array *arr, int *len, tdm_arena *arena);
+/* The elements of arr in order: *at starts at 0, and each call gives the next
+ * element's bytes (NULL for SQL NULL) and *len their count. Only for arrays built by
+ * fb_pg_array_append (every element checked there), and at most arr->n calls. */
+const uint8_t *fb_pg_array_next(const fb_pg_array *arr, size_t *at, int32_t *len);
 
 int64_t fb_timestamp_us(const Google__Protobuf__Timestamp *t);
 Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena);
@@ -218,8 +221,16 @@ void fb_store_list_surveys(const fb_req *r, const char *programme_id, int page_s
 void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
                               const Tandem__V1__SubmitSurveyResponseRequest *q, fb_store_cb cb,
                               void *arg);
-/* Response: the ProgrammeReport, computed by one statement (report_sql.h) from the
- * programme's inputs d and feedback's maintained totals, the anonymity rules applied.
+/* Whether a side declined the match (the at-risk rule), and its start for the
+ * overdue rule: when it became ACTIVE, else created (Unix us). */
+bool fb_match_declined(const Tandem__V1__Match *m);
+int64_t fb_match_start_us(const Tandem__V1__Match *m);
+
+/* ---- report.c ----------------------------------------------------------------------- */
+
+/* Response: the ProgrammeReport, from the programme's inputs d and feedback's
+ * maintained totals (report_sql.h), folded by report_fold.c, the anonymity rules
+ * applied.
  * include_diversity adds the consented diversity dimensions (the caller is an admin).
  * The one place that yields one programme's report figures: anything built from
  * several programmes' figures calls it per programme rather than copying the SQL. */

@@ -50,8 +50,6 @@
 #define FB_AT_RISK_OPEN_CONFLICT                                                                   \
     "ON CONFLICT (tenant_id, match_id) WHERE close_time IS NULL DO NOTHING"
 
-#include "report_sql.h"
-
 /* A check-in row (alias c) with its goal progress; notes when $N says so. */
 #define CHECK_IN_JSON(notes)                                                                       \
     "json_build_object('id', c.id, 'match_id', c.match_id, 'programme_id', c.programme_id,"        \
@@ -562,7 +560,7 @@ void fb_store_submit_response(const fb_req *r, const Tandem__V1__Survey *survey,
 
 /* ---- the programme's matches as array parameters ------------------------------------ */
 
-static bool match_declined(const Tandem__V1__Match *m)
+bool fb_match_declined(const Tandem__V1__Match *m)
 {
     return m->status == TANDEM__V1__MATCH__STATUS__DECLINED ||
            (m->mentor_response != NULL &&
@@ -571,8 +569,7 @@ static bool match_declined(const Tandem__V1__Match *m)
             m->mentee_response->decision == TANDEM__V1__MATCH_RESPONSE__DECISION__DECLINED);
 }
 
-/* The match's start for the overdue rule: when it became ACTIVE, else created. */
-static int64_t match_start_us(const Tandem__V1__Match *m)
+int64_t fb_match_start_us(const Tandem__V1__Match *m)
 {
     if (m->start_time != NULL)
         return fb_timestamp_us(m->start_time);
@@ -598,8 +595,8 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
         mentors[i] = tdm_uuid_valid(m->mentor_id) ? m->mentor_id : NULL;
         mentees[i] = tdm_uuid_valid(m->mentee_id) ? m->mentee_id : NULL;
         status[i] = (int32_t)m->status;
-        start[i] = match_start_us(m);
-        declined[i] = match_declined(m);
+        start[i] = fb_match_start_us(m);
+        declined[i] = fb_match_declined(m);
     }
     p[0] = fb_pg_text_array(ids, n, a);
     p[1] = fb_pg_text_array(mentors, n, a);
@@ -611,83 +608,6 @@ static int match_arrays(const fb_programme_data *d, tdm_arena *a, const char **p
         if (p[i] == NULL)
             return -1;
     return 0;
-}
-
-/* ---- the report ------------------------------------------------------------------- */
-
-static void report_done(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    if (!tdm_store_op_one_row(&op->base, res, TDM_INTERNAL, "the report was not computed"))
-        return;
-    Tandem__V1__ProgrammeReport *rep = fb_report_from_row(
-        PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0), op->base.req.arena);
-    if (!tdm_store_op_allocated(&op->base, rep))
-        return;
-    const Tandem__V1__Programme *g = op->data->programme;
-    rep->programme_id = g->id;
-    rep->anonymity_threshold = g->anonymity_threshold;
-    rep->generate_time = fb_timestamp_from_us((int64_t)fb_now_s() * 1000000, op->base.req.arena);
-    op->base.response = &rep->base;
-    tdm_store_op_end(&op->base, NULL);
-}
-
-/* The statement's parameter types, the same with every call (binary arrays from the
- * peers and text literals from the List calls alike): the connection's prepared
- * statement is parsed with them once. */
-static const Oid REPORT_PARAM_TYPES[FB_REPORT_NPARAMS] = {
-    2950, /* $1 uuid */
-    23,   /* $2 int4 */
-    23,   /* $3 int4 */
-    1009, /* $4 text[] */
-    2951, /* $5 uuid[] */
-    1007, /* $6 int4[] */
-    1007, /* $7 int4[] */
-    1009, /* $8 text[] */
-    1009, /* $9 text[] */
-    1007, /* $10 int4[] */
-    1009, /* $11 text[] */
-    1009, /* $12 text[] */
-    1009, /* $13 text[] */
-    1009, /* $14 text[] */
-    2951, /* $15 uuid[] */
-    2951, /* $16 uuid[] */
-    2951, /* $17 uuid[] */
-    1007, /* $18 int4[] */
-    1185, /* $19 timestamptz[] */
-    1000, /* $20 bool[] */
-    16,   /* $21 bool */
-};
-
-/* Prepared once per pooled connection and run by its generic plan (see
- * REPORT_SETTINGS_SQL), so a report pays neither parsing nor planning. */
-static void report_select(tdm_store_op *base, PGresult *res)
-{
-    store_op *op = (store_op *)base;
-    (void)res;
-    tdm_store_op_query_params_prepared(&op->base, FB_REPORT_SQL, FB_REPORT_NPARAMS,
-                                       REPORT_PARAM_TYPES, op->params, op->param_lengths,
-                                       op->param_formats, report_done);
-}
-
-/* A large statement over arrays: a JIT compile would cost more than it saves, and
- * its sorts and hashes fit in memory. The generic plan: planning the statement for
- * each call's 10,000-element arrays cost 25-50 ms of a backend's CPU per report on
- * the benchmark's programme (bench/RESULTS.md), and PostgreSQL would otherwise plan
- * the first five executions of every connection afresh. The generic plan estimates
- * each unnested array at a few rows, so it joins the statement's materialised CTEs
- * by hashing, which is also the faster plan at 10,000 people (bench/RESULTS.md); its
- * only nested loops pair a row with a VALUES list or look up the few newest survey
- * answers by index, so no estimate makes it quadratic. Local to the transaction. */
-static const char REPORT_SETTINGS_SQL[] =
-    "SELECT set_config('jit', 'off', true),"
-    " set_config('work_mem', '32MB', true),"
-    " set_config('plan_cache_mode', '" FB_REPORT_PLAN_CACHE_MODE "', true)";
-
-/* Seniority 0..10; anything else (unset reads 0 in proto3) is a level too. */
-static const char *yes_no(const Google__Protobuf__BoolValue *b)
-{
-    return b == NULL ? NULL : b->value ? "yes" : "no";
 }
 
 /* Bind n packed columns (binary arrays from the peers) as parameters first..; -1
@@ -703,97 +623,6 @@ static int bind_columns(store_op *op, int first, const fb_pg_array *cols, int n)
             return -1;
     }
     return 0;
-}
-
-/* $5..$14 as text array literals from full Participant messages (a peer without
- * the column call). -1 when out of memory. */
-static int participant_arrays(const fb_programme_data *d, bool include_diversity, tdm_arena *a,
-                              const char **out)
-{
-    size_t n = d->n_participants;
-    const char **ids = tdm_arena_calloc(a, n + 1, sizeof(*ids));
-    int32_t *role = tdm_arena_calloc(a, n + 1, sizeof(*role));
-    int32_t *status = tdm_arena_calloc(a, n + 1, sizeof(*status));
-    const char **office = tdm_arena_calloc(a, n + 1, sizeof(*office));
-    const char **practice = tdm_arena_calloc(a, n + 1, sizeof(*practice));
-    int32_t *seniority = tdm_arena_calloc(a, n + 1, sizeof(*seniority));
-    const char **gender = tdm_arena_calloc(a, n + 1, sizeof(*gender));
-    const char **ethnicity = tdm_arena_calloc(a, n + 1, sizeof(*ethnicity));
-    const char **first_gen = tdm_arena_calloc(a, n + 1, sizeof(*first_gen));
-    const char **disability = tdm_arena_calloc(a, n + 1, sizeof(*disability));
-    if (ids == NULL || role == NULL || status == NULL || office == NULL || practice == NULL ||
-        seniority == NULL || gender == NULL || ethnicity == NULL || first_gen == NULL ||
-        disability == NULL)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        const Tandem__V1__Participant *p = d->participants[i];
-        const Tandem__V1__Diversity *dv = include_diversity ? p->diversity : NULL;
-        ids[i] = p->id;
-        role[i] = (int32_t)p->role;
-        status[i] = (int32_t)p->status;
-        office[i] = p->office;
-        practice[i] = p->practice_area;
-        seniority[i] = p->seniority_level;
-        gender[i] = dv != NULL ? dv->gender : NULL;
-        ethnicity[i] = dv != NULL ? dv->ethnicity : NULL;
-        first_gen[i] = dv != NULL ? yes_no(dv->first_generation_professional) : NULL;
-        disability[i] = dv != NULL ? yes_no(dv->disability) : NULL;
-    }
-    out[0] = fb_pg_text_array(ids, n, a);
-    out[1] = fb_pg_int_array(role, n, a);
-    out[2] = fb_pg_int_array(status, n, a);
-    out[3] = fb_pg_text_array(office, n, a);
-    out[4] = fb_pg_text_array(practice, n, a);
-    out[5] = fb_pg_int_array(seniority, n, a);
-    out[6] = fb_pg_text_array(gender, n, a);
-    out[7] = fb_pg_text_array(ethnicity, n, a);
-    out[8] = fb_pg_text_array(first_gen, n, a);
-    out[9] = fb_pg_text_array(disability, n, a);
-    for (int i = 0; i < FB_PARTICIPANT_COLUMNS; i++)
-        if (out[i] == NULL)
-            return -1;
-    return 0;
-}
-
-void fb_store_report(const fb_req *r, const fb_programme_data *d, bool include_diversity,
-                     fb_store_cb cb, void *arg)
-{
-    store_op *op = op_new(r, cb, arg, FB_REPORT_NPARAMS);
-    if (op == NULL)
-        return;
-    tdm_arena *a = r->arena;
-    op->data = d;
-    const Tandem__V1__Programme *g = d->programme;
-    const char **objectives = tdm_arena_calloc(a, g->n_objectives + 1, sizeof(*objectives));
-    op->param_lengths = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_lengths));
-    op->param_formats = tdm_arena_calloc(a, FB_REPORT_NPARAMS, sizeof(*op->param_formats));
-    if (objectives == NULL || op->param_lengths == NULL || op->param_formats == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (size_t i = 0; i < g->n_objectives; i++)
-        objectives[i] = g->objectives[i]->key;
-    const char **p = op->params;
-    p[0] = g->id;
-    /* Never below the contract's minimum, whatever a stored row says. */
-    p[1] = fmt_int(a, g->anonymity_threshold >= FB_MIN_ANONYMITY_THRESHOLD
-                          ? g->anonymity_threshold
-                          : (g->anonymity_threshold > 0 ? FB_MIN_ANONYMITY_THRESHOLD : 5));
-    p[2] = fmt_int(a, g->check_in_cadence_days > 0 ? g->check_in_cadence_days : 14);
-    p[3] = fb_pg_text_array(objectives, g->n_objectives, a);
-    p[20] = include_diversity ? "true" : "false";
-    int failed = d->participant_columns ? bind_columns(op, 4, d->pcols, FB_PARTICIPANT_COLUMNS)
-                                        : participant_arrays(d, include_diversity, a, p + 4);
-    if (failed == 0)
-        failed = d->match_columns ? bind_columns(op, 14, d->mcols, FB_MATCH_COLUMNS)
-                                  : match_arrays(d, a, p + 14);
-    for (int i = 0; failed == 0 && i < FB_REPORT_NPARAMS; i++)
-        failed = p[i] == NULL ? -1 : 0;
-    if (failed != 0) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    tdm_store_op_start_prepared(&op->base, true, REPORT_SETTINGS_SQL, 0, NULL, report_select);
 }
 
 /* ---- at-risk matches ------------------------------------------------------------------ */

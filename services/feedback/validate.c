@@ -453,6 +453,22 @@ fb_pg_array_result fb_pg_array_append(fb_pg_array *arr, const uint8_t *page, siz
     return FB_PG_ARRAY_OK;
 }
 
+const uint8_t *fb_pg_array_next(const fb_pg_array *arr, size_t *at, int32_t *len)
+{
+    if (*at == 0)
+        *at = PG_ARRAY_HEADER_BYTES;
+    uint32_t n = get_be32(arr->buf + *at);
+    *at += 4;
+    if (n == 0xFFFFFFFFu) {
+        *len = -1;
+        return NULL;
+    }
+    const uint8_t *v = arr->buf + *at;
+    *at += n;
+    *len = (int32_t)n;
+    return v;
+}
+
 const char *fb_pg_array_finish(fb_pg_array *arr, int *len, tdm_arena *arena)
 {
     if (arr->n == 0) {

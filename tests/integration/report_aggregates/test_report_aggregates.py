@@ -3,18 +3,20 @@
 report_reference_sql.h here is services/feedback/report_sql.h as it was before the
 aggregates of migration 060 (commit 4750ed8): it computes the report from the
 responses, the NPS answers and each match's latest progress themselves. It is test
-code only, never a product path.
+code only, never a product path. The service now reads only its maintained totals
+in SQL and folds them with the owners' rows in C (services/feedback/report_fold.c).
 
 Each test builds a RANDOM programme through the real tandem-enrolment (BatchEnrol,
 UpdateParticipant, WithdrawParticipant, ErasePerson), tandem-matching (its matches
 table, written as ApproveRun and RespondToMatch leave it, as tools/bench/feedback
 does) and tandem-feedback (RecordCheckIn, CreateSurvey, SubmitSurveyResponse), so the
 aggregates are maintained by the product's own transactions. After every stage it
-asks feedback for the report (admin and non-admin) and compares it, field by field,
-with the reference statement run on the same inputs: the participant and match
-columns the owners answer (the internal column calls feedback itself makes), as the
-service role under row-level security. The current statement is run on the same
-inputs as well and must give the same JSON text's value.
+asks feedback for the report (admin and non-admin) at the programme's threshold and
+at every threshold from 3 (the contract's least) to 40, set by UpdateProgramme
+between the calls, and compares each, field by field, with the reference statement
+run on the same inputs: the participant and match columns the owners answer (the
+internal column calls feedback itself makes), as the service role under row-level
+security.
 
 The seed of each programme is printed; TANDEM_REPORT_SEED=<n> replays one.
 
@@ -117,7 +119,6 @@ def statement(path):
 
 
 REFERENCE = statement(os.path.join(HERE, "report_reference_sql.h"))
-CURRENT = statement(os.path.join(harness.SOURCE_DIR, "services", "feedback", "report_sql.h"))
 TYPES = ["uuid", "int", "int", "text[]", "uuid[]", "int[]", "int[]", "text[]", "text[]",
          "int[]", "text[]", "text[]", "text[]", "text[]", "uuid[]", "uuid[]", "uuid[]",
          "int[]", "timestamptz[]", "bool[]", "bool"]
@@ -171,9 +172,9 @@ def inputs(t, prog, scopes):
             "true" if scopes & ADMIN else "false"]
 
 
-def run_statements(t, params, thresholds):
-    """[(reference JSON, current JSON)] for each anonymity threshold in thresholds (in
-    place of $2), run as the service role under row-level security."""
+def run_reference(t, params, thresholds):
+    """The reference's JSON for each anonymity threshold in thresholds (in place of
+    $2), run as the service role under row-level security."""
     lines = ["SET ROLE tandem_feedback;", "SET app.tenant_id = '%s';" % t]
     for i, v in enumerate(params):
         path = "/tmp/repagg-%s-p%d.txt" % (t, i)
@@ -181,17 +182,15 @@ def run_statements(t, params, thresholds):
             f.write(v)
         lines.append("\\set p%d `cat %s`" % (i, path))
     lines.append("PREPARE ref(%s) AS %s;" % (", ".join(TYPES), REFERENCE))
-    lines.append("PREPARE cur(%s) AS %s;" % (", ".join(TYPES), CURRENT))
     for k in thresholds:
         args = ", ".join("'%d'" % k if i == 1 else ":'p%d'" % i for i in range(len(params)))
-        lines += ["EXECUTE ref(%s);" % args, "EXECUTE cur(%s);" % args]
+        lines.append("EXECUTE ref(%s);" % args)
     try:
         out = harness.psql(STACK.super_url, "\n".join(lines) + "\n").splitlines()
     finally:
         for i in range(len(params)):
             os.unlink("/tmp/repagg-%s-p%d.txt" % (t, i))
-    docs = [json.loads(x) for x in out]
-    return list(zip(docs[0::2], docs[1::2]))
+    return [json.loads(x) for x in out]
 
 
 def as_report(doc):
@@ -389,24 +388,44 @@ class Programme:
 
 class ReportFromAggregatesTest(unittest.TestCase):
     def assert_report_equals_reference(self, prog, stage):
-        """The report equals the reference's at the programme's threshold; and the
-        current statement equals the reference at EVERY threshold from 1 to 40 on the
-        same inputs, so each distinct-person count (raters, NPS people, respondents,
-        group sizes) is checked exactly, not just on which side of one threshold it
-        falls, and the survey figures' step is tried at every size."""
+        """The report equals the reference's at the programme's threshold and, for an
+        admin, at EVERY threshold from 3 to 40 on the same inputs, so each
+        distinct-person count (raters, NPS people, respondents, group sizes) is
+        checked exactly, not just on which side of one threshold it falls, and the
+        survey figures' step is tried at every size (a non-admin's report is the same
+        fold without the diversity dimensions: a few thresholds). The threshold is set
+        by UpdateProgramme between the calls; the report reads the programme afresh."""
         p = prog.prog
-        for scopes in (harness.ALL_SCOPES, NON_ADMIN):
-            rep = fb("GetProgrammeReport", F.GetProgrammeReportRequest(programme_id=p.id),
-                     F.ProgrammeReport, prog.t, scopes=scopes)
-            params = inputs(prog.t, p, scopes)
-            thresholds = [p.anonymity_threshold] + list(range(1, 41))
-            pairs = run_statements(prog.t, params, thresholds)
-            what = "%s, %s caller" % (stage, "admin" if scopes & ADMIN else "non-admin")
-            for k, (ref, cur) in zip(thresholds, pairs):
-                self.assertEqual(cur, ref, "%s, threshold %d" % (what, k))
-            ref = pairs[0][0]
-            self.assertEqual(from_proto(rep), as_report(ref), what)
-        return ref
+        channels = {svc: STACK.channel(svc) for svc in ("enrolment", "feedback")}
+
+        def rpc(svc, path, resp_type):
+            return channels[svc].unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
+                                             response_deserializer=resp_type.FromString)
+        report = rpc("feedback", "/tandem.v1.FeedbackService/GetProgrammeReport", F.ProgrammeReport)
+        update = rpc("enrolment", "/tandem.v1.EnrolmentService/UpdateProgramme", E.Programme)
+
+        def set_threshold(k):
+            update(E.UpdateProgrammeRequest(
+                programme=E.Programme(id=p.id, anonymity_threshold=k),
+                update_mask=field_mask_pb2.FieldMask(paths=["anonymity_threshold"])),
+                timeout=60, metadata=harness.Stack.context(prog.t))
+        try:
+            for scopes, every in ((harness.ALL_SCOPES, range(3, 41)),
+                                  (NON_ADMIN, (3, 5, 8, 13, 21, 34))):
+                thresholds = [p.anonymity_threshold] + list(every)
+                refs = run_reference(prog.t, inputs(prog.t, p, scopes), thresholds)
+                what = "%s, %s caller" % (stage, "admin" if scopes & ADMIN else "non-admin")
+                for k, ref in zip(thresholds, refs):
+                    set_threshold(k)
+                    rep = report(F.GetProgrammeReportRequest(programme_id=p.id), timeout=60,
+                                 metadata=harness.Stack.context(prog.t, scopes=scopes))
+                    self.assertEqual(from_proto(rep), as_report(ref),
+                                     "%s, threshold %d" % (what, k))
+        finally:
+            set_threshold(p.anonymity_threshold)
+            for ch in channels.values():
+                ch.close()
+        return refs[0]
 
     def test_random_programmes(self):
         seeds = ([int(os.environ["TANDEM_REPORT_SEED"])] if os.environ.get("TANDEM_REPORT_SEED")
