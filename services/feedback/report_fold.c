@@ -119,9 +119,9 @@ typedef struct group {
 } group;
 
 typedef struct dimension {
-    group *groups;
-    size_t n_groups;
-    int32_t *table; /* group + 1 by key hash */
+    group *groups; /* grown by doubling: a dimension has few keys, not one a person */
+    size_t n_groups, cap;
+    int32_t *table; /* group + 1 by key hash, at most half full */
     size_t mask;
     int32_t *of; /* each enrolled person's group */
 } dimension;
@@ -140,22 +140,54 @@ static uint64_t key_hash(const char *s, size_t len)
     return h;
 }
 
-static int32_t group_of(dimension *d, fb_text v)
+/* Room for one group more: the array and the table doubled when full. */
+static int dimension_grow(dimension *d, tdm_arena *a)
+{
+    if (d->n_groups < d->cap)
+        return 0;
+    size_t cap = d->cap == 0 ? 32 : 2 * d->cap;
+    group *groups = tdm_arena_calloc(a, cap, sizeof(*groups));
+    int32_t *table = tdm_arena_calloc(a, 2 * cap, sizeof(*table));
+    if (groups == NULL || table == NULL)
+        return -1;
+    if (d->n_groups > 0)
+        memcpy(groups, d->groups, d->n_groups * sizeof(*groups));
+    d->groups = groups;
+    d->table = table;
+    d->cap = cap;
+    d->mask = 2 * cap - 1;
+    for (size_t g = 0; g < d->n_groups; g++) {
+        size_t i = key_hash(groups[g].key, groups[g].len) & d->mask;
+        while (table[i] != 0)
+            i = (i + 1) & d->mask;
+        table[i] = (int32_t)g + 1;
+    }
+    return 0;
+}
+
+/* The group of a value, added when new; -1 when out of memory. */
+static int32_t group_of(dimension *d, fb_text v, tdm_arena *a)
 {
     const char *s = v.s != NULL && v.len > 0 ? v.s : NOT_STATED;
     size_t len = v.s != NULL && v.len > 0 ? v.len : sizeof(NOT_STATED) - 1;
-    for (size_t i = key_hash(s, len) & d->mask;; i = (i + 1) & d->mask) {
+    uint64_t h = key_hash(s, len);
+    for (size_t i = h & d->mask; d->table != NULL; i = (i + 1) & d->mask) {
         int32_t g = d->table[i] - 1;
-        if (g < 0) {
-            g = (int32_t)d->n_groups++;
-            d->groups[g].key = s;
-            d->groups[g].len = len;
-            d->table[i] = g + 1;
-            return g;
-        }
+        if (g < 0)
+            break;
         if (key_cmp(d->groups[g].key, d->groups[g].len, s, len) == 0)
             return g;
     }
+    if (dimension_grow(d, a) != 0)
+        return -1;
+    size_t i = h & d->mask;
+    while (d->table[i] != 0)
+        i = (i + 1) & d->mask;
+    int32_t g = (int32_t)d->n_groups++;
+    d->groups[g].key = s;
+    d->groups[g].len = len;
+    d->table[i] = g + 1;
+    return g;
 }
 
 /* Smallest first (the order of complementary suppression). */
@@ -341,19 +373,16 @@ static void fold_matches(fold *f)
 static int make_dimensions(fold *f)
 {
     f->n_dims = f->in->include_diversity ? FB_REPORT_DIMENSIONS : FB_REPORT_PUBLIC_DIMENSIONS;
-    size_t buckets = 16;
-    while (buckets < 2 * f->n_enrolled)
-        buckets *= 2;
     for (size_t d = 0; d < f->n_dims; d++) {
         dimension *dim = &f->dims[d];
-        dim->groups = zeroed(f, f->n_enrolled, sizeof(*dim->groups));
-        dim->table = zeroed(f, buckets, sizeof(*dim->table));
         dim->of = zeroed(f, f->n_enrolled, sizeof(*dim->of));
-        dim->mask = buckets - 1;
-        if (dim->groups == NULL || dim->table == NULL || dim->of == NULL)
+        if (dim->of == NULL)
             return -1;
-        for (size_t e = 0; e < f->n_enrolled; e++)
-            dim->of[e] = group_of(dim, f->in->people[f->enrolled[e]].key[d]);
+        for (size_t e = 0; e < f->n_enrolled; e++) {
+            dim->of[e] = group_of(dim, f->in->people[f->enrolled[e]].key[d], f->a);
+            if (dim->of[e] < 0)
+                return -1;
+        }
     }
     return 0;
 }
