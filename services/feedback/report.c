@@ -93,15 +93,22 @@ static void uuid_cell(const fb_pg_array *col, size_t *at, uint8_t out[16], bool 
         memcpy(out, v, 16);
 }
 
+/* NULL when every column holds as many rows as the first, else the status naming peer. */
+static tdm_status *uneven(const fb_pg_array *c, int n_cols, const char *peer)
+{
+    for (int k = 1; k < n_cols; k++)
+        if (c[k].n != c[0].n)
+            return tdm_status_new(TDM_INTERNAL, "%s answered columns of different lengths", peer);
+    return NULL;
+}
+
 /* Participant columns (report_inputs.proto): id, role, status, office, practice area,
  * seniority, gender, ethnicity, first generation, disability. */
 static tdm_status *people_from_columns(const fb_pg_array *c, bool diversity, fb_report_person *out)
 {
-    size_t n = c[0].n, at[FB_PARTICIPANT_COLUMNS] = {0};
-    for (int k = 1; k < FB_PARTICIPANT_COLUMNS; k++)
-        if (c[k].n != n)
-            return tdm_status_new(TDM_INTERNAL, "enrolment answered columns of different lengths");
-    for (size_t i = 0; i < n; i++) {
+    size_t at[FB_PARTICIPANT_COLUMNS] = {0};
+    tdm_status *st = uneven(c, FB_PARTICIPANT_COLUMNS, "enrolment");
+    for (size_t i = 0; st == NULL && i < c[0].n; i++) {
         fb_report_person *p = &out[i];
         bool null;
         uuid_cell(&c[0], &at[0], p->id, &p->id_null);
@@ -116,7 +123,7 @@ static tdm_status *people_from_columns(const fb_pg_array *c, bool diversity, fb_
             p->key[3 + k] = diversity ? v : (fb_text){0};
         }
     }
-    return NULL;
+    return st;
 }
 
 static const char *yes_no(const Google__Protobuf__BoolValue *b)
@@ -152,11 +159,9 @@ static tdm_status *people_from_messages(const fb_programme_data *d, bool diversi
 /* Match columns: id, mentor, mentee, status, start, a side declined. */
 static tdm_status *matches_from_columns(const fb_pg_array *c, fb_report_match *out)
 {
-    size_t n = c[0].n, at[FB_MATCH_COLUMNS] = {0};
-    for (int k = 1; k < FB_MATCH_COLUMNS; k++)
-        if (c[k].n != n)
-            return tdm_status_new(TDM_INTERNAL, "matching answered columns of different lengths");
-    for (size_t i = 0; i < n; i++) {
+    size_t at[FB_MATCH_COLUMNS] = {0};
+    tdm_status *st = uneven(c, FB_MATCH_COLUMNS, "matching");
+    for (size_t i = 0; st == NULL && i < c[0].n; i++) {
         fb_report_match *m = &out[i];
         bool null;
         int32_t len;
@@ -174,7 +179,7 @@ static tdm_status *matches_from_columns(const fb_pg_array *c, fb_report_match *o
         const uint8_t *declined = next_cell(&c[5], &at[5], &len, &null);
         m->declined = declined == NULL ? -1 : declined[0] != 0;
     }
-    return NULL;
+    return st;
 }
 
 static tdm_status *matches_from_messages(const fb_programme_data *d, fb_report_match *out)
