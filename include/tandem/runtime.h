@@ -56,6 +56,12 @@ uv_loop_t *tdm_runtime_loop(tdm_runtime *rt);
 const tdm_config *tdm_runtime_config(const tdm_runtime *rt);
 tdm_pg_pool *tdm_runtime_pg(tdm_runtime *rt);
 tdm_server *tdm_runtime_server(tdm_runtime *rt);
+/* How a service registers: the methods of descriptor from a method table in static
+ * storage (its length counted here), each handler given data, on the runtime's
+ * server (tdm_server_add_methods). */
+#define TDM_RUNTIME_SERVE(rt, descriptor, methods, data)                                           \
+    tdm_server_add_methods(tdm_runtime_server(rt), (descriptor), (methods),                        \
+                           sizeof(methods) / sizeof((methods)[0]), (data))
 /* True once the service's migrations are applied. */
 bool tdm_runtime_migrated(const tdm_runtime *rt);
 /* True once shutdown has begun (background work should stop taking new jobs). */

@@ -101,7 +101,6 @@ static const tdm_rpc_method_def PERSON_DATA_METHODS[] = {
 
 tdm_status *tdm_person_data_register(tdm_person_data_service *svc)
 {
-    return tdm_server_add_methods(
-        tdm_runtime_server(svc->rt), &tandem__internal__v1__person_data_service__descriptor,
-        PERSON_DATA_METHODS, sizeof(PERSON_DATA_METHODS) / sizeof(PERSON_DATA_METHODS[0]), svc);
+    return TDM_RUNTIME_SERVE(svc->rt, &tandem__internal__v1__person_data_service__descriptor,
+                             PERSON_DATA_METHODS, svc);
 }

@@ -101,7 +101,6 @@ static const tdm_rpc_method_def USAGE_METHODS[] = {
 tdm_status *tdm_usage_register(tdm_runtime *rt, tdm_usage_service *svc)
 {
     svc->rt = rt;
-    return tdm_server_add_methods(tdm_runtime_server(rt),
-                                  &tandem__internal__v1__usage_service__descriptor, USAGE_METHODS,
-                                  sizeof(USAGE_METHODS) / sizeof(USAGE_METHODS[0]), svc);
+    return TDM_RUNTIME_SERVE(rt, &tandem__internal__v1__usage_service__descriptor, USAGE_METHODS,
+                             svc);
 }

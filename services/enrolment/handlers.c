@@ -542,13 +542,10 @@ tdm_status *enrol_register(tdm_runtime *rt, enrol_service *svc)
     if (tdm_protobuf_set_lazy(&tandem__v1__batch_enrol_request__descriptor, 2 /* participants */) !=
         0)
         return tdm_status_new(TDM_INTERNAL, "could not make BatchEnrol's rows lazy");
-    tdm_server *srv = tdm_runtime_server(rt);
     tdm_status *st =
-        tdm_server_add_methods(srv, &tandem__v1__enrolment_service__descriptor, enrol_methods,
-                               sizeof(enrol_methods) / sizeof(enrol_methods[0]), svc);
+        TDM_RUNTIME_SERVE(rt, &tandem__v1__enrolment_service__descriptor, enrol_methods, svc);
     if (st == NULL)
-        st = tdm_server_add_methods(
-            srv, &tandem__internal__v1__participant_token_service__descriptor, token_methods,
-            sizeof(token_methods) / sizeof(token_methods[0]), svc);
+        st = TDM_RUNTIME_SERVE(rt, &tandem__internal__v1__participant_token_service__descriptor,
+                               token_methods, svc);
     return st;
 }

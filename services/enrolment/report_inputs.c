@@ -135,7 +135,6 @@ static const tdm_rpc_method_def columns_methods[] = {
 
 tdm_status *enrol_report_inputs_register(tdm_runtime *rt, enrol_service *svc)
 {
-    return tdm_server_add_methods(
-        tdm_runtime_server(rt), &tandem__internal__v1__participant_columns_service__descriptor,
-        columns_methods, sizeof(columns_methods) / sizeof(columns_methods[0]), svc);
+    return TDM_RUNTIME_SERVE(rt, &tandem__internal__v1__participant_columns_service__descriptor,
+                             columns_methods, svc);
 }

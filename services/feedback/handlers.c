@@ -396,8 +396,7 @@ tdm_status *fb_register(tdm_runtime *rt, fb_service *svc)
 {
     svc->rt = rt;
     tdm_status *st =
-        tdm_server_add_methods(tdm_runtime_server(rt), &tandem__v1__feedback_service__descriptor,
-                               fb_methods, sizeof(fb_methods) / sizeof(fb_methods[0]), svc);
+        TDM_RUNTIME_SERVE(rt, &tandem__v1__feedback_service__descriptor, fb_methods, svc);
     if (st == NULL)
         st = fb_register_persondata(rt, svc);
     return st;

@@ -234,7 +234,6 @@ static const tdm_rpc_method_def figures_methods[] = {
 
 tdm_status *fb_programme_figures_register(tdm_runtime *rt, fb_service *svc)
 {
-    return tdm_server_add_methods(
-        tdm_runtime_server(rt), &tandem__internal__v1__programme_figures_service__descriptor,
-        figures_methods, sizeof(figures_methods) / sizeof(figures_methods[0]), svc);
+    return TDM_RUNTIME_SERVE(rt, &tandem__internal__v1__programme_figures_service__descriptor,
+                             figures_methods, svc);
 }

@@ -693,8 +693,7 @@ tdm_status *mt_register(tdm_runtime *rt, mt_service *svc)
 {
     svc->rt = rt;
     tdm_status *st =
-        tdm_server_add_methods(tdm_runtime_server(rt), &tandem__v1__matching_service__descriptor,
-                               mt_methods, sizeof(mt_methods) / sizeof(mt_methods[0]), svc);
+        TDM_RUNTIME_SERVE(rt, &tandem__v1__matching_service__descriptor, mt_methods, svc);
     if (st == NULL)
         st = mt_person_data_register(rt, svc);
     if (st == NULL)
