@@ -242,8 +242,7 @@ typedef struct fold {
     size_t n_enrolled;
     int32_t *match_mentor; /* each match's sides' slots, -1 */
     int32_t *match_mentee;
-    int32_t *pm_match; /* match index of each match with check-ins (pm_m) */
-    int32_t *pm_stats;
+    int32_t *pm_stats; /* the stats row of each match with check-ins (pm_m) */
     size_t n_pm;
     side *sides;          /* two per pm_m row */
     bool null_side_rated; /* a side with a NULL id rated (one person_matches row) */
@@ -286,14 +285,13 @@ static int index_ids(fold *f)
     f->enrolled = zeroed(f, in->n_people, sizeof(*f->enrolled));
     f->match_mentor = minus_ones(f, in->n_matches);
     f->match_mentee = minus_ones(f, in->n_matches);
-    f->pm_match = zeroed(f, in->n_stats, sizeof(*f->pm_match));
     f->pm_stats = zeroed(f, in->n_stats, sizeof(*f->pm_stats));
     f->sides = zeroed(f, 2 * in->n_stats, sizeof(*f->sides));
     if (s->enrolled == NULL || s->match == NULL || s->stats == NULL || s->respondent == NULL ||
         s->live == NULL || s->side_n == NULL || s->side_rs == NULL || s->single_partners == NULL ||
         s->rated_sides == NULL || f->people_slot == NULL || f->enrolled == NULL ||
-        f->match_mentor == NULL || f->match_mentee == NULL || f->pm_match == NULL ||
-        f->pm_stats == NULL || f->sides == NULL)
+        f->match_mentor == NULL || f->match_mentee == NULL || f->pm_stats == NULL ||
+        f->sides == NULL)
         return -1;
     for (size_t i = 0; i < in->n_people; i++) {
         const fb_report_person *p = &in->people[i];
@@ -348,7 +346,6 @@ static void fold_matches(fold *f)
         if (mi < 0)
             continue;
         size_t k = f->n_pm++;
-        f->pm_match[k] = mi;
         f->pm_stats[k] = (int32_t)i;
         f->sides[2 * k] = (side){f->match_mentor[mi], f->match_mentee[mi], st->mentor_rated};
         f->sides[2 * k + 1] = (side){f->match_mentee[mi], f->match_mentor[mi], st->mentee_rated};
