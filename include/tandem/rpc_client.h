@@ -41,6 +41,11 @@ typedef void (*tdm_rpc_client_cb)(void *arg, tdm_status *st, ProtobufCMessage *r
 typedef void (*tdm_rpc_client_raw_cb)(void *arg, tdm_status *st, const uint8_t *response,
                                       size_t len, const tdm_rpc_metadata *md);
 
+/* ctx as x-tandem-context-bin's value: a tandem.internal.v1.RequestContext, base64,
+ * in a (NULL on failure); its deadline remaining_ms from now (< 0: none). The gateway
+ * builds every forwarded call's context with it. */
+char *tdm_grpc_context_encode(tdm_arena *a, const tdm_call_context *ctx, int64_t remaining_ms);
+
 /*
  * A unary call. ctx (may be NULL) is propagated as metadata: its request context
  * (x-tandem-context-bin), request id (x-request-id) and the remaining deadline

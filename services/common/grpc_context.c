@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "tandem/internal/v1/context.pb.h"
+#include "tandem/rpc_client.h"
 #include "transport_internal.h"
 
 int tdm_grpc_context_decode(tdm_arena *a, const uint8_t *data, size_t len, tdm_call_context *ctx)

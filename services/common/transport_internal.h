@@ -133,11 +133,10 @@ uint8_t *tdm_base64_decode(tdm_arena *a, const char *text, size_t len, size_t *o
 char *tdm_grpc_status_details_encode(tdm_arena *a, const tdm_status *st);
 void tdm_grpc_status_details_decode(tdm_status *st, const uint8_t *data, size_t len);
 
-/* Request context metadata (grpc_context.c). decode fills ctx (strings in the arena)
- * and returns 0, or -1 when the bytes are not a valid RequestContext. encode returns
- * base64 text in the arena (NULL on failure); remaining_ms < 0: no deadline. */
+/* Request context metadata (grpc_context.c): fills ctx (strings in the arena) and
+ * returns 0, or -1 when the bytes are not a valid RequestContext. The encoder is
+ * public (tandem/rpc_client.h). */
 int tdm_grpc_context_decode(tdm_arena *a, const uint8_t *data, size_t len, tdm_call_context *ctx);
-char *tdm_grpc_context_encode(tdm_arena *a, const tdm_call_context *ctx, int64_t remaining_ms);
 
 /* A random UUID in lower-case text (37 bytes with the NUL). */
 void tdm_uuid_text(char out[37]);

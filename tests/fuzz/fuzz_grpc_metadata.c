@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "../../services/common/transport_internal.h"
+#include "tandem/rpc_client.h"
 
 #define MD_MAX_INPUT_BYTES 4096u
 
