@@ -17,6 +17,7 @@
 #include "report_fold.h"
 #include "report_sql.h"
 #include "tandem/check.h"
+#include "tandem/pg_columns.h"
 #include "tandem/store.h"
 
 static const tdm_store_owner REPORT_OWNER = {.schema = FB_SCHEMA, .service = FB_SERVICE};
@@ -32,16 +33,6 @@ typedef struct report_op {
 } report_op;
 
 /* ---- the owners' rows ------------------------------------------------------------------- */
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static int64_t be64(const uint8_t *p)
-{
-    return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
-}
 
 /* A UUID's 16 bytes from its text form; false when it is not one. */
 static bool uuid_bytes(const char *s, uint8_t out[16])
@@ -74,7 +65,7 @@ static int32_t int4_cell(const fb_pg_array *col, size_t *at, bool *null)
 {
     int32_t len;
     const uint8_t *v = next_cell(col, at, &len, null);
-    return v != NULL ? (int32_t)be32(v) : 0;
+    return v != NULL ? (int32_t)tdm_pg_be32((const char *)v) : 0;
 }
 
 static fb_text text_cell(const fb_pg_array *col, size_t *at)
@@ -173,7 +164,7 @@ static tdm_status *matches_from_columns(const fb_pg_array *c, fb_report_match *o
         m->status = int4_cell(&c[3], &at[3], &m->status_null);
         const uint8_t *start = next_cell(&c[4], &at[4], &len, &m->start_null);
         if (start != NULL) {
-            int64_t us = be64(start); /* +-infinity stay where they are */
+            int64_t us = tdm_pg_be64((const char *)start); /* +-infinity stay where they are */
             m->start_us = us > INT64_MAX - PG_EPOCH_US || us == INT64_MIN ? us : us + PG_EPOCH_US;
         }
         const uint8_t *declined = next_cell(&c[5], &at[5], &len, &null);
