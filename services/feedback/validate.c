@@ -15,6 +15,7 @@
 
 #include "tandem/timestamp.h"
 #include "tandem/check.h"
+#include "tandem/pg_columns.h"
 
 /* A string of min..max characters of UTF-8. */
 static void check_text(tdm_violations *v, const char *field, const char *s, size_t min, size_t max)
@@ -382,9 +383,10 @@ Google__Protobuf__Timestamp *fb_timestamp_from_us(int64_t us, tdm_arena *arena)
 
 #define PG_ARRAY_HEADER_BYTES 20u
 
+/* Read with the runtime's tdm_pg_be32 (the byte order of PostgreSQL's binary format). */
 static uint32_t get_be32(const uint8_t *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return tdm_pg_be32((const char *)p);
 }
 
 static void put_be32(uint8_t *p, uint32_t v)
