@@ -22,6 +22,7 @@
 
 #include "tandem/log.h"
 #include "tandem/protobuf.h"
+#include "tandem/uuid.h"
 #include "transport_internal.h"
 
 /* ---- Metrics ---------------------------------------------------------------------------- */

@@ -8,7 +8,6 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "tandem/check.h"
 #include "transport_internal.h"
@@ -259,13 +258,6 @@ uint8_t *tdm_base64_decode(tdm_arena *a, const char *text, size_t len, size_t *o
 }
 
 /* ---- Request ids ------------------------------------------------------------------------- */
-
-void tdm_uuid_text(char out[37])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
 
 bool tdm_request_id_acceptable(const char *id, size_t len)
 {

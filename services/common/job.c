@@ -7,9 +7,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <uuid/uuid.h>
 
 #include "tandem/log.h"
+#include "tandem/uuid.h"
 
 struct tdm_job {
     tdm_runtime *rt;
@@ -25,13 +25,6 @@ struct tdm_job {
     char request_id[37];
 };
 
-static void new_uuid(char out[37])
-{
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, out);
-}
-
 static void pass_begin(tdm_job *job)
 {
     if (job->busy || job->stopped || !tdm_runtime_migrated(job->rt) ||
@@ -41,7 +34,7 @@ static void pass_begin(tdm_job *job)
     if (job->arena == NULL)
         return; /* out of memory: the next tick tries again */
     job->busy = true;
-    new_uuid(job->request_id);
+    tdm_uuid_text(job->request_id);
     job->spec->pass(job);
 }
 
@@ -58,7 +51,7 @@ tdm_status *tdm_job_start(tdm_runtime *rt, const tdm_job_spec *spec, void *data,
     job->rt = rt;
     job->spec = spec;
     job->data = data;
-    new_uuid(job->holder);
+    tdm_uuid_text(job->holder);
     uv_timer_init(tdm_runtime_loop(rt), &job->timer);
     job->timer.data = job;
     uv_timer_start(&job->timer, on_tick, spec->interval_ms, spec->interval_ms);

@@ -143,20 +143,27 @@ static void put_cstr(out_buf *b, const char *s)
     put(b, s, strlen(s));
 }
 
-static void put_printf(out_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put_printf(out_buf *b, const char *fmt, ...)
+/* An integer's decimal digits, without printf's format parsing (the JSON of a
+ * large batch writes hundreds of thousands of them). */
+static void put_u64(out_buf *b, uint64_t v)
 {
-    char buf[64];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf) {
-        b->failed = true;
-        return;
+    char buf[20];
+    size_t at = sizeof(buf);
+    do {
+        buf[--at] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(b, buf + at, sizeof(buf) - at);
+}
+
+static void put_i64(out_buf *b, int64_t v)
+{
+    if (v < 0) {
+        put(b, "-", 1);
+        put_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        put_u64(b, (uint64_t)v);
     }
-    put(b, buf, (size_t)n);
 }
 
 /* A string value: text that is not UTF-8 fails the message (json_string's rule). */
@@ -203,7 +210,7 @@ static void put_enum(out_buf *b, const ProtobufCEnumDescriptor *ed, int v)
     if (ev != NULL)
         put_text(b, ev->name);
     else
-        put_printf(b, "%d", v);
+        put_i64(b, v);
 }
 
 static void put_bytes(out_buf *b, const ProtobufCBinaryData *data)
@@ -225,20 +232,24 @@ static void put_field_value(out_buf *b, const ProtobufCFieldDescriptor *f, const
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        put_printf(b, "%" PRId32, *(const int32_t *)slot);
+        put_i64(b, *(const int32_t *)slot);
         return;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        put_printf(b, "%" PRIu32, *(const uint32_t *)slot);
+        put_u64(b, *(const uint32_t *)slot);
         return;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        put_printf(b, "\"%" PRId64 "\"", *(const int64_t *)slot);
+        put(b, "\"", 1);
+        put_i64(b, *(const int64_t *)slot);
+        put(b, "\"", 1);
         return;
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        put_printf(b, "\"%" PRIu64 "\"", *(const uint64_t *)slot);
+        put(b, "\"", 1);
+        put_u64(b, *(const uint64_t *)slot);
+        put(b, "\"", 1);
         return;
     case PROTOBUF_C_TYPE_FLOAT: {
         float v = *(const float *)slot;
@@ -590,7 +601,7 @@ void tdm_json_writer_string(tdm_json_writer *w, const char *s)
 
 void tdm_json_writer_int(tdm_json_writer *w, long long v)
 {
-    put_printf(w, "%lld", v);
+    put_i64(w, v);
 }
 
 void tdm_json_writer_bool(tdm_json_writer *w, bool v)

@@ -23,8 +23,11 @@
 #include <pb_encode.h>
 #include <uuid/uuid.h>
 
+#include "tandem/check.h"
+
 #include "tandem/internal/v1/event.pb.h"
 #include "tandem/log.h"
+#include "tandem/uuid.h"
 
 /* PostgreSQL refuses NOTIFY payloads of 8000 bytes or more. */
 #define NOTIFY_PAYLOAD_LIMIT  8000
@@ -57,12 +60,6 @@ static int charset_ok(const char *s, size_t max, const char *extra)
             return 0;
     }
     return 1;
-}
-
-static int uuid_ok(const char *s)
-{
-    uuid_t u;
-    return s != NULL && strlen(s) == 36 && uuid_parse(s, u) == 0;
 }
 
 static int schema_ok(const char *schema)
@@ -103,7 +100,7 @@ static void outbox_done(void *arg, tdm_status *st, PGresult *res)
 
 static int check_args(const tdm_outbox_source *src, const tdm_outbox_event *events, size_t n)
 {
-    if (src == NULL || !schema_ok(src->schema) || !uuid_ok(src->tenant_id) ||
+    if (src == NULL || !schema_ok(src->schema) || !tdm_uuid_valid(src->tenant_id) ||
         !charset_ok(src->service, 32, "_-") ||
         (src->request_id != NULL && strlen(src->request_id) > 64) || n == 0 ||
         n > TDM_OUTBOX_MAX_EVENTS) {
@@ -111,7 +108,7 @@ static int check_args(const tdm_outbox_source *src, const tdm_outbox_event *even
     }
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
-        if (!charset_ok(ev->type, TDM_OUTBOX_MAX_TYPE_BYTES, "_.") || !uuid_ok(ev->resource_id) ||
+        if (!charset_ok(ev->type, TDM_OUTBOX_MAX_TYPE_BYTES, "_.") || !tdm_uuid_valid(ev->resource_id) ||
             (ev->ordering_key != NULL &&
              !charset_ok(ev->ordering_key, TDM_OUTBOX_MAX_ORDERING_KEY_BYTES,
                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-")) ||
@@ -215,6 +212,10 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     for (size_t i = 0; i < n; i++)
         data_bytes += strlen(events[i].data_json) + 5;
     bin_array ids, types, resources, keys, data;
+    uint8_t(*new_ids)[16] = malloc(n * sizeof(*new_ids));
+    if (new_ids == NULL)
+        return -1;
+    tdm_uuid_random(new_ids, n);
     array_start(&ids, OID_UUID, n, n * 20);
     array_start(&types, OID_TEXT, n, n * 28);
     array_start(&resources, OID_UUID, n, n * 20);
@@ -223,23 +224,25 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     bin_array *cols[5] = {&ids, &types, &resources, &keys, &data};
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
-        uuid_t id, resource;
-        uuid_generate(id);
-        uuid_unparse_lower(id, env.id);
-        if (uuid_parse(ev->resource_id, resource) != 0)
+        uint8_t resource[16];
+        if (!tdm_uuid_parse(ev->resource_id, resource))
             ids.failed = 1;
-        set_field(env.type, sizeof(env.type), ev->type);
-        set_field(env.resource_id, sizeof(env.resource_id), ev->resource_id);
-        set_field(env.ordering_key, sizeof(env.ordering_key),
-                  ev->ordering_key != NULL ? ev->ordering_key : ev->resource_id);
-        if (i == 0 && envelope_base64(&env, notify) != 0)
-            ids.failed = 1;
-        array_put(&ids, id, sizeof(uuid_t));
-        array_put(&types, env.type, strlen(env.type));
-        array_put(&resources, resource, sizeof(uuid_t));
-        array_put(&keys, env.ordering_key, strlen(env.ordering_key));
+        const char *key = ev->ordering_key != NULL ? ev->ordering_key : ev->resource_id;
+        if (i == 0) { /* the NOTIFY's envelope is the first event's */
+            uuid_unparse_lower(new_ids[0], env.id);
+            set_field(env.type, sizeof(env.type), ev->type);
+            set_field(env.resource_id, sizeof(env.resource_id), ev->resource_id);
+            set_field(env.ordering_key, sizeof(env.ordering_key), key);
+            if (envelope_base64(&env, notify) != 0)
+                ids.failed = 1;
+        }
+        array_put(&ids, new_ids[i], 16);
+        array_put(&types, ev->type, strlen(ev->type));
+        array_put(&resources, resource, sizeof(resource));
+        array_put(&keys, key, strlen(key));
         array_put(&data, ev->data_json, strlen(ev->data_json));
     }
+    free(new_ids);
     int failed = 0;
     for (int c = 0; c < 5; c++)
         failed |= cols[c]->failed || cols[c]->len > INT32_MAX;

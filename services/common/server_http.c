@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "tandem/log.h"
+#include "tandem/uuid.h"
 #include "transport_internal.h"
 
 /* ---- Default handler ---------------------------------------------------------------------- */

@@ -138,8 +138,6 @@ void tdm_grpc_status_details_decode(tdm_status *st, const uint8_t *data, size_t 
  * public (tandem/rpc_client.h). */
 int tdm_grpc_context_decode(tdm_arena *a, const uint8_t *data, size_t len, tdm_call_context *ctx);
 
-/* A random UUID in lower-case text (37 bytes with the NUL). */
-void tdm_uuid_text(char out[37]);
 /* True when a client-supplied request id may be used as is (bounded, printable). */
 bool tdm_request_id_acceptable(const char *id, size_t len);
 

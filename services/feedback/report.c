@@ -19,6 +19,7 @@
 #include "tandem/check.h"
 #include "tandem/pg_columns.h"
 #include "tandem/store.h"
+#include "tandem/uuid.h"
 
 static const tdm_store_owner REPORT_OWNER = {.schema = FB_SCHEMA, .service = FB_SERVICE};
 
@@ -33,20 +34,6 @@ typedef struct report_op {
 } report_op;
 
 /* ---- the owners' rows ------------------------------------------------------------------- */
-
-/* A UUID's 16 bytes from its text form; false when it is not one. */
-static bool uuid_bytes(const char *s, uint8_t out[16])
-{
-    if (!tdm_uuid_valid(s))
-        return false;
-    for (int i = 0; i < 16; i++) {
-        while (*s == '-')
-            s++;
-        out[i] = (uint8_t)(tdm_hex_digit(s[0]) << 4 | tdm_hex_digit(s[1]));
-        s += 2;
-    }
-    return true;
-}
 
 static fb_text text_of(const char *s)
 {
@@ -129,7 +116,7 @@ static tdm_status *people_from_messages(const fb_programme_data *d, bool diversi
         const Tandem__V1__Participant *m = d->participants[i];
         const Tandem__V1__Diversity *dv = diversity ? m->diversity : NULL;
         fb_report_person *p = &out[i];
-        if (!uuid_bytes(m->id, p->id))
+        if (!tdm_uuid_parse(m->id, p->id))
             return tdm_status_new(TDM_INTERNAL, "enrolment answered a participant id that is "
                                                 "not a UUID");
         p->role = (int32_t)m->role;
@@ -178,10 +165,10 @@ static tdm_status *matches_from_messages(const fb_programme_data *d, fb_report_m
     for (size_t i = 0; i < d->n_matches; i++) {
         const Tandem__V1__Match *x = d->matches[i];
         fb_report_match *m = &out[i];
-        if (!uuid_bytes(x->id, m->id))
+        if (!tdm_uuid_parse(x->id, m->id))
             return tdm_status_new(TDM_INTERNAL, "matching answered a match id that is not a UUID");
-        m->mentor_null = !uuid_bytes(x->mentor_id, m->mentor);
-        m->mentee_null = !uuid_bytes(x->mentee_id, m->mentee);
+        m->mentor_null = !tdm_uuid_parse(x->mentor_id, m->mentor);
+        m->mentee_null = !tdm_uuid_parse(x->mentee_id, m->mentee);
         m->status = (int32_t)x->status;
         m->start_us = fb_match_start_us(x);
         m->declined = fb_match_declined(x);
@@ -198,7 +185,7 @@ static int64_t i64_at(const PGresult *res, int row, int col)
 
 static bool uuid_at(const PGresult *res, int row, int col, uint8_t out[16])
 {
-    return uuid_bytes(PQgetvalue(res, row, col), out);
+    return tdm_uuid_parse(PQgetvalue(res, row, col), out);
 }
 
 static bool true_at(const PGresult *res, int row, int col)

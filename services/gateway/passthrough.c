@@ -18,10 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "gateway.h"
 #include "tandem/log.h"
+#include "tandem/uuid.h"
 #include "webhook_store.h"
 #include "tandem/v1/enrolment.pb-c.h"
 #include "tandem/v1/feedback.pb-c.h"
@@ -91,9 +91,7 @@ const char *gw_grpc_request_id(tdm_call *call)
     char *id = tdm_arena_alloc(tdm_call_arena(call), 37);
     if (id == NULL)
         return NULL;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, id);
+    tdm_uuid_text(id);
     return id;
 }
 

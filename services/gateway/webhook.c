@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <uuid/uuid.h>
 
 #include "google/protobuf/empty.pb-c.h"
 #include "keys.h"
@@ -27,6 +26,7 @@
 #include "tandem/log.h"
 #include "tandem/page_token.h"
 #include "tandem/timestamp.h"
+#include "tandem/uuid.h"
 #include "tandem/v1/webhook.pb-c.h"
 #include "webhook.h"
 #include "webhook_store.h"
@@ -201,9 +201,7 @@ static void created(void *arg, tdm_status *st, gw_webhook_row *rows, size_t n)
 static void create_insert(webhook_op *op)
 {
     const Tandem__V1__CreateWebhookRequest *req = (const void *)op->request;
-    uuid_t u;
-    uuid_generate_random(u);
-    uuid_unparse_lower(u, op->id);
+    tdm_uuid_text(op->id);
     uint8_t sealed[GW_WEBHOOK_SEALED_MAX];
     size_t sealed_len = 0;
     char *aad = tdm_arena_printf(op->arena, "%s:%s", op->p->tenant_id, op->id);
