@@ -151,10 +151,15 @@ void tdm_store_op_query(tdm_store_op *op, const char *sql, int n, const char *co
 /* The same through the connection's prepared-statement cache (SQL fixed in code). */
 void tdm_store_op_query_prepared(tdm_store_op *op, const char *sql, int n,
                                  const char *const *values, tdm_store_step next);
-/* The same with explicit parameter types, lengths and formats (1 = binary). */
-void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
-                               const char *const *values, const int *lengths, const int *formats,
-                               tdm_store_step next);
+/* The same with explicit parameter types, lengths and formats (1 = binary). The
+ * parameters are copied before it returns. 0 when the statement is on its way (next
+ * will run, or the operation end with the server's error); -1 when the operation
+ * has already ended (the transaction was not open): op must not be touched again.
+ * A caller may go on working while the statement runs, e.g. preparing the next one
+ * (enrolment's chunked BatchEnrol), but may not end the operation until next runs. */
+int tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                              const char *const *values, const int *lengths, const int *formats,
+                              tdm_store_step next);
 /* The same through the connection's prepared-statement cache (SQL fixed in code, and
  * the same types with every call: tdm_pg_tx_query_params_prepared). */
 void tdm_store_op_query_params_prepared(tdm_store_op *op, const char *sql, int n, const Oid *types,
@@ -218,8 +223,11 @@ void tdm_store_op_done(tdm_store_op *op, PGresult *res);
 void tdm_store_op_commit(tdm_store_op *op);
 /* Append op->events not yet appended (any number, in statements of at most
  * TDM_OUTBOX_MAX_EVENTS) to the owner's outbox, then run after(op, NULL) - or, when
- * after is NULL, tdm_store_op_commit. */
-void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after);
+ * after is NULL, tdm_store_op_commit. With events to append: 0 when the first
+ * statement is on its way (the caller may work on, as after
+ * tdm_store_op_query_params, until after runs), -1 when the operation has ended.
+ * With none, after (or the commit) runs before this returns 0, and op may be gone. */
+int tdm_store_op_emit(tdm_store_op *op, tdm_store_step after);
 
 /* ---- events ---------------------------------------------------------------------- */
 

@@ -108,7 +108,8 @@ static int check_args(const tdm_outbox_source *src, const tdm_outbox_event *even
     }
     for (size_t i = 0; i < n; i++) {
         const tdm_outbox_event *ev = &events[i];
-        if (!charset_ok(ev->type, TDM_OUTBOX_MAX_TYPE_BYTES, "_.") || !tdm_uuid_valid(ev->resource_id) ||
+        if (!charset_ok(ev->type, TDM_OUTBOX_MAX_TYPE_BYTES, "_.") ||
+            !tdm_uuid_valid(ev->resource_id) ||
             (ev->ordering_key != NULL &&
              !charset_ok(ev->ordering_key, TDM_OUTBOX_MAX_ORDERING_KEY_BYTES,
                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-")) ||
@@ -215,7 +216,7 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     uint8_t(*new_ids)[16] = malloc(n * sizeof(*new_ids));
     if (new_ids == NULL)
         return -1;
-    tdm_uuid_random(new_ids, n);
+    tdm_uuid_v7(new_ids, n);
     array_start(&ids, OID_UUID, n, n * 20);
     array_start(&types, OID_TEXT, n, n * 28);
     array_start(&resources, OID_UUID, n, n * 20);

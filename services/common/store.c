@@ -116,13 +116,15 @@ void tdm_store_op_query_prepared(tdm_store_op *op, const char *sql, int n,
         tdm_store_op_end(op, not_started("send a query"));
 }
 
-void tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
-                               const char *const *values, const int *lengths, const int *formats,
-                               tdm_store_step next)
+int tdm_store_op_query_params(tdm_store_op *op, const char *sql, int n, const Oid *types,
+                              const char *const *values, const int *lengths, const int *formats,
+                              tdm_store_step next)
 {
     op->next = next;
-    if (tdm_pg_tx_query_params(op->tx, sql, n, types, values, lengths, formats, 0, result, op) != 0)
-        tdm_store_op_end(op, not_started("send a query"));
+    if (tdm_pg_tx_query_params(op->tx, sql, n, types, values, lengths, formats, 0, result, op) == 0)
+        return 0;
+    tdm_store_op_end(op, not_started("send a query"));
+    return -1;
 }
 
 void tdm_store_op_query_params_prepared(tdm_store_op *op, const char *sql, int n, const Oid *types,
@@ -295,7 +297,7 @@ static void events_appended(void *arg, tdm_status *st)
     tdm_store_op_emit(op, op->after_events);
 }
 
-void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
+int tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
 {
     op->after_events = after;
     if (op->events_done >= op->n_events) {
@@ -303,7 +305,7 @@ void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
             after(op, NULL);
         else
             tdm_store_op_commit(op);
-        return;
+        return 0;
     }
     size_t n = op->n_events - op->events_done;
     if (n > TDM_OUTBOX_MAX_EVENTS)
@@ -316,8 +318,10 @@ void tdm_store_op_emit(tdm_store_op *op, tdm_store_step after)
     };
     const tdm_outbox_event *first = op->events + op->events_done;
     op->events_done += n;
-    if (tdm_outbox_append(op->tx, &src, first, n, events_appended, op) != 0)
-        tdm_store_op_end(op, not_started("record the events"));
+    if (tdm_outbox_append(op->tx, &src, first, n, events_appended, op) == 0)
+        return 0;
+    tdm_store_op_end(op, not_started("record the events"));
+    return -1;
 }
 
 tdm_status *tdm_store_op_add_event(tdm_store_op *op, tdm_outbox_event ev)

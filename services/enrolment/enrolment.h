@@ -160,6 +160,8 @@ typedef struct enrol_rows {
 void enrol_rows_add(enrol_rows *b, const Tandem__V1__Participant *p, int ord);
 /* Free the columns' buffers (give it to tdm_arena_defer before the first add). */
 void enrol_rows_free(void *b);
+/* Empty the columns for the next statement's rows, keeping their buffers. */
+void enrol_rows_reset(enrol_rows *b);
 /* The columns as parameters (values, lengths, types: ENROL_ROW_COLUMNS each; format
  * binary), pointing into b's buffers. 0, or -1 when out of memory or there is no
  * row. */

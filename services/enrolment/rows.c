@@ -270,6 +270,17 @@ void enrol_rows_free(void *arg)
     }
 }
 
+void enrol_rows_reset(enrol_rows *b)
+{
+    for (int i = 0; i < ENROL_ROW_COLUMNS; i++) {
+        if (b->col[i].data != NULL)
+            b->col[i].len = ARRAY_HEADER_BYTES;
+        b->col[i].nulls = false;
+    }
+    b->n = 0;
+    b->failed = false;
+}
+
 int enrol_rows_finish(enrol_rows *b, const char **values, int *lengths, Oid *types)
 {
     if (b->failed || b->n == 0 || b->n > INT32_MAX)

@@ -149,9 +149,15 @@ typedef struct store_op {
     char **profiles;                /* each row's directory profile, or NULL */
     tdm_status **row_errors;
     size_t n_rows;
-    bool batch;  /* answer a BatchEnrolResponse */
-    bool upsert; /* ON CONFLICT (external_id) DO UPDATE */
-    enrol_rows columns;
+    bool batch;                       /* answer a BatchEnrolResponse */
+    bool upsert;                      /* ON CONFLICT (external_id) DO UPDATE */
+    enrol_rows columns;               /* the next chunk's, encoded while one runs */
+    size_t next_row;                  /* the first row not yet in a chunk */
+    size_t ready_lo, ready_hi;        /* the rows of the chunk in columns */
+    size_t sent_lo, sent_hi;          /* the rows of the chunk in flight */
+    tdm_status *chunk_error;          /* waits for the chunk in flight to answer */
+    Tandem__V1__Participant **stored; /* each row as written (NULL: refused) */
+    bool *inserted;                   /* a new row, whose event is written */
     char *doc;
     const char *keys; /* the rows' external ids, a JSON array (the directory lookup) */
     const char **params;
@@ -524,28 +530,40 @@ static Tandem__V1__Participant *op_row(store_op *op, size_t i, tdm_arena *a, tdm
     return *st == NULL ? p : NULL;
 }
 
-static void enrol_written(tdm_store_op *base, PGresult *res)
+/* The rows are written ENROL_CHUNK_ROWS to a statement, every chunk and its events
+ * in the one transaction, and the service works while PostgreSQL does. The
+ * statements alternate - the upsert of chunk k+1, then the events of chunk k - and
+ * each goes out as soon as the one before answers: while PostgreSQL writes the
+ * upsert, the service builds the last chunk's answers and events; while it writes the
+ * events, the service encodes the next chunk's columns (bench/RESULTS.md, "BatchEnrol
+ * in chunks"). Each chunk's sort by ord stays within work_mem, and each buffer is a
+ * chunk's, not the batch's. */
+#define ENROL_CHUNK_ROWS 2000
+
+/* Room for every row's answer and event; the events grow in row order. */
+static tdm_status *written_init(store_op *op)
 {
-    store_op *op = (store_op *)base;
     tdm_arena *a = op->base.req.arena;
-    enrol_rows_free(&op->columns); /* sent: the response takes their place */
+    op->stored = tdm_arena_calloc(a, op->n_rows, sizeof(*op->stored));
+    op->inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*op->inserted));
+    op->base.events = tdm_arena_calloc(a, op->n_rows, sizeof(*op->base.events));
+    if (op->stored == NULL || op->inserted == NULL || op->base.events == NULL)
+        return tdm_store_oom();
+    op->base.events_cap = op->n_rows;
+    return NULL;
+}
+
+/* One chunk's answer, rows [lo, hi): each row as stored and, when it was inserted,
+ * its participant.enrolled event. */
+static tdm_status *chunk_stored(store_op *op, PGresult *res, size_t lo, size_t hi)
+{
+    tdm_arena *a = op->base.req.arena;
     int n = PQntuples(res);
-    Tandem__V1__Participant **stored = tdm_arena_calloc(a, op->n_rows, sizeof(*stored));
-    op->base.events = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*op->base.events));
-    if (stored == NULL || op->base.events == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    bool *inserted = tdm_arena_calloc(a, op->n_rows, sizeof(*inserted));
-    if (!tdm_store_op_allocated(&op->base, inserted))
-        return;
     /* Each row answers in no particular order: ord places it. */
     for (int i = 0; i < n; i++) {
         long ord = strtol(PQgetvalue(res, i, 0), NULL, 10);
-        if (ord < 0 || (size_t)ord >= op->n_rows || stored[ord] != NULL) {
-            tdm_store_op_end(&op->base, tdm_status_new(TDM_INTERNAL, "unexpected row"));
-            return;
-        }
+        if (ord < (long)lo || (size_t)ord >= hi || op->stored[ord] != NULL)
+            return tdm_status_new(TDM_INTERNAL, "unexpected row");
         enrol_stored_columns col = {
             .id = PQgetvalue(res, i, 2),
             .programme_id = PQgetvalue(res, i, 3),
@@ -558,74 +576,81 @@ static void enrol_written(tdm_store_op *base, PGresult *res)
         };
         tdm_status *st = NULL;
         Tandem__V1__Participant *sent = op_row(op, (size_t)ord, a, &st);
-        if (sent == NULL) {
-            tdm_store_op_end(&op->base, st);
-            return;
-        }
-        stored[ord] = enrol_participant_stored(sent, &col, op->include_diversity, a);
-        if (!tdm_store_op_allocated(&op->base, stored[ord]))
-            return;
-        inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
+        if (sent == NULL)
+            return st;
+        op->stored[ord] = enrol_participant_stored(sent, &col, op->include_diversity, a);
+        if (op->stored[ord] == NULL)
+            return tdm_store_oom();
+        op->inserted[ord] = PQgetvalue(res, i, 1)[0] == 't';
     }
     /* Events in the order of the rows sent, as their seq follows it. */
-    for (size_t ord = 0; ord < op->n_rows; ord++) {
-        if (!inserted[ord])
+    for (size_t ord = lo; ord < hi; ord++) {
+        if (!op->inserted[ord])
             continue;
-        char *data = enrol_participant_event_json(stored[ord], a);
-        if (!tdm_store_op_allocated(&op->base, data))
-            return;
-        op->base.events[op->base.n_events++] = (tdm_outbox_event){
-            .type = "participant.enrolled",
-            .resource_id = stored[ord]->id,
-            .data_json = data,
-        };
+        tdm_status *st = tdm_store_op_add_event(
+            &op->base, (tdm_outbox_event){
+                           .type = "participant.enrolled",
+                           .resource_id = op->stored[ord]->id,
+                           .data_json = enrol_participant_event_json(op->stored[ord], a),
+                       });
+        if (st != NULL)
+            return st;
     }
-    if (!op->batch) {
-        if (stored[0] == NULL) {
-            tdm_store_op_end(&op->base,
-                             tdm_status_new(TDM_INTERNAL, "the participant was not stored"));
-            return;
-        }
-        op->base.response = &stored[0]->base;
-    } else {
-        Tandem__V1__BatchEnrolResponse *out = tdm_arena_alloc(a, sizeof(*out));
-        if (!tdm_store_op_allocated(&op->base, out))
-            return;
-        tandem__v1__batch_enrol_response__init(out);
-        out->results = tdm_arena_calloc(a, op->n_rows, sizeof(*out->results));
-        for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
-            Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
-            if (!tdm_store_op_allocated(&op->base, r))
-                return;
-            tandem__v1__batch_enrol_result__init(r);
-            if (stored[i] != NULL) {
-                r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_PARTICIPANT;
-                r->participant = stored[i];
-            } else {
-                tdm_status *why = op->row_errors[i];
-                tdm_status *fallback = NULL;
-                if (why == NULL)
-                    why = fallback = tdm_status_new(TDM_INTERNAL, "the row was not stored");
-                r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_ERROR;
-                tdm_status *st = row_error_status(why, &r->error, a);
-                tdm_status_free(fallback);
-                if (st != NULL) {
-                    tdm_store_op_end(&op->base, st);
-                    return;
-                }
-            }
-            out->results[out->n_results++] = r;
-        }
-        op->base.response = &out->base;
-    }
-    tdm_store_op_emit(&op->base, NULL);
+    return NULL;
 }
 
-/* The rows to write as the upsert's columns, each row decoded (BatchEnrol) into a
- * scratch arena freed before the next, so what this holds is about the columns. */
-static tdm_status *enrol_columns(store_op *op)
+/* Every chunk answered: the response (the events still to append go with the
+ * commit). NULL, or the status to end with. */
+static tdm_status *enrol_response(store_op *op)
 {
-    for (size_t i = 0; i < op->n_rows; i++) {
+    tdm_arena *a = op->base.req.arena;
+    if (!op->batch) {
+        if (op->stored[0] == NULL)
+            return tdm_status_new(TDM_INTERNAL, "the participant was not stored");
+        op->base.response = &op->stored[0]->base;
+        return NULL;
+    }
+    Tandem__V1__BatchEnrolResponse *out = tdm_arena_alloc(a, sizeof(*out));
+    if (out == NULL)
+        return tdm_store_oom();
+    tandem__v1__batch_enrol_response__init(out);
+    out->results = tdm_arena_calloc(a, op->n_rows, sizeof(*out->results));
+    for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
+        Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
+        if (r == NULL)
+            return tdm_store_oom();
+        tandem__v1__batch_enrol_result__init(r);
+        if (op->stored[i] != NULL) {
+            r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_PARTICIPANT;
+            r->participant = op->stored[i];
+        } else {
+            tdm_status *why = op->row_errors[i];
+            tdm_status *fallback = NULL;
+            if (why == NULL)
+                why = fallback = tdm_status_new(TDM_INTERNAL, "the row was not stored");
+            r->result_case = TANDEM__V1__BATCH_ENROL_RESULT__RESULT_ERROR;
+            tdm_status *st = row_error_status(why, &r->error, a);
+            tdm_status_free(fallback);
+            if (st != NULL)
+                return st;
+        }
+        out->results[out->n_results++] = r;
+    }
+    if (out->results == NULL)
+        return tdm_store_oom();
+    op->base.response = &out->base;
+    return NULL;
+}
+
+/* The next chunk's columns: up to ENROL_CHUNK_ROWS rows to write from op->next_row
+ * (refused rows are skipped), each decoded (BatchEnrol) into a scratch arena freed
+ * before the next, so what this holds is about the columns. None left: columns.n 0. */
+static tdm_status *chunk_prepare(store_op *op)
+{
+    enrol_rows_reset(&op->columns);
+    op->ready_lo = op->next_row;
+    while (op->next_row < op->n_rows && op->columns.n < ENROL_CHUNK_ROWS) {
+        size_t i = op->next_row++;
         if (op->row_errors != NULL && op->row_errors[i] != NULL)
             continue;
         tdm_arena *scratch = op->lazy != NULL ? tdm_arena_new(0) : NULL;
@@ -639,7 +664,117 @@ static tdm_status *enrol_columns(store_op *op)
         if (st != NULL)
             return st;
     }
-    return NULL;
+    op->ready_hi = op->next_row;
+    return op->columns.failed ? tdm_store_oom() : NULL;
+}
+
+static void enrol_chunk_written(tdm_store_op *base, PGresult *res);
+static void enrol_events_written(tdm_store_op *base, PGresult *res);
+
+/* Send the prepared chunk. 0, or -1 when the operation has ended. */
+static int chunk_send(store_op *op)
+{
+    enum { N = 1 + ENROL_ROW_COLUMNS };
+    const char *values[N] = {op->programme_id};
+    int lengths[N] = {0}, formats[N] = {0};
+    Oid types[N] = {0};
+    if (enrol_rows_finish(&op->columns, values + 1, lengths + 1, types + 1) != 0) {
+        tdm_store_op_end(&op->base, tdm_store_oom());
+        return -1;
+    }
+    for (int i = 1; i < N; i++)
+        formats[i] = 1;
+    op->sent_lo = op->ready_lo;
+    op->sent_hi = op->ready_hi;
+    return tdm_store_op_query_params(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT,
+                                     N, types, values, lengths, formats, enrol_chunk_written);
+}
+
+/* Work done while a statement runs: its failure waits in chunk_error for that
+ * statement to answer, as the operation may not end before. */
+static void later(store_op *op, tdm_status *st)
+{
+    if (st != NULL && op->chunk_error == NULL)
+        op->chunk_error = st;
+    else
+        tdm_status_free(st);
+}
+
+/* A statement answered: false, the operation ended, when work done while it ran
+ * failed. */
+static bool chunk_go_on(store_op *op)
+{
+    if (op->chunk_error == NULL)
+        return true;
+    tdm_status *st = op->chunk_error;
+    op->chunk_error = NULL;
+    tdm_store_op_end(&op->base, st);
+    return false;
+}
+
+/* Nothing left to write but the events not yet appended: then commit. */
+static void enrol_finish(store_op *op)
+{
+    tdm_status *st = op->base.response != NULL ? NULL : enrol_response(op);
+    if (st != NULL)
+        tdm_store_op_end(&op->base, st);
+    else
+        tdm_store_op_emit(&op->base, NULL);
+}
+
+/* The next statement: the events built so far, else the prepared chunk. 1 when one
+ * is on its way, 0 when there is none, -1 when the operation has ended. */
+static int send_next(store_op *op)
+{
+    if (op->base.events_done < op->base.n_events)
+        return tdm_store_op_emit(&op->base, enrol_events_written) == 0 ? 1 : -1;
+    if (op->columns.n > 0)
+        return chunk_send(op) == 0 ? 1 : -1;
+    return 0;
+}
+
+/* A chunk's upsert answered: send the next statement, then build this chunk's
+ * answers and events while it runs (and, after the last, the response). */
+static void enrol_chunk_written(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    if (!chunk_go_on(op))
+        return;
+    size_t lo = op->sent_lo, hi = op->sent_hi;
+    bool sent_upsert = op->base.events_done >= op->base.n_events && op->columns.n > 0;
+    int sent = send_next(op);
+    if (sent < 0)
+        return;
+    tdm_status *st = chunk_stored(op, res, lo, hi);
+    if (st == NULL && sent_upsert)
+        st = chunk_prepare(op); /* the one after the chunk now in flight */
+    if (st == NULL && op->next_row >= op->n_rows && op->columns.n == 0 && !sent_upsert)
+        st = enrol_response(op); /* this was the last chunk */
+    if (sent) {
+        later(op, st);
+        return;
+    }
+    if (st != NULL)
+        tdm_store_op_end(&op->base, st);
+    else
+        enrol_finish(op);
+}
+
+/* The events of the chunks before answered: send the prepared chunk, then encode the
+ * one after it while it runs. */
+static void enrol_events_written(tdm_store_op *base, PGresult *res)
+{
+    store_op *op = (store_op *)base;
+    (void)res;
+    if (!chunk_go_on(op))
+        return;
+    if (op->columns.n == 0) {
+        enrol_finish(op);
+        return;
+    }
+    if (chunk_send(op) != 0)
+        return;
+    later(op, chunk_prepare(op));
 }
 
 static void enrol_upsert(tdm_store_op *base, PGresult *res)
@@ -661,36 +796,21 @@ static void enrol_upsert(tdm_store_op *base, PGresult *res)
             st = enrol_directory_fill(op->rows[i], op->profiles[i], a);
     }
     if (st == NULL)
-        st = enrol_columns(op);
+        st = written_init(op);
+    if (st == NULL)
+        st = chunk_prepare(op);
     if (st != NULL) {
         tdm_store_op_end(&op->base, st);
         return;
     }
-    size_t valid = 0;
-    for (size_t i = 0; i < op->n_rows; i++)
-        valid += op->row_errors == NULL || op->row_errors[i] == NULL;
-    if (valid == 0) {
+    if (op->columns.n == 0) {
         /* Every row named a deprovisioned person: nothing to write. */
-        PGresult *empty = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-        enrol_written(&op->base, empty);
-        PQclear(empty);
+        enrol_finish(op);
         return;
     }
-    enum { N = 1 + ENROL_ROW_COLUMNS };
-    const char **values = tdm_arena_calloc(a, N, sizeof(*values));
-    int *lengths = tdm_arena_calloc(a, N, sizeof(*lengths));
-    int *formats = tdm_arena_calloc(a, N, sizeof(*formats));
-    Oid *types = tdm_arena_calloc(a, N, sizeof(*types));
-    if (values == NULL || lengths == NULL || formats == NULL || types == NULL ||
-        enrol_rows_finish(&op->columns, values + 1, lengths + 1, types + 1) != 0) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
+    if (chunk_send(op) != 0)
         return;
-    }
-    values[0] = op->programme_id;
-    for (int i = 1; i < N; i++)
-        formats[i] = 1;
-    tdm_store_op_query_params(&op->base, op->upsert ? SQL_UPSERT_BATCH : SQL_UPSERT_INSERT, N,
-                              types, values, lengths, formats, enrol_written);
+    later(op, chunk_prepare(op));
 }
 
 /* The directory's profile of the people first (directory_store.c), then the upsert;
@@ -730,9 +850,11 @@ static void enrol_programme_checked(tdm_store_op *base, PGresult *res)
         valid += op->row_errors == NULL || op->row_errors[i] == NULL;
     if (valid == 0) {
         /* Nothing to write: every row was refused. */
-        PGresult *empty = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
-        enrol_written(&op->base, empty);
-        PQclear(empty);
+        tdm_status *st = written_init(op);
+        if (st != NULL)
+            tdm_store_op_end(&op->base, st);
+        else
+            enrol_finish(op);
         return;
     }
     enrol_write(op);
@@ -753,6 +875,7 @@ static void free_row_errors(void *arg)
     store_op *op = arg;
     for (size_t i = 0; op->row_errors != NULL && i < op->n_rows; i++)
         tdm_status_free(op->row_errors[i]);
+    tdm_status_free(op->chunk_error);
 }
 
 void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1__Participant **rows,
