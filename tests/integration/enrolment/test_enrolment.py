@@ -392,6 +392,81 @@ class BatchAndIdempotencyTest(unittest.TestCase):
             self.assertEqual(x.display_name, 'Quote "Q" \\ Back')
             self.assertEqual(x.department, "NULL")
 
+    def test_a_batch_of_several_chunks_answers_and_records_in_row_order(self):
+        """BatchEnrol writes 2,000 rows to a statement, the chunks' upserts and events
+        alternating in one transaction: 4,500 rows with refused rows at the chunks'
+        edges and an existing participant inside answer row by row, list in the order
+        sent, and give one participant.enrolled event per new row, in row order."""
+        t = tenant()
+        p = programme(t)
+        existing = enrol(t, p.id, person("ck03000"))
+        rows = [person("ck%05d" % i) for i in range(4500)]
+        refused = {0, 1999, 2000, 2001, 4000, 4499}
+        for i in refused:
+            rows[i].email = "not an address"
+        r = rpc("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id, participants=rows),
+                P.BatchEnrolResponse, t, timeout=120)
+        self.assertEqual(len(r.results), 4500)
+        for i, res in enumerate(r.results):
+            self.assertEqual(res.WhichOneof("result"), "error" if i in refused else "participant",
+                             i)
+            if i not in refused:
+                self.assertEqual(res.participant.external_id, rows[i].external_id)
+        self.assertEqual(r.results[3000].participant.id, existing.id)
+        listed, token = [], ""
+        while True:
+            page = rpc("ListParticipants", P.ListParticipantsRequest(
+                programme_id=p.id, page_size=500, page_token=token),
+                P.ListParticipantsResponse, t)
+            listed += [x.external_id for x in page.participants]
+            token = page.next_page_token
+            if not token:
+                break
+        new_in_order = [rows[i].external_id for i in range(4500)
+                        if i not in refused and i != 3000]
+        self.assertEqual(listed, ["ck03000"] + new_in_order)
+        ids = {res.participant.id for res in r.results if res.WhichOneof("result")}
+        events = harness.psql(
+            STACK.super_url, "SELECT resource_id FROM enrolment.outbox"
+            " WHERE tenant_id = '%s' AND type = 'participant.enrolled'"
+            " ORDER BY xact_id, seq" % t).split()
+        want = [existing.id] + [r.results[i].participant.id for i in range(4500)
+                                if i not in refused and i != 3000]
+        self.assertEqual(events, want)
+        self.assertTrue(ids.issuperset(events))
+
+    def test_a_failure_in_a_later_chunk_writes_nothing(self):
+        """The chunks are one transaction: when the database refuses a row of the third
+        chunk (a trigger planted for this tenant), the call fails and the two chunks
+        already written, and their events, are rolled back."""
+        t = tenant()
+        p = programme(t)
+        harness.psql(STACK.super_url, """
+            CREATE FUNCTION enrolment.test_refuse_row() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.external_id = 'refused-by-the-database' THEN
+                    RAISE EXCEPTION 'planted by the test';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_row BEFORE INSERT ON enrolment.participants
+                FOR EACH ROW EXECUTE FUNCTION enrolment.test_refuse_row();""")
+        try:
+            rows = [person("lc%05d" % i) for i in range(4500)]
+            rows[4100].external_id = "refused-by-the-database"
+            err = fail("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id, participants=rows),
+                       P.BatchEnrolResponse, t, timeout=120)
+        finally:
+            harness.psql(STACK.super_url, "DROP TRIGGER test_refuse_row ON enrolment.participants;"
+                         " DROP FUNCTION enrolment.test_refuse_row()")
+        self.assertNotEqual(err.code(), grpc.StatusCode.OK)
+        listed = rpc("ListParticipants", P.ListParticipantsRequest(programme_id=p.id),
+                     P.ListParticipantsResponse, t)
+        self.assertEqual(len(listed.participants), 0)
+        self.assertEqual(harness.psql(STACK.super_url, "SELECT count(*) FROM enrolment.outbox"
+                                      " WHERE tenant_id = '%s'" % t), "0")
+
     def test_a_malformed_row_refuses_the_whole_batch(self):
         """Rows are decoded one at a time after the request: bytes that are not a
         Participant in any row refuse the call (INVALID_ARGUMENT) and write nothing."""
