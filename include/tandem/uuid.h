@@ -18,8 +18,6 @@
 /* n new UUIDs into out[0..n), as 16 bytes each (the wire form of a uuid column). */
 void tdm_uuid_random(uint8_t (*out)[16], size_t n);
 
-void tdm_uuid_v7(uint8_t (*out)[16], size_t n);
-
 /* One new UUID in its 36-character lower-case text form, NUL-terminated. */
 void tdm_uuid_text(char out[37]);
 

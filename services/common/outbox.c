@@ -216,7 +216,7 @@ int tdm_outbox_append(tdm_pg_tx *tx, const tdm_outbox_source *src, const tdm_out
     uint8_t(*new_ids)[16] = malloc(n * sizeof(*new_ids));
     if (new_ids == NULL)
         return -1;
-    tdm_uuid_v7(new_ids, n);
+    tdm_uuid_random(new_ids, n);
     array_start(&ids, OID_UUID, n, n * 20);
     array_start(&types, OID_TEXT, n, n * 28);
     array_start(&resources, OID_UUID, n, n * 20);

@@ -4,7 +4,6 @@
 #include "tandem/uuid.h"
 
 #include <limits.h>
-#include <time.h>
 #include <openssl/rand.h>
 #include <uuid/uuid.h>
 
@@ -47,19 +46,4 @@ bool tdm_uuid_parse(const char *s, uint8_t out[16])
         s += 2;
     }
     return true;
-}
-
-void tdm_uuid_v7(uint8_t (*out)[16], size_t n)
-{
-    tdm_uuid_random(out, n);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-    for (size_t i = 0; i < n; i++) {
-        for (int b = 0; b < 6; b++)
-            out[i][b] = (uint8_t)(ms >> (40 - 8 * b));
-        /* rand_a: a counter within the call, so one call's ids sort in its order */
-        out[i][6] = (uint8_t)(0x70 | ((i >> 8) & 0x0f));
-        out[i][7] = (uint8_t)(i & 0xff);
-    }
 }
