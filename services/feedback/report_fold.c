@@ -553,6 +553,11 @@ static Tandem__V1__Breakdown *breakdown_message(fold *f, size_t d)
         else
             b->suppressed_groups++;
     qsort(shown, n_shown, sizeof(*shown), group_shown_order);
+    /* The largest FB_REPORT_MAX_GROUPS; the rest were large enough to show, so they
+     * are not counted as suppressed, and a free-text dimension (an office typed by
+     * hand) cannot make the answer grow with the programme. */
+    if (n_shown > FB_REPORT_MAX_GROUPS)
+        n_shown = FB_REPORT_MAX_GROUPS;
     b->groups = zeroed(f, n_shown, sizeof(*b->groups));
     if (b->groups == NULL)
         return NULL;

@@ -39,6 +39,8 @@
  * gender, ethnicity, first_generation_professional, disability (admins only). */
 #define FB_REPORT_DIMENSIONS        7
 #define FB_REPORT_PUBLIC_DIMENSIONS 3
+/* feedback.proto's Breakdown: at most 500 groups, the largest (then by key). */
+#define FB_REPORT_MAX_GROUPS 500
 
 /* A text value: s NULL for SQL NULL (s need not end in NUL). */
 typedef struct fb_text {

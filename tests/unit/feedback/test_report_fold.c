@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -30,6 +31,7 @@ static void id_of(uint8_t id[16], int n)
 {
     memset(id, 0, 16);
     id[0] = 0x40;
+    id[14] = (uint8_t)(n >> 8);
     id[15] = (uint8_t)n;
 }
 
@@ -261,6 +263,39 @@ static void test_the_at_risk_rules(void **state)
     tdm_arena_free(a);
 }
 
+/* feedback.proto: a breakdown shows "at most 500" groups, largest first. 520 offices
+ * of 3 people, ten of them of 4, at threshold 3: the ten, then 490 of the 3s by key;
+ * the last 20 by key are left out (not suppressed: they were large enough). */
+static void test_a_breakdown_shows_at_most_500_groups(void **state)
+{
+    (void)state;
+    enum { OFFICES = 520, PEOPLE = OFFICES * 3 + 10 };
+    static char keys[OFFICES][8];
+    static fb_report_person p[PEOPLE];
+    int n = 0;
+    for (int o = 0; o < OFFICES; o++) {
+        snprintf(keys[o], sizeof(keys[o]), "O%03d", o);
+        for (int k = 0; k < (o < 10 ? 4 : 3); k++, n++)
+            p[n] = person(n + 1, MENTEE, keys[o]);
+    }
+    assert_int_equal(n, PEOPLE);
+    fb_report_inputs in = inputs(p, PEOPLE, 3);
+    tdm_arena *a = tdm_arena_new(0);
+    Tandem__V1__ProgrammeReport *r = fb_report_fold(&in, a);
+    assert_non_null(r);
+    const Tandem__V1__Breakdown *office = r->breakdowns[0];
+    assert_int_equal(office->n_groups, FB_REPORT_MAX_GROUPS);
+    assert_int_equal(office->suppressed_groups, 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(office->groups[i]->count, 4);
+    assert_string_equal(office->groups[10]->key, "O010");
+    assert_string_equal(office->groups[499]->key, "O499");
+    assert_int_equal(office->groups[499]->count, 3);
+    assert_null(group_named(office, "O500"));
+    assert_int_equal(r->enrolled_mentees, PEOPLE);
+    tdm_arena_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_check_ins_and_raters_count_once_per_group),
         cmocka_unit_test(test_a_mean_of_fewer_raters_than_the_threshold_is_withheld),
         cmocka_unit_test(test_the_at_risk_rules),
+        cmocka_unit_test(test_a_breakdown_shows_at_most_500_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
