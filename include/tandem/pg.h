@@ -67,6 +67,9 @@ void tdm_pg_pool_close(tdm_pg_pool *pool, void (*done)(void *arg), void *arg);
  * e.g. demoted by a failover) is dropped and connected again, to the primary among the
  * conninfo's hosts ("host=a,b port=5432,5433" or "postgresql://a:5432,b:5433/db"). */
 bool tdm_pg_pool_connected(const tdm_pg_pool *pool);
+/* The pool's loop's clock (uv_now, milliseconds): the clock of tdm_pg_tx_options'
+ * deadline_ms. */
+uint64_t tdm_pg_pool_now(const tdm_pg_pool *pool);
 /* For connections made outside the pool that must write (migrations, LISTEN): the
  * target_session_attrs value to pass to libpq, "read-write", or NULL when the conninfo
  * sets its own. */

@@ -212,6 +212,13 @@ void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm
 bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
                              tdm_store_row_fn row, const void *ctx);
 
+/* Whether the call's deadline has passed (never without one). The statement timeout
+ * is the time left at BEGIN and holds per statement; an operation of many statements
+ * asks this between them, and ends with tdm_store_op_deadline_status (rolled back)
+ * rather than write on for a caller that has gone. */
+bool tdm_store_op_past_deadline(const tdm_store_op *op);
+/* DEADLINE_EXCEEDED "the deadline passed before the write was done". */
+tdm_status *tdm_store_op_deadline_status(void);
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);

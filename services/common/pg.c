@@ -1769,6 +1769,11 @@ const char *tdm_pg_write_session_attrs(const char *conninfo)
     return given ? NULL : "read-write";
 }
 
+uint64_t tdm_pg_pool_now(const tdm_pg_pool *pool)
+{
+    return uv_now(pool->loop);
+}
+
 bool tdm_pg_pool_connected(const tdm_pg_pool *pool)
 {
     return pool != NULL && pool->n_connected > 0 && !pool->closing;

@@ -65,6 +65,17 @@ void tdm_store_op_end(tdm_store_op *op, tdm_status *st)
     }
 }
 
+bool tdm_store_op_past_deadline(const tdm_store_op *op)
+{
+    uint64_t deadline = op->req.ctx != NULL ? op->req.ctx->deadline_ms : 0;
+    return deadline != 0 && tdm_pg_pool_now(op->req.pool) >= deadline;
+}
+
+tdm_status *tdm_store_op_deadline_status(void)
+{
+    return tdm_status_new(TDM_DEADLINE_EXCEEDED, "the deadline passed before the write was done");
+}
+
 void tdm_store_op_done(tdm_store_op *op, PGresult *res)
 {
     (void)res;

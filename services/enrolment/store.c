@@ -701,13 +701,16 @@ static void later(store_op *op, tdm_status *st)
 }
 
 /* A statement answered: false, the operation ended, when work done while it ran
- * failed. */
+ * failed, or when the call's deadline has passed (each statement's timeout is the
+ * time left at BEGIN: a batch of many statements stops here instead, rolled back). */
 static bool chunk_go_on(store_op *op)
 {
-    if (op->chunk_error == NULL)
-        return true;
     tdm_status *st = op->chunk_error;
     op->chunk_error = NULL;
+    if (st == NULL && tdm_store_op_past_deadline(&op->base))
+        st = tdm_store_op_deadline_status();
+    if (st == NULL)
+        return true;
     tdm_store_op_end(&op->base, st);
     return false;
 }

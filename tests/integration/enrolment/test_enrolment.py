@@ -8,6 +8,7 @@ UNAVAILABLE report.
 import os
 import sys
 import threading
+import time
 import unittest
 import uuid
 from concurrent import futures
@@ -466,6 +467,39 @@ class BatchAndIdempotencyTest(unittest.TestCase):
         self.assertEqual(len(listed.participants), 0)
         self.assertEqual(harness.psql(STACK.super_url, "SELECT count(*) FROM enrolment.outbox"
                                       " WHERE tenant_id = '%s'" % t), "0")
+
+    def test_a_batch_past_its_deadline_is_rolled_back(self):
+        """Each statement's timeout is the time left at BEGIN, and every chunk fits it:
+        the batch checks the call's deadline between statements and rolls back once it
+        has passed, rather than commit for a caller that was told DEADLINE_EXCEEDED. The
+        deadline is half of what the same batch took without one (measured first)."""
+        t = tenant()
+        rows = [person("dl%05d" % i) for i in range(9000)]
+        timed = programme(t)
+        t0 = time.monotonic()
+        rpc("BatchEnrol", P.BatchEnrolRequest(programme_id=timed.id, participants=rows),
+            P.BatchEnrolResponse, t, timeout=120)
+        took = time.monotonic() - t0
+        p = programme(t)
+        err = fail("BatchEnrol", P.BatchEnrolRequest(programme_id=p.id, participants=rows),
+                   P.BatchEnrolResponse, t, timeout=took / 2)
+        self.assertEqual(err.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        # The service goes on until the statement in flight answers: wait for its
+        # connections to be idle, then nothing of the call may be there.
+        busy = "1"
+        for _ in range(600):
+            busy = harness.psql(STACK.super_url, "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE usename = 'tandem_enrolment' AND state <> 'idle'")
+            if busy == "0":
+                break
+            time.sleep(0.1)
+        self.assertEqual(busy, "0")
+        listed = rpc("ListParticipants", P.ListParticipantsRequest(programme_id=p.id),
+                     P.ListParticipantsResponse, t)
+        self.assertEqual(len(listed.participants), 0)
+        # The first batch's events only.
+        self.assertEqual(harness.psql(STACK.super_url, "SELECT count(*) FROM enrolment.outbox"
+                                      " WHERE tenant_id = '%s'" % t), "9000")
 
     def test_a_malformed_row_refuses_the_whole_batch(self):
         """Rows are decoded one at a time after the request: bytes that are not a
