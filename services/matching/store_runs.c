@@ -396,43 +396,19 @@ void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const c
 
 #define NAMES_ANY " (mentor_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[]))"
 
+/* The kinds of mt_store_export's rows (its column 0), in that order. */
+static const tdm_person_data_items EXPORT_KINDS[] = {
+    {.field = "proposals", .row = op_json_row, .row_ctx = &tandem__v1__proposal__descriptor},
+    {.field = "matches", .row = op_json_row, .row_ctx = &tandem__v1__match__descriptor},
+    {.field = "pins", .row = op_json_row, .row_ctx = &tandem__v1__pin__descriptor},
+    {.field = "exclusions", .row = op_json_row, .row_ctx = &tandem__v1__exclusion__descriptor},
+};
+
 static void export_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
-    int n = PQntuples(res);
-    if (out == NULL)
-        return;
-    size_t cap = (size_t)(n > 0 ? n : 1);
-    out->proposals = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->matches = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->pins = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->exclusions = tdm_arena_calloc(a, cap, sizeof(void *));
-    if (!out->proposals || !out->matches || !out->pins || !out->exclusions) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        int kind = atoi(PQgetvalue(res, i, 0));
-        const ProtobufCMessageDescriptor *d = kind == 0   ? &tandem__v1__proposal__descriptor
-                                              : kind == 1 ? &tandem__v1__match__descriptor
-                                              : kind == 2 ? &tandem__v1__pin__descriptor
-                                                          : &tandem__v1__exclusion__descriptor;
-        ProtobufCMessage *m = op_row(op, res, i, 1, d);
-        if (m == NULL)
-            return;
-        if (kind == 0)
-            out->proposals[out->n_proposals++] = (Tandem__V1__Proposal *)m;
-        else if (kind == 1)
-            out->matches[out->n_matches++] = (Tandem__V1__Match *)m;
-        else if (kind == 2)
-            out->pins[out->n_pins++] = (Tandem__V1__Pin *)m;
-        else
-            out->exclusions[out->n_exclusions++] = (Tandem__V1__Exclusion *)m;
-    }
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_person_data_export_rows(base, res, 0, 1, EXPORT_KINDS,
+                                    sizeof(EXPORT_KINDS) / sizeof(EXPORT_KINDS[0])))
+        tdm_store_op_end(base, NULL);
 }
 
 void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
