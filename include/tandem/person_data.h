@@ -11,6 +11,7 @@
 #ifndef TANDEM_PERSON_DATA_H
 #define TANDEM_PERSON_DATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tandem/internal/v1/erasure.pb-c.h"
@@ -62,6 +63,27 @@ typedef struct tdm_person_data_service {
 /* The answer an export fills: a new, initialised ExportParticipantsResponse in the
  * operation's arena; NULL after ending op with RESOURCE_EXHAUSTED. */
 Tandem__Internal__V1__ExportParticipantsResponse *tdm_person_data_export_new(tdm_store_op *op);
+
+/* One kind of item an export answers: the ExportParticipantsResponse field it fills
+ * (a repeated message field, by its proto name, e.g. "check_ins") and the function
+ * that decodes one row's document into the field's message (given row_ctx). */
+typedef struct tdm_person_data_items {
+    const char *field;
+    tdm_store_row_fn row;
+    const void *row_ctx;
+} tdm_person_data_items;
+
+/* A step of an export: every row of res, decoded from its document in column
+ * doc_column, appended (after what earlier steps added) to the field of its kind:
+ * kinds[0] for every row when kind_column is negative, else kinds[k] for the integer
+ * k in column kind_column. The answer is op->response, a new ExportParticipantsResponse
+ * (tdm_person_data_export_new) while it is NULL. True when every row was added; false
+ * after ending op with the row function's status, RESOURCE_EXHAUSTED, or INTERNAL for
+ * a kind outside kinds or a field the response lacks (programmer errors): the step
+ * then returns. */
+bool tdm_person_data_export_rows(tdm_store_op *op, const PGresult *res, int kind_column,
+                                 int doc_column, const tdm_person_data_items *kinds,
+                                 size_t n_kinds);
 
 /* The last step of an erasure: its statement answers one row whose columns are the
  * counts of the ErasureCounts fields named in `fields` (proto names, in column

@@ -119,6 +119,16 @@ tdm_status *tdm_store_oom(void);
  * (tdm_store_oom) and returns false; the step then returns. */
 bool tdm_store_op_allocated(tdm_store_op *op, const void *p);
 
+/* The operation's text parameters: the n values that follow (NULL is SQL NULL) in a
+ * new array in the call's arena, set in *out. False after ending op with
+ * RESOURCE_EXHAUSTED (tdm_store_op_allocated) when there was no room: the caller
+ * then returns.
+ *
+ *     if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 2, id, reason))
+ *         return;
+ */
+bool tdm_store_op_params(tdm_store_op *op, const char ***out, int n, ...);
+
 /* A zeroed operation of `size` bytes (a struct whose first member is a
  * tdm_store_op) in r->arena, for r and owner (which must outlive it). NULL when out
  * of memory, after calling cb(arg, RESOURCE_EXHAUSTED, NULL). */

@@ -6,6 +6,7 @@
 #include "tandem/person_data.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "tandem/check.h"
 #include "tandem/handler.h"
@@ -61,6 +62,89 @@ Tandem__Internal__V1__ExportParticipantsResponse *tdm_person_data_export_new(tdm
     }
     tandem__internal__v1__export_participants_response__init(out);
     return out;
+}
+
+/* The kind of row i: its index in kinds, or -1 when it names none. */
+static int row_kind(const PGresult *res, int i, int kind_column, size_t n_kinds)
+{
+    if (kind_column < 0)
+        return 0;
+    long k = strtol(PQgetvalue(res, i, kind_column), NULL, 10);
+    return k >= 0 && (size_t)k < n_kinds ? (int)k : -1;
+}
+
+/* Room for `more` items after the n already in the repeated field f of m (the array
+ * is copied: the arena does not grow an allocation); false when out of memory. */
+static bool field_grow(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t more,
+                       tdm_arena *a)
+{
+    size_t n = *(size_t *)((char *)m + f->quantifier_offset);
+    void ***items = (void ***)((char *)m + f->offset);
+    void **grown = tdm_arena_calloc(a, n + more + 1, sizeof(*grown));
+    if (grown == NULL)
+        return false;
+    if (n > 0)
+        memcpy(grown, *items, n * sizeof(*grown));
+    *items = grown;
+    return true;
+}
+
+bool tdm_person_data_export_rows(tdm_store_op *op, const PGresult *res, int kind_column,
+                                 int doc_column, const tdm_person_data_items *kinds, size_t n_kinds)
+{
+    tdm_arena *a = op->req.arena;
+    if (op->response == NULL) {
+        Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(op);
+        if (out == NULL)
+            return false;
+        op->response = &out->base;
+    }
+    ProtobufCMessage *m = op->response;
+    int n = PQntuples(res);
+    const ProtobufCFieldDescriptor **fields = tdm_arena_calloc(a, n_kinds + 1, sizeof(*fields));
+    size_t *counts = tdm_arena_calloc(a, n_kinds + 1, sizeof(*counts));
+    if (!tdm_store_op_allocated(op, fields) || !tdm_store_op_allocated(op, counts))
+        return false;
+    for (size_t k = 0; k < n_kinds; k++) {
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(m->descriptor, kinds[k].field);
+        /* A programmer error: the service named a field the response lacks. */
+        if (f == NULL || f->label != PROTOBUF_C_LABEL_REPEATED ||
+            f->type != PROTOBUF_C_TYPE_MESSAGE) {
+            tdm_store_op_end(op, tdm_status_new(TDM_INTERNAL, "no items named %s", kinds[k].field));
+            return false;
+        }
+        fields[k] = f;
+    }
+    for (int i = 0; i < n; i++) {
+        int k = row_kind(res, i, kind_column, n_kinds);
+        if (k < 0) {
+            tdm_store_op_end(op, tdm_status_new(TDM_INTERNAL, "unexpected export row kind"));
+            return false;
+        }
+        counts[k]++;
+    }
+    for (size_t k = 0; k < n_kinds; k++) {
+        if (counts[k] > 0 && !field_grow(m, fields[k], counts[k], a)) {
+            tdm_store_op_end(op, tdm_store_oom());
+            return false;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        int k = row_kind(res, i, kind_column, n_kinds);
+        void *item = NULL;
+        tdm_status *st =
+            kinds[k].row(PQgetvalue(res, i, doc_column), (size_t)PQgetlength(res, i, doc_column), a,
+                         kinds[k].row_ctx, &item);
+        if (st != NULL) {
+            tdm_store_op_end(op, st);
+            return false;
+        }
+        size_t *count = (size_t *)((char *)m + fields[k]->quantifier_offset);
+        void **items = *(void ***)((char *)m + fields[k]->offset);
+        items[(*count)++] = item;
+    }
+    return true;
 }
 
 void tdm_person_data_erased(tdm_store_op *op, PGresult *res, const char *const *fields,

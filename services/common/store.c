@@ -6,6 +6,7 @@
  */
 #include "tandem/store.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -369,6 +370,20 @@ bool tdm_store_op_allocated(tdm_store_op *op, const void *p)
         return true;
     tdm_store_op_end(op, tdm_store_oom());
     return false;
+}
+
+bool tdm_store_op_params(tdm_store_op *op, const char ***out, int n, ...)
+{
+    const char **v = tdm_arena_calloc(op->req.arena, (size_t)(n > 0 ? n : 1), sizeof(*v));
+    if (!tdm_store_op_allocated(op, v))
+        return false;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        v[i] = va_arg(ap, const char *);
+    va_end(ap);
+    *out = v;
+    return true;
 }
 
 bool tdm_store_op_answer_empty(tdm_store_op *op)

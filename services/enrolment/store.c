@@ -284,12 +284,9 @@ static void create_programme_schedule(tdm_store_op *base, PGresult *res)
     if (!tdm_store_op_allocated(&op->base, p))
         return;
     op->base.response = &p->base;
-    const char **params = tdm_arena_calloc(op->base.req.arena, 3, sizeof(*params));
-    if (!tdm_store_op_allocated(&op->base, params))
+    const char **params = NULL;
+    if (!tdm_store_op_params(&op->base, &params, 3, p->id, p->start_date, op->doc))
         return;
-    params[0] = p->id;
-    params[1] = p->start_date;
-    params[2] = op->doc;
     static const char sql[] =
         "INSERT INTO " ENROL_SCHEMA ".scheduled_surveys (tenant_id, programme_id, ordinal,"
         " open_date, survey) SELECT " T ", $1::uuid, s.ordinal, $2::date + s.open_day, s.survey"
@@ -353,16 +350,13 @@ void enrol_store_list_programmes(const enrol_req *r, const Tandem__V1__ListProgr
                                  int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
+    tdm_arena *a = r->arena;
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 4,
+                             tdm_arena_printf(a, "%lld", (long long)after_seq),
+                             fmt_int(a, q->status), fmt_int(a, q->kind), fmt_int(a, page_size + 1)))
         return;
     op->page_size = page_size;
-    op->params = tdm_arena_calloc(r->arena, 4, sizeof(*op->params));
-    if (!tdm_store_op_allocated(&op->base, op->params))
-        return;
-    op->params[0] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
-    op->params[1] = fmt_int(r->arena, q->status);
-    op->params[2] = fmt_int(r->arena, q->kind);
-    op->params[3] = fmt_int(r->arena, page_size + 1);
     /* Newest first: keyset on seq descending; 0 means "from the newest". */
     static const char sql[] =
         "SELECT g.seq, " PROGRAMME_JSON " FROM " ENROL_SCHEMA ".programmes g"
@@ -472,18 +466,13 @@ void enrol_store_list_participants(const enrol_req *r, const Tandem__V1__ListPar
                                    int page_size, int64_t after_seq, enrol_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL)
+    tdm_arena *a = r->arena;
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 6, q->programme_id,
+                             tdm_arena_printf(a, "%lld", (long long)after_seq), fmt_int(a, q->role),
+                             fmt_int(a, q->status), q->external_id, fmt_int(a, page_size + 1)))
         return;
     op->page_size = page_size;
-    op->params = tdm_arena_calloc(r->arena, 6, sizeof(*op->params));
-    if (!tdm_store_op_allocated(&op->base, op->params))
-        return;
-    op->params[0] = q->programme_id;
-    op->params[1] = tdm_arena_printf(r->arena, "%lld", (long long)after_seq);
-    op->params[2] = fmt_int(r->arena, q->role);
-    op->params[3] = fmt_int(r->arena, q->status);
-    op->params[4] = q->external_id;
-    op->params[5] = fmt_int(r->arena, page_size + 1);
     static const char sql[] = "SELECT 1 FROM " ENROL_SCHEMA ".programmes"
                               " WHERE tenant_id = " T " AND id = $1::uuid";
     tdm_store_op_start_prepared(&op->base, true, sql, 1, op->params, list_participants_select);

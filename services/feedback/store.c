@@ -895,45 +895,30 @@ void fb_store_follow_matches(const fb_req *r, const char *match_ids, const char 
 
 /* ---- personal data ---------------------------------------------------------------- */
 
+/* Export items: a row document that does not decode is out of memory, as in lists. */
+static tdm_status *survey_response_row(const char *json, size_t len, tdm_arena *a, const void *ctx,
+                                       void **out)
+{
+    (void)ctx;
+    *out = fb_survey_response_from_row(json, len, a);
+    return *out != NULL ? NULL : tdm_store_oom();
+}
+
+static const tdm_person_data_items EXPORT_CHECK_INS = {.field = "check_ins", .row = check_in_row};
+static const tdm_person_data_items EXPORT_SURVEY_RESPONSES = {.field = "survey_responses",
+                                                              .row = survey_response_row};
+
 static void export_responses_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = (void *)op->base.response;
-    tdm_arena *a = op->base.req.arena;
-    int n = PQntuples(res);
-    out->survey_responses =
-        tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->survey_responses));
-    if (!tdm_store_op_allocated(&op->base, out->survey_responses))
-        return;
-    for (int i = 0; i < n; i++) {
-        Tandem__V1__SurveyResponse *sr =
-            fb_survey_response_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (!tdm_store_op_allocated(&op->base, sr))
-            return;
-        out->survey_responses[out->n_survey_responses++] = sr;
-    }
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_person_data_export_rows(base, res, -1, 0, &EXPORT_SURVEY_RESPONSES, 1))
+        tdm_store_op_end(base, NULL);
 }
 
 static void export_check_ins_done(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
-    int n = PQntuples(res);
-    if (out == NULL)
+    if (!tdm_person_data_export_rows(base, res, -1, 0, &EXPORT_CHECK_INS, 1))
         return;
-    out->check_ins = tdm_arena_calloc(a, (size_t)(n > 0 ? n : 1), sizeof(*out->check_ins));
-    if (!tdm_store_op_allocated(&op->base, out->check_ins))
-        return;
-    for (int i = 0; i < n; i++) {
-        Tandem__V1__CheckIn *c =
-            fb_check_in_from_row(PQgetvalue(res, i, 0), (size_t)PQgetlength(res, i, 0), a);
-        if (!tdm_store_op_allocated(&op->base, c))
-            return;
-        out->check_ins[out->n_check_ins++] = c;
-    }
-    op->base.response = &out->base;
     static const char sql[] =
         "SELECT json_build_object('id', r.id, 'survey_id', r.survey_id,"
         " 'programme_id', r.programme_id, 'participant_id', r.participant_id,"

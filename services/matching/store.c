@@ -29,7 +29,7 @@ static void match_row_done(tdm_store_op *base, PGresult *res)
 void mt_store_get_match(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, id) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, id))
         return;
     static const char sql[] = "SELECT " MATCH_JSON " FROM " MT_SCHEMA ".matches m"
                               " WHERE m.tenant_id = " T " AND m.id = $1::uuid";
@@ -47,9 +47,10 @@ void mt_store_list_matches(const mt_req *r, const Tandem__V1__ListMatchesRequest
 {
     store_op *op = op_new(r, cb, arg);
     tdm_arena *a = r->arena;
-    if (op == NULL || op_params(op, 6, q->programme_id, op_int(a, after), op_int(a, q->status),
-                                op_lower(a, q->participant_id), op_lower(a, q->run_id),
-                                op_int(a, page_size + 1)) != 0)
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 6, q->programme_id, op_int(a, after),
+                             op_int(a, q->status), op_lower(a, q->participant_id),
+                             op_lower(a, q->run_id), op_int(a, page_size + 1)))
         return;
     op->page_size = page_size;
     /* Newest first: keyset on seq descending; 0 means "from the newest". */
@@ -119,8 +120,8 @@ static void respond_locked(tdm_store_op *base, PGresult *res)
     }
     op->event_type = q->accept ? "match.accepted" : "match.declined";
     tdm_arena *a = op->base.req.arena;
-    if (op_params(op, 5, q->id, is_mentor ? "true" : "false", op_int(a, decision), q->reason,
-                  op_int(a, next)) != 0)
+    if (!tdm_store_op_params(&op->base, &op->params, 5, q->id, is_mentor ? "true" : "false",
+                             op_int(a, decision), q->reason, op_int(a, next)))
         return;
     static const char sql[] =
         "WITH m AS (UPDATE " MT_SCHEMA ".matches SET"
@@ -142,7 +143,7 @@ void mt_store_respond(const mt_req *r, const Tandem__V1__RespondToMatchRequest *
                       void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, q->id) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, q->id))
         return;
     op->respond = q;
     static const char sql[] = "SELECT status, mentor_id, mentee_id, mentor_response,"
@@ -180,7 +181,7 @@ void mt_store_end_match(const mt_req *r, const char *id, const char *reason, mt_
                         void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 2, id, reason) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 2, id, reason))
         return;
     static const char sql[] = "SELECT status FROM " MT_SCHEMA ".matches"
                               " WHERE tenant_id = " T " AND id = $1::uuid FOR UPDATE";
@@ -197,7 +198,7 @@ void mt_store_end_matches_of(const mt_req *r, const char *participant_ids, const
                              mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 2, participant_ids, reason) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 2, participant_ids, reason))
         return;
     static const char sql[] =
         "WITH m AS (UPDATE " MT_SCHEMA ".matches SET status = 5, end_time = now(),"
@@ -271,7 +272,8 @@ void mt_store_add_pair_rule(const mt_req *r, int kind, const char *programme_id,
                             mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 4, programme_id, mentor_id, mentee_id, reason) != 0)
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 4, programme_id, mentor_id, mentee_id, reason))
         return;
     op->kind = kind;
     op->base.response_desc = rule_desc(kind);
@@ -306,8 +308,9 @@ void mt_store_list_pair_rules(const mt_req *r, int kind, const char *programme_i
                               int64_t after, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 3, programme_id, op_int(r->arena, after),
-                                op_int(r->arena, page_size + 1)) != 0)
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 3, programme_id, op_int(r->arena, after),
+                             op_int(r->arena, page_size + 1)))
         return;
     op->kind = kind;
     op->page_size = page_size;
@@ -338,7 +341,7 @@ static void delete_rule(tdm_store_op *base, PGresult *res)
 void mt_store_delete_pair_rule(const mt_req *r, int kind, const char *id, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, id) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, id))
         return;
     op->kind = kind;
     tdm_store_op_start(&op->base, false, delete_rule);
@@ -380,7 +383,7 @@ void mt_store_read_state(const mt_req *r, const char *programme_id, mt_state *ou
                          void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, programme_id) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, programme_id))
         return;
     memset(out, 0, sizeof(*out));
     op->state = out;

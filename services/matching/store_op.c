@@ -5,7 +5,6 @@
 #include "store_op.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +14,6 @@ static const tdm_store_owner MT_STORE_OWNER = {.schema = MT_SCHEMA, .service = M
 store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg)
 {
     return tdm_store_op_new(sizeof(store_op), r, &MT_STORE_OWNER, cb, arg);
-}
-
-int op_params(store_op *op, int n, ...)
-{
-    const char **v = tdm_arena_calloc(op->base.req.arena, (size_t)n, sizeof(*v));
-    if (v == NULL) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return -1;
-    }
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n; i++)
-        v[i] = va_arg(ap, const char *);
-    va_end(ap);
-    op->params = v;
-    return 0;
 }
 
 const char *op_int(tdm_arena *a, int64_t v)

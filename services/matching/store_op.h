@@ -73,8 +73,6 @@ typedef struct store_op {
 
 /* An operation; NULL when out of memory (cb has been called). */
 store_op *op_new(const mt_req *r, mt_store_cb cb, void *arg);
-/* Set op->params to n strings; on out of memory ends the op and returns -1. */
-int op_params(store_op *op, int n, ...);
 const char *op_int(tdm_arena *a, int64_t v);
 /* The uuid[] parameter of ids (tdm_pg_uuid_array); on out of memory ends the op and
  * returns NULL. */

@@ -33,10 +33,11 @@ void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunReque
     int algorithm = q->algorithm == 0 ? TANDEM__V1__ALGORITHM__OPTIMAL : (int)q->algorithm;
     int scope = q->scope == 0 ? TANDEM__V1__RUN_SCOPE__ALL : (int)q->scope;
     if (op == NULL ||
-        op_params(op, 10, q->programme_id, op_int(a, algorithm), op_int(a, scope),
-                  op_int(a, objective), q->dry_run ? "true" : "false", op_int(a, q->seed),
-                  c->principal_id != NULL ? c->principal_id : "", op_int(a, c->principal_kind),
-                  op_int(a, (int64_t)c->scopes), c->request_id != NULL ? c->request_id : "") != 0)
+        !tdm_store_op_params(&op->base, &op->params, 10, q->programme_id, op_int(a, algorithm),
+                             op_int(a, scope), op_int(a, objective), q->dry_run ? "true" : "false",
+                             op_int(a, q->seed), c->principal_id != NULL ? c->principal_id : "",
+                             op_int(a, c->principal_kind), op_int(a, (int64_t)c->scopes),
+                             c->request_id != NULL ? c->request_id : ""))
         return;
     op->base.response_desc = &tandem__v1__matching_run__descriptor;
     /* seed 0: derived from the run id, so a run can be replayed from its record. */
@@ -57,7 +58,7 @@ void mt_store_queue_run(const mt_req *r, const Tandem__V1__StartMatchingRunReque
 void mt_store_get_run(const mt_req *r, const char *id, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, id) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, id))
         return;
     static const char sql[] = "SELECT " RUN_JSON " FROM " MT_SCHEMA ".runs r"
                               " WHERE r.tenant_id = " T " AND r.id = $1::uuid";
@@ -75,8 +76,9 @@ void mt_store_list_runs(const mt_req *r, const Tandem__V1__ListMatchingRunsReque
 {
     store_op *op = op_new(r, cb, arg);
     tdm_arena *a = r->arena;
-    if (op == NULL || op_params(op, 4, q->programme_id, op_int(a, after), op_int(a, q->status),
-                                op_int(a, page_size + 1)) != 0)
+    if (op == NULL ||
+        !tdm_store_op_params(&op->base, &op->params, 4, q->programme_id, op_int(a, after),
+                             op_int(a, q->status), op_int(a, page_size + 1)))
         return;
     op->page_size = page_size;
     /* Newest first; the listing leaves out the (long) list of unmatched mentees. */
@@ -112,7 +114,8 @@ void mt_store_list_proposals(const mt_req *r, const char *run_id, int page_size,
 {
     store_op *op = op_new(r, cb, arg);
     if (op == NULL ||
-        op_params(op, 3, run_id, op_int(r->arena, after), op_int(r->arena, page_size + 1)) != 0)
+        !tdm_store_op_params(&op->base, &op->params, 3, run_id, op_int(r->arena, after),
+                             op_int(r->arena, page_size + 1)))
         return;
     op->page_size = page_size;
     static const char sql[] =
@@ -222,7 +225,7 @@ void mt_store_approve_run(const mt_req *r, const char *id, char **withdrawn, siz
 {
     store_op *op = op_new(r, cb, arg);
     const char *arr = op != NULL ? op_uuid_array(op, withdrawn, n_withdrawn) : NULL;
-    if (arr == NULL || op_params(op, 2, id, arr) != 0)
+    if (arr == NULL || !tdm_store_op_params(&op->base, &op->params, 2, id, arr))
         return;
     static const char sql[] =
         "SELECT r.status, r.dry_run, r.approve_time IS NOT NULL,"
@@ -251,7 +254,7 @@ static void claim_done(tdm_store_op *base, PGresult *res)
 void mt_store_claim_run(const mt_req *r, int lease_ms, mt_claim *out, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 1, op_int(r->arena, lease_ms)) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 1, op_int(r->arena, lease_ms)))
         return;
     memset(out, 0, sizeof(*out));
     op->user = out;
@@ -294,7 +297,7 @@ void mt_store_start_run(const mt_req *r, const mt_claim *c, mt_run_job *job, mt_
                         void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 2, c->run_id, c->claim) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 2, c->run_id, c->claim))
         return;
     memset(job, 0, sizeof(*job));
     op->user = job;
@@ -320,9 +323,9 @@ void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, 
                            mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL ||
-        op_params(op, 4, c->run_id, c->claim, tdm_arena_printf(r->arena, "%.3f", progress),
-                  op_int(r->arena, lease_ms)) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 4, c->run_id, c->claim,
+                                           tdm_arena_printf(r->arena, "%.3f", progress),
+                                           op_int(r->arena, lease_ms)))
         return;
     static const char sql[] =
         "WITH l AS (UPDATE " MT_SCHEMA ".run_queue SET lease_until = now() +"
@@ -336,7 +339,7 @@ void mt_store_run_progress(const mt_req *r, const mt_claim *c, double progress, 
 void mt_store_release_run(const mt_req *r, const mt_claim *c, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 2, c->run_id, c->claim) != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 2, c->run_id, c->claim))
         return;
     /* A new claim token fences this replica out (its writes need the old one); the
      * free lease lets any replica claim the run at its next tick; the attempt is not
@@ -368,8 +371,9 @@ void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const c
                          const char *stats, const char *error, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
-    if (op == NULL || op_params(op, 6, c->run_id, c->claim, proposals != NULL ? proposals : "[]",
-                                stats, op_int(r->arena, status), error != NULL ? error : "") != 0)
+    if (op == NULL || !tdm_store_op_params(&op->base, &op->params, 6, c->run_id, c->claim,
+                                           proposals != NULL ? proposals : "[]", stats,
+                                           op_int(r->arena, status), error != NULL ? error : ""))
         return;
     /* Everything only when the queue entry is still ours (the lease): the DELETE
      * decides, and the other parts depend on it, so a lost lease writes nothing. */
@@ -396,50 +400,26 @@ void mt_store_finish_run(const mt_req *r, const mt_claim *c, int status, const c
 
 #define NAMES_ANY " (mentor_id = ANY($1::uuid[]) OR mentee_id = ANY($1::uuid[]))"
 
+/* The kinds of mt_store_export's rows (its column 0), in that order. */
+static const tdm_person_data_items EXPORT_KINDS[] = {
+    {.field = "proposals", .row = op_json_row, .row_ctx = &tandem__v1__proposal__descriptor},
+    {.field = "matches", .row = op_json_row, .row_ctx = &tandem__v1__match__descriptor},
+    {.field = "pins", .row = op_json_row, .row_ctx = &tandem__v1__pin__descriptor},
+    {.field = "exclusions", .row = op_json_row, .row_ctx = &tandem__v1__exclusion__descriptor},
+};
+
 static void export_done(tdm_store_op *base, PGresult *res)
 {
-    store_op *op = (store_op *)base;
-    tdm_arena *a = op->base.req.arena;
-    Tandem__Internal__V1__ExportParticipantsResponse *out = tdm_person_data_export_new(base);
-    int n = PQntuples(res);
-    if (out == NULL)
-        return;
-    size_t cap = (size_t)(n > 0 ? n : 1);
-    out->proposals = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->matches = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->pins = tdm_arena_calloc(a, cap, sizeof(void *));
-    out->exclusions = tdm_arena_calloc(a, cap, sizeof(void *));
-    if (!out->proposals || !out->matches || !out->pins || !out->exclusions) {
-        tdm_store_op_end(&op->base, tdm_store_oom());
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        int kind = atoi(PQgetvalue(res, i, 0));
-        const ProtobufCMessageDescriptor *d = kind == 0   ? &tandem__v1__proposal__descriptor
-                                              : kind == 1 ? &tandem__v1__match__descriptor
-                                              : kind == 2 ? &tandem__v1__pin__descriptor
-                                                          : &tandem__v1__exclusion__descriptor;
-        ProtobufCMessage *m = op_row(op, res, i, 1, d);
-        if (m == NULL)
-            return;
-        if (kind == 0)
-            out->proposals[out->n_proposals++] = (Tandem__V1__Proposal *)m;
-        else if (kind == 1)
-            out->matches[out->n_matches++] = (Tandem__V1__Match *)m;
-        else if (kind == 2)
-            out->pins[out->n_pins++] = (Tandem__V1__Pin *)m;
-        else
-            out->exclusions[out->n_exclusions++] = (Tandem__V1__Exclusion *)m;
-    }
-    op->base.response = &out->base;
-    tdm_store_op_end(&op->base, NULL);
+    if (tdm_person_data_export_rows(base, res, 0, 1, EXPORT_KINDS,
+                                    sizeof(EXPORT_KINDS) / sizeof(EXPORT_KINDS[0])))
+        tdm_store_op_end(base, NULL);
 }
 
 void mt_store_export(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void *arg)
 {
     store_op *op = op_new(r, cb, arg);
     const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
-    if (arr == NULL || op_params(op, 1, arr) != 0)
+    if (arr == NULL || !tdm_store_op_params(&op->base, &op->params, 1, arr))
         return;
     static const char sql[] =
         "(SELECT 0, " PROPOSAL_JSON " FROM " MT_SCHEMA ".proposals p WHERE p.tenant_id = " T
@@ -463,7 +443,7 @@ void mt_store_erase(const mt_req *r, char **ids, size_t n, mt_store_cb cb, void 
 {
     store_op *op = op_new(r, cb, arg);
     const char *arr = op != NULL ? op_uuid_array(op, ids, n) : NULL;
-    if (arr == NULL || op_params(op, 1, arr) != 0)
+    if (arr == NULL || !tdm_store_op_params(&op->base, &op->params, 1, arr))
         return;
     /* Proposals, pins and exclusions go. A match stays as an anonymous pair for the
      * programme's aggregates: its explanation (skills, interests, offices...) and
