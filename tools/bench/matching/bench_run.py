@@ -15,6 +15,9 @@ tandem-matching (VmHWM) is printed with the times. BENCH_SHAPE=national gives th
 issue's proportions instead: a quarter mentors with 3 seats each, seniority and
 reporting chains (managers outside the programme) such that every pair is admissible,
 min_score 0 and no seniority gap (as tandem-matching-bench-plan with the same variable).
+BENCH_VERBOSE=1 prints the enrolment's time and each new progress value as it is seen,
+with tandem-matching's peak resident memory then: a run stopped early still says how far
+it got.
 """
 import os
 import random
@@ -31,6 +34,7 @@ from tandem.v1 import common_pb2, enrolment_pb2 as E, matching_pb2 as M  # noqa:
 PEOPLE = int(os.environ.get("BENCH_PEOPLE", "10000"))
 NATIONAL = os.environ.get("BENCH_SHAPE") == "national"
 LIMIT_S = float(os.environ.get("BENCH_LIMIT_S", "10"))
+VERBOSE = os.environ.get("BENCH_VERBOSE") == "1"
 OFFICES = ["London", "Paris", "Frankfurt", "New York", "Singapore", "Madrid"]
 AREAS = ["Corporate", "Litigation", "Tax", "Employment", "Real Estate", "IP"]
 SKILLS = ["generative AI", "legal tech", "data privacy", "client portals", "inclusion",
@@ -113,10 +117,14 @@ def main():
                                     E.Objective(key="client_tech", title="Client technology")],
                         matching_policy=pol)), E.Programme, md)
         rows = people(PEOPLE)
+        t_enrol = time.monotonic()
         for k in range(0, len(rows), 5000):
             call(stack, "enrolment", "tandem.v1.EnrolmentService", "BatchEnrol",
                  E.BatchEnrolRequest(programme_id=prog.id, participants=rows[k:k + 5000]),
                  E.BatchEnrolResponse, md)
+        if VERBOSE:
+            print("enrolled %d in %.1f s (BatchEnrol pages of 5,000)"
+                  % (len(rows), time.monotonic() - t_enrol), flush=True)
         t0 = time.monotonic()
         run = call(stack, "matching", "tandem.v1.MatchingService", "StartMatchingRun",
                    M.StartMatchingRunRequest(programme_id=prog.id), M.MatchingRun, md)
@@ -124,7 +132,12 @@ def main():
         while True:
             run = call(stack, "matching", "tandem.v1.MatchingService", "GetMatchingRun",
                        M.GetMatchingRunRequest(id=run.id), M.MatchingRun, md)
-            seen.setdefault(round(run.progress, 2), time.monotonic() - t0)
+            at = round(run.progress, 2)
+            if VERBOSE and at not in seen:
+                hwm = peak_rss_mib(stack.procs["matching"])
+                print("progress %.2f at %.1f s, tandem-matching peak resident %s MiB"
+                      % (at, time.monotonic() - t0, "%.0f" % hwm if hwm else "?"), flush=True)
+            seen.setdefault(at, time.monotonic() - t0)
             if run.status in (M.MatchingRun.SUCCEEDED, M.MatchingRun.FAILED):
                 break
             time.sleep(0.02)
