@@ -222,13 +222,18 @@ void tdm_store_op_page(tdm_store_op *op, PGresult *res, int page_size, const tdm
 bool tdm_store_op_answer_row(tdm_store_op *op, PGresult *res, const char *what,
                              tdm_store_row_fn row, const void *ctx);
 
-/* Whether the call's deadline has passed (never without one). The statement timeout
- * is the time left at BEGIN and holds per statement; an operation of many statements
- * asks this between them, and ends with tdm_store_op_deadline_status (rolled back)
- * rather than write on for a caller that has gone. */
-bool tdm_store_op_past_deadline(const tdm_store_op *op);
-/* DEADLINE_EXCEEDED "the deadline passed before the write was done". */
-tdm_status *tdm_store_op_deadline_status(void);
+/* A write of many statements may work while one runs (tdm_store_op_query_params and
+ * tdm_store_op_emit say whether it went out), but may not end the operation before
+ * that statement answers. Work that failed meanwhile keeps its status here (the first
+ * kept wins; takes st, NULL is nothing); the next step asks tdm_store_op_go_on. */
+void tdm_store_op_fail_later(tdm_store_op *op, tdm_status *st);
+/* At the start of a step of such a write: false after ending the operation (rolled
+ * back) with the status kept by tdm_store_op_fail_later, or with DEADLINE_EXCEEDED
+ * "the deadline passed before the write was done" when the call's deadline has passed
+ * - each statement's timeout is the deadline left at BEGIN, so a write of many
+ * statements stops here rather than commit for a caller already told it failed. The
+ * step then returns. */
+bool tdm_store_op_go_on(tdm_store_op *op);
 /* End: roll back when st (or an earlier status) is set, else commit (or, read-only,
  * just end); then complete with op->response or the status. Takes st. */
 void tdm_store_op_end(tdm_store_op *op, tdm_status *st);

@@ -66,15 +66,21 @@ void tdm_store_op_end(tdm_store_op *op, tdm_status *st)
     }
 }
 
-bool tdm_store_op_past_deadline(const tdm_store_op *op)
+void tdm_store_op_fail_later(tdm_store_op *op, tdm_status *st)
 {
-    uint64_t deadline = op->req.ctx != NULL ? op->req.ctx->deadline_ms : 0;
-    return deadline != 0 && tdm_pg_pool_now(op->req.pool) >= deadline;
+    keep_error(op, st);
 }
 
-tdm_status *tdm_store_op_deadline_status(void)
+bool tdm_store_op_go_on(tdm_store_op *op)
 {
-    return tdm_status_new(TDM_DEADLINE_EXCEEDED, "the deadline passed before the write was done");
+    uint64_t deadline = op->req.ctx != NULL ? op->req.ctx->deadline_ms : 0;
+    if (op->err == NULL && deadline != 0 && tdm_pg_pool_now(op->req.pool) >= deadline)
+        keep_error(op, tdm_status_new(TDM_DEADLINE_EXCEEDED,
+                                      "the deadline passed before the write was done"));
+    if (op->err == NULL)
+        return true;
+    tdm_store_op_end(op, NULL);
+    return false;
 }
 
 void tdm_store_op_done(tdm_store_op *op, PGresult *res)

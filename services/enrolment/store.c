@@ -155,7 +155,6 @@ typedef struct store_op {
     size_t next_row;                  /* the first row not yet in a chunk */
     size_t ready_lo, ready_hi;        /* the rows of the chunk in columns */
     size_t sent_lo, sent_hi;          /* the rows of the chunk in flight */
-    tdm_status *chunk_error;          /* waits for the chunk in flight to answer */
     Tandem__V1__Participant **stored; /* each row as written (NULL: refused) */
     bool *inserted;                   /* a new row, whose event is written */
     char *doc;
@@ -679,31 +678,6 @@ static int chunk_send(store_op *op)
                                      N, types, values, lengths, formats, enrol_chunk_written);
 }
 
-/* Work done while a statement runs: its failure waits in chunk_error for that
- * statement to answer, as the operation may not end before. */
-static void later(store_op *op, tdm_status *st)
-{
-    if (st != NULL && op->chunk_error == NULL)
-        op->chunk_error = st;
-    else
-        tdm_status_free(st);
-}
-
-/* A statement answered: false, the operation ended, when work done while it ran
- * failed, or when the call's deadline has passed (each statement's timeout is the
- * time left at BEGIN: a batch of many statements stops here instead, rolled back). */
-static bool chunk_go_on(store_op *op)
-{
-    tdm_status *st = op->chunk_error;
-    op->chunk_error = NULL;
-    if (st == NULL && tdm_store_op_past_deadline(&op->base))
-        st = tdm_store_op_deadline_status();
-    if (st == NULL)
-        return true;
-    tdm_store_op_end(&op->base, st);
-    return false;
-}
-
 /* Nothing left to write but the events not yet appended: then commit. */
 static void enrol_finish(store_op *op)
 {
@@ -730,7 +704,7 @@ static int send_next(store_op *op)
 static void enrol_chunk_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
-    if (!chunk_go_on(op))
+    if (!tdm_store_op_go_on(&op->base))
         return;
     size_t lo = op->sent_lo, hi = op->sent_hi;
     bool sent_upsert = op->base.events_done >= op->base.n_events && op->columns.n > 0;
@@ -743,7 +717,7 @@ static void enrol_chunk_written(tdm_store_op *base, PGresult *res)
     if (st == NULL && op->next_row >= op->n_rows && op->columns.n == 0 && !sent_upsert)
         st = enrol_response(op); /* this was the last chunk */
     if (sent) {
-        later(op, st);
+        tdm_store_op_fail_later(&op->base, st);
         return;
     }
     if (st != NULL)
@@ -752,21 +726,26 @@ static void enrol_chunk_written(tdm_store_op *base, PGresult *res)
         enrol_finish(op);
 }
 
+/* The prepared chunk, and the next encoded while it runs; with none, the rest. */
+static void send_chunk_or_finish(store_op *op)
+{
+    if (op->columns.n == 0) {
+        enrol_finish(op);
+        return;
+    }
+    if (chunk_send(op) == 0)
+        tdm_store_op_fail_later(&op->base, chunk_prepare(op));
+}
+
 /* The events of the chunks before answered: send the prepared chunk, then encode the
  * one after it while it runs. */
 static void enrol_events_written(tdm_store_op *base, PGresult *res)
 {
     store_op *op = (store_op *)base;
     (void)res;
-    if (!chunk_go_on(op))
+    if (!tdm_store_op_go_on(&op->base))
         return;
-    if (op->columns.n == 0) {
-        enrol_finish(op);
-        return;
-    }
-    if (chunk_send(op) != 0)
-        return;
-    later(op, chunk_prepare(op));
+    send_chunk_or_finish(op);
 }
 
 static void enrol_upsert(tdm_store_op *base, PGresult *res)
@@ -795,14 +774,7 @@ static void enrol_upsert(tdm_store_op *base, PGresult *res)
         tdm_store_op_end(&op->base, st);
         return;
     }
-    if (op->columns.n == 0) {
-        /* Every row named a deprovisioned person: nothing to write. */
-        enrol_finish(op);
-        return;
-    }
-    if (chunk_send(op) != 0)
-        return;
-    later(op, chunk_prepare(op));
+    send_chunk_or_finish(op); /* nothing, when every row named a deprovisioned person */
 }
 
 /* The directory's profile of the people first (directory_store.c), then the upsert;
@@ -867,7 +839,6 @@ static void free_row_errors(void *arg)
     store_op *op = arg;
     for (size_t i = 0; op->row_errors != NULL && i < op->n_rows; i++)
         tdm_status_free(op->row_errors[i]);
-    tdm_status_free(op->chunk_error);
 }
 
 void enrol_store_enrol(const enrol_req *r, const char *programme_id, Tandem__V1__Participant **rows,
