@@ -603,7 +603,9 @@ static tdm_status *enrol_response(store_op *op)
         return tdm_store_oom();
     tandem__v1__batch_enrol_response__init(out);
     out->results = tdm_arena_calloc(a, op->n_rows, sizeof(*out->results));
-    for (size_t i = 0; out->results != NULL && i < op->n_rows; i++) {
+    if (out->results == NULL)
+        return tdm_store_oom();
+    for (size_t i = 0; i < op->n_rows; i++) {
         Tandem__V1__BatchEnrolResult *r = tdm_arena_alloc(a, sizeof(*r));
         if (r == NULL)
             return tdm_store_oom();
@@ -624,8 +626,6 @@ static tdm_status *enrol_response(store_op *op)
         }
         out->results[out->n_results++] = r;
     }
-    if (out->results == NULL)
-        return tdm_store_oom();
     op->base.response = &out->base;
     return NULL;
 }
